@@ -1,0 +1,103 @@
+# acmeproxy: plain GNU make, objects under build/ (build/san/ for the
+# ASan/UBSan variant). `make run` and `make test` install what is missing
+# first (deploy/deps.sh), then build.
+
+PKGS      := libcurl libcjson lmdb inih
+TESTPKGS  := cmocka
+SAN       ?=
+BUILD     := build$(if $(SAN),/san)
+CIVET_SRC := build/civetweb-src
+
+ifeq ($(filter deps run test clean format,$(MAKECMDGOALS)),)
+ifneq ($(shell pkg-config --exists $(PKGS) $(TESTPKGS) && test -f $(CIVET_SRC)/src/civetweb.c && echo ok),ok)
+$(error dependencies missing: run deploy/deps.sh (make run / make test do it for you))
+endif
+endif
+
+CC        ?= cc
+CFLAGS    ?= -O2 -g
+WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+             -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wvla \
+             -Wcast-qual -Wnull-dereference
+CFLAGS    += -std=c11 -fstack-protector-strong -fPIE
+CPPFLAGS  += -D_GNU_SOURCE -I. -I$(CIVET_SRC)/include \
+             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null) \
+             -lmbedtls -lmbedx509 -lmbedcrypto -lresolv -lpthread -ldl
+LDFLAGS   += -pie -Wl,-z,relro,-z,now
+
+ifeq ($(SAN),1)
+CFLAGS    += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+             -fno-omit-frame-pointer
+LDFLAGS   += -fsanitize=address,undefined
+else
+CPPFLAGS  += -D_FORTIFY_SOURCE=2
+endif
+
+# civetweb 1.15 from Debian's source package, with mbedTLS instead of the
+# run-time loaded OpenSSL that crashes with OpenSSL 3. No file serving, no
+# CGI: the proxy only answers its own routes.
+CIVET_DEFS := -DUSE_MBEDTLS -DUSE_IPV6 -DNO_CGI -DNO_CACHING -DNO_FILES
+
+LIB_SRCS  := $(wildcard common/*.c adapters/*.c) \
+             $(filter-out proxy/main.c,$(wildcard proxy/*.c))
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/civetweb.o
+UNIT_SRCS := $(wildcard test/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
+
+.PHONY: all deps run test unit san clean format valgrind lint
+
+all: $(BUILD)/acmeproxy
+
+deps:
+	@deploy/deps.sh
+
+$(BUILD)/acmeproxy: $(BUILD)/proxy/main.o $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -MMD -MP -c -o $@ $<
+
+$(BUILD)/civetweb.o: $(CIVET_SRC)/src/civetweb.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CIVET_DEFS) $(CFLAGS) -w -c -o $@ $<
+
+$(BUILD)/test/unit/%: test/unit/%.c $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(shell pkg-config --cflags $(TESTPKGS)) $(CFLAGS) \
+	    $(WARN) -Wno-missing-prototypes -o $@ $< $(LIB_OBJS) $(LDFLAGS) \
+	    $(LDLIBS) $(shell pkg-config --libs $(TESTPKGS))
+
+unit: $(UNIT_BINS)
+
+san:
+	$(MAKE) SAN=1 all unit
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@deploy/run.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory SAN=1 all unit
+	@test/run.sh
+
+valgrind: all unit
+	@for t in $(UNIT_BINS); do \
+	    valgrind -q --error-exitcode=1 --leak-check=full $$t || exit 1; \
+	done
+
+lint:
+	@! grep -nE '\b(sprintf|vsprintf|strcpy|strcat|strncat|gets|atoi|atol|strtok)\(' \
+	    common/*.c proxy/*.c adapters/*.c
+	cppcheck --quiet --error-exitcode=1 --std=c11 -I. common proxy adapters
+
+format:
+	clang-format -i common/*.[ch] proxy/*.[ch] adapters/*.[ch] test/unit/*.c
+
+clean:
+	rm -rf build/acmeproxy build/common build/proxy build/adapters \
+	    build/test build/san build/civetweb.o
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,65 @@
+/* common/ca.h: the embedded certificate authority.
+ *
+ * Two levels, as a real PKI has: a self-signed root (the certificate
+ * clients trust, written to <dir>/ca.pem) and an intermediate that signs
+ * every leaf (issued certificates and the HTTPS listener's own). Keys are
+ * EC P-256, created on first start with mode 0600 under <dir>; later starts
+ * load them. Only this module opens the CA keys; signing is serialised
+ * behind a mutex, so every function is thread-safe after ca_open. */
+#ifndef AP_COMMON_CA_H
+#define AP_COMMON_CA_H
+
+#include <stddef.h>
+
+#include "common/err.h"
+
+#define CA_ROOT_FILE "ca.pem"             /* root certificate, for clients */
+#define CA_ROOT_KEY_FILE "ca-root.key"
+#define CA_INT_FILE "ca-intermediate.pem"
+#define CA_INT_KEY_FILE "ca-intermediate.key"
+
+struct ca;
+
+/* Loads the CA from dir, creating keys and certificates that are missing
+ * (root valid 20 years, intermediate 10 years). dir must exist. errbuf
+ * gets a reason for the operator on failure. *out set only on AP_OK. */
+AP_MUST_CHECK ap_err ca_open(const char *dir, struct ca **out, char *errbuf,
+                             size_t errlen);
+void ca_free(struct ca *ca);
+
+/* PEM of the root (trust anchor) and of the intermediate; owned by ca. */
+const char *ca_root_pem(const struct ca *ca);
+const char *ca_intermediate_pem(const struct ca *ca);
+
+/* What to put in a leaf certificate. */
+struct ca_issue_req {
+    const unsigned char *pubkey_der; /* SubjectPublicKeyInfo DER */
+    size_t pubkey_der_len;
+    const char *const *dns_names;    /* dNSName SANs */
+    size_t n_dns_names;
+    const char *const *ip_addrs;     /* iPAddress SANs, text (v4 or v6) */
+    size_t n_ip_addrs;
+    const char *cn;                  /* subject CN; NULL: first name */
+    long long not_before;            /* seconds since the epoch */
+    long long not_after;
+};
+
+/* Signs a leaf with the intermediate: random positive 128-bit serial,
+ * basicConstraints CA:FALSE, keyUsage digitalSignature (and
+ * keyEncipherment for RSA keys), extKeyUsage serverAuth and clientAuth,
+ * subjectAltName, subject and authority key identifiers.
+ * *cert_pem (caller frees) set only on AP_OK. */
+AP_MUST_CHECK ap_err ca_issue(struct ca *ca, const struct ca_issue_req *req,
+                              char **cert_pem, char *errbuf, size_t errlen);
+
+/* Makes a fresh EC P-256 key and a leaf for it valid for days days with the
+ * given names: for the HTTPS listener. *key_pem and *cert_pem (caller
+ * frees; wipe the key) set only on AP_OK. */
+AP_MUST_CHECK ap_err ca_issue_tls(struct ca *ca, const char *const *dns_names,
+                                  size_t n_dns_names,
+                                  const char *const *ip_addrs,
+                                  size_t n_ip_addrs, unsigned days,
+                                  char **key_pem, char **cert_pem,
+                                  char *errbuf, size_t errlen);
+
+#endif /* AP_COMMON_CA_H */

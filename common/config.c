@@ -1,0 +1,394 @@
+/* common/config.c: INI parsing with inih into struct config.
+ *
+ * inih reports the line of the first error when the handler returns 0; the
+ * handler records what was wrong so the message can name file, line, key. */
+#include "common/config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "common/log.h"
+
+#define CONFIG_MAX_LINE 4096
+
+enum kv_kind { KV_STR, KV_UINT, KV_SIZE, KV_LOGLEVEL };
+
+struct kv_spec {
+    const char *section;
+    const char *key;
+    enum kv_kind kind;
+    size_t offset;      /* into struct config */
+    unsigned long long min;
+    unsigned long long max;
+    const char *dflt;   /* text form of the default */
+};
+
+#define STR(sec, key, field, d)                                               \
+    { sec, key, KV_STR, offsetof(struct config, field), 0, 0, d }
+#define UINT(sec, key, field, lo, hi, d)                                      \
+    { sec, key, KV_UINT, offsetof(struct config, field), lo, hi, d }
+#define SIZE(sec, key, field, lo, hi, d)                                      \
+    { sec, key, KV_SIZE, offsetof(struct config, field), lo, hi, d }
+
+/* Every key the proxy knows, with its default. proxy.conf.example lists
+ * the same keys with a sentence each. */
+static const struct kv_spec specs[] = {
+    STR("server", "listen", server.listen, "127.0.0.1:14000"),
+    STR("server", "base_url", server.base_url, "https://localhost:14000"),
+    STR("server", "data_dir", server.data_dir, "./data"),
+    STR("server", "tls_cert", server.tls_cert, ""),
+    STR("server", "tls_key", server.tls_key, ""),
+    UINT("server", "threads", server.threads, 2, 256, "16"),
+    SIZE("server", "max_body", server.max_body, 1024, 1048576, "65536"),
+    { "server", "log_level", KV_LOGLEVEL,
+      offsetof(struct config, server.log_level), 0, 0, "info" },
+    SIZE("server", "map_size_mb", server.map_size_mb, 16, 1048576, "1024"),
+    STR("acme", "terms_of_service", acme.tos_url, ""),
+    STR("acme", "website", acme.website, ""),
+    UINT("acme", "nonce_ttl", acme.nonce_ttl_sec, 10, 86400, "3600"),
+    UINT("acme", "order_ttl", acme.order_ttl_sec, 60, 30 * 86400, "604800"),
+    UINT("acme", "wait_ms", acme.wait_ms, 0, 30000, "1000"),
+    UINT("acme", "cert_days", acme.cert_days, 1, 3650, "90"),
+    UINT("validation", "http_port", validation.http_port, 1, 65535, "80"),
+    UINT("validation", "tls_port", validation.tls_port, 1, 65535, "443"),
+    STR("validation", "resolver", validation.resolver, ""),
+    UINT("validation", "workers", validation.workers, 1, 64, "4"),
+    UINT("validation", "timeout_ms", validation.timeout_ms, 100, 120000,
+         "10000"),
+    SIZE("validation", "max_body", validation.max_body, 128, 65536, "8192"),
+    STR("adapter", "type", adapter.type, "local"),
+};
+
+struct load_ctx {
+    struct config *cfg;
+    char msg[256];          /* what the failing line did wrong */
+};
+
+static const struct kv_spec *
+spec_find(const char *section, const char *key)
+{
+    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+        if (strcmp(specs[i].section, section) == 0 &&
+            strcmp(specs[i].key, key) == 0) {
+            return &specs[i];
+        }
+    }
+    return NULL;
+}
+
+static bool
+section_known(const char *section)
+{
+    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+        if (strcmp(specs[i].section, section) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static ap_err
+parse_number(const char *value, unsigned long long min, unsigned long long max,
+             unsigned long long *out)
+{
+    char *end = NULL;
+    unsigned long long v;
+
+    if (value[0] == '\0' || value[0] == '-' || value[0] == '+') {
+        return AP_EPARSE;
+    }
+    errno = 0;
+    v = strtoull(value, &end, 10);
+    if (errno != 0 || end == value || *end != '\0') {
+        return AP_EPARSE;
+    }
+    if (v < min || v > max) {
+        return AP_EINVAL;
+    }
+    *out = v;
+    return AP_OK;
+}
+
+static ap_err
+spec_apply(const struct kv_spec *s, struct config *cfg, const char *value,
+           char *msg, size_t msglen)
+{
+    char *base = (char *)cfg;
+    unsigned long long v = 0;
+    ap_err rc;
+    int lvl;
+
+    switch (s->kind) {
+    case KV_STR: {
+        char **field = (char **)(void *)(base + s->offset);
+        char *copy = strdup(value);
+
+        if (copy == NULL) {
+            return AP_ENOMEM;
+        }
+        free(*field);
+        *field = copy;
+        return AP_OK;
+    }
+    case KV_LOGLEVEL:
+        lvl = log_level_parse(value);
+        if (lvl < 0) {
+            snprintf(msg, msglen, "%s: expected err, warn, info or debug",
+                     s->key);
+            return AP_EINVAL;
+        }
+        *(int *)(void *)(base + s->offset) = lvl;
+        return AP_OK;
+    case KV_UINT:
+    case KV_SIZE:
+        rc = parse_number(value, s->min, s->max, &v);
+        if (rc != AP_OK) {
+            snprintf(msg, msglen, "%s: expected a whole number from %llu to "
+                     "%llu", s->key, s->min, s->max);
+            return rc;
+        }
+        if (s->kind == KV_UINT) {
+            *(unsigned *)(void *)(base + s->offset) = (unsigned)v;
+        } else {
+            *(size_t *)(void *)(base + s->offset) = (size_t)v;
+        }
+        return AP_OK;
+    }
+    return AP_EINTERNAL;
+}
+
+static int
+on_kv(void *user, const char *section, const char *name, const char *value)
+{
+    struct load_ctx *lc = user;
+    struct config *cfg = lc->cfg;
+    const struct kv_spec *s;
+    struct config_section *sec = &cfg->adapter.section;
+    struct config_kv *kv;
+
+    if (name == NULL) {
+        /* A section header alone (inih with INI_CALL_HANDLER_ON_NEW_SECTION). */
+        return 1;
+    }
+    s = spec_find(section, name);
+    if (s != NULL) {
+        return spec_apply(s, cfg, value, lc->msg, sizeof(lc->msg)) == AP_OK;
+    }
+    if (strcmp(section, "adapter") == 0) {
+        /* Checked later against the chosen adapter's key list. */
+        kv = realloc(sec->kv, (sec->n + 1) * sizeof(*kv));
+        if (kv == NULL) {
+            snprintf(lc->msg, sizeof(lc->msg), "out of memory");
+            return 0;
+        }
+        sec->kv = kv;
+        kv[sec->n].key = strdup(name);
+        kv[sec->n].value = strdup(value);
+        kv[sec->n].line = 0;
+        if (kv[sec->n].key == NULL || kv[sec->n].value == NULL) {
+            free(kv[sec->n].key);
+            free(kv[sec->n].value);
+            snprintf(lc->msg, sizeof(lc->msg), "out of memory");
+            return 0;
+        }
+        sec->n++;
+        return 1;
+    }
+    if (!section_known(section)) {
+        snprintf(lc->msg, sizeof(lc->msg), "unknown section [%s] (key %s)",
+                 section, name);
+    } else {
+        snprintf(lc->msg, sizeof(lc->msg), "unknown key %s in [%s]", name,
+                 section);
+    }
+    return 0;
+}
+
+/* Line numbers for the raw adapter keys: inih does not pass them to the
+ * handler in Debian's build, so they are found by a second, plain read. */
+static void
+number_adapter_lines(struct config *cfg)
+{
+    struct config_section *sec = &cfg->adapter.section;
+    FILE *f;
+    char line[CONFIG_MAX_LINE];
+    int lineno = 0;
+    bool in_adapter = false;
+
+    f = fopen(cfg->path, "r");
+    if (f == NULL) {
+        return;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *p = line;
+        size_t klen;
+
+        lineno++;
+        while (*p == ' ' || *p == '\t') {
+            p++;
+        }
+        if (*p == '[') {
+            in_adapter = strncmp(p, "[adapter]", 9) == 0;
+            continue;
+        }
+        if (!in_adapter) {
+            continue;
+        }
+        klen = strcspn(p, " \t=:");
+        for (size_t i = 0; i < sec->n; i++) {
+            if (sec->kv[i].line == 0 && strlen(sec->kv[i].key) == klen &&
+                strncmp(sec->kv[i].key, p, klen) == 0) {
+                sec->kv[i].line = lineno;
+                break;
+            }
+        }
+    }
+    fclose(f);
+}
+
+static ap_err
+check_values(const struct config *cfg, char *msg, size_t msglen)
+{
+    size_t n = strlen(cfg->server.base_url);
+
+    if (strncmp(cfg->server.base_url, "https://", 8) != 0 &&
+        strncmp(cfg->server.base_url, "http://", 7) != 0) {
+        snprintf(msg, msglen, "[server] base_url must start with https://");
+        return AP_EINVAL;
+    }
+    if (n > 0 && cfg->server.base_url[n - 1] == '/') {
+        snprintf(msg, msglen, "[server] base_url must not end with /");
+        return AP_EINVAL;
+    }
+    if (strchr(cfg->server.listen, ':') == NULL) {
+        snprintf(msg, msglen, "[server] listen must be host:port");
+        return AP_EINVAL;
+    }
+    if ((cfg->server.tls_cert[0] == '\0') != (cfg->server.tls_key[0] == '\0')) {
+        snprintf(msg, msglen, "[server] tls_cert and tls_key go together");
+        return AP_EINVAL;
+    }
+    if (cfg->validation.resolver[0] != '\0' &&
+        strchr(cfg->validation.resolver, ':') == NULL) {
+        snprintf(msg, msglen, "[validation] resolver must be host:port");
+        return AP_EINVAL;
+    }
+    return AP_OK;
+}
+
+ap_err
+config_load(const char *path, struct config *cfg, char *errbuf, size_t errlen)
+{
+    struct load_ctx lc;
+    ap_err rc = AP_ECONFIG;
+    int line;
+
+    memset(cfg, 0, sizeof(*cfg));
+    memset(&lc, 0, sizeof(lc));
+    lc.cfg = cfg;
+    cfg->path = strdup(path);
+    if (cfg->path == NULL) {
+        snprintf(errbuf, errlen, "%s: out of memory", path);
+        rc = AP_ENOMEM;
+        goto out;
+    }
+    cfg->adapter.section.file = cfg->path;
+    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+        if (spec_apply(&specs[i], cfg, specs[i].dflt, lc.msg,
+                       sizeof(lc.msg)) != AP_OK) {
+            snprintf(errbuf, errlen, "built-in default of %s is bad",
+                     specs[i].key);
+            rc = AP_EINTERNAL;
+            goto out;
+        }
+    }
+    ini_stop_on_first_error = true;
+    ini_allow_multiline = false;
+    ini_inline_comment_prefixes = (char *)";#";
+    ini_use_stack = false;
+    ini_allow_realloc = true;
+    ini_max_line = CONFIG_MAX_LINE;
+    line = ini_parse(path, on_kv, &lc);
+    if (line == -1) {
+        snprintf(errbuf, errlen, "%s: cannot open: %s", path, strerror(errno));
+        goto out;
+    }
+    if (line == -2) {
+        snprintf(errbuf, errlen, "%s: out of memory", path);
+        goto out;
+    }
+    if (line > 0) {
+        snprintf(errbuf, errlen, "%s:%d: %s", path, line,
+                 lc.msg[0] ? lc.msg : "syntax error");
+        goto out;
+    }
+    if (check_values(cfg, lc.msg, sizeof(lc.msg)) != AP_OK) {
+        snprintf(errbuf, errlen, "%s: %s", path, lc.msg);
+        goto out;
+    }
+    number_adapter_lines(cfg);
+    rc = AP_OK;
+out:
+    if (rc != AP_OK) {
+        config_fini(cfg);
+    }
+    return rc;
+}
+
+void
+config_fini(struct config *cfg)
+{
+    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+        if (specs[i].kind == KV_STR) {
+            char **field = (char **)(void *)((char *)cfg + specs[i].offset);
+            free(*field);
+        }
+    }
+    for (size_t i = 0; i < cfg->adapter.section.n; i++) {
+        free(cfg->adapter.section.kv[i].key);
+        free(cfg->adapter.section.kv[i].value);
+    }
+    free(cfg->adapter.section.kv);
+    free(cfg->path);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+const char *
+config_section_get(const struct config_section *sec, const char *key)
+{
+    for (size_t i = 0; i < sec->n; i++) {
+        if (strcmp(sec->kv[i].key, key) == 0) {
+            return sec->kv[i].value;
+        }
+    }
+    return NULL;
+}
+
+ap_err
+config_section_check(const struct config_section *sec,
+                     const char *const *keys, const char *what, char *errbuf,
+                     size_t errlen)
+{
+    for (size_t i = 0; i < sec->n; i++) {
+        bool known = false;
+
+        for (size_t k = 0; keys != NULL && keys[k] != NULL; k++) {
+            if (strcmp(keys[k], sec->kv[i].key) == 0) {
+                known = true;
+                break;
+            }
+        }
+        if (!known) {
+            snprintf(errbuf, errlen, "%s:%d: unknown key %s for %s",
+                     sec->file ? sec->file : "config", sec->kv[i].line,
+                     sec->kv[i].key, what);
+            return AP_ECONFIG;
+        }
+    }
+    return AP_OK;
+}

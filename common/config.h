@@ -1,0 +1,80 @@
+/* common/config.h: the INI configuration file, parsed with inih into typed
+ * settings.
+ *
+ * Unknown sections or keys, and values that do not parse, are errors that
+ * name the file, the line and the key. The [adapter] section's keys other
+ * than "type" are kept raw and checked against the chosen adapter's key
+ * list by the core. Not thread-safe while loading; read-only after. */
+#ifndef AP_COMMON_CONFIG_H
+#define AP_COMMON_CONFIG_H
+
+#include <stddef.h>
+
+#include "common/err.h"
+
+struct config_kv {
+    char *key;
+    char *value;
+    int line;
+};
+
+/* Raw key = value pairs of one section, in file order. */
+struct config_section {
+    const char *file; /* the config file's path, for messages */
+    struct config_kv *kv;
+    size_t n;
+};
+
+struct config {
+    char *path;
+    struct {
+        char *listen;        /* host:port of the HTTPS listener */
+        char *base_url;      /* https://host[:port], no trailing slash */
+        char *data_dir;
+        char *tls_cert;      /* optional; empty: issued by the local CA */
+        char *tls_key;
+        unsigned threads;    /* civetweb worker threads */
+        size_t max_body;     /* bytes; larger requests get 413 */
+        int log_level;       /* enum log_level */
+        size_t map_size_mb;  /* LMDB map size */
+    } server;
+    struct {
+        char *tos_url;              /* meta.termsOfService; empty: none */
+        char *website;              /* meta.website; empty: none */
+        unsigned nonce_ttl_sec;
+        unsigned order_ttl_sec;     /* pending order and authz lifetime */
+        unsigned wait_ms;           /* how long a challenge POST or finalize
+                                       waits for the outcome */
+        unsigned cert_days;         /* validity asked of the adapter */
+    } acme;
+    struct {
+        unsigned http_port;
+        unsigned tls_port;
+        char *resolver;             /* host:port; empty: system resolver */
+        unsigned workers;           /* validator threads */
+        unsigned timeout_ms;        /* per validation attempt */
+        size_t max_body;            /* http-01 response cap, bytes */
+    } validation;
+    struct {
+        char *type;
+        struct config_section section; /* the other [adapter] keys */
+    } adapter;
+};
+
+/* Loads path into cfg (zeroed by this call first). On error errbuf holds
+ * "file:line: message" and cfg is left empty. */
+AP_MUST_CHECK ap_err config_load(const char *path, struct config *cfg,
+                                 char *errbuf, size_t errlen);
+void config_fini(struct config *cfg);
+
+/* The value of key in sec, or NULL. */
+const char *config_section_get(const struct config_section *sec,
+                               const char *key);
+/* Checks that every key of sec is in keys (NULL-terminated); on error
+ * errbuf names file, line and key. */
+AP_MUST_CHECK ap_err config_section_check(const struct config_section *sec,
+                                          const char *const *keys,
+                                          const char *what, char *errbuf,
+                                          size_t errlen);
+
+#endif /* AP_COMMON_CONFIG_H */

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Installs, with apt-get, every Debian 12 package that building, running and
+# testing acmeproxy needs, and fetches civetweb's Debian source package (it is
+# compiled against mbedTLS by the Makefile; see README "Platform facts").
+# Idempotent: does nothing when everything is already there.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+PKGS=(
+    build-essential pkg-config dpkg-dev
+    libmbedtls-dev libcjson-dev libcurl4-openssl-dev liblmdb-dev lmdb-utils
+    libinih-dev libcmocka-dev
+    openssl curl ca-certificates
+    lego python3-acme python3-requests
+    knot knot-dnsutils
+)
+
+SUDO=
+if [ "$(id -u)" != 0 ]; then
+    SUDO=sudo
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+
+updated=0
+apt_update() {
+    if [ "$updated" = 0 ]; then
+        $SUDO apt-get update -qq
+        updated=1
+    fi
+}
+
+if ((${#missing[@]})); then
+    echo "deps: installing ${missing[*]}"
+    apt_update
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+        --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# civetweb: Debian's prebuilt library crashes on HTTPS with OpenSSL 3, so the
+# same 1.15 source is built with USE_MBEDTLS. Fetched from the registry once.
+CIVETWEB_DIR=build/civetweb-src
+if [ ! -f "$CIVETWEB_DIR/src/civetweb.c" ]; then
+    if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ &&
+       ! grep -qs '^deb-src' /etc/apt/sources.list; then
+        echo "deps: enabling deb-src for apt-get source"
+        $SUDO tee /etc/apt/sources.list.d/acmeproxy-src.sources >/dev/null <<'SRC'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+        updated=0
+    fi
+    apt_update
+    tmp=$(mktemp -d)
+    (cd "$tmp" && apt-get source -qq civetweb >/dev/null 2>&1) || {
+        echo "deps: apt-get source civetweb failed" >&2
+        rm -rf "$tmp"
+        exit 1
+    }
+    src=$(find "$tmp" -maxdepth 1 -type d -name 'civetweb-*' | head -n 1)
+    mkdir -p build
+    rm -rf "$CIVETWEB_DIR"
+    mv "$src" "$CIVETWEB_DIR"
+    rm -rf "$tmp"
+    echo "deps: civetweb source in $CIVETWEB_DIR"
+fi

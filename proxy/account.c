@@ -1,0 +1,394 @@
+/* proxy/account.c: newAccount and the account resource (RFC 8555 §7.3). */
+#include "proxy/resource.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/id.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "proxy/jws.h"
+#include "proxy/problem.h"
+
+#define ACCOUNT_MAX_CONTACTS 10
+#define ACCOUNT_MAX_CONTACT_LEN 256
+
+static cJSON *
+account_render(const struct app *app, const cJSON *acct)
+{
+    cJSON *out = cJSON_CreateObject();
+    const cJSON *contact = cJSON_GetObjectItemCaseSensitive(acct, "contact");
+    char url[HTTP_MAX_URL];
+
+    if (out == NULL) {
+        return NULL;
+    }
+    app_url(app, url, sizeof(url), PATH_ORDERS, json_str(acct, "id", ""));
+    cJSON_AddStringToObject(out, "status", json_str(acct, "status", ""));
+    cJSON_AddItemToObject(out, "contact",
+                          contact ? cJSON_Duplicate(contact, 1)
+                                  : cJSON_CreateArray());
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(acct, "tos"))) {
+        cJSON_AddTrueToObject(out, "termsOfServiceAgreed");
+    }
+    cJSON_AddStringToObject(out, "orders", url);
+    return out;
+}
+
+/* RFC 8555 §7.3: contact is an array of URLs; this server takes mailto:
+ * only (unsupportedContact otherwise) and refuses hfields and addresses
+ * without a domain (invalidContact). Sets a problem and returns false. */
+static bool
+contacts_ok(const cJSON *contact, struct acme_resp *resp)
+{
+    const cJSON *c;
+    int n = 0;
+
+    if (!cJSON_IsArray(contact)) {
+        problem_set(resp, PROB_MALFORMED, "contact must be an array");
+        return false;
+    }
+    cJSON_ArrayForEach(c, contact) {
+        const char *s;
+        const char *at;
+
+        if (++n > ACCOUNT_MAX_CONTACTS) {
+            problem_set(resp, PROB_INVALID_CONTACT,
+                        "at most %d contacts", ACCOUNT_MAX_CONTACTS);
+            return false;
+        }
+        if (!cJSON_IsString(c)) {
+            problem_set(resp, PROB_MALFORMED, "contact must hold strings");
+            return false;
+        }
+        s = c->valuestring;
+        if (strncmp(s, "mailto:", 7) != 0) {
+            problem_set(resp, PROB_UNSUPPORTED_CONTACT,
+                        "only mailto: contacts are supported");
+            return false;
+        }
+        at = strchr(s + 7, '@');
+        if (strlen(s) > ACCOUNT_MAX_CONTACT_LEN || at == NULL ||
+            at == s + 7 || at[1] == '\0' || strchr(at + 1, '@') != NULL ||
+            strpbrk(s + 7, "?, <>\"\\") != NULL || strchr(at + 1, '.') == NULL) {
+            problem_set(resp, PROB_INVALID_CONTACT,
+                        "contact is not a mailto: address");
+            return false;
+        }
+        for (const char *p = s; *p != '\0'; p++) {
+            if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e) {
+                problem_set(resp, PROB_INVALID_CONTACT,
+                            "contact has a character outside ASCII");
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+static ap_err
+respond_account(struct app *app, const cJSON *acct, int status,
+                struct acme_resp *resp)
+{
+    char url[HTTP_MAX_URL];
+    cJSON *view = account_render(app, acct);
+    ap_err rc;
+
+    if (view == NULL) {
+        return AP_ENOMEM;
+    }
+    rc = acme_resp_json(resp, status, view);
+    cJSON_Delete(view);
+    app_url(app, url, sizeof(url), PATH_ACCOUNT, json_str(acct, "id", ""));
+    acme_resp_location(resp, url);
+    return rc;
+}
+
+/* Finds the account of a key thumbprint; *out NULL when none. */
+static ap_err
+account_by_thumbprint(struct app *app, const char *thumb, cJSON **out)
+{
+    struct store_txn *txn = NULL;
+    char *id = NULL;
+    ap_err rc;
+
+    *out = NULL;
+    rc = store_begin(app->st, false, &txn);
+    if (rc != AP_OK) {
+        return rc;
+    }
+    rc = store_get(txn, STORE_ACCOUNT_KEYS, thumb, &id, NULL);
+    if (rc == AP_OK) {
+        rc = store_get_json(txn, STORE_ACCOUNTS, id, out);
+    }
+    store_abort(txn);
+    free(id);
+    return rc == AP_ENOTFOUND ? AP_OK : rc;
+}
+
+ap_err
+account_new(struct app *app, const struct acme_req *req, const char *id,
+            struct acme_resp *resp)
+{
+    struct jws_msg msg;
+    struct store_txn *txn = NULL;
+    cJSON *acct = NULL;
+    const cJSON *contact = NULL;
+    bool only_existing = false;
+    bool tos = false;
+    char acct_id[ID_LEN + 1];
+    ap_err rc;
+
+    (void)id;
+    rc = jws_verify(app, req, JWS_NEED_JWK, resp, &msg);
+    if (rc != AP_OK || resp->status != 0) {
+        return rc;
+    }
+    if (msg.post_as_get) {
+        problem_set(resp, PROB_MALFORMED, "newAccount needs a payload");
+        goto out;
+    }
+    if (json_get_bool(msg.payload, "onlyReturnExisting", &only_existing) ==
+            AP_EPARSE ||
+        json_get_bool(msg.payload, "termsOfServiceAgreed", &tos) ==
+            AP_EPARSE ||
+        json_get_array(msg.payload, "contact", &contact) == AP_EPARSE) {
+        problem_set(resp, PROB_MALFORMED,
+                    "onlyReturnExisting and termsOfServiceAgreed must be "
+                    "booleans, contact an array");
+        goto out;
+    }
+    rc = account_by_thumbprint(app, msg.thumbprint, &acct);
+    if (rc != AP_OK) {
+        goto out;
+    }
+    /* RFC 8555 §7.3.1: an existing key answers 200 with its account. */
+    if (acct != NULL) {
+        rc = respond_account(app, acct, 200, resp);
+        goto out;
+    }
+    if (only_existing) {
+        problem_set(resp, PROB_ACCOUNT_DOES_NOT_EXIST,
+                    "no account exists with this key");
+        goto out;
+    }
+    if (contact != NULL && !contacts_ok(contact, resp)) {
+        goto out;
+    }
+    if (app->cfg->acme.tos_url[0] != '\0' && !tos) {
+        problem_set(resp, PROB_USER_ACTION_REQUIRED,
+                    "agree to the terms of service at %s",
+                    app->cfg->acme.tos_url);
+        goto out;
+    }
+    rc = id_new(acct_id, sizeof(acct_id));
+    if (rc != AP_OK) {
+        goto out;
+    }
+    acct = cJSON_CreateObject();
+    if (acct == NULL) {
+        rc = AP_ENOMEM;
+        goto out;
+    }
+    cJSON_AddNumberToObject(acct, "v", 1);
+    cJSON_AddStringToObject(acct, "id", acct_id);
+    cJSON_AddStringToObject(acct, "status", "valid");
+    cJSON_AddItemToObject(acct, "jwk", crypto_key_to_jwk(msg.key));
+    cJSON_AddStringToObject(acct, "thumbprint", msg.thumbprint);
+    cJSON_AddItemToObject(acct, "contact",
+                          contact ? cJSON_Duplicate(contact, 1)
+                                  : cJSON_CreateArray());
+    cJSON_AddBoolToObject(acct, "tos", tos);
+    cJSON_AddNumberToObject(acct, "created", (double)time_now());
+    cJSON_AddStringToObject(acct, "ip", req->remote_addr);
+    if (cJSON_GetObjectItemCaseSensitive(acct, "jwk") == NULL) {
+        rc = AP_ENOMEM;
+        goto out;
+    }
+    rc = store_begin(app->st, true, &txn);
+    if (rc != AP_OK) {
+        goto out;
+    }
+    rc = store_put(txn, STORE_ACCOUNT_KEYS, msg.thumbprint, acct_id,
+                   strlen(acct_id), true);
+    if (rc == AP_EEXIST) {
+        /* Another request registered the same key meanwhile. */
+        store_abort(txn);
+        txn = NULL;
+        cJSON_Delete(acct);
+        acct = NULL;
+        rc = account_by_thumbprint(app, msg.thumbprint, &acct);
+        if (rc == AP_OK && acct != NULL) {
+            rc = respond_account(app, acct, 200, resp);
+        } else if (rc == AP_OK) {
+            rc = AP_EINTERNAL;
+        }
+        goto out;
+    }
+    if (rc == AP_OK) {
+        rc = store_put_json(txn, STORE_ACCOUNTS, acct_id, acct, true);
+    }
+    if (rc != AP_OK) {
+        goto out;
+    }
+    rc = store_commit(txn);
+    txn = NULL;
+    if (rc != AP_OK) {
+        goto out;
+    }
+    log_info("account", "created account=%s thumbprint=%s ip=%s", acct_id,
+             msg.thumbprint, req->remote_addr);
+    rc = respond_account(app, acct, 201, resp);
+out:
+    store_abort(txn);
+    cJSON_Delete(acct);
+    jws_msg_fini(&msg);
+    return rc;
+}
+
+ap_err
+account_post(struct app *app, const struct acme_req *req, const char *id,
+             struct acme_resp *resp)
+{
+    struct jws_msg msg;
+    struct store_txn *txn = NULL;
+    cJSON *acct = NULL;
+    const cJSON *contact = NULL;
+    const char *status = NULL;
+    ap_err rc;
+
+    rc = jws_verify(app, req, JWS_NEED_KID, resp, &msg);
+    if (rc != AP_OK || resp->status != 0) {
+        return rc;
+    }
+    if (strcmp(id, msg.account_id) != 0) {
+        problem_set(resp, PROB_UNAUTHORIZED,
+                    "the account URL is not the signing account's");
+        goto out;
+    }
+    if (msg.post_as_get) {
+        rc = respond_account(app, msg.account, 200, resp);
+        goto out;
+    }
+    if (json_get_array(msg.payload, "contact", &contact) == AP_EPARSE ||
+        json_get_string(msg.payload, "status", 32, &status) == AP_EPARSE) {
+        problem_set(resp, PROB_MALFORMED,
+                    "contact must be an array, status a string");
+        goto out;
+    }
+    if (contact != NULL && !contacts_ok(contact, resp)) {
+        goto out;
+    }
+    if (status != NULL && strcmp(status, "deactivated") != 0 &&
+        strcmp(status, "valid") != 0) {
+        problem_set(resp, PROB_MALFORMED,
+                    "a client may only set status to deactivated");
+        goto out;
+    }
+    rc = store_begin(app->st, true, &txn);
+    if (rc != AP_OK) {
+        goto out;
+    }
+    rc = store_get_json(txn, STORE_ACCOUNTS, id, &acct);
+    if (rc != AP_OK) {
+        goto out;
+    }
+    if (contact != NULL) {
+        cJSON_ReplaceItemInObjectCaseSensitive(acct, "contact",
+                                               cJSON_Duplicate(contact, 1));
+    }
+    if (status != NULL && strcmp(status, "deactivated") == 0) {
+        rc = json_set_str(acct, "status", "deactivated");
+        if (rc != AP_OK) {
+            goto out;
+        }
+    }
+    rc = store_put_json(txn, STORE_ACCOUNTS, id, acct, false);
+    if (rc != AP_OK) {
+        goto out;
+    }
+    rc = store_commit(txn);
+    txn = NULL;
+    if (rc != AP_OK) {
+        goto out;
+    }
+    log_info("account", "updated account=%s%s", id,
+             status && strcmp(status, "deactivated") == 0 ? " deactivated"
+                                                          : "");
+    rc = respond_account(app, acct, 200, resp);
+out:
+    store_abort(txn);
+    cJSON_Delete(acct);
+    jws_msg_fini(&msg);
+    return rc;
+}
+
+struct list_ctx {
+    cJSON *arr;
+    const struct app *app;
+    size_t n;
+};
+
+static bool
+list_one(void *arg, const char *key, const char *val, size_t len)
+{
+    struct list_ctx *lc = arg;
+    const char *slash = strrchr(key, '/');
+    char url[HTTP_MAX_URL];
+
+    (void)val;
+    (void)len;
+    if (slash == NULL || lc->n >= 1000) {
+        return lc->n < 1000;
+    }
+    app_url(lc->app, url, sizeof(url), PATH_ORDER, slash + 1);
+    cJSON_AddItemToArray(lc->arr, cJSON_CreateString(url));
+    lc->n++;
+    return true;
+}
+
+ap_err
+account_orders(struct app *app, const struct acme_req *req, const char *id,
+               struct acme_resp *resp)
+{
+    struct jws_msg msg;
+    struct store_txn *txn = NULL;
+    struct list_ctx lc;
+    cJSON *out = NULL;
+    char prefix[JWS_MAX_ID + 2];
+    ap_err rc;
+
+    rc = jws_verify(app, req, JWS_NEED_KID, resp, &msg);
+    if (rc != AP_OK || resp->status != 0) {
+        return rc;
+    }
+    if (strcmp(id, msg.account_id) != 0) {
+        problem_set(resp, PROB_UNAUTHORIZED,
+                    "the orders URL is not the signing account's");
+        goto out;
+    }
+    out = cJSON_CreateObject();
+    lc.arr = cJSON_AddArrayToObject(out, "orders");
+    lc.app = app;
+    lc.n = 0;
+    if (lc.arr == NULL) {
+        rc = AP_ENOMEM;
+        goto out;
+    }
+    snprintf(prefix, sizeof(prefix), "%s/", id);
+    rc = store_begin(app->st, false, &txn);
+    if (rc == AP_OK) {
+        rc = store_scan(txn, STORE_ACCOUNT_ORDERS, prefix, NULL, list_one,
+                        &lc);
+    }
+    if (rc == AP_OK) {
+        rc = acme_resp_json(resp, 200, out);
+    }
+out:
+    store_abort(txn);
+    cJSON_Delete(out);
+    jws_msg_fini(&msg);
+    return rc;
+}

@@ -1,0 +1,47 @@
+/* proxy/app.h: the application context handed to every handler.
+ *
+ * Built in main before the listener starts and read-only after, except
+ * through the thread-safe objects it points to (store, nonces, jobs). */
+#ifndef AP_PROXY_APP_H
+#define AP_PROXY_APP_H
+
+#include <stddef.h>
+
+#include "adapters/adapter.h"
+#include "common/config.h"
+#include "proxy/http.h"
+
+struct store;
+struct nonce_ctx;
+struct ca;
+struct jobs;
+
+struct app {
+    const struct config *cfg;
+    struct store *st;
+    struct nonce_ctx *nonces;
+    struct ca *ca;
+    const struct adapter_ops *adapter;
+    void *adapter_state;
+    struct jobs *jobs;
+    const char *base;          /* cfg->server.base_url */
+};
+
+/* URL paths; resource ids follow the trailing slash. */
+#define PATH_DIRECTORY "/directory"
+#define PATH_NEW_NONCE "/acme/new-nonce"
+#define PATH_NEW_ACCOUNT "/acme/new-account"
+#define PATH_NEW_ORDER "/acme/new-order"
+#define PATH_REVOKE "/acme/revoke-cert"
+#define PATH_ACCOUNT "/acme/acct/"
+#define PATH_ORDERS "/acme/orders/"
+#define PATH_ORDER "/acme/order/"
+#define PATH_AUTHZ "/acme/authz/"
+#define PATH_CHALL "/acme/chall/"
+#define PATH_CERT "/acme/cert/"
+
+/* Writes base + path + id (id may be NULL) into out. */
+void app_url(const struct app *app, char *out, size_t outlen,
+             const char *path, const char *id);
+
+#endif /* AP_PROXY_APP_H */

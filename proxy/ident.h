@@ -1,0 +1,22 @@
+/* proxy/ident.h: identifier checks and normal forms (RFC 8555 §7.1.4,
+ * §9.7.7). Pure functions, thread-safe. */
+#ifndef AP_PROXY_IDENT_H
+#define AP_PROXY_IDENT_H
+
+#include <stddef.h>
+
+#include "common/err.h"
+
+#define IDENT_MAX_DNS 253
+
+/* Writes the normal form of a DNS name into out (outlen > IDENT_MAX_DNS):
+ * lower case, without a trailing dot. AP_EINVAL with *why set (static
+ * text) when the name is not an acceptable LDH host name: empty label,
+ * label over 63 or name over 253 octets, characters outside [a-z0-9-],
+ * hyphen at a label's edge, non-ASCII (U-labels: send A-labels), a single
+ * label, an all-numeric last label, or a wildcard (needs dns-01, which
+ * this server does not offer yet). */
+AP_MUST_CHECK ap_err ident_dns_normalize(const char *in, char *out,
+                                         size_t outlen, const char **why);
+
+#endif /* AP_PROXY_IDENT_H */

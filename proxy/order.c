@@ -1,0 +1,714 @@
+/* proxy/order.c: newOrder, the order resource and finalize (RFC 8555
+ * §7.1.3, §7.4), and the order status rules of §7.1.6. */
+#include "proxy/resource.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/b64url.h"
+#include "common/crypto.h"
+#include "common/id.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "proxy/ident.h"
+#include "proxy/jobs.h"
+#include "proxy/jws.h"
+#include "proxy/problem.h"
+
+#define ORDER_MAX_IDENTIFIERS 100
+
+const char *
+order_status_now(const cJSON *order, long long now)
+{
+    const char *s = json_str(order, "status", "invalid");
+
+    if ((strcmp(s, "pending") == 0 || strcmp(s, "ready") == 0) &&
+        json_num(order, "expires", 0) <= now) {
+        return "invalid";
+    }
+    return s;
+}
+
+cJSON *
+order_render(const struct app *app, const cJSON *order, long long now)
+{
+    cJSON *out = cJSON_CreateObject();
+    cJSON *authzs;
+    const cJSON *a;
+    const cJSON *err;
+    char url[HTTP_MAX_URL];
+    char ts[TIME_RFC3339_LEN];
+    const char *status = order_status_now(order, now);
+    const char *id = json_str(order, "id", "");
+
+    if (out == NULL) {
+        return NULL;
+    }
+    cJSON_AddStringToObject(out, "status", status);
+    time_rfc3339(json_num(order, "expires", 0), ts, sizeof(ts));
+    cJSON_AddStringToObject(out, "expires", ts);
+    cJSON_AddItemToObject(
+        out, "identifiers",
+        cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(order,
+                                                         "identifiers"),
+                        1));
+    if (json_num(order, "notBefore", 0) != 0) {
+        time_rfc3339(json_num(order, "notBefore", 0), ts, sizeof(ts));
+        cJSON_AddStringToObject(out, "notBefore", ts);
+    }
+    if (json_num(order, "notAfter", 0) != 0) {
+        time_rfc3339(json_num(order, "notAfter", 0), ts, sizeof(ts));
+        cJSON_AddStringToObject(out, "notAfter", ts);
+    }
+    authzs = cJSON_AddArrayToObject(out, "authorizations");
+    cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(order, "authzs")) {
+        if (cJSON_IsString(a)) {
+            app_url(app, url, sizeof(url), PATH_AUTHZ, a->valuestring);
+            cJSON_AddItemToArray(authzs, cJSON_CreateString(url));
+        }
+    }
+    snprintf(url, sizeof(url), "%s%s%s/finalize", app->base, PATH_ORDER, id);
+    cJSON_AddStringToObject(out, "finalize", url);
+    if (strcmp(status, "valid") == 0) {
+        app_url(app, url, sizeof(url), PATH_CERT, json_str(order, "cert", ""));
+        cJSON_AddStringToObject(out, "certificate", url);
+    }
+    err = cJSON_GetObjectItemCaseSensitive(order, "error");
+    if (err != NULL && strcmp(status, "invalid") == 0) {
+        cJSON_AddItemToObject(out, "error", cJSON_Duplicate(err, 1));
+    }
+    return out;
+}
+
+static ap_err
+respond_order(struct app *app, const cJSON *order, int status,
+              struct acme_resp *resp)
+{
+    cJSON *view = order_render(app, order, time_now());
+    char url[HTTP_MAX_URL];
+    ap_err rc;
+
+    if (view == NULL) {
+        return AP_ENOMEM;
+    }
+    rc = acme_resp_json(resp, status, view);
+    cJSON_Delete(view);
+    app_url(app, url, sizeof(url), PATH_ORDER, json_str(order, "id", ""));
+    acme_resp_location(resp, url);
+    /* Clients poll a processing order; tell them when (RFC 8555 §7.4). */
+    if (strcmp(order_status_now(order, time_now()), "processing") == 0) {
+        resp->retry_after = 1;
+    }
+    return rc;
+}
+
+ap_err
+order_update_from_authz(struct store_txn *txn, const char *order_id)
+{
+    cJSON *order = NULL;
+    const cJSON *a;
+    bool all_valid = true;
+    bool any_invalid = false;
+    cJSON *err = NULL;
+    ap_err rc;
+
+    rc = store_get_json(txn, STORE_ORDERS, order_id, &order);
+    if (rc != AP_OK) {
+        return rc;
+    }
+    if (strcmp(json_str(order, "status", ""), "pending") != 0) {
+        cJSON_Delete(order);
+        return AP_OK;
+    }
+    cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(order, "authzs")) {
+        cJSON *authz = NULL;
+        const char *s;
+
+        rc = store_get_json(txn, STORE_AUTHZS, a->valuestring, &authz);
+        if (rc != AP_OK) {
+            cJSON_Delete(order);
+            return rc;
+        }
+        s = json_str(authz, "status", "");
+        if (strcmp(s, "valid") != 0) {
+            all_valid = false;
+        }
+        if (strcmp(s, "invalid") == 0 || strcmp(s, "deactivated") == 0 ||
+            strcmp(s, "revoked") == 0) {
+            const cJSON *c;
+
+            any_invalid = true;
+            /* The order's error names the failed challenge's problem. */
+            cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(
+                                      authz, "challenges")) {
+                const cJSON *e = cJSON_GetObjectItemCaseSensitive(c, "error");
+
+                if (e != NULL && err == NULL) {
+                    err = cJSON_Duplicate(e, 1);
+                }
+            }
+        }
+        cJSON_Delete(authz);
+    }
+    if (any_invalid) {
+        rc = json_set_str(order, "status", "invalid");
+        if (rc == AP_OK) {
+            cJSON_DeleteItemFromObjectCaseSensitive(order, "error");
+            cJSON_AddItemToObject(
+                order, "error",
+                err ? err
+                    : problem_object(PROB_UNAUTHORIZED,
+                                     "an authorization of this order is "
+                                     "not valid"));
+            err = NULL;
+        }
+    } else if (all_valid) {
+        rc = json_set_str(order, "status", "ready");
+    } else {
+        cJSON_Delete(order);
+        return AP_OK;
+    }
+    if (rc == AP_OK) {
+        rc = store_put_json(txn, STORE_ORDERS, order_id, order, false);
+    }
+    cJSON_Delete(err);
+    cJSON_Delete(order);
+    return rc;
+}
+
+/* Sorted, normalised, duplicate-free identifiers of a newOrder payload, or
+ * a problem in resp. */
+static ap_err
+parse_identifiers(const cJSON *payload, struct acme_resp *resp,
+                  cJSON **out)
+{
+    const cJSON *ids = NULL;
+    const cJSON *it;
+    cJSON *list = NULL;
+    cJSON *subs = NULL;
+    int n = 0;
+
+    *out = NULL;
+    if (json_get_array(payload, "identifiers", &ids) != AP_OK ||
+        cJSON_GetArraySize(ids) == 0) {
+        problem_set(resp, PROB_MALFORMED,
+                    "identifiers must be a non-empty array");
+        return AP_OK;
+    }
+    if (cJSON_GetArraySize(ids) > ORDER_MAX_IDENTIFIERS) {
+        problem_set(resp, PROB_REJECTED_IDENTIFIER,
+                    "at most %d identifiers per order", ORDER_MAX_IDENTIFIERS);
+        return AP_OK;
+    }
+    list = cJSON_CreateArray();
+    subs = cJSON_CreateArray();
+    if (list == NULL || subs == NULL) {
+        cJSON_Delete(list);
+        cJSON_Delete(subs);
+        return AP_ENOMEM;
+    }
+    cJSON_ArrayForEach(it, ids) {
+        const char *type = NULL;
+        const char *value = NULL;
+        char norm[IDENT_MAX_DNS + 1];
+        const char *why = NULL;
+        bool dup = false;
+        const cJSON *have;
+
+        if (!cJSON_IsObject(it) ||
+            json_get_string(it, "type", 32, &type) != AP_OK ||
+            json_get_string(it, "value", 1024, &value) != AP_OK) {
+            problem_set(resp, PROB_MALFORMED,
+                        "each identifier needs string type and value");
+            goto fail;
+        }
+        if (strcmp(type, "dns") != 0) {
+            problem_set(resp, PROB_UNSUPPORTED_IDENTIFIER,
+                        "identifier type %.32s is not supported (dns is)",
+                        type);
+            goto fail;
+        }
+        if (ident_dns_normalize(value, norm, sizeof(norm), &why) != AP_OK) {
+            cJSON *sub = problem_object(PROB_REJECTED_IDENTIFIER, why);
+            cJSON *ident = cJSON_CreateObject();
+
+            cJSON_AddStringToObject(ident, "type", "dns");
+            cJSON_AddStringToObject(ident, "value", value);
+            cJSON_AddItemToObject(sub, "identifier", ident);
+            cJSON_AddItemToArray(subs, sub);
+            continue;
+        }
+        cJSON_ArrayForEach(have, list) {
+            if (strcmp(json_str(have, "value", ""), norm) == 0) {
+                dup = true;
+            }
+        }
+        if (!dup) {
+            cJSON *ident = cJSON_CreateObject();
+
+            cJSON_AddStringToObject(ident, "type", "dns");
+            cJSON_AddStringToObject(ident, "value", norm);
+            cJSON_AddItemToArray(list, ident);
+            n++;
+        }
+    }
+    if (cJSON_GetArraySize(subs) > 0) {
+        cJSON *extra = cJSON_CreateObject();
+
+        cJSON_AddItemToObject(extra, "subproblems", subs);
+        subs = NULL;
+        problem_set_with(resp, PROB_REJECTED_IDENTIFIER, extra,
+                         "%d identifier(s) refused: see subproblems",
+                         cJSON_GetArraySize(
+                             cJSON_GetObjectItemCaseSensitive(extra,
+                                                              "subproblems")));
+        goto fail;
+    }
+    cJSON_Delete(subs);
+    *out = list;
+    return AP_OK;
+fail:
+    cJSON_Delete(subs);
+    cJSON_Delete(list);
+    return AP_OK;
+}
+
+static ap_err
+parse_validity(const cJSON *payload, const struct app *app,
+               struct acme_resp *resp, long long *nb, long long *na)
+{
+    const char *s = NULL;
+    long long now = time_now();
+    long long max = (long long)app->cfg->acme.cert_days * 86400;
+
+    *nb = 0;
+    *na = 0;
+    if (json_get_string(payload, "notBefore", 64, &s) == AP_EPARSE ||
+        (s != NULL && time_parse_rfc3339(s, nb) != AP_OK)) {
+        problem_set(resp, PROB_MALFORMED, "notBefore is not an RFC 3339 date");
+        return AP_OK;
+    }
+    s = NULL;
+    if (json_get_string(payload, "notAfter", 64, &s) == AP_EPARSE ||
+        (s != NULL && time_parse_rfc3339(s, na) != AP_OK)) {
+        problem_set(resp, PROB_MALFORMED, "notAfter is not an RFC 3339 date");
+        return AP_OK;
+    }
+    if (*nb != 0 && (*nb < now - 86400 || *nb > now + 30 * 86400)) {
+        problem_set(resp, PROB_MALFORMED,
+                    "notBefore must be within a day before and 30 days "
+                    "after now");
+        return AP_OK;
+    }
+    if (*na != 0 && (*na <= (*nb ? *nb : now) ||
+                     *na - (*nb ? *nb : now) > max)) {
+        problem_set(resp, PROB_MALFORMED,
+                    "notAfter must be after notBefore and within %u days",
+                    app->cfg->acme.cert_days);
+        return AP_OK;
+    }
+    return AP_OK;
+}
+
+static cJSON *
+new_authz(const char *id, const char *account, const char *order,
+          const cJSON *ident, long long expires, const char *token)
+{
+    cJSON *a = cJSON_CreateObject();
+    cJSON *chs = cJSON_AddArrayToObject(a, "challenges");
+    cJSON *ch = cJSON_CreateObject();
+
+    cJSON_AddNumberToObject(a, "v", 1);
+    cJSON_AddStringToObject(a, "id", id);
+    cJSON_AddStringToObject(a, "account", account);
+    cJSON_AddStringToObject(a, "order", order);
+    cJSON_AddItemToObject(a, "identifier", cJSON_Duplicate(ident, 1));
+    cJSON_AddStringToObject(a, "status", "pending");
+    cJSON_AddNumberToObject(a, "expires", (double)expires);
+    cJSON_AddStringToObject(ch, "type", "http-01");
+    cJSON_AddStringToObject(ch, "status", "pending");
+    cJSON_AddStringToObject(ch, "token", token);
+    cJSON_AddItemToArray(chs, ch);
+    return a;
+}
+
+ap_err
+order_new(struct app *app, const struct acme_req *req, const char *id,
+          struct acme_resp *resp)
+{
+    struct jws_msg msg;
+    struct store_txn *txn = NULL;
+    cJSON *idents = NULL;
+    cJSON *order = NULL;
+    cJSON *authz_ids;
+    const cJSON *ident;
+    char order_id[ID_LEN + 1];
+    char key[STORE_MAX_KEY];
+    long long now = time_now();
+    long long expires = now + app->cfg->acme.order_ttl_sec;
+    long long nb = 0;
+    long long na = 0;
+    ap_err rc;
+
+    (void)id;
+    rc = jws_verify(app, req, JWS_NEED_KID, resp, &msg);
+    if (rc != AP_OK || resp->status != 0) {
+        return rc;
+    }
+    if (msg.post_as_get) {
+        problem_set(resp, PROB_MALFORMED, "newOrder needs a payload");
+        goto out;
+    }
+    rc = parse_identifiers(msg.payload, resp, &idents);
+    if (rc != AP_OK || resp->status != 0) {
+        goto out;
+    }
+    rc = parse_validity(msg.payload, app, resp, &nb, &na);
+    if (rc != AP_OK || resp->status != 0) {
+        goto out;
+    }
+    rc = id_new(order_id, sizeof(order_id));
+    if (rc != AP_OK) {
+        goto out;
+    }
+    order = cJSON_CreateObject();
+    cJSON_AddNumberToObject(order, "v", 1);
+    cJSON_AddStringToObject(order, "id", order_id);
+    cJSON_AddStringToObject(order, "account", msg.account_id);
+    cJSON_AddStringToObject(order, "status", "pending");
+    cJSON_AddNumberToObject(order, "created", (double)now);
+    cJSON_AddNumberToObject(order, "expires", (double)expires);
+    cJSON_AddNumberToObject(order, "notBefore", (double)nb);
+    cJSON_AddNumberToObject(order, "notAfter", (double)na);
+    cJSON_AddItemToObject(order, "identifiers", idents);
+    idents = NULL;
+    authz_ids = cJSON_AddArrayToObject(order, "authzs");
+    if (authz_ids == NULL) {
+        rc = AP_ENOMEM;
+        goto out;
+    }
+    rc = store_begin(app->st, true, &txn);
+    if (rc != AP_OK) {
+        goto out;
+    }
+    cJSON_ArrayForEach(ident,
+                       cJSON_GetObjectItemCaseSensitive(order, "identifiers")) {
+        char authz_id[ID_LEN + 1];
+        char token[TOKEN_LEN + 1];
+        cJSON *authz;
+
+        rc = id_new(authz_id, sizeof(authz_id));
+        if (rc == AP_OK) {
+            rc = id_token(token, sizeof(token));
+        }
+        if (rc != AP_OK) {
+            goto out;
+        }
+        authz = new_authz(authz_id, msg.account_id, order_id, ident, expires,
+                          token);
+        rc = store_put_json(txn, STORE_AUTHZS, authz_id, authz, true);
+        cJSON_Delete(authz);
+        if (rc != AP_OK) {
+            goto out;
+        }
+        cJSON_AddItemToArray(authz_ids, cJSON_CreateString(authz_id));
+    }
+    rc = store_put_json(txn, STORE_ORDERS, order_id, order, true);
+    if (rc != AP_OK) {
+        goto out;
+    }
+    /* Index key sorts an account's orders by creation time. */
+    snprintf(key, sizeof(key), "%s/%012lld/%s", msg.account_id, now,
+             order_id);
+    rc = store_put(txn, STORE_ACCOUNT_ORDERS, key, "", 0, true);
+    if (rc != AP_OK) {
+        goto out;
+    }
+    rc = store_commit(txn);
+    txn = NULL;
+    if (rc != AP_OK) {
+        goto out;
+    }
+    log_info("order", "created order=%s account=%s identifiers=%d", order_id,
+             msg.account_id,
+             cJSON_GetArraySize(
+                 cJSON_GetObjectItemCaseSensitive(order, "identifiers")));
+    rc = respond_order(app, order, 201, resp);
+out:
+    store_abort(txn);
+    cJSON_Delete(idents);
+    cJSON_Delete(order);
+    jws_msg_fini(&msg);
+    return rc;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* RFC 8555 §7.4: the CSR's names must be exactly the order's. */
+static bool
+csr_matches_order(const struct crypto_csr *csr, const cJSON *order,
+                  struct acme_resp *resp)
+{
+    const cJSON *idents = cJSON_GetObjectItemCaseSensitive(order,
+                                                            "identifiers");
+    size_t n_order = (size_t)cJSON_GetArraySize(idents);
+    char **names = NULL;
+    size_t n = 0;
+    bool ok = false;
+    const cJSON *it;
+
+    if (csr->n_ip_addrs > 0) {
+        problem_set(resp, PROB_BAD_CSR,
+                    "CSR has IP address SANs the order does not have");
+        return false;
+    }
+    names = calloc(csr->n_dns_names + 1, sizeof(*names));
+    if (names == NULL) {
+        problem_set(resp, PROB_SERVER_INTERNAL, "out of memory");
+        return false;
+    }
+    for (size_t i = 0; i < csr->n_dns_names; i++) {
+        char norm[IDENT_MAX_DNS + 1];
+        const char *why;
+        bool dup = false;
+
+        if (ident_dns_normalize(csr->dns_names[i], norm, sizeof(norm),
+                                &why) != AP_OK) {
+            problem_set(resp, PROB_BAD_CSR, "CSR name refused: %s", why);
+            goto out;
+        }
+        for (size_t j = 0; j < n; j++) {
+            dup = dup || strcmp(names[j], norm) == 0;
+        }
+        if (!dup) {
+            names[n] = strdup(norm);
+            if (names[n] == NULL) {
+                problem_set(resp, PROB_SERVER_INTERNAL, "out of memory");
+                goto out;
+            }
+            n++;
+        }
+    }
+    qsort(names, n, sizeof(*names), cmp_str);
+    if (n != n_order) {
+        problem_set(resp, PROB_BAD_CSR,
+                    "CSR has %zu distinct names, the order %zu", n, n_order);
+        goto out;
+    }
+    cJSON_ArrayForEach(it, idents) {
+        const char *v = json_str(it, "value", "");
+        const char *key = v;
+
+        if (bsearch(&key, names, n, sizeof(*names), cmp_str) == NULL) {
+            problem_set(resp, PROB_BAD_CSR, "CSR lacks the order's name %s",
+                        v);
+            goto out;
+        }
+    }
+    if (csr->cn != NULL) {
+        char norm[IDENT_MAX_DNS + 1];
+        const char *why;
+        const char *key = norm;
+
+        if (ident_dns_normalize(csr->cn, norm, sizeof(norm), &why) != AP_OK ||
+            bsearch(&key, names, n, sizeof(*names), cmp_str) == NULL) {
+            problem_set(resp, PROB_BAD_CSR,
+                        "CSR common name is not one of its SANs");
+            goto out;
+        }
+    }
+    ok = true;
+out:
+    for (size_t i = 0; i < n; i++) {
+        free(names[i]);
+    }
+    free(names);
+    return ok;
+}
+
+static bool
+csr_key_ok(const struct crypto_csr *csr, struct acme_resp *resp)
+{
+    if (csr->key_type == CRYPTO_KEY_RSA && csr->key_bits >= 2048 &&
+        csr->key_bits <= 8192) {
+        return true;
+    }
+    if (csr->key_type == CRYPTO_KEY_EC && csr->curve != NULL &&
+        (strcmp(csr->curve, "P-256") == 0 ||
+         strcmp(csr->curve, "P-384") == 0)) {
+        return true;
+    }
+    problem_set(resp, PROB_BAD_PUBLIC_KEY,
+                "CSR key must be RSA 2048-8192 bits or EC P-256/P-384");
+    return false;
+}
+
+/* Waits (bounded by wait_ms) until the order leaves processing. */
+static ap_err
+wait_order(struct app *app, const char *order_id, cJSON **order)
+{
+    long long deadline = time_mono_ms() + app->cfg->acme.wait_ms;
+    unsigned long long gen = jobs_generation(app->jobs);
+    ap_err rc = AP_OK;
+
+    while (strcmp(json_str(*order, "status", ""), "processing") == 0 &&
+           time_mono_ms() < deadline) {
+        struct store_txn *txn = NULL;
+        cJSON *fresh = NULL;
+
+        gen = jobs_wait(app->jobs, gen, deadline);
+        rc = store_begin(app->st, false, &txn);
+        if (rc != AP_OK) {
+            break;
+        }
+        rc = store_get_json(txn, STORE_ORDERS, order_id, &fresh);
+        store_abort(txn);
+        if (rc != AP_OK) {
+            break;
+        }
+        cJSON_Delete(*order);
+        *order = fresh;
+    }
+    return rc;
+}
+
+static ap_err
+finalize(struct app *app, const struct jws_msg *msg, cJSON *order,
+         struct acme_resp *resp)
+{
+    struct store_txn *txn = NULL;
+    struct crypto_csr *csr = NULL;
+    unsigned char *der = NULL;
+    size_t der_len = 0;
+    const char *csr_b64 = NULL;
+    const char *order_id = json_str(order, "id", "");
+    cJSON *fresh = NULL;
+    char job_id[JOB_MAX_ID];
+    char errbuf[160];
+    ap_err rc = AP_OK;
+
+    if (msg->post_as_get) {
+        problem_set(resp, PROB_MALFORMED, "finalize needs a payload");
+        goto out;
+    }
+    if (strcmp(order_status_now(order, time_now()), "ready") != 0) {
+        problem_set(resp, PROB_ORDER_NOT_READY, "order is %s, not ready",
+                    order_status_now(order, time_now()));
+        goto out;
+    }
+    if (json_get_string(msg->payload, "csr", CRYPTO_CSR_MAX_DER * 2,
+                        &csr_b64) != AP_OK) {
+        problem_set(resp, PROB_MALFORMED, "finalize needs a string csr");
+        goto out;
+    }
+    if (b64url_decode_alloc(csr_b64, strlen(csr_b64), &der, &der_len) !=
+        AP_OK) {
+        problem_set(resp, PROB_BAD_CSR, "csr is not unpadded base64url");
+        goto out;
+    }
+    if (crypto_csr_parse(der, der_len, &csr, errbuf, sizeof(errbuf)) !=
+        AP_OK) {
+        problem_set(resp, PROB_BAD_CSR, "CSR refused: %s", errbuf);
+        goto out;
+    }
+    if (!csr_matches_order(csr, order, resp) || !csr_key_ok(csr, resp)) {
+        goto out;
+    }
+    rc = store_begin(app->st, true, &txn);
+    if (rc != AP_OK) {
+        goto out;
+    }
+    rc = store_get_json(txn, STORE_ORDERS, order_id, &fresh);
+    if (rc != AP_OK) {
+        goto out;
+    }
+    /* Another finalize may have won the race since the read above. */
+    if (strcmp(order_status_now(fresh, time_now()), "ready") != 0) {
+        problem_set(resp, PROB_ORDER_NOT_READY, "order is %s, not ready",
+                    order_status_now(fresh, time_now()));
+        goto out;
+    }
+    rc = json_set_str(fresh, "status", "processing");
+    if (rc == AP_OK) {
+        rc = json_set_str(fresh, "csr", csr_b64);
+    }
+    if (rc == AP_OK) {
+        rc = store_put_json(txn, STORE_ORDERS, order_id, fresh, false);
+    }
+    if (rc == AP_OK) {
+        rc = jobs_put(txn, JOB_ISSUE, order_id, 0, 0, job_id, sizeof(job_id));
+    }
+    if (rc != AP_OK) {
+        goto out;
+    }
+    rc = store_commit(txn);
+    txn = NULL;
+    if (rc != AP_OK) {
+        goto out;
+    }
+    log_info("order", "finalize order=%s account=%s names=%zu", order_id,
+             msg->account_id, csr->n_dns_names);
+    jobs_kick(app->jobs, job_id, 0);
+    rc = wait_order(app, order_id, &fresh);
+    if (rc == AP_OK) {
+        rc = respond_order(app, fresh, 200, resp);
+    }
+out:
+    store_abort(txn);
+    cJSON_Delete(fresh);
+    crypto_csr_free(csr);
+    free(der);
+    return rc;
+}
+
+ap_err
+order_post(struct app *app, const struct acme_req *req, const char *id,
+           struct acme_resp *resp)
+{
+    struct jws_msg msg;
+    cJSON *order = NULL;
+    char order_id[JWS_MAX_ID + 1];
+    const char *slash = strchr(id, '/');
+    bool is_finalize = false;
+    ap_err rc;
+
+    if (slash != NULL) {
+        if (strcmp(slash, "/finalize") != 0 ||
+            (size_t)(slash - id) > JWS_MAX_ID) {
+            problem_set(resp, PROB_NOT_FOUND, "no such resource");
+            return AP_OK;
+        }
+        is_finalize = true;
+        snprintf(order_id, sizeof(order_id), "%.*s", (int)(slash - id), id);
+    } else {
+        snprintf(order_id, sizeof(order_id), "%s", id);
+    }
+    rc = jws_verify(app, req, JWS_NEED_KID, resp, &msg);
+    if (rc != AP_OK || resp->status != 0) {
+        return rc;
+    }
+    rc = resource_load_owned(app, STORE_ORDERS, order_id, msg.account_id,
+                             resp, &order);
+    if (rc != AP_OK || resp->status != 0) {
+        goto out;
+    }
+    if (is_finalize) {
+        rc = finalize(app, &msg, order, resp);
+    } else if (!msg.post_as_get) {
+        problem_set(resp, PROB_MALFORMED,
+                    "an order is read with POST-as-GET (empty payload)");
+    } else {
+        rc = respond_order(app, order, 200, resp);
+    }
+out:
+    cJSON_Delete(order);
+    jws_msg_fini(&msg);
+    return rc;
+}

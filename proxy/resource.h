@@ -1,0 +1,78 @@
+/* proxy/resource.h: the ACME resources, one handler each, and the helpers
+ * they share.
+ *
+ * A handler gets the request, the id part of its path (after the route's
+ * prefix; "" for fixed routes) and fills the response. It returns AP_OK
+ * also when the client was at fault (a problem is then set); any other code
+ * is answered as serverInternal by the server. */
+#ifndef AP_PROXY_RESOURCE_H
+#define AP_PROXY_RESOURCE_H
+
+#include <cjson/cJSON.h>
+
+#include "common/err.h"
+#include "common/store.h"
+#include "proxy/app.h"
+#include "proxy/http.h"
+
+typedef ap_err (*resource_fn)(struct app *app, const struct acme_req *req,
+                              const char *id, struct acme_resp *resp);
+
+ap_err directory_get(struct app *app, const struct acme_req *req,
+                     const char *id, struct acme_resp *resp);
+ap_err nonce_get(struct app *app, const struct acme_req *req, const char *id,
+                 struct acme_resp *resp);
+ap_err account_new(struct app *app, const struct acme_req *req,
+                   const char *id, struct acme_resp *resp);
+ap_err account_post(struct app *app, const struct acme_req *req,
+                    const char *id, struct acme_resp *resp);
+ap_err account_orders(struct app *app, const struct acme_req *req,
+                      const char *id, struct acme_resp *resp);
+ap_err order_new(struct app *app, const struct acme_req *req, const char *id,
+                 struct acme_resp *resp);
+/* /acme/order/<id> and /acme/order/<id>/finalize */
+ap_err order_post(struct app *app, const struct acme_req *req,
+                  const char *id, struct acme_resp *resp);
+ap_err authz_post(struct app *app, const struct acme_req *req,
+                  const char *id, struct acme_resp *resp);
+/* /acme/chall/<authz id>/<index> */
+ap_err challenge_post(struct app *app, const struct acme_req *req,
+                      const char *id, struct acme_resp *resp);
+ap_err cert_get(struct app *app, const struct acme_req *req, const char *id,
+                struct acme_resp *resp);
+ap_err cert_revoke(struct app *app, const struct acme_req *req,
+                   const char *id, struct acme_resp *resp);
+
+/* Loads record id of table t in a read transaction and checks that its
+ * "account" member is account_id. On AP_OK either *out is set, or a
+ * problem is in resp (404 when absent, 403 unauthorized when another
+ * account's). */
+AP_MUST_CHECK ap_err resource_load_owned(struct app *app,
+                                         enum store_table t, const char *id,
+                                         const char *account_id,
+                                         struct acme_resp *resp,
+                                         cJSON **out);
+
+/* Effective status of an order or authz record now: a pending or ready
+ * order past "expires" is invalid, a pending authz past it is expired. */
+const char *order_status_now(const cJSON *order, long long now);
+const char *authz_status_now(const cJSON *authz, long long now);
+
+/* The client view of a record (new object; caller deletes). */
+cJSON *order_render(const struct app *app, const cJSON *order,
+                    long long now);
+cJSON *authz_render(const struct app *app, const cJSON *authz,
+                    long long now);
+cJSON *challenge_render(const struct app *app, const char *authz_id,
+                        int index, const cJSON *chall);
+
+/* Recomputes an order's status from its authorizations' (pending -> ready
+ * when all are valid, -> invalid when one is invalid) inside txn. */
+AP_MUST_CHECK ap_err order_update_from_authz(struct store_txn *txn,
+                                             const char *order_id);
+
+/* Job runners (jobs.h job_fn). */
+void challenge_run(struct app *app, const char *job_id);
+void issuer_run(struct app *app, const char *job_id);
+
+#endif /* AP_PROXY_RESOURCE_H */

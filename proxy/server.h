@@ -1,0 +1,24 @@
+/* proxy/server.h: the HTTPS listener (civetweb) and the route table.
+ *
+ * The only files that include civetweb.h are server.c; handlers see
+ * struct acme_req / acme_resp. Every response carries a fresh Replay-Nonce
+ * and Link rel="index" (RFC 8555 §6.5, §7.1). */
+#ifndef AP_PROXY_SERVER_H
+#define AP_PROXY_SERVER_H
+
+#include <stddef.h>
+
+#include "common/err.h"
+#include "proxy/app.h"
+
+struct server;
+
+/* Starts listening on cfg listen with the PEM key+chain in tls_pem_file
+ * (NULL: plain HTTP, for base_url http://). */
+AP_MUST_CHECK ap_err server_start(struct app *app, const char *tls_pem_file,
+                                  struct server **out, char *errbuf,
+                                  size_t errlen);
+/* Stops accepting, waits for running requests. Accepts NULL. */
+void server_stop(struct server *srv);
+
+#endif /* AP_PROXY_SERVER_H */

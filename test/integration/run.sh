@@ -1,0 +1,518 @@
+#!/usr/bin/env bash
+# Integration tests: real ACME clients (lego, python3-acme/josepy wire tests)
+# against a running acmeproxy, with a private authoritative DNS (knotd).
+#
+# Usage (from the repository root):
+#   test/integration/run.sh [PROXY_BINARY]     default build/acmeproxy
+#   test/integration/run.sh pebble             develop against Debian's Pebble
+# Environment:
+#   KEEP_TMP=1      keep the temporary directory (logs, configs, lego files)
+#
+# Prints one "ok - name" / "not ok - name: reason" line per check and ends
+# with "integration: N passed, N failed".  Exit status is 0 only when every
+# check passed and at least one ran.
+set -u
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PY=/usr/bin/python3            # Debian's python: python3-acme lives there
+TARGET=${1:-build/acmeproxy}
+BACKEND=proxy
+[ "$TARGET" = pebble ] && BACKEND=pebble
+
+PASSED=0
+FAILED=0
+PIDS=()
+SERVER_PID=""
+DNS_NAMES=(www.a.test a.test)  # names lego asks for
+LEGO_EMAIL=admin@example.test
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/acmeproxy-it.XXXXXX") || exit 2
+DATA_DIR="$TMP/data"
+CA_FILE="$DATA_DIR/ca.pem"     # trust anchor: TLS of the server + issued chains
+WIRE_CA=$CA_FILE               # the same for acmeproxy; Pebble's changes on restart
+LEGO_DIR="$TMP/lego"
+mkdir -p "$DATA_DIR" "$LEGO_DIR"
+
+# ---------------------------------------------------------------- reporting
+
+ok() {
+    PASSED=$((PASSED + 1))
+    echo "ok - $1"
+}
+
+not_ok() {
+    FAILED=$((FAILED + 1))
+    echo "not ok - $1: $2"
+}
+
+# Print the last lines of a file as comments (context for a failure).
+show_tail() {
+    local file=$1 lines=${2:-15}
+    [ -f "$file" ] || return 0
+    echo "# --- tail of ${file#"$TMP"/}"
+    tail -n "$lines" "$file" | sed 's/^/#   /'
+}
+
+# ---------------------------------------------------------------- processes
+
+stop_pid() {   # stop_pid PID [SECONDS] -> returns the process' exit status
+    local pid=$1 limit=${2:-10} i=0
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return $?; }
+    kill -TERM "$pid" 2>/dev/null
+    while kill -0 "$pid" 2>/dev/null && [ "$i" -lt $((limit * 10)) ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+        return 124
+    fi
+    wait "$pid" 2>/dev/null
+}
+
+cleanup() {
+    local pid
+    [ -n "$SERVER_PID" ] && stop_pid "$SERVER_PID" 5 >/dev/null 2>&1
+    for pid in "${PIDS[@]}"; do
+        stop_pid "$pid" 5 >/dev/null 2>&1
+    done
+    if [ "${KEEP_TMP:-0}" = 1 ]; then
+        echo "# kept $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# wait_for SECONDS CMD... : retry CMD every 0.2 s until it succeeds or time is up
+wait_for() {
+    local limit=$1 i=0
+    shift
+    while [ "$i" -lt $((limit * 5)) ]; do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.2
+        i=$((i + 1))
+    done
+    return 1
+}
+
+# ---------------------------------------------------------------- ports
+
+read -r DNS_PORT ACME_PORT HTTP_PORT MGMT_PORT TLS01_PORT < <("$PY" "$HERE/free_ports.py" 5 | tr '\n' ' ')
+DIR_PATH=/directory
+[ "$BACKEND" = pebble ] && DIR_PATH=/dir    # Pebble's directory path
+DIR_URL="https://localhost:$ACME_PORT$DIR_PATH"
+
+# ---------------------------------------------------------------- DNS (knot)
+
+# The zone "test." answers 127.0.0.1 for every name below it.  A TSIG key is
+# generated per run and may already send RFC 2136 updates (for dns-01 tests):
+# TSIG_NAME / TSIG_ALG / TSIG_SECRET are exported for later tests.
+write_knot_config() {
+    local dir=$TMP/knot
+    mkdir -p "$dir/db"
+    keymgr -t acme-update hmac-sha256 > "$dir/tsig.conf" || return 1
+    TSIG_NAME=acme-update
+    TSIG_ALG=hmac-sha256
+    TSIG_SECRET=$(awk '/secret:/ {print $2}' "$dir/tsig.conf")
+    export TSIG_NAME TSIG_ALG TSIG_SECRET
+    cat > "$dir/test.zone" <<EOF
+\$ORIGIN test.
+\$TTL 60
+@       SOA  ns.test. hostmaster.test. 1 3600 600 86400 60
+@       NS   ns.test.
+ns      A    127.0.0.1
+a       A    127.0.0.1
+*       A    127.0.0.1
+*.a     A    127.0.0.1
+EOF
+    cat > "$dir/knot.conf" <<EOF
+server:
+    rundir: "$dir"
+    pidfile: "$dir/knot.pid"
+    listen: 127.0.0.1@$DNS_PORT
+
+log:
+  - target: stderr
+    any: info
+
+database:
+    storage: "$dir/db"
+
+control:
+    listen: "$dir/knot.sock"
+
+$(sed '/^#/d' "$dir/tsig.conf")
+
+acl:
+  - id: update-acl
+    key: $TSIG_NAME
+    action: update
+
+template:
+  - id: default
+    storage: "$dir"
+    file: "%s.zone"
+    zonefile-sync: -1
+    journal-content: changes
+
+zone:
+  - domain: test.
+    acl: update-acl
+EOF
+}
+
+start_knot() {
+    write_knot_config || return 1
+    knotd -c "$TMP/knot/knot.conf" > "$TMP/knot.log" 2>&1 &
+    PIDS+=($!)
+    wait_for 10 dns_answers a.test
+}
+
+dns_answers() {   # dns_answers NAME: the name resolves to 127.0.0.1
+    kdig +timeout=1 +retry=0 +short @127.0.0.1 -p "$DNS_PORT" "$1" A | grep -qx 127.0.0.1
+}
+
+# ---------------------------------------------------------------- backend: acmeproxy
+
+proxy_write_config() {
+    cat > "$TMP/proxy.conf" <<EOF
+[server]
+listen   = 127.0.0.1:$ACME_PORT
+base_url = https://localhost:$ACME_PORT
+data_dir = $DATA_DIR
+log_level = debug
+
+[acme]
+wait_ms = 1000
+
+[validation]
+http_port = $HTTP_PORT
+resolver  = 127.0.0.1:$DNS_PORT
+
+[adapter]
+type = local
+EOF
+}
+
+proxy_start() {
+    [ -f "$TMP/proxy.conf" ] || proxy_write_config
+    echo "### start $(date +%T)" >> "$TMP/proxy.log"
+    "$TARGET" -c "$TMP/proxy.conf" >> "$TMP/proxy.log" 2>&1 &
+    SERVER_PID=$!
+    wait_for_server 20
+}
+
+# ---------------------------------------------------------------- backend: pebble
+
+# Pebble needs a TLS certificate for localhost (Debian ships none) and makes
+# a fresh issuing root at each start.  ca.pem = our TLS root + Pebble's root,
+# written at the first start only, so a restart shows that the root changed.
+pebble_write_config() {
+    local dir=$TMP/pebble
+    mkdir -p "$dir"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$dir/tlsca.key" -out "$dir/tlsca.pem" -days 2 \
+        -subj "/CN=integration TLS root" >/dev/null 2>&1 || return 1
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$dir/key.pem" -out "$dir/tls.csr" -subj "/CN=localhost" \
+        >/dev/null 2>&1 || return 1
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$dir/san.ext"
+    openssl x509 -req -in "$dir/tls.csr" -CA "$dir/tlsca.pem" -CAkey "$dir/tlsca.key" \
+        -CAcreateserial -days 2 -extfile "$dir/san.ext" -out "$dir/cert.pem" \
+        >/dev/null 2>&1 || return 1
+    cat > "$dir/pebble.json" <<EOF
+{ "pebble": {
+    "listenAddress": "127.0.0.1:$ACME_PORT",
+    "managementListenAddress": "127.0.0.1:$MGMT_PORT",
+    "certificate": "$dir/cert.pem",
+    "privateKey": "$dir/key.pem",
+    "httpPort": $HTTP_PORT,
+    "tlsPort": $TLS01_PORT,
+    "ocspResponderURL": "",
+    "externalAccountBindingRequired": false
+} }
+EOF
+}
+
+pebble_start() {
+    local dir=$TMP/pebble
+    [ -f "$dir/pebble.json" ] || pebble_write_config || return 1
+    echo "### start $(date +%T)" >> "$TMP/proxy.log"
+    PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 \
+        pebble -config "$dir/pebble.json" -dnsserver "127.0.0.1:$DNS_PORT" \
+        >> "$TMP/proxy.log" 2>&1 &
+    SERVER_PID=$!
+    [ -f "$CA_FILE" ] || cp "$dir/tlsca.pem" "$CA_FILE"
+    wait_for_server 20 || return 1
+    curl -sf --max-time 5 --cacert "$dir/tlsca.pem" \
+        "https://localhost:$MGMT_PORT/roots/0" -o "$dir/root.pem" || return 1
+    cat "$dir/tlsca.pem" "$dir/root.pem" > "$dir/current-ca.pem"
+    WIRE_CA=$dir/current-ca.pem
+    [ "$(grep -c BEGIN "$CA_FILE")" -ge 2 ] || cat "$dir/root.pem" >> "$CA_FILE"
+}
+
+# ---------------------------------------------------------------- backend dispatch
+
+directory_answers() {
+    [ -s "$CA_FILE" ] && curl -sf --max-time 3 --cacert "$CA_FILE" "$DIR_URL" -o /dev/null
+}
+
+# wait_for_server SECONDS: the directory answers; give up early if the server died
+wait_for_server() {
+    local i=0
+    while [ "$i" -lt $(($1 * 5)) ]; do
+        directory_answers && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || { echo "# server exited during start-up"; return 1; }
+        sleep 0.2
+        i=$((i + 1))
+    done
+    return 1
+}
+
+server_start() {
+    if [ "$BACKEND" = pebble ]; then pebble_start; else proxy_start; fi
+}
+
+# server_stop: SIGTERM, bounded wait; fails unless the server exited 0
+# (Pebble dies by the signal: any exit counts there).  Not in a subshell:
+# only this shell can wait for its child; the reason goes to STOP_ERR.
+STOP_ERR=""
+server_stop() {
+    local rc
+    STOP_ERR=""
+    [ -n "$SERVER_PID" ] || return 0
+    stop_pid "$SERVER_PID" 10
+    rc=$?
+    SERVER_PID=""
+    [ "$BACKEND" = pebble ] && return 0
+    [ "$rc" -eq 0 ] && return 0
+    STOP_ERR="exit status $rc"
+    [ "$rc" -eq 124 ] && STOP_ERR="still running 10 s after SIGTERM (killed)"
+    return 1
+}
+
+# ---------------------------------------------------------------- helpers for lego
+
+lego_cmd() {   # lego_cmd LOGNAME ARGS... (global flags are added here)
+    local log=$TMP/$1.log
+    shift
+    local domains=() d
+    for d in "${DNS_NAMES[@]}"; do domains+=(--domains "$d"); done
+    LEGO_CA_CERTIFICATES="$CA_FILE" timeout 120 lego \
+        --server "$DIR_URL" --email "$LEGO_EMAIL" --accept-tos \
+        --http --http.port "127.0.0.1:$HTTP_PORT" \
+        "${domains[@]}" --path "$LEGO_DIR" "$@" > "$log" 2>&1
+}
+
+LEGO_CRT="$LEGO_DIR/certificates/${DNS_NAMES[0]}.crt"
+LEGO_ISSUER="$LEGO_DIR/certificates/${DNS_NAMES[0]}.issuer.crt"
+
+leaf_pem() {   # first PEM block of a file
+    awk '/-----BEGIN CERTIFICATE-----/ {n++} n == 1 {print} /-----END CERTIFICATE-----/ && n == 1 {exit}' "$1"
+}
+
+cert_serial() {
+    leaf_pem "$LEGO_CRT" | openssl x509 -noout -serial 2>/dev/null | sed 's/^serial=//'
+}
+
+# Days to pass to "lego renew --days" so it renews now: 90, or more when the
+# certificate lives longer than that (lego renews only if days left <= --days).
+renew_days() {
+    local end now left
+    end=$(leaf_pem "$LEGO_CRT" | openssl x509 -noout -enddate 2>/dev/null | sed 's/^notAfter=//')
+    now=$(date +%s)
+    left=$(( ($(date -d "$end" +%s 2>/dev/null || echo "$now") - now) / 86400 + 1 ))
+    [ "$left" -gt 90 ] && echo "$left" || echo 90
+}
+
+verify_chain() {   # verify_chain -> prints the openssl error on failure
+    local out
+    leaf_pem "$LEGO_CRT" > "$TMP/leaf.pem"
+    out=$(openssl verify -CAfile "$CA_FILE" -untrusted "$LEGO_ISSUER" "$TMP/leaf.pem" 2>&1)
+    [ "$out" = "$TMP/leaf.pem: OK" ] || { echo "$out" | tail -n 2 | tr '\n' ' '; return 1; }
+}
+
+cert_sans() {   # sorted DNS names of the lego certificate, space separated
+    leaf_pem "$LEGO_CRT" | openssl x509 -noout -ext subjectAltName 2>/dev/null |
+        tail -n +2 | tr ',' '\n' | sed -n 's/^ *DNS://p' | sort | tr '\n' ' ' | sed 's/ $//'
+}
+
+# ---------------------------------------------------------------- tests
+
+test_dns_server() {
+    local name=dns_server_answers
+    if dns_answers "${DNS_NAMES[0]}" && dns_answers "${DNS_NAMES[1]}"; then
+        ok "$name"
+    else
+        not_ok "$name" "knotd on 127.0.0.1:$DNS_PORT does not resolve ${DNS_NAMES[*]}"
+        show_tail "$TMP/knot.log"
+    fi
+}
+
+test_server_starts() {
+    local name=server_starts
+    if server_start; then
+        ok "$name"
+        return 0
+    fi
+    not_ok "$name" "$DIR_URL did not answer within 20 s"
+    show_tail "$TMP/proxy.log" 30
+    return 1
+}
+
+test_lego_issue() {
+    local name=lego_issue want got err
+    if ! lego_cmd lego-run run; then
+        not_ok "$name" "lego run exited non-zero"
+        show_tail "$TMP/lego-run.log"
+        return
+    fi
+    if [ ! -s "$LEGO_CRT" ] || [ ! -s "$LEGO_ISSUER" ]; then
+        not_ok "$name" "lego wrote no $LEGO_CRT / issuer file"
+        return
+    fi
+    if ! err=$(verify_chain); then
+        not_ok "$name" "openssl verify: $err"
+        return
+    fi
+    want=$(printf '%s\n' "${DNS_NAMES[@]}" | sort | tr '\n' ' ' | sed 's/ $//')
+    got=$(cert_sans)
+    if [ "$got" != "$want" ]; then
+        not_ok "$name" "SANs are '$got', want '$want'"
+        return
+    fi
+    ok "$name"
+}
+
+# test_lego_renew NAME LOGNAME: forced renewal gives a new, verifying serial
+test_lego_renew() {
+    local name=$1 log=$2 before after err
+    before=$(cert_serial)
+    if [ -z "$before" ]; then
+        not_ok "$name" "no certificate to renew"
+        return
+    fi
+    if ! lego_cmd "$log" renew --days "$(renew_days)" --no-random-sleep; then
+        not_ok "$name" "lego renew exited non-zero"
+        show_tail "$TMP/$log.log"
+        return
+    fi
+    after=$(cert_serial)
+    if [ -z "$after" ] || [ "$after" = "$before" ]; then
+        not_ok "$name" "serial unchanged ($before -> $after)"
+        show_tail "$TMP/$log.log"
+        return
+    fi
+    if ! err=$(verify_chain); then
+        not_ok "$name" "openssl verify with the first ca.pem: $err"
+        return
+    fi
+    ok "$name"
+}
+
+test_restart() {
+    if server_stop; then
+        ok "server_sigterm_exit_0"
+    else
+        not_ok "server_sigterm_exit_0" "$STOP_ERR"
+        show_tail "$TMP/proxy.log"
+    fi
+    if ! server_start; then
+        not_ok "server_restarts_same_data_dir" "$DIR_URL did not answer within 20 s"
+        show_tail "$TMP/proxy.log" 30
+        return 1
+    fi
+    ok "server_restarts_same_data_dir"
+}
+
+test_lego_revoke() {
+    local name=lego_revoke
+    if ! lego_cmd lego-revoke revoke --keep; then
+        not_ok "$name" "lego revoke exited non-zero"
+        show_tail "$TMP/lego-revoke.log"
+        not_ok lego_revoke_again_already_revoked "the first revoke failed"
+        return
+    fi
+    ok "$name"
+    name=lego_revoke_again_already_revoked
+    if lego_cmd lego-revoke2 revoke --keep; then
+        not_ok "$name" "second revoke of the same certificate succeeded"
+    elif ! grep -q 'alreadyRevoked' "$TMP/lego-revoke2.log"; then
+        not_ok "$name" "second revoke failed without alreadyRevoked"
+        show_tail "$TMP/lego-revoke2.log" 5
+    else
+        ok "$name"
+    fi
+}
+
+test_wire() {
+    local line out=$TMP/wire.log
+    timeout 180 "$PY" "$HERE/wire_test.py" "$DIR_URL" "$WIRE_CA" "$HTTP_PORT" > "$out" 2>&1
+    while IFS= read -r line; do
+        case $line in
+            "ok - "*) ok "wire: ${line#ok - }" ;;
+            "not ok - "*) line=${line#not ok - }; not_ok "wire: ${line%%: *}" "${line#*: }" ;;
+            *) echo "# $line" ;;
+        esac
+    done < "$out"
+    if grep -Eq '^wire: [0-9]+ passed, [0-9]+ failed$' "$out"; then
+        ok "wire_test_completed"
+    else
+        not_ok "wire_test_completed" "wire_test.py ended without its summary line"
+    fi
+}
+
+test_server_stop_clean() {
+    local name=server_exit_clean
+    if ! server_stop; then
+        not_ok "$name" "$STOP_ERR"
+        show_tail "$TMP/proxy.log"
+        return
+    fi
+    if grep -Eq 'AddressSanitizer|runtime error:|LeakSanitizer' "$TMP/proxy.log"; then
+        not_ok "$name" "sanitizer report in proxy.log"
+        grep -E -m 5 -A 12 'AddressSanitizer|runtime error:|LeakSanitizer' "$TMP/proxy.log" | sed 's/^/#   /'
+        return
+    fi
+    ok "$name"
+}
+
+# ---------------------------------------------------------------- main
+
+main() {
+    local started=1
+    echo "# backend: $BACKEND ${TARGET}; tmp $TMP"
+    echo "# ports: dns $DNS_PORT acme $ACME_PORT http-01 $HTTP_PORT"
+    if [ "$BACKEND" = proxy ] && [ ! -x "$TARGET" ]; then
+        not_ok "proxy_binary" "$TARGET is not an executable file"
+        started=0
+    elif ! start_knot; then
+        not_ok "dns_server_starts" "knotd did not answer on 127.0.0.1:$DNS_PORT"
+        show_tail "$TMP/knot.log"
+        started=0
+    else
+        test_dns_server
+        test_server_starts || started=0
+    fi
+    if [ "$started" = 1 ]; then
+        test_lego_issue
+        test_lego_renew lego_renew lego-renew
+        if test_restart; then
+            test_lego_renew lego_renew_after_restart lego-renew2
+            test_lego_revoke
+            test_wire
+        fi
+        test_server_stop_clean
+    fi
+    if [ "$FAILED" -gt 0 ] && [ "$BACKEND" = proxy ]; then
+        show_tail "$TMP/proxy.log" 60
+    fi
+    echo "integration: $PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
+}
+
+# Sourcing this file (for debugging single functions) does not run the tests.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then main; fi

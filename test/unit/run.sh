@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every cmocka binary in DIR (default build/test/unit) from the repo
+# root, adds up their counts and ends with one line
+# "unit(LABEL): N passed, N failed". Exits non-zero on any failure, a crash,
+# or when no test ran.
+set -u
+dir=${1:-build/test/unit}
+label=${2:-normal}
+passed=0
+failed=0
+crashed=0
+for t in "$dir"/test_*; do
+    [ -x "$t" ] || continue
+    out=$("$t" 2>&1)
+    status=$?
+    p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
+    f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
+    passed=$((passed + p))
+    failed=$((failed + f))
+    if [ "$status" -ne 0 ] || [ "$f" -ne 0 ]; then
+        printf '%s\n' "$out" | grep -E 'FAILED|ERROR|Sanitizer|runtime error' | head -20
+        echo "unit($label): $(basename "$t") exited $status"
+        if [ "$f" -eq 0 ]; then
+            crashed=$((crashed + 1))
+        fi
+    else
+        echo "unit($label): $(basename "$t"): $p passed"
+    fi
+done
+failed=$((failed + crashed))
+echo "unit($label): $passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
