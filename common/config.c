@@ -16,7 +16,7 @@
 
 #define CONFIG_MAX_LINE 4096
 
-enum kv_kind { KV_STR, KV_UINT, KV_SIZE, KV_LOGLEVEL };
+enum kv_kind { KV_STR, KV_UINT, KV_SIZE, KV_LOGLEVEL, KV_BOOL };
 
 struct kv_spec {
     const char *section;
@@ -54,6 +54,8 @@ static const struct kv_spec specs[] = {
     UINT("acme", "order_ttl", acme.order_ttl_sec, 60, 30 * 86400, "604800"),
     UINT("acme", "wait_ms", acme.wait_ms, 0, 30000, "1000"),
     UINT("acme", "cert_days", acme.cert_days, 1, 3650, "90"),
+    { "acme", "single_label_names", KV_BOOL,
+      offsetof(struct config, acme.single_label_names), 0, 0, "no" },
     UINT("validation", "http_port", validation.http_port, 1, 65535, "80"),
     UINT("validation", "tls_port", validation.tls_port, 1, 65535, "443"),
     STR("validation", "resolver", validation.resolver, ""),
@@ -133,6 +135,19 @@ spec_apply(const struct kv_spec *s, struct config *cfg, const char *value,
         }
         free(*field);
         *field = copy;
+        return AP_OK;
+    }
+    case KV_BOOL: {
+        bool *field = (bool *)(void *)(base + s->offset);
+
+        if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0) {
+            *field = true;
+        } else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0) {
+            *field = false;
+        } else {
+            snprintf(msg, msglen, "%s: expected yes or no", s->key);
+            return AP_EINVAL;
+        }
         return AP_OK;
     }
     case KV_LOGLEVEL:

@@ -8,6 +8,7 @@
 #ifndef AP_COMMON_CONFIG_H
 #define AP_COMMON_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/err.h"
@@ -46,6 +47,7 @@ struct config {
         unsigned wait_ms;           /* how long a challenge POST or finalize
                                        waits for the outcome */
         unsigned cert_days;         /* validity asked of the adapter */
+        bool single_label_names;    /* accept "intranet"-style names */
     } acme;
     struct {
         unsigned http_port;

@@ -2,12 +2,18 @@
 #include "proxy/ident.h"
 
 #include <ctype.h>
-#include <stdbool.h>
 #include <string.h>
 
 ap_err
 ident_dns_normalize(const char *in, char *out, size_t outlen,
                     const char **why)
+{
+    return ident_dns_normalize_ex(in, out, outlen, false, why);
+}
+
+ap_err
+ident_dns_normalize_ex(const char *in, char *out, size_t outlen,
+                       bool allow_single_label, const char **why)
 {
     size_t n = strlen(in);
     size_t label = 0;
@@ -77,7 +83,8 @@ ident_dns_normalize(const char *in, char *out, size_t outlen,
         *why = "label ends with a hyphen";
         return AP_EINVAL;
     }
-    if (labels < 2) {
+    out[n] = '\0';
+    if (labels < 2 && (!allow_single_label || strcmp(out, "localhost") == 0)) {
         *why = "single-label names are not accepted";
         return AP_EINVAL;
     }

@@ -3,6 +3,7 @@
 #ifndef AP_PROXY_IDENT_H
 #define AP_PROXY_IDENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/err.h"
@@ -18,5 +19,12 @@
  * this server does not offer yet). */
 AP_MUST_CHECK ap_err ident_dns_normalize(const char *in, char *out,
                                          size_t outlen, const char **why);
+
+/* The same, with single-label names ("intranet") accepted when
+ * allow_single_label is set ("localhost" never is). */
+AP_MUST_CHECK ap_err ident_dns_normalize_ex(const char *in, char *out,
+                                            size_t outlen,
+                                            bool allow_single_label,
+                                            const char **why);
 
 #endif /* AP_PROXY_IDENT_H */

@@ -182,8 +182,8 @@ order_update_from_authz(struct store_txn *txn, const char *order_id)
 /* Sorted, normalised, duplicate-free identifiers of a newOrder payload, or
  * a problem in resp. */
 static ap_err
-parse_identifiers(const cJSON *payload, struct acme_resp *resp,
-                  cJSON **out)
+parse_identifiers(const struct app *app, const cJSON *payload,
+                  struct acme_resp *resp, cJSON **out)
 {
     const cJSON *ids = NULL;
     const cJSON *it;
@@ -231,7 +231,9 @@ parse_identifiers(const cJSON *payload, struct acme_resp *resp,
                         type);
             goto fail;
         }
-        if (ident_dns_normalize(value, norm, sizeof(norm), &why) != AP_OK) {
+        if (ident_dns_normalize_ex(value, norm, sizeof(norm),
+                                   app->cfg->acme.single_label_names,
+                                   &why) != AP_OK) {
             cJSON *sub = problem_object(PROB_REJECTED_IDENTIFIER, why);
             cJSON *ident = cJSON_CreateObject();
 
@@ -362,7 +364,7 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
         problem_set(resp, PROB_MALFORMED, "newOrder needs a payload");
         goto out;
     }
-    rc = parse_identifiers(msg.payload, resp, &idents);
+    rc = parse_identifiers(app, msg.payload, resp, &idents);
     if (rc != AP_OK || resp->status != 0) {
         goto out;
     }
@@ -453,8 +455,8 @@ cmp_str(const void *a, const void *b)
 
 /* RFC 8555 §7.4: the CSR's names must be exactly the order's. */
 static bool
-csr_matches_order(const struct crypto_csr *csr, const cJSON *order,
-                  struct acme_resp *resp)
+csr_matches_order(const struct app *app, const struct crypto_csr *csr,
+                  const cJSON *order, struct acme_resp *resp)
 {
     const cJSON *idents = cJSON_GetObjectItemCaseSensitive(order,
                                                             "identifiers");
@@ -479,8 +481,9 @@ csr_matches_order(const struct crypto_csr *csr, const cJSON *order,
         const char *why;
         bool dup = false;
 
-        if (ident_dns_normalize(csr->dns_names[i], norm, sizeof(norm),
-                                &why) != AP_OK) {
+        if (ident_dns_normalize_ex(csr->dns_names[i], norm, sizeof(norm),
+                                   app->cfg->acme.single_label_names,
+                                   &why) != AP_OK) {
             problem_set(resp, PROB_BAD_CSR, "CSR name refused: %s", why);
             goto out;
         }
@@ -517,7 +520,9 @@ csr_matches_order(const struct crypto_csr *csr, const cJSON *order,
         const char *why;
         const char *key = norm;
 
-        if (ident_dns_normalize(csr->cn, norm, sizeof(norm), &why) != AP_OK ||
+        if (ident_dns_normalize_ex(csr->cn, norm, sizeof(norm),
+                                   app->cfg->acme.single_label_names,
+                                   &why) != AP_OK ||
             bsearch(&key, names, n, sizeof(*names), cmp_str) == NULL) {
             problem_set(resp, PROB_BAD_CSR,
                         "CSR common name is not one of its SANs");
@@ -618,7 +623,7 @@ finalize(struct app *app, const struct jws_msg *msg, cJSON *order,
         problem_set(resp, PROB_BAD_CSR, "CSR refused: %s", errbuf);
         goto out;
     }
-    if (!csr_matches_order(csr, order, resp) || !csr_key_ok(csr, resp)) {
+    if (!csr_matches_order(app, csr, order, resp) || !csr_key_ok(csr, resp)) {
         goto out;
     }
     rc = store_begin(app->st, true, &txn);

@@ -36,46 +36,6 @@
 #include "common/ca.h"
 #include "common/config.h"
 
-/* Stand-ins for common/config.c while it does not exist; weak, so the
- * real functions win when config.o is linked (as the Makefile does). */
-__attribute__((weak)) const char *
-config_section_get(const struct config_section *sec, const char *key)
-{
-    size_t i;
-
-    for (i = 0; i < sec->n; i++) {
-        if (strcmp(sec->kv[i].key, key) == 0) {
-            return sec->kv[i].value;
-        }
-    }
-    return NULL;
-}
-
-__attribute__((weak)) ap_err
-config_section_check(const struct config_section *sec,
-                     const char *const *keys, const char *what, char *errbuf,
-                     size_t errlen)
-{
-    size_t i;
-    size_t k;
-    bool found;
-
-    for (i = 0; i < sec->n; i++) {
-        found = false;
-        for (k = 0; keys[k] != NULL; k++) {
-            if (strcmp(sec->kv[i].key, keys[k]) == 0) {
-                found = true;
-            }
-        }
-        if (!found) {
-            (void)snprintf(errbuf, errlen, "%s:%d: unknown key %s in %s",
-                           sec->file, sec->kv[i].line, sec->kv[i].key, what);
-            return AP_ECONFIG;
-        }
-    }
-    return AP_OK;
-}
-
 #define DAY 86400LL
 
 struct rng {
