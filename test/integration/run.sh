@@ -109,7 +109,11 @@ DIR_URL="https://localhost:$ACME_PORT$DIR_PATH"
 
 # The zone "test." answers 127.0.0.1 for every name below it.  A TSIG key is
 # generated per run and may already send RFC 2136 updates (for dns-01 tests):
-# TSIG_NAME / TSIG_ALG / TSIG_SECRET are exported for later tests.
+# TSIG_NAME / TSIG_ALG / TSIG_SECRET are exported for later tests, e.g.
+#   knsupdate -y "$TSIG_ALG:$TSIG_NAME:$TSIG_SECRET"   (server 127.0.0.1 $DNS_PORT)
+# Beware: a TXT at _acme-challenge.X.a.test makes X.a.test an empty
+# non-terminal, which hides the *.a.test wildcard for X itself; names that
+# need an A record as well get an explicit one (a.test, www.a.test).
 write_knot_config() {
     local dir=$TMP/knot
     mkdir -p "$dir/db"
@@ -125,6 +129,7 @@ write_knot_config() {
 @       NS   ns.test.
 ns      A    127.0.0.1
 a       A    127.0.0.1
+www.a   A    127.0.0.1
 *       A    127.0.0.1
 *.a     A    127.0.0.1
 EOF
@@ -261,14 +266,22 @@ directory_answers() {
 }
 
 # wait_for_server SECONDS: the directory answers; give up early if the server died
+# (reason in START_ERR)
+START_ERR=""
 wait_for_server() {
     local i=0
     while [ "$i" -lt $(($1 * 5)) ]; do
         directory_answers && return 0
-        kill -0 "$SERVER_PID" 2>/dev/null || { echo "# server exited during start-up"; return 1; }
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            wait "$SERVER_PID" 2>/dev/null
+            START_ERR="server exited during start-up with status $?"
+            SERVER_PID=""
+            return 1
+        fi
         sleep 0.2
         i=$((i + 1))
     done
+    START_ERR="$DIR_URL did not answer within $1 s"
     return 1
 }
 
@@ -358,7 +371,7 @@ test_server_starts() {
         ok "$name"
         return 0
     fi
-    not_ok "$name" "$DIR_URL did not answer within 20 s"
+    not_ok "$name" "${START_ERR:-could not prepare the server}"
     show_tail "$TMP/proxy.log" 30
     return 1
 }
@@ -421,7 +434,7 @@ test_restart() {
         show_tail "$TMP/proxy.log"
     fi
     if ! server_start; then
-        not_ok "server_restarts_same_data_dir" "$DIR_URL did not answer within 20 s"
+        not_ok "server_restarts_same_data_dir" "${START_ERR:-could not prepare the server}"
         show_tail "$TMP/proxy.log" 30
         return 1
     fi
@@ -507,7 +520,7 @@ main() {
         fi
         test_server_stop_clean
     fi
-    if [ "$FAILED" -gt 0 ] && [ "$BACKEND" = proxy ]; then
+    if [ "$FAILED" -gt 0 ] && [ "$BACKEND" = proxy ] && [ "$started" = 1 ]; then
         show_tail "$TMP/proxy.log" 60
     fi
     echo "integration: $PASSED passed, $FAILED failed"
