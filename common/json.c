@@ -168,11 +168,10 @@ json_num(const cJSON *obj, const char *key, long long dflt)
     return (long long)m->valuedouble;
 }
 
-ap_err
-json_set_str(cJSON *obj, const char *key, const char *val)
+/* Sets member key of obj to v (taken), replacing an existing one. */
+static ap_err
+json_set_item(cJSON *obj, const char *key, cJSON *v)
 {
-    cJSON *v = cJSON_CreateString(val);
-
     if (v == NULL) {
         return AP_ENOMEM;
     }
@@ -191,23 +190,13 @@ json_set_str(cJSON *obj, const char *key, const char *val)
 }
 
 ap_err
+json_set_str(cJSON *obj, const char *key, const char *val)
+{
+    return json_set_item(obj, key, cJSON_CreateString(val));
+}
+
+ap_err
 json_set_num(cJSON *obj, const char *key, long long val)
 {
-    cJSON *v = cJSON_CreateNumber((double)val);
-
-    if (v == NULL) {
-        return AP_ENOMEM;
-    }
-    if (cJSON_HasObjectItem(obj, key)) {
-        if (!cJSON_ReplaceItemInObjectCaseSensitive(obj, key, v)) {
-            cJSON_Delete(v);
-            return AP_ENOMEM;
-        }
-        return AP_OK;
-    }
-    if (!cJSON_AddItemToObject(obj, key, v)) {
-        cJSON_Delete(v);
-        return AP_ENOMEM;
-    }
-    return AP_OK;
+    return json_set_item(obj, key, cJSON_CreateNumber((double)val));
 }

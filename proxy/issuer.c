@@ -139,6 +139,25 @@ out:
     return ok;
 }
 
+/* Writes the order, removes the job and commits *txn (NULL after). */
+static ap_err
+commit_order_end_job(struct store_txn **txn, const char *order_id,
+                     const cJSON *order, const char *job_id)
+{
+    ap_err rc;
+
+    rc = store_put_json(*txn, STORE_ORDERS, order_id, order, false);
+    if (rc == AP_OK) {
+        rc = store_del(*txn, STORE_JOBS, job_id);
+    }
+    if (rc != AP_OK) {
+        return rc;
+    }
+    rc = store_commit(*txn);
+    *txn = NULL;
+    return rc;
+}
+
 /* Ends the order as invalid with a problem. */
 static ap_err
 fail_order(struct app *app, const char *job_id, const char *order_id,
@@ -164,14 +183,7 @@ fail_order(struct app *app, const char *job_id, const char *order_id,
     cJSON_DeleteItemFromObjectCaseSensitive(order, "error");
     cJSON_AddItemToObject(order, "error", err);
     if (rc == AP_OK) {
-        rc = store_put_json(txn, STORE_ORDERS, order_id, order, false);
-    }
-    if (rc == AP_OK) {
-        rc = store_del(txn, STORE_JOBS, job_id);
-    }
-    if (rc == AP_OK) {
-        rc = store_commit(txn);
-        txn = NULL;
+        rc = commit_order_end_job(&txn, order_id, order, job_id);
     }
 out:
     store_abort(txn);
@@ -240,14 +252,7 @@ store_issued(struct app *app, const char *job_id, const char *order_id,
     }
     if (rc == AP_OK) {
         cJSON_DeleteItemFromObjectCaseSensitive(order, "pkiRef");
-        rc = store_put_json(txn, STORE_ORDERS, order_id, order, false);
-    }
-    if (rc == AP_OK) {
-        rc = store_del(txn, STORE_JOBS, job_id);
-    }
-    if (rc == AP_OK) {
-        rc = store_commit(txn);
-        txn = NULL;
+        rc = commit_order_end_job(&txn, order_id, order, job_id);
     }
 out:
     store_abort(txn);
