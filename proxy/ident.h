@@ -6,9 +6,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
+
+#include "common/crypto.h"
 #include "common/err.h"
+#include "proxy/http.h"
 
 #define IDENT_MAX_DNS 253
+#define IDENT_MAX_PER_ORDER 100
+
+/* What the configuration allows of identifiers. */
+struct ident_policy {
+    bool single_label_names;  /* [acme] single_label_names */
+};
 
 /* Writes the normal form of a DNS name into out (outlen > IDENT_MAX_DNS):
  * lower case, without a trailing dot. AP_EINVAL with *why set (static
@@ -26,5 +36,22 @@ AP_MUST_CHECK ap_err ident_dns_normalize_ex(const char *in, char *out,
                                             size_t outlen,
                                             bool allow_single_label,
                                             const char **why);
+
+/* The identifiers of a newOrder payload (RFC 8555 §7.4): each
+ * {"type","value"} checked and normalised, duplicates collapsed, at most
+ * IDENT_MAX_PER_ORDER. On AP_OK either *out is a new array of
+ * {"type","value"} objects (caller deletes) or resp holds the problem:
+ * malformed, unsupportedIdentifier, or rejectedIdentifier with one
+ * subproblem per refused identifier. */
+AP_MUST_CHECK ap_err ident_parse_order(const cJSON *payload,
+                                       const struct ident_policy *pol,
+                                       struct acme_resp *resp, cJSON **out);
+
+/* True when the CSR asks for exactly the identifiers of an order (its
+ * "identifiers" array) and its CN, if any, is one of them; otherwise sets a
+ * badCSR problem in resp and returns false. */
+bool ident_csr_matches(const struct crypto_csr *csr, const cJSON *idents,
+                       const struct ident_policy *pol,
+                       struct acme_resp *resp);
 
 #endif /* AP_PROXY_IDENT_H */

@@ -18,8 +18,6 @@
 #include "proxy/jws.h"
 #include "proxy/problem.h"
 
-#define ORDER_MAX_IDENTIFIERS 100
-
 const char *
 order_status_now(const cJSON *order, long long now)
 {
@@ -179,105 +177,6 @@ order_update_from_authz(struct store_txn *txn, const char *order_id)
     return rc;
 }
 
-/* Sorted, normalised, duplicate-free identifiers of a newOrder payload, or
- * a problem in resp. */
-static ap_err
-parse_identifiers(const struct app *app, const cJSON *payload,
-                  struct acme_resp *resp, cJSON **out)
-{
-    const cJSON *ids = NULL;
-    const cJSON *it;
-    cJSON *list = NULL;
-    cJSON *subs = NULL;
-    int n = 0;
-
-    *out = NULL;
-    if (json_get_array(payload, "identifiers", &ids) != AP_OK ||
-        cJSON_GetArraySize(ids) == 0) {
-        problem_set(resp, PROB_MALFORMED,
-                    "identifiers must be a non-empty array");
-        return AP_OK;
-    }
-    if (cJSON_GetArraySize(ids) > ORDER_MAX_IDENTIFIERS) {
-        problem_set(resp, PROB_REJECTED_IDENTIFIER,
-                    "at most %d identifiers per order", ORDER_MAX_IDENTIFIERS);
-        return AP_OK;
-    }
-    list = cJSON_CreateArray();
-    subs = cJSON_CreateArray();
-    if (list == NULL || subs == NULL) {
-        cJSON_Delete(list);
-        cJSON_Delete(subs);
-        return AP_ENOMEM;
-    }
-    cJSON_ArrayForEach(it, ids) {
-        const char *type = NULL;
-        const char *value = NULL;
-        char norm[IDENT_MAX_DNS + 1];
-        const char *why = NULL;
-        bool dup = false;
-        const cJSON *have;
-
-        if (!cJSON_IsObject(it) ||
-            json_get_string(it, "type", 32, &type) != AP_OK ||
-            json_get_string(it, "value", 1024, &value) != AP_OK) {
-            problem_set(resp, PROB_MALFORMED,
-                        "each identifier needs string type and value");
-            goto fail;
-        }
-        if (strcmp(type, "dns") != 0) {
-            problem_set(resp, PROB_UNSUPPORTED_IDENTIFIER,
-                        "identifier type %.32s is not supported (dns is)",
-                        type);
-            goto fail;
-        }
-        if (ident_dns_normalize_ex(value, norm, sizeof(norm),
-                                   app->cfg->acme.single_label_names,
-                                   &why) != AP_OK) {
-            cJSON *sub = problem_object(PROB_REJECTED_IDENTIFIER, why);
-            cJSON *ident = cJSON_CreateObject();
-
-            cJSON_AddStringToObject(ident, "type", "dns");
-            cJSON_AddStringToObject(ident, "value", value);
-            cJSON_AddItemToObject(sub, "identifier", ident);
-            cJSON_AddItemToArray(subs, sub);
-            continue;
-        }
-        cJSON_ArrayForEach(have, list) {
-            if (strcmp(json_str(have, "value", ""), norm) == 0) {
-                dup = true;
-            }
-        }
-        if (!dup) {
-            cJSON *ident = cJSON_CreateObject();
-
-            cJSON_AddStringToObject(ident, "type", "dns");
-            cJSON_AddStringToObject(ident, "value", norm);
-            cJSON_AddItemToArray(list, ident);
-            n++;
-        }
-    }
-    if (cJSON_GetArraySize(subs) > 0) {
-        cJSON *extra = cJSON_CreateObject();
-
-        cJSON_AddItemToObject(extra, "subproblems", subs);
-        subs = NULL;
-        problem_set_with(resp, PROB_REJECTED_IDENTIFIER, extra,
-                         "%d identifier(s) refused: see subproblems",
-                         cJSON_GetArraySize(
-                             cJSON_GetObjectItemCaseSensitive(extra,
-                                                              "subproblems")));
-        goto fail;
-    }
-    cJSON_Delete(subs);
-    *out = list;
-    return AP_OK;
-fail:
-    cJSON_Delete(subs);
-    cJSON_Delete(list);
-    return AP_OK;
-}
-
 static ap_err
 parse_validity(const cJSON *payload, const struct app *app,
                struct acme_resp *resp, long long *nb, long long *na)
@@ -353,6 +252,8 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
     long long expires = now + app->cfg->acme.order_ttl_sec;
     long long nb = 0;
     long long na = 0;
+    struct ident_policy pol = { .single_label_names =
+                                    app->cfg->acme.single_label_names };
     ap_err rc;
 
     (void)id;
@@ -364,7 +265,7 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
         problem_set(resp, PROB_MALFORMED, "newOrder needs a payload");
         goto out;
     }
-    rc = parse_identifiers(app, msg.payload, resp, &idents);
+    rc = ident_parse_order(msg.payload, &pol, resp, &idents);
     if (rc != AP_OK || resp->status != 0) {
         goto out;
     }
@@ -447,97 +348,6 @@ out:
     return rc;
 }
 
-static int
-cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* RFC 8555 §7.4: the CSR's names must be exactly the order's. */
-static bool
-csr_matches_order(const struct app *app, const struct crypto_csr *csr,
-                  const cJSON *order, struct acme_resp *resp)
-{
-    const cJSON *idents = cJSON_GetObjectItemCaseSensitive(order,
-                                                            "identifiers");
-    size_t n_order = (size_t)cJSON_GetArraySize(idents);
-    char **names = NULL;
-    size_t n = 0;
-    bool ok = false;
-    const cJSON *it;
-
-    if (csr->n_ip_addrs > 0) {
-        problem_set(resp, PROB_BAD_CSR,
-                    "CSR has IP address SANs the order does not have");
-        return false;
-    }
-    names = calloc(csr->n_dns_names + 1, sizeof(*names));
-    if (names == NULL) {
-        problem_set(resp, PROB_SERVER_INTERNAL, "out of memory");
-        return false;
-    }
-    for (size_t i = 0; i < csr->n_dns_names; i++) {
-        char norm[IDENT_MAX_DNS + 1];
-        const char *why;
-        bool dup = false;
-
-        if (ident_dns_normalize_ex(csr->dns_names[i], norm, sizeof(norm),
-                                   app->cfg->acme.single_label_names,
-                                   &why) != AP_OK) {
-            problem_set(resp, PROB_BAD_CSR, "CSR name refused: %s", why);
-            goto out;
-        }
-        for (size_t j = 0; j < n; j++) {
-            dup = dup || strcmp(names[j], norm) == 0;
-        }
-        if (!dup) {
-            names[n] = strdup(norm);
-            if (names[n] == NULL) {
-                problem_set(resp, PROB_SERVER_INTERNAL, "out of memory");
-                goto out;
-            }
-            n++;
-        }
-    }
-    qsort(names, n, sizeof(*names), cmp_str);
-    if (n != n_order) {
-        problem_set(resp, PROB_BAD_CSR,
-                    "CSR has %zu distinct names, the order %zu", n, n_order);
-        goto out;
-    }
-    cJSON_ArrayForEach(it, idents) {
-        const char *v = json_str(it, "value", "");
-        const char *key = v;
-
-        if (bsearch(&key, names, n, sizeof(*names), cmp_str) == NULL) {
-            problem_set(resp, PROB_BAD_CSR, "CSR lacks the order's name %s",
-                        v);
-            goto out;
-        }
-    }
-    if (csr->cn != NULL) {
-        char norm[IDENT_MAX_DNS + 1];
-        const char *why;
-        const char *key = norm;
-
-        if (ident_dns_normalize_ex(csr->cn, norm, sizeof(norm),
-                                   app->cfg->acme.single_label_names,
-                                   &why) != AP_OK ||
-            bsearch(&key, names, n, sizeof(*names), cmp_str) == NULL) {
-            problem_set(resp, PROB_BAD_CSR,
-                        "CSR common name is not one of its SANs");
-            goto out;
-        }
-    }
-    ok = true;
-out:
-    for (size_t i = 0; i < n; i++) {
-        free(names[i]);
-    }
-    free(names);
-    return ok;
-}
-
 static bool
 csr_key_ok(const struct crypto_csr *csr, struct acme_resp *resp)
 {
@@ -597,6 +407,8 @@ finalize(struct app *app, const struct jws_msg *msg, cJSON *order,
     cJSON *fresh = NULL;
     char job_id[JOB_MAX_ID];
     char errbuf[160];
+    struct ident_policy pol = { .single_label_names =
+                                    app->cfg->acme.single_label_names };
     ap_err rc = AP_OK;
 
     if (msg->post_as_get) {
@@ -623,7 +435,11 @@ finalize(struct app *app, const struct jws_msg *msg, cJSON *order,
         problem_set(resp, PROB_BAD_CSR, "CSR refused: %s", errbuf);
         goto out;
     }
-    if (!csr_matches_order(app, csr, order, resp) || !csr_key_ok(csr, resp)) {
+    if (!ident_csr_matches(csr,
+                           cJSON_GetObjectItemCaseSensitive(order,
+                                                            "identifiers"),
+                           &pol, resp) ||
+        !csr_key_ok(csr, resp)) {
         goto out;
     }
     rc = store_begin(app->st, true, &txn);
