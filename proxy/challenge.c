@@ -12,12 +12,52 @@
 #include <string.h>
 
 #include "common/httpc.h"
+#include "common/id.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/resolve.h"
 #include "common/timeutil.h"
 #include "proxy/jobs.h"
 #include "proxy/problem.h"
+
+ap_err
+challenge_new_authz(const struct app *app, const char *id,
+                    const char *account, const char *order,
+                    const cJSON *ident, long long expires, cJSON **out)
+{
+    char token[TOKEN_LEN + 1];
+    cJSON *a;
+    cJSON *chs;
+    cJSON *ch;
+    ap_err rc;
+
+    (void)app;
+    rc = id_token(token, sizeof(token));
+    if (rc != AP_OK) {
+        return rc;
+    }
+    a = cJSON_CreateObject();
+    chs = cJSON_AddArrayToObject(a, "challenges");
+    ch = cJSON_CreateObject();
+    if (a == NULL || chs == NULL || ch == NULL) {
+        cJSON_Delete(a);
+        cJSON_Delete(ch);
+        return AP_ENOMEM;
+    }
+    cJSON_AddNumberToObject(a, "v", 1);
+    cJSON_AddStringToObject(a, "id", id);
+    cJSON_AddStringToObject(a, "account", account);
+    cJSON_AddStringToObject(a, "order", order);
+    cJSON_AddItemToObject(a, "identifier", cJSON_Duplicate(ident, 1));
+    cJSON_AddStringToObject(a, "status", "pending");
+    cJSON_AddNumberToObject(a, "expires", (double)expires);
+    cJSON_AddStringToObject(ch, "type", "http-01");
+    cJSON_AddStringToObject(ch, "status", "pending");
+    cJSON_AddStringToObject(ch, "token", token);
+    cJSON_AddItemToArray(chs, ch);
+    *out = a;
+    return AP_OK;
+}
 
 struct val_outcome {
     bool valid;

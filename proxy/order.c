@@ -214,28 +214,6 @@ parse_validity(const cJSON *payload, const struct app *app,
     return AP_OK;
 }
 
-static cJSON *
-new_authz(const char *id, const char *account, const char *order,
-          const cJSON *ident, long long expires, const char *token)
-{
-    cJSON *a = cJSON_CreateObject();
-    cJSON *chs = cJSON_AddArrayToObject(a, "challenges");
-    cJSON *ch = cJSON_CreateObject();
-
-    cJSON_AddNumberToObject(a, "v", 1);
-    cJSON_AddStringToObject(a, "id", id);
-    cJSON_AddStringToObject(a, "account", account);
-    cJSON_AddStringToObject(a, "order", order);
-    cJSON_AddItemToObject(a, "identifier", cJSON_Duplicate(ident, 1));
-    cJSON_AddStringToObject(a, "status", "pending");
-    cJSON_AddNumberToObject(a, "expires", (double)expires);
-    cJSON_AddStringToObject(ch, "type", "http-01");
-    cJSON_AddStringToObject(ch, "status", "pending");
-    cJSON_AddStringToObject(ch, "token", token);
-    cJSON_AddItemToArray(chs, ch);
-    return a;
-}
-
 ap_err
 order_new(struct app *app, const struct acme_req *req, const char *id,
           struct acme_resp *resp)
@@ -300,18 +278,16 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
     cJSON_ArrayForEach(ident,
                        cJSON_GetObjectItemCaseSensitive(order, "identifiers")) {
         char authz_id[ID_LEN + 1];
-        char token[TOKEN_LEN + 1];
-        cJSON *authz;
+        cJSON *authz = NULL;
 
         rc = id_new(authz_id, sizeof(authz_id));
         if (rc == AP_OK) {
-            rc = id_token(token, sizeof(token));
+            rc = challenge_new_authz(app, authz_id, msg.account_id, order_id,
+                                     ident, expires, &authz);
         }
         if (rc != AP_OK) {
             goto out;
         }
-        authz = new_authz(authz_id, msg.account_id, order_id, ident, expires,
-                          token);
         rc = store_put_json(txn, STORE_AUTHZS, authz_id, authz, true);
         cJSON_Delete(authz);
         if (rc != AP_OK) {

@@ -71,6 +71,15 @@ cJSON *challenge_render(const struct app *app, const char *authz_id,
 AP_MUST_CHECK ap_err order_update_from_authz(struct store_txn *txn,
                                              const char *order_id);
 
+/* A new pending authorization record for ident (borrowed) with the
+ * challenges this server offers for it, each with a fresh token. *out set
+ * only on AP_OK (caller deletes). */
+AP_MUST_CHECK ap_err challenge_new_authz(const struct app *app,
+                                         const char *id, const char *account,
+                                         const char *order,
+                                         const cJSON *ident,
+                                         long long expires, cJSON **out);
+
 /* Job runners (jobs.h job_fn). */
 void challenge_run(struct app *app, const char *job_id);
 void issuer_run(struct app *app, const char *job_id);
