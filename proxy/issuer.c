@@ -35,6 +35,8 @@ struct issue_input {
     char *csr_pem;
     const char **dns;
     size_t n_dns;
+    const char **ips;
+    size_t n_ips;
 };
 
 static void
@@ -44,6 +46,7 @@ input_fini(struct issue_input *in)
     free(in->csr_der);
     free(in->csr_pem);
     free(in->dns);
+    free(in->ips);
     memset(in, 0, sizeof(*in));
 }
 
@@ -55,6 +58,7 @@ load_input(struct app *app, const char *job_id, const char *order_id,
     cJSON *job = NULL;
     const cJSON *it;
     const char *csr;
+    size_t n;
     ap_err rc;
 
     memset(in, 0, sizeof(*in));
@@ -82,16 +86,21 @@ load_input(struct app *app, const char *job_id, const char *order_id,
     }
     in->csr_pem = pem_encode(in->csr_der, in->csr_der_len,
                              "CERTIFICATE REQUEST");
-    in->dns = calloc((size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
-                         in->order, "identifiers")) + 1,
-                     sizeof(*in->dns));
-    if (in->csr_pem == NULL || in->dns == NULL) {
+    n = (size_t)cJSON_GetArraySize(
+        cJSON_GetObjectItemCaseSensitive(in->order, "identifiers"));
+    in->dns = calloc(n + 1, sizeof(*in->dns));
+    in->ips = calloc(n + 1, sizeof(*in->ips));
+    if (in->csr_pem == NULL || in->dns == NULL || in->ips == NULL) {
         rc = AP_ENOMEM;
         goto out;
     }
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(in->order,
                                                             "identifiers")) {
-        in->dns[in->n_dns++] = json_str(it, "value", "");
+        if (strcmp(json_str(it, "type", ""), "ip") == 0) {
+            in->ips[in->n_ips++] = json_str(it, "value", "");
+        } else {
+            in->dns[in->n_dns++] = json_str(it, "value", "");
+        }
     }
 out:
     cJSON_Delete(job);
@@ -344,6 +353,8 @@ issuer_run(struct app *app, const char *job_id)
     req.csr_pem = in.csr_pem;
     req.dns_names = in.dns;
     req.n_dns_names = in.n_dns;
+    req.ip_addrs = in.ips;
+    req.n_ip_addrs = in.n_ips;
     req.not_before = json_num(in.order, "notBefore", 0);
     req.not_after = json_num(in.order, "notAfter", 0);
     if (req.not_after == 0) {
