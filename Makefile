@@ -8,7 +8,7 @@ SAN       ?=
 BUILD     := build$(if $(SAN),/san)
 CIVET_SRC := build/civetweb-src
 
-ifeq ($(filter deps run test clean format,$(MAKECMDGOALS)),)
+ifeq ($(filter deps run test bench clean format,$(MAKECMDGOALS)),)
 ifneq ($(shell pkg-config --exists $(PKGS) $(TESTPKGS) && test -f $(CIVET_SRC)/src/civetweb.c && echo ok),ok)
 $(error dependencies missing: run deploy/deps.sh (make run / make test do it for you))
 endif
@@ -45,7 +45,7 @@ LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/civetweb.o
 UNIT_SRCS := $(wildcard test/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
 
-.PHONY: all deps run test unit san clean format valgrind lint
+.PHONY: all deps run test unit san clean format valgrind lint bench bench-tools
 
 all: $(BUILD)/acmeproxy
 
@@ -79,9 +79,34 @@ run: deps
 	@deploy/run.sh
 
 test: deps
-	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory all unit bench-tools
 	@$(MAKE) --no-print-directory SAN=1 all unit
 	@test/run.sh
+
+# test/bench: the ACME load generator and the store seeder. `make bench`
+# runs them against the proxy and Pebble (never part of `make test`, which
+# only runs the smoke suite). The generator signs with OpenSSL's libcrypto
+# when its headers are there (make bench installs them), else mbedTLS.
+BENCH_DIR := $(BUILD)/test/bench
+BENCH_SSL := $(shell pkg-config --exists libcrypto 2>/dev/null && echo yes)
+BENCH_KEY := $(BENCH_DIR)/bench_key.o
+
+$(BENCH_KEY): CPPFLAGS += $(if $(BENCH_SSL),-DBENCH_OPENSSL)
+$(BENCH_KEY): Makefile
+
+$(BENCH_DIR)/acmebench: $(BENCH_DIR)/acmebench.o $(BENCH_DIR)/responder.o \
+                        $(BENCH_KEY) $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lm $(if $(BENCH_SSL),-lcrypto)
+
+$(BENCH_DIR)/seed: $(BENCH_DIR)/seed.o $(BENCH_KEY) $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(if $(BENCH_SSL),-lcrypto)
+
+bench-tools: $(BENCH_DIR)/acmebench $(BENCH_DIR)/seed
+
+bench: deps
+	@test/bench/deps.sh
+	@$(MAKE) --no-print-directory all bench-tools
+	@test/bench/run.sh
 
 valgrind: all unit
 	@for t in $(UNIT_BINS); do \

@@ -8,10 +8,12 @@
 #ifndef AP_ADAPTERS_ADAPTER_H
 #define AP_ADAPTERS_ADAPTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/config.h"
 #include "common/err.h"
+#include "common/httpc.h"
 
 #define ADAPTER_ABI 1
 
@@ -49,7 +51,8 @@ struct adapter_request {
 struct adapter_result {
     char *cert_pem;           /* ISSUED: the leaf */
     char *chain_pem;          /* ISSUED: issuers, leaf's issuer first; may be NULL */
-    char *ref;                /* PENDING: PKI request id */
+    char *ref;                /* PENDING: PKI request id; ISSUED: optional
+                                 PKI reference kept with the certificate */
     unsigned retry_after;     /* PENDING, RETRY: seconds */
     const char *problem_type; /* REJECTED: static "urn:ietf:params:acme:error:*" */
     char *detail;             /* REJECTED, RETRY: for humans */
@@ -80,11 +83,122 @@ struct adapter_ops {
                                    struct adapter_result *res);
     enum adapter_outcome (*poll)(void *state, const char *ref,
                                  struct adapter_result *res); /* CAP_POLL */
+    /* Revokes cert_pem (the leaf, then its chain) with an RFC 5280 reason
+     * code. AP_OK when the PKI revoked it or answers that it already is;
+     * otherwise errbuf says what the PKI answered (AP_EINVAL: this PKI
+     * cannot revoke through its API at all; AP_ENET/AP_ETIMEOUT: not
+     * reached, try again later). */
     ap_err (*revoke)(void *state, const char *cert_pem, int reason,
                      char *errbuf, size_t errlen);
     ap_err (*health)(void *state, char *errbuf, size_t errlen);
     void (*free)(void *state); /* accepts NULL */
 };
+
+/* Problem types adapters put in adapter_result.problem_type. */
+#define ADAPTER_PROB_BAD_CSR "urn:ietf:params:acme:error:badCSR"
+#define ADAPTER_PROB_REJECTED "urn:ietf:params:acme:error:rejectedIdentifier"
+#define ADAPTER_PROB_UNAUTHORIZED "urn:ietf:params:acme:error:unauthorized"
+#define ADAPTER_PROB_INTERNAL "urn:ietf:params:acme:error:serverInternal"
+
+/* Keys every adapter accepts in its section. The issuance worker reads
+ * them (proxy/issuer.c), the adapter ignores them:
+ *   workers          issuance threads (default 4)
+ *   max_inflight     calls to the PKI at once (default 4; 1 without
+ *                    ADAPTER_CAP_CONCURRENT)
+ *   pending_timeout  seconds an order may stay pending at the PKI
+ *   retry_timeout    seconds transient failures are retried
+ *   poll_interval    seconds between polls when the PKI names none
+ *   trust_anchors    PEM file the returned chains must verify to
+ * Put ADAPTER_CORE_KEYS into every adapter's config_keys. */
+#define ADAPTER_CORE_KEYS                                                    \
+    "workers", "max_inflight", "pending_timeout", "retry_timeout",           \
+        "poll_interval", "trust_anchors"
+
+/* Keys of the HTTP back ends, read by adapter_http_load. */
+#define ADAPTER_HTTP_KEYS                                                    \
+    "url", "ca_file", "client_cert", "client_key", "timeout_ms",             \
+        "connect_timeout_ms", "allow_http", "max_response"
+
+/* Where and how an HTTP back end talks to its PKI. Owned strings. */
+struct adapter_http {
+    char *url;                  /* base URL, no trailing slash */
+    char *ca_file;              /* TLS trust for the PKI; NULL: system */
+    char *client_cert;          /* PEM file or NULL */
+    char *client_key;           /* PEM file or NULL */
+    unsigned timeout_ms;        /* per request, total */
+    unsigned connect_timeout_ms;
+    size_t max_response;        /* bytes */
+    bool allow_http;            /* plain http:// accepted */
+};
+
+/* Reads ADAPTER_HTTP_KEYS of cfg. what names the adapter in messages.
+ * AP_ECONFIG with "file:line: ..." in errbuf on a bad value. Warns at
+ * start when client_key is readable by others. */
+AP_MUST_CHECK ap_err adapter_http_load(const struct config_section *cfg,
+                                       const char *what,
+                                       struct adapter_http *out,
+                                       char *errbuf, size_t errlen);
+void adapter_http_fini(struct adapter_http *h);
+/* A call to url (borrowed) with h's TLS settings and limits. */
+void adapter_http_call(const struct adapter_http *h, struct httpc_call *call,
+                       const char *method, const char *url);
+
+/* Reads the secret named by the value of key: "env:NAME" takes the
+ * environment variable, "file:PATH" or a plain path the file's first line
+ * (trailing CR/LF dropped). A file others may read is a start-up warning.
+ * AP_ENOTFOUND when key is absent (errbuf set only if required); the
+ * secret itself never reaches errbuf or the log. Free with
+ * adapter_secret_free. */
+AP_MUST_CHECK ap_err adapter_secret(const struct config_section *cfg,
+                                    const char *key, const char *what,
+                                    bool required, char **out, char *errbuf,
+                                    size_t errlen);
+/* Wipes and frees a secret; accepts NULL. */
+void adapter_secret_free(char *secret);
+/* Logs a warning when path (a key or secret file) is readable by group or
+ * others. */
+void adapter_check_private_file(const char *path, const char *what);
+
+/* Typed config values: the value of key in [min, max], or dflt when
+ * absent. AP_ECONFIG with file:line in errbuf otherwise. */
+AP_MUST_CHECK ap_err adapter_conf_uint(const struct config_section *cfg,
+                                       const char *key, unsigned min,
+                                       unsigned max, unsigned dflt,
+                                       unsigned *out, char *errbuf,
+                                       size_t errlen);
+AP_MUST_CHECK ap_err adapter_conf_bool(const struct config_section *cfg,
+                                       const char *key, bool dflt,
+                                       bool *out, char *errbuf,
+                                       size_t errlen);
+/* The value of key or dflt (borrowed from cfg). cfg may be NULL. */
+const char *adapter_conf_str(const struct config_section *cfg,
+                             const char *key, const char *dflt);
+/* A copy of the value of key (or of dflt; NULL stays NULL). AP_ECONFIG
+ * when required and absent or empty. */
+AP_MUST_CHECK ap_err adapter_conf_dup(const struct config_section *cfg,
+                                      const char *key, const char *dflt,
+                                      bool required, const char *what,
+                                      char **out, char *errbuf,
+                                      size_t errlen);
+
+/* Fills res for a final or transient failure: problem_type for REJECTED,
+ * retry_after for RETRY/PENDING, detail from the format (cleaned of
+ * control characters, capped). Returns outcome. */
+enum adapter_outcome adapter_fail(struct adapter_result *res,
+                                  enum adapter_outcome outcome,
+                                  const char *problem_type,
+                                  const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The outcome for an HTTP status that is not the product's success: 0 (no
+ * answer), 408, 429 and 5xx are RETRY; other 4xx are REJECTED. */
+enum adapter_outcome adapter_status_outcome(long status);
+/* RFC 5280 CRLReason name in EJBCA's spelling ("KEY_COMPROMISE") for
+ * codes 0-10 but 7; NULL otherwise. */
+const char *adapter_reason_name(int reason);
+
+/* Decimal text of a hex number (serials for step-ca), caller frees; NULL
+ * on a non-hex character or ENOMEM. */
+char *adapter_hex_to_dec(const char *hex);
 
 /* The adapter named name, or NULL. */
 const struct adapter_ops *adapter_find(const char *name);

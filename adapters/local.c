@@ -13,17 +13,13 @@
 #include <string.h>
 #include <time.h>
 
-#include <mbedtls/error.h>
-#include <mbedtls/pk.h>
-#include <mbedtls/x509_csr.h>
-
 #include "common/ca.h"
+#include "common/crypto.h"
 
 #define LOCAL_DEFAULT_DAYS 90
 #define LOCAL_MAX_DAYS 3650
 #define LOCAL_SKEW_SEC 60       /* not_before backdating for client clocks */
 #define LOCAL_RETRY_SEC 30
-#define LOCAL_PUBKEY_DER_MAX 4096 /* SubjectPublicKeyInfo of RSA-8192 fits */
 #define LOCAL_ERR_LEN 256
 #define LOCAL_BAD_CSR "urn:ietf:params:acme:error:badCSR"
 
@@ -32,7 +28,8 @@ struct local {
     unsigned validity_days; /* when the request leaves not_after at 0 */
 };
 
-static const char *const local_keys[] = {"validity_days", NULL};
+static const char *const local_keys[] = {"validity_days", ADAPTER_CORE_KEYS,
+                                         NULL};
 
 static ap_err
 local_days_parse(const char *text, unsigned *out)
@@ -124,48 +121,36 @@ local_submit(void *state, const struct adapter_request *req,
     enum adapter_outcome outcome = ADAPTER_RETRY;
     struct local *lc = state;
     struct ca_issue_req ireq;
-    mbedtls_x509_csr csr;
-    unsigned char *der = NULL;
+    struct crypto_csr *csr = NULL;
     char errbuf[LOCAL_ERR_LEN];
     char detail[LOCAL_ERR_LEN + 64];
-    char mtext[128];
     char *cert = NULL;
     char *chain = NULL;
     long long now = (long long)time(NULL);
     ap_err rc;
-    int mret;
 
-    mbedtls_x509_csr_init(&csr);
     errbuf[0] = '\0';
     if (req->csr_der == NULL || req->csr_der_len == 0) {
         outcome = local_fail(res, ADAPTER_REJECTED, LOCAL_BAD_CSR,
                              "no CSR in the request");
         goto out;
     }
-    mret = mbedtls_x509_csr_parse_der(&csr, req->csr_der, req->csr_der_len);
-    if (mret != 0) {
-        mbedtls_strerror(mret, mtext, sizeof(mtext));
+    /* crypto_csr_parse, not mbedtls_x509_csr_parse_der: mbedTLS 2.28
+     * refuses a CSR with an empty subject, which certbot sends. */
+    rc = crypto_csr_parse(req->csr_der, req->csr_der_len, &csr, errbuf,
+                          sizeof(errbuf));
+    if (rc != AP_OK) {
         (void)snprintf(detail, sizeof(detail), "CSR could not be parsed: %s",
-                       mtext);
-        outcome = local_fail(res, ADAPTER_REJECTED, LOCAL_BAD_CSR, detail);
-        goto out;
-    }
-    der = malloc(LOCAL_PUBKEY_DER_MAX);
-    if (der == NULL) {
-        outcome = local_fail(res, ADAPTER_RETRY, NULL, "out of memory");
-        goto out;
-    }
-    /* pk_write_pubkey_der fills the buffer from its end. */
-    mret = mbedtls_pk_write_pubkey_der(&csr.pk, der, LOCAL_PUBKEY_DER_MAX);
-    if (mret <= 0) {
-        outcome = local_fail(res, ADAPTER_REJECTED, LOCAL_BAD_CSR,
-                             "the CSR's public key cannot be encoded");
+                       errbuf);
+        outcome = local_fail(res, rc == AP_ENOMEM ? ADAPTER_RETRY
+                                                  : ADAPTER_REJECTED,
+                             rc == AP_ENOMEM ? NULL : LOCAL_BAD_CSR, detail);
         goto out;
     }
 
     memset(&ireq, 0, sizeof(ireq));
-    ireq.pubkey_der = der + LOCAL_PUBKEY_DER_MAX - (size_t)mret;
-    ireq.pubkey_der_len = (size_t)mret;
+    ireq.pubkey_der = csr->pubkey_der;
+    ireq.pubkey_der_len = csr->pubkey_der_len;
     ireq.dns_names = req->dns_names;
     ireq.n_dns_names = req->n_dns_names;
     ireq.ip_addrs = req->ip_addrs;
@@ -203,8 +188,7 @@ local_submit(void *state, const struct adapter_request *req,
 out:
     free(cert);
     free(chain);
-    free(der);
-    mbedtls_x509_csr_free(&csr);
+    crypto_csr_free(csr);
     return outcome;
 }
 

@@ -10,10 +10,16 @@
 /* Defined at the bottom of each back end's file; only this file needs
  * them, so no header declares them. */
 extern const struct adapter_ops adapter_local;
+extern const struct adapter_ops adapter_ejbca;
+extern const struct adapter_ops adapter_vault;
+extern const struct adapter_ops adapter_adcs;
+extern const struct adapter_ops adapter_stepca;
+extern const struct adapter_ops adapter_rest;
+extern const struct adapter_ops adapter_exec;
 
 static const struct adapter_ops *const adapters[] = {
-    &adapter_local,
-    NULL,
+    &adapter_local, &adapter_ejbca, &adapter_vault, &adapter_adcs,
+    &adapter_stepca, &adapter_rest, &adapter_exec, NULL,
 };
 
 #define ADAPTER_CAPS_KNOWN                                                   \

@@ -13,6 +13,8 @@
 #include <ini.h>
 
 #include "common/log.h"
+#include "common/netpolicy.h"
+#include "common/resolve.h"
 
 #define CONFIG_MAX_LINE 4096
 
@@ -54,6 +56,9 @@ static const struct kv_spec specs[] = {
     UINT("acme", "order_ttl", acme.order_ttl_sec, 60, 30 * 86400, "604800"),
     UINT("acme", "wait_ms", acme.wait_ms, 0, 30000, "1000"),
     UINT("acme", "cert_days", acme.cert_days, 1, 3650, "90"),
+    UINT("acme", "orders_per_page", acme.orders_per_page, 1, 1000, "100"),
+    STR("acme", "renewal_explanation_url", acme.ari_explanation_url, ""),
+    STR("acme", "default_profile", acme.default_profile, ""),
     { "acme", "single_label_names", KV_BOOL,
       offsetof(struct config, acme.single_label_names), 0, 0, "no" },
     UINT("validation", "http_port", validation.http_port, 1, 65535, "80"),
@@ -63,6 +68,12 @@ static const struct kv_spec specs[] = {
     UINT("validation", "timeout_ms", validation.timeout_ms, 100, 120000,
          "10000"),
     SIZE("validation", "max_body", validation.max_body, 128, 65536, "8192"),
+    STR("validation", "allow", validation.allow, ""),
+    STR("validation", "deny", validation.deny, NETPOLICY_DEFAULT_DENY),
+    UINT("validation", "max_concurrent", validation.max_concurrent, 1, 1024,
+         "16"),
+    UINT("validation", "max_per_identifier", validation.max_per_identifier,
+         1, 64, "2"),
     STR("adapter", "type", adapter.type, "local"),
 };
 
@@ -177,6 +188,72 @@ spec_apply(const struct kv_spec *s, struct config *cfg, const char *value,
     return AP_EINTERNAL;
 }
 
+/* A key of a [profile.NAME] section. */
+static int
+profile_kv(struct load_ctx *lc, const char *pname, const char *key,
+           const char *value)
+{
+    struct config *cfg = lc->cfg;
+    struct config_profile *p = NULL;
+    unsigned long long v = 0;
+    char **field = NULL;
+
+    if (pname[0] == '\0' || strlen(pname) > 64 ||
+        strspn(pname, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                      "0123456789-_.") != strlen(pname)) {
+        snprintf(lc->msg, sizeof(lc->msg),
+                 "profile name must be 1-64 letters, digits, '-', '_', '.'");
+        return 0;
+    }
+    for (size_t i = 0; i < cfg->n_profiles; i++) {
+        if (strcmp(cfg->profiles[i].name, pname) == 0) {
+            p = &cfg->profiles[i];
+        }
+    }
+    if (p == NULL) {
+        if (cfg->n_profiles >= CONFIG_MAX_PROFILES) {
+            snprintf(lc->msg, sizeof(lc->msg), "at most %d profiles",
+                     CONFIG_MAX_PROFILES);
+            return 0;
+        }
+        p = &cfg->profiles[cfg->n_profiles++];
+        p->name = strdup(pname);
+        p->description = strdup("");
+        p->template = strdup("");
+        p->validity_days = 0;
+        if (p->name == NULL || p->description == NULL ||
+            p->template == NULL) {
+            snprintf(lc->msg, sizeof(lc->msg), "out of memory");
+            return 0;
+        }
+    }
+    if (strcmp(key, "description") == 0) {
+        field = &p->description;
+    } else if (strcmp(key, "template") == 0) {
+        field = &p->template;
+    } else if (strcmp(key, "validity_days") == 0) {
+        if (parse_number(value, 1, 3650, &v) != AP_OK) {
+            snprintf(lc->msg, sizeof(lc->msg),
+                     "validity_days: expected a whole number from 1 to 3650");
+            return 0;
+        }
+        p->validity_days = (unsigned)v;
+        return 1;
+    } else {
+        snprintf(lc->msg, sizeof(lc->msg),
+                 "unknown key %s in [profile.%s] (description, template, "
+                 "validity_days)", key, pname);
+        return 0;
+    }
+    free(*field);
+    *field = strdup(value);
+    if (*field == NULL) {
+        snprintf(lc->msg, sizeof(lc->msg), "out of memory");
+        return 0;
+    }
+    return 1;
+}
+
 static int
 on_kv(void *user, const char *section, const char *name, const char *value)
 {
@@ -193,6 +270,11 @@ on_kv(void *user, const char *section, const char *name, const char *value)
     s = spec_find(section, name);
     if (s != NULL) {
         return spec_apply(s, cfg, value, lc->msg, sizeof(lc->msg)) == AP_OK;
+    }
+    if (strncmp(section, CONFIG_PROFILE_PREFIX,
+                strlen(CONFIG_PROFILE_PREFIX)) == 0) {
+        return profile_kv(lc, section + strlen(CONFIG_PROFILE_PREFIX), name,
+                          value);
     }
     if (strcmp(section, "adapter") == 0) {
         /* Checked later against the chosen adapter's key list. */
@@ -266,31 +348,102 @@ number_adapter_lines(struct config *cfg)
     fclose(f);
 }
 
-static ap_err
-check_values(const struct config *cfg, char *msg, size_t msglen)
+/* The line of key in [section] of path, for messages about values that
+ * are checked after parsing; 0 when the key is not written (a default). */
+static int
+key_line(const char *path, const char *section, const char *key)
 {
+    FILE *f = fopen(path, "r");
+    char line[CONFIG_MAX_LINE];
+    char header[80];
+    int lineno = 0;
+    int found = 0;
+    bool in_section = false;
+
+    if (f == NULL) {
+        return 0;
+    }
+    snprintf(header, sizeof(header), "[%s]", section);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *p = line;
+        size_t klen = strlen(key);
+
+        lineno++;
+        while (*p == ' ' || *p == '\t') {
+            p++;
+        }
+        if (*p == '[') {
+            in_section = strncmp(p, header, strlen(header)) == 0;
+        } else if (in_section && strncmp(p, key, klen) == 0 &&
+                   strchr(" \t=:", p[klen]) != NULL) {
+            found = lineno;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+static ap_err
+check_values(struct config *cfg, char *msg, size_t msglen, const char **sec,
+             const char **key)
+{
+    struct sockaddr_storage ss;
+    struct netpolicy np;
+    char npmsg[200];
     size_t n = strlen(cfg->server.base_url);
 
     if (strncmp(cfg->server.base_url, "https://", 8) != 0 &&
         strncmp(cfg->server.base_url, "http://", 7) != 0) {
         snprintf(msg, msglen, "[server] base_url must start with https://");
+        *sec = "server";
+        *key = "base_url";
         return AP_EINVAL;
     }
     if (n > 0 && cfg->server.base_url[n - 1] == '/') {
         snprintf(msg, msglen, "[server] base_url must not end with /");
+        *sec = "server";
+        *key = "base_url";
         return AP_EINVAL;
     }
     if (strchr(cfg->server.listen, ':') == NULL) {
         snprintf(msg, msglen, "[server] listen must be host:port");
+        *sec = "server";
+        *key = "listen";
         return AP_EINVAL;
     }
     if ((cfg->server.tls_cert[0] == '\0') != (cfg->server.tls_key[0] == '\0')) {
         snprintf(msg, msglen, "[server] tls_cert and tls_key go together");
+        *sec = "server";
+        *key = "tls_cert";
+        return AP_EINVAL;
+    }
+    for (size_t i = 0; i < cfg->n_profiles; i++) {
+        if (cfg->profiles[i].validity_days == 0) {
+            cfg->profiles[i].validity_days = cfg->acme.cert_days;
+        }
+    }
+    if (cfg->acme.default_profile[0] != '\0' &&
+        config_profile_find(cfg, cfg->acme.default_profile) == NULL) {
+        snprintf(msg, msglen, "[acme] default_profile %s has no "
+                 "[profile.%s] section", cfg->acme.default_profile,
+                 cfg->acme.default_profile);
+        *sec = "acme";
+        *key = "default_profile";
         return AP_EINVAL;
     }
     if (cfg->validation.resolver[0] != '\0' &&
-        strchr(cfg->validation.resolver, ':') == NULL) {
-        snprintf(msg, msglen, "[validation] resolver must be host:port");
+        resolve_parse_server(cfg->validation.resolver, &ss) != AP_OK) {
+        snprintf(msg, msglen, "[validation] resolver must be IPv4 host:port "
+                 "or [IPv6]:port");
+        *sec = "validation";
+        *key = "resolver";
+        return AP_EINVAL;
+    }
+    if (netpolicy_init(&np, cfg->validation.allow, cfg->validation.deny,
+                       npmsg, sizeof(npmsg)) != AP_OK) {
+        snprintf(msg, msglen, "[validation] %s", npmsg);
+        *sec = "validation";
+        *key = "allow";
         return AP_EINVAL;
     }
     return AP_OK;
@@ -300,6 +453,8 @@ ap_err
 config_load(const char *path, struct config *cfg, char *errbuf, size_t errlen)
 {
     struct load_ctx lc;
+    const char *bad_sec = "";
+    const char *bad_key = "";
     ap_err rc = AP_ECONFIG;
     int line;
 
@@ -342,8 +497,10 @@ config_load(const char *path, struct config *cfg, char *errbuf, size_t errlen)
                  lc.msg[0] ? lc.msg : "syntax error");
         goto out;
     }
-    if (check_values(cfg, lc.msg, sizeof(lc.msg)) != AP_OK) {
-        snprintf(errbuf, errlen, "%s: %s", path, lc.msg);
+    if (check_values(cfg, lc.msg, sizeof(lc.msg), &bad_sec, &bad_key) !=
+        AP_OK) {
+        snprintf(errbuf, errlen, "%s:%d: %s", path,
+                 key_line(path, bad_sec, bad_key), lc.msg);
         goto out;
     }
     number_adapter_lines(cfg);
@@ -369,6 +526,11 @@ config_fini(struct config *cfg)
         free(cfg->adapter.section.kv[i].value);
     }
     free(cfg->adapter.section.kv);
+    for (size_t i = 0; i < cfg->n_profiles; i++) {
+        free(cfg->profiles[i].name);
+        free(cfg->profiles[i].description);
+        free(cfg->profiles[i].template);
+    }
     free(cfg->path);
     memset(cfg, 0, sizeof(*cfg));
 }
@@ -406,4 +568,15 @@ config_section_check(const struct config_section *sec,
         }
     }
     return AP_OK;
+}
+
+const struct config_profile *
+config_profile_find(const struct config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_profiles; i++) {
+        if (strcmp(cfg->profiles[i].name, name) == 0) {
+            return &cfg->profiles[i];
+        }
+    }
+    return NULL;
 }

@@ -26,6 +26,17 @@ struct config_section {
     size_t n;
 };
 
+#define CONFIG_MAX_PROFILES 16
+#define CONFIG_PROFILE_PREFIX "profile."
+
+/* An ACME profile (draft-ietf-acme-profiles): [profile.NAME] */
+struct config_profile {
+    char *name;
+    char *description;       /* shown in the directory's meta.profiles */
+    char *template;          /* the PKI's template / role / profile */
+    unsigned validity_days;  /* certificate lifetime; also the notAfter cap */
+};
+
 struct config {
     char *path;
     struct {
@@ -48,6 +59,9 @@ struct config {
                                        waits for the outcome */
         unsigned cert_days;         /* validity asked of the adapter */
         bool single_label_names;    /* accept "intranet"-style names */
+        unsigned orders_per_page;   /* account orders list page size */
+        char *ari_explanation_url;  /* RFC 9773 explanationURL; may be "" */
+        char *default_profile;      /* profile of orders that name none */
     } acme;
     struct {
         unsigned http_port;
@@ -56,12 +70,22 @@ struct config {
         unsigned workers;           /* validator threads */
         unsigned timeout_ms;        /* per validation attempt */
         size_t max_body;            /* http-01 response cap, bytes */
+        char *allow;                /* CIDR list; empty: any address */
+        char *deny;                 /* CIDR list, wins over allow */
+        unsigned max_concurrent;    /* validations running at once */
+        unsigned max_per_identifier; /* of those, for one identifier */
     } validation;
     struct {
         char *type;
         struct config_section section; /* the other [adapter] keys */
     } adapter;
+    struct config_profile profiles[CONFIG_MAX_PROFILES];
+    size_t n_profiles;
 };
+
+/* The profile called name, or NULL. */
+const struct config_profile *config_profile_find(const struct config *cfg,
+                                                 const char *name);
 
 /* Loads path into cfg (zeroed by this call first). On error errbuf holds
  * "file:line: message" and cfg is left empty. */

@@ -40,8 +40,10 @@
 /* Longest base64url JWK member we decode: an 8192-bit modulus is 1366
  * characters. Anything longer is refused before allocating. */
 #define JWK_MEMBER_MAX_B64 2048
-/* RFC 7518 §3.5: the PSS salt is as long as the hash output. */
-#define PSS_SALT_LEN 32
+/* RFC 7518 §3.5 asks for a salt as long as the hash output, but josepy
+ * (certbot, python3-acme) signs with the maximum salt length; PSS is as
+ * secure with either, so verification accepts any salt length. */
+#define PSS_SALT_LEN MBEDTLS_RSA_SALT_LEN_ANY
 /* Big enough for the SubjectPublicKeyInfo of an 8192-bit RSA key. */
 #define SPKI_MAX_DER 2600
 /* Extensions we keep track of in one extensionRequest, to find duplicates. */
@@ -742,7 +744,7 @@ verify_rsa(const struct crypto_key *key, enum crypto_alg alg,
             rsa, NULL, NULL, MBEDTLS_RSA_PUBLIC, md, (unsigned)hlen, hash,
             sig);
     } else {
-        /* RFC 7518 §3.5: MGF1 with SHA-256, salt of the hash size. */
+        /* RFC 7518 §3.5: MGF1 with SHA-256; any salt length (above). */
         ret = mbedtls_rsa_rsassa_pss_verify_ext(
             rsa, NULL, NULL, MBEDTLS_RSA_PUBLIC, md, (unsigned)hlen, hash,
             md, PSS_SALT_LEN, sig);
@@ -1590,6 +1592,94 @@ asn1_skip_sequence(unsigned char **p, const unsigned char *end)
     return ret;
 }
 
+/* Finds the keyIdentifier of the authorityKeyIdentifier extension
+ * (2.5.29.35) in what follows the SubjectPublicKeyInfo of a TBS:
+ * optional [1] and [2] unique IDs, then [3] EXPLICIT Extensions.
+ * Returns 0 with *aki NULL when there is none, -1 on malformed DER. */
+static int
+cert_find_aki(unsigned char *p, const unsigned char *end,
+              const unsigned char **aki, size_t *aki_len)
+{
+    static const unsigned char oid_aki[] = { 0x55, 0x1d, 0x23 };
+    unsigned char *ext_end;
+    size_t len;
+
+    while (p < end && (*p == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 1) ||
+                       *p == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2) ||
+                       *p == (MBEDTLS_ASN1_CONTEXT_SPECIFIC |
+                              MBEDTLS_ASN1_CONSTRUCTED | 1) ||
+                       *p == (MBEDTLS_ASN1_CONTEXT_SPECIFIC |
+                              MBEDTLS_ASN1_CONSTRUCTED | 2))) {
+        p++;
+        if (mbedtls_asn1_get_len(&p, end, &len) != 0) {
+            return -1;
+        }
+        p += len;
+    }
+    if (p >= end) {
+        return 0;
+    }
+    if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONTEXT_SPECIFIC |
+                                                MBEDTLS_ASN1_CONSTRUCTED |
+                                                3) != 0 ||
+        mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED |
+                                                MBEDTLS_ASN1_SEQUENCE) != 0) {
+        return -1;
+    }
+    ext_end = p + len;
+    while (p < ext_end) {
+        unsigned char *one_end;
+        unsigned char *oid;
+        size_t oid_len;
+        int critical = 0;
+
+        if (mbedtls_asn1_get_tag(&p, ext_end, &len,
+                                 MBEDTLS_ASN1_CONSTRUCTED |
+                                     MBEDTLS_ASN1_SEQUENCE) != 0) {
+            return -1;
+        }
+        one_end = p + len;
+        if (mbedtls_asn1_get_tag(&p, one_end, &oid_len, MBEDTLS_ASN1_OID) !=
+            0) {
+            return -1;
+        }
+        oid = p;
+        p += oid_len;
+        if (p < one_end && *p == MBEDTLS_ASN1_BOOLEAN &&
+            mbedtls_asn1_get_bool(&p, one_end, &critical) != 0) {
+            return -1;
+        }
+        if (mbedtls_asn1_get_tag(&p, one_end, &len,
+                                 MBEDTLS_ASN1_OCTET_STRING) != 0) {
+            return -1;
+        }
+        if (oid_len == sizeof(oid_aki) &&
+            memcmp(oid, oid_aki, sizeof(oid_aki)) == 0) {
+            unsigned char *q = p;
+            unsigned char *q_end = p + len;
+            size_t klen;
+
+            if (mbedtls_asn1_get_tag(&q, q_end, &klen,
+                                     MBEDTLS_ASN1_CONSTRUCTED |
+                                         MBEDTLS_ASN1_SEQUENCE) != 0) {
+                return -1;
+            }
+            q_end = q + klen;
+            if (q < q_end && *q == MBEDTLS_ASN1_CONTEXT_SPECIFIC) {
+                q++;
+                if (mbedtls_asn1_get_len(&q, q_end, &klen) != 0) {
+                    return -1;
+                }
+                *aki = q;
+                *aki_len = klen;
+            }
+            return 0;
+        }
+        p = one_end;
+    }
+    return 0;
+}
+
 /* RFC 5280 §4.1. The certificate is walked here rather than with
  * mbedtls_x509_crt_parse_der: mbedTLS 2.28 refuses an empty subject
  * (RFC 5280 §4.1.2.6 allows one with a critical subjectAltName, as in
@@ -1615,6 +1705,8 @@ crypto_cert_parse(const unsigned char *der, size_t len,
     unsigned char *tbs_end;
     unsigned char *v_end;
     const unsigned char *s;
+    const unsigned char *aki;
+    size_t aki_len;
     size_t s_len;
     size_t tlen;
     size_t i;
@@ -1687,7 +1779,13 @@ crypto_cert_parse(const unsigned char *der, size_t len,
         rc = (ret == MBEDTLS_ERR_PK_ALLOC_FAILED) ? AP_ENOMEM : AP_EPARSE;
         goto out;
     }
-    /* Unique IDs and extensions are not needed. */
+    /* Unique IDs are skipped; of the extensions only the authority key
+     * identifier is read (RFC 9773 certificate identifiers). */
+    aki = NULL;
+    aki_len = 0;
+    if (cert_find_aki(p, tbs_end, &aki, &aki_len) != 0) {
+        goto out;
+    }
     p = tbs_end;
     if (mbedtls_x509_get_alg(&p, end, &alg, &params) != 0 ||
         mbedtls_x509_get_sig(&p, end, &sig) != 0 || p != end) {
@@ -1733,6 +1831,22 @@ crypto_cert_parse(const unsigned char *der, size_t len,
         !x509_time_to_epoch(&not_after, &cert->not_after)) {
         goto out;
     }
+    cert->serial_raw = malloc(serial.len);
+    if (cert->serial_raw == NULL) {
+        rc = AP_ENOMEM;
+        goto out;
+    }
+    memcpy(cert->serial_raw, serial.p, serial.len);
+    cert->serial_raw_len = serial.len;
+    if (aki != NULL) {
+        cert->aki = malloc(aki_len);
+        if (cert->aki == NULL) {
+            rc = AP_ENOMEM;
+            goto out;
+        }
+        memcpy(cert->aki, aki, aki_len);
+        cert->aki_len = aki_len;
+    }
     rc = AP_OK;
 out:
     mbedtls_pk_free(&pk);
@@ -1754,6 +1868,8 @@ crypto_cert_free(struct crypto_cert *cert)
     }
     free(cert->serial_hex);
     free(cert->pubkey_der);
+    free(cert->serial_raw);
+    free(cert->aki);
     free(cert);
 }
 
@@ -1803,4 +1919,27 @@ out:
         *derlen = buflen;
     }
     return rc;
+}
+
+ap_err
+crypto_key_spki_der(const struct crypto_key *key, unsigned char **der,
+                    size_t *len)
+{
+    unsigned char spki[SPKI_MAX_DER];
+    unsigned char *copy;
+    int ret;
+
+    ret = mbedtls_pk_write_pubkey_der((mbedtls_pk_context *)(uintptr_t)&key->pk,
+                                      spki, sizeof(spki));
+    if (ret <= 0) {
+        return AP_ECRYPTO;
+    }
+    copy = malloc((size_t)ret);
+    if (copy == NULL) {
+        return AP_ENOMEM;
+    }
+    memcpy(copy, spki + sizeof(spki) - (size_t)ret, (size_t)ret);
+    *der = copy;
+    *len = (size_t)ret;
+    return AP_OK;
 }

@@ -136,12 +136,22 @@ struct crypto_cert {
     size_t pubkey_der_len;
     long long not_before;    /* seconds since the epoch, UTC */
     long long not_after;
+    unsigned char *serial_raw; /* the serial's DER content octets */
+    size_t serial_raw_len;
+    unsigned char *aki;      /* authorityKeyIdentifier keyIdentifier, or NULL */
+    size_t aki_len;
 };
 
 /* Parses one DER certificate. AP_EPARSE when it is not one. */
 AP_MUST_CHECK ap_err crypto_cert_parse(const unsigned char *der, size_t len,
                                        struct crypto_cert **out);
 void crypto_cert_free(struct crypto_cert *cert);
+
+/* The SubjectPublicKeyInfo DER of key, encoded as crypto_cert's and
+ * crypto_csr's pubkey_der are, so they compare byte for byte. *der set only
+ * on AP_OK (caller frees). */
+AP_MUST_CHECK ap_err crypto_key_spki_der(const struct crypto_key *key,
+                                         unsigned char **der, size_t *len);
 
 /* Converts the first certificate of a PEM text to DER (caller frees). */
 AP_MUST_CHECK ap_err crypto_pem_cert_to_der(const char *pem,

@@ -1,8 +1,12 @@
 /* common/httpc.c: capped, deadline-bound GETs with libcurl. */
 #include "common/httpc.h"
 
+#include <arpa/inet.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
@@ -95,6 +99,9 @@ httpc_get(const struct httpc_req *req, struct httpc_resp *resp)
         curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_USERAGENT, "acmeproxy-validator") !=
             CURLE_OK ||
+        /* Never through an http_proxy from the environment: the pinned,
+         * policy-checked address is the one to connect to. */
+        curl_easy_setopt(h, CURLOPT_PROXY, "") != CURLE_OK ||
         (pin != NULL &&
          curl_easy_setopt(h, CURLOPT_RESOLVE, pin) != CURLE_OK)) {
         snprintf(resp->error, sizeof(resp->error), "libcurl setup failed");
@@ -109,7 +116,10 @@ httpc_get(const struct httpc_req *req, struct httpc_resp *resp)
     (void)curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
     if (curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK &&
         loc != NULL) {
-        snprintf(resp->location, sizeof(resp->location), "%s", loc);
+        /* A cut URL would lead elsewhere: too long means none. */
+        if (strlen(loc) < sizeof(resp->location)) {
+            snprintf(resp->location, sizeof(resp->location), "%s", loc);
+        }
     }
     if (sink.overflow) {
         snprintf(resp->error, sizeof(resp->error),
@@ -134,4 +144,293 @@ out:
     curl_slist_free_all(pin);
     curl_easy_cleanup(h);
     return rc;
+}
+
+ap_err
+httpc_url_split(const char *url, struct httpc_url *out)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL;
+    char *host = NULL;
+    char *port = NULL;
+    char *user = NULL;
+    char *pw = NULL;
+    unsigned char bin[16];
+    size_t hlen;
+    ap_err rc = AP_EPARSE;
+
+    memset(out, 0, sizeof(*out));
+    if (u == NULL) {
+        return AP_ENOMEM;
+    }
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
+            CURLUE_OK) {
+        goto out;
+    }
+    out->has_userinfo =
+        curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PASSWORD, &pw, 0) == CURLUE_OK;
+    hlen = strlen(host);
+    if (host[0] == '[' && hlen > 2 && host[hlen - 1] == ']') {
+        /* IPv6 literal; a zone id ("%25eth0") does not parse below. */
+        snprintf(out->host, sizeof(out->host), "%.*s", (int)(hlen - 2),
+                 host + 1);
+    } else if (hlen < sizeof(out->host)) {
+        snprintf(out->host, sizeof(out->host), "%s", host);
+    } else {
+        goto out;
+    }
+    for (char *p = out->host; *p != '\0'; p++) {
+        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+    }
+    if (strlen(scheme) >= sizeof(out->scheme)) {
+        goto out;
+    }
+    snprintf(out->scheme, sizeof(out->scheme), "%s", scheme);
+    out->host_is_ip = inet_pton(AF_INET, out->host, bin) == 1 ||
+                      inet_pton(AF_INET6, out->host, bin) == 1;
+    if (host[0] == '[' && !out->host_is_ip) {
+        goto out;
+    }
+    out->port = (unsigned)strtoul(port, NULL, 10);
+    if (out->port == 0 || out->port > 65535) {
+        goto out;
+    }
+    rc = AP_OK;
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(user);
+    curl_free(pw);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ PKI */
+
+struct hdr_sink {
+    struct httpc_meta *meta;
+};
+
+/* Picks Retry-After out of the response headers (seconds form only; the
+ * HTTP-date form is rare from PKIs and then ignored). */
+static size_t
+on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct hdr_sink *h = userdata;
+    size_t n = size * nmemb;
+    static const char name[] = "retry-after:";
+    char num[16];
+    size_t i;
+    size_t k = 0;
+
+    if (h->meta != NULL && n > sizeof(name) - 1 &&
+        strncasecmp(ptr, name, sizeof(name) - 1) == 0) {
+        for (i = sizeof(name) - 1; i < n && (ptr[i] == ' ' || ptr[i] == '\t');
+             i++) {
+        }
+        while (i < n && ptr[i] >= '0' && ptr[i] <= '9' &&
+               k < sizeof(num) - 1) {
+            num[k++] = ptr[i++];
+        }
+        num[k] = '\0';
+        if (k > 0 && k < 9) {
+            h->meta->retry_after = strtol(num, NULL, 10);
+        }
+    }
+    return n;
+}
+
+static const long httpc_auth_bits[HTTPC_AUTH__MAX] = {
+    [HTTPC_AUTH_NONE] = CURLAUTH_NONE,
+    [HTTPC_AUTH_BASIC] = CURLAUTH_BASIC,
+    [HTTPC_AUTH_NTLM] = CURLAUTH_NTLM,
+    [HTTPC_AUTH_NEGOTIATE] = CURLAUTH_NEGOTIATE,
+};
+
+ap_err
+httpc_call(const struct httpc_call *call, struct httpc_resp *resp,
+           struct httpc_meta *meta)
+{
+    CURL *h = NULL;
+    CURLcode cc = CURLE_OK;
+    struct curl_slist *hdrs = NULL;
+    struct curl_slist *tmp;
+    struct sink sink;
+    struct hdr_sink hsink;
+    char *ctype = NULL;
+    int bad = 0;
+    ap_err rc = AP_ENET;
+
+    buf_init(&resp->body, call->max_body);
+    resp->status = 0;
+    resp->error[0] = '\0';
+    sink.body = &resp->body;
+    sink.overflow = 0;
+    hsink.meta = meta;
+    if (meta != NULL) {
+        meta->content_type[0] = '\0';
+        meta->retry_after = -1;
+    }
+    if (call->auth >= HTTPC_AUTH__MAX || call->url == NULL ||
+        call->method == NULL) {
+        snprintf(resp->error, sizeof(resp->error), "bad request setup");
+        return AP_EINVAL;
+    }
+    h = curl_easy_init();
+    if (h == NULL) {
+        snprintf(resp->error, sizeof(resp->error), "curl_easy_init failed");
+        return AP_ENOMEM;
+    }
+    for (size_t i = 0; call->headers != NULL && call->headers[i] != NULL;
+         i++) {
+        tmp = curl_slist_append(hdrs, call->headers[i]);
+        if (tmp == NULL) {
+            rc = AP_ENOMEM;
+            snprintf(resp->error, sizeof(resp->error), "out of memory");
+            goto out;
+        }
+        hdrs = tmp;
+    }
+    /* libcurl adds "Expect: 100-continue" to large bodies; PKIs behind
+     * IIS or Java containers do not need the extra round trip. */
+    tmp = curl_slist_append(hdrs, "Expect:");
+    if (tmp == NULL) {
+        rc = AP_ENOMEM;
+        goto out;
+    }
+    hdrs = tmp;
+    bad |= curl_easy_setopt(h, CURLOPT_URL, call->url) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR,
+                            call->allow_http ? "http,https" : "https") !=
+           CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                            (long)(call->connect_timeout_ms
+                                       ? call->connect_timeout_ms
+                                       : call->timeout_ms)) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)call->timeout_ms) !=
+           CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_HEADERDATA, &hsink) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK;
+    /* A browser-like agent: certsrv picks content types by it. */
+    bad |= curl_easy_setopt(h, CURLOPT_USERAGENT,
+                            "Mozilla/5.0 (compatible; acmeproxy)") !=
+           CURLE_OK;
+    if (strcmp(call->method, "GET") == 0) {
+        bad |= curl_easy_setopt(h, CURLOPT_HTTPGET, 1L) != CURLE_OK;
+    } else {
+        bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                                (curl_off_t)(call->body ? call->body_len
+                                                        : 0)) != CURLE_OK;
+        bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDS,
+                                call->body ? call->body : "") != CURLE_OK;
+        if (strcmp(call->method, "POST") != 0) {
+            bad |= curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, call->method) !=
+                   CURLE_OK;
+        }
+    }
+    if (call->ca_file != NULL && call->ca_file[0] != '\0') {
+        bad |= curl_easy_setopt(h, CURLOPT_CAINFO, call->ca_file) != CURLE_OK;
+    }
+    if (call->client_cert != NULL && call->client_cert[0] != '\0') {
+        bad |= curl_easy_setopt(h, CURLOPT_SSLCERT, call->client_cert) !=
+               CURLE_OK;
+        bad |= curl_easy_setopt(h, CURLOPT_SSLKEY,
+                                call->client_key ? call->client_key
+                                                 : call->client_cert) !=
+               CURLE_OK;
+    }
+    if (call->auth != HTTPC_AUTH_NONE) {
+        bad |= curl_easy_setopt(h, CURLOPT_HTTPAUTH,
+                                httpc_auth_bits[call->auth]) != CURLE_OK;
+        if (call->auth == HTTPC_AUTH_NEGOTIATE) {
+            /* GSS-API takes the identity from the credential cache. */
+            bad |= curl_easy_setopt(h, CURLOPT_USERPWD, ":") != CURLE_OK;
+        } else {
+            bad |= curl_easy_setopt(h, CURLOPT_USERNAME,
+                                    call->user ? call->user : "") !=
+                   CURLE_OK;
+            bad |= curl_easy_setopt(h, CURLOPT_PASSWORD,
+                                    call->password ? call->password : "") !=
+                   CURLE_OK;
+        }
+    }
+    if (bad) {
+        snprintf(resp->error, sizeof(resp->error), "libcurl setup failed");
+        rc = AP_EINTERNAL;
+        goto out;
+    }
+    cc = curl_easy_perform(h);
+    (void)curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+    if (meta != NULL &&
+        curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK &&
+        ctype != NULL) {
+        snprintf(meta->content_type, sizeof(meta->content_type), "%s", ctype);
+    }
+    if (sink.overflow) {
+        snprintf(resp->error, sizeof(resp->error),
+                 "response body larger than %zu bytes", call->max_body);
+        rc = AP_ETOOBIG;
+        goto out;
+    }
+    if (cc == CURLE_OPERATION_TIMEDOUT) {
+        snprintf(resp->error, sizeof(resp->error), "timed out after %u ms",
+                 call->timeout_ms);
+        rc = AP_ETIMEOUT;
+        goto out;
+    }
+    if (cc != CURLE_OK) {
+        /* curl_easy_strerror names the failure, never the credentials. */
+        snprintf(resp->error, sizeof(resp->error), "%s",
+                 curl_easy_strerror(cc));
+        rc = AP_ENET;
+        goto out;
+    }
+    rc = AP_OK;
+out:
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    return rc;
+}
+
+char *
+httpc_escape(const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(s);
+    char *out;
+    char *p;
+
+    if (n > (SIZE_MAX - 1) / 3) {
+        return NULL;
+    }
+    out = malloc(n * 3 + 1);
+    if (out == NULL) {
+        return NULL;
+    }
+    p = out;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+            c == '~') {
+            *p++ = (char)c;
+        } else {
+            *p++ = '%';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 15];
+        }
+    }
+    *p = '\0';
+    return out;
 }

@@ -42,4 +42,63 @@ void httpc_resp_fini(struct httpc_resp *resp);
 AP_MUST_CHECK ap_err httpc_get(const struct httpc_req *req,
                                struct httpc_resp *resp);
 
+/* The parts of an absolute http(s) URL that validation policy looks at. */
+struct httpc_url {
+    char scheme[8];         /* lower case: "http", "https", ... */
+    char host[256];         /* lower case; an IPv6 literal without [] */
+    unsigned port;          /* explicit, or the scheme's default */
+    int has_userinfo;       /* "user:pass@" present */
+    int host_is_ip;         /* host is an IPv4 or IPv6 literal */
+};
+
+/* Splits url with libcurl's URL parser (any scheme it knows). AP_EPARSE
+ * when it is not an absolute URL with a host. */
+AP_MUST_CHECK ap_err httpc_url_split(const char *url, struct httpc_url *out);
+
+/* Authentication schemes of httpc_call (libcurl's CURLAUTH_*). */
+enum httpc_auth {
+    HTTPC_AUTH_NONE,
+    HTTPC_AUTH_BASIC,
+    HTTPC_AUTH_NTLM,
+    HTTPC_AUTH_NEGOTIATE,   /* Kerberos via GSS-API; user/password unused */
+    HTTPC_AUTH__MAX
+};
+
+/* One request to a PKI. Every pointer is borrowed for the call. */
+struct httpc_call {
+    const char *method;         /* "GET", "POST", "PUT", ... */
+    const char *url;
+    const char *const *headers; /* "Name: value" lines, NULL-terminated */
+    const char *body;           /* may be NULL */
+    size_t body_len;
+    const char *ca_file;        /* PEM bundle for the server; NULL: system */
+    const char *client_cert;    /* PEM file, or NULL */
+    const char *client_key;     /* PEM file, or NULL */
+    enum httpc_auth auth;
+    const char *user;           /* for BASIC and NTLM ("DOMAIN\\user") */
+    const char *password;
+    unsigned connect_timeout_ms;
+    unsigned timeout_ms;        /* total */
+    size_t max_body;            /* response cap; larger is AP_ETOOBIG */
+    int allow_http;             /* non-zero: http:// too (tests, sidecars) */
+};
+
+/* What a PKI answered besides status and body (httpc_resp). */
+struct httpc_meta {
+    char content_type[128];
+    long retry_after;           /* Retry-After in seconds; -1 when absent */
+};
+
+/* Performs one request with the TLS, auth and limits of call. AP_OK when a
+ * response arrived (any status); AP_ENET, AP_ETIMEOUT, AP_ETOOBIG
+ * otherwise, with resp->error set (never containing credentials). meta
+ * may be NULL. Thread-safe after httpc_global_init. */
+AP_MUST_CHECK ap_err httpc_call(const struct httpc_call *call,
+                                struct httpc_resp *resp,
+                                struct httpc_meta *meta);
+
+/* Percent-encodes every byte of s but RFC 3986 unreserved characters into
+ * a new string (caller frees); NULL on ENOMEM. */
+char *httpc_escape(const char *s);
+
 #endif /* AP_COMMON_HTTPC_H */

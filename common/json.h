@@ -36,6 +36,10 @@ AP_MUST_CHECK ap_err json_get_int(const cJSON *obj, const char *key,
                                   long long min, long long max,
                                   long long *out);
 
+/* Length of the UTF-8 sequence at p (at most n bytes), or 0 when it is
+ * not well formed (RFC 3629: no overlongs, no surrogates, <= U+10FFFF). */
+size_t json_utf8_len(const unsigned char *p, size_t n);
+
 /* Record helpers for trusted JSON we wrote ourselves: the string value or
  * dflt, the number value or dflt. */
 const char *json_str(const cJSON *obj, const char *key, const char *dflt);

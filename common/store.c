@@ -27,6 +27,7 @@ static const char *const table_name[] = {
     [STORE_SERIALS] = "serials",
     [STORE_JOBS] = "jobs",
     [STORE_META] = "meta",
+    [STORE_ACCOUNT_AUTHZS] = "account_authzs",
 };
 _Static_assert(sizeof(table_name) / sizeof(table_name[0]) == STORE__MAX,
                "table_name must cover every table");
@@ -286,6 +287,10 @@ store_scan(struct store_txn *txn, enum store_table t, const char *prefix,
     if (mrc != 0) {
         return map_rc(mrc, "cursor_open", txn->st);
     }
+    /* A cursor before the prefix starts at the prefix. */
+    if (after != NULL && plen > 0 && strncmp(after, prefix, plen) < 0) {
+        after = NULL;
+    }
     if (after != NULL && after[0] != '\0') {
         k.mv_size = strlen(after);
         k.mv_data = (void *)(uintptr_t)after;
@@ -302,7 +307,8 @@ store_scan(struct store_txn *txn, enum store_table t, const char *prefix,
         mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     }
     while (mrc == 0) {
-        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0) {
+        if (plen > 0 &&
+            (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)) {
             break;
         }
         if (k.mv_size > STORE_MAX_KEY) {

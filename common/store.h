@@ -29,6 +29,7 @@ enum store_table {
     STORE_SERIALS,     /* serial hex -> cert id */
     STORE_JOBS,        /* job id -> job record */
     STORE_META,        /* schema version and other singletons */
+    STORE_ACCOUNT_AUTHZS, /* "<account id>/<type>/<value>" -> newest authz id */
     STORE__MAX
 };
 

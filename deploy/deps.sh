@@ -12,7 +12,7 @@ PKGS=(
     libmbedtls-dev libcjson-dev libcurl4-openssl-dev liblmdb-dev lmdb-utils
     libinih-dev libcmocka-dev
     openssl curl ca-certificates
-    lego python3-acme python3-requests
+    lego python3-acme python3-requests certbot uacme dehydrated
     knot knot-dnsutils
 )
 

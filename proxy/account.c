@@ -248,6 +248,93 @@ out:
     return rc;
 }
 
+struct id_list_ctx {
+    cJSON *ids;
+    size_t prefix_len;
+};
+
+static bool
+collect_order_id(void *arg, const char *key, const char *val, size_t len)
+{
+    struct id_list_ctx *c = arg;
+    const char *slash = strrchr(key, '/');
+
+    (void)val;
+    (void)len;
+    if (slash != NULL) {
+        cJSON_AddItemToArray(c->ids, cJSON_CreateString(slash + 1));
+    }
+    return true;
+}
+
+/* RFC 8555 §7.3.6: a deactivated account's pending work is cancelled:
+ * its pending authorizations are deactivated and its pending or ready
+ * orders become invalid, inside the caller's transaction. */
+static ap_err
+cancel_pending(struct store_txn *txn, const char *account_id)
+{
+    struct id_list_ctx c;
+    char prefix[JWS_MAX_ID + 2];
+    const cJSON *oid;
+    ap_err rc;
+
+    c.ids = cJSON_CreateArray();
+    if (c.ids == NULL) {
+        return AP_ENOMEM;
+    }
+    snprintf(prefix, sizeof(prefix), "%s/", account_id);
+    rc = store_scan(txn, STORE_ACCOUNT_ORDERS, prefix, NULL,
+                    collect_order_id, &c);
+    cJSON_ArrayForEach(oid, c.ids) {
+        cJSON *order = NULL;
+        const cJSON *aid;
+        const char *st;
+
+        if (rc != AP_OK) {
+            break;
+        }
+        rc = store_get_json(txn, STORE_ORDERS, oid->valuestring, &order);
+        if (rc != AP_OK) {
+            break;
+        }
+        cJSON_ArrayForEach(aid, cJSON_GetObjectItemCaseSensitive(order,
+                                                                 "authzs")) {
+            cJSON *authz = NULL;
+
+            rc = store_get_json(txn, STORE_AUTHZS, aid->valuestring, &authz);
+            if (rc == AP_OK &&
+                strcmp(json_str(authz, "status", ""), "pending") == 0) {
+                rc = json_set_str(authz, "status", "deactivated");
+                if (rc == AP_OK) {
+                    rc = store_put_json(txn, STORE_AUTHZS, aid->valuestring,
+                                        authz, false);
+                }
+            }
+            cJSON_Delete(authz);
+            if (rc != AP_OK) {
+                break;
+            }
+        }
+        st = json_str(order, "status", "");
+        if (rc == AP_OK &&
+            (strcmp(st, "pending") == 0 || strcmp(st, "ready") == 0)) {
+            rc = json_set_str(order, "status", "invalid");
+            cJSON_DeleteItemFromObjectCaseSensitive(order, "error");
+            cJSON_AddItemToObject(order, "error",
+                                  problem_object(PROB_UNAUTHORIZED,
+                                                 "the account was "
+                                                 "deactivated"));
+            if (rc == AP_OK) {
+                rc = store_put_json(txn, STORE_ORDERS, oid->valuestring,
+                                    order, false);
+            }
+        }
+        cJSON_Delete(order);
+    }
+    cJSON_Delete(c.ids);
+    return rc;
+}
+
 ap_err
 account_post(struct app *app, const struct acme_req *req, const char *id,
              struct acme_resp *resp)
@@ -301,6 +388,9 @@ account_post(struct app *app, const struct acme_req *req, const char *id,
     }
     if (status != NULL && strcmp(status, "deactivated") == 0) {
         rc = json_set_str(acct, "status", "deactivated");
+        if (rc == AP_OK) {
+            rc = cancel_pending(txn, id);
+        }
         if (rc != AP_OK) {
             goto out;
         }
@@ -326,26 +416,46 @@ out:
 }
 
 struct list_ctx {
+    struct store_txn *txn;
     cJSON *arr;
     const struct app *app;
     size_t n;
+    size_t page;
+    char last[STORE_MAX_KEY + 1];  /* index key of the last listed order */
+    bool more;
 };
 
+/* RFC 8555 §7.1.2.1: pending, ready, processing and valid orders are
+ * listed; invalid ones are not. */
 static bool
 list_one(void *arg, const char *key, const char *val, size_t len)
 {
     struct list_ctx *lc = arg;
     const char *slash = strrchr(key, '/');
+    cJSON *order = NULL;
     char url[HTTP_MAX_URL];
+    bool show;
 
     (void)val;
     (void)len;
-    if (slash == NULL || lc->n >= 1000) {
-        return lc->n < 1000;
+    if (slash == NULL) {
+        return true;
     }
-    app_url(lc->app, url, sizeof(url), PATH_ORDER, slash + 1);
-    cJSON_AddItemToArray(lc->arr, cJSON_CreateString(url));
-    lc->n++;
+    if (lc->n >= lc->page) {
+        lc->more = true;
+        return false;
+    }
+    if (store_get_json(lc->txn, STORE_ORDERS, slash + 1, &order) != AP_OK) {
+        return true;
+    }
+    show = strcmp(order_status_now(order, time_now()), "invalid") != 0;
+    cJSON_Delete(order);
+    snprintf(lc->last, sizeof(lc->last), "%s", key);
+    if (show) {
+        app_url(lc->app, url, sizeof(url), PATH_ORDER, slash + 1);
+        cJSON_AddItemToArray(lc->arr, cJSON_CreateString(url));
+        lc->n++;
+    }
     return true;
 }
 
@@ -354,41 +464,181 @@ account_orders(struct app *app, const struct acme_req *req, const char *id,
                struct acme_resp *resp)
 {
     struct jws_msg msg;
-    struct store_txn *txn = NULL;
     struct list_ctx lc;
     cJSON *out = NULL;
     char prefix[JWS_MAX_ID + 2];
+    char after[2 * STORE_MAX_KEY];
+    char url[HTTP_MAX_URL];
+    const char *cursor = NULL;
     ap_err rc;
 
     rc = jws_verify(app, req, JWS_NEED_KID, resp, &msg);
     if (rc != AP_OK || resp->status != 0) {
         return rc;
     }
+    memset(&lc, 0, sizeof(lc));
     if (strcmp(id, msg.account_id) != 0) {
         problem_set(resp, PROB_UNAUTHORIZED,
                     "the orders URL is not the signing account's");
         goto out;
     }
+    if (!msg.post_as_get) {
+        problem_set(resp, PROB_MALFORMED,
+                    "the orders list is read with POST-as-GET");
+        goto out;
+    }
+    snprintf(prefix, sizeof(prefix), "%s/", id);
+    after[0] = '\0';
+    if (req->query != NULL) {
+        if (strncmp(req->query, "cursor=", 7) != 0 ||
+            strlen(req->query + 7) > STORE_MAX_KEY - strlen(prefix) ||
+            strspn(req->query + 7, "0123456789/ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                   "abcdefghijklmnopqrstuvwxyz-_") !=
+                strlen(req->query + 7)) {
+            problem_set(resp, PROB_MALFORMED, "bad orders cursor");
+            goto out;
+        }
+        cursor = req->query + 7;
+        snprintf(after, sizeof(after), "%s%.*s", prefix,
+                 (int)(STORE_MAX_KEY - strlen(prefix)), cursor);
+    }
     out = cJSON_CreateObject();
     lc.arr = cJSON_AddArrayToObject(out, "orders");
     lc.app = app;
-    lc.n = 0;
+    lc.page = app->cfg->acme.orders_per_page;
     if (lc.arr == NULL) {
         rc = AP_ENOMEM;
         goto out;
     }
-    snprintf(prefix, sizeof(prefix), "%s/", id);
-    rc = store_begin(app->st, false, &txn);
+    rc = store_begin(app->st, false, &lc.txn);
     if (rc == AP_OK) {
-        rc = store_scan(txn, STORE_ACCOUNT_ORDERS, prefix, NULL, list_one,
-                        &lc);
+        rc = store_scan(lc.txn, STORE_ACCOUNT_ORDERS, prefix,
+                        cursor ? after : NULL, list_one, &lc);
     }
     if (rc == AP_OK) {
         rc = acme_resp_json(resp, 200, out);
     }
+    /* More behind this page: RFC 8555 §7.1.2.1 Link rel="next". */
+    if (rc == AP_OK && lc.more) {
+        snprintf(url, sizeof(url), "%s%s%s?cursor=%s", app->base, PATH_ORDERS,
+                 id, lc.last + strlen(prefix));
+        acme_resp_link(resp, url, "next");
+    }
+out:
+    store_abort(lc.txn);
+    cJSON_Delete(out);
+    jws_msg_fini(&msg);
+    return rc;
+}
+
+/* Replaces the account key after both keys signed (RFC 8555 §7.3.5). */
+ap_err
+account_key_change(struct app *app, const struct acme_req *req,
+                   const char *id, struct acme_resp *resp)
+{
+    struct jws_msg msg;
+    struct store_txn *txn = NULL;
+    struct crypto_key *new_key = NULL;
+    struct crypto_key *old_key = NULL;
+    cJSON *inner = NULL;
+    cJSON *acct = NULL;
+    const char *account_url = NULL;
+    const cJSON *old_jwk;
+    char acct_url[HTTP_MAX_URL];
+    char new_thumb[CRYPTO_THUMBPRINT_LEN + 1];
+    char old_thumb[CRYPTO_THUMBPRINT_LEN + 1];
+    char *holder = NULL;
+    char errbuf[160];
+    ap_err rc;
+
+    (void)id;
+    rc = jws_verify(app, req, JWS_NEED_KID, resp, &msg);
+    if (rc != AP_OK || resp->status != 0) {
+        return rc;
+    }
+    if (msg.post_as_get) {
+        problem_set(resp, PROB_MALFORMED, "keyChange needs an inner JWS");
+        goto out;
+    }
+    rc = jws_verify_inner(msg.payload, req->url, resp, &new_key, &inner);
+    if (rc != AP_OK || resp->status != 0) {
+        goto out;
+    }
+    app_url(app, acct_url, sizeof(acct_url), PATH_ACCOUNT, msg.account_id);
+    if (json_get_string(inner, "account", HTTP_MAX_URL, &account_url) !=
+            AP_OK ||
+        strcmp(account_url, acct_url) != 0) {
+        problem_set(resp, PROB_MALFORMED,
+                    "inner payload account must be the signing account's "
+                    "URL");
+        goto out;
+    }
+    old_jwk = cJSON_GetObjectItemCaseSensitive(inner, "oldKey");
+    if (!cJSON_IsObject(old_jwk) ||
+        crypto_jwk_parse(old_jwk, &old_key, errbuf, sizeof(errbuf)) !=
+            AP_OK ||
+        crypto_key_thumbprint(old_key, old_thumb, sizeof(old_thumb)) !=
+            AP_OK ||
+        strcmp(old_thumb, msg.thumbprint) != 0) {
+        problem_set(resp, PROB_UNAUTHORIZED,
+                    "inner payload oldKey is not the account's key");
+        goto out;
+    }
+    rc = crypto_key_thumbprint(new_key, new_thumb, sizeof(new_thumb));
+    if (rc != AP_OK) {
+        goto out;
+    }
+    rc = store_begin(app->st, true, &txn);
+    if (rc != AP_OK) {
+        goto out;
+    }
+    rc = store_get(txn, STORE_ACCOUNT_KEYS, new_thumb, &holder, NULL);
+    if (rc == AP_OK) {
+        /* The new key belongs to an account already: 409 with its URL. */
+        app_url(app, acct_url, sizeof(acct_url), PATH_ACCOUNT, holder);
+        problem_set(resp, PROB_CONFLICT,
+                    "the new key is already in use by an account");
+        acme_resp_location(resp, acct_url);
+        rc = AP_OK;
+        goto out;
+    }
+    if (rc != AP_ENOTFOUND) {
+        goto out;
+    }
+    rc = store_get_json(txn, STORE_ACCOUNTS, msg.account_id, &acct);
+    if (rc != AP_OK) {
+        goto out;
+    }
+    cJSON_ReplaceItemInObjectCaseSensitive(acct, "jwk",
+                                           crypto_key_to_jwk(new_key));
+    rc = json_set_str(acct, "thumbprint", new_thumb);
+    if (rc == AP_OK) {
+        rc = store_del(txn, STORE_ACCOUNT_KEYS, msg.thumbprint);
+    }
+    if (rc == AP_OK) {
+        rc = store_put(txn, STORE_ACCOUNT_KEYS, new_thumb, msg.account_id,
+                       strlen(msg.account_id), true);
+    }
+    if (rc == AP_OK) {
+        rc = store_put_json(txn, STORE_ACCOUNTS, msg.account_id, acct, false);
+    }
+    if (rc == AP_OK) {
+        rc = store_commit(txn);
+        txn = NULL;
+    }
+    if (rc != AP_OK) {
+        goto out;
+    }
+    log_info("account", "key changed account=%s old=%s new=%s",
+             msg.account_id, msg.thumbprint, new_thumb);
+    rc = respond_account(app, acct, 200, resp);
 out:
     store_abort(txn);
-    cJSON_Delete(out);
+    free(holder);
+    cJSON_Delete(acct);
+    cJSON_Delete(inner);
+    crypto_key_free(new_key);
+    crypto_key_free(old_key);
     jws_msg_fini(&msg);
     return rc;
 }

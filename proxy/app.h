@@ -15,6 +15,7 @@ struct store;
 struct nonce_ctx;
 struct ca;
 struct jobs;
+struct issuer;
 
 struct app {
     const struct config *cfg;
@@ -23,6 +24,7 @@ struct app {
     struct ca *ca;
     const struct adapter_ops *adapter;
     void *adapter_state;
+    struct issuer *issuer;     /* proxy/issuer.h: caps, deadlines, anchors */
     struct jobs *jobs;
     const char *base;          /* cfg->server.base_url */
 };
@@ -39,6 +41,9 @@ struct app {
 #define PATH_AUTHZ "/acme/authz/"
 #define PATH_CHALL "/acme/chall/"
 #define PATH_CERT "/acme/cert/"
+#define PATH_ISSUER "/acme/issuer/"
+#define PATH_KEY_CHANGE "/acme/key-change"
+#define PATH_RENEWAL_INFO "/acme/renewal-info/"
 
 /* Writes base + path + id (id may be NULL) into out. */
 void app_url(const struct app *app, char *out, size_t outlen,

@@ -76,6 +76,9 @@ authz_render(const struct app *app, const cJSON *authz, long long now)
     cJSON_AddStringToObject(out, "status", authz_status_now(authz, now));
     time_rfc3339(json_num(authz, "expires", 0), ts, sizeof(ts));
     cJSON_AddStringToObject(out, "expires", ts);
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(authz, "wildcard"))) {
+        cJSON_AddTrueToObject(out, "wildcard"); /* RFC 8555 §7.1.4 */
+    }
     chs = cJSON_AddArrayToObject(out, "challenges");
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(authz,
                                                            "challenges")) {

@@ -1,10 +1,11 @@
-/* proxy/cert.c: certificate download (RFC 8555 §7.4.2) and revocation
- * (§7.6). */
+/* proxy/cert.c: certificate download (RFC 8555 §7.4.2), the issuer
+ * resource its Link rel="up" names, and revocation (§7.6). */
 #include "proxy/resource.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/b64url.h"
 #include "common/crypto.h"
@@ -16,32 +17,83 @@
 #include "proxy/problem.h"
 
 #define CERT_MAX_DER 16384
+#define CT_PEM_CHAIN "application/pem-certificate-chain"
+#define CT_PKIX_CERT "application/pkix-cert"
+
+/* The PEM text after the first certificate block: the issuer chain. */
+static const char *
+chain_after_leaf(const char *pem)
+{
+    const char *end = strstr(pem, "-----END CERTIFICATE-----");
+    const char *next;
+
+    if (end == NULL) {
+        return NULL;
+    }
+    next = strstr(end, "-----BEGIN CERTIFICATE-----");
+    return next;
+}
+
+/* The format the client's Accept asks for (RFC 8555 §7.4.2: PEM chain by
+ * default; DER of the leaf on request). NULL when nothing acceptable. */
+static const char *
+pick_format(const char *accept)
+{
+    if (accept == NULL || accept[0] == '\0' ||
+        strcasestr(accept, CT_PEM_CHAIN) != NULL ||
+        strstr(accept, "*/*") != NULL ||
+        strcasestr(accept, "application/*") != NULL) {
+        return CT_PEM_CHAIN;
+    }
+    if (strcasestr(accept, CT_PKIX_CERT) != NULL) {
+        return CT_PKIX_CERT;
+    }
+    return NULL;
+}
 
 static ap_err
-send_chain(const cJSON *cert, struct acme_resp *resp)
+send_pem(const char *pem, const char *accept, struct acme_resp *resp)
 {
+    const char *fmt = pick_format(accept);
+    unsigned char *der = NULL;
+    size_t der_len = 0;
     ap_err rc;
 
+    if (fmt == NULL) {
+        problem_set(resp, PROB_NOT_ACCEPTABLE,
+                    "certificates are served as %s or %s", CT_PEM_CHAIN,
+                    CT_PKIX_CERT);
+        return AP_OK;
+    }
     buf_reset(&resp->body);
-    rc = buf_appends(&resp->body, json_str(cert, "pem", ""));
+    if (strcmp(fmt, CT_PKIX_CERT) == 0) {
+        rc = crypto_pem_cert_to_der(pem, &der, &der_len);
+        if (rc == AP_OK) {
+            rc = buf_append(&resp->body, der, der_len);
+        }
+        free(der);
+    } else {
+        rc = buf_appends(&resp->body, pem);
+    }
     if (rc != AP_OK) {
         return rc;
     }
     resp->status = 200;
-    resp->content_type = "application/pem-certificate-chain";
+    resp->content_type = fmt;
     return AP_OK;
 }
 
-ap_err
-cert_get(struct app *app, const struct acme_req *req, const char *id,
-         struct acme_resp *resp)
+/* Loads a certificate record by id: GET needs no account (certificates are
+ * public); POST-as-GET must come from the owning account. */
+static ap_err
+load_cert(struct app *app, const struct acme_req *req, const char *id,
+          struct acme_resp *resp, cJSON **cert)
 {
     struct jws_msg msg;
     struct store_txn *txn = NULL;
-    cJSON *cert = NULL;
     ap_err rc;
 
-    /* A certificate is public: GET is allowed as well as POST-as-GET. */
+    *cert = NULL;
     if (strcmp(req->method, "GET") == 0) {
         if (!id_is_valid(id)) {
             problem_set(resp, PROB_NOT_FOUND, "no such certificate");
@@ -49,17 +101,13 @@ cert_get(struct app *app, const struct acme_req *req, const char *id,
         }
         rc = store_begin(app->st, false, &txn);
         if (rc == AP_OK) {
-            rc = store_get_json(txn, STORE_CERTS, id, &cert);
+            rc = store_get_json(txn, STORE_CERTS, id, cert);
         }
         store_abort(txn);
         if (rc == AP_ENOTFOUND) {
             problem_set(resp, PROB_NOT_FOUND, "no such certificate");
             return AP_OK;
         }
-        if (rc == AP_OK) {
-            rc = send_chain(cert, resp);
-        }
-        cJSON_Delete(cert);
         return rc;
     }
     rc = jws_verify(app, req, JWS_NEED_KID, resp, &msg);
@@ -69,25 +117,204 @@ cert_get(struct app *app, const struct acme_req *req, const char *id,
     if (!msg.post_as_get) {
         problem_set(resp, PROB_MALFORMED,
                     "a certificate is fetched with POST-as-GET");
-        goto out;
+    } else {
+        rc = resource_load_owned(app, STORE_CERTS, id, msg.account_id, resp,
+                                 cert);
     }
-    rc = resource_load_owned(app, STORE_CERTS, id, msg.account_id, resp,
-                             &cert);
-    if (rc == AP_OK && resp->status == 0) {
-        rc = send_chain(cert, resp);
-    }
-out:
-    cJSON_Delete(cert);
     jws_msg_fini(&msg);
     return rc;
 }
 
-/* Finds the record of a certificate by its serial. */
+ap_err
+cert_get(struct app *app, const struct acme_req *req, const char *id,
+         struct acme_resp *resp)
+{
+    cJSON *cert = NULL;
+    char url[HTTP_MAX_URL];
+    ap_err rc;
+
+    rc = load_cert(app, req, id, resp, &cert);
+    if (rc == AP_OK && resp->status == 0) {
+        rc = send_pem(json_str(cert, "pem", ""), req->accept, resp);
+        if (chain_after_leaf(json_str(cert, "pem", "")) != NULL) {
+            app_url(app, url, sizeof(url), PATH_ISSUER, id);
+            acme_resp_link(resp, url, "up");
+        }
+    }
+    cJSON_Delete(cert);
+    return rc;
+}
+
+ap_err
+cert_issuer_get(struct app *app, const struct acme_req *req, const char *id,
+                struct acme_resp *resp)
+{
+    cJSON *cert = NULL;
+    const char *chain;
+    ap_err rc;
+
+    rc = load_cert(app, req, id, resp, &cert);
+    if (rc == AP_OK && resp->status == 0) {
+        chain = chain_after_leaf(json_str(cert, "pem", ""));
+        if (chain == NULL) {
+            problem_set(resp, PROB_NOT_FOUND, "no issuer chain stored");
+        } else {
+            rc = send_pem(chain, req->accept, resp);
+        }
+    }
+    cJSON_Delete(cert);
+    return rc;
+}
+
+struct authz_cover {
+    struct store_txn *txn;
+    const cJSON *names;     /* the certificate's identifiers */
+    bool *covered;
+    long long now;
+};
+
+static bool
+cover_from_order(void *arg, const char *key, const char *val, size_t len)
+{
+    struct authz_cover *c = arg;
+    const char *slash = strrchr(key, '/');
+    cJSON *order = NULL;
+    const cJSON *aid;
+
+    (void)val;
+    (void)len;
+    if (slash == NULL ||
+        store_get_json(c->txn, STORE_ORDERS, slash + 1, &order) != AP_OK) {
+        return true;
+    }
+    cJSON_ArrayForEach(aid, cJSON_GetObjectItemCaseSensitive(order,
+                                                             "authzs")) {
+        cJSON *authz = NULL;
+        const cJSON *ident;
+        const cJSON *name;
+        int i = 0;
+
+        if (store_get_json(c->txn, STORE_AUTHZS, aid->valuestring, &authz) !=
+            AP_OK) {
+            continue;
+        }
+        ident = cJSON_GetObjectItemCaseSensitive(authz, "identifier");
+        if (strcmp(authz_status_now(authz, c->now), "valid") == 0) {
+            cJSON_ArrayForEach(name, c->names) {
+                const char *v = json_str(name, "value", "");
+                bool wild = strncmp(v, "*.", 2) == 0;
+
+                if (strcmp(json_str(name, "type", ""),
+                           json_str(ident, "type", "")) == 0 &&
+                    strcmp(wild ? v + 2 : v, json_str(ident, "value", "")) ==
+                        0 &&
+                    wild == cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+                                authz, "wildcard"))) {
+                    c->covered[i] = true;
+                }
+                i++;
+            }
+        }
+        cJSON_Delete(authz);
+    }
+    cJSON_Delete(order);
+    return true;
+}
+
+/* RFC 8555 §7.6: an account other than the issuing one may revoke when it
+ * holds valid authorizations for every identifier of the certificate. */
 static ap_err
-cert_by_serial(struct app *app, const char *serial, cJSON **out)
+account_covers(struct store_txn *txn, const char *account_id,
+               const cJSON *names, bool *ok)
+{
+    struct authz_cover c;
+    char prefix[JWS_MAX_ID + 2];
+    int n = cJSON_GetArraySize(names);
+    ap_err rc;
+
+    *ok = false;
+    if (n <= 0) {
+        return AP_OK;
+    }
+    c.txn = txn;
+    c.names = names;
+    c.now = time_now();
+    c.covered = calloc((size_t)n, sizeof(bool));
+    if (c.covered == NULL) {
+        return AP_ENOMEM;
+    }
+    snprintf(prefix, sizeof(prefix), "%s/", account_id);
+    rc = store_scan(txn, STORE_ACCOUNT_ORDERS, prefix, NULL, cover_from_order,
+                    &c);
+    *ok = true;
+    for (int i = 0; i < n; i++) {
+        *ok = *ok && c.covered[i];
+    }
+    free(c.covered);
+    return rc;
+}
+
+/* May the signer revoke this certificate? Sets a problem when not. */
+static ap_err
+check_revoker(struct app *app, const struct jws_msg *msg, const cJSON *cert,
+              const struct crypto_cert *parsed, struct acme_resp *resp)
+{
+    struct store_txn *txn = NULL;
+    cJSON *order = NULL;
+    unsigned char *spki = NULL;
+    size_t spki_len = 0;
+    bool ok = false;
+    ap_err rc;
+
+    if (msg->account == NULL) {
+        /* Signed by a jwk: it must be the certificate's own key. */
+        rc = crypto_key_spki_der(msg->key, &spki, &spki_len);
+        if (rc != AP_OK) {
+            return rc;
+        }
+        if (spki_len != parsed->pubkey_der_len ||
+            memcmp(spki, parsed->pubkey_der, spki_len) != 0) {
+            problem_set(resp, PROB_UNAUTHORIZED,
+                        "the jwk is not the certificate's key");
+        }
+        free(spki);
+        return AP_OK;
+    }
+    if (strcmp(json_str(cert, "account", ""), msg->account_id) == 0) {
+        return AP_OK;
+    }
+    rc = store_begin(app->st, false, &txn);
+    if (rc == AP_OK) {
+        rc = store_get_json(txn, STORE_ORDERS, json_str(cert, "order", ""),
+                            &order);
+    }
+    if (rc == AP_OK) {
+        rc = account_covers(txn, msg->account_id,
+                            cJSON_GetObjectItemCaseSensitive(order,
+                                                             "identifiers"),
+                            &ok);
+    }
+    store_abort(txn);
+    cJSON_Delete(order);
+    if (rc == AP_OK && !ok) {
+        problem_set(resp, PROB_UNAUTHORIZED,
+                    "the account neither issued this certificate nor holds "
+                    "valid authorizations for all its identifiers");
+    }
+    return rc;
+}
+
+/* Finds the record of the certificate whose DER is der: the serial leads
+ * to it, and the stored leaf must be byte for byte the same certificate,
+ * so a forged certificate with a known serial revokes nothing. */
+static ap_err
+cert_by_der(struct app *app, const unsigned char *der, size_t der_len,
+            const char *serial, cJSON **out)
 {
     struct store_txn *txn = NULL;
     char *cert_id = NULL;
+    unsigned char *stored = NULL;
+    size_t stored_len = 0;
     ap_err rc;
 
     rc = store_begin(app->st, false, &txn);
@@ -99,6 +326,57 @@ cert_by_serial(struct app *app, const char *serial, cJSON **out)
     }
     store_abort(txn);
     free(cert_id);
+    if (rc != AP_OK) {
+        return rc;
+    }
+    rc = crypto_pem_cert_to_der(json_str(*out, "pem", ""), &stored,
+                                &stored_len);
+    if (rc == AP_OK &&
+        (stored_len != der_len || memcmp(stored, der, der_len) != 0)) {
+        rc = AP_ENOTFOUND;
+    }
+    free(stored);
+    if (rc != AP_OK) {
+        cJSON_Delete(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+static ap_err
+mark_revoked(struct app *app, const char *serial, long long reason)
+{
+    struct store_txn *txn = NULL;
+    char *cert_id = NULL;
+    cJSON *cert = NULL;
+    ap_err rc;
+
+    rc = store_begin(app->st, true, &txn);
+    if (rc == AP_OK) {
+        rc = store_get(txn, STORE_SERIALS, serial, &cert_id, NULL);
+    }
+    if (rc == AP_OK) {
+        rc = store_get_json(txn, STORE_CERTS, cert_id, &cert);
+    }
+    if (rc == AP_OK) {
+        rc = json_set_str(cert, "status", "revoked");
+    }
+    if (rc == AP_OK) {
+        rc = json_set_num(cert, "reason", reason);
+    }
+    if (rc == AP_OK) {
+        rc = json_set_num(cert, "revokedAt", time_now());
+    }
+    if (rc == AP_OK) {
+        rc = store_put_json(txn, STORE_CERTS, cert_id, cert, false);
+    }
+    if (rc == AP_OK) {
+        rc = store_commit(txn);
+        txn = NULL;
+    }
+    store_abort(txn);
+    cJSON_Delete(cert);
+    free(cert_id);
     return rc;
 }
 
@@ -107,7 +385,6 @@ cert_revoke(struct app *app, const struct acme_req *req, const char *id,
             struct acme_resp *resp)
 {
     struct jws_msg msg;
-    struct store_txn *txn = NULL;
     struct crypto_cert *parsed = NULL;
     cJSON *cert = NULL;
     unsigned char *der = NULL;
@@ -128,14 +405,12 @@ cert_revoke(struct app *app, const struct acme_req *req, const char *id,
         problem_set(resp, PROB_MALFORMED, "revokeCert needs a certificate");
         goto out;
     }
-    rc = json_get_int(msg.payload, "reason", -1000000, 1000000, &reason);
-    if (rc == AP_EPARSE) {
+    if (json_get_int(msg.payload, "reason", -1000000, 1000000, &reason) ==
+        AP_EPARSE) {
         problem_set(resp, PROB_BAD_REVOCATION_REASON,
                     "reason must be an integer");
-        rc = AP_OK;
         goto out;
     }
-    rc = AP_OK;
     /* RFC 5280 §5.3.1: 0-10, 7 is unused. */
     if (reason < 0 || reason > 10 || reason == 7) {
         problem_set(resp, PROB_BAD_REVOCATION_REASON,
@@ -148,7 +423,7 @@ cert_revoke(struct app *app, const struct acme_req *req, const char *id,
                     "certificate is not base64url DER of a certificate");
         goto out;
     }
-    rc = cert_by_serial(app, parsed->serial_hex, &cert);
+    rc = cert_by_der(app, der, der_len, parsed->serial_hex, &cert);
     if (rc == AP_ENOTFOUND) {
         problem_set(resp, PROB_NOT_FOUND,
                     "this server did not issue that certificate");
@@ -158,15 +433,8 @@ cert_revoke(struct app *app, const struct acme_req *req, const char *id,
     if (rc != AP_OK) {
         goto out;
     }
-    if (msg.account == NULL) {
-        problem_set(resp, PROB_UNAUTHORIZED,
-                    "revocation with the certificate's key is not supported "
-                    "yet: sign with the account key (kid)");
-        goto out;
-    }
-    if (strcmp(json_str(cert, "account", ""), msg.account_id) != 0) {
-        problem_set(resp, PROB_UNAUTHORIZED,
-                    "the certificate belongs to another account");
+    rc = check_revoker(app, &msg, cert, parsed, resp);
+    if (rc != AP_OK || resp->status != 0) {
         goto out;
     }
     if (strcmp(json_str(cert, "status", ""), "revoked") == 0) {
@@ -184,46 +452,16 @@ cert_revoke(struct app *app, const struct acme_req *req, const char *id,
         rc = AP_OK;
         goto out;
     }
-    cJSON_Delete(cert);
-    cert = NULL;
-    rc = store_begin(app->st, true, &txn);
+    rc = mark_revoked(app, parsed->serial_hex, reason);
     if (rc != AP_OK) {
         goto out;
     }
-    {
-        char *cert_id = NULL;
-
-        rc = store_get(txn, STORE_SERIALS, parsed->serial_hex, &cert_id,
-                       NULL);
-        if (rc == AP_OK) {
-            rc = store_get_json(txn, STORE_CERTS, cert_id, &cert);
-        }
-        if (rc == AP_OK) {
-            rc = json_set_str(cert, "status", "revoked");
-        }
-        if (rc == AP_OK) {
-            rc = json_set_num(cert, "reason", reason);
-        }
-        if (rc == AP_OK) {
-            rc = json_set_num(cert, "revokedAt", time_now());
-        }
-        if (rc == AP_OK) {
-            rc = store_put_json(txn, STORE_CERTS, cert_id, cert, false);
-        }
-        free(cert_id);
-    }
-    if (rc == AP_OK) {
-        rc = store_commit(txn);
-        txn = NULL;
-    }
-    if (rc != AP_OK) {
-        goto out;
-    }
-    log_info("revoke", "serial=%s account=%s reason=%lld adapter=%s",
-             parsed->serial_hex, msg.account_id, reason, app->adapter->name);
+    log_info("revoke", "serial=%s by=%s reason=%lld adapter=%s",
+             parsed->serial_hex,
+             msg.account ? msg.account_id : "certificate-key", reason,
+             app->adapter->name);
     resp->status = 200;
 out:
-    store_abort(txn);
     cJSON_Delete(cert);
     crypto_cert_free(parsed);
     free(der);

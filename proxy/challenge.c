@@ -1,166 +1,338 @@
-/* proxy/challenge.c: the validator job (runs on validator threads).
+/* proxy/challenge.c: authorization records with their challenges, and the
+ * validator job (runs on validator threads).
  *
- * Reads the challenge and the account's key thumbprint in one short read
- * transaction, validates with no transaction open, then records the
- * outcome (challenge, authorization, order) and removes the job in one
- * write transaction. */
+ * A job reads the challenge and the account's key thumbprint in one short
+ * read transaction, validates with no transaction open (validators in
+ * val_http01.c, val_dns01.c, val_tlsalpn01.c), then records the outcome
+ * and its evidence (challenge, authorization, order) and removes the job
+ * in one write transaction. The concurrency limits ([validation]
+ * max_concurrent, max_per_identifier) are the one piece of process-wide
+ * mutable state here: a small table under a mutex, since validator
+ * threads of one process are all that share it. */
 #include "proxy/resource.h"
 
-#include <ctype.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/httpc.h"
 #include "common/id.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/netpolicy.h"
 #include "common/resolve.h"
 #include "common/timeutil.h"
+#include "proxy/ident.h"
 #include "proxy/jobs.h"
 #include "proxy/problem.h"
+#include "proxy/validate.h"
+
+#define CHALLENGE_BUSY_DELAY_SEC 1  /* a job over a limit waits this long */
+#define CHALLENGE_MAX_RUNNING 64    /* distinct identifiers tracked */
+#define CHALLENGE_LOG_EVIDENCE 700  /* evidence bytes in one log line */
+
+/* RFC 8555 §7.1.3, RFC 8738 §7: which challenges each identifier gets. A
+ * wildcard can only be proven in the DNS; an IP address has no DNS name
+ * of its own to put a TXT record under. */
+static const char *const chall_dns[] = { "http-01", "dns-01", "tls-alpn-01",
+                                         NULL };
+static const char *const chall_wild[] = { "dns-01", NULL };
+static const char *const chall_ip[] = { "http-01", "tls-alpn-01", NULL };
 
 ap_err
 challenge_new_authz(const struct app *app, const char *id,
                     const char *account, const char *order,
                     const cJSON *ident, long long expires, cJSON **out)
 {
-    char token[TOKEN_LEN + 1];
-    cJSON *a;
+    const char *type = json_str(ident, "type", "");
+    const char *value = json_str(ident, "value", "");
+    const char *const *offer = chall_dns;
+    bool wildcard = false;
+    cJSON *a = NULL;
+    cJSON *id_obj;
     cJSON *chs;
-    cJSON *ch;
-    ap_err rc;
+    ap_err rc = AP_ENOMEM;
 
     (void)app;
-    rc = id_token(token, sizeof(token));
-    if (rc != AP_OK) {
-        return rc;
+    if (strcmp(type, "ip") == 0) {
+        offer = chall_ip;
+    } else if (strncmp(value, "*.", 2) == 0) {
+        /* The authorization is for the base name (RFC 8555 §7.1.4). */
+        offer = chall_wild;
+        wildcard = true;
+        value += 2;
     }
     a = cJSON_CreateObject();
-    chs = cJSON_AddArrayToObject(a, "challenges");
-    ch = cJSON_CreateObject();
-    if (a == NULL || chs == NULL || ch == NULL) {
-        cJSON_Delete(a);
-        cJSON_Delete(ch);
-        return AP_ENOMEM;
+    id_obj = cJSON_CreateObject();
+    if (a == NULL || id_obj == NULL) {
+        cJSON_Delete(id_obj);
+        goto out;
     }
-    cJSON_AddNumberToObject(a, "v", 1);
-    cJSON_AddStringToObject(a, "id", id);
-    cJSON_AddStringToObject(a, "account", account);
-    cJSON_AddStringToObject(a, "order", order);
-    cJSON_AddItemToObject(a, "identifier", cJSON_Duplicate(ident, 1));
-    cJSON_AddStringToObject(a, "status", "pending");
-    cJSON_AddNumberToObject(a, "expires", (double)expires);
-    cJSON_AddStringToObject(ch, "type", "http-01");
-    cJSON_AddStringToObject(ch, "status", "pending");
-    cJSON_AddStringToObject(ch, "token", token);
-    cJSON_AddItemToArray(chs, ch);
+    cJSON_AddItemToObject(a, "identifier", id_obj);
+    if (cJSON_AddStringToObject(id_obj, "type", type) == NULL ||
+        cJSON_AddStringToObject(id_obj, "value", value) == NULL ||
+        cJSON_AddNumberToObject(a, "v", 1) == NULL ||
+        cJSON_AddStringToObject(a, "id", id) == NULL ||
+        cJSON_AddStringToObject(a, "account", account) == NULL ||
+        cJSON_AddStringToObject(a, "order", order) == NULL ||
+        cJSON_AddStringToObject(a, "status", "pending") == NULL ||
+        cJSON_AddNumberToObject(a, "expires", (double)expires) == NULL ||
+        (wildcard && cJSON_AddTrueToObject(a, "wildcard") == NULL)) {
+        goto out;
+    }
+    chs = cJSON_AddArrayToObject(a, "challenges");
+    if (chs == NULL) {
+        goto out;
+    }
+    for (size_t i = 0; offer[i] != NULL; i++) {
+        char token[TOKEN_LEN + 1];
+        cJSON *ch;
+
+        /* A token per challenge (RFC 8555 §8.3-8.4 each carry one). */
+        rc = id_token(token, sizeof(token));
+        if (rc != AP_OK) {
+            goto out;
+        }
+        rc = AP_ENOMEM;
+        ch = cJSON_CreateObject();
+        if (ch == NULL) {
+            goto out;
+        }
+        cJSON_AddItemToArray(chs, ch);
+        if (cJSON_AddStringToObject(ch, "type", offer[i]) == NULL ||
+            cJSON_AddStringToObject(ch, "status", "pending") == NULL ||
+            cJSON_AddStringToObject(ch, "token", token) == NULL) {
+            goto out;
+        }
+    }
+    rc = AP_OK;
+out:
+    if (rc != AP_OK) {
+        cJSON_Delete(a);
+        a = NULL;
+    }
     *out = a;
-    return AP_OK;
+    return rc;
 }
 
-struct val_outcome {
-    bool valid;
-    enum problem_type problem;
-    char detail[1100];
-    char address[64];        /* evidence: the address connected to */
+/* ---- shared by the validators ----------------------------------------- */
+
+static const struct validator_ops *const validators[] = {
+    &validator_http01,
+    &validator_dns01,
+    &validator_tlsalpn01,
+    NULL,
 };
 
-/* RFC 8555 §8.3: GET http://<name>:<port>/.well-known/acme-challenge/<token>
- * must answer the key authorization; trailing white space is ignored. */
-static void
-validate_http01(const struct app *app, const char *name, const char *token,
-                const char *keyauth, struct val_outcome *vo)
+const struct validator_ops *
+validator_find(const char *type)
 {
-    const struct config *cfg = app->cfg;
-    struct resolve_result addrs;
-    struct httpc_resp hr;
-    struct httpc_req req;
-    char url[600];
-    ap_err rc;
-
-    rc = resolve_host(cfg->validation.resolver, name,
-                      cfg->validation.timeout_ms, &addrs);
-    if (rc != AP_OK) {
-        vo->problem = PROB_DNS;
-        snprintf(vo->detail, sizeof(vo->detail), "%s", addrs.error);
-        return;
-    }
-    snprintf(url, sizeof(url), "http://%s:%u/.well-known/acme-challenge/%s",
-             name, cfg->validation.http_port, token);
-    /* Each address in turn until one connects, IPv6 first. */
-    for (size_t i = 0; i < addrs.n; i++) {
-        memset(&req, 0, sizeof(req));
-        req.url = url;
-        req.pin_host = name;
-        req.pin_port = cfg->validation.http_port;
-        req.pin_addr = addrs.addrs[i];
-        req.timeout_ms = cfg->validation.timeout_ms;
-        req.max_body = cfg->validation.max_body;
-        req.protocols = "http";
-        httpc_resp_init(&hr);
-        rc = httpc_get(&req, &hr);
-        snprintf(vo->address, sizeof(vo->address), "%s", addrs.addrs[i]);
-        if (rc == AP_ENET && hr.status == 0 && i + 1 < addrs.n) {
-            httpc_resp_fini(&hr);
-            continue;
+    for (size_t i = 0; validators[i] != NULL; i++) {
+        if (strcmp(validators[i]->type, type) == 0) {
+            return validators[i];
         }
-        if (rc != AP_OK) {
-            vo->problem = rc == AP_ETOOBIG ? PROB_INCORRECT_RESPONSE
-                                           : PROB_CONNECTION;
-            snprintf(vo->detail, sizeof(vo->detail), "%s (%s): %s", url,
-                     addrs.addrs[i], hr.error);
-        } else if (hr.status != 200) {
-            vo->problem = hr.status >= 300 && hr.status < 400
-                              ? PROB_CONNECTION
-                              : PROB_UNAUTHORIZED;
-            snprintf(vo->detail, sizeof(vo->detail),
-                     "%s (%s): HTTP status %ld%s%.200s", url,
-                     addrs.addrs[i], hr.status,
-                     hr.location[0] ? ", redirects are not followed yet: "
-                                    : "",
-                     hr.location);
-        } else {
-            size_t n = hr.body.len;
-
-            while (n > 0 && isspace((unsigned char)hr.body.data[n - 1])) {
-                n--;
-            }
-            if (n == strlen(keyauth) &&
-                memcmp(hr.body.data, keyauth, n) == 0) {
-                vo->valid = true;
-            } else {
-                char seen[80];
-
-                log_clean(hr.body.data, n < 64 ? n : 64, seen, sizeof(seen));
-                vo->problem = PROB_INCORRECT_RESPONSE;
-                snprintf(vo->detail, sizeof(vo->detail),
-                         "%s (%s): the body is not the key authorization "
-                         "(got \"%s\")", url, addrs.addrs[i], seen);
-            }
-        }
-        httpc_resp_fini(&hr);
-        return;
     }
-    vo->problem = PROB_DNS;
-    snprintf(vo->detail, sizeof(vo->detail), "no address for %s", name);
+    return NULL;
 }
 
-/* Loads what validation needs: identifier, token, key authorization. */
+void
+val_fail(struct val_outcome *out, enum problem_type t, const char *fmt, ...)
+{
+    va_list ap;
+
+    out->valid = false;
+    out->problem = t;
+    va_start(ap, fmt);
+    vsnprintf(out->detail, sizeof(out->detail), fmt, ap);
+    va_end(ap);
+}
+
+unsigned
+val_remaining_ms(long long deadline_ms)
+{
+    long long left = deadline_ms - time_mono_ms();
+
+    return left > 0 ? (unsigned)left : 0;
+}
+
+cJSON *
+val_evidence_add(struct val_outcome *out)
+{
+    cJSON *rec;
+
+    if (out->evidence == NULL) {
+        out->evidence = cJSON_CreateArray();
+        if (out->evidence == NULL) {
+            return NULL;
+        }
+    }
+    rec = cJSON_CreateObject();
+    if (rec != NULL) {
+        cJSON_AddItemToArray(out->evidence, rec);
+    }
+    return rec;
+}
+
+static void
+add_str_array(cJSON *rec, const char *key, char (*v)[46], size_t n)
+{
+    cJSON *arr;
+
+    if (rec == NULL) {
+        return;
+    }
+    arr = cJSON_AddArrayToObject(rec, key);
+    for (size_t i = 0; arr != NULL && i < n; i++) {
+        cJSON_AddItemToArray(arr, cJSON_CreateString(v[i]));
+    }
+}
+
+bool
+val_addresses(const struct val_input *in, const char *host, bool host_is_ip,
+              const char *what, cJSON *rec, char (*allowed)[46], size_t max,
+              size_t *n, struct val_outcome *out)
+{
+    struct resolve_result r;
+    char denied[RESOLVE_MAX_ADDRS][46];
+    char why[160] = "";
+    size_t n_denied = 0;
+    ap_err rc;
+
+    *n = 0;
+    memset(&r, 0, sizeof(r));
+    if (host_is_ip) {
+        snprintf(r.addrs[0], sizeof(r.addrs[0]), "%s", host);
+        r.n = 1;
+    } else {
+        unsigned left = val_remaining_ms(in->deadline_ms);
+
+        if (left == 0) {
+            val_fail(out, PROB_CONNECTION, "%s: the validation deadline of "
+                     "%u ms passed before resolving %s", what,
+                     in->cfg->validation.timeout_ms, host);
+            return false;
+        }
+        rc = resolve_host(in->cfg->validation.resolver, host, left, &r);
+        if (rc != AP_OK) {
+            val_fail(out, PROB_DNS, "%s: %s", what, r.error);
+            if (rec != NULL) {
+                cJSON_AddStringToObject(rec, "dnsError", r.error);
+            }
+            return false;
+        }
+        add_str_array(rec, "addressesResolved", r.addrs, r.n);
+    }
+    /* Checked after every resolution: a name that resolves (again) to a
+     * denied address never gets a connection, whatever it said before. */
+    for (size_t i = 0; i < r.n; i++) {
+        if (netpolicy_permits(in->policy, r.addrs[i], why, sizeof(why))) {
+            if (*n < max) {
+                memcpy(allowed[(*n)++], r.addrs[i], sizeof(allowed[0]));
+            }
+        } else {
+            memcpy(denied[n_denied++], r.addrs[i], sizeof(denied[0]));
+        }
+    }
+    if (n_denied > 0) {
+        add_str_array(rec, "addressesDenied", denied, n_denied);
+    }
+    if (*n == 0) {
+        val_fail(out, PROB_UNAUTHORIZED, "%s: no address of %s may be "
+                 "validated: %s", what, host, why);
+        return false;
+    }
+    return true;
+}
+
+/* ---- concurrency limits ------------------------------------------------ */
+
+static pthread_mutex_t limit_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char name[IDENT_MAX_DNS + 1];
+    unsigned n;
+} running[CHALLENGE_MAX_RUNNING];
+static unsigned running_total;
+
+/* Counts one validation of name in, unless a limit is reached. */
+static bool
+limit_enter(const struct config *cfg, const char *name)
+{
+    size_t free_slot = CHALLENGE_MAX_RUNNING;
+    size_t slot = CHALLENGE_MAX_RUNNING;
+    bool ok = false;
+
+    pthread_mutex_lock(&limit_lock);
+    for (size_t i = 0; i < CHALLENGE_MAX_RUNNING; i++) {
+        if (running[i].n == 0) {
+            free_slot = free_slot < i ? free_slot : i;
+        } else if (strcmp(running[i].name, name) == 0) {
+            slot = i;
+        }
+    }
+    if (running_total >= cfg->validation.max_concurrent) {
+        goto out;
+    }
+    if (slot == CHALLENGE_MAX_RUNNING) {
+        if (free_slot == CHALLENGE_MAX_RUNNING) {
+            goto out;
+        }
+        slot = free_slot;
+        snprintf(running[slot].name, sizeof(running[slot].name), "%s",
+                 name);
+    } else if (running[slot].n >= cfg->validation.max_per_identifier) {
+        goto out;
+    }
+    running[slot].n++;
+    running_total++;
+    ok = true;
+out:
+    pthread_mutex_unlock(&limit_lock);
+    return ok;
+}
+
+static void
+limit_leave(const char *name)
+{
+    pthread_mutex_lock(&limit_lock);
+    for (size_t i = 0; i < CHALLENGE_MAX_RUNNING; i++) {
+        if (running[i].n > 0 && strcmp(running[i].name, name) == 0) {
+            running[i].n--;
+            running_total--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&limit_lock);
+}
+
+/* ---- the job ------------------------------------------------------------ */
+
+/* What one validation job needs, copied out of the store. */
+struct chall_job {
+    char authz_id[64];
+    int index;
+    char ident_type[8];         /* "dns" or "ip" */
+    char name[IDENT_MAX_DNS + 1];
+    char type[32];              /* challenge type */
+    char token[128];
+    char keyauth[256];
+};
+
+/* Loads what validation needs: identifier, token, key authorization.
+ * AP_ENOTFOUND when the challenge is gone or no longer processing. */
 static ap_err
-load_challenge(struct app *app, const char *authz_id, int index,
-               char *name, size_t namelen, char *type, size_t typelen,
-               char *token, size_t toklen, char *keyauth, size_t kalen)
+load_challenge(struct app *app, struct chall_job *cj)
 {
     struct store_txn *txn = NULL;
     cJSON *authz = NULL;
     cJSON *acct = NULL;
     const cJSON *chall;
+    const cJSON *ident;
     ap_err rc;
 
     rc = store_begin(app->st, false, &txn);
     if (rc == AP_OK) {
-        rc = store_get_json(txn, STORE_AUTHZS, authz_id, &authz);
+        rc = store_get_json(txn, STORE_AUTHZS, cj->authz_id, &authz);
     }
     if (rc == AP_OK) {
         rc = store_get_json(txn, STORE_ACCOUNTS,
@@ -170,19 +342,21 @@ load_challenge(struct app *app, const char *authz_id, int index,
         goto out;
     }
     chall = cJSON_GetArrayItem(
-        cJSON_GetObjectItemCaseSensitive(authz, "challenges"), index);
+        cJSON_GetObjectItemCaseSensitive(authz, "challenges"), cj->index);
     if (chall == NULL ||
         strcmp(json_str(chall, "status", ""), "processing") != 0) {
         rc = AP_ENOTFOUND;
         goto out;
     }
-    snprintf(name, namelen, "%s",
-             json_str(cJSON_GetObjectItemCaseSensitive(authz, "identifier"),
-                      "value", ""));
-    snprintf(type, typelen, "%s", json_str(chall, "type", ""));
-    snprintf(token, toklen, "%s", json_str(chall, "token", ""));
+    ident = cJSON_GetObjectItemCaseSensitive(authz, "identifier");
+    snprintf(cj->ident_type, sizeof(cj->ident_type), "%s",
+             json_str(ident, "type", "dns"));
+    snprintf(cj->name, sizeof(cj->name), "%s", json_str(ident, "value", ""));
+    snprintf(cj->type, sizeof(cj->type), "%s", json_str(chall, "type", ""));
+    snprintf(cj->token, sizeof(cj->token), "%s",
+             json_str(chall, "token", ""));
     /* RFC 8555 §8.1: keyAuthorization = token || '.' || thumbprint. */
-    snprintf(keyauth, kalen, "%s.%s", token,
+    snprintf(cj->keyauth, sizeof(cj->keyauth), "%s.%s", cj->token,
              json_str(acct, "thumbprint", ""));
 out:
     store_abort(txn);
@@ -192,8 +366,8 @@ out:
 }
 
 static ap_err
-record_outcome(struct app *app, const char *job_id, const char *authz_id,
-               int index, const struct val_outcome *vo)
+record_outcome(struct app *app, const char *job_id,
+               const struct chall_job *cj, const struct val_outcome *vo)
 {
     struct store_txn *txn = NULL;
     cJSON *authz = NULL;
@@ -202,13 +376,13 @@ record_outcome(struct app *app, const char *job_id, const char *authz_id,
 
     rc = store_begin(app->st, true, &txn);
     if (rc == AP_OK) {
-        rc = store_get_json(txn, STORE_AUTHZS, authz_id, &authz);
+        rc = store_get_json(txn, STORE_AUTHZS, cj->authz_id, &authz);
     }
     if (rc != AP_OK) {
         goto out;
     }
     chall = cJSON_GetArrayItem(
-        cJSON_GetObjectItemCaseSensitive(authz, "challenges"), index);
+        cJSON_GetObjectItemCaseSensitive(authz, "challenges"), cj->index);
     if (chall == NULL) {
         rc = AP_EINTERNAL;
         goto out;
@@ -220,7 +394,15 @@ record_outcome(struct app *app, const char *job_id, const char *authz_id,
     if (rc == AP_OK && vo->address[0] != '\0') {
         rc = json_set_str(chall, "address", vo->address);
     }
+    if (rc == AP_OK && vo->evidence != NULL) {
+        /* Kept with the challenge: what was asked, where, what came back
+         * (the shape of Let's Encrypt's validationRecord). */
+        cJSON_DeleteItemFromObjectCaseSensitive(chall, "validationRecord");
+        cJSON_AddItemToObject(chall, "validationRecord",
+                              cJSON_Duplicate(vo->evidence, 1));
+    }
     if (rc == AP_OK && !vo->valid) {
+        cJSON_DeleteItemFromObjectCaseSensitive(chall, "error");
         cJSON_AddItemToObject(chall, "error",
                               problem_object(vo->problem, vo->detail));
     }
@@ -231,7 +413,7 @@ record_outcome(struct app *app, const char *job_id, const char *authz_id,
         rc = json_set_str(authz, "status", vo->valid ? "valid" : "invalid");
     }
     if (rc == AP_OK) {
-        rc = store_put_json(txn, STORE_AUTHZS, authz_id, authz, false);
+        rc = store_put_json(txn, STORE_AUTHZS, cj->authz_id, authz, false);
     }
     if (rc == AP_OK) {
         rc = order_update_from_authz(txn, json_str(authz, "order", ""));
@@ -269,55 +451,128 @@ drop_job(struct app *app, const char *job_id)
     store_abort(txn);
 }
 
-void
-challenge_run(struct app *app, const char *job_id)
+/* Parses "<authz id>/<index>" of a validation job id. */
+static bool
+parse_target(const char *job_id, struct chall_job *cj)
 {
     enum job_kind kind;
     const char *target;
-    char authz_id[64];
-    char name[300];
-    char type[32];
-    char token[128];
-    char keyauth[256];
-    struct val_outcome vo;
     const char *slash;
-    long long t0 = time_mono_ms();
-    int index;
-    ap_err rc;
+    char *end = NULL;
+    long v;
 
     if (jobs_parse_id(job_id, &kind, &target) != AP_OK ||
-        (slash = strchr(target, '/')) == NULL ||
-        (size_t)(slash - target) >= sizeof(authz_id)) {
+        kind != JOB_VALIDATE) {
+        return false;
+    }
+    slash = strchr(target, '/');
+    if (slash == NULL || slash == target ||
+        (size_t)(slash - target) >= sizeof(cj->authz_id)) {
+        return false;
+    }
+    v = strtol(slash + 1, &end, 10);
+    if (end == slash + 1 || *end != '\0' || v < 0 || v > 16) {
+        return false;
+    }
+    snprintf(cj->authz_id, sizeof(cj->authz_id), "%.*s",
+             (int)(slash - target), target);
+    cj->index = (int)v;
+    return true;
+}
+
+static void
+run_validator(struct app *app, const struct chall_job *cj,
+              struct val_outcome *vo)
+{
+    const struct validator_ops *ops = validator_find(cj->type);
+    struct netpolicy *policy = NULL;
+    struct val_input in;
+    char err[256];
+
+    if (ops == NULL) {
+        val_fail(vo, PROB_SERVER_INTERNAL, "unknown challenge type %.32s",
+                 cj->type);
+        return;
+    }
+    policy = malloc(sizeof(*policy));
+    if (policy == NULL) {
+        val_fail(vo, PROB_SERVER_INTERNAL, "out of memory");
+        return;
+    }
+    /* Parsed per attempt (a few entries, microseconds); config.c refused
+     * a bad list at start. */
+    if (netpolicy_init(policy, app->cfg->validation.allow,
+                       app->cfg->validation.deny, err,
+                       sizeof(err)) != AP_OK) {
+        val_fail(vo, PROB_SERVER_INTERNAL, "[validation] %s", err);
+        free(policy);
+        return;
+    }
+    memset(&in, 0, sizeof(in));
+    in.cfg = app->cfg;
+    in.policy = policy;
+    in.ident_type = cj->ident_type;
+    in.name = cj->name;
+    in.token = cj->token;
+    in.keyauth = cj->keyauth;
+    in.deadline_ms = time_mono_ms() + app->cfg->validation.timeout_ms;
+    ops->run(&in, vo);
+    free(policy);
+}
+
+void
+challenge_run(struct app *app, const char *job_id)
+{
+    struct chall_job cj;
+    struct val_outcome vo;
+    char evidence[CHALLENGE_LOG_EVIDENCE + 1] = "";
+    char *ev = NULL;
+    long long t0 = time_mono_ms();
+    long long ms;
+    ap_err rc;
+
+    memset(&cj, 0, sizeof(cj));
+    if (!parse_target(job_id, &cj)) {
         drop_job(app, job_id);
         return;
     }
-    snprintf(authz_id, sizeof(authz_id), "%.*s", (int)(slash - target),
-             target);
-    index = (int)strtol(slash + 1, NULL, 10);
-    rc = load_challenge(app, authz_id, index, name, sizeof(name), type,
-                        sizeof(type), token, sizeof(token), keyauth,
-                        sizeof(keyauth));
+    rc = load_challenge(app, &cj);
     if (rc != AP_OK) {
         /* Gone or already decided: nothing to validate. */
         drop_job(app, job_id);
         return;
     }
-    memset(&vo, 0, sizeof(vo));
-    if (strcmp(type, "http-01") == 0) {
-        validate_http01(app, name, token, keyauth, &vo);
-    } else {
-        vo.problem = PROB_SERVER_INTERNAL;
-        snprintf(vo.detail, sizeof(vo.detail), "unknown challenge type");
-    }
-    rc = record_outcome(app, job_id, authz_id, index, &vo);
-    if (rc != AP_OK) {
-        log_err("validate", "recording outcome of authz=%s failed: %s",
-                authz_id, ap_strerror(rc));
+    if (!limit_enter(app->cfg, cj.name)) {
+        /* Over max_concurrent or max_per_identifier: the record stays,
+         * the job comes back a little later. */
+        log_debug("validate", "authz=%s name=%s busy, retrying in %d s",
+                  cj.authz_id, cj.name, CHALLENGE_BUSY_DELAY_SEC);
+        jobs_kick(app->jobs, job_id, CHALLENGE_BUSY_DELAY_SEC);
         return;
     }
+    memset(&vo, 0, sizeof(vo));
+    run_validator(app, &cj, &vo);
+    limit_leave(cj.name);
+    ms = time_mono_ms() - t0;
+    rc = record_outcome(app, job_id, &cj, &vo);
+    if (rc != AP_OK) {
+        log_err("validate", "recording outcome of authz=%s failed: %s",
+                cj.authz_id, ap_strerror(rc));
+        cJSON_Delete(vo.evidence);
+        return;
+    }
+    if (vo.evidence != NULL) {
+        ev = cJSON_PrintUnformatted(vo.evidence);
+    }
+    if (ev != NULL) {
+        snprintf(evidence, sizeof(evidence), "%s", ev);
+        cJSON_free(ev);
+    }
     log_info("validate", "authz=%s type=%s name=%s result=%s address=%s "
-             "ms=%lld%s%s", authz_id, type, name,
-             vo.valid ? "valid" : "invalid", vo.address[0] ? vo.address : "-",
-             time_mono_ms() - t0, vo.valid ? "" : " detail=",
+             "ms=%lld evidence=%s%s%s", cj.authz_id, cj.type, cj.name,
+             vo.valid ? "valid" : "invalid",
+             vo.address[0] ? vo.address : "-", ms,
+             evidence[0] ? evidence : "-", vo.valid ? "" : " detail=",
              vo.valid ? "" : vo.detail);
+    cJSON_Delete(vo.evidence);
 }

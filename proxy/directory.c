@@ -2,6 +2,7 @@
  * (§7.2). */
 #include "proxy/resource.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "proxy/problem.h"
@@ -28,6 +29,12 @@ directory_get(struct app *app, const struct acme_req *req, const char *id,
     cJSON_AddStringToObject(dir, "newOrder", url);
     app_url(app, url, sizeof(url), PATH_REVOKE, NULL);
     cJSON_AddStringToObject(dir, "revokeCert", url);
+    app_url(app, url, sizeof(url), PATH_KEY_CHANGE, NULL);
+    cJSON_AddStringToObject(dir, "keyChange", url);
+    /* RFC 9773 §4: renewalInfo is the base the certID is appended to. */
+    snprintf(url, sizeof(url), "%s%.*s", app->base,
+             (int)strlen(PATH_RENEWAL_INFO) - 1, PATH_RENEWAL_INFO);
+    cJSON_AddStringToObject(dir, "renewalInfo", url);
     meta = cJSON_AddObjectToObject(dir, "meta");
     if (meta != NULL) {
         if (app->cfg->acme.tos_url[0] != '\0') {
@@ -38,6 +45,16 @@ directory_get(struct app *app, const struct acme_req *req, const char *id,
             cJSON_AddStringToObject(meta, "website", app->cfg->acme.website);
         }
         cJSON_AddFalseToObject(meta, "externalAccountRequired");
+        /* draft-ietf-acme-profiles: name -> description. */
+        if (app->cfg->n_profiles > 0) {
+            cJSON *profiles = cJSON_AddObjectToObject(meta, "profiles");
+
+            for (size_t i = 0; profiles != NULL && i < app->cfg->n_profiles;
+                 i++) {
+                cJSON_AddStringToObject(profiles, app->cfg->profiles[i].name,
+                                        app->cfg->profiles[i].description);
+            }
+        }
     }
     rc = acme_resp_json(resp, 200, dir);
     cJSON_Delete(dir);

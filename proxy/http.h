@@ -22,6 +22,7 @@
 struct acme_req {
     const char *method;       /* "GET", "HEAD", "POST", ... */
     const char *path;         /* path part of the target, no query */
+    const char *query;        /* after '?', or NULL */
     const char *content_type; /* NULL when absent */
     const char *accept;       /* NULL when absent */
     const char *body;         /* NUL-terminated, body_len bytes */

@@ -1,9 +1,19 @@
 /* proxy/issuer.c: the issuance job (runs on issuer threads).
  *
  * Hands a finalized order's CSR to the adapter with no transaction open,
- * checks what the PKI returned, then stores the certificate and moves the
- * order to valid (or invalid, or schedules the next try) in one write
- * transaction that also removes or reschedules the job. */
+ * under the adapter's cap of calls in flight, checks what the PKI returned
+ * (public key, SAN set, chain to the trust anchors), then stores the
+ * certificate and moves the order to valid (or invalid, or schedules the
+ * next try) in one write transaction that also removes or reschedules the
+ * job.
+ *
+ * Crash safety. Before a submission the order records "pkiInflight"
+ * (durably); a PENDING answer stores "pkiRef" in the same transaction that
+ * reschedules the job, so after a restart the job polls that reference
+ * and never submits again. A restart that finds pkiInflight without a
+ * pkiRef knows a submission's outcome was lost: it logs that (the PKI may
+ * have issued) and submits again, the documented window of
+ * docs/adapters.md. */
 #include "proxy/resource.h"
 
 #include <pthread.h>
@@ -12,20 +22,194 @@
 #include <string.h>
 
 #include "common/b64url.h"
+#include "common/ca.h"
 #include "common/crypto.h"
 #include "common/id.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/pem.h"
 #include "common/timeutil.h"
+#include "common/x509.h"
+#include "proxy/issuer.h"
 #include "proxy/jobs.h"
 #include "proxy/problem.h"
 
-#define ISSUER_MAX_ATTEMPTS 8
+#define ISSUER_MAX_ATTEMPTS 64        /* hard stop besides retry_timeout */
 #define ISSUER_MAX_BACKOFF_SEC 300
+#define ISSUER_SLOT_WAIT_MS 2000       /* then the job is queued again */
+#define ISSUER_MAX_ANCHORS 262144
 
-/* Adapters without ADAPTER_CAP_CONCURRENT get one call at a time. */
-static pthread_mutex_t serial_lock = PTHREAD_MUTEX_INITIALIZER;
+struct issuer {
+    pthread_mutex_t lock;       /* guards inflight */
+    pthread_cond_t freed;       /* a slot came free */
+    unsigned inflight;          /* calls to the PKI now */
+    unsigned max_inflight;      /* the cap (1 without CAP_CONCURRENT) */
+    unsigned workers;
+    unsigned pending_timeout;   /* seconds */
+    unsigned retry_timeout;     /* seconds */
+    unsigned poll_interval;     /* seconds */
+    char *anchors;              /* PEM the chains must verify to */
+};
+
+unsigned
+issuer_threads(const struct issuer *is)
+{
+    return is->workers;
+}
+
+void
+issuer_close(struct issuer *is)
+{
+    if (is == NULL) {
+        return;
+    }
+    pthread_mutex_destroy(&is->lock);
+    pthread_cond_destroy(&is->freed);
+    free(is->anchors);
+    free(is);
+}
+
+ap_err
+issuer_open(struct app *app, char *errbuf, size_t errlen)
+{
+    const struct config_section *cfg = &app->cfg->adapter.section;
+    const char *path = config_section_get(cfg, "trust_anchors");
+    struct issuer *is;
+    pthread_condattr_t ca;
+    unsigned cap_dflt;
+    ap_err rc;
+
+    is = calloc(1, sizeof(*is));
+    if (is == NULL) {
+        return AP_ENOMEM;
+    }
+    pthread_mutex_init(&is->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&is->freed, &ca);
+    pthread_condattr_destroy(&ca);
+    cap_dflt = (app->adapter->caps & ADAPTER_CAP_CONCURRENT) ? 4 : 1;
+    rc = adapter_conf_uint(cfg, "workers", 1, 64, 4, &is->workers, errbuf,
+                           errlen);
+    if (rc == AP_OK) {
+        rc = adapter_conf_uint(cfg, "max_inflight", 1, 64, cap_dflt,
+                               &is->max_inflight, errbuf, errlen);
+    }
+    if (rc == AP_OK) {
+        rc = adapter_conf_uint(cfg, "pending_timeout", 1, 30 * 86400, 86400,
+                               &is->pending_timeout, errbuf, errlen);
+    }
+    if (rc == AP_OK) {
+        rc = adapter_conf_uint(cfg, "retry_timeout", 1, 7 * 86400, 3600,
+                               &is->retry_timeout, errbuf, errlen);
+    }
+    if (rc == AP_OK) {
+        rc = adapter_conf_uint(cfg, "poll_interval", 1, 86400, 60,
+                               &is->poll_interval, errbuf, errlen);
+    }
+    if (rc != AP_OK) {
+        goto out;
+    }
+    if (!(app->adapter->caps & ADAPTER_CAP_CONCURRENT) &&
+        is->max_inflight > 1) {
+        log_warn("issuer", "adapter %s does not allow parallel calls: "
+                 "max_inflight 1", app->adapter->name);
+        is->max_inflight = 1;
+    }
+    if (path != NULL) {
+        FILE *f = fopen(path, "re");
+        char *text = calloc(1, ISSUER_MAX_ANCHORS + 1);
+
+        if (f == NULL || text == NULL ||
+            fread(text, 1, ISSUER_MAX_ANCHORS, f) == 0 ||
+            x509_pem_normalize(text, 0, &is->anchors, NULL) != AP_OK) {
+            (void)snprintf(errbuf, errlen, "%s: trust_anchors %s is not a "
+                           "readable PEM file of certificates",
+                           app->cfg->path, path);
+            rc = AP_ECONFIG;
+        }
+        if (f != NULL) {
+            fclose(f);
+        }
+        free(text);
+        if (rc != AP_OK) {
+            goto out;
+        }
+    } else if (strcmp(app->adapter->name, "local") == 0) {
+        is->anchors = strdup(ca_root_pem(app->ca));
+        if (is->anchors == NULL) {
+            rc = AP_ENOMEM;
+            goto out;
+        }
+    } else {
+        (void)snprintf(errbuf, errlen, "%s: [adapter] trust_anchors (PEM "
+                       "file of the root certificates the %s PKI's chains "
+                       "lead to) is required", app->cfg->path,
+                       app->adapter->name);
+        rc = AP_ECONFIG;
+        goto out;
+    }
+    log_info("issuer", "adapter=%s workers=%u max_inflight=%u "
+             "retry_timeout=%us pending_timeout=%us",
+             app->adapter->name, is->workers, is->max_inflight,
+             is->retry_timeout, is->pending_timeout);
+    rc = AP_OK;
+out:
+    if (rc == AP_OK) {
+        app->issuer = is;
+    } else {
+        issuer_close(is);
+    }
+    return rc;
+}
+
+/* Takes one of the adapter's slots, waiting at most ISSUER_SLOT_WAIT_MS. */
+static bool
+slot_take(struct issuer *is)
+{
+    struct timespec ts;
+    bool ok;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ISSUER_SLOT_WAIT_MS / 1000;
+    pthread_mutex_lock(&is->lock);
+    while (is->inflight >= is->max_inflight) {
+        if (pthread_cond_timedwait(&is->freed, &is->lock, &ts) != 0) {
+            break;
+        }
+    }
+    ok = is->inflight < is->max_inflight;
+    if (ok) {
+        is->inflight++;
+    }
+    pthread_mutex_unlock(&is->lock);
+    return ok;
+}
+
+static void
+slot_give(struct issuer *is)
+{
+    pthread_mutex_lock(&is->lock);
+    is->inflight--;
+    pthread_cond_signal(&is->freed);
+    pthread_mutex_unlock(&is->lock);
+}
+
+/* delay scaled by a random factor in [0.8, 1.2], at least 1 s, so that
+ * orders failing together do not come back together. */
+static unsigned
+jitter(unsigned delay)
+{
+    unsigned char r = 128;
+    unsigned d;
+
+    if (crypto_random(&r, 1) != AP_OK) {
+        r = 128;
+    }
+    d = (unsigned)((unsigned long long)delay * (819 + (r * 410u) / 255) /
+                   1024);
+    return d > 0 ? d : 1;
+}
 
 struct issue_input {
     cJSON *order;
@@ -200,6 +384,15 @@ out:
     return rc;
 }
 
+/* Drops the bookkeeping of a finished issuance from the order. */
+static void
+clear_pki_marks(cJSON *order)
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(order, "pkiRef");
+    cJSON_DeleteItemFromObjectCaseSensitive(order, "pkiInflight");
+    cJSON_DeleteItemFromObjectCaseSensitive(order, "pkiPendingSince");
+}
+
 static ap_err
 store_issued(struct app *app, const char *job_id, const char *order_id,
              const struct adapter_result *res, const char *serial,
@@ -237,7 +430,20 @@ store_issued(struct app *app, const char *job_id, const char *order_id,
     if (rc != AP_OK) {
         goto out;
     }
+    if (strcmp(json_str(order, "status", ""), "processing") != 0) {
+        /* Finished by an earlier run of this job: never store twice. */
+        rc = store_del(txn, STORE_JOBS, job_id);
+        if (rc == AP_OK || rc == AP_ENOTFOUND) {
+            rc = store_commit(txn);
+            txn = NULL;
+        }
+        goto out;
+    }
     cert = cJSON_CreateObject();
+    if (cert == NULL) {
+        rc = AP_ENOMEM;
+        goto out;
+    }
     cJSON_AddNumberToObject(cert, "v", 1);
     cJSON_AddStringToObject(cert, "id", cert_id);
     cJSON_AddStringToObject(cert, "account", json_str(order, "account", ""));
@@ -247,6 +453,9 @@ store_issued(struct app *app, const char *job_id, const char *order_id,
     cJSON_AddNumberToObject(cert, "notAfter", (double)not_after);
     cJSON_AddNumberToObject(cert, "issued", (double)time_now());
     cJSON_AddStringToObject(cert, "adapter", app->adapter->name);
+    if (res->ref != NULL) {
+        cJSON_AddStringToObject(cert, "pkiRef", res->ref);
+    }
     cJSON_AddStringToObject(cert, "pem", chain);
     rc = store_put_json(txn, STORE_CERTS, cert_id, cert, true);
     if (rc == AP_OK) {
@@ -260,7 +469,7 @@ store_issued(struct app *app, const char *job_id, const char *order_id,
         rc = json_set_str(order, "cert", cert_id);
     }
     if (rc == AP_OK) {
-        cJSON_DeleteItemFromObjectCaseSensitive(order, "pkiRef");
+        clear_pki_marks(order);
         rc = commit_order_end_job(&txn, order_id, order, job_id);
     }
 out:
@@ -271,10 +480,12 @@ out:
     return rc;
 }
 
-/* Schedules another try (RETRY or PENDING). */
+/* Schedules another try (RETRY or PENDING). ref: the PKI's reference to
+ * keep (NULL keeps what the order has); pending: set pkiPendingSince if
+ * absent. The in-flight mark goes in the same transaction. */
 static ap_err
 reschedule(struct app *app, const char *order_id, unsigned attempts,
-           unsigned delay, const char *ref)
+           unsigned delay, const char *ref, bool pending)
 {
     struct store_txn *txn = NULL;
     cJSON *order = NULL;
@@ -285,14 +496,17 @@ reschedule(struct app *app, const char *order_id, unsigned attempts,
     if (rc != AP_OK) {
         return rc;
     }
-    if (ref != NULL) {
-        rc = store_get_json(txn, STORE_ORDERS, order_id, &order);
-        if (rc == AP_OK) {
-            rc = json_set_str(order, "pkiRef", ref);
-        }
-        if (rc == AP_OK) {
-            rc = store_put_json(txn, STORE_ORDERS, order_id, order, false);
-        }
+    rc = store_get_json(txn, STORE_ORDERS, order_id, &order);
+    if (rc == AP_OK && ref != NULL) {
+        rc = json_set_str(order, "pkiRef", ref);
+    }
+    if (rc == AP_OK && pending &&
+        cJSON_GetObjectItemCaseSensitive(order, "pkiPendingSince") == NULL) {
+        rc = json_set_num(order, "pkiPendingSince", time_now());
+    }
+    if (rc == AP_OK) {
+        cJSON_DeleteItemFromObjectCaseSensitive(order, "pkiInflight");
+        rc = store_put_json(txn, STORE_ORDERS, order_id, order, false);
     }
     if (rc == AP_OK) {
         rc = jobs_put(txn, JOB_ISSUE, order_id, delay, attempts, job_id,
@@ -310,9 +524,67 @@ reschedule(struct app *app, const char *order_id, unsigned attempts,
     return rc;
 }
 
+/* Durably notes that a submission starts now (and when the first did). */
+static ap_err
+mark_inflight(struct app *app, const char *order_id)
+{
+    struct store_txn *txn = NULL;
+    cJSON *order = NULL;
+    long long now = time_now();
+    ap_err rc;
+
+    rc = store_begin(app->st, true, &txn);
+    if (rc == AP_OK) {
+        rc = store_get_json(txn, STORE_ORDERS, order_id, &order);
+    }
+    if (rc == AP_OK &&
+        cJSON_GetObjectItemCaseSensitive(order, "pkiStarted") == NULL) {
+        rc = json_set_num(order, "pkiStarted", now);
+    }
+    if (rc == AP_OK) {
+        rc = json_set_num(order, "pkiInflight", now);
+    }
+    if (rc == AP_OK) {
+        rc = store_put_json(txn, STORE_ORDERS, order_id, order, false);
+    }
+    if (rc == AP_OK) {
+        rc = store_commit(txn);
+        txn = NULL;
+    }
+    store_abort(txn);
+    cJSON_Delete(order);
+    return rc;
+}
+
+/* Every check a certificate passes before the order becomes valid.
+ * false: why says what was wrong. */
+static bool
+cert_acceptable(struct app *app, const struct issue_input *in,
+                const struct adapter_result *res, char **serial,
+                long long *not_after, char *why, size_t whylen)
+{
+    if (res->cert_pem == NULL) {
+        snprintf(why, whylen, "the PKI returned no certificate");
+        return false;
+    }
+    if (!leaf_matches(in, res->cert_pem, serial, not_after, why, whylen)) {
+        return false;
+    }
+    if (x509_check_names(res->cert_pem, in->dns, in->n_dns, in->ips,
+                         in->n_ips, why, whylen) != AP_OK) {
+        return false;
+    }
+    if (x509_verify_chain(res->cert_pem, res->chain_pem,
+                          app->issuer->anchors, why, whylen) != AP_OK) {
+        return false;
+    }
+    return true;
+}
+
 void
 issuer_run(struct app *app, const char *job_id)
 {
+    struct issuer *is = app->issuer;
     enum job_kind kind;
     const char *order_id;
     struct issue_input in;
@@ -321,9 +593,12 @@ issuer_run(struct app *app, const char *job_id)
     enum adapter_outcome outcome;
     const char *ref;
     char *serial = NULL;
+    char *ref_copy = NULL;
     long long not_after = 0;
-    char why[200];
-    bool serialize = !(app->adapter->caps & ADAPTER_CAP_CONCURRENT);
+    long long now = time_now();
+    long long started;
+    long long pending_since;
+    char why[400];
     ap_err rc;
 
     memset(&res, 0, sizeof(res));
@@ -355,38 +630,55 @@ issuer_run(struct app *app, const char *job_id)
     req.n_dns_names = in.n_dns;
     req.ip_addrs = in.ips;
     req.n_ip_addrs = in.n_ips;
+    req.profile = json_str(in.order, "pkiProfile", NULL);
     req.not_before = json_num(in.order, "notBefore", 0);
     req.not_after = json_num(in.order, "notAfter", 0);
     if (req.not_after == 0) {
-        req.not_after = time_now() + (long long)app->cfg->acme.cert_days *
-                                         86400;
+        req.not_after = now + (long long)app->cfg->acme.cert_days * 86400;
     }
     req.account_id = json_str(in.order, "account", "");
     req.order_id = order_id;
     ref = json_str(in.order, "pkiRef", NULL);
+    started = json_num(in.order, "pkiStarted", now);
+    pending_since = json_num(in.order, "pkiPendingSince", 0);
 
-    if (serialize) {
-        pthread_mutex_lock(&serial_lock);
+    if (!slot_take(is)) {
+        /* The cap is reached: the record stays, the queue tries again. */
+        jobs_kick(app->jobs, job_id, 1);
+        input_fini(&in);
+        return;
     }
     if (ref != NULL && app->adapter->poll != NULL) {
         outcome = app->adapter->poll(app->adapter_state, ref, &res);
     } else {
+        if (cJSON_GetObjectItemCaseSensitive(in.order, "pkiInflight") !=
+            NULL) {
+            log_warn("issuer", "order=%s: a submission to %s was in flight "
+                     "when the proxy stopped; its answer is lost and the "
+                     "PKI may have issued a certificate nobody will "
+                     "receive. Submitting again.",
+                     order_id, app->adapter->name);
+        }
+        rc = mark_inflight(app, order_id);
+        if (rc != AP_OK) {
+            slot_give(is);
+            log_err("issuer", "order=%s: cannot record the submission: %s",
+                    order_id, ap_strerror(rc));
+            (void)reschedule(app, order_id, in.attempts + 1, 5, NULL, false);
+            input_fini(&in);
+            return;
+        }
         outcome = app->adapter->submit(app->adapter_state, &req, &res);
     }
-    if (serialize) {
-        pthread_mutex_unlock(&serial_lock);
-    }
+    slot_give(is);
+    now = time_now();
 
     switch (outcome) {
     case ADAPTER_ISSUED:
-        if (res.cert_pem == NULL ||
-            !leaf_matches(&in, res.cert_pem, &serial, &not_after, why,
-                          sizeof(why))) {
-            if (res.cert_pem == NULL) {
-                snprintf(why, sizeof(why), "the PKI returned no certificate");
-            }
-            log_err("issuer", "order=%s adapter=%s refused: %s", order_id,
-                    app->adapter->name, why);
+        if (!cert_acceptable(app, &in, &res, &serial, &not_after, why,
+                             sizeof(why))) {
+            log_err("issuer", "order=%s adapter=%s: CERTIFICATE REFUSED: %s",
+                    order_id, app->adapter->name, why);
             rc = fail_order(app, job_id, order_id, NULL, why);
             break;
         }
@@ -403,25 +695,54 @@ issuer_run(struct app *app, const char *job_id)
                         res.detail ? res.detail : "the PKI refused");
         break;
     case ADAPTER_PENDING:
-        rc = reschedule(app, order_id, in.attempts,
-                        res.retry_after ? res.retry_after : 5, res.ref);
+        if (res.ref == NULL) {
+            rc = fail_order(app, job_id, order_id, NULL,
+                            "the PKI answered pending without a reference");
+            break;
+        }
+        if (pending_since != 0 &&
+            now - pending_since >= (long long)is->pending_timeout) {
+            snprintf(why, sizeof(why),
+                     "the PKI did not decide within %u s (its request %.60s "
+                     "is still pending)",
+                     is->pending_timeout, res.ref);
+            log_warn("issuer", "order=%s: %s", order_id, why);
+            rc = fail_order(app, job_id, order_id, NULL, why);
+            break;
+        }
+        ref_copy = res.ref;
+        log_info("issuer", "order=%s pending at %s ref=%s", order_id,
+                 app->adapter->name, ref_copy);
+        rc = reschedule(app, order_id, 0,
+                        jitter(res.retry_after ? res.retry_after
+                                               : is->poll_interval),
+                        ref_copy, true);
         break;
     case ADAPTER_RETRY:
     default:
-        if (in.attempts + 1 >= ISSUER_MAX_ATTEMPTS) {
-            snprintf(why, sizeof(why), "the PKI failed %u times: %.150s",
-                     in.attempts + 1, res.detail ? res.detail : "-");
+        if (now - started >= (long long)is->retry_timeout ||
+            in.attempts + 1 >= ISSUER_MAX_ATTEMPTS) {
+            snprintf(why, sizeof(why),
+                     "the PKI could not be used for %lld s (%u tries): "
+                     "%.300s",
+                     now - started, in.attempts + 1,
+                     res.detail ? res.detail : "-");
+            log_err("issuer", "order=%s: giving up: %s", order_id, why);
             rc = fail_order(app, job_id, order_id, NULL, why);
         } else {
-            unsigned delay = 1u << in.attempts;
+            unsigned delay = in.attempts < 16 ? 1u << in.attempts
+                                              : ISSUER_MAX_BACKOFF_SEC;
 
+            if (delay > ISSUER_MAX_BACKOFF_SEC) {
+                delay = ISSUER_MAX_BACKOFF_SEC;
+            }
+            if (res.retry_after > delay) {
+                delay = res.retry_after;
+            }
             log_warn("issuer", "order=%s try %u failed: %s", order_id,
                      in.attempts + 1, res.detail ? res.detail : "-");
-            rc = reschedule(app, order_id, in.attempts + 1,
-                            delay > ISSUER_MAX_BACKOFF_SEC
-                                ? ISSUER_MAX_BACKOFF_SEC
-                                : delay,
-                            NULL);
+            rc = reschedule(app, order_id, in.attempts + 1, jitter(delay),
+                            NULL, false);
         }
         break;
     }

@@ -16,6 +16,7 @@
 #include "proxy/problem.h"
 
 #define JWS_MAX_SIG 1024 /* RSA-8192 is 1024 bytes */
+#define JWS_MAX_INNER 16384 /* one member of an inner JWS */
 
 static cJSON *
 alg_list(void)
@@ -87,40 +88,44 @@ load_kid_account(const struct app *app, const char *kid,
     return AP_OK;
 }
 
-ap_err
-jws_verify(const struct app *app, const struct acme_req *req,
-           enum jws_key_mode mode, struct acme_resp *resp,
-           struct jws_msg *msg)
-{
-    cJSON *body = NULL;
-    cJSON *hdr = NULL;
-    unsigned char *hdr_raw = NULL;
-    unsigned char *payload_raw = NULL;
-    unsigned char *sig = NULL;
-    size_t hdr_len = 0;
-    size_t payload_len = 0;
-    size_t sig_len = 0;
-    const char *prot = NULL;
-    const char *payload = NULL;
-    const char *sigtxt = NULL;
-    const char *alg_name = NULL;
-    const char *nonce = NULL;
-    const char *url = NULL;
-    const char *kid = NULL;
-    const cJSON *jwk;
+/* The decoded parts of one flattened JWS. */
+struct jws_parts {
+    cJSON *hdr;               /* protected header */
+    const char *prot_b64;     /* borrowed from the body */
+    const char *payload_b64;
+    unsigned char *hdr_raw;
+    unsigned char *payload_raw;
+    size_t payload_len;
+    unsigned char *sig;
+    size_t sig_len;
     enum crypto_alg alg;
-    char errbuf[160];
-    struct buf signing;
-    ap_err rc = AP_EINTERNAL;
+    const char *alg_name;
+};
 
-    memset(msg, 0, sizeof(*msg));
-    buf_init(&signing, req->body_len + 1);
+static void
+parts_fini(struct jws_parts *jp)
+{
+    cJSON_Delete(jp->hdr);
+    free(jp->hdr_raw);
+    free(jp->payload_raw);
+    free(jp->sig);
+    memset(jp, 0, sizeof(*jp));
+}
 
-    if (json_parse(req->body, req->body_len, &body) != AP_OK ||
-        !cJSON_IsObject(body)) {
-        problem_set(resp, PROB_MALFORMED, "body is not a JSON object");
-        rc = AP_OK;
-        goto out;
+/* Decodes a flattened JWS object (RFC 7515 §7.2.2) whose strings are at
+ * most maxlen long, and checks its alg and crit. Returns true, or false
+ * with a problem in resp (jp is then empty). */
+static bool
+parts_parse(const cJSON *body, size_t maxlen, struct jws_parts *jp,
+            struct acme_resp *resp)
+{
+    const char *sigtxt = NULL;
+    size_t hdr_len = 0;
+
+    memset(jp, 0, sizeof(*jp));
+    if (!cJSON_IsObject(body)) {
+        problem_set(resp, PROB_MALFORMED, "JWS is not a JSON object");
+        return false;
     }
     /* RFC 8555 §6.2: flattened serialization, no unprotected header. */
     for (const cJSON *m = body->child; m != NULL; m = m->next) {
@@ -131,52 +136,110 @@ jws_verify(const struct app *app, const struct acme_req *req,
                         "JWS member \"%.32s\" not allowed: use the flattened "
                         "serialization with a protected header only",
                         m->string);
-            rc = AP_OK;
-            goto out;
+            return false;
         }
     }
-    if (json_get_string(body, "protected", req->body_len, &prot) != AP_OK ||
-        json_get_string(body, "payload", req->body_len, &payload) != AP_OK ||
-        json_get_string(body, "signature", req->body_len, &sigtxt) != AP_OK) {
+    if (json_get_string(body, "protected", maxlen, &jp->prot_b64) != AP_OK ||
+        json_get_string(body, "payload", maxlen, &jp->payload_b64) != AP_OK ||
+        json_get_string(body, "signature", maxlen, &sigtxt) != AP_OK) {
         problem_set(resp, PROB_MALFORMED,
                     "JWS needs string members protected, payload, signature");
-        rc = AP_OK;
-        goto out;
+        return false;
     }
-    if (b64url_decode_alloc(prot, strlen(prot), &hdr_raw, &hdr_len) !=
-            AP_OK ||
-        b64url_decode_alloc(payload, strlen(payload), &payload_raw,
-                            &payload_len) != AP_OK ||
-        b64url_decode_alloc(sigtxt, strlen(sigtxt), &sig, &sig_len) !=
-            AP_OK) {
+    if (b64url_decode_alloc(jp->prot_b64, strlen(jp->prot_b64), &jp->hdr_raw,
+                            &hdr_len) != AP_OK ||
+        b64url_decode_alloc(jp->payload_b64, strlen(jp->payload_b64),
+                            &jp->payload_raw, &jp->payload_len) != AP_OK ||
+        b64url_decode_alloc(sigtxt, strlen(sigtxt), &jp->sig,
+                            &jp->sig_len) != AP_OK) {
         problem_set(resp, PROB_MALFORMED,
                     "JWS member is not unpadded base64url");
-        rc = AP_OK;
-        goto out;
+        goto fail;
     }
-    if (json_parse((const char *)hdr_raw, hdr_len, &hdr) != AP_OK ||
-        !cJSON_IsObject(hdr)) {
+    if (json_parse((const char *)jp->hdr_raw, hdr_len, &jp->hdr) != AP_OK ||
+        !cJSON_IsObject(jp->hdr)) {
         problem_set(resp, PROB_MALFORMED,
                     "protected header is not a JSON object");
-        rc = AP_OK;
-        goto out;
+        goto fail;
     }
-    if (json_get_string(hdr, "alg", 16, &alg_name) != AP_OK ||
-        crypto_alg_parse(alg_name, &alg) != AP_OK) {
+    if (json_get_string(jp->hdr, "alg", 16, &jp->alg_name) != AP_OK ||
+        crypto_alg_parse(jp->alg_name, &jp->alg) != AP_OK) {
         problem_set_with(resp, PROB_BAD_SIGNATURE_ALGORITHM, alg_list(),
                          "alg must be one of %s", crypto_alg_list());
-        rc = AP_OK;
+        goto fail;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(jp->hdr, "crit") != NULL) {
+        problem_set(resp, PROB_MALFORMED, "crit is not supported");
+        goto fail;
+    }
+    if (jp->sig_len > JWS_MAX_SIG) {
+        problem_set(resp, PROB_MALFORMED, "signature too long");
+        goto fail;
+    }
+    return true;
+fail:
+    parts_fini(jp);
+    return false;
+}
+
+/* Checks the signature of jp with key. Returns AP_OK with resp->status
+ * set when the client is at fault. */
+static ap_err
+parts_verify(const struct jws_parts *jp, const struct crypto_key *key,
+             struct acme_resp *resp)
+{
+    struct buf signing;
+    ap_err rc;
+
+    if (!crypto_alg_fits_key(jp->alg, key)) {
+        problem_set_with(resp, PROB_BAD_SIGNATURE_ALGORITHM, alg_list(),
+                         "alg %s does not fit the key", jp->alg_name);
+        return AP_OK;
+    }
+    buf_init(&signing, strlen(jp->prot_b64) + strlen(jp->payload_b64) + 2);
+    rc = buf_appends(&signing, jp->prot_b64);
+    if (rc == AP_OK) {
+        rc = buf_append(&signing, ".", 1);
+    }
+    if (rc == AP_OK) {
+        rc = buf_appends(&signing, jp->payload_b64);
+    }
+    if (rc == AP_OK &&
+        crypto_verify(key, jp->alg, signing.data, signing.len, jp->sig,
+                      jp->sig_len) != AP_OK) {
+        problem_set(resp, PROB_MALFORMED, "JWS signature does not verify");
+    }
+    buf_fini(&signing);
+    return rc;
+}
+
+ap_err
+jws_verify(const struct app *app, const struct acme_req *req,
+           enum jws_key_mode mode, struct acme_resp *resp,
+           struct jws_msg *msg)
+{
+    cJSON *body = NULL;
+    struct jws_parts jp;
+    const char *nonce = NULL;
+    const char *url = NULL;
+    const char *kid = NULL;
+    const cJSON *jwk;
+    char errbuf[160];
+    ap_err rc = AP_OK;
+
+    memset(msg, 0, sizeof(*msg));
+    memset(&jp, 0, sizeof(jp));
+    if (json_parse(req->body, req->body_len, &body) != AP_OK ||
+        !cJSON_IsObject(body)) {
+        problem_set(resp, PROB_MALFORMED, "body is not a JSON object");
         goto out;
     }
-    if (cJSON_GetObjectItemCaseSensitive(hdr, "crit") != NULL) {
-        problem_set(resp, PROB_MALFORMED, "crit is not supported");
-        rc = AP_OK;
+    if (!parts_parse(body, req->body_len, &jp, resp)) {
         goto out;
     }
     /* RFC 8555 §6.5: a missing or bad nonce is badNonce. */
-    if (json_get_string(hdr, "nonce", 128, &nonce) != AP_OK) {
+    if (json_get_string(jp.hdr, "nonce", 128, &nonce) != AP_OK) {
         problem_set(resp, PROB_BAD_NONCE, "protected header has no nonce");
-        rc = AP_OK;
         goto out;
     }
     switch (nonce_consume(app->nonces, nonce)) {
@@ -184,51 +247,42 @@ jws_verify(const struct app *app, const struct acme_req *req,
         break;
     case NONCE_REPLAYED:
         problem_set(resp, PROB_BAD_NONCE, "nonce was already used");
-        rc = AP_OK;
         goto out;
     case NONCE_EXPIRED:
         problem_set(resp, PROB_BAD_NONCE, "nonce expired");
-        rc = AP_OK;
         goto out;
     case NONCE_UNKNOWN:
         problem_set(resp, PROB_BAD_NONCE, "nonce unknown to this server");
-        rc = AP_OK;
         goto out;
     }
     /* RFC 8555 §6.4: url must be the request URL, else unauthorized. */
-    if (json_get_string(hdr, "url", HTTP_MAX_URL, &url) != AP_OK) {
+    if (json_get_string(jp.hdr, "url", HTTP_MAX_URL, &url) != AP_OK) {
         problem_set(resp, PROB_MALFORMED, "protected header has no url");
-        rc = AP_OK;
         goto out;
     }
     if (strcmp(url, req->url) != 0) {
         problem_set(resp, PROB_UNAUTHORIZED,
                     "url in the protected header is not the request URL");
-        rc = AP_OK;
         goto out;
     }
     /* RFC 8555 §6.2: jwk and kid are mutually exclusive. */
-    jwk = cJSON_GetObjectItemCaseSensitive(hdr, "jwk");
-    if (cJSON_GetObjectItemCaseSensitive(hdr, "kid") != NULL &&
-        json_get_string(hdr, "kid", HTTP_MAX_URL, &kid) != AP_OK) {
+    jwk = cJSON_GetObjectItemCaseSensitive(jp.hdr, "jwk");
+    if (cJSON_GetObjectItemCaseSensitive(jp.hdr, "kid") != NULL &&
+        json_get_string(jp.hdr, "kid", HTTP_MAX_URL, &kid) != AP_OK) {
         problem_set(resp, PROB_MALFORMED, "kid must be a string");
-        rc = AP_OK;
         goto out;
     }
     if ((jwk == NULL) == (kid == NULL)) {
         problem_set(resp, PROB_MALFORMED,
                     "protected header needs exactly one of jwk and kid");
-        rc = AP_OK;
         goto out;
     }
     if (mode == JWS_NEED_JWK && jwk == NULL) {
         problem_set(resp, PROB_MALFORMED, "this resource needs jwk, not kid");
-        rc = AP_OK;
         goto out;
     }
     if (mode == JWS_NEED_KID && kid == NULL) {
         problem_set(resp, PROB_MALFORMED, "this resource needs kid, not jwk");
-        rc = AP_OK;
         goto out;
     }
     if (jwk != NULL) {
@@ -237,7 +291,6 @@ jws_verify(const struct app *app, const struct acme_req *req,
                 AP_OK) {
             problem_set(resp, PROB_BAD_PUBLIC_KEY, "jwk refused: %s",
                         cJSON_IsObject(jwk) ? errbuf : "not an object");
-            rc = AP_OK;
             goto out;
         }
         rc = crypto_key_thumbprint(msg->key, msg->thumbprint,
@@ -251,54 +304,85 @@ jws_verify(const struct app *app, const struct acme_req *req,
             goto out;
         }
     }
-    if (!crypto_alg_fits_key(alg, msg->key)) {
-        problem_set_with(resp, PROB_BAD_SIGNATURE_ALGORITHM, alg_list(),
-                         "alg %s does not fit the account key", alg_name);
-        rc = AP_OK;
-        goto out;
-    }
-    if (sig_len > JWS_MAX_SIG) {
-        problem_set(resp, PROB_MALFORMED, "signature too long");
-        rc = AP_OK;
-        goto out;
-    }
-    rc = buf_appends(&signing, prot);
-    if (rc == AP_OK) {
-        rc = buf_append(&signing, ".", 1);
-    }
-    if (rc == AP_OK) {
-        rc = buf_appends(&signing, payload);
-    }
-    if (rc != AP_OK) {
-        goto out;
-    }
-    if (crypto_verify(msg->key, alg, signing.data, signing.len, sig,
-                      sig_len) != AP_OK) {
-        problem_set(resp, PROB_MALFORMED, "JWS signature does not verify");
-        rc = AP_OK;
+    rc = parts_verify(&jp, msg->key, resp);
+    if (rc != AP_OK || resp->status != 0) {
         goto out;
     }
     /* RFC 8555 §6.3: POST-as-GET has an empty payload. */
-    if (payload_len == 0 && payload[0] == '\0') {
+    if (jp.payload_len == 0 && jp.payload_b64[0] == '\0') {
         msg->post_as_get = true;
-    } else if (json_parse((const char *)payload_raw, payload_len,
+    } else if (json_parse((const char *)jp.payload_raw, jp.payload_len,
                           &msg->payload) != AP_OK ||
                !cJSON_IsObject(msg->payload)) {
         problem_set(resp, PROB_MALFORMED, "payload is not a JSON object");
-        rc = AP_OK;
         goto out;
     }
-    rc = AP_OK;
 out:
     if (rc != AP_OK || resp->status != 0) {
         jws_msg_fini(msg);
     }
-    buf_fini(&signing);
-    cJSON_Delete(hdr);
+    parts_fini(&jp);
     cJSON_Delete(body);
-    free(hdr_raw);
-    free(payload_raw);
-    free(sig);
+    return rc;
+}
+
+ap_err
+jws_verify_inner(const cJSON *inner, const char *url, struct acme_resp *resp,
+                 struct crypto_key **key, cJSON **payload)
+{
+    struct jws_parts jp;
+    const char *inner_url = NULL;
+    const cJSON *jwk;
+    char errbuf[160];
+    ap_err rc = AP_OK;
+
+    *key = NULL;
+    *payload = NULL;
+    if (!parts_parse(inner, JWS_MAX_INNER, &jp, resp)) {
+        return AP_OK;
+    }
+    /* RFC 8555 §7.3.5: jwk of the new key, the outer url, no nonce. */
+    jwk = cJSON_GetObjectItemCaseSensitive(jp.hdr, "jwk");
+    if (jwk == NULL || cJSON_GetObjectItemCaseSensitive(jp.hdr, "kid")) {
+        problem_set(resp, PROB_MALFORMED,
+                    "inner JWS needs jwk (the new key) and no kid");
+        goto out;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(jp.hdr, "nonce") != NULL) {
+        problem_set(resp, PROB_MALFORMED, "inner JWS must omit nonce");
+        goto out;
+    }
+    if (json_get_string(jp.hdr, "url", HTTP_MAX_URL, &inner_url) != AP_OK ||
+        strcmp(inner_url, url) != 0) {
+        problem_set(resp, PROB_MALFORMED,
+                    "inner JWS url must be the outer JWS url");
+        goto out;
+    }
+    if (!cJSON_IsObject(jwk) ||
+        crypto_jwk_parse(jwk, key, errbuf, sizeof(errbuf)) != AP_OK) {
+        problem_set(resp, PROB_BAD_PUBLIC_KEY, "new key refused: %s",
+                    cJSON_IsObject(jwk) ? errbuf : "not an object");
+        goto out;
+    }
+    rc = parts_verify(&jp, *key, resp);
+    if (rc != AP_OK || resp->status != 0) {
+        goto out;
+    }
+    if (json_parse((const char *)jp.payload_raw, jp.payload_len, payload) !=
+            AP_OK ||
+        !cJSON_IsObject(*payload)) {
+        cJSON_Delete(*payload);
+        *payload = NULL;
+        problem_set(resp, PROB_MALFORMED,
+                    "inner JWS payload is not a JSON object");
+        goto out;
+    }
+out:
+    if (rc != AP_OK || resp->status != 0) {
+        crypto_key_free(*key);
+        *key = NULL;
+    }
+    parts_fini(&jp);
     return rc;
 }
 

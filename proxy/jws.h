@@ -45,4 +45,13 @@ AP_MUST_CHECK ap_err jws_verify(const struct app *app,
                                 struct acme_resp *resp, struct jws_msg *msg);
 void jws_msg_fini(struct jws_msg *msg);
 
+/* Verifies the inner JWS of a key change (RFC 8555 §7.3.5): flattened,
+ * signed by the jwk it carries, url equal to the outer url, no nonce. On
+ * AP_OK either *key (the new key) and *payload are set (caller frees), or
+ * resp holds the problem. */
+AP_MUST_CHECK ap_err jws_verify_inner(const cJSON *inner, const char *url,
+                                      struct acme_resp *resp,
+                                      struct crypto_key **key,
+                                      cJSON **payload);
+
 #endif /* AP_PROXY_JWS_H */

@@ -21,12 +21,12 @@
 #include "common/log.h"
 #include "common/store.h"
 #include "proxy/app.h"
+#include "proxy/issuer.h"
 #include "proxy/jobs.h"
 #include "proxy/nonce.h"
 #include "proxy/resource.h"
 #include "proxy/server.h"
 
-#define ISSUER_THREADS 2
 
 static void
 usage(void)
@@ -268,7 +268,11 @@ serve(const struct config *cfg)
         goto out;
     }
     nthreads[JOB_VALIDATE] = cfg->validation.workers;
-    nthreads[JOB_ISSUE] = ISSUER_THREADS;
+    if (issuer_open(&app, errbuf, sizeof(errbuf)) != AP_OK) {
+        fprintf(stderr, "acmeproxy: %s\n", errbuf);
+        goto out;
+    }
+    nthreads[JOB_ISSUE] = issuer_threads(app.issuer);
     fns[JOB_VALIDATE] = challenge_run;
     fns[JOB_ISSUE] = issuer_run;
     if (jobs_start(&app, nthreads, fns, &app.jobs) != AP_OK) {
@@ -299,6 +303,7 @@ serve(const struct config *cfg)
 out:
     server_stop(srv);
     jobs_stop(app.jobs);
+    issuer_close(app.issuer);
     if (app.adapter != NULL) {
         app.adapter->free(app.adapter_state);
     }

@@ -17,6 +17,7 @@
 #include "proxy/jobs.h"
 #include "proxy/jws.h"
 #include "proxy/problem.h"
+#include "proxy/renewal.h"
 
 const char *
 order_status_now(const cJSON *order, long long now)
@@ -67,6 +68,13 @@ order_render(const struct app *app, const cJSON *order, long long now)
             app_url(app, url, sizeof(url), PATH_AUTHZ, a->valuestring);
             cJSON_AddItemToArray(authzs, cJSON_CreateString(url));
         }
+    }
+    if (json_str(order, "profile", NULL) != NULL) {
+        cJSON_AddStringToObject(out, "profile", json_str(order, "profile", ""));
+    }
+    if (json_str(order, "replaces", NULL) != NULL) {
+        cJSON_AddStringToObject(out, "replaces",
+                                json_str(order, "replaces", ""));
     }
     snprintf(url, sizeof(url), "%s%s%s/finalize", app->base, PATH_ORDER, id);
     cJSON_AddStringToObject(out, "finalize", url);
@@ -179,11 +187,14 @@ order_update_from_authz(struct store_txn *txn, const char *order_id)
 
 static ap_err
 parse_validity(const cJSON *payload, const struct app *app,
-               struct acme_resp *resp, long long *nb, long long *na)
+               const struct config_profile *profile, struct acme_resp *resp,
+               long long *nb, long long *na)
 {
     const char *s = NULL;
     long long now = time_now();
-    long long max = (long long)app->cfg->acme.cert_days * 86400;
+    unsigned days = profile ? profile->validity_days
+                            : app->cfg->acme.cert_days;
+    long long max = (long long)days * 86400;
 
     *nb = 0;
     *na = 0;
@@ -208,10 +219,159 @@ parse_validity(const cJSON *payload, const struct app *app,
                      *na - (*nb ? *nb : now) > max)) {
         problem_set(resp, PROB_MALFORMED,
                     "notAfter must be after notBefore and within %u days",
-                    app->cfg->acme.cert_days);
+                    days);
         return AP_OK;
     }
     return AP_OK;
+}
+
+/* The profile an order asks for (draft-ietf-acme-profiles), or the
+ * default; *out NULL when neither exists. Sets invalidProfile. */
+static void
+pick_profile(const struct app *app, const cJSON *payload,
+             struct acme_resp *resp, const struct config_profile **out)
+{
+    const char *name = NULL;
+    ap_err rc = json_get_string(payload, "profile", 64, &name);
+
+    *out = NULL;
+    if (rc == AP_EPARSE) {
+        problem_set(resp, PROB_MALFORMED, "profile must be a string");
+        return;
+    }
+    if (rc == AP_ENOTFOUND) {
+        if (app->cfg->acme.default_profile[0] != '\0') {
+            *out = config_profile_find(app->cfg,
+                                       app->cfg->acme.default_profile);
+        }
+        return;
+    }
+    *out = config_profile_find(app->cfg, name);
+    if (*out == NULL) {
+        problem_set(resp, PROB_INVALID_PROFILE,
+                    "profile %.64s is not offered; see the directory's "
+                    "meta.profiles", name);
+    }
+}
+
+/* RFC 9773 §5: "replaces" names a certificate of this account that shares
+ * an identifier with the order and was not replaced yet. On success
+ * *cert_id is the replaced certificate's record id (caller frees). */
+static ap_err
+check_replaces(struct app *app, const cJSON *payload, const char *account,
+               const cJSON *idents, struct acme_resp *resp, char **cert_id)
+{
+    struct store_txn *txn = NULL;
+    struct crypto_cert *leaf = NULL;
+    cJSON *cert = NULL;
+    cJSON *old = NULL;
+    const char *certid = NULL;
+    const cJSON *a;
+    const cJSON *b;
+    bool shared = false;
+    ap_err rc;
+
+    *cert_id = NULL;
+    rc = json_get_string(payload, "replaces", 512, &certid);
+    if (rc == AP_ENOTFOUND) {
+        return AP_OK;
+    }
+    if (rc != AP_OK) {
+        problem_set(resp, PROB_MALFORMED, "replaces must be a string");
+        return AP_OK;
+    }
+    rc = store_begin(app->st, false, &txn);
+    if (rc == AP_OK) {
+        rc = renewal_find_cert(txn, certid, &cert, &leaf);
+    }
+    if (rc == AP_OK) {
+        rc = store_get_json(txn, STORE_ORDERS, json_str(cert, "order", ""),
+                            &old);
+    }
+    store_abort(txn);
+    if (rc == AP_EPARSE || rc == AP_ENOTFOUND) {
+        problem_set(resp, PROB_MALFORMED,
+                    "replaces names no certificate of this server");
+        rc = AP_OK;
+        goto out;
+    }
+    if (rc != AP_OK) {
+        goto out;
+    }
+    if (strcmp(json_str(cert, "account", ""), account) != 0) {
+        problem_set(resp, PROB_UNAUTHORIZED,
+                    "replaces names another account's certificate");
+        goto out;
+    }
+    cJSON_ArrayForEach(a, idents) {
+        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(old,
+                                                               "identifiers")) {
+            shared = shared || (strcmp(json_str(a, "type", ""),
+                                       json_str(b, "type", "")) == 0 &&
+                                strcmp(json_str(a, "value", ""),
+                                       json_str(b, "value", "")) == 0);
+        }
+    }
+    if (!shared) {
+        problem_set(resp, PROB_MALFORMED,
+                    "the replaced certificate shares no identifier with "
+                    "this order");
+        goto out;
+    }
+    if (json_str(cert, "replacedBy", NULL) != NULL) {
+        problem_set(resp, PROB_ALREADY_REPLACED,
+                    "that certificate was already replaced by order %s",
+                    json_str(cert, "replacedBy", ""));
+        goto out;
+    }
+    *cert_id = strdup(json_str(cert, "id", ""));
+    if (*cert_id == NULL) {
+        rc = AP_ENOMEM;
+    }
+out:
+    cJSON_Delete(cert);
+    cJSON_Delete(old);
+    crypto_cert_free(leaf);
+    return rc;
+}
+
+/* The index key of an account's newest authorization for an identifier. */
+static void
+authz_index_key(char *out, size_t len, const char *account,
+                const cJSON *ident)
+{
+    snprintf(out, len, "%s/%s/%s", account, json_str(ident, "type", ""),
+             json_str(ident, "value", ""));
+}
+
+/* RFC 8555 §7.1.3: a valid authorization of the same account for the same
+ * identifier, not expiring within a day, is reused. *reused is its id. */
+static ap_err
+find_reusable_authz(struct store_txn *txn, const char *account,
+                    const cJSON *ident, long long now, char *reused,
+                    size_t len)
+{
+    char key[STORE_MAX_KEY];
+    char *authz_id = NULL;
+    cJSON *authz = NULL;
+    ap_err rc;
+
+    reused[0] = '\0';
+    authz_index_key(key, sizeof(key), account, ident);
+    rc = store_get(txn, STORE_ACCOUNT_AUTHZS, key, &authz_id, NULL);
+    if (rc == AP_ENOTFOUND) {
+        return AP_OK;
+    }
+    if (rc == AP_OK) {
+        rc = store_get_json(txn, STORE_AUTHZS, authz_id, &authz);
+    }
+    if (rc == AP_OK &&
+        strcmp(authz_status_now(authz, now + 86400), "valid") == 0) {
+        snprintf(reused, len, "%s", authz_id);
+    }
+    free(authz_id);
+    cJSON_Delete(authz);
+    return rc == AP_ENOTFOUND ? AP_OK : rc;
 }
 
 ap_err
@@ -220,16 +380,19 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
 {
     struct jws_msg msg;
     struct store_txn *txn = NULL;
+    const struct config_profile *profile = NULL;
     cJSON *idents = NULL;
     cJSON *order = NULL;
     cJSON *authz_ids;
     const cJSON *ident;
+    char *replaces = NULL;
     char order_id[ID_LEN + 1];
     char key[STORE_MAX_KEY];
     long long now = time_now();
     long long expires = now + app->cfg->acme.order_ttl_sec;
     long long nb = 0;
     long long na = 0;
+    bool all_valid = true;
     struct ident_policy pol = { .single_label_names =
                                     app->cfg->acme.single_label_names };
     ap_err rc;
@@ -247,7 +410,16 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
     if (rc != AP_OK || resp->status != 0) {
         goto out;
     }
-    rc = parse_validity(msg.payload, app, resp, &nb, &na);
+    pick_profile(app, msg.payload, resp, &profile);
+    if (resp->status != 0) {
+        goto out;
+    }
+    rc = parse_validity(msg.payload, app, profile, resp, &nb, &na);
+    if (rc != AP_OK || resp->status != 0) {
+        goto out;
+    }
+    rc = check_replaces(app, msg.payload, msg.account_id, idents, resp,
+                        &replaces);
     if (rc != AP_OK || resp->status != 0) {
         goto out;
     }
@@ -264,6 +436,17 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
     cJSON_AddNumberToObject(order, "expires", (double)expires);
     cJSON_AddNumberToObject(order, "notBefore", (double)nb);
     cJSON_AddNumberToObject(order, "notAfter", (double)na);
+    if (profile != NULL) {
+        cJSON_AddStringToObject(order, "profile", profile->name);
+        cJSON_AddStringToObject(order, "template", profile->template);
+        cJSON_AddNumberToObject(order, "validityDays",
+                                profile->validity_days);
+    }
+    if (replaces != NULL) {
+        cJSON_AddStringToObject(order, "replaces",
+                                json_str(msg.payload, "replaces", ""));
+        cJSON_AddStringToObject(order, "replacesCert", replaces);
+    }
     cJSON_AddItemToObject(order, "identifiers", idents);
     idents = NULL;
     authz_ids = cJSON_AddArrayToObject(order, "authzs");
@@ -280,6 +463,16 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
         char authz_id[ID_LEN + 1];
         cJSON *authz = NULL;
 
+        rc = find_reusable_authz(txn, msg.account_id, ident, now, authz_id,
+                                 sizeof(authz_id));
+        if (rc != AP_OK) {
+            goto out;
+        }
+        if (authz_id[0] != '\0') {
+            cJSON_AddItemToArray(authz_ids, cJSON_CreateString(authz_id));
+            continue;
+        }
+        all_valid = false;
         rc = id_new(authz_id, sizeof(authz_id));
         if (rc == AP_OK) {
             rc = challenge_new_authz(app, authz_id, msg.account_id, order_id,
@@ -290,10 +483,22 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
         }
         rc = store_put_json(txn, STORE_AUTHZS, authz_id, authz, true);
         cJSON_Delete(authz);
+        authz_index_key(key, sizeof(key), msg.account_id, ident);
+        if (rc == AP_OK) {
+            rc = store_put(txn, STORE_ACCOUNT_AUTHZS, key, authz_id,
+                           strlen(authz_id), false);
+        }
         if (rc != AP_OK) {
             goto out;
         }
         cJSON_AddItemToArray(authz_ids, cJSON_CreateString(authz_id));
+    }
+    /* Every authorization reused and valid: nothing left to prove. */
+    if (all_valid) {
+        rc = json_set_str(order, "status", "ready");
+        if (rc != AP_OK) {
+            goto out;
+        }
     }
     rc = store_put_json(txn, STORE_ORDERS, order_id, order, true);
     if (rc != AP_OK) {
@@ -311,13 +516,15 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
     if (rc != AP_OK) {
         goto out;
     }
-    log_info("order", "created order=%s account=%s identifiers=%d", order_id,
-             msg.account_id,
+    log_info("order", "created order=%s account=%s identifiers=%d%s%s",
+             order_id, msg.account_id,
              cJSON_GetArraySize(
-                 cJSON_GetObjectItemCaseSensitive(order, "identifiers")));
+                 cJSON_GetObjectItemCaseSensitive(order, "identifiers")),
+             profile ? " profile=" : "", profile ? profile->name : "");
     rc = respond_order(app, order, 201, resp);
 out:
     store_abort(txn);
+    free(replaces);
     cJSON_Delete(idents);
     cJSON_Delete(order);
     jws_msg_fini(&msg);
@@ -367,6 +574,68 @@ wait_order(struct app *app, const char *order_id, cJSON **order)
         cJSON_Delete(*order);
         *order = fresh;
     }
+    return rc;
+}
+
+/* A reused authorization may have been deactivated or may have expired
+ * since the order became ready: every one must still be valid. */
+static ap_err
+authzs_still_valid(struct store_txn *txn, const cJSON *order,
+                   struct acme_resp *resp)
+{
+    const cJSON *aid;
+    long long now = time_now();
+
+    cJSON_ArrayForEach(aid, cJSON_GetObjectItemCaseSensitive(order,
+                                                             "authzs")) {
+        cJSON *authz = NULL;
+        ap_err rc = store_get_json(txn, STORE_AUTHZS, aid->valuestring,
+                                   &authz);
+
+        if (rc != AP_OK) {
+            return rc;
+        }
+        if (strcmp(authz_status_now(authz, now), "valid") != 0) {
+            problem_set(resp, PROB_ORDER_NOT_READY,
+                        "authorization %s is %s", aid->valuestring,
+                        authz_status_now(authz, now));
+            cJSON_Delete(authz);
+            return AP_OK;
+        }
+        cJSON_Delete(authz);
+    }
+    return AP_OK;
+}
+
+/* RFC 9773 §5: finalizing an order that replaces a certificate marks that
+ * certificate replaced; only one finalized order may do so. */
+static ap_err
+mark_replaced(struct store_txn *txn, const cJSON *order,
+              struct acme_resp *resp)
+{
+    const char *cert_id = json_str(order, "replacesCert", NULL);
+    const char *by;
+    cJSON *cert = NULL;
+    ap_err rc;
+
+    if (cert_id == NULL) {
+        return AP_OK;
+    }
+    rc = store_get_json(txn, STORE_CERTS, cert_id, &cert);
+    if (rc != AP_OK) {
+        return rc;
+    }
+    by = json_str(cert, "replacedBy", NULL);
+    if (by != NULL && strcmp(by, json_str(order, "id", "")) != 0) {
+        problem_set(resp, PROB_ALREADY_REPLACED,
+                    "that certificate was already replaced by order %s", by);
+    } else {
+        rc = json_set_str(cert, "replacedBy", json_str(order, "id", ""));
+        if (rc == AP_OK) {
+            rc = store_put_json(txn, STORE_CERTS, cert_id, cert, false);
+        }
+    }
+    cJSON_Delete(cert);
     return rc;
 }
 
@@ -432,9 +701,26 @@ finalize(struct app *app, const struct jws_msg *msg, cJSON *order,
                     order_status_now(fresh, time_now()));
         goto out;
     }
+    rc = authzs_still_valid(txn, fresh, resp);
+    if (rc != AP_OK || resp->status != 0) {
+        goto out;
+    }
+    rc = mark_replaced(txn, fresh, resp);
+    if (rc != AP_OK || resp->status != 0) {
+        goto out;
+    }
     rc = json_set_str(fresh, "status", "processing");
     if (rc == AP_OK) {
         rc = json_set_str(fresh, "csr", csr_b64);
+    }
+    /* A profile's lifetime applies when the order named no notAfter. */
+    if (rc == AP_OK && json_num(fresh, "notAfter", 0) == 0 &&
+        json_num(fresh, "validityDays", 0) > 0) {
+        long long start = json_num(fresh, "notBefore", 0);
+
+        rc = json_set_num(fresh, "notAfter",
+                          (start ? start : time_now()) +
+                              json_num(fresh, "validityDays", 0) * 86400);
     }
     if (rc == AP_OK) {
         rc = store_put_json(txn, STORE_ORDERS, order_id, fresh, false);

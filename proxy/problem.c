@@ -2,7 +2,11 @@
 #include "proxy/problem.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "common/json.h"
 
 struct problem_info {
     const char *urn;
@@ -45,6 +49,10 @@ static const struct problem_info problems[] = {
     [PROB_METHOD_NOT_ALLOWED] = { ACME_ERR "malformed", 405 },
     [PROB_UNSUPPORTED_MEDIA] = { ACME_ERR "malformed", 415 },
     [PROB_TOO_LARGE] = { ACME_ERR "malformed", 413 },
+    [PROB_CONFLICT] = { ACME_ERR "malformed", 409 },
+    [PROB_NOT_ACCEPTABLE] = { ACME_ERR "malformed", 406 },
+    [PROB_ALREADY_REPLACED] = { ACME_ERR "alreadyReplaced", 409 },
+    [PROB_INVALID_PROFILE] = { ACME_ERR "invalidProfile", 400 },
 };
 _Static_assert(sizeof(problems) / sizeof(problems[0]) == PROB__MAX,
                "problems must cover every problem_type");
@@ -78,15 +86,50 @@ problem_object(enum problem_type t, const char *detail)
     return obj;
 }
 
+/* Makes a detail valid UTF-8 for JSON: a character cut by the buffer's
+ * end is dropped, and any other byte that is not part of well-formed UTF-8
+ * (quoting what a client sent) becomes '?'. */
+static void
+utf8_clean(char *s, bool truncated)
+{
+    size_t n = strlen(s);
+    size_t i = 0;
+
+    if (truncated) {
+        size_t lead = n;
+
+        while (lead > 0 && n - lead < 4 &&
+               ((unsigned char)s[lead - 1] & 0xc0) == 0x80) {
+            lead--;
+        }
+        if (lead > 0 && (unsigned char)s[lead - 1] >= 0xc0 &&
+            json_utf8_len((unsigned char *)s + lead - 1, n - lead + 1) == 0) {
+            s[lead - 1] = '\0';
+            n = lead - 1;
+        }
+    }
+    while (i < n) {
+        size_t l = json_utf8_len((unsigned char *)s + i, n - i);
+
+        if (l == 0) {
+            s[i] = '?';
+            l = 1;
+        }
+        i += l;
+    }
+}
+
 static void
 render(struct acme_resp *resp, enum problem_type t, cJSON *extra,
        const char *fmt, va_list ap)
 {
     char detail[512];
+    int n;
     cJSON *obj;
     char *text = NULL;
 
-    vsnprintf(detail, sizeof(detail), fmt, ap);
+    n = vsnprintf(detail, sizeof(detail), fmt, ap);
+    utf8_clean(detail, n >= (int)sizeof(detail));
     obj = problem_object(t, detail);
     if (obj != NULL && extra != NULL) {
         cJSON *c = extra->child;

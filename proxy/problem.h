@@ -42,6 +42,10 @@ enum problem_type {
     PROB_METHOD_NOT_ALLOWED, /* malformed with 405 */
     PROB_UNSUPPORTED_MEDIA,  /* malformed with 415 */
     PROB_TOO_LARGE,          /* malformed with 413 */
+    PROB_CONFLICT,           /* malformed with 409 (key already in use) */
+    PROB_NOT_ACCEPTABLE,     /* malformed with 406 (Accept) */
+    PROB_ALREADY_REPLACED,   /* RFC 9773 §5, 409 */
+    PROB_INVALID_PROFILE,    /* draft-ietf-acme-profiles */
     PROB__MAX
 };
 

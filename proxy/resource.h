@@ -42,6 +42,14 @@ ap_err cert_get(struct app *app, const struct acme_req *req, const char *id,
                 struct acme_resp *resp);
 ap_err cert_revoke(struct app *app, const struct acme_req *req,
                    const char *id, struct acme_resp *resp);
+/* /acme/issuer/<cert id>: the issuer of a certificate (Link rel="up"). */
+ap_err cert_issuer_get(struct app *app, const struct acme_req *req,
+                       const char *id, struct acme_resp *resp);
+ap_err account_key_change(struct app *app, const struct acme_req *req,
+                          const char *id, struct acme_resp *resp);
+/* /acme/renewal-info/<certID> (RFC 9773). */
+ap_err renewal_info_get(struct app *app, const struct acme_req *req,
+                        const char *id, struct acme_resp *resp);
 
 /* Loads record id of table t in a read transaction and checks that its
  * "account" member is account_id. On AP_OK either *out is set, or a

@@ -42,6 +42,9 @@ static const struct route routes[] = {
     { PATH_AUTHZ, true, M_POST, "POST", authz_post },
     { PATH_CHALL, true, M_POST, "POST", challenge_post },
     { PATH_CERT, true, M_GET | M_POST, "GET, POST", cert_get },
+    { PATH_ISSUER, true, M_GET | M_POST, "GET, POST", cert_issuer_get },
+    { PATH_KEY_CHANGE, false, M_POST, "POST", account_key_change },
+    { PATH_RENEWAL_INFO, true, M_GET | M_HEAD, "GET, HEAD", renewal_info_get },
 };
 
 struct server {
@@ -183,7 +186,11 @@ on_request(struct mg_connection *conn, void *cbdata)
     req.content_type = mg_get_header(conn, "Content-Type");
     req.accept = mg_get_header(conn, "Accept");
     req.remote_addr = ri->remote_addr;
-    snprintf(req.url, sizeof(req.url), "%s%s", app->base, req.path);
+    /* The JWS url covers the query too (RFC 8555 §6.4: the exact URL). */
+    snprintf(req.url, sizeof(req.url), "%s%s%s%s", app->base, req.path,
+             ri->query_string ? "?" : "",
+             ri->query_string ? ri->query_string : "");
+    req.query = ri->query_string;
 
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         size_t n = strlen(routes[i].path);

@@ -40,6 +40,10 @@ suite test/unit/run.sh build/test/unit normal
 suite test/unit/run.sh build/san/test/unit asan-ubsan
 suite test/integration/run.sh build/san/acmeproxy
 suite test/integration/run.sh build/acmeproxy
+suite test/integration/validation.sh build/san/acmeproxy
+suite test/integration/protocol.sh build/san/acmeproxy
+suite test/integration/clients.sh build/san/acmeproxy
+suite test/integration/bench_smoke.sh build/acmeproxy
 
 echo "test: $total_p passed, $total_f failed"
 [ "$total_f" -eq 0 ] && [ "$total_p" -gt 0 ]

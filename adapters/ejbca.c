@@ -1,0 +1,500 @@
+/* adapters/ejbca.c: EJBCA (Keyfactor) REST API with a client certificate.
+ *
+ * submit: POST /v1/certificate/pkcs10enroll with the PEM CSR, the
+ * certificate and end entity profiles, the CA name and the username
+ * <username_prefix><order id>, include_chain true; 201 carries base64 DER.
+ * An approval profile answers 202 with a request id: PENDING, and poll
+ * calls POST /v1/certificate/<id>/finalize until 201 (or 400 rejected).
+ * revoke: PUT /v1/certificate/<issuer DN>/<SERIAL>/revoke?reason=NAME;
+ * 409 (already revoked) counts as done. health: GET
+ * /v1/certificate/status.
+ *
+ * Auth is the TLS client certificate (client_cert, client_key); the
+ * enrollment code is a secret (file or env:). The username derived from
+ * the order id makes a resubmission after a crash reuse the same end
+ * entity (EJBCA then issues it a second certificate: see
+ * docs/adapters.md). */
+#include "adapters/adapters_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/x509.h"
+
+#define EJBCA_MAX_URL 2048
+#define EJBCA_MAX_CHAIN_FILE 65536
+
+struct ejbca {
+    struct adapter_http http;
+    char *cert_profile;
+    char *ee_profile;
+    char *ca_name;
+    char *user_prefix;
+    char *code;        /* enrollment code, secret */
+    char *chain;       /* chain_file contents: for answers without a chain */
+};
+
+static const char *const ejbca_keys[] = {
+    ADAPTER_CORE_KEYS, ADAPTER_HTTP_KEYS, "certificate_profile",
+    "end_entity_profile", "ca_name", "username_prefix", "enrollment_code",
+    "chain_file", NULL,
+};
+
+/* The request id of a 202 info answer: "request_id", or the number in
+ * "Request with Id '1234' is still waiting for approval". */
+static char *
+ejbca_request_id(const cJSON *root)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "request_id");
+    const cJSON *info;
+    const char *p;
+    char num[32];
+    size_t k = 0;
+
+    if (cJSON_IsNumber(id)) {
+        (void)snprintf(num, sizeof(num), "%lld", (long long)id->valuedouble);
+        return strdup(num);
+    }
+    if (cJSON_IsString(id) && id->valuestring[0] != '\0' &&
+        strspn(id->valuestring, "0123456789") == strlen(id->valuestring) &&
+        strlen(id->valuestring) < sizeof(num)) {
+        return strdup(id->valuestring);
+    }
+    info = cJSON_GetObjectItemCaseSensitive(root, "info_message");
+    if (!cJSON_IsString(info)) {
+        return NULL;
+    }
+    p = strstr(info->valuestring, "Id '");
+    if (p == NULL) {
+        return NULL;
+    }
+    for (p += 4; *p >= '0' && *p <= '9' && k < sizeof(num) - 1; p++) {
+        num[k++] = *p;
+    }
+    num[k] = '\0';
+    return k > 0 && *p == '\'' ? strdup(num) : NULL;
+}
+
+enum adapter_outcome
+ejbca_classify(long status, const char *body, struct adapter_result *res)
+{
+    cJSON *root = NULL;
+    const cJSON *it;
+    const cJSON *msg;
+    struct buf b;
+    enum adapter_outcome o;
+
+    buf_init(&b, X509_MAX_BUNDLE);
+    if (body != NULL && json_parse(body, strlen(body), &root) != AP_OK) {
+        root = NULL;
+    }
+    msg = cJSON_GetObjectItemCaseSensitive(root, "error_message");
+    if (status == 201) {
+        it = cJSON_GetObjectItemCaseSensitive(root, "certificate");
+        if (!cJSON_IsString(it) ||
+            x509_b64der_to_pem(it->valuestring, &res->cert_pem) != AP_OK) {
+            o = adapter_fail(res, ADAPTER_RETRY, NULL,
+                             "EJBCA answered 201 without a readable "
+                             "certificate");
+            goto out;
+        }
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(
+                                   root, "certificate_chain")) {
+            char *pem = NULL;
+
+            if (!cJSON_IsString(it) ||
+                x509_b64der_to_pem(it->valuestring, &pem) != AP_OK ||
+                buf_appends(&b, pem) != AP_OK) {
+                free(pem);
+                o = adapter_fail(res, ADAPTER_RETRY, NULL,
+                                 "EJBCA's certificate_chain does not parse");
+                goto out;
+            }
+            free(pem);
+        }
+        if (b.len > 0) {
+            res->chain_pem = buf_take(&b);
+        }
+        it = cJSON_GetObjectItemCaseSensitive(root, "serial_number");
+        if (cJSON_IsString(it)) {
+            res->ref = strdup(it->valuestring);
+        }
+        o = ADAPTER_ISSUED;
+    } else if (status == 202) {
+        res->ref = ejbca_request_id(root);
+        if (res->ref == NULL) {
+            o = adapter_fail(res, ADAPTER_RETRY, NULL,
+                             "EJBCA answered 202 without a request id");
+            goto out;
+        }
+        it = cJSON_GetObjectItemCaseSensitive(root, "info_message");
+        o = adapter_fail(res, ADAPTER_PENDING, NULL, "EJBCA: %s",
+                         cJSON_IsString(it) ? it->valuestring
+                                            : "waiting for approval");
+    } else if (status == 400 || status == 404 || status == 409 ||
+               status == 422) {
+        const char *text = cJSON_IsString(msg) ? msg->valuestring
+                                               : "request refused";
+        /* pkcs10enroll wraps CSR and policy failures alike into 400. */
+        const char *ptype = (strstr(text, "CSR") != NULL ||
+                             strstr(text, "PKCS10") != NULL ||
+                             strstr(text, "public key") != NULL)
+                                ? ADAPTER_PROB_BAD_CSR
+                                : ADAPTER_PROB_REJECTED;
+
+        o = adapter_fail(res, ADAPTER_REJECTED, ptype, "EJBCA %ld: %s",
+                         status, text);
+    } else {
+        /* 403 (no or unauthorised client certificate), 5xx, no answer. */
+        o = adapter_fail(res, ADAPTER_RETRY, NULL, "EJBCA %ld: %s", status,
+                         cJSON_IsString(msg) ? msg->valuestring
+                                             : "no error text");
+    }
+out:
+    buf_fini(&b);
+    cJSON_Delete(root);
+    return o;
+}
+
+/* POST or PUT body (may be NULL) to url; classifies unless raw. */
+static ap_err
+ejbca_send(struct ejbca *e, const char *method, const char *url,
+           const char *body, struct httpc_resp *resp)
+{
+    static const char *const hdrs[] = { "Content-Type: application/json",
+                                        "Accept: application/json", NULL };
+    struct httpc_call call;
+
+    adapter_http_call(&e->http, &call, method, url);
+    call.headers = hdrs;
+    call.body = body;
+    call.body_len = body ? strlen(body) : 0;
+    return httpc_call(&call, resp, NULL);
+}
+
+/* Adds the configured chain when EJBCA's answer had none. */
+static void
+ejbca_add_chain(struct ejbca *e, struct adapter_result *res)
+{
+    if (res->chain_pem == NULL && e->chain != NULL) {
+        res->chain_pem = strdup(e->chain);
+    }
+}
+
+static enum adapter_outcome
+ejbca_submit(void *state, const struct adapter_request *req,
+             struct adapter_result *res)
+{
+    struct ejbca *e = state;
+    struct httpc_resp resp;
+    cJSON *body = NULL;
+    char *text = NULL;
+    char url[EJBCA_MAX_URL];
+    char user[300];
+    enum adapter_outcome o;
+
+    httpc_resp_init(&resp);
+    (void)snprintf(url, sizeof(url), "%s/v1/certificate/pkcs10enroll",
+                   e->http.url);
+    (void)snprintf(user, sizeof(user), "%s%s", e->user_prefix,
+                   req->order_id);
+    body = cJSON_CreateObject();
+    if (body == NULL ||
+        cJSON_AddStringToObject(body, "certificate_request", req->csr_pem) ==
+            NULL ||
+        cJSON_AddStringToObject(body, "certificate_profile_name",
+                                req->profile ? req->profile
+                                             : e->cert_profile) == NULL ||
+        cJSON_AddStringToObject(body, "end_entity_profile_name",
+                                e->ee_profile) == NULL ||
+        cJSON_AddStringToObject(body, "certificate_authority_name",
+                                e->ca_name) == NULL ||
+        cJSON_AddStringToObject(body, "username", user) == NULL ||
+        cJSON_AddStringToObject(body, "password", e->code) == NULL ||
+        cJSON_AddBoolToObject(body, "include_chain", 1) == NULL ||
+        cJSON_AddStringToObject(body, "response_format", "DER") == NULL) {
+        o = adapter_fail(res, ADAPTER_RETRY, NULL, "out of memory");
+        goto out;
+    }
+    text = cJSON_PrintUnformatted(body);
+    if (text == NULL) {
+        o = adapter_fail(res, ADAPTER_RETRY, NULL, "out of memory");
+        goto out;
+    }
+    if (ejbca_send(e, "POST", url, text, &resp) != AP_OK) {
+        o = adapter_fail(res, ADAPTER_RETRY, NULL, "EJBCA not reached: %s",
+                         resp.error);
+        goto out;
+    }
+    o = ejbca_classify(resp.status, resp.body.data, res);
+    if (resp.status == 403) {
+        log_err("ejbca", "order=%s: EJBCA refused the client certificate "
+                "(403): check its administrator role", req->order_id);
+    }
+    if (o == ADAPTER_ISSUED) {
+        ejbca_add_chain(e, res);
+    }
+out:
+    if (text != NULL) {
+        memset(text, 0, strlen(text)); /* holds the enrollment code */
+    }
+    cJSON_free(text);
+    cJSON_Delete(body);
+    httpc_resp_fini(&resp);
+    return o;
+}
+
+static enum adapter_outcome
+ejbca_poll(void *state, const char *ref, struct adapter_result *res)
+{
+    struct ejbca *e = state;
+    struct httpc_resp resp;
+    cJSON *body = NULL;
+    char *text = NULL;
+    char *id = NULL;
+    char url[EJBCA_MAX_URL];
+    enum adapter_outcome o;
+
+    httpc_resp_init(&resp);
+    id = httpc_escape(ref);
+    body = cJSON_CreateObject();
+    if (id == NULL || body == NULL ||
+        cJSON_AddStringToObject(body, "response_format", "DER") == NULL ||
+        cJSON_AddStringToObject(body, "password", e->code) == NULL) {
+        o = adapter_fail(res, ADAPTER_RETRY, NULL, "out of memory");
+        goto out;
+    }
+    (void)snprintf(url, sizeof(url), "%s/v1/certificate/%s/finalize",
+                   e->http.url, id);
+    text = cJSON_PrintUnformatted(body);
+    if (text == NULL) {
+        o = adapter_fail(res, ADAPTER_RETRY, NULL, "out of memory");
+        goto out;
+    }
+    if (ejbca_send(e, "POST", url, text, &resp) != AP_OK) {
+        o = adapter_fail(res, ADAPTER_RETRY, NULL, "EJBCA not reached: %s",
+                         resp.error);
+        goto out;
+    }
+    o = ejbca_classify(resp.status, resp.body.data, res);
+    if (o == ADAPTER_PENDING) {
+        free(res->ref);
+        res->ref = strdup(ref);
+    } else if (o == ADAPTER_ISSUED) {
+        ejbca_add_chain(e, res);
+    }
+out:
+    if (text != NULL) {
+        memset(text, 0, strlen(text));
+    }
+    cJSON_free(text);
+    cJSON_Delete(body);
+    free(id);
+    httpc_resp_fini(&resp);
+    return o;
+}
+
+static ap_err
+ejbca_revoke(void *state, const char *cert_pem, int reason, char *errbuf,
+             size_t errlen)
+{
+    struct ejbca *e = state;
+    struct x509_ids ids;
+    struct httpc_resp resp;
+    cJSON *root = NULL;
+    const cJSON *msg;
+    char *dn = NULL;
+    char url[EJBCA_MAX_URL];
+    const char *rname = adapter_reason_name(reason);
+    ap_err rc;
+
+    memset(&ids, 0, sizeof(ids));
+    httpc_resp_init(&resp);
+    if (rname == NULL) {
+        (void)snprintf(errbuf, errlen, "reason %d has no EJBCA name", reason);
+        return AP_EINVAL;
+    }
+    rc = x509_cert_ids(cert_pem, &ids);
+    if (rc != AP_OK) {
+        (void)snprintf(errbuf, errlen, "stored certificate does not parse");
+        goto out;
+    }
+    for (char *c = ids.serial_hex; *c != '\0'; c++) {
+        *c = (char)(*c >= 'a' && *c <= 'f' ? *c - 'a' + 'A' : *c);
+    }
+    dn = httpc_escape(ids.issuer_dn);
+    if (dn == NULL) {
+        rc = AP_ENOMEM;
+        goto out;
+    }
+    (void)snprintf(url, sizeof(url), "%s/v1/certificate/%s/%s/revoke?reason=%s",
+                   e->http.url, dn, ids.serial_hex, rname);
+    rc = ejbca_send(e, "PUT", url, NULL, &resp);
+    if (rc != AP_OK) {
+        (void)snprintf(errbuf, errlen, "EJBCA not reached: %s", resp.error);
+        goto out;
+    }
+    if (resp.body.data != NULL &&
+        json_parse(resp.body.data, resp.body.len, &root) != AP_OK) {
+        root = NULL;
+    }
+    msg = cJSON_GetObjectItemCaseSensitive(root, "error_message");
+    if (resp.status == 200 &&
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "revoked"))) {
+        rc = AP_OK;
+    } else if (resp.status == 409) {
+        log_info("ejbca", "serial=%s was already revoked at EJBCA",
+                 ids.serial_hex);
+        rc = AP_OK;
+    } else {
+        (void)snprintf(errbuf, errlen, "EJBCA answered %ld: %s", resp.status,
+                       cJSON_IsString(msg) ? msg->valuestring
+                                           : "not revoked");
+        rc = adapter_status_outcome(resp.status) == ADAPTER_RETRY ||
+                     resp.status == 403
+                 ? AP_ENET
+                 : AP_EINVAL;
+    }
+out:
+    cJSON_Delete(root);
+    free(dn);
+    httpc_resp_fini(&resp);
+    x509_ids_fini(&ids);
+    return rc;
+}
+
+static ap_err
+ejbca_health(void *state, char *errbuf, size_t errlen)
+{
+    struct ejbca *e = state;
+    struct httpc_call call;
+    struct httpc_resp resp;
+    cJSON *root = NULL;
+    char url[EJBCA_MAX_URL];
+    ap_err rc;
+
+    httpc_resp_init(&resp);
+    (void)snprintf(url, sizeof(url), "%s/v1/certificate/status", e->http.url);
+    adapter_http_call(&e->http, &call, "GET", url);
+    rc = httpc_call(&call, &resp, NULL);
+    if (rc != AP_OK) {
+        (void)snprintf(errbuf, errlen, "%s", resp.error);
+        goto out;
+    }
+    if (resp.body.data == NULL ||
+        json_parse(resp.body.data, resp.body.len, &root) != AP_OK) {
+        root = NULL;
+    }
+    if (resp.status != 200 ||
+        strcmp(json_str(root, "status", ""), "OK") != 0) {
+        (void)snprintf(errbuf, errlen, "status answered %ld", resp.status);
+        rc = AP_ENET;
+    }
+out:
+    cJSON_Delete(root);
+    httpc_resp_fini(&resp);
+    return rc;
+}
+
+static void
+ejbca_free(void *state)
+{
+    struct ejbca *e = state;
+
+    if (e == NULL) {
+        return;
+    }
+    adapter_http_fini(&e->http);
+    free(e->cert_profile);
+    free(e->ee_profile);
+    free(e->ca_name);
+    free(e->user_prefix);
+    free(e->chain);
+    adapter_secret_free(e->code);
+    free(e);
+}
+
+static ap_err
+ejbca_init(const struct config_section *cfg, const struct adapter_ctx *ctx,
+           void **state, char *errbuf, size_t errlen)
+{
+    struct ejbca *e;
+    const char *chain_file;
+    ap_err rc;
+
+    (void)ctx;
+    e = calloc(1, sizeof(*e));
+    if (e == NULL) {
+        return AP_ENOMEM;
+    }
+    rc = config_section_check(cfg, ejbca_keys, "adapter ejbca", errbuf,
+                              errlen);
+    if (rc == AP_OK) {
+        rc = adapter_http_load(cfg, "ejbca", &e->http, errbuf, errlen);
+    }
+    if (rc == AP_OK && e->http.client_cert == NULL) {
+        (void)snprintf(errbuf, errlen, "ejbca: client_cert and client_key "
+                       "(an EJBCA administrator's certificate) are required");
+        rc = AP_ECONFIG;
+    }
+    if (rc == AP_OK) {
+        rc = adapter_conf_dup(cfg, "certificate_profile", NULL, true, "ejbca",
+                              &e->cert_profile, errbuf, errlen);
+    }
+    if (rc == AP_OK) {
+        rc = adapter_conf_dup(cfg, "end_entity_profile", NULL, true, "ejbca",
+                              &e->ee_profile, errbuf, errlen);
+    }
+    if (rc == AP_OK) {
+        rc = adapter_conf_dup(cfg, "ca_name", NULL, true, "ejbca",
+                              &e->ca_name, errbuf, errlen);
+    }
+    if (rc == AP_OK) {
+        rc = adapter_conf_dup(cfg, "username_prefix", "acme-", true, "ejbca",
+                              &e->user_prefix, errbuf, errlen);
+    }
+    if (rc == AP_OK) {
+        rc = adapter_secret(cfg, "enrollment_code", "ejbca", true, &e->code,
+                            errbuf, errlen);
+    }
+    chain_file = adapter_conf_str(cfg, "chain_file", NULL);
+    if (rc == AP_OK && chain_file != NULL) {
+        FILE *f = fopen(chain_file, "re");
+        char *text = calloc(1, EJBCA_MAX_CHAIN_FILE + 1);
+
+        if (f == NULL || text == NULL ||
+            fread(text, 1, EJBCA_MAX_CHAIN_FILE, f) == 0 ||
+            x509_pem_normalize(text, 0, &e->chain, NULL) != AP_OK) {
+            (void)snprintf(errbuf, errlen, "ejbca: chain_file %s is not a "
+                           "PEM bundle", chain_file);
+            rc = AP_ECONFIG;
+        }
+        if (f != NULL) {
+            fclose(f);
+        }
+        free(text);
+    }
+    if (rc == AP_OK) {
+        *state = e;
+    } else {
+        ejbca_free(e);
+    }
+    return rc;
+}
+
+const struct adapter_ops adapter_ejbca = {
+    .abi = ADAPTER_ABI,
+    .name = "ejbca",
+    .caps = ADAPTER_CAP_POLL | ADAPTER_CAP_REVOKE | ADAPTER_CAP_CONCURRENT,
+    .config_keys = ejbca_keys,
+    .init = ejbca_init,
+    .submit = ejbca_submit,
+    .poll = ejbca_poll,
+    .revoke = ejbca_revoke,
+    .health = ejbca_health,
+    .free = ejbca_free,
+};

@@ -1,0 +1,1579 @@
+/* adapters/rest.c: a generic REST back end described by a JSON file.
+ *
+ * [adapter] type = rest, config = /etc/acmeproxy/pki.json. The file
+ * follows the schema of docs/adapters.md (PKI-APIS.md §10): server (URL,
+ * TLS), auth (none, basic, header, bearer, login), jwt blocks (ES256
+ * tokens minted per call, for step-ca), profiles, reason_map and the
+ * operations submit, poll, revoke and health, each with method, url,
+ * headers, a JSON body template, "expect" rules (status and an optional
+ * JSON-pointer condition -> outcome) and "extract" pointers.
+ *
+ * Templates are JSON trees, not text: a string that is exactly one
+ * placeholder takes the placeholder's typed value, other strings are
+ * concatenated text that cJSON escapes, so no CSR or name can inject JSON.
+ * Placeholders in URLs are percent-encoded unless marked |raw. Secrets
+ * ({{secret:env:NAME}}, {{secret:file:PATH}}) are read once at start and
+ * held in this adapter's state only. */
+#include "adapters/adapters_int.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <regex.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/b64url.h"
+#include "common/buf.h"
+#include "common/crypto.h"
+#include "common/jose.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "common/x509.h"
+
+#define REST_MAX_CONFIG 262144
+#define REST_MAX_TEXT 131072
+#define REST_MAX_HEADERS 16
+#define REST_MAX_DEPTH 12
+#define REST_MAX_JWTS 8
+
+struct rest_jwt {
+    char *name;
+    char *kid;
+    struct jose_key *key;
+    const cJSON *claims; /* into rest.conf */
+};
+
+struct rest {
+    cJSON *conf;            /* the parsed JSON file */
+    cJSON *secrets;         /* "env:X" / "file:P" -> value (secret) */
+    struct adapter_http http;
+    const cJSON *ops;       /* conf.operations */
+    const cJSON *auth;      /* conf.auth or NULL */
+    struct rest_jwt jwts[REST_MAX_JWTS];
+    size_t n_jwts;
+    pthread_mutex_t lock;   /* guards token */
+    char *token;            /* login result (secret) */
+    long long token_renew_at;
+};
+
+static const char *const rest_keys[] = { ADAPTER_CORE_KEYS, "config", NULL };
+
+/* ------------------------------------------------------------ pointers */
+
+const cJSON *
+rest_pointer(const cJSON *root, const char *ptr)
+{
+    const cJSON *cur = root;
+    char tok[256];
+
+    if (root == NULL || ptr == NULL) {
+        return NULL;
+    }
+    if (ptr[0] == '\0') {
+        return root;
+    }
+    if (ptr[0] != '/') {
+        return NULL;
+    }
+    while (*ptr == '/' && cur != NULL) {
+        size_t k = 0;
+
+        ptr++;
+        while (*ptr != '\0' && *ptr != '/') {
+            char c = *ptr++;
+
+            /* RFC 6901: ~1 is '/', ~0 is '~', nothing else after '~'. */
+            if (c == '~') {
+                if (*ptr == '0') {
+                    c = '~';
+                } else if (*ptr == '1') {
+                    c = '/';
+                } else {
+                    return NULL;
+                }
+                ptr++;
+            }
+            if (k + 1 >= sizeof(tok)) {
+                return NULL;
+            }
+            tok[k++] = c;
+        }
+        tok[k] = '\0';
+        if (cJSON_IsArray(cur)) {
+            char *end = NULL;
+            long idx;
+
+            if (k == 0 || (k > 1 && tok[0] == '0') ||
+                strspn(tok, "0123456789") != k) {
+                return NULL;
+            }
+            idx = strtol(tok, &end, 10);
+            cur = cJSON_GetArrayItem(cur, (int)idx);
+        } else if (cJSON_IsObject(cur)) {
+            cur = cJSON_GetObjectItemCaseSensitive(cur, tok);
+        } else {
+            return NULL;
+        }
+    }
+    return cur;
+}
+
+static char *
+value_text(const cJSON *v, const char *sep)
+{
+    struct buf b;
+    const cJSON *it;
+    char num[64];
+
+    if (cJSON_IsString(v)) {
+        return strdup(v->valuestring);
+    }
+    if (cJSON_IsNumber(v)) {
+        if (v->valuedouble == (double)(long long)v->valuedouble) {
+            (void)snprintf(num, sizeof(num), "%lld",
+                           (long long)v->valuedouble);
+        } else {
+            (void)snprintf(num, sizeof(num), "%g", v->valuedouble);
+        }
+        return strdup(num);
+    }
+    if (cJSON_IsBool(v)) {
+        return strdup(cJSON_IsTrue(v) ? "true" : "false");
+    }
+    if (cJSON_IsArray(v)) {
+        bool first = true;
+
+        buf_init(&b, REST_MAX_TEXT);
+        cJSON_ArrayForEach(it, v) {
+            char *t = value_text(it, sep);
+
+            if (t == NULL ||
+                (!first && buf_appends(&b, sep) != AP_OK) ||
+                buf_appends(&b, t) != AP_OK) {
+                free(t);
+                buf_fini(&b);
+                return NULL;
+            }
+            free(t);
+            first = false;
+        }
+        return buf_take(&b);
+    }
+    return NULL;
+}
+
+char *
+rest_pointer_text(const cJSON *root, const char *ptr, const char *sep)
+{
+    size_t n = ptr != NULL ? strlen(ptr) : 0;
+    const cJSON *v;
+
+    if (n >= 2 && strcmp(ptr + n - 2, "/*") == 0) {
+        char *parent = strndup(ptr, n - 2);
+
+        if (parent == NULL) {
+            return NULL;
+        }
+        v = rest_pointer(root, parent);
+        free(parent);
+        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0) {
+            return NULL;
+        }
+        return value_text(v, sep);
+    }
+    v = rest_pointer(root, ptr);
+    if (v == NULL || cJSON_IsNull(v) || cJSON_IsObject(v)) {
+        return NULL;
+    }
+    return value_text(v, sep);
+}
+
+/* ------------------------------------------------------------ values */
+
+static const char *
+first_name(const struct adapter_request *r)
+{
+    if (r->n_dns_names > 0) {
+        return r->dns_names[0];
+    }
+    return r->n_ip_addrs > 0 ? r->ip_addrs[0] : "";
+}
+
+static cJSON *
+names_array(const char *const *a, size_t n, const char *const *b, size_t m)
+{
+    cJSON *arr = cJSON_CreateArray();
+
+    for (size_t i = 0; arr != NULL && i < n + m; i++) {
+        cJSON *s = cJSON_CreateString(i < n ? a[i] : b[i - n]);
+
+        if (s == NULL) {
+            cJSON_Delete(arr);
+            return NULL;
+        }
+        cJSON_AddItemToArray(arr, s);
+    }
+    return arr;
+}
+
+static cJSON *
+take_string(char *s)
+{
+    cJSON *v;
+
+    if (s == NULL) {
+        return NULL;
+    }
+    v = cJSON_CreateString(s);
+    free(s);
+    return v;
+}
+
+static cJSON *
+uuid_value(void)
+{
+    unsigned char r[16];
+    char s[40];
+
+    if (crypto_random(r, sizeof(r)) != AP_OK) {
+        return NULL;
+    }
+    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
+    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
+    (void)snprintf(s, sizeof(s),
+                   "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+                   "%02x%02x%02x%02x%02x%02x",
+                   r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
+                   r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
+    return cJSON_CreateString(s);
+}
+
+/* The typed value of a placeholder (new cJSON, caller deletes). AP_EINVAL
+ * when the name is unknown or has no value in this operation. */
+static ap_err
+var_value(const struct rest_vars *v, const cJSON *secrets, const char *name,
+          cJSON **out)
+{
+    const struct adapter_request *r = v->req;
+    cJSON *val = NULL;
+    char buf[64];
+
+    if (strcmp(name, "base_url") == 0 && v->base_url != NULL) {
+        val = cJSON_CreateString(v->base_url);
+    } else if (strcmp(name, "now") == 0) {
+        val = cJSON_CreateNumber((double)v->now);
+    } else if (strncmp(name, "now+", 4) == 0 || strncmp(name, "now-", 4) == 0) {
+        char *end = NULL;
+        long d = strtol(name + 4, &end, 10);
+
+        if (end == name + 4 || *end != '\0' || d < 0 || d > 10000000) {
+            return AP_EINVAL;
+        }
+        val = cJSON_CreateNumber((double)(v->now + (name[3] == '+' ? d : -d)));
+    } else if (strcmp(name, "uuid") == 0) {
+        val = uuid_value();
+    } else if (strcmp(name, "token") == 0 && v->token != NULL) {
+        val = cJSON_CreateString(v->token);
+    } else if (strncmp(name, "secret:", 7) == 0) {
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(secrets, name + 7);
+
+        if (!cJSON_IsString(s)) {
+            return AP_EINVAL;
+        }
+        val = cJSON_CreateString(s->valuestring);
+    } else if (strncmp(name, "jwt:", 4) == 0) {
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(v->jwts, name + 4);
+
+        if (!cJSON_IsString(s)) {
+            return AP_EINVAL;
+        }
+        val = cJSON_CreateString(s->valuestring);
+    } else if (strcmp(name, "ref") == 0 && v->ref != NULL) {
+        val = cJSON_CreateString(v->ref);
+    } else if (strncmp(name, "ref.", 4) == 0 && v->ref != NULL) {
+        cJSON *ref = NULL;
+        char *t;
+
+        if (json_parse(v->ref, strlen(v->ref), &ref) != AP_OK) {
+            return AP_EINVAL;
+        }
+        t = value_text(cJSON_GetObjectItemCaseSensitive(ref, name + 4), ",");
+        cJSON_Delete(ref);
+        if (t == NULL) {
+            return AP_EINVAL;
+        }
+        val = take_string(t);
+    } else if (r != NULL && strcmp(name, "csr_pem") == 0) {
+        val = cJSON_CreateString(r->csr_pem);
+    } else if (r != NULL && strcmp(name, "csr_b64") == 0) {
+        struct buf b;
+        static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+                                 "qrstuvwxyz0123456789+/";
+
+        buf_init(&b, REST_MAX_TEXT);
+        for (size_t i = 0; i < r->csr_der_len; i += 3) {
+            unsigned x = (unsigned)r->csr_der[i] << 16;
+            char q[4];
+
+            x |= i + 1 < r->csr_der_len ? (unsigned)r->csr_der[i + 1] << 8 : 0;
+            x |= i + 2 < r->csr_der_len ? r->csr_der[i + 2] : 0;
+            q[0] = al[(x >> 18) & 63];
+            q[1] = al[(x >> 12) & 63];
+            q[2] = i + 1 < r->csr_der_len ? al[(x >> 6) & 63] : '=';
+            q[3] = i + 2 < r->csr_der_len ? al[x & 63] : '=';
+            if (buf_append(&b, q, 4) != AP_OK) {
+                buf_fini(&b);
+                return AP_ENOMEM;
+            }
+        }
+        val = take_string(buf_take(&b));
+    } else if (r != NULL && (strcmp(name, "cn") == 0 ||
+                             strcmp(name, "sub") == 0)) {
+        val = cJSON_CreateString(first_name(r));
+    } else if (r != NULL && strcmp(name, "ids") == 0) {
+        val = names_array(r->dns_names, r->n_dns_names, r->ip_addrs,
+                          r->n_ip_addrs);
+    } else if (r != NULL && strcmp(name, "dns") == 0) {
+        val = names_array(r->dns_names, r->n_dns_names, NULL, 0);
+    } else if (r != NULL && strcmp(name, "ip") == 0) {
+        val = names_array(r->ip_addrs, r->n_ip_addrs, NULL, 0);
+    } else if (r != NULL && (strcmp(name, "dns_csv") == 0 ||
+                             strcmp(name, "ip_csv") == 0)) {
+        cJSON *arr = name[0] == 'd'
+                         ? names_array(r->dns_names, r->n_dns_names, NULL, 0)
+                         : names_array(r->ip_addrs, r->n_ip_addrs, NULL, 0);
+
+        val = take_string(value_text(arr, ","));
+        cJSON_Delete(arr);
+    } else if (r != NULL && strcmp(name, "profile") == 0) {
+        val = cJSON_CreateString(r->profile != NULL ? r->profile : "");
+    } else if (r != NULL && strcmp(name, "order_id") == 0) {
+        val = cJSON_CreateString(r->order_id ? r->order_id : "");
+    } else if (r != NULL && strcmp(name, "account_id") == 0) {
+        val = cJSON_CreateString(r->account_id ? r->account_id : "");
+    } else if (r != NULL && strcmp(name, "not_after_rfc3339") == 0 &&
+               r->not_after > 0) {
+        time_rfc3339(r->not_after, buf, sizeof(buf));
+        val = cJSON_CreateString(buf);
+    } else if (r != NULL && (strcmp(name, "ttl_hours") == 0 ||
+                             strcmp(name, "ttl_seconds") == 0) &&
+               r->not_after > v->now) {
+        long long s = r->not_after - v->now;
+
+        val = cJSON_CreateNumber(
+            (double)(name[4] == 'h' ? (s + 3599) / 3600 : s));
+    } else if (v->serial_hex != NULL && strcmp(name, "serial_hex") == 0) {
+        val = cJSON_CreateString(v->serial_hex);
+    } else if (v->serial_hex != NULL && strcmp(name, "serial_HEX") == 0) {
+        char *s = strdup(v->serial_hex);
+
+        for (char *c = s; c != NULL && *c != '\0'; c++) {
+            *c = (char)toupper((unsigned char)*c);
+        }
+        val = take_string(s);
+    } else if (v->serial_hex != NULL && strcmp(name, "serial_0x") == 0) {
+        (void)snprintf(buf, sizeof(buf), "0x%.60s", v->serial_hex);
+        val = cJSON_CreateString(buf);
+    } else if (v->serial_hex != NULL && strcmp(name, "serial_dec") == 0) {
+        val = take_string(adapter_hex_to_dec(v->serial_hex));
+    } else if (v->serial_hex != NULL &&
+               strcmp(name, "serial_hex_colon") == 0) {
+        struct buf b;
+
+        buf_init(&b, 256);
+        for (size_t i = 0; v->serial_hex[i] != '\0'; i += 2) {
+            if ((i > 0 && buf_appends(&b, ":") != AP_OK) ||
+                buf_append(&b, v->serial_hex + i,
+                           v->serial_hex[i + 1] ? 2 : 1) != AP_OK) {
+                buf_fini(&b);
+                return AP_EINVAL;
+            }
+            if (v->serial_hex[i + 1] == '\0') {
+                break;
+            }
+        }
+        val = take_string(buf_take(&b));
+    } else if (v->issuer_dn != NULL && strcmp(name, "issuer_dn") == 0) {
+        val = cJSON_CreateString(v->issuer_dn);
+    } else if (v->cert_pem != NULL && strcmp(name, "cert_pem") == 0) {
+        val = cJSON_CreateString(v->cert_pem);
+    } else if (v->serial_hex != NULL && strcmp(name, "reason") == 0) {
+        val = cJSON_CreateNumber(v->reason);
+    } else if (v->serial_hex != NULL && strcmp(name, "reason_name") == 0) {
+        const char *rn = adapter_reason_name(v->reason);
+        char key[16];
+        const cJSON *m;
+
+        (void)snprintf(key, sizeof(key), "%d", v->reason);
+        m = cJSON_GetObjectItemCaseSensitive(v->reason_map, key);
+        if (cJSON_IsString(m)) {
+            rn = m->valuestring;
+        }
+
+        val = cJSON_CreateString(rn ? rn : "UNSPECIFIED");
+    } else {
+        return AP_EINVAL;
+    }
+    if (val == NULL) {
+        return AP_ENOMEM;
+    }
+    *out = val;
+    return AP_OK;
+}
+
+ap_err
+rest_render_text(const char *text, const struct rest_vars *v,
+                 const cJSON *secrets, bool url_escape, char **out,
+                 char *errbuf, size_t errlen)
+{
+    struct buf b;
+    const char *p = text;
+    ap_err rc = AP_OK;
+
+    buf_init(&b, REST_MAX_TEXT);
+    while (rc == AP_OK && *p != '\0') {
+        const char *open = strstr(p, "{{");
+        const char *close;
+        char name[200];
+        size_t nlen;
+        bool raw = false;
+        cJSON *val = NULL;
+        char *t;
+
+        if (open == NULL) {
+            rc = buf_appends(&b, p);
+            break;
+        }
+        rc = buf_append(&b, p, (size_t)(open - p));
+        close = strstr(open + 2, "}}");
+        if (rc != AP_OK || close == NULL) {
+            (void)snprintf(errbuf, errlen, "unclosed {{ in \"%.60s\"", text);
+            rc = AP_EINVAL;
+            break;
+        }
+        nlen = (size_t)(close - open - 2);
+        if (nlen == 0 || nlen >= sizeof(name)) {
+            (void)snprintf(errbuf, errlen, "bad placeholder in \"%.60s\"",
+                           text);
+            rc = AP_EINVAL;
+            break;
+        }
+        memcpy(name, open + 2, nlen);
+        name[nlen] = '\0';
+        if (nlen > 4 && strcmp(name + nlen - 4, "|raw") == 0) {
+            name[nlen - 4] = '\0';
+            raw = true;
+        }
+        rc = var_value(v, secrets, name, &val);
+        if (rc != AP_OK) {
+            (void)snprintf(errbuf, errlen, "placeholder {{%s}} has no value "
+                           "here", strncmp(name, "secret:", 7) == 0
+                                       ? "secret:..." : name);
+            break;
+        }
+        t = value_text(val, ",");
+        cJSON_Delete(val);
+        if (t == NULL) {
+            rc = AP_ENOMEM;
+            break;
+        }
+        if (url_escape && !raw && strcmp(name, "base_url") != 0) {
+            char *e = httpc_escape(t);
+
+            crypto_zeroize(t, strlen(t));
+            free(t);
+            t = e;
+            if (t == NULL) {
+                rc = AP_ENOMEM;
+                break;
+            }
+        }
+        rc = buf_appends(&b, t);
+        crypto_zeroize(t, strlen(t));
+        free(t);
+        p = close + 2;
+    }
+    if (rc == AP_OK) {
+        *out = buf_take(&b);
+        if (*out == NULL) {
+            rc = AP_ENOMEM;
+        }
+    }
+    if (b.data != NULL) {
+        crypto_zeroize(b.data, b.len);
+    }
+    buf_fini(&b);
+    return rc;
+}
+
+static ap_err
+render_node(const cJSON *t, const struct rest_vars *v, const cJSON *secrets,
+            int depth, cJSON **out, char *errbuf, size_t errlen)
+{
+    cJSON *n = NULL;
+    const cJSON *it;
+    ap_err rc = AP_OK;
+
+    if (depth > REST_MAX_DEPTH) {
+        (void)snprintf(errbuf, errlen, "template nested too deeply");
+        return AP_EINVAL;
+    }
+    if (cJSON_IsString(t)) {
+        const char *s = t->valuestring;
+        size_t len = strlen(s);
+
+        if (len > 4 && strncmp(s, "{{", 2) == 0 &&
+            strcmp(s + len - 2, "}}") == 0 && strstr(s + 2, "{{") == NULL &&
+            strstr(s + 2, "}}") == s + len - 2) {
+            char name[200];
+
+            (void)snprintf(name, sizeof(name), "%.*s", (int)(len - 4), s + 2);
+            rc = var_value(v, secrets, name, &n);
+            if (rc != AP_OK) {
+                (void)snprintf(errbuf, errlen, "placeholder {{%s}} has no "
+                               "value here",
+                               strncmp(name, "secret:", 7) == 0
+                                   ? "secret:..." : name);
+            }
+        } else {
+            char *text = NULL;
+
+            rc = rest_render_text(s, v, secrets, false, &text, errbuf,
+                                  errlen);
+            if (rc == AP_OK) {
+                n = cJSON_CreateString(text);
+                crypto_zeroize(text, strlen(text));
+                free(text);
+                rc = n != NULL ? AP_OK : AP_ENOMEM;
+            }
+        }
+    } else if (cJSON_IsArray(t) || cJSON_IsObject(t)) {
+        n = cJSON_IsArray(t) ? cJSON_CreateArray() : cJSON_CreateObject();
+        if (n == NULL) {
+            return AP_ENOMEM;
+        }
+        cJSON_ArrayForEach(it, t) {
+            cJSON *c = NULL;
+
+            rc = render_node(it, v, secrets, depth + 1, &c, errbuf, errlen);
+            if (rc != AP_OK) {
+                break;
+            }
+            if (cJSON_IsArray(t)) {
+                cJSON_AddItemToArray(n, c);
+            } else {
+                cJSON_AddItemToObject(n, it->string, c);
+            }
+        }
+    } else {
+        n = cJSON_Duplicate(t, 1);
+        rc = n != NULL ? AP_OK : AP_ENOMEM;
+    }
+    if (rc != AP_OK) {
+        cJSON_Delete(n);
+        return rc;
+    }
+    *out = n;
+    return AP_OK;
+}
+
+ap_err
+rest_render(const cJSON *tmpl, const struct rest_vars *v,
+            const cJSON *secrets, cJSON **out, char *errbuf, size_t errlen)
+{
+    return render_node(tmpl, v, secrets, 0, out, errbuf, errlen);
+}
+
+/* ------------------------------------------------------------ outcomes */
+
+static bool
+status_in(const cJSON *list, long status)
+{
+    const cJSON *it;
+
+    if (list == NULL) {
+        return true;
+    }
+    if (cJSON_IsNumber(list)) {
+        return (long)list->valuedouble == status;
+    }
+    cJSON_ArrayForEach(it, list) {
+        if (cJSON_IsNumber(it) && (long)it->valuedouble == status) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
+when_holds(const cJSON *when, const cJSON *root)
+{
+    const cJSON *ptr = cJSON_GetObjectItemCaseSensitive(when, "pointer");
+    const cJSON *v;
+    const cJSON *cond;
+
+    if (when == NULL) {
+        return true;
+    }
+    if (!cJSON_IsString(ptr)) {
+        return false;
+    }
+    v = rest_pointer(root, ptr->valuestring);
+    cond = cJSON_GetObjectItemCaseSensitive(when, "exists");
+    if (cond != NULL) {
+        return cJSON_IsTrue(cond) == (v != NULL && !cJSON_IsNull(v));
+    }
+    cond = cJSON_GetObjectItemCaseSensitive(when, "equals");
+    if (cond != NULL) {
+        return v != NULL && cJSON_Compare(v, cond, 1);
+    }
+    cond = cJSON_GetObjectItemCaseSensitive(when, "regex");
+    if (cJSON_IsString(cond)) {
+        regex_t re;
+        char *t = value_text(v, ",");
+        bool ok = false;
+
+        if (t != NULL &&
+            regcomp(&re, cond->valuestring, REG_EXTENDED | REG_NOSUB) == 0) {
+            ok = regexec(&re, t, 0, NULL, 0) == 0;
+            regfree(&re);
+        }
+        free(t);
+        return ok;
+    }
+    return v != NULL;
+}
+
+static char *
+error_message(const cJSON *extract, const cJSON *root)
+{
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(extract,
+                                                         "error_message");
+    const cJSON *it;
+
+    if (cJSON_IsString(list)) {
+        return rest_pointer_text(root, list->valuestring, "; ");
+    }
+    cJSON_ArrayForEach(it, list) {
+        char *t = cJSON_IsString(it)
+                      ? rest_pointer_text(root, it->valuestring, "; ")
+                      : NULL;
+
+        if (t != NULL) {
+            return t;
+        }
+    }
+    return NULL;
+}
+
+/* The certificate (or chain) at spec {"pointer","encoding","skip_first"}
+ * as PEM. */
+static ap_err
+extract_certs(const cJSON *spec, const cJSON *root, size_t skip_extra,
+              char **out)
+{
+    const cJSON *ptr = cJSON_GetObjectItemCaseSensitive(spec, "pointer");
+    const cJSON *enc = cJSON_GetObjectItemCaseSensitive(spec, "encoding");
+    const cJSON *v;
+    const cJSON *it;
+    bool der = cJSON_IsString(enc) &&
+               strcmp(enc->valuestring, "der_b64") == 0;
+    size_t skip = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+                      spec, "skip_first"))
+                      ? 1
+                      : 0;
+    struct buf b;
+    ap_err rc = AP_OK;
+
+    if (!cJSON_IsString(ptr)) {
+        return AP_ENOTFOUND;
+    }
+    v = rest_pointer(root, ptr->valuestring);
+    if (v == NULL || cJSON_IsNull(v)) {
+        return AP_ENOTFOUND;
+    }
+    buf_init(&b, X509_MAX_BUNDLE);
+    if (cJSON_IsString(v)) {
+        rc = buf_appends(&b, v->valuestring);
+        if (der && rc == AP_OK) {
+            char *pem = NULL;
+
+            rc = x509_b64der_to_pem(b.data, &pem);
+            buf_reset(&b);
+            if (rc == AP_OK) {
+                rc = buf_appends(&b, pem);
+            }
+            free(pem);
+        }
+    } else if (cJSON_IsArray(v)) {
+        cJSON_ArrayForEach(it, v) {
+            char *pem = NULL;
+
+            if (!cJSON_IsString(it)) {
+                rc = AP_EPARSE;
+                break;
+            }
+            if (der) {
+                rc = x509_b64der_to_pem(it->valuestring, &pem);
+            } else {
+                pem = strdup(it->valuestring);
+                rc = pem != NULL ? AP_OK : AP_ENOMEM;
+            }
+            if (rc == AP_OK) {
+                rc = buf_appends(&b, pem);
+            }
+            if (rc == AP_OK) {
+                rc = buf_appends(&b, "\n");
+            }
+            free(pem);
+            if (rc != AP_OK) {
+                break;
+            }
+        }
+    } else {
+        rc = AP_EPARSE;
+    }
+    if (rc == AP_OK) {
+        rc = b.len > 0 ? x509_pem_normalize(b.data, skip + skip_extra, out,
+                                            NULL)
+                       : AP_ENOTFOUND;
+    }
+    buf_fini(&b);
+    return rc;
+}
+
+/* The reference of a pending answer: rule "ref" as a pointer string or
+ * an object of name -> pointer (stored as JSON). */
+static char *
+extract_ref(const cJSON *spec, const cJSON *root)
+{
+    const cJSON *it;
+    cJSON *obj;
+    char *text;
+
+    if (cJSON_IsString(spec)) {
+        return rest_pointer_text(root, spec->valuestring, ",");
+    }
+    if (!cJSON_IsObject(spec)) {
+        return NULL;
+    }
+    obj = cJSON_CreateObject();
+    cJSON_ArrayForEach(it, spec) {
+        char *t = cJSON_IsString(it)
+                      ? rest_pointer_text(root, it->valuestring, ",")
+                      : NULL;
+
+        if (t != NULL) {
+            cJSON_AddStringToObject(obj, it->string, t);
+            free(t);
+        }
+    }
+    text = cJSON_GetArraySize(obj) > 0 ? cJSON_PrintUnformatted(obj) : NULL;
+    cJSON_Delete(obj);
+    return text;
+}
+
+enum adapter_outcome
+rest_classify(const cJSON *op, long status, const char *body,
+              long retry_after, struct adapter_result *res)
+{
+    const cJSON *rules = cJSON_GetObjectItemCaseSensitive(op, "expect");
+    const cJSON *extract = cJSON_GetObjectItemCaseSensitive(op, "extract");
+    const cJSON *rule = NULL;
+    const cJSON *it;
+    const char *outcome = NULL;
+    cJSON *root = NULL;
+    char *msg = NULL;
+    enum adapter_outcome o;
+
+    if (body != NULL && body[0] != '\0') {
+        if (json_parse(body, strlen(body), &root) != AP_OK) {
+        root = NULL;
+    }
+    }
+    cJSON_ArrayForEach(it, rules) {
+        if (status_in(cJSON_GetObjectItemCaseSensitive(it, "status"),
+                      status) &&
+            when_holds(cJSON_GetObjectItemCaseSensitive(it, "when"), root)) {
+            rule = it;
+            break;
+        }
+    }
+    it = cJSON_GetObjectItemCaseSensitive(rule, "outcome");
+    outcome = cJSON_IsString(it) ? it->valuestring : NULL;
+    msg = error_message(extract, root);
+    if (outcome == NULL) {
+        outcome = status >= 200 && status < 300 ? "transient"
+                  : adapter_status_outcome(status) == ADAPTER_RETRY
+                      ? "transient"
+                      : "rejected";
+    }
+    if (strcmp(outcome, "issued") == 0 || strcmp(outcome, "ok") == 0 ||
+        strcmp(outcome, "already") == 0) {
+        const cJSON *cspec = cJSON_GetObjectItemCaseSensitive(extract,
+                                                              "cert");
+        const cJSON *chspec = cJSON_GetObjectItemCaseSensitive(extract,
+                                                               "chain");
+        char *all = NULL;
+        ap_err rc;
+
+        if (cspec == NULL) {
+            o = ADAPTER_ISSUED; /* revoke / health: nothing to extract */
+            goto out;
+        }
+        rc = extract_certs(cspec, root, 0, &all);
+        if (rc != AP_OK) {
+            o = adapter_fail(res, ADAPTER_RETRY, NULL,
+                             "answer %ld has no readable certificate at the "
+                             "configured pointer",
+                             status);
+            goto out;
+        }
+        /* The first certificate is the leaf; the rest of a bundle is the
+         * chain unless a chain pointer is configured. */
+        {
+            const char *end = strstr(all, "-----END CERTIFICATE-----");
+            size_t leaf_len = end != NULL
+                                  ? (size_t)(end - all) +
+                                        strlen("-----END CERTIFICATE-----\n")
+                                  : strlen(all);
+
+            res->cert_pem = strndup(all, leaf_len);
+            if (chspec == NULL && strlen(all) > leaf_len) {
+                res->chain_pem = strdup(all + leaf_len);
+            }
+        }
+        free(all);
+        if (chspec != NULL) {
+            rc = extract_certs(chspec, root, 0, &res->chain_pem);
+            if (rc != AP_OK && rc != AP_ENOTFOUND) {
+                o = adapter_fail(res, ADAPTER_RETRY, NULL,
+                                 "the chain at the configured pointer does "
+                                 "not parse");
+                goto out;
+            }
+        }
+        if (res->cert_pem == NULL) {
+            o = adapter_fail(res, ADAPTER_RETRY, NULL, "out of memory");
+            goto out;
+        }
+        o = ADAPTER_ISSUED;
+    } else if (strcmp(outcome, "pending") == 0) {
+        res->ref = extract_ref(cJSON_GetObjectItemCaseSensitive(rule, "ref"),
+                               root);
+        if (res->ref == NULL) {
+            res->ref = extract_ref(
+                cJSON_GetObjectItemCaseSensitive(extract, "ref"), root);
+        }
+        if (res->ref == NULL) {
+            o = adapter_fail(res, ADAPTER_RETRY, NULL,
+                             "pending answer without a reference");
+            goto out;
+        }
+        res->retry_after = retry_after > 0 ? (unsigned)retry_after : 0;
+        o = ADAPTER_PENDING;
+        (void)adapter_fail(res, ADAPTER_PENDING, NULL, "%s",
+                           msg ? msg : "pending at the PKI");
+    } else if (strcmp(outcome, "rejected") == 0 ||
+               strcmp(outcome, "unsupported") == 0) {
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(rule,
+                                                          "acme_problem");
+        const char *ptype = ADAPTER_PROB_REJECTED;
+
+        if (cJSON_IsString(p) && strcmp(p->valuestring, "badCSR") == 0) {
+            ptype = ADAPTER_PROB_BAD_CSR;
+        } else if (cJSON_IsString(p) &&
+                   strcmp(p->valuestring, "unauthorized") == 0) {
+            ptype = ADAPTER_PROB_UNAUTHORIZED;
+        }
+        o = adapter_fail(res, ADAPTER_REJECTED, ptype, "PKI %ld: %s", status,
+                         msg ? msg : "refused");
+    } else {
+        /* transient, auth, config: the operator or time fixes it. */
+        res->retry_after = retry_after > 0 ? (unsigned)retry_after : 0;
+        o = adapter_fail(res, ADAPTER_RETRY, NULL, "PKI %ld (%s): %s",
+                         status, outcome, msg ? msg : "no error text");
+    }
+out:
+    free(msg);
+    cJSON_Delete(root);
+    return o;
+}
+
+/* ------------------------------------------------------------ calls */
+
+static void
+rest_free(void *state)
+{
+    struct rest *r = state;
+    cJSON *it;
+
+    if (r == NULL) {
+        return;
+    }
+    cJSON_ArrayForEach(it, r->secrets) {
+        if (cJSON_IsString(it)) {
+            crypto_zeroize(it->valuestring, strlen(it->valuestring));
+        }
+    }
+    cJSON_Delete(r->secrets);
+    cJSON_Delete(r->conf);
+    for (size_t i = 0; i < r->n_jwts; i++) {
+        jose_key_free(r->jwts[i].key);
+        free(r->jwts[i].name);
+        free(r->jwts[i].kid);
+    }
+    adapter_http_fini(&r->http);
+    adapter_secret_free(r->token);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+}
+
+/* Mints every JWT of the config for these values into a name -> string
+ * object (only those the operation could use are cheap enough to mint
+ * all: step-ca configs have two). */
+static ap_err
+mint_jwts(struct rest *r, const struct rest_vars *v, cJSON **out,
+          char *errbuf, size_t errlen)
+{
+    cJSON *obj = cJSON_CreateObject();
+    ap_err rc = AP_OK;
+
+    if (obj == NULL) {
+        return AP_ENOMEM;
+    }
+    for (size_t i = 0; i < r->n_jwts && rc == AP_OK; i++) {
+        cJSON *claims = NULL;
+        char *jws = NULL;
+
+        /* A claim that names serial or CSR data only renders in the
+         * operation that has them: skip the token otherwise. */
+        if (rest_render(r->jwts[i].claims, v, r->secrets, &claims, errbuf,
+                        errlen) != AP_OK) {
+            continue;
+        }
+        rc = jose_sign(r->jwts[i].key, r->jwts[i].kid, claims, &jws);
+        cJSON_Delete(claims);
+        if (rc == AP_OK) {
+            cJSON_AddStringToObject(obj, r->jwts[i].name, jws);
+            free(jws);
+        }
+    }
+    if (rc != AP_OK) {
+        cJSON_Delete(obj);
+        return rc;
+    }
+    *out = obj;
+    return AP_OK;
+}
+
+/* Performs one configured operation. */
+static ap_err
+rest_do(struct rest *r, const cJSON *op, struct rest_vars *v,
+        struct httpc_resp *resp, struct httpc_meta *meta, char *errbuf,
+        size_t errlen);
+
+static ap_err
+rest_login_locked(struct rest *r, char *errbuf, size_t errlen)
+{
+    const cJSON *login = cJSON_GetObjectItemCaseSensitive(r->auth, "login");
+    struct rest_vars v;
+    struct httpc_resp resp;
+    struct httpc_meta meta;
+    cJSON *root = NULL;
+    char *tok = NULL;
+    const cJSON *p;
+    long long ttl = 0;
+    ap_err rc;
+
+    memset(&v, 0, sizeof(v));
+    v.base_url = r->http.url;
+    v.now = time_now();
+    httpc_resp_init(&resp);
+    rc = rest_do(r, login, &v, &resp, &meta, errbuf, errlen);
+    if (rc != AP_OK) {
+        goto out;
+    }
+    if (json_parse(resp.body.data ? resp.body.data : "", resp.body.len, &root) != AP_OK) {
+        root = NULL;
+    }
+    p = cJSON_GetObjectItemCaseSensitive(login, "token_pointer");
+    tok = cJSON_IsString(p) ? rest_pointer_text(root, p->valuestring, "")
+                            : NULL;
+    if (resp.status < 200 || resp.status > 299 || tok == NULL) {
+        (void)snprintf(errbuf, errlen, "login answered %ld without a token",
+                       resp.status);
+        rc = AP_EINVAL;
+        goto out;
+    }
+    p = cJSON_GetObjectItemCaseSensitive(login, "ttl_pointer");
+    if (cJSON_IsString(p) &&
+        cJSON_IsNumber(rest_pointer(root, p->valuestring))) {
+        ttl = (long long)rest_pointer(root, p->valuestring)->valuedouble;
+    }
+    adapter_secret_free(r->token);
+    r->token = tok;
+    tok = NULL;
+    r->token_renew_at = ttl > 0 ? v.now + ttl * 2 / 3 : v.now + 300;
+    rc = AP_OK;
+out:
+    adapter_secret_free(tok);
+    if (resp.body.data != NULL) {
+        crypto_zeroize(resp.body.data, resp.body.len);
+    }
+    cJSON_Delete(root);
+    httpc_resp_fini(&resp);
+    return rc;
+}
+
+static ap_err
+rest_do(struct rest *r, const cJSON *op, struct rest_vars *v,
+        struct httpc_resp *resp, struct httpc_meta *meta, char *errbuf,
+        size_t errlen)
+{
+    const cJSON *method = cJSON_GetObjectItemCaseSensitive(op, "method");
+    const cJSON *url = cJSON_GetObjectItemCaseSensitive(op, "url");
+    const cJSON *hdrs = cJSON_GetObjectItemCaseSensitive(op, "headers");
+    const cJSON *tbody = cJSON_GetObjectItemCaseSensitive(op, "body");
+    const char *type = NULL;
+    const cJSON *it;
+    struct httpc_call call;
+    cJSON *body = NULL;
+    cJSON *jwts = NULL;
+    char *body_text = NULL;
+    char *url_text = NULL;
+    char *user = NULL;
+    char *pass = NULL;
+    char *lines[REST_MAX_HEADERS + 3];
+    const char *hl[REST_MAX_HEADERS + 3];
+    size_t nh = 0;
+    bool has_ctype = false;
+    ap_err rc;
+
+    memset(lines, 0, sizeof(lines));
+    it = cJSON_GetObjectItemCaseSensitive(r->auth, "type");
+    type = cJSON_IsString(it) ? it->valuestring : "none";
+    if (strcmp(type, "login") == 0 &&
+        op != cJSON_GetObjectItemCaseSensitive(r->auth, "login")) {
+        pthread_mutex_lock(&r->lock);
+        rc = AP_OK;
+        if (r->token == NULL || time_now() >= r->token_renew_at) {
+            rc = rest_login_locked(r, errbuf, errlen);
+        }
+        if (rc == AP_OK) {
+            v->token = r->token; /* only while the lock is held */
+            const cJSON *ah = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(r->auth, "login"),
+                "apply_header");
+            const cJSON *n = cJSON_GetObjectItemCaseSensitive(ah, "name");
+            const cJSON *val = cJSON_GetObjectItemCaseSensitive(ah, "value");
+            char *t = NULL;
+
+            if (cJSON_IsString(n) && cJSON_IsString(val) &&
+                rest_render_text(val->valuestring, v, r->secrets, false, &t,
+                                 errbuf, errlen) == AP_OK) {
+                if (asprintf(&lines[nh], "%s: %s", n->valuestring, t) > 0) {
+                    hl[nh] = lines[nh];
+                    nh++;
+                }
+                adapter_secret_free(t);
+            }
+        }
+        v->token = NULL;
+        pthread_mutex_unlock(&r->lock);
+        if (rc != AP_OK) {
+            goto out;
+        }
+    }
+    if (!cJSON_IsString(url) || !cJSON_IsString(method)) {
+        (void)snprintf(errbuf, errlen, "operation needs method and url");
+        rc = AP_ECONFIG;
+        goto out;
+    }
+    rc = mint_jwts(r, v, &jwts, errbuf, errlen);
+    if (rc != AP_OK) {
+        goto out;
+    }
+    v->jwts = jwts;
+    rc = rest_render_text(url->valuestring, v, r->secrets, true, &url_text,
+                          errbuf, errlen);
+    if (rc != AP_OK) {
+        goto out;
+    }
+    cJSON_ArrayForEach(it, hdrs) {
+        char *t = NULL;
+
+        if (nh >= REST_MAX_HEADERS || !cJSON_IsString(it)) {
+            continue;
+        }
+        rc = rest_render_text(it->valuestring, v, r->secrets, false, &t,
+                              errbuf, errlen);
+        if (rc != AP_OK) {
+            goto out;
+        }
+        if (strcasecmp(it->string, "Content-Type") == 0) {
+            has_ctype = true;
+        }
+        if (asprintf(&lines[nh], "%s: %s", it->string, t) < 0) {
+            lines[nh] = NULL;
+            adapter_secret_free(t);
+            rc = AP_ENOMEM;
+            goto out;
+        }
+        adapter_secret_free(t);
+        hl[nh] = lines[nh];
+        nh++;
+    }
+    if (strcmp(type, "header") == 0 || strcmp(type, "bearer") == 0) {
+        const cJSON *hdr = cJSON_GetObjectItemCaseSensitive(r->auth, type);
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(hdr, "name");
+        const cJSON *val = cJSON_GetObjectItemCaseSensitive(
+            hdr, strcmp(type, "bearer") == 0 ? "token" : "value");
+        char *t = NULL;
+
+        if (cJSON_IsString(val) &&
+            rest_render_text(val->valuestring, v, r->secrets, false, &t,
+                             errbuf, errlen) == AP_OK) {
+            if (asprintf(&lines[nh], "%s: %s%s",
+                         strcmp(type, "bearer") == 0 ? "Authorization"
+                         : cJSON_IsString(n)         ? n->valuestring
+                                                     : "Authorization",
+                         strcmp(type, "bearer") == 0 ? "Bearer " : "",
+                         t) > 0) {
+                hl[nh] = lines[nh];
+                nh++;
+            } else {
+                lines[nh] = NULL;
+            }
+            adapter_secret_free(t);
+        }
+    }
+    if (cJSON_IsObject(tbody) || cJSON_IsArray(tbody)) {
+        rc = rest_render(tbody, v, r->secrets, &body, errbuf, errlen);
+        if (rc != AP_OK) {
+            goto out;
+        }
+        body_text = cJSON_PrintUnformatted(body);
+        if (body_text == NULL) {
+            rc = AP_ENOMEM;
+            goto out;
+        }
+        if (!has_ctype) {
+            hl[nh++] = "Content-Type: application/json";
+        }
+    }
+    hl[nh] = NULL;
+    adapter_http_call(&r->http, &call, method->valuestring, url_text);
+    call.headers = hl;
+    call.body = body_text;
+    call.body_len = body_text ? strlen(body_text) : 0;
+    if (strcmp(type, "basic") == 0) {
+        const cJSON *bs = cJSON_GetObjectItemCaseSensitive(r->auth, "basic");
+        const cJSON *u = cJSON_GetObjectItemCaseSensitive(bs, "user");
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(bs, "pass");
+
+        if (cJSON_IsString(u) && cJSON_IsString(p) &&
+            rest_render_text(u->valuestring, v, r->secrets, false, &user,
+                             errbuf, errlen) == AP_OK &&
+            rest_render_text(p->valuestring, v, r->secrets, false, &pass,
+                             errbuf, errlen) == AP_OK) {
+            call.auth = HTTPC_AUTH_BASIC;
+            call.user = user;
+            call.password = pass;
+        }
+    }
+    rc = httpc_call(&call, resp, meta);
+    if (rc != AP_OK) {
+        (void)snprintf(errbuf, errlen, "%s", resp->error);
+    }
+out:
+    v->jwts = NULL;
+    for (size_t i = 0; i < REST_MAX_HEADERS + 3; i++) {
+        if (lines[i] != NULL) {
+            crypto_zeroize(lines[i], strlen(lines[i]));
+            free(lines[i]);
+        }
+    }
+    if (body_text != NULL) {
+        crypto_zeroize(body_text, strlen(body_text));
+    }
+    cJSON_free(body_text);
+    cJSON_Delete(body);
+    cJSON_Delete(jwts);
+    free(url_text);
+    adapter_secret_free(user);
+    adapter_secret_free(pass);
+    return rc;
+}
+
+/* Runs op and classifies; retries once after a fresh login on a status
+ * listed in relogin_on_status. */
+static enum adapter_outcome
+rest_run(struct rest *r, const char *opname, struct rest_vars *v,
+         struct adapter_result *res)
+{
+    const cJSON *op = cJSON_GetObjectItemCaseSensitive(r->ops, opname);
+    const cJSON *relogin = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(r->auth, "login"),
+        "relogin_on_status");
+    struct httpc_resp resp;
+    struct httpc_meta meta;
+    char errbuf[300];
+    enum adapter_outcome o = ADAPTER_RETRY;
+
+    httpc_resp_init(&resp);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        httpc_resp_fini(&resp);
+        httpc_resp_init(&resp);
+        errbuf[0] = '\0';
+        if (rest_do(r, op, v, &resp, &meta, errbuf, sizeof(errbuf)) !=
+            AP_OK) {
+            o = adapter_fail(res, ADAPTER_RETRY, NULL, "PKI not reached: %s",
+                             errbuf);
+            break;
+        }
+        if (attempt == 0 && relogin != NULL &&
+            status_in(relogin, resp.status)) {
+            pthread_mutex_lock(&r->lock);
+            r->token_renew_at = 0;
+            pthread_mutex_unlock(&r->lock);
+            continue;
+        }
+        o = rest_classify(op, resp.status, resp.body.data, meta.retry_after,
+                          res);
+        break;
+    }
+    httpc_resp_fini(&resp);
+    return o;
+}
+
+static enum adapter_outcome
+rest_submit(void *state, const struct adapter_request *req,
+            struct adapter_result *res)
+{
+    struct rest *r = state;
+    struct rest_vars v;
+    struct adapter_request mapped = *req;
+    const cJSON *profiles = cJSON_GetObjectItemCaseSensitive(r->conf,
+                                                             "profiles");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(
+        profiles, req->profile != NULL ? req->profile : "default");
+
+    if (cJSON_IsString(p)) {
+        mapped.profile = p->valuestring;
+    }
+    memset(&v, 0, sizeof(v));
+    v.req = &mapped;
+    v.base_url = r->http.url;
+    v.now = time_now();
+    return rest_run(r, "submit", &v, res);
+}
+
+static enum adapter_outcome
+rest_poll(void *state, const char *ref, struct adapter_result *res)
+{
+    struct rest *r = state;
+    struct rest_vars v;
+    enum adapter_outcome o;
+
+    memset(&v, 0, sizeof(v));
+    v.ref = ref;
+    v.base_url = r->http.url;
+    v.now = time_now();
+    if (cJSON_GetObjectItemCaseSensitive(r->ops, "poll") == NULL) {
+        return adapter_fail(res, ADAPTER_RETRY, NULL,
+                            "pending, but no poll operation is configured");
+    }
+    o = rest_run(r, "poll", &v, res);
+    if (o == ADAPTER_PENDING && res->ref == NULL) {
+        res->ref = strdup(ref);
+    }
+    return o;
+}
+
+static ap_err
+rest_revoke(void *state, const char *cert_pem, int reason, char *errbuf,
+            size_t errlen)
+{
+    struct rest *r = state;
+    struct rest_vars v;
+    struct x509_ids ids;
+    struct adapter_result res;
+    enum adapter_outcome o;
+    ap_err rc;
+    memset(&res, 0, sizeof(res));
+    if (cJSON_GetObjectItemCaseSensitive(r->ops, "revoke") == NULL) {
+        (void)snprintf(errbuf, errlen, "this PKI has no revoke operation "
+                       "configured");
+        return AP_EINVAL;
+    }
+    rc = x509_cert_ids(cert_pem, &ids);
+    if (rc != AP_OK) {
+        (void)snprintf(errbuf, errlen, "stored certificate does not parse");
+        return rc;
+    }
+    memset(&v, 0, sizeof(v));
+    v.cert_pem = cert_pem;
+    v.serial_hex = ids.serial_hex;
+    v.issuer_dn = ids.issuer_dn;
+    v.reason = reason;
+    v.reason_map = cJSON_GetObjectItemCaseSensitive(r->conf, "reason_map");
+    v.base_url = r->http.url;
+    v.now = time_now();
+    o = rest_run(r, "revoke", &v, &res);
+    if (o == ADAPTER_ISSUED) {
+        rc = AP_OK;
+    } else {
+        (void)snprintf(errbuf, errlen, "%s",
+                       res.detail ? res.detail : "the PKI refused");
+        rc = o == ADAPTER_RETRY ? AP_ENET : AP_EINVAL;
+    }
+    adapter_result_clear(&res);
+    x509_ids_fini(&ids);
+    return rc;
+}
+
+static ap_err
+rest_health(void *state, char *errbuf, size_t errlen)
+{
+    struct rest *r = state;
+    struct rest_vars v;
+    struct adapter_result res;
+    enum adapter_outcome o;
+
+    if (cJSON_GetObjectItemCaseSensitive(r->ops, "health") == NULL) {
+        return AP_OK;
+    }
+    memset(&v, 0, sizeof(v));
+    memset(&res, 0, sizeof(res));
+    v.base_url = r->http.url;
+    v.now = time_now();
+    o = rest_run(r, "health", &v, &res);
+    if (o != ADAPTER_ISSUED) {
+        (void)snprintf(errbuf, errlen, "%s",
+                       res.detail ? res.detail : "health check failed");
+    }
+    adapter_result_clear(&res);
+    return o == ADAPTER_ISSUED ? AP_OK : AP_ENET;
+}
+
+/* Reads every {{secret:SPEC}} of the config once. */
+static ap_err
+collect_secrets(const cJSON *node, cJSON *secrets, const char *file,
+                char *errbuf, size_t errlen)
+{
+    const cJSON *it;
+
+    if (cJSON_IsString(node)) {
+        const char *p = node->valuestring;
+
+        while ((p = strstr(p, "{{secret:")) != NULL) {
+            const char *end = strstr(p, "}}");
+            char spec[300];
+            struct config_kv kv;
+            struct config_section sec;
+            char *val = NULL;
+            ap_err rc;
+
+            if (end == NULL || (size_t)(end - p - 9) >= sizeof(spec)) {
+                (void)snprintf(errbuf, errlen, "%s: bad {{secret:...}}",
+                               file);
+                return AP_ECONFIG;
+            }
+            (void)snprintf(spec, sizeof(spec), "%.*s", (int)(end - p - 9),
+                           p + 9);
+            p = end + 2;
+            if (cJSON_GetObjectItemCaseSensitive(secrets, spec) != NULL) {
+                continue;
+            }
+            kv.key = (char *)(uintptr_t) "secret";
+            kv.value = spec;
+            kv.line = 0;
+            sec.file = file;
+            sec.kv = &kv;
+            sec.n = 1;
+            rc = adapter_secret(&sec, "secret", "rest", true, &val, errbuf,
+                                errlen);
+            if (rc != AP_OK) {
+                return rc;
+            }
+            cJSON_AddStringToObject(secrets, spec, val);
+            adapter_secret_free(val);
+        }
+        return AP_OK;
+    }
+    cJSON_ArrayForEach(it, node) {
+        ap_err rc = collect_secrets(it, secrets, file, errbuf, errlen);
+
+        if (rc != AP_OK) {
+            return rc;
+        }
+    }
+    return AP_OK;
+}
+
+static ap_err
+rest_init(const struct config_section *cfg, const struct adapter_ctx *ctx,
+          void **state, char *errbuf, size_t errlen)
+{
+    struct rest *r;
+    const char *path;
+    const cJSON *server;
+    const cJSON *it;
+    struct config_kv kvs[8];
+    struct config_section sec;
+    FILE *f = NULL;
+    char *text = NULL;
+    size_t n;
+    ap_err rc = AP_ECONFIG;
+
+    (void)ctx;
+    r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        return AP_ENOMEM;
+    }
+    pthread_mutex_init(&r->lock, NULL);
+    rc = config_section_check(cfg, rest_keys, "adapter rest", errbuf, errlen);
+    if (rc != AP_OK) {
+        goto out;
+    }
+    rc = AP_ECONFIG;
+    path = adapter_conf_str(cfg, "config", NULL);
+    if (path == NULL) {
+        (void)snprintf(errbuf, errlen, "rest: config = <JSON file> is "
+                       "required");
+        goto out;
+    }
+    f = fopen(path, "re");
+    text = calloc(1, REST_MAX_CONFIG + 1);
+    if (f == NULL || text == NULL) {
+        (void)snprintf(errbuf, errlen, "rest: cannot read %s", path);
+        goto out;
+    }
+    n = fread(text, 1, REST_MAX_CONFIG, f);
+    if (n == REST_MAX_CONFIG ||
+        json_parse(text, n, &r->conf) != AP_OK || !cJSON_IsObject(r->conf)) {
+        (void)snprintf(errbuf, errlen, "rest: %s is not a JSON object of at "
+                       "most %d bytes (duplicate keys are refused)",
+                       path, REST_MAX_CONFIG);
+        goto out;
+    }
+    r->ops = cJSON_GetObjectItemCaseSensitive(r->conf, "operations");
+    r->auth = cJSON_GetObjectItemCaseSensitive(r->conf, "auth");
+    if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(r->ops, "submit"))) {
+        (void)snprintf(errbuf, errlen, "rest: %s: operations.submit is "
+                       "required", path);
+        goto out;
+    }
+    /* server -> the same settings the dedicated adapters take. */
+    server = cJSON_GetObjectItemCaseSensitive(r->conf, "server");
+    memset(kvs, 0, sizeof(kvs));
+    sec.file = path;
+    sec.kv = kvs;
+    sec.n = 0;
+    {
+        static const struct {
+            const char *json;
+            const char *key;
+        } map[] = {
+            { "/base_url", "url" },
+            { "/ca_bundle", "ca_file" },
+            { "/client_cert/cert", "client_cert" },
+            { "/client_cert/key", "client_key" },
+            { "/timeout_ms", "timeout_ms" },
+            { "/connect_timeout_ms", "connect_timeout_ms" },
+            { "/allow_http", "allow_http" },
+        };
+        char *vals[8] = { NULL };
+
+        for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+            vals[i] = rest_pointer_text(server, map[i].json, ",");
+            if (vals[i] != NULL) {
+                if (strcmp(vals[i], "true") == 0) {
+                    free(vals[i]);
+                    vals[i] = strdup("yes");
+                } else if (strcmp(vals[i], "false") == 0) {
+                    free(vals[i]);
+                    vals[i] = strdup("no");
+                }
+                kvs[sec.n].key = (char *)(uintptr_t)map[i].key;
+                kvs[sec.n].value = vals[i];
+                sec.n++;
+            }
+        }
+        rc = adapter_http_load(&sec, "rest", &r->http, errbuf, errlen);
+        for (size_t i = 0; i < 8; i++) {
+            free(vals[i]);
+        }
+        if (rc != AP_OK) {
+            goto out;
+        }
+    }
+    r->secrets = cJSON_CreateObject();
+    if (r->secrets == NULL) {
+        rc = AP_ENOMEM;
+        goto out;
+    }
+    rc = collect_secrets(r->conf, r->secrets, path, errbuf, errlen);
+    if (rc != AP_OK) {
+        goto out;
+    }
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(r->conf, "jwt")) {
+        const cJSON *key = cJSON_GetObjectItemCaseSensitive(it, "key");
+        const cJSON *kid = cJSON_GetObjectItemCaseSensitive(it, "kid");
+        const cJSON *alg = cJSON_GetObjectItemCaseSensitive(it, "alg");
+        struct rest_jwt *j;
+
+        if (r->n_jwts >= REST_MAX_JWTS || !cJSON_IsString(key) ||
+            (alg != NULL && (!cJSON_IsString(alg) ||
+                             strcmp(alg->valuestring, "ES256") != 0))) {
+            (void)snprintf(errbuf, errlen, "rest: %s: jwt %s needs a key "
+                           "file and alg ES256 (at most %d tokens)",
+                           path, it->string, REST_MAX_JWTS);
+            rc = AP_ECONFIG;
+            goto out;
+        }
+        j = &r->jwts[r->n_jwts];
+        rc = jose_key_load(key->valuestring, &j->key, errbuf, errlen);
+        if (rc != AP_OK) {
+            goto out;
+        }
+        adapter_check_private_file(key->valuestring, "rest jwt key");
+        j->name = strdup(it->string);
+        j->kid = cJSON_IsString(kid) ? strdup(kid->valuestring) : NULL;
+        j->claims = cJSON_GetObjectItemCaseSensitive(it, "claims");
+        r->n_jwts++;
+        if (j->name == NULL) {
+            rc = AP_ENOMEM;
+            goto out;
+        }
+    }
+    rc = AP_OK;
+out:
+    if (f != NULL) {
+        fclose(f);
+    }
+    free(text);
+    if (rc == AP_OK) {
+        *state = r;
+    } else {
+        rest_free(r);
+    }
+    return rc;
+}
+
+const struct adapter_ops adapter_rest = {
+    .abi = ADAPTER_ABI,
+    .name = "rest",
+    .caps = ADAPTER_CAP_POLL | ADAPTER_CAP_REVOKE | ADAPTER_CAP_CONCURRENT,
+    .config_keys = rest_keys,
+    .init = rest_init,
+    .submit = rest_submit,
+    .poll = rest_poll,
+    .revoke = rest_revoke,
+    .health = rest_health,
+    .free = rest_free,
+};

@@ -1,0 +1,29 @@
+/* proxy/renewal.h: certificate identifiers and renewal windows of ACME
+ * Renewal Information (RFC 9773). */
+#ifndef AP_PROXY_RENEWAL_H
+#define AP_PROXY_RENEWAL_H
+
+#include <cjson/cJSON.h>
+
+#include "common/crypto.h"
+#include "common/err.h"
+#include "common/store.h"
+
+#define RENEWAL_RETRY_AFTER_SEC 21600 /* RFC 9773 §4.3: poll every ~6 h */
+
+/* Finds the certificate that certid ("<b64url AKI keyIdentifier>.<b64url
+ * serial>", RFC 9773 §4.1) names, in txn. AP_EPARSE: not of that form;
+ * AP_ENOTFOUND: no such certificate of this server. On AP_OK *rec is the
+ * certificate record and *leaf its parsed leaf (caller frees both). */
+AP_MUST_CHECK ap_err renewal_find_cert(struct store_txn *txn,
+                                       const char *certid, cJSON **rec,
+                                       struct crypto_cert **leaf);
+
+/* The suggested renewal window of a certificate: for a valid one, a slice
+ * of 5% of its lifetime (at least an hour) placed between 60% and 75% of
+ * the lifetime by a hash of the serial, so certificates issued together do
+ * not renew together; for a revoked one, a window that has passed. */
+void renewal_window(const struct crypto_cert *leaf, bool revoked,
+                    long long now, long long *start, long long *end);
+
+#endif /* AP_PROXY_RENEWAL_H */

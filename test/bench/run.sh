@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# make bench: the same ACME load against acmeproxy (local adapter, fresh
+# data_dir) and Debian's Pebble, in turn, on loopback; then 20 sequential
+# lego issuances against each; then the proxy with 10k and 100k issued
+# orders already in its store. Prints one table at the end. Measures only:
+# never pass/fail (the exit status is 0 unless something could not run).
+#
+# Run from the repository root after `make all bench-tools` (make bench
+# does both). Knobs (environment):
+#   BENCH_FLOWS=1000        flows per load run (each also bounded by time)
+#   BENCH_DURATION=60       seconds per load run at most
+#   BENCH_CONCURRENCY=12    flows in flight (below the proxy's 16 HTTP threads:
+#                           civetweb holds one per keep-alive connection)
+#   BENCH_ROUNDS=2          load runs per server, alternating proxy/Pebble
+#   BENCH_LEGO=20           sequential lego issuances per server (0: skip)
+#   BENCH_SCALE="10000 100000"   stored orders for the scale runs ("" skips;
+#                           add 1000000 for the 1M figure: ~15 min, ~6 GB)
+#   BENCH_SCALE_FLOWS=300   flows per scale run
+#   BENCH_PROXY, BENCH_BIN, BENCH_SEED   binaries (build/acmeproxy,
+#                           build/test/bench/acmebench, build/test/bench/seed)
+#   KEEP_TMP=1              keep the temporary directory (logs, outputs)
+set -u
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+PROXY_BIN=${BENCH_PROXY:-build/acmeproxy}
+ACMEBENCH=${BENCH_BIN:-build/test/bench/acmebench}
+SEEDER=${BENCH_SEED:-build/test/bench/seed}
+B_FLOWS=${BENCH_FLOWS:-1000}
+B_DURATION=${BENCH_DURATION:-60}
+B_CONC=${BENCH_CONCURRENCY:-12}
+B_ROUNDS=${BENCH_ROUNDS:-2}
+B_LEGO=${BENCH_LEGO:-20}
+B_SCALE=${BENCH_SCALE-10000 100000}
+B_SCALE_FLOWS=${BENCH_SCALE_FLOWS:-300}
+MAP_MB=16384
+
+# Helpers of the integration suite (knot, free ports, Pebble's TLS files,
+# stop_pid, wait_for_server); sourcing runs none of its tests.
+# shellcheck source=../integration/run.sh
+source test/integration/run.sh "$PROXY_BIN"
+
+RESULTS=$TMP/results.txt
+: > "$RESULTS"
+RUN_TAG=$(date +%s)
+
+say() { echo "bench: $*"; }
+
+# -------------------------------------------------------------- servers
+
+bench_proxy_start() {   # bench_proxy_start DATA_DIR
+    local dd=$1 conf=$TMP/bench-proxy.conf
+    mkdir -p "$dd"
+    cat > "$conf" <<EOF
+[server]
+listen   = 127.0.0.1:$ACME_PORT
+base_url = https://localhost:$ACME_PORT
+data_dir = $dd
+map_size_mb = $MAP_MB
+log_level = info
+
+[acme]
+wait_ms = 1000
+
+[validation]
+http_port = $HTTP_PORT
+resolver  = 127.0.0.1:$DNS_PORT
+
+[adapter]
+type = local
+EOF
+    echo "### start $(date +%T) $dd" >> "$TMP/proxy.log"
+    "$PROXY_BIN" -c "$conf" >> "$TMP/proxy.log" 2>&1 &
+    SERVER_PID=$!
+    CA_FILE=$dd/ca.pem
+    DIR_URL="https://localhost:$ACME_PORT/directory"
+    wait_for_server 60
+}
+
+bench_pebble_start() {
+    [ -f "$TMP/pebble/pebble.json" ] || pebble_write_config || return 1
+    echo "### start $(date +%T)" >> "$TMP/pebble.log"
+    PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 \
+        pebble -config "$TMP/pebble/pebble.json" \
+        -dnsserver "127.0.0.1:$DNS_PORT" >> "$TMP/pebble.log" 2>&1 &
+    SERVER_PID=$!
+    CA_FILE=$TMP/pebble/tlsca.pem
+    DIR_URL="https://localhost:$ACME_PORT/dir"
+    wait_for_server 30
+}
+
+bench_stop() {
+    [ -n "$SERVER_PID" ] && stop_pid "$SERVER_PID" 10
+    SERVER_PID=""
+}
+
+# -------------------------------------------------------------- measurements
+
+# run_load LABEL ARGS...: one acmebench run against the started server.
+run_load() {
+    local label=$1 out
+    shift
+    out=$TMP/load-$label-$(date +%s%N).out
+    timeout $((B_DURATION + 180)) "$ACMEBENCH" --directory "$DIR_URL" \
+        --ca "$CA_FILE" --http-port "$HTTP_PORT" --concurrency "$B_CONC" \
+        --pid "$SERVER_PID" --label "$label" --duration "$B_DURATION" \
+        --flow-timeout 60 "$@" > "$out" 2>&1
+    grep -v '^RESULT' "$out" | sed 's/^/  /'
+    grep '^RESULT' "$out" | tail -n 1 >> "$RESULTS"
+}
+
+# lego_run LABEL: LEGO_N sequential issuances (one account, new name each).
+lego_run() {
+    local label=$1 dir=$TMP/lego-$1 i fails=0 t0 t1
+    t0=$(date +%s.%N)
+    for i in $(seq 1 "$B_LEGO"); do
+        LEGO_CA_CERTIFICATES="$CA_FILE" timeout 120 lego --server "$DIR_URL" \
+            --email bench@example.org --accept-tos \
+            --http --http.port "127.0.0.1:$HTTP_PORT" \
+            --domains "lego-$i.r$RUN_TAG.bench.test" --path "$dir" run \
+            >> "$TMP/lego-$label.log" 2>&1 || fails=$((fails + 1))
+    done
+    t1=$(date +%s.%N)
+    t1=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')
+    echo "LEGO label=$label n=$B_LEGO failed=$fails secs=$t1" >> "$RESULTS"
+    say "lego $label: $B_LEGO issuances, $fails failed, $t1 s"
+}
+
+# lmdb_bytes DB_DIR: bytes of pages in use, certificates stored.
+lmdb_figures() {
+    local db=$1 pages psize certs
+    pages=$(mdb_stat -e "$db" | awk -F': ' '/Number of pages used/ {print $2}')
+    psize=$(mdb_stat -e "$db" | awk -F': ' '/Page size/ {print $2}')
+    certs=$(mdb_stat -s certs "$db" | awk -F': ' '/Entries/ {print $2}')
+    echo "$((pages * psize)) ${certs:-0}"
+}
+
+# -------------------------------------------------------------- the runs
+
+bench_main() {
+    local r dd n out b certs
+    say "tmp $TMP; proxy $PROXY_BIN; loopback ports: acme $ACME_PORT http-01 $HTTP_PORT dns $DNS_PORT"
+    say "$(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'); load $(cut -d' ' -f1-3 /proc/loadavg)"
+    for f in "$PROXY_BIN" "$ACMEBENCH" "$SEEDER"; do
+        [ -x "$f" ] || { echo "bench: $f is not built (make all bench-tools)"; return 2; }
+    done
+    command -v pebble >/dev/null || { echo "bench: pebble missing (test/bench/deps.sh)"; return 2; }
+    start_knot || { echo "bench: knotd did not start"; show_tail "$TMP/knot.log"; return 2; }
+    "$ACMEBENCH" --crypto-bench --iterations 500 | sed 's/^/  /'
+
+    for r in $(seq 1 "$B_ROUNDS"); do
+        dd=$TMP/proxy-data-$r
+        say "round $r: acmeproxy"
+        if bench_proxy_start "$dd"; then
+            run_load acmeproxy --flows "$B_FLOWS"
+            bench_stop
+            read -r n certs < <(lmdb_figures "$dd/db")
+            echo "LMDB label=acmeproxy bytes=$n certs=$certs" >> "$RESULTS"
+        else
+            say "acmeproxy did not start: $START_ERR"; show_tail "$TMP/proxy.log"
+        fi
+        say "round $r: pebble"
+        if bench_pebble_start; then
+            run_load pebble --flows "$B_FLOWS"
+            bench_stop
+        else
+            say "pebble did not start: $START_ERR"; show_tail "$TMP/pebble.log"
+        fi
+    done
+
+    if [ "$B_LEGO" -gt 0 ]; then
+        if bench_proxy_start "$TMP/proxy-lego"; then lego_run acmeproxy; bench_stop; fi
+        if bench_pebble_start; then lego_run pebble; bench_stop; fi
+    fi
+
+    for n in $B_SCALE; do
+        dd=$TMP/scale-$n
+        say "scale: seeding $n orders"
+        out=$("$SEEDER" --data-dir "$dd" --orders "$n" --map-size-mb "$MAP_MB" --seconds 1800 2>&1)
+        echo "$out" | sed 's/^/  /'
+        echo "$out" | grep '^SEED ' | sed "s/^SEED /SEED label=$n /" >> "$RESULTS"
+        if bench_proxy_start "$dd"; then
+            run_load "stored-$n" --flows "$B_SCALE_FLOWS"
+            bench_stop
+            read -r b certs < <(lmdb_figures "$dd/db")
+            echo "LMDB label=stored-$n bytes=$b certs=$certs" >> "$RESULTS"
+        fi
+        [ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$dd"
+    done
+    print_table
+}
+
+# -------------------------------------------------------------- the table
+
+kv() { sed -nE "s/.* $2=([^ ]*).*/\1/p" <<<" $1"; }
+
+print_table() {
+    local line label fps pfps xfps ratio
+    echo
+    echo "== acmebench: $B_CONC flows in flight, ES256+RS256 accounts, 1-3 names, http-01"
+    echo "   p50/p99 in ms; cpu/f: server CPU ms per flow; RSS and anon (RssAnon peak: heap, not the LMDB map) in MB"
+    printf '%-14s %7s %6s %5s %13s %13s %13s %13s %13s %13s %11s %5s\n' server flows/s failed cpu/f \
+        newOrder challenge authzPoll finalize cert flow "RSS idle/pk" anon
+    while read -r line; do
+        case $line in RESULT*) ;; *) continue ;; esac
+        printf '%-14s %7s %6s %5s %6s/%-6s %6s/%-6s %6s/%-6s %6s/%-6s %6s/%-6s %6s/%-6s %5s/%-5s %5s\n' \
+            "$(kv "$line" label)" "$(kv "$line" fps)" "$(kv "$line" failed)" "$(kv "$line" srv_cpu_ms)" \
+            "$(kv "$line" p50_newOrder)" "$(kv "$line" p99_newOrder)" \
+            "$(kv "$line" p50_challenge)" "$(kv "$line" p99_challenge)" \
+            "$(kv "$line" p50_authzPoll)" "$(kv "$line" p99_authzPoll)" \
+            "$(kv "$line" p50_finalize)" "$(kv "$line" p99_finalize)" \
+            "$(kv "$line" p50_cert)" "$(kv "$line" p99_cert)" \
+            "$(kv "$line" p50_flow)" "$(kv "$line" p99_flow)" \
+            "$(awk -v k="$(kv "$line" rss_idle_kb)" 'BEGIN {printf "%.1f", k / 1024}')" \
+            "$(awk -v k="$(kv "$line" rss_peak_kb)" 'BEGIN {printf "%.1f", k / 1024}')" \
+            "$(awk -v k="$(kv "$line" anon_peak_kb)" 'BEGIN {printf "%.1f", k / 1024}')"
+    done < "$RESULTS"
+    pfps=$(grep '^RESULT label=acmeproxy ' "$RESULTS" | sed -nE 's/.* fps=([^ ]*).*/\1/p' | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}')
+    xfps=$(grep '^RESULT label=pebble ' "$RESULTS" | sed -nE 's/.* fps=([^ ]*).*/\1/p' | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}')
+    if [ -n "$pfps" ] && [ -n "$xfps" ]; then
+        ratio=$(awk -v p="$pfps" -v x="$xfps" 'BEGIN {if (x > 0) printf "%.2f", p / x; else print "-"}')
+        echo "ratio acmeproxy/pebble, flows/s (median of $B_ROUNDS rounds): $pfps / $xfps = $ratio"
+    fi
+    while read -r line; do
+        case $line in
+            LEGO*) printf 'lego, %s sequential issuances: %-10s %6.1f s (%s failed)\n' \
+                "$(kv "$line" n)" "$(kv "$line" label)" "$(kv "$line" secs)" "$(kv "$line" failed)" ;;
+            LMDB*) label=$(kv "$line" label)
+                printf 'LMDB after %-14s %8.1f MB in use, %7s certificates, %6s bytes per certificate\n' \
+                    "$label:" "$(awk -v b="$(kv "$line" bytes)" 'BEGIN {print b / 1048576}')" "$(kv "$line" certs)" \
+                    "$(awk -v b="$(kv "$line" bytes)" -v c="$(kv "$line" certs)" 'BEGIN {if (c > 0) printf "%d", b / c; else print "-"}')" ;;
+            SEED*) printf 'seeded %s orders (%s accounts) in %s s\n' "$(kv "$line" orders)" \
+                "$(kv "$line" accounts)" "$(kv "$line" secs)" ;;
+        esac
+    done < "$RESULTS"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    bench_main
+fi

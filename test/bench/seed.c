@@ -1,0 +1,509 @@
+/* test/bench/seed.c: fills a data directory with issued orders, for the
+ * scale figures of the benchmark (flow time and RSS with 10k, 100k, 1M
+ * orders already stored).
+ *
+ *   seed --data-dir DIR --orders N [--accounts A] [--batch B]
+ *        [--map-size-mb M] [--seconds S] [--pool P]
+ *
+ * Writes what the proxy itself writes for one issued order, through
+ * common/store.h (store_put_json / store_put, as the proxy does), with the
+ * record shapes of proxy/account.c (account + account_keys), proxy/order.c
+ * (order, finalized: csr, status valid, cert; account_orders index),
+ * proxy/challenge.c (the authorizations, made by the proxy's own
+ * challenge_new_authz, then valid as record_outcome leaves them) and
+ * proxy/issuer.c (certificate record with the PEM chain, serials index).
+ * Many orders share one write transaction (--batch) so 1M orders finish in
+ * minutes; the time bound (--seconds) stops early and says how far it got.
+ *
+ * Realism and its limits: the certificates are real chains from the data
+ * directory's own CA (ca_issue), but a pool of --pool of them is reused,
+ * each record with its own random 128-bit serial; account JWKs are real
+ * keys from a pool of the same size, each account with its own random
+ * thumbprint. Sizes and key distributions are those of real records;
+ * the seeded accounts are not meant to sign requests. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "common/b64url.h"
+#include "common/ca.h"
+#include "common/crypto.h"
+#include "common/id.h"
+#include "common/store.h"
+#include "proxy/resource.h"
+#include "test/bench/bench_key.h"
+
+#define SEED_MAX_ORDERS 100000000UL
+#define SEED_MAX_POOL 10000
+#define SEED_DAYS 90
+#define SEED_ORDER_TTL 604800
+
+struct pool_entry {
+    char *chain;        /* leaf + intermediate, as issuer.c stores it */
+    char *csr_b64;      /* as finalize stores it in the order */
+    cJSON *jwk;         /* an account key */
+    unsigned n_names;
+};
+
+static double
+mono(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static bool
+parse_ulong(const char *s, unsigned long min, unsigned long max,
+            unsigned long *out)
+{
+    char *end = NULL;
+    unsigned long v;
+
+    if (s == NULL || *s < '0' || *s > '9') {
+        return false;
+    }
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static ap_err
+make_pool_entry(struct ca *ca, unsigned i, struct pool_entry *pe)
+{
+    struct bkey *key = NULL;
+    unsigned char spki[4096];
+    size_t spki_len = 0;
+    char names[3][64];
+    const char *np[3];
+    unsigned char *csr = NULL;
+    size_t csr_len = 0;
+    struct ca_issue_req req;
+    char *leaf = NULL;
+    char errbuf[256];
+    const char *inter = ca_intermediate_pem(ca);
+    long long now = (long long)time(NULL);
+    ap_err rc;
+
+    memset(pe, 0, sizeof(*pe));
+    pe->n_names = 1 + i % 3;
+    for (unsigned k = 0; k < pe->n_names; k++) {
+        snprintf(names[k], sizeof(names[k]), "host%u-%u.seed.test", i, k);
+        np[k] = names[k];
+    }
+    rc = bkey_generate(BKEY_ES256, &key);
+    if (rc == AP_OK) {
+        rc = bkey_pubkey_der(key, spki, sizeof(spki), &spki_len);
+    }
+    if (rc == AP_OK) {
+        rc = bkey_csr(key, np, pe->n_names, &csr, &csr_len);
+    }
+    if (rc != AP_OK) {
+        goto out;
+    }
+    memset(&req, 0, sizeof(req));
+    req.pubkey_der = spki;
+    req.pubkey_der_len = spki_len;
+    req.dns_names = np;
+    req.n_dns_names = pe->n_names;
+    req.not_before = now - 60;
+    req.not_after = now + SEED_DAYS * 86400LL;
+    rc = ca_issue(ca, &req, &leaf, errbuf, sizeof(errbuf));
+    if (rc != AP_OK) {
+        fprintf(stderr, "seed: ca_issue: %s\n", errbuf);
+        goto out;
+    }
+    pe->chain = malloc(strlen(leaf) + strlen(inter) + 2);
+    pe->csr_b64 = b64url_encode_alloc(csr, csr_len);
+    pe->jwk = bkey_jwk(key);
+    if (pe->chain == NULL || pe->csr_b64 == NULL || pe->jwk == NULL) {
+        rc = AP_ENOMEM;
+        goto out;
+    }
+    snprintf(pe->chain, strlen(leaf) + strlen(inter) + 2, "%s%s%s", leaf,
+             leaf[strlen(leaf) - 1] == '\n' ? "" : "\n", inter);
+out:
+    free(leaf);
+    free(csr);
+    bkey_free(key);
+    return rc;
+}
+
+static ap_err
+put_account(struct store_txn *txn, const char *id, const cJSON *jwk,
+            unsigned n, long long created)
+{
+    unsigned char rnd[32];
+    char thumb[64];
+    char contact[64];
+    cJSON *acct = cJSON_CreateObject();
+    cJSON *contacts;
+    ap_err rc;
+
+    if (acct == NULL) {
+        return AP_ENOMEM;
+    }
+    rc = crypto_random(rnd, sizeof(rnd));
+    if (rc == AP_OK) {
+        rc = b64url_encode(rnd, sizeof(rnd), thumb, sizeof(thumb));
+    }
+    if (rc != AP_OK) {
+        cJSON_Delete(acct);
+        return rc;
+    }
+    snprintf(contact, sizeof(contact), "mailto:host-%u@example.org", n);
+    /* proxy/account.c account_new */
+    cJSON_AddNumberToObject(acct, "v", 1);
+    cJSON_AddStringToObject(acct, "id", id);
+    cJSON_AddStringToObject(acct, "status", "valid");
+    cJSON_AddItemToObject(acct, "jwk", cJSON_Duplicate(jwk, 1));
+    cJSON_AddStringToObject(acct, "thumbprint", thumb);
+    contacts = cJSON_AddArrayToObject(acct, "contact");
+    cJSON_AddItemToArray(contacts, cJSON_CreateString(contact));
+    cJSON_AddBoolToObject(acct, "tos", true);
+    cJSON_AddNumberToObject(acct, "created", (double)created);
+    cJSON_AddStringToObject(acct, "ip", "10.0.0.1");
+    rc = store_put(txn, STORE_ACCOUNT_KEYS, thumb, id, strlen(id), true);
+    if (rc == AP_OK) {
+        rc = store_put_json(txn, STORE_ACCOUNTS, id, acct, true);
+    }
+    cJSON_Delete(acct);
+    return rc;
+}
+
+/* One issued order with its authorizations, certificate and indexes. */
+static ap_err
+put_order(struct store_txn *txn, const char *acct_id,
+          const struct pool_entry *pe, unsigned long n, long long created)
+{
+    char order_id[ID_LEN + 1];
+    char cert_id[ID_LEN + 1];
+    char key[STORE_MAX_KEY];
+    unsigned char rnd[16];
+    char serial[33];
+    cJSON *order = NULL;
+    cJSON *idents;
+    cJSON *authz_ids;
+    cJSON *cert = NULL;
+    long long expires = created + SEED_ORDER_TTL;
+    long long validated = created + 2;
+    ap_err rc;
+
+    rc = id_new(order_id, sizeof(order_id));
+    if (rc == AP_OK) {
+        rc = id_new(cert_id, sizeof(cert_id));
+    }
+    if (rc == AP_OK) {
+        rc = crypto_random(rnd, sizeof(rnd));
+    }
+    if (rc != AP_OK) {
+        return rc;
+    }
+    rnd[0] &= 0x7f; /* a positive serial, as ca_issue makes */
+    rnd[0] |= 0x01;
+    for (size_t i = 0; i < sizeof(rnd); i++) {
+        snprintf(serial + 2 * i, 3, "%02x", rnd[i]);
+    }
+    order = cJSON_CreateObject();
+    idents = cJSON_CreateArray();
+    if (order == NULL || idents == NULL) {
+        cJSON_Delete(order);
+        cJSON_Delete(idents);
+        return AP_ENOMEM;
+    }
+    for (unsigned k = 0; k < pe->n_names; k++) {
+        cJSON *id = cJSON_CreateObject();
+        char name[96];
+
+        snprintf(name, sizeof(name), "h%lu-%u.fleet.example.org", n, k);
+        cJSON_AddStringToObject(id, "type", "dns");
+        cJSON_AddStringToObject(id, "value", name);
+        cJSON_AddItemToArray(idents, id);
+    }
+    /* proxy/order.c order_new, then finalize and issuer.c store_issued */
+    cJSON_AddNumberToObject(order, "v", 1);
+    cJSON_AddStringToObject(order, "id", order_id);
+    cJSON_AddStringToObject(order, "account", acct_id);
+    cJSON_AddStringToObject(order, "status", "valid");
+    cJSON_AddNumberToObject(order, "created", (double)created);
+    cJSON_AddNumberToObject(order, "expires", (double)expires);
+    cJSON_AddNumberToObject(order, "notBefore", 0);
+    cJSON_AddNumberToObject(order, "notAfter", 0);
+    cJSON_AddItemToObject(order, "identifiers", idents);
+    authz_ids = cJSON_AddArrayToObject(order, "authzs");
+    {
+        const cJSON *ident;
+
+        cJSON_ArrayForEach(ident, idents) {
+            char authz_id[ID_LEN + 1];
+            cJSON *authz = NULL;
+            cJSON *chall;
+
+            rc = id_new(authz_id, sizeof(authz_id));
+            if (rc == AP_OK) {
+                rc = challenge_new_authz(NULL, authz_id, acct_id, order_id,
+                                         ident, expires, &authz);
+            }
+            if (rc != AP_OK) {
+                goto out;
+            }
+            /* proxy/challenge.c record_outcome on success */
+            chall = cJSON_GetArrayItem(
+                cJSON_GetObjectItemCaseSensitive(authz, "challenges"), 0);
+            cJSON_ReplaceItemInObjectCaseSensitive(
+                chall, "status", cJSON_CreateString("valid"));
+            cJSON_AddNumberToObject(chall, "validated", (double)validated);
+            cJSON_AddStringToObject(chall, "address", "10.0.0.1");
+            cJSON_ReplaceItemInObjectCaseSensitive(
+                authz, "status", cJSON_CreateString("valid"));
+            rc = store_put_json(txn, STORE_AUTHZS, authz_id, authz, true);
+            cJSON_Delete(authz);
+            if (rc != AP_OK) {
+                goto out;
+            }
+            cJSON_AddItemToArray(authz_ids, cJSON_CreateString(authz_id));
+        }
+    }
+    cJSON_AddStringToObject(order, "csr", pe->csr_b64);
+    cJSON_AddStringToObject(order, "cert", cert_id);
+    rc = store_put_json(txn, STORE_ORDERS, order_id, order, true);
+    if (rc != AP_OK) {
+        goto out;
+    }
+    snprintf(key, sizeof(key), "%s/%012lld/%s", acct_id, created, order_id);
+    rc = store_put(txn, STORE_ACCOUNT_ORDERS, key, "", 0, true);
+    if (rc != AP_OK) {
+        goto out;
+    }
+    cert = cJSON_CreateObject();
+    if (cert == NULL) {
+        rc = AP_ENOMEM;
+        goto out;
+    }
+    cJSON_AddNumberToObject(cert, "v", 1);
+    cJSON_AddStringToObject(cert, "id", cert_id);
+    cJSON_AddStringToObject(cert, "account", acct_id);
+    cJSON_AddStringToObject(cert, "order", order_id);
+    cJSON_AddStringToObject(cert, "serial", serial);
+    cJSON_AddStringToObject(cert, "status", "valid");
+    cJSON_AddNumberToObject(cert, "notAfter",
+                            (double)(created + SEED_DAYS * 86400LL));
+    cJSON_AddNumberToObject(cert, "issued", (double)validated + 1);
+    cJSON_AddStringToObject(cert, "adapter", "local");
+    cJSON_AddStringToObject(cert, "pem", pe->chain);
+    rc = store_put_json(txn, STORE_CERTS, cert_id, cert, true);
+    if (rc == AP_OK) {
+        rc = store_put(txn, STORE_SERIALS, serial, cert_id, strlen(cert_id),
+                       true);
+    }
+out:
+    cJSON_Delete(order);
+    cJSON_Delete(cert);
+    return rc;
+}
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+        "usage: seed --data-dir DIR --orders N [options]\n"
+        "  --accounts A      accounts the orders belong to (N/20, at least 1)\n"
+        "  --batch B         orders per write transaction (2000)\n"
+        "  --map-size-mb M   LMDB map size (the proxy's map_size_mb) (16384)\n"
+        "  --seconds S       stop after S s and report how far it got (1800)\n"
+        "  --pool P          distinct real certificates and keys (200)\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "data-dir", required_argument, NULL, 'd' },
+        { "orders", required_argument, NULL, 'n' },
+        { "accounts", required_argument, NULL, 'a' },
+        { "batch", required_argument, NULL, 'b' },
+        { "map-size-mb", required_argument, NULL, 'm' },
+        { "seconds", required_argument, NULL, 's' },
+        { "pool", required_argument, NULL, 'p' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *dir = NULL;
+    unsigned long orders = 0;
+    unsigned long accounts = 0;
+    unsigned long batch = 2000;
+    unsigned long map_mb = 16384;
+    unsigned long seconds = 1800;
+    unsigned long pool_n = 200;
+    struct pool_entry *pool = NULL;
+    char (*acct_ids)[ID_LEN + 1] = NULL;
+    struct store *st = NULL;
+    struct store_txn *txn = NULL;
+    struct ca *ca = NULL;
+    char path[4096];
+    char errbuf[256];
+    unsigned long done = 0;
+    long long now = (long long)time(NULL);
+    double t0;
+    double tl;
+    int status = 1;
+    int ch;
+    ap_err rc;
+
+    while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        unsigned long *dst = NULL;
+        unsigned long lo = 1;
+        unsigned long hi = SEED_MAX_ORDERS;
+
+        switch (ch) {
+        case 'd': dir = optarg; continue;
+        case 'n': dst = &orders; break;
+        case 'a': dst = &accounts; break;
+        case 'b': dst = &batch; hi = 1000000; break;
+        case 'm': dst = &map_mb; lo = 16; hi = 1UL << 22; break;
+        case 's': dst = &seconds; hi = 86400; break;
+        case 'p': dst = &pool_n; hi = SEED_MAX_POOL; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+        if (!parse_ulong(optarg, lo, hi, dst)) {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (dir == NULL || orders == 0 || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (accounts == 0) {
+        accounts = orders / 20 > 0 ? orders / 20 : 1;
+    }
+    if (crypto_init() != AP_OK) {
+        fprintf(stderr, "seed: cannot seed the DRBG\n");
+        return 2;
+    }
+    snprintf(path, sizeof(path), "%s/db", dir);
+    if ((mkdir(dir, 0700) != 0 && errno != EEXIST) ||
+        (mkdir(path, 0700) != 0 && errno != EEXIST)) {
+        fprintf(stderr, "seed: cannot create %s: %s\n", path,
+                strerror(errno));
+        goto out;
+    }
+    if (ca_open(dir, &ca, errbuf, sizeof(errbuf)) != AP_OK) {
+        fprintf(stderr, "seed: CA: %s\n", errbuf);
+        goto out;
+    }
+    if (store_open(path, map_mb, &st, errbuf, sizeof(errbuf)) != AP_OK) {
+        fprintf(stderr, "seed: store: %s\n", errbuf);
+        goto out;
+    }
+    t0 = mono();
+    tl = t0 + (double)seconds;
+    pool = calloc(pool_n, sizeof(*pool));
+    acct_ids = calloc(accounts, sizeof(*acct_ids));
+    if (pool == NULL || acct_ids == NULL) {
+        fprintf(stderr, "seed: out of memory\n");
+        goto out;
+    }
+    for (unsigned long i = 0; i < pool_n; i++) {
+        if (make_pool_entry(ca, (unsigned)i, &pool[i]) != AP_OK) {
+            fprintf(stderr, "seed: cannot make certificate %lu\n", i);
+            goto out;
+        }
+    }
+    /* Accounts first, in batches. */
+    for (unsigned long i = 0; i < accounts; i++) {
+        if (txn == NULL && store_begin(st, true, &txn) != AP_OK) {
+            fprintf(stderr, "seed: store_begin failed\n");
+            goto out;
+        }
+        rc = id_new(acct_ids[i], sizeof(acct_ids[i]));
+        if (rc == AP_OK) {
+            rc = put_account(txn, acct_ids[i], pool[i % pool_n].jwk,
+                             (unsigned)i, now - SEED_DAYS * 86400LL);
+        }
+        if (rc != AP_OK) {
+            fprintf(stderr, "seed: account %lu: %s\n", i, ap_strerror(rc));
+            goto out;
+        }
+        if ((i + 1) % batch == 0 || i + 1 == accounts) {
+            rc = store_commit(txn);
+            txn = NULL;
+            if (rc != AP_OK) {
+                fprintf(stderr, "seed: commit: %s\n", ap_strerror(rc));
+                goto out;
+            }
+        }
+    }
+    /* Orders spread over the last SEED_DAYS days, oldest first. */
+    for (done = 0; done < orders; done++) {
+        long long created = now - SEED_DAYS * 86400LL +
+                            (long long)((double)done / (double)orders *
+                                        (SEED_DAYS * 86400.0));
+
+        if (txn == NULL) {
+            if (mono() >= tl) {
+                break;
+            }
+            if (store_begin(st, true, &txn) != AP_OK) {
+                fprintf(stderr, "seed: store_begin failed\n");
+                goto out;
+            }
+        }
+        rc = put_order(txn, acct_ids[done % accounts], &pool[done % pool_n],
+                       done, created);
+        if (rc != AP_OK) {
+            fprintf(stderr, "seed: order %lu: %s\n", done, ap_strerror(rc));
+            goto out;
+        }
+        if ((done + 1) % batch == 0 || done + 1 == orders) {
+            rc = store_commit(txn);
+            txn = NULL;
+            if (rc != AP_OK) {
+                fprintf(stderr, "seed: commit: %s\n", ap_strerror(rc));
+                goto out;
+            }
+            if ((done + 1) % (batch * 50) == 0) {
+                fprintf(stderr, "seed: %lu orders, %.0f s\n", done + 1,
+                        mono() - t0);
+            }
+        }
+    }
+    {
+        double secs = mono() - t0;
+
+        printf("seed: %lu orders (%lu accounts) in %.1f s = %.0f orders/s%s\n",
+               done, accounts, secs, secs > 0 ? (double)done / secs : 0.0,
+               done < orders ? " (stopped by --seconds)" : "");
+        printf("SEED orders=%lu accounts=%lu secs=%.1f\n", done, accounts,
+               secs);
+    }
+    status = done == orders ? 0 : 3;
+out:
+    store_abort(txn);
+    store_close(st);
+    ca_free(ca);
+    if (pool != NULL) {
+        for (unsigned long i = 0; i < pool_n; i++) {
+            free(pool[i].chain);
+            free(pool[i].csr_b64);
+            cJSON_Delete(pool[i].jwk);
+        }
+        free(pool);
+    }
+    free(acct_ids);
+    crypto_fini();
+    return status;
+}
