@@ -69,7 +69,21 @@ $(BUILD)/test/unit/%: test/unit/%.c $(LIB_OBJS)
 	    $(WARN) -Wno-missing-prototypes -o $@ $< $(LIB_OBJS) $(LDFLAGS) \
 	    $(LDLIBS) $(shell pkg-config --libs $(TESTPKGS))
 
-unit: $(UNIT_BINS)
+unit: $(UNIT_BINS) $(BUILD)/mockpki
+
+# The stand-in PKIs of the integration tests (test/mockpki): the common
+# objects plus a civetweb build that can ask for client certificates.
+MOCK_OBJS := $(filter $(BUILD)/common/%,$(LIB_OBJS)) \
+             $(BUILD)/adapters/support.o $(BUILD)/test/mockpki/civet_mtls.o
+
+$(BUILD)/test/mockpki/civet_mtls.o: test/mockpki/civet_mtls.c \
+    $(CIVET_SRC)/src/civetweb.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -I$(CIVET_SRC)/src $(CIVET_DEFS) $(CFLAGS) -w -c \
+	    -o $@ $<
+
+$(BUILD)/mockpki: $(BUILD)/test/mockpki/mockpki.o $(MOCK_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 san:
 	$(MAKE) SAN=1 all unit

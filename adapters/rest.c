@@ -54,6 +54,7 @@ struct rest {
     const cJSON *auth;      /* conf.auth or NULL */
     struct rest_jwt jwts[REST_MAX_JWTS];
     size_t n_jwts;
+    char *chain;            /* "chain_file": for answers without a chain */
     pthread_mutex_t lock;   /* guards token */
     char *token;            /* login result (secret) */
     long long token_renew_at;
@@ -820,7 +821,7 @@ rest_classify(const cJSON *op, long status, const char *body,
         char *all = NULL;
         ap_err rc;
 
-        if (cspec == NULL) {
+        if (cspec == NULL || strcmp(outcome, "issued") != 0) {
             o = ADAPTER_ISSUED; /* revoke / health: nothing to extract */
             goto out;
         }
@@ -921,6 +922,7 @@ rest_free(void *state)
     }
     cJSON_Delete(r->secrets);
     cJSON_Delete(r->conf);
+    free(r->chain);
     for (size_t i = 0; i < r->n_jwts; i++) {
         jose_key_free(r->jwts[i].key);
         free(r->jwts[i].name);
@@ -1250,6 +1252,18 @@ rest_run(struct rest *r, const char *opname, struct rest_vars *v,
     return o;
 }
 
+/* An answer without a chain gets the configured one (EJBCA's finalize
+ * returns the leaf alone). */
+static enum adapter_outcome
+rest_add_chain(const struct rest *r, enum adapter_outcome o,
+               struct adapter_result *res)
+{
+    if (o == ADAPTER_ISSUED && res->chain_pem == NULL && r->chain != NULL) {
+        res->chain_pem = strdup(r->chain);
+    }
+    return o;
+}
+
 static enum adapter_outcome
 rest_submit(void *state, const struct adapter_request *req,
             struct adapter_result *res)
@@ -1269,7 +1283,7 @@ rest_submit(void *state, const struct adapter_request *req,
     v.req = &mapped;
     v.base_url = r->http.url;
     v.now = time_now();
-    return rest_run(r, "submit", &v, res);
+    return rest_add_chain(r, rest_run(r, "submit", &v, res), res);
 }
 
 static enum adapter_outcome
@@ -1287,7 +1301,7 @@ rest_poll(void *state, const char *ref, struct adapter_result *res)
         return adapter_fail(res, ADAPTER_RETRY, NULL,
                             "pending, but no poll operation is configured");
     }
-    o = rest_run(r, "poll", &v, res);
+    o = rest_add_chain(r, rest_run(r, "poll", &v, res), res);
     if (o == ADAPTER_PENDING && res->ref == NULL) {
         res->ref = strdup(ref);
     }
@@ -1508,6 +1522,28 @@ rest_init(const struct config_section *cfg, const struct adapter_ctx *ctx,
         for (size_t i = 0; i < 8; i++) {
             free(vals[i]);
         }
+        if (rc != AP_OK) {
+            goto out;
+        }
+    }
+    {
+        const cJSON *cf = cJSON_GetObjectItemCaseSensitive(r->conf,
+                                                           "chain_file");
+        FILE *cfile = cJSON_IsString(cf) ? fopen(cf->valuestring, "re")
+                                         : NULL;
+        char *ctext = cfile != NULL ? calloc(1, X509_MAX_BUNDLE + 1) : NULL;
+
+        if (cf != NULL &&
+            (ctext == NULL || fread(ctext, 1, X509_MAX_BUNDLE, cfile) == 0 ||
+             x509_pem_normalize(ctext, 0, &r->chain, NULL) != AP_OK)) {
+            (void)snprintf(errbuf, errlen, "rest: %s: chain_file is not a "
+                           "readable PEM bundle", path);
+            rc = AP_ECONFIG;
+        }
+        if (cfile != NULL) {
+            fclose(cfile);
+        }
+        free(ctext);
         if (rc != AP_OK) {
             goto out;
         }

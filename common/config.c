@@ -34,6 +34,8 @@ struct kv_spec {
     { sec, key, KV_STR, offsetof(struct config, field), 0, 0, d }
 #define UINT(sec, key, field, lo, hi, d)                                      \
     { sec, key, KV_UINT, offsetof(struct config, field), lo, hi, d }
+#define BOOL(sec, key, field, d)                                              \
+    { sec, key, KV_BOOL, offsetof(struct config, field), 0, 0, d }
 #define SIZE(sec, key, field, lo, hi, d)                                      \
     { sec, key, KV_SIZE, offsetof(struct config, field), lo, hi, d }
 
@@ -59,8 +61,7 @@ static const struct kv_spec specs[] = {
     UINT("acme", "orders_per_page", acme.orders_per_page, 1, 1000, "100"),
     STR("acme", "renewal_explanation_url", acme.ari_explanation_url, ""),
     STR("acme", "default_profile", acme.default_profile, ""),
-    { "acme", "single_label_names", KV_BOOL,
-      offsetof(struct config, acme.single_label_names), 0, 0, "no" },
+    BOOL("acme", "single_label_names", acme.single_label_names, "no"),
     UINT("validation", "http_port", validation.http_port, 1, 65535, "80"),
     UINT("validation", "tls_port", validation.tls_port, 1, 65535, "443"),
     STR("validation", "resolver", validation.resolver, ""),
@@ -75,6 +76,28 @@ static const struct kv_spec specs[] = {
     UINT("validation", "max_per_identifier", validation.max_per_identifier,
          1, 64, "2"),
     STR("adapter", "type", adapter.type, "local"),
+    BOOL("acme", "eab_required", acme.eab_required, "no"),
+    BOOL("acme", "eab_single_use", acme.eab_single_use, "no"),
+    STR("policy", "allow_names", policy.allow_names, ""),
+    STR("policy", "allow_ips", policy.allow_ips, ""),
+    BOOL("policy", "wildcards", policy.wildcards, "yes"),
+    UINT("policy", "max_identifiers", policy.max_identifiers, 1, 100, "100"),
+    UINT("policy", "min_rsa_bits", policy.min_rsa_bits, 2048, 8192, "2048"),
+    STR("policy", "ec_curves", policy.ec_curves, "P-256 P-384"),
+    UINT("policy", "max_validity_days", policy.max_validity_days, 0, 3650,
+         "0"),
+    UINT("ratelimit", "accounts_per_ip_hour",
+         ratelimit.accounts_per_ip_hour, 0, 1000000, "0"),
+    UINT("ratelimit", "orders_per_account_hour",
+         ratelimit.orders_per_account_hour, 0, 1000000, "0"),
+    UINT("ratelimit", "pending_authz_per_account",
+         ratelimit.pending_authz_per_account, 0, 1000000, "0"),
+    UINT("ratelimit", "failed_validations_per_identifier_hour",
+         ratelimit.failed_validations_per_identifier_hour, 0, 1000000, "0"),
+    UINT("ratelimit", "inflight_per_account", ratelimit.inflight_per_account,
+         0, 1000000, "0"),
+    STR("audit", "file", audit.file, ""),
+    BOOL("audit", "syslog", audit.syslog, "no"),
 };
 
 struct load_ctx {

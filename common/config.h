@@ -62,6 +62,8 @@ struct config {
         unsigned orders_per_page;   /* account orders list page size */
         char *ari_explanation_url;  /* RFC 9773 explanationURL; may be "" */
         char *default_profile;      /* profile of orders that name none */
+        bool eab_required;          /* newAccount needs a valid EAB */
+        bool eab_single_use;        /* an EAB key binds one account */
     } acme;
     struct {
         unsigned http_port;
@@ -81,6 +83,26 @@ struct config {
     } adapter;
     struct config_profile profiles[CONFIG_MAX_PROFILES];
     size_t n_profiles;
+    struct {                        /* [policy]: the global policy */
+        char *allow_names;          /* ".suffix" or exact names; "": any */
+        char *allow_ips;            /* CIDRs for ip identifiers; "": any */
+        bool wildcards;
+        unsigned max_identifiers;
+        unsigned min_rsa_bits;      /* CSR keys */
+        char *ec_curves;            /* CSR keys: "P-256 P-384" */
+        unsigned max_validity_days; /* 0: the profile's lifetime only */
+    } policy;
+    struct {                        /* [ratelimit]: 0 turns a limit off */
+        unsigned accounts_per_ip_hour;
+        unsigned orders_per_account_hour;
+        unsigned pending_authz_per_account;
+        unsigned failed_validations_per_identifier_hour;
+        unsigned inflight_per_account;
+    } ratelimit;
+    struct {                        /* [audit] */
+        char *file;                 /* JSON lines; "": <data_dir>/audit.log */
+        bool syslog;                /* also send each event to syslog */
+    } audit;
 };
 
 /* The profile called name, or NULL. */

@@ -847,30 +847,56 @@ crypto_sha256(const void *data, size_t len, unsigned char *out)
     }
 }
 
+/* HMAC with the SHA-2 function of md into out (sized for it). */
+static ap_err
+hmac_md(mbedtls_md_type_t md, const void *key, size_t keylen,
+        const void *msg, size_t msglen, unsigned char *out)
+{
+    const mbedtls_md_info_t *md_info;
+
+    if (out == NULL || (key == NULL && keylen != 0) ||
+        (msg == NULL && msglen != 0)) {
+        return AP_EINVAL;
+    }
+    md_info = mbedtls_md_info_from_type(md);
+    if (md_info == NULL) {
+        return AP_EINTERNAL;
+    }
+    if (mbedtls_md_hmac(md_info, key != NULL ? key : "", keylen,
+                        msg != NULL ? msg : "", msglen, out) != 0) {
+        return AP_ECRYPTO;
+    }
+    return AP_OK;
+}
+
 ap_err
 crypto_hmac_sha256(const void *key, size_t keylen, const void *msg,
                    size_t msglen, unsigned char *out)
 {
-    const mbedtls_md_info_t *md_info;
-    ap_err rc = AP_EINTERNAL;
+    return hmac_md(MBEDTLS_MD_SHA256, key, keylen, msg, msglen, out);
+}
 
-    if (out == NULL || (key == NULL && keylen != 0) ||
-        (msg == NULL && msglen != 0)) {
-        rc = AP_EINVAL;
-        goto out;
+ap_err
+crypto_hmac(const char *alg, const void *key, size_t keylen, const void *msg,
+            size_t msglen, unsigned char *out, size_t *outlen)
+{
+    static const struct {
+        const char *name;
+        mbedtls_md_type_t md;
+        size_t len;
+    } hs[] = {
+        { "HS256", MBEDTLS_MD_SHA256, 32 },
+        { "HS384", MBEDTLS_MD_SHA384, 48 },
+        { "HS512", MBEDTLS_MD_SHA512, 64 },
+    };
+
+    for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {
+        if (strcmp(alg, hs[i].name) == 0) {
+            *outlen = hs[i].len;
+            return hmac_md(hs[i].md, key, keylen, msg, msglen, out);
+        }
     }
-    md_info = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
-    if (md_info == NULL) {
-        goto out;
-    }
-    if (mbedtls_md_hmac(md_info, key != NULL ? key : "", keylen,
-                        msg != NULL ? msg : "", msglen, out) != 0) {
-        rc = AP_ECRYPTO;
-        goto out;
-    }
-    rc = AP_OK;
-out:
-    return rc;
+    return AP_EINVAL;
 }
 
 int

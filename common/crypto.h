@@ -94,6 +94,14 @@ void crypto_sha256(const void *data, size_t len, unsigned char *out);
 AP_MUST_CHECK ap_err crypto_hmac_sha256(const void *key, size_t keylen,
                                         const void *msg, size_t msglen,
                                         unsigned char *out);
+/* HMAC for a JWS MAC algorithm name: "HS256", "HS384" or "HS512"
+ * (RFC 7518 §3.2) into out (at least CRYPTO_HMAC_MAX bytes); *outlen is the
+ * MAC length. AP_EINVAL for any other name. */
+#define CRYPTO_HMAC_MAX 64
+AP_MUST_CHECK ap_err crypto_hmac(const char *alg, const void *key,
+                                 size_t keylen, const void *msg,
+                                 size_t msglen, unsigned char *out,
+                                 size_t *outlen);
 /* Constant-time comparison of two equal-length buffers: 0 when equal. */
 int crypto_ct_memcmp(const void *a, const void *b, size_t len);
 /* Wipes a secret. */

@@ -155,6 +155,7 @@ httpc_url_split(const char *url, struct httpc_url *out)
     char *port = NULL;
     char *user = NULL;
     char *pw = NULL;
+    char *zone = NULL;
     unsigned char bin[16];
     size_t hlen;
     ap_err rc = AP_EPARSE;
@@ -173,6 +174,9 @@ httpc_url_split(const char *url, struct httpc_url *out)
     out->has_userinfo =
         curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
         curl_url_get(u, CURLUPART_PASSWORD, &pw, 0) == CURLUE_OK;
+    if (curl_url_get(u, CURLUPART_ZONEID, &zone, 0) == CURLUE_OK) {
+        goto out; /* an interface-scoped address names no host */
+    }
     hlen = strlen(host);
     if (host[0] == '[' && hlen > 2 && host[hlen - 1] == ']') {
         /* IPv6 literal; a zone id ("%25eth0") does not parse below. */
@@ -206,6 +210,7 @@ out:
     curl_free(port);
     curl_free(user);
     curl_free(pw);
+    curl_free(zone);
     curl_url_cleanup(u);
     return rc;
 }

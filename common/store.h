@@ -30,6 +30,7 @@ enum store_table {
     STORE_JOBS,        /* job id -> job record */
     STORE_META,        /* schema version and other singletons */
     STORE_ACCOUNT_AUTHZS, /* "<account id>/<type>/<value>" -> newest authz id */
+    STORE_EAB,         /* EAB key id -> EAB key record (team, policy) */
     STORE__MAX
 };
 
@@ -81,6 +82,12 @@ AP_MUST_CHECK ap_err store_get_json(struct store_txn *txn, enum store_table t,
 AP_MUST_CHECK ap_err store_put_json(struct store_txn *txn, enum store_table t,
                                     const char *key, const cJSON *obj,
                                     bool exclusive);
+
+/* Writes a consistent, compacted copy of the whole environment to the
+ * file path (created, must not exist), while readers and writers go on
+ * (mdb_env_copy2 with MDB_CP_COMPACT). errbuf says why on failure. */
+AP_MUST_CHECK ap_err store_backup(struct store *st, const char *path,
+                                  char *errbuf, size_t errlen);
 
 /* Number of records in t (for the admin view and the benchmark). */
 AP_MUST_CHECK ap_err store_count(struct store_txn *txn, enum store_table t,

@@ -9,6 +9,8 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "proxy/audit.h"
+#include "proxy/eab.h"
 #include "proxy/jws.h"
 #include "proxy/problem.h"
 
@@ -106,6 +108,32 @@ respond_account(struct app *app, const cJSON *acct, int status,
     return rc;
 }
 
+/* Writes an account event to the audit log: who, which key, from where,
+ * bound to which team. */
+static ap_err
+audit_account(struct app *app, const struct acme_req *req, const char *event,
+              const cJSON *acct)
+{
+    cJSON *f = cJSON_CreateObject();
+
+    if (f == NULL) {
+        return AP_ENOMEM;
+    }
+    cJSON_AddStringToObject(f, "account", json_str(acct, "id", ""));
+    cJSON_AddStringToObject(f, "status", json_str(acct, "status", ""));
+    cJSON_AddStringToObject(f, "thumbprint", json_str(acct, "thumbprint", ""));
+    cJSON_AddStringToObject(f, "ip", req->remote_addr);
+    if (json_str(acct, "eab", NULL) != NULL) {
+        cJSON_AddStringToObject(f, "eab", json_str(acct, "eab", ""));
+        cJSON_AddStringToObject(f, "team", json_str(acct, "team", ""));
+    }
+    cJSON_AddItemToObject(
+        f, "contact",
+        cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(acct, "contact"),
+                        1));
+    return audit_event(app->audit, event, req->request_id, f);
+}
+
 /* Finds the account of a key thumbprint; *out NULL when none. */
 static ap_err
 account_by_thumbprint(struct app *app, const char *thumb, cJSON **out)
@@ -136,6 +164,8 @@ account_new(struct app *app, const struct acme_req *req, const char *id,
     struct store_txn *txn = NULL;
     cJSON *acct = NULL;
     const cJSON *contact = NULL;
+    const cJSON *binding;
+    cJSON *eab_rec = NULL;
     bool only_existing = false;
     bool tos = false;
     char acct_id[ID_LEN + 1];
@@ -183,6 +213,27 @@ account_new(struct app *app, const struct acme_req *req, const char *id,
                     app->cfg->acme.tos_url);
         goto out;
     }
+    /* RFC 8555 §7.3.4: external account binding. */
+    binding = cJSON_GetObjectItemCaseSensitive(msg.payload,
+                                               "externalAccountBinding");
+    if (binding == NULL && app->cfg->acme.eab_required) {
+        problem_set(resp, PROB_EXTERNAL_ACCOUNT_REQUIRED,
+                    "this server requires external account binding: ask "
+                    "your PKI team for a key id and HMAC key");
+        goto out;
+    }
+    if (binding != NULL) {
+        rc = eab_verify(app, binding, req->url, msg.thumbprint, resp,
+                        &eab_rec);
+        if (rc != AP_OK || resp->status != 0) {
+            goto out;
+        }
+    }
+    if (!rate_ok(app, resp, "acct:", req->remote_addr,
+                 app->cfg->ratelimit.accounts_per_ip_hour,
+                 "accounts_per_ip_hour", true)) {
+        goto out;
+    }
     rc = id_new(acct_id, sizeof(acct_id));
     if (rc != AP_OK) {
         goto out;
@@ -203,6 +254,10 @@ account_new(struct app *app, const struct acme_req *req, const char *id,
     cJSON_AddBoolToObject(acct, "tos", tos);
     cJSON_AddNumberToObject(acct, "created", (double)time_now());
     cJSON_AddStringToObject(acct, "ip", req->remote_addr);
+    if (eab_rec != NULL) {
+        cJSON_AddStringToObject(acct, "eab", json_str(eab_rec, "kid", ""));
+        cJSON_AddStringToObject(acct, "team", json_str(eab_rec, "label", ""));
+    }
     if (cJSON_GetObjectItemCaseSensitive(acct, "jwk") == NULL) {
         rc = AP_ENOMEM;
         goto out;
@@ -230,6 +285,20 @@ account_new(struct app *app, const struct acme_req *req, const char *id,
     if (rc == AP_OK) {
         rc = store_put_json(txn, STORE_ACCOUNTS, acct_id, acct, true);
     }
+    if (rc == AP_OK && eab_rec != NULL) {
+        rc = eab_bind(txn, json_str(eab_rec, "kid", ""), acct_id,
+                      app->cfg->acme.eab_single_use);
+        if (rc == AP_EEXIST) {
+            problem_set(resp, PROB_UNAUTHORIZED,
+                        "this external account key is already bound to an "
+                        "account");
+            rc = AP_OK;
+            goto out;
+        }
+    }
+    if (rc == AP_OK) {
+        rc = audit_account(app, req, "account.created", acct);
+    }
     if (rc != AP_OK) {
         goto out;
     }
@@ -238,12 +307,15 @@ account_new(struct app *app, const struct acme_req *req, const char *id,
     if (rc != AP_OK) {
         goto out;
     }
-    log_info("account", "created account=%s thumbprint=%s ip=%s", acct_id,
-             msg.thumbprint, req->remote_addr);
+    log_info("account", "created account=%s thumbprint=%s ip=%s%s%s",
+             acct_id, msg.thumbprint, req->remote_addr,
+             eab_rec ? " team=" : "",
+             eab_rec ? json_str(eab_rec, "label", "") : "");
     rc = respond_account(app, acct, 201, resp);
 out:
     store_abort(txn);
     cJSON_Delete(acct);
+    cJSON_Delete(eab_rec);
     jws_msg_fini(&msg);
     return rc;
 }
@@ -270,8 +342,8 @@ collect_order_id(void *arg, const char *key, const char *val, size_t len)
 /* RFC 8555 §7.3.6: a deactivated account's pending work is cancelled:
  * its pending authorizations are deactivated and its pending or ready
  * orders become invalid, inside the caller's transaction. */
-static ap_err
-cancel_pending(struct store_txn *txn, const char *account_id)
+ap_err
+account_cancel_pending(struct store_txn *txn, const char *account_id)
 {
     struct id_list_ctx c;
     char prefix[JWS_MAX_ID + 2];
@@ -389,13 +461,20 @@ account_post(struct app *app, const struct acme_req *req, const char *id,
     if (status != NULL && strcmp(status, "deactivated") == 0) {
         rc = json_set_str(acct, "status", "deactivated");
         if (rc == AP_OK) {
-            rc = cancel_pending(txn, id);
+            rc = account_cancel_pending(txn, id);
         }
         if (rc != AP_OK) {
             goto out;
         }
     }
     rc = store_put_json(txn, STORE_ACCOUNTS, id, acct, false);
+    if (rc == AP_OK) {
+        rc = audit_account(app, req,
+                           status && strcmp(status, "deactivated") == 0
+                               ? "account.deactivated"
+                               : "account.updated",
+                           acct);
+    }
     if (rc != AP_OK) {
         goto out;
     }
@@ -621,6 +700,16 @@ account_key_change(struct app *app, const struct acme_req *req,
     }
     if (rc == AP_OK) {
         rc = store_put_json(txn, STORE_ACCOUNTS, msg.account_id, acct, false);
+    }
+    if (rc == AP_OK) {
+        cJSON *f = cJSON_CreateObject();
+
+        cJSON_AddStringToObject(f, "account", msg.account_id);
+        cJSON_AddStringToObject(f, "old_thumbprint", msg.thumbprint);
+        cJSON_AddStringToObject(f, "thumbprint", new_thumb);
+        cJSON_AddStringToObject(f, "ip", req->remote_addr);
+        rc = audit_event(app->audit, "account.key_changed", req->request_id,
+                         f);
     }
     if (rc == AP_OK) {
         rc = store_commit(txn);

@@ -15,6 +15,9 @@ struct store;
 struct nonce_ctx;
 struct ca;
 struct jobs;
+struct policy_rules;
+struct ratelimit;
+struct audit;
 struct issuer;
 
 struct app {
@@ -27,6 +30,9 @@ struct app {
     struct issuer *issuer;     /* proxy/issuer.h: caps, deadlines, anchors */
     struct jobs *jobs;
     const char *base;          /* cfg->server.base_url */
+    struct policy_rules *policy; /* [policy], the global rules */
+    struct ratelimit *limits;  /* [ratelimit] counters */
+    struct audit *audit;       /* NULL: no audit log (unit tests) */
 };
 
 /* URL paths; resource ids follow the trailing slash. */

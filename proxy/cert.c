@@ -13,6 +13,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "proxy/audit.h"
 #include "proxy/jws.h"
 #include "proxy/problem.h"
 
@@ -343,8 +344,9 @@ cert_by_der(struct app *app, const unsigned char *der, size_t der_len,
     return rc;
 }
 
-static ap_err
-mark_revoked(struct app *app, const char *serial, long long reason)
+/* Shared with `acmeproxy revoke` (proxy/admin.c): see resource.h. */
+ap_err
+cert_mark_revoked(struct app *app, const char *serial, long long reason)
 {
     struct store_txn *txn = NULL;
     char *cert_id = NULL;
@@ -452,7 +454,19 @@ cert_revoke(struct app *app, const struct acme_req *req, const char *id,
         rc = AP_OK;
         goto out;
     }
-    rc = mark_revoked(app, parsed->serial_hex, reason);
+    rc = cert_mark_revoked(app, parsed->serial_hex, reason);
+    if (rc == AP_OK) {
+        cJSON *f = cJSON_CreateObject();
+
+        cJSON_AddStringToObject(f, "serial", parsed->serial_hex);
+        cJSON_AddStringToObject(f, "by", msg.account ? msg.account_id
+                                                     : "certificate-key");
+        cJSON_AddNumberToObject(f, "reason", (double)reason);
+        cJSON_AddStringToObject(f, "adapter", app->adapter->name);
+        cJSON_AddStringToObject(f, "pki", "revoked");
+        cJSON_AddStringToObject(f, "ip", req->remote_addr);
+        rc = audit_event(app->audit, "cert.revoked", req->request_id, f);
+    }
     if (rc != AP_OK) {
         goto out;
     }

@@ -23,9 +23,11 @@
 #include "common/netpolicy.h"
 #include "common/resolve.h"
 #include "common/timeutil.h"
+#include "proxy/audit.h"
 #include "proxy/ident.h"
 #include "proxy/jobs.h"
 #include "proxy/problem.h"
+#include "proxy/ratelimit.h"
 #include "proxy/validate.h"
 
 #define CHALLENGE_BUSY_DELAY_SEC 1  /* a job over a limit waits this long */
@@ -365,6 +367,38 @@ out:
     return rc;
 }
 
+/* The audit line of one validation attempt, with its evidence. */
+static ap_err
+audit_validation(struct app *app, const char *job_id, const cJSON *authz,
+                 const cJSON *chall, const struct val_outcome *vo)
+{
+    cJSON *f = cJSON_CreateObject();
+
+    if (f == NULL) {
+        return AP_ENOMEM;
+    }
+    cJSON_AddStringToObject(f, "authz", json_str(authz, "id", ""));
+    cJSON_AddStringToObject(f, "order", json_str(authz, "order", ""));
+    cJSON_AddStringToObject(f, "account", json_str(authz, "account", ""));
+    cJSON_AddStringToObject(f, "type", json_str(chall, "type", ""));
+    cJSON_AddItemToObject(
+        f, "identifier",
+        cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(authz, "identifier"),
+                        1));
+    cJSON_AddStringToObject(f, "result", vo->valid ? "valid" : "invalid");
+    if (vo->address[0] != '\0') {
+        cJSON_AddStringToObject(f, "address", vo->address);
+    }
+    if (vo->evidence != NULL) {
+        cJSON_AddItemToObject(f, "evidence", cJSON_Duplicate(vo->evidence, 1));
+    }
+    if (!vo->valid) {
+        cJSON_AddItemToObject(f, "error",
+                              problem_object(vo->problem, vo->detail));
+    }
+    return audit_event(app->audit, "validation", job_id, f);
+}
+
 static ap_err
 record_outcome(struct app *app, const char *job_id,
                const struct chall_job *cj, const struct val_outcome *vo)
@@ -407,9 +441,10 @@ record_outcome(struct app *app, const char *job_id,
                               problem_object(vo->problem, vo->detail));
     }
     /* RFC 8555 §7.1.6: one valid challenge makes the authorization valid;
-     * a failed one makes it invalid. */
+     * a failed one makes it invalid. An authorization that expired while
+     * the validator ran stays expired. */
     if (rc == AP_OK &&
-        strcmp(json_str(authz, "status", ""), "pending") == 0) {
+        strcmp(authz_status_now(authz, time_now()), "pending") == 0) {
         rc = json_set_str(authz, "status", vo->valid ? "valid" : "invalid");
     }
     if (rc == AP_OK) {
@@ -425,8 +460,21 @@ record_outcome(struct app *app, const char *job_id,
         }
     }
     if (rc == AP_OK) {
+        rc = audit_validation(app, job_id, authz, chall, vo);
+    }
+    if (rc == AP_OK) {
         rc = store_commit(txn);
         txn = NULL;
+    }
+    /* [ratelimit] failed_validations_per_identifier_hour counts these. */
+    if (rc == AP_OK && !vo->valid) {
+        char key[300];
+
+        snprintf(key, sizeof(key), "fail:%s",
+                 json_str(cJSON_GetObjectItemCaseSensitive(authz,
+                                                           "identifier"),
+                          "value", ""));
+        ratelimit_note(app->limits, key);
     }
 out:
     store_abort(txn);

@@ -44,7 +44,8 @@ directory_get(struct app *app, const struct acme_req *req, const char *id,
         if (app->cfg->acme.website[0] != '\0') {
             cJSON_AddStringToObject(meta, "website", app->cfg->acme.website);
         }
-        cJSON_AddFalseToObject(meta, "externalAccountRequired");
+        cJSON_AddBoolToObject(meta, "externalAccountRequired",
+                              app->cfg->acme.eab_required);
         /* draft-ietf-acme-profiles: name -> description. */
         if (app->cfg->n_profiles > 0) {
             cJSON *profiles = cJSON_AddObjectToObject(meta, "profiles");

@@ -29,6 +29,7 @@ struct acme_req {
     size_t body_len;
     const char *remote_addr;
     char url[HTTP_MAX_URL];   /* base_url + path: what JWS "url" must be */
+    char request_id[24];      /* for the log and the audit log */
 };
 
 struct acme_resp {

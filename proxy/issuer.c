@@ -31,6 +31,7 @@
 #include "common/timeutil.h"
 #include "common/x509.h"
 #include "proxy/issuer.h"
+#include "proxy/audit.h"
 #include "proxy/jobs.h"
 #include "proxy/problem.h"
 
@@ -581,6 +582,43 @@ cert_acceptable(struct app *app, const struct issue_input *in,
     return true;
 }
 
+/* The audit line of one adapter call: which PKI, which template, what it
+ * answered. */
+static ap_err
+audit_pki_answer(struct app *app, const char *job_id, const char *order_id,
+                 const char *template, enum adapter_outcome outcome,
+                 const char *serial, long long not_after,
+                 const struct adapter_result *res)
+{
+    static const char *const names[] = { "?", "issued", "pending",
+                                         "rejected", "retry" };
+    cJSON *f = cJSON_CreateObject();
+    char ts[TIME_RFC3339_LEN];
+
+    if (f == NULL) {
+        return AP_ENOMEM;
+    }
+    cJSON_AddStringToObject(f, "order", order_id);
+    cJSON_AddStringToObject(f, "adapter", app->adapter->name);
+    if (template != NULL) {
+        cJSON_AddStringToObject(f, "template", template);
+    }
+    cJSON_AddStringToObject(f, "outcome",
+                            (unsigned)outcome < 5 ? names[outcome] : "?");
+    if (serial != NULL) {
+        cJSON_AddStringToObject(f, "serial", serial);
+        time_rfc3339(not_after, ts, sizeof(ts));
+        cJSON_AddStringToObject(f, "notAfter", ts);
+    }
+    if (res->ref != NULL) {
+        cJSON_AddStringToObject(f, "ref", res->ref);
+    }
+    if (res->detail != NULL) {
+        cJSON_AddStringToObject(f, "detail", res->detail);
+    }
+    return audit_event(app->audit, "pki.answer", job_id, f);
+}
+
 void
 issuer_run(struct app *app, const char *job_id)
 {
@@ -630,7 +668,11 @@ issuer_run(struct app *app, const char *job_id)
     req.n_dns_names = in.n_dns;
     req.ip_addrs = in.ips;
     req.n_ip_addrs = in.n_ips;
-    req.profile = json_str(in.order, "pkiProfile", NULL);
+    /* The PKI template of the order's ACME profile (order.c records it). */
+    req.profile = json_str(in.order, "template", NULL);
+    if (req.profile != NULL && req.profile[0] == '\0') {
+        req.profile = NULL;
+    }
     req.not_before = json_num(in.order, "notBefore", 0);
     req.not_after = json_num(in.order, "notAfter", 0);
     if (req.not_after == 0) {
@@ -749,6 +791,11 @@ issuer_run(struct app *app, const char *job_id)
     if (rc != AP_OK) {
         log_err("issuer", "order=%s: recording the outcome failed: %s",
                 order_id, ap_strerror(rc));
+    } else if (audit_pki_answer(app, job_id, order_id, req.profile, outcome,
+                                serial, not_after, &res) != AP_OK) {
+        /* The outcome is stored already; the missing line is an alarm. */
+        log_err("issuer", "order=%s: the audit log did not take the PKI's "
+                "answer", order_id);
     }
     free(serial);
     adapter_result_clear(&res);

@@ -20,10 +20,14 @@
 #include "common/httpc.h"
 #include "common/log.h"
 #include "common/store.h"
+#include "proxy/admin.h"
 #include "proxy/app.h"
+#include "proxy/audit.h"
 #include "proxy/issuer.h"
 #include "proxy/jobs.h"
 #include "proxy/nonce.h"
+#include "proxy/policy.h"
+#include "proxy/ratelimit.h"
 #include "proxy/resource.h"
 #include "proxy/server.h"
 
@@ -31,9 +35,9 @@
 static void
 usage(void)
 {
-    fprintf(stderr, "usage: acmeproxy -c CONFIG\n"
-                    "  serves ACME (RFC 8555) in the foreground until "
-                    "SIGINT or SIGTERM\n");
+    admin_usage(stderr);
+    fprintf(stderr, "without COMMAND: serves ACME (RFC 8555) in the "
+                    "foreground until SIGINT or SIGTERM\n");
 }
 
 static int
@@ -187,14 +191,144 @@ out:
     return rc;
 }
 
+/* The global policy, the rate limiter and the audit log. */
+static int
+open_policy(const struct config *cfg, struct app *app, char *errbuf,
+            size_t errlen)
+{
+    char path[4096];
+
+    app->policy = calloc(1, sizeof(*app->policy));
+    if (app->policy == NULL ||
+        policy_global_init(cfg, app->policy, errbuf, errlen) != AP_OK) {
+        if (app->policy != NULL) {
+            fprintf(stderr, "acmeproxy: %s: [policy]\n", cfg->path);
+        }
+        return -1;
+    }
+    if (ratelimit_new(&app->limits) != AP_OK) {
+        snprintf(errbuf, errlen, "out of memory");
+        return -1;
+    }
+    if (cfg->audit.file[0] != '\0') {
+        snprintf(path, sizeof(path), "%s", cfg->audit.file);
+    } else {
+        snprintf(path, sizeof(path), "%s/audit.log", cfg->server.data_dir);
+    }
+    return audit_open(path, cfg->audit.syslog, &app->audit, errbuf,
+                      errlen) == AP_OK
+               ? 0
+               : -1;
+}
+
+static void
+app_close(struct app *app)
+{
+    if (app->adapter != NULL) {
+        app->adapter->free(app->adapter_state);
+    }
+    audit_close(app->audit);
+    ratelimit_free(app->limits);
+    free(app->policy);
+    store_close(app->st);
+    ca_free(app->ca);
+    httpc_global_fini();
+    crypto_fini();
+}
+
+/* What serving and the admin subcommands both need: the data directory,
+ * crypto, libcurl, the store, policy and audit log and, with pki, the
+ * local CA and the adapter. Says why on stderr and releases what it
+ * opened when it fails. */
+static int
+app_open(const struct config *cfg, struct app *app, bool pki)
+{
+    const struct config_section *asec = &cfg->adapter.section;
+    struct adapter_ctx actx;
+    char path[4096];
+    char errbuf[512];
+
+    umask(077);
+    snprintf(path, sizeof(path), "%s/db", cfg->server.data_dir);
+    if (make_dir(cfg->server.data_dir) != 0 || make_dir(path) != 0) {
+        return -1;
+    }
+    if (crypto_init() != AP_OK || httpc_global_init() != AP_OK) {
+        fprintf(stderr, "acmeproxy: cannot initialise crypto or libcurl\n");
+        return -1;
+    }
+    if (pki && ca_open(cfg->server.data_dir, &app->ca, errbuf,
+                       sizeof(errbuf)) != AP_OK) {
+        fprintf(stderr, "acmeproxy: local CA in %s: %s\n",
+                cfg->server.data_dir, errbuf);
+        goto fail;
+    }
+    if (store_open(path, cfg->server.map_size_mb, &app->st, errbuf,
+                   sizeof(errbuf)) != AP_OK) {
+        fprintf(stderr, "acmeproxy: %s\n", errbuf);
+        goto fail;
+    }
+    if (open_policy(cfg, app, errbuf, sizeof(errbuf)) != 0) {
+        fprintf(stderr, "acmeproxy: %s\n", errbuf);
+        goto fail;
+    }
+    if (!pki) {
+        return 0;
+    }
+    if (adapter_registry_check(errbuf, sizeof(errbuf)) != AP_OK) {
+        fprintf(stderr, "acmeproxy: adapter registry: %s\n", errbuf);
+        goto fail;
+    }
+    app->adapter = adapter_find(cfg->adapter.type);
+    if (app->adapter == NULL) {
+        fprintf(stderr, "acmeproxy: %s: [adapter] type %s is unknown\n",
+                cfg->path, cfg->adapter.type);
+        goto fail;
+    }
+    if (config_section_check(asec, app->adapter->config_keys,
+                             app->adapter->name, errbuf,
+                             sizeof(errbuf)) != AP_OK) {
+        fprintf(stderr, "acmeproxy: %s\n", errbuf);
+        goto fail;
+    }
+    actx.ca = app->ca;
+    actx.data_dir = cfg->server.data_dir;
+    if (app->adapter->init(asec, &actx, &app->adapter_state, errbuf,
+                           sizeof(errbuf)) != AP_OK) {
+        fprintf(stderr, "acmeproxy: adapter %s: %s\n", app->adapter->name,
+                errbuf);
+        app->adapter = NULL;
+        goto fail;
+    }
+    return 0;
+fail:
+    app_close(app);
+    return -1;
+}
+
+/* Runs an admin subcommand (proxy/admin.h) on the data directory. */
+static int
+administer(const struct config *cfg, const struct admin_cmd *cmd)
+{
+    struct app app;
+    int status;
+
+    memset(&app, 0, sizeof(app));
+    app.cfg = cfg;
+    app.base = cfg->server.base_url;
+    if (app_open(cfg, &app, cmd->needs_pki) != 0) {
+        return ADMIN_EXIT_FAIL;
+    }
+    status = admin_run(&app, cmd, stdout, stderr);
+    app_close(&app);
+    return status;
+}
+
 static int
 serve(const struct config *cfg)
 {
     struct app app;
     struct server *srv = NULL;
-    const struct config_section *asec = &cfg->adapter.section;
-    struct adapter_ctx actx;
-    char path[4096];
     char tls_pem[4096];
     char errbuf[512];
     unsigned nthreads[JOB__MAX];
@@ -216,55 +350,14 @@ serve(const struct config *cfg)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    umask(077);
-    snprintf(path, sizeof(path), "%s/db", cfg->server.data_dir);
-    if (make_dir(cfg->server.data_dir) != 0 || make_dir(path) != 0) {
+    if (app_open(cfg, &app, true) != 0) {
         return 1;
-    }
-    if (crypto_init() != AP_OK || httpc_global_init() != AP_OK) {
-        fprintf(stderr, "acmeproxy: cannot initialise crypto or libcurl\n");
-        return 1;
-    }
-    if (ca_open(cfg->server.data_dir, &app.ca, errbuf, sizeof(errbuf)) !=
-        AP_OK) {
-        fprintf(stderr, "acmeproxy: local CA in %s: %s\n",
-                cfg->server.data_dir, errbuf);
-        goto out;
     }
     if (https && prepare_tls(cfg, app.ca, tls_pem, sizeof(tls_pem)) != 0) {
         goto out;
     }
-    if (store_open(path, cfg->server.map_size_mb, &app.st, errbuf,
-                   sizeof(errbuf)) != AP_OK) {
-        fprintf(stderr, "acmeproxy: %s\n", errbuf);
-        goto out;
-    }
     if (nonce_ctx_new(cfg->acme.nonce_ttl_sec, &app.nonces) != AP_OK) {
         fprintf(stderr, "acmeproxy: cannot create the nonce context\n");
-        goto out;
-    }
-    if (adapter_registry_check(errbuf, sizeof(errbuf)) != AP_OK) {
-        fprintf(stderr, "acmeproxy: adapter registry: %s\n", errbuf);
-        goto out;
-    }
-    app.adapter = adapter_find(cfg->adapter.type);
-    if (app.adapter == NULL) {
-        fprintf(stderr, "acmeproxy: %s: [adapter] type %s is unknown\n",
-                cfg->path, cfg->adapter.type);
-        goto out;
-    }
-    if (config_section_check(asec, app.adapter->config_keys,
-                             app.adapter->name, errbuf,
-                             sizeof(errbuf)) != AP_OK) {
-        fprintf(stderr, "acmeproxy: %s\n", errbuf);
-        goto out;
-    }
-    actx.ca = app.ca;
-    actx.data_dir = cfg->server.data_dir;
-    if (app.adapter->init(asec, &actx, &app.adapter_state, errbuf,
-                          sizeof(errbuf)) != AP_OK) {
-        fprintf(stderr, "acmeproxy: adapter %s: %s\n", app.adapter->name,
-                errbuf);
         goto out;
     }
     nthreads[JOB_VALIDATE] = cfg->validation.workers;
@@ -294,6 +387,10 @@ serve(const struct config *cfg)
 
     while (sigwait(&sigs, &sig) == 0) {
         if (sig == SIGHUP) {
+            /* logrotate moved the audit log: write to a new file. */
+            if (audit_reopen(app.audit) != AP_OK) {
+                log_err("main", "audit log not reopened");
+            }
             continue;
         }
         break;
@@ -304,14 +401,8 @@ out:
     server_stop(srv);
     jobs_stop(app.jobs);
     issuer_close(app.issuer);
-    if (app.adapter != NULL) {
-        app.adapter->free(app.adapter_state);
-    }
     nonce_ctx_free(app.nonces);
-    store_close(app.st);
-    ca_free(app.ca);
-    httpc_global_fini();
-    crypto_fini();
+    app_close(&app);
     return status;
 }
 
@@ -319,12 +410,14 @@ int
 main(int argc, char **argv)
 {
     struct config cfg;
+    struct admin_cmd cmd;
     const char *conf = NULL;
     char errbuf[512];
     int opt;
     int status;
 
-    while ((opt = getopt(argc, argv, "c:h")) != -1) {
+    /* "+": stop at the subcommand, whose options are admin_parse's. */
+    while ((opt = getopt(argc, argv, "+c:h")) != -1) {
         switch (opt) {
         case 'c':
             conf = optarg;
@@ -337,7 +430,13 @@ main(int argc, char **argv)
             return 2;
         }
     }
-    if (conf == NULL || optind != argc) {
+    if (conf == NULL) {
+        usage();
+        return 2;
+    }
+    if (optind < argc && admin_parse(argc - optind, argv + optind, &cmd,
+                                     errbuf, sizeof(errbuf)) != AP_OK) {
+        fprintf(stderr, "acmeproxy: %s\n", errbuf);
         usage();
         return 2;
     }
@@ -346,7 +445,7 @@ main(int argc, char **argv)
         return 2;
     }
     log_level = cfg.server.log_level;
-    status = serve(&cfg);
+    status = optind < argc ? administer(&cfg, &cmd) : serve(&cfg);
     config_fini(&cfg);
     return status;
 }

@@ -16,6 +16,8 @@
 #include "proxy/ident.h"
 #include "proxy/jobs.h"
 #include "proxy/jws.h"
+#include "proxy/audit.h"
+#include "proxy/policy.h"
 #include "proxy/problem.h"
 #include "proxy/renewal.h"
 
@@ -186,14 +188,11 @@ order_update_from_authz(struct store_txn *txn, const char *order_id)
 }
 
 static ap_err
-parse_validity(const cJSON *payload, const struct app *app,
-               const struct config_profile *profile, struct acme_resp *resp,
+parse_validity(const cJSON *payload, unsigned days, struct acme_resp *resp,
                long long *nb, long long *na)
 {
     const char *s = NULL;
     long long now = time_now();
-    unsigned days = profile ? profile->validity_days
-                            : app->cfg->acme.cert_days;
     long long max = (long long)days * 86400;
 
     *nb = 0;
@@ -226,10 +225,11 @@ parse_validity(const cJSON *payload, const struct app *app,
 }
 
 /* The profile an order asks for (draft-ietf-acme-profiles), or the
- * default; *out NULL when neither exists. Sets invalidProfile. */
+ * team's or the server's default. Sets a problem when refused. */
 static void
-pick_profile(const struct app *app, const cJSON *payload,
-             struct acme_resp *resp, const struct config_profile **out)
+pick_profile(const struct app *app, const struct policy *pol,
+             const cJSON *payload, struct acme_resp *resp,
+             const struct config_profile **out)
 {
     const char *name = NULL;
     ap_err rc = json_get_string(payload, "profile", 64, &name);
@@ -239,19 +239,146 @@ pick_profile(const struct app *app, const cJSON *payload,
         problem_set(resp, PROB_MALFORMED, "profile must be a string");
         return;
     }
-    if (rc == AP_ENOTFOUND) {
-        if (app->cfg->acme.default_profile[0] != '\0') {
-            *out = config_profile_find(app->cfg,
-                                       app->cfg->acme.default_profile);
+    (void)policy_pick_profile(pol, app->cfg, name, out, resp);
+}
+
+/* The policy of the signing account: global, narrowed by its team's EAB
+ * key when it has one. Sets unauthorized when that key was revoked. */
+static ap_err
+account_policy(struct app *app, const cJSON *account, struct policy *out,
+               struct acme_resp *resp)
+{
+    const char *kid = json_str(account, "eab", NULL);
+    struct store_txn *txn = NULL;
+    cJSON *eab = NULL;
+    ap_err rc = AP_OK;
+
+    if (kid != NULL) {
+        rc = store_begin(app->st, false, &txn);
+        if (rc == AP_OK) {
+            rc = store_get_json(txn, STORE_EAB, kid, &eab);
         }
-        return;
+        store_abort(txn);
+        if (rc != AP_OK) {
+            return rc;
+        }
     }
-    *out = config_profile_find(app->cfg, name);
-    if (*out == NULL) {
-        problem_set(resp, PROB_INVALID_PROFILE,
-                    "profile %.64s is not offered; see the directory's "
-                    "meta.profiles", name);
+    policy_for_account(app->policy, eab, out, resp);
+    cJSON_Delete(eab);
+    return AP_OK;
+}
+
+struct recent_count {
+    struct store_txn *txn;
+    long long now;
+    unsigned pending_authzs;  /* pending authorizations of recent orders */
+    unsigned processing;      /* orders in the PKI's hands */
+};
+
+static bool
+count_recent(void *arg, const char *key, const char *val, size_t len)
+{
+    struct recent_count *c = arg;
+    const char *slash = strrchr(key, '/');
+    cJSON *order = NULL;
+    const cJSON *aid;
+    const char *st;
+
+    (void)val;
+    (void)len;
+    if (slash == NULL ||
+        store_get_json(c->txn, STORE_ORDERS, slash + 1, &order) != AP_OK) {
+        return true;
     }
+    st = order_status_now(order, c->now);
+    if (strcmp(st, "processing") == 0) {
+        c->processing++;
+    } else if (strcmp(st, "pending") == 0) {
+        cJSON_ArrayForEach(aid, cJSON_GetObjectItemCaseSensitive(order,
+                                                                 "authzs")) {
+            cJSON *authz = NULL;
+
+            if (store_get_json(c->txn, STORE_AUTHZS, aid->valuestring,
+                               &authz) == AP_OK &&
+                strcmp(authz_status_now(authz, c->now), "pending") == 0) {
+                c->pending_authzs++;
+            }
+            cJSON_Delete(authz);
+        }
+    }
+    cJSON_Delete(order);
+    return true;
+}
+
+/* Counts the account's pending authorizations and processing orders among
+ * the orders young enough to still be pending (the index sorts by time). */
+static ap_err
+count_account_work(struct app *app, const char *account,
+                   struct recent_count *c)
+{
+    char prefix[JWS_MAX_ID + 2];
+    char after[JWS_MAX_ID + 32];
+    ap_err rc;
+
+    memset(c, 0, sizeof(*c));
+    c->now = time_now();
+    snprintf(prefix, sizeof(prefix), "%s/", account);
+    snprintf(after, sizeof(after), "%s/%012lld", account,
+             c->now - (long long)app->cfg->acme.order_ttl_sec);
+    rc = store_begin(app->st, false, &c->txn);
+    if (rc == AP_OK) {
+        rc = store_scan(c->txn, STORE_ACCOUNT_ORDERS, prefix, after,
+                        count_recent, c);
+    }
+    store_abort(c->txn);
+    c->txn = NULL;
+    return rc;
+}
+
+/* [ratelimit] checks of newOrder, before anything is written. */
+static ap_err
+order_limits(struct app *app, const char *account, const cJSON *idents,
+             struct acme_resp *resp)
+{
+    const struct config *cfg = app->cfg;
+    struct recent_count c;
+    const cJSON *it;
+    ap_err rc;
+
+    cJSON_ArrayForEach(it, idents) {
+        const char *v = json_str(it, "value", "");
+
+        /* Failures are counted per authorization identifier: a wildcard's
+         * is its base name. */
+        if (strncmp(v, "*.", 2) == 0) {
+            v += 2;
+        }
+        if (!rate_ok(app, resp, "fail:", v,
+                     cfg->ratelimit.failed_validations_per_identifier_hour,
+                     "failed_validations_per_identifier_hour", false)) {
+            return AP_OK;
+        }
+    }
+    if (cfg->ratelimit.pending_authz_per_account > 0) {
+        rc = count_account_work(app, account, &c);
+        if (rc != AP_OK) {
+            return rc;
+        }
+        if (c.pending_authzs + (unsigned)cJSON_GetArraySize(idents) >
+            cfg->ratelimit.pending_authz_per_account) {
+            problem_set(resp, PROB_RATE_LIMITED,
+                        "rate limit [ratelimit] pending_authz_per_account = "
+                        "%u reached (%u pending)",
+                        cfg->ratelimit.pending_authz_per_account,
+                        c.pending_authzs);
+            resp->retry_after = 60;
+            return AP_OK;
+        }
+    }
+    (void)rate_ok(app, resp, "order:", account,
+                  cfg->ratelimit.orders_per_account_hour,
+                  "orders_per_account_hour", true);
+    return AP_OK;
 }
 
 /* RFC 9773 §5: "replaces" names a certificate of this account that shares
@@ -386,6 +513,7 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
     cJSON *authz_ids;
     const cJSON *ident;
     char *replaces = NULL;
+    struct policy *apol = NULL;
     char order_id[ID_LEN + 1];
     char key[STORE_MAX_KEY];
     long long now = time_now();
@@ -406,15 +534,35 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
         problem_set(resp, PROB_MALFORMED, "newOrder needs a payload");
         goto out;
     }
+    apol = calloc(1, sizeof(*apol));
+    if (apol == NULL) {
+        rc = AP_ENOMEM;
+        goto out;
+    }
+    rc = account_policy(app, msg.account, apol, resp);
+    if (rc != AP_OK || resp->status != 0) {
+        goto out;
+    }
     rc = ident_parse_order(msg.payload, &pol, resp, &idents);
     if (rc != AP_OK || resp->status != 0) {
         goto out;
     }
-    pick_profile(app, msg.payload, resp, &profile);
+    if (!policy_check_identifiers(apol, idents, resp)) {
+        goto out;
+    }
+    pick_profile(app, apol, msg.payload, resp, &profile);
     if (resp->status != 0) {
         goto out;
     }
-    rc = parse_validity(msg.payload, app, profile, resp, &nb, &na);
+    rc = order_limits(app, msg.account_id, idents, resp);
+    if (rc != AP_OK || resp->status != 0) {
+        goto out;
+    }
+    rc = parse_validity(msg.payload,
+                        policy_max_days(apol, profile ? profile->validity_days
+                                                      : app->cfg->acme
+                                                            .cert_days),
+                        resp, &nb, &na);
     if (rc != AP_OK || resp->status != 0) {
         goto out;
     }
@@ -440,7 +588,8 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
         cJSON_AddStringToObject(order, "profile", profile->name);
         cJSON_AddStringToObject(order, "template", profile->template);
         cJSON_AddNumberToObject(order, "validityDays",
-                                profile->validity_days);
+                                policy_max_days(apol,
+                                                profile->validity_days));
     }
     if (replaces != NULL) {
         cJSON_AddStringToObject(order, "replaces",
@@ -501,6 +650,24 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
         }
     }
     rc = store_put_json(txn, STORE_ORDERS, order_id, order, true);
+    if (rc == AP_OK) {
+        cJSON *f = cJSON_CreateObject();
+
+        cJSON_AddStringToObject(f, "order", order_id);
+        cJSON_AddStringToObject(f, "account", msg.account_id);
+        cJSON_AddItemToObject(
+            f, "identifiers",
+            cJSON_Duplicate(
+                cJSON_GetObjectItemCaseSensitive(order, "identifiers"), 1));
+        if (profile != NULL) {
+            cJSON_AddStringToObject(f, "profile", profile->name);
+        }
+        if (apol->has_team) {
+            cJSON_AddStringToObject(f, "team", apol->team_label);
+        }
+        cJSON_AddStringToObject(f, "ip", req->remote_addr);
+        rc = audit_event(app->audit, "order.created", req->request_id, f);
+    }
     if (rc != AP_OK) {
         goto out;
     }
@@ -524,28 +691,12 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
     rc = respond_order(app, order, 201, resp);
 out:
     store_abort(txn);
+    free(apol);
     free(replaces);
     cJSON_Delete(idents);
     cJSON_Delete(order);
     jws_msg_fini(&msg);
     return rc;
-}
-
-static bool
-csr_key_ok(const struct crypto_csr *csr, struct acme_resp *resp)
-{
-    if (csr->key_type == CRYPTO_KEY_RSA && csr->key_bits >= 2048 &&
-        csr->key_bits <= 8192) {
-        return true;
-    }
-    if (csr->key_type == CRYPTO_KEY_EC && csr->curve != NULL &&
-        (strcmp(csr->curve, "P-256") == 0 ||
-         strcmp(csr->curve, "P-384") == 0)) {
-        return true;
-    }
-    problem_set(resp, PROB_BAD_PUBLIC_KEY,
-                "CSR key must be RSA 2048-8192 bits or EC P-256/P-384");
-    return false;
 }
 
 /* Waits (bounded by wait_ms) until the order leaves processing. */
@@ -640,9 +791,10 @@ mark_replaced(struct store_txn *txn, const cJSON *order,
 }
 
 static ap_err
-finalize(struct app *app, const struct jws_msg *msg, cJSON *order,
-         struct acme_resp *resp)
+finalize(struct app *app, const struct acme_req *req,
+         const struct jws_msg *msg, cJSON *order, struct acme_resp *resp)
 {
+    struct policy *apol = NULL;
     struct store_txn *txn = NULL;
     struct crypto_csr *csr = NULL;
     unsigned char *der = NULL;
@@ -670,6 +822,15 @@ finalize(struct app *app, const struct jws_msg *msg, cJSON *order,
         problem_set(resp, PROB_MALFORMED, "finalize needs a string csr");
         goto out;
     }
+    apol = calloc(1, sizeof(*apol));
+    if (apol == NULL) {
+        rc = AP_ENOMEM;
+        goto out;
+    }
+    rc = account_policy(app, msg->account, apol, resp);
+    if (rc != AP_OK || resp->status != 0) {
+        goto out;
+    }
     if (b64url_decode_alloc(csr_b64, strlen(csr_b64), &der, &der_len) !=
         AP_OK) {
         problem_set(resp, PROB_BAD_CSR, "csr is not unpadded base64url");
@@ -684,8 +845,25 @@ finalize(struct app *app, const struct jws_msg *msg, cJSON *order,
                            cJSON_GetObjectItemCaseSensitive(order,
                                                             "identifiers"),
                            &pol, resp) ||
-        !csr_key_ok(csr, resp)) {
+        !policy_check_key(apol, csr, resp)) {
         goto out;
+    }
+    if (app->cfg->ratelimit.inflight_per_account > 0) {
+        struct recent_count c;
+
+        rc = count_account_work(app, msg->account_id, &c);
+        if (rc != AP_OK) {
+            goto out;
+        }
+        if (c.processing >= app->cfg->ratelimit.inflight_per_account) {
+            problem_set(resp, PROB_RATE_LIMITED,
+                        "rate limit [ratelimit] inflight_per_account = %u "
+                        "reached: %u orders are with the PKI",
+                        app->cfg->ratelimit.inflight_per_account,
+                        c.processing);
+            resp->retry_after = 5;
+            goto out;
+        }
     }
     rc = store_begin(app->st, true, &txn);
     if (rc != AP_OK) {
@@ -728,6 +906,21 @@ finalize(struct app *app, const struct jws_msg *msg, cJSON *order,
     if (rc == AP_OK) {
         rc = jobs_put(txn, JOB_ISSUE, order_id, 0, 0, job_id, sizeof(job_id));
     }
+    if (rc == AP_OK) {
+        cJSON *f = cJSON_CreateObject();
+
+        cJSON_AddStringToObject(f, "order", order_id);
+        cJSON_AddStringToObject(f, "account", msg->account_id);
+        cJSON_AddStringToObject(f, "key", csr->key_type == CRYPTO_KEY_RSA
+                                              ? "RSA"
+                                              : csr->curve ? csr->curve : "EC");
+        cJSON_AddNumberToObject(f, "key_bits", csr->key_bits);
+        if (json_str(fresh, "profile", NULL) != NULL) {
+            cJSON_AddStringToObject(f, "profile",
+                                    json_str(fresh, "profile", ""));
+        }
+        rc = audit_event(app->audit, "order.finalized", req->request_id, f);
+    }
     if (rc != AP_OK) {
         goto out;
     }
@@ -744,6 +937,7 @@ finalize(struct app *app, const struct jws_msg *msg, cJSON *order,
         rc = respond_order(app, fresh, 200, resp);
     }
 out:
+    free(apol);
     store_abort(txn);
     cJSON_Delete(fresh);
     crypto_csr_free(csr);
@@ -783,7 +977,7 @@ order_post(struct app *app, const struct acme_req *req, const char *id,
         goto out;
     }
     if (is_finalize) {
-        rc = finalize(app, &msg, order, resp);
+        rc = finalize(app, req, &msg, order, resp);
     } else if (!msg.post_as_get) {
         problem_set(resp, PROB_MALFORMED,
                     "an order is read with POST-as-GET (empty payload)");

@@ -7,6 +7,7 @@
 #include "common/id.h"
 #include "common/json.h"
 #include "proxy/problem.h"
+#include "proxy/ratelimit.h"
 
 void
 app_url(const struct app *app, char *out, size_t outlen, const char *path,
@@ -50,4 +51,25 @@ resource_load_owned(struct app *app, enum store_table t, const char *id,
     }
     *out = rec;
     return AP_OK;
+}
+
+bool
+rate_ok(struct app *app, struct acme_resp *resp, const char *prefix,
+        const char *who, unsigned limit, const char *limit_name, bool count)
+{
+    char key[160];
+    unsigned retry = 0;
+
+    if (limit == 0) {
+        return true;
+    }
+    snprintf(key, sizeof(key), "%s%s", prefix, who);
+    if (ratelimit_take(app->limits, key, limit, count, &retry)) {
+        return true;
+    }
+    problem_set(resp, PROB_RATE_LIMITED,
+                "rate limit [ratelimit] %s = %u reached for %.100s", limit_name,
+                limit, who);
+    resp->retry_after = retry > 0 ? retry : 1;
+    return false;
 }

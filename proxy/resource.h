@@ -61,6 +61,25 @@ AP_MUST_CHECK ap_err resource_load_owned(struct app *app,
                                          struct acme_resp *resp,
                                          cJSON **out);
 
+/* Counts one event for prefix+who against limit per hour (0: off; count
+ * false only checks). When the limit is reached sets rateLimited with
+ * Retry-After and a detail naming the limit, and returns false. */
+bool rate_ok(struct app *app, struct acme_resp *resp, const char *prefix,
+             const char *who, unsigned limit, const char *limit_name,
+             bool count);
+
+/* Marks the certificate with serial (lower-case hex, as stored) revoked
+ * with reason (RFC 5280 CRLReason) and the time, in one write
+ * transaction; call it once the adapter revoked. AP_ENOTFOUND when no
+ * certificate has that serial. Used by revokeCert and the admin revoke. */
+AP_MUST_CHECK ap_err cert_mark_revoked(struct app *app, const char *serial,
+                                       long long reason);
+
+/* RFC 8555 §7.3.6: deactivates the account's pending authorizations and
+ * cancels its pending and ready orders, inside txn. */
+AP_MUST_CHECK ap_err account_cancel_pending(struct store_txn *txn,
+                                            const char *account_id);
+
 /* Effective status of an order or authz record now: a pending or ready
  * order past "expires" is invalid, a pending authz past it is expired. */
 const char *order_status_now(const cJSON *order, long long now);

@@ -9,6 +9,7 @@
 
 #include <civetweb.h>
 
+#include "common/id.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "proxy/nonce.h"
@@ -186,6 +187,9 @@ on_request(struct mg_connection *conn, void *cbdata)
     req.content_type = mg_get_header(conn, "Content-Type");
     req.accept = mg_get_header(conn, "Accept");
     req.remote_addr = ri->remote_addr;
+    if (id_new(req.request_id, sizeof(req.request_id)) != AP_OK) {
+        snprintf(req.request_id, sizeof(req.request_id), "-");
+    }
     /* The JWS url covers the query too (RFC 8555 §6.4: the exact URL). */
     snprintf(req.url, sizeof(req.url), "%s%s%s%s", app->base, req.path,
              ri->query_string ? "?" : "",
@@ -244,8 +248,9 @@ send:
         resp.status = 200;
     }
     send_response(conn, app, &req, &resp);
-    log_debug("http", "%s %s %d %lldms ip=%s", req.method, req.path,
-              resp.status, time_mono_ms() - t0, req.remote_addr);
+    log_debug("http", "%s %s %d %lldms ip=%s req=%s", req.method, req.path,
+              resp.status, time_mono_ms() - t0, req.remote_addr,
+              req.request_id);
     buf_fini(&body);
     acme_resp_fini(&resp);
     return resp.status;

@@ -43,6 +43,8 @@ suite test/integration/run.sh build/acmeproxy
 suite test/integration/validation.sh build/san/acmeproxy
 suite test/integration/protocol.sh build/san/acmeproxy
 suite test/integration/clients.sh build/san/acmeproxy
+suite test/integration/teams.sh build/san/acmeproxy
+suite test/integration/admin.sh build/san/acmeproxy
 suite test/integration/bench_smoke.sh build/acmeproxy
 
 echo "test: $total_p passed, $total_f failed"

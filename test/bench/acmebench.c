@@ -923,6 +923,9 @@ new_handle(const struct opts *o)
     curl_easy_setopt(c, CURLOPT_USERAGENT, "acmebench/1");
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    /* The same protocol for every server: acmeproxy (civetweb) speaks
+     * HTTP/1.1 only, Pebble (Go) would negotiate HTTP/2 through ALPN. */
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     if (o->ca != NULL) {
         curl_easy_setopt(c, CURLOPT_CAINFO, o->ca);
     }

@@ -1,0 +1,410 @@
+/* proxy/eab.c: EAB keys and the externalAccountBinding check. */
+#include "proxy/eab.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/b64url.h"
+#include "common/crypto.h"
+#include "common/id.h"
+#include "common/json.h"
+#include "common/netpolicy.h"
+#include "common/timeutil.h"
+#include "proxy/ident.h"
+#include "proxy/problem.h"
+
+#define EAB_HMAC_RAW 32
+#define EAB_MAX_MEMBER 4096
+
+/* Removes the MAC key from a record, wiping its bytes first. */
+static void
+wipe_hmac(cJSON *rec)
+{
+    const char *h = json_str(rec, "hmac", NULL);
+
+    if (h != NULL) {
+        crypto_zeroize((void *)(uintptr_t)h, strlen(h));
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(rec, "hmac");
+}
+
+/* Copies a policy list member after checking each entry with ok(). */
+static ap_err
+copy_list(const cJSON *policy, const char *key, cJSON *rec,
+          bool (*ok)(const struct config *, const char *, const char **),
+          const struct config *cfg, char *errbuf, size_t errlen)
+{
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(policy, key);
+    const cJSON *it;
+    cJSON *copy;
+
+    if (list == NULL) {
+        return AP_OK;
+    }
+    if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) == 0 ||
+        cJSON_GetArraySize(list) > 64) {
+        snprintf(errbuf, errlen, "%s must be a list of 1 to 64 entries", key);
+        return AP_EINVAL;
+    }
+    cJSON_ArrayForEach(it, list) {
+        const char *why = "not a string";
+
+        if (!cJSON_IsString(it) || !ok(cfg, it->valuestring, &why)) {
+            snprintf(errbuf, errlen, "%s: %.100s: %s", key,
+                     cJSON_IsString(it) ? it->valuestring : "?", why);
+            return AP_EINVAL;
+        }
+    }
+    copy = cJSON_Duplicate(list, 1);
+    if (copy == NULL || !cJSON_AddItemToObject(rec, key, copy)) {
+        cJSON_Delete(copy);
+        return AP_ENOMEM;
+    }
+    return AP_OK;
+}
+
+static bool
+name_ok(const struct config *cfg, const char *s, const char **why)
+{
+    char norm[IDENT_MAX_DNS + 1];
+
+    (void)cfg;
+    /* ".example.com" allows names below it; "host.example.com" itself. */
+    if (s[0] == '.') {
+        s++;
+    }
+    return ident_dns_normalize_ex(s, norm, sizeof(norm), true, why) ==
+               AP_OK &&
+           strcmp(norm, s) == 0;
+}
+
+static bool
+cidr_ok(const struct config *cfg, const char *s, const char **why)
+{
+    struct netpolicy_cidr c;
+
+    (void)cfg;
+    return netpolicy_parse_cidr(s, &c, why) == AP_OK;
+}
+
+static bool
+profile_ok(const struct config *cfg, const char *s, const char **why)
+{
+    *why = "no such profile in the configuration";
+    return config_profile_find(cfg, s) != NULL;
+}
+
+ap_err
+eab_create(struct store *st, const struct config *cfg, const char *label,
+           const cJSON *policy, char *kid, size_t kidlen, char *hmac,
+           size_t hmaclen, char *errbuf, size_t errlen)
+{
+    unsigned char raw[EAB_HMAC_RAW];
+    struct store_txn *txn = NULL;
+    cJSON *rec = NULL;
+    long long days = 0;
+    ap_err rc;
+
+    if (label == NULL || label[0] == '\0' || strlen(label) > 64) {
+        snprintf(errbuf, errlen, "label must be 1 to 64 characters");
+        return AP_EINVAL;
+    }
+    if (policy != NULL &&
+        json_get_int(policy, "max_validity_days", 1, 3650, &days) ==
+            AP_EPARSE) {
+        snprintf(errbuf, errlen, "max_validity_days must be 1 to 3650");
+        return AP_EINVAL;
+    }
+    rec = cJSON_CreateObject();
+    if (rec == NULL) {
+        return AP_ENOMEM;
+    }
+    rc = copy_list(policy, "allow_names", rec, name_ok, cfg, errbuf, errlen);
+    if (rc == AP_OK) {
+        rc = copy_list(policy, "allow_ips", rec, cidr_ok, cfg, errbuf,
+                       errlen);
+    }
+    if (rc == AP_OK) {
+        rc = copy_list(policy, "profiles", rec, profile_ok, cfg, errbuf,
+                       errlen);
+    }
+    if (rc != AP_OK) {
+        goto out;
+    }
+    rc = id_new(kid, kidlen);
+    if (rc == AP_OK) {
+        rc = crypto_random(raw, sizeof(raw));
+    }
+    if (rc == AP_OK) {
+        rc = b64url_encode(raw, sizeof(raw), hmac, hmaclen);
+    }
+    if (rc != AP_OK) {
+        goto out;
+    }
+    cJSON_AddNumberToObject(rec, "v", 1);
+    cJSON_AddStringToObject(rec, "kid", kid);
+    cJSON_AddStringToObject(rec, "label", label);
+    cJSON_AddStringToObject(rec, "hmac", hmac);
+    cJSON_AddNumberToObject(rec, "created", (double)time_now());
+    cJSON_AddNumberToObject(rec, "revoked", 0);
+    cJSON_AddArrayToObject(rec, "accounts");
+    if (days > 0) {
+        cJSON_AddNumberToObject(rec, "max_validity_days", (double)days);
+    }
+    rc = store_begin(st, true, &txn);
+    if (rc == AP_OK) {
+        rc = store_put_json(txn, STORE_EAB, kid, rec, true);
+    }
+    if (rc == AP_OK) {
+        rc = store_commit(txn);
+        txn = NULL;
+    }
+out:
+    store_abort(txn);
+    crypto_zeroize(raw, sizeof(raw));
+    if (rec != NULL) {
+        wipe_hmac(rec);
+    }
+    cJSON_Delete(rec);
+    if (rc != AP_OK) {
+        crypto_zeroize(hmac, hmaclen);
+    }
+    return rc;
+}
+
+ap_err
+eab_revoke(struct store *st, const char *kid)
+{
+    struct store_txn *txn = NULL;
+    cJSON *rec = NULL;
+    ap_err rc;
+
+    rc = store_begin(st, true, &txn);
+    if (rc == AP_OK) {
+        rc = store_get_json(txn, STORE_EAB, kid, &rec);
+    }
+    if (rc == AP_OK && json_num(rec, "revoked", 0) == 0) {
+        rc = json_set_num(rec, "revoked", time_now());
+        if (rc == AP_OK) {
+            rc = store_put_json(txn, STORE_EAB, kid, rec, false);
+        }
+    }
+    if (rc == AP_OK) {
+        rc = store_commit(txn);
+        txn = NULL;
+    }
+    store_abort(txn);
+    cJSON_Delete(rec);
+    return rc;
+}
+
+static bool
+list_one(void *arg, const char *key, const char *val, size_t len)
+{
+    cJSON *arr = arg;
+    cJSON *rec = NULL;
+
+    (void)key;
+    if (json_parse(val, len, &rec) != AP_OK) {
+        return true;
+    }
+    wipe_hmac(rec);
+    cJSON_AddItemToArray(arr, rec);
+    return true;
+}
+
+ap_err
+eab_list(struct store *st, cJSON **out)
+{
+    struct store_txn *txn = NULL;
+    cJSON *arr = cJSON_CreateArray();
+    ap_err rc;
+
+    if (arr == NULL) {
+        return AP_ENOMEM;
+    }
+    rc = store_begin(st, false, &txn);
+    if (rc == AP_OK) {
+        rc = store_scan(txn, STORE_EAB, NULL, NULL, list_one, arr);
+    }
+    store_abort(txn);
+    if (rc != AP_OK) {
+        cJSON_Delete(arr);
+        return rc;
+    }
+    *out = arr;
+    return AP_OK;
+}
+
+ap_err
+eab_verify(const struct app *app, const cJSON *binding, const char *url,
+           const char *thumbprint, struct acme_resp *resp, cJSON **rec)
+{
+    struct store_txn *txn = NULL;
+    struct crypto_key *key = NULL;
+    cJSON *hdr = NULL;
+    cJSON *jwk = NULL;
+    unsigned char *hdr_raw = NULL;
+    unsigned char *payload_raw = NULL;
+    unsigned char *sig = NULL;
+    unsigned char *mac_key = NULL;
+    size_t hdr_len = 0;
+    size_t payload_len = 0;
+    size_t sig_len = 0;
+    size_t key_len = 0;
+    unsigned char mac[CRYPTO_HMAC_MAX];
+    size_t mac_len = 0;
+    const char *prot = NULL;
+    const char *payload = NULL;
+    const char *sigtxt = NULL;
+    const char *alg = NULL;
+    const char *kid = NULL;
+    const char *hurl = NULL;
+    char thumb[CRYPTO_THUMBPRINT_LEN + 1];
+    char errbuf[128];
+    struct buf signing;
+    ap_err rc = AP_OK;
+
+    *rec = NULL;
+    buf_init(&signing, 3 * EAB_MAX_MEMBER);
+    if (!cJSON_IsObject(binding) ||
+        json_get_string(binding, "protected", EAB_MAX_MEMBER, &prot) !=
+            AP_OK ||
+        json_get_string(binding, "payload", EAB_MAX_MEMBER, &payload) !=
+            AP_OK ||
+        json_get_string(binding, "signature", EAB_MAX_MEMBER, &sigtxt) !=
+            AP_OK ||
+        cJSON_GetArraySize(binding) != 3 ||
+        b64url_decode_alloc(prot, strlen(prot), &hdr_raw, &hdr_len) !=
+            AP_OK ||
+        b64url_decode_alloc(payload, strlen(payload), &payload_raw,
+                            &payload_len) != AP_OK ||
+        b64url_decode_alloc(sigtxt, strlen(sigtxt), &sig, &sig_len) !=
+            AP_OK ||
+        json_parse((const char *)hdr_raw, hdr_len, &hdr) != AP_OK ||
+        json_parse((const char *)payload_raw, payload_len, &jwk) != AP_OK) {
+        problem_set(resp, PROB_MALFORMED,
+                    "externalAccountBinding must be a flattened JWS of the "
+                    "account key");
+        goto out;
+    }
+    /* RFC 8555 §7.3.4: a MAC algorithm, the EAB key id, the same url, no
+     * nonce. */
+    if (json_get_string(hdr, "alg", 16, &alg) != AP_OK ||
+        (strcmp(alg, "HS256") != 0 && strcmp(alg, "HS384") != 0 &&
+         strcmp(alg, "HS512") != 0)) {
+        problem_set(resp, PROB_MALFORMED,
+                    "externalAccountBinding alg must be HS256, HS384 or "
+                    "HS512");
+        goto out;
+    }
+    if (json_get_string(hdr, "kid", 128, &kid) != AP_OK ||
+        json_get_string(hdr, "url", HTTP_MAX_URL, &hurl) != AP_OK ||
+        strcmp(hurl, url) != 0 ||
+        cJSON_GetObjectItemCaseSensitive(hdr, "nonce") != NULL) {
+        problem_set(resp, PROB_MALFORMED,
+                    "externalAccountBinding needs kid and the newAccount "
+                    "url, and no nonce");
+        goto out;
+    }
+    if (crypto_jwk_parse(jwk, &key, errbuf, sizeof(errbuf)) != AP_OK ||
+        crypto_key_thumbprint(key, thumb, sizeof(thumb)) != AP_OK ||
+        strcmp(thumb, thumbprint) != 0) {
+        problem_set(resp, PROB_UNAUTHORIZED,
+                    "externalAccountBinding does not bind the account key");
+        goto out;
+    }
+    rc = store_begin(app->st, false, &txn);
+    if (rc == AP_OK && id_is_valid(kid)) {
+        rc = store_get_json(txn, STORE_EAB, kid, rec);
+    } else if (rc == AP_OK) {
+        rc = AP_ENOTFOUND;
+    }
+    store_abort(txn);
+    if (rc == AP_ENOTFOUND) {
+        problem_set(resp, PROB_UNAUTHORIZED, "unknown external account key");
+        rc = AP_OK;
+        goto out;
+    }
+    if (rc != AP_OK) {
+        goto out;
+    }
+    if (json_num(*rec, "revoked", 0) != 0) {
+        problem_set(resp, PROB_UNAUTHORIZED,
+                    "this external account key was revoked");
+        goto out;
+    }
+    rc = b64url_decode_alloc(json_str(*rec, "hmac", ""),
+                             strlen(json_str(*rec, "hmac", "")), &mac_key,
+                             &key_len);
+    if (rc == AP_OK) {
+        rc = buf_appends(&signing, prot);
+    }
+    if (rc == AP_OK) {
+        rc = buf_append(&signing, ".", 1);
+    }
+    if (rc == AP_OK) {
+        rc = buf_appends(&signing, payload);
+    }
+    if (rc == AP_OK) {
+        rc = crypto_hmac(alg, mac_key, key_len, signing.data, signing.len,
+                         mac, &mac_len);
+    }
+    if (rc != AP_OK) {
+        goto out;
+    }
+    /* Lengths are public; the MAC bytes are compared in constant time. */
+    if (sig_len != mac_len || crypto_ct_memcmp(sig, mac, mac_len) != 0) {
+        problem_set(resp, PROB_UNAUTHORIZED,
+                    "externalAccountBinding MAC does not verify");
+        goto out;
+    }
+out:
+    if (rc != AP_OK || resp->status != 0) {
+        cJSON_Delete(*rec);
+        *rec = NULL;
+    } else {
+        wipe_hmac(*rec);
+    }
+    if (mac_key != NULL) {
+        crypto_zeroize(mac_key, key_len);
+    }
+    crypto_zeroize(mac, sizeof(mac));
+    free(mac_key);
+    buf_fini(&signing);
+    crypto_key_free(key);
+    cJSON_Delete(hdr);
+    cJSON_Delete(jwk);
+    free(hdr_raw);
+    free(payload_raw);
+    free(sig);
+    return rc;
+}
+
+ap_err
+eab_bind(struct store_txn *txn, const char *kid, const char *account_id,
+         bool single_use)
+{
+    cJSON *rec = NULL;
+    cJSON *accounts;
+    ap_err rc;
+
+    rc = store_get_json(txn, STORE_EAB, kid, &rec);
+    if (rc != AP_OK) {
+        return rc;
+    }
+    accounts = cJSON_GetObjectItemCaseSensitive(rec, "accounts");
+    if (!cJSON_IsArray(accounts)) {
+        accounts = cJSON_AddArrayToObject(rec, "accounts");
+    }
+    if (single_use && cJSON_GetArraySize(accounts) > 0) {
+        rc = AP_EEXIST;
+    } else {
+        cJSON_AddItemToArray(accounts, cJSON_CreateString(account_id));
+        rc = store_put_json(txn, STORE_EAB, kid, rec, false);
+    }
+    cJSON_Delete(rec);
+    return rc;
+}

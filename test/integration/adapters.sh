@@ -1,0 +1,393 @@
+#!/usr/bin/env bash
+# Adapter integration tests: lego and python3-acme against the proxy, the
+# proxy against the stand-in PKIs of test/mockpki (one mockpki process that
+# plays EJBCA, Vault, step-ca and certsrv; exec_pki.py behind the exec
+# adapter; the generic REST adapter configured as EJBCA, Vault and step-ca).
+#
+# Usage (from the repository root):
+#   test/integration/adapters.sh [PROXY_BINARY]   default build/acmeproxy
+#   ONLY="vault ejbca" test/integration/adapters.sh   a subset of adapters
+# The mock PKI binary is the mockpki next to the proxy binary.
+#
+# Per adapter: lego issues and revokes; python3-acme orders show pending
+# (processing + Retry-After, then valid), rejection (invalid with the
+# PKI's reason), outage (invalid serverInternal after retry_timeout), wrong
+# SAN set and a bad chain (refused). Crash tests: orders pending at the PKI
+# and queued for retry, SIGKILL, restart: every order is issued exactly once
+# (the mock's own count). Ends with "adapters: N passed, N failed".
+set -u
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+# run.sh defines the shared helpers (knot, ports, proxy start/stop, lego,
+# ok/not_ok) when sourced; it does not run its own tests then.
+# shellcheck source=run.sh
+source "$HERE/run.sh" "${1:-build/acmeproxy}"
+MOCKPKI=${MOCKPKI:-$(dirname "$TARGET")/mockpki}
+ORDERS=$ROOT/test/mockpki/acme_orders.py
+EXEC_PKI=$ROOT/test/mockpki/exec_pki.py
+MOCK=$TMP/mock
+MOCK_PID=""
+ALL_ADAPTERS="local vault ejbca stepca adcs exec rest-vault rest-ejbca rest-stepca"
+ADAPTERS=${ONLY:-$ALL_ADAPTERS}
+
+read -r MOCK_PORT < <("$PY" "$HERE/free_ports.py" 1)
+MOCK_URL=https://localhost:$MOCK_PORT
+
+mock_start() {
+    mkdir -p "$MOCK"
+    # -l 30: AppRole tokens live 30 s, so the Vault adapter logs in again.
+    "$MOCKPKI" -d "$MOCK" -p "$MOCK_PORT" -l 30 > "$TMP/mock.log" 2>&1 &
+    MOCK_PID=$!
+    PIDS+=("$MOCK_PID")
+    wait_for 20 test -f "$MOCK/ready" &&
+        wait_for 10 curl -sf --cacert "$MOCK/ca/ca.pem" "$MOCK_URL/health"
+}
+
+mock_state() {   # mock_state JQ_FILTER
+    curl -sf --max-time 5 --cacert "$MOCK/ca/ca.pem" "$MOCK_URL/__mock/state" | jq -r "$1"
+}
+
+mock_hold() {   # mock_hold 0|1
+    curl -sf --max-time 5 --cacert "$MOCK/ca/ca.pem" -X POST \
+        "$MOCK_URL/__mock/hold?on=$1" > /dev/null
+    if [ "$1" = 1 ]; then touch "$MOCK/hold"; else rm -f "$MOCK/hold"; fi
+}
+
+# The [adapter] section of each adapter under test.
+adapter_section() {
+    local a=$1 common
+    common="trust_anchors = $MOCK/ca/ca.pem
+poll_interval = 1
+retry_timeout = ${RETRY_TIMEOUT:-6}
+workers = 4"
+    case $a in
+    local) printf 'type = local\npoll_interval = 1\n' ;;
+    vault) cat <<EOF
+type = vault
+url = $MOCK_URL
+ca_file = $MOCK/ca/ca.pem
+role = acme
+approle_role_id = $MOCK/approle-role-id
+approle_secret_id = env:ADAPTERS_TEST_SECRET_ID
+timeout_ms = 10000
+$common
+EOF
+        ;;
+    ejbca) cat <<EOF
+type = ejbca
+url = $MOCK_URL/ejbca/ejbca-rest-api
+ca_file = $MOCK/ca/ca.pem
+client_cert = $MOCK/client.pem
+client_key = $MOCK/client.key
+certificate_profile = ACME_TLS
+end_entity_profile = ACME_EEP
+ca_name = MockIssuingCA
+enrollment_code = $MOCK/ejbca-code
+chain_file = $MOCK/ca/ca-intermediate.pem
+$common
+EOF
+        ;;
+    stepca) cat <<EOF
+type = stepca
+url = $MOCK_URL
+ca_file = $MOCK/ca/ca.pem
+provisioner = acme-proxy
+provisioner_kid = $(cat "$MOCK/stepca.kid")
+provisioner_key = $MOCK/stepca.jwk
+$common
+EOF
+        ;;
+    adcs) cat <<EOF
+type = adcs
+url = $MOCK_URL/certsrv
+ca_file = $MOCK/ca/ca.pem
+template = WebServer
+auth = ntlm
+user = CORP\\acme
+password = $MOCK/adcs-password
+$common
+EOF
+        ;;
+    exec) cat <<EOF
+type = exec
+command = $EXEC_PKI
+args = $MOCK
+timeout_ms = 20000
+$common
+EOF
+        ;;
+    rest-*)
+        sed -e "s|@URL@|$MOCK_URL|g" -e "s|@MOCK@|$MOCK|g" \
+            "$ROOT/test/mockpki/cases/$a.json" > "$TMP/$a.json"
+        printf 'type = rest\nconfig = %s\n%s\n' "$TMP/$a.json" "$common"
+        ;;
+    esac
+}
+
+write_proxy_conf() {   # write_proxy_conf ADAPTER
+    cat > "$TMP/proxy.conf" <<EOF
+[server]
+listen   = 127.0.0.1:$ACME_PORT
+base_url = https://localhost:$ACME_PORT
+data_dir = $DATA_DIR
+log_level = debug
+
+[acme]
+wait_ms = 1000
+
+[validation]
+http_port = $HTTP_PORT
+resolver  = 127.0.0.1:$DNS_PORT
+
+[adapter]
+$(adapter_section "$1")
+EOF
+}
+
+# run_orders LOG TIMEOUT NAME... : python3-acme orders; output in $TMP/LOG.out
+run_orders() {
+    local log=$1 timeout=$2
+    shift 2
+    rm -rf "$TMP/$log.state"
+    timeout $((timeout + 60)) "$PY" "$ORDERS" "$DIR_URL" "$CA_FILE" "$HTTP_PORT" \
+        "$TMP/$log.state" "$timeout" "$@" > "$TMP/$log.out" 2> "$TMP/$log.err"
+}
+
+# order_field LOG NAME COLUMN (2 status, 3 finalize status, 4 Retry-After,
+# 5 error type, 6 detail)
+order_field() {
+    awk -F'\t' -v n="$2" -v c="$3" '$1 == n {print $c}' "$TMP/$1.out"
+}
+
+expect_order() {   # expect_order TEST LOG NAME STATUS ERRTYPE DETAIL_REGEX
+    local t=$1 log=$2 name=$3 st et det
+    st=$(order_field "$log" "$name" 2)
+    et=$(order_field "$log" "$name" 5)
+    det=$(order_field "$log" "$name" 6)
+    if [ "$st" != "$4" ] || [ "$et" != "$5" ]; then
+        not_ok "$t" "order $name is '$st' ($et: $det), want '$4' ($5)"
+        show_tail "$TMP/$log.err" 5
+    elif [ -n "$6" ] && ! echo "$det" | grep -Eqi "$6"; then
+        not_ok "$t" "order $name detail '$det' does not match /$6/"
+    else
+        ok "$t"
+    fi
+}
+
+lego_names() {   # lego_names NAME... : the names lego asks for
+    DNS_NAMES=("$@")
+    LEGO_CRT="$LEGO_DIR/certificates/${DNS_NAMES[0]}.crt"
+    LEGO_ISSUER="$LEGO_DIR/certificates/${DNS_NAMES[0]}.issuer.crt"
+}
+
+# ---------------------------------------------------------------- per adapter
+
+test_adapter() {
+    local a=$1 anchors=$MOCK/ca/ca.pem err want got rev_before rev_after
+    write_proxy_conf "$a"
+    if ! proxy_start; then
+        not_ok "$a: proxy_starts" "${START_ERR:-?}"
+        show_tail "$TMP/proxy.log" 20
+        return
+    fi
+    ok "$a: proxy_starts"
+    [ "$a" = local ] && anchors=$CA_FILE
+
+    # lego: issue and verify against the PKI's root
+    lego_names "$a.a.test" "www.$a.a.test"
+    if ! lego_cmd "lego-$a" run; then
+        not_ok "$a: lego_issue" "lego run failed"
+        show_tail "$TMP/lego-$a.log" 8
+        show_tail "$TMP/proxy.log" 15
+    else
+        leaf_pem "$LEGO_CRT" > "$TMP/leaf.pem"
+        err=$(openssl verify -CAfile "$anchors" -untrusted "$LEGO_ISSUER" "$TMP/leaf.pem" 2>&1)
+        want=$(printf '%s\n' "${DNS_NAMES[@]}" | sort | tr '\n' ' ' | sed 's/ $//')
+        got=$(cert_sans)
+        if [ "$err" != "$TMP/leaf.pem: OK" ]; then
+            not_ok "$a: lego_issue" "chain does not verify to the PKI root: $err"
+        elif [ "$got" != "$want" ]; then
+            not_ok "$a: lego_issue" "SANs '$got', want '$want'"
+        else
+            ok "$a: lego_issue"
+        fi
+        # revoke through the adapter
+        rev_before=$(mock_state .revoked)
+        if [ "$a" = adcs ]; then
+            if lego_cmd "lego-revoke-$a" revoke --keep; then
+                not_ok "$a: revoke_refused_clearly" "revocation succeeded through certsrv"
+            elif grep -q "cannot revoke" "$TMP/lego-revoke-$a.log"; then
+                ok "$a: revoke_refused_clearly"
+            else
+                not_ok "$a: revoke_refused_clearly" "no clear problem"
+                show_tail "$TMP/lego-revoke-$a.log" 4
+            fi
+        elif ! lego_cmd "lego-revoke-$a" revoke --keep; then
+            not_ok "$a: lego_revoke" "lego revoke failed"
+            show_tail "$TMP/lego-revoke-$a.log" 5
+        else
+            rev_after=$(mock_state .revoked)
+            if [ "$a" = exec ] && [ -s "$MOCK/exec-revoked.log" ]; then
+                ok "$a: lego_revoke"
+            elif [ "$a" = local ] || [ "$rev_after" -gt "$rev_before" ]; then
+                ok "$a: lego_revoke"
+            else
+                not_ok "$a: lego_revoke" "the PKI recorded no revocation ($rev_before -> $rev_after)"
+            fi
+        fi
+    fi
+
+    # python3-acme orders: the outcomes the PKI can give
+    local names=() n
+    case $a in
+    local) names=("plain.$a.a.test") ;;
+    exec) names=("pending-2.$a.a.test" "reject.$a.a.test" "e503.$a.a.test") ;;
+    ejbca | adcs | rest-ejbca)
+        names=("pending-2.$a.a.test" "reject.$a.a.test" "e503.$a.a.test"
+               "wrongsan.$a.a.test" "badchain.$a.a.test") ;;
+    *) names=("slow-2500.$a.a.test" "reject.$a.a.test" "e503.$a.a.test"
+              "wrongsan.$a.a.test" "badchain.$a.a.test") ;;
+    esac
+    [ "$a" = adcs ] && names+=("deny-1.$a.a.test")
+    if ! run_orders "orders-$a" 40 "${names[@]}"; then
+        not_ok "$a: orders_complete" "not every order ended within 40 s"
+        show_tail "$TMP/orders-$a.err" 8
+        show_tail "$TMP/orders-$a.out" 8
+    else
+        ok "$a: orders_complete"
+    fi
+    for n in "${names[@]}"; do
+        case ${n%%.*} in
+        plain) expect_order "$a: issued" "orders-$a" "$n" valid - "" ;;
+        pending-*|slow-*)
+            expect_order "$a: pending_then_valid" "orders-$a" "$n" valid - ""
+            if [ "$(order_field "orders-$a" "$n" 3)" = processing ] &&
+               [ "$(order_field "orders-$a" "$n" 4)" != - ]; then
+                ok "$a: finalize_processing_with_retry_after"
+            else
+                not_ok "$a: finalize_processing_with_retry_after" \
+                    "finalize answered '$(order_field "orders-$a" "$n" 3)' Retry-After '$(order_field "orders-$a" "$n" 4)'"
+            fi ;;
+        reject) expect_order "$a: rejected" "orders-$a" "$n" invalid rejectedIdentifier \
+                    "allowed|denied|policy|forbidden" ;;
+        deny-*) expect_order "$a: denied_after_pending" "orders-$a" "$n" invalid rejectedIdentifier \
+                    "denied" ;;
+        e503) expect_order "$a: outage_gives_serverInternal" "orders-$a" "$n" invalid serverInternal \
+                    "could not be used" ;;
+        wrongsan) expect_order "$a: wrong_san_refused" "orders-$a" "$n" invalid serverInternal \
+                    "names differ" ;;
+        badchain) expect_order "$a: bad_chain_refused" "orders-$a" "$n" invalid serverInternal \
+                    "does not verify" ;;
+        esac
+    done
+    if ! server_stop; then
+        not_ok "$a: proxy_stops" "$STOP_ERR"
+    fi
+}
+
+# ---------------------------------------------------------------- crash
+
+# test_crash ADAPTER: orders pending at the PKI and queued for retry,
+# SIGKILL, restart; each order must end valid and be issued exactly once.
+test_crash() {
+    local a=$1 t="$1: sigkill_restart_exactly_once" names=() n i helper cnt
+    RETRY_TIMEOUT=120 write_proxy_conf "$a"
+    if ! proxy_start; then
+        not_ok "$t" "proxy did not start: ${START_ERR:-?}"
+        return
+    fi
+    case $a in
+    vault | stepca) names=("hold.c1-$a.a.test" "hold.c2-$a.a.test" "hold.c3-$a.a.test") ;;
+    *) names=("pending-6.c1-$a.a.test" "pending-6.c2-$a.a.test"
+              "hold.c3-$a.a.test" "hold.c4-$a.a.test") ;;
+    esac
+    mock_hold 1
+    rm -rf "$TMP/crash-$a.state"
+    ( run_orders "crash-$a" 90 "${names[@]}" ) &
+    helper=$!
+    if ! wait_for 60 test -f "$TMP/crash-$a.state/finalized"; then
+        not_ok "$t" "orders were not finalized"
+        show_tail "$TMP/crash-$a.err" 8
+        mock_hold 0
+        wait "$helper"
+        server_stop
+        return
+    fi
+    sleep 1.5
+    kill -KILL "$SERVER_PID"
+    wait "$SERVER_PID" 2>/dev/null
+    SERVER_PID=""
+    mock_hold 0
+    if ! proxy_start; then
+        not_ok "$t" "restart failed: ${START_ERR:-?}"
+        wait "$helper"
+        return
+    fi
+    wait "$helper"
+    if ! grep -q "resuming [0-9]* stored jobs" "$TMP/proxy.log"; then
+        not_ok "$t" "the restarted proxy resumed no jobs"
+        server_stop
+        return
+    fi
+    for n in "${names[@]}"; do
+        if [ "$(order_field "crash-$a" "$n" 2)" != valid ]; then
+            not_ok "$t" "order $n ended '$(order_field "crash-$a" "$n" 2)' ($(order_field "crash-$a" "$n" 6))"
+            show_tail "$TMP/proxy.log" 20
+            server_stop
+            return
+        fi
+        if [ "$a" = exec ]; then
+            cnt=$(grep -cx "$n" "$MOCK/exec-issued.log")
+        else
+            cnt=$(mock_state ".by_name[\"$n\"] // 0")
+        fi
+        if [ "$cnt" != 1 ]; then
+            not_ok "$t" "the PKI issued $cnt certificates for $n"
+            server_stop
+            return
+        fi
+    done
+    ok "$t"
+    server_stop
+}
+
+adapters_main() {
+    local a
+    echo "# adapters: proxy $TARGET, mock $MOCKPKI; tmp $TMP"
+    export ADAPTERS_TEST_SECRET_ID
+    if [ ! -x "$TARGET" ] || [ ! -x "$MOCKPKI" ]; then
+        not_ok "binaries" "$TARGET or $MOCKPKI is missing"
+    elif ! start_knot; then
+        not_ok "dns_server_starts" "knotd did not answer"
+    elif ! mock_start; then
+        not_ok "mockpki_starts" "mockpki did not answer on $MOCK_URL"
+        show_tail "$TMP/mock.log"
+    else
+        ok "mockpki_starts"
+        ADAPTERS_TEST_SECRET_ID=$(cat "$MOCK/approle-secret-id")
+        for a in $ADAPTERS; do
+            test_adapter "$a"
+        done
+        for a in ${CRASH:-vault ejbca adcs exec rest-ejbca}; do
+            case " $ADAPTERS " in *" $a "*) test_crash "$a" ;; esac
+        done
+        if grep -Eq 'AddressSanitizer|runtime error:|LeakSanitizer' "$TMP/proxy.log"; then
+            not_ok "no_sanitizer_reports" "see proxy.log"
+            grep -E -m 3 -A 10 'AddressSanitizer|runtime error:' "$TMP/proxy.log" | sed 's/^/#   /'
+        else
+            ok "no_sanitizer_reports"
+        fi
+        if grep -Fq "$ADAPTERS_TEST_SECRET_ID" "$TMP/proxy.log" ||
+           grep -Fq "$(cat "$MOCK/ejbca-code")" "$TMP/proxy.log" ||
+           grep -Fq "$(cat "$MOCK/adcs-password")" "$TMP/proxy.log"; then
+            not_ok "no_secrets_in_log" "a credential appears in proxy.log"
+        else
+            ok "no_secrets_in_log"
+        fi
+    fi
+    echo "adapters: $PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
+}
+
+adapters_main

@@ -1,0 +1,459 @@
+/* test/unit/test_policy.c: global and team policy (proxy/policy.c), the
+ * rate limiter (proxy/ratelimit.c) and the audit log (proxy/audit.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/config.h"
+#include "common/crypto.h"
+#include "common/json.h"
+#include "proxy/audit.h"
+#include "proxy/policy.h"
+#include "proxy/problem.h"
+#include "proxy/ratelimit.h"
+
+static struct config cfg;
+static struct policy_rules global;
+
+/* A config with two profiles and the given [policy] values. */
+static void
+make_config(const char *names, const char *ips, bool wildcards,
+            unsigned max_days)
+{
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.policy.allow_names = (char *)(uintptr_t)names;
+    cfg.policy.allow_ips = (char *)(uintptr_t)ips;
+    cfg.policy.wildcards = wildcards;
+    cfg.policy.max_identifiers = 3;
+    cfg.policy.min_rsa_bits = 3072;
+    cfg.policy.ec_curves = (char *)"P-256";
+    cfg.policy.max_validity_days = max_days;
+    cfg.acme.default_profile = (char *)"tls";
+    cfg.acme.cert_days = 90;
+    cfg.profiles[0].name = (char *)"tls";
+    cfg.profiles[0].validity_days = 90;
+    cfg.profiles[1].name = (char *)"short";
+    cfg.profiles[1].validity_days = 7;
+    cfg.n_profiles = 2;
+}
+
+static cJSON *
+idents(const char *spec)
+{
+    /* "dns:a.b ip:1.2.3.4" */
+    cJSON *arr = cJSON_CreateArray();
+    char buf[512];
+    char *save = NULL;
+
+    snprintf(buf, sizeof(buf), "%s", spec);
+    for (char *tok = strtok_r(buf, " ", &save); tok != NULL;
+         tok = strtok_r(NULL, " ", &save)) {
+        cJSON *o = cJSON_CreateObject();
+        char *colon = strchr(tok, ':');
+
+        *colon = '\0';
+        cJSON_AddStringToObject(o, "type", tok);
+        cJSON_AddStringToObject(o, "value", colon + 1);
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+static cJSON *
+team(const char *names, const char *ips, const char *profiles,
+     long long max_days, bool revoked)
+{
+    cJSON *rec = cJSON_CreateObject();
+    char buf[256];
+    char *save = NULL;
+
+    cJSON_AddStringToObject(rec, "kid", "kid1");
+    cJSON_AddStringToObject(rec, "label", "team-a");
+    cJSON_AddNumberToObject(rec, "revoked", revoked ? 1 : 0);
+    if (max_days > 0) {
+        cJSON_AddNumberToObject(rec, "max_validity_days", (double)max_days);
+    }
+    const char *lists[3][2] = { { "allow_names", names },
+                                { "allow_ips", ips },
+                                { "profiles", profiles } };
+    for (int i = 0; i < 3; i++) {
+        cJSON *arr;
+
+        if (lists[i][1] == NULL) {
+            continue;
+        }
+        arr = cJSON_AddArrayToObject(rec, lists[i][0]);
+        snprintf(buf, sizeof(buf), "%s", lists[i][1]);
+        for (char *t = strtok_r(buf, " ", &save); t != NULL;
+             t = strtok_r(NULL, " ", &save)) {
+            cJSON_AddItemToArray(arr, cJSON_CreateString(t));
+        }
+    }
+    return rec;
+}
+
+/* The subproblem identifiers of a rejectedIdentifier response. */
+static int
+n_subproblems(struct acme_resp *resp)
+{
+    cJSON *doc = cJSON_Parse(resp->body.data);
+    int n;
+
+    assert_non_null(doc);
+    assert_string_equal(json_str(doc, "type", ""),
+                        "urn:ietf:params:acme:error:rejectedIdentifier");
+    n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc,
+                                                            "subproblems"));
+    cJSON_Delete(doc);
+    return n;
+}
+
+struct ident_row {
+    const char *team_names;  /* NULL: no team */
+    const char *team_ips;
+    const char *idents;
+    int refused;             /* subproblems expected; 0: allowed */
+};
+
+static const struct ident_row ident_rows[] = {
+    /* allowed */
+    { NULL, NULL, "dns:www.a.test", 0 },
+    { NULL, NULL, "dns:a.test", 0 },               /* exact global entry */
+    { NULL, NULL, "dns:*.b.test", 0 },
+    { NULL, NULL, "ip:10.1.2.3 ip:fd00::1", 0 },
+    { ".x.a.test", "10.9.0.0/16", "dns:h.x.a.test ip:10.9.1.1", 0 },
+    /* refused */
+    { NULL, NULL, "dns:c.test", 1 },
+    { NULL, NULL, "dns:evila.test", 1 },          /* suffix needs the dot */
+    { NULL, NULL, "dns:b.test", 1 },              /* .b.test is below only */
+    { NULL, NULL, "ip:192.168.1.1", 1 },
+    { NULL, NULL, "dns:ok.a.test dns:bad.test ip:8.8.8.8", 2 },
+    { ".x.a.test", NULL, "dns:y.a.test", 1 },      /* outside the team */
+    { ".x.a.test", NULL, "dns:h.x.a.test dns:c.test", 1 },
+    { NULL, "10.9.0.0/16", "ip:10.1.1.1", 1 },     /* team narrows ips */
+    { ".x.a.test", NULL, "dns:x.a.test", 1 },
+};
+
+static void
+test_identifiers(void **state)
+{
+    (void)state;
+    make_config(".a.test a.test .b.test", "10.0.0.0/8 fd00::/8", true, 0);
+    assert_int_equal(policy_global_init(&cfg, &global, NULL, 0), AP_OK);
+    for (size_t i = 0; i < sizeof(ident_rows) / sizeof(ident_rows[0]); i++) {
+        const struct ident_row *r = &ident_rows[i];
+        struct policy p;
+        struct acme_resp resp;
+        cJSON *rec = NULL;
+        cJSON *ids = idents(r->idents);
+        bool ok;
+
+        if (r->team_names != NULL || r->team_ips != NULL) {
+            rec = team(r->team_names, r->team_ips, NULL, 0, false);
+        }
+        acme_resp_init(&resp);
+        policy_for_account(&global, rec, &p, &resp);
+        assert_int_equal(resp.status, 0);
+        ok = policy_check_identifiers(&p, ids, &resp);
+        if (r->refused == 0) {
+            assert_true(ok);
+            assert_int_equal(resp.status, 0);
+        } else {
+            assert_false(ok);
+            assert_int_equal(resp.status, 400);
+            assert_int_equal(n_subproblems(&resp), r->refused);
+        }
+        acme_resp_fini(&resp);
+        cJSON_Delete(ids);
+        cJSON_Delete(rec);
+    }
+}
+
+static void
+test_wildcards_and_count(void **state)
+{
+    struct policy p;
+    struct acme_resp resp;
+    cJSON *ids;
+
+    (void)state;
+    make_config("", "", false, 0);
+    assert_int_equal(policy_global_init(&cfg, &global, NULL, 0), AP_OK);
+    acme_resp_init(&resp);
+    policy_for_account(&global, NULL, &p, &resp);
+    ids = idents("dns:*.a.test dns:a.test");
+    assert_false(policy_check_identifiers(&p, ids, &resp));
+    assert_int_equal(n_subproblems(&resp), 1);
+    cJSON_Delete(ids);
+    acme_resp_fini(&resp);
+    acme_resp_init(&resp);
+    ids = idents("dns:a.a dns:b.a dns:c.a dns:d.a");
+    assert_false(policy_check_identifiers(&p, ids, &resp));
+    assert_int_equal(resp.status, 400);
+    cJSON_Delete(ids);
+    acme_resp_fini(&resp);
+}
+
+static void
+test_revoked_team(void **state)
+{
+    struct policy p;
+    struct acme_resp resp;
+    cJSON *rec = team(".a.test", NULL, NULL, 0, true);
+
+    (void)state;
+    make_config("", "", true, 0);
+    assert_int_equal(policy_global_init(&cfg, &global, NULL, 0), AP_OK);
+    acme_resp_init(&resp);
+    policy_for_account(&global, rec, &p, &resp);
+    assert_int_equal(resp.status, 403);
+    acme_resp_fini(&resp);
+    cJSON_Delete(rec);
+}
+
+struct profile_row {
+    const char *team_profiles; /* NULL: no team */
+    const char *asked;         /* NULL: none named */
+    const char *want;          /* NULL: refused */
+};
+
+static const struct profile_row profile_rows[] = {
+    { NULL, NULL, "tls" },           /* the server default */
+    { NULL, "short", "short" },
+    { "short", NULL, "short" },      /* the team's first is its default */
+    { "short tls", "tls", "tls" },
+    { NULL, "nosuch", NULL },
+    { "short", "tls", NULL },        /* not the team's */
+    { "short", "nosuch", NULL },
+};
+
+static void
+test_profiles(void **state)
+{
+    (void)state;
+    make_config("", "", true, 0);
+    assert_int_equal(policy_global_init(&cfg, &global, NULL, 0), AP_OK);
+    for (size_t i = 0; i < sizeof(profile_rows) / sizeof(profile_rows[0]);
+         i++) {
+        const struct profile_row *r = &profile_rows[i];
+        const struct config_profile *got = NULL;
+        struct policy p;
+        struct acme_resp resp;
+        cJSON *rec = r->team_profiles ? team(NULL, NULL, r->team_profiles, 0,
+                                             false)
+                                      : NULL;
+
+        acme_resp_init(&resp);
+        policy_for_account(&global, rec, &p, &resp);
+        if (r->want != NULL) {
+            assert_true(policy_pick_profile(&p, &cfg, r->asked, &got, &resp));
+            assert_non_null(got);
+            assert_string_equal(got->name, r->want);
+        } else {
+            assert_false(policy_pick_profile(&p, &cfg, r->asked, &got, &resp));
+            assert_null(got);
+            assert_int_equal(resp.status, 400);
+            assert_non_null(strstr(resp.body.data, "invalidProfile"));
+        }
+        acme_resp_fini(&resp);
+        cJSON_Delete(rec);
+    }
+}
+
+static void
+test_max_days(void **state)
+{
+    struct policy p;
+    struct acme_resp resp;
+    cJSON *rec = team(NULL, NULL, NULL, 30, false);
+
+    (void)state;
+    make_config("", "", true, 60);
+    assert_int_equal(policy_global_init(&cfg, &global, NULL, 0), AP_OK);
+    acme_resp_init(&resp);
+    policy_for_account(&global, NULL, &p, &resp);
+    assert_int_equal(policy_max_days(&p, 90), 60);
+    assert_int_equal(policy_max_days(&p, 7), 7);
+    policy_for_account(&global, rec, &p, &resp);
+    assert_int_equal(policy_max_days(&p, 90), 30);
+    acme_resp_fini(&resp);
+    cJSON_Delete(rec);
+}
+
+static void
+test_keys(void **state)
+{
+    static const struct {
+        enum crypto_key_type type;
+        unsigned bits;
+        const char *curve;
+        bool ok;
+    } rows[] = {
+        { CRYPTO_KEY_RSA, 3072, NULL, true },
+        { CRYPTO_KEY_RSA, 4096, NULL, true },
+        { CRYPTO_KEY_EC, 256, "P-256", true },
+        { CRYPTO_KEY_RSA, 2048, NULL, false },    /* min_rsa_bits 3072 */
+        { CRYPTO_KEY_RSA, 16384, NULL, false },
+        { CRYPTO_KEY_EC, 384, "P-384", false },   /* not in ec_curves */
+        { CRYPTO_KEY_EC, 521, "P-521", false },
+        { CRYPTO_KEY_EC, 256, NULL, false },
+    };
+    struct policy p;
+
+    (void)state;
+    make_config("", "", true, 0);
+    assert_int_equal(policy_global_init(&cfg, &global, NULL, 0), AP_OK);
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct crypto_csr csr;
+        struct acme_resp resp;
+
+        memset(&csr, 0, sizeof(csr));
+        csr.key_type = rows[i].type;
+        csr.key_bits = rows[i].bits;
+        csr.curve = rows[i].curve;
+        acme_resp_init(&resp);
+        policy_for_account(&global, NULL, &p, &resp);
+        assert_int_equal(policy_check_key(&p, &csr, &resp), rows[i].ok);
+        if (!rows[i].ok) {
+            assert_non_null(strstr(resp.body.data, "badPublicKey"));
+        }
+        acme_resp_fini(&resp);
+    }
+}
+
+static void
+test_bad_config(void **state)
+{
+    static const char *const bad_curves[] = { "P-192", "secp256k1", "P256" };
+    char errbuf[200];
+
+    (void)state;
+    for (size_t i = 0; i < 3; i++) {
+        make_config("", "", true, 0);
+        cfg.policy.ec_curves = (char *)(uintptr_t)bad_curves[i];
+        assert_int_equal(policy_global_init(&cfg, &global, errbuf,
+                                            sizeof(errbuf)),
+                         AP_ECONFIG);
+        assert_non_null(strstr(errbuf, "ec_curves"));
+    }
+    make_config("", "10.0.0.1/8", true, 0);
+    assert_int_not_equal(policy_global_init(&cfg, &global, errbuf,
+                                            sizeof(errbuf)),
+                         AP_OK);
+}
+
+static void
+test_ratelimit(void **state)
+{
+    struct ratelimit *rl = NULL;
+    unsigned retry = 0;
+    char key[32];
+
+    (void)state;
+    assert_int_equal(ratelimit_new(&rl), AP_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_true(ratelimit_take(rl, "k", 3, true, &retry));
+    }
+    assert_false(ratelimit_take(rl, "k", 3, true, &retry));
+    assert_true(retry > 0 && retry <= RATELIMIT_WINDOW_SEC);
+    assert_true(ratelimit_take(rl, "other", 3, true, &retry));
+    assert_true(ratelimit_take(rl, "k", 0, true, &retry));  /* 0: off */
+    /* Checking without counting does not use the allowance up. */
+    assert_true(ratelimit_take(rl, "c", 1, false, NULL));
+    assert_true(ratelimit_take(rl, "c", 1, false, NULL));
+    ratelimit_note(rl, "c");
+    assert_false(ratelimit_take(rl, "c", 1, false, NULL));
+    /* A flood of keys evicts but never grows or crashes. */
+    for (int i = 0; i < 3 * RATELIMIT_SLOTS; i++) {
+        snprintf(key, sizeof(key), "flood%d", i);
+        (void)ratelimit_take(rl, key, 5, true, NULL);
+    }
+    ratelimit_free(rl);
+}
+
+static void
+test_audit(void **state)
+{
+    char dir[] = "/tmp/ap-audit-XXXXXX";
+    char path[64];
+    char rotated[64];
+    char line[512];
+    struct audit *a = NULL;
+    char errbuf[128];
+    cJSON *f;
+    FILE *fp;
+    int n = 0;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/audit.log", dir);
+    snprintf(rotated, sizeof(rotated), "%s/audit.log.1", dir);
+    assert_int_equal(audit_open(path, false, &a, errbuf, sizeof(errbuf)),
+                     AP_OK);
+    f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "order", "o1\"\n}");
+    assert_int_equal(audit_event(a, "order.created", "req1", f), AP_OK);
+    assert_int_equal(rename(path, rotated), 0);
+    assert_int_equal(audit_reopen(a), AP_OK);
+    assert_int_equal(audit_event(a, "cert.revoked", "req2", NULL), AP_OK);
+    audit_close(a);
+    assert_int_equal(audit_event(NULL, "x", "y", cJSON_CreateObject()),
+                     AP_OK);
+    /* One JSON object per line, in each file. */
+    fp = fopen(rotated, "r");
+    assert_non_null(fp);
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        cJSON *doc = cJSON_Parse(line);
+
+        assert_non_null(doc);
+        assert_string_equal(json_str(doc, "event", ""), "order.created");
+        assert_string_equal(json_str(doc, "request", ""), "req1");
+        assert_string_equal(json_str(doc, "order", ""), "o1\"\n}");
+        assert_non_null(json_str(doc, "time", NULL));
+        cJSON_Delete(doc);
+        n++;
+    }
+    fclose(fp);
+    assert_int_equal(n, 1);
+    fp = fopen(path, "r");
+    assert_non_null(fp);
+    assert_non_null(fgets(line, sizeof(line), fp));
+    assert_non_null(strstr(line, "\"cert.revoked\""));
+    fclose(fp);
+    unlink(path);
+    unlink(rotated);
+    rmdir(dir);
+    /* A file that cannot be opened is an error naming it. */
+    assert_int_equal(audit_open("/nonexistent/dir/audit.log", false, &a,
+                                errbuf, sizeof(errbuf)),
+                     AP_ECONFIG);
+    assert_non_null(strstr(errbuf, "/nonexistent/dir/audit.log"));
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_identifiers),
+        cmocka_unit_test(test_wildcards_and_count),
+        cmocka_unit_test(test_revoked_team),
+        cmocka_unit_test(test_profiles),
+        cmocka_unit_test(test_max_days),
+        cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_ratelimit),
+        cmocka_unit_test(test_audit),
+    };
+
+    if (crypto_init() != AP_OK) {
+        return 1;
+    }
+    return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
+}
