@@ -244,6 +244,9 @@ adcs_fetch(struct adcs *a, const char *reqid, struct adapter_result *res)
     free(res->ref);
     res->ref = strdup(reqid);
 out:
+    if (o == ADAPTER_PENDING && res->ref == NULL) {
+        res->ref = strdup(reqid);
+    }
     free(all);
     httpc_resp_fini(&resp);
     return o;

@@ -869,15 +869,15 @@ rest_classify(const cJSON *op, long status, const char *body,
             res->ref = extract_ref(
                 cJSON_GetObjectItemCaseSensitive(extract, "ref"), root);
         }
-        if (res->ref == NULL) {
-            o = adapter_fail(res, ADAPTER_RETRY, NULL,
-                             "pending answer without a reference");
-            goto out;
-        }
+        /* No reference: fine for a poll (the caller keeps the one it
+         * has), not for a submission (rest_submit turns it into RETRY). */
         res->retry_after = retry_after > 0 ? (unsigned)retry_after : 0;
         o = ADAPTER_PENDING;
         (void)adapter_fail(res, ADAPTER_PENDING, NULL, "%s",
-                           msg ? msg : "pending at the PKI");
+                           res->ref == NULL
+                               ? "pending answer without a reference"
+                           : msg != NULL ? msg
+                                         : "pending at the PKI");
     } else if (strcmp(outcome, "rejected") == 0 ||
                strcmp(outcome, "unsupported") == 0) {
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(rule,
@@ -1275,6 +1275,7 @@ rest_submit(void *state, const struct adapter_request *req,
                                                              "profiles");
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(
         profiles, req->profile != NULL ? req->profile : "default");
+    enum adapter_outcome o;
 
     if (cJSON_IsString(p)) {
         mapped.profile = p->valuestring;
@@ -1283,7 +1284,13 @@ rest_submit(void *state, const struct adapter_request *req,
     v.req = &mapped;
     v.base_url = r->http.url;
     v.now = time_now();
-    return rest_add_chain(r, rest_run(r, "submit", &v, res), res);
+    o = rest_add_chain(r, rest_run(r, "submit", &v, res), res);
+    if (o == ADAPTER_PENDING && res->ref == NULL) {
+        o = adapter_fail(res, ADAPTER_RETRY, NULL,
+                         "pending answer without a reference: configure "
+                         "\"ref\" in the submit rule");
+    }
+    return o;
 }
 
 static enum adapter_outcome

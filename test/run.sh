@@ -40,6 +40,7 @@ suite test/unit/run.sh build/test/unit normal
 suite test/unit/run.sh build/san/test/unit asan-ubsan
 suite test/integration/run.sh build/san/acmeproxy
 suite test/integration/run.sh build/acmeproxy
+suite test/integration/adapters.sh build/san/acmeproxy
 suite test/integration/validation.sh build/san/acmeproxy
 suite test/integration/protocol.sh build/san/acmeproxy
 suite test/integration/clients.sh build/san/acmeproxy

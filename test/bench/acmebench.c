@@ -393,8 +393,11 @@ acme_post(struct worker *w, enum ep ep, struct account *a, bool use_jwk,
         buf_init(&signing, RESP_BODY_CAP);
         buf_init(&body, RESP_BODY_CAP);
         if (w->nonce[0] == '\0') {
-            if (!http_do(w, EP_NONCE, "HEAD", sh->dir.new_nonce, NULL, r) ||
-                w->nonce[0] == '\0') {
+            if (!http_do(w, EP_NONCE, "HEAD", sh->dir.new_nonce, NULL, r)) {
+                cJSON_Delete(prot);
+                return false;
+            }
+            if (w->nonce[0] == '\0') {
                 snprintf(r->err, sizeof(r->err), "no nonce from newNonce");
                 cJSON_Delete(prot);
                 return false;

@@ -18,6 +18,7 @@
 #   BENCH_SCALE_FLOWS=300   flows per scale run
 #   BENCH_PROXY, BENCH_BIN, BENCH_SEED   binaries (build/acmeproxy,
 #                           build/test/bench/acmebench, build/test/bench/seed)
+#   BENCH_THREADS=16        the proxy's [server] threads
 #   BENCH_TMPDIR=/var/tmp   where the temporary directory goes
 #   KEEP_TMP=1              keep the temporary directory (logs, outputs)
 set -u
@@ -61,6 +62,7 @@ listen   = 127.0.0.1:$ACME_PORT
 base_url = https://localhost:$ACME_PORT
 data_dir = $dd
 map_size_mb = $MAP_MB
+threads  = ${BENCH_THREADS:-16}
 log_level = info
 
 [acme]

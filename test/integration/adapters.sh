@@ -59,7 +59,7 @@ adapter_section() {
     local a=$1 common
     common="trust_anchors = $MOCK/ca/ca.pem
 poll_interval = 1
-retry_timeout = ${RETRY_TIMEOUT:-6}
+retry_timeout = ${RETRY_TIMEOUT:-3}
 workers = 4"
     case $a in
     local) printf 'type = local\npoll_interval = 1\n' ;;
