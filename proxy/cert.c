@@ -447,11 +447,25 @@ cert_revoke(struct app *app, const struct acme_req *req, const char *id,
     rc = app->adapter->revoke(app->adapter_state, json_str(cert, "pem", ""),
                               (int)reason, errbuf, sizeof(errbuf));
     if (rc != AP_OK) {
+        cJSON *f = cJSON_CreateObject();
+
         log_warn("revoke", "serial=%s adapter=%s failed: %s",
                  parsed->serial_hex, app->adapter->name, errbuf);
-        problem_set(resp, PROB_SERVER_INTERNAL, "the PKI did not revoke: %s",
-                    errbuf);
-        rc = AP_OK;
+        /* The refusal is on record too (AD CS cannot revoke at all). */
+        cJSON_AddStringToObject(f, "serial", parsed->serial_hex);
+        cJSON_AddStringToObject(f, "by", msg.account ? msg.account_id
+                                                     : "certificate-key");
+        cJSON_AddNumberToObject(f, "reason", (double)reason);
+        cJSON_AddStringToObject(f, "adapter", app->adapter->name);
+        cJSON_AddStringToObject(f, "pki", errbuf);
+        rc = audit_event(app->audit, "cert.revoke_failed", req->request_id,
+                         f);
+        if (rc != AP_OK) {
+            goto out;
+        }
+        problem_set(resp, PROB_SERVER_INTERNAL,
+                    "the PKI (%s) did not revoke the certificate: %s",
+                    app->adapter->name, errbuf);
         goto out;
     }
     rc = cert_mark_revoked(app, parsed->serial_hex, reason);

@@ -801,3 +801,9 @@ issuer_run(struct app *app, const char *job_id)
     adapter_result_clear(&res);
     input_fini(&in);
 }
+
+unsigned
+issuer_poll_interval(const struct issuer *is)
+{
+    return is != NULL && is->poll_interval > 0 ? is->poll_interval : 1;
+}

@@ -25,6 +25,9 @@ AP_MUST_CHECK ap_err issuer_open(struct app *app, char *errbuf,
                                  size_t errlen);
 /* Issuance worker threads to start (the workers key). */
 unsigned issuer_threads(const struct issuer *is);
+/* Seconds between polls of a request the PKI holds (poll_interval); 1 when
+ * is is NULL. */
+unsigned issuer_poll_interval(const struct issuer *is);
 /* Accepts NULL. Call after the job workers stopped. */
 void issuer_close(struct issuer *is);
 

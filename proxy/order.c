@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "proxy/ident.h"
+#include "proxy/issuer.h"
 #include "proxy/jobs.h"
 #include "proxy/jws.h"
 #include "proxy/audit.h"
@@ -106,9 +107,13 @@ respond_order(struct app *app, const cJSON *order, int status,
     cJSON_Delete(view);
     app_url(app, url, sizeof(url), PATH_ORDER, json_str(order, "id", ""));
     acme_resp_location(resp, url);
-    /* Clients poll a processing order; tell them when (RFC 8555 §7.4). */
+    /* Clients poll a processing order; tell them when (RFC 8555 §7.4):
+     * soon while the PKI works on it, at the poll interval once the PKI
+     * has queued it for approval (a person may take hours). */
     if (strcmp(order_status_now(order, time_now()), "processing") == 0) {
-        resp->retry_after = 1;
+        resp->retry_after = json_str(order, "pkiRef", NULL) != NULL
+                                ? issuer_poll_interval(app->issuer)
+                                : 1;
     }
     return rc;
 }
