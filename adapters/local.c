@@ -135,9 +135,10 @@ local_submit(void *state, const struct adapter_request *req,
                              "no CSR in the request");
         goto out;
     }
-    /* crypto_csr_parse, not mbedtls_x509_csr_parse_der: mbedTLS 2.28
-     * refuses a CSR with an empty subject, which certbot sends. */
-    rc = crypto_csr_parse(req->csr_der, req->csr_der_len, &csr, errbuf,
+    /* crypto_csr_read, not mbedtls_x509_csr_parse_der: mbedTLS 2.28
+     * refuses a CSR with an empty subject, which certbot sends. Its
+     * signature was checked at finalize: no second verification. */
+    rc = crypto_csr_read(req->csr_der, req->csr_der_len, &csr, errbuf,
                           sizeof(errbuf));
     if (rc != AP_OK) {
         (void)snprintf(detail, sizeof(detail), "CSR could not be parsed: %s",

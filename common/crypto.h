@@ -135,6 +135,12 @@ struct crypto_csr {
 AP_MUST_CHECK ap_err crypto_csr_parse(const unsigned char *der, size_t len,
                                       struct crypto_csr **out, char *errbuf,
                                       size_t errlen);
+/* The same without checking the self-signature: only for a CSR this
+ * server already checked with crypto_csr_parse (stored at finalize), to
+ * read its names and key again without a second verification. */
+AP_MUST_CHECK ap_err crypto_csr_read(const unsigned char *der, size_t len,
+                                     struct crypto_csr **out, char *errbuf,
+                                     size_t errlen);
 void crypto_csr_free(struct crypto_csr *csr);
 
 /* Facts from an X.509 certificate in DER. Strings owned by the struct. */

@@ -97,7 +97,9 @@ store_open(const char *dir, size_t map_size_mb, struct store **out,
         mrc = mdb_env_set_maxreaders(st->env, 512);
     }
     if (mrc == 0) {
-        mrc = mdb_env_open(st->env, dir, MDB_NOTLS, 0600);
+        /* MDB_NORDAHEAD: random reads of a large store would otherwise
+         * pull whole read-ahead windows into memory. */
+        mrc = mdb_env_open(st->env, dir, MDB_NOTLS | MDB_NORDAHEAD, 0600);
     }
     if (mrc != 0) {
         snprintf(errbuf, errlen, "opening the store in %s: %s", dir,

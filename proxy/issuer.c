@@ -309,7 +309,7 @@ leaf_matches(const struct issue_input *in, const char *cert_pem,
         snprintf(why, whylen, "the PKI returned no parseable certificate");
         goto out;
     }
-    if (crypto_csr_parse(in->csr_der, in->csr_der_len, &csr, errbuf,
+    if (crypto_csr_read(in->csr_der, in->csr_der_len, &csr, errbuf,
                          sizeof(errbuf)) != AP_OK) {
         snprintf(why, whylen, "stored CSR unreadable: %s", errbuf);
         goto out;
