@@ -25,7 +25,18 @@ random_b64(size_t nbytes, char *out, size_t outlen)
 ap_err
 id_new(char *out, size_t outlen)
 {
-    return random_b64(16, out, outlen);
+    ap_err rc;
+
+    /* An id never starts with '-': ids are typed on command lines (the
+     * admin subcommands), where a leading '-' reads as an option. */
+    for (int i = 0; i < 32; i++) {
+        rc = random_b64(16, out, outlen);
+        if (rc != AP_OK || out[0] != '-') {
+            return rc;
+        }
+    }
+    out[0] = 'A';
+    return AP_OK;
 }
 
 ap_err

@@ -401,6 +401,7 @@ admin_parse(int argc, char *const *argv, struct admin_cmd *cmd, char *errbuf,
 {
     const struct admin_spec *spec = NULL;
     unsigned seen = 0;
+    bool dashdash;
     int i;
     int op = -1;
     int first;
@@ -447,6 +448,7 @@ admin_parse(int argc, char *const *argv, struct admin_cmd *cmd, char *errbuf,
     spec = &specs[op];
     cmd->op = (enum admin_op)op;
     cmd->needs_pki = spec->needs_pki;
+    dashdash = false;
     for (i = first + (spec->sub != NULL ? 2 : 1); i < argc; i++) {
         const char *w = argv[i];
         const char *eq;
@@ -454,11 +456,17 @@ admin_parse(int argc, char *const *argv, struct admin_cmd *cmd, char *errbuf,
         size_t nlen;
         int o = -1;
 
-        if (strcmp(w, "--json") == 0) {
+        if (!dashdash && strcmp(w, "--") == 0) {
+            dashdash = true; /* everything after is an argument */
+            continue;
+        }
+        if (!dashdash && strcmp(w, "--json") == 0) {
             cmd->json = true;
             continue;
         }
-        if (w[0] != '-' || w[1] == '\0') {
+        /* Options are "--name"; ids are base64url and may start with a
+         * single '-', so that is an argument, not an option. */
+        if (dashdash || strncmp(w, "--", 2) != 0) {
             if (spec->arg == ARG_NONE || cmd->arg != NULL) {
                 snprintf(errbuf, errlen, "unexpected argument '%.60s'", w);
                 return AP_EINVAL;

@@ -300,6 +300,14 @@ app_open(const struct config *cfg, struct app *app, bool pki)
         app->adapter = NULL;
         goto fail;
     }
+    /* A PKI that is down at start is worth a warning, not a refusal to
+     * start: orders wait and retry (docs/adapters.md). */
+    if (app->adapter->health != NULL &&
+        app->adapter->health(app->adapter_state, errbuf, sizeof(errbuf)) !=
+            AP_OK) {
+        log_warn("main", "adapter %s is not healthy at start: %s",
+                 app->adapter->name, errbuf);
+    }
     return 0;
 fail:
     app_close(app);
