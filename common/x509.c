@@ -14,6 +14,10 @@
 #include <mbedtls/base64.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/x509_crt.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 
 #include "common/buf.h"
 #include "common/pem.h"
@@ -478,55 +482,94 @@ out:
     return rc;
 }
 
+/* Appends every certificate of a PEM text to sk (held by sk). */
+static ap_err
+ossl_load_pem(const char *pem, STACK_OF(X509) *sk)
+{
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    X509 *x;
+    int n = 0;
+
+    if (bio == NULL) {
+        return AP_ENOMEM;
+    }
+    while (n < X509_MAX_CERTS &&
+           (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        if (sk_X509_push(sk, x) <= 0) {
+            X509_free(x);
+            BIO_free(bio);
+            return AP_ENOMEM;
+        }
+        n++;
+    }
+    ERR_clear_error(); /* the end of the text reads as an error */
+    BIO_free(bio);
+    return n > 0 ? AP_OK : AP_EPARSE;
+}
+
+/* Path validation with OpenSSL's libcrypto rather than mbedTLS: it checks
+ * the same things (signatures, validity, CA constraints) about 25 times
+ * faster for ECDSA chains, and every issued certificate goes through here
+ * (test/bench/README.md). It reads public certificates only. */
 ap_err
 x509_verify_chain(const char *leaf_pem, const char *chain_pem,
                   const char *anchors_pem, char *why, size_t whylen)
 {
-    mbedtls_x509_crt chain;
-    mbedtls_x509_crt anchors;
-    uint32_t flags = 0;
-    char info[512];
-    int ret;
-    ap_err rc;
+    STACK_OF(X509) *certs = sk_X509_new_null();
+    STACK_OF(X509) *anchors = sk_X509_new_null();
+    X509_STORE *store = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    X509 *leaf;
+    ap_err rc = AP_ENOMEM;
 
-    mbedtls_x509_crt_init(&chain);
-    mbedtls_x509_crt_init(&anchors);
-    /* The leaf first: mbedTLS takes the rest of the list as untrusted
-     * intermediates. */
-    rc = parse_pem_into(&chain, leaf_pem, 0, X509_MAX_CERTS);
+    if (certs == NULL || anchors == NULL || store == NULL || ctx == NULL) {
+        (void)snprintf(why, whylen, "out of memory");
+        goto out;
+    }
+    /* The leaf first; the rest of the list is untrusted intermediates. */
+    rc = ossl_load_pem(leaf_pem, certs);
     if (rc == AP_OK && chain_pem != NULL && strstr(chain_pem, X509_BEGIN)) {
-        rc = parse_pem_into(&chain, chain_pem, 0, X509_MAX_CERTS);
+        rc = ossl_load_pem(chain_pem, certs);
     }
     if (rc != AP_OK) {
         (void)snprintf(why, whylen, "the certificate or its chain does not "
                                     "parse");
         goto out;
     }
-    rc = parse_pem_into(&anchors, anchors_pem, 0, X509_MAX_CERTS);
+    rc = ossl_load_pem(anchors_pem, anchors);
     if (rc != AP_OK) {
         (void)snprintf(why, whylen, "the trust anchors do not parse");
         goto out;
     }
-    ret = mbedtls_x509_crt_verify(&chain, &anchors, NULL, NULL, &flags, NULL,
-                                  NULL);
-    if (ret != 0) {
-        info[0] = '\0';
-        (void)mbedtls_x509_crt_verify_info(info, sizeof(info), "", flags);
-        for (char *c = info; *c != '\0'; c++) {
-            if (*c == '\n') {
-                *c = ';';
-            }
+    for (int i = 0; i < sk_X509_num(anchors); i++) {
+        if (X509_STORE_add_cert(store, sk_X509_value(anchors, i)) != 1) {
+            rc = AP_ENOMEM;
+            goto out;
         }
-        (void)snprintf(why, whylen,
-                       "the chain does not verify to the trust anchors: %s",
-                       info[0] ? info : "unknown reason");
-        rc = AP_ECRYPTO;
+    }
+    leaf = sk_X509_shift(certs);
+    if (X509_STORE_CTX_init(ctx, store, leaf, certs) != 1) {
+        X509_free(leaf);
+        rc = AP_ENOMEM;
         goto out;
     }
-    rc = AP_OK;
+    if (X509_verify_cert(ctx) != 1) {
+        (void)snprintf(why, whylen,
+                       "the chain does not verify to the trust anchors: %s",
+                       X509_verify_cert_error_string(
+                           X509_STORE_CTX_get_error(ctx)));
+        rc = AP_ECRYPTO;
+    } else {
+        rc = AP_OK;
+    }
+    X509_STORE_CTX_cleanup(ctx);
+    X509_free(leaf);
 out:
-    mbedtls_x509_crt_free(&chain);
-    mbedtls_x509_crt_free(&anchors);
+    ERR_clear_error();
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    sk_X509_pop_free(anchors, X509_free);
+    sk_X509_pop_free(certs, X509_free);
     return rc;
 }
 

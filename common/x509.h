@@ -64,7 +64,8 @@ AP_MUST_CHECK ap_err x509_check_names(const char *leaf_pem,
 
 /* Verifies the leaf with chain_pem (may be NULL) as untrusted
  * intermediates against the certificates of anchors_pem, at the current
- * time. AP_ECRYPTO with mbedTLS's reasons in why when it does not verify;
+ * time (OpenSSL's path validation). AP_ECRYPTO with the reason in why when
+ * it does not verify;
  * AP_EPARSE when something does not parse. */
 AP_MUST_CHECK ap_err x509_verify_chain(const char *leaf_pem,
                                        const char *chain_pem,
