@@ -11,7 +11,7 @@ PKGS=(
     build-essential pkg-config dpkg-dev
     libmbedtls-dev libssl-dev libcjson-dev libcurl4-openssl-dev liblmdb-dev lmdb-utils
     libinih-dev libcmocka-dev
-    openssl curl ca-certificates
+    openssl curl ca-certificates jq
     lego python3-acme python3-requests certbot uacme dehydrated
     knot knot-dnsutils
 )
