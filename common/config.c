@@ -47,7 +47,7 @@ static const struct kv_spec specs[] = {
     STR("server", "data_dir", server.data_dir, "./data"),
     STR("server", "tls_cert", server.tls_cert, ""),
     STR("server", "tls_key", server.tls_key, ""),
-    UINT("server", "threads", server.threads, 2, 256, "16"),
+    UINT("server", "threads", server.threads, 2, 1024, "32"),
     SIZE("server", "max_body", server.max_body, 1024, 1048576, "65536"),
     { "server", "log_level", KV_LOGLEVEL,
       offsetof(struct config, server.log_level), 0, 0, "info" },

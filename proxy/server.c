@@ -292,8 +292,10 @@ server_start(struct app *app, const char *tls_pem_file, struct server **out,
     opts[n++] = threads;
     opts[n++] = "request_timeout_ms";
     opts[n++] = "10000";
+    /* civetweb holds a thread per open keep-alive connection: a short idle
+     * time keeps long-lived clients from starving new ones of threads. */
     opts[n++] = "keep_alive_timeout_ms";
-    opts[n++] = "15000";
+    opts[n++] = "5000";
     opts[n++] = "enable_keep_alive";
     opts[n++] = "yes";
     /* Headers and body go out in two writes: without TCP_NODELAY, Nagle

@@ -133,7 +133,7 @@ struct good_row {
     { "server.listen", "127.0.0.1:14000" },                               \
         { "server.base_url", "https://localhost:14000" },                 \
         { "server.data_dir", "./data" }, { "server.tls_cert", "" },       \
-        { "server.tls_key", "" }, { "server.threads", "16" },             \
+        { "server.tls_key", "" }, { "server.threads", "32" },             \
         { "server.max_body", "65536" }, { "server.log_level", "2" },      \
         { "server.map_size_mb", "1024" },                                 \
         { "acme.terms_of_service", "" }, { "acme.website", "" },          \
@@ -266,7 +266,7 @@ static const struct bad_row bad_rows[] = {
     { "unknown section", "[server]\nthreads = 4\n[nope]\nx = 1\n", 4, "x" },
     { "key before any section", "threads = 4\n", 1, "threads" },
     { "number below the range", "[server]\nthreads = 1\n", 2, "threads" },
-    { "number above the range", "[server]\n\nthreads = 257\n", 3,
+    { "number above the range", "[server]\n\nthreads = 1025\n", 3,
       "threads" },
     { "number far above the range",
       "[server]\nmax_body = 99999999999999999999999\n", 2, "max_body" },
