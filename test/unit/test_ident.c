@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "test/unit/rows.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -561,44 +563,11 @@ test_csr(void **state)
 
 /* ---- runner -------------------------------------------------------- */
 
-struct test_list {
-    struct CMUnitTest *tests;
-    size_t n;
-    size_t cap;
-};
-
-static void
-add_test(struct test_list *l, const char *name, CMUnitTestFunction fn,
-         const void *row)
-{
-    if (l->n == l->cap) {
-        l->cap = l->cap == 0 ? 64 : l->cap * 2;
-        l->tests = realloc(l->tests, l->cap * sizeof(*l->tests));
-        if (l->tests == NULL) {
-            abort();
-        }
-    }
-    memset(&l->tests[l->n], 0, sizeof(l->tests[l->n]));
-    l->tests[l->n].name = name;
-    l->tests[l->n].test_func = fn;
-    memcpy(&l->tests[l->n].initial_state, &row, sizeof(row));
-    l->n++;
-}
-
-#define ADD_ROWS(l, rows, fn)                                             \
-    do {                                                                  \
-        size_t i_;                                                        \
-        for (i_ = 0; i_ < sizeof(rows) / sizeof((rows)[0]); i_++) {       \
-            add_test((l), (rows)[i_].name, (fn), &(rows)[i_]);            \
-        }                                                                 \
-    } while (0)
-
-#define N_ROWS(rows) (sizeof(rows) / sizeof((rows)[0]))
 
 int
 main(void)
 {
-    struct test_list l = { NULL, 0, 0 };
+    struct test_list l = { 0 };
     int failed;
 
     _Static_assert(N_ROWS(bad_rows) >= N_ROWS(good_rows),
