@@ -693,6 +693,23 @@ print_json(FILE *out, FILE *err, cJSON *doc)
     return status;
 }
 
+/* Prints a listing: the JSON document (taken) with --json, else the
+ * table. Returns the exit status. */
+static int
+emit_list(const struct admin_cmd *cmd, FILE *out, FILE *err, cJSON **doc,
+          const struct admin_table *t)
+{
+    cJSON *d = *doc;
+
+    *doc = NULL;
+    if (cmd->json) {
+        return print_json(out, err, d);
+    }
+    cJSON_Delete(d);
+    admin_table_print(t, out);
+    return ADMIN_EXIT_OK;
+}
+
 /* RFC 3339 for people: "-" when t is 0. */
 static const char *
 fmt_time(long long t, char *buf, size_t len)
@@ -1174,13 +1191,7 @@ cmd_eab_list(struct app *app, const struct admin_cmd *cmd, FILE *out,
             goto out;
         }
     }
-    if (cmd->json) {
-        status = print_json(out, err, doc);
-        doc = NULL;
-    } else {
-        admin_table_print(t, out);
-        status = ADMIN_EXIT_OK;
-    }
+    status = emit_list(cmd, out, err, &doc, t);
 out:
     admin_table_free(t);
     cJSON_Delete(doc);
@@ -1365,13 +1376,7 @@ cmd_accounts_list(struct app *app, const struct admin_cmd *cmd, FILE *out,
             goto out;
         }
     }
-    if (cmd->json) {
-        status = print_json(out, err, doc);
-        doc = NULL;
-    } else {
-        admin_table_print(t, out);
-        status = ADMIN_EXIT_OK;
-    }
+    status = emit_list(cmd, out, err, &doc, t);
 out:
     admin_table_free(t);
     cJSON_Delete(doc);
@@ -1664,13 +1669,7 @@ cmd_orders_list(struct app *app, const struct admin_cmd *cmd, FILE *out,
             goto out;
         }
     }
-    if (cmd->json) {
-        status = print_json(out, err, doc);
-        doc = NULL;
-    } else {
-        admin_table_print(t, out);
-        status = ADMIN_EXIT_OK;
-    }
+    status = emit_list(cmd, out, err, &doc, t);
 out:
     admin_table_free(t);
     cJSON_Delete(doc);
