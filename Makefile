@@ -8,7 +8,7 @@ SAN       ?=
 BUILD     := build$(if $(SAN),/san)
 CIVET_SRC := build/civetweb-src
 
-ifeq ($(filter deps run test bench clean format,$(MAKECMDGOALS)),)
+ifeq ($(filter deps run test bench fuzz clean format,$(MAKECMDGOALS)),)
 ifneq ($(shell pkg-config --exists $(PKGS) $(TESTPKGS) && test -f $(CIVET_SRC)/src/civetweb.c && echo ok),ok)
 $(error dependencies missing: run deploy/deps.sh (make run / make test do it for you))
 endif
@@ -45,7 +45,8 @@ LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/civetweb.o
 UNIT_SRCS := $(wildcard test/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
 
-.PHONY: all deps run test unit san clean format valgrind lint bench bench-tools
+.PHONY: all deps run test unit san clean format valgrind lint bench bench-tools \
+        fuzz fuzz-build
 
 all: $(BUILD)/acmeproxy
 
@@ -95,6 +96,7 @@ run: deps
 test: deps
 	@$(MAKE) --no-print-directory all unit bench-tools
 	@$(MAKE) --no-print-directory SAN=1 all unit
+	@$(MAKE) --no-print-directory fuzz-build
 	@test/run.sh
 
 # test/bench: the ACME load generator and the store seeder. `make bench`
@@ -122,6 +124,39 @@ bench: deps
 	@$(MAKE) --no-print-directory all bench-tools
 	@test/bench/run.sh
 
+# test/fuzz: one libFuzzer binary per test/fuzz/fuzz_<name>.c, built with
+# clang, ASan and UBSan over the same sources (objects in build/fuzz).
+# `make fuzz` runs each for FUZZ_SECONDS (default 60) and fails on any
+# crash, leak or timeout; `make test` runs each for a few seconds.
+FUZZ_DIR   := build/fuzz
+FUZZ_CC    := clang
+FUZZ_CFLAGS := -std=c11 -g -O1 -fsanitize=address,undefined \
+               -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_SRCS  := $(wildcard test/fuzz/fuzz_*.c)
+FUZZ_BINS  := $(FUZZ_SRCS:test/fuzz/%.c=$(FUZZ_DIR)/%)
+FUZZ_OBJS  := $(LIB_SRCS:%.c=$(FUZZ_DIR)/%.o) $(FUZZ_DIR)/civetweb.o
+
+$(FUZZ_DIR)/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link \
+	    $(WARN) -MMD -MP -c -o $@ $<
+
+$(FUZZ_DIR)/civetweb.o: $(CIVET_SRC)/src/civetweb.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) $(CIVET_DEFS) $(FUZZ_CFLAGS) -w -c -o $@ $<
+
+$(FUZZ_DIR)/fuzz_%: test/fuzz/fuzz_%.c $(FUZZ_OBJS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(WARN) \
+	    -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) test/fuzz/run.sh
+
 valgrind: all unit
 	@for t in $(UNIT_BINS); do \
 	    valgrind -q --error-exitcode=1 --leak-check=full $$t || exit 1; \
@@ -137,6 +172,7 @@ format:
 
 clean:
 	rm -rf build/acmeproxy build/common build/proxy build/adapters \
-	    build/test build/san build/civetweb.o
+	    build/test build/san build/fuzz build/civetweb.o
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(FUZZ_DIR) -name '*.d' 2>/dev/null)

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(
-    build-essential pkg-config dpkg-dev
+    build-essential pkg-config dpkg-dev clang libclang-rt-14-dev
     libmbedtls-dev libssl-dev libcjson-dev libcurl4-openssl-dev liblmdb-dev lmdb-utils
     libinih-dev libcmocka-dev
     openssl curl ca-certificates jq

@@ -119,6 +119,10 @@ utf8_clean(char *s, bool truncated)
     }
 }
 
+static void render(struct acme_resp *resp, enum problem_type t,
+                   cJSON *extra, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
 static void
 render(struct acme_resp *resp, enum problem_type t, cJSON *extra,
        const char *fmt, va_list ap)
