@@ -93,7 +93,8 @@ number_len(const char *p, size_t n)
 }
 
 /* The lexical rules cJSON does not enforce: numbers as RFC 8259 §6 has
- * them, no raw control characters in strings (§7), UTF-8 only (§8.1).
+ * them, no raw control characters in strings (§7), UTF-8 only (§8.1),
+ * and no escaped NUL (\u0000), which no ACME or PKI string needs.
  * cJSON still does the parsing; this pass only refuses. */
 static bool
 lexically_strict(const char *text, size_t len)
@@ -112,6 +113,12 @@ lexically_strict(const char *text, size_t len)
                     return false;
                 }
                 if (c == '\\') {
+                    /* An escaped NUL would cut the C string a caller
+                     * reads: "a\u0000.evil" must not become "a". */
+                    if (i + 5 < len && text[i + 1] == 'u' &&
+                        memcmp(text + i + 2, "0000", 4) == 0) {
+                        return false;
+                    }
                     i += 2;
                     continue;
                 }
