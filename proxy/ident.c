@@ -27,8 +27,11 @@ ident_dns_normalize_ex(const char *in, char *out, size_t outlen,
     size_t labels = 1;
     bool last_numeric = true;
 
-    if (n > 0 && in[n - 1] == '.') {
-        n--;
+    /* "example.com." names the same host, but an identifier is taken as
+     * the client wrote it or refused: never rewritten to another text. */
+    if (n > 1 && in[n - 1] == '.' && in[n - 2] != '.') {
+        *why = "trailing dot: send the name without it";
+        return AP_EINVAL;
     }
     if (n == 0) {
         *why = "empty name";

@@ -366,9 +366,14 @@ def check_orders_list_negatives():
 def check_identifier_dedup():
     acct = account()
     name = fresh_name("dup")
-    resp = w.new_order(acct, dns(name.upper(), name + "."))
+    resp = w.new_order(acct, dns(name.upper(), name))
     expect_status(resp, 201, "newOrder")
     expect(resp.json()["identifiers"] == dns(name), f"identifiers {resp.json()['identifiers']}")
+    # A trailing dot is refused, never rewritten into the name without it.
+    _, doc = refused_unchanged(lambda: w.new_order(acct, dns(name, name + ".")),
+                               400, "rejectedIdentifier")
+    subs = doc.get("subproblems", [])
+    expect([s["identifier"]["value"] for s in subs] == [name + "."], f"subproblems {subs}")
 
 
 def check_rejected_subproblems():
@@ -461,12 +466,27 @@ def check_cert_formats():
     expect_status(resp, 200, "issuer")
     issuer = x509.load_pem_x509_certificate(w.pem_blocks(resp.text)[0].encode())
     expect(issuer.subject == first["leaf"].issuer, "rel=up is not the leaf's issuer")
-    resp = w.send("GET", first["cert_url"], headers={"Accept": "application/pkix-cert"})
-    expect_status(resp, 200, "GET DER")
+    resp = post_as_get_accept(acct, first["cert_url"], "application/pkix-cert")
+    expect_status(resp, 200, "POST-as-GET DER")
     expect(resp.headers.get("Content-Type") == "application/pkix-cert", resp.headers.get("Content-Type"))
     expect(resp.content == first["der"], "DER differs from the PEM leaf")
-    refused_unchanged(lambda: w.send("GET", first["cert_url"], headers={"Accept": "text/html"}),
+    refused_unchanged(lambda: post_as_get_accept(acct, first["cert_url"], "text/html"),
                       406, "malformed")
+
+
+def check_cert_plain_get_refused():
+    """Certificates name internal hosts: no plain GET without an account
+    unless [acme] certificate_get = yes (RFC 8555 §7.4.2: POST-as-GET)."""
+    _, _, first = need("reuse")
+    for url in (first["cert_url"], link(first["resp"], "up")):
+        resp, _ = refused_unchanged(lambda: w.send("GET", url), 405, "malformed")
+        expect(resp.headers.get("Allow") == "POST", f"Allow {resp.headers.get('Allow')}")
+        expect(b"BEGIN CERTIFICATE" not in resp.content, "GET served a certificate")
+
+
+def post_as_get_accept(acct, url, accept):
+    return w.send("POST", url, data=w.make_jws(acct, url, None).encode(),
+                  headers={"Content-Type": w.JOSE, "Accept": accept})
 
 
 # ------------------------------------------------------------------ revocation
@@ -636,6 +656,7 @@ CHECKS = [
     ("not_after", check_not_after),
     ("authz_reuse", check_authz_reuse),
     ("certificate_formats_and_up_link", check_cert_formats),
+    ("certificate_plain_get_405_allow_post", check_cert_plain_get_refused),
     ("revoke_by_certificate_key", check_revoke_by_cert_key),
     ("revoke_by_authorization", check_revoke_by_authorization),
     ("revoke_forged_certificate", check_revoke_forged),
