@@ -53,6 +53,7 @@ static const struct problem_info problems[] = {
     [PROB_NOT_ACCEPTABLE] = { ACME_ERR "malformed", 406 },
     [PROB_ALREADY_REPLACED] = { ACME_ERR "alreadyReplaced", 409 },
     [PROB_INVALID_PROFILE] = { ACME_ERR "invalidProfile", 400 },
+    [PROB_URI_TOO_LONG] = { ACME_ERR "malformed", 414 },
 };
 _Static_assert(sizeof(problems) / sizeof(problems[0]) == PROB__MAX,
                "problems must cover every problem_type");

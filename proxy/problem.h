@@ -46,6 +46,7 @@ enum problem_type {
     PROB_NOT_ACCEPTABLE,     /* malformed with 406 (Accept) */
     PROB_ALREADY_REPLACED,   /* RFC 9773 §5, 409 */
     PROB_INVALID_PROFILE,    /* draft-ietf-acme-profiles */
+    PROB_URI_TOO_LONG,       /* malformed with 414 */
     PROB__MAX
 };
 

@@ -178,6 +178,7 @@ on_request(struct mg_connection *conn, void *cbdata)
     unsigned mbit = method_bit(ri->request_method);
     long long t0 = time_mono_ms();
     ap_err rc = AP_OK;
+    int urllen;
 
     memset(&req, 0, sizeof(req));
     acme_resp_init(&resp);
@@ -190,11 +191,19 @@ on_request(struct mg_connection *conn, void *cbdata)
     if (id_new(req.request_id, sizeof(req.request_id)) != AP_OK) {
         snprintf(req.request_id, sizeof(req.request_id), "-");
     }
-    /* The JWS url covers the query too (RFC 8555 §6.4: the exact URL). */
-    snprintf(req.url, sizeof(req.url), "%s%s%s%s", app->base, req.path,
-             ri->query_string ? "?" : "",
-             ri->query_string ? ri->query_string : "");
+    /* The JWS url covers the query too (RFC 8555 §6.4: the exact URL). A
+     * URL that does not fit is refused whole, never compared cut. */
+    urllen = snprintf(req.url, sizeof(req.url), "%s%s%s%s", app->base,
+                      req.path, ri->query_string ? "?" : "",
+                      ri->query_string ? ri->query_string : "");
     req.query = ri->query_string;
+    if (urllen < 0 || (size_t)urllen >= sizeof(req.url)) {
+        req.url[0] = '\0';
+        req.path = "/";
+        problem_set(&resp, PROB_URI_TOO_LONG, "request URL over %zu bytes",
+                    sizeof(req.url) - 1);
+        goto send;
+    }
 
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         size_t n = strlen(routes[i].path);
