@@ -62,6 +62,7 @@ static const struct kv_spec specs[] = {
     STR("acme", "renewal_explanation_url", acme.ari_explanation_url, ""),
     STR("acme", "default_profile", acme.default_profile, ""),
     BOOL("acme", "single_label_names", acme.single_label_names, "no"),
+    BOOL("acme", "certificate_get", acme.certificate_get, "no"),
     UINT("validation", "http_port", validation.http_port, 1, 65535, "80"),
     UINT("validation", "tls_port", validation.tls_port, 1, 65535, "443"),
     STR("validation", "resolver", validation.resolver, ""),

@@ -59,6 +59,7 @@ struct config {
                                        waits for the outcome */
         unsigned cert_days;         /* validity asked of the adapter */
         bool single_label_names;    /* accept "intranet"-style names */
+        bool certificate_get;       /* plain GET on certificate URLs */
         unsigned orders_per_page;   /* account orders list page size */
         char *ari_explanation_url;  /* RFC 9773 explanationURL; may be "" */
         char *default_profile;      /* profile of orders that name none */

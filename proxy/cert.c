@@ -84,8 +84,9 @@ send_pem(const char *pem, const char *accept, struct acme_resp *resp)
     return AP_OK;
 }
 
-/* Loads a certificate record by id: GET needs no account (certificates are
- * public); POST-as-GET must come from the owning account. */
+/* Loads a certificate record by id: POST-as-GET must come from the owning
+ * account; a plain GET, which needs no account, only with
+ * [acme] certificate_get (certificates name internal hosts). */
 static ap_err
 load_cert(struct app *app, const struct acme_req *req, const char *id,
           struct acme_resp *resp, cJSON **cert)
@@ -96,6 +97,13 @@ load_cert(struct app *app, const struct acme_req *req, const char *id,
 
     *cert = NULL;
     if (strcmp(req->method, "GET") == 0) {
+        if (!app->cfg->acme.certificate_get) {
+            problem_set(resp, PROB_METHOD_NOT_ALLOWED,
+                        "a certificate is fetched with POST-as-GET "
+                        "(RFC 8555 §7.4.2)");
+            resp->allow = "POST";
+            return AP_OK;
+        }
         if (!id_is_valid(id)) {
             problem_set(resp, PROB_NOT_FOUND, "no such certificate");
             return AP_OK;

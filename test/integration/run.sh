@@ -441,6 +441,27 @@ test_restart() {
     ok "server_restarts_same_data_dir"
 }
 
+# test_cert_plain_get WANT: a plain GET (no account) on lego's certificate
+# URL answers WANT: 405 by default, 200 with [acme] certificate_get = yes.
+test_cert_plain_get() {
+    local name=cert_plain_get_$1 url code
+    url=$(jq -r '.certUrl // empty' "$LEGO_DIR/certificates/${DNS_NAMES[0]}.json" 2>/dev/null)
+    if [ -z "$url" ]; then
+        not_ok "$name" "no certUrl in lego's certificate JSON"
+        return
+    fi
+    code=$(curl -s --cacert "$CA_FILE" -o "$TMP/plain-get.out" -w '%{http_code}' "$url")
+    if [ "$code" != "$1" ]; then
+        not_ok "$name" "GET $url answered $code"
+    elif [ "$1" = 200 ] && ! diff -q <(leaf_pem "$TMP/plain-get.out") <(leaf_pem "$LEGO_CRT") >/dev/null; then
+        not_ok "$name" "GET served another certificate than lego holds"
+    elif [ "$1" != 200 ] && grep -q 'BEGIN CERTIFICATE' "$TMP/plain-get.out"; then
+        not_ok "$name" "the refusal carried a certificate"
+    else
+        ok "$name"
+    fi
+}
+
 test_lego_revoke() {
     local name=lego_revoke
     if ! lego_cmd lego-revoke revoke --keep; then
@@ -513,7 +534,13 @@ main() {
     if [ "$started" = 1 ]; then
         test_lego_issue
         test_lego_renew lego_renew lego-renew
+        if [ "$BACKEND" = proxy ]; then
+            test_cert_plain_get 405
+            # The restart below turns plain GET on for the rest of the run.
+            sed -i 's/^\[acme\]$/[acme]\ncertificate_get = yes/' "$TMP/proxy.conf"
+        fi
         if test_restart; then
+            [ "$BACKEND" = proxy ] && test_cert_plain_get 200
             test_lego_renew lego_renew_after_restart lego-renew2
             test_lego_revoke
             test_wire
