@@ -21,6 +21,9 @@ struct slot {
 struct ratelimit {
     pthread_mutex_t lock;
     struct slot *slots;
+    /* Keys the slot hash, so nobody outside can compute which keys share
+     * a probe run and grind keys that evict another client's counters. */
+    unsigned char secret[CRYPTO_SHA256_LEN];
 };
 
 ap_err
@@ -36,6 +39,11 @@ ratelimit_new(struct ratelimit **out)
         free(rl);
         return AP_ENOMEM;
     }
+    if (crypto_random(rl->secret, sizeof(rl->secret)) != AP_OK) {
+        free(rl->slots);
+        free(rl);
+        return AP_ECRYPTO;
+    }
     pthread_mutex_init(&rl->lock, NULL);
     *out = rl;
     return AP_OK;
@@ -48,6 +56,7 @@ ratelimit_free(struct ratelimit *rl)
         return;
     }
     pthread_mutex_destroy(&rl->lock);
+    crypto_zeroize(rl->secret, sizeof(rl->secret));
     free(rl->slots);
     free(rl);
 }
@@ -61,7 +70,10 @@ find_slot(struct ratelimit *rl, const char *key, long long window)
     size_t start;
     struct slot *victim = NULL;
 
-    crypto_sha256(key, strlen(key), h);
+    if (crypto_hmac_sha256(rl->secret, sizeof(rl->secret), key, strlen(key),
+                           h) != AP_OK) {
+        memset(h, 0, sizeof(h)); /* one fixed run: still bounded */
+    }
     start = (((size_t)h[0] << 16) | ((size_t)h[1] << 8) | h[2]) %
             RATELIMIT_SLOTS;
     for (size_t i = 0; i < RATELIMIT_PROBE; i++) {

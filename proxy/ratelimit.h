@@ -4,7 +4,9 @@
  * "fail:<identifier>") in the current hour. It holds at most
  * RATELIMIT_SLOTS keys; when full, the oldest window is evicted, so an
  * attacker who floods keys can at worst reset other keys' counts, never
- * grow memory. Counts start again after a restart. Thread-safe. */
+ * grow memory. Slots are found by an HMAC of the key under a secret made
+ * at start, so which keys collide cannot be computed from outside. Counts
+ * start again after a restart. Thread-safe. */
 #ifndef AP_PROXY_RATELIMIT_H
 #define AP_PROXY_RATELIMIT_H
 

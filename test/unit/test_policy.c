@@ -349,6 +349,45 @@ test_bad_config(void **state)
                          AP_OK);
 }
 
+/* The slot run a plain SHA-256 of key would start at (the old,
+ * unkeyed placement an attacker can compute). */
+static size_t
+unkeyed_start(const char *key)
+{
+    unsigned char h[CRYPTO_SHA256_LEN];
+
+    crypto_sha256(key, strlen(key), h);
+    return (((size_t)h[0] << 16) | ((size_t)h[1] << 8) | h[2]) %
+           RATELIMIT_SLOTS;
+}
+
+/* Keys ground to share the victim's unkeyed probe run must not evict the
+ * victim's count: the placement is keyed with a secret of the process. */
+static void
+test_ratelimit_ground_keys(void **state)
+{
+    struct ratelimit *rl = NULL;
+    const char *victim = "acct:192.0.2.7";
+    size_t want = unkeyed_start(victim);
+    char key[32];
+    int found = 0;
+
+    (void)state;
+    assert_int_equal(ratelimit_new(&rl), AP_OK);
+    assert_true(ratelimit_take(rl, victim, 1, true, NULL));
+    assert_false(ratelimit_take(rl, victim, 1, false, NULL));
+    for (long i = 0; found < 32 && i < 4000000; i++) {
+        snprintf(key, sizeof(key), "acct:g%ld", i);
+        if (unkeyed_start(key) == want) {
+            ratelimit_note(rl, key);
+            found++;
+        }
+    }
+    assert_int_equal(found, 32);
+    assert_false(ratelimit_take(rl, victim, 1, false, NULL));
+    ratelimit_free(rl);
+}
+
 static void
 test_ratelimit(void **state)
 {
@@ -449,6 +488,7 @@ main(void)
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_ratelimit),
+        cmocka_unit_test(test_ratelimit_ground_keys),
         cmocka_unit_test(test_audit),
     };
 
