@@ -611,6 +611,25 @@ def check_bad_dns_name(name):
     expect_problem(resp, 400, "rejectedIdentifier")
 
 
+def check_identifier_nul():
+    """An escaped NUL must not cut the name: "x\\u0000.evil" is malformed,
+    never an order for "x"."""
+    acct = STATE.get("acct")
+    expect(acct, "no account")
+    resp = new_order(acct, [{"type": "dns", "value": "nul\u0000.evil.a.test"}])
+    expect_problem(resp, 400, "malformed")
+
+
+def check_url_too_long():
+    """A URL longer than the server compares is refused whole (414), not cut
+    and then compared with the JWS url."""
+    acct = STATE.get("acct")
+    expect(acct, "no account")
+    url = directory("newOrder") + "?" + "a" * 600
+    resp = signed_post(acct, url, {"identifiers": [{"type": "dns", "value": "x.a.test"}]})
+    expect_problem(resp, 414, "malformed")
+
+
 def check_finalize_pending():
     acct = STATE.get("acct")
     expect(acct, "no account")
@@ -828,6 +847,9 @@ CHECKS = [
     ("identifier_type_foo_unsupported", check_identifier_type_foo),
     ("dns_name_leading_hyphen_rejected", lambda: check_bad_dns_name("-bad-.a.test")),
     ("dns_name_empty_label_rejected", lambda: check_bad_dns_name("a..test")),
+    ("dns_name_trailing_dot_rejected", lambda: check_bad_dns_name("x.a.test.")),
+    ("identifier_escaped_nul_malformed", check_identifier_nul),
+    ("url_over_512_bytes_414", check_url_too_long),
     ("finalize_pending_order_not_ready", check_finalize_pending),
     ("order_of_other_account_unauthorized", check_other_accounts_order),
     ("flow_new_order", flow_new_order),
