@@ -70,6 +70,9 @@ $(BUILD)/test/unit/%: test/unit/%.c $(LIB_OBJS)
 	    $(WARN) -Wno-missing-prototypes -o $@ $< $(LIB_OBJS) $(LDFLAGS) \
 	    $(LDLIBS) $(shell pkg-config --libs $(TESTPKGS))
 
+# test_eab watches every free of the project's code for the EAB secret.
+$(BUILD)/test/unit/test_eab: LDFLAGS += -Wl,--wrap=free
+
 unit: $(UNIT_BINS) $(BUILD)/mockpki
 
 # The stand-in PKIs of the integration tests (test/mockpki): the common

@@ -352,6 +352,8 @@ store_get_json(struct store_txn *txn, enum store_table t, const char *key,
         return rc;
     }
     obj = cJSON_ParseWithLength(val, len);
+    /* Records may carry secrets (EAB MAC keys): no copy is freed unwiped. */
+    explicit_bzero(val, len);
     free(val);
     if (obj == NULL || !cJSON_IsObject(obj)) {
         cJSON_Delete(obj);
@@ -363,18 +365,50 @@ store_get_json(struct store_txn *txn, enum store_table t, const char *key,
     return AP_OK;
 }
 
+/* Prints obj into a buffer of ours, never one cJSON grows: growing frees
+ * (or reallocs away) partial copies of the text, and a record may hold a
+ * secret. A buffer found too small is wiped and doubled. */
+static ap_err
+print_record(const cJSON *obj, char **out, size_t *outlen)
+{
+    size_t size = 8192;
+
+    for (;;) {
+        char *text = malloc(size);
+
+        if (text == NULL) {
+            return AP_ENOMEM;
+        }
+        if (cJSON_PrintPreallocated((cJSON *)(uintptr_t)obj, text, (int)size,
+                                    false)) {
+            *out = text;
+            *outlen = strlen(text);
+            return AP_OK;
+        }
+        explicit_bzero(text, size);
+        free(text);
+        if (size >= STORE_MAX_RECORD) {
+            return AP_ETOOBIG;
+        }
+        size *= 2;
+    }
+}
+
 ap_err
 store_put_json(struct store_txn *txn, enum store_table t, const char *key,
                const cJSON *obj, bool exclusive)
 {
-    char *text = cJSON_PrintUnformatted(obj);
+    char *text = NULL;
+    size_t len = 0;
     ap_err rc;
 
-    if (text == NULL) {
-        return AP_ENOMEM;
+    rc = print_record(obj, &text, &len);
+    if (rc != AP_OK) {
+        return rc;
     }
-    rc = store_put(txn, t, key, text, strlen(text), exclusive);
-    cJSON_free(text);
+    rc = store_put(txn, t, key, text, len, exclusive);
+    explicit_bzero(text, len);
+    free(text);
     return rc;
 }
 

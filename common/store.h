@@ -18,6 +18,7 @@
 #include "common/err.h"
 
 #define STORE_MAX_KEY 400 /* below LMDB's 511-byte key limit */
+#define STORE_MAX_RECORD (16u << 20) /* bytes of one JSON record */
 
 enum store_table {
     STORE_ACCOUNTS,    /* account id -> account record */
@@ -76,7 +77,9 @@ AP_MUST_CHECK ap_err store_scan(struct store_txn *txn, enum store_table t,
                                 const char *prefix, const char *after,
                                 store_scan_fn fn, void *arg);
 
-/* Record helpers: the value is a JSON object. */
+/* Record helpers: the value is a JSON object of at most STORE_MAX_RECORD
+ * bytes (AP_ETOOBIG above). The text copies they make are wiped before
+ * they are freed (records may hold secrets). */
 AP_MUST_CHECK ap_err store_get_json(struct store_txn *txn, enum store_table t,
                                     const char *key, cJSON **out);
 AP_MUST_CHECK ap_err store_put_json(struct store_txn *txn, enum store_table t,

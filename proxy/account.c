@@ -315,7 +315,7 @@ account_new(struct app *app, const struct acme_req *req, const char *id,
 out:
     store_abort(txn);
     cJSON_Delete(acct);
-    cJSON_Delete(eab_rec);
+    eab_record_free(eab_rec);
     jws_msg_fini(&msg);
     return rc;
 }

@@ -30,6 +30,15 @@ wipe_hmac(cJSON *rec)
     cJSON_DeleteItemFromObjectCaseSensitive(rec, "hmac");
 }
 
+void
+eab_record_free(cJSON *rec)
+{
+    if (rec != NULL) {
+        wipe_hmac(rec);
+        cJSON_Delete(rec);
+    }
+}
+
 /* Copies a policy list member after checking each entry with ok(). */
 static ap_err
 copy_list(const cJSON *policy, const char *key, cJSON *rec,
@@ -164,10 +173,7 @@ eab_create(struct store *st, const struct config *cfg, const char *label,
 out:
     store_abort(txn);
     crypto_zeroize(raw, sizeof(raw));
-    if (rec != NULL) {
-        wipe_hmac(rec);
-    }
-    cJSON_Delete(rec);
+    eab_record_free(rec);
     if (rc != AP_OK) {
         crypto_zeroize(hmac, hmaclen);
     }
@@ -196,7 +202,7 @@ eab_revoke(struct store *st, const char *kid)
         txn = NULL;
     }
     store_abort(txn);
-    cJSON_Delete(rec);
+    eab_record_free(rec);
     return rc;
 }
 
@@ -363,7 +369,7 @@ eab_verify(const struct app *app, const cJSON *binding, const char *url,
     }
 out:
     if (rc != AP_OK || resp->status != 0) {
-        cJSON_Delete(*rec);
+        eab_record_free(*rec);
         *rec = NULL;
     } else {
         wipe_hmac(*rec);
@@ -405,6 +411,6 @@ eab_bind(struct store_txn *txn, const char *kid, const char *account_id,
         cJSON_AddItemToArray(accounts, cJSON_CreateString(account_id));
         rc = store_put_json(txn, STORE_EAB, kid, rec, false);
     }
-    cJSON_Delete(rec);
+    eab_record_free(rec);
     return rc;
 }

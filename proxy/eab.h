@@ -52,6 +52,11 @@ AP_MUST_CHECK ap_err eab_verify(const struct app *app, const cJSON *binding,
                                 const char *url, const char *thumbprint,
                                 struct acme_resp *resp, cJSON **rec);
 
+/* Wipes the MAC key of an EAB record read from the store, if it still
+ * holds one, and deletes the record. Accepts NULL. Every EAB record read
+ * is released with this, never with a bare cJSON_Delete. */
+void eab_record_free(cJSON *rec);
+
 /* Binds account_id to the key kid inside txn (appends to "accounts");
  * with single_use, AP_EEXIST when the key already bound one. */
 AP_MUST_CHECK ap_err eab_bind(struct store_txn *txn, const char *kid,

@@ -13,6 +13,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "proxy/eab.h"
 #include "proxy/ident.h"
 #include "proxy/issuer.h"
 #include "proxy/jobs.h"
@@ -269,7 +270,7 @@ account_policy(struct app *app, const cJSON *account, struct policy *out,
         }
     }
     policy_for_account(app->policy, eab, out, resp);
-    cJSON_Delete(eab);
+    eab_record_free(eab);
     return AP_OK;
 }
 
