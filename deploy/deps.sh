@@ -21,6 +21,30 @@ if [ "$(id -u)" != 0 ]; then
     SUDO=sudo
 fi
 
+# apt-get source needs deb-src entries. When the machine has none, they are
+# made from the machine's own Debian entries, as apt itself reads them
+# (apt-get indextargets): the same URIs (an organisation's internal mirror,
+# say), suites and components, never an address of ours.
+debian_src_stanza() {
+    apt-get indextargets --format '$(REPO_URI)|$(RELEASE)|$(COMPONENT)|$(ORIGIN)' \
+        'Identifier: Packages' 2>/dev/null | sort -u |
+    awk -F'|' '$4 == "Debian" { print $1, $2, $3 }' |
+    while read -r uri suite comp; do
+        printf 'Types: deb-src\nURIs: %s\nSuites: %s\nComponents: %s\n\n' \
+            "$uri" "$suite" "$comp"
+    done
+}
+
+have_debian_src() {
+    apt-get indextargets --format '$(ORIGIN)' 'Identifier: Sources' 2>/dev/null |
+        grep -qx Debian
+}
+
+if [ "${1:-}" = --print-src ]; then   # what would be written, for a look
+    debian_src_stanza
+    exit 0
+fi
+
 missing=()
 for p in "${PKGS[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -45,18 +69,18 @@ fi
 
 # civetweb: Debian's prebuilt library crashes on HTTPS with OpenSSL 3, so the
 # same 1.15 source is built with USE_MBEDTLS. Fetched from the registry once.
+#
 CIVETWEB_DIR=build/civetweb-src
 if [ ! -f "$CIVETWEB_DIR/src/civetweb.c" ]; then
-    if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ &&
-       ! grep -qs '^deb-src' /etc/apt/sources.list; then
-        echo "deps: enabling deb-src for apt-get source"
-        $SUDO tee /etc/apt/sources.list.d/acmeproxy-src.sources >/dev/null <<'SRC'
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
+    if ! have_debian_src; then
+        apt_update   # the Release files tell which entries are Debian's
+        stanza=$(debian_src_stanza)
+        if [ -z "$stanza" ]; then
+            echo "deps: no Debian package source is configured (apt-get indextargets)" >&2
+            exit 1
+        fi
+        echo "deps: enabling deb-src for apt-get source (from the machine's Debian sources)"
+        printf '%s\n' "$stanza" | $SUDO tee /etc/apt/sources.list.d/acmeproxy-src.sources >/dev/null
         updated=0
     fi
     apt_update
