@@ -143,7 +143,11 @@ $(BENCH_DIR)/acmebench: $(BENCH_DIR)/acmebench.o $(BENCH_DIR)/responder.o \
 $(BENCH_DIR)/seed: $(BENCH_DIR)/seed.o $(BENCH_KEY) $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(if $(BENCH_SSL),-lcrypto)
 
-bench-tools: $(BENCH_DIR)/acmebench $(BENCH_DIR)/seed
+# The attack on connections (idle, stalled TLS, slowloris, slow body).
+$(BENCH_DIR)/connattack: $(BENCH_DIR)/connattack.o
+	$(CC) $(LDFLAGS) -o $@ $^ -lmbedtls -lmbedx509 -lmbedcrypto
+
+bench-tools: $(BENCH_DIR)/acmebench $(BENCH_DIR)/seed $(BENCH_DIR)/connattack
 
 bench: deps
 	@test/bench/deps.sh

@@ -101,6 +101,7 @@ struct inbox_item {
 struct gate {
     struct gate_limits lim;
     gate_dispatch_fn dispatch;
+    gate_headers_fn headers;
     void *arg;
     int ep;
     int wake;
@@ -451,7 +452,8 @@ conn_refuse(struct gate *g, struct gate_conn *c, long long now)
 {
     char detail[128];
     char body[256];
-    char msg[512];
+    char extra[1024];
+    char msg[1536];
     int bl;
     int ml;
     size_t i;
@@ -466,10 +468,14 @@ conn_refuse(struct gate *g, struct gate_conn *c, long long now)
                   "{\"type\":\"urn:ietf:params:acme:error:malformed\","
                   "\"detail\":\"%s\",\"status\":%d}",
                   detail, c->fr.status);
+    extra[0] = '\0';
+    if (g->headers == NULL || g->headers(g->arg, extra, sizeof(extra)) == 0) {
+        extra[0] = '\0';
+    }
     ml = snprintf(msg, sizeof(msg),
                   "HTTP/1.1 %d %s\r\nContent-Type: application/problem+json\r\n"
-                  "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
-                  c->fr.status, reason(c->fr.status), bl, body);
+                  "%sContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+                  c->fr.status, reason(c->fr.status), extra, bl, body);
     log_debug("gate", "refused a request: %d %s", c->fr.status, detail);
     count(g, C_BAD_REQUEST);
     if (ml > 0 && (size_t)ml < sizeof(msg)) {
@@ -1014,7 +1020,8 @@ gate_free(struct gate *g)
 
 ap_err
 gate_start(const struct gate_limits *lim, const char *tls_pem_file,
-           gate_dispatch_fn dispatch, void *arg, struct gate **out,
+           gate_dispatch_fn dispatch, gate_headers_fn headers, void *arg,
+           struct gate **out,
            char *errbuf, size_t errlen)
 {
     struct gate *g;
@@ -1030,6 +1037,7 @@ gate_start(const struct gate_limits *lim, const char *tls_pem_file,
     pthread_mutex_init(&g->mu, NULL);
     g->lim = *lim;
     g->dispatch = dispatch;
+    g->headers = headers;
     g->arg = arg;
     if (g->lim.max_inflight == 0) {
         g->lim.max_inflight = 1;

@@ -76,12 +76,18 @@ struct gate_ready {
  * gate closes the connection. Called on the gate's thread. */
 typedef int (*gate_dispatch_fn)(void *arg, const struct gate_ready *r);
 
+/* Writes extra header lines ("Name: value\r\n"...) for an answer the gate
+ * gives itself (framing errors) into buf, NUL-terminated; returns their
+ * length, or 0 for none. Called on the gate's thread. */
+typedef size_t (*gate_headers_fn)(void *arg, char *buf, size_t len);
+
 /* Starts the gate's thread. tls_pem_file: key and certificate chain in PEM
  * (NULL: plain HTTP). Raises RLIMIT_NOFILE for max_conns when it can, and
  * lowers max_conns (with a warning) when it cannot. */
 AP_MUST_CHECK ap_err gate_start(const struct gate_limits *lim,
                                 const char *tls_pem_file,
-                                gate_dispatch_fn dispatch, void *arg,
+                                gate_dispatch_fn dispatch,
+                                gate_headers_fn headers, void *arg,
                                 struct gate **out, char *errbuf,
                                 size_t errlen);
 

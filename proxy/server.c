@@ -111,6 +111,23 @@ dispatch(void *arg, const struct gate_ready *r)
     return 0;
 }
 
+/* gate_headers_fn: what every answer carries (RFC 8555 §6.5, §7.1). */
+static size_t
+error_headers(void *arg, char *buf, size_t len)
+{
+    struct server *srv = arg;
+    char nonce[NONCE_LEN + 1];
+    int n;
+
+    if (nonce_issue(srv->app->nonces, nonce, sizeof(nonce)) != AP_OK) {
+        nonce[0] = '\0';
+    }
+    n = snprintf(buf, len, "%s%s%sLink: <%s%s>;rel=\"index\"\r\n",
+                 nonce[0] ? "Replay-Nonce: " : "", nonce, nonce[0] ? "\r\n" : "",
+                 srv->app->base, PATH_DIRECTORY);
+    return n > 0 && (size_t)n < len ? (size_t)n : 0;
+}
+
 /* civetweb's accept_socket callback: the gate takes every socket. */
 static void
 on_accept(struct mg_context *ctx, int sock, const void *peer, size_t peer_len)
@@ -364,8 +381,8 @@ server_start(struct app *app, const char *tls_pem_file, struct server **out,
     lim.max_head = cfg->server.max_head;
     lim.max_body = cfg->server.max_body;
     lim.max_inflight = cfg->server.threads;
-    rc = gate_start(&lim, tls_pem_file, dispatch, srv, &srv->gate, errbuf,
-                    errlen);
+    rc = gate_start(&lim, tls_pem_file, dispatch, error_headers, srv,
+                    &srv->gate, errbuf, errlen);
     if (rc != AP_OK) {
         free(srv);
         return rc;
