@@ -646,7 +646,8 @@ main(int argc, char **argv)
         struct slot *s = &slots[i];
         struct kstat *k = &A.st[s->kind];
 
-        if (s->state != S_WAIT && k->deadline > 0 &&
+        /* S_CONNECTING: never accepted (the listen queue), not held */
+        if ((s->state == S_TLS || s->state == S_HOLD) && k->deadline > 0 &&
             end - s->t_open > k->deadline + A.tolerance) {
             k->late++;
         }
