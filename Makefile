@@ -6,10 +6,17 @@ PKGS      := libcurl libcjson lmdb inih libcrypto
 TESTPKGS  := cmocka
 SAN       ?=
 BUILD     := build$(if $(SAN),/san)
-CIVET_SRC := build/civetweb-src
+# Debian's civetweb source as deploy/deps.sh unpacked it (never edited), and
+# the copy the build compiles: that source with deploy/civetweb-patches/
+# applied in the order of their series file.
+CIVET_ORIG    := build/civetweb-src
+CIVET_SRC     := build/civetweb-patched
+CIVET_PATCHES := $(addprefix deploy/civetweb-patches/,\
+                   $(shell grep -v '^\#' deploy/civetweb-patches/series))
+CIVET_STAMP   := $(CIVET_SRC)/.applied
 
 ifeq ($(filter deps run test bench fuzz clean format,$(MAKECMDGOALS)),)
-ifneq ($(shell pkg-config --exists $(PKGS) $(TESTPKGS) && test -f $(CIVET_SRC)/src/civetweb.c && echo ok),ok)
+ifneq ($(shell pkg-config --exists $(PKGS) $(TESTPKGS) && test -f $(CIVET_ORIG)/src/civetweb.c && test -f /usr/include/http_parser.h && echo ok),ok)
 $(error dependencies missing: run deploy/deps.sh (make run / make test do it for you))
 endif
 endif
@@ -23,7 +30,8 @@ CFLAGS    += -std=c11 -fstack-protector-strong -fPIE
 CPPFLAGS  += -D_GNU_SOURCE -I. -I$(CIVET_SRC)/include \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null) \
-             -lmbedtls -lmbedx509 -lmbedcrypto -lresolv -lpthread -ldl
+             -lhttp_parser -lmbedtls -lmbedx509 -lmbedcrypto -lresolv \
+             -lpthread -ldl
 LDFLAGS   += -pie -Wl,-z,relro,-z,now
 
 ifeq ($(SAN),1)
@@ -60,7 +68,27 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -MMD -MP -c -o $@ $<
 
-$(BUILD)/civetweb.o: $(CIVET_SRC)/src/civetweb.c
+# The patched copy is made anew whenever a patch, the series or the
+# original changes; a patch that does not apply stops the build.
+$(CIVET_STAMP): $(CIVET_ORIG)/src/civetweb.c deploy/civetweb-patches/series \
+                $(CIVET_PATCHES)
+	@rm -rf $(CIVET_SRC) $(CIVET_SRC).tmp
+	@mkdir -p $(CIVET_SRC).tmp
+	@cp -a $(CIVET_ORIG)/src $(CIVET_ORIG)/include $(CIVET_SRC).tmp/
+	@for p in $(CIVET_PATCHES); do \
+	    echo "civetweb: applying $$p"; \
+	    patch -d $(CIVET_SRC).tmp -p1 --quiet --forward --no-backup-if-mismatch \
+	        < $$p || exit 1; \
+	done
+	@mv $(CIVET_SRC).tmp $(CIVET_SRC)
+	@touch $@
+
+$(CIVET_SRC)/src/civetweb.c $(CIVET_SRC)/include/civetweb.h: $(CIVET_STAMP)
+
+# Only these include civetweb.h.
+$(BUILD)/proxy/server.o: $(CIVET_STAMP)
+
+$(BUILD)/civetweb.o: $(CIVET_SRC)/src/civetweb.c $(CIVET_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CIVET_DEFS) $(CFLAGS) -w -c -o $@ $<
 
@@ -81,7 +109,7 @@ MOCK_OBJS := $(filter $(BUILD)/common/%,$(LIB_OBJS)) \
              $(BUILD)/adapters/support.o $(BUILD)/test/mockpki/civet_mtls.o
 
 $(BUILD)/test/mockpki/civet_mtls.o: test/mockpki/civet_mtls.c \
-    $(CIVET_SRC)/src/civetweb.c
+    $(CIVET_SRC)/src/civetweb.c $(CIVET_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -I$(CIVET_SRC)/src $(CIVET_DEFS) $(CFLAGS) -w -c \
 	    -o $@ $<
@@ -120,7 +148,11 @@ $(BENCH_DIR)/acmebench: $(BENCH_DIR)/acmebench.o $(BENCH_DIR)/responder.o \
 $(BENCH_DIR)/seed: $(BENCH_DIR)/seed.o $(BENCH_KEY) $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(if $(BENCH_SSL),-lcrypto)
 
-bench-tools: $(BENCH_DIR)/acmebench $(BENCH_DIR)/seed
+# The attack on connections (idle, stalled TLS, slowloris, slow body).
+$(BENCH_DIR)/connattack: $(BENCH_DIR)/connattack.o
+	$(CC) $(LDFLAGS) -o $@ $^ -lmbedtls -lmbedx509 -lmbedcrypto
+
+bench-tools: $(BENCH_DIR)/acmebench $(BENCH_DIR)/seed $(BENCH_DIR)/connattack
 
 bench: deps
 	@test/bench/deps.sh
@@ -144,7 +176,9 @@ $(FUZZ_DIR)/%.o: %.c
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link \
 	    $(WARN) -MMD -MP -c -o $@ $<
 
-$(FUZZ_DIR)/civetweb.o: $(CIVET_SRC)/src/civetweb.c
+$(FUZZ_DIR)/proxy/server.o: $(CIVET_STAMP)
+
+$(FUZZ_DIR)/civetweb.o: $(CIVET_SRC)/src/civetweb.c $(CIVET_STAMP)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(CPPFLAGS) $(CIVET_DEFS) $(FUZZ_CFLAGS) -w -c -o $@ $<
 
@@ -175,7 +209,7 @@ format:
 
 clean:
 	rm -rf build/acmeproxy build/common build/proxy build/adapters \
-	    build/test build/san build/fuzz build/civetweb.o
+	    build/test build/san build/fuzz build/civetweb.o $(CIVET_SRC)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 -include $(shell find $(FUZZ_DIR) -name '*.d' 2>/dev/null)

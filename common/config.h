@@ -47,6 +47,13 @@ struct config {
         char *tls_key;
         unsigned threads;    /* civetweb worker threads */
         size_t max_body;     /* bytes; larger requests get 413 */
+        size_t max_head;     /* request line + fields; larger get 431 */
+        unsigned handshake_timeout_ms; /* accept to end of TLS handshake */
+        unsigned head_timeout_ms;      /* the request head */
+        unsigned body_timeout_ms;      /* the request body */
+        unsigned idle_timeout_ms;      /* keep-alive pause */
+        unsigned max_conns;            /* open connections */
+        unsigned max_conns_per_ip;     /* from one address (IPv6: /64) */
         int log_level;       /* enum log_level */
         size_t map_size_mb;  /* LMDB map size */
     } server;

@@ -1,7 +1,14 @@
 /* proxy/server.c: civetweb start/stop, request dispatch, capped body read
- * and response writing. */
+ * and response writing.
+ *
+ * civetweb listens and accepts; every accepted socket goes to the gate
+ * (proxy/gate.h), which holds it until one whole request has arrived, and
+ * then hands it to a civetweb worker with mg_handoff() (the patch in
+ * deploy/civetweb-patches/01-handoff.patch). A worker serves that request
+ * and gives the connection back. */
 #include "proxy/server.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +19,8 @@
 #include "common/id.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "proxy/frame.h"
+#include "proxy/gate.h"
 #include "proxy/nonce.h"
 #include "proxy/problem.h"
 #include "proxy/resource.h"
@@ -48,10 +57,85 @@ static const struct route routes[] = {
     { PATH_RENEWAL_INFO, true, M_GET | M_HEAD, "GET, HEAD", renewal_info_get },
 };
 
+_Static_assert(FRAME_MAX_FIELDS <= MG_MAX_HEADERS,
+               "the gate must refuse requests civetweb would see in part");
+
 struct server {
-    struct mg_context *ctx;
+    _Atomic(struct mg_context *) ctx;
     struct app *app;
+    struct gate *gate;
 };
+
+/* One request with a worker: civetweb's view of the gate's connection. */
+struct handoff {
+    struct mg_handoff h;
+    struct gate_conn *conn;
+};
+
+static void
+on_handoff_done(struct mg_handoff *h, int keep_alive)
+{
+    struct handoff *ho = h->user;
+    struct gate_conn *conn = ho->conn;
+
+    free(ho);
+    gate_done(conn, keep_alive != 0);
+}
+
+/* gate_dispatch_fn: queues a ready request to a civetweb worker. */
+static int
+dispatch(void *arg, const struct gate_ready *r)
+{
+    struct server *srv = arg;
+    struct mg_context *ctx = atomic_load(&srv->ctx);
+    struct handoff *ho;
+
+    if (ctx == NULL) {
+        return -1; /* mg_start has not returned yet */
+    }
+    ho = calloc(1, sizeof(*ho));
+    if (ho == NULL) {
+        return -1;
+    }
+    ho->conn = r->conn;
+    ho->h.sock = r->fd;
+    ho->h.tls = r->tls;
+    ho->h.data = r->data;
+    ho->h.len = r->len;
+    ho->h.done = on_handoff_done;
+    ho->h.user = ho;
+    if (mg_handoff(ctx, &ho->h) != 0) {
+        free(ho);
+        return -1;
+    }
+    return 0;
+}
+
+/* gate_headers_fn: what every answer carries (RFC 8555 §6.5, §7.1). */
+static size_t
+error_headers(void *arg, char *buf, size_t len)
+{
+    struct server *srv = arg;
+    char nonce[NONCE_LEN + 1];
+    int n;
+
+    if (nonce_issue(srv->app->nonces, nonce, sizeof(nonce)) != AP_OK) {
+        nonce[0] = '\0';
+    }
+    n = snprintf(buf, len, "%s%s%sLink: <%s%s>;rel=\"index\"\r\n",
+                 nonce[0] ? "Replay-Nonce: " : "", nonce, nonce[0] ? "\r\n" : "",
+                 srv->app->base, PATH_DIRECTORY);
+    return n > 0 && (size_t)n < len ? (size_t)n : 0;
+}
+
+/* civetweb's accept_socket callback: the gate takes every socket. */
+static void
+on_accept(struct mg_context *ctx, int sock, const void *peer, size_t peer_len)
+{
+    struct server *srv = mg_get_user_data(ctx);
+
+    gate_accept(srv->gate, sock, peer, peer_len);
+}
 
 static unsigned
 method_bit(const char *m)
@@ -278,49 +362,70 @@ server_start(struct app *app, const char *tls_pem_file, struct server **out,
              char *errbuf, size_t errlen)
 {
     struct server *srv;
+    struct mg_context *ctx;
     struct mg_callbacks cb;
     struct mg_init_data init;
     struct mg_error_data err;
-    char ports[128];
+    struct gate_limits lim;
+    const struct config *cfg = app->cfg;
     char threads[16];
+    char reqsize[32];
     char errtext[256];
     const char *opts[32];
     int n = 0;
+    ap_err rc;
 
     srv = calloc(1, sizeof(*srv));
     if (srv == NULL) {
         return AP_ENOMEM;
     }
     srv->app = app;
-    snprintf(ports, sizeof(ports), "%s%s", app->cfg->server.listen,
-             tls_pem_file ? "s" : "");
-    snprintf(threads, sizeof(threads), "%u", app->cfg->server.threads);
+    memset(&lim, 0, sizeof(lim));
+    lim.handshake_ms = cfg->server.handshake_timeout_ms;
+    lim.head_ms = cfg->server.head_timeout_ms;
+    lim.body_ms = cfg->server.body_timeout_ms;
+    lim.idle_ms = cfg->server.idle_timeout_ms;
+    lim.max_conns = cfg->server.max_conns;
+    lim.max_conns_per_ip = cfg->server.max_conns_per_ip;
+    lim.max_head = cfg->server.max_head;
+    lim.max_body = cfg->server.max_body;
+    lim.max_inflight = cfg->server.threads;
+    rc = gate_start(&lim, tls_pem_file, dispatch, error_headers, srv,
+                    &srv->gate, errbuf, errlen);
+    if (rc != AP_OK) {
+        free(srv);
+        return rc;
+    }
+    /* civetweb listens without TLS of its own: the gate terminates TLS. */
+    snprintf(threads, sizeof(threads), "%u", cfg->server.threads);
+    snprintf(reqsize, sizeof(reqsize), "%zu",
+             frame_raw_cap(cfg->server.max_head, cfg->server.max_body));
     opts[n++] = "listening_ports";
-    opts[n++] = ports;
+    opts[n++] = cfg->server.listen;
     opts[n++] = "num_threads";
     opts[n++] = threads;
+    /* The gate hands out at most num_threads requests: the queue never
+     * makes it wait. */
+    opts[n++] = "connection_queue";
+    opts[n++] = threads;
+    /* Workers never read the socket; this bounds writing a response to a
+     * client that does not read it. */
     opts[n++] = "request_timeout_ms";
     opts[n++] = "10000";
-    /* civetweb holds a thread per open keep-alive connection: a short idle
-     * time keeps long-lived clients from starving new ones of threads. */
-    opts[n++] = "keep_alive_timeout_ms";
-    opts[n++] = "5000";
     opts[n++] = "enable_keep_alive";
     opts[n++] = "yes";
     /* Headers and body go out in two writes: without TCP_NODELAY, Nagle
      * holds the body until the client's delayed ACK, 40 ms a request. */
     opts[n++] = "tcp_nodelay";
     opts[n++] = "1";
+    /* a worker's copy of the whole request, head and body */
     opts[n++] = "max_request_size";
-    opts[n++] = "16384";
-    if (tls_pem_file != NULL) {
-        opts[n++] = "ssl_certificate";
-        opts[n++] = tls_pem_file;
-    }
+    opts[n++] = reqsize;
     opts[n] = NULL;
 
     memset(&cb, 0, sizeof(cb));
     cb.log_message = on_log;
+    cb.accept_socket = on_accept;
     memset(&init, 0, sizeof(init));
     init.callbacks = &cb;
     init.user_data = srv;
@@ -330,19 +435,27 @@ server_start(struct app *app, const char *tls_pem_file, struct server **out,
     err.text = errtext;
     err.text_buffer_size = sizeof(errtext);
 
-    mg_init_library(tls_pem_file ? MG_FEATURES_TLS : 0);
-    srv->ctx = mg_start2(&init, &err);
-    if (srv->ctx == NULL) {
+    mg_init_library(0);
+    ctx = mg_start2(&init, &err);
+    if (ctx == NULL) {
         snprintf(errbuf, errlen, "cannot listen on %s: %s",
                  app->cfg->server.listen,
                  errtext[0] ? errtext : "civetweb failed to start");
         mg_exit_library();
+        gate_free(srv->gate);
         free(srv);
         return AP_ECONFIG;
     }
-    mg_set_request_handler(srv->ctx, "/", on_request, srv);
+    mg_set_request_handler(ctx, "/", on_request, srv);
+    atomic_store(&srv->ctx, ctx);
     *out = srv;
     return AP_OK;
+}
+
+void
+server_conn_stats(struct server *srv, struct gate_stats *out)
+{
+    gate_stats(srv->gate, out);
 }
 
 void
@@ -351,7 +464,9 @@ server_stop(struct server *srv)
     if (srv == NULL) {
         return;
     }
-    mg_stop(srv->ctx);
+    gate_quiesce(srv->gate);   /* no new requests for the workers */
+    mg_stop(atomic_load(&srv->ctx));
+    gate_free(srv->gate);      /* what the workers held */
     mg_exit_library();
     free(srv);
 }

@@ -10,6 +10,7 @@
 
 #include "common/err.h"
 #include "proxy/app.h"
+#include "proxy/gate.h"
 
 struct server;
 
@@ -18,6 +19,10 @@ struct server;
 AP_MUST_CHECK ap_err server_start(struct app *app, const char *tls_pem_file,
                                   struct server **out, char *errbuf,
                                   size_t errlen);
+/* The connection gate's counters (refusals, closes by deadline, framing
+ * errors). Any thread. */
+void server_conn_stats(struct server *srv, struct gate_stats *out);
+
 /* Stops accepting, waits for running requests. Accepts NULL. */
 void server_stop(struct server *srv);
 

@@ -48,6 +48,7 @@ suite test/integration/clients.sh build/san/acmeproxy
 suite test/integration/teams.sh build/san/acmeproxy
 suite test/integration/admin.sh build/san/acmeproxy
 suite test/integration/bench_smoke.sh build/acmeproxy
+suite test/integration/conn_attack.sh build/san/acmeproxy
 
 echo "test: $total_p passed, $total_f failed"
 [ "$total_f" -eq 0 ] && [ "$total_p" -gt 0 ]

@@ -83,6 +83,7 @@ struct opts {
     const char *ca;
     const char *label;
     const char *http_addr;
+    const char *source;        /* local address to connect from, or NULL */
     const char *domain;
     unsigned http_port;
     unsigned concurrency;
@@ -932,6 +933,12 @@ new_handle(const struct opts *o)
     if (o->ca != NULL) {
         curl_easy_setopt(c, CURLOPT_CAINFO, o->ca);
     }
+    if (o->source != NULL) {
+        char iface[96];
+
+        snprintf(iface, sizeof(iface), "host!%s", o->source);
+        curl_easy_setopt(c, CURLOPT_INTERFACE, iface);
+    }
     return c;
 }
 
@@ -1113,6 +1120,7 @@ usage(FILE *f)
         "  --ca FILE            PEM roots for the server's TLS certificate\n"
         "  --http-port N        port of the built-in http-01 responder\n"
         "  --http-addr ADDR     its address (127.0.0.1)\n"
+        "  --source ADDR        connect to the server from this local address\n"
         "  --concurrency N      flows in flight (4, at most %d)\n"
         "  --accounts N         accounts, flows use them in turn (= concurrency)\n"
         "  --flows N            stop after N flows (100, at most %lu)\n"
@@ -1158,6 +1166,7 @@ parse_opts(int argc, char **argv, struct opts *o, unsigned *iterations)
         { "ca", required_argument, NULL, 'C' },
         { "http-port", required_argument, NULL, 'p' },
         { "http-addr", required_argument, NULL, 'a' },
+        { "source", required_argument, NULL, 'o' },
         { "concurrency", required_argument, NULL, 'c' },
         { "accounts", required_argument, NULL, 'A' },
         { "flows", required_argument, NULL, 'n' },
@@ -1200,6 +1209,7 @@ parse_opts(int argc, char **argv, struct opts *o, unsigned *iterations)
         case 'd': o->directory = optarg; break;
         case 'C': o->ca = optarg; break;
         case 'a': o->http_addr = optarg; break;
+        case 'o': o->source = optarg; break;
         case 'D': o->domain = optarg; break;
         case 'l': o->label = optarg; break;
         case 'R': o->revoke = true; break;

@@ -20,6 +20,10 @@
 #                           build/test/bench/acmebench, build/test/bench/seed)
 #   BENCH_THREADS=16        the proxy's [server] threads
 #   BENCH_TMPDIR=/var/tmp   where the temporary directory goes
+#   BENCH_ATTACK=1          the connection attack runs (0: skip); ATTACK_ONLY=1
+#                           runs only them
+#   BENCH_ATTACK_FLOWS=300  normal-client flows per phase (without / with attack)
+#   BENCH_ATTACK_SECS=40    seconds the attack lasts at most (connattack)
 #   KEEP_TMP=1              keep the temporary directory (logs, outputs)
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -27,6 +31,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 PROXY_BIN=${BENCH_PROXY:-build/acmeproxy}
 ACMEBENCH=${BENCH_BIN:-build/test/bench/acmebench}
 SEEDER=${BENCH_SEED:-build/test/bench/seed}
+CONNATTACK=${BENCH_CONNATTACK:-build/test/bench/connattack}
 B_FLOWS=${BENCH_FLOWS:-1000}
 B_DURATION=${BENCH_DURATION:-60}
 B_CONC=${BENCH_CONCURRENCY:-12}
@@ -53,8 +58,8 @@ say() { echo "bench: $*"; }
 
 # -------------------------------------------------------------- servers
 
-bench_proxy_start() {   # bench_proxy_start DATA_DIR
-    local dd=$1 conf=$TMP/bench-proxy.conf
+bench_proxy_start() {   # bench_proxy_start DATA_DIR [EXTRA [server] LINES]
+    local dd=$1 conf=$TMP/bench-proxy.conf extra=${2:-}
     mkdir -p "$dd"
     cat > "$conf" <<EOF
 [server]
@@ -64,6 +69,7 @@ data_dir = $dd
 map_size_mb = $MAP_MB
 threads  = ${BENCH_THREADS:-16}
 log_level = info
+$extra
 
 [acme]
 wait_ms = 1000
@@ -143,6 +149,82 @@ lmdb_figures() {
 
 # -------------------------------------------------------------- the runs
 
+# ---------------------------------------------------------------- attack
+
+A_FLOWS=${BENCH_ATTACK_FLOWS:-300}
+A_SECS=${BENCH_ATTACK_SECS:-40}
+
+# attack_run LABEL PER_IP: one proxy; the normal client (acmebench from
+# 127.0.0.2, 4 flows in flight) runs A_FLOWS flows alone, then A_FLOWS more
+# while connattack holds the full attack from 127.0.0.1 (started 8 s
+# earlier, so every kind is established). The deadlines are the defaults.
+attack_run() {
+    local label=$1 per_ip=$2 aout=$TMP/attack-$1.out apid="" bout phase
+    say "attack $label: max_conns_per_ip=$per_ip"
+    bench_proxy_start "$TMP/attack-$label" "max_conns_per_ip = $per_ip" || {
+        say "acmeproxy did not start: $START_ERR"; show_tail "$TMP/proxy.log"; return; }
+    for phase in base under; do
+        if [ "$phase" = under ]; then
+            "$CONNATTACK" --port "$ACME_PORT" --duration "$A_SECS" \
+                --idle 1000 --handshake 200 --slowloris 200 --slowbody 50 \
+                --deadline-idle 5000 --deadline-handshake 5000 \
+                --deadline-slowloris 10000 --deadline-slowbody 15000 \
+                --tolerance-ms 1000 --pid "$SERVER_PID" --settle 6 > "$aout" 2>&1 &
+            apid=$!
+            sleep 8
+        fi
+        bout=$TMP/attack-$label-$phase.out
+        timeout $((A_SECS + 60)) "$ACMEBENCH" --directory "$DIR_URL" --ca "$CA_FILE" \
+            --http-port "$HTTP_PORT" --source 127.0.0.2 --concurrency 4 \
+            --flows "$A_FLOWS" --duration $((A_SECS - 12)) --flow-timeout 60 \
+            --pid "$SERVER_PID" --label "attack-$label-$phase" > "$bout" 2>&1
+        grep '^RESULT' "$bout" | tail -n 1 >> "$RESULTS"
+        grep -E '^flows:' "$bout" | sed "s/^/  $phase: /"
+    done
+    wait "$apid"
+    grep '^ATTACK' "$aout" | tail -n 1 | sed "s/^ATTACK /ATTACK label=$label /" >> "$RESULTS"
+    grep -v '^ATTACK' "$aout" | sed 's/^/  /'
+    bench_stop
+}
+
+attack_main() {
+    [ -x "$CONNATTACK" ] || { say "$CONNATTACK is not built"; return; }
+    [ "${ATTACK_CAP_ONLY:-0}" = 1 ] || attack_run nocap 100000
+    [ "${ATTACK_NOCAP_ONLY:-0}" = 1 ] || attack_run cap64 64
+}
+
+attack_table() {
+    local label base under b99 u99 line
+    grep -q '^ATTACK ' "$RESULTS" || return 0
+    echo
+    echo "== connection attack: 1000 idle TCP, 200 stalled TLS handshakes, 200 slowloris heads,"
+    echo "   50 slow bodies from 127.0.0.1; normal client: acmebench, 4 flows in flight, from 127.0.0.2"
+    printf '%-8s %17s %17s %9s %6s %21s %14s %s\n' caps "flow p50/p99 alone" "p50/p99 attacked" \
+        "p99 ratio" failed "proxy RSS MB bef/pk/aft" "fds bef/pk/aft" "closed late"
+    for label in nocap cap64; do
+        base=$(grep "^RESULT label=attack-$label-base " "$RESULTS" | tail -n 1)
+        under=$(grep "^RESULT label=attack-$label-under " "$RESULTS" | tail -n 1)
+        line=$(grep "^ATTACK label=$label " "$RESULTS" | tail -n 1)
+        [ -n "$base" ] && [ -n "$under" ] && [ -n "$line" ] || continue
+        b99=$(kv "$base" p99_flow)
+        u99=$(kv "$under" p99_flow)
+        printf '%-8s %8s/%-8s %8s/%-8s %9s %6s %7s/%-6s/%-7s %4s/%-4s/%-4s %s\n' "$label" \
+            "$(kv "$base" p50_flow)" "$b99" "$(kv "$under" p50_flow)" "$u99" \
+            "$(awk -v u="$u99" -v b="$b99" 'BEGIN {if (b > 0) printf "%.2f", u / b; else print "-"}')" \
+            "$(($(kv "$base" failed) + $(kv "$under" failed)))" \
+            "$(awk -v k="$(kv "$line" rss_before_kb)" 'BEGIN {printf "%.1f", k / 1024}')" \
+            "$(awk -v k="$(kv "$line" rss_peak_kb)" 'BEGIN {printf "%.1f", k / 1024}')" \
+            "$(awk -v k="$(kv "$line" rss_after_kb)" 'BEGIN {printf "%.1f", k / 1024}')" \
+            "$(kv "$line" fd_before)" "$(kv "$line" fd_peak)" "$(kv "$line" fd_after)" \
+            "$(kv "$line" late) of $(( $(kv "$line" idle_opened) + $(kv "$line" handshake_opened) + $(kv "$line" slowloris_opened) + $(kv "$line" slowbody_opened) ))"
+        printf '         longest-lived (ms, deadline): idle %s (%s), handshake %s (%s), slowloris %s (%s), slowbody %s (%s)\n' \
+            "$(kv "$line" idle_max_ms)" "$(kv "$line" idle_deadline_ms)" \
+            "$(kv "$line" handshake_max_ms)" "$(kv "$line" handshake_deadline_ms)" \
+            "$(kv "$line" slowloris_max_ms)" "$(kv "$line" slowloris_deadline_ms)" \
+            "$(kv "$line" slowbody_max_ms)" "$(kv "$line" slowbody_deadline_ms)"
+    done
+}
+
 bench_main() {
     local r dd n out b certs attempt
     say "tmp $TMP; proxy $PROXY_BIN; loopback ports: acme $ACME_PORT http-01 $HTTP_PORT dns $DNS_PORT"
@@ -150,8 +232,15 @@ bench_main() {
     for f in "$PROXY_BIN" "$ACMEBENCH" "$SEEDER"; do
         [ -x "$f" ] || { echo "bench: $f is not built (make all bench-tools)"; return 2; }
     done
-    command -v pebble >/dev/null || { echo "bench: pebble missing (test/bench/deps.sh)"; return 2; }
     start_knot || { echo "bench: knotd did not start"; show_tail "$TMP/knot.log"; return 2; }
+    if [ "${BENCH_ATTACK:-1}" = 1 ]; then
+        attack_main
+    fi
+    if [ "${ATTACK_ONLY:-0}" = 1 ]; then
+        attack_table
+        return
+    fi
+    command -v pebble >/dev/null || { echo "bench: pebble missing (test/bench/deps.sh)"; return 2; }
     "$ACMEBENCH" --crypto-bench --iterations 500 | sed 's/^/  /'
 
     for r in $(seq 1 "$B_ROUNDS"); do
@@ -246,6 +335,7 @@ print_table() {
     if grep -E '^RESULT ' "$RESULTS" | grep -vq ' failed=0 '; then
         echo "note: a run had failed flows (see its errors above); its flows/s is not comparable"
     fi
+    attack_table
     while read -r line; do
         case $line in
             LEGO*) printf 'lego, %s sequential issuances: %-10s %6.1f s (%s failed)\n' \

@@ -1,0 +1,1185 @@
+/* proxy/gate.c: accept-to-ready connection handling on one epoll thread
+ * (see gate.h for the contract).
+ *
+ * Every connection is on exactly one list, the list of its phase. Each
+ * timed phase has one timeout, and a connection enters a list at its tail
+ * with deadline = now + that timeout, so every list is in deadline order:
+ * expiry looks at list heads only, and the epoll_wait timeout is the
+ * nearest head's deadline.
+ *
+ *   TLS ──handshake──▶ HEAD ──head──▶ BODY ──body──▶ READY ─▶ WORKER
+ *                        ▲                                      │
+ *                        └──first byte── IDLE ◀──keep-alive─────┘
+ *   framing error ─▶ error response ─▶ LINGER (drain, then close)
+ *
+ * Each turn of the loop serves the connections past their handshake first
+ * and then spends at most HS_BUDGET_MS on handshakes, so a flood of them
+ * (each costs an ECDHE and an ECDSA signature) delays a ready request by a
+ * few milliseconds, not by the flood's length.
+ *
+ * Memory per connection: the struct (~400 B) while it is silent; the TLS
+ * context (mbedTLS: ~34 KiB of record buffers) from its first byte; the
+ * request buffer (2 KiB, doubling up to frame_raw_cap()) while a request
+ * is read. An idle keep-alive connection gives its request buffer back. */
+#include "proxy/gate.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/error.h>
+#include <mbedtls/net_sockets.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crt.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "proxy/frame.h"
+
+enum phase { PH_TLS, PH_HEAD, PH_BODY, PH_IDLE, PH_LINGER, PH_READY,
+             PH_WORKER, PH__N };
+
+enum counter {
+    C_ACCEPTED, C_REFUSED_TOTAL, C_REFUSED_IP, C_TO_HANDSHAKE, C_TO_HEAD,
+    C_TO_BODY, C_TO_IDLE, C_TLS_FAILED, C_BAD_REQUEST, C_REQUESTS, C__N,
+    C_NONE = -1
+};
+
+#define LINGER_MS 2000                  /* draining after an error answer */
+#define LINGER_DISCARD_MAX (256 * 1024) /* bytes drained at most */
+#define INBOX_MAX 4096                  /* accepted, not yet seen by the gate */
+#define BUF_FIRST 2048
+#define FD_RESERVE 256                  /* fds kept for everything else */
+#define LOG_EVERY_MS 10000
+#define TRIM_MIN_PEAK 64
+#define HS_BUDGET_MS 5                  /* handshake work per loop turn */
+
+struct ipent {
+    unsigned char key[16];
+    unsigned count;
+    struct ipent *next;
+};
+
+struct gate_conn {
+    struct gate *g;
+    mbedtls_net_context net;      /* .fd: the socket, and the TLS bio */
+    enum phase phase;
+    long long deadline;
+    struct gate_conn *prev;       /* on g->lists[phase] */
+    struct gate_conn *next;
+    struct gate_conn *ret_next;   /* on g->returned */
+    bool keep_alive;              /* set by gate_done */
+    struct ipent *ip;
+    mbedtls_ssl_context *ssl;     /* TLS: from the first byte on */
+    bool in_epoll;
+    uint32_t events;
+    char *buf;
+    size_t len;                   /* bytes in buf */
+    size_t cap;
+    size_t msg_len;               /* bytes of the ready request */
+    size_t discarded;             /* LINGER */
+    struct frame fr;
+};
+
+struct list {
+    struct gate_conn *head;
+    struct gate_conn *tail;
+};
+
+struct inbox_item {
+    int fd;
+    unsigned char key[16];
+};
+
+struct gate {
+    struct gate_limits lim;
+    gate_dispatch_fn dispatch;
+    gate_headers_fn headers;
+    void *arg;
+    int ep;
+    int wake;
+    pthread_t thread;
+    bool thread_started;
+    size_t raw_cap;
+
+    bool tls;
+    mbedtls_ssl_config conf;
+    mbedtls_x509_crt crt;
+    mbedtls_pk_context pk;
+    mbedtls_entropy_context entropy;
+    mbedtls_ctr_drbg_context drbg;
+
+    /* the gate's thread only */
+    struct list lists[PH__N];
+    unsigned timeout[PH__N];      /* ms; 0: untimed */
+    struct ipent **ipt;
+    size_t ipt_mask;
+    uint64_t seed;
+    unsigned nconns;
+    unsigned inflight;
+    unsigned peak_since_trim;
+    long long next_log;
+    uint64_t logged[C__N];
+    struct inbox_item *work;      /* the inbox, taken */
+
+    /* shared, under mu */
+    pthread_mutex_t mu;
+    struct inbox_item *inbox;
+    size_t inbox_n;
+    struct gate_conn *returned;
+    bool stopping;
+
+    _Atomic uint64_t cnt[C__N];
+    _Atomic uint64_t open;
+    _Atomic uint64_t open_peak;
+};
+
+static void
+count(struct gate *g, int c)
+{
+    if (c >= 0) {
+        atomic_fetch_add_explicit(&g->cnt[c], 1, memory_order_relaxed);
+    }
+}
+
+/* ------------------------------------------------------------ lists */
+
+static void
+list_del(struct gate *g, struct gate_conn *c)
+{
+    struct list *l = &g->lists[c->phase];
+
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        l->head = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    } else {
+        l->tail = c->prev;
+    }
+    c->prev = c->next = NULL;
+}
+
+static void
+list_add(struct gate *g, struct gate_conn *c, enum phase ph, long long now)
+{
+    struct list *l = &g->lists[ph];
+
+    c->phase = ph;
+    c->deadline = g->timeout[ph] > 0 ? now + g->timeout[ph] : 0;
+    c->next = NULL;
+    c->prev = l->tail;
+    if (l->tail != NULL) {
+        l->tail->next = c;
+    } else {
+        l->head = c;
+    }
+    l->tail = c;
+}
+
+static void
+set_phase(struct gate *g, struct gate_conn *c, enum phase ph, long long now)
+{
+    list_del(g, c);
+    list_add(g, c, ph, now);
+}
+
+/* ------------------------------------------------------------ addresses */
+
+static void
+ip_key(const void *peer, size_t len, unsigned char key[16])
+{
+    const struct sockaddr *sa = peer;
+
+    memset(key, 0, 16);
+    if (sa == NULL || len < sizeof(sa_family_t)) {
+        return;
+    }
+    if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *in = peer;
+
+        key[10] = key[11] = 0xff; /* as ::ffff:a.b.c.d */
+        memcpy(key + 12, &in->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6 &&
+               len >= sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *in6 = peer;
+
+        memcpy(key, &in6->sin6_addr, 16);
+        if (!IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            memset(key + 8, 0, 8); /* one /64 is one source */
+        }
+    }
+}
+
+static size_t
+ip_hash(const struct gate *g, const unsigned char key[16])
+{
+    uint64_t h = 1469598103934665603ULL ^ g->seed;
+
+    for (int i = 0; i < 16; i++) {
+        h = (h ^ key[i]) * 1099511628211ULL;
+    }
+    return (size_t)(h ^ (h >> 29)) & g->ipt_mask;
+}
+
+/* The entry of key, made with count 0 when absent; NULL without memory. */
+static struct ipent *
+ip_get(struct gate *g, const unsigned char key[16])
+{
+    size_t b = ip_hash(g, key);
+    struct ipent *e;
+
+    for (e = g->ipt[b]; e != NULL; e = e->next) {
+        if (memcmp(e->key, key, 16) == 0) {
+            return e;
+        }
+    }
+    e = calloc(1, sizeof(*e));
+    if (e == NULL) {
+        return NULL;
+    }
+    memcpy(e->key, key, 16);
+    e->next = g->ipt[b];
+    g->ipt[b] = e;
+    return e;
+}
+
+static void
+ip_put(struct gate *g, struct ipent *e)
+{
+    struct ipent **pp;
+
+    if (e == NULL || (e->count > 0 && --e->count > 0)) {
+        return;
+    }
+    for (pp = &g->ipt[ip_hash(g, e->key)]; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == e) {
+            *pp = e->next;
+            free(e);
+            return;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ closing */
+
+static void
+ep_want(struct gate *g, struct gate_conn *c, uint32_t events)
+{
+    struct epoll_event ev;
+    int op;
+
+    if (events == 0) {
+        if (c->in_epoll) {
+            (void)epoll_ctl(g->ep, EPOLL_CTL_DEL, c->net.fd, NULL);
+            c->in_epoll = false;
+        }
+        return;
+    }
+    if (c->in_epoll && c->events == events) {
+        return;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.events = events;
+    ev.data.ptr = c;
+    op = c->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(g->ep, op, c->net.fd, &ev) == 0) {
+        c->in_epoll = true;
+        c->events = events;
+    }
+}
+
+static void
+drop_tls(struct gate_conn *c)
+{
+    if (c->ssl != NULL) {
+        mbedtls_ssl_free(c->ssl);
+        free(c->ssl);
+        c->ssl = NULL;
+    }
+}
+
+static void
+drop_buf(struct gate_conn *c)
+{
+    free(c->buf);
+    c->buf = NULL;
+    c->len = c->cap = c->msg_len = 0;
+}
+
+/* Closes c at once and frees it; counts why. */
+static void
+conn_free(struct gate *g, struct gate_conn *c, int why)
+{
+    list_del(g, c);
+    ep_want(g, c, 0);
+    drop_tls(c);
+    drop_buf(c);
+    close(c->net.fd);
+    ip_put(g, c->ip);
+    free(c);
+    g->nconns--;
+    atomic_store_explicit(&g->open, g->nconns, memory_order_relaxed);
+    count(g, why);
+}
+
+/* Closes c after what was written has had its chance to arrive: FIN now,
+ * the peer's bytes drained until it closes or LINGER_MS pass. A close with
+ * unread bytes would send RST, which can destroy the answer in flight. */
+static void
+conn_linger(struct gate *g, struct gate_conn *c, long long now)
+{
+    if (c->ssl != NULL) {
+        (void)mbedtls_ssl_close_notify(c->ssl);
+    }
+    drop_tls(c);
+    drop_buf(c);
+    (void)shutdown(c->net.fd, SHUT_WR);
+    c->discarded = 0;
+    set_phase(g, c, PH_LINGER, now);
+    ep_want(g, c, EPOLLIN);
+}
+
+static void
+linger_drain(struct gate *g, struct gate_conn *c)
+{
+    char sink[4096];
+
+    for (;;) {
+        ssize_t n = recv(c->net.fd, sink, sizeof(sink), 0);
+
+        if (n > 0) {
+            c->discarded += (size_t)n;
+            if (c->discarded <= LINGER_DISCARD_MAX) {
+                continue;
+            }
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return;
+        }
+        conn_free(g, c, C_NONE);
+        return;
+    }
+}
+
+/* ------------------------------------------------------------ I/O */
+
+/* Writes all of p, or fails: the gate writes only short answers on a
+ * socket whose send buffer is empty, so a partial write is a dead peer. */
+static bool
+conn_write(struct gate_conn *c, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w;
+
+        if (c->ssl != NULL) {
+            int rc = mbedtls_ssl_write(c->ssl, (const unsigned char *)p, n);
+
+            if (rc <= 0) {
+                return false;
+            }
+            w = rc;
+        } else {
+            w = send(c->net.fd, p, n, MSG_NOSIGNAL);
+            if (w < 0 && errno == EINTR) {
+                continue;
+            }
+            if (w <= 0) {
+                return false;
+            }
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+/* > 0 bytes read, 0 peer closed, -1 nothing now, -2 error. */
+static ssize_t
+conn_recv(struct gate_conn *c, char *p, size_t n)
+{
+    if (c->ssl != NULL) {
+        int rc = mbedtls_ssl_read(c->ssl, (unsigned char *)p, n);
+
+        if (rc > 0) {
+            return rc;
+        }
+        if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) {
+            return -1;
+        }
+        if (rc == 0 || rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
+            return 0;
+        }
+        return -2;
+    }
+    for (;;) {
+        ssize_t r = recv(c->net.fd, p, n, 0);
+
+        if (r >= 0) {
+            return r;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        return (errno == EAGAIN || errno == EWOULDBLOCK) ? -1 : -2;
+    }
+}
+
+static const char *
+reason(int status)
+{
+    switch (status) {
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    default: return "Bad Request";
+    }
+}
+
+/* Answers a framing error with a problem document and closes. */
+static void
+conn_refuse(struct gate *g, struct gate_conn *c, long long now)
+{
+    char detail[128];
+    char body[256];
+    char extra[1024];
+    char msg[1536];
+    int bl;
+    int ml;
+    size_t i;
+
+    snprintf(detail, sizeof(detail), "%s", c->fr.why ? c->fr.why : "bad request");
+    for (i = 0; detail[i] != '\0'; i++) {
+        if (detail[i] == '"' || detail[i] == '\\' || (unsigned char)detail[i] < 0x20) {
+            detail[i] = '\'';
+        }
+    }
+    bl = snprintf(body, sizeof(body),
+                  "{\"type\":\"urn:ietf:params:acme:error:malformed\","
+                  "\"detail\":\"%s\",\"status\":%d}",
+                  detail, c->fr.status);
+    extra[0] = '\0';
+    if (g->headers == NULL || g->headers(g->arg, extra, sizeof(extra)) == 0) {
+        extra[0] = '\0';
+    }
+    ml = snprintf(msg, sizeof(msg),
+                  "HTTP/1.1 %d %s\r\nContent-Type: application/problem+json\r\n"
+                  "%sContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+                  c->fr.status, reason(c->fr.status), extra, bl, body);
+    log_debug("gate", "refused a request: %d %s", c->fr.status, detail);
+    count(g, C_BAD_REQUEST);
+    if (ml > 0 && (size_t)ml < sizeof(msg)) {
+        (void)conn_write(c, msg, (size_t)ml);
+    }
+    conn_linger(g, c, now);
+}
+
+/* Feeds buf[off, off+n) to the frame and moves c on. Returns true while c
+ * should go on reading. */
+static bool
+advance(struct gate *g, struct gate_conn *c, size_t off, size_t n, long long now)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    bool had_head = c->fr.head_done;
+
+    (void)frame_feed(&c->fr, c->buf + off, n);
+    if (c->fr.status != 0) {
+        conn_refuse(g, c, now);
+        return false;
+    }
+    if (c->fr.complete) {
+        c->msg_len = c->fr.fed;
+        ep_want(g, c, 0);
+        set_phase(g, c, PH_READY, now);
+        return false;
+    }
+    if (!had_head && c->fr.head_done) {
+        set_phase(g, c, PH_BODY, now);
+        if (frame_wants_continue(&c->fr) &&
+            !conn_write(c, cont, sizeof(cont) - 1)) {
+            conn_free(g, c, C_NONE);
+            return false;
+        }
+    }
+    if (c->len >= g->raw_cap) {
+        c->fr.status = 413;
+        c->fr.why = "request too large";
+        conn_refuse(g, c, now);
+        return false;
+    }
+    return true;
+}
+
+/* Reads what the connection has for its request (phases HEAD, BODY, IDLE). */
+static void
+read_request(struct gate *g, struct gate_conn *c, long long now)
+{
+    for (;;) {
+        ssize_t n;
+
+        if (c->len == c->cap) {
+            size_t ncap = c->cap == 0 ? BUF_FIRST : c->cap * 2;
+            char *nb;
+
+            if (ncap > g->raw_cap) {
+                ncap = g->raw_cap;
+            }
+            nb = realloc(c->buf, ncap);
+            if (nb == NULL) {
+                conn_free(g, c, C_NONE);
+                return;
+            }
+            c->buf = nb;
+            c->cap = ncap;
+        }
+        n = conn_recv(c, c->buf + c->len, c->cap - c->len);
+        if (n == -1) {
+            return;
+        }
+        if (n <= 0) {
+            /* a peer that leaves between requests is the normal end */
+            conn_free(g, c, n == -2 && c->ssl != NULL ? C_TLS_FAILED : C_NONE);
+            return;
+        }
+        if (c->phase == PH_IDLE) {
+            set_phase(g, c, PH_HEAD, now); /* the head's time starts now */
+        }
+        c->len += (size_t)n;
+        if (!advance(g, c, c->len - (size_t)n, (size_t)n, now)) {
+            return;
+        }
+    }
+}
+
+static void
+tls_step(struct gate *g, struct gate_conn *c, long long now)
+{
+    int rc;
+
+    if (c->ssl == NULL) {
+        /* The TLS context (~34 KiB) waits for the client's first byte. */
+        char b;
+        ssize_t n = recv(c->net.fd, &b, 1, MSG_PEEK);
+
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            return;
+        }
+        if (n <= 0) {
+            conn_free(g, c, C_NONE);
+            return;
+        }
+        c->ssl = calloc(1, sizeof(*c->ssl));
+        if (c->ssl == NULL) {
+            conn_free(g, c, C_NONE);
+            return;
+        }
+        mbedtls_ssl_init(c->ssl);
+        if (mbedtls_ssl_setup(c->ssl, &g->conf) != 0) {
+            conn_free(g, c, C_TLS_FAILED);
+            return;
+        }
+        mbedtls_ssl_set_bio(c->ssl, &c->net, mbedtls_net_send, mbedtls_net_recv,
+                            NULL);
+    }
+    rc = mbedtls_ssl_handshake(c->ssl);
+    if (rc == MBEDTLS_ERR_SSL_WANT_READ) {
+        ep_want(g, c, EPOLLIN);
+        return;
+    }
+    if (rc == MBEDTLS_ERR_SSL_WANT_WRITE) {
+        ep_want(g, c, EPOLLOUT);
+        return;
+    }
+    if (rc != 0) {
+        log_debug("gate", "TLS handshake failed: -0x%04x", (unsigned)-rc);
+        conn_free(g, c, C_TLS_FAILED);
+        return;
+    }
+    set_phase(g, c, PH_HEAD, now);
+    ep_want(g, c, EPOLLIN);
+    read_request(g, c, now); /* the request may have come with the Finished */
+}
+
+static void
+conn_io(struct gate *g, struct gate_conn *c, long long now)
+{
+    switch (c->phase) {
+    case PH_TLS:
+        tls_step(g, c, now);
+        break;
+    case PH_HEAD:
+    case PH_BODY:
+    case PH_IDLE:
+        read_request(g, c, now);
+        break;
+    case PH_LINGER:
+        linger_drain(g, c);
+        break;
+    default:
+        ep_want(g, c, 0); /* not ours to read now */
+        break;
+    }
+}
+
+/* ------------------------------------------------------------ flow */
+
+static void
+take_accepted(struct gate *g, struct inbox_item *items, size_t n, long long now)
+{
+    for (size_t i = 0; i < n; i++) {
+        int fd = items[i].fd;
+        struct ipent *ip;
+        struct gate_conn *c;
+
+        if (g->nconns >= g->lim.max_conns) {
+            close(fd);
+            count(g, C_REFUSED_TOTAL);
+            continue;
+        }
+        ip = ip_get(g, items[i].key);
+        if (ip == NULL || ip->count >= g->lim.max_conns_per_ip) {
+            close(fd);
+            count(g, C_REFUSED_IP);
+            continue;
+        }
+        c = calloc(1, sizeof(*c));
+        if (c == NULL) {
+            ip->count++;
+            ip_put(g, ip);
+            close(fd);
+            continue;
+        }
+        ip->count++;
+        c->g = g;
+        c->net.fd = fd;
+        c->ip = ip;
+        frame_init(&c->fr, g->lim.max_head, g->lim.max_body);
+        list_add(g, c, g->tls ? PH_TLS : PH_HEAD, now);
+        g->nconns++;
+        atomic_store_explicit(&g->open, g->nconns, memory_order_relaxed);
+        if (g->nconns > atomic_load_explicit(&g->open_peak, memory_order_relaxed)) {
+            atomic_store_explicit(&g->open_peak, g->nconns, memory_order_relaxed);
+        }
+        if (g->nconns > g->peak_since_trim) {
+            g->peak_since_trim = g->nconns;
+        }
+        count(g, C_ACCEPTED);
+        ep_want(g, c, EPOLLIN);
+    }
+}
+
+/* A worker gave c back. */
+static void
+take_returned(struct gate *g, struct gate_conn *c, long long now, bool stopping)
+{
+    size_t left;
+
+    g->inflight--;
+    if (!c->keep_alive || stopping) {
+        conn_linger(g, c, now);
+        return;
+    }
+    left = c->len - c->msg_len;
+    memmove(c->buf, c->buf + c->msg_len, left);
+    c->len = left;
+    c->msg_len = 0;
+    frame_init(&c->fr, g->lim.max_head, g->lim.max_body);
+    if (left == 0 && (c->ssl == NULL || mbedtls_ssl_get_bytes_avail(c->ssl) == 0)) {
+        drop_buf(c); /* idle connections keep no buffer */
+        set_phase(g, c, PH_IDLE, now);
+        ep_want(g, c, EPOLLIN);
+        return;
+    }
+    /* A pipelined request: its time started when the last one was answered. */
+    set_phase(g, c, PH_HEAD, now);
+    ep_want(g, c, EPOLLIN);
+    if (left > 0 && !advance(g, c, 0, left, now)) {
+        return;
+    }
+    read_request(g, c, now);
+}
+
+static void
+dispatch_ready(struct gate *g, long long now)
+{
+    struct gate_conn *c;
+
+    while (g->inflight < g->lim.max_inflight &&
+           (c = g->lists[PH_READY].head) != NULL) {
+        struct gate_ready r;
+
+        r.fd = c->net.fd;
+        r.tls = c->ssl;
+        r.data = c->buf;
+        r.len = c->msg_len;
+        r.conn = c;
+        set_phase(g, c, PH_WORKER, now);
+        g->inflight++;
+        count(g, C_REQUESTS);
+        if (g->dispatch(g->arg, &r) != 0) {
+            g->inflight--;
+            conn_free(g, c, C_NONE);
+        }
+    }
+}
+
+static void
+expire(struct gate *g, long long now)
+{
+    static const int why[PH__N] = {
+        [PH_TLS] = C_TO_HANDSHAKE, [PH_HEAD] = C_TO_HEAD,
+        [PH_BODY] = C_TO_BODY, [PH_IDLE] = C_TO_IDLE, [PH_LINGER] = C_NONE,
+        [PH_READY] = C_NONE, [PH_WORKER] = C_NONE,
+    };
+
+    for (int ph = 0; ph < PH__N; ph++) {
+        struct gate_conn *c;
+
+        if (g->timeout[ph] == 0) {
+            continue;
+        }
+        while ((c = g->lists[ph].head) != NULL && c->deadline <= now) {
+            conn_free(g, c, why[ph]);
+        }
+    }
+}
+
+static int
+next_wait_ms(const struct gate *g, long long now)
+{
+    long long next = now + 1000;
+
+    for (int ph = 0; ph < PH__N; ph++) {
+        const struct gate_conn *c = g->lists[ph].head;
+
+        if (g->timeout[ph] > 0 && c != NULL && c->deadline < next) {
+            next = c->deadline;
+        }
+    }
+    return next <= now ? 0 : (int)(next - now);
+}
+
+static void
+log_counters(struct gate *g, long long now, bool force)
+{
+    static const char *names[C__N] = {
+        "accepted", "refused_total", "refused_ip", "timeout_handshake",
+        "timeout_head", "timeout_body", "timeout_idle", "tls_failed",
+        "bad_request", "requests",
+    };
+    uint64_t v[C__N];
+    bool changed = false;
+    char line[512];
+    size_t off = 0;
+
+    if (!force && now < g->next_log) {
+        return;
+    }
+    g->next_log = now + LOG_EVERY_MS;
+    for (int i = 0; i < C__N; i++) {
+        v[i] = atomic_load_explicit(&g->cnt[i], memory_order_relaxed);
+        /* requests alone is ordinary traffic, not worth a line */
+        changed |= i != C_REQUESTS && i != C_ACCEPTED && v[i] != g->logged[i];
+    }
+    if (!changed && !force) {
+        return;
+    }
+    for (int i = 0; i < C__N && off < sizeof(line); i++) {
+        int w = snprintf(line + off, sizeof(line) - off, " %s=%llu", names[i],
+                         (unsigned long long)v[i]);
+
+        if (w < 0) {
+            break;
+        }
+        off += (size_t)w;
+        g->logged[i] = v[i];
+    }
+    log_info("gate", "connections open=%u peak=%llu%s", g->nconns,
+             (unsigned long long)atomic_load(&g->open_peak), line);
+}
+
+/* After an attack the connections' memory is free but still mapped: give
+ * it back once the count has fallen to a quarter of its peak. */
+static void
+maybe_trim(struct gate *g)
+{
+    if (g->peak_since_trim >= TRIM_MIN_PEAK &&
+        g->nconns <= g->peak_since_trim / 4) {
+        (void)malloc_trim(0);
+        g->peak_since_trim = g->nconns;
+    }
+}
+
+static void *
+gate_main(void *arg)
+{
+    struct gate *g = arg;
+    struct epoll_event ev[128];
+    bool todo[128];
+    bool stopping = false;
+
+    while (!stopping) {
+        long long now = time_mono_ms();
+        int n = epoll_wait(g->ep, ev, 128, next_wait_ms(g, now));
+        bool woke = false;
+
+        now = time_mono_ms();
+        /* Connections past their handshake first: a burst of handshakes
+         * (~3 ms of CPU each) must not delay a request that has arrived. */
+        for (int i = 0; i < n; i++) {
+            struct gate_conn *c = ev[i].data.ptr;
+
+            todo[i] = c != NULL && c->phase == PH_TLS;
+            if (c == NULL) {
+                woke = true;
+            } else if (!todo[i]) {
+                conn_io(g, c, now); /* may free c, and only c */
+            }
+        }
+        /* Then handshakes, HS_BUDGET_MS of them: the rest stay readable and
+         * come back from the next epoll_wait, after what is ready then. */
+        for (int i = 0; i < n; i++) {
+            if (todo[i] && time_mono_ms() < now + HS_BUDGET_MS) {
+                conn_io(g, ev[i].data.ptr, now);
+            }
+        }
+        now = time_mono_ms();
+        if (woke) {
+            uint64_t junk;
+            size_t n_in;
+            struct inbox_item *swap;
+            struct gate_conn *ret;
+
+            (void)!read(g->wake, &junk, sizeof(junk));
+            pthread_mutex_lock(&g->mu);
+            swap = g->inbox;
+            g->inbox = g->work;
+            g->work = swap;
+            n_in = g->inbox_n;
+            g->inbox_n = 0;
+            ret = g->returned;
+            g->returned = NULL;
+            stopping = g->stopping;
+            pthread_mutex_unlock(&g->mu);
+            take_accepted(g, g->work, stopping ? 0 : n_in, now);
+            if (stopping) {
+                for (size_t i = 0; i < n_in; i++) {
+                    close(g->work[i].fd);
+                }
+            }
+            while (ret != NULL) {
+                struct gate_conn *next = ret->ret_next;
+
+                take_returned(g, ret, now, stopping);
+                ret = next;
+            }
+        }
+        expire(g, now);
+        if (!stopping) {
+            dispatch_ready(g, now);
+        }
+        maybe_trim(g);
+        log_counters(g, now, false);
+    }
+    for (int ph = 0; ph < PH__N; ph++) {
+        if (ph == PH_WORKER) {
+            continue;
+        }
+        while (g->lists[ph].head != NULL) {
+            conn_free(g, g->lists[ph].head, C_NONE);
+        }
+    }
+    log_counters(g, time_mono_ms(), true);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ API */
+
+static void
+fd_limit(struct gate *g)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)g->lim.max_conns + FD_RESERVE;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return;
+    }
+    if (rl.rlim_cur < need) {
+        struct rlimit want = rl;
+
+        want.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need
+                            ? need : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0) {
+            rl = want;
+        }
+    }
+    if (rl.rlim_cur < need) {
+        unsigned fit = rl.rlim_cur > 2 * FD_RESERVE
+                           ? (unsigned)(rl.rlim_cur - FD_RESERVE)
+                           : (unsigned)(rl.rlim_cur / 2);
+
+        log_warn("gate", "open files limit %llu: max_conns lowered from %u to %u",
+                 (unsigned long long)rl.rlim_cur, g->lim.max_conns, fit);
+        g->lim.max_conns = fit;
+    }
+}
+
+static ap_err
+tls_setup(struct gate *g, const char *pem, char *errbuf, size_t errlen)
+{
+    static const char pers[] = "acmeproxy gate";
+    int rc;
+
+    g->tls = true;
+    mbedtls_ssl_config_init(&g->conf);
+    mbedtls_x509_crt_init(&g->crt);
+    mbedtls_pk_init(&g->pk);
+    mbedtls_entropy_init(&g->entropy);
+    mbedtls_ctr_drbg_init(&g->drbg);
+    rc = mbedtls_ctr_drbg_seed(&g->drbg, mbedtls_entropy_func, &g->entropy,
+                               (const unsigned char *)pers, sizeof(pers) - 1);
+    if (rc == 0) {
+        rc = mbedtls_x509_crt_parse_file(&g->crt, pem);
+    }
+    if (rc == 0) {
+        rc = mbedtls_pk_parse_keyfile(&g->pk, pem, NULL);
+    }
+    if (rc == 0) {
+        rc = mbedtls_ssl_config_defaults(&g->conf, MBEDTLS_SSL_IS_SERVER,
+                                         MBEDTLS_SSL_TRANSPORT_STREAM,
+                                         MBEDTLS_SSL_PRESET_DEFAULT);
+    }
+    if (rc == 0) {
+        mbedtls_ssl_conf_rng(&g->conf, mbedtls_ctr_drbg_random, &g->drbg);
+        mbedtls_ssl_conf_authmode(&g->conf, MBEDTLS_SSL_VERIFY_NONE);
+        rc = mbedtls_ssl_conf_own_cert(&g->conf, &g->crt, &g->pk);
+    }
+    if (rc != 0) {
+        char t[128];
+
+        mbedtls_strerror(rc, t, sizeof(t));
+        snprintf(errbuf, errlen, "TLS key or certificate: %s", t);
+        return AP_ECONFIG;
+    }
+    return AP_OK;
+}
+
+static void
+tls_teardown(struct gate *g)
+{
+    if (!g->tls) {
+        return;
+    }
+    mbedtls_ssl_config_free(&g->conf);
+    mbedtls_x509_crt_free(&g->crt);
+    mbedtls_pk_free(&g->pk);
+    mbedtls_ctr_drbg_free(&g->drbg);
+    mbedtls_entropy_free(&g->entropy);
+}
+
+void
+gate_free(struct gate *g)
+{
+    if (g == NULL) {
+        return;
+    }
+    if (g->thread_started) {
+        gate_quiesce(g);
+    }
+    /* Workers have stopped: whatever they held, returned or not, is ours. */
+    while (g->lists[PH_WORKER].head != NULL) {
+        conn_free(g, g->lists[PH_WORKER].head, C_NONE);
+    }
+    for (int ph = 0; ph < PH__N; ph++) {
+        while (g->lists[ph].head != NULL) {
+            conn_free(g, g->lists[ph].head, C_NONE);
+        }
+    }
+    for (size_t i = 0; i < g->inbox_n; i++) {
+        close(g->inbox[i].fd);
+    }
+    if (g->ipt != NULL) {
+        for (size_t b = 0; b <= g->ipt_mask; b++) {
+            while (g->ipt[b] != NULL) {
+                struct ipent *e = g->ipt[b];
+
+                g->ipt[b] = e->next;
+                free(e);
+            }
+        }
+    }
+    free(g->ipt);
+    free(g->inbox);
+    free(g->work);
+    if (g->ep >= 0) {
+        close(g->ep);
+    }
+    if (g->wake >= 0) {
+        close(g->wake);
+    }
+    tls_teardown(g);
+    pthread_mutex_destroy(&g->mu);
+    free(g);
+}
+
+ap_err
+gate_start(const struct gate_limits *lim, const char *tls_pem_file,
+           gate_dispatch_fn dispatch, gate_headers_fn headers, void *arg,
+           struct gate **out,
+           char *errbuf, size_t errlen)
+{
+    struct gate *g;
+    struct epoll_event ev;
+    size_t buckets = 64;
+    ap_err rc;
+
+    g = calloc(1, sizeof(*g));
+    if (g == NULL) {
+        return AP_ENOMEM;
+    }
+    g->ep = g->wake = -1;
+    pthread_mutex_init(&g->mu, NULL);
+    g->lim = *lim;
+    g->dispatch = dispatch;
+    g->headers = headers;
+    g->arg = arg;
+    if (g->lim.max_inflight == 0) {
+        g->lim.max_inflight = 1;
+    }
+    g->raw_cap = frame_raw_cap(lim->max_head, lim->max_body);
+    g->timeout[PH_TLS] = lim->handshake_ms;
+    g->timeout[PH_HEAD] = lim->head_ms;
+    g->timeout[PH_BODY] = lim->body_ms;
+    g->timeout[PH_IDLE] = lim->idle_ms;
+    g->timeout[PH_LINGER] = LINGER_MS;
+    fd_limit(g);
+    while (buckets < g->lim.max_conns && buckets < (1u << 20)) {
+        buckets *= 2;
+    }
+    g->ipt = calloc(buckets, sizeof(*g->ipt));
+    g->ipt_mask = buckets - 1;
+    g->seed = (uint64_t)time_mono_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)g;
+    g->inbox = calloc(INBOX_MAX, sizeof(*g->inbox));
+    g->work = calloc(INBOX_MAX, sizeof(*g->work));
+    if (g->ipt == NULL || g->inbox == NULL || g->work == NULL) {
+        rc = AP_ENOMEM;
+        goto fail;
+    }
+    if (tls_pem_file != NULL &&
+        (rc = tls_setup(g, tls_pem_file, errbuf, errlen)) != AP_OK) {
+        goto fail;
+    }
+    g->ep = epoll_create1(EPOLL_CLOEXEC);
+    g->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (g->ep < 0 || g->wake < 0) {
+        snprintf(errbuf, errlen, "epoll/eventfd: %s", strerror(errno));
+        rc = AP_EINTERNAL;
+        goto fail;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.ptr = NULL;
+    if (epoll_ctl(g->ep, EPOLL_CTL_ADD, g->wake, &ev) != 0 ||
+        pthread_create(&g->thread, NULL, gate_main, g) != 0) {
+        snprintf(errbuf, errlen, "cannot start the connection gate");
+        rc = AP_EINTERNAL;
+        goto fail;
+    }
+    g->thread_started = true;
+    *out = g;
+    return AP_OK;
+fail:
+    gate_free(g);
+    return rc;
+}
+
+static void
+wake(struct gate *g)
+{
+    uint64_t one = 1;
+
+    (void)!write(g->wake, &one, sizeof(one));
+}
+
+void
+gate_accept(struct gate *g, int fd, const void *peer, size_t peer_len)
+{
+    unsigned char key[16];
+    bool queued = false;
+
+    ip_key(peer, peer_len, key);
+    pthread_mutex_lock(&g->mu);
+    if (!g->stopping && g->inbox_n < INBOX_MAX) {
+        g->inbox[g->inbox_n].fd = fd;
+        memcpy(g->inbox[g->inbox_n].key, key, 16);
+        g->inbox_n++;
+        queued = true;
+    }
+    pthread_mutex_unlock(&g->mu);
+    if (!queued) {
+        close(fd);
+        count(g, C_REFUSED_TOTAL);
+        return;
+    }
+    wake(g);
+}
+
+void
+gate_done(struct gate_conn *c, bool keep_alive)
+{
+    struct gate *g = c->g;
+
+    pthread_mutex_lock(&g->mu);
+    c->keep_alive = keep_alive;
+    c->ret_next = g->returned;
+    g->returned = c;
+    pthread_mutex_unlock(&g->mu);
+    wake(g);
+}
+
+void
+gate_stats(struct gate *g, struct gate_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->accepted = atomic_load(&g->cnt[C_ACCEPTED]);
+    out->refused_total = atomic_load(&g->cnt[C_REFUSED_TOTAL]);
+    out->refused_ip = atomic_load(&g->cnt[C_REFUSED_IP]);
+    out->timeout_handshake = atomic_load(&g->cnt[C_TO_HANDSHAKE]);
+    out->timeout_head = atomic_load(&g->cnt[C_TO_HEAD]);
+    out->timeout_body = atomic_load(&g->cnt[C_TO_BODY]);
+    out->timeout_idle = atomic_load(&g->cnt[C_TO_IDLE]);
+    out->tls_failed = atomic_load(&g->cnt[C_TLS_FAILED]);
+    out->bad_request = atomic_load(&g->cnt[C_BAD_REQUEST]);
+    out->requests = atomic_load(&g->cnt[C_REQUESTS]);
+    out->open = atomic_load(&g->open);
+    out->open_peak = atomic_load(&g->open_peak);
+}
+
+void
+gate_quiesce(struct gate *g)
+{
+    pthread_mutex_lock(&g->mu);
+    g->stopping = true;
+    pthread_mutex_unlock(&g->mu);
+    if (g->thread_started) {
+        wake(g);
+        pthread_join(g->thread, NULL);
+        g->thread_started = false;
+    }
+}
