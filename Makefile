@@ -152,6 +152,9 @@ $(FUZZ_DIR)/fuzz_%: test/fuzz/fuzz_%.c $(FUZZ_OBJS)
 
 fuzz-build: $(FUZZ_BINS)
 
+# The objects are shared by every target: keep them between builds.
+.SECONDARY: $(FUZZ_OBJS)
+
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	@$(MAKE) --no-print-directory fuzz-build

@@ -19,6 +19,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -348,24 +349,47 @@ sockio_create(BIO *b)
     return 1;
 }
 
-static pthread_once_t sockio_once = PTHREAD_ONCE_INIT;
-static BIO_METHOD *sockio_method; /* made once, read-only after */
+/* Accepts whatever chain the responder sends. The self-signed validation
+ * certificate fails chain building (no trust anchor, depth 0 self-signed)
+ * and its critical acmeIdentifier extension is unknown to OpenSSL
+ * (X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION); neither matters, since the
+ * proof is the certificate's content, checked after the handshake. */
+static int
+accept_chain(int preverify_ok, X509_STORE_CTX *xs)
+{
+    (void)preverify_ok;
+    (void)xs;
+    return 1;
+}
+
+static pthread_once_t client_once = PTHREAD_ONCE_INIT;
+/* Made once, read-only after (SSL_new on a shared SSL_CTX is
+ * thread-safe); they live as long as the process. */
+static BIO_METHOD *sockio_method;
+static SSL_CTX *client_ctx;
 
 static void
-sockio_method_init(void)
+client_init(void)
 {
     BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOURCE_SINK | BIO_get_new_index(),
                                  "acmeproxy tls-alpn-01 socket");
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 
-    if (m != NULL &&
-        (BIO_meth_set_write(m, sockio_write) != 1 ||
-         BIO_meth_set_read(m, sockio_read) != 1 ||
-         BIO_meth_set_ctrl(m, sockio_ctrl) != 1 ||
-         BIO_meth_set_create(m, sockio_create) != 1)) {
+    if (m == NULL || ctx == NULL ||
+        BIO_meth_set_write(m, sockio_write) != 1 ||
+        BIO_meth_set_read(m, sockio_read) != 1 ||
+        BIO_meth_set_ctrl(m, sockio_ctrl) != 1 ||
+        BIO_meth_set_create(m, sockio_create) != 1 ||
+        SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
         BIO_meth_free(m);
-        m = NULL;
+        SSL_CTX_free(ctx);
+        return;
     }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_chain);
+    SSL_CTX_set_max_cert_list(ctx, TLSALPN_MAX_CERT_LIST);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     sockio_method = m;
+    client_ctx = ctx;
 }
 
 /* Waits until fd is ready for events or the deadline; 0 when ready, -1
@@ -390,19 +414,6 @@ wait_fd(int fd, short events, long long deadline_ms, bool *timed_out)
         return -1;
     }
     return r < 0 ? -1 : 0;
-}
-
-/* Accepts whatever chain the responder sends. The self-signed validation
- * certificate fails chain building (no trust anchor, depth 0 self-signed)
- * and its critical acmeIdentifier extension is unknown to OpenSSL
- * (X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION); neither matters, since the
- * proof is the certificate's content, checked after the handshake. */
-static int
-accept_chain(int preverify_ok, X509_STORE_CTX *xs)
-{
-    (void)preverify_ok;
-    (void)xs;
-    return 1;
 }
 
 /* OpenSSL's reason for a failed handshake (its static text, never bytes
@@ -440,28 +451,29 @@ val_tlsalpn01_session(int fd, const char *where, const char *sni,
     char host[RESOLVE_MAX_NAME];
     char err[200];
     char why[400];
-    SSL_CTX *ctx = NULL;
     SSL *ssl = NULL;
     BIO *bio = NULL;
     const unsigned char *chosen = NULL;
     unsigned chosen_len = 0;
     X509 *peer;
     bool timed_out = false;
+    int flags;
     int r;
 
     ERR_clear_error();
-    (void)pthread_once(&sockio_once, sockio_method_init);
+    (void)pthread_once(&client_once, client_init);
     snprintf(host, sizeof(host), "%s", sni);
-    ctx = SSL_CTX_new(TLS_client_method());
-    if (sockio_method == NULL || ctx == NULL ||
-        SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+    flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+        val_fail(out, PROB_SERVER_INTERNAL, "%s: fcntl: %s", where,
+                 strerror(errno));
+        return;
+    }
+    if (client_ctx == NULL) {
         val_fail(out, PROB_SERVER_INTERNAL, "TLS client setup failed");
         goto out;
     }
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_chain);
-    SSL_CTX_set_max_cert_list(ctx, TLSALPN_MAX_CERT_LIST);
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    ssl = SSL_new(ctx);
+    ssl = SSL_new(client_ctx);
     bio = BIO_new(sockio_method);
     /* SSL_set_alpn_protos returns 0 on success. */
     if (ssl == NULL || bio == NULL ||
@@ -525,7 +537,6 @@ val_tlsalpn01_session(int fd, const char *where, const char *sni,
 out:
     BIO_free(bio);
     SSL_free(ssl);
-    SSL_CTX_free(ctx);
     ERR_clear_error();
 }
 

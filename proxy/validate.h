@@ -128,7 +128,7 @@ bool val_tlsalpn01_check_cert(const unsigned char *der, size_t len,
                               size_t whylen);
 
 /* The client side of one tls-alpn-01 attempt on fd, a connected stream
- * socket (made non-blocking by the caller; not closed here): OpenSSL
+ * socket (made non-blocking here; not closed here): OpenSSL
  * handshake with SNI sni, ALPN "acme-tls/1" only, TLS 1.2 or later, no
  * trust checks, until deadline_ms (time_mono_ms() clock); then the
  * server must have selected "acme-tls/1" and its certificate must pass
