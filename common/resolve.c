@@ -556,21 +556,23 @@ drive(struct chan *c)
         struct timeval *tvp;
         long long left = c->stop_ms - time_mono_ms();
         nfds_t n = 0;
-        int bits;
+        unsigned bits;
         int wait_ms;
         int r;
 
         if (left <= 0) {
             break;
         }
-        bits = ares_getsock(c->ch, socks, ARES_GETSOCK_MAXNUM);
-        for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
+        /* ARES_GETSOCK_WRITABLE shifts a signed 1 into the sign bit for
+         * the 16th socket; the same bits, unsigned. */
+        bits = (unsigned)ares_getsock(c->ch, socks, ARES_GETSOCK_MAXNUM);
+        for (unsigned i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
             short ev = 0;
 
-            if (ARES_GETSOCK_READABLE(bits, i)) {
+            if ((bits & (1u << i)) != 0) {
                 ev |= POLLIN;
             }
-            if (ARES_GETSOCK_WRITABLE(bits, i)) {
+            if ((bits & (1u << (i + ARES_GETSOCK_MAXNUM))) != 0) {
                 ev |= POLLOUT;
             }
             if (ev != 0) {
