@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -648,6 +649,32 @@ on_a(void *arg, const unsigned char *rdata, size_t rdlen)
     }
 }
 
+/* The system mode's /etc/hosts (c-ares reads it; the first line for each
+ * family), IPv6 first. True when it knows name. */
+static bool
+hosts_file(struct chan *c, const char *name, struct resolve_result *out)
+{
+    static const int families[] = { AF_INET6, AF_INET };
+
+    for (size_t f = 0; f < 2; f++) {
+        struct hostent *h = NULL;
+
+        if (ares_gethostbyname_file(c->ch, name, families[f], &h) !=
+                ARES_SUCCESS ||
+            h == NULL) {
+            continue;
+        }
+        for (size_t i = 0; h->h_addr_list[i] != NULL; i++) {
+            if (h->h_addrtype == families[f] &&
+                h->h_length == (families[f] == AF_INET6 ? 16 : 4)) {
+                add_addr(out, families[f], h->h_addr_list[i]);
+            }
+        }
+        ares_free_hostent(h);
+    }
+    return out->n > 0;
+}
+
 ap_err
 resolve_host(const char *resolver, const char *name, long long deadline_ms,
              struct resolve_result *out)
@@ -670,6 +697,14 @@ resolve_host(const char *resolver, const char *name, long long deadline_ms,
     rc = chan_open(resolver, deadline_ms, &c, out->error,
                    sizeof(out->error));
     if (rc != AP_OK) {
+        goto out;
+    }
+    if ((resolver == NULL || resolver[0] == '\0') &&
+        hosts_file(&c, name, out)) {
+        /* As the system's resolver does: the hosts file first, and no
+         * DNS query for a name it knows. */
+        chan_close(&c);
+        rc = AP_OK;
         goto out;
     }
     c.shorten = true;

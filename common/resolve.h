@@ -2,11 +2,11 @@
  * one deadline.
  *
  * With a configured resolver ("host:port" for IPv4, "[addr]:port" for
- * IPv6) the queries go to that DNS server only; without one, to the
- * nameservers of the system's resolv.conf (tried in turn). Either way
- * through c-ares (Debian's libc-ares-dev), one channel per call so threads
- * never share one: UDP with TCP fallback on truncation, no search domains,
- * no hosts file, no getaddrinfo. CNAME chains are followed here, up to
+ * IPv6) the queries go to that DNS server only; without one, an address
+ * lookup first reads /etc/hosts, then the nameservers of the system's
+ * resolv.conf are asked (in turn). Either way through c-ares (Debian's
+ * libc-ares-dev), one channel per call so threads never share one: UDP
+ * with TCP fallback on truncation, no search domains, no getaddrinfo. CNAME chains are followed here, up to
  * RESOLVE_MAX_CNAMES hops, so an authoritative-only server works too.
  * Every query of a call (AAAA and A at once, each CNAME hop, TXT) runs
  * under the one absolute deadline the caller passes (monotonic
@@ -51,7 +51,8 @@ struct resolve_txt_result {
  * no answer by the deadline, or SERVFAIL; AP_ENET: REFUSED and other
  * failures; AP_EPARSE: an answer that does not parse or a CNAME chain too
  * long; AP_EINVAL: resolver is not host:port. The reason is in
- * out->error. resolver may be NULL or "" for the system's servers. */
+ * out->error. resolver may be NULL or "" for the system's: /etc/hosts,
+ * then the servers of resolv.conf. */
 AP_MUST_CHECK ap_err resolve_host(const char *resolver, const char *name,
                                   long long deadline_ms,
                                   struct resolve_result *out);
