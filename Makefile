@@ -2,7 +2,7 @@
 # ASan/UBSan variant). `make run` and `make test` install what is missing
 # first (deploy/deps.sh), then build.
 
-PKGS      := libcurl libcjson lmdb inih libcrypto
+PKGS      := libcurl libcjson lmdb inih libcrypto libssl libcares
 TESTPKGS  := cmocka
 SAN       ?=
 BUILD     := build$(if $(SAN),/san)
@@ -188,6 +188,9 @@ $(FUZZ_DIR)/fuzz_%: test/fuzz/fuzz_%.c $(FUZZ_OBJS)
 	    -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
 
 fuzz-build: $(FUZZ_BINS)
+
+# The objects are shared by every target: keep them between builds.
+.SECONDARY: $(FUZZ_OBJS)
 
 FUZZ_SECONDS ?= 60
 fuzz: deps

@@ -1,10 +1,17 @@
 /* common/resolve.c: A/AAAA and TXT lookups through a chosen DNS server or
- * the system resolver.
+ * the system's, bounded by one deadline.
  *
- * The per-call resolver state is set up here (res_ninit, then its server
- * list replaced); queries go out with res_nsend, which retries over TCP
- * when a UDP answer is truncated, and answers are parsed with
- * ns_initparse. Nothing here keeps state between calls. */
+ * Each call opens its own c-ares channel (so threads never share one),
+ * sends its queries (AAAA and A at once for a host), and drives the
+ * channel with poll() until every lookup has ended or the deadline has
+ * come; then whatever is still outstanding is cancelled. A CNAME whose
+ * target is not in the answer is asked for from inside the answer's
+ * callback, so every hop runs under the same deadline. c-ares does the
+ * UDP/TCP dance and the retransmissions; the answers are parsed with
+ * libc's ns_initparse (resolve_parse_answer), which follows CNAME chains
+ * inside one answer. Nothing here keeps state between calls but the
+ * c-ares library initialisation and the test hook of
+ * resolve_set_system_conf. */
 #include "common/resolve.h"
 
 #include <arpa/inet.h>
@@ -12,15 +19,22 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <resolv.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include <ares.h>
+
+#include "common/timeutil.h"
+
 #define RESOLVE_MAX_ANSWER 65536
-#define RESOLVE_MAX_QUERY 512
+#define RESOLVE_TRY_MS_MIN 100    /* c-ares' first wait for an answer ... */
+#define RESOLVE_TRY_MS_MAX 1000   /* ... a third of the time left, within */
+#define RESOLVE_TRIES 4           /* per server; each wait doubles */
 
 ap_err
 resolve_parse_server(const char *text, struct sockaddr_storage *out)
@@ -205,79 +219,6 @@ resolve_txt_rdata(const unsigned char *rdata, size_t len, char *out,
     return AP_OK;
 }
 
-/* ---- queries ------------------------------------------------------- */
-
-struct server {
-    struct __res_state st;
-    char label[72];          /* for messages: "127.0.0.1:53" or "system" */
-};
-
-/* res_ninit, then (when resolver is set) exactly one server: resolver.
- * glibc keeps IPv6 servers in _u._ext.nsaddrs (malloc'd, freed by
- * res_nclose) and marks their nsaddr_list slot with family 0; res_ninit
- * may have put the system's there, so those go first. */
-static ap_err
-server_open(const char *resolver, unsigned timeout_ms, struct server *s,
-            char *err, size_t errlen)
-{
-    struct sockaddr_storage ss;
-    struct sockaddr_in6 *sa6 = NULL;
-    bool custom = resolver != NULL && resolver[0] != '\0';
-
-    memset(s, 0, sizeof(*s));
-    snprintf(s->label, sizeof(s->label), "%.64s",
-             custom ? resolver : "system resolver");
-    if (custom && resolve_parse_server(resolver, &ss) != AP_OK) {
-        snprintf(err, errlen, "resolver %.64s is not host:port or "
-                 "[IPv6]:port", resolver);
-        return AP_EINVAL;
-    }
-    if (custom && ss.ss_family == AF_INET6) {
-        sa6 = malloc(sizeof(*sa6));
-        if (sa6 == NULL) {
-            snprintf(err, errlen, "out of memory");
-            return AP_ENOMEM;
-        }
-        memcpy(sa6, &ss, sizeof(*sa6));
-    }
-    if (res_ninit(&s->st) != 0) {
-        free(sa6);
-        snprintf(err, errlen, "res_ninit failed");
-        return AP_ENET;
-    }
-    if (custom) {
-        for (int i = 0; i < MAXNS; i++) {
-            free(s->st._u._ext.nsaddrs[i]);
-            s->st._u._ext.nsaddrs[i] = NULL;
-        }
-        s->st.nscount = 1;
-        if (sa6 != NULL) {
-            memset(&s->st.nsaddr_list[0], 0, sizeof(s->st.nsaddr_list[0]));
-            s->st.nsaddr_list[0].sin_family = 0;
-            s->st._u._ext.nsaddrs[0] = sa6;
-        } else {
-            memcpy(&s->st.nsaddr_list[0], &ss, sizeof(s->st.nsaddr_list[0]));
-        }
-        /* With its only server answering SERVFAIL or REFUSED, res_nsend
-         * returns that answer (instead of ECONNREFUSED) when pfcode is
-         * set, so the detail can name the rcode. */
-        s->st.pfcode = RES_PRF_QUES;
-    }
-    s->st.retrans = (int)(timeout_ms / 1000 / 2);
-    if (s->st.retrans < 1) {
-        s->st.retrans = 1;
-    }
-    s->st.retry = 2;
-    s->st.options &= ~(unsigned long)(RES_DNSRCH | RES_DEFNAMES);
-    return AP_OK;
-}
-
-static void
-server_close(struct server *s)
-{
-    res_nclose(&s->st);
-}
-
 static const char *
 rcode_name(int rcode)
 {
@@ -295,82 +236,383 @@ rcode_name(int rcode)
     }
 }
 
-/* Looks up (name, type), following CNAMEs across queries; records go to
- * fn. *final gets the name that owns them. */
-static ap_err
-lookup(struct server *s, const char *name, int type, resolve_rr_fn fn,
-       void *arg, char *final, size_t finallen, char *err, size_t errlen)
+/* One answer of a lookup, judged: see resolve.h. */
+ap_err
+resolve_answer_step(const unsigned char *abuf, size_t alen, const char *cur,
+                    const char *asked, int type, resolve_rr_fn fn, void *arg,
+                    const char *label, char *next, size_t nextlen, char *err,
+                    size_t errlen)
 {
-    unsigned char query[RESOLVE_MAX_QUERY];
-    unsigned char *answer = NULL;
-    char cur[RESOLVE_MAX_NAME];
     struct resolve_answer ans;
-    ap_err rc = AP_EPARSE;
 
-    if (!name_copy(cur, sizeof(cur), name)) {
-        snprintf(err, errlen, "name too long");
+    next[0] = '\0';
+    if (resolve_parse_answer(abuf, alen, cur, type, fn, arg, &ans) !=
+        AP_OK) {
+        snprintf(err, errlen, "DNS (%s): malformed or looping answer for "
+                 "%.100s", label, cur);
+        return AP_EPARSE;
+    }
+    if (ans.rcode == ns_r_nxdomain) {
+        snprintf(err, errlen, "DNS (%s): %.100s does not exist (NXDOMAIN)%s",
+                 label, cur,
+                 strcasecmp(cur, asked) != 0 ? ", reached by CNAME" : "");
+        return AP_ENOTFOUND;
+    }
+    if (ans.rcode != ns_r_noerror) {
+        snprintf(err, errlen, "DNS (%s): %s for %.100s", label,
+                 rcode_name(ans.rcode), cur);
+        return ans.rcode == ns_r_servfail ? AP_ETIMEOUT : AP_ENET;
+    }
+    if (ans.cname[0] != '\0') {
+        if (strlen(ans.cname) >= nextlen) {
+            snprintf(err, errlen, "DNS (%s): CNAME target too long for "
+                     "%.100s", label, cur);
+            return AP_EPARSE;
+        }
+        memcpy(next, ans.cname, strlen(ans.cname) + 1);
+    }
+    return AP_OK;
+}
+
+/* ---- queries ------------------------------------------------------- */
+
+static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+static int lib_status = ARES_ENOTINITIALIZED;
+/* resolve_set_system_conf (tests): set before any lookup, then only read */
+static char sys_conf[256];
+static unsigned sys_port;
+
+static void
+lib_init(void)
+{
+    lib_status = ares_library_init(ARES_LIB_INIT_ALL);
+}
+
+void
+resolve_set_system_conf(const char *resolv_conf, unsigned port)
+{
+    snprintf(sys_conf, sizeof(sys_conf), "%s",
+             resolv_conf != NULL ? resolv_conf : "");
+    sys_port = port;
+}
+
+/* One c-ares channel and the lookups running on it. */
+struct chan {
+    ares_channel ch;
+    char label[72];            /* for messages: "127.0.0.1:53", "system
+                                  resolver" */
+    long long deadline_ms;     /* the attempt's */
+    long long stop_ms;         /* deadline_ms, or earlier (resolve_host) */
+    bool shorten;              /* halve the time left once a lookup found
+                                  records and another is still running */
+    int pending;               /* lookups that have not ended */
+};
+
+/* A (name, type) lookup with its CNAME hops. */
+struct lookup {
+    struct chan *c;
+    int type;
+    const char *asked;         /* the name first asked (borrowed) */
+    char cur[RESOLVE_MAX_NAME];/* the name asked now */
+    int hops;
+    resolve_rr_fn fn;
+    void *arg;
+    size_t n;                  /* records handed to fn */
+    bool done;
+    ap_err rc;
+    char final[RESOLVE_MAX_NAME];  /* who owned the records (AP_OK) */
+    char err[320];
+};
+
+static ap_err
+chan_open(const char *resolver, long long deadline_ms, struct chan *c,
+          char *err, size_t errlen)
+{
+    struct ares_options opts;
+    struct ares_addr_port_node node;
+    struct sockaddr_storage ss;
+    bool custom = resolver != NULL && resolver[0] != '\0';
+    long long left = deadline_ms - time_mono_ms();
+    int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
+    int st;
+
+    memset(c, 0, sizeof(c[0]));
+    c->deadline_ms = deadline_ms;
+    c->stop_ms = deadline_ms;
+    snprintf(c->label, sizeof(c->label), "%.64s",
+             custom ? resolver : "system resolver");
+    if (custom && resolve_parse_server(resolver, &ss) != AP_OK) {
+        snprintf(err, errlen, "resolver %.64s is not host:port or "
+                 "[IPv6]:port", resolver);
         return AP_EINVAL;
     }
-    answer = malloc(RESOLVE_MAX_ANSWER);
-    if (answer == NULL) {
+    if (left <= 0) {
+        snprintf(err, errlen, "DNS (%s): the deadline passed before the "
+                 "first query", c->label);
+        return AP_ETIMEOUT;
+    }
+    (void)pthread_once(&lib_once, lib_init);
+    if (lib_status != ARES_SUCCESS) {
+        snprintf(err, errlen, "DNS: c-ares: %s", ares_strerror(lib_status));
+        return AP_ENET;
+    }
+    memset(&opts, 0, sizeof(opts));
+    /* Every answer comes back, SERVFAIL and REFUSED included, so the
+     * detail can name the rcode (c-ares would otherwise try the next
+     * server and report only "connection refused"). */
+    opts.flags = ARES_FLAG_NOCHECKRESP | ARES_FLAG_NOSEARCH |
+                 ARES_FLAG_NOALIASES;
+    opts.timeout = (int)(left / 3 < RESOLVE_TRY_MS_MIN   ? RESOLVE_TRY_MS_MIN
+                         : left / 3 > RESOLVE_TRY_MS_MAX ? RESOLVE_TRY_MS_MAX
+                                                         : left / 3);
+    opts.tries = RESOLVE_TRIES;
+    if (!custom && sys_conf[0] != '\0') {
+        opts.resolvconf_path = sys_conf;
+        mask |= ARES_OPT_RESOLVCONF;
+    }
+    if (!custom && sys_port != 0) {
+        opts.udp_port = (unsigned short)sys_port;
+        opts.tcp_port = (unsigned short)sys_port;
+        mask |= ARES_OPT_UDP_PORT | ARES_OPT_TCP_PORT;
+    }
+    st = ares_init_options(&c->ch, &opts, mask);
+    if (st != ARES_SUCCESS) {
+        snprintf(err, errlen, "DNS (%s): c-ares: %s", c->label,
+                 ares_strerror(st));
+        return st == ARES_ENOMEM ? AP_ENOMEM : AP_ENET;
+    }
+    if (custom) {
+        /* Exactly this server, whatever resolv.conf says. */
+        memset(&node, 0, sizeof(node));
+        node.family = ss.ss_family;
+        if (ss.ss_family == AF_INET6) {
+            const struct sockaddr_in6 *s6 =
+                (const struct sockaddr_in6 *)(const void *)&ss;
+
+            memcpy(&node.addr.addr6, &s6->sin6_addr, 16);
+            node.udp_port = ntohs(s6->sin6_port);
+        } else {
+            const struct sockaddr_in *s4 =
+                (const struct sockaddr_in *)(const void *)&ss;
+
+            memcpy(&node.addr.addr4, &s4->sin_addr, 4);
+            node.udp_port = ntohs(s4->sin_port);
+        }
+        node.tcp_port = node.udp_port;
+        st = ares_set_servers_ports(c->ch, &node);
+        if (st != ARES_SUCCESS) {
+            ares_destroy(c->ch);
+            c->ch = NULL;
+            snprintf(err, errlen, "DNS (%s): c-ares: %s", c->label,
+                     ares_strerror(st));
+            return st == ARES_ENOMEM ? AP_ENOMEM : AP_ENET;
+        }
+    }
+    return AP_OK;
+}
+
+static void
+chan_close(struct chan *c)
+{
+    if (c->ch != NULL) {
+        ares_destroy(c->ch);
+        c->ch = NULL;
+    }
+}
+
+static void
+lookup_end(struct lookup *l, ap_err rc)
+{
+    struct chan *c = l->c;
+
+    l->done = true;
+    l->rc = rc;
+    if (rc == AP_OK) {
+        snprintf(l->final, sizeof(l->final), "%s", l->cur);
+    }
+    c->pending--;
+    if (c->shorten && l->n > 0 && c->pending > 0) {
+        /* One family answered: the other gets half of what is left, so
+         * a server that ignores AAAA (or A) queries leaves time to
+         * connect. */
+        long long now = time_mono_ms();
+
+        if (c->stop_ms > now) {
+            c->stop_ms = now + (c->stop_ms - now) / 2;
+        }
+    }
+}
+
+/* Counts the records, then hands them on. */
+static void
+count_rr(void *arg, const unsigned char *rdata, size_t rdlen)
+{
+    struct lookup *l = arg;
+
+    l->n++;
+    if (l->fn != NULL) {
+        l->fn(l->arg, rdata, rdlen);
+    }
+}
+
+static ap_err
+status_error(const struct lookup *l, int status, char *err, size_t errlen)
+{
+    const char *label = l->c->label;
+
+    switch (status) {
+    case ARES_ETIMEOUT:
+        snprintf(err, errlen, "DNS (%s): no answer (timeout) for %.100s",
+                 label, l->cur);
+        return AP_ETIMEOUT;
+    case ARES_ECANCELLED:
+    case ARES_EDESTRUCTION:
+        snprintf(err, errlen, "DNS (%s): no answer for %.100s within the "
+                 "validation deadline", label, l->cur);
+        return AP_ETIMEOUT;
+    case ARES_EBADNAME:
+        snprintf(err, errlen, "DNS (%s): cannot ask for %.100s", label,
+                 l->cur);
+        return AP_EINVAL;
+    case ARES_ENOMEM:
         snprintf(err, errlen, "out of memory");
         return AP_ENOMEM;
+    case ARES_ECONNREFUSED:
+        snprintf(err, errlen, "DNS (%s): connection refused for %.100s",
+                 label, l->cur);
+        return AP_ENET;
+    default:
+        snprintf(err, errlen, "DNS (%s): %s for %.100s", label,
+                 ares_strerror(status), l->cur);
+        return AP_ENET;
     }
-    for (int hop = 0; hop <= RESOLVE_MAX_CNAMES; hop++) {
-        int qlen;
-        int len;
+}
 
-        qlen = res_nmkquery(&s->st, ns_o_query, cur, ns_c_in, type, NULL, 0,
-                            NULL, query, sizeof(query));
-        if (qlen < 0) {
-            snprintf(err, errlen, "DNS (%s): cannot ask for %.100s",
-                     s->label, cur);
-            rc = AP_EINVAL;
-            goto out;
-        }
-        errno = 0;
-        len = res_nsend(&s->st, query, qlen, answer, RESOLVE_MAX_ANSWER);
-        if (len < 0) {
-            bool timeout = errno == ETIMEDOUT || errno == 0;
+static void
+on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+    struct lookup *l = arg;
+    char next[RESOLVE_MAX_NAME];
+    ap_err rc;
 
-            snprintf(err, errlen, "DNS (%s): %s for %.100s", s->label,
-                     timeout ? "no answer (timeout)" : strerror(errno), cur);
-            rc = timeout ? AP_ETIMEOUT : AP_ENET;
-            goto out;
-        }
-        if (resolve_parse_answer(answer, (size_t)len, cur, type, fn, arg,
-                                 &ans) != AP_OK) {
-            snprintf(err, errlen, "DNS (%s): malformed or looping answer "
-                     "for %.100s", s->label, cur);
-            rc = AP_EPARSE;
-            goto out;
-        }
-        if (ans.rcode == ns_r_nxdomain) {
-            snprintf(err, errlen, "DNS (%s): %.100s does not exist "
-                     "(NXDOMAIN)%s", s->label, cur,
-                     strcasecmp(cur, name) != 0 ? ", reached by CNAME" : "");
-            rc = AP_ENOTFOUND;
-            goto out;
-        }
-        if (ans.rcode != ns_r_noerror) {
-            snprintf(err, errlen, "DNS (%s): %s for %.100s", s->label,
-                     rcode_name(ans.rcode), cur);
-            rc = ans.rcode == ns_r_servfail ? AP_ETIMEOUT : AP_ENET;
-            goto out;
-        }
-        if (ans.cname[0] == '\0') {
-            snprintf(final, finallen, "%s", cur);
-            rc = AP_OK;
-            goto out;
-        }
-        snprintf(cur, sizeof(cur), "%s", ans.cname);
+    (void)timeouts;
+    if (abuf == NULL || alen <= 0) {
+        lookup_end(l, status_error(l, status, l->err, sizeof(l->err)));
+        return;
     }
-    snprintf(err, errlen, "DNS (%s): CNAME chain from %.100s longer than %d",
-             s->label, name, RESOLVE_MAX_CNAMES);
-    rc = AP_EPARSE;
-out:
-    free(answer);
-    return rc;
+    /* With ARES_FLAG_NOCHECKRESP every response arrives here, whatever
+     * its rcode (status already says which); the answer is judged. */
+    rc = resolve_answer_step(abuf, (size_t)alen, l->cur, l->asked, l->type,
+                             count_rr, l, l->c->label, next, sizeof(next),
+                             l->err, sizeof(l->err));
+    if (rc != AP_OK || next[0] == '\0') {
+        lookup_end(l, rc);
+        return;
+    }
+    if (++l->hops > RESOLVE_MAX_CNAMES) {
+        snprintf(l->err, sizeof(l->err), "DNS (%s): CNAME chain from "
+                 "%.100s longer than %d", l->c->label, l->asked,
+                 RESOLVE_MAX_CNAMES);
+        lookup_end(l, AP_EPARSE);
+        return;
+    }
+    /* The chain leaves this answer: ask for its target (an authoritative
+     * server does not follow CNAMEs), under the same deadline. */
+    memcpy(l->cur, next, sizeof(l->cur));
+    ares_query(l->c->ch, l->cur, ns_c_in, l->type, on_answer, l);
+}
+
+static void
+lookup_start(struct chan *c, struct lookup *l, const char *name, int type,
+             resolve_rr_fn fn, void *arg)
+{
+    memset(l, 0, sizeof(*l));
+    l->c = c;
+    l->type = type;
+    l->asked = name;
+    l->fn = fn;
+    l->arg = arg;
+    c->pending++;
+    if (!name_copy(l->cur, sizeof(l->cur), name)) {
+        snprintf(l->err, sizeof(l->err), "name too long");
+        lookup_end(l, AP_EINVAL);
+        return;
+    }
+    ares_query(c->ch, l->cur, ns_c_in, type, on_answer, l);
+}
+
+/* Runs the channel until no lookup is pending or c->stop_ms (which can
+ * move closer while it runs) has come; then cancels what is left, whose
+ * callbacks end those lookups with AP_ETIMEOUT. poll() on the sockets
+ * c-ares names (ares_getsock), so descriptor numbers above FD_SETSIZE
+ * are fine. */
+static void
+drive(struct chan *c)
+{
+    while (c->pending > 0) {
+        ares_socket_t socks[ARES_GETSOCK_MAXNUM];
+        struct pollfd pfd[ARES_GETSOCK_MAXNUM];
+        struct timeval maxtv;
+        struct timeval tv;
+        struct timeval *tvp;
+        long long left = c->stop_ms - time_mono_ms();
+        nfds_t n = 0;
+        unsigned bits;
+        int wait_ms;
+        int r;
+
+        if (left <= 0) {
+            break;
+        }
+        /* ARES_GETSOCK_WRITABLE shifts a signed 1 into the sign bit for
+         * the 16th socket; the same bits, unsigned. */
+        bits = (unsigned)ares_getsock(c->ch, socks, ARES_GETSOCK_MAXNUM);
+        for (unsigned i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
+            short ev = 0;
+
+            if ((bits & (1u << i)) != 0) {
+                ev |= POLLIN;
+            }
+            if ((bits & (1u << (i + ARES_GETSOCK_MAXNUM))) != 0) {
+                ev |= POLLOUT;
+            }
+            if (ev != 0) {
+                pfd[n].fd = socks[i];
+                pfd[n].events = ev;
+                pfd[n].revents = 0;
+                n++;
+            }
+        }
+        maxtv.tv_sec = (time_t)(left / 1000);
+        maxtv.tv_usec = (suseconds_t)((left % 1000) * 1000);
+        tvp = ares_timeout(c->ch, &maxtv, &tv);
+        wait_ms = (int)(tvp->tv_sec * 1000 + (tvp->tv_usec + 999) / 1000);
+        r = poll(pfd, n, wait_ms);
+        if (r < 0 && errno != EINTR) {
+            break;
+        }
+        if (r <= 0) {
+            /* Time for c-ares to retransmit or give up. */
+            ares_process_fd(c->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+            continue;
+        }
+        for (nfds_t i = 0; i < n; i++) {
+            short re = pfd[i].revents;
+
+            if (re == 0) {
+                continue;
+            }
+            ares_process_fd(c->ch,
+                            (re & (POLLIN | POLLERR | POLLHUP)) != 0
+                                ? pfd[i].fd
+                                : ARES_SOCKET_BAD,
+                            (re & POLLOUT) != 0 ? pfd[i].fd
+                                                : ARES_SOCKET_BAD);
+        }
+    }
+    if (c->pending > 0) {
+        ares_cancel(c->ch);
+    }
 }
 
 static void
@@ -407,99 +649,97 @@ on_a(void *arg, const unsigned char *rdata, size_t rdlen)
     }
 }
 
-static ap_err
-resolve_with_server(const char *resolver, const char *name,
-                    unsigned timeout_ms, struct resolve_result *out)
+/* The system mode's /etc/hosts (c-ares reads it; the first line for each
+ * family), IPv6 first. True when it knows name. */
+static bool
+hosts_file(struct chan *c, const char *name, struct resolve_result *out)
 {
-    struct server s;
-    char final[RESOLVE_MAX_NAME];
-    char err6[320] = "";
-    char err4[320] = "";
-    ap_err rc6;
-    ap_err rc4;
-    ap_err rc;
+    static const int families[] = { AF_INET6, AF_INET };
 
-    rc = server_open(resolver, timeout_ms, &s, out->error,
-                     sizeof(out->error));
-    if (rc != AP_OK) {
-        return rc;
-    }
-    /* IPv6 first, as validation authorities do. */
-    rc6 = lookup(&s, name, ns_t_aaaa, on_aaaa, out, final, sizeof(final),
-                 err6, sizeof(err6));
-    rc4 = lookup(&s, name, ns_t_a, on_a, out, final, sizeof(final), err4,
-                 sizeof(err4));
-    server_close(&s);
-    if (out->n > 0) {
-        return AP_OK;
-    }
-    if (rc4 == AP_ENOTFOUND || rc6 == AP_ENOTFOUND) {
-        snprintf(out->error, sizeof(out->error), "%s",
-                 rc4 == AP_ENOTFOUND ? err4 : err6);
-        return AP_ENOTFOUND;
-    }
-    if (rc4 != AP_OK) {
-        snprintf(out->error, sizeof(out->error), "%s", err4);
-        return rc4;
-    }
-    if (rc6 != AP_OK) {
-        snprintf(out->error, sizeof(out->error), "%s", err6);
-        return rc6;
-    }
-    snprintf(out->error, sizeof(out->error),
-             "DNS (%s): no A or AAAA record for %.100s", resolver, name);
-    return AP_ENOTFOUND;
-}
+    for (size_t f = 0; f < 2; f++) {
+        struct hostent *h = NULL;
 
-static ap_err
-resolve_with_system(const char *name, struct resolve_result *out)
-{
-    struct addrinfo hints;
-    struct addrinfo *res = NULL;
-    int grc;
-
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    grc = getaddrinfo(name, NULL, &hints, &res);
-    if (grc != 0) {
-        snprintf(out->error, sizeof(out->error), "DNS: %.100s: %s", name,
-                 gai_strerror(grc));
-        return (grc == EAI_NONAME || grc == EAI_NODATA) ? AP_ENOTFOUND
-                                                          : AP_ENET;
-    }
-    /* IPv6 first, as validation authorities do. */
-    for (int pass = 0; pass < 2; pass++) {
-        for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
-            if (pass == 0 && ai->ai_family == AF_INET6) {
-                add_addr(out, AF_INET6,
-                         &((struct sockaddr_in6 *)(void *)ai->ai_addr)
-                              ->sin6_addr);
-            } else if (pass == 1 && ai->ai_family == AF_INET) {
-                add_addr(out, AF_INET,
-                         &((struct sockaddr_in *)(void *)ai->ai_addr)
-                              ->sin_addr);
+        if (ares_gethostbyname_file(c->ch, name, families[f], &h) !=
+                ARES_SUCCESS ||
+            h == NULL) {
+            continue;
+        }
+        for (size_t i = 0; h->h_addr_list[i] != NULL; i++) {
+            if (h->h_addrtype == families[f] &&
+                h->h_length == (families[f] == AF_INET6 ? 16 : 4)) {
+                add_addr(out, families[f], h->h_addr_list[i]);
             }
         }
+        ares_free_hostent(h);
     }
-    freeaddrinfo(res);
-    if (out->n == 0) {
-        snprintf(out->error, sizeof(out->error), "DNS: no address for %.100s",
-                 name);
-        return AP_ENOTFOUND;
-    }
-    return AP_OK;
+    return out->n > 0;
 }
 
 ap_err
-resolve_host(const char *resolver, const char *name, unsigned timeout_ms,
+resolve_host(const char *resolver, const char *name, long long deadline_ms,
              struct resolve_result *out)
 {
+    struct resolve_result *v6 = NULL;
+    struct resolve_result *v4 = NULL;
+    struct lookup l6;
+    struct lookup l4;
+    struct chan c;
+    ap_err rc;
+
     memset(out, 0, sizeof(*out));
-    if (resolver != NULL && resolver[0] != '\0') {
-        return resolve_with_server(resolver, name, timeout_ms, out);
+    v6 = calloc(1, sizeof(*v6));
+    v4 = calloc(1, sizeof(*v4));
+    if (v6 == NULL || v4 == NULL) {
+        snprintf(out->error, sizeof(out->error), "out of memory");
+        rc = AP_ENOMEM;
+        goto out;
     }
-    return resolve_with_system(name, out);
+    rc = chan_open(resolver, deadline_ms, &c, out->error,
+                   sizeof(out->error));
+    if (rc != AP_OK) {
+        goto out;
+    }
+    if ((resolver == NULL || resolver[0] == '\0') &&
+        hosts_file(&c, name, out)) {
+        /* As the system's resolver does: the hosts file first, and no
+         * DNS query for a name it knows. */
+        chan_close(&c);
+        rc = AP_OK;
+        goto out;
+    }
+    c.shorten = true;
+    lookup_start(&c, &l6, name, ns_t_aaaa, on_aaaa, v6);
+    lookup_start(&c, &l4, name, ns_t_a, on_a, v4);
+    drive(&c);
+    chan_close(&c);
+    /* IPv6 first, as validation authorities do. */
+    for (size_t i = 0; i < v6->n; i++) {
+        memcpy(out->addrs[out->n++], v6->addrs[i], sizeof(out->addrs[0]));
+    }
+    for (size_t i = 0; i < v4->n && out->n < RESOLVE_MAX_ADDRS; i++) {
+        memcpy(out->addrs[out->n++], v4->addrs[i], sizeof(out->addrs[0]));
+    }
+    if (out->n > 0) {
+        rc = AP_OK;
+    } else if (l4.rc == AP_ENOTFOUND || l6.rc == AP_ENOTFOUND) {
+        snprintf(out->error, sizeof(out->error), "%s",
+                 l4.rc == AP_ENOTFOUND ? l4.err : l6.err);
+        rc = AP_ENOTFOUND;
+    } else if (l4.rc != AP_OK) {
+        snprintf(out->error, sizeof(out->error), "%s", l4.err);
+        rc = l4.rc;
+    } else if (l6.rc != AP_OK) {
+        snprintf(out->error, sizeof(out->error), "%s", l6.err);
+        rc = l6.rc;
+    } else {
+        snprintf(out->error, sizeof(out->error),
+                 "DNS (%s): no A or AAAA record for %.100s", c.label, name);
+        rc = AP_ENOTFOUND;
+    }
+out:
+    free(v6);
+    free(v4);
+    return rc;
 }
 
 static void
@@ -517,20 +757,26 @@ on_txt(void *arg, const unsigned char *rdata, size_t rdlen)
 }
 
 ap_err
-resolve_txt(const char *resolver, const char *name, unsigned timeout_ms,
+resolve_txt(const char *resolver, const char *name, long long deadline_ms,
             struct resolve_txt_result *out)
 {
-    struct server s;
+    struct lookup l;
+    struct chan c;
     ap_err rc;
 
     memset(out, 0, sizeof(*out));
-    rc = server_open(resolver, timeout_ms, &s, out->error,
-                     sizeof(out->error));
+    rc = chan_open(resolver, deadline_ms, &c, out->error,
+                   sizeof(out->error));
     if (rc != AP_OK) {
         return rc;
     }
-    rc = lookup(&s, name, ns_t_txt, on_txt, out, out->name,
-                sizeof(out->name), out->error, sizeof(out->error));
-    server_close(&s);
-    return rc;
+    lookup_start(&c, &l, name, ns_t_txt, on_txt, out);
+    drive(&c);
+    chan_close(&c);
+    if (l.rc == AP_OK) {
+        snprintf(out->name, sizeof(out->name), "%s", l.final);
+    } else {
+        snprintf(out->error, sizeof(out->error), "%s", l.err);
+    }
+    return l.rc;
 }

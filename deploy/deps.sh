@@ -14,6 +14,7 @@ PKGS=(
     openssl curl ca-certificates jq
     lego python3-acme python3-requests certbot uacme dehydrated
     knot knot-dnsutils
+    libc-ares-dev
 )
 
 SUDO=

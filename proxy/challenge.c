@@ -215,7 +215,8 @@ val_addresses(const struct val_input *in, const char *host, bool host_is_ip,
                      in->cfg->validation.timeout_ms, host);
             return false;
         }
-        rc = resolve_host(in->cfg->validation.resolver, host, left, &r);
+        rc = resolve_host(in->cfg->validation.resolver, host,
+                          in->deadline_ms, &r);
         if (rc != AP_OK) {
             val_fail(out, PROB_DNS, "%s: %s", what, r.error);
             if (rec != NULL) {

@@ -59,7 +59,7 @@ run_dns01(const struct val_input *in, struct val_outcome *out)
         return;
     }
     val_dns01_expected(in->keyauth, want, sizeof(want));
-    rc = resolve_txt(resolver, qname, val_remaining_ms(in->deadline_ms), r);
+    rc = resolve_txt(resolver, qname, in->deadline_ms, r);
     if (rec != NULL && r->name[0] != '\0' && strcmp(r->name, qname) != 0) {
         cJSON_AddStringToObject(rec, "cnameTarget", r->name);
     }

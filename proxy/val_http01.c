@@ -7,14 +7,17 @@
  * to at exactly the checked address (pinned), so neither a redirect nor a
  * DNS answer that changes between lookup and connect (rebinding) reaches
  * an address the policy refuses. Bodies are capped at max_body, the
- * whole chain shares one deadline. */
+ * whole chain (every lookup, connection and body) shares the attempt's
+ * deadline: each GET gets the time left. A failure's detail and the
+ * evidence name URLs, addresses and statuses, never a byte of a body:
+ * a redirect can lead to any service the validators reach, whose
+ * answers the account holder must not read through us. */
 #include "proxy/validate.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "common/log.h"
 #include "common/resolve.h"
 #include "proxy/ident.h"
 
@@ -54,6 +57,27 @@ val_http01_redirect_ok(const struct httpc_url *u, unsigned http_port,
     return true;
 }
 
+bool
+val_http01_body_ok(const char *body, size_t len, const char *keyauth,
+                   char *why, size_t whylen)
+{
+    size_t n = len;
+    size_t want = strlen(keyauth);
+
+    /* RFC 8555 §8.3: the body is the key authorization; trailing white
+     * space is ignored. */
+    while (n > 0 && isspace((unsigned char)body[n - 1])) {
+        n--;
+    }
+    if (n == want && memcmp(body, keyauth, n) == 0) {
+        return true;
+    }
+    /* Its length only: never a byte of it (see validate.h). */
+    snprintf(why, whylen, "the body (%zu bytes) is not the key "
+             "authorization (%zu bytes)", len, want);
+    return false;
+}
+
 /* The hop's outcome from a response to url at addr. Returns true when
  * it is a redirect to follow (next set). */
 static bool
@@ -62,6 +86,7 @@ judge(const struct val_input *in, const char *url, const char *addr,
       struct val_outcome *out)
 {
     size_t n = hr->body.len;
+    char why[160];
 
     if (hr->status >= 300 && hr->status < 400 && hr->status != 304) {
         if (hr->location[0] == '\0') {
@@ -82,23 +107,12 @@ judge(const struct val_input *in, const char *url, const char *addr,
                  url, addr, hr->status);
         return false;
     }
-    /* RFC 8555 §8.3: the body is the key authorization; trailing white
-     * space is ignored. */
-    while (n > 0 && isspace((unsigned char)hr->body.data[n - 1])) {
-        n--;
-    }
-    if (n == strlen(in->keyauth) && memcmp(hr->body.data, in->keyauth, n) == 0) {
+    if (val_http01_body_ok(hr->body.data, n, in->keyauth, why,
+                           sizeof(why))) {
         out->valid = true;
         return false;
     }
-    {
-        char seen[80];
-
-        log_clean(hr->body.data, n < 64 ? n : 64, seen, sizeof(seen));
-        val_fail(out, PROB_INCORRECT_RESPONSE, "%s (%s): the body is not the "
-                 "key authorization (got \"%s\"%s)", url, addr, seen,
-                 n > 64 ? "..." : "");
-    }
+    val_fail(out, PROB_INCORRECT_RESPONSE, "%s (%s): %s", url, addr, why);
     return false;
 }
 

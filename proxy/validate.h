@@ -90,6 +90,15 @@ bool val_addresses(const struct val_input *in, const char *host,
 bool val_http01_redirect_ok(const struct httpc_url *u, unsigned http_port,
                             unsigned tls_port, char *why, size_t whylen);
 
+/* RFC 8555 §8.3: whether body[len] (a 200 response's body, capped by
+ * max_body) is the key authorization, trailing white space ignored. On
+ * false why says so with the body's length only: a detail never quotes
+ * the body, since a redirect may have led to a service the account
+ * holder could not read otherwise. Exposed for the unit tests and
+ * fuzzing (test/fuzz/fuzz_http01.c). */
+bool val_http01_body_ok(const char *body, size_t len, const char *keyauth,
+                        char *why, size_t whylen);
+
 /* ---- dns-01 (val_dns01.c) ------------------------------------------ */
 
 #define VAL_DNS01_DIGEST_LEN 43    /* base64url of a SHA-256, no padding */
@@ -104,15 +113,33 @@ void val_dns01_expected(const char *keyauth, char *out, size_t outlen);
 
 /* RFC 8737 §3 (and RFC 8738 §6 for IP identifiers): checks the
  * certificate (DER) a tls-alpn-01 responder presented for the identifier
- * (ident_type "dns" or "ip", value name): it parses, is self-signed
- * (verifies with its own key), holds exactly one subjectAltName, the
- * dNSName name (case-insensitively) or the iPAddress name, and exactly
- * one id-pe-acmeIdentifier extension (1.3.6.1.5.5.7.1.31), critical,
- * whose value is an OCTET STRING of the 32 bytes of digest
- * (SHA-256 of the key authorization). On false why says which rule. */
+ * (ident_type "dns" or "ip", value name), with OpenSSL's X509 API: it
+ * parses, has no critical extension OpenSSL does not know besides
+ * acmeIdentifier, holds exactly one subjectAltName, the dNSName name
+ * (case-insensitively) or the iPAddress name, and exactly one
+ * id-pe-acmeIdentifier extension (1.3.6.1.5.5.7.1.31), critical, whose
+ * value is the DER of an OCTET STRING of the 32 bytes of digest
+ * (SHA-256 of the key authorization, compared in constant time), and is
+ * self-signed (verifies with its own key). On false why says which
+ * rule. */
 bool val_tlsalpn01_check_cert(const unsigned char *der, size_t len,
                               const char *ident_type, const char *name,
                               const unsigned char *digest, char *why,
                               size_t whylen);
+
+/* The client side of one tls-alpn-01 attempt on fd, a connected stream
+ * socket (made non-blocking here; not closed here): OpenSSL
+ * handshake with SNI sni, ALPN "acme-tls/1" only, TLS 1.2 or later, no
+ * trust checks, until deadline_ms (time_mono_ms() clock); then the
+ * server must have selected "acme-tls/1" and its certificate must pass
+ * the rules of val_tlsalpn01_check_cert. Sets out valid, or its problem
+ * (tls, connection, incorrectResponse) with a detail that begins with
+ * where; adds "alpn" and "tlsVersion" to rec (may be NULL). Reads at
+ * most 256 KiB. The validator calls it per address; exposed for the
+ * unit tests and fuzzing (test/fuzz/fuzz_tlsalpn.c). */
+void val_tlsalpn01_session(int fd, const char *where, const char *sni,
+                           const char *ident_type, const char *name,
+                           const unsigned char *digest, long long deadline_ms,
+                           cJSON *rec, struct val_outcome *out);
 
 #endif /* AP_PROXY_VALIDATE_H */

@@ -17,6 +17,9 @@ The DNS zone (written by validation.sh) has *.test and *.a.test ->
 127.0.0.2 (in the proxy's [validation] deny) and
 _acme-challenge.cname.test CNAME dns-target.test.
 
+VAL_AUDIT_LOG and VAL_PROXY_LOG name the proxy's audit log and its log
+(the check that a redirected body is never quoted reads them).
+
 Each check prints "ok - name" or "not ok - name: reason"; the last line is
 "valtest: N passed, N failed".  Exit status 0 only when all passed.
 """
@@ -421,6 +424,54 @@ def check_redirect_ok(acme):
            f"challenge is {chall.get('status')}: {chall.get('error')}")
 
 
+def check_redirect_body_not_quoted(acme):
+    """Issue 10, finding 2: the responder redirects to another path of the
+    same host and port, whose body is an internal service's secret. The
+    validation fails with incorrectResponse, and no byte of that body is
+    in the problem detail, the audit log or the proxy's log (paths from
+    VAL_AUDIT_LOG and VAL_PROXY_LOG); the detail gives its length."""
+    hp = CFG["http_port"]
+    secret = "s3cr3t-" + os.urandom(8).hex()
+    body = f"INTERNAL-ONLY: db_password={secret}"
+    orderr = acme.new_order(csr_for(["leak.a.test"]))
+    authzr, challb = pick(orderr, "http-01")
+    token = challb.chall.encode("token")
+    HTTP_ACTIONS[token] = ("redirect", f"http://leak.a.test:{hp}/internal/metadata")
+    HTTP_ACTIONS["metadata"] = ("body", body)
+    chall = answer_and_wait(acme, challb)
+    expect_failure(acme, orderr, authzr, chall, "incorrectResponse",
+                   ["/internal/metadata", f"({len(body)} bytes)",
+                    "not the key authorization"])
+    pieces = ("INTERNAL-ONLY", "db_password", secret)
+    detail = (chall.get("error") or {}).get("detail", "")
+    for piece in pieces:
+        expect(piece not in detail, f"the detail quotes the body: {detail!r}")
+        expect(piece not in json.dumps(chall), "the challenge quotes the body")
+    authz_id = authzr.uri.rsplit("/", 1)[-1]
+    audit_path = os.environ.get("VAL_AUDIT_LOG", "")
+    proxy_log = os.environ.get("VAL_PROXY_LOG", "")
+    expect(audit_path and proxy_log, "VAL_AUDIT_LOG or VAL_PROXY_LOG not set")
+    deadline = time.time() + 5
+    audit = ""
+    while time.time() < deadline:
+        with open(audit_path, encoding="utf-8", errors="replace") as f:
+            audit = f.read()
+        if any('"validation"' in line and authz_id in line
+               for line in audit.splitlines()):
+            break
+        time.sleep(0.2)
+    lines = [line for line in audit.splitlines()
+             if '"validation"' in line and authz_id in line]
+    expect(lines, f"no validation event for authz {authz_id} in {audit_path}")
+    expect("/internal/metadata" in lines[-1],
+           "the audit line lacks the redirect URL")
+    with open(proxy_log, encoding="utf-8", errors="replace") as f:
+        log = f.read()
+    for piece in pieces:
+        expect(piece not in audit, f"the audit log quotes the body ({piece})")
+        expect(piece not in log, f"the proxy log quotes the body ({piece})")
+
+
 def main():
     if len(sys.argv) != 6:
         print(__doc__)
@@ -450,6 +501,8 @@ def main():
         ("dns01_nxdomain_dns",
          lambda: dns_neg("nx.test", None, "dns", ["NXDOMAIN", "_acme-challenge.nx.test"])),
         ("http01_redirect_followed", lambda: check_redirect_ok(acme)),
+        ("http01_redirected_body_never_quoted",
+         lambda: check_redirect_body_not_quoted(acme)),
         ("http01_redirect_forbidden_port_connection",
          lambda: http_case(acme, "redir-port.a.test",
                            lambda t, ka: ("redirect", f"http://127.0.0.1:1/{t}"),

@@ -146,6 +146,7 @@ test_lego_tlsalpn01() {
 
 test_val_py() {
     local line out=$TMP/valtest.log
+    VAL_AUDIT_LOG="$DATA_DIR/audit.log" VAL_PROXY_LOG="$TMP/proxy.log" \
     timeout 240 "$PY" "$VAL_HERE/val_test.py" "$DIR_URL" "$CA_FILE" "$HTTP_PORT" \
         "$TLS01_PORT" "$DNS_PORT" > "$out" 2>&1
     while IFS= read -r line; do

@@ -6,8 +6,16 @@
  * and parsed for a question (TXT and A answers, CNAME chains inside one
  * answer, a chain that leaves the answer, NXDOMAIN, records of other
  * names ignored) and malformed or hostile ones (truncated, another
- * question, not a response, CNAME loops, chains over the limit). Every
- * row is its own cmocka test. */
+ * question, not a response, CNAME loops, chains over the limit); what
+ * one answer means for a lookup (resolve_answer_step: the records, the
+ * next CNAME hop, NXDOMAIN, SERVFAIL, REFUSED); and whole lookups through
+ * c-ares against a DNS server the test runs on 127.0.0.1
+ * (test/unit/dnsstub.h): addresses IPv6 first, TXT, NXDOMAIN, SERVFAIL,
+ * an over-long CNAME chain, a black hole that never answers (the call
+ * returns by its deadline), the system mode reading /etc/hosts first
+ * and then a resolv.conf the test writes, and a configured resolver being
+ * the only server asked.
+ * No query leaves the loopback. Every row is its own cmocka test. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "test/unit/dnsstub.h"
 #include "test/unit/rows.h"
 
 #include <arpa/nameser.h>
@@ -24,6 +33,7 @@
 #include <sys/socket.h>
 
 #include "common/resolve.h"
+#include "common/timeutil.h"
 
 /* ---- resolver addresses ---------------------------------------------- */
 
@@ -356,6 +366,246 @@ test_answer(void **state)
     }
 }
 
+/* ---- one answer of a lookup ------------------------------------------ */
+
+struct step_row {
+    const char *name;
+    struct answer_row msg;   /* the response (qname, qtype, rrs, rcode) */
+    const char *asked;       /* the lookup's first name */
+    ap_err want;
+    const char *want_next;   /* "" when the lookup ends */
+    const char *want_word;   /* in err (failures) */
+};
+
+#define MSG(qn, qt, rc, ...)                                                 \
+    { "", qn, qt, NULL, 0, 1, rc, { __VA_ARGS__ }, 0, 0, AP_OK, 0, "", NULL }
+#define NO_RR { NULL, 0, NULL, 0 }
+
+static const struct step_row step_good[] = {
+    { "step: records end the lookup",
+      MSG("a.test", ns_t_txt, ns_r_noerror, TXT("a.test", "\x01" "x")),
+      "a.test", AP_OK, "", NULL },
+    { "step: NODATA ends the lookup",
+      MSG("a.test", ns_t_txt, ns_r_noerror, NO_RR), "a.test", AP_OK, "",
+      NULL },
+    { "step: a chain inside the answer ends it",
+      MSG("a.test", ns_t_a, ns_r_noerror, CNAME("a.test", "b.test"),
+          A("b.test")),
+      "a.test", AP_OK, "", NULL },
+    { "step: a chain leaving the answer goes on",
+      MSG("a.test", ns_t_txt, ns_r_noerror,
+          CNAME("a.test", "b.test"), CNAME("b.test", "far.example")),
+      "a.test", AP_OK, "far.example", NULL },
+};
+
+static const struct step_row step_bad[] = {
+    { "step: NXDOMAIN", MSG("nx.test", ns_t_txt, ns_r_nxdomain, NO_RR),
+      "nx.test", AP_ENOTFOUND, "", "nx.test does not exist (NXDOMAIN)" },
+    { "step: NXDOMAIN reached by CNAME",
+      MSG("far.example", ns_t_txt, ns_r_nxdomain, NO_RR), "a.test",
+      AP_ENOTFOUND, "", "reached by CNAME" },
+    { "step: SERVFAIL", MSG("a.test", ns_t_a, ns_r_servfail, NO_RR),
+      "a.test", AP_ETIMEOUT, "", "SERVFAIL for a.test" },
+    { "step: REFUSED", MSG("a.test", ns_t_a, ns_r_refused, NO_RR),
+      "a.test", AP_ENET, "", "REFUSED" },
+    { "step: an answer to another question",
+      { "", "a.test", ns_t_txt, "b.test", 0, 1, ns_r_noerror, { NO_RR }, 0,
+        0, AP_OK, 0, "", NULL },
+      "a.test", AP_EPARSE, "", "malformed" },
+    { "step: a CNAME loop",
+      MSG("a.test", ns_t_txt, ns_r_noerror, CNAME("a.test", "b.test"),
+          CNAME("b.test", "a.test")),
+      "a.test", AP_EPARSE, "", "looping" },
+};
+
+static void
+test_step(void **state)
+{
+    const struct step_row *r = *state;
+    struct collected c;
+    struct msg m;
+    char next[RESOLVE_MAX_NAME];
+    char err[320] = "";
+    ap_err rc;
+
+    build_msg(&r->msg, &m);
+    memset(&c, 0, sizeof(c));
+    rc = resolve_answer_step(m.b, m.n, r->msg.qname, r->asked,
+                             r->msg.qtype, collect, &c, "stub", next,
+                             sizeof(next), err, sizeof(err));
+    assert_int_equal(rc, r->want);
+    if (rc == AP_OK) {
+        assert_string_equal(next, r->want_next);
+        return;
+    }
+    if (strstr(err, r->want_word) == NULL) {
+        print_error("error \"%s\" lacks \"%s\"\n", err, r->want_word);
+    }
+    assert_non_null(strstr(err, r->want_word));
+    assert_non_null(strstr(err, "DNS (stub)"));
+}
+
+/* ---- lookups through c-ares and a stub server ------------------------ */
+
+enum via {
+    VIA_CONFIGURED,     /* resolver = 127.0.0.1:<stub> */
+    VIA_SYSTEM,         /* resolv.conf written here: nameserver 127.0.0.1 */
+    VIA_BAD_RESOLVER,   /* resolver = "localhost:53" */
+};
+
+struct lookup_row {
+    const char *name;
+    int txt;               /* resolve_txt, else resolve_host */
+    const char *qname;
+    enum via via;
+    int blackhole;
+    unsigned deadline_ms;  /* 0: already passed */
+    ap_err want;
+    size_t want_n;
+    const char *want_first;   /* address or TXT; or a word of the error */
+    const char *want_second;  /* address */
+};
+
+#define LOOKUP_MARGIN_MS 600
+
+static const struct lookup_row lookup_good[] = {
+    { "lookup: A and AAAA, IPv6 first", 0, "a.test", VIA_CONFIGURED, 0,
+      2000, AP_OK, 2, "::1", "127.0.0.1" },
+    { "lookup: TXT", 1, "a.test", VIA_CONFIGURED, 0, 2000, AP_OK, 1,
+      "hello", NULL },
+    { "lookup: TXT, none there", 1, "other.test", VIA_CONFIGURED, 0, 2000,
+      AP_OK, 0, NULL, NULL },
+    { "lookup: system resolv.conf, A and AAAA", 0, "a.test", VIA_SYSTEM, 0,
+      2000, AP_OK, 2, "::1", "127.0.0.1" },
+    { "lookup: system resolv.conf, TXT", 1, "a.test", VIA_SYSTEM, 0, 2000,
+      AP_OK, 1, "hello", NULL },
+    /* One family answered: the other gets half the time left, so the
+     * call returns by about half the deadline with what it has. */
+    { "lookup: AAAA unanswered, A by half the deadline", 0, "noaaaa.test",
+      VIA_CONFIGURED, 0, 1600, AP_OK, 1, "127.0.0.2", NULL },
+    /* /etc/hosts names localhost: no query, even to a black hole. */
+    { "lookup: system mode reads /etc/hosts first", 0, "localhost",
+      VIA_SYSTEM, 1, 2000, AP_OK, 1, "127.0.0.1", NULL },
+};
+
+static const struct lookup_row lookup_bad[] = {
+    { "lookup: host NXDOMAIN", 0, "nx.test", VIA_CONFIGURED, 0, 2000,
+      AP_ENOTFOUND, 0, "NXDOMAIN", NULL },
+    { "lookup: TXT NXDOMAIN", 1, "nx.test", VIA_CONFIGURED, 0, 2000,
+      AP_ENOTFOUND, 0, "NXDOMAIN", NULL },
+    { "lookup: host without addresses", 0, "other.test", VIA_CONFIGURED, 0,
+      2000, AP_ENOTFOUND, 0, "no A or AAAA record", NULL },
+    { "lookup: SERVFAIL", 1, "servfail.test", VIA_CONFIGURED, 0, 2000,
+      AP_ETIMEOUT, 0, "SERVFAIL", NULL },
+    { "lookup: CNAME chain over the limit", 1, "c0.chain.test",
+      VIA_CONFIGURED, 0, 3000, AP_EPARSE, 0, "longer than 8", NULL },
+    { "lookup: black hole, host, by the deadline", 0, "a.test",
+      VIA_CONFIGURED, 1, 800, AP_ETIMEOUT, 0, "deadline", NULL },
+    { "lookup: black hole, TXT, by the deadline", 1, "a.test",
+      VIA_CONFIGURED, 1, 800, AP_ETIMEOUT, 0, "deadline", NULL },
+    { "lookup: black hole, system resolv.conf", 0, "a.test", VIA_SYSTEM, 1,
+      800, AP_ETIMEOUT, 0, "deadline", NULL },
+    { "lookup: deadline already passed", 1, "a.test", VIA_CONFIGURED, 0, 0,
+      AP_ETIMEOUT, 0, "deadline passed", NULL },
+    { "lookup: resolver not host:port", 1, "a.test", VIA_BAD_RESOLVER, 0,
+      2000, AP_EINVAL, 0, "not host:port", NULL },
+};
+
+/* A resolv.conf naming 127.0.0.1, for the system mode (the port comes
+ * from resolve_set_system_conf). Its path into path. */
+static void
+write_resolv_conf(char *path, size_t pathlen)
+{
+    FILE *f;
+    int fd;
+
+    snprintf(path, pathlen, "/tmp/acmeproxy-resolv-XXXXXX");
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    f = fdopen(fd, "w");
+    assert_non_null(f);
+    fprintf(f, "nameserver 127.0.0.1\noptions timeout:30 attempts:5\n");
+    assert_int_equal(fclose(f), 0);
+}
+
+static void
+test_lookup(void **state)
+{
+    const struct lookup_row *r = *state;
+    struct resolve_result *host = calloc(1, sizeof(*host));
+    struct resolve_txt_result *txt = calloc(1, sizeof(*txt));
+    struct dnsstub dns;
+    struct dnsstub other;
+    char conf[64] = "";
+    char resolver[64] = "";
+    const char *error;
+    long long t0;
+    long long took;
+    ap_err rc;
+
+    assert_non_null(host);
+    assert_non_null(txt);
+    assert_int_equal(dnsstub_start(&dns, r->blackhole != 0, 0), 0);
+    /* A second server as the system's: a configured resolver must be the
+     * only one asked. */
+    assert_int_equal(dnsstub_start(&other, false, 0), 0);
+    write_resolv_conf(conf, sizeof(conf));
+    if (r->via == VIA_SYSTEM) {
+        resolve_set_system_conf(conf, dns.port);
+    } else {
+        resolve_set_system_conf(conf, other.port);
+        snprintf(resolver, sizeof(resolver), "%s:%u",
+                 r->via == VIA_BAD_RESOLVER ? "localhost" : "127.0.0.1",
+                 dns.port);
+    }
+    t0 = time_mono_ms();
+    if (r->txt) {
+        rc = resolve_txt(resolver, r->qname, t0 + r->deadline_ms, txt);
+        error = txt->error;
+    } else {
+        rc = resolve_host(resolver, r->qname, t0 + r->deadline_ms, host);
+        error = host->error;
+    }
+    took = time_mono_ms() - t0;
+    dnsstub_stop(&dns);
+    dnsstub_stop(&other);
+    unlink(conf);
+    resolve_set_system_conf(NULL, 0);
+    print_message("%s: %lld ms, rc %d: %s\n", r->name, took, rc, error);
+    assert_true(took <= (long long)r->deadline_ms + LOOKUP_MARGIN_MS);
+    assert_int_equal(atomic_load(&other.queries), 0);
+    if (r->deadline_ms == 0 || strcmp(r->qname, "localhost") == 0) {
+        assert_int_equal(atomic_load(&dns.queries), 0);
+    } else if (r->via == VIA_SYSTEM) {
+        assert_true(atomic_load(&dns.queries) > 0);
+    }
+    assert_int_equal(rc, r->want);
+    if (rc != AP_OK) {
+        if (strstr(error, r->want_first) == NULL) {
+            print_error("error \"%s\" lacks \"%s\"\n", error,
+                        r->want_first);
+        }
+        assert_non_null(strstr(error, r->want_first));
+    } else if (r->txt) {
+        assert_int_equal(txt->n, r->want_n);
+        assert_string_equal(txt->name, r->qname);
+        if (r->want_n > 0) {
+            assert_string_equal(txt->txt[0], r->want_first);
+        }
+    } else {
+        assert_int_equal(host->n, r->want_n);
+        assert_string_equal(host->addrs[0], r->want_first);
+        if (r->want_second != NULL) {
+            assert_string_equal(host->addrs[1], r->want_second);
+        } else if (strcmp(r->qname, "noaaaa.test") == 0) {
+            assert_true(took <= (long long)r->deadline_ms / 2 +
+                                    LOOKUP_MARGIN_MS / 2);
+        }
+    }
+    free(host);
+    free(txt);
+}
+
 /* ---- runner -------------------------------------------------------- */
 
 
@@ -371,12 +621,20 @@ main(void)
                    "bad table at least as long as the good one");
     _Static_assert(N_ROWS(answer_bad) >= N_ROWS(answer_good),
                    "bad table at least as long as the good one");
+    _Static_assert(N_ROWS(step_bad) >= N_ROWS(step_good),
+                   "bad table at least as long as the good one");
+    _Static_assert(N_ROWS(lookup_bad) >= N_ROWS(lookup_good),
+                   "bad table at least as long as the good one");
     ADD_ROWS(&l, server_good, test_server);
     ADD_ROWS(&l, server_bad, test_server);
     ADD_ROWS(&l, txt_good, test_txt);
     ADD_ROWS(&l, txt_bad, test_txt);
     ADD_ROWS(&l, answer_good, test_answer);
     ADD_ROWS(&l, answer_bad, test_answer);
+    ADD_ROWS(&l, step_good, test_step);
+    ADD_ROWS(&l, step_bad, test_step);
+    ADD_ROWS(&l, lookup_good, test_lookup);
+    ADD_ROWS(&l, lookup_bad, test_lookup);
     failed = _cmocka_run_group_tests("resolve", l.tests, l.n, NULL, NULL);
     free(l.tests);
     return failed;

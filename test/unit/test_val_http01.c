@@ -6,13 +6,18 @@
  * configured http_port, https on 443 or the configured tls_port, an IP
  * literal or an LDH host name); bad rows name the rule that refuses each
  * (scheme, port, user information, host), or a URL that does not split.
- * Every row is its own cmocka test. */
+ * The body check (val_http01_body_ok): the key authorization with or
+ * without trailing white space passes; anything else fails with a reason
+ * that gives the body's length and never a byte of it. Every row is its
+ * own cmocka test. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <cmocka.h>
+
+#include "test/unit/rows.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,32 +138,79 @@ test_dns01_expected(void **state)
     assert_string_equal(small, "");
 }
 
-/* ---- runner -------------------------------------------------------- */
+/* ---- the body check ------------------------------------------------ */
 
-#define N_ROWS(rows) (sizeof(rows) / sizeof((rows)[0]))
+#define KA "tok.thumb"
+
+struct body_row {
+    const char *name;
+    const char *body;
+    size_t len;
+    bool ok;
+    const char *why;        /* when !ok: a part of the reason */
+    const char *secret;     /* when !ok: must not be in the reason */
+};
+
+#define B(s) s, sizeof(s) - 1
+
+static const struct body_row body_good[] = {
+    { "body: exactly the key authorization", B(KA), true, NULL, NULL },
+    { "body: trailing newline", B(KA "\n"), true, NULL, NULL },
+    { "body: trailing white space", B(KA " \r\n\t "), true, NULL, NULL },
+};
+
+static const struct body_row body_bad[] = {
+    { "body: another body", B("nope"), false,
+      "the body (4 bytes) is not the key authorization (9 bytes)", "nope" },
+    { "body: an internal service's secret",
+      B("INTERNAL-ONLY: db_password=hunter2"), false, "(34 bytes)",
+      "hunter2" },
+    { "body: leading white space", B(" " KA), false, "(10 bytes)", NULL },
+    { "body: one byte more", B(KA "x"), false, "(10 bytes)", NULL },
+    { "body: a prefix", B("tok.thum"), false, "(8 bytes)", "tok.thum" },
+    { "body: empty", B(""), false, "(0 bytes)", NULL },
+    { "body: NUL inside", B("tok\0thumb"), false, "(9 bytes)", NULL },
+};
+
+static void
+test_body(void **state)
+{
+    const struct body_row *r = *state;
+    char why[160] = "";
+    bool ok = val_http01_body_ok(r->body, r->len, KA, why, sizeof(why));
+
+    assert_int_equal(ok, r->ok);
+    if (r->ok) {
+        return;
+    }
+    if (strstr(why, r->why) == NULL) {
+        print_error("reason \"%s\" does not mention \"%s\"\n", why, r->why);
+    }
+    assert_non_null(strstr(why, r->why));
+    if (r->secret != NULL) {
+        assert_null(strstr(why, r->secret));
+    }
+}
+
+/* ---- runner -------------------------------------------------------- */
 
 int
 main(void)
 {
-    struct CMUnitTest tests[N_ROWS(good_rows) + N_ROWS(bad_rows) + 2];
-    size_t n = 0;
+    struct test_list l = { 0 };
+    int failed;
 
     _Static_assert(N_ROWS(bad_rows) >= N_ROWS(good_rows),
                    "bad table at least as long as the good one");
-    memset(tests, 0, sizeof(tests));
-    for (size_t i = 0; i < N_ROWS(good_rows); i++, n++) {
-        tests[n].name = good_rows[i].name;
-        tests[n].test_func = test_row;
-        tests[n].initial_state = (void *)(uintptr_t)&good_rows[i];
-    }
-    for (size_t i = 0; i < N_ROWS(bad_rows); i++, n++) {
-        tests[n].name = bad_rows[i].name;
-        tests[n].test_func = test_row;
-        tests[n].initial_state = (void *)(uintptr_t)&bad_rows[i];
-    }
-    tests[n].name = "split fields";
-    tests[n++].test_func = test_split_fields;
-    tests[n].name = "dns-01 expected TXT value";
-    tests[n++].test_func = test_dns01_expected;
-    return _cmocka_run_group_tests("val_http01", tests, n, NULL, NULL);
+    _Static_assert(N_ROWS(body_bad) >= N_ROWS(body_good),
+                   "bad table at least as long as the good one");
+    ADD_ROWS(&l, good_rows, test_row);
+    ADD_ROWS(&l, bad_rows, test_row);
+    ADD_ROWS(&l, body_good, test_body);
+    ADD_ROWS(&l, body_bad, test_body);
+    add_test(&l, "split fields", test_split_fields, NULL);
+    add_test(&l, "dns-01 expected TXT value", test_dns01_expected, NULL);
+    failed = _cmocka_run_group_tests("val_http01", l.tests, l.n, NULL, NULL);
+    free(l.tests);
+    return failed;
 }
