@@ -70,10 +70,14 @@ run_dns01(const struct val_input *in, struct val_outcome *out)
         val_fail(out, PROB_DNS, "%s", r->error);
         goto out;
     }
-    arr = rec != NULL ? cJSON_AddArrayToObject(rec, "txt") : NULL;
+    /* The lengths of the records, never their text: a CNAME may lead the
+     * lookup to any internal name, whose TXT records are not the client's
+     * to read (the same rule as http-01 bodies). */
+    arr = rec != NULL ? cJSON_AddArrayToObject(rec, "txtLengths") : NULL;
     for (size_t i = 0; i < r->n; i++) {
         if (arr != NULL) {
-            cJSON_AddItemToArray(arr, cJSON_CreateString(r->txt[i]));
+            cJSON_AddItemToArray(arr,
+                                 cJSON_CreateNumber((double)strlen(r->txt[i])));
         }
         if (strcmp(r->txt[i], want) == 0) {
             out->valid = true;
@@ -94,9 +98,9 @@ run_dns01(const struct val_input *in, struct val_outcome *out)
         goto out;
     }
     val_fail(out, PROB_INCORRECT_RESPONSE, "DNS (%s): none of the %zu TXT "
-             "record(s) at %s is the key authorization digest (first: "
-             "\"%.64s\")", resolver[0] != '\0' ? resolver : "system "
-             "resolver", r->n, qname, r->txt[0]);
+             "record(s) at %s is the key authorization digest (%zu "
+             "characters)", resolver[0] != '\0' ? resolver : "system "
+             "resolver", r->n, qname, strlen(want));
 out:
     free(r);
 }

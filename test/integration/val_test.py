@@ -397,6 +397,34 @@ def dns_neg(name, txt, ptype, words):
     expect_failure(acme, orderr, authzr, chall, ptype, words)
 
 
+def check_dns01_wrong_txt():
+    """A wrong TXT record fails with incorrectResponse; its text reaches
+    neither the problem nor the validation record (a CNAME could point
+    the lookup at any internal name)."""
+    secret = "INTERNAL-TXT-s3cr3t"
+    acme, _ = make_client()
+    orderr = acme.new_order(csr_for(["wrongtxt.test"]))
+    authzr, challb = pick(orderr, "dns-01")
+    nsupdate([f"update add _acme-challenge.wrongtxt.test. 60 TXT \"{secret}\""])
+    chall = answer_and_wait(acme, challb)
+    expect_failure(acme, orderr, authzr, chall, "incorrectResponse",
+                   ["_acme-challenge.wrongtxt.test", "1 TXT"])
+    expect(secret not in json.dumps(chall), f"the TXT text was reflected: {chall}")
+    authz_id = authzr.uri.rsplit("/", 1)[-1]
+    audit_path = os.environ.get("VAL_AUDIT_LOG", "")
+    expect(audit_path, "VAL_AUDIT_LOG not set")
+    lines = []
+    deadline = time.time() + 5
+    while not lines and time.time() < deadline:
+        with open(audit_path, encoding="utf-8", errors="replace") as f:
+            lines = [line for line in f if '"validation"' in line and authz_id in line]
+        time.sleep(0.2)
+    expect(lines, f"no validation event for authz {authz_id}")
+    expect(secret not in lines[-1], "the audit line quotes the TXT record")
+    expect(f'"txtLengths":[{len(secret)}]' in lines[-1],
+           f"the audit evidence lacks the record's length: {lines[-1][:300]}")
+
+
 def tls_neg(name, ext_kind, alpn, ptype, words):
     acme, _ = make_client()
     orderr = acme.new_order(csr_for([name]))
@@ -492,9 +520,7 @@ def main():
         ("dns_name_offers_three_challenges", check_dns_name_offers_three),
         ("bad_ip_and_wildcard_identifiers_rejected", check_bad_identifiers),
         ("dns01_cname_followed_any_of_two_txt", check_dns01_cname),
-        ("dns01_wrong_txt_incorrect_response",
-         lambda: dns_neg("wrongtxt.test", "not-the-digest", "incorrectResponse",
-                         ["_acme-challenge.wrongtxt.test", "not-the-digest"])),
+        ("dns01_wrong_txt_incorrect_response_not_quoted", check_dns01_wrong_txt),
         ("dns01_missing_txt_unauthorized",
          lambda: dns_neg("missing.test", None, "unauthorized",
                          ["no TXT record", "_acme-challenge.missing.test"])),

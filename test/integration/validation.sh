@@ -172,10 +172,10 @@ test_evidence_logged() {
             return
         fi
     done
-    if ! grep -q 'type=dns-01 .*"txt":\[' "$TMP/proxy.log" ||
+    if ! grep -q 'type=dns-01 .*"txtLengths":\[43' "$TMP/proxy.log" ||
        ! grep -q 'type=http-01 .*"addressesResolved":\[' "$TMP/proxy.log" ||
        ! grep -q 'type=tls-alpn-01 .*"sni":"1.0.0.127.in-addr.arpa"' "$TMP/proxy.log"; then
-        not_ok "$name" "evidence lacks TXT answers, resolved addresses or the reverse SNI"
+        not_ok "$name" "evidence lacks TXT record lengths, resolved addresses or the reverse SNI"
         return
     fi
     ok "$name"
