@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "common/buf.h"
 #include "common/ca.h"
 #include "common/crypto.h"
+#include "common/json.h"
 #include "common/x509.h"
 
 #define VECTOR_DIR "test/unit/vectors/"
@@ -222,6 +224,13 @@ static const struct row vault_bad[] = {
       NULL },
     { 200, "{\"data\":{\"certificate\":17}}", ADAPTER_RETRY, NULL, NULL },
     { 200, "", ADAPTER_RETRY, NULL, NULL },
+    /* Numbers in "errors": today's main casts them from a double. */
+    { 400, "{\"errors\":[5E55]}", ADAPTER_REJECTED, NULL,
+      "request refused" },
+    { 400, "{\"errors\":[1e400]}", ADAPTER_REJECTED, NULL,
+      "request refused" },
+    { 503, "{\"errors\":[\"sealed\",1.5]}", ADAPTER_RETRY, NULL,
+      "no error text" },
     { 0, NULL, ADAPTER_RETRY, NULL, NULL },
 };
 
@@ -296,6 +305,23 @@ static const struct row ejbca_bad[] = {
     { 202, "{\"status_code\":202,\"info_message\":\"waiting\"}",
       ADAPTER_RETRY, NULL, "request id" },
     { 202, "{\"request_id\":\"12a\"}", ADAPTER_RETRY, NULL, NULL },
+    /* Issue 10 point 5: request ids today's main cast from a double
+     * (undefined beyond the long long range) or truncated. */
+    { 202, "{\"request_id\":5E55}", ADAPTER_RETRY, NULL, "request id" },
+    { 202, "{\"request_id\":1e400}", ADAPTER_RETRY, NULL, "request id" },
+    { 202, "{\"request_id\":1e300}", ADAPTER_RETRY, NULL, "request id" },
+    { 202, "{\"request_id\":-1}", ADAPTER_RETRY, NULL, "request id" },
+    { 202, "{\"request_id\":0}", ADAPTER_RETRY, NULL, "request id" },
+    { 202, "{\"request_id\":1.5}", ADAPTER_RETRY, NULL, "request id" },
+    { 202, "{\"request_id\":2147483648}", ADAPTER_RETRY, NULL,
+      "request id" },
+    { 202, "{\"request_id\":\"99999999999999999999999\"}", ADAPTER_RETRY,
+      NULL, "request id" },
+    { 202, "{\"request_id\":\"12abc\"}", ADAPTER_RETRY, NULL,
+      "request id" },
+    { 202, "{\"request_id\":\"-5\"}", ADAPTER_RETRY, NULL, "request id" },
+    { 202, "{\"info_message\":\"Request with Id '99999999999' is still "
+           "waiting for approval\"}", ADAPTER_RETRY, NULL, "request id" },
     { 0, NULL, ADAPTER_RETRY, NULL, NULL },
 };
 
@@ -806,6 +832,133 @@ test_x509_chain_cas(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* ------------------------------------------------------- login answers */
+
+struct login_row {
+    long status;
+    const char *body;
+    ap_err want;
+    long long lease;          /* AP_OK */
+    const char *errbuf_has;   /* otherwise */
+};
+
+static const struct login_row vault_login_rows[] = {
+    { 200, "{\"auth\":{\"client_token\":\"hvs.CAES\",\"lease_duration\":"
+           "1800,\"renewable\":true},\"data\":null}", AP_OK, 1800, NULL },
+    { 200, "{\"auth\":{\"client_token\":\"hvs.CAES\"}}", AP_OK, 0, NULL },
+    { 200, "{\"auth\":{\"client_token\":\"hvs.CAES\",\"lease_duration\":"
+           "null}}", AP_OK, 0, NULL },
+    /* bad input: the lease is what today's main computes with */
+    { 200, "{\"auth\":{\"client_token\":\"hvs.CAES\",\"lease_duration\":"
+           "1e400}}", AP_EPARSE, 0, "lease_duration" },
+    { 200, "{\"auth\":{\"client_token\":\"hvs.CAES\",\"lease_duration\":"
+           "5E55}}", AP_EPARSE, 0, "lease_duration" },
+    { 200, "{\"auth\":{\"client_token\":\"hvs.CAES\",\"lease_duration\":"
+           "1e300}}", AP_EPARSE, 0, "lease_duration" },
+    { 200, "{\"auth\":{\"client_token\":\"hvs.CAES\",\"lease_duration\":"
+           "-1}}", AP_EPARSE, 0, "lease_duration" },
+    { 200, "{\"auth\":{\"client_token\":\"hvs.CAES\",\"lease_duration\":"
+           "1.5}}", AP_EPARSE, 0, "lease_duration" },
+    { 200, "{\"auth\":{\"client_token\":\"hvs.CAES\",\"lease_duration\":"
+           "\"1800\"}}", AP_EPARSE, 0, "lease_duration" },
+    { 200, "{\"auth\":{\"client_token\":\"hvs.CAES\",\"lease_duration\":"
+           "9223372036854775807}}", AP_EPARSE, 0, "lease_duration" },
+    { 200, "{\"auth\":{\"client_token\":\"\"}}", AP_EINVAL, 0,
+      "client_token" },
+    { 200, "{\"auth\":{\"client_token\":17}}", AP_EINVAL, 0, NULL },
+    { 200, "{\"auth\":null}", AP_EINVAL, 0, NULL },
+    { 200, "not json", AP_EINVAL, 0, NULL },
+    { 400, "{\"errors\":[\"invalid role or secret ID\"]}", AP_EINVAL, 0,
+      "invalid role" },
+    { 403, "{\"errors\":[\"permission denied\"],\"auth\":{\"client_token\":"
+           "\"hvs.CAES\"}}", AP_EINVAL, 0, "permission denied" },
+    { 0, NULL, AP_EINVAL, 0, NULL },
+};
+
+static void
+test_vault_login(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(vault_login_rows) /
+                               sizeof(vault_login_rows[0]); i++) {
+        const struct login_row *r = &vault_login_rows[i];
+        struct adapter_answer a = { r->status, r->body,
+                                    r->body ? strlen(r->body) : 0, NULL, -1 };
+        char errbuf[200] = "";
+        char *tok = NULL;
+        long long lease = -5;
+        ap_err rc = vault_parse_login(&a, &tok, &lease, errbuf,
+                                      sizeof(errbuf));
+
+        if (rc != r->want) {
+            print_error("row %zu: %d want %d (%s)\n", i, rc, r->want, errbuf);
+        }
+        assert_int_equal(rc, r->want);
+        if (rc == AP_OK) {
+            assert_string_equal(tok, "hvs.CAES");
+            assert_int_equal(lease, r->lease);
+            adapter_secret_free(tok);
+        } else {
+            assert_null(tok);
+            assert_int_equal(lease, -5);
+            /* the token never reaches the message */
+            assert_null(strstr(errbuf, "hvs.CAES"));
+            if (r->errbuf_has != NULL) {
+                assert_non_null(strstr(errbuf, r->errbuf_has));
+            }
+        }
+    }
+}
+
+static void
+test_renew_at(void **state)
+{
+    (void)state;
+    assert_int_equal(adapter_renew_at(1000, 0), 1300);
+    assert_int_equal(adapter_renew_at(1000, -7), 1300);
+    assert_int_equal(adapter_renew_at(1000, 1800), 2200);
+    assert_int_equal(adapter_renew_at(1000, 3), 1002);
+    assert_int_equal(adapter_renew_at(1000, 4), 1002);
+    assert_int_equal(adapter_renew_at(1000, 5), 1003);
+    /* today's main: now + ttl * 2 / 3 overflows for these */
+    assert_int_equal(adapter_renew_at(1000, LLONG_MAX),
+                     1000 + LLONG_MAX / 3 * 2 + 0);
+    assert_int_equal(adapter_renew_at(LLONG_MAX - 5, 3000), LLONG_MAX);
+    assert_int_equal(adapter_renew_at(LLONG_MAX, 0), LLONG_MAX);
+}
+
+/* What a PKI says becomes one line of well-formed UTF-8, even when the
+ * cap cuts a multi-byte sequence or the PKI sends stray bytes. */
+static void
+test_fail_detail_utf8(void **state)
+{
+    struct adapter_result res;
+    char text[1000];
+    size_t k = 0;
+
+    (void)state;
+    memset(&res, 0, sizeof(res));
+    for (int i = 0; i < 300; i++) {
+        text[k++] = (char)0xc3;
+        text[k++] = (char)0xa9; /* é */
+    }
+    text[k] = '\0';
+    (void)adapter_fail(&res, ADAPTER_RETRY, NULL, "x%s", text);
+    assert_non_null(res.detail);
+    for (size_t i = 0; res.detail[i] != '\0';) {
+        size_t l = json_utf8_len((const unsigned char *)res.detail + i,
+                                 strlen(res.detail + i));
+
+        assert_true(l > 0);
+        assert_true((unsigned char)res.detail[i] >= 0x20);
+        i += l;
+    }
+    (void)adapter_fail(&res, ADAPTER_REJECTED, NULL, "a\xff\x80" "b\r\nc\td");
+    assert_string_equal(res.detail, "a??b  c d");
+    assert_string_equal(res.problem_type, ADAPTER_PROB_REJECTED);
+    adapter_result_clear(&res);
+}
+
 int
 main(void)
 {
@@ -819,6 +972,9 @@ main(void)
         cmocka_unit_test(test_adcs_submit),
         cmocka_unit_test(test_adcs_fetch),
         cmocka_unit_test(test_exec_contract),
+        cmocka_unit_test(test_vault_login),
+        cmocka_unit_test(test_renew_at),
+        cmocka_unit_test(test_fail_detail_utf8),
         cmocka_unit_test(test_hex_to_dec),
         cmocka_unit_test(test_reason_names),
         cmocka_unit_test(test_status_outcome),
