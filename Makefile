@@ -2,7 +2,7 @@
 # ASan/UBSan variant). `make run` and `make test` install what is missing
 # first (deploy/deps.sh), then build.
 
-PKGS      := libcurl libcjson lmdb inih libcrypto
+PKGS      := libcurl libcjson lmdb inih libcrypto libxml-2.0
 TESTPKGS  := cmocka
 SAN       ?=
 BUILD     := build$(if $(SAN),/san)
