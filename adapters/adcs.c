@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include <libxml/HTMLparser.h>
+#include <libxml/globals.h>
 #include <libxml/tree.h>
 #include <libxml/xmlerror.h>
 
@@ -68,11 +69,16 @@ adcs_xml_quiet(void *ctx, const char *msg, ...)
     (void)msg;
 }
 
+/* Once per process: the parser's globals, and silence for its generic
+ * error channel (encoding errors of a hostile page) in this thread and,
+ * through the thread defaults, in the issuer threads. */
 static void
 adcs_xml_init(void)
 {
     xmlInitParser();
+    xmlThrDefSetGenericErrorFunc(NULL, adcs_xml_quiet);
     xmlSetGenericErrorFunc(NULL, adcs_xml_quiet);
+    xmlThrDefSetStructuredErrorFunc(NULL, NULL);
     xmlSetStructuredErrorFunc(NULL, NULL);
 }
 
@@ -795,6 +801,8 @@ adcs_init(const struct config_section *cfg, const struct adapter_ctx *ctx,
     ap_err rc;
 
     (void)ctx;
+    /* libxml2 wants its set-up in the main thread, before the workers. */
+    (void)pthread_once(&adcs_xml_once, adcs_xml_init);
     a = calloc(1, sizeof(*a));
     if (a == NULL) {
         return AP_ENOMEM;
