@@ -475,14 +475,14 @@ adcs_parse_fetch(const struct adapter_answer *a, struct adapter_result *res)
     long status = a->status;
     enum adapter_outcome o;
 
-    if (status != 200 || a->body == NULL) {
+    if (status != 200 || a->body == NULL || a->body_len == 0) {
         return adapter_fail(res, adapter_status_outcome(status) ==
                                          ADAPTER_RETRY ||
-                                     status == 401
+                                     status == 401 || status == 200
                                  ? ADAPTER_RETRY
                                  : ADAPTER_REJECTED,
-                            ADAPTER_PROB_REJECTED,
-                            "certsrv answered %ld", status);
+                            ADAPTER_PROB_REJECTED, "certsrv answered %ld%s",
+                            status, status == 200 ? " with nothing" : "");
     }
     buf_init(&b, a->body_len + 64);
     if (a->content_type != NULL &&
