@@ -85,9 +85,11 @@ struct adapter_ops {
                                  struct adapter_result *res); /* CAP_POLL */
     /* Revokes cert_pem (the leaf, then its chain) with an RFC 5280 reason
      * code. AP_OK when the PKI revoked it or answers that it already is;
-     * otherwise errbuf says what the PKI answered (AP_EINVAL: this PKI
-     * cannot revoke through its API at all; AP_ENET/AP_ETIMEOUT: not
-     * reached, try again later). */
+     * otherwise errbuf says what the PKI answered (AP_EINVAL: the PKI
+     * refused, or, from an adapter without ADAPTER_CAP_REVOKE, this PKI
+     * cannot revoke through its API at all and errbuf says who can: the
+     * core answers 403 unauthorized; AP_ENET/AP_ETIMEOUT: not reached,
+     * try again later). */
     ap_err (*revoke)(void *state, const char *cert_pem, int reason,
                      char *errbuf, size_t errlen);
     ap_err (*health)(void *state, char *errbuf, size_t errlen);

@@ -2,8 +2,10 @@
  * the unit tests (test/unit/test_adapters.c, test_rest.c). Not for the
  * core: it talks to adapters through adapter.h only.
  *
- * Each classify function turns what a PKI answered (status, body) into an
- * outcome and fills res the way submit/poll would; none does I/O. */
+ * Each classify function turns what a PKI answered (status, a
+ * NUL-terminated body) into an outcome and fills res the way submit/poll
+ * would; none does I/O. They are shorthands for the parse functions of
+ * adapters/parse.h, which take the body as bytes with its length. */
 #ifndef AP_ADAPTERS_ADAPTERS_INT_H
 #define AP_ADAPTERS_ADAPTERS_INT_H
 
@@ -12,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "adapters/adapter.h"
+#include "adapters/parse.h"
 
 /* Vault / OpenBao: POST <mount>/sign/<role>. */
 enum adapter_outcome vault_classify(long status, const char *body,

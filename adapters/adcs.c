@@ -17,12 +17,21 @@
  * Revocation is not possible through certsrv: revoke answers AP_EINVAL
  * with a message naming the serial to revoke on the CA. */
 #include "adapters/adapters_int.h"
+#include "adapters/parse.h"
 
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <libxml/HTMLparser.h>
+#include <libxml/globals.h>
+#include <libxml/tree.h>
+#include <libxml/xmlerror.h>
+
 #include "common/buf.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "common/x509.h"
 
@@ -42,122 +51,503 @@ static const char *const adcs_keys[] = {
     "password", NULL,
 };
 
-/* Digits right after marker in text into out. */
-static bool
-digits_after(const char *text, const char *marker, char *out, size_t len)
-{
-    const char *p = strstr(text, marker);
-    size_t k = 0;
+/* certsrv pages are HTML written by ASP: the disposition message of a
+ * denial is page text, so it is read from libxml2's HTML parser (entities
+ * decoded, tags and scripts apart) rather than cut out of the bytes. */
 
-    if (p == NULL) {
-        return false;
-    }
-    for (p += strlen(marker); *p >= '0' && *p <= '9' && k + 1 < len; p++) {
-        out[k++] = *p;
-    }
-    out[k] = '\0';
-    return k > 0;
+/* Marks the end of a block element in the page text. */
+#define ADCS_BLOCK '\x1e'
+#define ADCS_MAX_MSG 300
+
+static pthread_once_t adcs_xml_once = PTHREAD_ONCE_INIT;
+
+/* libxml2 reports errors of hostile pages to stderr unless told not to. */
+static void
+adcs_xml_quiet(void *ctx, const char *msg, ...)
+{
+    (void)ctx;
+    (void)msg;
 }
 
-/* The rest of the line after marker (and its tabs), cleaned. */
+/* Once per process: the parser's globals, and silence for its generic
+ * error channel (encoding errors of a hostile page) in this thread and,
+ * through the thread defaults, in the issuer threads. */
 static void
-line_after(const char *text, const char *marker, char *out, size_t len)
+adcs_xml_init(void)
 {
-    const char *p = strstr(text, marker);
+    xmlInitParser();
+    xmlThrDefSetGenericErrorFunc(NULL, adcs_xml_quiet);
+    xmlSetGenericErrorFunc(NULL, adcs_xml_quiet);
+    xmlThrDefSetStructuredErrorFunc(NULL, NULL);
+    xmlSetStructuredErrorFunc(NULL, NULL);
+}
+
+/* The page as a tree; NULL when it is not HTML libxml2 can read. */
+static htmlDocPtr
+adcs_html(const char *body, size_t len)
+{
+    (void)pthread_once(&adcs_xml_once, adcs_xml_init);
+    if (body == NULL || len == 0 || len > INT_MAX) {
+        return NULL;
+    }
+    return htmlReadMemory(body, (int)len, NULL, NULL,
+                          HTML_PARSE_RECOVER | HTML_PARSE_NOERROR |
+                              HTML_PARSE_NOWARNING | HTML_PARSE_NONET);
+}
+
+static bool
+adcs_is_block(const xmlNode *n)
+{
+    static const char *const blocks[] = {
+        "html", "head", "title", "body", "p", "div", "dl", "dt", "dd",
+        "table", "tr", "td", "th", "ul", "ol", "li", "h1", "h2", "h3",
+        "h4", "h5", "h6", "pre", "form", "center", "blockquote", "hr",
+    };
+
+    if (n->type != XML_ELEMENT_NODE || n->name == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++) {
+        if (xmlStrcasecmp(n->name, (const xmlChar *)blocks[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
+adcs_is_named(const xmlNode *n, const char *name)
+{
+    return n != NULL && n->type == XML_ELEMENT_NODE && n->name != NULL &&
+           xmlStrcasecmp(n->name, (const xmlChar *)name) == 0;
+}
+
+/* Appends text (UTF-8 from libxml2) with every run of white space or
+ * control characters (CR, LF, tab, no-break space among them) as one
+ * space. */
+static ap_err
+adcs_put_text(struct buf *b, const char *t)
+{
+    ap_err rc = AP_OK;
+
+    for (const unsigned char *p = (const unsigned char *)t;
+         *p != '\0' && rc == AP_OK; p++) {
+        bool space = *p <= 0x20 || *p == 0x7f;
+
+        if (p[0] == 0xc2 && p[1] == 0xa0) { /* &nbsp; */
+            space = true;
+            p++;
+        }
+        if (!space) {
+            rc = buf_append(b, p, 1);
+        } else if (b->len > 0 && b->data[b->len - 1] != ' ' &&
+                   b->data[b->len - 1] != ADCS_BLOCK) {
+            rc = buf_append(b, " ", 1);
+        }
+    }
+    return rc;
+}
+
+static ap_err
+adcs_put_block(struct buf *b)
+{
+    if (b->len > 0 && b->data[b->len - 1] == ' ') {
+        b->len--;
+        b->data[b->len] = '\0';
+    }
+    if (b->len > 0 && b->data[b->len - 1] == ADCS_BLOCK) {
+        return AP_OK;
+    }
+    return buf_append(b, (const char[]){ ADCS_BLOCK }, 1);
+}
+
+/* AD CS request ids are 32-bit numbers. */
+#define ADCS_MAX_REQID_NUM 4294967295LL
+
+/* The request id whose digits start at p, into out: 1 to 10 digits, a
+ * number from 1 to 2^32-1, ending there. out is "" otherwise. */
+static bool
+adcs_take_id(const char *p, char *out, size_t len)
+{
+    char digits[16];
     size_t k = 0;
+    long long n;
 
     out[0] = '\0';
-    if (p == NULL) {
-        return;
+    while (p[k] >= '0' && p[k] <= '9' && k < sizeof(digits) - 1) {
+        digits[k] = p[k];
+        k++;
     }
-    p += strlen(marker);
-    while (*p == '"' || *p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' ||
-           *p == '<') {
-        if (*p == '<') { /* skip one tag such as </DT><DD> */
-            const char *gt = strchr(p, '>');
+    digits[k] = '\0';
+    if (k == 0 || (p[k] >= '0' && p[k] <= '9') ||
+        json_int_text(digits, 1, ADCS_MAX_REQID_NUM, &n) != AP_OK ||
+        snprintf(out, len, "%lld", n) >= (int)len) {
+        out[0] = '\0';
+        return false;
+    }
+    return true;
+}
 
-            if (gt == NULL) {
-                break;
+/* The visible text of the page: text nodes outside script and style,
+ * each block element ending in ADCS_BLOCK. A request id found in a link
+ * or a script ("certnew.cer?ReqID=<n>&") goes to reqid when it is not
+ * NULL. Walks without recursion: a page may nest without limit. */
+static ap_err
+adcs_page_text(htmlDocPtr doc, struct buf *b, char *reqid, size_t reqid_len)
+{
+    static const char marker[] = "certnew.cer?ReqID=";
+    xmlNode *n = xmlDocGetRootElement(doc);
+    ap_err rc = AP_OK;
+
+    while (n != NULL && rc == AP_OK) {
+        const char *found = NULL;
+        bool descend = true;
+
+        if (n->type == XML_ELEMENT_NODE) {
+            xmlChar *href = NULL;
+
+            if (adcs_is_named(n, "script") || adcs_is_named(n, "style")) {
+                descend = adcs_is_named(n, "script");
             }
-            p = gt + 1;
+            if (adcs_is_named(n, "br")) {
+                rc = adcs_put_text(b, " ");
+            }
+            if (reqid != NULL && reqid[0] == '\0' &&
+                (href = xmlGetProp(n, (const xmlChar *)"href")) != NULL) {
+                found = strstr((const char *)href, marker);
+                if (found != NULL) {
+                    (void)adcs_take_id(found + strlen(marker), reqid,
+                                       reqid_len);
+                }
+                xmlFree(href);
+            }
+        } else if ((n->type == XML_TEXT_NODE ||
+                    n->type == XML_CDATA_SECTION_NODE) &&
+                   n->content != NULL) {
+            if (adcs_is_named(n->parent, "script")) {
+                /* location="certnew.cer?ReqID=12&"+getEncoding() */
+                found = reqid != NULL && reqid[0] == '\0'
+                            ? strstr((const char *)n->content, marker)
+                            : NULL;
+                if (found != NULL) {
+                    (void)adcs_take_id(found + strlen(marker), reqid,
+                                       reqid_len);
+                }
+            } else if (!adcs_is_named(n->parent, "style")) {
+                rc = adcs_put_text(b, (const char *)n->content);
+            }
+        }
+        if (rc != AP_OK) {
+            break;
+        }
+        /* Next node in document order; a block's end is marked on the
+         * way up. */
+        if (descend && n->type == XML_ELEMENT_NODE && n->children != NULL) {
+            if (adcs_is_block(n)) {
+                rc = adcs_put_block(b);
+            }
+            n = n->children;
             continue;
         }
-        p++;
+        if (adcs_is_block(n)) {
+            rc = adcs_put_block(b);
+        }
+        while (n != NULL && n->next == NULL && rc == AP_OK) {
+            n = n->parent;
+            if (n == NULL || n->type == XML_DOCUMENT_NODE ||
+                n->type == XML_HTML_DOCUMENT_NODE) {
+                n = NULL;
+                break;
+            }
+            if (adcs_is_block(n)) {
+                rc = adcs_put_block(b);
+            }
+        }
+        if (n != NULL) {
+            n = n->next;
+        }
     }
-    while (*p != '\0' && *p != '\r' && *p != '\n' && *p != '"' &&
-           *p != '<' && k + 1 < len) {
-        out[k++] = *p++;
+    return rc;
+}
+
+/* Copies at most outlen - 1 bytes of s[0, n) into out, never cutting a
+ * UTF-8 sequence, without leading or trailing spaces. */
+static void
+adcs_copy_text(const char *s, size_t n, char *out, size_t outlen)
+{
+    size_t k = 0;
+    size_t i = 0;
+
+    while (n > 0 && s[0] == ' ') {
+        s++;
+        n--;
+    }
+    while (n > 0 && s[n - 1] == ' ') {
+        n--;
+    }
+    while (i < n) {
+        size_t l = json_utf8_len((const unsigned char *)s + i, n - i);
+
+        if (l == 0) {
+            l = 1; /* not UTF-8: dropped */
+        } else if (k + l >= outlen) {
+            break;
+        } else {
+            memcpy(out + k, s + i, l);
+            k += l;
+        }
+        i += l;
     }
     out[k] = '\0';
+}
+
+/* The text after label on the page (page text from adcs_page_text): the
+ * rest of the label's block, or when that is empty the next non-empty
+ * block (the <DD> after a <DT>). NULL when label is not there. */
+static const char *
+adcs_after(const char *text, const char *label, size_t *len)
+{
+    const char *p = strstr(text, label);
+    const char *e;
+
+    if (p == NULL) {
+        return NULL;
+    }
+    p += strlen(label);
+    for (int blocks = 0; blocks < 8; blocks++) {
+        while (*p == ' ') {
+            p++;
+        }
+        e = strchr(p, ADCS_BLOCK);
+        if (e == NULL) {
+            e = p + strlen(p);
+        }
+        if (e > p || *e == '\0') {
+            *len = (size_t)(e - p);
+            return p;
+        }
+        p = e + 1;
+    }
+    *len = 0;
+    return p;
+}
+
+/* The message of 'The disposition message is "<msg>".': the text between
+ * the first quote and the last quote of the block (the message itself
+ * may hold quotes), or the whole rest when it is not quoted. */
+static void
+adcs_quoted(const char *p, size_t n, char *out, size_t outlen)
+{
+    while (n > 0 && *p == ' ') {
+        p++;
+        n--;
+    }
+    if (n > 0 && *p == '"') {
+        const char *last = NULL;
+
+        for (size_t i = 1; i < n; i++) {
+            if (p[i] == '"') {
+                last = p + i;
+            }
+        }
+        p++;
+        n = last != NULL ? (size_t)(last - p) : n - 1;
+    }
+    adcs_copy_text(p, n, out, outlen);
+}
+
+/* The page text of body into b (and the request id of a link into
+ * reqid). AP_EPARSE when it is not a page. */
+static ap_err
+adcs_read_page(const char *body, size_t len, struct buf *b, char *reqid,
+               size_t reqid_len)
+{
+    htmlDocPtr doc = adcs_html(body, len);
+    ap_err rc;
+
+    if (reqid != NULL && reqid_len > 0) {
+        reqid[0] = '\0';
+    }
+    if (doc == NULL) {
+        return AP_EPARSE;
+    }
+    rc = adcs_page_text(doc, b, reqid, reqid_len);
+    xmlFreeDoc(doc);
+    if (rc == AP_OK && b->data == NULL) {
+        rc = buf_append(b, "", 0);
+    }
+    return rc;
+}
+
+static void
+adcs_disposition_text(const char *text, bool last_status, char *out,
+                      size_t outlen)
+{
+    const char *p;
+    size_t n = 0;
+
+    out[0] = '\0';
+    if (!last_status &&
+        (p = adcs_after(text, "The disposition message is", &n)) != NULL) {
+        adcs_quoted(p, n, out, outlen);
+        return;
+    }
+    p = adcs_after(text, last_status ? "LastStatus:" : "Disposition message:",
+                   &n);
+    if (p != NULL) {
+        adcs_copy_text(p, n, out, outlen);
+    }
+}
+
+void
+adcs_disposition(const char *html, size_t len, bool last_status, char *out,
+                 size_t outlen)
+{
+    struct buf b;
+
+    buf_init(&b, len + 64);
+    out[0] = '\0';
+    if (adcs_read_page(html, len, &b, NULL, 0) == AP_OK) {
+        adcs_disposition_text(b.data, last_status, out, outlen);
+    }
+    buf_fini(&b);
+}
+
+/* The request id after label in text into out. */
+static bool
+adcs_digits_after(const char *text, const char *label, char *out, size_t len)
+{
+    const char *p = strstr(text, label);
+
+    out[0] = '\0';
+    return p != NULL && adcs_take_id(p + strlen(label), out, len);
+}
+
+enum adapter_outcome
+adcs_parse_submit(const struct adapter_answer *a, struct adapter_result *res,
+                  char *reqid, size_t reqid_len)
+{
+    struct buf b;
+    char msg[ADCS_MAX_MSG];
+    enum adapter_outcome o;
+
+    buf_init(&b, a->body_len + 64);
+    if (a->body == NULL || a->body_len == 0 ||
+        adcs_read_page(a->body, a->body_len, &b, reqid, reqid_len) !=
+            AP_OK) {
+        o = adapter_fail(res, ADAPTER_RETRY, NULL,
+                         "certsrv answered an empty page");
+        goto out;
+    }
+    if (reqid[0] != '\0') {
+        o = ADAPTER_ISSUED;
+        goto out;
+    }
+    if (strstr(b.data, "Certificate Pending") != NULL &&
+        adcs_digits_after(b.data, "Your Request Id is ", reqid, reqid_len)) {
+        res->ref = strdup(reqid);
+        o = adapter_fail(res, ADAPTER_PENDING, NULL,
+                         "AD CS request %s waits for a certificate manager",
+                         reqid);
+        goto out;
+    }
+    reqid[0] = '\0';
+    if (strstr(b.data, "The disposition message is") != NULL) {
+        adcs_disposition_text(b.data, false, msg, sizeof(msg));
+        o = adapter_fail(res, ADAPTER_REJECTED, ADAPTER_PROB_REJECTED,
+                         "AD CS denied the request: %s",
+                         msg[0] != '\0' ? msg : "no disposition message");
+        goto out;
+    }
+    o = adapter_fail(res, ADAPTER_RETRY, NULL,
+                     "certsrv answered a page this adapter does not know");
+out:
+    buf_fini(&b);
+    return o;
+}
+
+enum adapter_outcome
+adcs_parse_fetch(const struct adapter_answer *a, struct adapter_result *res)
+{
+    char disp[ADCS_MAX_MSG];
+    char last[ADCS_MAX_MSG];
+    struct buf b;
+    long status = a->status;
+    enum adapter_outcome o;
+
+    if (status != 200 || a->body == NULL || a->body_len == 0) {
+        return adapter_fail(res, adapter_status_outcome(status) ==
+                                         ADAPTER_RETRY ||
+                                     status == 401 || status == 200
+                                 ? ADAPTER_RETRY
+                                 : ADAPTER_REJECTED,
+                            ADAPTER_PROB_REJECTED, "certsrv answered %ld%s",
+                            status, status == 200 ? " with nothing" : "");
+    }
+    buf_init(&b, a->body_len + 64);
+    if (a->content_type != NULL &&
+        strstr(a->content_type, "application/pkix-cert") != NULL) {
+        /* PEM text (CRLF): a C string for the PEM reader. */
+        if (buf_append(&b, a->body, a->body_len) != AP_OK ||
+            strlen(b.data) != a->body_len ||
+            x509_pem_normalize(b.data, 0, &res->cert_pem, NULL) != AP_OK) {
+            o = adapter_fail(res, ADAPTER_RETRY, NULL,
+                             "certnew.cer is not a PEM certificate");
+            goto out;
+        }
+        o = ADAPTER_ISSUED;
+        goto out;
+    }
+    if (adcs_read_page(a->body, a->body_len, &b, NULL, 0) != AP_OK) {
+        o = adapter_fail(res, ADAPTER_RETRY, NULL,
+                         "certsrv answered an empty page");
+        goto out;
+    }
+    adcs_disposition_text(b.data, false, disp, sizeof(disp));
+    adcs_disposition_text(b.data, true, last, sizeof(last));
+    if (strstr(b.data, "Taken Under Submission") != NULL) {
+        o = adapter_fail(res, ADAPTER_PENDING, NULL,
+                         "AD CS: taken under submission");
+    } else if (strstr(b.data, "CERTSRV_E_ADMIN_DENIED_REQUEST") != NULL ||
+               strstr(b.data, "denied") != NULL ||
+               strstr(b.data, "Denied") != NULL) {
+        o = adapter_fail(res, ADAPTER_REJECTED, ADAPTER_PROB_REJECTED,
+                         "AD CS: %s%s%s",
+                         disp[0] != '\0' ? disp : "",
+                         disp[0] != '\0' && last[0] != '\0' ? ": " : "",
+                         last[0] != '\0' || disp[0] != '\0'
+                             ? last
+                             : "denied by a certificate manager");
+    } else {
+        o = adapter_fail(res, ADAPTER_RETRY, NULL, "AD CS: %s",
+                         last[0] != '\0' ? last : "unexpected page");
+    }
+out:
+    buf_fini(&b);
+    return o;
 }
 
 enum adapter_outcome
 adcs_classify_submit(const char *html, struct adapter_result *res,
                      char *reqid, size_t reqid_len)
 {
-    char msg[300];
+    struct adapter_answer a = { 200, html, html ? strlen(html) : 0,
+                                "text/html", -1 };
 
-    if (html == NULL) {
-        return adapter_fail(res, ADAPTER_RETRY, NULL,
-                            "certsrv answered an empty page");
+    if (reqid_len > 0) {
+        reqid[0] = '\0';
     }
-    if (digits_after(html, "certnew.cer?ReqID=", reqid, reqid_len)) {
-        return ADAPTER_ISSUED;
-    }
-    if (strstr(html, "Certificate Pending") != NULL &&
-        digits_after(html, "Your Request Id is ", reqid, reqid_len)) {
-        res->ref = strdup(reqid);
-        return adapter_fail(res, ADAPTER_PENDING, NULL,
-                            "AD CS request %s waits for a certificate "
-                            "manager",
-                            reqid);
-    }
-    if (strstr(html, "The disposition message is") != NULL) {
-        line_after(html, "The disposition message is", msg, sizeof(msg));
-        return adapter_fail(res, ADAPTER_REJECTED, ADAPTER_PROB_REJECTED,
-                            "AD CS denied the request: %s", msg);
-    }
-    return adapter_fail(res, ADAPTER_RETRY, NULL,
-                        "certsrv answered a page this adapter does not "
-                        "know");
+    return adcs_parse_submit(&a, res, reqid, reqid_len);
 }
 
 enum adapter_outcome
 adcs_classify_fetch(long status, const char *ctype, const char *body,
                     struct adapter_result *res)
 {
-    char msg[300];
+    struct adapter_answer a = { status, body, body ? strlen(body) : 0, ctype,
+                                -1 };
 
-    if (status != 200 || body == NULL) {
-        return adapter_fail(res, adapter_status_outcome(status) ==
-                                         ADAPTER_RETRY ||
-                                     status == 401
-                                 ? ADAPTER_RETRY
-                                 : ADAPTER_REJECTED,
-                            ADAPTER_PROB_REJECTED,
-                            "certsrv answered %ld", status);
-    }
-    if (ctype != NULL && strstr(ctype, "application/pkix-cert") != NULL) {
-        if (x509_pem_normalize(body, 0, &res->cert_pem, NULL) != AP_OK) {
-            return adapter_fail(res, ADAPTER_RETRY, NULL,
-                                "certnew.cer is not a PEM certificate");
-        }
-        return ADAPTER_ISSUED;
-    }
-    if (strstr(body, "Taken Under Submission") != NULL) {
-        return adapter_fail(res, ADAPTER_PENDING, NULL,
-                            "AD CS: taken under submission");
-    }
-    if (strstr(body, "CERTSRV_E_ADMIN_DENIED_REQUEST") != NULL ||
-        strstr(body, "denied") != NULL) {
-        line_after(body, "LastStatus:", msg, sizeof(msg));
-        return adapter_fail(res, ADAPTER_REJECTED, ADAPTER_PROB_REJECTED,
-                            "AD CS: %s",
-                            msg[0] ? msg : "denied by a certificate manager");
-    }
-    line_after(body, "LastStatus:", msg, sizeof(msg));
-    return adapter_fail(res, ADAPTER_RETRY, NULL, "AD CS: %s",
-                        msg[0] ? msg : "unexpected page");
+    return adcs_parse_fetch(&a, res);
 }
 
 static ap_err
@@ -202,8 +592,11 @@ adcs_fetch(struct adcs *a, const char *reqid, struct adapter_result *res)
     if (resp.status == 401) {
         log_err("adcs", "certsrv refused the credentials (401)");
     }
-    o = adcs_classify_fetch(resp.status, meta.content_type, resp.body.data,
-                            res);
+    o = adcs_parse_fetch(&(struct adapter_answer){ resp.status,
+                                                   resp.body.data,
+                                                   resp.body.len,
+                                                   meta.content_type, -1 },
+                         res);
     if (o != ADAPTER_ISSUED) {
         goto out;
     }
@@ -298,7 +691,11 @@ adcs_submit(void *state, const struct adapter_request *req,
                          resp.status);
         goto out;
     }
-    o = adcs_classify_submit(resp.body.data, res, reqid, sizeof(reqid));
+    o = adcs_parse_submit(&(struct adapter_answer){ resp.status,
+                                                    resp.body.data,
+                                                    resp.body.len,
+                                                    NULL, -1 },
+                          res, reqid, sizeof(reqid));
     if (o == ADAPTER_ISSUED) {
         o = adcs_fetch(a, reqid, res);
         if (o == ADAPTER_RETRY) {
@@ -404,6 +801,8 @@ adcs_init(const struct config_section *cfg, const struct adapter_ctx *ctx,
     ap_err rc;
 
     (void)ctx;
+    /* libxml2 wants its set-up in the main thread, before the workers. */
+    (void)pthread_once(&adcs_xml_once, adcs_xml_init);
     a = calloc(1, sizeof(*a));
     if (a == NULL) {
         return AP_ENOMEM;

@@ -15,6 +15,7 @@
  * entity (EJBCA then issues it a second certificate: see
  * docs/adapters.md). */
 #include "adapters/adapters_int.h"
+#include "adapters/parse.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 
 #define EJBCA_MAX_URL 2048
 #define EJBCA_MAX_CHAIN_FILE 65536
+#define EJBCA_MAX_BODY (1024 * 1024) /* a request with its CSR */
 
 struct ejbca {
     struct adapter_http http;
@@ -44,52 +46,63 @@ static const char *const ejbca_keys[] = {
     "chain_file", NULL,
 };
 
-/* The request id of a 202 info answer: "request_id", or the number in
- * "Request with Id '1234' is still waiting for approval". */
-static char *
-ejbca_request_id(const cJSON *root)
+/* EJBCA's request ids are Java ints; the ones it hands out are positive
+ * (ProfileID.getNotUsedID). */
+#define EJBCA_MAX_REQUEST_ID 2147483647LL
+
+/* The request id of a 202 info answer: "request_id" (a number or a
+ * string of digits), else the number in "Request with Id '1234' is still
+ * waiting for approval". AP_ENOTFOUND when there is none, AP_EPARSE when
+ * request_id is there but not an integer in [1, EJBCA_MAX_REQUEST_ID]. */
+static ap_err
+ejbca_request_id(const cJSON *root, char **out)
 {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "request_id");
     const cJSON *info;
     const char *p;
+    long long n = 0;
     char num[32];
-    size_t k = 0;
+    ap_err rc;
 
-    if (cJSON_IsNumber(id)) {
-        (void)snprintf(num, sizeof(num), "%lld", (long long)id->valuedouble);
-        return strdup(num);
+    rc = json_int_value(id, JSON_INT_NUMBER | JSON_INT_STRING, 1,
+                        EJBCA_MAX_REQUEST_ID, &n);
+    if (rc == AP_EPARSE) {
+        return AP_EPARSE;
     }
-    if (cJSON_IsString(id) && id->valuestring[0] != '\0' &&
-        strspn(id->valuestring, "0123456789") == strlen(id->valuestring) &&
-        strlen(id->valuestring) < sizeof(num)) {
-        return strdup(id->valuestring);
+    if (rc == AP_ENOTFOUND) {
+        info = cJSON_GetObjectItemCaseSensitive(root, "info_message");
+        p = cJSON_IsString(info) ? strstr(info->valuestring, "Id '") : NULL;
+        if (p == NULL) {
+            return AP_ENOTFOUND;
+        }
+        p += 4;
+        (void)snprintf(num, sizeof(num), "%.*s", (int)strcspn(p, "'"), p);
+        if (p[strlen(num)] != '\'') {
+            return AP_ENOTFOUND;
+        }
+        if (json_int_text(num, 1, EJBCA_MAX_REQUEST_ID, &n) != AP_OK) {
+            return AP_EPARSE;
+        }
     }
-    info = cJSON_GetObjectItemCaseSensitive(root, "info_message");
-    if (!cJSON_IsString(info)) {
-        return NULL;
-    }
-    p = strstr(info->valuestring, "Id '");
-    if (p == NULL) {
-        return NULL;
-    }
-    for (p += 4; *p >= '0' && *p <= '9' && k < sizeof(num) - 1; p++) {
-        num[k++] = *p;
-    }
-    num[k] = '\0';
-    return k > 0 && *p == '\'' ? strdup(num) : NULL;
+    (void)snprintf(num, sizeof(num), "%lld", n);
+    *out = strdup(num);
+    return *out != NULL ? AP_OK : AP_ENOMEM;
 }
 
 enum adapter_outcome
-ejbca_classify(long status, const char *body, struct adapter_result *res)
+ejbca_parse(const struct adapter_answer *a, struct adapter_result *res)
 {
     cJSON *root = NULL;
     const cJSON *it;
     const cJSON *msg;
     struct buf b;
+    long status = a->status;
     enum adapter_outcome o;
+    ap_err rc;
 
     buf_init(&b, X509_MAX_BUNDLE);
-    if (body != NULL && json_parse(body, strlen(body), &root) != AP_OK) {
+    if (a->body != NULL && a->body_len > 0 &&
+        json_parse(a->body, a->body_len, &root) != AP_OK) {
         root = NULL;
     }
     msg = cJSON_GetObjectItemCaseSensitive(root, "error_message");
@@ -110,6 +123,8 @@ ejbca_classify(long status, const char *body, struct adapter_result *res)
                 x509_b64der_to_pem(it->valuestring, &pem) != AP_OK ||
                 buf_appends(&b, pem) != AP_OK) {
                 free(pem);
+                free(res->cert_pem);
+                res->cert_pem = NULL;
                 o = adapter_fail(res, ADAPTER_RETRY, NULL,
                                  "EJBCA's certificate_chain does not parse");
                 goto out;
@@ -125,10 +140,14 @@ ejbca_classify(long status, const char *body, struct adapter_result *res)
         }
         o = ADAPTER_ISSUED;
     } else if (status == 202) {
-        res->ref = ejbca_request_id(root);
-        if (res->ref == NULL) {
+        rc = ejbca_request_id(root, &res->ref);
+        if (rc != AP_OK) {
             o = adapter_fail(res, ADAPTER_RETRY, NULL,
-                             "EJBCA answered 202 without a request id");
+                             "EJBCA answered 202 %s",
+                             rc == AP_EPARSE
+                                 ? "with a request id that is not a whole "
+                                   "number from 1 to 2147483647"
+                                 : "without a request id");
             goto out;
         }
         it = cJSON_GetObjectItemCaseSensitive(root, "info_message");
@@ -158,6 +177,15 @@ out:
     buf_fini(&b);
     cJSON_Delete(root);
     return o;
+}
+
+enum adapter_outcome
+ejbca_classify(long status, const char *body, struct adapter_result *res)
+{
+    struct adapter_answer a = { status, body, body ? strlen(body) : 0, NULL,
+                                -1 };
+
+    return ejbca_parse(&a, res);
 }
 
 /* POST or PUT body (may be NULL) to url; classifies unless raw. */
@@ -220,8 +248,8 @@ ejbca_submit(void *state, const struct adapter_request *req,
         o = adapter_fail(res, ADAPTER_RETRY, NULL, "out of memory");
         goto out;
     }
-    text = cJSON_PrintUnformatted(body);
-    if (text == NULL) {
+    /* The body carries the enrollment code: printed and freed wiped. */
+    if (json_print_wiped(body, EJBCA_MAX_BODY, &text) != AP_OK) {
         o = adapter_fail(res, ADAPTER_RETRY, NULL, "out of memory");
         goto out;
     }
@@ -230,7 +258,9 @@ ejbca_submit(void *state, const struct adapter_request *req,
                          resp.error);
         goto out;
     }
-    o = ejbca_classify(resp.status, resp.body.data, res);
+    o = ejbca_parse(&(struct adapter_answer){ resp.status, resp.body.data,
+                                              resp.body.len, NULL, -1 },
+                    res);
     if (resp.status == 403) {
         log_err("ejbca", "order=%s: EJBCA refused the client certificate "
                 "(403): check its administrator role", req->order_id);
@@ -239,11 +269,8 @@ ejbca_submit(void *state, const struct adapter_request *req,
         ejbca_add_chain(e, res);
     }
 out:
-    if (text != NULL) {
-        memset(text, 0, strlen(text)); /* holds the enrollment code */
-    }
-    cJSON_free(text);
-    cJSON_Delete(body);
+    json_free_wiped(text);
+    json_delete_wiped(body);
     httpc_resp_fini(&resp);
     return o;
 }
@@ -270,8 +297,8 @@ ejbca_poll(void *state, const char *ref, struct adapter_result *res)
     }
     (void)snprintf(url, sizeof(url), "%s/v1/certificate/%s/finalize",
                    e->http.url, id);
-    text = cJSON_PrintUnformatted(body);
-    if (text == NULL) {
+    /* The body carries the enrollment code: printed and freed wiped. */
+    if (json_print_wiped(body, EJBCA_MAX_BODY, &text) != AP_OK) {
         o = adapter_fail(res, ADAPTER_RETRY, NULL, "out of memory");
         goto out;
     }
@@ -280,7 +307,9 @@ ejbca_poll(void *state, const char *ref, struct adapter_result *res)
                          resp.error);
         goto out;
     }
-    o = ejbca_classify(resp.status, resp.body.data, res);
+    o = ejbca_parse(&(struct adapter_answer){ resp.status, resp.body.data,
+                                              resp.body.len, NULL, -1 },
+                    res);
     if (o == ADAPTER_PENDING) {
         free(res->ref);
         res->ref = strdup(ref);
@@ -288,11 +317,8 @@ ejbca_poll(void *state, const char *ref, struct adapter_result *res)
         ejbca_add_chain(e, res);
     }
 out:
-    if (text != NULL) {
-        memset(text, 0, strlen(text));
-    }
-    cJSON_free(text);
-    cJSON_Delete(body);
+    json_free_wiped(text);
+    json_delete_wiped(body);
     free(id);
     httpc_resp_fini(&resp);
     return o;

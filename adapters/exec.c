@@ -82,9 +82,14 @@ exec_classify(int exit_status, const char *out, size_t len,
     }
     detail = json_str(root, "detail", NULL);
     it = cJSON_GetObjectItemCaseSensitive(root, "retry_after");
-    if (cJSON_IsNumber(it) && it->valuedouble >= 0 &&
-        it->valuedouble <= 86400) {
-        res->retry_after = (unsigned)it->valuedouble;
+    {
+        long long ra;
+
+        /* Whole seconds up to a day; anything else is ignored. */
+        if (json_int_value(it, JSON_INT_NUMBER, 0, ADAPTER_MAX_RETRY_AFTER,
+                           &ra) == AP_OK) {
+            res->retry_after = (unsigned)ra;
+        }
     }
     switch (exit_status) {
     case EXEC_EXIT_ISSUED: {

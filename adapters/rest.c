@@ -15,6 +15,7 @@
  * ({{secret:env:NAME}}, {{secret:file:PATH}}) are read once at start and
  * held in this adapter's state only. */
 #include "adapters/adapters_int.h"
+#include "adapters/parse.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -35,6 +36,7 @@
 
 #define REST_MAX_CONFIG 262144
 #define REST_MAX_TEXT 131072
+#define REST_MAX_BODY (1024 * 1024)
 #define REST_MAX_HEADERS 16
 #define REST_MAX_DEPTH 12
 #define REST_MAX_JWTS 8
@@ -122,6 +124,11 @@ rest_pointer(const cJSON *root, const char *ptr)
     return cur;
 }
 
+/* The text of v: a string as is, a number when it is an integer within
+ * +-JSON_INT_EXACT_MAX (a PKI's ids and codes; anything else, such as
+ * 1.5, 5E55 or 1e400, is a malformed answer and gives NULL), a bool as
+ * true/false, an array's items joined with sep. NULL for other types, a
+ * bad number anywhere in an array, or ENOMEM. */
 static char *
 value_text(const cJSON *v, const char *sep)
 {
@@ -133,12 +140,13 @@ value_text(const cJSON *v, const char *sep)
         return strdup(v->valuestring);
     }
     if (cJSON_IsNumber(v)) {
-        if (v->valuedouble == (double)(long long)v->valuedouble) {
-            (void)snprintf(num, sizeof(num), "%lld",
-                           (long long)v->valuedouble);
-        } else {
-            (void)snprintf(num, sizeof(num), "%g", v->valuedouble);
+        long long n;
+
+        if (json_int_value(v, JSON_INT_NUMBER, -JSON_INT_EXACT_MAX,
+                           JSON_INT_EXACT_MAX, &n) != AP_OK) {
+            return NULL;
         }
+        (void)snprintf(num, sizeof(num), "%lld", n);
         return strdup(num);
     }
     if (cJSON_IsBool(v)) {
@@ -434,7 +442,7 @@ rest_render_text(const char *text, const struct rest_vars *v,
     const char *p = text;
     ap_err rc = AP_OK;
 
-    buf_init(&b, REST_MAX_TEXT);
+    buf_init_secret(&b, REST_MAX_TEXT); /* may be a secret's text */
     while (rc == AP_OK && *p != '\0') {
         const char *open = strstr(p, "{{");
         const char *close;
@@ -476,7 +484,7 @@ rest_render_text(const char *text, const struct rest_vars *v,
             break;
         }
         t = value_text(val, ",");
-        cJSON_Delete(val);
+        json_delete_wiped(val);
         if (t == NULL) {
             rc = AP_ENOMEM;
             break;
@@ -574,7 +582,7 @@ render_node(const cJSON *t, const struct rest_vars *v, const cJSON *secrets,
         rc = n != NULL ? AP_OK : AP_ENOMEM;
     }
     if (rc != AP_OK) {
-        cJSON_Delete(n);
+        json_delete_wiped(n);
         return rc;
     }
     *out = n;
@@ -590,19 +598,24 @@ rest_render(const cJSON *tmpl, const struct rest_vars *v,
 
 /* ------------------------------------------------------------ outcomes */
 
+/* Whether status is listed: list is one number or an array of numbers
+ * (HTTP statuses, 100-999; anything else in the config matches nothing). */
 static bool
 status_in(const cJSON *list, long status)
 {
     const cJSON *it;
+    long long n;
 
     if (list == NULL) {
         return true;
     }
     if (cJSON_IsNumber(list)) {
-        return (long)list->valuedouble == status;
+        return json_int_value(list, JSON_INT_NUMBER, 100, 999, &n) == AP_OK &&
+               n == status;
     }
     cJSON_ArrayForEach(it, list) {
-        if (cJSON_IsNumber(it) && (long)it->valuedouble == status) {
+        if (json_int_value(it, JSON_INT_NUMBER, 100, 999, &n) == AP_OK &&
+            n == status) {
             return true;
         }
     }
@@ -746,40 +759,101 @@ extract_certs(const cJSON *spec, const cJSON *root, size_t skip_extra,
     return rc;
 }
 
+/* The text at ptr (as rest_pointer_text): AP_ENOTFOUND when nothing or
+ * null is there, AP_EPARSE when something is there that has no text (an
+ * object, an empty array, a number that is not an exact integer). */
+static ap_err
+pointer_text(const cJSON *root, const char *ptr, const char *sep,
+             char **out)
+{
+    char *t = rest_pointer_text(root, ptr, sep);
+    size_t n = strlen(ptr);
+    const cJSON *v;
+
+    if (t != NULL) {
+        *out = t;
+        return AP_OK;
+    }
+    if (n >= 2 && strcmp(ptr + n - 2, "/*") == 0) {
+        char *parent = strndup(ptr, n - 2);
+
+        if (parent == NULL) {
+            return AP_ENOMEM;
+        }
+        v = rest_pointer(root, parent);
+        free(parent);
+    } else {
+        v = rest_pointer(root, ptr);
+    }
+    return v == NULL || cJSON_IsNull(v) ? AP_ENOTFOUND : AP_EPARSE;
+}
+
 /* The reference of a pending answer: rule "ref" as a pointer string or
- * an object of name -> pointer (stored as JSON). */
-static char *
-extract_ref(const cJSON *spec, const cJSON *root)
+ * an object of name -> pointer (stored as JSON). AP_ENOTFOUND when the
+ * answer has none, AP_EPARSE when a pointer finds something that is not
+ * a reference (see pointer_text). */
+static ap_err
+extract_ref(const cJSON *spec, const cJSON *root, char **out)
 {
     const cJSON *it;
     cJSON *obj;
-    char *text;
+    char *text = NULL;
+    ap_err rc = AP_OK;
 
     if (cJSON_IsString(spec)) {
-        return rest_pointer_text(root, spec->valuestring, ",");
+        rc = pointer_text(root, spec->valuestring, ",", &text);
+        if (rc == AP_OK && text[0] == '\0') {
+            free(text);
+            return AP_EPARSE;
+        }
+        if (rc == AP_OK) {
+            *out = text;
+        }
+        return rc;
     }
     if (!cJSON_IsObject(spec)) {
-        return NULL;
+        return AP_ENOTFOUND;
     }
     obj = cJSON_CreateObject();
+    if (obj == NULL) {
+        return AP_ENOMEM;
+    }
     cJSON_ArrayForEach(it, spec) {
-        char *t = cJSON_IsString(it)
-                      ? rest_pointer_text(root, it->valuestring, ",")
-                      : NULL;
+        char *t = NULL;
+        ap_err r = cJSON_IsString(it)
+                       ? pointer_text(root, it->valuestring, ",", &t)
+                       : AP_ENOTFOUND;
 
-        if (t != NULL) {
-            cJSON_AddStringToObject(obj, it->string, t);
+        if (r == AP_OK) {
+            /* An empty reference names nothing at the PKI. */
+            r = t[0] == '\0' ? AP_EPARSE
+                : cJSON_AddStringToObject(obj, it->string, t) == NULL
+                    ? AP_ENOMEM
+                    : AP_OK;
             free(t);
         }
+        if (r != AP_OK && r != AP_ENOTFOUND) {
+            rc = r;
+            break;
+        }
     }
-    text = cJSON_GetArraySize(obj) > 0 ? cJSON_PrintUnformatted(obj) : NULL;
+    if (rc == AP_OK && cJSON_GetArraySize(obj) == 0) {
+        rc = AP_ENOTFOUND;
+    }
+    if (rc == AP_OK) {
+        text = cJSON_PrintUnformatted(obj);
+        rc = text != NULL ? AP_OK : AP_ENOMEM;
+    }
     cJSON_Delete(obj);
-    return text;
+    if (rc == AP_OK) {
+        *out = text;
+    }
+    return rc;
 }
 
 enum adapter_outcome
-rest_classify(const cJSON *op, long status, const char *body,
-              long retry_after, struct adapter_result *res)
+rest_parse(const cJSON *op, const struct adapter_answer *a,
+           struct adapter_result *res)
 {
     const cJSON *rules = cJSON_GetObjectItemCaseSensitive(op, "expect");
     const cJSON *extract = cJSON_GetObjectItemCaseSensitive(op, "extract");
@@ -788,12 +862,17 @@ rest_classify(const cJSON *op, long status, const char *body,
     const char *outcome = NULL;
     cJSON *root = NULL;
     char *msg = NULL;
+    long status = a->status;
+    /* Retry-After as the PKI sent it, clamped to a day. */
+    unsigned retry_after =
+        a->retry_after <= 0                       ? 0
+        : a->retry_after > ADAPTER_MAX_RETRY_AFTER ? ADAPTER_MAX_RETRY_AFTER
+                                                  : (unsigned)a->retry_after;
     enum adapter_outcome o;
 
-    if (body != NULL && body[0] != '\0') {
-        if (json_parse(body, strlen(body), &root) != AP_OK) {
+    if (a->body != NULL && a->body_len > 0 &&
+        json_parse(a->body, a->body_len, &root) != AP_OK) {
         root = NULL;
-    }
     }
     cJSON_ArrayForEach(it, rules) {
         if (status_in(cJSON_GetObjectItemCaseSensitive(it, "status"),
@@ -863,15 +942,24 @@ rest_classify(const cJSON *op, long status, const char *body,
         }
         o = ADAPTER_ISSUED;
     } else if (strcmp(outcome, "pending") == 0) {
-        res->ref = extract_ref(cJSON_GetObjectItemCaseSensitive(rule, "ref"),
-                               root);
-        if (res->ref == NULL) {
-            res->ref = extract_ref(
-                cJSON_GetObjectItemCaseSensitive(extract, "ref"), root);
+        ap_err rc = extract_ref(cJSON_GetObjectItemCaseSensitive(rule, "ref"),
+                                root, &res->ref);
+
+        if (rc == AP_ENOTFOUND) {
+            rc = extract_ref(cJSON_GetObjectItemCaseSensitive(extract, "ref"),
+                             root, &res->ref);
+        }
+        if (rc != AP_OK && rc != AP_ENOTFOUND) {
+            res->retry_after = retry_after;
+            o = adapter_fail(res, ADAPTER_RETRY, NULL,
+                             "PKI %ld: pending answer with a malformed "
+                             "reference (not a string or a whole number)",
+                             status);
+            goto out;
         }
         /* No reference: fine for a poll (the caller keeps the one it
          * has), not for a submission (rest_submit turns it into RETRY). */
-        res->retry_after = retry_after > 0 ? (unsigned)retry_after : 0;
+        res->retry_after = retry_after;
         o = ADAPTER_PENDING;
         (void)adapter_fail(res, ADAPTER_PENDING, NULL, "%s",
                            res->ref == NULL
@@ -894,7 +982,7 @@ rest_classify(const cJSON *op, long status, const char *body,
                          msg ? msg : "refused");
     } else {
         /* transient, auth, config: the operator or time fixes it. */
-        res->retry_after = retry_after > 0 ? (unsigned)retry_after : 0;
+        res->retry_after = retry_after;
         o = adapter_fail(res, ADAPTER_RETRY, NULL, "PKI %ld (%s): %s",
                          status, outcome, msg ? msg : "no error text");
     }
@@ -902,6 +990,16 @@ out:
     free(msg);
     cJSON_Delete(root);
     return o;
+}
+
+enum adapter_outcome
+rest_classify(const cJSON *op, long status, const char *body,
+              long retry_after, struct adapter_result *res)
+{
+    struct adapter_answer a = { status, body, body ? strlen(body) : 0, NULL,
+                                retry_after };
+
+    return rest_parse(op, &a, res);
 }
 
 /* ------------------------------------------------------------ calls */
@@ -958,14 +1056,16 @@ mint_jwts(struct rest *r, const struct rest_vars *v, cJSON **out,
             continue;
         }
         rc = jose_sign(r->jwts[i].key, r->jwts[i].kid, claims, &jws);
-        cJSON_Delete(claims);
+        json_delete_wiped(claims);
         if (rc == AP_OK) {
-            cJSON_AddStringToObject(obj, r->jwts[i].name, jws);
-            free(jws);
+            if (cJSON_AddStringToObject(obj, r->jwts[i].name, jws) == NULL) {
+                rc = AP_ENOMEM;
+            }
+            adapter_secret_free(jws);
         }
     }
     if (rc != AP_OK) {
-        cJSON_Delete(obj);
+        json_delete_wiped(obj);
         return rc;
     }
     *out = obj;
@@ -978,6 +1078,57 @@ rest_do(struct rest *r, const cJSON *op, struct rest_vars *v,
         struct httpc_resp *resp, struct httpc_meta *meta, char *errbuf,
         size_t errlen);
 
+ap_err
+rest_parse_login(const cJSON *login, const struct adapter_answer *a,
+                 char **token, long long *ttl_sec, char *errbuf,
+                 size_t errlen)
+{
+    cJSON *root = NULL;
+    char *tok = NULL;
+    const cJSON *p;
+    long long ttl = 0;
+    ap_err rc = AP_EINVAL;
+
+    if (a->body != NULL && a->body_len > 0 &&
+        json_parse(a->body, a->body_len, &root) != AP_OK) {
+        root = NULL;
+    }
+    p = cJSON_GetObjectItemCaseSensitive(login, "token_pointer");
+    tok = cJSON_IsString(p) ? rest_pointer_text(root, p->valuestring, "")
+                            : NULL;
+    if (a->status < 200 || a->status > 299 || tok == NULL ||
+        tok[0] == '\0') {
+        (void)snprintf(errbuf, errlen, "login answered %ld without a token",
+                       a->status);
+        goto out;
+    }
+    p = cJSON_GetObjectItemCaseSensitive(login, "ttl_pointer");
+    if (cJSON_IsString(p)) {
+        /* Seconds, as a number or digits: a fraction, a negative or a huge
+         * value is a broken answer, not a lease to compute with. */
+        rc = json_int_value(rest_pointer(root, p->valuestring),
+                            JSON_INT_NUMBER | JSON_INT_STRING, 0,
+                            REST_MAX_TTL, &ttl);
+        if (rc == AP_EPARSE) {
+            (void)snprintf(errbuf, errlen, "login answered a ttl at %.80s "
+                           "that is not a whole number of seconds from 0 "
+                           "to %lld", p->valuestring, REST_MAX_TTL);
+            goto out;
+        }
+        if (rc != AP_OK) {
+            ttl = 0;
+        }
+    }
+    *token = tok;
+    tok = NULL;
+    *ttl_sec = ttl;
+    rc = AP_OK;
+out:
+    adapter_secret_free(tok);
+    json_delete_wiped(root); /* it holds the token */
+    return rc;
+}
+
 static ap_err
 rest_login_locked(struct rest *r, char *errbuf, size_t errlen)
 {
@@ -985,9 +1136,7 @@ rest_login_locked(struct rest *r, char *errbuf, size_t errlen)
     struct rest_vars v;
     struct httpc_resp resp;
     struct httpc_meta meta;
-    cJSON *root = NULL;
     char *tok = NULL;
-    const cJSON *p;
     long long ttl = 0;
     ap_err rc;
 
@@ -999,35 +1148,23 @@ rest_login_locked(struct rest *r, char *errbuf, size_t errlen)
     if (rc != AP_OK) {
         goto out;
     }
-    if (json_parse(resp.body.data ? resp.body.data : "", resp.body.len, &root) != AP_OK) {
-        root = NULL;
-    }
-    p = cJSON_GetObjectItemCaseSensitive(login, "token_pointer");
-    tok = cJSON_IsString(p) ? rest_pointer_text(root, p->valuestring, "")
-                            : NULL;
-    if (resp.status < 200 || resp.status > 299 || tok == NULL) {
-        (void)snprintf(errbuf, errlen, "login answered %ld without a token",
-                       resp.status);
-        rc = AP_EINVAL;
+    rc = rest_parse_login(login,
+                          &(struct adapter_answer){ resp.status,
+                                                    resp.body.data,
+                                                    resp.body.len,
+                                                    meta.content_type,
+                                                    meta.retry_after },
+                          &tok, &ttl, errbuf, errlen);
+    if (rc != AP_OK) {
         goto out;
-    }
-    p = cJSON_GetObjectItemCaseSensitive(login, "ttl_pointer");
-    if (cJSON_IsString(p) &&
-        cJSON_IsNumber(rest_pointer(root, p->valuestring))) {
-        ttl = (long long)rest_pointer(root, p->valuestring)->valuedouble;
     }
     adapter_secret_free(r->token);
     r->token = tok;
     tok = NULL;
-    r->token_renew_at = ttl > 0 ? v.now + ttl * 2 / 3 : v.now + 300;
-    rc = AP_OK;
+    r->token_renew_at = adapter_renew_at(v.now, ttl);
 out:
     adapter_secret_free(tok);
-    if (resp.body.data != NULL) {
-        crypto_zeroize(resp.body.data, resp.body.len);
-    }
-    cJSON_Delete(root);
-    httpc_resp_fini(&resp);
+    httpc_resp_fini(&resp); /* a secret answer: wiped */
     return rc;
 }
 
@@ -1158,9 +1295,11 @@ rest_do(struct rest *r, const cJSON *op, struct rest_vars *v,
         if (rc != AP_OK) {
             goto out;
         }
-        body_text = cJSON_PrintUnformatted(body);
-        if (body_text == NULL) {
-            rc = AP_ENOMEM;
+        /* A body may carry a {{secret:...}} or {{token}}: printed without
+         * reallocations and wiped after the call. */
+        rc = json_print_wiped(body, REST_MAX_BODY, &body_text);
+        if (rc != AP_OK) {
+            (void)snprintf(errbuf, errlen, "request body too large");
             goto out;
         }
         if (!has_ctype) {
@@ -1172,6 +1311,9 @@ rest_do(struct rest *r, const cJSON *op, struct rest_vars *v,
     call.headers = hl;
     call.body = body_text;
     call.body_len = body_text ? strlen(body_text) : 0;
+    /* The login answer carries the token. */
+    call.secret_answer =
+        op == cJSON_GetObjectItemCaseSensitive(r->auth, "login");
     if (strcmp(type, "basic") == 0) {
         const cJSON *bs = cJSON_GetObjectItemCaseSensitive(r->auth, "basic");
         const cJSON *u = cJSON_GetObjectItemCaseSensitive(bs, "user");
@@ -1199,12 +1341,9 @@ out:
             free(lines[i]);
         }
     }
-    if (body_text != NULL) {
-        crypto_zeroize(body_text, strlen(body_text));
-    }
-    cJSON_free(body_text);
-    cJSON_Delete(body);
-    cJSON_Delete(jwts);
+    json_free_wiped(body_text);
+    json_delete_wiped(body);
+    json_delete_wiped(jwts); /* one-time tokens: credentials until used */
     free(url_text);
     adapter_secret_free(user);
     adapter_secret_free(pass);
@@ -1244,8 +1383,12 @@ rest_run(struct rest *r, const char *opname, struct rest_vars *v,
             pthread_mutex_unlock(&r->lock);
             continue;
         }
-        o = rest_classify(op, resp.status, resp.body.data, meta.retry_after,
-                          res);
+        o = rest_parse(op,
+                       &(struct adapter_answer){ resp.status, resp.body.data,
+                                                 resp.body.len,
+                                                 meta.content_type,
+                                                 meta.retry_after },
+                       res);
         break;
     }
     httpc_resp_fini(&resp);

@@ -13,6 +13,7 @@
  * leaves common/jose.c. step-ca cannot look a request up by our order id;
  * see docs/adapters.md for the crash window. */
 #include "adapters/adapters_int.h"
+#include "adapters/parse.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #include "common/x509.h"
 
 #define STEPCA_MAX_URL 2048
+#define STEPCA_MAX_BODY (1024 * 1024) /* a request with its CSR */
 
 struct stepca {
     struct adapter_http http;
@@ -44,16 +46,18 @@ static const char *const stepca_keys[] = {
 };
 
 enum adapter_outcome
-stepca_classify(long status, const char *body, struct adapter_result *res)
+stepca_parse(const struct adapter_answer *a, struct adapter_result *res)
 {
     cJSON *root = NULL;
     const cJSON *it;
     const char *msg;
     struct buf b;
+    long status = a->status;
     enum adapter_outcome o;
 
     buf_init(&b, X509_MAX_BUNDLE);
-    if (body != NULL && json_parse(body, strlen(body), &root) != AP_OK) {
+    if (a->body != NULL && a->body_len > 0 &&
+        json_parse(a->body, a->body_len, &root) != AP_OK) {
         root = NULL;
     }
     msg = json_str(root, "message", "no error text");
@@ -109,6 +113,15 @@ out:
     return o;
 }
 
+enum adapter_outcome
+stepca_classify(long status, const char *body, struct adapter_result *res)
+{
+    struct adapter_answer a = { status, body, body ? strlen(body) : 0, NULL,
+                                -1 };
+
+    return stepca_parse(&a, res);
+}
+
 /* A one-time token for aud_path ("/1.0/sign") with subject sub and
  * sans (may be NULL: step-ca then takes [sub]). */
 static ap_err
@@ -162,9 +175,10 @@ stepca_post(struct stepca *s, const char *path, const cJSON *body,
     char *text;
     ap_err rc;
 
-    text = cJSON_PrintUnformatted(body);
-    if (text == NULL) {
-        return AP_ENOMEM;
+    /* The body carries a one-time token: a credential until it expires. */
+    rc = json_print_wiped(body, STEPCA_MAX_BODY, &text);
+    if (rc != AP_OK) {
+        return rc;
     }
     (void)snprintf(url, sizeof(url), "%s%s", s->http.url, path);
     adapter_http_call(&s->http, &call, "POST", url);
@@ -172,7 +186,7 @@ stepca_post(struct stepca *s, const char *path, const cJSON *body,
     call.body = text;
     call.body_len = strlen(text);
     rc = httpc_call(&call, resp, NULL);
-    cJSON_free(text);
+    json_free_wiped(text);
     return rc;
 }
 
@@ -221,15 +235,17 @@ stepca_submit(void *state, const struct adapter_request *req,
                          resp.error);
         goto out;
     }
-    o = stepca_classify(resp.status, resp.body.data, res);
+    o = stepca_parse(&(struct adapter_answer){ resp.status, resp.body.data,
+                                               resp.body.len, NULL, -1 },
+                     res);
     if (resp.status == 401) {
         log_err("stepca", "order=%s: step-ca refused the token (401): check "
                 "provisioner, provisioner_kid, the key and the clock",
                 req->order_id);
     }
 out:
-    free(ott);
-    cJSON_Delete(body);
+    adapter_secret_free(ott);
+    json_delete_wiped(body);
     httpc_resp_fini(&resp);
     return o;
 }
@@ -295,8 +311,8 @@ stepca_revoke(void *state, const char *cert_pem, int reason, char *errbuf,
     }
 out:
     cJSON_Delete(root);
-    cJSON_Delete(body);
-    free(ott);
+    json_delete_wiped(body);
+    adapter_secret_free(ott);
     free(dec);
     httpc_resp_fini(&resp);
     x509_ids_fini(&ids);

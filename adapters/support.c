@@ -6,9 +6,11 @@
  * an error buffer or a log line: messages name the key and the file, not
  * the value. */
 #include "adapters/adapter.h"
+#include "adapters/parse.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "common/crypto.h"
+#include "common/json.h"
 #include "common/log.h"
 
 #define SUPPORT_MAX_SECRET 8192
@@ -176,6 +179,9 @@ adapter_secret(const struct config_section *cfg, const char *key,
                        strerror(errno));
         goto out;
     }
+    /* Unbuffered: stdio's own buffer would keep a copy of the file that
+     * fclose frees unwiped. */
+    (void)setvbuf(f, NULL, _IONBF, 0);
     data = calloc(1, SUPPORT_MAX_SECRET + 1);
     if (data == NULL) {
         rc = AP_ENOMEM;
@@ -183,7 +189,14 @@ adapter_secret(const struct config_section *cfg, const char *key,
     }
     n = fread(data, 1, SUPPORT_MAX_SECRET, f);
     data[n] = '\0';
-    data[strcspn(data, "\r\n")] = '\0';
+    {
+        /* The first line is the secret; the rest of what was read (a
+         * second line, a trailing newline) is wiped, not left behind the
+         * NUL where adapter_secret_free would not see it. */
+        size_t keep = strcspn(data, "\r\n");
+
+        crypto_zeroize(data + keep, n - keep);
+    }
     if (data[0] == '\0') {
         (void)snprintf(errbuf, errlen, "%s:%d: %s: %s is empty",
                        cfg_file(cfg), key_line(cfg, key), key, path);
@@ -336,16 +349,30 @@ adapter_fail(struct adapter_result *res, enum adapter_outcome outcome,
 {
     char text[SUPPORT_DETAIL_MAX];
     va_list ap;
+    size_t n;
+    size_t i = 0;
 
     va_start(ap, fmt);
     (void)vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
     /* A PKI's words end up in logs and problem documents: one line of
-     * printable bytes. */
-    for (char *c = text; *c != '\0'; c++) {
-        if ((unsigned char)*c < 0x20 || (unsigned char)*c == 0x7f) {
-            *c = ' ';
+     * printable, well-formed UTF-8 (the cap above may cut a sequence, and
+     * a PKI may send any bytes). */
+    n = strlen(text);
+    while (i < n) {
+        unsigned char c = (unsigned char)text[i];
+        size_t l;
+
+        if (c < 0x20 || c == 0x7f) {
+            text[i++] = ' ';
+            continue;
         }
+        l = json_utf8_len((const unsigned char *)text + i, n - i);
+        if (l == 0) {
+            text[i++] = '?';
+            continue;
+        }
+        i += l;
     }
     free(res->detail);
     res->detail = strdup(text);
@@ -431,3 +458,18 @@ adapter_hex_to_dec(const char *hex)
     return out;
 }
 
+
+long long
+adapter_renew_at(long long now, long long lease_sec)
+{
+    long long delay = 300;
+
+    if (lease_sec > 0) {
+        /* Divide first: no lease, however long, overflows here. */
+        delay = lease_sec / 3 * 2 + (lease_sec % 3) * 2 / 3;
+    }
+    if (now > LLONG_MAX - delay) {
+        return LLONG_MAX;
+    }
+    return now + delay;
+}

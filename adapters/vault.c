@@ -12,6 +12,7 @@
  * Vault cannot look a request up by our order id, so a crash between sign
  * and storing its answer can sign twice (docs/adapters.md). */
 #include "adapters/adapters_int.h"
+#include "adapters/parse.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -26,7 +27,7 @@
 #include "common/x509.h"
 
 #define VAULT_MAX_PATH 2048
-#define VAULT_MAX_TOKEN 4096
+#define VAULT_MAX_LOGIN_BODY 65536
 
 struct vault {
     struct adapter_http http;
@@ -56,7 +57,7 @@ vault_errors(const cJSON *root)
 }
 
 enum adapter_outcome
-vault_classify(long status, const char *body, struct adapter_result *res)
+vault_parse_sign(const struct adapter_answer *a, struct adapter_result *res)
 {
     cJSON *root = NULL;
     const cJSON *data;
@@ -65,13 +66,13 @@ vault_classify(long status, const char *body, struct adapter_result *res)
     char *msg = NULL;
     char *cert = NULL;
     struct buf b;
+    long status = a->status;
     enum adapter_outcome o;
 
     buf_init(&b, X509_MAX_BUNDLE);
-    if (body != NULL) {
-        if (json_parse(body, strlen(body), &root) != AP_OK) {
+    if (a->body != NULL && a->body_len > 0 &&
+        json_parse(a->body, a->body_len, &root) != AP_OK) {
         root = NULL;
-    }
     }
     if (status == 200) {
         data = cJSON_GetObjectItemCaseSensitive(root, "data");
@@ -147,6 +148,67 @@ out:
     return o;
 }
 
+enum adapter_outcome
+vault_classify(long status, const char *body, struct adapter_result *res)
+{
+    struct adapter_answer a = { status, body, body ? strlen(body) : 0, NULL,
+                                -1 };
+
+    return vault_parse_sign(&a, res);
+}
+
+ap_err
+vault_parse_login(const struct adapter_answer *a, char **token,
+                  long long *lease_sec, char *errbuf, size_t errlen)
+{
+    cJSON *root = NULL;
+    const cJSON *tok;
+    long long lease = 0;
+    char *copy = NULL;
+    ap_err rc = AP_EINVAL;
+
+    if (a->body != NULL && a->body_len > 0 &&
+        json_parse(a->body, a->body_len, &root) != AP_OK) {
+        root = NULL;
+    }
+    tok = rest_pointer(root, "/auth/client_token");
+    if (a->status != 200 || !cJSON_IsString(tok) ||
+        tok->valuestring[0] == '\0' ||
+        strlen(tok->valuestring) > VAULT_MAX_TOKEN) {
+        char *msg = vault_errors(root);
+
+        (void)snprintf(errbuf, errlen, "AppRole login answered %ld: %s",
+                       a->status,
+                       msg != NULL        ? msg
+                       : a->status == 200 ? "no usable auth.client_token"
+                                          : "no error text");
+        free(msg);
+        goto out;
+    }
+    /* Vault sends whole seconds; anything else is a broken answer, not a
+     * lease to compute with. */
+    rc = json_int_value(rest_pointer(root, "/auth/lease_duration"),
+                        JSON_INT_NUMBER, 0, VAULT_MAX_LEASE, &lease);
+    if (rc == AP_EPARSE) {
+        (void)snprintf(errbuf, errlen, "AppRole login answered a "
+                       "lease_duration that is not a whole number of "
+                       "seconds from 0 to %lld", VAULT_MAX_LEASE);
+        goto out;
+    }
+    copy = strdup(tok->valuestring);
+    if (copy == NULL) {
+        rc = AP_ENOMEM;
+        goto out;
+    }
+    *token = copy;
+    *lease_sec = rc == AP_OK ? lease : 0;
+    rc = AP_OK;
+out:
+    /* The tree holds the token. */
+    json_delete_wiped(root);
+    return rc;
+}
+
 /* POST /v1/auth/<approle_mount>/login; sets the token. Caller holds lock. */
 static ap_err
 vault_login_locked(struct vault *v, char *errbuf, size_t errlen)
@@ -154,13 +216,13 @@ vault_login_locked(struct vault *v, char *errbuf, size_t errlen)
     struct httpc_call call;
     struct httpc_resp resp;
     cJSON *body = NULL;
-    cJSON *root = NULL;
     char *text = NULL;
+    char *tok = NULL;
     char url[VAULT_MAX_PATH];
     char nshdr[600];
     const char *hdrs[2] = { NULL, NULL };
-    const cJSON *tok;
-    long long lease;
+    long long lease = 0;
+    long long now;
     ap_err rc = AP_ENOMEM;
 
     httpc_resp_init(&resp);
@@ -172,8 +234,8 @@ vault_login_locked(struct vault *v, char *errbuf, size_t errlen)
         cJSON_AddStringToObject(body, "secret_id", v->secret_id) == NULL) {
         goto out;
     }
-    text = cJSON_PrintUnformatted(body);
-    if (text == NULL) {
+    rc = json_print_wiped(body, VAULT_MAX_LOGIN_BODY, &text);
+    if (rc != AP_OK) {
         goto out;
     }
     adapter_http_call(&v->http, &call, "POST", url);
@@ -184,49 +246,32 @@ vault_login_locked(struct vault *v, char *errbuf, size_t errlen)
     }
     call.body = text;
     call.body_len = strlen(text);
+    call.secret_answer = 1; /* the answer carries the token */
     rc = httpc_call(&call, &resp, NULL);
     if (rc != AP_OK) {
         (void)snprintf(errbuf, errlen, "AppRole login: %s", resp.error);
         goto out;
     }
-    if (json_parse(resp.body.data ? resp.body.data : "",
-                     resp.body.len, &root) != AP_OK) {
-        root = NULL;
-    }
-    tok = rest_pointer(root, "/auth/client_token");
-    if (resp.status != 200 || !cJSON_IsString(tok) ||
-        strlen(tok->valuestring) > VAULT_MAX_TOKEN) {
-        char *msg = vault_errors(root);
-
-        (void)snprintf(errbuf, errlen, "AppRole login answered %ld: %s",
-                       resp.status, msg ? msg : "no token");
-        free(msg);
-        rc = AP_EINVAL;
+    rc = vault_parse_login(&(struct adapter_answer){ resp.status,
+                                                     resp.body.data,
+                                                     resp.body.len, NULL,
+                                                     -1 },
+                           &tok, &lease, errbuf, errlen);
+    if (rc != AP_OK) {
         goto out;
     }
     adapter_secret_free(v->token);
-    v->token = strdup(tok->valuestring);
-    if (v->token == NULL) {
-        rc = AP_ENOMEM;
-        goto out;
-    }
-    lease = json_num(cJSON_GetObjectItemCaseSensitive(root, "auth"),
-                     "lease_duration", 0);
+    v->token = tok;
+    tok = NULL;
+    now = time_now();
     /* Log in again when two thirds of the lease are gone. */
-    v->token_renew_at = lease > 0 ? time_now() + lease * 2 / 3
-                                  : time_now() + 300;
+    v->token_renew_at = adapter_renew_at(now, lease);
     log_info("vault", "AppRole login ok, lease %llds", lease);
     rc = AP_OK;
 out:
-    if (text != NULL) {
-        crypto_zeroize(text, strlen(text));
-    }
-    cJSON_free(text);
-    cJSON_Delete(body);
-    if (resp.body.data != NULL) {
-        crypto_zeroize(resp.body.data, resp.body.len);
-    }
-    cJSON_Delete(root);
+    adapter_secret_free(tok);
+    json_free_wiped(text);
+    json_delete_wiped(body);
     httpc_resp_fini(&resp);
     return rc;
 }
@@ -383,7 +428,10 @@ vault_submit(void *state, const struct adapter_request *req,
                          errbuf);
         goto out;
     }
-    o = vault_classify(resp.status, resp.body.data, res);
+    o = vault_parse_sign(&(struct adapter_answer){ resp.status,
+                                                   resp.body.data,
+                                                   resp.body.len, NULL, -1 },
+                         res);
     if (resp.status == 403) {
         log_err("vault", "order=%s: Vault refused the token (403): check "
                 "the token or AppRole and its policy for %s",

@@ -15,17 +15,32 @@ buf_init(struct buf *b, size_t cap)
 }
 
 void
+buf_init_secret(struct buf *b, size_t cap)
+{
+    buf_init(b, cap);
+    b->secret = true;
+}
+
+void
 buf_fini(struct buf *b)
 {
     size_t cap = b->cap;
+    bool secret = b->secret;
 
+    if (secret && b->data != NULL) {
+        explicit_bzero(b->data, b->size);
+    }
     free(b->data);
     buf_init(b, cap);
+    b->secret = secret;
 }
 
 void
 buf_reset(struct buf *b)
 {
+    if (b->secret && b->data != NULL) {
+        explicit_bzero(b->data, b->len);
+    }
     b->len = 0;
     if (b->data != NULL) {
         b->data[0] = '\0';
@@ -53,9 +68,22 @@ buf_reserve(struct buf *b, size_t extra)
         }
         nsize *= 2;
     }
-    p = realloc(b->data, nsize);
-    if (p == NULL) {
-        return AP_ENOMEM;
+    if (b->secret) {
+        /* realloc may move the bytes and free the old block as it is. */
+        p = malloc(nsize);
+        if (p == NULL) {
+            return AP_ENOMEM;
+        }
+        if (b->data != NULL) {
+            memcpy(p, b->data, b->len + 1);
+            explicit_bzero(b->data, b->size);
+            free(b->data);
+        }
+    } else {
+        p = realloc(b->data, nsize);
+        if (p == NULL) {
+            return AP_ENOMEM;
+        }
     }
     b->data = p;
     b->size = nsize;
@@ -113,10 +141,12 @@ char *
 buf_take(struct buf *b)
 {
     char *p = b->data;
+    bool secret = b->secret;
 
     if (p == NULL) {
         p = calloc(1, 1);
     }
     buf_init(b, b->cap);
+    b->secret = secret;
     return p;
 }

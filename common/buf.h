@@ -7,6 +7,7 @@
 #ifndef AP_COMMON_BUF_H
 #define AP_COMMON_BUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/err.h"
@@ -16,11 +17,18 @@ struct buf {
     size_t len; /* bytes used, without the NUL */
     size_t size; /* bytes allocated */
     size_t cap; /* most bytes len may reach */
+    bool secret; /* wipe every copy: see buf_init_secret */
 };
 
 /* Zeroes b and sets its cap. Never fails. */
 void buf_init(struct buf *b, size_t cap);
-/* Frees the data; b may be reused after buf_init. Accepts a zeroed buf. */
+/* Like buf_init, for bytes that are a secret (a login answer carrying a
+ * token, a rendered password): growing copies and wipes instead of
+ * realloc, and buf_reset / buf_fini overwrite the bytes. What buf_take
+ * hands out is the caller's to wipe. */
+void buf_init_secret(struct buf *b, size_t cap);
+/* Frees the data; b may be reused after buf_init. Accepts a zeroed buf.
+ * Keeps the cap and the secret mark. */
 void buf_fini(struct buf *b);
 /* Empties b without freeing. */
 void buf_reset(struct buf *b);

@@ -271,7 +271,11 @@ httpc_call(const struct httpc_call *call, struct httpc_resp *resp,
     int bad = 0;
     ap_err rc = AP_ENET;
 
-    buf_init(&resp->body, call->max_body);
+    if (call->secret_answer) {
+        buf_init_secret(&resp->body, call->max_body);
+    } else {
+        buf_init(&resp->body, call->max_body);
+    }
     resp->status = 0;
     resp->error[0] = '\0';
     sink.body = &resp->body;
@@ -402,6 +406,11 @@ httpc_call(const struct httpc_call *call, struct httpc_resp *resp,
     }
     rc = AP_OK;
 out:
+    /* curl_slist_append copied each line, X-Vault-Token and Authorization
+     * values among them. */
+    for (tmp = hdrs; tmp != NULL; tmp = tmp->next) {
+        explicit_bzero(tmp->data, strlen(tmp->data));
+    }
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(h);
     return rc;

@@ -81,6 +81,9 @@ struct httpc_call {
     unsigned timeout_ms;        /* total */
     size_t max_body;            /* response cap; larger is AP_ETOOBIG */
     int allow_http;             /* non-zero: http:// too (tests, sidecars) */
+    int secret_answer;          /* non-zero: the answer carries a secret
+                                   (a login token): resp->body is wiped as
+                                   it grows and when freed */
 };
 
 /* What a PKI answered besides status and body (httpc_resp). */
@@ -92,7 +95,8 @@ struct httpc_meta {
 /* Performs one request with the TLS, auth and limits of call. AP_OK when a
  * response arrived (any status); AP_ENET, AP_ETIMEOUT, AP_ETOOBIG
  * otherwise, with resp->error set (never containing credentials). meta
- * may be NULL. Thread-safe after httpc_global_init. */
+ * may be NULL. The copies made of call->headers (which may carry a token)
+ * are wiped before they are freed. Thread-safe after httpc_global_init. */
 AP_MUST_CHECK ap_err httpc_call(const struct httpc_call *call,
                                 struct httpc_resp *resp,
                                 struct httpc_meta *meta);

@@ -1,7 +1,10 @@
 /* common/json.c: strict parsing and typed access over cJSON. */
 #include "common/json.h"
 
+#include <limits.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 size_t
@@ -268,28 +271,83 @@ json_get_array(const cJSON *obj, const char *key, const cJSON **out)
     return AP_OK;
 }
 
+/* At most 19 digits, so the magnitude fits an unsigned long long without
+ * overflow checks per step, and a long long after the check below. */
+ap_err
+json_int_text(const char *s, long long min, long long max, long long *out)
+{
+    long long v;
+    unsigned long long mag = 0;
+    bool neg = false;
+    size_t digits = 0;
+
+    if (s == NULL) {
+        return AP_EPARSE;
+    }
+    if (*s == '-') {
+        neg = true;
+        s++;
+    }
+    for (; *s != '\0'; s++, digits++) {
+        if (*s < '0' || *s > '9' || digits >= 19) {
+            return AP_EPARSE;
+        }
+        mag = mag * 10 + (unsigned long long)(*s - '0');
+    }
+    /* 19 digits stay below 10^19 < 2^64; a long long holds up to 2^63-1
+     * (and -2^63, which nobody needs as an id). */
+    if (digits == 0 || mag > (unsigned long long)LLONG_MAX) {
+        return AP_EPARSE;
+    }
+    v = neg ? -(long long)mag : (long long)mag;
+    if (v < min || v > max) {
+        return AP_EPARSE;
+    }
+    *out = v;
+    return AP_OK;
+}
+
+ap_err
+json_int_value(const cJSON *v, unsigned kinds, long long min, long long max,
+               long long *out)
+{
+    long long n;
+
+    if (v == NULL || cJSON_IsNull(v)) {
+        return AP_ENOTFOUND;
+    }
+    if (cJSON_IsNumber(v) && (kinds & JSON_INT_NUMBER) != 0) {
+        double d = v->valuedouble;
+
+        /* isfinite first: 1e400 is infinity, and NaN compares false. The
+         * range check is on the double, so the conversion below is of a
+         * value a long long holds exactly. */
+        if (!isfinite(d) || d != trunc(d) || d > (double)JSON_INT_EXACT_MAX ||
+            d < -(double)JSON_INT_EXACT_MAX) {
+            return AP_EPARSE;
+        }
+        n = (long long)d;
+    } else if (cJSON_IsString(v) && (kinds & JSON_INT_STRING) != 0 &&
+               v->valuestring != NULL) {
+        if (json_int_text(v->valuestring, LLONG_MIN, LLONG_MAX, &n) !=
+            AP_OK) {
+            return AP_EPARSE;
+        }
+    } else {
+        return AP_EPARSE;
+    }
+    if (n < min || n > max) {
+        return AP_EPARSE;
+    }
+    *out = n;
+    return AP_OK;
+}
+
 ap_err
 json_get_int(const cJSON *obj, const char *key, long long min, long long max,
              long long *out)
 {
-    const cJSON *m = member(obj, key);
-    double v;
-
-    if (m == NULL) {
-        return AP_ENOTFOUND;
-    }
-    if (!cJSON_IsNumber(m)) {
-        return AP_EPARSE;
-    }
-    v = m->valuedouble;
-    /* 2^63 and beyond do not fit a long long: refuse before converting. */
-    if (v != floor(v) || v >= 9223372036854775808.0 ||
-        v < -9223372036854775808.0 || (long long)v < min ||
-        (long long)v > max) {
-        return AP_EPARSE;
-    }
-    *out = (long long)v;
-    return AP_OK;
+    return json_int_value(member(obj, key), JSON_INT_NUMBER, min, max, out);
 }
 
 const char *
@@ -345,4 +403,67 @@ ap_err
 json_set_num(cJSON *obj, const char *key, long long val)
 {
     return json_set_item(obj, key, cJSON_CreateNumber((double)val));
+}
+
+/* Overwrites the strings and member names of v and below. */
+static void
+wipe_tree(cJSON *v, int depth)
+{
+    /* json_parse caps depth; a tree built in code is shallow too. */
+    if (v == NULL || depth > 64) {
+        return;
+    }
+    for (; v != NULL; v = v->next) {
+        if (v->valuestring != NULL) {
+            explicit_bzero(v->valuestring, strlen(v->valuestring));
+        }
+        if (v->string != NULL && (v->type & cJSON_StringIsConst) == 0) {
+            explicit_bzero(v->string, strlen(v->string));
+        }
+        wipe_tree(v->child, depth + 1);
+        if (depth == 0) {
+            break; /* the root's siblings are not ours */
+        }
+    }
+}
+
+void
+json_delete_wiped(cJSON *v)
+{
+    wipe_tree(v, 0);
+    cJSON_Delete(v);
+}
+
+ap_err
+json_print_wiped(const cJSON *v, size_t cap, char **out)
+{
+    size_t size = 1024;
+
+    while (size <= cap && size <= INT_MAX) {
+        char *text = malloc(size);
+
+        if (text == NULL) {
+            return AP_ENOMEM;
+        }
+        /* Preallocated: cJSON writes into text and fails instead of
+         * growing, so no partial copy is ever freed unwiped. */
+        if (cJSON_PrintPreallocated((cJSON *)(uintptr_t)v, text, (int)size,
+                                    0)) {
+            *out = text;
+            return AP_OK;
+        }
+        explicit_bzero(text, size);
+        free(text);
+        size *= 2;
+    }
+    return AP_ETOOBIG;
+}
+
+void
+json_free_wiped(char *text)
+{
+    if (text != NULL) {
+        explicit_bzero(text, strlen(text));
+        free(text);
+    }
 }

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 PKGS=(
     build-essential pkg-config dpkg-dev clang libclang-rt-14-dev
     libmbedtls-dev libssl-dev libcjson-dev libcurl4-openssl-dev liblmdb-dev lmdb-utils
-    libinih-dev libcmocka-dev libhttp-parser-dev patch
+    libinih-dev libcmocka-dev libhttp-parser-dev patch libxml2-dev
     openssl curl ca-certificates jq
     lego python3-acme python3-requests certbot uacme dehydrated
     knot knot-dnsutils

@@ -456,6 +456,8 @@ cert_revoke(struct app *app, const struct acme_req *req, const char *id,
                               (int)reason, errbuf, sizeof(errbuf));
     if (rc != AP_OK) {
         cJSON *f = cJSON_CreateObject();
+        bool cannot = rc == AP_EINVAL &&
+                      (app->adapter->caps & ADAPTER_CAP_REVOKE) == 0;
 
         log_warn("revoke", "serial=%s adapter=%s failed: %s",
                  parsed->serial_hex, app->adapter->name, errbuf);
@@ -469,6 +471,18 @@ cert_revoke(struct app *app, const struct acme_req *req, const char *id,
         rc = audit_event(app->audit, "cert.revoke_failed", req->request_id,
                          f);
         if (rc != AP_OK) {
+            goto out;
+        }
+        if (cannot) {
+            /* The PKI cannot revoke through its API (AD CS web
+             * enrollment): nothing is broken and retrying will not help,
+             * so not a 5xx; the detail says who can (docs/adapters.md,
+             * "Revocation the PKI cannot do"). */
+            problem_set(resp, PROB_UNAUTHORIZED,
+                        "this server cannot revoke certificates of its PKI "
+                        "(%s): %s",
+                        app->adapter->name, errbuf);
+            rc = AP_OK;
             goto out;
         }
         problem_set(resp, PROB_SERVER_INTERNAL,

@@ -215,6 +215,8 @@ test_adapter() {
         # revoke through the adapter
         rev_before=$(mock_state .revoked)
         if [ "$a" = adcs ]; then
+            # Issue 19: a revocation AD CS cannot do is 403 unauthorized
+            # with the instruction (not 500 serverInternal), and audited.
             if lego_cmd "lego-revoke-$a" revoke --keep; then
                 not_ok "$a: revoke_refused_clearly" "revocation succeeded through certsrv"
             elif grep -q "cannot revoke" "$TMP/lego-revoke-$a.log"; then
@@ -222,6 +224,20 @@ test_adapter() {
             else
                 not_ok "$a: revoke_refused_clearly" "no clear problem"
                 show_tail "$TMP/lego-revoke-$a.log" 4
+            fi
+            if grep -q "403 ::.*urn:ietf:params:acme:error:unauthorized" "$TMP/lego-revoke-$a.log" &&
+               grep -q "certutil -revoke" "$TMP/lego-revoke-$a.log" &&
+               ! grep -q "serverInternal" "$TMP/lego-revoke-$a.log"; then
+                ok "$a: revoke_unsupported_is_403_unauthorized"
+            else
+                not_ok "$a: revoke_unsupported_is_403_unauthorized" \
+                    "$(grep -o '[0-9]\{3\} :: POST :: [^ ]* :: [^ ]*' "$TMP/lego-revoke-$a.log" | head -n 1)"
+                show_tail "$TMP/lego-revoke-$a.log" 3
+            fi
+            if wait_for 5 grep -q '"cert.revoke_failed"' "$DATA_DIR/audit.log"; then
+                ok "$a: revoke_unsupported_audited"
+            else
+                not_ok "$a: revoke_unsupported_audited" "no cert.revoke_failed in $DATA_DIR/audit.log"
             fi
         elif ! lego_cmd "lego-revoke-$a" revoke --keep; then
             not_ok "$a: lego_revoke" "lego revoke failed"
@@ -249,7 +265,7 @@ test_adapter() {
     *) names=("slow-2500.$a.a.test" "reject.$a.a.test" "e503.$a.a.test"
               "wrongsan.$a.a.test" "badchain.$a.a.test") ;;
     esac
-    [ "$a" = adcs ] && names+=("deny-1.$a.a.test")
+    [ "$a" = adcs ] && names+=("deny-1.$a.a.test" "denytext.$a.a.test")
     if ! run_orders "orders-$a" 40 "${names[@]}"; then
         not_ok "$a: orders_complete" "not every order ended within 40 s"
         show_tail "$TMP/orders-$a.err" 8
@@ -273,6 +289,11 @@ test_adapter() {
                     "allowed|denied|policy|forbidden" ;;
         deny-*) expect_order "$a: denied_after_pending" "orders-$a" "$n" invalid rejectedIdentifier \
                     "denied" ;;
+        denytext)
+            # Issue 19: the whole disposition message, entities decoded,
+            # line breaks as spaces (today's main stops at the first '"').
+            expect_order "$a: denial_text_whole" "orders-$a" "$n" invalid rejectedIdentifier \
+                "Denied by Policy Module 0x80094800, the request for \"$n\" & \"its\" names was denied: Tom's template <WebServer> is not allowed here" ;;
         e503) expect_order "$a: outage_gives_serverInternal" "orders-$a" "$n" invalid serverInternal \
                     "could not be used" ;;
         wrongsan) expect_order "$a: wrong_san_refused" "orders-$a" "$n" invalid serverInternal \

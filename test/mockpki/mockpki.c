@@ -14,6 +14,8 @@
  * Scenario by the CSR's first DNS name's first label:
  *   pending-N   EJBCA 202 / certsrv pending for N polls, then issued
  *   deny-N      certsrv pending for N polls, then denied by a manager
+ *   denytext    certsrv denial whose message holds quotes, entities and
+ *               line breaks
  *   reject      refused by policy (each product's shape)
  *   e500, e503  server errors
  *   slow-MS     answers after MS milliseconds
@@ -1557,14 +1559,56 @@ adcs_authorized(struct mg_connection *c)
 static int
 adcs_page(struct mg_connection *c, const char *inner)
 {
-    char page[4096];
+    char page[8192];
 
     (void)snprintf(page, sizeof(page),
-                   "<HTML><HEAD><TITLE>Microsoft Active Directory "
-                   "Certificate Services</TITLE></HEAD>\r\n<BODY>\r\n%s\r\n"
-                   "</BODY></HTML>\r\n",
+                   "<HTML>\r\n<Head>\r\n\t<Meta HTTP-Equiv=\"Content-Type\" "
+                   "Content=\"text/html; charset=UTF-8\">\r\n\t<Title>"
+                   "Microsoft Active Directory Certificate Services</Title>"
+                   "\r\n</Head>\r\n<Body BgColor=#FFFFFF><Font ID=locPageFont "
+                   "Face=\"Arial\">\r\n%s\r\n</Font>\r\n</Body>\r\n</HTML>"
+                   "\r\n",
                    inner);
     return send_body(c, 200, "text/html", NULL, page);
+}
+
+/* certfnsh.asp's denial: the message inside quotes, as the ASP writes it
+ * (msg is HTML). */
+static int
+adcs_denied(struct mg_connection *c, long id, const char *msg)
+{
+    char inner[4096];
+
+    (void)snprintf(inner, sizeof(inner),
+                   "<P ID=locPageTitle> <B> Certificate Request Denied </B>"
+                   "\r\n<P ID=locDenied> Your certificate request was "
+                   "denied.\r\n<P ID=locInfoReqIDAndReason> Your Request Id "
+                   "is %ld. The disposition message is \"%s\".\r\n"
+                   "<P ID=locContactAdmin>Contact your administrator for "
+                   "further information.\r\n</P>",
+                   id, msg);
+    return adcs_page(c, inner);
+}
+
+/* certnew.cer's error page: label / value pairs in <DT><DD> (from pages
+ * captured off a real certsrv). */
+static int
+adcs_error_page(struct mg_connection *c, const char *disp, const char *last)
+{
+    char inner[4096];
+
+    (void)snprintf(inner, sizeof(inner),
+                   "<P ID=locPageTitle> <B> Error </B>\n<P ID=locContactAdmin>"
+                   "Contact your administrator for further assistance.\n</P>"
+                   "\n<DL><DD>\n\t<DL>\n\t<DT ID=locDispMsgLabel><Font "
+                   "Size=-1><B>Disposition message:</B></Font></DT><DD>\n"
+                   "\t\t%s\n\t</DD>\n\n\t<DT ID=locResultLabel><Font Size=-1>"
+                   "<B>Result:</B></Font></DT><DD>\n\t\tThe operation "
+                   "completed successfully. 0x0 (WIN32: 0)\n\t</DD>\n\n\t<DT "
+                   "ID=locLastStatLabel><Font Size=-1><B>LastStatus:</B></Font>"
+                   "</DT><DD>\n\t\t%s\n\t</DD></DL>\n</DD></DL>",
+                   disp, last);
+    return adcs_page(c, inner);
 }
 
 static int
@@ -1600,17 +1644,17 @@ adcs_submit(struct mg_connection *c)
     (void)mg_get_var(body, blen, "CertAttrib", attrib, blen + 1);
     if (strcmp(mode, "newreq") != 0 ||
         (csr = csr_from_text(csr_text, &der, &len)) == NULL) {
-        status = adcs_page(c, "<P>The disposition message is \"Error "
-                              "Parsing Request  The request is invalid. "
-                              "0x80092009\"</P>");
+        status = adcs_page(c, "<P ID=locPageTitle> <B> Certificate Request "
+                              "Error </B>\r\n<P> The disposition message is "
+                              "\"Error Parsing Request  The request is "
+                              "invalid. 0x80092009\".</P>");
         goto out;
     }
     if (strstr(attrib, "CertificateTemplate:WebServer") == NULL) {
-        status = adcs_page(c, "<P>The disposition message is \"Denied by "
-                              "Policy Module  The request was for a "
-                              "certificate template that is not supported "
-                              "by the Active Directory Certificate Services "
-                              "policy.\"</P>");
+        status = adcs_denied(c, 0, "Denied by Policy Module  0x80094800, "
+                             "The request was for a certificate template "
+                             "that is not supported by the Active "
+                             "Directory Certificate Services policy.");
         goto out;
     }
     scenario(csr, label, sizeof(label));
@@ -1618,9 +1662,18 @@ adcs_submit(struct mg_connection *c)
         sleep_ms(n);
     }
     if (strcmp(label, "reject") == 0) {
-        status = adcs_page(c, "<P>Your certificate request was denied.</P>"
-                              "<P>The disposition message is \"Denied by "
-                              "Policy Module\"</P>");
+        status = adcs_denied(c, 0, "Denied by Policy Module");
+    } else if (strcmp(label, "denytext") == 0) {
+        /* Issue 19: quotes, entities and line breaks in the message. */
+        char msg[512];
+
+        (void)snprintf(msg, sizeof(msg),
+                       "Denied by Policy Module  0x80094800, the request "
+                       "for \"%s\" &amp; &quot;its&quot; names was denied:"
+                       "\r\n  Tom&#39;s template &lt;WebServer&gt; is not "
+                       "allowed\r\nhere",
+                       csr->n_dns_names > 0 ? csr->dns_names[0] : "?");
+        status = adcs_denied(c, 0, msg);
     } else if (strcmp(label, "e500") == 0 || strcmp(label, "e503") == 0 ||
                (strcmp(label, "hold") == 0 && M.hold)) {
         status = send_body(c, strcmp(label, "e500") == 0 ? 500 : 503,
@@ -1646,11 +1699,14 @@ adcs_submit(struct mg_connection *c)
             goto out;
         }
         (void)snprintf(inner, sizeof(inner),
-                       "<P><B>Certificate Issued</B></P><P>The certificate "
-                       "you requested was issued to you.</P>"
-                       "<A Href=\"certnew.cer?ReqID=%ld&amp;Enc=b64\">"
-                       "Download certificate</A>",
-                       p->id);
+                       "<P ID=locPageTitle> <B> Certificate Issued </B>\r\n"
+                       "<P ID=locCertIssued> The certificate you requested "
+                       "was issued to you.\r\n<P><A Href=\"certnew.cer?"
+                       "ReqID=%ld&amp;Enc=b64\">Download certificate</A>"
+                       "\r\n<Script Language=\"JavaScript\">\r\n\tfunction "
+                       "handleGetCert() {\r\n\t\tlocation=\"certnew.cer?"
+                       "ReqID=%ld&\"+getEncoding();\r\n\t}\r\n</Script>",
+                       p->id, p->id);
         status = adcs_page(c, inner);
     }
 out:
@@ -1773,24 +1829,20 @@ adcs_fetch(struct mg_connection *c, const char *query, bool p7b)
     p = id[0] ? req_find(strtol(id, NULL, 10)) : NULL;
     pthread_mutex_unlock(&M.lock);
     if (p == NULL) {
-        return adcs_page(c, "<P>Disposition message:</DT><DD>\n\t\tError "
-                            "retrieving certificate</P>\n<P>LastStatus:"
-                            "</DT><DD>\n\t\tCertificate Request not found. "
-                            "0x80094004\n</P>");
+        return adcs_error_page(c, "Error retrieving certificate",
+                               "Certificate Request not found. 0x80094004");
     }
     st = req_poll(p, &chain);
     if (st == 0) {
-        status = adcs_page(c, "<P>Disposition message:</DT><DD>\n\t\tTaken "
-                              "Under Submission\n</P>\n<P>LastStatus:</DT>"
-                              "<DD>\n\t\tThe operation completed "
-                              "successfully. 0x0 (WIN32: 0)\n</P>");
+        status = adcs_error_page(c, "Taken Under Submission",
+                                 "The operation completed successfully. 0x0 "
+                                 "(WIN32: 0)");
     } else if (st == 2) {
-        status = adcs_page(c, "<P>Disposition message:</DT><DD>\n\t\tDenied "
-                              "by Policy Module\n</P>\n<P>LastStatus:</DT>"
-                              "<DD>\n\t\tThe request was denied by a "
-                              "certificate manager or CA administrator. "
-                              "0x80094014 (-2146877420 "
-                              "CERTSRV_E_ADMIN_DENIED_REQUEST)\n</P>");
+        status = adcs_error_page(c, "Denied by Policy Module",
+                                 "The request was denied by a certificate "
+                                 "manager or CA administrator. 0x80094014 "
+                                 "(-2146877420 "
+                                 "CERTSRV_E_ADMIN_DENIED_REQUEST)");
     } else if (st < 0) {
         status = send_body(c, 500, "text/html", NULL, "error");
     } else if (p7b) {

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "common/buf.h"
 #include "common/ca.h"
 #include "common/crypto.h"
+#include "common/json.h"
 #include "common/x509.h"
 
 #define VECTOR_DIR "test/unit/vectors/"
@@ -222,6 +224,13 @@ static const struct row vault_bad[] = {
       NULL },
     { 200, "{\"data\":{\"certificate\":17}}", ADAPTER_RETRY, NULL, NULL },
     { 200, "", ADAPTER_RETRY, NULL, NULL },
+    /* Numbers in "errors": today's main casts them from a double. */
+    { 400, "{\"errors\":[5E55]}", ADAPTER_REJECTED, NULL,
+      "request refused" },
+    { 400, "{\"errors\":[1e400]}", ADAPTER_REJECTED, NULL,
+      "request refused" },
+    { 503, "{\"errors\":[\"sealed\",1.5]}", ADAPTER_RETRY, NULL,
+      "no error text" },
     { 0, NULL, ADAPTER_RETRY, NULL, NULL },
 };
 
@@ -296,6 +305,23 @@ static const struct row ejbca_bad[] = {
     { 202, "{\"status_code\":202,\"info_message\":\"waiting\"}",
       ADAPTER_RETRY, NULL, "request id" },
     { 202, "{\"request_id\":\"12a\"}", ADAPTER_RETRY, NULL, NULL },
+    /* Issue 10 point 5: request ids today's main cast from a double
+     * (undefined beyond the long long range) or truncated. */
+    { 202, "{\"request_id\":5E55}", ADAPTER_RETRY, NULL, "request id" },
+    { 202, "{\"request_id\":1e400}", ADAPTER_RETRY, NULL, "request id" },
+    { 202, "{\"request_id\":1e300}", ADAPTER_RETRY, NULL, "request id" },
+    { 202, "{\"request_id\":-1}", ADAPTER_RETRY, NULL, "request id" },
+    { 202, "{\"request_id\":0}", ADAPTER_RETRY, NULL, "request id" },
+    { 202, "{\"request_id\":1.5}", ADAPTER_RETRY, NULL, "request id" },
+    { 202, "{\"request_id\":2147483648}", ADAPTER_RETRY, NULL,
+      "request id" },
+    { 202, "{\"request_id\":\"99999999999999999999999\"}", ADAPTER_RETRY,
+      NULL, "request id" },
+    { 202, "{\"request_id\":\"12abc\"}", ADAPTER_RETRY, NULL,
+      "request id" },
+    { 202, "{\"request_id\":\"-5\"}", ADAPTER_RETRY, NULL, "request id" },
+    { 202, "{\"info_message\":\"Request with Id '99999999999' is still "
+           "waiting for approval\"}", ADAPTER_RETRY, NULL, "request id" },
     { 0, NULL, ADAPTER_RETRY, NULL, NULL },
 };
 
@@ -492,6 +518,170 @@ test_adcs_fetch(void **state)
                      ADAPTER_RETRY);
     adapter_result_clear(&res);
     free(crlf);
+}
+
+/* Issue 19 point 2: the disposition message is page text. Today's main
+ * cuts it at the first '"' and leaves entities and line breaks as they
+ * are. Each row is a certfnsh.asp or certnew.cer page; detail is the whole
+ * expected problem detail. */
+struct adcs_text_row {
+    const char *page;
+    bool fetch;                /* certnew.cer page, not certfnsh.asp */
+    enum adapter_outcome want;
+    const char *reqid;         /* ISSUED / PENDING */
+    const char *detail;        /* exact, or NULL */
+};
+
+#define DENIED_PAGE(msg)                                                     \
+    "<HTML><Head><Meta HTTP-Equiv=\"Content-Type\" Content=\"text/html; "     \
+    "charset=UTF-8\"><Title>Microsoft Active Directory Certificate "         \
+    "Services</Title></Head>\r\n<Body><P ID=locPageTitle> <B> Certificate "   \
+    "Request Denied </B>\r\n<P ID=locDenied> Your certificate request was "   \
+    "denied.\r\n<P ID=locInfoReqIDAndReason> Your Request Id is 8. The "      \
+    "disposition message is " msg ".\r\n<P ID=locContactAdmin>Contact your " \
+    "administrator for further information.\r\n</Body></HTML>\r\n"
+
+#define FETCH_PAGE(disp, last)                                               \
+    "<HTML><Body><P ID=locPageTitle> <B> Error </B>\n<DL><DD>\n\t<DL>\n"       \
+    "\t<DT ID=locDispMsgLabel><Font Size=-1><B>Disposition message:</B>"      \
+    "</Font></DT><DD>\n\t\t" disp "\n\t</DD>\n\t<DT ID=locLastStatLabel>"     \
+    "<Font Size=-1><B>LastStatus:</B></Font></DT><DD>\n\t\t" last           \
+    "\n\t</DD></DL>\n</DD></DL>\n</Body></HTML>\n"
+
+static const struct adcs_text_row adcs_text_rows[] = {
+    { DENIED_PAGE("\"Denied by Policy Module  0x80094800, The request for "
+                  "\"x.example\" is not allowed by policy.\""),
+      false, ADAPTER_REJECTED, NULL,
+      "AD CS denied the request: Denied by Policy Module 0x80094800, The "
+      "request for \"x.example\" is not allowed by policy." },
+    { DENIED_PAGE("&quot;Denied: Tom&#39;s &amp; Jerry&#39;s template "
+                  "&lt;WebServer&gt; for &quot;a.example&quot;&quot;"),
+      false, ADAPTER_REJECTED, NULL,
+      "AD CS denied the request: Denied: Tom's & Jerry's template "
+      "<WebServer> for \"a.example\"" },
+    { DENIED_PAGE("\"Denied by Policy Module\r\n  The request was\r\n"
+                  "denied\tby policy\""),
+      false, ADAPTER_REJECTED, NULL,
+      "AD CS denied the request: Denied by Policy Module The request was "
+      "denied by policy" },
+    { DENIED_PAGE("\"Denied for <B>b.example</B>&nbsp;&#8212; "
+                  "caf&eacute;\""),
+      false, ADAPTER_REJECTED, NULL,
+      "AD CS denied the request: Denied for b.example \xe2\x80\x94 "
+      "caf\xc3\xa9" },
+    { DENIED_PAGE("\"unquoted end"), false, ADAPTER_REJECTED, NULL,
+      "AD CS denied the request: unquoted end." },
+    { DENIED_PAGE("Denied without quotes"), false, ADAPTER_REJECTED, NULL,
+      "AD CS denied the request: Denied without quotes." },
+    { DENIED_PAGE("\"\""), false, ADAPTER_REJECTED, NULL,
+      "AD CS denied the request: no disposition message" },
+    { "<P>The disposition message is \"Denied by Policy Module\"</P>", false,
+      ADAPTER_REJECTED, NULL,
+      "AD CS denied the request: Denied by Policy Module" },
+    /* the request id in a script, as real issued pages have it */
+    { "<Script Language=\"JavaScript\">function handleGetCert() {"
+      "location=\"certnew.cer?ReqID=35&\"+getEncoding();}</Script>"
+      "<P>Certificate Issued", false, ADAPTER_ISSUED, "35", NULL },
+    { "<A Href=\"certnew.cer?ReqID=0042&amp;Enc=b64\">x</A>", false,
+      ADAPTER_ISSUED, "42", NULL },
+    { "<P><B>Certificate Pending</B><P>Your Request Id is <B>17</B>.", false,
+      ADAPTER_PENDING, "17", NULL },
+    { FETCH_PAGE("Taken Under Submission",
+                 "The operation completed successfully. 0x0 (WIN32: 0)"),
+      true, ADAPTER_PENDING, NULL, "AD CS: taken under submission" },
+    { FETCH_PAGE("Denied by &quot;CA Admin&quot; &amp; co",
+                 "The request was denied by a certificate manager or CA "
+                 "administrator. 0x80094014 (-2146877420 "
+                 "CERTSRV_E_ADMIN_DENIED_REQUEST)"),
+      true, ADAPTER_REJECTED, NULL,
+      "AD CS: Denied by \"CA Admin\" & co: The request was denied by a "
+      "certificate manager or CA administrator. 0x80094014 (-2146877420 "
+      "CERTSRV_E_ADMIN_DENIED_REQUEST)" },
+    { FETCH_PAGE("Error retrieving certificate",
+                 "Certificate Request not found. 0x80094004"),
+      true, ADAPTER_RETRY, NULL,
+      "AD CS: Certificate Request not found. 0x80094004" },
+    /* bad input */
+    { "<A Href=\"certnew.cer?ReqID=99999999999&amp;Enc=b64\">x</A>", false,
+      ADAPTER_RETRY, NULL, NULL },
+    { "<A Href=\"certnew.cer?ReqID=0&amp;Enc=b64\">x</A>", false,
+      ADAPTER_RETRY, NULL, NULL },
+    { "<P>Certificate Pending<P>Your Request Id is 4294967296.", false,
+      ADAPTER_RETRY, NULL, NULL },
+    { "<!-- The disposition message is \"hidden\" --><P>Welcome", false,
+      ADAPTER_RETRY, NULL, NULL },
+    { "<Script>var s=\"The disposition message is x\";</Script>", false,
+      ADAPTER_RETRY, NULL, NULL },
+    { "<P>certnew.cer?ReqID=5&amp;Enc=b64 as text, not a link", false,
+      ADAPTER_RETRY, NULL, NULL },
+    { "\x00\x01\x02", false, ADAPTER_RETRY, NULL, NULL },
+};
+
+static void
+test_adcs_text(void **state)
+{
+    char big[2200];
+    size_t k;
+
+    (void)state;
+    for (size_t i = 0;
+         i < sizeof(adcs_text_rows) / sizeof(adcs_text_rows[0]); i++) {
+        const struct adcs_text_row *r = &adcs_text_rows[i];
+        struct adapter_answer a = { 200, r->page, strlen(r->page),
+                                    "text/html", -1 };
+        struct adapter_result res;
+        char reqid[20] = "x";
+        enum adapter_outcome o;
+
+        memset(&res, 0, sizeof(res));
+        o = r->fetch ? adcs_parse_fetch(&a, &res)
+                     : adcs_parse_submit(&a, &res, reqid, sizeof(reqid));
+        if (o != r->want || (r->detail != NULL &&
+                             (res.detail == NULL ||
+                              strcmp(res.detail, r->detail) != 0))) {
+            print_error("row %zu: outcome %d want %d, detail '%s'\n", i, o,
+                        r->want, res.detail ? res.detail : "(none)");
+        }
+        assert_int_equal(o, r->want);
+        if (r->detail != NULL) {
+            assert_non_null(res.detail);
+            assert_string_equal(res.detail, r->detail);
+        }
+        if (r->reqid != NULL && !r->fetch) {
+            assert_string_equal(reqid, r->reqid);
+        }
+        if (o == ADAPTER_PENDING && !r->fetch) {
+            assert_string_equal(res.ref, r->reqid);
+        }
+        adapter_result_clear(&res);
+    }
+    /* A long denial is capped, cut on a UTF-8 boundary. */
+    k = (size_t)snprintf(big, sizeof(big), "<P>The disposition message is \"");
+    while (k + 3 < sizeof(big) - 10) {
+        big[k++] = (char)0xe2; /* U+2014, three bytes */
+        big[k++] = (char)0x80;
+        big[k++] = (char)0x94;
+    }
+    (void)snprintf(big + k, sizeof(big) - k, "\"</P>");
+    {
+        struct adapter_result res;
+        char reqid[20];
+
+        memset(&res, 0, sizeof(res));
+        assert_int_equal(adcs_classify_submit(big, &res, reqid,
+                                              sizeof(reqid)),
+                         ADAPTER_REJECTED);
+        assert_true(strlen(res.detail) < 400);
+        assert_true(strlen(res.detail) > 250);
+        for (size_t i = 0; res.detail[i] != '\0';) {
+            size_t l = json_utf8_len((const unsigned char *)res.detail + i,
+                                     strlen(res.detail + i));
+
+            assert_true(l > 0);
+            i += l;
+        }
+        adapter_result_clear(&res);
+    }
 }
 
 /* ---------------------------------------------------------------- exec */
@@ -806,6 +996,133 @@ test_x509_chain_cas(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* ------------------------------------------------------- login answers */
+
+struct login_row {
+    long status;
+    const char *body;
+    ap_err want;
+    long long lease;          /* AP_OK */
+    const char *errbuf_has;   /* otherwise */
+};
+
+static const struct login_row vault_login_rows[] = {
+    { 200, "{\"auth\":{\"client_token\":\"hvs.CAES\",\"lease_duration\":"
+           "1800,\"renewable\":true},\"data\":null}", AP_OK, 1800, NULL },
+    { 200, "{\"auth\":{\"client_token\":\"hvs.CAES\"}}", AP_OK, 0, NULL },
+    { 200, "{\"auth\":{\"client_token\":\"hvs.CAES\",\"lease_duration\":"
+           "null}}", AP_OK, 0, NULL },
+    /* bad input: the lease is what today's main computes with */
+    { 200, "{\"auth\":{\"client_token\":\"hvs.CAES\",\"lease_duration\":"
+           "1e400}}", AP_EPARSE, 0, "lease_duration" },
+    { 200, "{\"auth\":{\"client_token\":\"hvs.CAES\",\"lease_duration\":"
+           "5E55}}", AP_EPARSE, 0, "lease_duration" },
+    { 200, "{\"auth\":{\"client_token\":\"hvs.CAES\",\"lease_duration\":"
+           "1e300}}", AP_EPARSE, 0, "lease_duration" },
+    { 200, "{\"auth\":{\"client_token\":\"hvs.CAES\",\"lease_duration\":"
+           "-1}}", AP_EPARSE, 0, "lease_duration" },
+    { 200, "{\"auth\":{\"client_token\":\"hvs.CAES\",\"lease_duration\":"
+           "1.5}}", AP_EPARSE, 0, "lease_duration" },
+    { 200, "{\"auth\":{\"client_token\":\"hvs.CAES\",\"lease_duration\":"
+           "\"1800\"}}", AP_EPARSE, 0, "lease_duration" },
+    { 200, "{\"auth\":{\"client_token\":\"hvs.CAES\",\"lease_duration\":"
+           "9223372036854775807}}", AP_EPARSE, 0, "lease_duration" },
+    { 200, "{\"auth\":{\"client_token\":\"\"}}", AP_EINVAL, 0,
+      "client_token" },
+    { 200, "{\"auth\":{\"client_token\":17}}", AP_EINVAL, 0, NULL },
+    { 200, "{\"auth\":null}", AP_EINVAL, 0, NULL },
+    { 200, "not json", AP_EINVAL, 0, NULL },
+    { 400, "{\"errors\":[\"invalid role or secret ID\"]}", AP_EINVAL, 0,
+      "invalid role" },
+    { 403, "{\"errors\":[\"permission denied\"],\"auth\":{\"client_token\":"
+           "\"hvs.CAES\"}}", AP_EINVAL, 0, "permission denied" },
+    { 0, NULL, AP_EINVAL, 0, NULL },
+};
+
+static void
+test_vault_login(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(vault_login_rows) /
+                               sizeof(vault_login_rows[0]); i++) {
+        const struct login_row *r = &vault_login_rows[i];
+        struct adapter_answer a = { r->status, r->body,
+                                    r->body ? strlen(r->body) : 0, NULL, -1 };
+        char errbuf[200] = "";
+        char *tok = NULL;
+        long long lease = -5;
+        ap_err rc = vault_parse_login(&a, &tok, &lease, errbuf,
+                                      sizeof(errbuf));
+
+        if (rc != r->want) {
+            print_error("row %zu: %d want %d (%s)\n", i, rc, r->want, errbuf);
+        }
+        assert_int_equal(rc, r->want);
+        if (rc == AP_OK) {
+            assert_string_equal(tok, "hvs.CAES");
+            assert_int_equal(lease, r->lease);
+            adapter_secret_free(tok);
+        } else {
+            assert_null(tok);
+            assert_int_equal(lease, -5);
+            /* the token never reaches the message */
+            assert_null(strstr(errbuf, "hvs.CAES"));
+            if (r->errbuf_has != NULL) {
+                assert_non_null(strstr(errbuf, r->errbuf_has));
+            }
+        }
+    }
+}
+
+static void
+test_renew_at(void **state)
+{
+    (void)state;
+    assert_int_equal(adapter_renew_at(1000, 0), 1300);
+    assert_int_equal(adapter_renew_at(1000, -7), 1300);
+    assert_int_equal(adapter_renew_at(1000, 1800), 2200);
+    assert_int_equal(adapter_renew_at(1000, 3), 1002);
+    assert_int_equal(adapter_renew_at(1000, 4), 1002);
+    assert_int_equal(adapter_renew_at(1000, 5), 1003);
+    /* today's main: now + ttl * 2 / 3 overflows for these */
+    assert_int_equal(adapter_renew_at(1000, LLONG_MAX),
+                     1000 + LLONG_MAX / 3 * 2 + 0);
+    assert_int_equal(adapter_renew_at(LLONG_MAX - 5, 3000), LLONG_MAX);
+    assert_int_equal(adapter_renew_at(LLONG_MAX, 0), LLONG_MAX);
+}
+
+/* What a PKI says becomes one line of well-formed UTF-8, even when the
+ * cap cuts a multi-byte sequence or the PKI sends stray bytes. */
+static void
+test_fail_detail_utf8(void **state)
+{
+    struct adapter_result res;
+    char text[1000];
+    size_t k = 0;
+
+    (void)state;
+    memset(&res, 0, sizeof(res));
+    for (int i = 0; i < 300; i++) {
+        text[k++] = (char)0xc3;
+        text[k++] = (char)0xa9; /* é */
+    }
+    text[k] = '\0';
+    (void)adapter_fail(&res, ADAPTER_RETRY, NULL, "x%s", text);
+    assert_non_null(res.detail);
+    for (size_t i = 0; res.detail[i] != '\0';) {
+        size_t l = json_utf8_len((const unsigned char *)res.detail + i,
+                                 strlen(res.detail + i));
+
+        assert_true(l > 0);
+        assert_true((unsigned char)res.detail[i] >= 0x20);
+        i += l;
+    }
+    (void)adapter_fail(&res, ADAPTER_REJECTED, NULL, "a\xff\x80" "b\r\nc\td");
+    assert_string_equal(res.detail, "a??b  c d");
+    assert_string_equal(res.problem_type, ADAPTER_PROB_REJECTED);
+    adapter_result_clear(&res);
+}
+
 int
 main(void)
 {
@@ -818,7 +1135,11 @@ main(void)
         cmocka_unit_test(test_stepca_bad),
         cmocka_unit_test(test_adcs_submit),
         cmocka_unit_test(test_adcs_fetch),
+        cmocka_unit_test(test_adcs_text),
         cmocka_unit_test(test_exec_contract),
+        cmocka_unit_test(test_vault_login),
+        cmocka_unit_test(test_renew_at),
+        cmocka_unit_test(test_fail_detail_utf8),
         cmocka_unit_test(test_hex_to_dec),
         cmocka_unit_test(test_reason_names),
         cmocka_unit_test(test_status_outcome),

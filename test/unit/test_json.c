@@ -374,6 +374,145 @@ test_get_not_object(void **state)
     cJSON_Delete(arr);
 }
 
+/* ---- json_int_value: integers someone else wrote -------------------- */
+
+struct int_row {
+    const char *name;
+    const char *value;   /* a JSON value (parsed as {"v": value}), or NULL
+                            for JSON text of json_int_text below */
+    const char *text;    /* json_int_text input when value is NULL */
+    unsigned kinds;
+    long long min, max;
+    ap_err want;
+    long long want_num;
+};
+
+#define NUM JSON_INT_NUMBER
+#define STR JSON_INT_STRING
+#define ANY (JSON_INT_NUMBER | JSON_INT_STRING)
+#define EXACT JSON_INT_EXACT_MAX
+
+static const struct int_row int_good[] = {
+    { "int: a request id", "1234", NULL, NUM, 1, INT32_MAX, AP_OK, 1234 },
+    { "int: id as digits", "\"1234\"", NULL, ANY, 1, INT32_MAX, AP_OK, 1234 },
+    { "int: zero lease", "0", NULL, NUM, 0, 100, AP_OK, 0 },
+    { "int: negative in range", "-7", NULL, NUM, -10, 10, AP_OK, -7 },
+    { "int: 1e3 is integral", "1e3", NULL, NUM, 0, 5000, AP_OK, 1000 },
+    { "int: 2.0 is integral", "2.0", NULL, NUM, 0, 5, AP_OK, 2 },
+    { "int: 2^53-1", "9007199254740991", NULL, NUM, -EXACT, EXACT, AP_OK,
+      EXACT },
+    { "int: -(2^53-1)", "-9007199254740991", NULL, NUM, -EXACT, EXACT, AP_OK,
+      -EXACT },
+    { "int: 19 digits as text", "\"9223372036854775807\"", NULL, STR,
+      LLONG_MIN, LLONG_MAX, AP_OK, LLONG_MAX },
+    { "int: at max", "2147483647", NULL, NUM, 1, INT32_MAX, AP_OK,
+      INT32_MAX },
+    { "int: null is absent", "null", NULL, ANY, 0, 1, AP_ENOTFOUND, 0 },
+    { "text: digits", NULL, "1234", 0, 1, INT32_MAX, AP_OK, 1234 },
+    { "text: minus", NULL, "-12", 0, -100, 100, AP_OK, -12 },
+};
+
+/* Issue 10 point 5: numbers a PKI sent that today's main cast to an
+ * integer (undefined behaviour beyond the range) or truncated. */
+static const struct int_row int_bad[] = {
+    { "int: 5E55", "5E55", NULL, NUM, LLONG_MIN, LLONG_MAX, AP_EPARSE, 0 },
+    { "int: 1e400 (infinity)", "1e400", NULL, NUM, LLONG_MIN, LLONG_MAX,
+      AP_EPARSE, 0 },
+    { "int: -1e400", "-1e400", NULL, NUM, LLONG_MIN, LLONG_MAX, AP_EPARSE,
+      0 },
+    { "int: 1e300", "1e300", NULL, NUM, 1, INT32_MAX, AP_EPARSE, 0 },
+    { "int: -1 below min", "-1", NULL, NUM, 1, INT32_MAX, AP_EPARSE, 0 },
+    { "int: 1.5", "1.5", NULL, NUM, 0, 100, AP_EPARSE, 0 },
+    { "int: -0.5", "-0.5", NULL, NUM, -10, 10, AP_EPARSE, 0 },
+    { "int: 1e-300", "1e-300", NULL, NUM, 0, 10, AP_EPARSE, 0 },
+    { "int: 2^53+1 not exact", "9007199254740993", NULL, NUM, LLONG_MIN,
+      LLONG_MAX, AP_EPARSE, 0 },
+    { "int: 2^63", "9223372036854775808", NULL, NUM, LLONG_MIN, LLONG_MAX,
+      AP_EPARSE, 0 },
+    { "int: above a 32-bit max", "2147483648", NULL, NUM, 1, INT32_MAX,
+      AP_EPARSE, 0 },
+    { "int: digits when only numbers", "\"12\"", NULL, NUM, 0, 100,
+      AP_EPARSE, 0 },
+    { "int: number when only digits", "12", NULL, STR, 0, 100, AP_EPARSE,
+      0 },
+    { "int: \"12abc\"", "\"12abc\"", NULL, ANY, 0, INT32_MAX, AP_EPARSE,
+      0 },
+    { "int: \" 12\"", "\" 12\"", NULL, ANY, 0, INT32_MAX, AP_EPARSE, 0 },
+    { "int: \"+12\"", "\"+12\"", NULL, ANY, 0, INT32_MAX, AP_EPARSE, 0 },
+    { "int: \"1.5\"", "\"1.5\"", NULL, ANY, 0, INT32_MAX, AP_EPARSE, 0 },
+    { "int: \"1e3\"", "\"1e3\"", NULL, ANY, 0, INT32_MAX, AP_EPARSE, 0 },
+    { "int: empty string", "\"\"", NULL, ANY, 0, INT32_MAX, AP_EPARSE, 0 },
+    { "int: \"-\"", "\"-\"", NULL, ANY, -5, 5, AP_EPARSE, 0 },
+    { "int: 23 digits", "\"99999999999999999999999\"", NULL, ANY,
+      LLONG_MIN, LLONG_MAX, AP_EPARSE, 0 },
+    { "int: 2^63 as digits", "\"9223372036854775808\"", NULL, ANY,
+      LLONG_MIN, LLONG_MAX, AP_EPARSE, 0 },
+    { "int: digits above max", "\"2147483648\"", NULL, ANY, 1, INT32_MAX,
+      AP_EPARSE, 0 },
+    { "int: \"-1\" below min", "\"-1\"", NULL, ANY, 1, INT32_MAX,
+      AP_EPARSE, 0 },
+    { "int: true", "true", NULL, ANY, 0, 1, AP_EPARSE, 0 },
+    { "int: an array", "[1]", NULL, ANY, 0, 1, AP_EPARSE, 0 },
+    { "int: an object", "{\"v\":1}", NULL, ANY, 0, 1, AP_EPARSE, 0 },
+    { "text: 12abc", NULL, "12abc", 0, 0, INT32_MAX, AP_EPARSE, 0 },
+    { "text: empty", NULL, "", 0, 0, INT32_MAX, AP_EPARSE, 0 },
+    { "text: 20 digits", NULL, "18446744073709551616", 0, LLONG_MIN,
+      LLONG_MAX, AP_EPARSE, 0 },
+    { "text: --1", NULL, "--1", 0, LLONG_MIN, LLONG_MAX, AP_EPARSE, 0 },
+};
+
+static void
+test_int(void **state)
+{
+    const struct int_row *row = *state;
+    long long n = 777;
+    ap_err rc;
+
+    if (row->value != NULL) {
+        char doc[200];
+        cJSON *root = NULL;
+
+        (void)snprintf(doc, sizeof(doc), "{\"v\":%s}", row->value);
+        assert_int_equal(json_parse(doc, strlen(doc), &root), AP_OK);
+        rc = json_int_value(cJSON_GetObjectItemCaseSensitive(root, "v"),
+                            row->kinds, row->min, row->max, &n);
+        cJSON_Delete(root);
+    } else {
+        rc = json_int_text(row->text, row->min, row->max, &n);
+    }
+    assert_int_equal(rc, row->want);
+    assert_int_equal(n, row->want == AP_OK ? row->want_num : 777);
+}
+
+/* A secret tree printed and deleted with the wiping helpers. */
+static void
+test_wiped_helpers(void **state)
+{
+    cJSON *obj = cJSON_CreateObject();
+    char *text = NULL;
+    char big[3000];
+
+    (void)state;
+    assert_non_null(obj);
+    assert_non_null(cJSON_AddStringToObject(obj, "secret_id", "s3cret"));
+    assert_int_equal(json_print_wiped(obj, 4096, &text), AP_OK);
+    assert_string_equal(text, "{\"secret_id\":\"s3cret\"}");
+    json_free_wiped(text);
+    /* Longer than the first try's 1 KiB: grows, within the cap. */
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_non_null(cJSON_AddStringToObject(obj, "big", big));
+    assert_int_equal(json_print_wiped(obj, 8192, &text), AP_OK);
+    assert_int_equal(strlen(text), strlen(big) + 31);
+    json_free_wiped(text);
+    text = NULL;
+    assert_int_equal(json_print_wiped(obj, 2048, &text), AP_ETOOBIG);
+    assert_null(text);
+    json_delete_wiped(obj);
+    json_delete_wiped(NULL);
+    json_free_wiped(NULL);
+}
+
 /* ---- record helpers ------------------------------------------------- */
 
 static void
@@ -425,6 +564,8 @@ main(void)
                    "bad parse table at least as long as the good one");
     _Static_assert(N_ROWS(get_bad) >= N_ROWS(get_good),
                    "bad getter table at least as long as the good one");
+    _Static_assert(N_ROWS(int_bad) >= N_ROWS(int_good),
+                   "bad integer table at least as long as the good one");
     ADD_ROWS(&l, parse_good, test_parse);
     ADD_ROWS(&l, parse_bad, test_parse);
     add_test(&l, "parse honours the length", test_parse_length, NULL);
@@ -432,6 +573,9 @@ main(void)
     ADD_ROWS(&l, get_bad, test_get);
     add_test(&l, "getters on a non-object", test_get_not_object, NULL);
     add_test(&l, "record helpers", test_record_helpers, NULL);
+    ADD_ROWS(&l, int_good, test_int);
+    ADD_ROWS(&l, int_bad, test_int);
+    add_test(&l, "wiped print and delete", test_wiped_helpers, NULL);
 
     failed = _cmocka_run_group_tests("json", l.tests, l.n, NULL, NULL);
     free(l.tests);

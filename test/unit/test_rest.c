@@ -275,6 +275,160 @@ test_classify(void **state)
     cJSON_Delete(op);
 }
 
+/* Issue 10 point 5: numbers in a PKI's answer that today's main casts to
+ * long long in value_text (undefined beyond the range) or prints with %g. */
+static void
+test_pointer_numbers(void **state)
+{
+    static const struct {
+        const char *ptr;
+        const char *text; /* NULL: refused */
+    } rows[] = {
+        { "/id", "1234" },        { "/neg", "-7" },
+        { "/exp", "1000" },       { "/exact", "9007199254740991" },
+        { "/big", NULL },         { "/inf", NULL },
+        { "/e300", NULL },        { "/frac", NULL },
+        { "/over", NULL },        { "/mixed/*", NULL },
+        { "/ints/*", "1, 2" },
+    };
+    cJSON *doc = parse("{\"id\":1234,\"neg\":-7,\"exp\":1e3,"
+                       "\"exact\":9007199254740991,\"big\":5E55,"
+                       "\"inf\":1e400,\"e300\":-1e300,\"frac\":1.5,"
+                       "\"over\":9007199254740993,\"mixed\":[\"a\",1e400],"
+                       "\"ints\":[1,2]}");
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char *t = rest_pointer_text(doc, rows[i].ptr, ", ");
+
+        if (rows[i].text == NULL) {
+            if (t != NULL) {
+                print_error("%s gave %s\n", rows[i].ptr, t);
+            }
+            assert_null(t);
+        } else {
+            assert_non_null(t);
+            assert_string_equal(t, rows[i].text);
+        }
+        free(t);
+    }
+    cJSON_Delete(doc);
+}
+
+/* A pending answer whose reference is a number out of range is malformed:
+ * RETRY, never a reference made of a cast double. */
+static void
+test_classify_numbers(void **state)
+{
+    static const struct {
+        const char *body;
+        enum adapter_outcome want;
+        const char *ref;
+    } rows[] = {
+        { "{\"id\":77}", ADAPTER_PENDING, "{\"req\":\"77\"}" },
+        { "{\"id\":\"77\"}", ADAPTER_PENDING, "{\"req\":\"77\"}" },
+        { "{\"id\":1e300}", ADAPTER_RETRY, NULL },
+        { "{\"id\":5E55}", ADAPTER_RETRY, NULL },
+        { "{\"id\":1e400}", ADAPTER_RETRY, NULL },
+        { "{\"id\":1.5}", ADAPTER_RETRY, NULL },
+        { "{\"id\":{\"x\":1}}", ADAPTER_RETRY, NULL },
+        { "{\"id\":[]}", ADAPTER_RETRY, NULL },
+    };
+    /* A status list with a number no status is: matches nothing, no UB. */
+    cJSON *op = parse("{\"expect\":[{\"status\":[1e300,5E55,-1,202.5],"
+                      "\"outcome\":\"issued\"},{\"status\":1e400,"
+                      "\"outcome\":\"issued\"},{\"status\":[202],"
+                      "\"outcome\":\"pending\",\"ref\":{\"req\":\"/id\"}}]}");
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct adapter_result res;
+        enum adapter_outcome o;
+
+        memset(&res, 0, sizeof(res));
+        o = rest_classify(op, 202, rows[i].body, 99999999, &res);
+        if (o != rows[i].want) {
+            print_error("row %zu: %d want %d\n", i, o, rows[i].want);
+        }
+        assert_int_equal(o, rows[i].want);
+        if (rows[i].ref != NULL) {
+            assert_string_equal(res.ref, rows[i].ref);
+        } else {
+            assert_null(res.ref);
+            assert_non_null(strstr(res.detail, "malformed reference"));
+        }
+        /* Retry-After is clamped to a day */
+        assert_int_equal(res.retry_after, ADAPTER_MAX_RETRY_AFTER);
+        adapter_result_clear(&res);
+    }
+    cJSON_Delete(op);
+}
+
+static void
+test_login_answer(void **state)
+{
+    static const struct {
+        long status;
+        const char *body;
+        ap_err want;
+        long long ttl;
+    } rows[] = {
+        { 200, "{\"auth\":{\"client_token\":\"tok\",\"lease_duration\":"
+               "1800}}", AP_OK, 1800 },
+        { 201, "{\"auth\":{\"client_token\":\"tok\",\"lease_duration\":"
+               "\"60\"}}", AP_OK, 60 },
+        { 200, "{\"auth\":{\"client_token\":\"tok\"}}", AP_OK, 0 },
+        /* bad input: today's main computes ttl * 2 / 3 with these */
+        { 200, "{\"auth\":{\"client_token\":\"tok\",\"lease_duration\":"
+               "1e400}}", AP_EPARSE, 0 },
+        { 200, "{\"auth\":{\"client_token\":\"tok\",\"lease_duration\":"
+               "5E55}}", AP_EPARSE, 0 },
+        { 200, "{\"auth\":{\"client_token\":\"tok\",\"lease_duration\":"
+               "-1}}", AP_EPARSE, 0 },
+        { 200, "{\"auth\":{\"client_token\":\"tok\",\"lease_duration\":"
+               "1.5}}", AP_EPARSE, 0 },
+        { 200, "{\"auth\":{\"client_token\":\"tok\",\"lease_duration\":"
+               "\"12abc\"}}", AP_EPARSE, 0 },
+        { 200, "{\"auth\":{\"client_token\":\"tok\",\"lease_duration\":"
+               "6917529027641081856}}", AP_EPARSE, 0 },
+        { 200, "{\"auth\":{}}", AP_EINVAL, 0 },
+        { 200, "{\"auth\":{\"client_token\":\"\"}}", AP_EINVAL, 0 },
+        { 403, "{\"auth\":{\"client_token\":\"tok\"}}", AP_EINVAL, 0 },
+        { 200, "garbage", AP_EINVAL, 0 },
+        { 0, NULL, AP_EINVAL, 0 },
+    };
+    cJSON *login = parse("{\"token_pointer\":\"/auth/client_token\","
+                         "\"ttl_pointer\":\"/auth/lease_duration\"}");
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct adapter_answer a = { rows[i].status, rows[i].body,
+                                    rows[i].body ? strlen(rows[i].body) : 0,
+                                    NULL, -1 };
+        char errbuf[200] = "";
+        char *tok = NULL;
+        long long ttl = -5;
+        ap_err rc = rest_parse_login(login, &a, &tok, &ttl, errbuf,
+                                     sizeof(errbuf));
+
+        if (rc != rows[i].want) {
+            print_error("row %zu: %d want %d (%s)\n", i, rc, rows[i].want,
+                        errbuf);
+        }
+        assert_int_equal(rc, rows[i].want);
+        if (rc == AP_OK) {
+            assert_string_equal(tok, "tok");
+            assert_int_equal(ttl, rows[i].ttl);
+            adapter_secret_free(tok);
+        } else {
+            assert_null(tok);
+            assert_int_equal(ttl, -5);
+            assert_null(strstr(errbuf, "tok\""));
+        }
+    }
+    cJSON_Delete(login);
+}
+
 int
 main(void)
 {
@@ -284,6 +438,9 @@ main(void)
         cmocka_unit_test(test_render_good),
         cmocka_unit_test(test_render_bad),
         cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_pointer_numbers),
+        cmocka_unit_test(test_classify_numbers),
+        cmocka_unit_test(test_login_answer),
     };
 
     if (crypto_init() != AP_OK) {
