@@ -298,14 +298,14 @@ leaf_matches(const struct issue_input *in, const char *cert_pem,
              char **serial, long long *not_after, char *why, size_t whylen)
 {
     struct crypto_csr *csr = NULL;
-    struct crypto_cert *cert = NULL;
+    struct x509_cert *cert = NULL;
     unsigned char *der = NULL;
     size_t der_len = 0;
     char errbuf[128];
     bool ok = false;
 
-    if (crypto_pem_cert_to_der(cert_pem, &der, &der_len) != AP_OK ||
-        crypto_cert_parse(der, der_len, &cert) != AP_OK) {
+    if (x509_pem_cert_to_der(cert_pem, &der, &der_len) != AP_OK ||
+        x509_cert_parse(der, der_len, &cert) != AP_OK) {
         snprintf(why, whylen, "the PKI returned no parseable certificate");
         goto out;
     }
@@ -328,7 +328,7 @@ leaf_matches(const struct issue_input *in, const char *cert_pem,
     }
 out:
     crypto_csr_free(csr);
-    crypto_cert_free(cert);
+    x509_cert_free(cert);
     free(der);
     return ok;
 }

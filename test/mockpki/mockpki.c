@@ -443,7 +443,7 @@ pem_to_b64der(const char *pem)
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t o = 0;
 
-    if (crypto_pem_cert_to_der(pem, &der, &len) != AP_OK) {
+    if (x509_pem_cert_to_der(pem, &der, &len) != AP_OK) {
         return NULL;
     }
     out = malloc((len + 2) / 3 * 4 + 1);
@@ -1682,7 +1682,7 @@ p7b_of(const char *pems)
     int r;
 
     while (n < 8 && (q = strstr(q, "-----BEGIN CERTIFICATE-----")) != NULL) {
-        if (crypto_pem_cert_to_der(q, &ders[n], &lens[n]) != AP_OK) {
+        if (x509_pem_cert_to_der(q, &ders[n], &lens[n]) != AP_OK) {
             break;
         }
         n++;
