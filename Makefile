@@ -117,7 +117,10 @@ $(BENCH_DIR)/acmebench: $(BENCH_DIR)/acmebench.o $(BENCH_DIR)/responder.o \
 $(BENCH_DIR)/seed: $(BENCH_DIR)/seed.o $(BENCH_KEY) $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(if $(BENCH_SSL),-lcrypto)
 
-bench-tools: $(BENCH_DIR)/acmebench $(BENCH_DIR)/seed
+$(BENCH_DIR)/bench_ca: $(BENCH_DIR)/bench_ca.o $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench-tools: $(BENCH_DIR)/acmebench $(BENCH_DIR)/seed $(BENCH_DIR)/bench_ca
 
 bench: deps
 	@test/bench/deps.sh
