@@ -75,7 +75,8 @@ unit: $(UNIT_BINS) $(BUILD)/mockpki
 # The stand-in PKIs of the integration tests (test/mockpki): the common
 # objects plus a civetweb build that can ask for client certificates.
 MOCK_OBJS := $(filter $(BUILD)/common/%,$(LIB_OBJS)) \
-             $(BUILD)/adapters/support.o $(BUILD)/test/mockpki/civet_mtls.o
+             $(BUILD)/adapters/support.o $(BUILD)/test/mockpki/civet_mtls.o \
+             $(BUILD)/test/mockpki/oddcert.o
 
 $(BUILD)/test/mockpki/civet_mtls.o: test/mockpki/civet_mtls.c \
     $(CIVET_SRC)/src/civetweb.c

@@ -20,6 +20,8 @@
  *   auth        authentication failure (403 / 401)
  *   wrongsan    issued with an extra SAN
  *   badchain    leaf signed by another CA than the returned chain
+ *   leafca      issued as a CA certificate (cA=TRUE, keyCertSign)
+ *   noserverauth  issued with extendedKeyUsage clientAuth only
  *   hold        503 while POST /__mock/hold?on=1 is in force
  *   anything else: issued at once.
  * Test hooks: GET /__mock/state (counts), POST /__mock/outage?on=1|0
@@ -55,6 +57,7 @@
 #include "common/timeutil.h"
 #include "common/x509.h"
 #include "test/mockpki/civet_mtls.h"
+#include "test/mockpki/oddcert.h"
 
 #define MOCK_MAX_BODY (1024 * 1024)
 #define MOCK_MAX_CERTS 4096
@@ -98,6 +101,7 @@ struct approle_token {
 static struct {
     pthread_mutex_t lock;
     struct ca *ca;
+    char ca_dir[4096];          /* where ca's files are */
     struct ca *rogue;
     struct jose_key *stepca_key;
     cJSON *stepca_jwk;          /* public */
@@ -307,7 +311,18 @@ issue(const struct crypto_csr *csr, char **pem, char **chain)
     r.n_ip_addrs = csr->n_ip_addrs;
     r.not_before = now - 60;
     r.not_after = now + 30 * 86400;
-    if (ca_issue(signer, &r, pem, errbuf, sizeof(errbuf)) != AP_OK) {
+    if (strcmp(label, "leafca") == 0 || strcmp(label, "noserverauth") == 0) {
+        /* Right names, key and chain; wrong key use. */
+        if (oddcert_issue(M.ca_dir,
+                          label[0] == 'l' ? ODDCERT_CA
+                                          : ODDCERT_NO_SERVERAUTH,
+                          r.pubkey_der, r.pubkey_der_len, r.dns_names,
+                          r.n_dns_names, r.ip_addrs, r.n_ip_addrs,
+                          pem) != AP_OK) {
+            fprintf(stderr, "mockpki: oddcert_issue failed\n");
+            return -1;
+        }
+    } else if (ca_issue(signer, &r, pem, errbuf, sizeof(errbuf)) != AP_OK) {
         fprintf(stderr, "mockpki: ca_issue: %s\n", errbuf);
         return -1;
     }
@@ -1956,6 +1971,7 @@ setup(const char *dir, char *tls_path, size_t tls_len)
 
     (void)snprintf(path, sizeof(path), "%s/ca", dir);
     (void)mkdir(path, 0700);
+    (void)snprintf(M.ca_dir, sizeof(M.ca_dir), "%s", path);
     if (ca_open(path, &M.ca, errbuf, sizeof(errbuf)) != AP_OK) {
         fprintf(stderr, "mockpki: CA: %s\n", errbuf);
         return -1;
