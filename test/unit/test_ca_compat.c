@@ -1,5 +1,6 @@
 /* test/unit/test_ca_compat.c: the embedded CA's files across versions
- * and formats (common/ca.c, common/ca_keys.c).
+ * and formats (common/ca.c, ca_keys.c, ca_cert.c), and the subject key
+ * types ca_issue signs or refuses.
  *
  * test/unit/vectors/ca-mbedtls/ is a CA directory written by the mbedTLS
  * version of common/ca.c (d3833ec, see the README there): it must load
@@ -30,8 +31,10 @@
 #include <mbedtls/pk.h>
 #include <mbedtls/x509_crt.h>
 #include <openssl/bio.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -561,6 +564,164 @@ test_crt_shapes(void **state)
     dir_remove(dir);
 }
 
+/* ---- subject keys ca_issue signs or refuses ------------------------ */
+
+enum spki_kind {
+    SK_P384, SK_P521, SK_RSA2048,             /* signed */
+    SK_K256, SK_ED25519, SK_RSA_PSS, SK_X25519, SK_TRAILING, SK_EXPLICIT
+};
+
+struct spki_row {
+    const char *name;
+    enum spki_kind kind;
+    ap_err want;
+    const char *err_has;
+};
+
+static const struct spki_row spki_rows[] = {
+    { "subject key P-384", SK_P384, AP_OK, NULL },
+    { "subject key P-521", SK_P521, AP_OK, NULL },
+    { "subject key RSA 2048", SK_RSA2048, AP_OK, NULL },
+    { "refused: secp256k1", SK_K256, AP_EINVAL, "P-256, P-384 or P-521" },
+    { "refused: P-256 with explicit curve parameters", SK_EXPLICIT,
+      AP_EINVAL, "named curve" },
+    { "refused: Ed25519", SK_ED25519, AP_EINVAL, "not supported" },
+    { "refused: RSASSA-PSS key", SK_RSA_PSS, AP_EINVAL, "not supported" },
+    { "refused: X25519", SK_X25519, AP_EINVAL, "not supported" },
+    { "refused: a byte after the key", SK_TRAILING, AP_EPARSE,
+      "does not parse" },
+};
+
+static unsigned char *
+spki_of_kind(enum spki_kind kind, size_t *len)
+{
+    EVP_PKEY *k = NULL;
+    unsigned char *der = NULL;
+    int n;
+
+    switch (kind) {
+    case SK_P384:
+        k = EVP_EC_gen("P-384");
+        break;
+    case SK_P521:
+        k = EVP_EC_gen("P-521");
+        break;
+    case SK_RSA2048:
+        k = EVP_RSA_gen(2048);
+        break;
+    case SK_K256:
+        k = EVP_EC_gen("secp256k1");
+        break;
+    case SK_ED25519:
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+        break;
+    case SK_RSA_PSS: {
+        EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA-PSS", NULL);
+
+        assert_non_null(ctx);
+        assert_int_equal(EVP_PKEY_keygen_init(ctx), 1);
+        assert_int_equal(EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, 2048), 1);
+        assert_int_equal(EVP_PKEY_generate(ctx, &k), 1);
+        EVP_PKEY_CTX_free(ctx);
+        break;
+    }
+    case SK_X25519:
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
+        break;
+    case SK_TRAILING:
+    case SK_EXPLICIT:
+        k = EVP_EC_gen("P-256");
+        break;
+    }
+    assert_non_null(k);
+    if (kind == SK_EXPLICIT) {
+        /* The same key with its curve spelt out as parameters. */
+        assert_int_equal(EVP_PKEY_set_utf8_string_param(
+                             k, OSSL_PKEY_PARAM_EC_ENCODING, "explicit"),
+                         1);
+    }
+    n = i2d_PUBKEY(k, &der);
+    assert_true(n > 0);
+    EVP_PKEY_free(k);
+    if (kind == SK_TRAILING) {
+        unsigned char *more = OPENSSL_realloc(der, (size_t)n + 1);
+
+        assert_non_null(more);
+        der = more;
+        der[n++] = 0;
+    }
+    *len = (size_t)n;
+    return der;
+}
+
+static struct ca *spki_ca;
+static char spki_dir[64];
+
+static int
+spki_setup(void **state)
+{
+    char errbuf[256];
+
+    (void)state;
+    if (spki_ca == NULL) {
+        dir_make(spki_dir, sizeof(spki_dir));
+        if (ca_open(spki_dir, &spki_ca, errbuf, sizeof(errbuf)) != AP_OK) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void
+test_spki(void **state)
+{
+    const struct spki_row *row = *state;
+    static const char *const dns[] = { "key.example.com" };
+    struct ca_issue_req req;
+    unsigned char *spki;
+    char errbuf[256] = "";
+    char *pem = NULL;
+    size_t len = 0;
+    long long now = (long long)time(NULL);
+
+    spki = spki_of_kind(row->kind, &len);
+    memset(&req, 0, sizeof(req));
+    req.pubkey_der = spki;
+    req.pubkey_der_len = len;
+    req.dns_names = dns;
+    req.n_dns_names = 1;
+    req.not_before = now;
+    req.not_after = now + 86400;
+    assert_int_equal(ca_issue(spki_ca, &req, &pem, errbuf, sizeof(errbuf)),
+                     row->want);
+    if (row->want == AP_OK) {
+        struct x509_cert *cert = NULL;
+        unsigned char *der = NULL;
+        size_t der_len = 0;
+
+        /* The leaf certifies exactly the key that was sent. */
+        assert_int_equal(x509_pem_cert_to_der(pem, &der, &der_len), AP_OK);
+        assert_int_equal(x509_cert_parse(der, der_len, &cert), AP_OK);
+        assert_int_equal(cert->pubkey_der_len, len);
+        assert_memory_equal(cert->pubkey_der, spki, len);
+        assert_int_equal(x509_verify_chain(pem, ca_intermediate_pem(spki_ca),
+                                           ca_root_pem(spki_ca), errbuf,
+                                           sizeof(errbuf)),
+                         AP_OK);
+        x509_cert_free(cert);
+        free(der);
+        free(pem);
+    } else {
+        assert_null(pem);
+        if (strstr(errbuf, row->err_has) == NULL) {
+            print_error("errbuf \"%s\" lacks \"%s\"\n", errbuf,
+                        row->err_has);
+            fail();
+        }
+    }
+    OPENSSL_free(spki);
+}
+
 int
 main(void)
 {
@@ -573,7 +734,13 @@ main(void)
              test_keys_written, NULL);
     ADD_ROWS(&l, key_rows, test_key_shapes);
     ADD_ROWS(&l, crt_rows, test_crt_shapes);
+    l.setup = spki_setup;
+    ADD_ROWS(&l, spki_rows, test_spki);
     failed = _cmocka_run_group_tests("ca_compat", l.tests, l.n, NULL, NULL);
     free(l.tests);
+    ca_free(spki_ca);
+    if (spki_ca != NULL) {
+        dir_remove(spki_dir);
+    }
     return failed;
 }
