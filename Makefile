@@ -108,7 +108,8 @@ unit: $(UNIT_BINS) $(BUILD)/mockpki
 # The stand-in PKIs of the integration tests (test/mockpki): the common
 # objects plus a civetweb build that can ask for client certificates.
 MOCK_OBJS := $(filter $(BUILD)/common/%,$(LIB_OBJS)) \
-             $(BUILD)/adapters/support.o $(BUILD)/test/mockpki/civet_mtls.o
+             $(BUILD)/adapters/support.o $(BUILD)/test/mockpki/civet_mtls.o \
+             $(BUILD)/test/mockpki/oddcert.o
 
 $(BUILD)/test/mockpki/civet_mtls.o: test/mockpki/civet_mtls.c \
     $(CIVET_SRC)/src/civetweb.c $(CIVET_STAMP)
@@ -154,7 +155,11 @@ $(BENCH_DIR)/seed: $(BENCH_DIR)/seed.o $(BENCH_KEY) $(LIB_OBJS)
 $(BENCH_DIR)/connattack: $(BENCH_DIR)/connattack.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lmbedtls -lmbedx509 -lmbedcrypto
 
-bench-tools: $(BENCH_DIR)/acmebench $(BENCH_DIR)/seed $(BENCH_DIR)/connattack
+$(BENCH_DIR)/bench_ca: $(BENCH_DIR)/bench_ca.o $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench-tools: $(BENCH_DIR)/acmebench $(BENCH_DIR)/seed $(BENCH_DIR)/connattack \
+             $(BENCH_DIR)/bench_ca
 
 bench: deps
 	@test/bench/deps.sh

@@ -135,9 +135,9 @@ local_submit(void *state, const struct adapter_request *req,
                              "no CSR in the request");
         goto out;
     }
-    /* crypto_csr_read, not mbedtls_x509_csr_parse_der: mbedTLS 2.28
-     * refuses a CSR with an empty subject, which certbot sends. Its
-     * signature was checked at finalize: no second verification. */
+    /* Only the key is taken from the CSR (the names come from the
+     * order). Its signature was checked at finalize: crypto_csr_read does
+     * not verify it again. */
     rc = crypto_csr_read(req->csr_der, req->csr_der_len, &csr, errbuf,
                           sizeof(errbuf));
     if (rc != AP_OK) {

@@ -3,9 +3,11 @@
  * Two levels, as a real PKI has: a self-signed root (the certificate
  * clients trust, written to <dir>/ca.pem) and an intermediate that signs
  * every leaf (issued certificates and the HTTPS listener's own). Keys are
- * EC P-256, created on first start with mode 0600 under <dir>; later starts
- * load them. Only this module opens the CA keys; signing is serialised
- * behind a mutex, so every function is thread-safe after ca_open. */
+ * EC P-256, created on first start with mode 0600 under <dir> (SEC1 PEM;
+ * keys and certificates of earlier, mbedTLS-based versions load as they
+ * are); later starts load them. Only this module opens the CA keys.
+ * OpenSSL's libcrypto builds and signs; after ca_open the CA is only read,
+ * so every function is thread-safe without a lock. */
 #ifndef AP_COMMON_CA_H
 #define AP_COMMON_CA_H
 
@@ -47,8 +49,12 @@ struct ca_issue_req {
 /* Signs a leaf with the intermediate: random positive 128-bit serial,
  * basicConstraints CA:FALSE, keyUsage digitalSignature (and
  * keyEncipherment for RSA keys), extKeyUsage serverAuth and clientAuth,
- * subjectAltName, subject and authority key identifiers.
- * *cert_pem (caller frees) set only on AP_OK. */
+ * subjectAltName, subject and authority key identifiers, SHA-256. The key
+ * must be RSA of at least 2048 bits or EC on P-256, P-384 or P-521;
+ * notAfter is cut to the intermediate's. AP_EPARSE when the key does not
+ * parse, AP_EINVAL / AP_ETOOBIG for a key, names or validity that cannot
+ * be signed (errbuf says which). *cert_pem (caller frees) set only on
+ * AP_OK. */
 AP_MUST_CHECK ap_err ca_issue(struct ca *ca, const struct ca_issue_req *req,
                               char **cert_pem, char *errbuf, size_t errlen);
 

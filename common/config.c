@@ -257,6 +257,7 @@ profile_kv(struct load_ctx *lc, const char *pname, const char *key,
         p->description = strdup("");
         p->template = strdup("");
         p->validity_days = 0;
+        p->tls_server = true;
         if (p->name == NULL || p->description == NULL ||
             p->template == NULL) {
             snprintf(lc->msg, sizeof(lc->msg), "out of memory");
@@ -275,10 +276,21 @@ profile_kv(struct load_ctx *lc, const char *pname, const char *key,
         }
         p->validity_days = (unsigned)v;
         return 1;
+    } else if (strcmp(key, "tls_server") == 0) {
+        if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0) {
+            p->tls_server = true;
+        } else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0) {
+            p->tls_server = false;
+        } else {
+            snprintf(lc->msg, sizeof(lc->msg),
+                     "tls_server: expected yes or no");
+            return 0;
+        }
+        return 1;
     } else {
         snprintf(lc->msg, sizeof(lc->msg),
                  "unknown key %s in [profile.%s] (description, template, "
-                 "validity_days)", key, pname);
+                 "validity_days, tls_server)", key, pname);
         return 0;
     }
     free(*field);

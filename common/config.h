@@ -35,6 +35,7 @@ struct config_profile {
     char *description;       /* shown in the directory's meta.profiles */
     char *template;          /* the PKI's template / role / profile */
     unsigned validity_days;  /* certificate lifetime; also the notAfter cap */
+    bool tls_server;         /* the PKI's leaf must carry serverAuth */
 };
 
 struct config {

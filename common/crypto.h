@@ -143,33 +143,10 @@ AP_MUST_CHECK ap_err crypto_csr_read(const unsigned char *der, size_t len,
                                      size_t errlen);
 void crypto_csr_free(struct crypto_csr *csr);
 
-/* Facts from an X.509 certificate in DER. Strings owned by the struct. */
-struct crypto_cert {
-    char *serial_hex;        /* lower-case hex, no separators, no leading 00 */
-    unsigned char *pubkey_der; /* SubjectPublicKeyInfo DER */
-    size_t pubkey_der_len;
-    long long not_before;    /* seconds since the epoch, UTC */
-    long long not_after;
-    unsigned char *serial_raw; /* the serial's DER content octets */
-    size_t serial_raw_len;
-    unsigned char *aki;      /* authorityKeyIdentifier keyIdentifier, or NULL */
-    size_t aki_len;
-};
-
-/* Parses one DER certificate. AP_EPARSE when it is not one. */
-AP_MUST_CHECK ap_err crypto_cert_parse(const unsigned char *der, size_t len,
-                                       struct crypto_cert **out);
-void crypto_cert_free(struct crypto_cert *cert);
-
-/* The SubjectPublicKeyInfo DER of key, encoded as crypto_cert's and
+/* The SubjectPublicKeyInfo DER of key, encoded as x509_cert's and
  * crypto_csr's pubkey_der are, so they compare byte for byte. *der set only
  * on AP_OK (caller frees). */
 AP_MUST_CHECK ap_err crypto_key_spki_der(const struct crypto_key *key,
                                          unsigned char **der, size_t *len);
-
-/* Converts the first certificate of a PEM text to DER (caller frees). */
-AP_MUST_CHECK ap_err crypto_pem_cert_to_der(const char *pem,
-                                            unsigned char **der,
-                                            size_t *derlen);
 
 #endif /* AP_COMMON_CRYPTO_H */

@@ -1,31 +1,101 @@
-/* common/jose.c: ES256 compact JWS with mbedTLS 2.28 (pk, ecdsa). */
+/* common/jose.c: ES256 compact JWS with OpenSSL's libcrypto (EVP keys,
+ * EVP_DigestSign, ECDSA_SIG to turn the DER signature into R||S). */
 #include "common/jose.h"
 
-#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <mbedtls/ecdsa.h>
-#include <mbedtls/ecp.h>
-#include <mbedtls/pk.h>
-#include <mbedtls/platform_util.h>
-#include <mbedtls/sha256.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/obj_mac.h>
+#include <openssl/param_build.h>
+#include <openssl/pem.h>
 
 #include "common/b64url.h"
-#include "common/crypto.h"
 #include "common/json.h"
 
 #define JOSE_MAX_KEY_FILE 16384
 #define JOSE_FIELD 32 /* bytes of a P-256 coordinate */
+#define JOSE_MAX_SIG 80 /* a DER ECDSA-P256 signature is at most 72 */
 
+/* OpenSSL only reads the key while signing (every call has its own
+ * EVP_MD_CTX), so one key serves every thread without a lock. */
 struct jose_key {
-    pthread_mutex_t lock;
-    mbedtls_ecp_keypair ec;
+    EVP_PKEY *pkey; /* EC P-256 key pair */
 };
 
+/* True when pkey is an EC key on P-256. */
+static bool
+is_p256(const EVP_PKEY *pkey)
+{
+    char group[32];
+    size_t len = 0;
+
+    if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_EC ||
+        EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME,
+                                       group, sizeof(group), &len) != 1) {
+        return false;
+    }
+    return strcmp(group, SN_X9_62_prime256v1) == 0;
+}
+
+/* The key pair of a P-256 private scalar d (32 bytes): the public point
+ * is d*G. d must be in [1, n-1]. */
+static EVP_PKEY *
+key_from_scalar(const unsigned char *raw, size_t len)
+{
+    EC_GROUP *group = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY *pkey = NULL;
+    EC_POINT *pub = NULL;
+    BIGNUM *d = BN_secure_new();
+    unsigned char pt[1 + 2 * JOSE_FIELD];
+
+    if (group == NULL || bld == NULL || ctx == NULL || d == NULL ||
+        BN_bin2bn(raw, (int)len, d) == NULL || BN_is_zero(d) ||
+        BN_cmp(d, EC_GROUP_get0_order(group)) >= 0) {
+        goto out;
+    }
+    pub = EC_POINT_new(group);
+    if (pub == NULL || EC_POINT_mul(group, pub, d, NULL, NULL, NULL) != 1 ||
+        EC_POINT_point2oct(group, pub, POINT_CONVERSION_UNCOMPRESSED, pt,
+                           sizeof(pt), NULL) != sizeof(pt)) {
+        goto out;
+    }
+    if (OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
+                                        SN_X9_62_prime256v1, 0) != 1 ||
+        OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt,
+                                         sizeof(pt)) != 1 ||
+        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, d) != 1) {
+        goto out;
+    }
+    params = OSSL_PARAM_BLD_to_param(bld);
+    if (params == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
+        EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_KEYPAIR, params) != 1) {
+        EVP_PKEY_free(pkey);
+        pkey = NULL;
+    }
+out:
+    OSSL_PARAM_free(params); /* holds a copy of d: cleared on free */
+    OSSL_PARAM_BLD_free(bld);
+    EVP_PKEY_CTX_free(ctx);
+    EC_POINT_free(pub);
+    EC_GROUP_free(group);
+    BN_clear_free(d);
+    return pkey;
+}
+
 static ap_err
-key_from_jwk(const char *text, mbedtls_ecp_keypair *ec)
+key_from_jwk(const char *text, EVP_PKEY **out)
 {
     cJSON *jwk = NULL;
     const char *d = NULL;
@@ -44,46 +114,48 @@ key_from_jwk(const char *text, mbedtls_ecp_keypair *ec)
         n != JOSE_FIELD) {
         goto out;
     }
-    if (mbedtls_ecp_group_load(&ec->grp, MBEDTLS_ECP_DP_SECP256R1) != 0 ||
-        mbedtls_mpi_read_binary(&ec->d, raw, n) != 0 ||
-        mbedtls_ecp_check_privkey(&ec->grp, &ec->d) != 0 ||
-        mbedtls_ecp_mul(&ec->grp, &ec->Q, &ec->d, &ec->grp.G, crypto_rng,
-                        NULL) != 0) {
-        goto out;
+    *out = key_from_scalar(raw, n);
+    if (*out != NULL) {
+        rc = AP_OK;
     }
-    rc = AP_OK;
 out:
-    mbedtls_platform_zeroize(raw, sizeof(raw));
+    OPENSSL_cleanse(raw, sizeof(raw));
+    if (jwk != NULL && d != NULL) {
+        OPENSSL_cleanse((void *)(uintptr_t)d, strlen(d));
+    }
     cJSON_Delete(jwk);
     return rc;
 }
 
-static ap_err
-key_from_pem(const char *text, mbedtls_ecp_keypair *ec)
+/* Never asks for a passphrase: an encrypted key is refused. */
+static int
+no_passphrase(char *buf, int size, int rwflag, void *u)
 {
-    mbedtls_pk_context pk;
-    const mbedtls_ecp_keypair *src;
-    ap_err rc = AP_EPARSE;
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
 
-    mbedtls_pk_init(&pk);
-    if (mbedtls_pk_parse_key(&pk, (const unsigned char *)text,
-                             strlen(text) + 1, NULL, 0) != 0 ||
-        mbedtls_pk_get_type(&pk) != MBEDTLS_PK_ECKEY) {
-        goto out;
+/* A PEM private key, SEC1 ("EC PRIVATE KEY") or PKCS#8 ("PRIVATE KEY"). */
+static ap_err
+key_from_pem(const char *text, EVP_PKEY **out)
+{
+    BIO *bio = BIO_new_mem_buf(text, -1);
+    EVP_PKEY *pkey = NULL;
+
+    if (bio == NULL) {
+        return AP_ENOMEM;
     }
-    src = mbedtls_pk_ec(pk);
-    if (src == NULL || src->grp.id != MBEDTLS_ECP_DP_SECP256R1) {
-        goto out;
+    pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+    BIO_free(bio);
+    if (pkey == NULL || !is_p256(pkey)) {
+        EVP_PKEY_free(pkey);
+        return AP_EPARSE;
     }
-    if (mbedtls_ecp_copy(&ec->Q, &src->Q) != 0 ||
-        mbedtls_mpi_copy(&ec->d, &src->d) != 0 ||
-        mbedtls_ecp_group_load(&ec->grp, MBEDTLS_ECP_DP_SECP256R1) != 0) {
-        goto out;
-    }
-    rc = AP_OK;
-out:
-    mbedtls_pk_free(&pk);
-    return rc;
+    *out = pkey;
+    return AP_OK;
 }
 
 ap_err
@@ -98,17 +170,17 @@ jose_key_parse(const char *text, struct jose_key **out, char *errbuf,
     if (key == NULL) {
         return AP_ENOMEM;
     }
-    mbedtls_ecp_keypair_init(&key->ec);
-    pthread_mutex_init(&key->lock, NULL);
     while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t') {
         p++;
     }
-    rc = *p == '{' ? key_from_jwk(p, &key->ec) : key_from_pem(p, &key->ec);
+    rc = *p == '{' ? key_from_jwk(p, &key->pkey)
+                   : key_from_pem(p, &key->pkey);
+    ERR_clear_error();
     if (rc != AP_OK) {
         (void)snprintf(errbuf, errlen,
                        "not an EC P-256 private key (PEM or JWK with d)");
         jose_key_free(key);
-        return AP_ECONFIG;
+        return rc == AP_ENOMEM ? rc : AP_ECONFIG;
     }
     *out = key;
     return AP_OK;
@@ -141,7 +213,7 @@ jose_key_load(const char *path, struct jose_key **out, char *errbuf,
     } else {
         rc = jose_key_parse(text, out, errbuf, errlen);
     }
-    mbedtls_platform_zeroize(text, JOSE_MAX_KEY_FILE);
+    OPENSSL_cleanse(text, JOSE_MAX_KEY_FILE);
     free(text);
     return rc;
 }
@@ -152,29 +224,34 @@ jose_key_free(struct jose_key *key)
     if (key == NULL) {
         return;
     }
-    mbedtls_ecp_keypair_free(&key->ec);
-    pthread_mutex_destroy(&key->lock);
+    EVP_PKEY_free(key->pkey); /* clears the private scalar */
     free(key);
+}
+
+/* One affine coordinate as JOSE_FIELD bytes of base64url (caller frees). */
+static char *
+coord_b64(const EVP_PKEY *pkey, const char *name)
+{
+    unsigned char raw[JOSE_FIELD];
+    BIGNUM *v = NULL;
+    char *out = NULL;
+
+    if (EVP_PKEY_get_bn_param(pkey, name, &v) == 1 &&
+        BN_bn2binpad(v, raw, sizeof(raw)) == (int)sizeof(raw)) {
+        out = b64url_encode_alloc(raw, sizeof(raw));
+    }
+    BN_free(v);
+    return out;
 }
 
 cJSON *
 jose_key_public_jwk(struct jose_key *key)
 {
-    unsigned char pt[1 + 2 * JOSE_FIELD];
-    size_t n = 0;
-    char *x = NULL;
-    char *y = NULL;
-    cJSON *jwk = NULL;
+    char *x = coord_b64(key->pkey, OSSL_PKEY_PARAM_EC_PUB_X);
+    char *y = coord_b64(key->pkey, OSSL_PKEY_PARAM_EC_PUB_Y);
+    cJSON *jwk = cJSON_CreateObject();
 
-    if (mbedtls_ecp_point_write_binary(&key->ec.grp, &key->ec.Q,
-                                       MBEDTLS_ECP_PF_UNCOMPRESSED, &n, pt,
-                                       sizeof(pt)) != 0 ||
-        n != sizeof(pt)) {
-        return NULL;
-    }
-    x = b64url_encode_alloc(pt + 1, JOSE_FIELD);
-    y = b64url_encode_alloc(pt + 1 + JOSE_FIELD, JOSE_FIELD);
-    jwk = cJSON_CreateObject();
+    ERR_clear_error();
     if (x == NULL || y == NULL || jwk == NULL ||
         cJSON_AddStringToObject(jwk, "kty", "EC") == NULL ||
         cJSON_AddStringToObject(jwk, "crv", "P-256") == NULL ||
@@ -186,6 +263,46 @@ jose_key_public_jwk(struct jose_key *key)
     free(x);
     free(y);
     return jwk;
+}
+
+/* ECDSA P-256 over SHA-256 of input, as the raw R||S of RFC 7518 §3.4. */
+static ap_err
+sign_es256(EVP_PKEY *pkey, const char *input, size_t len,
+           unsigned char sig[2 * JOSE_FIELD])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char der[JOSE_MAX_SIG];
+    const unsigned char *p = der;
+    size_t dlen = sizeof(der);
+    ECDSA_SIG *es = NULL;
+    const BIGNUM *r;
+    const BIGNUM *s;
+    ap_err rc = AP_ECRYPTO;
+
+    if (md == NULL) {
+        return AP_ENOMEM;
+    }
+    if (EVP_DigestSignInit_ex(md, NULL, "SHA256", NULL, NULL, pkey, NULL) !=
+            1 ||
+        EVP_DigestSign(md, der, &dlen, (const unsigned char *)input, len) !=
+            1) {
+        goto out;
+    }
+    es = d2i_ECDSA_SIG(NULL, &p, (long)dlen);
+    if (es == NULL) {
+        goto out;
+    }
+    ECDSA_SIG_get0(es, &r, &s);
+    if (BN_bn2binpad(r, sig, JOSE_FIELD) != JOSE_FIELD ||
+        BN_bn2binpad(s, sig + JOSE_FIELD, JOSE_FIELD) != JOSE_FIELD) {
+        goto out;
+    }
+    rc = AP_OK;
+out:
+    ERR_clear_error();
+    ECDSA_SIG_free(es);
+    EVP_MD_CTX_free(md);
+    return rc;
 }
 
 ap_err
@@ -200,16 +317,10 @@ jose_sign(struct jose_key *key, const char *kid, const cJSON *claims,
     char *s64 = NULL;
     char *input = NULL;
     char *jws = NULL;
-    unsigned char hash[32];
     unsigned char sig[2 * JOSE_FIELD];
-    mbedtls_mpi r;
-    mbedtls_mpi s;
     size_t len;
-    int ret;
     ap_err rc = AP_ENOMEM;
 
-    mbedtls_mpi_init(&r);
-    mbedtls_mpi_init(&s);
     hdr = cJSON_CreateObject();
     if (hdr == NULL || cJSON_AddStringToObject(hdr, "alg", "ES256") == NULL ||
         (kid != NULL && cJSON_AddStringToObject(hdr, "kid", kid) == NULL) ||
@@ -232,16 +343,11 @@ jose_sign(struct jose_key *key, const char *kid, const cJSON *claims,
         goto out;
     }
     (void)snprintf(input, len + 1, "%s.%s", h64, p64);
-    crypto_sha256(input, len, hash);
-    pthread_mutex_lock(&key->lock);
-    ret = mbedtls_ecdsa_sign(&key->ec.grp, &r, &s, &key->ec.d, hash,
-                             sizeof(hash), crypto_rng, NULL);
-    pthread_mutex_unlock(&key->lock);
-    if (ret != 0 || mbedtls_mpi_write_binary(&r, sig, JOSE_FIELD) != 0 ||
-        mbedtls_mpi_write_binary(&s, sig + JOSE_FIELD, JOSE_FIELD) != 0) {
-        rc = AP_ECRYPTO;
+    rc = sign_es256(key->pkey, input, len, sig);
+    if (rc != AP_OK) {
         goto out;
     }
+    rc = AP_ENOMEM;
     s64 = b64url_encode_alloc(sig, sizeof(sig));
     if (s64 == NULL) {
         goto out;
@@ -253,8 +359,6 @@ jose_sign(struct jose_key *key, const char *kid, const cJSON *claims,
     (void)snprintf(jws, len + 2 + strlen(s64), "%s.%s", input, s64);
     rc = AP_OK;
 out:
-    mbedtls_mpi_free(&r);
-    mbedtls_mpi_free(&s);
     cJSON_Delete(hdr);
     cJSON_free(hjson);
     cJSON_free(pjson);

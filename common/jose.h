@@ -2,9 +2,10 @@
  * (step-ca's one-time tokens), ES256 only.
  *
  * The private key is loaded once at start from a file (a PEM EC P-256 key,
- * SEC1 or PKCS#8, or a private JWK with "d") and stays inside this module;
- * it is wiped on free. Signing is serialised by the key's own mutex, so a
- * key may be shared by threads. */
+ * SEC1 or PKCS#8 unencrypted, or a private JWK with "d") and stays inside
+ * this module; it is wiped on free. OpenSSL's libcrypto signs
+ * (EVP_DigestSign); it only reads the key, so a key may be shared by
+ * threads without a lock. */
 #ifndef AP_COMMON_JOSE_H
 #define AP_COMMON_JOSE_H
 

@@ -1,40 +1,55 @@
 /* common/x509.h: what the core and the adapters need to know about the
- * certificates a PKI hands back.
+ * certificates a PKI hands back, and about the ones clients send.
  *
  * A PKI answer is never trusted as it comes: the issuance worker checks
- * that the leaf names exactly the order's identifiers and that leaf plus
- * chain verify to the configured trust anchors. Adapters use the same
- * module to turn base64 DER into PEM, to split and normalise PEM bundles
- * and to find a certificate's serial and issuer DN for revocation. Uses
- * mbedTLS x509 (parse and verify only, no private keys). Every function is
- * thread-safe: nothing is shared between calls. */
+ * that the leaf carries the order's key, names exactly the order's
+ * identifiers, is no CA and has the key purposes of its profile, and that
+ * leaf plus chain verify to the configured trust anchors. Adapters use the
+ * same module to turn base64 DER or PKCS#7 into PEM, to split and normalise
+ * PEM bundles and to find a certificate's serial and issuer DN for
+ * revocation; the ACME core reads serials, keys, validity and the
+ * authority key identifier (RFC 9773) with x509_cert_parse. Every parse
+ * goes through OpenSSL's libcrypto (PEM, DER, PKCS#7, X509v3 extensions);
+ * nothing here walks ASN.1 by hand. Public certificates only, no private
+ * keys. Every function is thread-safe: nothing is shared between calls. */
 #ifndef AP_COMMON_X509_H
 #define AP_COMMON_X509_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/err.h"
 
 #define X509_MAX_BUNDLE 262144 /* bytes of PEM we accept in one answer */
 #define X509_MAX_CERTS 16      /* certificates in one chain */
+#define X509_MAX_DN 1024       /* bytes of an issuer DN string */
 
 /* Serial and issuer of one certificate, for revocation requests. */
 struct x509_ids {
     char *serial_hex;  /* lower-case hex, even length, no separators */
-    char *issuer_dn;   /* RFC 4514 string, most specific RDN first */
+    char *issuer_dn;   /* RFC 4514 string, most specific RDN first: short
+                          attribute names (CN, O, OU, C, DC ...), dotted
+                          OIDs for others with the value as #hex DER,
+                          the characters ,+"\<>; and a leading '#' or
+                          ' ' or trailing ' ' escaped with a backslash,
+                          control bytes as \XX,
+                          UTF-8 as is; at most X509_MAX_DN bytes */
     long long not_after;
 };
 
-/* Reads the first certificate of pem (NUL-terminated). AP_EPARSE when
- * there is none. Free the members with x509_ids_fini. */
+/* Reads the first certificate of pem (NUL-terminated; every CERTIFICATE
+ * block in it must decode). AP_EPARSE when there is none, AP_ETOOBIG past
+ * the caps. Free the members with x509_ids_fini. */
 AP_MUST_CHECK ap_err x509_cert_ids(const char *pem, struct x509_ids *out);
 void x509_ids_fini(struct x509_ids *ids);
 
-/* Rewrites every CERTIFICATE block of text (CRLF or LF, any text between
- * blocks ignored) as clean PEM, one after the other, into *out (caller
- * frees). skip drops that many leading certificates. AP_EPARSE when a
- * block does not decode or there is none left; AP_ETOOBIG past
- * X509_MAX_CERTS or X509_MAX_BUNDLE. *n (may be NULL) gets the count. */
+/* Rewrites every CERTIFICATE block of text (CRLF or LF; text between
+ * blocks and blocks of other labels ignored; a block starts at the
+ * beginning of a line) as clean PEM, one after the other, into *out
+ * (caller frees). skip drops that many leading certificates. AP_EPARSE
+ * when a block does not decode to one DER certificate or there is none
+ * left; AP_ETOOBIG past X509_MAX_CERTS or X509_MAX_BUNDLE. *n (may be
+ * NULL) gets the count. */
 AP_MUST_CHECK ap_err x509_pem_normalize(const char *text, size_t skip,
                                         char **out, size_t *n);
 
@@ -47,10 +62,11 @@ AP_MUST_CHECK ap_err x509_b64der_to_pem(const char *b64, char **out);
 AP_MUST_CHECK ap_err x509_b64_decode(const char *b64, unsigned char **out,
                                      size_t *outlen);
 
-/* The certificates of a PKCS#7 SignedData (DER, or base64 with or
- * without PEM armour of any label: AD CS arms its .p7b as CERTIFICATE)
- * as PEM, in their order, into *out (caller frees). AP_EPARSE when it is
- * not one or holds none. */
+/* The certificates of a PKCS#7 SignedData (RFC 2315 / 5652 §5.1: base64
+ * of the DER, with or without PEM armour of any label: AD CS arms its
+ * .p7b as CERTIFICATE) as PEM, in their order, into *out (caller frees).
+ * AP_EPARSE when it is not one or holds none; AP_ETOOBIG past
+ * X509_MAX_CERTS certificates or X509_MAX_BUNDLE bytes. */
 AP_MUST_CHECK ap_err x509_pkcs7_to_pem(const char *text, char **out);
 
 /* The SAN set of the leaf (first certificate of leaf_pem) must equal the
@@ -62,6 +78,17 @@ AP_MUST_CHECK ap_err x509_check_names(const char *leaf_pem,
                                       const char *const *ips, size_t n_ips,
                                       char *why, size_t whylen);
 
+/* The leaf (first certificate of leaf_pem) must be an end-entity
+ * certificate: refused (AP_EINVAL, the reason in why) when
+ * basicConstraints says cA=TRUE, when keyUsage allows keyCertSign or
+ * cRLSign, when an extension is malformed or appears twice, and, with
+ * tls_server, when it has no extendedKeyUsage with id-kp-serverAuth
+ * (anyExtendedKeyUsage alone does not count). AP_EPARSE when the leaf does
+ * not parse. */
+AP_MUST_CHECK ap_err x509_check_leaf_use(const char *leaf_pem,
+                                         bool tls_server, char *why,
+                                         size_t whylen);
+
 /* Verifies the leaf with chain_pem (may be NULL) as untrusted
  * intermediates against the certificates of anchors_pem, at the current
  * time (OpenSSL's path validation). AP_ECRYPTO with the reason in why when
@@ -71,5 +98,35 @@ AP_MUST_CHECK ap_err x509_verify_chain(const char *leaf_pem,
                                        const char *chain_pem,
                                        const char *anchors_pem, char *why,
                                        size_t whylen);
+
+/* Facts from one X.509 certificate. Strings owned by the struct. */
+struct x509_cert {
+    char *serial_hex;        /* lower-case hex, no separators, no leading 00 */
+    unsigned char *pubkey_der; /* SubjectPublicKeyInfo DER, re-encoded by
+                                  OpenSSL (i2d_PUBKEY), as crypto_csr's */
+    size_t pubkey_der_len;
+    long long not_before;    /* seconds since the epoch, UTC */
+    long long not_after;
+    unsigned char *serial_raw; /* the serial's DER content octets */
+    size_t serial_raw_len;
+    unsigned char *aki;      /* authorityKeyIdentifier keyIdentifier, or NULL */
+    size_t aki_len;
+};
+
+/* Parses one DER certificate (exactly len bytes, at most
+ * X509_MAX_BUNDLE). Reads facts, does not validate: an empty subject or
+ * an unknown critical extension is fine here. AP_EPARSE when it is not
+ * one, AP_EINVAL on NULL arguments. *out set only on AP_OK. */
+AP_MUST_CHECK ap_err x509_cert_parse(const unsigned char *der, size_t len,
+                                     struct x509_cert **out);
+void x509_cert_free(struct x509_cert *cert);
+
+/* The DER of the first CERTIFICATE block of a PEM text (other labels and
+ * text before it skipped; what follows it is not read) into *der (caller
+ * frees). AP_EPARSE when there is none or it is not a certificate,
+ * AP_EINVAL on NULL arguments. */
+AP_MUST_CHECK ap_err x509_pem_cert_to_der(const char *pem,
+                                          unsigned char **der,
+                                          size_t *derlen);
 
 #endif /* AP_COMMON_X509_H */

@@ -199,7 +199,7 @@ admin_serial_normalize(const char *in, char *out, size_t outlen)
     if (n == 0) {
         return AP_EINVAL;
     }
-    /* Whole bytes, as crypto_cert_parse writes serial_hex. */
+    /* Whole bytes, as x509_cert_parse writes serial_hex. */
     hex[0] = '0';
     skip = n % 2 == 1 ? 0 : 1;
     n += 1 - skip;

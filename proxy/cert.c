@@ -13,6 +13,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "common/x509.h"
 #include "proxy/audit.h"
 #include "proxy/jws.h"
 #include "proxy/problem.h"
@@ -68,7 +69,7 @@ send_pem(const char *pem, const char *accept, struct acme_resp *resp)
     }
     buf_reset(&resp->body);
     if (strcmp(fmt, CT_PKIX_CERT) == 0) {
-        rc = crypto_pem_cert_to_der(pem, &der, &der_len);
+        rc = x509_pem_cert_to_der(pem, &der, &der_len);
         if (rc == AP_OK) {
             rc = buf_append(&resp->body, der, der_len);
         }
@@ -266,7 +267,7 @@ account_covers(struct store_txn *txn, const char *account_id,
 /* May the signer revoke this certificate? Sets a problem when not. */
 static ap_err
 check_revoker(struct app *app, const struct jws_msg *msg, const cJSON *cert,
-              const struct crypto_cert *parsed, struct acme_resp *resp)
+              const struct x509_cert *parsed, struct acme_resp *resp)
 {
     struct store_txn *txn = NULL;
     cJSON *order = NULL;
@@ -338,7 +339,7 @@ cert_by_der(struct app *app, const unsigned char *der, size_t der_len,
     if (rc != AP_OK) {
         return rc;
     }
-    rc = crypto_pem_cert_to_der(json_str(*out, "pem", ""), &stored,
+    rc = x509_pem_cert_to_der(json_str(*out, "pem", ""), &stored,
                                 &stored_len);
     if (rc == AP_OK &&
         (stored_len != der_len || memcmp(stored, der, der_len) != 0)) {
@@ -395,7 +396,7 @@ cert_revoke(struct app *app, const struct acme_req *req, const char *id,
             struct acme_resp *resp)
 {
     struct jws_msg msg;
-    struct crypto_cert *parsed = NULL;
+    struct x509_cert *parsed = NULL;
     cJSON *cert = NULL;
     unsigned char *der = NULL;
     size_t der_len = 0;
@@ -428,7 +429,7 @@ cert_revoke(struct app *app, const struct acme_req *req, const char *id,
         goto out;
     }
     if (b64url_decode_alloc(b64, strlen(b64), &der, &der_len) != AP_OK ||
-        crypto_cert_parse(der, der_len, &parsed) != AP_OK) {
+        x509_cert_parse(der, der_len, &parsed) != AP_OK) {
         problem_set(resp, PROB_MALFORMED,
                     "certificate is not base64url DER of a certificate");
         goto out;
@@ -513,7 +514,7 @@ cert_revoke(struct app *app, const struct acme_req *req, const char *id,
     resp->status = 200;
 out:
     cJSON_Delete(cert);
-    crypto_cert_free(parsed);
+    x509_cert_free(parsed);
     free(der);
     jws_msg_fini(&msg);
     return rc;

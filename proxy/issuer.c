@@ -298,14 +298,14 @@ leaf_matches(const struct issue_input *in, const char *cert_pem,
              char **serial, long long *not_after, char *why, size_t whylen)
 {
     struct crypto_csr *csr = NULL;
-    struct crypto_cert *cert = NULL;
+    struct x509_cert *cert = NULL;
     unsigned char *der = NULL;
     size_t der_len = 0;
     char errbuf[128];
     bool ok = false;
 
-    if (crypto_pem_cert_to_der(cert_pem, &der, &der_len) != AP_OK ||
-        crypto_cert_parse(der, der_len, &cert) != AP_OK) {
+    if (x509_pem_cert_to_der(cert_pem, &der, &der_len) != AP_OK ||
+        x509_cert_parse(der, der_len, &cert) != AP_OK) {
         snprintf(why, whylen, "the PKI returned no parseable certificate");
         goto out;
     }
@@ -328,7 +328,7 @@ leaf_matches(const struct issue_input *in, const char *cert_pem,
     }
 out:
     crypto_csr_free(csr);
-    crypto_cert_free(cert);
+    x509_cert_free(cert);
     free(der);
     return ok;
 }
@@ -557,6 +557,18 @@ mark_inflight(struct app *app, const char *order_id)
     return rc;
 }
 
+/* Whether the order's profile is a TLS server profile: yes for orders
+ * without one, and for a profile no longer in the configuration. */
+static bool
+profile_tls_server(const struct app *app, const struct issue_input *in)
+{
+    const char *name = json_str(in->order, "profile", NULL);
+    const struct config_profile *p;
+
+    p = name != NULL ? config_profile_find(app->cfg, name) : NULL;
+    return p == NULL || p->tls_server;
+}
+
 /* Every check a certificate passes before the order becomes valid.
  * false: why says what was wrong. */
 static bool
@@ -573,6 +585,10 @@ cert_acceptable(struct app *app, const struct issue_input *in,
     }
     if (x509_check_names(res->cert_pem, in->dns, in->n_dns, in->ips,
                          in->n_ips, why, whylen) != AP_OK) {
+        return false;
+    }
+    if (x509_check_leaf_use(res->cert_pem, profile_tls_server(app, in), why,
+                            whylen) != AP_OK) {
         return false;
     }
     if (x509_verify_chain(res->cert_pem, res->chain_pem,

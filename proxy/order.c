@@ -13,6 +13,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "common/x509.h"
 #include "proxy/eab.h"
 #include "proxy/ident.h"
 #include "proxy/issuer.h"
@@ -395,7 +396,7 @@ check_replaces(struct app *app, const cJSON *payload, const char *account,
                const cJSON *idents, struct acme_resp *resp, char **cert_id)
 {
     struct store_txn *txn = NULL;
-    struct crypto_cert *leaf = NULL;
+    struct x509_cert *leaf = NULL;
     cJSON *cert = NULL;
     cJSON *old = NULL;
     const char *certid = NULL;
@@ -464,7 +465,7 @@ check_replaces(struct app *app, const cJSON *payload, const char *account,
 out:
     cJSON_Delete(cert);
     cJSON_Delete(old);
-    crypto_cert_free(leaf);
+    x509_cert_free(leaf);
     return rc;
 }
 

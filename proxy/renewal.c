@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/b64url.h"
+#include "common/crypto.h"
 #include "common/json.h"
 #include "common/timeutil.h"
 #include "proxy/problem.h"
@@ -16,7 +17,7 @@
 
 ap_err
 renewal_find_cert(struct store_txn *txn, const char *certid, cJSON **rec,
-                  struct crypto_cert **leaf)
+                  struct x509_cert **leaf)
 {
     const char *dot = strchr(certid, '.');
     unsigned char aki[RENEWAL_MAX_PART];
@@ -28,7 +29,7 @@ renewal_find_cert(struct store_txn *txn, const char *certid, cJSON **rec,
     size_t n;
     char *cert_id = NULL;
     cJSON *cert = NULL;
-    struct crypto_cert *parsed = NULL;
+    struct x509_cert *parsed = NULL;
     unsigned char *der = NULL;
     size_t der_len = 0;
     ap_err rc;
@@ -58,11 +59,11 @@ renewal_find_cert(struct store_txn *txn, const char *certid, cJSON **rec,
         rc = store_get_json(txn, STORE_CERTS, cert_id, &cert);
     }
     if (rc == AP_OK) {
-        rc = crypto_pem_cert_to_der(json_str(cert, "pem", ""), &der,
+        rc = x509_pem_cert_to_der(json_str(cert, "pem", ""), &der,
                                     &der_len);
     }
     if (rc == AP_OK) {
-        rc = crypto_cert_parse(der, der_len, &parsed);
+        rc = x509_cert_parse(der, der_len, &parsed);
     }
     /* Both halves must match: the AKI and the exact serial octets. */
     if (rc == AP_OK &&
@@ -76,7 +77,7 @@ renewal_find_cert(struct store_txn *txn, const char *certid, cJSON **rec,
     free(der);
     if (rc != AP_OK) {
         cJSON_Delete(cert);
-        crypto_cert_free(parsed);
+        x509_cert_free(parsed);
         return rc == AP_EPARSE ? AP_ENOTFOUND : rc;
     }
     *rec = cert;
@@ -85,7 +86,7 @@ renewal_find_cert(struct store_txn *txn, const char *certid, cJSON **rec,
 }
 
 void
-renewal_window(const struct crypto_cert *leaf, bool revoked, long long now,
+renewal_window(const struct x509_cert *leaf, bool revoked, long long now,
                long long *start, long long *end)
 {
     unsigned char h[CRYPTO_SHA256_LEN];
@@ -125,7 +126,7 @@ renewal_info_get(struct app *app, const struct acme_req *req, const char *id,
                  struct acme_resp *resp)
 {
     struct store_txn *txn = NULL;
-    struct crypto_cert *leaf = NULL;
+    struct x509_cert *leaf = NULL;
     cJSON *cert = NULL;
     cJSON *out = NULL;
     cJSON *win;
@@ -174,6 +175,6 @@ renewal_info_get(struct app *app, const struct acme_req *req, const char *id,
 out:
     cJSON_Delete(out);
     cJSON_Delete(cert);
-    crypto_cert_free(leaf);
+    x509_cert_free(leaf);
     return rc;
 }

@@ -5,7 +5,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "common/crypto.h"
+#include "common/x509.h"
 #include "common/err.h"
 #include "common/store.h"
 
@@ -17,13 +17,13 @@
  * certificate record and *leaf its parsed leaf (caller frees both). */
 AP_MUST_CHECK ap_err renewal_find_cert(struct store_txn *txn,
                                        const char *certid, cJSON **rec,
-                                       struct crypto_cert **leaf);
+                                       struct x509_cert **leaf);
 
 /* The suggested renewal window of a certificate: for a valid one, a slice
  * of 5% of its lifetime (at least an hour) placed between 60% and 75% of
  * the lifetime by a hash of the serial, so certificates issued together do
  * not renew together; for a revoked one, a window that has passed. */
-void renewal_window(const struct crypto_cert *leaf, bool revoked,
+void renewal_window(const struct x509_cert *leaf, bool revoked,
                     long long now, long long *start, long long *end);
 
 #endif /* AP_PROXY_RENEWAL_H */

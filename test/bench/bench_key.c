@@ -30,6 +30,7 @@
 
 #include "common/b64url.h"
 #include "common/crypto.h"
+#include "common/x509.h"
 
 #define BKEY_DER_MAX 4096
 
@@ -443,7 +444,7 @@ out:
 ap_err
 bkey_cert_der(const char *pem, unsigned char **der, size_t *len)
 {
-    return crypto_pem_cert_to_der(pem, der, len);
+    return x509_pem_cert_to_der(pem, der, len);
 }
 
 /* ---------------------------------------------------------- microbench */

@@ -12,7 +12,9 @@
 # Per adapter: lego issues and revokes; python3-acme orders show pending
 # (processing + Retry-After, then valid), rejection (invalid with the
 # PKI's reason), outage (invalid serverInternal after retry_timeout), wrong
-# SAN set and a bad chain (refused). Crash tests: orders pending at the PKI
+# SAN set, a bad chain, a CA certificate and a leaf without serverAuth
+# (refused; the last accepted for a profile with tls_server = no). Crash
+# tests: orders pending at the PKI
 # and queued for retry, SIGKILL, restart: every order is issued exactly once
 # (the mock's own count). Ends with "adapters: N passed, N failed".
 set -u
@@ -135,6 +137,7 @@ log_level = debug
 
 [acme]
 wait_ms = 1000
+${ACME_EXTRA:-}
 
 [validation]
 http_port = $HTTP_PORT
@@ -142,6 +145,8 @@ resolver  = 127.0.0.1:$DNS_PORT
 
 [adapter]
 $(adapter_section "$1")
+
+${EXTRA_SECTIONS:-}
 EOF
 }
 
@@ -261,9 +266,11 @@ test_adapter() {
     exec) names=("pending-2.$a.a.test" "reject.$a.a.test" "e503.$a.a.test") ;;
     ejbca | adcs | rest-ejbca)
         names=("pending-2.$a.a.test" "reject.$a.a.test" "e503.$a.a.test"
-               "wrongsan.$a.a.test" "badchain.$a.a.test") ;;
+               "wrongsan.$a.a.test" "badchain.$a.a.test"
+               "leafca.$a.a.test" "noserverauth.$a.a.test") ;;
     *) names=("slow-2500.$a.a.test" "reject.$a.a.test" "e503.$a.a.test"
-              "wrongsan.$a.a.test" "badchain.$a.a.test") ;;
+              "wrongsan.$a.a.test" "badchain.$a.a.test"
+              "leafca.$a.a.test" "noserverauth.$a.a.test") ;;
     esac
     [ "$a" = adcs ] && names+=("deny-1.$a.a.test" "denytext.$a.a.test")
     if ! run_orders "orders-$a" 40 "${names[@]}"; then
@@ -300,8 +307,37 @@ test_adapter() {
                     "names differ" ;;
         badchain) expect_order "$a: bad_chain_refused" "orders-$a" "$n" invalid serverInternal \
                     "does not verify" ;;
+        leafca) expect_order "$a: ca_certificate_refused" "orders-$a" "$n" invalid serverInternal \
+                    "CA certificate" ;;
+        noserverauth) expect_order "$a: no_serverauth_refused" "orders-$a" "$n" invalid serverInternal \
+                    "lacks serverAuth" ;;
         esac
     done
+    if ! server_stop; then
+        not_ok "$a: proxy_stops" "$STOP_ERR"
+    fi
+}
+
+# test_profile_use ADAPTER: with a default profile that is not a TLS
+# server profile (tls_server = no) a clientAuth-only leaf is accepted; a
+# CA certificate is still refused.
+test_profile_use() {
+    local a=$1 n1="noserverauth.p-$1.a.test" n2="leafca.p-$1.a.test"
+    ACME_EXTRA="default_profile = client" \
+        EXTRA_SECTIONS=$'[profile.client]\ndescription = TLS client\ntls_server = no' \
+        write_proxy_conf "$a"
+    if ! proxy_start; then
+        not_ok "$a: profile_proxy_starts" "${START_ERR:-?}"
+        show_tail "$TMP/proxy.log" 20
+        return
+    fi
+    if ! run_orders "profile-$a" 40 "$n1" "$n2"; then
+        not_ok "$a: profile_orders_complete" "not every order ended within 40 s"
+        show_tail "$TMP/profile-$a.err" 8
+    fi
+    expect_order "$a: client_profile_accepts_no_serverauth" "profile-$a" "$n1" valid - ""
+    expect_order "$a: client_profile_refuses_ca_certificate" "profile-$a" "$n2" invalid serverInternal \
+        "CA certificate"
     if ! server_stop; then
         not_ok "$a: proxy_stops" "$STOP_ERR"
     fi
@@ -390,6 +426,7 @@ adapters_main() {
         for a in $ADAPTERS; do
             test_adapter "$a"
         done
+        case " $ADAPTERS " in *" vault "*) test_profile_use vault ;; esac
         for a in ${CRASH:-vault ejbca adcs exec rest-ejbca}; do
             case " $ADAPTERS " in *" $a "*) test_crash "$a" ;; esac
         done

@@ -25,12 +25,19 @@ def sign(state, csr_pem, name):
         req = os.path.join(tmp, "req.pem")
         with open(req, "w") as f:
             f.write(csr_pem)
+        # What a TLS server template puts in (the proxy refuses a leaf
+        # without serverAuth); the SANs come from the CSR.
+        ext = os.path.join(tmp, "leaf.ext")
+        with open(ext, "w") as f:
+            f.write("basicConstraints = critical, CA:FALSE\n"
+                    "keyUsage = critical, digitalSignature\n"
+                    "extendedKeyUsage = serverAuth, clientAuth\n")
         out = subprocess.run(
             ["openssl", "x509", "-req", "-in", req, "-days", "30",
              "-CA", os.path.join(ca, "ca-intermediate.pem"),
              "-CAkey", os.path.join(ca, "ca-intermediate.key"),
              "-set_serial", str(int.from_bytes(os.urandom(15), "big")),
-             "-copy_extensions", "copyall"],
+             "-extfile", ext, "-copy_extensions", "copyall"],
             capture_output=True, text=True, timeout=20)
     if out.returncode != 0:
         sys.stderr.write(out.stderr)

@@ -22,6 +22,8 @@
  *   auth        authentication failure (403 / 401)
  *   wrongsan    issued with an extra SAN
  *   badchain    leaf signed by another CA than the returned chain
+ *   leafca      issued as a CA certificate (cA=TRUE, keyCertSign)
+ *   noserverauth  issued with extendedKeyUsage clientAuth only
  *   hold        503 while POST /__mock/hold?on=1 is in force
  *   anything else: issued at once.
  * Test hooks: GET /__mock/state (counts), POST /__mock/outage?on=1|0
@@ -57,6 +59,7 @@
 #include "common/timeutil.h"
 #include "common/x509.h"
 #include "test/mockpki/civet_mtls.h"
+#include "test/mockpki/oddcert.h"
 
 #define MOCK_MAX_BODY (1024 * 1024)
 #define MOCK_MAX_CERTS 4096
@@ -100,6 +103,7 @@ struct approle_token {
 static struct {
     pthread_mutex_t lock;
     struct ca *ca;
+    char ca_dir[4096];          /* where ca's files are */
     struct ca *rogue;
     struct jose_key *stepca_key;
     cJSON *stepca_jwk;          /* public */
@@ -309,7 +313,18 @@ issue(const struct crypto_csr *csr, char **pem, char **chain)
     r.n_ip_addrs = csr->n_ip_addrs;
     r.not_before = now - 60;
     r.not_after = now + 30 * 86400;
-    if (ca_issue(signer, &r, pem, errbuf, sizeof(errbuf)) != AP_OK) {
+    if (strcmp(label, "leafca") == 0 || strcmp(label, "noserverauth") == 0) {
+        /* Right names, key and chain; wrong key use. */
+        if (oddcert_issue(M.ca_dir,
+                          label[0] == 'l' ? ODDCERT_CA
+                                          : ODDCERT_NO_SERVERAUTH,
+                          r.pubkey_der, r.pubkey_der_len, r.dns_names,
+                          r.n_dns_names, r.ip_addrs, r.n_ip_addrs,
+                          pem) != AP_OK) {
+            fprintf(stderr, "mockpki: oddcert_issue failed\n");
+            return -1;
+        }
+    } else if (ca_issue(signer, &r, pem, errbuf, sizeof(errbuf)) != AP_OK) {
         fprintf(stderr, "mockpki: ca_issue: %s\n", errbuf);
         return -1;
     }
@@ -445,7 +460,7 @@ pem_to_b64der(const char *pem)
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t o = 0;
 
-    if (crypto_pem_cert_to_der(pem, &der, &len) != AP_OK) {
+    if (x509_pem_cert_to_der(pem, &der, &len) != AP_OK) {
         return NULL;
     }
     out = malloc((len + 2) / 3 * 4 + 1);
@@ -1738,7 +1753,7 @@ p7b_of(const char *pems)
     int r;
 
     while (n < 8 && (q = strstr(q, "-----BEGIN CERTIFICATE-----")) != NULL) {
-        if (crypto_pem_cert_to_der(q, &ders[n], &lens[n]) != AP_OK) {
+        if (x509_pem_cert_to_der(q, &ders[n], &lens[n]) != AP_OK) {
             break;
         }
         n++;
@@ -2008,6 +2023,7 @@ setup(const char *dir, char *tls_path, size_t tls_len)
 
     (void)snprintf(path, sizeof(path), "%s/ca", dir);
     (void)mkdir(path, 0700);
+    (void)snprintf(M.ca_dir, sizeof(M.ca_dir), "%s", path);
     if (ca_open(path, &M.ca, errbuf, sizeof(errbuf)) != AP_OK) {
         fprintf(stderr, "mockpki: CA: %s\n", errbuf);
         return -1;

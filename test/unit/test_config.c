@@ -109,6 +109,11 @@ field(const struct config *c, const char *name, char *out, size_t outlen)
     U("validation.max_body", c->validation.max_body);
     S("adapter.type", c->adapter.type);
     U("adapter.n", c->adapter.section.n);
+    /* Profiles by position; 9: no such profile. */
+    U("profile0.tls_server", c->n_profiles > 0 ? c->profiles[0].tls_server
+                                                : 9);
+    U("profile1.tls_server", c->n_profiles > 1 ? c->profiles[1].tls_server
+                                                : 9);
 #undef S
 #undef U
     fail_msg("no field %s", name);
@@ -215,6 +220,13 @@ static const struct good_row good_rows[] = {
       { { "server.threads", "2" }, { "server.max_body", "1024" } } },
     { "CRLF line ends", "[server]\r\nthreads = 7\r\n",
       { { "server.threads", "7" } } },
+    { "profiles: tls_server defaults to yes, no turns it off",
+      "[profile.server]\ndescription = d\n"
+      "[profile.client]\ntls_server = no\n",
+      { { "profile0.tls_server", "1" }, { "profile1.tls_server", "0" } } },
+    { "profile tls_server yes / false",
+      "[profile.a]\ntls_server = false\n[profile.b]\ntls_server = yes\n",
+      { { "profile0.tls_server", "0" }, { "profile1.tls_server", "1" } } },
     { "proxy.conf.example", NULL,
       { { "server.listen", "127.0.0.1:14000" }, { "adapter.type", "local" } } },
 };
@@ -268,6 +280,10 @@ static const struct bad_row bad_rows[] = {
       "validity_days" },
     { "profile validity not a number", "[profile.p]\nvalidity_days = 9x\n",
       2, "validity_days" },
+    { "profile tls_server not a boolean", "[profile.p]\ntls_server = 1\n",
+      2, "tls_server" },
+    { "profile tls_server empty", "[profile.p]\n\ntls_server =\n", 3,
+      "tls_server" },
     { "profile name with a slash", "[profile.a/b]\ndescription = d\n", 2,
       "profile name" },
     { "empty profile name", "[profile.]\ndescription = d\n", 2,

@@ -869,109 +869,6 @@ test_csr_args(void **state)
     free(der);
 }
 
-/* ---- crypto_cert_parse, crypto_pem_cert_to_der --------------------- */
-
-struct cert_row {
-    const char *name;
-    const char *file;
-    size_t cut;            /* bytes dropped from the end */
-    ap_err want;
-    const char *serial_hex;
-    long long not_before;  /* from `openssl x509 -dates` and date +%s */
-    long long not_after;
-};
-
-static const struct cert_row cert_rows[] = {
-    { "P-256 self-signed, serial with the top bit set", "cert_ec.der", 0,
-      AP_OK, "8badf00d1234", 1795895503LL, 2111255503LL },
-    { "RSA, empty subject, critical SAN", "cert_rsa_empty_subject.der", 0,
-      AP_OK, "01", 1795895503LL, 1803671503LL },
-    { "truncated certificate", "cert_ec.der", 1, AP_EPARSE, NULL, 0, 0 },
-    { "a CSR, not a certificate", "csr_ec_sans.der", 0, AP_EPARSE, NULL, 0,
-      0 },
-    { "PEM text, not DER", "cert_ec.pem", 0, AP_EPARSE, NULL, 0, 0 },
-};
-
-static void
-test_cert(void **state)
-{
-    const struct cert_row *row = *state;
-    struct crypto_cert *cert = NULL;
-    unsigned char *der;
-    unsigned char *spki;
-    size_t len;
-    size_t spki_len;
-
-    der = load_vector(row->file, &len);
-    assert_int_equal(crypto_cert_parse(der, len - row->cut, &cert),
-                     row->want);
-    if (row->want != AP_OK) {
-        assert_null(cert);
-        free(der);
-        return;
-    }
-    assert_string_equal(cert->serial_hex, row->serial_hex);
-    assert_int_equal(cert->not_before, row->not_before);
-    assert_int_equal(cert->not_after, row->not_after);
-    assert_int_equal(cert->pubkey_der[0], 0x30);
-    if (strcmp(row->file, "cert_ec.der") == 0) {
-        spki = load_vector("spki_p256.der", &spki_len);
-        assert_int_equal(cert->pubkey_der_len, spki_len);
-        assert_memory_equal(cert->pubkey_der, spki, spki_len);
-        free(spki);
-    }
-    crypto_cert_free(cert);
-    free(der);
-}
-
-static void
-test_cert_args(void **state)
-{
-    struct crypto_cert *cert = NULL;
-
-    (void)state;
-    assert_int_equal(crypto_cert_parse((const unsigned char *)"", 0, &cert),
-                     AP_EPARSE);
-    assert_int_equal(crypto_cert_parse(NULL, 5, &cert), AP_EINVAL);
-    assert_null(cert);
-}
-
-static void
-test_pem(void **state)
-{
-    unsigned char *chain;
-    unsigned char *first;
-    unsigned char *der = NULL;
-    size_t chain_len;
-    size_t first_len;
-    size_t der_len = 0;
-
-    (void)state;
-    chain = load_vector("chain.pem", &chain_len);
-    first = load_vector("cert_ec.der", &first_len);
-    assert_int_equal(crypto_pem_cert_to_der((const char *)chain, &der,
-                                            &der_len),
-                     AP_OK);
-    assert_int_equal(der_len, first_len);
-    assert_memory_equal(der, first, first_len);
-    free(der);
-    der = NULL;
-    assert_int_equal(crypto_pem_cert_to_der("no certificate here", &der,
-                                            &der_len),
-                     AP_EPARSE);
-    assert_int_equal(
-        crypto_pem_cert_to_der("-----BEGIN CERTIFICATE-----\n!!!!\n"
-                               "-----END CERTIFICATE-----\n",
-                               &der, &der_len),
-        AP_EPARSE);
-    assert_int_equal(crypto_pem_cert_to_der("", &der, &der_len), AP_EPARSE);
-    assert_int_equal(crypto_pem_cert_to_der(NULL, &der, &der_len),
-                     AP_EINVAL);
-    assert_null(der);
-    free(chain);
-    free(first);
-}
-
 /* ---- hashes, HMAC, comparison, RNG --------------------------------- */
 
 static void
@@ -1078,7 +975,6 @@ test_free_null(void **state)
     (void)state;
     crypto_key_free(NULL);
     crypto_csr_free(NULL);
-    crypto_cert_free(NULL);
 }
 
 static void
@@ -1142,9 +1038,6 @@ main(void)
     ADD_ROWS(&l, csr_good, test_csr);
     ADD_ROWS(&l, csr_bad, test_csr);
     add_test(&l, "csr arguments", test_csr_args, NULL);
-    ADD_ROWS(&l, cert_rows, test_cert);
-    add_test(&l, "cert arguments", test_cert_args, NULL);
-    add_test(&l, "pem to der", test_pem, NULL);
     add_test(&l, "sha256", test_sha256, NULL);
     add_test(&l, "hmac-sha256", test_hmac, NULL);
     add_test(&l, "ct_memcmp and zeroize", test_ct_memcmp_zeroize, NULL);
