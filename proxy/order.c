@@ -9,6 +9,8 @@
 
 #include "common/b64url.h"
 #include "common/crypto.h"
+#include "common/csr.h"
+#include "common/jwk.h"
 #include "common/id.h"
 #include "common/json.h"
 #include "common/log.h"

@@ -17,7 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "common/config.h"
-#include "common/crypto.h"
+#include "common/csr.h"
 #include "common/err.h"
 #include "common/netpolicy.h"
 #include "proxy/http.h"

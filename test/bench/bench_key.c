@@ -30,6 +30,8 @@
 
 #include "common/b64url.h"
 #include "common/crypto.h"
+#include "common/csr.h"
+#include "common/jwk.h"
 
 #define BKEY_DER_MAX 4096
 

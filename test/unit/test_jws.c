@@ -34,6 +34,7 @@
 #include "common/b64url.h"
 #include "common/config.h"
 #include "common/crypto.h"
+#include "common/jwk.h"
 #include "common/json.h"
 #include "common/store.h"
 #include "proxy/app.h"

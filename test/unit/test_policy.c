@@ -13,6 +13,7 @@
 
 #include "common/config.h"
 #include "common/crypto.h"
+#include "common/csr.h"
 #include "common/json.h"
 #include "proxy/audit.h"
 #include "proxy/policy.h"
