@@ -852,7 +852,7 @@ finalize(struct app *app, const struct acme_req *req,
                            cJSON_GetObjectItemCaseSensitive(order,
                                                             "identifiers"),
                            &pol, resp) ||
-        !policy_check_key(apol, csr, resp)) {
+        !policy_check_key(apol, csr, msg->key, resp)) {
         goto out;
     }
     if (app->cfg->ratelimit.inflight_per_account > 0) {
