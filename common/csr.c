@@ -254,13 +254,30 @@ out:
     return rc;
 }
 
+/* True when the AlgorithmIdentifier of xpk has NULL parameters, as
+ * RFC 3279 §2.3.1 wants for rsaEncryption (and i2d_PUBKEY writes). */
+static bool
+rsa_params_null(const X509_PUBKEY *xpk)
+{
+    X509_ALGOR *palg = NULL;
+    int ptype = V_ASN1_UNDEF;
+
+    if (X509_PUBKEY_get0_param(NULL, NULL, NULL, &palg, xpk) != 1 ||
+        palg == NULL) {
+        return false;
+    }
+    X509_ALGOR_get0(NULL, &ptype, NULL, palg);
+    return ptype == V_ASN1_NULL;
+}
+
 /* key_type, key_bits, curve and pubkey_der of csr from req's key. */
 static ap_err
 describe_key(X509_REQ *req, EVP_PKEY *pkey, struct crypto_csr *csr,
              char *errbuf, size_t errlen)
 {
+    X509_PUBKEY *xpk = X509_REQ_get_X509_PUBKEY(req);
     unsigned char *enc = NULL;
-    int n;
+    int n = -1;
     ap_err rc = AP_EINVAL;
 
     switch (EVP_PKEY_get_base_id(pkey)) {
@@ -268,7 +285,7 @@ describe_key(X509_REQ *req, EVP_PKEY *pkey, struct crypto_csr *csr,
         rc = describe_rsa(pkey, csr, errbuf, errlen);
         break;
     case EVP_PKEY_EC:
-        rc = describe_ec(X509_REQ_get_X509_PUBKEY(req), csr, errbuf, errlen);
+        rc = describe_ec(xpk, csr, errbuf, errlen);
         break;
     default:
         set_err(errbuf, errlen,
@@ -280,7 +297,16 @@ describe_key(X509_REQ *req, EVP_PKEY *pkey, struct crypto_csr *csr,
     if (rc != AP_OK) {
         goto out;
     }
-    n = i2d_PUBKEY(pkey, &enc);
+    /* The SubjectPublicKeyInfo as i2d_PUBKEY writes it (what jwk.c's
+     * crypto_key_spki_der and certificates carry). A key in that form
+     * already (named curve, uncompressed point, as checked above; RSA
+     * with NULL parameters) is re-encoded from its decoded fields, which
+     * costs a tenth of a trip through OSSL_ENCODER. */
+    if (EVP_PKEY_get_base_id(pkey) == EVP_PKEY_EC || rsa_params_null(xpk)) {
+        n = i2d_X509_PUBKEY(xpk, &enc);
+    } else {
+        n = i2d_PUBKEY(pkey, &enc);
+    }
     if (n <= 0) {
         set_err(errbuf, errlen, "cannot encode the CSR key");
         rc = AP_EINTERNAL;
