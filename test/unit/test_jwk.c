@@ -449,8 +449,9 @@ test_alg_fits_key(void **state)
     crypto_key_free(p521);
 }
 
-/* Many threads verify with the same two keys at once (run it under
- * valgrind --tool=helgrind or TSan to see races, ASan for misuse). */
+/* Many threads verify with the same two keys at once, and make keys of
+ * their own from the shared curve templates (run it under valgrind
+ * --tool=helgrind or TSan to see races, ASan for misuse). */
 struct verify_thread_arg {
     const struct crypto_key *rsa;
     const struct crypto_key *ec;
@@ -468,6 +469,19 @@ verify_thread(void *p)
     int i;
 
     for (i = 0; i < 20; i++) {
+        struct crypto_key *mine = NULL;
+        cJSON *jwk = cJSON_Parse(i % 2 == 0 ? A3_JWK : ES512_JWK);
+
+        /* Keys made at the same time from the shared curve templates. */
+        if (jwk == NULL ||
+            crypto_jwk_parse(jwk, &mine, NULL, 0) != AP_OK ||
+            crypto_verify(mine, CRYPTO_ALG_ES256, A3_INPUT, strlen(A3_INPUT),
+                          arg->ec_sig, arg->ec_siglen) !=
+                (i % 2 == 0 ? AP_OK : AP_EINVAL)) {
+            arg->failures++;
+        }
+        crypto_key_free(mine);
+        cJSON_Delete(jwk);
         if (crypto_verify(arg->rsa, CRYPTO_ALG_RS256, A2_INPUT,
                           strlen(A2_INPUT), arg->rsa_sig,
                           arg->rsa_siglen) != AP_OK) {
