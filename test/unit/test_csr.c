@@ -16,6 +16,7 @@
 #include "test/unit/rows.h"
 #include "test/unit/vector_file.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -672,6 +673,152 @@ recipe_keys_make(void)
     return 0;
 }
 
+/* ---- crypto_csr_read's cache --------------------------------------- */
+
+static bool
+csr_equal(const struct crypto_csr *a, const struct crypto_csr *b)
+{
+    if (a->n_dns_names != b->n_dns_names || a->n_ip_addrs != b->n_ip_addrs ||
+        a->key_type != b->key_type || a->key_bits != b->key_bits ||
+        a->curve != b->curve || a->must_staple != b->must_staple ||
+        a->pubkey_der_len != b->pubkey_der_len ||
+        memcmp(a->pubkey_der, b->pubkey_der, a->pubkey_der_len) != 0 ||
+        (a->cn == NULL) != (b->cn == NULL) ||
+        (a->cn != NULL && strcmp(a->cn, b->cn) != 0)) {
+        return false;
+    }
+    for (size_t i = 0; i < a->n_dns_names; i++) {
+        if (strcmp(a->dns_names[i], b->dns_names[i]) != 0) {
+            return false;
+        }
+    }
+    for (size_t i = 0; i < a->n_ip_addrs; i++) {
+        if (strcmp(a->ip_addrs[i], b->ip_addrs[i]) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+#define CACHE_CSRS 80 /* more than the cache holds (64) */
+
+/* Reads give what the parse gave, as copies of their own, before and
+ * after the cache has turned over; a CSR that fails is never cached. */
+static void
+test_read_cache(void **state)
+{
+    static unsigned char *ders[CACHE_CSRS];
+    static int lens[CACHE_CSRS];
+    struct crypto_csr *parsed[CACHE_CSRS];
+    struct crypto_csr *read = NULL;
+    const struct recipe *everything = &recipes[1];
+    const struct recipe *bad_sig = NULL;
+    unsigned char *der;
+    int len = 0;
+
+    (void)state;
+    for (size_t i = 0; i < N_ROWS(recipes); i++) {
+        if (recipes[i].want == AP_ECRYPTO) {
+            bad_sig = &recipes[i];
+            break;
+        }
+    }
+    assert_non_null(bad_sig);
+    /* Every build signs anew (ECDSA), so the DER differs each time. */
+    for (int i = 0; i < CACHE_CSRS; i++) {
+        ders[i] = recipe_der(i % 2 == 0 ? &recipes[0] : everything, &lens[i]);
+        assert_int_equal(crypto_csr_parse(ders[i], (size_t)lens[i],
+                                          &parsed[i], NULL, 0),
+                         AP_OK);
+        assert_int_equal(crypto_csr_read(ders[i], (size_t)lens[i], &read,
+                                         NULL, 0),
+                         AP_OK);
+        assert_true(csr_equal(parsed[i], read));
+        assert_ptr_not_equal(read->pubkey_der, parsed[i]->pubkey_der);
+        crypto_csr_free(read);
+        read = NULL;
+    }
+    /* The first ones are out of the cache by now: read in full. */
+    for (int i = 0; i < CACHE_CSRS; i++) {
+        assert_int_equal(crypto_csr_read(ders[i], (size_t)lens[i], &read,
+                                         NULL, 0),
+                         AP_OK);
+        assert_true(csr_equal(parsed[i], read));
+        crypto_csr_free(read);
+        read = NULL;
+        crypto_csr_free(parsed[i]);
+        OPENSSL_free(ders[i]);
+    }
+    /* A bad signature: refused by parse, read (which does not verify) ok,
+     * and parse still refuses it afterwards. */
+    der = recipe_der(bad_sig, &len);
+    assert_int_equal(crypto_csr_parse(der, (size_t)len, &read, NULL, 0),
+                     AP_ECRYPTO);
+    assert_int_equal(crypto_csr_read(der, (size_t)len, &read, NULL, 0),
+                     AP_OK);
+    crypto_csr_free(read);
+    read = NULL;
+    assert_int_equal(crypto_csr_parse(der, (size_t)len, &read, NULL, 0),
+                     AP_ECRYPTO);
+    assert_null(read);
+    OPENSSL_free(der);
+}
+
+struct read_thread_arg {
+    unsigned char *ders[8];
+    int lens[8];
+    struct crypto_csr *want[8];
+    int failures;
+};
+
+static void *
+read_thread(void *p)
+{
+    struct read_thread_arg *arg = p;
+
+    for (int i = 0; i < 200; i++) {
+        struct crypto_csr *got = NULL;
+        int k = (i * 7) % 8;
+
+        if (crypto_csr_read(arg->ders[k], (size_t)arg->lens[k], &got, NULL,
+                            0) != AP_OK ||
+            !csr_equal(got, arg->want[k])) {
+            arg->failures++;
+        }
+        crypto_csr_free(got);
+    }
+    return NULL;
+}
+
+/* Four threads read (and so fill and evict) the cache at once. */
+static void
+test_read_cache_threads(void **state)
+{
+    struct read_thread_arg arg;
+    pthread_t threads[4];
+
+    (void)state;
+    memset(&arg, 0, sizeof(arg));
+    for (int k = 0; k < 8; k++) {
+        arg.ders[k] = recipe_der(&recipes[k % 2], &arg.lens[k]);
+        assert_int_equal(crypto_csr_read(arg.ders[k], (size_t)arg.lens[k],
+                                         &arg.want[k], NULL, 0),
+                         AP_OK);
+    }
+    for (int t = 0; t < 4; t++) {
+        assert_int_equal(pthread_create(&threads[t], NULL, read_thread, &arg),
+                         0);
+    }
+    for (int t = 0; t < 4; t++) {
+        assert_int_equal(pthread_join(threads[t], NULL), 0);
+    }
+    assert_int_equal(arg.failures, 0);
+    for (int k = 0; k < 8; k++) {
+        crypto_csr_free(arg.want[k]);
+        OPENSSL_free(arg.ders[k]);
+    }
+}
+
 /* ---- runner -------------------------------------------------------- */
 
 static int
@@ -705,6 +852,8 @@ main(void)
     ADD_ROWS(&l, csr_bad, test_csr);
     add_test(&l, "csr arguments", test_csr_args, NULL);
     ADD_ROWS(&l, recipes, test_recipe);
+    add_test(&l, "read cache", test_read_cache, NULL);
+    add_test(&l, "read cache from 4 threads", test_read_cache_threads, NULL);
 
     failed = _cmocka_run_group_tests("csr", l.tests, l.n, group_setup,
                                      group_teardown);
