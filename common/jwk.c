@@ -1,11 +1,12 @@
 /* common/jwk.c: JWK account keys, thumbprints and JWS signature
  * verification on OpenSSL libcrypto (see jwk.h).
  *
- * A key is built once per request from its JWK members with
- * EVP_PKEY_fromdata (group name and encoded point for EC, n and e for
- * RSA): no DER, PEM or OSSL_DECODER round trip on the request path. The
- * canonical base64url members are kept next to the EVP_PKEY for the
- * thumbprint and the stored JWK. */
+ * A key is built once per request from its JWK members: EVP_PKEY_fromdata
+ * with n and e for RSA; for EC a copy of a per-curve parameters template
+ * (made once with EVP_PKEY_fromdata) with the point set by
+ * EVP_PKEY_set1_encoded_public_key. No DER, PEM or OSSL_DECODER round trip
+ * on the request path. The canonical base64url members are kept next to
+ * the EVP_PKEY for the thumbprint and the stored JWK. */
 #include "common/jwk.h"
 
 #include <pthread.h>

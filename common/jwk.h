@@ -2,11 +2,13 @@
  * RFC 7518 §6), their RFC 7638 thumbprints and JWS signature verification
  * (RFC 7515, RFC 7518 §3), on OpenSSL libcrypto.
  *
- * A key is an EVP_PKEY built from the JWK members with EVP_PKEY_fromdata
- * (no DER or PEM round trip), checked, and read-only afterwards: any
- * number of threads may verify with the same key at once. Signatures are
- * checked with EVP_DigestVerify. Nothing here logs; every refusal comes
- * with a reason for humans in the caller's errbuf. */
+ * A key is an EVP_PKEY built from the JWK members (RSA: EVP_PKEY_fromdata
+ * with n and e; EC: a copy of the curve's parameters with the point set by
+ * EVP_PKEY_set1_encoded_public_key; no DER, PEM or decoder round trip),
+ * checked, and read-only afterwards: any number of threads may verify
+ * with the same key at once. Signatures are checked with
+ * EVP_DigestVerify. Nothing here logs; every refusal comes with a reason
+ * for humans in the caller's errbuf. */
 #ifndef AP_COMMON_JWK_H
 #define AP_COMMON_JWK_H
 
