@@ -135,21 +135,17 @@ test: deps
 
 # test/bench: the ACME load generator and the store seeder. `make bench`
 # runs them against the proxy and Pebble (never part of `make test`, which
-# only runs the smoke suite). The generator signs with OpenSSL's libcrypto
-# when its headers are there (make bench installs them), else mbedTLS.
+# only runs the smoke suite). The generator's keys, signatures and CSRs
+# are OpenSSL's libcrypto, like the proxy's.
 BENCH_DIR := $(BUILD)/test/bench
-BENCH_SSL := $(shell pkg-config --exists libcrypto 2>/dev/null && echo yes)
 BENCH_KEY := $(BENCH_DIR)/bench_key.o
-
-$(BENCH_KEY): CPPFLAGS += $(if $(BENCH_SSL),-DBENCH_OPENSSL)
-$(BENCH_KEY): Makefile
 
 $(BENCH_DIR)/acmebench: $(BENCH_DIR)/acmebench.o $(BENCH_DIR)/responder.o \
                         $(BENCH_KEY) $(LIB_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lm $(if $(BENCH_SSL),-lcrypto)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lm
 
 $(BENCH_DIR)/seed: $(BENCH_DIR)/seed.o $(BENCH_KEY) $(LIB_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(if $(BENCH_SSL),-lcrypto)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The attack on connections (idle, stalled TLS, slowloris, slow body).
 $(BENCH_DIR)/connattack: $(BENCH_DIR)/connattack.o
@@ -196,7 +192,8 @@ $(FUZZ_DIR)/fuzz_%: test/fuzz/fuzz_%.c $(FUZZ_OBJS)
 
 fuzz-build: $(FUZZ_BINS)
 
-# The objects are shared by every target: keep them between builds.
+# The objects are only reached through the fuzz_% pattern rule, which
+# would make them intermediate files that make deletes after every build.
 .SECONDARY: $(FUZZ_OBJS)
 
 FUZZ_SECONDS ?= 60

@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "common/ca.h"
-#include "common/crypto.h"
+#include "common/csr.h"
 
 #define LOCAL_DEFAULT_DAYS 90
 #define LOCAL_MAX_DAYS 3650

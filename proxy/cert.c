@@ -9,6 +9,7 @@
 
 #include "common/b64url.h"
 #include "common/crypto.h"
+#include "common/jwk.h"
 #include "common/id.h"
 #include "common/json.h"
 #include "common/log.h"

@@ -8,7 +8,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "common/crypto.h"
+#include "common/csr.h"
 #include "common/err.h"
 #include "proxy/http.h"
 

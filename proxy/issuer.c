@@ -24,6 +24,7 @@
 #include "common/b64url.h"
 #include "common/ca.h"
 #include "common/crypto.h"
+#include "common/csr.h"
 #include "common/id.h"
 #include "common/json.h"
 #include "common/log.h"

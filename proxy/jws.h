@@ -13,7 +13,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "common/crypto.h"
+#include "common/jwk.h"
 #include "common/err.h"
 #include "proxy/app.h"
 #include "proxy/http.h"

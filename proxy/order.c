@@ -9,6 +9,8 @@
 
 #include "common/b64url.h"
 #include "common/crypto.h"
+#include "common/csr.h"
+#include "common/jwk.h"
 #include "common/id.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -852,7 +854,7 @@ finalize(struct app *app, const struct acme_req *req,
                            cJSON_GetObjectItemCaseSensitive(order,
                                                             "identifiers"),
                            &pol, resp) ||
-        !policy_check_key(apol, csr, resp)) {
+        !policy_check_key(apol, csr, msg->key, resp)) {
         goto out;
     }
     if (app->cfg->ratelimit.inflight_per_account > 0) {

@@ -2,6 +2,7 @@
 #include "proxy/policy.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/json.h"
@@ -320,25 +321,62 @@ policy_max_days(const struct policy *p, unsigned profile_days)
     return days;
 }
 
+/* True when the key of csr is account_key (compared as SPKI DER, which
+ * both sides encode with i2d_PUBKEY). False when it cannot tell (ENOMEM):
+ * the request is then refused by the caller's other checks or not at all,
+ * never because of a spurious match. */
+static bool
+is_account_key(const struct crypto_csr *csr,
+               const struct crypto_key *account_key)
+{
+    unsigned char *spki = NULL;
+    size_t len = 0;
+    bool same;
+
+    if (account_key == NULL ||
+        crypto_key_spki_der(account_key, &spki, &len) != AP_OK) {
+        return false;
+    }
+    same = len == csr->pubkey_der_len &&
+           memcmp(spki, csr->pubkey_der, len) == 0;
+    free(spki);
+    return same;
+}
+
 bool
 policy_check_key(const struct policy *p, const struct crypto_csr *csr,
+                 const struct crypto_key *account_key,
                  struct acme_resp *resp)
 {
     const struct policy_rules *g = p->global;
+    bool allowed = false;
 
     if (csr->key_type == CRYPTO_KEY_RSA && csr->key_bits >= g->min_rsa_bits &&
         csr->key_bits <= CRYPTO_MAX_RSA_BITS) {
-        return true;
+        allowed = true;
     }
     if (csr->key_type == CRYPTO_KEY_EC && csr->curve != NULL) {
         for (int i = 0; i < 3; i++) {
             if (g->curves[i] && strcmp(csr->curve, curve_names[i]) == 0) {
-                return true;
+                allowed = true;
             }
         }
     }
-    problem_set(resp, PROB_BAD_PUBLIC_KEY,
-                "CSR key must be RSA of %u to %d bits or an allowed EC curve "
-                "([policy] ec_curves)", g->min_rsa_bits, CRYPTO_MAX_RSA_BITS);
-    return false;
+    /* RFC 8555 §7.4: whatever makes the CA unwilling to issue for a CSR
+     * is badCSR; badPublicKey (§6.7) is about the key that signed the
+     * JWS. */
+    if (!allowed) {
+        problem_set(resp, PROB_BAD_CSR,
+                    "CSR key must be RSA of %u to %d bits or an allowed EC "
+                    "curve ([policy] ec_curves)",
+                    g->min_rsa_bits, CRYPTO_MAX_RSA_BITS);
+        return false;
+    }
+    if (is_account_key(csr, account_key)) {
+        problem_set(resp, PROB_BAD_CSR,
+                    "CSR key is the account key: a certificate needs a key "
+                    "of its own");
+        return false;
+    }
+    return true;
 }

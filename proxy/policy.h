@@ -5,9 +5,9 @@
  * can only narrow the global one: every check passes both. All checks run
  * before any validation traffic: identifiers at newOrder
  * (rejectedIdentifier with one subproblem per refused identifier), the
- * profile at newOrder (invalidProfile), the CSR key at finalize
- * (badPublicKey), validity at newOrder (malformed). Pure functions on
- * caller storage, thread-safe. */
+ * profile at newOrder (invalidProfile), the CSR key at finalize (badCSR:
+ * RFC 8555 §7.4 keeps badPublicKey for the JWS key), validity at newOrder
+ * (malformed). Pure functions on caller storage, thread-safe. */
 #ifndef AP_PROXY_POLICY_H
 #define AP_PROXY_POLICY_H
 
@@ -17,7 +17,8 @@
 #include <cjson/cJSON.h>
 
 #include "common/config.h"
-#include "common/crypto.h"
+#include "common/csr.h"
+#include "common/jwk.h"
 #include "common/err.h"
 #include "common/netpolicy.h"
 #include "proxy/http.h"
@@ -76,8 +77,14 @@ bool policy_pick_profile(const struct policy *p, const struct config *cfg,
  * default lifetime): the smallest of it and the policies' caps. */
 unsigned policy_max_days(const struct policy *p, unsigned profile_days);
 
-/* True when the CSR's key is allowed; else badPublicKey in resp. */
+/* True when the CSR's key is allowed: RSA of [policy] min_rsa_bits to
+ * CRYPTO_MAX_RSA_BITS bits or an EC curve of [policy] ec_curves, and not
+ * account_key (the key that signed the request; NULL skips that check),
+ * so that the certificate's key cannot sign ACME requests and a
+ * compromised certificate key is not also the account. Else false with
+ * badCSR in resp. */
 bool policy_check_key(const struct policy *p, const struct crypto_csr *csr,
+                      const struct crypto_key *account_key,
                       struct acme_resp *resp);
 
 #endif /* AP_PROXY_POLICY_H */

@@ -1,18 +1,13 @@
-/* test/bench/bench_key.h: the load generator's client-side keys.
+/* test/bench/bench_key.h: the load generator's client-side keys, on
+ * OpenSSL libcrypto.
  *
- * Account keys (ES256 on P-256, RS256 on RSA-2048) made with mbedTLS,
- * their public JWK and RFC 7638 thumbprint (through common/crypto.h, the
- * proxy's own code), JWS signatures in the raw form of RFC 7518 §3.4, and
- * PKCS#10 requests made with mbedtls_x509write_csr (SANs in the
- * extensionRequest attribute).
- *
- * JWS signing runs on OpenSSL's libcrypto when the generator is built with
- * BENCH_OPENSSL (the Makefile defines it when libcrypto's pkg-config file
- * is there), else on mbedTLS. The client shares the machine with the
- * server under test, so its signing cost is kept small: mbedTLS takes
- * about 0.55 ms per ES256 signature here, OpenSSL about 15 us.
- * Thread-safe: a key may sign from several threads at once (mbedTLS
- * signing is serialised per key, since it caches tables in the key). */
+ * Account keys (ES256 on P-256, RS256 on RSA-2048), their public JWK and
+ * RFC 7638 thumbprint (through common/jwk.h, the proxy's own code), JWS
+ * signatures in the raw form of RFC 7518 §3.4, and PKCS#10 requests made
+ * with X509_REQ (SANs in the extensionRequest attribute). The client
+ * shares the machine with the server under test, so its signing cost is
+ * kept small (about 25 us per ES256 signature here). Thread-safe: a key
+ * is read-only once made and may sign from several threads at once. */
 #ifndef AP_TEST_BENCH_BENCH_KEY_H
 #define AP_TEST_BENCH_BENCH_KEY_H
 
@@ -26,7 +21,7 @@ enum bkey_type { BKEY_ES256, BKEY_RS256, BKEY__MAX };
 
 struct bkey;
 
-/* "openssl" or "mbedtls": what bkey_sign uses. */
+/* "openssl": what bkey_sign uses (printed in the result line). */
 const char *bkey_backend(void);
 
 /* Makes a new key (RSA-2048 takes ~0.2 s). *out set only on AP_OK. */
@@ -65,9 +60,10 @@ AP_MUST_CHECK ap_err bkey_cert_matches(const struct bkey *key,
 AP_MUST_CHECK ap_err bkey_cert_der(const char *pem, unsigned char **der,
                                    size_t *len);
 
-/* Microbenchmark of one signature verification per algorithm and
- * backend (the proxy's crypto_jwk_parse / crypto_verify, and OpenSSL when
- * built in); prints a table to stdout. iterations: per measurement. */
+/* Microbenchmark of the proxy's per-request key work per algorithm
+ * (crypto_jwk_parse, crypto_key_thumbprint, crypto_verify, both together,
+ * crypto_csr_parse) and of the client's signing; prints a table to
+ * stdout. iterations: per measurement. */
 void bkey_crypto_bench(unsigned iterations);
 
 #endif /* AP_TEST_BENCH_BENCH_KEY_H */

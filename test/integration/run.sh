@@ -400,15 +400,17 @@ test_lego_issue() {
     ok "$name"
 }
 
-# test_lego_renew NAME LOGNAME: forced renewal gives a new, verifying serial
+# test_lego_renew NAME LOGNAME [LEGO FLAG...]: forced renewal gives a new,
+# verifying serial
 test_lego_renew() {
     local name=$1 log=$2 before after err
+    shift 2
     before=$(cert_serial)
     if [ -z "$before" ]; then
         not_ok "$name" "no certificate to renew"
         return
     fi
-    if ! lego_cmd "$log" renew --days "$(renew_days)" --no-random-sleep; then
+    if ! lego_cmd "$log" renew --days "$(renew_days)" --no-random-sleep "$@"; then
         not_ok "$name" "lego renew exited non-zero"
         show_tail "$TMP/$log.log"
         return
@@ -533,7 +535,9 @@ main() {
     fi
     if [ "$started" = 1 ]; then
         test_lego_issue
-        test_lego_renew lego_renew lego-renew
+        # lego's CSR then carries the TLS feature (must-staple), which
+        # the CSR extension policy (common/csr.h) must let through.
+        test_lego_renew lego_renew_must_staple lego-renew --must-staple
         if [ "$BACKEND" = proxy ]; then
             test_cert_plain_get 405
             # The restart below turns plain GET on for the rest of the run.

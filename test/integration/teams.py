@@ -123,7 +123,7 @@ def check_key_policy():
     rsa2048 = r.rsa.generate_private_key(65537, 2048)
     r.refused_unchanged(lambda: w.signed_post(acct, order["finalize"],
                                               {"csr": r.csr_for([host], key=rsa2048)[0]}),
-                        400, "badPublicKey")
+                        400, "badCSR")
 
 
 def check_single_use():

@@ -22,6 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
+from acme import crypto_util
 from josepy import jwa, jwk
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -101,13 +102,17 @@ def account(kind="ES256"):
     return acct
 
 
-def csr_for(names, key=None, cn=None):
+def csr_for(names, key=None, cn=None, extensions=()):
+    """base64url DER CSR for names (CN = cn or the first name), and its key.
+    extensions: (ExtensionType, critical) pairs to request besides the SAN."""
     key = key or ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn or names[0])])
-    csr = (x509.CertificateSigningRequestBuilder().subject_name(subject)
-           .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]),
-                          critical=False)
-           .sign(key, hashes.SHA256()))
+    builder = (x509.CertificateSigningRequestBuilder().subject_name(subject)
+               .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]),
+                              critical=False))
+    for ext, critical in extensions:
+        builder = builder.add_extension(ext, critical=critical)
+    csr = builder.sign(key, hashes.SHA256())
     return w.enc(csr.public_bytes(serialization.Encoding.DER)), key
 
 
@@ -125,8 +130,9 @@ def validate_all(acct, order):
         expect(resp.json().get("status") == "valid", f"authz ended {resp.text[:200]}")
 
 
-def issue(acct, names, **order_fields):
-    """A complete issuance; returns dict with order/cert URLs, DER, chain, key."""
+def issue(acct, names, csr=None, **order_fields):
+    """A complete issuance; returns dict with order/cert URLs, DER, chain, key.
+    csr: (base64url DER, key) to send instead of a fresh csr_for(names)."""
     payload = {"identifiers": dns(*names)}
     payload.update(order_fields)
     resp = w.signed_post(acct, w.directory("newOrder"), payload)
@@ -135,7 +141,7 @@ def issue(acct, names, **order_fields):
     validate_all(acct, order)
     resp = w.poll(acct, order_url, ("ready",))
     expect(resp.json().get("status") == "ready", f"order not ready: {resp.text[:200]}")
-    csr, key = csr_for(names)
+    csr, key = csr or csr_for(names)
     expect_status(w.signed_post(acct, order["finalize"], {"csr": csr}), 200, "finalize")
     resp = w.poll(acct, order_url, ("valid",))
     final = resp.json()
@@ -405,18 +411,85 @@ def check_finalize_rules():
     w.poll(acct, order_url, ("ready",))
     weak = rsa.generate_private_key(65537, 1024)
     p521 = ec.generate_private_key(ec.SECP521R1())
+    # RFC 8555 §7.4: a CSR the CA will not sign is badCSR, whatever the
+    # reason; badPublicKey (§6.7) is for the key that signed the JWS.
     cases = [
-        ("rsa1024", csr_for([name], key=weak)[0], "badPublicKey"),
-        ("p521", csr_for([name], key=p521)[0], "badPublicKey"),
-        ("cn not a san", csr_for([name], cn="other.a.test")[0], "badCSR"),
-        ("not base64url", "a+b/c=", "badCSR"),
+        ("rsa1024", csr_for([name], key=weak)[0], "badCSR", "bits"),
+        ("p521", csr_for([name], key=p521)[0], "badCSR", "curve"),
+        ("cn not a san", csr_for([name], cn="other.a.test")[0], "badCSR", None),
+        ("not base64url", "a+b/c=", "badCSR", None),
+        # The account key as the certificate key (Boulder refuses it too).
+        ("account key", csr_for([name], key=acct.key.key._wrapped)[0], "badCSR",
+         "account key"),
     ]
-    for label, csr, ptype in cases:
+    failures = []
+    for label, csr, ptype, detail in cases:
         try:
-            refused_unchanged(lambda: w.signed_post(acct, order["finalize"], {"csr": csr}),
-                              400, ptype)
+            _, doc = refused_unchanged(
+                lambda: w.signed_post(acct, order["finalize"], {"csr": csr}), 400, ptype)
+            expect(detail is None or detail in doc.get("detail", ""),
+                   f"detail {doc.get('detail')!r} lacks {detail!r}")
         except Failure as exc:
-            raise Failure(f"{label}: {exc}")
+            failures.append(f"{label}: {str(exc)[:160]}")
+        if w.poll(acct, order_url, ("ready",)).json().get("status") != "ready":
+            break  # a wrongly accepted CSR used the order up
+    expect(not failures, "; ".join(failures))
+
+
+def check_csr_extensions():
+    """Extensions a PKI could honour are refused by name (common/csr.h);
+    the order stays ready for a good CSR."""
+    acct = account()
+    name = fresh_name("ext")
+    resp = w.new_order(acct, dns(name))
+    order, order_url = resp.json(), resp.headers["Location"]
+    validate_all(acct, order)
+    w.poll(acct, order_url, ("ready",))
+    cases = [
+        ("sub-CA", (x509.BasicConstraints(ca=True, path_length=None), True),
+         "basicConstraints"),
+        ("keyCertSign", (x509.KeyUsage(True, False, False, False, False, True, False,
+                                       False, False), True), "keyCertSign"),
+        ("codeSigning", (x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CODE_SIGNING]),
+                         False), "codeSigning"),
+        ("certificatePolicies",
+         (x509.CertificatePolicies([x509.PolicyInformation(
+             x509.ObjectIdentifier("1.2.3.4"), None)]), False), "certificatePolicies"),
+    ]
+    failures = []
+    for label, ext, named in cases:
+        try:
+            _, doc = refused_unchanged(
+                lambda: w.signed_post(acct, order["finalize"],
+                                      {"csr": csr_for([name], extensions=[ext])[0]}),
+                400, "badCSR")
+            expect(named in doc.get("detail", ""),
+                   f"detail {doc.get('detail')!r} does not name {named}")
+        except Failure as exc:
+            failures.append(f"{label}: {str(exc)[:160]}")
+        if w.poll(acct, order_url, ("ready",)).json().get("status") != "ready":
+            failures.append(f"{label}: the order left ready")
+            break  # a wrongly accepted CSR used the order up
+    expect(not failures, "; ".join(failures))
+    # Allowed ones: a TLS server certificate's usual set.
+    ok = csr_for([name], extensions=[
+        (x509.BasicConstraints(ca=False, path_length=None), True),
+        (x509.KeyUsage(True, False, False, False, True, False, False, False, False), True),
+        (x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False)])[0]
+    expect_status(w.signed_post(acct, order["finalize"], {"csr": ok}), 200, "finalize")
+    resp = w.poll(acct, order_url, ("valid",))
+    expect(resp.json().get("status") == "valid", f"order ended {resp.text[:200]}")
+
+
+def check_must_staple_python_acme():
+    """python3-acme's own CSR with must-staple (certbot --must-staple)."""
+    acct = account()
+    name = fresh_name("staple")
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    csr = x509.load_pem_x509_csr(crypto_util.make_csr(pem, [name], must_staple=True))
+    issue(acct, [name], csr=(w.enc(csr.public_bytes(serialization.Encoding.DER)), key))
 
 
 def check_not_after():
@@ -653,6 +726,8 @@ CHECKS = [
     ("rejected_identifier_subproblems", check_rejected_subproblems),
     ("unsupported_identifier", check_unsupported_identifier),
     ("finalize_key_and_csr_rules", check_finalize_rules),
+    ("finalize_csr_extension_policy", check_csr_extensions),
+    ("finalize_must_staple_python_acme", check_must_staple_python_acme),
     ("not_after", check_not_after),
     ("authz_reuse", check_authz_reuse),
     ("certificate_formats_and_up_link", check_cert_formats),

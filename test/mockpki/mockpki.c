@@ -53,6 +53,8 @@
 #include "common/buf.h"
 #include "common/ca.h"
 #include "common/crypto.h"
+#include "common/csr.h"
+#include "common/jwk.h"
 #include "common/jose.h"
 #include "common/json.h"
 #include "common/pem.h"

@@ -34,6 +34,7 @@
 #include "common/b64url.h"
 #include "common/config.h"
 #include "common/crypto.h"
+#include "common/jwk.h"
 #include "common/json.h"
 #include "common/store.h"
 #include "proxy/app.h"
@@ -65,6 +66,15 @@ static struct {
     struct test_key other; /* a second key */
 } g;
 
+/* An mbedTLS f_rng over the proxy's crypto_random (the signer here is
+ * mbedTLS on purpose: a second implementation next to libcrypto's). */
+static int
+test_rng(void *p_rng, unsigned char *out, size_t len)
+{
+    (void)p_rng;
+    return crypto_random(out, len) == AP_OK ? 0 : -1;
+}
+
 static void
 b64_of_mpi(const mbedtls_mpi *m, char *out, size_t outlen)
 {
@@ -85,7 +95,7 @@ key_make(struct test_key *k)
 
     mbedtls_ecp_keypair_init(&k->kp);
     assert_int_equal(mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, &k->kp,
-                                         crypto_rng, NULL),
+                                         test_rng, NULL),
                      0);
     b64_of_mpi(&k->kp.Q.X, x, sizeof(x));
     b64_of_mpi(&k->kp.Q.Y, y, sizeof(y));
@@ -120,7 +130,7 @@ sign_es256(struct test_key *k, const char *input, char *out, size_t outlen)
     mbedtls_mpi_init(&r);
     mbedtls_mpi_init(&s);
     assert_int_equal(mbedtls_ecdsa_sign(&k->kp.grp, &r, &s, &k->kp.d, hash,
-                                        sizeof(hash), crypto_rng, NULL),
+                                        sizeof(hash), test_rng, NULL),
                      0);
     assert_int_equal(mbedtls_mpi_write_binary(&r, sig, 32), 0);
     assert_int_equal(mbedtls_mpi_write_binary(&s, sig + 32, 32), 0);
@@ -267,6 +277,9 @@ enum key_kind {
     K_KID_NUMBER,   /* "kid": 1 */
     K_JWK_PRIVATE,  /* the JWK with "d" */
     K_JWK_OTHER,    /* the other key's JWK (signature by g.key) */
+    K_JWK_OFF_CURVE, /* x = the P-256 field prime: no point */
+    K_JWK_RSA_SMALL, /* an RSA key of 1024 bits */
+    K_JWK_NOT_OBJECT, /* "jwk": "a string" */
 };
 
 enum sig_kind {
@@ -378,6 +391,12 @@ static const struct jws_row bad_rows[] = {
       PROB_ACCOUNT_DOES_NOT_EXIST },
     { "jwk with a private member", JWS_NEED_JWK, OUTER_OK, "ES256", N_FRESH,
       U_OK, K_JWK_PRIVATE, NULL, "{}", S_OK, PROB_BAD_PUBLIC_KEY },
+    { "jwk off the curve", JWS_NEED_JWK, OUTER_OK, "ES256", N_FRESH, U_OK,
+      K_JWK_OFF_CURVE, NULL, "{}", S_OK, PROB_BAD_PUBLIC_KEY },
+    { "jwk of 1024-bit RSA", JWS_NEED_JWK, OUTER_OK, "RS256", N_FRESH, U_OK,
+      K_JWK_RSA_SMALL, NULL, "{}", S_OK, PROB_BAD_PUBLIC_KEY },
+    { "jwk a string", JWS_JWK_OR_KID, OUTER_OK, "ES256", N_FRESH, U_OK,
+      K_JWK_NOT_OBJECT, NULL, "{}", S_OK, PROB_BAD_PUBLIC_KEY },
     { "wrong signature: flipped bit", JWS_NEED_JWK, OUTER_OK, "ES256",
       N_FRESH, U_OK, K_JWK, NULL, "{}", S_FLIPPED, PROB_MALFORMED },
     { "wrong signature: another key", JWS_NEED_JWK, OUTER_OK, "ES256",
@@ -546,6 +565,22 @@ build_body(const struct jws_row *row, char *body, size_t bodylen)
         break;
     case K_JWK_OTHER:
         member(hdr, sizeof(hdr), "\"jwk\":%s", g.other.jwk);
+        break;
+    case K_JWK_OFF_CURVE:
+        member(hdr, sizeof(hdr),
+               "\"jwk\":{\"kty\":\"EC\",\"crv\":\"P-256\","
+               "\"x\":\"_____wAAAAEAAAAAAAAAAAAAAAD_______________8\","
+               "\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0\"}");
+        break;
+    case K_JWK_RSA_SMALL:
+        member(hdr, sizeof(hdr),
+               "\"jwk\":{\"kty\":\"RSA\",\"e\":\"AQAB\",\"n\":\""
+               "qsuSEdewGlNXJHhd-SRS1VTpGU1Kn8hag-urYgJMhr68fUlPjltJ_IBm8Ye0E5yI"
+               "XkOk4U6T4nZq-zNEDOeyDH0XIJ9_PMHJZC43Hoo5gy4LdFb7iLOLTjW8W7ld_iyz"
+               "Pm9I25rO9Yfbv3GZWyydBGXPW9M2gOeTmZVd2zv7iXM\"}");
+        break;
+    case K_JWK_NOT_OBJECT:
+        member(hdr, sizeof(hdr), "\"jwk\":\"a string\"");
         break;
     }
     if (row->extra != NULL) {

@@ -13,6 +13,8 @@
 
 #include "common/config.h"
 #include "common/crypto.h"
+#include "common/csr.h"
+#include "common/jwk.h"
 #include "common/json.h"
 #include "proxy/audit.h"
 #include "proxy/policy.h"
@@ -320,12 +322,72 @@ test_keys(void **state)
         csr.curve = rows[i].curve;
         acme_resp_init(&resp);
         policy_for_account(&global, NULL, &p, &resp);
-        assert_int_equal(policy_check_key(&p, &csr, &resp), rows[i].ok);
+        assert_int_equal(policy_check_key(&p, &csr, NULL, &resp),
+                         rows[i].ok);
         if (!rows[i].ok) {
-            assert_non_null(strstr(resp.body.data, "badPublicKey"));
+            /* RFC 8555 §7.4: a CSR the CA will not sign is badCSR;
+             * badPublicKey is for the key that signed the JWS. */
+            assert_non_null(strstr(resp.body.data, "badCSR"));
+            assert_null(strstr(resp.body.data, "badPublicKey"));
         }
         acme_resp_fini(&resp);
     }
+}
+
+/* The certificate's key must not be the account key (Boulder refuses it
+ * too): the second key is RFC 7517 A.1's. */
+static void
+test_key_is_account_key(void **state)
+{
+    static const char *const jwks[2] = {
+        "{\"kty\":\"EC\",\"crv\":\"P-256\","
+        "\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\","
+        "\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0\"}",
+        "{\"kty\":\"EC\",\"crv\":\"P-256\","
+        "\"x\":\"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4\","
+        "\"y\":\"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM\"}",
+    };
+    struct crypto_key *keys[2] = { NULL, NULL };
+    struct crypto_csr csr;
+    struct acme_resp resp;
+    struct policy p;
+
+    (void)state;
+    make_config("", "", true, 0);
+    assert_int_equal(policy_global_init(&cfg, &global, NULL, 0), AP_OK);
+    for (int i = 0; i < 2; i++) {
+        cJSON *j = cJSON_Parse(jwks[i]);
+
+        assert_non_null(j);
+        assert_int_equal(crypto_jwk_parse(j, &keys[i], NULL, 0), AP_OK);
+        cJSON_Delete(j);
+    }
+    /* A CSR for the first key. */
+    memset(&csr, 0, sizeof(csr));
+    csr.key_type = CRYPTO_KEY_EC;
+    csr.key_bits = 256;
+    csr.curve = "P-256";
+    assert_int_equal(crypto_key_spki_der(keys[0], &csr.pubkey_der,
+                                         &csr.pubkey_der_len),
+                     AP_OK);
+
+    acme_resp_init(&resp);
+    policy_for_account(&global, NULL, &p, &resp);
+    assert_false(policy_check_key(&p, &csr, keys[0], &resp));
+    assert_int_equal(resp.status, 400);
+    assert_non_null(strstr(resp.body.data, "badCSR"));
+    assert_non_null(strstr(resp.body.data, "account key"));
+    acme_resp_fini(&resp);
+
+    acme_resp_init(&resp);
+    assert_true(policy_check_key(&p, &csr, keys[1], &resp));
+    assert_int_equal(resp.status, 0);
+    assert_true(policy_check_key(&p, &csr, NULL, &resp));
+    acme_resp_fini(&resp);
+
+    free(csr.pubkey_der);
+    crypto_key_free(keys[0]);
+    crypto_key_free(keys[1]);
 }
 
 static void
@@ -486,6 +548,7 @@ main(void)
         cmocka_unit_test(test_profiles),
         cmocka_unit_test(test_max_days),
         cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_key_is_account_key),
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_ratelimit),
         cmocka_unit_test(test_ratelimit_ground_keys),
