@@ -15,7 +15,9 @@
  * Each turn of the loop serves the connections past their handshake first
  * and then spends at most HS_BUDGET_MS on handshakes, so a flood of them
  * (each costs an ECDHE and an ECDSA signature) delays a ready request by a
- * few milliseconds, not by the flood's length.
+ * few milliseconds, not by the flood's length. Handshakes go in the order
+ * of how many connections their source has open, fewest first, so a
+ * client's handshake never queues behind one address's flood.
  *
  * Memory per connection: the struct (~400 B) while it is silent; the TLS
  * context (mbedTLS: ~34 KiB of record buffers) from its first byte; the
@@ -826,12 +828,32 @@ maybe_trim(struct gate *g)
     }
 }
 
+/* Orders handshakes by how many connections their source has open
+ * (insertion sort, stable: n is at most one epoll batch). */
+static void
+sort_by_source_load(struct gate_conn **c, int n)
+{
+    for (int i = 1; i < n; i++) {
+        struct gate_conn *x = c[i];
+        unsigned load = x->ip != NULL ? x->ip->count : 0;
+        int j = i - 1;
+
+        while (j >= 0 && (c[j]->ip != NULL ? c[j]->ip->count : 0) > load) {
+            c[j + 1] = c[j];
+            j--;
+        }
+        c[j + 1] = x;
+    }
+}
+
 static void *
 gate_main(void *arg)
 {
     struct gate *g = arg;
     struct epoll_event ev[128];
     bool todo[128];
+    struct gate_conn *hs[128];
+    int nhs;
     bool stopping = false;
 
     while (!stopping) {
@@ -852,12 +874,19 @@ gate_main(void *arg)
                 conn_io(g, c, now); /* may free c, and only c */
             }
         }
-        /* Then handshakes, HS_BUDGET_MS of them: the rest stay readable and
-         * come back from the next epoll_wait, after what is ready then. */
+        /* Then handshakes, HS_BUDGET_MS of them, sources with the fewest
+         * open connections first: one address that floods handshakes
+         * waits behind everybody else's. The rest stay readable and come
+         * back from the next epoll_wait, after what is ready then. */
+        nhs = 0;
         for (int i = 0; i < n; i++) {
-            if (todo[i] && time_mono_ms() < now + HS_BUDGET_MS) {
-                conn_io(g, ev[i].data.ptr, now);
+            if (todo[i]) {
+                hs[nhs++] = ev[i].data.ptr;
             }
+        }
+        sort_by_source_load(hs, nhs);
+        for (int i = 0; i < nhs && time_mono_ms() < now + HS_BUDGET_MS; i++) {
+            conn_io(g, hs[i], now);
         }
         now = time_mono_ms();
         if (woke) {

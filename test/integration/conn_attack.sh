@@ -70,11 +70,14 @@ run_py() {   # run_py MODE: conn_test.py's lines become this suite's
 
 kv() { sed -nE "s/.* $2=([^ ]*).*/\1/p" <<<" $1"; }
 
+# The tolerance is wide: this checks that the proxy closes what it must,
+# on a machine that may be busy with other suites (ASan build); how close
+# to its deadline each connection is closed is measured by make bench.
 attack_and_flows() {
     local aout=$TMP/connattack.out bout=$TMP/acmebench.out apid arc brc line k
     "$CONNATTACK" --port "$ACME_PORT" --duration 20 --idle 300 --handshake 60 \
         --slowloris 60 --slowbody 20 --deadline-idle 2000 --deadline-handshake 2000 \
-        --deadline-slowloris 4000 --deadline-slowbody 6000 --tolerance-ms 1500 \
+        --deadline-slowloris 4000 --deadline-slowbody 6000 --tolerance-ms 5000 \
         --pid "$SERVER_PID" --settle 4 > "$aout" 2>&1 &
     apid=$!
     sleep 2
