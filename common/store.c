@@ -32,20 +32,29 @@ static const char *const table_name[] = {
     [STORE_META] = "meta",
     [STORE_ACCOUNT_AUTHZS] = "account_authzs",
     [STORE_EAB] = "eab",
+    [STORE_AUDIT] = "audit",
+    [STORE_JOBS_DUE] = "jobs_due",
+    [STORE_JOBS_LEASED] = "jobs_leased",
+    [STORE_RECONCILE] = "reconcile",
 };
 _Static_assert(sizeof(table_name) / sizeof(table_name[0]) == STORE__MAX,
                "table_name must cover every table");
+
+_Static_assert(STORE__MAX <= 32, "store_commit_fn gets a 32-bit table set");
 
 struct store {
     MDB_env *env;
     MDB_dbi dbi[STORE__MAX];
     size_t map_size_mb;
+    store_commit_fn on_commit;
+    void *on_commit_arg;
 };
 
 struct store_txn {
     struct store *st;
     MDB_txn *txn;
     bool write;
+    unsigned touched;   /* tables put into (1u << table) */
 };
 
 static ap_err
@@ -162,6 +171,13 @@ store_close(struct store *st)
     free(st);
 }
 
+void
+store_on_commit(struct store *st, store_commit_fn fn, void *arg)
+{
+    st->on_commit = fn;
+    st->on_commit_arg = arg;
+}
+
 ap_err
 store_begin(struct store *st, bool write, struct store_txn **out)
 {
@@ -186,10 +202,15 @@ store_begin(struct store *st, bool write, struct store_txn **out)
 ap_err
 store_commit(struct store_txn *txn)
 {
+    struct store *st = txn->st;
+    unsigned touched = txn->write ? txn->touched : 0;
     int mrc = mdb_txn_commit(txn->txn);
-    ap_err rc = map_rc(mrc, "commit", txn->st);
+    ap_err rc = map_rc(mrc, "commit", st);
 
     free(txn);
+    if (rc == AP_OK && touched != 0 && st->on_commit != NULL) {
+        st->on_commit(st->on_commit_arg, touched);
+    }
     return rc;
 }
 
@@ -258,9 +279,13 @@ store_put(struct store_txn *txn, enum store_table t, const char *key,
     if (rc != AP_OK) {
         return rc;
     }
-    return map_rc(mdb_put(txn->txn, txn->st->dbi[t], &k, &v,
-                          exclusive ? MDB_NOOVERWRITE : 0),
-                  "put", txn->st);
+    rc = map_rc(mdb_put(txn->txn, txn->st->dbi[t], &k, &v,
+                        exclusive ? MDB_NOOVERWRITE : 0),
+                "put", txn->st);
+    if (rc == AP_OK) {
+        txn->touched |= 1u << t;
+    }
+    return rc;
 }
 
 ap_err
@@ -418,4 +443,565 @@ store_backup(struct store *st, const char *path, char *errbuf, size_t errlen)
         return AP_ESTORE;
     }
     return AP_OK;
+}
+
+/* ---- jobs ------------------------------------------------------------- */
+
+#define JOB_DUE_DIGITS 15
+
+/* The queue of a job id: the 1..STORE_JOB_MAX_QUEUE characters before
+ * its first ':'. */
+static ap_err
+job_queue(const char *id, char *q, size_t qlen)
+{
+    const char *colon = strchr(id, ':');
+    size_t n = colon != NULL ? (size_t)(colon - id) : 0;
+
+    if (n == 0 || n > STORE_JOB_MAX_QUEUE || n >= qlen || colon[1] == '\0' ||
+        memchr(id, '/', n) != NULL) {
+        return AP_EINVAL;
+    }
+    memcpy(q, id, n);
+    q[n] = '\0';
+    return AP_OK;
+}
+
+/* "<queue>/<due, zero-padded>/<id>": byte order is due order. */
+static ap_err
+due_key(char *out, size_t len, const char *q, long long due_ms,
+        const char *id)
+{
+    int n;
+
+    if (due_ms < 0) {
+        due_ms = 0;
+    }
+    n = snprintf(out, len, "%s/%0*lld/%s", q, JOB_DUE_DIGITS, due_ms, id);
+    return n > 0 && (size_t)n < len && n <= STORE_MAX_KEY ? AP_OK
+                                                          : AP_EINVAL;
+}
+
+static ap_err
+job_set_num(cJSON *rec, const char *name, double v)
+{
+    cJSON *it = cJSON_GetObjectItemCaseSensitive(rec, name);
+
+    if (it == NULL) {
+        return cJSON_AddNumberToObject(rec, name, v) != NULL ? AP_OK
+                                                             : AP_ENOMEM;
+    }
+    if (!cJSON_IsNumber(it)) {
+        return cJSON_ReplaceItemInObjectCaseSensitive(
+                   rec, name, cJSON_CreateNumber(v))
+                   ? AP_OK
+                   : AP_ENOMEM;
+    }
+    cJSON_SetNumberValue(it, v);
+    return AP_OK;
+}
+
+static long long
+job_num(const cJSON *rec, const char *name)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(rec, name);
+
+    return cJSON_IsNumber(it) ? (long long)it->valuedouble : 0;
+}
+
+/* Takes a job out of the due order or the leases, whichever holds it. */
+static ap_err
+job_unindex(struct store_txn *txn, const char *q, const char *id,
+            const cJSON *rec)
+{
+    char key[STORE_MAX_KEY + 1];
+    ap_err rc;
+
+    if (cJSON_GetObjectItemCaseSensitive(rec, "leased") != NULL) {
+        rc = store_del(txn, STORE_JOBS_LEASED, id);
+    } else {
+        rc = due_key(key, sizeof(key), q, job_num(rec, "dueMs"), id);
+        if (rc == AP_OK) {
+            rc = store_del(txn, STORE_JOBS_DUE, key);
+        }
+    }
+    return rc == AP_ENOTFOUND ? AP_OK : rc;
+}
+
+/* Writes rec (with its dueMs) and its due entry. */
+static ap_err
+job_index(struct store_txn *txn, const char *q, const char *id,
+          const cJSON *rec)
+{
+    char key[STORE_MAX_KEY + 1];
+    ap_err rc;
+
+    rc = due_key(key, sizeof(key), q, job_num(rec, "dueMs"), id);
+    if (rc == AP_OK) {
+        rc = store_put_json(txn, STORE_JOBS, id, rec, false);
+    }
+    if (rc == AP_OK) {
+        rc = store_put(txn, STORE_JOBS_DUE, key, "", 0, false);
+    }
+    return rc;
+}
+
+ap_err
+store_job_put(struct store_txn *txn, const char *id, long long due_ms,
+              const cJSON *rec)
+{
+    static const char *const owned[] = { "dueMs", "starts", "faults",
+                                         "leased", "releases" };
+    char q[STORE_JOB_MAX_QUEUE + 1];
+    cJSON *old = NULL;
+    cJSON *copy = NULL;
+    ap_err rc;
+
+    rc = job_queue(id, q, sizeof(q));
+    if (rc != AP_OK) {
+        return rc;
+    }
+    rc = store_get_json(txn, STORE_JOBS, id, &old);
+    if (rc == AP_OK) {
+        rc = job_unindex(txn, q, id, old);
+    } else if (rc == AP_ENOTFOUND) {
+        rc = AP_OK;
+    }
+    if (rc != AP_OK) {
+        goto out;
+    }
+    copy = rec != NULL ? cJSON_Duplicate(rec, 1) : cJSON_CreateObject();
+    if (copy == NULL || !cJSON_IsObject(copy)) {
+        rc = copy == NULL ? AP_ENOMEM : AP_EINVAL;
+        goto out;
+    }
+    for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++) {
+        cJSON_DeleteItemFromObjectCaseSensitive(copy, owned[i]);
+    }
+    rc = job_set_num(copy, "dueMs", (double)due_ms);
+    if (rc == AP_OK) {
+        rc = job_set_num(copy, "starts", 0);
+    }
+    if (rc == AP_OK) {
+        rc = job_set_num(copy, "faults", 0);
+    }
+    if (rc == AP_OK) {
+        rc = job_index(txn, q, id, copy);
+    }
+out:
+    cJSON_Delete(old);
+    cJSON_Delete(copy);
+    return rc;
+}
+
+ap_err
+store_job_del(struct store_txn *txn, const char *id)
+{
+    char q[STORE_JOB_MAX_QUEUE + 1];
+    cJSON *old = NULL;
+    ap_err rc;
+
+    rc = job_queue(id, q, sizeof(q));
+    if (rc != AP_OK) {
+        return rc;
+    }
+    rc = store_get_json(txn, STORE_JOBS, id, &old);
+    if (rc == AP_OK) {
+        rc = job_unindex(txn, q, id, old);
+    }
+    if (rc == AP_OK) {
+        rc = store_del(txn, STORE_JOBS, id);
+    }
+    cJSON_Delete(old);
+    return rc;
+}
+
+struct first_key {
+    char key[STORE_MAX_KEY + 1];
+    bool found;
+};
+
+static bool
+first_key_fn(void *arg, const char *key, const char *val, size_t len)
+{
+    struct first_key *f = arg;
+
+    (void)val;
+    (void)len;
+    (void)snprintf(f->key, sizeof(f->key), "%s", key);
+    f->found = true;
+    return false;
+}
+
+/* The first due entry of queue q: its due time and job id. */
+static ap_err
+first_due(struct store_txn *txn, const char *q, long long *due_ms,
+          char *key, size_t keylen, const char **id)
+{
+    char prefix[STORE_JOB_MAX_QUEUE + 2];
+    struct first_key f;
+    char *end = NULL;
+    long long due;
+    ap_err rc;
+
+    f.found = false;
+    (void)snprintf(prefix, sizeof(prefix), "%s/", q);
+    rc = store_scan(txn, STORE_JOBS_DUE, prefix, NULL, first_key_fn, &f);
+    if (rc != AP_OK) {
+        return rc;
+    }
+    if (!f.found) {
+        return AP_ENOTFOUND;
+    }
+    due = strtoll(f.key + strlen(prefix), &end, 10);
+    if (end == NULL || *end != '/' || end[1] == '\0') {
+        log_err("store", "malformed job due entry %s", f.key);
+        return AP_ESTORE;
+    }
+    *due_ms = due;
+    if (key != NULL) {
+        (void)snprintf(key, keylen, "%s", f.key);
+        *id = key + (end + 1 - f.key);
+    }
+    return AP_OK;
+}
+
+ap_err
+store_job_claim(struct store_txn *txn, const char *queue, long long now_ms,
+                long long lease_ms, char *id, size_t idlen, cJSON **rec)
+{
+    char key[STORE_MAX_KEY + 1];
+    const char *jid = NULL;
+    cJSON *r = NULL;
+    long long due;
+    ap_err rc;
+
+    /* A due entry without its record (never written so, but cheap to
+     * survive) is dropped and the next one tried. */
+    for (int tries = 0; tries < 16; tries++) {
+        rc = first_due(txn, queue, &due, key, sizeof(key), &jid);
+        if (rc != AP_OK) {
+            return rc;
+        }
+        if (due > now_ms) {
+            return AP_ENOTFOUND;
+        }
+        if (strlen(jid) >= idlen) {
+            return AP_EINVAL;
+        }
+        rc = store_get_json(txn, STORE_JOBS, jid, &r);
+        if (rc == AP_ENOTFOUND) {
+            log_err("store", "job due entry %s has no record: dropped", key);
+            rc = store_del(txn, STORE_JOBS_DUE, key);
+            if (rc != AP_OK) {
+                return rc;
+            }
+            continue;
+        }
+        if (rc != AP_OK) {
+            return rc;
+        }
+        rc = store_del(txn, STORE_JOBS_DUE, key);
+        if (rc == AP_OK) {
+            rc = store_put(txn, STORE_JOBS_LEASED, jid, "", 0, false);
+        }
+        if (rc == AP_OK) {
+            rc = job_set_num(r, "starts", (double)(job_num(r, "starts") + 1));
+        }
+        if (rc == AP_OK) {
+            rc = job_set_num(r, "leased", (double)(now_ms + lease_ms));
+        }
+        if (rc == AP_OK) {
+            rc = store_put_json(txn, STORE_JOBS, jid, r, false);
+        }
+        if (rc != AP_OK) {
+            cJSON_Delete(r);
+            return rc;
+        }
+        (void)snprintf(id, idlen, "%s", jid);
+        *rec = r;
+        return AP_OK;
+    }
+    return AP_ENOTFOUND;
+}
+
+ap_err
+store_job_release(struct store_txn *txn, const char *id, long long due_ms,
+                  bool ran)
+{
+    char q[STORE_JOB_MAX_QUEUE + 1];
+    cJSON *r = NULL;
+    ap_err rc;
+
+    rc = job_queue(id, q, sizeof(q));
+    if (rc != AP_OK) {
+        return rc;
+    }
+    rc = store_get_json(txn, STORE_JOBS, id, &r);
+    if (rc == AP_OK) {
+        rc = job_unindex(txn, q, id, r);
+    }
+    if (rc == AP_OK) {
+        cJSON_DeleteItemFromObjectCaseSensitive(r, "leased");
+        rc = job_set_num(r, "dueMs", (double)due_ms);
+    }
+    if (rc == AP_OK && ran) {
+        rc = job_set_num(r, "releases",
+                         (double)(job_num(r, "releases") + 1));
+    } else if (rc == AP_OK && job_num(r, "starts") > 0) {
+        rc = job_set_num(r, "starts", (double)(job_num(r, "starts") - 1));
+    }
+    if (rc == AP_OK) {
+        rc = job_index(txn, q, id, r);
+    }
+    cJSON_Delete(r);
+    return rc;
+}
+
+ap_err
+store_job_advance(struct store_txn *txn, const char *id, long long due_ms)
+{
+    char q[STORE_JOB_MAX_QUEUE + 1];
+    cJSON *r = NULL;
+    ap_err rc;
+
+    rc = job_queue(id, q, sizeof(q));
+    if (rc != AP_OK) {
+        return rc;
+    }
+    rc = store_get_json(txn, STORE_JOBS, id, &r);
+    if (rc != AP_OK) {
+        return rc;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(r, "leased") != NULL) {
+        rc = AP_ENOTFOUND;
+    } else if (job_num(r, "dueMs") > due_ms) {
+        rc = job_unindex(txn, q, id, r);
+        if (rc == AP_OK) {
+            rc = job_set_num(r, "dueMs", (double)due_ms);
+        }
+        if (rc == AP_OK) {
+            rc = job_index(txn, q, id, r);
+        }
+    }
+    cJSON_Delete(r);
+    return rc;
+}
+
+ap_err
+store_job_fault(struct store_txn *txn, const char *id)
+{
+    cJSON *r = NULL;
+    ap_err rc;
+
+    rc = store_get_json(txn, STORE_JOBS, id, &r);
+    if (rc == AP_OK) {
+        rc = job_set_num(r, "faults", (double)(job_num(r, "faults") + 1));
+    }
+    if (rc == AP_OK) {
+        rc = store_put_json(txn, STORE_JOBS, id, r, false);
+    }
+    cJSON_Delete(r);
+    return rc;
+}
+
+ap_err
+store_job_next_due(struct store_txn *txn, const char *queue,
+                   long long *due_ms)
+{
+    return first_due(txn, queue, due_ms, NULL, 0, NULL);
+}
+
+struct job_scan {
+    struct store_txn *txn;
+    size_t prefix_len;
+    store_scan_fn fn;
+    void *arg;
+    ap_err rc;
+};
+
+static bool
+job_scan_fn(void *arg, const char *key, const char *val, size_t len)
+{
+    struct job_scan *js = arg;
+    const char *id = strchr(key + js->prefix_len, '/');
+    char *text = NULL;
+    size_t tlen = 0;
+    bool go_on;
+
+    (void)val;
+    (void)len;
+    if (id == NULL) {
+        return true;
+    }
+    js->rc = store_get(js->txn, STORE_JOBS, id + 1, &text, &tlen);
+    if (js->rc == AP_ENOTFOUND) {
+        js->rc = AP_OK;
+        return true;
+    }
+    if (js->rc != AP_OK) {
+        return false;
+    }
+    go_on = js->fn(js->arg, id + 1, text, tlen);
+    free(text);
+    return go_on;
+}
+
+ap_err
+store_job_scan(struct store_txn *txn, const char *queue, store_scan_fn fn,
+               void *arg)
+{
+    char prefix[STORE_JOB_MAX_QUEUE + 2];
+    struct job_scan js;
+    ap_err rc;
+
+    (void)snprintf(prefix, sizeof(prefix), "%s/", queue);
+    js.txn = txn;
+    js.prefix_len = strlen(prefix);
+    js.fn = fn;
+    js.arg = arg;
+    js.rc = AP_OK;
+    rc = store_scan(txn, STORE_JOBS_DUE, prefix, NULL, job_scan_fn, &js);
+    return rc != AP_OK ? rc : js.rc;
+}
+
+/* Job ids collected by a scan, so the table can change afterwards. */
+struct id_list {
+    char **ids;
+    size_t n;
+    size_t cap;
+    ap_err rc;
+};
+
+static bool
+id_list_add(void *arg, const char *key, const char *val, size_t len)
+{
+    struct id_list *l = arg;
+
+    (void)val;
+    (void)len;
+    if (l->n == l->cap) {
+        size_t cap = l->cap == 0 ? 64 : l->cap * 2;
+        char **ids = realloc(l->ids, cap * sizeof(*ids));
+
+        if (ids == NULL) {
+            l->rc = AP_ENOMEM;
+            return false;
+        }
+        l->ids = ids;
+        l->cap = cap;
+    }
+    l->ids[l->n] = strdup(key);
+    if (l->ids[l->n] == NULL) {
+        l->rc = AP_ENOMEM;
+        return false;
+    }
+    l->n++;
+    return true;
+}
+
+static void
+id_list_fini(struct id_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->ids[i]);
+    }
+    free(l->ids);
+}
+
+/* Builds the due order of job records that have none (written by a
+ * version without it): "due" in seconds becomes "dueMs". */
+static ap_err
+job_reindex(struct store_txn *txn, long long now_ms, size_t *n)
+{
+    struct id_list l;
+    size_t due_n = 0;
+    size_t leased_n = 0;
+    size_t jobs_n = 0;
+    ap_err rc;
+
+    memset(&l, 0, sizeof(l));
+    rc = store_count(txn, STORE_JOBS_DUE, &due_n);
+    if (rc == AP_OK) {
+        rc = store_count(txn, STORE_JOBS_LEASED, &leased_n);
+    }
+    if (rc == AP_OK) {
+        rc = store_count(txn, STORE_JOBS, &jobs_n);
+    }
+    if (rc != AP_OK || due_n != 0 || leased_n != 0 || jobs_n == 0) {
+        return rc;
+    }
+    rc = store_scan(txn, STORE_JOBS, NULL, NULL, id_list_add, &l);
+    if (rc == AP_OK) {
+        rc = l.rc;
+    }
+    for (size_t i = 0; rc == AP_OK && i < l.n; i++) {
+        char q[STORE_JOB_MAX_QUEUE + 1];
+        cJSON *r = NULL;
+        long long due;
+
+        if (job_queue(l.ids[i], q, sizeof(q)) != AP_OK ||
+            store_get_json(txn, STORE_JOBS, l.ids[i], &r) != AP_OK) {
+            log_err("store", "job %s is malformed: dropped", l.ids[i]);
+            rc = store_del(txn, STORE_JOBS, l.ids[i]);
+            continue;
+        }
+        due = cJSON_GetObjectItemCaseSensitive(r, "dueMs") != NULL
+                  ? job_num(r, "dueMs")
+              : job_num(r, "due") > 0 ? job_num(r, "due") * 1000
+                                      : now_ms;
+        cJSON_DeleteItemFromObjectCaseSensitive(r, "due");
+        cJSON_DeleteItemFromObjectCaseSensitive(r, "leased");
+        rc = job_set_num(r, "dueMs", (double)due);
+        if (rc == AP_OK) {
+            rc = job_index(txn, q, l.ids[i], r);
+        }
+        cJSON_Delete(r);
+        (*n)++;
+    }
+    id_list_fini(&l);
+    return rc;
+}
+
+ap_err
+store_job_recover(struct store_txn *txn, long long now_ms, size_t *n)
+{
+    struct id_list l;
+    size_t reindexed = 0;
+    ap_err rc;
+
+    *n = 0;
+    memset(&l, 0, sizeof(l));
+    rc = job_reindex(txn, now_ms, &reindexed);
+    if (rc != AP_OK) {
+        return rc;
+    }
+    if (reindexed > 0) {
+        log_info("store", "built the due order of %zu jobs", reindexed);
+    }
+    rc = store_scan(txn, STORE_JOBS_LEASED, NULL, NULL, id_list_add, &l);
+    if (rc == AP_OK) {
+        rc = l.rc;
+    }
+    for (size_t i = 0; rc == AP_OK && i < l.n; i++) {
+        char q[STORE_JOB_MAX_QUEUE + 1];
+        cJSON *r = NULL;
+
+        rc = store_del(txn, STORE_JOBS_LEASED, l.ids[i]);
+        if (rc != AP_OK) {
+            break;
+        }
+        if (job_queue(l.ids[i], q, sizeof(q)) != AP_OK ||
+            store_get_json(txn, STORE_JOBS, l.ids[i], &r) != AP_OK) {
+            continue;   /* a lease without its job: gone */
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(r, "leased");
+        rc = job_set_num(r, "dueMs", (double)now_ms);
+        if (rc == AP_OK) {
+            rc = job_index(txn, q, l.ids[i], r);
+        }
+        cJSON_Delete(r);
+        (*n)++;
+    }
+    id_list_fini(&l);
+    return rc;
 }

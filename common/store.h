@@ -31,11 +31,20 @@ enum store_table {
     STORE_META,        /* schema version and other singletons */
     STORE_ACCOUNT_AUTHZS, /* "<account id>/<type>/<value>" -> newest authz id */
     STORE_EAB,         /* EAB key id -> EAB key record (team, policy) */
+    STORE_AUDIT,       /* "%020llu" seq -> audit line (the outbox) */
+    STORE_JOBS_DUE,    /* "<queue>/<due ms, 15 digits>/<job id>" -> "" */
+    STORE_JOBS_LEASED, /* job id -> "" while a worker runs it */
+    STORE_RECONCILE,   /* order id -> possible duplicate at the PKI */
     STORE__MAX
 };
 
 struct store;
 struct store_txn;
+
+/* Called after each successful commit of a write transaction with the
+ * bit (1u << table) set for every table it put a record into (deletions
+ * do not count). Runs on the committing thread, outside the writer lock. */
+typedef void (*store_commit_fn)(void *arg, unsigned tables);
 
 /* Opens (creating) the environment in dir, which must exist, with a map
  * of map_size_mb MiB. errbuf gets LMDB's reason on failure. */
@@ -44,6 +53,10 @@ AP_MUST_CHECK ap_err store_open(const char *dir, size_t map_size_mb,
                                 size_t errlen);
 /* Closes; no transaction may be open. Accepts NULL. */
 void store_close(struct store *st);
+
+/* Sets the commit hook (one per store; fn NULL removes it). Call before
+ * any other thread uses st. */
+void store_on_commit(struct store *st, store_commit_fn fn, void *arg);
 
 /* Begins a transaction; a write transaction waits for the one writer slot.
  * *out set only on AP_OK. */
@@ -92,5 +105,69 @@ AP_MUST_CHECK ap_err store_backup(struct store *st, const char *path,
 /* Number of records in t (for the admin view and the benchmark). */
 AP_MUST_CHECK ap_err store_count(struct store_txn *txn, enum store_table t,
                                  size_t *out);
+
+/* ---- jobs: durable work in due order --------------------------------
+ *
+ * A job is a JSON record in STORE_JOBS under its id, "<queue>:<name>"
+ * (queue: 1..8 characters before the first ':'), plus its place in its
+ * queue's due order, so that claiming the next due job costs one ordered
+ * lookup (O(log n)) however many jobs wait. The store owns the record
+ * members "dueMs" (when it is due, milliseconds since the epoch),
+ * "starts" (claims since its last outcome), "faults" (claims that ended
+ * with the process dying of a fault, see store_job_fault) and "leased"
+ * (present while a worker holds it); every other member is the caller's.
+ * A claimed job leaves the due order until its runner records an outcome
+ * (store_job_put or store_job_del) or gives it back (store_job_release),
+ * so no two workers ever run one job. "Claim one due job" is the whole
+ * contract an engine must give (PostgreSQL: SELECT ... FOR UPDATE SKIP
+ * LOCKED); the LMDB engine serves one process, whose leases at start all
+ * belong to a process that is gone (store_job_recover). */
+
+#define STORE_JOB_MAX_QUEUE 8
+
+/* Writes job id (an outcome: "starts" and "faults" start again at 0),
+ * due at due_ms, with the caller's members of rec (borrowed). Replaces
+ * the record and the lease of a job that is there. AP_EINVAL when id has
+ * no queue. */
+AP_MUST_CHECK ap_err store_job_put(struct store_txn *txn, const char *id,
+                                   long long due_ms, const cJSON *rec);
+/* Removes job id, record, due entry and lease. AP_ENOTFOUND when absent. */
+AP_MUST_CHECK ap_err store_job_del(struct store_txn *txn, const char *id);
+/* Claims the first job of queue due at now_ms or earlier: takes it out of
+ * the due order, marks it leased until now_ms + lease_ms and counts one
+ * more start, all in txn (a write transaction). On AP_OK id (idlen >=
+ * STORE_MAX_KEY + 1) and *rec (the record after the claim, caller
+ * deletes) are set; AP_ENOTFOUND when nothing is due. */
+AP_MUST_CHECK ap_err store_job_claim(struct store_txn *txn,
+                                     const char *queue, long long now_ms,
+                                     long long lease_ms, char *id,
+                                     size_t idlen, cJSON **rec);
+/* Gives a claimed job back without an outcome, due at due_ms. ran: it
+ * ran (its start stays counted, "releases" counts up, for the caller's
+ * backoff); otherwise the claim's start is taken back (it waited for a
+ * limit and did nothing). Also puts a queued job at due_ms. AP_ENOTFOUND
+ * when absent. */
+AP_MUST_CHECK ap_err store_job_release(struct store_txn *txn, const char *id,
+                                       long long due_ms, bool ran);
+/* Makes a queued (not leased) job due at due_ms when that is sooner than
+ * it is now. AP_ENOTFOUND when absent or leased (its runner decides). */
+AP_MUST_CHECK ap_err store_job_advance(struct store_txn *txn, const char *id,
+                                       long long due_ms);
+/* Counts one fault against job id (the process died of a fault while it
+ * ran). AP_ENOTFOUND when absent. */
+AP_MUST_CHECK ap_err store_job_fault(struct store_txn *txn, const char *id);
+/* The due time of the first job of queue. AP_ENOTFOUND when none is
+ * queued (leased jobs do not count). */
+AP_MUST_CHECK ap_err store_job_next_due(struct store_txn *txn,
+                                        const char *queue,
+                                        long long *due_ms);
+/* Visits the queued jobs of queue in due order (id, record text). */
+AP_MUST_CHECK ap_err store_job_scan(struct store_txn *txn, const char *queue,
+                                    store_scan_fn fn, void *arg);
+/* At start: every leased job goes back to its queue, due at now_ms, its
+ * counts kept (*n: how many). Also builds the due order of records
+ * written by an older version (a "due" in seconds, no index). */
+AP_MUST_CHECK ap_err store_job_recover(struct store_txn *txn,
+                                       long long now_ms, size_t *n);
 
 #endif /* AP_COMMON_STORE_H */

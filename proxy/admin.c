@@ -803,25 +803,19 @@ kv_time(FILE *out, const char *key, long long t)
     kv(out, key, fmt_time(t, buf, sizeof(buf)));
 }
 
-/* Writes an admin event to the audit log (takes fields). The change is
- * already committed: a failed write is reported, not undone. */
-static int
-audit_admin(struct app *app, const char *event, cJSON *fields, FILE *err)
+/* Adds who did it to the fields of an admin event: "by":"admin" and the
+ * Unix uid. The event goes into the transaction of the change
+ * (proxy/audit.h), so there is no change without its event. */
+static cJSON *
+admin_fields(cJSON *fields)
 {
-    ap_err rc;
-
-    if (fields == NULL) {
-        return fail(err, "%s: done, but not written to the audit log: %s",
-                    event, ap_strerror(AP_ENOMEM));
+    if (fields != NULL &&
+        (cJSON_AddStringToObject(fields, "by", "admin") == NULL ||
+         cJSON_AddNumberToObject(fields, "uid", (double)getuid()) == NULL)) {
+        cJSON_Delete(fields);
+        return NULL;
     }
-    cJSON_AddStringToObject(fields, "by", "admin");
-    cJSON_AddNumberToObject(fields, "uid", (double)getuid());
-    rc = audit_event(app->audit, event, "admin", fields);
-    if (rc != AP_OK) {
-        return fail(err, "%s: done, but not written to the audit log: %s",
-                    event, ap_strerror(rc));
-    }
-    return ADMIN_EXIT_OK;
+    return fields;
 }
 
 /* ---------------------------------------------------------------- loading */
@@ -1089,6 +1083,8 @@ cmd_eab_add(struct app *app, const struct admin_cmd *cmd, FILE *out,
     char hmac[EAB_HMAC_LEN + 8];
     char errbuf[256];
     cJSON *policy = cJSON_CreateObject();
+    cJSON *fields = NULL;
+    struct audit_note note;
     int status = ADMIN_EXIT_FAIL;
     ap_err rc = AP_ENOMEM;
 
@@ -1115,29 +1111,30 @@ cmd_eab_add(struct app *app, const struct admin_cmd *cmd, FILE *out,
         cJSON_AddNumberToObject(policy, "max_validity_days",
                                 (double)cmd->max_validity_days);
     }
-    rc = eab_create(app->st, app->cfg, cmd->label, policy, kid, sizeof(kid),
-                    hmac, sizeof(hmac), errbuf, sizeof(errbuf));
+    /* The event: the key's policy and label (eab_create adds its kid),
+     * never the HMAC key; written with the key or not at all. */
+    fields = admin_fields(cJSON_Duplicate(policy, 1));
+    if (fields == NULL ||
+        cJSON_AddStringToObject(fields, "label", cmd->label) == NULL) {
+        status = fail_rc(err, "eab add", AP_ENOMEM);
+        goto out;
+    }
+    note.audit = app->audit;
+    note.event = "eab.created";
+    note.request_id = "admin";
+    note.fields = fields;
+    rc = eab_create(app->st, app->cfg, cmd->label, policy, &note, kid,
+                    sizeof(kid), hmac, sizeof(hmac), errbuf, sizeof(errbuf));
     if (rc != AP_OK) {
         status = errbuf[0] != '\0' ? fail(err, "eab add: %s", errbuf)
                                    : fail_rc(err, "eab add", rc);
-        goto out;
-    }
-    /* The record of the key: its policy, never the HMAC key. Without a
-     * record the key must not be used: it is revoked at once. */
-    cJSON_AddStringToObject(policy, "kid", kid);
-    cJSON_AddStringToObject(policy, "label", cmd->label);
-    status = audit_admin(app, "eab.created", policy, err);
-    policy = NULL;
-    if (status != ADMIN_EXIT_OK) {
-        if (eab_revoke(app->st, kid) == AP_OK) {
-            fprintf(err, "acmeproxy: eab add: key %s revoked again\n", kid);
-        }
         goto out;
     }
     status = print_new_key(cmd, kid, hmac, out, err);
 out:
     crypto_zeroize(hmac, sizeof(hmac));
     cJSON_Delete(policy);
+    cJSON_Delete(fields);
     return status;
 }
 
@@ -1225,17 +1222,18 @@ cmd_eab_revoke(struct app *app, const struct admin_cmd *cmd, FILE *out,
         status = fail(err, "eab revoke: key %s is already revoked",
                       cmd->arg);
     } else {
-        rc = eab_revoke(app->st, cmd->arg);
-        status = rc == AP_OK ? ADMIN_EXIT_OK : fail_rc(err, "eab revoke", rc);
-    }
-    if (status == ADMIN_EXIT_OK) {
-        cJSON *f = cJSON_CreateObject();
+        cJSON *f = admin_fields(cJSON_CreateObject());
+        struct audit_note note = { app->audit, "eab.revoked", "admin", f };
 
-        if (f != NULL) {
-            cJSON_AddStringToObject(f, "kid", cmd->arg);
-            cJSON_AddStringToObject(f, "label", json_str(found, "label", ""));
-        }
-        status = audit_admin(app, "eab.revoked", f, err);
+        rc = f != NULL &&
+                     cJSON_AddStringToObject(f, "kid", cmd->arg) != NULL &&
+                     cJSON_AddStringToObject(f, "label",
+                                             json_str(found, "label", "")) !=
+                         NULL
+                 ? eab_revoke(app->st, cmd->arg, &note)
+                 : AP_ENOMEM;
+        cJSON_Delete(f);
+        status = rc == AP_OK ? ADMIN_EXIT_OK : fail_rc(err, "eab revoke", rc);
     }
     if (status == ADMIN_EXIT_OK && cmd->json) {
         doc = cJSON_CreateObject();
@@ -1524,6 +1522,17 @@ cmd_accounts_deactivate(struct app *app, const struct admin_cmd *cmd,
             rc = account_cancel_pending(txn, cmd->arg);
         }
         if (rc == AP_OK) {
+            cJSON *f = admin_fields(cJSON_CreateObject());
+
+            if (f != NULL) {
+                cJSON_AddStringToObject(f, "account", cmd->arg);
+                cJSON_AddStringToObject(f, "status", "deactivated");
+            }
+            rc = f != NULL ? audit_event(app->audit, txn,
+                                         "account.deactivated", "admin", f)
+                           : AP_ENOMEM;
+        }
+        if (rc == AP_OK) {
             rc = store_commit(txn);
             txn = NULL;
         }
@@ -1537,13 +1546,7 @@ cmd_accounts_deactivate(struct app *app, const struct admin_cmd *cmd,
         status = fail(err, "accounts deactivate: account %s is already %s",
                       cmd->arg, was);
     } else {
-        cJSON *f = cJSON_CreateObject();
-
-        if (f != NULL) {
-            cJSON_AddStringToObject(f, "account", cmd->arg);
-            cJSON_AddStringToObject(f, "status", "deactivated");
-        }
-        status = audit_admin(app, "account.deactivated", f, err);
+        status = ADMIN_EXIT_OK;
     }
     if (status == ADMIN_EXIT_OK && cmd->json) {
         doc = cJSON_CreateObject();
@@ -2090,13 +2093,6 @@ cmd_revoke(struct app *app, const struct admin_cmd *cmd, FILE *out,
                       errbuf[0] ? errbuf : ap_strerror(rc));
         goto out;
     }
-    rc = cert_mark_revoked(app, serial, cmd->reason);
-    if (rc != AP_OK) {
-        status = fail(err, "revoke: the PKI revoked %s but recording it "
-                           "failed: %s (run the command again)",
-                      serial, ap_strerror(rc));
-        goto out;
-    }
     doc = cJSON_CreateObject();
     if (doc != NULL) {
         cJSON_AddStringToObject(doc, "serial", serial);
@@ -2104,8 +2100,18 @@ cmd_revoke(struct app *app, const struct admin_cmd *cmd, FILE *out,
         cJSON_AddStringToObject(doc, "adapter", app->adapter->name);
         cJSON_AddStringToObject(doc, "pki", "revoked");
     }
-    status = audit_admin(app, "cert.revoked", doc, err);
-    if (status != ADMIN_EXIT_OK) {
+    doc = admin_fields(doc);
+    {
+        struct audit_note note = { app->audit, "cert.revoked", "admin", doc };
+
+        rc = doc != NULL ? cert_mark_revoked(app, serial, cmd->reason, &note)
+                         : AP_ENOMEM;
+    }
+    cJSON_Delete(doc);
+    if (rc != AP_OK) {
+        status = fail(err, "revoke: the PKI revoked %s but recording it "
+                           "failed: %s (run the command again)",
+                      serial, ap_strerror(rc));
         goto out;
     }
     if (cmd->json) {
