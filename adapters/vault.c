@@ -381,6 +381,7 @@ vault_submit(void *state, const struct adapter_request *req,
                       sizeof(errbuf)) != AP_OK) {
         o = adapter_fail(res, ADAPTER_RETRY, NULL, "Vault not reached: %s",
                          errbuf);
+        res->in_doubt = resp.sent;
         goto out;
     }
     o = vault_classify(resp.status, resp.body.data, res);
