@@ -39,6 +39,7 @@ struct job_pool {
     unsigned long long kicks;   /* bumped by every kick (no lost wake-up) */
     pthread_t threads[JOBS_MAX_THREADS];
     unsigned n_threads;
+    unsigned want_threads;
 };
 
 struct jobs {
@@ -595,15 +596,8 @@ jobs_start(struct app *app, const unsigned *n, const job_fn *fn,
     }
     fault_install(app->cfg->server.data_dir);
     for (int k = 0; k < JOB__MAX; k++) {
-        struct job_pool *p = &jobs->pool[k];
-
-        for (unsigned i = 0; i < n[k] && i < JOBS_MAX_THREADS; i++) {
-            if (pthread_create(&p->threads[i], NULL, worker_main, p) != 0) {
-                rc = AP_EINTERNAL;
-                goto out;
-            }
-            p->n_threads++;
-        }
+        jobs->pool[k].want_threads = n[k] < JOBS_MAX_THREADS ? n[k]
+                                                              : JOBS_MAX_THREADS;
     }
     rc = AP_OK;
 out:
@@ -613,6 +607,23 @@ out:
     }
     *out = jobs;
     return rc;
+}
+
+ap_err
+jobs_run(struct jobs *jobs)
+{
+    for (int k = 0; k < JOB__MAX; k++) {
+        struct job_pool *p = &jobs->pool[k];
+
+        while (p->n_threads < p->want_threads) {
+            if (pthread_create(&p->threads[p->n_threads], NULL, worker_main,
+                               p) != 0) {
+                return AP_EINTERNAL;
+            }
+            p->n_threads++;
+        }
+    }
+    return AP_OK;
 }
 
 void

@@ -66,11 +66,14 @@ struct job {
 typedef long long (*job_fn)(struct app *app, const struct job *job);
 
 /* Brings back the jobs that were running when the process stopped, notes
- * the faults <data_dir>/faulted-jobs reports, installs the fault handler
- * and starts n[kind] threads per kind running fn[kind]. Nothing is loaded
- * into memory: this is O(jobs that were running). */
+ * the faults <data_dir>/faulted-jobs reports and installs the fault
+ * handler; jobs_run then starts n[kind] threads per kind running fn[kind]
+ * (after the listener is up). Nothing is loaded into memory: this is
+ * O(jobs that were running), whatever the backlog. */
 AP_MUST_CHECK ap_err jobs_start(struct app *app, const unsigned *n,
                                 const job_fn *fn, struct jobs **out);
+/* Starts the worker threads. */
+AP_MUST_CHECK ap_err jobs_run(struct jobs *jobs);
 /* Stops the threads (running jobs finish first). Accepts NULL. */
 void jobs_stop(struct jobs *jobs);
 

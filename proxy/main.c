@@ -388,6 +388,12 @@ serve(const struct config *cfg)
         fprintf(stderr, "acmeproxy: %s\n", errbuf);
         goto out;
     }
+    /* The workers start once clients can connect: a backlog never keeps
+     * the listener waiting. */
+    if (jobs_run(app.jobs) != AP_OK) {
+        fprintf(stderr, "acmeproxy: cannot start the job workers\n");
+        goto out;
+    }
     log_info("main", "listening on %s adapter=%s", cfg->server.listen,
              app.adapter->name);
     printf("acmeproxy: ACME directory: %s%s\n", cfg->server.base_url,
