@@ -17,6 +17,7 @@
  *   reject      refused by policy (each product's shape)
  *   e500, e503  server errors
  *   slow-MS     answers after MS milliseconds
+ *   slowfetch-MS  certsrv: issued at once, certnew.cer answers after MS
  *   auth        authentication failure (403 / 401)
  *   wrongsan    issued with an extra SAN
  *   badchain    leaf signed by another CA than the returned chain
@@ -101,6 +102,7 @@ struct pending {
     char *cert_pem;       /* once issued, returned again on every fetch */
     char *password;       /* EJBCA enrollment code given at enroll */
     char *user;           /* EJBCA end entity username, or NULL */
+    long fetch_delay_ms;  /* certsrv "slowfetch-MS": certnew.cer waits */
 };
 
 struct approle_token {
@@ -134,6 +136,7 @@ static struct {
     cJSON *by_key;              /* key SHA-256 -> certificates signed */
     cJSON *by_user;             /* EJBCA username -> certificates signed */
     unsigned long lookups;      /* EJBCA searches answered */
+    cJSON *tries;               /* first name -> submission times (ms) */
     unsigned long revokes;
     long long start;
 } M;
@@ -304,6 +307,28 @@ count_in(cJSON *obj, const char *key)
     } else {
         cJSON_SetNumberValue(cnt, cnt->valuedouble + 1);
     }
+}
+
+/* Records when a submission for csr's first name arrived (at most 64 per
+ * name), so a test can see when the proxy tried. */
+static void
+note_try(const struct crypto_csr *csr)
+{
+    struct timespec ts;
+    cJSON *arr;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    pthread_mutex_lock(&M.lock);
+    arr = cJSON_GetObjectItemCaseSensitive(M.tries, csr_first(csr));
+    if (arr == NULL) {
+        arr = cJSON_AddArrayToObject(M.tries, csr_first(csr));
+    }
+    if (arr != NULL && cJSON_GetArraySize(arr) < 64) {
+        cJSON_AddItemToArray(arr, cJSON_CreateNumber(
+                                      (double)ts.tv_sec * 1000 +
+                                      (double)(ts.tv_nsec / 1000000)));
+    }
+    pthread_mutex_unlock(&M.lock);
 }
 
 /* Appends p to the pointer array *arr (n, cap). false when full. */
@@ -666,6 +691,7 @@ ejbca_enroll(struct mg_connection *c)
         goto out;
     }
     scenario(csr, label, sizeof(label));
+    note_try(csr);
     if ((n = label_num(label, "slow-")) > 0) {
         sleep_ms(n);
     }
@@ -1123,6 +1149,7 @@ vault_sign(struct mg_connection *c, const char *role)
         goto out;
     }
     scenario(csr, label, sizeof(label));
+    note_try(csr);
     if ((n = label_num(label, "slow-")) > 0) {
         sleep_ms(n);
     }
@@ -1474,6 +1501,7 @@ step_sign(struct mg_connection *c)
         goto out;
     }
     scenario(csr, label, sizeof(label));
+    note_try(csr);
     if ((n = label_num(label, "slow-")) > 0) {
         sleep_ms(n);
     }
@@ -1817,6 +1845,7 @@ adcs_submit(struct mg_connection *c)
         goto out;
     }
     scenario(csr, label, sizeof(label));
+    note_try(csr);
     if ((n = label_num(label, "slow-")) > 0) {
         sleep_ms(n);
     }
@@ -1845,6 +1874,9 @@ adcs_submit(struct mg_connection *c)
     } else {
         struct pending *p = req_new(der, len, 0, false, NULL, NULL);
 
+        if (p != NULL && (n = label_num(label, "slowfetch-")) > 0) {
+            p->fetch_delay_ms = n;
+        }
         if (p == NULL || req_poll(p, &chain) != 1) {
             status = send_body(c, 500, "text/html", NULL, "error");
             goto out;
@@ -1982,6 +2014,9 @@ adcs_fetch(struct mg_connection *c, const char *query, bool p7b)
                             "</DT><DD>\n\t\tCertificate Request not found. "
                             "0x80094004\n</P>");
     }
+    if (!p7b && p->fetch_delay_ms > 0) {
+        sleep_ms(p->fetch_delay_ms);
+    }
     st = req_poll(p, &chain);
     if (st == 0) {
         status = adcs_page(c, "<P>Disposition message:</DT><DD>\n\t\tTaken "
@@ -2071,6 +2106,7 @@ on_request(struct mg_connection *c, void *cbdata)
         cJSON_AddItemToObject(o, "by_key", cJSON_Duplicate(M.by_key, 1));
         cJSON_AddItemToObject(o, "by_user", cJSON_Duplicate(M.by_user, 1));
         cJSON_AddNumberToObject(o, "lookups", (double)M.lookups);
+        cJSON_AddItemToObject(o, "tries", cJSON_Duplicate(M.tries, 1));
         cJSON_AddBoolToObject(o, "outage", M.outage);
         if (ri->query_string != NULL &&
             strstr(ri->query_string, "certs=1") != NULL) {
@@ -2329,6 +2365,7 @@ main(int argc, char **argv)
     M.by_name = cJSON_CreateObject();
     M.by_key = cJSON_CreateObject();
     M.by_user = cJSON_CreateObject();
+    M.tries = cJSON_CreateObject();
     M.next_req = 1000;
     M.start = time_now();
     signal(SIGPIPE, SIG_IGN);
