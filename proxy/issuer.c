@@ -1112,7 +1112,7 @@ issuer_run(struct app *app, const struct job *job)
     struct adapter_result res;
     struct note_ctx nctx;
     struct outcome o;
-    enum adapter_outcome outcome;
+    enum adapter_outcome outcome = ADAPTER_RETRY;
     const char *call;
     const char *ref;
     const char *dup_why = NULL;
