@@ -24,6 +24,7 @@
 #define AUDIT_BATCH_BYTES (1024 * 1024)  /* ... or this many bytes */
 #define AUDIT_TAIL 131072                /* bytes read back for the last seq */
 #define AUDIT_IDLE_MS 1000               /* the thread looks this often */
+#define AUDIT_COALESCE_MS 100            /* woken: let more events come */
 #define AUDIT_KEY_LEN 20
 
 struct audit {
@@ -447,6 +448,19 @@ drain_main(void *arg)
             clock_gettime(CLOCK_MONOTONIC, &ts);
             ts.tv_sec += AUDIT_IDLE_MS / 1000;
             (void)pthread_cond_timedwait(&a->wake, &a->wake_lock, &ts);
+        }
+        if (a->pending && !a->stopping) {
+            /* Under load, events of many commits go out in one batch: one
+             * fdatasync and one delete commit for all of them. */
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_nsec += AUDIT_COALESCE_MS * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            while (!a->stopping &&
+                   pthread_cond_timedwait(&a->wake, &a->wake_lock, &ts) == 0) {
+            }
         }
         a->pending = false;
         pthread_mutex_unlock(&a->wake_lock);

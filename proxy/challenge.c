@@ -610,9 +610,9 @@ give_up(struct app *app, const struct job *job, const struct chall_job *cj)
     ap_err rc;
 
     memset(&vo, 0, sizeof(vo));
-    val_fail(&vo, PROB_SERVER_INTERNAL, "the validation was given up: it "
-             "was started %u times without an outcome (%u of them ended "
-             "with the proxy dying of a fault)", job->starts - 1,
+    val_fail(&vo, PROB_SERVER_INTERNAL, "the validation was given up: the "
+             "proxy died %u times while it ran (%u of them of a fault)",
+             job->starts - 1,
              job->faults);
     log_err("validate", "authz=%s name=%s: %s", cj->authz_id, cj->name,
             vo.detail);

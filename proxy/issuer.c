@@ -1057,9 +1057,8 @@ give_up(struct app *app, const struct job *job, const struct issue_input *in)
                 cJSON_GetObjectItemCaseSensitive(in->order, "pkiRef") == NULL;
 
     (void)snprintf(detail, sizeof(detail),
-                   "the issuance was given up: it was started %u times "
-                   "without an outcome (%u of them ended with the proxy "
-                   "dying of a fault)",
+                   "the issuance was given up: the proxy died %u times "
+                   "while it ran (%u of them of a fault)",
                    job->starts - 1, job->faults);
     log_err("issuer", "order=%s: %s", job->target, detail);
     if (f != NULL) {

@@ -18,7 +18,6 @@
 #include "proxy/app.h"
 
 #define JOBS_MAX_THREADS 64
-#define JOBS_LEASE_MS (10LL * 60 * 1000) /* a claim's lease (see store.h) */
 #define JOBS_IDLE_MS 5000                /* an idle worker looks this often */
 #define JOBS_MAX_BACKOFF_MS 60000
 #define JOBS_ADVANCE_BATCH 512
@@ -408,47 +407,15 @@ jobs_advance_retries(struct jobs *jobs, enum job_kind kind, size_t *n)
 
 /* ---- workers ----------------------------------------------------------- */
 
-/* Claims the first due job of p's queue. AP_ENOTFOUND with *next_ms (the
- * wall clock time the first queued job is due, or 0) when none is due. */
+/* Claims the first due job of p's queue that nobody runs. AP_ENOTFOUND
+ * with *next_ms (when the first waiting job is due, or 0) when none is. */
 static ap_err
 claim(struct job_pool *p, struct job *j, cJSON **rec, long long *next_ms)
 {
-    struct store_txn *txn = NULL;
-    const char *q = kind_queue[p->kind];
-    long long now = jobs_now_ms();
-    long long due = 0;
     ap_err rc;
 
-    *next_ms = 0;
-    /* A look in a read transaction first: an idle worker never takes the
-     * writer lock. */
-    rc = store_begin(p->jobs->app->st, false, &txn);
-    if (rc == AP_OK) {
-        rc = store_job_next_due(txn, q, &due);
-    }
-    store_abort(txn);
-    txn = NULL;
-    if (rc != AP_OK) {
-        return rc;
-    }
-    if (due > now) {
-        *next_ms = due;
-        return AP_ENOTFOUND;
-    }
-    rc = store_begin(p->jobs->app->st, true, &txn);
-    if (rc == AP_OK) {
-        rc = store_job_claim(txn, q, now, JOBS_LEASE_MS, j->id, sizeof(j->id),
-                             rec);
-    }
-    if (rc == AP_OK) {
-        rc = store_commit(txn);
-        txn = NULL;
-        if (rc != AP_OK) {
-            cJSON_Delete(*rec);
-            *rec = NULL;
-        }
-    }
-    store_abort(txn);
+    rc = store_job_claim(p->jobs->app->st, kind_queue[p->kind], jobs_now_ms(),
+                         j->id, sizeof(j->id), rec, next_ms);
     if (rc == AP_OK) {
         j->kind = p->kind;
         j->target = j->id + 2;
@@ -478,9 +445,17 @@ release(struct jobs *jobs, const struct job *j, long long delay_ms, bool ran)
     }
     store_abort(txn);
     if (rc != AP_OK && rc != AP_ENOTFOUND) {
-        /* The lease stays: the next start brings the job back. */
+        /* The store refuses writes: the job keeps its old due time. It
+         * stays claimed for the delay (at most 5 s), so it is not run
+         * again at once. */
+        struct timespec ts = { 0, 0 };
+        long long ms = delay_ms < 5000 ? delay_ms : 5000;
+
         log_err("jobs", "giving back job %s failed: %s", j->id,
                 ap_strerror(rc));
+        ts.tv_sec = ms / 1000;
+        ts.tv_nsec = (ms % 1000) * 1000000L;
+        nanosleep(&ts, NULL);
     }
 }
 
@@ -524,6 +499,7 @@ worker_main(void *arg)
             if (delay != JOB_DONE) {
                 release(jobs, &j, delay, true);
             }
+            store_job_unclaim(jobs->app->st, j.id);
             cJSON_Delete(rec);
             jobs_notify(jobs);
             continue;

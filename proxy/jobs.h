@@ -4,24 +4,24 @@
  * same transaction as the state change that needs it; the store keeps the
  * jobs of each kind in due order. Each kind has its own pool of threads,
  * so slow PKI calls never hold up validations. A worker claims one due job
- * (one write transaction, O(log n) however long the queue: nothing is
- * loaded at start), which durably counts the start before the job runs,
- * and hands it to the kind's runner. The runner records the outcome in
- * the transaction of its state change (jobs_put to reschedule, jobs_del
- * to end) or gives the job back to run later. A job being run is leased:
- * no other worker sees it. After a crash the jobs that were running are
- * due at once (the log says "resuming N stored jobs").
+ * that nobody runs (an ordered lookup, O(log n) however long the queue:
+ * nothing is loaded at start), which puts the start on record before the
+ * job runs, and hands it to the kind's runner. The runner records the
+ * outcome in the transaction of its state change (jobs_put to reschedule,
+ * jobs_del to end) or gives the job back to run later. After a crash the
+ * jobs that were running are due at once (the log says "resuming N stored
+ * jobs").
  *
  * Crash loops: a job that makes the process die must not make it die at
- * every start. The claim counts the start ("starts") durably before the
- * job runs; a fault handler (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT)
- * notes the job of the faulting thread in <data_dir>/faulted-jobs before
- * the process dies, and the next start counts that as a fault. A runner
- * gives a job up (its challenge or order becomes invalid, serverInternal,
- * with an audit event) after JOB_MAX_FAULTS faults, or after
- * JOB_MAX_STARTS starts without an outcome whatever ended them (SIGKILL,
- * the OOM killer: no handler runs then). An outcome counts both again from
- * zero.
+ * every start. The store notes every start and end (store.h's journal),
+ * so the next start counts a start that the death of the process cut
+ * short; a fault handler (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) notes
+ * the job of the faulting thread in <data_dir>/faulted-jobs before the
+ * process dies, and the next start counts that as a fault. A runner gives
+ * a job up (its challenge or order becomes invalid, serverInternal, with
+ * an audit event) after JOB_MAX_FAULTS faults, or after JOB_MAX_STARTS
+ * starts cut short whatever ended them (SIGKILL, the OOM killer: no
+ * handler runs then). An outcome counts both again from zero.
  *
  * Waiters (request threads giving a client a quick answer) sleep until
  * any job ends or their deadline passes. Thread-safe. */
@@ -43,7 +43,7 @@ enum job_kind { JOB_VALIDATE, JOB_ISSUE, JOB__MAX };
 
 #define JOB_MAX_ID 128
 #define JOB_MAX_FAULTS 3    /* faults while it ran: then given up */
-#define JOB_MAX_STARTS 10   /* starts without an outcome: then given up */
+#define JOB_MAX_STARTS 10   /* starts cut short: then given up */
 #define JOB_DONE (-1LL)     /* runner result: the outcome is recorded */
 #define JOBS_FAULT_FILE "faulted-jobs"
 
@@ -54,7 +54,8 @@ struct job {
     const char *target;      /* in id, after the kind prefix */
     const cJSON *rec;        /* the record as claimed */
     unsigned attempts;       /* the runner's own count (jobs_put) */
-    unsigned starts;         /* claims since the last outcome, this one too */
+    unsigned starts;         /* starts cut short since the last outcome,
+                                plus this one */
     unsigned faults;         /* of those, ended by a fault of the process */
     unsigned releases;       /* given back without an outcome */
 };
@@ -101,7 +102,7 @@ void jobs_kick(struct jobs *jobs, const char *id, unsigned delay_sec);
 AP_MUST_CHECK ap_err jobs_advance_retries(struct jobs *jobs,
                                           enum job_kind kind, size_t *n);
 /* For a runner that cannot run job now (a concurrency limit): gives it
- * back, due in delay_ms, taking back the claim's start; then the runner
+ * back, due in delay_ms, without counting a release; then the runner
  * returns JOB_DONE. */
 void jobs_defer(struct jobs *jobs, const struct job *job, long long delay_ms);
 /* Tells waiters that some job ended. */

@@ -659,23 +659,20 @@ job_put(struct fixture *f, const char *id, long long due)
     assert_int_equal(store_commit(txn), AP_OK);
 }
 
-/* Claims in its own transaction: the id, or "" when none is due. */
+/* Claims: the id, or "" when none is due. */
 static void
 job_claim(struct fixture *f, const char *q, long long now, char *id,
           size_t idlen, long long *starts)
 {
-    struct store_txn *txn = begin(f, true);
     cJSON *rec = NULL;
     ap_err rc;
 
-    rc = store_job_claim(txn, q, now, 1000, id, idlen, &rec);
+    rc = store_job_claim(f->st, q, now, id, idlen, &rec, NULL);
     if (rc == AP_ENOTFOUND) {
         id[0] = '\0';
-        store_abort(txn);
         return;
     }
     assert_int_equal(rc, AP_OK);
-    assert_non_null(cJSON_GetObjectItemCaseSensitive(rec, "leased"));
     /* The caller's members come back as put. */
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(rec, "mine")
                             ->valuestring,
@@ -685,7 +682,6 @@ job_claim(struct fixture *f, const char *q, long long now, char *id,
                       ->valuedouble;
     }
     cJSON_Delete(rec);
-    assert_int_equal(store_commit(txn), AP_OK);
 }
 
 static long long
@@ -724,6 +720,8 @@ test_jobs_due_order(void **state)
     struct fixture *f = *state;
     char id[STORE_MAX_KEY + 1];
     long long starts = 0;
+    long long next = -1;
+    cJSON *rec = NULL;
 
     job_put(f, "i:c", 300);
     job_put(f, "i:a", 100);
@@ -733,18 +731,26 @@ test_jobs_due_order(void **state)
     job_claim(f, "i", 150, id, sizeof(id), &starts);
     assert_string_equal(id, "i:a");
     assert_int_equal(starts, 1);
-    job_claim(f, "i", 150, id, sizeof(id), NULL);
-    assert_string_equal(id, "");           /* b is not due yet */
-    assert_int_equal(next_due(f, "i"), 200);
+    /* b is not due yet; the answer says when it is. */
+    assert_int_equal(store_job_claim(f->st, "i", 150, id, sizeof(id), &rec,
+                                     &next),
+                     AP_ENOTFOUND);
+    assert_int_equal(next, 200);
     job_claim(f, "i", 1000, id, sizeof(id), NULL);
     assert_string_equal(id, "i:b");
     job_claim(f, "i", 1000, id, sizeof(id), NULL);
     assert_string_equal(id, "i:c");
-    job_claim(f, "i", 1000, id, sizeof(id), NULL);
-    assert_string_equal(id, "");           /* all leased: none twice */
-    assert_int_equal(next_due(f, "i"), -1);
+    /* All claimed: none twice, and nothing waits. */
+    assert_int_equal(store_job_claim(f->st, "i", 1000, id, sizeof(id), &rec,
+                                     &next),
+                     AP_ENOTFOUND);
+    assert_int_equal(next, 0);
     job_claim(f, "v", 1000, id, sizeof(id), NULL);
     assert_string_equal(id, "v:x/1");
+    /* Unclaimed (its runner gave up without an outcome): claimed again. */
+    store_job_unclaim(f->st, "i:b");
+    job_claim(f, "i", 1000, id, sizeof(id), NULL);
+    assert_string_equal(id, "i:b");
 }
 
 static void
@@ -757,40 +763,41 @@ test_jobs_outcome_release_advance(void **state)
 
     job_put(f, "i:a", 100);
     job_claim(f, "i", 100, id, sizeof(id), NULL);
-    /* Given back after it ran: the start stays, releases count. */
+    /* Given back after it ran: releases count (the backoff). */
     txn = begin(f, true);
     assert_int_equal(store_job_release(txn, "i:a", 500, true), AP_OK);
     assert_int_equal(store_commit(txn), AP_OK);
-    assert_int_equal(job_field(f, "i:a", "starts"), 1);
+    store_job_unclaim(f->st, "i:a");
     assert_int_equal(job_field(f, "i:a", "releases"), 1);
     assert_int_equal(next_due(f, "i"), 500);
     job_claim(f, "i", 500, id, sizeof(id), &starts);
-    assert_int_equal(starts, 2);
-    /* Deferred without running: the claim's start is taken back. */
+    /* Starts that ended normally are not on record. */
+    assert_int_equal(starts, 1);
+    /* Deferred without running: no release counted. */
     txn = begin(f, true);
     assert_int_equal(store_job_release(txn, "i:a", 600, false), AP_OK);
     assert_int_equal(store_commit(txn), AP_OK);
-    assert_int_equal(job_field(f, "i:a", "starts"), 1);
-    /* Advance: sooner only, and never a leased job. */
+    assert_int_equal(job_field(f, "i:a", "releases"), 1);
+    /* Advance: never a claimed job, then sooner only. */
+    txn = begin(f, true);
+    assert_int_equal(store_job_advance(txn, "i:a", 0), AP_ENOTFOUND);
+    assert_int_equal(store_commit(txn), AP_OK);
+    store_job_unclaim(f->st, "i:a");
     txn = begin(f, true);
     assert_int_equal(store_job_advance(txn, "i:a", 900), AP_OK);
     assert_int_equal(store_commit(txn), AP_OK);
     assert_int_equal(next_due(f, "i"), 600);
     txn = begin(f, true);
     assert_int_equal(store_job_advance(txn, "i:a", 200), AP_OK);
-    assert_int_equal(store_commit(txn), AP_OK);
-    assert_int_equal(next_due(f, "i"), 200);
-    job_claim(f, "i", 200, id, sizeof(id), NULL);
-    txn = begin(f, true);
-    assert_int_equal(store_job_advance(txn, "i:a", 0), AP_ENOTFOUND);
     assert_int_equal(store_job_fault(txn, "i:a"), AP_OK);
     assert_int_equal(store_commit(txn), AP_OK);
+    assert_int_equal(next_due(f, "i"), 200);
     assert_int_equal(job_field(f, "i:a", "faults"), 1);
     /* An outcome (put again) starts the counts from zero. */
     job_put(f, "i:a", 700);
     assert_int_equal(job_field(f, "i:a", "starts"), 0);
     assert_int_equal(job_field(f, "i:a", "faults"), 0);
-    assert_int_equal(job_field(f, "i:a", "leased"), -1);
+    assert_int_equal(job_field(f, "i:a", "releases"), -1);
     assert_int_equal(next_due(f, "i"), 700);
     /* Deleting removes record and due entry. */
     txn = begin(f, true);
@@ -815,18 +822,32 @@ test_jobs_recover(void **state)
     job_put(f, "i:c", 5000);
     job_claim(f, "i", 100, id, sizeof(id), NULL);
     job_claim(f, "i", 100, id, sizeof(id), NULL);
-    /* The process holding a and b is gone. */
+    job_claim(f, "i", 5000, id, sizeof(id), NULL);
+    store_job_unclaim(f->st, "i:c");     /* ended normally */
+    /* The process holding a and b dies: a new one opens the store. */
+    store_reopen(f);
     txn = begin(f, true);
     assert_int_equal(store_job_recover(txn, 3000, &n), AP_OK);
     assert_int_equal(store_commit(txn), AP_OK);
     assert_int_equal(n, 2);
+    assert_int_equal(job_field(f, "i:a", "starts"), 1);
+    assert_int_equal(job_field(f, "i:c", "starts"), 0);
     assert_int_equal(next_due(f, "i"), 3000);
     job_claim(f, "i", 3000, id, sizeof(id), &starts);
-    assert_int_equal(starts, 2);     /* the lost start still counts */
+    assert_int_equal(starts, 2);     /* the cut start still counts */
     job_claim(f, "i", 3000, id, sizeof(id), &starts);
     assert_int_equal(starts, 2);
     job_claim(f, "i", 3000, id, sizeof(id), NULL);
-    assert_string_equal(id, "");
+    assert_string_equal(id, "");     /* c is due at 5000 */
+    /* Counted once: the journal starts again (these runs end). */
+    store_job_unclaim(f->st, "i:a");
+    store_job_unclaim(f->st, "i:b");
+    store_reopen(f);
+    txn = begin(f, true);
+    assert_int_equal(store_job_recover(txn, 4000, &n), AP_OK);
+    assert_int_equal(store_commit(txn), AP_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(job_field(f, "i:a", "starts"), 1);
 }
 
 /* Records written by an older version: "due" in seconds, no index. */
@@ -859,6 +880,7 @@ test_jobs_bad(void **state)
     struct store_txn *txn = begin(f, true);
     char id[8];
     cJSON *rec = NULL;
+    long long next = 0;
 
     assert_int_equal(store_job_put(txn, "noqueue", 1, NULL), AP_EINVAL);
     assert_int_equal(store_job_put(txn, ":x", 1, NULL), AP_EINVAL);
@@ -869,9 +891,14 @@ test_jobs_bad(void **state)
                      AP_ENOTFOUND);
     assert_int_equal(store_job_fault(txn, "i:none"), AP_ENOTFOUND);
     assert_int_equal(store_job_put(txn, "i:long-name", 1, NULL), AP_OK);
-    /* An id that does not fit the caller's buffer is refused. */
-    assert_int_equal(store_job_claim(txn, "i", 5, 1, id, sizeof(id), &rec),
+    assert_int_equal(store_commit(txn), AP_OK);
+    /* An id that does not fit the caller's buffer is refused, and not
+     * left claimed. */
+    assert_int_equal(store_job_claim(f->st, "i", 5, id, sizeof(id), &rec,
+                                     &next),
                      AP_EINVAL);
+    txn = begin(f, true);
+    assert_int_equal(store_job_advance(txn, "i:long-name", 0), AP_OK);
     store_abort(txn);
 }
 
