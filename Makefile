@@ -56,7 +56,7 @@ UNIT_SRCS := $(wildcard test/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
 
 .PHONY: all deps run test unit san clean format valgrind lint bench bench-tools \
-        fuzz fuzz-build
+        fuzz fuzz-build torture
 
 all: $(BUILD)/acmeproxy
 
@@ -103,7 +103,22 @@ $(BUILD)/test/unit/%: test/unit/%.c $(LIB_OBJS)
 # test_eab watches every free of the project's code for the EAB secret.
 $(BUILD)/test/unit/test_eab: LDFLAGS += -Wl,--wrap=free
 
-unit: $(UNIT_BINS) $(BUILD)/mockpki
+unit: $(UNIT_BINS) $(BUILD)/mockpki $(BUILD)/test/acmeproxy-hooks
+
+# A test-only build of the proxy whose validator and issuer can be made to
+# crash on purpose (ACMEPROXY_TEST_CRASH, see proxy/jobs.h): the two
+# objects are compiled again with -DAP_TEST_HOOKS; build/acmeproxy itself
+# carries no crash switch.
+HOOK_SRCS := proxy/challenge.c proxy/issuer.c
+HOOK_OBJS := $(HOOK_SRCS:%.c=$(BUILD)/test/hooks/%.o)
+
+$(BUILD)/test/hooks/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -DAP_TEST_HOOKS $(CFLAGS) $(WARN) -MMD -MP -c -o $@ $<
+
+$(BUILD)/test/acmeproxy-hooks: $(BUILD)/proxy/main.o $(HOOK_OBJS) \
+    $(filter-out $(HOOK_SRCS:%.c=$(BUILD)/%.o),$(LIB_OBJS))
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The stand-in PKIs of the integration tests (test/mockpki): the common
 # objects plus a civetweb build that can ask for client certificates.
@@ -132,6 +147,14 @@ test: deps
 	@$(MAKE) --no-print-directory SAN=1 all unit
 	@$(MAKE) --no-print-directory fuzz-build
 	@test/run.sh
+
+# Exactly once through crashes, at length (never part of `make test`,
+# which runs 5 cycles): 100 SIGKILL and 100 SIGTERM cycles under load per
+# stand-in PKI, then the start-up time with 100k queued jobs.
+torture: deps
+	@$(MAKE) --no-print-directory all unit bench-tools
+	@CYCLES=$${CYCLES:-100} test/torture/torture.sh build/acmeproxy
+	@test/torture/startup.sh build/acmeproxy
 
 # test/bench: the ACME load generator and the store seeder. `make bench`
 # runs them against the proxy and Pebble (never part of `make test`, which

@@ -21,13 +21,20 @@ enum adapter_outcome {
     ADAPTER_ISSUED = 1, /* cert_pem set, chain_pem may be */
     ADAPTER_PENDING,    /* ref set; ask again after retry_after seconds */
     ADAPTER_REJECTED,   /* final: problem_type and detail set */
-    ADAPTER_RETRY       /* transient: network, 5xx, timeout, ENOMEM */
+    ADAPTER_RETRY,      /* transient: network, 5xx, timeout, ENOMEM;
+                           lookup: cannot tell now, ask again later */
+    ADAPTER_NOT_FOUND,  /* lookup: the PKI has no record of the request,
+                           so submitting again issues nothing twice */
+    ADAPTER_UNKNOWN     /* lookup: this PKI cannot be asked about it (no
+                           lookup configured, no id noted): the core
+                           submits again and records a possible duplicate */
 };
 
 enum {                                /* adapter_ops.caps */
     ADAPTER_CAP_POLL = 1u << 0,       /* poll() exists */
     ADAPTER_CAP_REVOKE = 1u << 1,     /* revoke() reaches the PKI */
-    ADAPTER_CAP_CONCURRENT = 1u << 2  /* submit/poll may overlap */
+    ADAPTER_CAP_CONCURRENT = 1u << 2, /* submit/poll may overlap */
+    ADAPTER_CAP_LOOKUP = 1u << 3      /* lookup() exists */
 };
 
 /* Borrowed by the adapter for the duration of one call. */
@@ -44,6 +51,18 @@ struct adapter_request {
     long long not_after;      /* 0: PKI default */
     const char *account_id;
     const char *order_id;     /* idempotency key */
+    /* lookup only: the PKI's id for this request that the lost
+     * submission noted (note_ref), or NULL; and when that submission
+     * started (seconds since the epoch). */
+    const char *ref;
+    long long lost_at;
+    /* submit only: call note_ref(note_ctx, id) as soon as the PKI named
+     * its id for the request and before anything else is asked of it
+     * (AD CS: before fetching the certificate), so that an answer lost in
+     * a crash after that point is looked up by that id. AP_OK once the
+     * id is durable. NULL when nobody listens. */
+    ap_err (*note_ref)(void *note_ctx, const char *ref);
+    void *note_ctx;
 };
 
 /* Zeroed by the caller, filled by the adapter, released by the caller
@@ -56,6 +75,11 @@ struct adapter_result {
     unsigned retry_after;     /* PENDING, RETRY: seconds */
     const char *problem_type; /* REJECTED: static "urn:ietf:params:acme:error:*" */
     char *detail;             /* REJECTED, RETRY: for humans */
+    bool in_doubt;            /* submit RETRY: the request went out and no
+                                 answer came (timeout, dropped connection):
+                                 the PKI may have issued, so the core asks
+                                 lookup (or records a possible duplicate)
+                                 before it submits again */
 };
 
 struct ca; /* common/ca.h */
@@ -83,6 +107,16 @@ struct adapter_ops {
                                    struct adapter_result *res);
     enum adapter_outcome (*poll)(void *state, const char *ref,
                                  struct adapter_result *res); /* CAP_POLL */
+    /* CAP_LOOKUP. Called only when a crash (or a submission in doubt)
+     * lost a submission's answer: finds what the PKI did with req (same
+     * request as the lost submit, plus ref and lost_at) without issuing
+     * anything. ISSUED: the certificate made for it (adopted; the core
+     * checks it is for the CSR's key), PENDING: queued there (ref set),
+     * REJECTED: refused there, NOT_FOUND: no record, RETRY: cannot tell
+     * now, UNKNOWN: cannot be asked. */
+    enum adapter_outcome (*lookup)(void *state,
+                                   const struct adapter_request *req,
+                                   struct adapter_result *res);
     /* Revokes cert_pem (the leaf, then its chain) with an RFC 5280 reason
      * code. AP_OK when the PKI revoked it or answers that it already is;
      * otherwise errbuf says what the PKI answered (AP_EINVAL: the PKI
@@ -104,17 +138,21 @@ struct adapter_ops {
 
 /* Keys every adapter accepts in its section. The issuance worker reads
  * them (proxy/issuer.c), the adapter ignores them:
- *   workers          issuance threads (default 4)
+ *   workers          issuance threads (default 4; at most max_inflight)
  *   max_inflight     calls to the PKI at once (default 4; 1 without
  *                    ADAPTER_CAP_CONCURRENT)
  *   pending_timeout  seconds an order may stay pending at the PKI
  *   retry_timeout    seconds transient failures are retried
  *   poll_interval    seconds between polls when the PKI names none
+ *   probe_interval   seconds between health probes while the PKI fails
+ *   lookup_grace     seconds after a lost submission before a lookup's
+ *                    "not found" is believed (the PKI may still be
+ *                    working on it; default: timeout_ms + 2 s)
  *   trust_anchors    PEM file the returned chains must verify to
  * Put ADAPTER_CORE_KEYS into every adapter's config_keys. */
 #define ADAPTER_CORE_KEYS                                                    \
     "workers", "max_inflight", "pending_timeout", "retry_timeout",           \
-        "poll_interval", "trust_anchors"
+        "poll_interval", "probe_interval", "lookup_grace", "trust_anchors"
 
 /* Keys of the HTTP back ends, read by adapter_http_load. */
 #define ADAPTER_HTTP_KEYS                                                    \
@@ -204,7 +242,8 @@ char *adapter_hex_to_dec(const char *hex);
 
 /* The adapter named name, or NULL. */
 const struct adapter_ops *adapter_find(const char *name);
-/* Checks the registry (ABI, unique names, poll iff CAP_POLL): AP_EINTERNAL
+/* Checks the registry (ABI, unique names, poll iff CAP_POLL, lookup iff
+ * CAP_LOOKUP): AP_EINTERNAL
  * names the broken entry in errbuf. Called once at start. */
 AP_MUST_CHECK ap_err adapter_registry_check(char *errbuf, size_t errlen);
 /* Frees the members of res and zeroes it. */

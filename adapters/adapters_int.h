@@ -22,6 +22,14 @@ enum adapter_outcome vault_classify(long status, const char *body,
 /* EJBCA: pkcs10enroll (201, 202 info, errors) and finalize. */
 enum adapter_outcome ejbca_classify(long status, const char *body,
                                     struct adapter_result *res);
+/* EJBCA lookup: a POST /v1/certificate/search answer. ISSUED with the
+ * certificate whose key is csr's (its DER base64-encoded once or twice),
+ * NOT_FOUND when none is, RETRY when the answer cannot tell (other
+ * status, more_results), UNKNOWN when the search resource is missing. */
+struct crypto_csr;
+enum adapter_outcome ejbca_search_classify(long status, const char *body,
+                                           const struct crypto_csr *csr,
+                                           struct adapter_result *res);
 /* step-ca: POST /1.0/sign. */
 enum adapter_outcome stepca_classify(long status, const char *body,
                                      struct adapter_result *res);

@@ -10,7 +10,10 @@
  * certificate, an HTML page says "Taken Under Submission" (still pending)
  * or the manager denied it. Once the CA assigned a request id every later
  * call only fetches by that id, so a certificate is never requested twice
- * after the id is stored.
+ * after the id is stored: submit notes the id (adapter_request.note_ref)
+ * before it fetches, and lookup (after a crash lost the answer) fetches
+ * by that id. Before certsrv named an id there is nothing to ask it by:
+ * lookup answers UNKNOWN and the core records a possible duplicate.
  *
  * Auth: Basic, NTLM or Negotiate (Kerberos from the credential cache in
  * KRB5CCNAME) through libcurl; the password is a secret (file or env:).
@@ -680,6 +683,7 @@ adcs_submit(void *state, const struct adapter_request *req,
     if (adcs_send(a, "POST", url, form.data, &resp, NULL) != AP_OK) {
         o = adapter_fail(res, ADAPTER_RETRY, NULL, "certsrv not reached: %s",
                          resp.error);
+        res->in_doubt = resp.sent;
         goto out;
     }
     if (resp.status != 200) {
@@ -696,6 +700,14 @@ adcs_submit(void *state, const struct adapter_request *req,
                                                     resp.body.len,
                                                     NULL, -1 },
                           res, reqid, sizeof(reqid));
+    if ((o == ADAPTER_ISSUED || (o == ADAPTER_PENDING && res->ref != NULL)) &&
+        req->note_ref != NULL &&
+        req->note_ref(req->note_ctx,
+                      o == ADAPTER_ISSUED ? reqid : res->ref) != AP_OK) {
+        /* Not durable: a crash during the fetch would lose the id. */
+        log_warn("adcs", "order=%s: certsrv's request id could not be noted",
+                 req->order_id);
+    }
     if (o == ADAPTER_ISSUED) {
         o = adcs_fetch(a, reqid, res);
         if (o == ADAPTER_RETRY) {
@@ -730,6 +742,18 @@ adcs_poll(void *state, const char *ref, struct adapter_result *res)
         res->ref = strdup(ref);
     }
     return o;
+}
+
+static enum adapter_outcome
+adcs_lookup(void *state, const struct adapter_request *req,
+            struct adapter_result *res)
+{
+    if (req->ref == NULL) {
+        return adapter_fail(res, ADAPTER_UNKNOWN, NULL,
+                            "certsrv named no request id before the answer "
+                            "was lost, and it cannot be asked otherwise");
+    }
+    return adcs_poll(state, req->ref, res);
 }
 
 static ap_err
@@ -858,11 +882,12 @@ const struct adapter_ops adapter_adcs = {
     .abi = ADAPTER_ABI,
     .name = "adcs",
     /* revoke exists (it explains), but never reaches the PKI. */
-    .caps = ADAPTER_CAP_POLL | ADAPTER_CAP_CONCURRENT,
+    .caps = ADAPTER_CAP_POLL | ADAPTER_CAP_CONCURRENT | ADAPTER_CAP_LOOKUP,
     .config_keys = adcs_keys,
     .init = adcs_init,
     .submit = adcs_submit,
     .poll = adcs_poll,
+    .lookup = adcs_lookup,
     .revoke = adcs_revoke,
     .health = adcs_health,
     .free = adcs_free,

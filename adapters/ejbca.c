@@ -9,11 +9,18 @@
  * 409 (already revoked) counts as done. health: GET
  * /v1/certificate/status.
  *
+ * lookup (after a crash lost a submission's answer): POST
+ * /v1/certificate/search with the criterion QUERY EQUAL
+ * <username_prefix><order id> (QUERY matches the end entity username,
+ * subject DN, SAN or serial exactly); the certificate among the results
+ * whose key is the CSR's is adopted, none is NOT_FOUND. The search
+ * answers each certificate base64-encoded twice (the DER is base64'd
+ * into a byte array that Jackson base64s again); once is accepted too.
+ *
  * Auth is the TLS client certificate (client_cert, client_key); the
  * enrollment code is a secret (file or env:). The username derived from
- * the order id makes a resubmission after a crash reuse the same end
- * entity (EJBCA then issues it a second certificate: see
- * docs/adapters.md). */
+ * the order id is what makes the lookup possible: one end entity per
+ * order (docs/adapters.md). */
 #include "adapters/adapters_int.h"
 #include "adapters/parse.h"
 
@@ -22,6 +29,8 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/crypto.h"
+#include "common/csr.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/x509.h"
@@ -29,6 +38,7 @@
 #define EJBCA_MAX_URL 2048
 #define EJBCA_MAX_CHAIN_FILE 65536
 #define EJBCA_MAX_BODY (1024 * 1024) /* a request with its CSR */
+#define EJBCA_LOOKUP_MAX 10    /* max_number_of_results of a lookup */
 
 struct ejbca {
     struct adapter_http http;
@@ -256,6 +266,7 @@ ejbca_submit(void *state, const struct adapter_request *req,
     if (ejbca_send(e, "POST", url, text, &resp) != AP_OK) {
         o = adapter_fail(res, ADAPTER_RETRY, NULL, "EJBCA not reached: %s",
                          resp.error);
+        res->in_doubt = resp.sent;
         goto out;
     }
     o = ejbca_parse(&(struct adapter_answer){ resp.status, resp.body.data,
@@ -320,6 +331,173 @@ out:
     json_free_wiped(text);
     json_delete_wiped(body);
     free(id);
+    httpc_resp_fini(&resp);
+    return o;
+}
+
+/* A search result's certificate as PEM: base64 of the DER, or (what the
+ * search resource sends) base64 of that base64 text. */
+static ap_err
+ejbca_search_pem(const char *b64, char **pem)
+{
+    unsigned char *raw = NULL;
+    size_t len = 0;
+    char *inner;
+    ap_err rc;
+
+    rc = x509_b64_decode(b64, &raw, &len);
+    if (rc != AP_OK) {
+        return rc;
+    }
+    if (len > 0 && raw[0] == 0x30) {
+        free(raw);
+        return x509_b64der_to_pem(b64, pem);
+    }
+    inner = strndup((const char *)raw, len);
+    free(raw);
+    if (inner == NULL) {
+        return AP_ENOMEM;
+    }
+    rc = x509_b64der_to_pem(inner, pem);
+    free(inner);
+    return rc;
+}
+
+/* True when the certificate (PEM) carries the CSR's public key. */
+static bool
+ejbca_key_matches(const struct crypto_csr *csr, const char *pem)
+{
+    struct x509_cert *cert = NULL;
+    unsigned char *der = NULL;
+    size_t len = 0;
+    bool same = false;
+
+    if (x509_pem_cert_to_der(pem, &der, &len) == AP_OK &&
+        x509_cert_parse(der, len, &cert) == AP_OK) {
+        same = cert->pubkey_der_len == csr->pubkey_der_len &&
+               memcmp(cert->pubkey_der, csr->pubkey_der,
+                      csr->pubkey_der_len) == 0;
+    }
+    x509_cert_free(cert);
+    free(der);
+    return same;
+}
+
+enum adapter_outcome
+ejbca_search_classify(long status, const char *body,
+                      const struct crypto_csr *csr,
+                      struct adapter_result *res)
+{
+    cJSON *root = NULL;
+    const cJSON *it;
+    enum adapter_outcome o = ADAPTER_NOT_FOUND;
+
+    if (status == 404 || status == 405) {
+        return adapter_fail(res, ADAPTER_UNKNOWN, NULL,
+                            "this EJBCA has no certificate search (%ld)",
+                            status);
+    }
+    if (status != 200) {
+        /* 400 (a search it cannot run), 403, 5xx: cannot tell now. */
+        return adapter_fail(res, ADAPTER_RETRY, NULL,
+                            "EJBCA search answered %ld", status);
+    }
+    if (body == NULL || json_parse(body, strlen(body), &root) != AP_OK ||
+        !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(root,
+                                                        "certificates"))) {
+        cJSON_Delete(root);
+        return adapter_fail(res, ADAPTER_RETRY, NULL,
+                            "EJBCA's search answer has no certificates "
+                            "array");
+    }
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(root,
+                                                            "certificates")) {
+        const char *b64 = json_str(it, "certificate", NULL);
+        char *pem = NULL;
+
+        if (b64 == NULL || ejbca_search_pem(b64, &pem) != AP_OK) {
+            continue;
+        }
+        if (ejbca_key_matches(csr, pem)) {
+            const char *serial = json_str(it, "serial_number", NULL);
+
+            res->cert_pem = pem;
+            res->ref = serial != NULL ? strdup(serial) : NULL;
+            o = ADAPTER_ISSUED;
+            break;
+        }
+        free(pem);
+    }
+    if (o == ADAPTER_NOT_FOUND &&
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "more_results"))) {
+        o = adapter_fail(res, ADAPTER_RETRY, NULL,
+                         "EJBCA has more than %d certificates for the end "
+                         "entity: cannot tell", EJBCA_LOOKUP_MAX);
+    } else if (o == ADAPTER_NOT_FOUND) {
+        (void)adapter_fail(res, ADAPTER_NOT_FOUND, NULL,
+                           "EJBCA has no certificate for the end entity");
+    }
+    cJSON_Delete(root);
+    return o;
+}
+
+static enum adapter_outcome
+ejbca_lookup(void *state, const struct adapter_request *req,
+             struct adapter_result *res)
+{
+    struct ejbca *e = state;
+    struct httpc_resp resp;
+    struct crypto_csr *csr = NULL;
+    cJSON *body = NULL;
+    cJSON *crit = NULL;
+    cJSON *c = NULL;
+    char *text = NULL;
+    char url[EJBCA_MAX_URL];
+    char user[300];
+    char errbuf[128];
+    enum adapter_outcome o;
+
+    httpc_resp_init(&resp);
+    if (crypto_csr_read(req->csr_der, req->csr_der_len, &csr, errbuf,
+                        sizeof(errbuf)) != AP_OK) {
+        return adapter_fail(res, ADAPTER_UNKNOWN, NULL,
+                            "the stored CSR does not parse: %s", errbuf);
+    }
+    (void)snprintf(url, sizeof(url), "%s/v1/certificate/search",
+                   e->http.url);
+    (void)snprintf(user, sizeof(user), "%s%s", e->user_prefix,
+                   req->order_id);
+    body = cJSON_CreateObject();
+    if (body != NULL) {
+        crit = cJSON_AddArrayToObject(body, "criteria");
+        c = cJSON_CreateObject();
+    }
+    if (crit == NULL || c == NULL || !cJSON_AddItemToArray(crit, c) ||
+        cJSON_AddStringToObject(c, "property", "QUERY") == NULL ||
+        cJSON_AddStringToObject(c, "value", user) == NULL ||
+        cJSON_AddStringToObject(c, "operation", "EQUAL") == NULL ||
+        cJSON_AddNumberToObject(body, "max_number_of_results",
+                                EJBCA_LOOKUP_MAX) == NULL ||
+        (text = cJSON_PrintUnformatted(body)) == NULL) {
+        if (c != NULL && cJSON_GetArraySize(crit) == 0) {
+            cJSON_Delete(c);
+        }
+        o = adapter_fail(res, ADAPTER_RETRY, NULL, "out of memory");
+        goto out;
+    }
+    if (ejbca_send(e, "POST", url, text, &resp) != AP_OK) {
+        o = adapter_fail(res, ADAPTER_RETRY, NULL, "EJBCA not reached: %s",
+                         resp.error);
+        goto out;
+    }
+    o = ejbca_search_classify(resp.status, resp.body.data, csr, res);
+    if (o == ADAPTER_ISSUED) {
+        ejbca_add_chain(e, res);
+    }
+out:
+    cJSON_free(text);
+    cJSON_Delete(body);
+    crypto_csr_free(csr);
     httpc_resp_fini(&resp);
     return o;
 }
@@ -515,11 +693,13 @@ ejbca_init(const struct config_section *cfg, const struct adapter_ctx *ctx,
 const struct adapter_ops adapter_ejbca = {
     .abi = ADAPTER_ABI,
     .name = "ejbca",
-    .caps = ADAPTER_CAP_POLL | ADAPTER_CAP_REVOKE | ADAPTER_CAP_CONCURRENT,
+    .caps = ADAPTER_CAP_POLL | ADAPTER_CAP_REVOKE | ADAPTER_CAP_CONCURRENT |
+            ADAPTER_CAP_LOOKUP,
     .config_keys = ejbca_keys,
     .init = ejbca_init,
     .submit = ejbca_submit,
     .poll = ejbca_poll,
+    .lookup = ejbca_lookup,
     .revoke = ejbca_revoke,
     .health = ejbca_health,
     .free = ejbca_free,

@@ -8,6 +8,8 @@
  *           "csr_pem":...,"dns_names":[...],"ip_addrs":[...],
  *           "profile":...,"not_before":N,"not_after":N}
  *          {"action":"poll","ref":...}
+ *          {"action":"lookup", the submit members, "ref":... or null,
+ *           "lost_at":N}   (only with lookup = yes)
  *          {"action":"revoke","cert_pem":...,"serial":"<hex>",
  *           "issuer_dn":...,"reason":N}
  *          {"action":"health"}
@@ -15,8 +17,14 @@
  *           "ref":...,"retry_after":N,"detail":...,
  *           "problem":"badCSR"|"rejectedIdentifier"|"unauthorized"}
  *   exit   0 issued (revoke/health: done), 1 rejected, 2 pending (ref
- *          required), 3 or 75 retry later; anything else, a signal or the
+ *          required), 3 or 75 retry later, 4 (lookup only) the PKI has
+ *          no record of the request; anything else, a signal or the
  *          deadline is a retry as well.
+ *
+ * lookup runs after a crash lost a submission's answer; the program says
+ * what its PKI did with the order (found: its certificate; 4: nothing,
+ * submitting again is safe). Without `lookup = yes` the core cannot ask
+ * and records a possible duplicate.
  *
  * The child runs in its own process group with an empty signal mask, no
  * descriptors but the three pipes, and an environment of PATH plus
@@ -51,6 +59,7 @@
 #define EXEC_EXIT_REJECTED 1
 #define EXEC_EXIT_PENDING 2
 #define EXEC_EXIT_RETRY 3
+#define EXEC_EXIT_NOT_FOUND 4
 #define EXEC_EXIT_TEMPFAIL 75
 
 struct exec_state {
@@ -61,11 +70,12 @@ struct exec_state {
     size_t n_env;
     unsigned timeout_ms;
     size_t max_output;
+    bool lookup;                     /* the program answers "lookup" */
 };
 
 static const char *const exec_keys[] = {
     ADAPTER_CORE_KEYS, "command", "args", "timeout_ms", "max_output",
-    "pass_env", NULL,
+    "pass_env", "lookup", NULL,
 };
 
 enum adapter_outcome
@@ -395,10 +405,12 @@ out_fds:
     return rc;
 }
 
-/* Runs one action with the request object (taken) and classifies. */
+/* Runs one action with the request object (taken) and classifies;
+ * *exit_status (may be NULL) gets the program's exit status (-1: killed,
+ * timed out or not started). */
 static enum adapter_outcome
 exec_do(struct exec_state *x, const char *action, const char *order_id,
-        cJSON *in, struct adapter_result *res)
+        cJSON *in, struct adapter_result *res, int *exit_status)
 {
     struct buf out;
     char *text;
@@ -422,10 +434,19 @@ exec_do(struct exec_state *x, const char *action, const char *order_id,
         o = adapter_fail(res, ADAPTER_RETRY, NULL, "program failed: %s",
                          rc == AP_ETOOBIG ? "output over max_output"
                                           : "could not start it");
+        /* Too much output: it ran, its answer is unread. */
+        status = rc == AP_ETOOBIG ? -1 : 0;
+    } else if (strcmp(action, "lookup") == 0 &&
+               status == EXEC_EXIT_NOT_FOUND) {
+        o = adapter_fail(res, ADAPTER_NOT_FOUND, NULL,
+                         "the program's PKI has no record of the request");
     } else {
         o = exec_classify(status, out.data, out.len, res);
     }
     buf_fini(&out);
+    if (exit_status != NULL) {
+        *exit_status = status;
+    }
     return o;
 }
 
@@ -440,9 +461,9 @@ str_array(const char *const *a, size_t n)
     return arr;
 }
 
-static enum adapter_outcome
-exec_submit(void *state, const struct adapter_request *req,
-            struct adapter_result *res)
+/* The request members of submit and lookup. */
+static cJSON *
+request_object(const struct adapter_request *req)
 {
     cJSON *in = cJSON_CreateObject();
 
@@ -461,7 +482,43 @@ exec_submit(void *state, const struct adapter_request *req,
         cJSON_AddNumberToObject(in, "not_before", (double)req->not_before);
         cJSON_AddNumberToObject(in, "not_after", (double)req->not_after);
     }
-    return exec_do(state, "submit", req->order_id, in, res);
+    return in;
+}
+
+static enum adapter_outcome
+exec_submit(void *state, const struct adapter_request *req,
+            struct adapter_result *res)
+{
+    int status = 0;
+    enum adapter_outcome o = exec_do(state, "submit", req->order_id,
+                                     request_object(req), res, &status);
+
+    /* Killed at the deadline or dead of a signal: it may have issued. */
+    res->in_doubt = o == ADAPTER_RETRY && status < 0;
+    return o;
+}
+
+static enum adapter_outcome
+exec_lookup(void *state, const struct adapter_request *req,
+            struct adapter_result *res)
+{
+    struct exec_state *x = state;
+    cJSON *in;
+
+    if (!x->lookup) {
+        return adapter_fail(res, ADAPTER_UNKNOWN, NULL,
+                            "the program is not asked (lookup = no)");
+    }
+    in = request_object(req);
+    if (in != NULL) {
+        if (req->ref != NULL) {
+            cJSON_AddStringToObject(in, "ref", req->ref);
+        } else {
+            cJSON_AddNullToObject(in, "ref");
+        }
+        cJSON_AddNumberToObject(in, "lost_at", (double)req->lost_at);
+    }
+    return exec_do(state, "lookup", req->order_id, in, res, NULL);
 }
 
 static enum adapter_outcome
@@ -473,7 +530,7 @@ exec_poll(void *state, const char *ref, struct adapter_result *res)
     if (in != NULL) {
         cJSON_AddStringToObject(in, "ref", ref);
     }
-    o = exec_do(state, "poll", NULL, in, res);
+    o = exec_do(state, "poll", NULL, in, res, NULL);
     if (o == ADAPTER_PENDING && res->ref == NULL) {
         res->ref = strdup(ref);
     }
@@ -503,7 +560,7 @@ exec_revoke(void *state, const char *cert_pem, int reason, char *errbuf,
         cJSON_AddStringToObject(in, "issuer_dn", ids.issuer_dn);
         cJSON_AddNumberToObject(in, "reason", reason);
     }
-    o = exec_do(state, "revoke", NULL, in, &res);
+    o = exec_do(state, "revoke", NULL, in, &res, NULL);
     if (o == ADAPTER_ISSUED) {
         rc = AP_OK;
     } else {
@@ -523,7 +580,7 @@ exec_health(void *state, char *errbuf, size_t errlen)
     enum adapter_outcome o;
 
     memset(&res, 0, sizeof(res));
-    o = exec_do(state, "health", NULL, cJSON_CreateObject(), &res);
+    o = exec_do(state, "health", NULL, cJSON_CreateObject(), &res, NULL);
     if (o != ADAPTER_ISSUED) {
         (void)snprintf(errbuf, errlen, "%s",
                        res.detail ? res.detail : "unhealthy");
@@ -578,6 +635,10 @@ exec_init(const struct config_section *cfg, const struct adapter_ctx *ctx,
         rc = adapter_conf_uint(cfg, "max_output", 1, 16384, 1024, &max_kb,
                                errbuf, errlen);
         x->max_output = (size_t)max_kb * 1024;
+    }
+    if (rc == AP_OK) {
+        rc = adapter_conf_bool(cfg, "lookup", false, &x->lookup, errbuf,
+                               errlen);
     }
     if (rc != AP_OK) {
         goto out;
@@ -655,11 +716,13 @@ out:
 const struct adapter_ops adapter_exec = {
     .abi = ADAPTER_ABI,
     .name = "exec",
-    .caps = ADAPTER_CAP_POLL | ADAPTER_CAP_REVOKE | ADAPTER_CAP_CONCURRENT,
+    .caps = ADAPTER_CAP_POLL | ADAPTER_CAP_REVOKE | ADAPTER_CAP_CONCURRENT |
+            ADAPTER_CAP_LOOKUP,
     .config_keys = exec_keys,
     .init = exec_init,
     .submit = exec_submit,
     .poll = exec_poll,
+    .lookup = exec_lookup,
     .revoke = exec_revoke,
     .health = exec_health,
     .free = exec_free,

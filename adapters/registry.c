@@ -23,7 +23,8 @@ static const struct adapter_ops *const adapters[] = {
 };
 
 #define ADAPTER_CAPS_KNOWN                                                   \
-    (ADAPTER_CAP_POLL | ADAPTER_CAP_REVOKE | ADAPTER_CAP_CONCURRENT)
+    (ADAPTER_CAP_POLL | ADAPTER_CAP_REVOKE | ADAPTER_CAP_CONCURRENT |      \
+     ADAPTER_CAP_LOOKUP)
 
 const struct adapter_ops *
 adapter_find(const char *name)
@@ -60,6 +61,8 @@ registry_check_one(const struct adapter_ops *a, size_t idx, char *errbuf,
         why = "init, submit and free are required";
     } else if ((a->poll != NULL) != ((a->caps & ADAPTER_CAP_POLL) != 0)) {
         why = "poll must exist exactly when ADAPTER_CAP_POLL is set";
+    } else if ((a->lookup != NULL) != ((a->caps & ADAPTER_CAP_LOOKUP) != 0)) {
+        why = "lookup must exist exactly when ADAPTER_CAP_LOOKUP is set";
     } else if ((a->caps & ADAPTER_CAP_REVOKE) != 0 && a->revoke == NULL) {
         why = "ADAPTER_CAP_REVOKE without revoke";
     } else if (a->config_keys == NULL) {

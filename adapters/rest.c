@@ -4,7 +4,7 @@
  * follows the schema of docs/adapters.md (PKI-APIS.md §10): server (URL,
  * TLS), auth (none, basic, header, bearer, login), jwt blocks (ES256
  * tokens minted per call, for step-ca), profiles, reason_map and the
- * operations submit, poll, revoke and health, each with method, url,
+ * operations submit, poll, lookup, revoke and health, each with method, url,
  * headers, a JSON body template, "expect" rules (status and an optional
  * JSON-pointer condition -> outcome) and "extract" pointers.
  *
@@ -13,7 +13,14 @@
  * concatenated text that cJSON escapes, so no CSR or name can inject JSON.
  * Placeholders in URLs are percent-encoded unless marked |raw. Secrets
  * ({{secret:env:NAME}}, {{secret:file:PATH}}) are read once at start and
- * held in this adapter's state only. */
+ * held in this adapter's state only.
+ *
+ * lookup (optional) runs after a crash lost a submission's answer, with
+ * the submit placeholders plus {{ref}} (an id noted during the lost
+ * submission, when there was one); its rules answer issued (adopt the
+ * extracted certificate), pending, rejected, transient, or not_found
+ * (the PKI has no record: submitting again is safe). Without it the core
+ * cannot ask and records a possible duplicate. */
 #include "adapters/adapters_int.h"
 #include "adapters/parse.h"
 
@@ -683,6 +690,31 @@ error_message(const cJSON *extract, const cJSON *root)
     return NULL;
 }
 
+/* One certificate's base64 DER to PEM; a DER that is base64-encoded twice
+ * (EJBCA's search) is taken too. */
+static ap_err
+b64der_to_pem(const char *b64, char **pem)
+{
+    unsigned char *raw = NULL;
+    size_t len = 0;
+    char *inner;
+    ap_err rc;
+
+    rc = x509_b64_decode(b64, &raw, &len);
+    if (rc != AP_OK || (len > 0 && raw[0] == 0x30)) {
+        free(raw);
+        return rc != AP_OK ? rc : x509_b64der_to_pem(b64, pem);
+    }
+    inner = strndup((const char *)raw, len);
+    free(raw);
+    if (inner == NULL) {
+        return AP_ENOMEM;
+    }
+    rc = x509_b64der_to_pem(inner, pem);
+    free(inner);
+    return rc;
+}
+
 /* The certificate (or chain) at spec {"pointer","encoding","skip_first"}
  * as PEM. */
 static ap_err
@@ -715,7 +747,7 @@ extract_certs(const cJSON *spec, const cJSON *root, size_t skip_extra,
         if (der && rc == AP_OK) {
             char *pem = NULL;
 
-            rc = x509_b64der_to_pem(b.data, &pem);
+            rc = b64der_to_pem(b.data, &pem);
             buf_reset(&b);
             if (rc == AP_OK) {
                 rc = buf_appends(&b, pem);
@@ -731,7 +763,7 @@ extract_certs(const cJSON *spec, const cJSON *root, size_t skip_extra,
                 break;
             }
             if (der) {
-                rc = x509_b64der_to_pem(it->valuestring, &pem);
+                rc = b64der_to_pem(it->valuestring, &pem);
             } else {
                 pem = strdup(it->valuestring);
                 rc = pem != NULL ? AP_OK : AP_ENOMEM;
@@ -966,6 +998,9 @@ rest_parse(const cJSON *op, const struct adapter_answer *a,
                                ? "pending answer without a reference"
                            : msg != NULL ? msg
                                          : "pending at the PKI");
+    } else if (strcmp(outcome, "not_found") == 0) {
+        o = adapter_fail(res, ADAPTER_NOT_FOUND, NULL, "PKI %ld: %s", status,
+                         msg ? msg : "no record of the request");
     } else if (strcmp(outcome, "rejected") == 0 ||
                strcmp(outcome, "unsupported") == 0) {
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(rule,
@@ -1374,6 +1409,7 @@ rest_run(struct rest *r, const char *opname, struct rest_vars *v,
             AP_OK) {
             o = adapter_fail(res, ADAPTER_RETRY, NULL, "PKI not reached: %s",
                              errbuf);
+            res->in_doubt = resp.sent;
             break;
         }
         if (attempt == 0 && relogin != NULL &&
@@ -1456,6 +1492,33 @@ rest_poll(void *state, const char *ref, struct adapter_result *res)
         res->ref = strdup(ref);
     }
     return o;
+}
+
+static enum adapter_outcome
+rest_lookup(void *state, const struct adapter_request *req,
+            struct adapter_result *res)
+{
+    struct rest *r = state;
+    struct rest_vars v;
+    struct adapter_request mapped = *req;
+    const cJSON *profiles = cJSON_GetObjectItemCaseSensitive(r->conf,
+                                                             "profiles");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(
+        profiles, req->profile != NULL ? req->profile : "default");
+
+    if (cJSON_GetObjectItemCaseSensitive(r->ops, "lookup") == NULL) {
+        return adapter_fail(res, ADAPTER_UNKNOWN, NULL,
+                            "no lookup operation is configured");
+    }
+    if (cJSON_IsString(p)) {
+        mapped.profile = p->valuestring;
+    }
+    memset(&v, 0, sizeof(v));
+    v.req = &mapped;
+    v.ref = req->ref;
+    v.base_url = r->http.url;
+    v.now = time_now();
+    return rest_add_chain(r, rest_run(r, "lookup", &v, res), res);
 }
 
 static ap_err
@@ -1754,11 +1817,13 @@ out:
 const struct adapter_ops adapter_rest = {
     .abi = ADAPTER_ABI,
     .name = "rest",
-    .caps = ADAPTER_CAP_POLL | ADAPTER_CAP_REVOKE | ADAPTER_CAP_CONCURRENT,
+    .caps = ADAPTER_CAP_POLL | ADAPTER_CAP_REVOKE | ADAPTER_CAP_CONCURRENT |
+            ADAPTER_CAP_LOOKUP,
     .config_keys = rest_keys,
     .init = rest_init,
     .submit = rest_submit,
     .poll = rest_poll,
+    .lookup = rest_lookup,
     .revoke = rest_revoke,
     .health = rest_health,
     .free = rest_free,

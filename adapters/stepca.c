@@ -233,6 +233,7 @@ stepca_submit(void *state, const struct adapter_request *req,
     if (stepca_post(s, "/1.0/sign", body, &resp) != AP_OK) {
         o = adapter_fail(res, ADAPTER_RETRY, NULL, "step-ca not reached: %s",
                          resp.error);
+        res->in_doubt = resp.sent;
         goto out;
     }
     o = stepca_parse(&(struct adapter_answer){ resp.status, resp.body.data,

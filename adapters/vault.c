@@ -426,6 +426,7 @@ vault_submit(void *state, const struct adapter_request *req,
                       sizeof(errbuf)) != AP_OK) {
         o = adapter_fail(res, ADAPTER_RETRY, NULL, "Vault not reached: %s",
                          errbuf);
+        res->in_doubt = resp.sent;
         goto out;
     }
     o = vault_parse_sign(&(struct adapter_answer){ resp.status,

@@ -380,6 +380,13 @@ httpc_call(const struct httpc_call *call, struct httpc_resp *resp,
     }
     cc = curl_easy_perform(h);
     (void)curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+    {
+        long req_bytes = 0;
+
+        resp->sent = curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE,
+                                       &req_bytes) == CURLE_OK &&
+                     req_bytes > 0;
+    }
     if (meta != NULL &&
         curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK &&
         ctype != NULL) {

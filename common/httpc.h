@@ -8,6 +8,7 @@
 #ifndef AP_COMMON_HTTPC_H
 #define AP_COMMON_HTTPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/buf.h"
@@ -32,6 +33,9 @@ struct httpc_resp {
     struct buf body;        /* capped at max_body */
     char location[512];     /* Location header of a redirect, if any */
     char error[256];        /* why it failed, for a problem detail */
+    bool sent;              /* httpc_call: the request went out, so a
+                               failure after it leaves its effect unknown
+                               (a timeout, a dropped connection) */
 };
 
 void httpc_resp_init(struct httpc_resp *resp);

@@ -32,11 +32,19 @@ enum store_table {
     STORE_META,        /* schema version and other singletons */
     STORE_ACCOUNT_AUTHZS, /* "<account id>/<type>/<value>" -> newest authz id */
     STORE_EAB,         /* EAB key id -> EAB key record (team, policy) */
+    STORE_AUDIT,       /* "%020llu" seq -> audit line (the outbox) */
+    STORE_JOBS_DUE,    /* "<queue>/<due ms, 15 digits>/<job id>" -> "" */
+    STORE_RECONCILE,   /* order id -> possible duplicate at the PKI */
     STORE__MAX
 };
 
 struct store;
 struct store_txn;
+
+/* Called after each successful commit of a write transaction with the
+ * bit (1u << table) set for every table it put a record into (deletions
+ * do not count). Runs on the committing thread, outside the writer lock. */
+typedef void (*store_commit_fn)(void *arg, unsigned tables);
 
 /* Opens (creating) the environment in dir, which must exist, with a map
  * of map_size_mb MiB. errbuf gets LMDB's reason on failure. */
@@ -45,6 +53,10 @@ AP_MUST_CHECK ap_err store_open(const char *dir, size_t map_size_mb,
                                 size_t errlen);
 /* Closes; no transaction may be open. Accepts NULL. */
 void store_close(struct store *st);
+
+/* Sets the commit hook (one per store; fn NULL removes it). Call before
+ * any other thread uses st. */
+void store_on_commit(struct store *st, store_commit_fn fn, void *arg);
 
 /* Begins a transaction; a write transaction waits for the one writer slot.
  * *out set only on AP_OK. */
@@ -95,5 +107,78 @@ AP_MUST_CHECK ap_err store_backup(struct store *st, const char *path,
 /* Number of records in t (for the admin view and the benchmark). */
 AP_MUST_CHECK ap_err store_count(struct store_txn *txn, enum store_table t,
                                  size_t *out);
+
+/* ---- jobs: durable work in due order --------------------------------
+ *
+ * A job is a JSON record in STORE_JOBS under its id, "<queue>:<name>"
+ * (queue: 1..8 characters before the first ':'), plus its place in its
+ * queue's due order (STORE_JOBS_DUE), so that claiming the next due job
+ * costs one ordered lookup (O(log n)) however many jobs wait, and nothing
+ * is loaded at start. The store owns the record members "dueMs" (when it
+ * is due, milliseconds since the epoch), "starts" (starts that ended with
+ * the death of the process, store_job_recover), "faults" (those that died
+ * of a fault, store_job_fault) and "releases"; every other member is the
+ * caller's.
+ *
+ * "Claim one due job" (store_job_claim) is the contract an engine gives:
+ * no two workers ever hold one job, and a claim's start is on record
+ * before the job runs, so that a job that kills the process is seen at the
+ * next start (PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED on a lease
+ * column). The LMDB engine serves one process per data directory: its
+ * claims live in memory, and each start and end is appended (write(2), not
+ * synced) to the journal <dir>/job-starts, which outlives the death of the
+ * process without costing a synced commit per job. A runner ends a claim
+ * with store_job_unclaim after it recorded its outcome (store_job_put or
+ * store_job_del in the transaction of its change) or gave the job back
+ * (store_job_release). */
+
+#define STORE_JOB_MAX_QUEUE 8
+
+/* Writes job id (an outcome: "starts", "faults" and "releases" start
+ * again at 0), due at due_ms, with the caller's members of rec (borrowed).
+ * Replaces a job that is there. AP_EINVAL when id has no queue. */
+AP_MUST_CHECK ap_err store_job_put(struct store_txn *txn, const char *id,
+                                   long long due_ms, const cJSON *rec);
+/* Removes job id, record and due entry. AP_ENOTFOUND when absent. */
+AP_MUST_CHECK ap_err store_job_del(struct store_txn *txn, const char *id);
+/* Claims the first job of queue due at now_ms or earlier that is not
+ * claimed, and notes its start (journal). On AP_OK id (idlen >=
+ * STORE_MAX_KEY + 1) and *rec (the record, "starts" counting this start
+ * too; caller deletes) are set. AP_ENOTFOUND when none is due; *next_ms
+ * (may be NULL) then gets when the first unclaimed job is due, or 0 when
+ * none waits. Thread-safe (no transaction: the engine takes its own). */
+AP_MUST_CHECK ap_err store_job_claim(struct store *st, const char *queue,
+                                     long long now_ms, char *id,
+                                     size_t idlen, cJSON **rec,
+                                     long long *next_ms);
+/* Ends the claim of id (notes its end). Accepts ids not claimed. */
+void store_job_unclaim(struct store *st, const char *id);
+/* Gives a job back without an outcome, due at due_ms; with ran, counts one
+ * more release (the caller's backoff). AP_ENOTFOUND when absent. The
+ * claim, if any, stays until store_job_unclaim. */
+AP_MUST_CHECK ap_err store_job_release(struct store_txn *txn, const char *id,
+                                       long long due_ms, bool ran);
+/* Makes a job that nobody runs due at due_ms when that is sooner than it
+ * is now. AP_ENOTFOUND when absent or claimed (its runner decides). */
+AP_MUST_CHECK ap_err store_job_advance(struct store_txn *txn, const char *id,
+                                       long long due_ms);
+/* Counts one fault against job id (the process died of a fault while it
+ * ran). AP_ENOTFOUND when absent. */
+AP_MUST_CHECK ap_err store_job_fault(struct store_txn *txn, const char *id);
+/* The due time of the first job of queue (claimed or not). AP_ENOTFOUND
+ * when the queue is empty. */
+AP_MUST_CHECK ap_err store_job_next_due(struct store_txn *txn,
+                                        const char *queue,
+                                        long long *due_ms);
+/* Visits the jobs of queue in due order (id, record text). */
+AP_MUST_CHECK ap_err store_job_scan(struct store_txn *txn, const char *queue,
+                                    store_scan_fn fn, void *arg);
+/* At the start of the serving process: every job whose start the journal
+ * has without an end was running when the process died: its "starts"
+ * counts one more and it is due at now_ms (*n: how many). Empties the
+ * journal. Also builds the due order of records written by an older
+ * version (a "due" in seconds, no index). */
+AP_MUST_CHECK ap_err store_job_recover(struct store_txn *txn,
+                                       long long now_ms, size_t *n);
 
 #endif /* AP_COMMON_STORE_H */

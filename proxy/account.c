@@ -111,7 +111,8 @@ respond_account(struct app *app, const cJSON *acct, int status,
 /* Writes an account event to the audit log: who, which key, from where,
  * bound to which team. */
 static ap_err
-audit_account(struct app *app, const struct acme_req *req, const char *event,
+audit_account(struct app *app, struct store_txn *txn,
+              const struct acme_req *req, const char *event,
               const cJSON *acct)
 {
     cJSON *f = cJSON_CreateObject();
@@ -131,7 +132,7 @@ audit_account(struct app *app, const struct acme_req *req, const char *event,
         f, "contact",
         cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(acct, "contact"),
                         1));
-    return audit_event(app->audit, event, req->request_id, f);
+    return audit_event(app->audit, txn, event, req->request_id, f);
 }
 
 /* Finds the account of a key thumbprint; *out NULL when none. */
@@ -297,7 +298,7 @@ account_new(struct app *app, const struct acme_req *req, const char *id,
         }
     }
     if (rc == AP_OK) {
-        rc = audit_account(app, req, "account.created", acct);
+        rc = audit_account(app, txn, req, "account.created", acct);
     }
     if (rc != AP_OK) {
         goto out;
@@ -469,7 +470,7 @@ account_post(struct app *app, const struct acme_req *req, const char *id,
     }
     rc = store_put_json(txn, STORE_ACCOUNTS, id, acct, false);
     if (rc == AP_OK) {
-        rc = audit_account(app, req,
+        rc = audit_account(app, txn, req,
                            status && strcmp(status, "deactivated") == 0
                                ? "account.deactivated"
                                : "account.updated",
@@ -688,6 +689,19 @@ account_key_change(struct app *app, const struct acme_req *req,
     if (rc != AP_OK) {
         goto out;
     }
+    if (strcmp(json_str(acct, "thumbprint", ""), msg.thumbprint) != 0) {
+        /* Another key change won the race since this request's signature
+         * was checked: the key that signed it is no longer the account's
+         * (RFC 8555 §7.3.5 gives a key conflict 409). */
+        app_url(app, acct_url, sizeof(acct_url), PATH_ACCOUNT,
+                msg.account_id);
+        problem_set(resp, PROB_CONFLICT,
+                    "the account key was changed by another request "
+                    "meanwhile; sign with the account's current key");
+        acme_resp_location(resp, acct_url);
+        rc = AP_OK;
+        goto out;
+    }
     cJSON_ReplaceItemInObjectCaseSensitive(acct, "jwk",
                                            crypto_key_to_jwk(new_key));
     rc = json_set_str(acct, "thumbprint", new_thumb);
@@ -708,8 +722,8 @@ account_key_change(struct app *app, const struct acme_req *req,
         cJSON_AddStringToObject(f, "old_thumbprint", msg.thumbprint);
         cJSON_AddStringToObject(f, "thumbprint", new_thumb);
         cJSON_AddStringToObject(f, "ip", req->remote_addr);
-        rc = audit_event(app->audit, "account.key_changed", req->request_id,
-                         f);
+        rc = audit_event(app->audit, txn, "account.key_changed",
+                         req->request_id, f);
     }
     if (rc == AP_OK) {
         rc = store_commit(txn);

@@ -102,6 +102,11 @@ static const struct admin_spec specs[] = {
     [ADMIN_REVOKE] = { "revoke", NULL, ARG_SERIAL, "SERIAL",
                        OPT_BIT(OPT_REASON), true },
     [ADMIN_BACKUP] = { "backup", NULL, ARG_FILE, "FILE", 0, false },
+    /* "reconcile done" before "reconcile": the first word alone matches
+     * the first entry without a second word. */
+    [ADMIN_RECONCILE_DONE] = { "reconcile", "done", ARG_ID, "ORDER", 0,
+                               false },
+    [ADMIN_RECONCILE] = { "reconcile", NULL, ARG_NONE, NULL, 0, false },
 };
 _Static_assert(sizeof(specs) / sizeof(specs[0]) == ADMIN__MAX,
                "specs must cover every admin_op");
@@ -131,6 +136,8 @@ admin_usage(FILE *f)
             "  revoke SERIAL [--reason N]      RFC 5280 code or name\n"
             "  backup FILE                     compacted hot copy of "
             "data_dir/db\n"
+            "  reconcile | reconcile done ORDER   possible duplicate "
+            "certificates at the PKI\n"
             "exit status: 0 done, 1 failed, 2 usage error\n");
 }
 
@@ -803,25 +810,19 @@ kv_time(FILE *out, const char *key, long long t)
     kv(out, key, fmt_time(t, buf, sizeof(buf)));
 }
 
-/* Writes an admin event to the audit log (takes fields). The change is
- * already committed: a failed write is reported, not undone. */
-static int
-audit_admin(struct app *app, const char *event, cJSON *fields, FILE *err)
+/* Adds who did it to the fields of an admin event: "by":"admin" and the
+ * Unix uid. The event goes into the transaction of the change
+ * (proxy/audit.h), so there is no change without its event. */
+static cJSON *
+admin_fields(cJSON *fields)
 {
-    ap_err rc;
-
-    if (fields == NULL) {
-        return fail(err, "%s: done, but not written to the audit log: %s",
-                    event, ap_strerror(AP_ENOMEM));
+    if (fields != NULL &&
+        (cJSON_AddStringToObject(fields, "by", "admin") == NULL ||
+         cJSON_AddNumberToObject(fields, "uid", (double)getuid()) == NULL)) {
+        cJSON_Delete(fields);
+        return NULL;
     }
-    cJSON_AddStringToObject(fields, "by", "admin");
-    cJSON_AddNumberToObject(fields, "uid", (double)getuid());
-    rc = audit_event(app->audit, event, "admin", fields);
-    if (rc != AP_OK) {
-        return fail(err, "%s: done, but not written to the audit log: %s",
-                    event, ap_strerror(rc));
-    }
-    return ADMIN_EXIT_OK;
+    return fields;
 }
 
 /* ---------------------------------------------------------------- loading */
@@ -1089,6 +1090,8 @@ cmd_eab_add(struct app *app, const struct admin_cmd *cmd, FILE *out,
     char hmac[EAB_HMAC_LEN + 8];
     char errbuf[256];
     cJSON *policy = cJSON_CreateObject();
+    cJSON *fields = NULL;
+    struct audit_note note;
     int status = ADMIN_EXIT_FAIL;
     ap_err rc = AP_ENOMEM;
 
@@ -1115,29 +1118,30 @@ cmd_eab_add(struct app *app, const struct admin_cmd *cmd, FILE *out,
         cJSON_AddNumberToObject(policy, "max_validity_days",
                                 (double)cmd->max_validity_days);
     }
-    rc = eab_create(app->st, app->cfg, cmd->label, policy, kid, sizeof(kid),
-                    hmac, sizeof(hmac), errbuf, sizeof(errbuf));
+    /* The event: the key's policy and label (eab_create adds its kid),
+     * never the HMAC key; written with the key or not at all. */
+    fields = admin_fields(cJSON_Duplicate(policy, 1));
+    if (fields == NULL ||
+        cJSON_AddStringToObject(fields, "label", cmd->label) == NULL) {
+        status = fail_rc(err, "eab add", AP_ENOMEM);
+        goto out;
+    }
+    note.audit = app->audit;
+    note.event = "eab.created";
+    note.request_id = "admin";
+    note.fields = fields;
+    rc = eab_create(app->st, app->cfg, cmd->label, policy, &note, kid,
+                    sizeof(kid), hmac, sizeof(hmac), errbuf, sizeof(errbuf));
     if (rc != AP_OK) {
         status = errbuf[0] != '\0' ? fail(err, "eab add: %s", errbuf)
                                    : fail_rc(err, "eab add", rc);
-        goto out;
-    }
-    /* The record of the key: its policy, never the HMAC key. Without a
-     * record the key must not be used: it is revoked at once. */
-    cJSON_AddStringToObject(policy, "kid", kid);
-    cJSON_AddStringToObject(policy, "label", cmd->label);
-    status = audit_admin(app, "eab.created", policy, err);
-    policy = NULL;
-    if (status != ADMIN_EXIT_OK) {
-        if (eab_revoke(app->st, kid) == AP_OK) {
-            fprintf(err, "acmeproxy: eab add: key %s revoked again\n", kid);
-        }
         goto out;
     }
     status = print_new_key(cmd, kid, hmac, out, err);
 out:
     crypto_zeroize(hmac, sizeof(hmac));
     cJSON_Delete(policy);
+    cJSON_Delete(fields);
     return status;
 }
 
@@ -1225,17 +1229,18 @@ cmd_eab_revoke(struct app *app, const struct admin_cmd *cmd, FILE *out,
         status = fail(err, "eab revoke: key %s is already revoked",
                       cmd->arg);
     } else {
-        rc = eab_revoke(app->st, cmd->arg);
-        status = rc == AP_OK ? ADMIN_EXIT_OK : fail_rc(err, "eab revoke", rc);
-    }
-    if (status == ADMIN_EXIT_OK) {
-        cJSON *f = cJSON_CreateObject();
+        cJSON *f = admin_fields(cJSON_CreateObject());
+        struct audit_note note = { app->audit, "eab.revoked", "admin", f };
 
-        if (f != NULL) {
-            cJSON_AddStringToObject(f, "kid", cmd->arg);
-            cJSON_AddStringToObject(f, "label", json_str(found, "label", ""));
-        }
-        status = audit_admin(app, "eab.revoked", f, err);
+        rc = f != NULL &&
+                     cJSON_AddStringToObject(f, "kid", cmd->arg) != NULL &&
+                     cJSON_AddStringToObject(f, "label",
+                                             json_str(found, "label", "")) !=
+                         NULL
+                 ? eab_revoke(app->st, cmd->arg, &note)
+                 : AP_ENOMEM;
+        cJSON_Delete(f);
+        status = rc == AP_OK ? ADMIN_EXIT_OK : fail_rc(err, "eab revoke", rc);
     }
     if (status == ADMIN_EXIT_OK && cmd->json) {
         doc = cJSON_CreateObject();
@@ -1524,6 +1529,17 @@ cmd_accounts_deactivate(struct app *app, const struct admin_cmd *cmd,
             rc = account_cancel_pending(txn, cmd->arg);
         }
         if (rc == AP_OK) {
+            cJSON *f = admin_fields(cJSON_CreateObject());
+
+            if (f != NULL) {
+                cJSON_AddStringToObject(f, "account", cmd->arg);
+                cJSON_AddStringToObject(f, "status", "deactivated");
+            }
+            rc = f != NULL ? audit_event(app->audit, txn,
+                                         "account.deactivated", "admin", f)
+                           : AP_ENOMEM;
+        }
+        if (rc == AP_OK) {
             rc = store_commit(txn);
             txn = NULL;
         }
@@ -1537,13 +1553,7 @@ cmd_accounts_deactivate(struct app *app, const struct admin_cmd *cmd,
         status = fail(err, "accounts deactivate: account %s is already %s",
                       cmd->arg, was);
     } else {
-        cJSON *f = cJSON_CreateObject();
-
-        if (f != NULL) {
-            cJSON_AddStringToObject(f, "account", cmd->arg);
-            cJSON_AddStringToObject(f, "status", "deactivated");
-        }
-        status = audit_admin(app, "account.deactivated", f, err);
+        status = ADMIN_EXIT_OK;
     }
     if (status == ADMIN_EXIT_OK && cmd->json) {
         doc = cJSON_CreateObject();
@@ -2090,13 +2100,6 @@ cmd_revoke(struct app *app, const struct admin_cmd *cmd, FILE *out,
                       errbuf[0] ? errbuf : ap_strerror(rc));
         goto out;
     }
-    rc = cert_mark_revoked(app, serial, cmd->reason);
-    if (rc != AP_OK) {
-        status = fail(err, "revoke: the PKI revoked %s but recording it "
-                           "failed: %s (run the command again)",
-                      serial, ap_strerror(rc));
-        goto out;
-    }
     doc = cJSON_CreateObject();
     if (doc != NULL) {
         cJSON_AddStringToObject(doc, "serial", serial);
@@ -2104,8 +2107,18 @@ cmd_revoke(struct app *app, const struct admin_cmd *cmd, FILE *out,
         cJSON_AddStringToObject(doc, "adapter", app->adapter->name);
         cJSON_AddStringToObject(doc, "pki", "revoked");
     }
-    status = audit_admin(app, "cert.revoked", doc, err);
-    if (status != ADMIN_EXIT_OK) {
+    doc = admin_fields(doc);
+    {
+        struct audit_note note = { app->audit, "cert.revoked", "admin", doc };
+
+        rc = doc != NULL ? cert_mark_revoked(app, serial, cmd->reason, &note)
+                         : AP_ENOMEM;
+    }
+    cJSON_Delete(doc);
+    if (rc != AP_OK) {
+        status = fail(err, "revoke: the PKI revoked %s but recording it "
+                           "failed: %s (run the command again)",
+                      serial, ap_strerror(rc));
         goto out;
     }
     if (cmd->json) {
@@ -2176,6 +2189,174 @@ cmd_backup(struct app *app, const struct admin_cmd *cmd, FILE *out,
     return ADMIN_EXIT_OK;
 }
 
+/* ---------------------------------------------------------------- reconcile */
+
+struct recon_list {
+    struct store_txn *txn;
+    cJSON *doc;
+    struct admin_table *t;
+    ap_err rc;
+};
+
+/* One possible duplicate, with what the order became (the certificate it
+ * kept is not the orphan). */
+static bool
+recon_one(void *arg, const char *key, const char *val, size_t len)
+{
+    struct recon_list *l = arg;
+    cJSON *rec = NULL;
+    cJSON *order = NULL;
+    cJSON *cert = NULL;
+    char names[ADMIN_MAX_CELL];
+    const char *row[7];
+    const char *kept = NULL;
+
+    if (json_parse(val, len, &rec) != AP_OK) {
+        return true;
+    }
+    if (store_get_json(l->txn, STORE_ORDERS, key, &order) == AP_OK &&
+        json_str(order, "cert", NULL) != NULL &&
+        store_get_json(l->txn, STORE_CERTS, json_str(order, "cert", ""),
+                       &cert) == AP_OK) {
+        kept = json_str(cert, "serial", NULL);
+    }
+    cJSON_AddStringToObject(rec, "orderStatus",
+                            order != NULL ? json_str(order, "status", "?")
+                                          : "gone");
+    if (kept != NULL) {
+        cJSON_AddStringToObject(rec, "keptSerial", kept);
+    }
+    names[0] = '\0';
+    {
+        const cJSON *it;
+        size_t off = 0;
+
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(
+                                   rec, "identifiers")) {
+            int n = snprintf(names + off, sizeof(names) - off, "%s%s",
+                             off > 0 ? "," : "", json_str(it, "value", ""));
+
+            if (n < 0 || (size_t)n >= sizeof(names) - off) {
+                break;
+            }
+            off += (size_t)n;
+        }
+    }
+    row[0] = key;
+    row[1] = json_str(rec, "lostAt", "");
+    row[2] = json_str(rec, "adapter", "");
+    row[3] = names;
+    row[4] = json_str(rec, "keySha256", "");
+    row[5] = kept;
+    row[6] = json_str(rec, "orderStatus", "");
+    if (admin_table_add(l->t, row) != AP_OK ||
+        !cJSON_AddItemToArray(l->doc, rec)) {
+        cJSON_Delete(rec);
+        l->rc = AP_ENOMEM;
+        cJSON_Delete(order);
+        cJSON_Delete(cert);
+        return false;
+    }
+    cJSON_Delete(order);
+    cJSON_Delete(cert);
+    return true;
+}
+
+/* `reconcile`: the submissions whose answer was lost where the PKI could
+ * not be asked. Each may have left a certificate at the PKI that nobody
+ * received: same names, same public key (keySha256 is the SHA-256 of its
+ * SubjectPublicKeyInfo), issued from lostAt on, and not keptSerial. */
+static int
+cmd_reconcile(struct app *app, const struct admin_cmd *cmd, FILE *out,
+              FILE *err)
+{
+    static const char *const hdr[] = { "ORDER", "LOST AT", "ADAPTER",
+                                       "NAMES", "KEY SHA-256",
+                                       "KEPT SERIAL", "ORDER STATUS" };
+    struct recon_list l;
+    int status = ADMIN_EXIT_FAIL;
+    ap_err rc;
+
+    memset(&l, 0, sizeof(l));
+    l.doc = cJSON_CreateArray();
+    l.t = admin_table_new(7, hdr);
+    if (l.doc == NULL || l.t == NULL) {
+        status = fail_rc(err, "reconcile", AP_ENOMEM);
+        goto out;
+    }
+    rc = store_begin(app->st, false, &l.txn);
+    if (rc == AP_OK) {
+        rc = store_scan(l.txn, STORE_RECONCILE, NULL, NULL, recon_one, &l);
+    }
+    store_abort(l.txn);
+    if (rc == AP_OK) {
+        rc = l.rc;
+    }
+    if (rc != AP_OK) {
+        status = fail_rc(err, "reconcile", rc);
+        goto out;
+    }
+    if (!cmd->json) {
+        fprintf(out, "%d possible duplicate(s): revoke at the PKI the "
+                     "certificate for the same names and key, issued from "
+                     "LOST AT on, that is not KEPT SERIAL; then run "
+                     "`reconcile done ORDER`\n",
+                cJSON_GetArraySize(l.doc));
+    }
+    status = emit_list(cmd, out, err, &l.doc, l.t);
+out:
+    admin_table_free(l.t);
+    cJSON_Delete(l.doc);
+    return status;
+}
+
+/* `reconcile done ORDER`: the PKI team dealt with it. */
+static int
+cmd_reconcile_done(struct app *app, const struct admin_cmd *cmd, FILE *out,
+                   FILE *err)
+{
+    struct store_txn *txn = NULL;
+    cJSON *f = NULL;
+    cJSON *doc;
+    ap_err rc;
+
+    rc = store_begin(app->st, true, &txn);
+    if (rc == AP_OK) {
+        rc = store_del(txn, STORE_RECONCILE, cmd->arg);
+    }
+    if (rc == AP_OK) {
+        f = admin_fields(cJSON_CreateObject());
+        if (f != NULL) {
+            cJSON_AddStringToObject(f, "order", cmd->arg);
+        }
+        rc = f != NULL ? audit_event(app->audit, txn, "pki.duplicate_resolved",
+                                     "admin", f)
+                       : AP_ENOMEM;
+    }
+    if (rc == AP_OK) {
+        rc = store_commit(txn);
+        txn = NULL;
+    }
+    store_abort(txn);
+    if (rc == AP_ENOTFOUND) {
+        return fail(err, "reconcile done: no possible duplicate for order %s",
+                    cmd->arg);
+    }
+    if (rc != AP_OK) {
+        return fail_rc(err, "reconcile done", rc);
+    }
+    if (cmd->json) {
+        doc = cJSON_CreateObject();
+        if (doc != NULL) {
+            cJSON_AddStringToObject(doc, "order", cmd->arg);
+            cJSON_AddStringToObject(doc, "status", "resolved");
+        }
+        return print_json(out, err, doc);
+    }
+    fprintf(out, "order %s: possible duplicate resolved\n", cmd->arg);
+    return ADMIN_EXIT_OK;
+}
+
 /* ---------------------------------------------------------------- dispatch */
 
 typedef int (*admin_fn)(struct app *app, const struct admin_cmd *cmd,
@@ -2194,6 +2375,8 @@ static const admin_fn handlers[] = {
     [ADMIN_CERTS_SHOW] = cmd_certs_show,
     [ADMIN_REVOKE] = cmd_revoke,
     [ADMIN_BACKUP] = cmd_backup,
+    [ADMIN_RECONCILE_DONE] = cmd_reconcile_done,
+    [ADMIN_RECONCILE] = cmd_reconcile,
 };
 _Static_assert(sizeof(handlers) / sizeof(handlers[0]) == ADMIN__MAX,
                "handlers must cover every admin_op");

@@ -1,6 +1,7 @@
 /* proxy/admin.h: the admin subcommands of `acmeproxy -c CONF COMMAND`.
  *
- * EAB keys, accounts, orders, certificates, revocation and backup, run on
+ * EAB keys, accounts, orders, certificates, revocation, backup and the
+ * possible duplicates at the PKI (reconcile), run on
  * the data directory of a proxy that may be serving at the same time (LMDB
  * takes several processes; every change is one short write transaction).
  * Output is for people (aligned columns, "key: value" lines) or, with
@@ -44,6 +45,8 @@ enum admin_op {
     ADMIN_CERTS_SHOW,
     ADMIN_REVOKE,
     ADMIN_BACKUP,
+    ADMIN_RECONCILE_DONE,
+    ADMIN_RECONCILE,
     ADMIN__MAX
 };
 

@@ -356,7 +356,8 @@ cert_by_der(struct app *app, const unsigned char *der, size_t der_len,
 
 /* Shared with `acmeproxy revoke` (proxy/admin.c): see resource.h. */
 ap_err
-cert_mark_revoked(struct app *app, const char *serial, long long reason)
+cert_mark_revoked(struct app *app, const char *serial, long long reason,
+                  const struct audit_note *note)
 {
     struct store_txn *txn = NULL;
     char *cert_id = NULL;
@@ -381,6 +382,9 @@ cert_mark_revoked(struct app *app, const char *serial, long long reason)
     }
     if (rc == AP_OK) {
         rc = store_put_json(txn, STORE_CERTS, cert_id, cert, false);
+    }
+    if (rc == AP_OK) {
+        rc = audit_note_put(txn, note);
     }
     if (rc == AP_OK) {
         rc = store_commit(txn);
@@ -470,8 +474,8 @@ cert_revoke(struct app *app, const struct acme_req *req, const char *id,
         cJSON_AddNumberToObject(f, "reason", (double)reason);
         cJSON_AddStringToObject(f, "adapter", app->adapter->name);
         cJSON_AddStringToObject(f, "pki", errbuf);
-        rc = audit_event(app->audit, "cert.revoke_failed", req->request_id,
-                         f);
+        rc = audit_record(app->audit, app->st, "cert.revoke_failed",
+                          req->request_id, f);
         if (rc != AP_OK) {
             goto out;
         }
@@ -492,10 +496,15 @@ cert_revoke(struct app *app, const struct acme_req *req, const char *id,
                     app->adapter->name, errbuf);
         goto out;
     }
-    rc = cert_mark_revoked(app, parsed->serial_hex, reason);
-    if (rc == AP_OK) {
+    {
         cJSON *f = cJSON_CreateObject();
+        struct audit_note note = { app->audit, "cert.revoked",
+                                   req->request_id, f };
 
+        if (f == NULL) {
+            rc = AP_ENOMEM;
+            goto out;
+        }
         cJSON_AddStringToObject(f, "serial", parsed->serial_hex);
         cJSON_AddStringToObject(f, "by", msg.account ? msg.account_id
                                                      : "certificate-key");
@@ -503,7 +512,8 @@ cert_revoke(struct app *app, const struct acme_req *req, const char *id,
         cJSON_AddStringToObject(f, "adapter", app->adapter->name);
         cJSON_AddStringToObject(f, "pki", "revoked");
         cJSON_AddStringToObject(f, "ip", req->remote_addr);
-        rc = audit_event(app->audit, "cert.revoked", req->request_id, f);
+        rc = cert_mark_revoked(app, parsed->serial_hex, reason, &note);
+        cJSON_Delete(f);
     }
     if (rc != AP_OK) {
         goto out;

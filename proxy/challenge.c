@@ -370,8 +370,9 @@ out:
 
 /* The audit line of one validation attempt, with its evidence. */
 static ap_err
-audit_validation(struct app *app, const char *job_id, const cJSON *authz,
-                 const cJSON *chall, const struct val_outcome *vo)
+audit_validation(struct app *app, struct store_txn *txn, const char *job_id,
+                 const cJSON *authz, const cJSON *chall,
+                 const struct val_outcome *vo)
 {
     cJSON *f = cJSON_CreateObject();
 
@@ -397,12 +398,15 @@ audit_validation(struct app *app, const char *job_id, const cJSON *authz,
         cJSON_AddItemToObject(f, "error",
                               problem_object(vo->problem, vo->detail));
     }
-    return audit_event(app->audit, "validation", job_id, f);
+    return audit_event(app->audit, txn, "validation", job_id, f);
 }
 
+/* Records the outcome of a validation (or of giving it up: given_up, the
+ * job.abandoned fields, taken) and ends the job, in one transaction. */
 static ap_err
 record_outcome(struct app *app, const char *job_id,
-               const struct chall_job *cj, const struct val_outcome *vo)
+               const struct chall_job *cj, const struct val_outcome *vo,
+               cJSON *given_up)
 {
     struct store_txn *txn = NULL;
     cJSON *authz = NULL;
@@ -455,13 +459,14 @@ record_outcome(struct app *app, const char *job_id,
         rc = order_update_from_authz(txn, json_str(authz, "order", ""));
     }
     if (rc == AP_OK) {
-        rc = store_del(txn, STORE_JOBS, job_id);
-        if (rc == AP_ENOTFOUND) {
-            rc = AP_OK;
-        }
+        rc = jobs_del(txn, job_id);
     }
     if (rc == AP_OK) {
-        rc = audit_validation(app, job_id, authz, chall, vo);
+        rc = audit_validation(app, txn, job_id, authz, chall, vo);
+    }
+    if (rc == AP_OK && given_up != NULL) {
+        rc = audit_event(app->audit, txn, "job.abandoned", job_id, given_up);
+        given_up = NULL;
     }
     if (rc == AP_OK) {
         rc = store_commit(txn);
@@ -480,24 +485,33 @@ record_outcome(struct app *app, const char *job_id,
 out:
     store_abort(txn);
     cJSON_Delete(authz);
+    cJSON_Delete(given_up);
     return rc;
 }
 
-static void
-drop_job(struct app *app, const char *job_id)
+/* Ends a job with nothing to do. JOB_DONE, or a backoff when the store
+ * refused. */
+static long long
+drop_job(struct app *app, const struct job *job)
 {
     struct store_txn *txn = NULL;
+    ap_err rc;
 
-    if (store_begin(app->st, true, &txn) != AP_OK) {
-        return;
+    rc = store_begin(app->st, true, &txn);
+    if (rc == AP_OK) {
+        rc = jobs_del(txn, job->id);
     }
-    if (store_del(txn, STORE_JOBS, job_id) == AP_OK) {
-        if (store_commit(txn) != AP_OK) {
-            log_err("validate", "dropping job %s failed", job_id);
-        }
-        return;
+    if (rc == AP_OK) {
+        rc = store_commit(txn);
+        txn = NULL;
     }
     store_abort(txn);
+    if (rc != AP_OK) {
+        log_err("validate", "dropping job %s failed: %s", job->id,
+                ap_strerror(rc));
+        return jobs_backoff_ms(job);
+    }
+    return JOB_DONE;
 }
 
 /* Parses "<authz id>/<index>" of a validation job id. */
@@ -569,9 +583,62 @@ run_validator(struct app *app, const struct chall_job *cj,
     free(policy);
 }
 
-void
-challenge_run(struct app *app, const char *job_id)
+#ifdef AP_TEST_HOOKS
+/* Test builds only (Makefile: build/.../acmeproxy-hooks): with
+ * ACMEPROXY_TEST_CRASH=validate:LABEL a validation of a name that starts
+ * with LABEL. aborts the process, for the crash-loop test. */
+static void
+test_crash_hook(const char *name)
 {
+    const char *spec = getenv("ACMEPROXY_TEST_CRASH");
+
+    if (spec != NULL && strncmp(spec, "validate:", 9) == 0 &&
+        strncmp(name, spec + 9, strlen(spec + 9)) == 0 &&
+        name[strlen(spec + 9)] == '.') {
+        log_err("validate", "test hook: crashing on %s", name);
+        abort();
+    }
+}
+#endif
+
+/* Gives up a validation that crashed the process or never reached an
+ * outcome: the challenge becomes invalid (serverInternal). */
+static long long
+give_up(struct app *app, const struct job *job, const struct chall_job *cj)
+{
+    struct val_outcome vo;
+    cJSON *f = cJSON_CreateObject();
+    ap_err rc;
+
+    memset(&vo, 0, sizeof(vo));
+    val_fail(&vo, PROB_SERVER_INTERNAL, "the validation was given up: the "
+             "proxy died %u times while it ran (%u of them of a fault)",
+             job->starts - 1,
+             job->faults);
+    log_err("validate", "authz=%s name=%s: %s", cj->authz_id, cj->name,
+            vo.detail);
+    if (f != NULL) {
+        cJSON_AddStringToObject(f, "job", job->id);
+        cJSON_AddStringToObject(f, "kind", "validate");
+        cJSON_AddStringToObject(f, "authz", cj->authz_id);
+        cJSON_AddStringToObject(f, "identifier", cj->name);
+        cJSON_AddNumberToObject(f, "starts", job->starts - 1);
+        cJSON_AddNumberToObject(f, "faults", job->faults);
+        cJSON_AddStringToObject(f, "reason", vo.detail);
+    }
+    rc = record_outcome(app, job->id, cj, &vo, f);
+    if (rc != AP_OK) {
+        log_err("validate", "giving up authz=%s failed: %s", cj->authz_id,
+                ap_strerror(rc));
+        return jobs_backoff_ms(job);
+    }
+    return JOB_DONE;
+}
+
+long long
+challenge_run(struct app *app, const struct job *job)
+{
+    const char *job_id = job->id;
     struct chall_job cj;
     struct val_outcome vo;
     char evidence[CHALLENGE_LOG_EVIDENCE + 1] = "";
@@ -582,33 +649,40 @@ challenge_run(struct app *app, const char *job_id)
 
     memset(&cj, 0, sizeof(cj));
     if (!parse_target(job_id, &cj)) {
-        drop_job(app, job_id);
-        return;
+        return drop_job(app, job);
     }
     rc = load_challenge(app, &cj);
-    if (rc != AP_OK) {
+    if (rc == AP_ENOTFOUND) {
         /* Gone or already decided: nothing to validate. */
-        drop_job(app, job_id);
-        return;
+        return drop_job(app, job);
+    }
+    if (rc != AP_OK) {
+        return jobs_backoff_ms(job);
+    }
+    if (jobs_given_up(job)) {
+        return give_up(app, job, &cj);
     }
     if (!limit_enter(app->cfg, cj.name)) {
-        /* Over max_concurrent or max_per_identifier: the record stays,
-         * the job comes back a little later. */
+        /* Over max_concurrent or max_per_identifier: the job comes back a
+         * little later, its start not counted. */
         log_debug("validate", "authz=%s name=%s busy, retrying in %d s",
                   cj.authz_id, cj.name, CHALLENGE_BUSY_DELAY_SEC);
-        jobs_kick(app->jobs, job_id, CHALLENGE_BUSY_DELAY_SEC);
-        return;
+        jobs_defer(app->jobs, job, CHALLENGE_BUSY_DELAY_SEC * 1000LL);
+        return JOB_DONE;
     }
+#ifdef AP_TEST_HOOKS
+    test_crash_hook(cj.name);
+#endif
     memset(&vo, 0, sizeof(vo));
     run_validator(app, &cj, &vo);
     limit_leave(cj.name);
     ms = time_mono_ms() - t0;
-    rc = record_outcome(app, job_id, &cj, &vo);
+    rc = record_outcome(app, job_id, &cj, &vo, NULL);
     if (rc != AP_OK) {
         log_err("validate", "recording outcome of authz=%s failed: %s",
                 cj.authz_id, ap_strerror(rc));
         cJSON_Delete(vo.evidence);
-        return;
+        return jobs_backoff_ms(job);
     }
     if (vo.evidence != NULL) {
         ev = cJSON_PrintUnformatted(vo.evidence);
@@ -624,4 +698,5 @@ challenge_run(struct app *app, const char *job_id)
              evidence[0] ? evidence : "-", vo.valid ? "" : " detail=",
              vo.valid ? "" : vo.detail);
     cJSON_Delete(vo.evidence);
+    return JOB_DONE;
 }

@@ -13,6 +13,7 @@
 #include "common/json.h"
 #include "common/netpolicy.h"
 #include "common/timeutil.h"
+#include "proxy/audit.h"
 #include "proxy/ident.h"
 #include "proxy/problem.h"
 
@@ -108,8 +109,9 @@ profile_ok(const struct config *cfg, const char *s, const char **why)
 
 ap_err
 eab_create(struct store *st, const struct config *cfg, const char *label,
-           const cJSON *policy, char *kid, size_t kidlen, char *hmac,
-           size_t hmaclen, char *errbuf, size_t errlen)
+           const cJSON *policy, const struct audit_note *note, char *kid,
+           size_t kidlen, char *hmac, size_t hmaclen, char *errbuf,
+           size_t errlen)
 {
     unsigned char raw[EAB_HMAC_RAW];
     struct store_txn *txn = NULL;
@@ -167,6 +169,21 @@ eab_create(struct store *st, const struct config *cfg, const char *label,
     if (rc == AP_OK) {
         rc = store_put_json(txn, STORE_EAB, kid, rec, true);
     }
+    if (rc == AP_OK && note != NULL) {
+        /* The record of the key, with its new id: never the HMAC key. */
+        cJSON *f = note->fields != NULL ? cJSON_Duplicate(note->fields, 1)
+                                        : cJSON_CreateObject();
+        struct audit_note n = *note;
+
+        rc = f != NULL && cJSON_AddStringToObject(f, "kid", kid) != NULL
+                 ? AP_OK
+                 : AP_ENOMEM;
+        n.fields = f;
+        if (rc == AP_OK) {
+            rc = audit_note_put(txn, &n);
+        }
+        cJSON_Delete(f);
+    }
     if (rc == AP_OK) {
         rc = store_commit(txn);
         txn = NULL;
@@ -182,7 +199,7 @@ out:
 }
 
 ap_err
-eab_revoke(struct store *st, const char *kid)
+eab_revoke(struct store *st, const char *kid, const struct audit_note *note)
 {
     struct store_txn *txn = NULL;
     cJSON *rec = NULL;
@@ -196,6 +213,9 @@ eab_revoke(struct store *st, const char *kid)
         rc = json_set_num(rec, "revoked", time_now());
         if (rc == AP_OK) {
             rc = store_put_json(txn, STORE_EAB, kid, rec, false);
+        }
+        if (rc == AP_OK) {
+            rc = audit_note_put(txn, note);
         }
     }
     if (rc == AP_OK) {

@@ -31,13 +31,19 @@
  * profiles known to cfg, validity within 1..3650) and copied. On AP_OK
  * kid and hmac (the secret, shown once) are filled; AP_EINVAL with a reason
  * in errbuf when the policy is not acceptable. */
+struct audit_note;
+/* note (may be NULL) is the audit event of the creation, written in its
+ * transaction with "kid" added to its fields. */
 AP_MUST_CHECK ap_err eab_create(struct store *st, const struct config *cfg,
                                 const char *label, const cJSON *policy,
-                                char *kid, size_t kidlen, char *hmac,
-                                size_t hmaclen, char *errbuf, size_t errlen);
-/* Marks a key revoked (AP_ENOTFOUND when unknown). Accounts bound to it
- * can no longer order. */
-AP_MUST_CHECK ap_err eab_revoke(struct store *st, const char *kid);
+                                const struct audit_note *note, char *kid,
+                                size_t kidlen, char *hmac, size_t hmaclen,
+                                char *errbuf, size_t errlen);
+/* Marks a key revoked (AP_ENOTFOUND when unknown), with the audit event
+ * note (may be NULL) in the same transaction. Accounts bound to it can no
+ * longer order. */
+AP_MUST_CHECK ap_err eab_revoke(struct store *st, const char *kid,
+                                const struct audit_note *note);
 /* Every key record without its "hmac" member, as a new array (caller
  * deletes). */
 AP_MUST_CHECK ap_err eab_list(struct store *st, cJSON **out);

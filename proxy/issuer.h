@@ -2,13 +2,17 @@
  *
  * issuer_open reads the core keys of the adapter's section (workers,
  * max_inflight, pending_timeout, retry_timeout, poll_interval,
- * trust_anchors; adapter.h ADAPTER_CORE_KEYS) after the adapter was
- * initialised. issuer_run (resource.h) is the JOB_ISSUE runner: it calls
- * submit or poll under the per-adapter cap of calls in flight, checks every
- * certificate (public key, SAN set, chain to the trust anchors) before the
- * order becomes valid, and reschedules PENDING and RETRY with backoff and
- * jitter until the deadlines. Crash safety and its limits: docs/adapters.md.
- * Thread-safe after issuer_open. */
+ * probe_interval, lookup_grace, trust_anchors; adapter.h
+ * ADAPTER_CORE_KEYS) after the adapter was initialised. issuer_run
+ * (resource.h) is the JOB_ISSUE runner: it calls submit, poll or lookup
+ * (one worker thread per call the PKI may take at once), checks every
+ * certificate (public key, SAN set, chain to the trust anchors, and any
+ * further check of cert_checks) before the order becomes valid, revokes
+ * and records a certificate it refuses, and reschedules PENDING and RETRY
+ * with backoff and jitter until the deadlines. A circuit breaker probes
+ * the adapter's health while the PKI fails and brings the waiting orders
+ * forward the moment it answers again. Crash safety and its limits:
+ * docs/adapters.md. Thread-safe after issuer_open. */
 #ifndef AP_PROXY_ISSUER_H
 #define AP_PROXY_ISSUER_H
 
@@ -19,16 +23,31 @@
 struct app;
 struct issuer;
 
-/* Sets app->issuer. AP_ECONFIG with "file:line: message" in errbuf on a
- * bad key or unreadable trust anchors. */
+/* Sets app->issuer and starts the health prober. AP_ECONFIG with
+ * "file:line: message" in errbuf on a bad key or unreadable trust
+ * anchors. */
 AP_MUST_CHECK ap_err issuer_open(struct app *app, char *errbuf,
                                  size_t errlen);
-/* Issuance worker threads to start (the workers key). */
+/* Issuance worker threads to start: workers, at most max_inflight (each
+ * worker makes one PKI call at a time, so this is the cap). */
 unsigned issuer_threads(const struct issuer *is);
 /* Seconds between polls of a request the PKI holds (poll_interval); 1 when
  * is is NULL. */
 unsigned issuer_poll_interval(const struct issuer *is);
+/* Stops the health prober (it wakes the job workers): call before
+ * jobs_stop. Accepts NULL. */
+void issuer_stop_prober(struct issuer *is);
 /* Accepts NULL. Call after the job workers stopped. */
 void issuer_close(struct issuer *is);
+
+/* The wait before the next try after a transient failure (pure, for the
+ * unit tests): 2^attempts seconds (at most 300), at least retry_after,
+ * scaled by jitter_permille (800..1200), at least 1 s, and cut so that the
+ * try starts ISSUER_DEADLINE_MARGIN_MS before deadline_ms. -1 when no try
+ * fits before the deadline any more: the order is given up. */
+#define ISSUER_DEADLINE_MARGIN_MS 1000
+long long issuer_retry_delay_ms(unsigned attempts, unsigned retry_after,
+                                long long now_ms, long long deadline_ms,
+                                unsigned jitter_permille);
 
 #endif /* AP_PROXY_ISSUER_H */

@@ -1,14 +1,15 @@
-/* proxy/jobs.c: the job queue and its worker pools. */
+/* proxy/jobs.c: the worker pools over the store's job queues. */
 #include "proxy/jobs.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
-#include <stdbool.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include <cjson/cJSON.h>
+#include <unistd.h>
 
 #include "common/json.h"
 #include "common/log.h"
@@ -17,25 +18,27 @@
 #include "proxy/app.h"
 
 #define JOBS_MAX_THREADS 64
+#define JOBS_IDLE_MS 5000                /* an idle worker looks this often */
+#define JOBS_MAX_BACKOFF_MS 60000
+#define JOBS_ADVANCE_BATCH 512
+#define JOBS_FAULT_MAX 65536             /* bytes of the fault file read */
 
 static const char *const kind_prefix[] = { "v:", "i:" };
+static const char *const kind_queue[] = { "v", "i" };
 _Static_assert(sizeof(kind_prefix) / sizeof(kind_prefix[0]) == JOB__MAX,
                "kind_prefix must cover every job kind");
-
-struct job_entry {
-    struct job_entry *next;
-    long long due_ms;        /* monotonic */
-    char id[JOB_MAX_ID];
-};
+_Static_assert(sizeof(kind_queue) / sizeof(kind_queue[0]) == JOB__MAX,
+               "kind_queue must cover every job kind");
 
 struct job_pool {
     struct jobs *jobs;
     enum job_kind kind;
     job_fn fn;
-    struct job_entry *head;  /* sorted by due_ms */
     pthread_cond_t cond;
+    unsigned long long kicks;   /* bumped by every kick (no lost wake-up) */
     pthread_t threads[JOBS_MAX_THREADS];
     unsigned n_threads;
+    unsigned want_threads;
 };
 
 struct jobs {
@@ -46,6 +49,126 @@ struct jobs {
     pthread_cond_t done_cond;
     unsigned long long generation;
 };
+
+/* ---- the fault handler -------------------------------------------------
+ * The one piece of process-wide state: the descriptor of the fault file
+ * and each worker's current job id, read by the handler, which may only
+ * make async-signal-safe calls (write, sigaction, raise). */
+
+static const int fault_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE,
+                                     SIGABRT };
+#define N_FAULT_SIGNALS (sizeof(fault_signals) / sizeof(fault_signals[0]))
+static struct sigaction fault_prev[N_FAULT_SIGNALS];
+static int fault_fd = -1;
+static _Thread_local char current_job[JOB_MAX_ID];
+
+static void
+on_fault(int sig, siginfo_t *info, void *ctx)
+{
+    size_t n = strnlen(current_job, sizeof(current_job));
+
+    (void)ctx;
+    if (fault_fd != -1 && n > 0 && n < sizeof(current_job)) {
+        char line[JOB_MAX_ID + 1];
+
+        memcpy(line, current_job, n);
+        line[n] = '\n';
+        (void)!write(fault_fd, line, n + 1);
+    }
+    /* The previous action (the default, or a sanitizer's report) takes
+     * over: a fault happens again when this returns, a sent signal is
+     * raised again. */
+    for (size_t i = 0; i < N_FAULT_SIGNALS; i++) {
+        if (fault_signals[i] == sig) {
+            (void)sigaction(sig, &fault_prev[i], NULL);
+        }
+    }
+    if (info == NULL || info->si_code <= 0) {
+        (void)raise(sig);
+    }
+}
+
+static void
+fault_install(const char *data_dir)
+{
+    char path[4096];
+    struct sigaction sa;
+
+    if (fault_fd != -1) {
+        return;
+    }
+    (void)snprintf(path, sizeof(path), "%s/%s", data_dir, JOBS_FAULT_FILE);
+    fault_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+                              O_NOFOLLOW, 0600);
+    if (fault_fd == -1) {
+        log_warn("jobs", "%s: %s: crash loops are caught by the start count "
+                 "only", path, strerror(errno));
+        return;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < N_FAULT_SIGNALS; i++) {
+        (void)sigaction(fault_signals[i], &sa, &fault_prev[i]);
+    }
+}
+
+/* Counts the faults the last run noted, then empties the file. */
+static void
+fault_collect(struct app *app)
+{
+    char path[4096];
+    char *text = NULL;
+    struct store_txn *txn = NULL;
+    FILE *f;
+    size_t n;
+
+    (void)snprintf(path, sizeof(path), "%s/%s", app->cfg->server.data_dir,
+                   JOBS_FAULT_FILE);
+    f = fopen(path, "re");
+    if (f == NULL) {
+        return;
+    }
+    text = calloc(1, JOBS_FAULT_MAX + 1);
+    n = text != NULL ? fread(text, 1, JOBS_FAULT_MAX, f) : 0;
+    fclose(f);
+    if (n > 0 && store_begin(app->st, true, &txn) == AP_OK) {
+        char *save = NULL;
+
+        for (char *id = strtok_r(text, "\n", &save); id != NULL;
+             id = strtok_r(NULL, "\n", &save)) {
+            ap_err rc = store_job_fault(txn, id);
+
+            if (rc == AP_OK) {
+                log_warn("jobs", "job %s was running when the proxy died of "
+                         "a fault", id);
+            } else if (rc != AP_ENOTFOUND && rc != AP_EINVAL) {
+                break;
+            }
+        }
+        if (store_commit(txn) != AP_OK) {
+            log_err("jobs", "recording the faults of %s failed", path);
+        }
+        txn = NULL;
+    }
+    store_abort(txn);
+    free(text);
+    if (n > 0 && truncate(path, 0) != 0) {
+        log_warn("jobs", "%s: %s", path, strerror(errno));
+    }
+}
+
+/* ---- ids and records --------------------------------------------------- */
+
+long long
+jobs_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 ap_err
 jobs_parse_id(const char *id, enum job_kind *kind, const char **target)
@@ -61,8 +184,9 @@ jobs_parse_id(const char *id, enum job_kind *kind, const char **target)
 }
 
 ap_err
-jobs_put(struct store_txn *txn, enum job_kind kind, const char *target,
-         unsigned delay_sec, unsigned attempts, char *id, size_t idlen)
+jobs_put_ms(struct store_txn *txn, enum job_kind kind, const char *target,
+            long long delay_ms, unsigned attempts, bool retry, char *id,
+            size_t idlen)
 {
     cJSON *rec;
     ap_err rc;
@@ -76,69 +200,74 @@ jobs_put(struct store_txn *txn, enum job_kind kind, const char *target,
     if (rec == NULL) {
         return AP_ENOMEM;
     }
-    rc = json_set_num(rec, "v", 1);
-    if (rc == AP_OK) {
-        rc = json_set_num(rec, "due", time_now() + delay_sec);
-    }
+    rc = json_set_num(rec, "v", 2);
     if (rc == AP_OK) {
         rc = json_set_num(rec, "attempts", attempts);
     }
+    if (rc == AP_OK && retry) {
+        rc = cJSON_AddTrueToObject(rec, "retry") != NULL ? AP_OK : AP_ENOMEM;
+    }
     if (rc == AP_OK) {
-        rc = store_put_json(txn, STORE_JOBS, id, rec, false);
+        rc = store_job_put(txn, id, jobs_now_ms() + (delay_ms > 0 ? delay_ms
+                                                                   : 0),
+                           rec);
     }
     cJSON_Delete(rec);
     return rc;
 }
 
-static void
-queue_locked(struct jobs *jobs, const char *id, long long due_ms)
+ap_err
+jobs_put(struct store_txn *txn, enum job_kind kind, const char *target,
+         unsigned delay_sec, unsigned attempts, char *id, size_t idlen)
 {
-    enum job_kind kind;
-    const char *target;
-    struct job_pool *p;
-    struct job_entry *e;
-    struct job_entry **pp;
+    return jobs_put_ms(txn, kind, target, (long long)delay_sec * 1000,
+                       attempts, false, id, idlen);
+}
 
-    if (jobs_parse_id(id, &kind, &target) != AP_OK ||
-        strlen(id) >= JOB_MAX_ID) {
-        log_err("jobs", "refusing malformed job id");
-        return;
-    }
-    p = &jobs->pool[kind];
-    /* A job is queued once; a second kick only moves it earlier. */
-    for (pp = &p->head; *pp != NULL; pp = &(*pp)->next) {
-        if (strcmp((*pp)->id, id) == 0) {
-            e = *pp;
-            if (e->due_ms <= due_ms) {
-                return;
-            }
-            *pp = e->next;
-            goto insert;
-        }
-    }
-    e = calloc(1, sizeof(*e));
-    if (e == NULL) {
-        /* The record stays in the store: the next start runs it. */
-        log_err("jobs", "out of memory queueing %s", id);
-        return;
-    }
-    snprintf(e->id, sizeof(e->id), "%s", id);
-insert:
-    e->due_ms = due_ms;
-    for (pp = &p->head; *pp != NULL && (*pp)->due_ms <= due_ms;
-         pp = &(*pp)->next) {
-    }
-    e->next = *pp;
-    *pp = e;
-    pthread_cond_signal(&p->cond);
+ap_err
+jobs_del(struct store_txn *txn, const char *id)
+{
+    ap_err rc = store_job_del(txn, id);
+
+    return rc == AP_ENOTFOUND ? AP_OK : rc;
+}
+
+bool
+jobs_given_up(const struct job *job)
+{
+    return job->faults >= JOB_MAX_FAULTS || job->starts > JOB_MAX_STARTS;
+}
+
+long long
+jobs_backoff_ms(const struct job *job)
+{
+    long long d = job->releases < 16 ? 1000LL << job->releases
+                                     : JOBS_MAX_BACKOFF_MS;
+
+    return d < JOBS_MAX_BACKOFF_MS ? d : JOBS_MAX_BACKOFF_MS;
+}
+
+/* ---- waking and waiting ------------------------------------------------- */
+
+static void
+wake_pool(struct jobs *jobs, enum job_kind kind)
+{
+    pthread_mutex_lock(&jobs->lock);
+    jobs->pool[kind].kicks++;
+    pthread_cond_broadcast(&jobs->pool[kind].cond);
+    pthread_mutex_unlock(&jobs->lock);
 }
 
 void
 jobs_kick(struct jobs *jobs, const char *id, unsigned delay_sec)
 {
-    pthread_mutex_lock(&jobs->lock);
-    queue_locked(jobs, id, time_mono_ms() + (long long)delay_sec * 1000);
-    pthread_mutex_unlock(&jobs->lock);
+    enum job_kind kind;
+    const char *target;
+
+    (void)delay_sec;
+    if (jobs != NULL && jobs_parse_id(id, &kind, &target) == AP_OK) {
+        wake_pool(jobs, kind);
+    }
 }
 
 void
@@ -162,16 +291,14 @@ jobs_generation(struct jobs *jobs)
 }
 
 static void
-deadline_to_timespec(long long deadline_ms, struct timespec *ts)
+ms_to_timespec(long long ms, struct timespec *ts)
 {
-    long long left = deadline_ms - time_mono_ms();
-
-    if (left < 0) {
-        left = 0;
+    if (ms < 0) {
+        ms = 0;
     }
     clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += left / 1000;
-    ts->tv_nsec += (left % 1000) * 1000000L;
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000L;
     if (ts->tv_nsec >= 1000000000L) {
         ts->tv_sec++;
         ts->tv_nsec -= 1000000000L;
@@ -184,7 +311,7 @@ jobs_wait(struct jobs *jobs, unsigned long long gen, long long deadline_ms)
     struct timespec ts;
     unsigned long long g;
 
-    deadline_to_timespec(deadline_ms, &ts);
+    ms_to_timespec(deadline_ms - time_mono_ms(), &ts);
     pthread_mutex_lock(&jobs->lock);
     while (jobs->generation == gen && !jobs->stopping &&
            time_mono_ms() < deadline_ms) {
@@ -197,60 +324,201 @@ jobs_wait(struct jobs *jobs, unsigned long long gen, long long deadline_ms)
     return g;
 }
 
+/* ---- advancing jobs that wait for a failed back end -------------------- */
+
+struct retry_list {
+    char (*ids)[JOB_MAX_ID];
+    size_t n;
+    size_t cap;
+};
+
+static bool
+collect_retry(void *arg, const char *key, const char *val, size_t len)
+{
+    struct retry_list *l = arg;
+    cJSON *rec = NULL;
+    bool retry;
+
+    if (json_parse(val, len, &rec) != AP_OK) {
+        return true;
+    }
+    retry = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "retry"));
+    cJSON_Delete(rec);
+    if (retry && strlen(key) < JOB_MAX_ID) {
+        if (l->n == l->cap) {
+            size_t cap = l->cap == 0 ? 64 : l->cap * 2;
+            char(*ids)[JOB_MAX_ID] = realloc(l->ids, cap * sizeof(*ids));
+
+            if (ids == NULL) {
+                return false;
+            }
+            l->ids = ids;
+            l->cap = cap;
+        }
+        memcpy(l->ids[l->n++], key, strlen(key) + 1);
+    }
+    return true;
+}
+
+ap_err
+jobs_advance_retries(struct jobs *jobs, enum job_kind kind, size_t *n)
+{
+    struct store_txn *txn = NULL;
+    struct retry_list l;
+    size_t moved = 0;
+    long long now = jobs_now_ms();
+    ap_err rc;
+
+    memset(&l, 0, sizeof(l));
+    rc = store_begin(jobs->app->st, false, &txn);
+    if (rc == AP_OK) {
+        rc = store_job_scan(txn, kind_queue[kind], collect_retry, &l);
+    }
+    store_abort(txn);
+    txn = NULL;
+    /* In short transactions, so the writer lock is never held long. */
+    for (size_t i = 0; rc == AP_OK && i < l.n; i += JOBS_ADVANCE_BATCH) {
+        rc = store_begin(jobs->app->st, true, &txn);
+        for (size_t k = i; rc == AP_OK && k < l.n && k < i + JOBS_ADVANCE_BATCH;
+             k++) {
+            rc = store_job_advance(txn, l.ids[k], now);
+            if (rc == AP_OK) {
+                moved++;
+            } else if (rc == AP_ENOTFOUND) {
+                rc = AP_OK;     /* ended or being run meanwhile */
+            }
+        }
+        if (rc == AP_OK) {
+            rc = store_commit(txn);
+            txn = NULL;
+        }
+        store_abort(txn);
+        txn = NULL;
+    }
+    free(l.ids);
+    if (n != NULL) {
+        *n = moved;
+    }
+    if (moved > 0) {
+        wake_pool(jobs, kind);
+    }
+    return rc;
+}
+
+/* ---- workers ----------------------------------------------------------- */
+
+/* Claims the first due job of p's queue that nobody runs. AP_ENOTFOUND
+ * with *next_ms (when the first waiting job is due, or 0) when none is. */
+static ap_err
+claim(struct job_pool *p, struct job *j, cJSON **rec, long long *next_ms)
+{
+    ap_err rc;
+
+    rc = store_job_claim(p->jobs->app->st, kind_queue[p->kind], jobs_now_ms(),
+                         j->id, sizeof(j->id), rec, next_ms);
+    if (rc == AP_OK) {
+        j->kind = p->kind;
+        j->target = j->id + 2;
+        j->rec = *rec;
+        j->attempts = (unsigned)json_num(*rec, "attempts", 0);
+        j->starts = (unsigned)json_num(*rec, "starts", 0);
+        j->faults = (unsigned)json_num(*rec, "faults", 0);
+        j->releases = (unsigned)json_num(*rec, "releases", 0);
+    }
+    return rc;
+}
+
+/* Gives a job back without an outcome, due in delay_ms. */
+static void
+release(struct jobs *jobs, const struct job *j, long long delay_ms, bool ran)
+{
+    struct store_txn *txn = NULL;
+    ap_err rc;
+
+    rc = store_begin(jobs->app->st, true, &txn);
+    if (rc == AP_OK) {
+        rc = store_job_release(txn, j->id, jobs_now_ms() + delay_ms, ran);
+    }
+    if (rc == AP_OK) {
+        rc = store_commit(txn);
+        txn = NULL;
+    }
+    store_abort(txn);
+    if (rc != AP_OK && rc != AP_ENOTFOUND) {
+        /* The store refuses writes: the job keeps its old due time. It
+         * stays claimed for the delay (at most 5 s), so it is not run
+         * again at once. */
+        struct timespec ts = { 0, 0 };
+        long long ms = delay_ms < 5000 ? delay_ms : 5000;
+
+        log_err("jobs", "giving back job %s failed: %s", j->id,
+                ap_strerror(rc));
+        ts.tv_sec = ms / 1000;
+        ts.tv_nsec = (ms % 1000) * 1000000L;
+        nanosleep(&ts, NULL);
+    }
+}
+
+void
+jobs_defer(struct jobs *jobs, const struct job *job, long long delay_ms)
+{
+    release(jobs, job, delay_ms, false);
+    wake_pool(jobs, job->kind);
+}
+
 static void *
 worker_main(void *arg)
 {
     struct job_pool *p = arg;
     struct jobs *jobs = p->jobs;
     struct timespec ts;
-    char id[JOB_MAX_ID];
 
-    pthread_mutex_lock(&jobs->lock);
-    while (!jobs->stopping) {
-        struct job_entry *e = p->head;
+    for (;;) {
+        struct job j;
+        cJSON *rec = NULL;
+        unsigned long long kicks;
+        long long next = 0;
+        long long wait_ms = JOBS_IDLE_MS;
+        long long delay;
+        ap_err rc;
 
-        if (e == NULL) {
-            pthread_cond_wait(&p->cond, &jobs->lock);
-            continue;
-        }
-        if (e->due_ms > time_mono_ms()) {
-            deadline_to_timespec(e->due_ms, &ts);
-            pthread_cond_timedwait(&p->cond, &jobs->lock, &ts);
-            continue;
-        }
-        p->head = e->next;
-        snprintf(id, sizeof(id), "%s", e->id);
-        free(e);
-        pthread_mutex_unlock(&jobs->lock);
-        p->fn(jobs->app, id);
-        jobs_notify(jobs);
         pthread_mutex_lock(&jobs->lock);
+        if (jobs->stopping) {
+            pthread_mutex_unlock(&jobs->lock);
+            break;
+        }
+        kicks = p->kicks;
+        pthread_mutex_unlock(&jobs->lock);
+
+        memset(&j, 0, sizeof(j));
+        rc = claim(p, &j, &rec, &next);
+        if (rc == AP_OK) {
+            (void)snprintf(current_job, sizeof(current_job), "%s", j.id);
+            delay = p->fn(jobs->app, &j);
+            current_job[0] = '\0';
+            if (delay != JOB_DONE) {
+                release(jobs, &j, delay, true);
+            }
+            store_job_unclaim(jobs->app->st, j.id);
+            cJSON_Delete(rec);
+            jobs_notify(jobs);
+            continue;
+        }
+        if (rc != AP_ENOTFOUND) {
+            log_err("jobs", "claiming a job failed: %s", ap_strerror(rc));
+        } else if (next > 0) {
+            wait_ms = next - jobs_now_ms();
+            wait_ms = wait_ms < 0 ? 0 : wait_ms > JOBS_IDLE_MS ? JOBS_IDLE_MS
+                                                               : wait_ms;
+        }
+        ms_to_timespec(wait_ms, &ts);
+        pthread_mutex_lock(&jobs->lock);
+        if (!jobs->stopping && p->kicks == kicks && wait_ms > 0) {
+            (void)pthread_cond_timedwait(&p->cond, &jobs->lock, &ts);
+        }
+        pthread_mutex_unlock(&jobs->lock);
     }
-    pthread_mutex_unlock(&jobs->lock);
     return NULL;
-}
-
-struct reload_ctx {
-    struct jobs *jobs;
-    long long now;
-    size_t n;
-};
-
-static bool
-reload_one(void *arg, const char *key, const char *val, size_t len)
-{
-    struct reload_ctx *rc = arg;
-    cJSON *rec = NULL;
-    long long due = 0;
-
-    if (json_parse(val, len, &rec) == AP_OK) {
-        due = json_num(rec, "due", 0);
-    }
-    cJSON_Delete(rec);
-    due = due > rc->now ? due - rc->now : 0;
-    queue_locked(rc->jobs, key, time_mono_ms() + due * 1000);
-    rc->n++;
-    return true;
 }
 
 ap_err
@@ -259,8 +527,9 @@ jobs_start(struct app *app, const unsigned *n, const job_fn *fn,
 {
     struct jobs *jobs;
     struct store_txn *txn = NULL;
-    struct reload_ctx reload;
     pthread_condattr_t ca;
+    size_t recovered = 0;
+    size_t stored = 0;
     ap_err rc;
 
     jobs = calloc(1, sizeof(*jobs));
@@ -280,33 +549,31 @@ jobs_start(struct app *app, const unsigned *n, const job_fn *fn,
     }
     pthread_condattr_destroy(&ca);
 
-    rc = store_begin(app->st, false, &txn);
-    if (rc != AP_OK) {
-        goto out;
+    /* The jobs a stopped process held run again now. */
+    rc = store_begin(app->st, true, &txn);
+    if (rc == AP_OK) {
+        rc = store_job_recover(txn, jobs_now_ms(), &recovered);
     }
-    reload.jobs = jobs;
-    reload.now = time_now();
-    reload.n = 0;
-    pthread_mutex_lock(&jobs->lock);
-    rc = store_scan(txn, STORE_JOBS, NULL, NULL, reload_one, &reload);
-    pthread_mutex_unlock(&jobs->lock);
+    if (rc == AP_OK) {
+        rc = store_count(txn, STORE_JOBS, &stored);
+    }
+    if (rc == AP_OK) {
+        rc = store_commit(txn);
+        txn = NULL;
+    }
     store_abort(txn);
     if (rc != AP_OK) {
         goto out;
     }
-    if (reload.n > 0) {
-        log_info("jobs", "resuming %zu stored jobs", reload.n);
+    fault_collect(app);
+    if (stored > 0) {
+        log_info("jobs", "resuming %zu stored jobs (%zu were running when the "
+                 "proxy stopped)", stored, recovered);
     }
+    fault_install(app->cfg->server.data_dir);
     for (int k = 0; k < JOB__MAX; k++) {
-        struct job_pool *p = &jobs->pool[k];
-
-        for (unsigned i = 0; i < n[k] && i < JOBS_MAX_THREADS; i++) {
-            if (pthread_create(&p->threads[i], NULL, worker_main, p) != 0) {
-                rc = AP_EINTERNAL;
-                goto out;
-            }
-            p->n_threads++;
-        }
+        jobs->pool[k].want_threads = n[k] < JOBS_MAX_THREADS ? n[k]
+                                                              : JOBS_MAX_THREADS;
     }
     rc = AP_OK;
 out:
@@ -316,6 +583,23 @@ out:
     }
     *out = jobs;
     return rc;
+}
+
+ap_err
+jobs_run(struct jobs *jobs)
+{
+    for (int k = 0; k < JOB__MAX; k++) {
+        struct job_pool *p = &jobs->pool[k];
+
+        while (p->n_threads < p->want_threads) {
+            if (pthread_create(&p->threads[p->n_threads], NULL, worker_main,
+                               p) != 0) {
+                return AP_EINTERNAL;
+            }
+            p->n_threads++;
+        }
+    }
+    return AP_OK;
 }
 
 void
@@ -336,12 +620,6 @@ jobs_stop(struct jobs *jobs)
 
         for (unsigned i = 0; i < p->n_threads; i++) {
             pthread_join(p->threads[i], NULL);
-        }
-        while (p->head != NULL) {
-            struct job_entry *e = p->head;
-
-            p->head = e->next;
-            free(e);
         }
         pthread_cond_destroy(&p->cond);
     }

@@ -1,17 +1,37 @@
 /* proxy/jobs.h: durable background work (validations and issuances).
  *
- * A job is a record in the store's jobs table, written in the same
- * transaction as the state change that needs it, and an entry in an
- * in-memory queue ordered by due time. After a restart every stored job is
- * queued again, so no accepted challenge or finalized order is forgotten.
- * Each kind has its own pool of threads, so slow PKI calls never hold up
- * validations. A job's runner removes or reschedules its record. Waiters
- * (request threads giving a client a quick answer) sleep until any job
- * ends or their deadline passes. Thread-safe. */
+ * A job is a record in the store (common/store.h, "jobs"), written in the
+ * same transaction as the state change that needs it; the store keeps the
+ * jobs of each kind in due order. Each kind has its own pool of threads,
+ * so slow PKI calls never hold up validations. A worker claims one due job
+ * that nobody runs (an ordered lookup, O(log n) however long the queue:
+ * nothing is loaded at start), which puts the start on record before the
+ * job runs, and hands it to the kind's runner. The runner records the
+ * outcome in the transaction of its state change (jobs_put to reschedule,
+ * jobs_del to end) or gives the job back to run later. After a crash the
+ * jobs that were running are due at once (the log says "resuming N stored
+ * jobs").
+ *
+ * Crash loops: a job that makes the process die must not make it die at
+ * every start. The store notes every start and end (store.h's journal),
+ * so the next start counts a start that the death of the process cut
+ * short; a fault handler (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) notes
+ * the job of the faulting thread in <data_dir>/faulted-jobs before the
+ * process dies, and the next start counts that as a fault. A runner gives
+ * a job up (its challenge or order becomes invalid, serverInternal, with
+ * an audit event) after JOB_MAX_FAULTS faults, or after JOB_MAX_STARTS
+ * starts cut short whatever ended them (SIGKILL, the OOM killer: no
+ * handler runs then). An outcome counts both again from zero.
+ *
+ * Waiters (request threads giving a client a quick answer) sleep until
+ * any job ends or their deadline passes. Thread-safe. */
 #ifndef AP_PROXY_JOBS_H
 #define AP_PROXY_JOBS_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#include <cjson/cJSON.h>
 
 #include "common/err.h"
 
@@ -22,24 +42,69 @@ struct jobs;
 enum job_kind { JOB_VALIDATE, JOB_ISSUE, JOB__MAX };
 
 #define JOB_MAX_ID 128
+#define JOB_MAX_FAULTS 3    /* faults while it ran: then given up */
+#define JOB_MAX_STARTS 10   /* starts cut short: then given up */
+#define JOB_DONE (-1LL)     /* runner result: the outcome is recorded */
+#define JOBS_FAULT_FILE "faulted-jobs"
 
-/* Runs the job id (its record may be gone: then it does nothing). */
-typedef void (*job_fn)(struct app *app, const char *id);
+/* A claimed job, as its runner gets it (valid during the call). */
+struct job {
+    char id[JOB_MAX_ID];
+    enum job_kind kind;
+    const char *target;      /* in id, after the kind prefix */
+    const cJSON *rec;        /* the record as claimed */
+    unsigned attempts;       /* the runner's own count (jobs_put) */
+    unsigned starts;         /* starts cut short since the last outcome,
+                                plus this one */
+    unsigned faults;         /* of those, ended by a fault of the process */
+    unsigned releases;       /* given back without an outcome */
+};
 
-/* Starts n[kind] threads per kind running fn[kind], and queues every job
- * already stored. */
+/* Runs a claimed job. Returns JOB_DONE when the outcome is recorded (the
+ * job was put again or deleted in the transaction of the state change),
+ * or the milliseconds after which the job is to run again (it is given
+ * back without an outcome; its start counts are kept). */
+typedef long long (*job_fn)(struct app *app, const struct job *job);
+
+/* Brings back the jobs that were running when the process stopped, notes
+ * the faults <data_dir>/faulted-jobs reports and installs the fault
+ * handler; jobs_run then starts n[kind] threads per kind running fn[kind]
+ * (after the listener is up). Nothing is loaded into memory: this is
+ * O(jobs that were running), whatever the backlog. */
 AP_MUST_CHECK ap_err jobs_start(struct app *app, const unsigned *n,
                                 const job_fn *fn, struct jobs **out);
+/* Starts the worker threads. */
+AP_MUST_CHECK ap_err jobs_run(struct jobs *jobs);
 /* Stops the threads (running jobs finish first). Accepts NULL. */
 void jobs_stop(struct jobs *jobs);
 
-/* Writes the job record for (kind, target) in txn, due in delay_sec, and
- * its id into id. attempts counts earlier tries. */
+/* Writes the job for (kind, target) in txn, due in delay_sec, with its id
+ * in id; attempts is the runner's count of earlier tries. An outcome:
+ * replaces the job (also the running one) and its start counts. */
 AP_MUST_CHECK ap_err jobs_put(struct store_txn *txn, enum job_kind kind,
                               const char *target, unsigned delay_sec,
                               unsigned attempts, char *id, size_t idlen);
-/* Queues id (after the transaction that wrote it committed). */
+/* jobs_put with the delay in milliseconds; retry marks a job that waits
+ * because its back end failed (jobs_advance_retries brings those
+ * forward). */
+AP_MUST_CHECK ap_err jobs_put_ms(struct store_txn *txn, enum job_kind kind,
+                                 const char *target, long long delay_ms,
+                                 unsigned attempts, bool retry, char *id,
+                                 size_t idlen);
+/* Ends job id in txn (AP_OK also when it is gone already). */
+AP_MUST_CHECK ap_err jobs_del(struct store_txn *txn, const char *id);
+/* Wakes the workers of id's kind (after the transaction that wrote it
+ * committed); delay_sec is when it is due (unused: the store knows). */
 void jobs_kick(struct jobs *jobs, const char *id, unsigned delay_sec);
+/* Makes every queued job of kind that waits because its back end failed
+ * (jobs_put_ms retry) due now, and wakes the workers. *n (may be NULL)
+ * gets how many. Jobs being run are left to their runners. */
+AP_MUST_CHECK ap_err jobs_advance_retries(struct jobs *jobs,
+                                          enum job_kind kind, size_t *n);
+/* For a runner that cannot run job now (a concurrency limit): gives it
+ * back, due in delay_ms, without counting a release; then the runner
+ * returns JOB_DONE. */
+void jobs_defer(struct jobs *jobs, const struct job *job, long long delay_ms);
 /* Tells waiters that some job ended. */
 void jobs_notify(struct jobs *jobs);
 /* Returns the current completion generation (for jobs_wait). */
@@ -49,8 +114,18 @@ unsigned long long jobs_generation(struct jobs *jobs);
 unsigned long long jobs_wait(struct jobs *jobs, unsigned long long gen,
                              long long deadline_ms);
 
+/* True when the runner must give job up instead of running it (too many
+ * faults or starts without an outcome). */
+bool jobs_given_up(const struct job *job);
+/* Backoff for a job given back because its outcome could not be written:
+ * 1 s, doubling with each release, at most 60 s. */
+long long jobs_backoff_ms(const struct job *job);
+
 /* The kind and target encoded in a job id. */
 AP_MUST_CHECK ap_err jobs_parse_id(const char *id, enum job_kind *kind,
                                    const char **target);
+
+/* Wall-clock milliseconds (the store's due times). */
+long long jobs_now_ms(void);
 
 #endif /* AP_PROXY_JOBS_H */

@@ -191,12 +191,14 @@ out:
     return rc;
 }
 
-/* The global policy, the rate limiter and the audit log. */
+/* The global policy, the rate limiter and the audit log (drained by a
+ * thread when serving, before each commit returns otherwise). */
 static int
-open_policy(const struct config *cfg, struct app *app, char *errbuf,
-            size_t errlen)
+open_policy(const struct config *cfg, struct app *app, bool serving,
+            char *errbuf, size_t errlen)
 {
     char path[4096];
+    char lock[4096];
 
     app->policy = calloc(1, sizeof(*app->policy));
     if (app->policy == NULL ||
@@ -215,8 +217,9 @@ open_policy(const struct config *cfg, struct app *app, char *errbuf,
     } else {
         snprintf(path, sizeof(path), "%s/audit.log", cfg->server.data_dir);
     }
-    return audit_open(path, cfg->audit.syslog, &app->audit, errbuf,
-                      errlen) == AP_OK
+    snprintf(lock, sizeof(lock), "%s/audit.lock", cfg->server.data_dir);
+    return audit_open(app->st, path, lock, cfg->audit.syslog, serving,
+                      &app->audit, errbuf, errlen) == AP_OK
                ? 0
                : -1;
 }
@@ -241,7 +244,7 @@ app_close(struct app *app)
  * local CA and the adapter. Says why on stderr and releases what it
  * opened when it fails. */
 static int
-app_open(const struct config *cfg, struct app *app, bool pki)
+app_open(const struct config *cfg, struct app *app, bool pki, bool serving)
 {
     const struct config_section *asec = &cfg->adapter.section;
     struct adapter_ctx actx;
@@ -268,7 +271,7 @@ app_open(const struct config *cfg, struct app *app, bool pki)
         fprintf(stderr, "acmeproxy: %s\n", errbuf);
         goto fail;
     }
-    if (open_policy(cfg, app, errbuf, sizeof(errbuf)) != 0) {
+    if (open_policy(cfg, app, serving, errbuf, sizeof(errbuf)) != 0) {
         fprintf(stderr, "acmeproxy: %s\n", errbuf);
         goto fail;
     }
@@ -324,7 +327,7 @@ administer(const struct config *cfg, const struct admin_cmd *cmd)
     memset(&app, 0, sizeof(app));
     app.cfg = cfg;
     app.base = cfg->server.base_url;
-    if (app_open(cfg, &app, cmd->needs_pki) != 0) {
+    if (app_open(cfg, &app, cmd->needs_pki, false) != 0) {
         return ADMIN_EXIT_FAIL;
     }
     status = admin_run(&app, cmd, stdout, stderr);
@@ -358,7 +361,7 @@ serve(const struct config *cfg)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (app_open(cfg, &app, true) != 0) {
+    if (app_open(cfg, &app, true, true) != 0) {
         return 1;
     }
     if (https && prepare_tls(cfg, app.ca, tls_pem, sizeof(tls_pem)) != 0) {
@@ -385,6 +388,12 @@ serve(const struct config *cfg)
         fprintf(stderr, "acmeproxy: %s\n", errbuf);
         goto out;
     }
+    /* The workers start once clients can connect: a backlog never keeps
+     * the listener waiting. */
+    if (jobs_run(app.jobs) != AP_OK) {
+        fprintf(stderr, "acmeproxy: cannot start the job workers\n");
+        goto out;
+    }
     log_info("main", "listening on %s adapter=%s", cfg->server.listen,
              app.adapter->name);
     printf("acmeproxy: ACME directory: %s%s\n", cfg->server.base_url,
@@ -407,6 +416,7 @@ serve(const struct config *cfg)
     status = 0;
 out:
     server_stop(srv);
+    issuer_stop_prober(app.issuer);
     jobs_stop(app.jobs);
     issuer_close(app.issuer);
     nonce_ctx_free(app.nonces);

@@ -320,56 +320,39 @@ count_recent(void *arg, const char *key, const char *val, size_t len)
 }
 
 /* Counts the account's pending authorizations and processing orders among
- * the orders young enough to still be pending (the index sorts by time). */
+ * the orders young enough to still be pending (the index sorts by time),
+ * in txn: the write transaction of the change the count limits, so no
+ * other request can slip in between the count and the change. */
 static ap_err
-count_account_work(struct app *app, const char *account,
-                   struct recent_count *c)
+count_account_work(struct store_txn *txn, const struct app *app,
+                   const char *account, struct recent_count *c)
 {
     char prefix[JWS_MAX_ID + 2];
     char after[JWS_MAX_ID + 32];
-    ap_err rc;
 
     memset(c, 0, sizeof(*c));
+    c->txn = txn;
     c->now = time_now();
     snprintf(prefix, sizeof(prefix), "%s/", account);
     snprintf(after, sizeof(after), "%s/%012lld", account,
              c->now - (long long)app->cfg->acme.order_ttl_sec);
-    rc = store_begin(app->st, false, &c->txn);
-    if (rc == AP_OK) {
-        rc = store_scan(c->txn, STORE_ACCOUNT_ORDERS, prefix, after,
-                        count_recent, c);
-    }
-    store_abort(c->txn);
-    c->txn = NULL;
-    return rc;
+    return store_scan(txn, STORE_ACCOUNT_ORDERS, prefix, after,
+                      count_recent, c);
 }
 
-/* [ratelimit] checks of newOrder, before anything is written. */
+/* [ratelimit] checks of newOrder counted from the store, in its write
+ * transaction, then the hourly order count. */
 static ap_err
-order_limits(struct app *app, const char *account, const cJSON *idents,
-             struct acme_resp *resp)
+order_store_limits(struct store_txn *txn, struct app *app,
+                   const char *account, const cJSON *idents,
+                   struct acme_resp *resp)
 {
     const struct config *cfg = app->cfg;
     struct recent_count c;
-    const cJSON *it;
     ap_err rc;
 
-    cJSON_ArrayForEach(it, idents) {
-        const char *v = json_str(it, "value", "");
-
-        /* Failures are counted per authorization identifier: a wildcard's
-         * is its base name. */
-        if (strncmp(v, "*.", 2) == 0) {
-            v += 2;
-        }
-        if (!rate_ok(app, resp, "fail:", v,
-                     cfg->ratelimit.failed_validations_per_identifier_hour,
-                     "failed_validations_per_identifier_hour", false)) {
-            return AP_OK;
-        }
-    }
     if (cfg->ratelimit.pending_authz_per_account > 0) {
-        rc = count_account_work(app, account, &c);
+        rc = count_account_work(txn, app, account, &c);
         if (rc != AP_OK) {
             return rc;
         }
@@ -387,6 +370,33 @@ order_limits(struct app *app, const char *account, const cJSON *idents,
     (void)rate_ok(app, resp, "order:", account,
                   cfg->ratelimit.orders_per_account_hour,
                   "orders_per_account_hour", true);
+    return AP_OK;
+}
+
+/* [ratelimit] checks of newOrder that need no store, before anything is
+ * written. */
+static ap_err
+order_limits(struct app *app, const char *account, const cJSON *idents,
+             struct acme_resp *resp)
+{
+    const struct config *cfg = app->cfg;
+    const cJSON *it;
+
+    cJSON_ArrayForEach(it, idents) {
+        const char *v = json_str(it, "value", "");
+
+        /* Failures are counted per authorization identifier: a wildcard's
+         * is its base name. */
+        if (strncmp(v, "*.", 2) == 0) {
+            v += 2;
+        }
+        if (!rate_ok(app, resp, "fail:", v,
+                     cfg->ratelimit.failed_validations_per_identifier_hour,
+                     "failed_validations_per_identifier_hour", false)) {
+            return AP_OK;
+        }
+    }
+    (void)account;
     return AP_OK;
 }
 
@@ -616,6 +626,13 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
     if (rc != AP_OK) {
         goto out;
     }
+    rc = order_store_limits(txn, app, msg.account_id,
+                            cJSON_GetObjectItemCaseSensitive(order,
+                                                             "identifiers"),
+                            resp);
+    if (rc != AP_OK || resp->status != 0) {
+        goto out;
+    }
     cJSON_ArrayForEach(ident,
                        cJSON_GetObjectItemCaseSensitive(order, "identifiers")) {
         char authz_id[ID_LEN + 1];
@@ -675,7 +692,8 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
             cJSON_AddStringToObject(f, "team", apol->team_label);
         }
         cJSON_AddStringToObject(f, "ip", req->remote_addr);
-        rc = audit_event(app->audit, "order.created", req->request_id, f);
+        rc = audit_event(app->audit, txn, "order.created", req->request_id,
+                         f);
     }
     if (rc != AP_OK) {
         goto out;
@@ -857,10 +875,14 @@ finalize(struct app *app, const struct acme_req *req,
         !policy_check_key(apol, csr, msg->key, resp)) {
         goto out;
     }
+    rc = store_begin(app->st, true, &txn);
+    if (rc != AP_OK) {
+        goto out;
+    }
     if (app->cfg->ratelimit.inflight_per_account > 0) {
         struct recent_count c;
 
-        rc = count_account_work(app, msg->account_id, &c);
+        rc = count_account_work(txn, app, msg->account_id, &c);
         if (rc != AP_OK) {
             goto out;
         }
@@ -873,10 +895,6 @@ finalize(struct app *app, const struct acme_req *req,
             resp->retry_after = 5;
             goto out;
         }
-    }
-    rc = store_begin(app->st, true, &txn);
-    if (rc != AP_OK) {
-        goto out;
     }
     rc = store_get_json(txn, STORE_ORDERS, order_id, &fresh);
     if (rc != AP_OK) {
@@ -928,7 +946,8 @@ finalize(struct app *app, const struct acme_req *req,
             cJSON_AddStringToObject(f, "profile",
                                     json_str(fresh, "profile", ""));
         }
-        rc = audit_event(app->audit, "order.finalized", req->request_id, f);
+        rc = audit_event(app->audit, txn, "order.finalized", req->request_id,
+                         f);
     }
     if (rc != AP_OK) {
         goto out;

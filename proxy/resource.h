@@ -70,10 +70,13 @@ bool rate_ok(struct app *app, struct acme_resp *resp, const char *prefix,
 
 /* Marks the certificate with serial (lower-case hex, as stored) revoked
  * with reason (RFC 5280 CRLReason) and the time, in one write
- * transaction; call it once the adapter revoked. AP_ENOTFOUND when no
- * certificate has that serial. Used by revokeCert and the admin revoke. */
+ * transaction that also holds the audit event note (may be NULL); call it
+ * once the adapter revoked. AP_ENOTFOUND when no certificate has that
+ * serial. Used by revokeCert and the admin revoke. */
+struct audit_note;
 AP_MUST_CHECK ap_err cert_mark_revoked(struct app *app, const char *serial,
-                                       long long reason);
+                                       long long reason,
+                                       const struct audit_note *note);
 
 /* RFC 8555 §7.3.6: deactivates the account's pending authorizations and
  * cancels its pending and ready orders, inside txn. */
@@ -108,7 +111,8 @@ AP_MUST_CHECK ap_err challenge_new_authz(const struct app *app,
                                          long long expires, cJSON **out);
 
 /* Job runners (jobs.h job_fn). */
-void challenge_run(struct app *app, const char *job_id);
-void issuer_run(struct app *app, const char *job_id);
+struct job;
+long long challenge_run(struct app *app, const struct job *job);
+long long issuer_run(struct app *app, const struct job *job);
 
 #endif /* AP_PROXY_RESOURCE_H */

@@ -47,6 +47,8 @@ suite test/integration/protocol.sh build/san/acmeproxy
 suite test/integration/clients.sh build/san/acmeproxy
 suite test/integration/teams.sh build/san/acmeproxy
 suite test/integration/admin.sh build/san/acmeproxy
+suite test/integration/once.sh build/san/acmeproxy
+suite env CYCLES=5 test/torture/torture.sh build/san/acmeproxy
 suite test/integration/bench_smoke.sh build/acmeproxy
 suite test/integration/conn_attack.sh build/san/acmeproxy
 

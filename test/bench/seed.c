@@ -3,7 +3,11 @@
  * orders already stored).
  *
  *   seed --data-dir DIR --orders N [--accounts A] [--batch B]
- *        [--map-size-mb M] [--seconds S] [--pool P]
+ *        [--map-size-mb M] [--seconds S] [--pool P] [--queued]
+ *
+ * With --queued the orders are finalized and wait for the PKI instead
+ * (status processing, an issuance job each, due now): the backlog of the
+ * start-up figure (test/torture/startup.sh).
  *
  * Writes what the proxy itself writes for one issued order, through
  * common/store.h (store_put_json / store_put, as the proxy does), with the
@@ -37,6 +41,7 @@
 #include "common/crypto.h"
 #include "common/id.h"
 #include "common/store.h"
+#include "proxy/jobs.h"
 #include "proxy/resource.h"
 #include "test/bench/bench_key.h"
 
@@ -183,10 +188,13 @@ put_account(struct store_txn *txn, const char *id, const cJSON *jwk,
     return rc;
 }
 
-/* One issued order with its authorizations, certificate and indexes. */
+/* One issued order with its authorizations, certificate and indexes; with
+ * queued, finalized instead (processing, its issuance job due now), for
+ * the start-up figure with a backlog (test/torture/startup.sh). */
 static ap_err
 put_order(struct store_txn *txn, const char *acct_id,
-          const struct pool_entry *pe, unsigned long n, long long created)
+          const struct pool_entry *pe, unsigned long n, long long created,
+          bool queued)
 {
     char order_id[ID_LEN + 1];
     char cert_id[ID_LEN + 1];
@@ -236,7 +244,7 @@ put_order(struct store_txn *txn, const char *acct_id,
     cJSON_AddNumberToObject(order, "v", 1);
     cJSON_AddStringToObject(order, "id", order_id);
     cJSON_AddStringToObject(order, "account", acct_id);
-    cJSON_AddStringToObject(order, "status", "valid");
+    cJSON_AddStringToObject(order, "status", queued ? "processing" : "valid");
     cJSON_AddNumberToObject(order, "created", (double)created);
     cJSON_AddNumberToObject(order, "expires", (double)expires);
     cJSON_AddNumberToObject(order, "notBefore", 0);
@@ -277,14 +285,23 @@ put_order(struct store_txn *txn, const char *acct_id,
         }
     }
     cJSON_AddStringToObject(order, "csr", pe->csr_b64);
-    cJSON_AddStringToObject(order, "cert", cert_id);
+    if (!queued) {
+        cJSON_AddStringToObject(order, "cert", cert_id);
+    }
     rc = store_put_json(txn, STORE_ORDERS, order_id, order, true);
     if (rc != AP_OK) {
         goto out;
     }
     snprintf(key, sizeof(key), "%s/%012lld/%s", acct_id, created, order_id);
     rc = store_put(txn, STORE_ACCOUNT_ORDERS, key, "", 0, true);
-    if (rc != AP_OK) {
+    if (rc != AP_OK || queued) {
+        /* proxy/order.c finalize: the job in the same transaction. */
+        char job_id[JOB_MAX_ID];
+
+        if (rc == AP_OK) {
+            rc = jobs_put(txn, JOB_ISSUE, order_id, 0, 0, job_id,
+                          sizeof(job_id));
+        }
         goto out;
     }
     cert = cJSON_CreateObject();
@@ -323,7 +340,8 @@ usage(FILE *f)
         "  --batch B         orders per write transaction (2000)\n"
         "  --map-size-mb M   LMDB map size (the proxy's map_size_mb) (16384)\n"
         "  --seconds S       stop after S s and report how far it got (1800)\n"
-        "  --pool P          distinct real certificates and keys (200)\n");
+        "  --pool P          distinct real certificates and keys (200)\n"
+        "  --queued          finalized, waiting for the PKI (a job each)\n");
 }
 
 int
@@ -337,6 +355,7 @@ main(int argc, char **argv)
         { "map-size-mb", required_argument, NULL, 'm' },
         { "seconds", required_argument, NULL, 's' },
         { "pool", required_argument, NULL, 'p' },
+        { "queued", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -347,6 +366,7 @@ main(int argc, char **argv)
     unsigned long map_mb = 16384;
     unsigned long seconds = 1800;
     unsigned long pool_n = 200;
+    bool queued = false;
     struct pool_entry *pool = NULL;
     char (*acct_ids)[ID_LEN + 1] = NULL;
     struct store *st = NULL;
@@ -375,6 +395,7 @@ main(int argc, char **argv)
         case 'm': dst = &map_mb; lo = 16; hi = 1UL << 22; break;
         case 's': dst = &seconds; hi = 86400; break;
         case 'p': dst = &pool_n; hi = SEED_MAX_POOL; break;
+        case 'q': queued = true; continue;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -463,7 +484,7 @@ main(int argc, char **argv)
             }
         }
         rc = put_order(txn, acct_ids[done % accounts], &pool[done % pool_n],
-                       done, created);
+                       done, created, queued);
         if (rc != AP_OK) {
             fprintf(stderr, "seed: order %lu: %s\n", done, ap_strerror(rc));
             goto out;

@@ -47,11 +47,35 @@ def dns(*names):
 
 # ------------------------------------------------------------------ store snapshots
 
-def store_dump():
+def raw_dump():
     proc = subprocess.run(["mdb_dump", "-a", "-p", os.path.join(STATE["data"], "db")],
                           capture_output=True, text=True, timeout=30)
     expect(proc.returncode == 0, f"mdb_dump failed: {proc.stderr[:200]}")
     return proc.stdout
+
+
+def outbox_pending(dump):
+    """True when the audit outbox (database "audit") holds events: the
+    proxy writes them to the file and deletes them after the commit."""
+    section = dump.split("database=audit\n", 1)
+    if len(section) < 2:
+        return False
+    body = section[1].split("HEADER=END\n", 1)[-1]
+    return not body.startswith("DATA=END")
+
+
+def store_dump():
+    """A settled dump: what earlier requests left running in the background
+    (the audit outbox being drained after their commit) is waited out, for
+    up to 5 s, so only the request under test can change the store."""
+    deadline = time.time() + 5
+    last = None
+    while True:
+        cur = raw_dump()
+        if (cur == last and not outbox_pending(cur)) or time.time() > deadline:
+            return cur
+        last = cur
+        time.sleep(0.05)
 
 
 def refused_unchanged(request, status, types):

@@ -6,17 +6,22 @@ STATE_DIR is the mock PKI's directory: the leaf is signed with its
 intermediate (ca/ca-intermediate.pem and .key) by `openssl x509 -req`.
 
 Reads the request JSON on stdin and answers JSON on stdout with the exit
-codes of adapters/exec.c: 0 issued/done, 1 rejected, 2 pending, 3 retry.
+codes of adapters/exec.c: 0 issued/done, 1 rejected, 2 pending, 3 retry,
+4 (lookup) no record of the order.
 Scenario by the first label of the first name, as the mock PKI does:
-pending-N (N polls), reject, e503 (retry), anything else: issued.
+pending-N (N polls), reject, e503 (retry), slow-MS (answers after MS
+milliseconds, and issues even when the proxy is gone meanwhile), anything
+else: issued.
 Every signature is appended to STATE_DIR/exec-issued.log (one name per
-line), so a test can count issuances per order.
+line), so a test can count issuances per order; the certificate of each
+order is kept in STATE_DIR/exec-orders/ORDER_ID, which "lookup" reads.
 """
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import time
 
 
 def sign(state, csr_pem, name):
@@ -47,6 +52,19 @@ def sign(state, csr_pem, name):
     with open(os.path.join(ca, "ca-intermediate.pem")) as f:
         chain = f.read()
     return {"certificate": out.stdout, "chain": chain}
+
+
+def order_file(state, order_id):
+    safe = "".join(ch for ch in order_id if ch.isalnum() or ch in "-_")
+    return os.path.join(state, "exec-orders", safe)
+
+
+def keep(state, order_id, cert):
+    os.makedirs(os.path.join(state, "exec-orders"), exist_ok=True)
+    tmp = order_file(state, order_id) + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(cert, f)
+    os.rename(tmp, order_file(state, order_id))
 
 
 def answer(obj, code):
@@ -81,8 +99,16 @@ def main():
             with open(path, "w") as f:
                 json.dump(pend, f)
         answer(pend["cert"], 0)
+    if action == "lookup":
+        try:
+            with open(order_file(state, req["order_id"])) as f:
+                answer(json.load(f), 0)
+        except FileNotFoundError:
+            answer({"detail": "no certificate for this order"}, 4)
     names = req.get("dns_names") or req.get("ip_addrs") or ["-"]
     label = names[0].split(".")[0]
+    if label.startswith("slow-"):
+        time.sleep(int(label[5:]) / 1000.0)
     if label == "reject":
         answer({"problem": "rejectedIdentifier",
                 "detail": "names under reject. are not allowed by policy"}, 1)
@@ -99,6 +125,7 @@ def main():
     cert = sign(state, req["csr_pem"], names[0])
     if cert is None:
         answer({"detail": "openssl failed"}, 3)
+    keep(state, req["order_id"], cert)
     answer(cert, 0)
 
 

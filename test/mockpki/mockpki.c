@@ -19,6 +19,7 @@
  *   reject      refused by policy (each product's shape)
  *   e500, e503  server errors
  *   slow-MS     answers after MS milliseconds
+ *   slowfetch-MS  certsrv: issued at once, certnew.cer answers after MS
  *   auth        authentication failure (403 / 401)
  *   wrongsan    issued with an extra SAN
  *   badchain    leaf signed by another CA than the returned chain
@@ -26,8 +27,16 @@
  *   noserverauth  issued with extendedKeyUsage clientAuth only
  *   hold        503 while POST /__mock/hold?on=1 is in force
  *   anything else: issued at once.
- * Test hooks: GET /__mock/state (counts), POST /__mock/outage?on=1|0
- * (every PKI call answers 503), POST /__mock/hold?on=1|0 (see "hold"). */
+ * Test hooks: GET /__mock/state (counts: submits, issued, by first name,
+ * by key SHA-256, by EJBCA end entity, lookups; ?certs=1 lists every
+ * certificate), POST /__mock/outage?on=1|0 (every PKI path answers 503,
+ * health and status too), POST /__mock/hold?on=1|0 (see "hold").
+ *
+ * EJBCA's certificate search (POST /v1/certificate/search) answers the
+ * lookups of the proxy: QUERY EQUAL|LIKE over username, subject DN, SAN
+ * and serial, STATUS CERT_ACTIVE|CERT_REVOKED. A submission whose client
+ * went away (the proxy was killed) is still carried out, as a real PKI
+ * would: "slow-MS" sleeps first, then issues. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -64,8 +73,9 @@
 #include "test/mockpki/oddcert.h"
 
 #define MOCK_MAX_BODY (1024 * 1024)
-#define MOCK_MAX_CERTS 4096
-#define MOCK_MAX_REQS 4096
+#define MOCK_MAX_CERTS 1000000   /* grows on demand up to this */
+#define MOCK_MAX_REQS 1000000
+#define MOCK_SEARCH_MAX 400      /* max_number_of_results EJBCA accepts */
 #define MOCK_MAX_JTI 8192
 #define VAULT_TOKEN_STATIC "hvs.mock-static-token-0123456789"
 #define APPROLE_ROLE_ID "mock-role-id-4f1c"
@@ -82,6 +92,9 @@ struct issued {
     char *issuer_dn;
     char *pem;
     char *name;           /* first name, for the count */
+    char *user;           /* EJBCA end entity username, or NULL */
+    char key[65];         /* SHA-256 of the SubjectPublicKeyInfo, hex */
+    long long issued_at;
     bool revoked;
     int reason;
     long long revoked_at;
@@ -95,6 +108,8 @@ struct pending {
     bool deny;
     char *cert_pem;       /* once issued, returned again on every fetch */
     char *password;       /* EJBCA enrollment code given at enroll */
+    char *user;           /* EJBCA end entity username, or NULL */
+    long fetch_delay_ms;  /* certsrv "slowfetch-MS": certnew.cer waits */
 };
 
 struct approle_token {
@@ -109,10 +124,12 @@ static struct {
     struct ca *rogue;
     struct jose_key *stepca_key;
     cJSON *stepca_jwk;          /* public */
-    struct issued certs[MOCK_MAX_CERTS];
+    struct issued **certs;      /* each allocated once: pointers stay */
     size_t n_certs;
-    struct pending reqs[MOCK_MAX_REQS];
+    size_t cap_certs;
+    struct pending **reqs;
     size_t n_reqs;
+    size_t cap_reqs;
     long next_req;
     char *jtis[MOCK_MAX_JTI];
     size_t n_jti;
@@ -124,6 +141,10 @@ static struct {
     unsigned long submits;      /* submissions received, all products */
     unsigned long issued;       /* certificates signed */
     cJSON *by_name;             /* first name -> certificates signed */
+    cJSON *by_key;              /* key SHA-256 -> certificates signed */
+    cJSON *by_user;             /* EJBCA username -> certificates signed */
+    unsigned long lookups;      /* EJBCA searches answered */
+    cJSON *tries;               /* first name -> submission times (ms) */
     unsigned long revokes;
     long long start;
 } M;
@@ -284,8 +305,67 @@ label_num(const char *label, const char *prefix)
 
 /* Signs a leaf for csr (applying wrongsan / badchain) and records it.
  * *pem and *chain (caller frees) set on success. */
+static void
+count_in(cJSON *obj, const char *key)
+{
+    cJSON *cnt = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+    if (cnt == NULL) {
+        cJSON_AddNumberToObject(obj, key, 1);
+    } else {
+        cJSON_SetNumberValue(cnt, cnt->valuedouble + 1);
+    }
+}
+
+/* Records when a submission for csr's first name arrived (at most 64 per
+ * name), so a test can see when the proxy tried. */
+static void
+note_try(const struct crypto_csr *csr)
+{
+    struct timespec ts;
+    cJSON *arr;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    pthread_mutex_lock(&M.lock);
+    arr = cJSON_GetObjectItemCaseSensitive(M.tries, csr_first(csr));
+    if (arr == NULL) {
+        arr = cJSON_AddArrayToObject(M.tries, csr_first(csr));
+    }
+    if (arr != NULL && cJSON_GetArraySize(arr) < 64) {
+        cJSON_AddItemToArray(arr, cJSON_CreateNumber(
+                                      (double)ts.tv_sec * 1000 +
+                                      (double)(ts.tv_nsec / 1000000)));
+    }
+    pthread_mutex_unlock(&M.lock);
+}
+
+/* Appends p to the pointer array *arr (n, cap). false when full. */
+static bool
+grow_push(void ***arr, size_t *n, size_t *cap, size_t max, void *p)
+{
+    if (*n == *cap) {
+        size_t c = *cap == 0 ? 1024 : *cap * 2;
+        void **a;
+
+        if (c > max) {
+            return false;
+        }
+        a = realloc(*arr, c * sizeof(*a));
+        if (a == NULL) {
+            return false;
+        }
+        *arr = a;
+        *cap = c;
+    }
+    (*arr)[(*n)++] = p;
+    return true;
+}
+
+/* Signs a leaf for csr (applying wrongsan / badchain) and records it, with
+ * the EJBCA end entity user (may be NULL). */
 static int
-issue(const struct crypto_csr *csr, char **pem, char **chain)
+issue(const struct crypto_csr *csr, const char *user, char **pem,
+      char **chain)
 {
     struct ca_issue_req r;
     const char *dns[CRYPTO_CSR_MAX_NAMES + 1];
@@ -335,29 +415,38 @@ issue(const struct crypto_csr *csr, char **pem, char **chain)
     if (x509_cert_ids(*pem, &ids) != AP_OK) {
         return -1;
     }
-    pthread_mutex_lock(&M.lock);
-    if (M.n_certs < MOCK_MAX_CERTS) {
-        struct issued *c = &M.certs[M.n_certs++];
+    {
+        struct issued *c = calloc(1, sizeof(*c));
+        unsigned char h[32];
 
+        if (c == NULL) {
+            return -1;
+        }
+        crypto_sha256(csr->pubkey_der, csr->pubkey_der_len, h);
+        for (size_t i = 0; i < sizeof(h); i++) {
+            (void)snprintf(c->key + 2 * i, 3, "%02x", h[i]);
+        }
         c->serial_hex = ids.serial_hex;
         c->issuer_dn = ids.issuer_dn;
         c->pem = strdup(*pem);
         c->name = strdup(csr_first(csr));
+        c->user = user != NULL && user[0] != '\0' ? strdup(user) : NULL;
+        c->issued_at = now;
         ids.serial_hex = NULL;
         ids.issuer_dn = NULL;
-    }
-    M.issued++;
-    {
-        const char *name = csr_first(csr);
-        cJSON *cnt = cJSON_GetObjectItemCaseSensitive(M.by_name, name);
-
-        if (cnt == NULL) {
-            cJSON_AddNumberToObject(M.by_name, name, 1);
-        } else {
-            cJSON_SetNumberValue(cnt, cnt->valuedouble + 1);
+        pthread_mutex_lock(&M.lock);
+        if (!grow_push((void ***)&M.certs, &M.n_certs, &M.cap_certs,
+                       MOCK_MAX_CERTS, c)) {
+            fprintf(stderr, "mockpki: too many certificates\n");
         }
+        M.issued++;
+        count_in(M.by_name, c->name);
+        count_in(M.by_key, c->key);
+        if (c->user != NULL) {
+            count_in(M.by_user, c->user);
+        }
+        pthread_mutex_unlock(&M.lock);
     }
-    pthread_mutex_unlock(&M.lock);
     x509_ids_fini(&ids);
     return 0;
 }
@@ -366,8 +455,8 @@ static struct issued *
 cert_find(const char *serial_hex)
 {
     for (size_t i = 0; i < M.n_certs; i++) {
-        if (strcasecmp(M.certs[i].serial_hex, serial_hex) == 0) {
-            return &M.certs[i];
+        if (strcasecmp(M.certs[i]->serial_hex, serial_hex) == 0) {
+            return M.certs[i];
         }
     }
     return NULL;
@@ -375,17 +464,22 @@ cert_find(const char *serial_hex)
 
 static struct pending *
 req_new(const unsigned char *der, size_t len, int polls, bool deny,
-        const char *password)
+        const char *password, const char *user)
 {
-    struct pending *p;
+    struct pending *p = calloc(1, sizeof(*p));
 
-    pthread_mutex_lock(&M.lock);
-    if (M.n_reqs >= MOCK_MAX_REQS) {
-        pthread_mutex_unlock(&M.lock);
+    if (p == NULL) {
         return NULL;
     }
-    p = &M.reqs[M.n_reqs++];
+    pthread_mutex_lock(&M.lock);
+    if (!grow_push((void ***)&M.reqs, &M.n_reqs, &M.cap_reqs, MOCK_MAX_REQS,
+                   p)) {
+        pthread_mutex_unlock(&M.lock);
+        free(p);
+        return NULL;
+    }
     p->id = M.next_req++;
+    p->user = user != NULL ? strdup(user) : NULL;
     p->csr_der = malloc(len);
     memcpy(p->csr_der, der, len);
     p->csr_len = len;
@@ -400,8 +494,8 @@ static struct pending *
 req_find(long id)
 {
     for (size_t i = 0; i < M.n_reqs; i++) {
-        if (M.reqs[i].id == id) {
-            return &M.reqs[i];
+        if (M.reqs[i]->id == id) {
+            return M.reqs[i];
         }
     }
     return NULL;
@@ -435,7 +529,7 @@ req_poll(struct pending *p, char **chain)
     }
     if (crypto_csr_parse(p->csr_der, p->csr_len, &csr, errbuf,
                          sizeof(errbuf)) != AP_OK ||
-        issue(csr, &pem, chain) != 0) {
+        issue(csr, p->user, &pem, chain) != 0) {
         crypto_csr_free(csr);
         return -1;
     }
@@ -450,22 +544,16 @@ req_poll(struct pending *p, char **chain)
     return 1;
 }
 
-/* Base64 (standard) of the DER of every certificate in pem, leaf first:
- * into a cJSON string / array. */
+/* Standard base64 of len bytes (caller frees). */
 static char *
-pem_to_b64der(const char *pem)
+b64_std(const void *data, size_t len)
 {
-    unsigned char *der = NULL;
-    size_t len = 0;
-    char *out;
     static const char al[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *der = data;
+    char *out = malloc((len + 2) / 3 * 4 + 1);
     size_t o = 0;
 
-    if (x509_pem_cert_to_der(pem, &der, &len) != AP_OK) {
-        return NULL;
-    }
-    out = malloc((len + 2) / 3 * 4 + 1);
     for (size_t i = 0; out != NULL && i < len; i += 3) {
         unsigned v = (unsigned)der[i] << 16;
 
@@ -479,6 +567,21 @@ pem_to_b64der(const char *pem)
     if (out != NULL) {
         out[o] = '\0';
     }
+    return out;
+}
+
+/* Base64 (standard) of the DER of the first certificate in pem. */
+static char *
+pem_to_b64der(const char *pem)
+{
+    unsigned char *der = NULL;
+    size_t len = 0;
+    char *out;
+
+    if (x509_pem_cert_to_der(pem, &der, &len) != AP_OK) {
+        return NULL;
+    }
+    out = b64_std(der, len);
     free(der);
     return out;
 }
@@ -607,6 +710,7 @@ ejbca_enroll(struct mg_connection *c)
         goto out;
     }
     scenario(csr, label, sizeof(label));
+    note_try(csr);
     if ((n = label_num(label, "slow-")) > 0) {
         sleep_ms(n);
     }
@@ -624,7 +728,8 @@ ejbca_enroll(struct mg_connection *c)
         status = ejbca_error(c, 503, "Device was unavailable.");
     } else if ((n = label_num(label, "pending-")) >= 0) {
         struct pending *p = req_new(der, len, (int)n, false,
-                                    json_str(req, "password", ""));
+                                    json_str(req, "password", ""),
+                                    json_str(req, "username", NULL));
 
         resp = cJSON_CreateObject();
         cJSON_AddNumberToObject(resp, "status_code", 202);
@@ -638,7 +743,8 @@ ejbca_enroll(struct mg_connection *c)
                        p ? p->id : 0L);
         cJSON_AddStringToObject(resp, "link", msg);
         status = send_json(c, 202, resp);
-    } else if (issue(csr, &pem, &chain) != 0) {
+    } else if (issue(csr, json_str(req, "username", NULL), &pem, &chain) !=
+               0) {
         status = ejbca_error(c, 500, "General failure.");
     } else {
         status = send_json(c, 201, ejbca_cert_response(
@@ -758,6 +864,124 @@ ejbca_revoke(struct mg_connection *c, const char *dn, const char *serial,
     return send_json(c, 200, o);
 }
 
+/* POST /v1/certificate/search (EJBCA's SearchCertificatesRestRequest):
+ * max_number_of_results (required, 1..MOCK_SEARCH_MAX) and a non-empty
+ * criteria list; QUERY (EQUAL: exact, LIKE: substring) matches the end
+ * entity username, the subject DN "CN=<first name>", a DNS SAN or the
+ * hex serial; STATUS CERT_ACTIVE / CERT_REVOKED filters. Each certificate
+ * comes back as base64 of the base64 text of its DER (a byte array that
+ * Jackson base64s again), as the product does. */
+static bool
+search_text_hit(const char *have, const char *want, bool exact)
+{
+    if (have == NULL) {
+        return false;
+    }
+    return exact ? strcasecmp(have, want) == 0
+                 : strcasestr(have, want) != NULL;
+}
+
+static int
+ejbca_search(struct mg_connection *c)
+{
+    cJSON *req = read_json(c);
+    const cJSON *max = cJSON_GetObjectItemCaseSensitive(req, "max_number_of_results");
+    const cJSON *crit = cJSON_GetObjectItemCaseSensitive(req, "criteria");
+    const cJSON *it;
+    const char *query = NULL;
+    bool exact = true;
+    int want_status = -1;   /* -1 any, 0 active, 1 revoked */
+    cJSON *out = NULL;
+    cJSON *arr;
+    size_t found = 0;
+    bool more = false;
+
+    if (req == NULL || !cJSON_IsNumber(max) || max->valuedouble < 1 ||
+        max->valuedouble > MOCK_SEARCH_MAX || !cJSON_IsArray(crit) ||
+        cJSON_GetArraySize(crit) == 0) {
+        cJSON_Delete(req);
+        return ejbca_error(c, 400, "Malformed request.");
+    }
+    cJSON_ArrayForEach(it, crit) {
+        const char *prop = json_str(it, "property", "");
+        const char *val = json_str(it, "value", "");
+        const char *op = json_str(it, "operation", "");
+
+        if (strcasecmp(prop, "QUERY") == 0 &&
+            (strcasecmp(op, "EQUAL") == 0 || strcasecmp(op, "LIKE") == 0)) {
+            query = val;
+            exact = strcasecmp(op, "EQUAL") == 0;
+        } else if (strcasecmp(prop, "STATUS") == 0 &&
+                   strcasecmp(val, "CERT_ACTIVE") == 0) {
+            want_status = 0;
+        } else if (strcasecmp(prop, "STATUS") == 0 &&
+                   strcasecmp(val, "CERT_REVOKED") == 0) {
+            want_status = 1;
+        } else if (strcasecmp(prop, "END_ENTITY_PROFILE") != 0 &&
+                   strcasecmp(prop, "CERTIFICATE_PROFILE") != 0 &&
+                   strcasecmp(prop, "CA") != 0) {
+            cJSON_Delete(req);
+            return ejbca_error(c, 400, "Malformed request.");
+        }
+    }
+    out = cJSON_CreateObject();
+    arr = cJSON_AddArrayToObject(out, "certificates");
+    pthread_mutex_lock(&M.lock);
+    M.lookups++;
+    for (size_t i = 0; i < M.n_certs && query != NULL; i++) {
+        const struct issued *ci = M.certs[i];
+        char dn[300];
+        cJSON *one;
+        char *b64;
+        char *b64b64;
+
+        (void)snprintf(dn, sizeof(dn), "CN=%s", ci->name);
+        if (!(search_text_hit(ci->user, query, exact) ||
+              search_text_hit(ci->serial_hex, query, exact) ||
+              search_text_hit(dn, query, exact) ||
+              search_text_hit(ci->name, query, exact))) {
+            continue;
+        }
+        if ((want_status == 0 && ci->revoked) ||
+            (want_status == 1 && !ci->revoked)) {
+            continue;
+        }
+        if (found == (size_t)max->valuedouble) {
+            more = true;
+            break;
+        }
+        b64 = pem_to_b64der(ci->pem);
+        b64b64 = b64 != NULL ? b64_std(b64, strlen(b64)) : NULL;
+        one = cJSON_CreateObject();
+        cJSON_AddStringToObject(one, "certificate", b64b64 ? b64b64 : "");
+        {
+            const char *sh = ci->serial_hex;
+            char up[130];
+            size_t k = 0;
+
+            while (sh[0] == '0' && sh[1] != '\0') {
+                sh++;
+            }
+            for (; sh[k] != '\0' && k < sizeof(up) - 1; k++) {
+                up[k] = (char)toupper((unsigned char)sh[k]);
+            }
+            up[k] = '\0';
+            cJSON_AddStringToObject(one, "serial_number", up);
+        }
+        cJSON_AddStringToObject(one, "response_format", "DER");
+        cJSON_AddStringToObject(one, "certificate_profile", "ACME_TLS");
+        cJSON_AddStringToObject(one, "end_entity_profile", "ACME_EEP");
+        cJSON_AddItemToArray(arr, one);
+        free(b64);
+        free(b64b64);
+        found++;
+    }
+    pthread_mutex_unlock(&M.lock);
+    cJSON_AddBoolToObject(out, "more_results", more);
+    cJSON_Delete(req);
+    return send_json(c, 200, out);
+}
+
 static int
 ejbca_route(struct mg_connection *c, const char *method, const char *path,
             const char *query)
@@ -783,6 +1007,10 @@ ejbca_route(struct mg_connection *c, const char *method, const char *path,
     if (strcmp(p, "/v1/certificate/pkcs10enroll") == 0 &&
         strcmp(method, "POST") == 0) {
         return ejbca_enroll(c);
+    }
+    if (strcmp(p, "/v1/certificate/search") == 0 &&
+        strcmp(method, "POST") == 0) {
+        return ejbca_search(c);
     }
     if (strncmp(p, "/v1/certificate/", 16) == 0 &&
         strcmp(method, "POST") == 0 && strstr(p, "/finalize") != NULL) {
@@ -940,6 +1168,7 @@ vault_sign(struct mg_connection *c, const char *role)
         goto out;
     }
     scenario(csr, label, sizeof(label));
+    note_try(csr);
     if ((n = label_num(label, "slow-")) > 0) {
         sleep_ms(n);
     }
@@ -967,7 +1196,8 @@ vault_sign(struct mg_connection *c, const char *role)
         status = vault_error(c, 503, "Vault is sealed");
         goto out;
     }
-    if (issue(csr, &pem, &chain) != 0 || x509_cert_ids(pem, &ids) != AP_OK) {
+    if (issue(csr, NULL, &pem, &chain) != 0 ||
+        x509_cert_ids(pem, &ids) != AP_OK) {
         status = vault_error(c, 500, "internal error");
         goto out;
     }
@@ -1290,6 +1520,7 @@ step_sign(struct mg_connection *c)
         goto out;
     }
     scenario(csr, label, sizeof(label));
+    note_try(csr);
     if ((n = label_num(label, "slow-")) > 0) {
         sleep_ms(n);
     }
@@ -1359,7 +1590,7 @@ step_sign(struct mg_connection *c)
                                     "more info.");
         goto out;
     }
-    if (issue(csr, &pem, &chain) != 0) {
+    if (issue(csr, NULL, &pem, &chain) != 0) {
         status = step_error(c, 500, "The certificate authority encountered "
                                     "an Internal Server Error.");
         goto out;
@@ -1417,10 +1648,10 @@ step_revoke(struct mg_connection *c)
     }
     pthread_mutex_lock(&M.lock);
     for (size_t i = 0; i < M.n_certs; i++) {
-        char *d = adapter_hex_to_dec(M.certs[i].serial_hex);
+        char *d = adapter_hex_to_dec(M.certs[i]->serial_hex);
 
         if (d != NULL && strcmp(d, dec_serial) == 0) {
-            crt = &M.certs[i];
+            crt = M.certs[i];
         }
         free(d);
     }
@@ -1675,6 +1906,7 @@ adcs_submit(struct mg_connection *c)
         goto out;
     }
     scenario(csr, label, sizeof(label));
+    note_try(csr);
     if ((n = label_num(label, "slow-")) > 0) {
         sleep_ms(n);
     }
@@ -1699,7 +1931,8 @@ adcs_submit(struct mg_connection *c)
     } else if ((n = label_num(label, "pending-")) >= 0 ||
                (n = label_num(label, "deny-")) >= 0) {
         struct pending *p = req_new(der, len, (int)n,
-                                    strncmp(label, "deny-", 5) == 0, NULL);
+                                    strncmp(label, "deny-", 5) == 0, NULL,
+                                    NULL);
 
         (void)snprintf(inner, sizeof(inner),
                        "<P><B>Certificate Pending</B></P><P>Your certificate "
@@ -1709,8 +1942,11 @@ adcs_submit(struct mg_connection *c)
                        p ? p->id : 0L);
         status = adcs_page(c, inner);
     } else {
-        struct pending *p = req_new(der, len, 0, false, NULL);
+        struct pending *p = req_new(der, len, 0, false, NULL, NULL);
 
+        if (p != NULL && (n = label_num(label, "slowfetch-")) > 0) {
+            p->fetch_delay_ms = n;
+        }
         if (p == NULL || req_poll(p, &chain) != 1) {
             status = send_body(c, 500, "text/html", NULL, "error");
             goto out;
@@ -1849,6 +2085,9 @@ adcs_fetch(struct mg_connection *c, const char *query, bool p7b)
         return adcs_error_page(c, "Error retrieving certificate",
                                "Certificate Request not found. 0x80094004");
     }
+    if (!p7b && p->fetch_delay_ms > 0) {
+        sleep_ms(p->fetch_delay_ms);
+    }
     st = req_poll(p, &chain);
     if (st == 0) {
         status = adcs_error_page(c, "Taken Under Submission",
@@ -1933,7 +2172,31 @@ on_request(struct mg_connection *c, void *cbdata)
         cJSON_AddNumberToObject(o, "issued", (double)M.issued);
         cJSON_AddNumberToObject(o, "revoked", (double)M.revokes);
         cJSON_AddItemToObject(o, "by_name", cJSON_Duplicate(M.by_name, 1));
+        cJSON_AddItemToObject(o, "by_key", cJSON_Duplicate(M.by_key, 1));
+        cJSON_AddItemToObject(o, "by_user", cJSON_Duplicate(M.by_user, 1));
+        cJSON_AddNumberToObject(o, "lookups", (double)M.lookups);
+        cJSON_AddItemToObject(o, "tries", cJSON_Duplicate(M.tries, 1));
         cJSON_AddBoolToObject(o, "outage", M.outage);
+        if (ri->query_string != NULL &&
+            strstr(ri->query_string, "certs=1") != NULL) {
+            /* Every certificate signed: for the torture test's counts. */
+            cJSON *arr = cJSON_AddArrayToObject(o, "certs");
+
+            for (size_t i = 0; arr != NULL && i < M.n_certs; i++) {
+                cJSON *one = cJSON_CreateObject();
+
+                cJSON_AddStringToObject(one, "serial", M.certs[i]->serial_hex);
+                cJSON_AddStringToObject(one, "name", M.certs[i]->name);
+                cJSON_AddStringToObject(one, "key", M.certs[i]->key);
+                if (M.certs[i]->user != NULL) {
+                    cJSON_AddStringToObject(one, "user", M.certs[i]->user);
+                }
+                cJSON_AddNumberToObject(one, "issued",
+                                        (double)M.certs[i]->issued_at);
+                cJSON_AddBoolToObject(one, "revoked", M.certs[i]->revoked);
+                cJSON_AddItemToArray(arr, one);
+            }
+        }
         pthread_mutex_unlock(&M.lock);
         return send_json(c, 200, o);
     }
@@ -1960,6 +2223,12 @@ on_request(struct mg_connection *c, void *cbdata)
         M.hold = strcmp(on, "1") == 0;
         cJSON_AddBoolToObject(o, "hold", M.hold);
         return send_json(c, 200, o);
+    }
+    if (M.outage && strcmp(path, "/health") != 0) {
+        /* What a load balancer in front of a stopped PKI answers, on
+         * every path (health and status endpoints too). */
+        return send_body(c, 503, "text/html", NULL,
+                         "<html><body>503 Service Unavailable</body></html>");
     }
     if (strncmp(path, "/ejbca/ejbca-rest-api/", 22) == 0) {
         return ejbca_route(c, method, path, ri->query_string);
@@ -2164,6 +2433,9 @@ main(int argc, char **argv)
     }
     pthread_mutex_init(&M.lock, NULL);
     M.by_name = cJSON_CreateObject();
+    M.by_key = cJSON_CreateObject();
+    M.by_user = cJSON_CreateObject();
+    M.tries = cJSON_CreateObject();
     M.next_req = 1000;
     M.start = time_now();
     signal(SIGPIPE, SIG_IGN);

@@ -130,7 +130,8 @@ setup(void **state)
     }
     f->app.cfg = &f->cfg;
     f->app.st = f->st;
-    if (eab_create(f->st, &f->cfg, "team-a", NULL, f->kid, sizeof(f->kid),
+    if (eab_create(f->st, &f->cfg, "team-a", NULL, NULL, f->kid,
+                   sizeof(f->kid),
                    hmac, sizeof(hmac), errbuf, sizeof(errbuf)) != AP_OK ||
         b64url_decode(hmac, strlen(hmac), watch_raw, sizeof(watch_raw),
                       &rawlen) != AP_OK ||
@@ -256,7 +257,7 @@ test_verify_refused(void **state)
         acme_resp_fini(&resp);
         cJSON_Delete(b);
     }
-    assert_int_equal(eab_revoke(f->st, f->kid), AP_OK);
+    assert_int_equal(eab_revoke(f->st, f->kid, NULL), AP_OK);
     {
         struct acme_resp resp;
         cJSON *b = binding(f->kid, watch_raw, sizeof(watch_raw), URL);

@@ -1,5 +1,5 @@
 /* test/unit/test_policy.c: global and team policy (proxy/policy.c), the
- * rate limiter (proxy/ratelimit.c) and the audit log (proxy/audit.c). */
+ * rate limiter (proxy/ratelimit.c); the audit log is test_audit.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +16,6 @@
 #include "common/csr.h"
 #include "common/jwk.h"
 #include "common/json.h"
-#include "proxy/audit.h"
 #include "proxy/policy.h"
 #include "proxy/problem.h"
 #include "proxy/ratelimit.h"
@@ -479,65 +478,6 @@ test_ratelimit(void **state)
     ratelimit_free(rl);
 }
 
-static void
-test_audit(void **state)
-{
-    char dir[] = "/tmp/ap-audit-XXXXXX";
-    char path[64];
-    char rotated[64];
-    char line[512];
-    struct audit *a = NULL;
-    char errbuf[128];
-    cJSON *f;
-    FILE *fp;
-    int n = 0;
-
-    (void)state;
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/audit.log", dir);
-    snprintf(rotated, sizeof(rotated), "%s/audit.log.1", dir);
-    assert_int_equal(audit_open(path, false, &a, errbuf, sizeof(errbuf)),
-                     AP_OK);
-    f = cJSON_CreateObject();
-    cJSON_AddStringToObject(f, "order", "o1\"\n}");
-    assert_int_equal(audit_event(a, "order.created", "req1", f), AP_OK);
-    assert_int_equal(rename(path, rotated), 0);
-    assert_int_equal(audit_reopen(a), AP_OK);
-    assert_int_equal(audit_event(a, "cert.revoked", "req2", NULL), AP_OK);
-    audit_close(a);
-    assert_int_equal(audit_event(NULL, "x", "y", cJSON_CreateObject()),
-                     AP_OK);
-    /* One JSON object per line, in each file. */
-    fp = fopen(rotated, "r");
-    assert_non_null(fp);
-    while (fgets(line, sizeof(line), fp) != NULL) {
-        cJSON *doc = cJSON_Parse(line);
-
-        assert_non_null(doc);
-        assert_string_equal(json_str(doc, "event", ""), "order.created");
-        assert_string_equal(json_str(doc, "request", ""), "req1");
-        assert_string_equal(json_str(doc, "order", ""), "o1\"\n}");
-        assert_non_null(json_str(doc, "time", NULL));
-        cJSON_Delete(doc);
-        n++;
-    }
-    fclose(fp);
-    assert_int_equal(n, 1);
-    fp = fopen(path, "r");
-    assert_non_null(fp);
-    assert_non_null(fgets(line, sizeof(line), fp));
-    assert_non_null(strstr(line, "\"cert.revoked\""));
-    fclose(fp);
-    unlink(path);
-    unlink(rotated);
-    rmdir(dir);
-    /* A file that cannot be opened is an error naming it. */
-    assert_int_equal(audit_open("/nonexistent/dir/audit.log", false, &a,
-                                errbuf, sizeof(errbuf)),
-                     AP_ECONFIG);
-    assert_non_null(strstr(errbuf, "/nonexistent/dir/audit.log"));
-}
-
 int
 main(void)
 {
@@ -552,7 +492,6 @@ main(void)
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_ratelimit),
         cmocka_unit_test(test_ratelimit_ground_keys),
-        cmocka_unit_test(test_audit),
     };
 
     if (crypto_init() != AP_OK) {

@@ -645,6 +645,263 @@ test_scan_empty(void **state)
     assert_int_equal(c.n, 0);
 }
 
+/* ---- jobs: claim one due job --------------------------------------- */
+
+static void
+job_put(struct fixture *f, const char *id, long long due)
+{
+    struct store_txn *txn = begin(f, true);
+    cJSON *rec = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(rec, "mine", id);
+    assert_int_equal(store_job_put(txn, id, due, rec), AP_OK);
+    cJSON_Delete(rec);
+    assert_int_equal(store_commit(txn), AP_OK);
+}
+
+/* Claims: the id, or "" when none is due. */
+static void
+job_claim(struct fixture *f, const char *q, long long now, char *id,
+          size_t idlen, long long *starts)
+{
+    cJSON *rec = NULL;
+    ap_err rc;
+
+    rc = store_job_claim(f->st, q, now, id, idlen, &rec, NULL);
+    if (rc == AP_ENOTFOUND) {
+        id[0] = '\0';
+        return;
+    }
+    assert_int_equal(rc, AP_OK);
+    /* The caller's members come back as put. */
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(rec, "mine")
+                            ->valuestring,
+                        id);
+    if (starts != NULL) {
+        *starts = (long long)cJSON_GetObjectItemCaseSensitive(rec, "starts")
+                      ->valuedouble;
+    }
+    cJSON_Delete(rec);
+}
+
+static long long
+job_field(struct fixture *f, const char *id, const char *name)
+{
+    struct store_txn *txn = begin(f, false);
+    cJSON *rec = NULL;
+    const cJSON *it;
+    long long v = -1;
+
+    if (store_get_json(txn, STORE_JOBS, id, &rec) == AP_OK) {
+        it = cJSON_GetObjectItemCaseSensitive(rec, name);
+        v = cJSON_IsNumber(it) ? (long long)it->valuedouble : -1;
+    }
+    cJSON_Delete(rec);
+    store_abort(txn);
+    return v;
+}
+
+static long long
+next_due(struct fixture *f, const char *q)
+{
+    struct store_txn *txn = begin(f, false);
+    long long due = -1;
+
+    if (store_job_next_due(txn, q, &due) != AP_OK) {
+        due = -1;
+    }
+    store_abort(txn);
+    return due;
+}
+
+static void
+test_jobs_due_order(void **state)
+{
+    struct fixture *f = *state;
+    char id[STORE_MAX_KEY + 1];
+    long long starts = 0;
+    long long next = -1;
+    cJSON *rec = NULL;
+
+    job_put(f, "i:c", 300);
+    job_put(f, "i:a", 100);
+    job_put(f, "i:b", 200);
+    job_put(f, "v:x/1", 50);      /* another queue; '/' in the name */
+    assert_int_equal(next_due(f, "i"), 100);
+    job_claim(f, "i", 150, id, sizeof(id), &starts);
+    assert_string_equal(id, "i:a");
+    assert_int_equal(starts, 1);
+    /* b is not due yet; the answer says when it is. */
+    assert_int_equal(store_job_claim(f->st, "i", 150, id, sizeof(id), &rec,
+                                     &next),
+                     AP_ENOTFOUND);
+    assert_int_equal(next, 200);
+    job_claim(f, "i", 1000, id, sizeof(id), NULL);
+    assert_string_equal(id, "i:b");
+    job_claim(f, "i", 1000, id, sizeof(id), NULL);
+    assert_string_equal(id, "i:c");
+    /* All claimed: none twice, and nothing waits. */
+    assert_int_equal(store_job_claim(f->st, "i", 1000, id, sizeof(id), &rec,
+                                     &next),
+                     AP_ENOTFOUND);
+    assert_int_equal(next, 0);
+    job_claim(f, "v", 1000, id, sizeof(id), NULL);
+    assert_string_equal(id, "v:x/1");
+    /* Unclaimed (its runner gave up without an outcome): claimed again. */
+    store_job_unclaim(f->st, "i:b");
+    job_claim(f, "i", 1000, id, sizeof(id), NULL);
+    assert_string_equal(id, "i:b");
+}
+
+static void
+test_jobs_outcome_release_advance(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn;
+    char id[STORE_MAX_KEY + 1];
+    long long starts = 0;
+
+    job_put(f, "i:a", 100);
+    job_claim(f, "i", 100, id, sizeof(id), NULL);
+    /* Given back after it ran: releases count (the backoff). */
+    txn = begin(f, true);
+    assert_int_equal(store_job_release(txn, "i:a", 500, true), AP_OK);
+    assert_int_equal(store_commit(txn), AP_OK);
+    store_job_unclaim(f->st, "i:a");
+    assert_int_equal(job_field(f, "i:a", "releases"), 1);
+    assert_int_equal(next_due(f, "i"), 500);
+    job_claim(f, "i", 500, id, sizeof(id), &starts);
+    /* Starts that ended normally are not on record. */
+    assert_int_equal(starts, 1);
+    /* Deferred without running: no release counted. */
+    txn = begin(f, true);
+    assert_int_equal(store_job_release(txn, "i:a", 600, false), AP_OK);
+    assert_int_equal(store_commit(txn), AP_OK);
+    assert_int_equal(job_field(f, "i:a", "releases"), 1);
+    /* Advance: never a claimed job, then sooner only. */
+    txn = begin(f, true);
+    assert_int_equal(store_job_advance(txn, "i:a", 0), AP_ENOTFOUND);
+    assert_int_equal(store_commit(txn), AP_OK);
+    store_job_unclaim(f->st, "i:a");
+    txn = begin(f, true);
+    assert_int_equal(store_job_advance(txn, "i:a", 900), AP_OK);
+    assert_int_equal(store_commit(txn), AP_OK);
+    assert_int_equal(next_due(f, "i"), 600);
+    txn = begin(f, true);
+    assert_int_equal(store_job_advance(txn, "i:a", 200), AP_OK);
+    assert_int_equal(store_job_fault(txn, "i:a"), AP_OK);
+    assert_int_equal(store_commit(txn), AP_OK);
+    assert_int_equal(next_due(f, "i"), 200);
+    assert_int_equal(job_field(f, "i:a", "faults"), 1);
+    /* An outcome (put again) starts the counts from zero. */
+    job_put(f, "i:a", 700);
+    assert_int_equal(job_field(f, "i:a", "starts"), 0);
+    assert_int_equal(job_field(f, "i:a", "faults"), 0);
+    assert_int_equal(job_field(f, "i:a", "releases"), -1);
+    assert_int_equal(next_due(f, "i"), 700);
+    /* Deleting removes record and due entry. */
+    txn = begin(f, true);
+    assert_int_equal(store_job_del(txn, "i:a"), AP_OK);
+    assert_int_equal(store_job_del(txn, "i:a"), AP_ENOTFOUND);
+    assert_int_equal(store_commit(txn), AP_OK);
+    assert_int_equal(next_due(f, "i"), -1);
+    assert_int_equal(job_field(f, "i:a", "dueMs"), -1);
+}
+
+static void
+test_jobs_recover(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn;
+    char id[STORE_MAX_KEY + 1];
+    size_t n = 0;
+    long long starts = 0;
+
+    job_put(f, "i:a", 100);
+    job_put(f, "i:b", 100);
+    job_put(f, "i:c", 5000);
+    job_claim(f, "i", 100, id, sizeof(id), NULL);
+    job_claim(f, "i", 100, id, sizeof(id), NULL);
+    job_claim(f, "i", 5000, id, sizeof(id), NULL);
+    store_job_unclaim(f->st, "i:c");     /* ended normally */
+    /* The process holding a and b dies: a new one opens the store. */
+    store_reopen(f);
+    txn = begin(f, true);
+    assert_int_equal(store_job_recover(txn, 3000, &n), AP_OK);
+    assert_int_equal(store_commit(txn), AP_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(job_field(f, "i:a", "starts"), 1);
+    assert_int_equal(job_field(f, "i:c", "starts"), 0);
+    assert_int_equal(next_due(f, "i"), 3000);
+    job_claim(f, "i", 3000, id, sizeof(id), &starts);
+    assert_int_equal(starts, 2);     /* the cut start still counts */
+    job_claim(f, "i", 3000, id, sizeof(id), &starts);
+    assert_int_equal(starts, 2);
+    job_claim(f, "i", 3000, id, sizeof(id), NULL);
+    assert_string_equal(id, "");     /* c is due at 5000 */
+    /* Counted once: the journal starts again (these runs end). */
+    store_job_unclaim(f->st, "i:a");
+    store_job_unclaim(f->st, "i:b");
+    store_reopen(f);
+    txn = begin(f, true);
+    assert_int_equal(store_job_recover(txn, 4000, &n), AP_OK);
+    assert_int_equal(store_commit(txn), AP_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(job_field(f, "i:a", "starts"), 1);
+}
+
+/* Records written by an older version: "due" in seconds, no index. */
+static void
+test_jobs_reindex_old(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn;
+    char id[STORE_MAX_KEY + 1];
+    size_t n = 0;
+
+    put(f, STORE_JOBS, "i:old", "{\"v\":1,\"due\":5,\"attempts\":2,"
+                                "\"mine\":\"i:old\"}");
+    put(f, STORE_JOBS, "v:a/0", "{\"v\":1,\"due\":3,\"attempts\":0,"
+                                "\"mine\":\"v:a/0\"}");
+    txn = begin(f, true);
+    assert_int_equal(store_job_recover(txn, 9000, &n), AP_OK);
+    assert_int_equal(store_commit(txn), AP_OK);
+    assert_int_equal(next_due(f, "i"), 5000);
+    assert_int_equal(next_due(f, "v"), 3000);
+    job_claim(f, "i", 9000, id, sizeof(id), NULL);
+    assert_string_equal(id, "i:old");
+    assert_int_equal(job_field(f, "i:old", "attempts"), 2);
+}
+
+static void
+test_jobs_bad(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn = begin(f, true);
+    char id[8];
+    cJSON *rec = NULL;
+    long long next = 0;
+
+    assert_int_equal(store_job_put(txn, "noqueue", 1, NULL), AP_EINVAL);
+    assert_int_equal(store_job_put(txn, ":x", 1, NULL), AP_EINVAL);
+    assert_int_equal(store_job_put(txn, "toolongqueue:x", 1, NULL),
+                     AP_EINVAL);
+    assert_int_equal(store_job_put(txn, "i:", 1, NULL), AP_EINVAL);
+    assert_int_equal(store_job_release(txn, "i:none", 1, true),
+                     AP_ENOTFOUND);
+    assert_int_equal(store_job_fault(txn, "i:none"), AP_ENOTFOUND);
+    assert_int_equal(store_job_put(txn, "i:long-name", 1, NULL), AP_OK);
+    assert_int_equal(store_commit(txn), AP_OK);
+    /* An id that does not fit the caller's buffer is refused, and not
+     * left claimed. */
+    assert_int_equal(store_job_claim(f->st, "i", 5, id, sizeof(id), &rec,
+                                     &next),
+                     AP_EINVAL);
+    txn = begin(f, true);
+    assert_int_equal(store_job_advance(txn, "i:long-name", 0), AP_OK);
+    store_abort(txn);
+}
+
 /* ---- runner -------------------------------------------------------- */
 
 
@@ -669,6 +926,15 @@ main(void)
     add_test(&l, "scan in pages", test_scan_pages, NULL);
     add_test(&l, "scan an empty table", test_scan_empty, NULL);
     ADD_ROWS(&l, scan_null_rows, test_scan);
+    add_test(&l, "jobs: claimed in due order, each once", test_jobs_due_order,
+             NULL);
+    add_test(&l, "jobs: outcome, release, advance, fault",
+             test_jobs_outcome_release_advance, NULL);
+    add_test(&l, "jobs: a dead process's leases come back",
+             test_jobs_recover, NULL);
+    add_test(&l, "jobs: old records get their due order",
+             test_jobs_reindex_old, NULL);
+    add_test(&l, "jobs: bad ids", test_jobs_bad, NULL);
 
     failed = _cmocka_run_group_tests("store", l.tests, l.n, NULL, NULL);
     free(l.tests);

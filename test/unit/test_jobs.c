@@ -1,0 +1,380 @@
+/* test/unit/test_jobs.c: proxy/jobs.c, the worker pools over the store's
+ * job queues, with runners written for the test.
+ *
+ * What is checked: a runner that could not write its outcome (returns a
+ * delay) gets the job again after that delay, with the release counted
+ * counted; a deferred job (a concurrency limit) does not count a release;
+ * a job that was running when the "process" died (its start in the
+ * journal without an end) comes back at once, its start counted; a fault
+ * noted in
+ * <data_dir>/faulted-jobs is counted against its job at the next start;
+ * after JOB_MAX_FAULTS faults the runner is told to give the job up;
+ * queued jobs that are not due do not run at start. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "test/unit/rows.h"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/store.h"
+#include "proxy/app.h"
+#include "proxy/jobs.h"
+
+#define MAP_MB 64
+
+struct fixture {
+    char dir[64];
+    struct config cfg;
+    struct app app;
+    struct jobs *jobs;
+};
+
+/* What the test runner saw, under a lock (it runs on worker threads). */
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    int calls;
+    long long at_ms[8];
+    unsigned starts[8];
+    unsigned faults[8];
+    unsigned releases[8];
+    bool given_up[8];
+    int mode;            /* what the runner does, per test */
+} seen;
+
+enum { MODE_FAIL_ONCE, MODE_DEFER_ONCE, MODE_DONE, MODE_PARK };
+
+static void
+dir_remove(const char *dir)
+{
+    char path[256];
+    struct dirent *e;
+    DIR *d = opendir(dir);
+
+    if (d == NULL) {
+        return;
+    }
+    for (e = readdir(d); e != NULL; e = readdir(d)) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) <
+                (int)sizeof(path)) {
+            (void)unlink(path);
+        }
+    }
+    closedir(d);
+    (void)rmdir(dir);
+}
+
+/* Ends the job in a transaction of its own: the "outcome". */
+static void
+end_job(struct app *app, const struct job *job)
+{
+    struct store_txn *txn = NULL;
+
+    assert_int_equal(store_begin(app->st, true, &txn), AP_OK);
+    assert_int_equal(jobs_del(txn, job->id), AP_OK);
+    assert_int_equal(store_commit(txn), AP_OK);
+}
+
+static long long
+runner(struct app *app, const struct job *job)
+{
+    int n;
+    int mode;
+
+    pthread_mutex_lock(&seen_lock);
+    n = seen.calls++;
+    mode = seen.mode;
+    if (n < 8) {
+        seen.at_ms[n] = jobs_now_ms();
+        seen.starts[n] = job->starts;
+        seen.faults[n] = job->faults;
+        seen.releases[n] = job->releases;
+        seen.given_up[n] = jobs_given_up(job);
+    }
+    pthread_mutex_unlock(&seen_lock);
+    if (mode == MODE_PARK) {
+        jobs_defer(app->jobs, job, 3600 * 1000LL);   /* out of the way */
+        return JOB_DONE;
+    }
+    if (n == 0 && mode == MODE_FAIL_ONCE) {
+        return 300;        /* the outcome could not be written */
+    }
+    if (n == 0 && mode == MODE_DEFER_ONCE) {
+        jobs_defer(app->jobs, job, 300);
+        return JOB_DONE;
+    }
+    end_job(app, job);
+    return JOB_DONE;
+}
+
+static int
+setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    char errbuf[256];
+
+    if (f == NULL) {
+        return -1;
+    }
+    snprintf(f->dir, sizeof(f->dir), "/tmp/test_jobs.XXXXXX");
+    if (mkdtemp(f->dir) == NULL ||
+        store_open(f->dir, MAP_MB, &f->app.st, errbuf, sizeof(errbuf)) !=
+            AP_OK) {
+        free(f);
+        return -1;
+    }
+    f->cfg.server.data_dir = f->dir;
+    f->app.cfg = &f->cfg;
+    memset(&seen, 0, sizeof(seen));
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    jobs_stop(f->jobs);
+    store_close(f->app.st);
+    dir_remove(f->dir);
+    free(f);
+    return 0;
+}
+
+static void
+start(struct fixture *f)
+{
+    static const job_fn fns[JOB__MAX] = { runner, runner };
+    static const unsigned n[JOB__MAX] = { 2, 2 };
+
+    assert_int_equal(jobs_start(&f->app, n, fns, &f->jobs), AP_OK);
+    f->app.jobs = f->jobs;
+    assert_int_equal(jobs_run(f->jobs), AP_OK);
+}
+
+static void
+stop(struct fixture *f)
+{
+    jobs_stop(f->jobs);
+    f->jobs = NULL;
+    f->app.jobs = NULL;
+}
+
+static void
+put_job(struct fixture *f, const char *target, char *id, size_t idlen)
+{
+    struct store_txn *txn = NULL;
+
+    assert_int_equal(store_begin(f->app.st, true, &txn), AP_OK);
+    assert_int_equal(jobs_put(txn, JOB_ISSUE, target, 0, 0, id, idlen),
+                     AP_OK);
+    assert_int_equal(store_commit(txn), AP_OK);
+    if (f->jobs != NULL) {
+        jobs_kick(f->jobs, id, 0);
+    }
+}
+
+/* Waits (at most 10 s) until the runner ran n times. */
+static void
+wait_calls(int n)
+{
+    for (int i = 0; i < 1000; i++) {
+        int c;
+
+        pthread_mutex_lock(&seen_lock);
+        c = seen.calls;
+        pthread_mutex_unlock(&seen_lock);
+        if (c >= n) {
+            return;
+        }
+        usleep(10000);
+    }
+    fail_msg("the runner ran %d times, want %d", seen.calls, n);
+}
+
+static size_t
+stored_jobs(struct fixture *f)
+{
+    struct store_txn *txn = NULL;
+    size_t n = 99;
+
+    assert_int_equal(store_begin(f->app.st, false, &txn), AP_OK);
+    assert_int_equal(store_count(txn, STORE_JOBS, &n), AP_OK);
+    store_abort(txn);
+    return n;
+}
+
+static void
+test_failed_outcome_comes_back(void **state)
+{
+    struct fixture *f = *state;
+    char id[JOB_MAX_ID];
+
+    seen.mode = MODE_FAIL_ONCE;
+    start(f);
+    put_job(f, "o1", id, sizeof(id));
+    wait_calls(2);
+    stop(f);
+    /* Given back after the delay, the release counted (the backoff of
+     * the next failure); it ended normally, so no start is on record. */
+    assert_true(seen.at_ms[1] - seen.at_ms[0] >= 300);
+    assert_int_equal(seen.starts[0], 1);
+    assert_int_equal(seen.starts[1], 1);
+    assert_int_equal(seen.releases[1], 1);
+    assert_int_equal(stored_jobs(f), 0);
+}
+
+static void
+test_defer_does_not_count(void **state)
+{
+    struct fixture *f = *state;
+    char id[JOB_MAX_ID];
+
+    seen.mode = MODE_DEFER_ONCE;
+    start(f);
+    put_job(f, "o1", id, sizeof(id));
+    wait_calls(2);
+    stop(f);
+    assert_true(seen.at_ms[1] - seen.at_ms[0] >= 300);
+    assert_int_equal(seen.starts[1], 1);
+    assert_int_equal(seen.releases[1], 0);
+}
+
+/* Appends to a file of the data directory what a process that died while
+ * it ran job id left there. */
+static void
+note(struct fixture *f, const char *file, const char *line)
+{
+    char path[128];
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "%s/%s", f->dir, file);
+    fp = fopen(path, "a");
+    assert_non_null(fp);
+    fprintf(fp, "%s\n", line);
+    fclose(fp);
+}
+
+static void
+test_running_job_comes_back(void **state)
+{
+    struct fixture *f = *state;
+    char id[JOB_MAX_ID];
+    char line[JOB_MAX_ID + 4];
+
+    /* Due in an hour, but it was running when the process died (its
+     * start is in the journal, no end). */
+    {
+        struct store_txn *txn = NULL;
+
+        assert_int_equal(store_begin(f->app.st, true, &txn), AP_OK);
+        assert_int_equal(jobs_put(txn, JOB_ISSUE, "o1", 3600, 0, id,
+                                  sizeof(id)),
+                         AP_OK);
+        assert_int_equal(store_commit(txn), AP_OK);
+    }
+    snprintf(line, sizeof(line), "S %s", id);
+    note(f, "job-starts", line);
+    seen.mode = MODE_DONE;
+    start(f);
+    wait_calls(1);
+    stop(f);
+    assert_int_equal(seen.starts[0], 2);
+    assert_int_equal(seen.faults[0], 0);
+    assert_int_equal(stored_jobs(f), 0);
+}
+
+static void
+test_faults_give_up(void **state)
+{
+    struct fixture *f = *state;
+    char id[JOB_MAX_ID];
+    char line[JOB_MAX_ID + 4];
+    char path[128];
+
+    seen.mode = MODE_PARK;
+    put_job(f, "o1", id, sizeof(id));
+    snprintf(line, sizeof(line), "S %s", id);
+    /* Three runs that each died of a fault: the journal's start without
+     * an end, and the fault handler's note. */
+    for (int i = 0; i < JOB_MAX_FAULTS; i++) {
+        note(f, "job-starts", line);
+        note(f, JOBS_FAULT_FILE, id);
+        start(f);
+        wait_calls(i + 1);
+        stop(f);
+        assert_int_equal(seen.faults[i], (unsigned)i + 1);
+        assert_int_equal(seen.starts[i], (unsigned)i + 2);
+    }
+    /* The last run saw JOB_MAX_FAULTS: the runner must give it up. */
+    assert_false(seen.given_up[JOB_MAX_FAULTS - 2]);
+    assert_true(seen.given_up[JOB_MAX_FAULTS - 1]);
+    /* The note file is emptied once counted. */
+    snprintf(path, sizeof(path), "%s/%s", f->dir, JOBS_FAULT_FILE);
+    {
+        FILE *fp = fopen(path, "r");
+
+        assert_non_null(fp);
+        assert_int_equal(fgetc(fp), EOF);
+        fclose(fp);
+    }
+}
+
+static void
+test_start_is_not_a_load(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn = NULL;
+    char id[JOB_MAX_ID];
+
+    /* 5000 queued jobs, due in an hour. */
+    assert_int_equal(store_begin(f->app.st, true, &txn), AP_OK);
+    for (int i = 0; i < 5000; i++) {
+        char target[32];
+
+        snprintf(target, sizeof(target), "q%d", i);
+        assert_int_equal(jobs_put(txn, JOB_ISSUE, target, 3600, 0, id,
+                                  sizeof(id)),
+                         AP_OK);
+    }
+    assert_int_equal(store_commit(txn), AP_OK);
+    seen.mode = MODE_DONE;
+    start(f);
+    usleep(300000);
+    stop(f);
+    /* Nothing is due: nothing ran, every job is still queued (the start-up
+     * time with 100k of them is a figure: test/torture/startup.sh). */
+    assert_int_equal(seen.calls, 0);
+    assert_int_equal(stored_jobs(f), 5000);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_failed_outcome_comes_back,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_defer_does_not_count, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_running_job_comes_back, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_faults_give_up, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_start_is_not_a_load, setup,
+                                        teardown),
+    };
+
+    return cmocka_run_group_tests_name("jobs", tests, NULL, NULL);
+}
