@@ -109,6 +109,7 @@ AP_MUST_CHECK ap_err store_count(struct store_txn *txn, enum store_table t,
                                  size_t *out);
 
 /* ---- jobs: durable work in due order --------------------------------
+ * (common/store_jobs.c, built on the records and scans above)
  *
  * A job is a JSON record in STORE_JOBS under its id, "<queue>:<name>"
  * (queue: 1..8 characters before the first ':'), plus its place in its
