@@ -109,7 +109,7 @@ unit: $(UNIT_BINS) $(BUILD)/mockpki $(BUILD)/test/acmeproxy-hooks
 # crash on purpose (ACMEPROXY_TEST_CRASH, see proxy/jobs.h): the two
 # objects are compiled again with -DAP_TEST_HOOKS; build/acmeproxy itself
 # carries no crash switch.
-HOOK_SRCS := proxy/challenge.c proxy/issuer.c
+HOOK_SRCS := proxy/validate.c proxy/issuer.c
 HOOK_OBJS := $(HOOK_SRCS:%.c=$(BUILD)/test/hooks/%.o)
 
 $(BUILD)/test/hooks/%.o: %.c

@@ -42,6 +42,12 @@ struct adapter_request {
     const unsigned char *csr_der;
     size_t csr_der_len;
     const char *csr_pem;
+    /* The CSR's SubjectPublicKeyInfo (DER, crypto_csr's pubkey_der) as
+     * finalize read it when it checked the CSR, or NULL (a caller that
+     * has only the CSR): an adapter that needs the key takes it from
+     * here and does not parse csr_der again. */
+    const unsigned char *csr_spki_der;
+    size_t csr_spki_der_len;
     const char *const *dns_names;
     size_t n_dns_names;
     const char *const *ip_addrs;

@@ -136,10 +136,13 @@ local_submit(void *state, const struct adapter_request *req,
         goto out;
     }
     /* Only the key is taken from the CSR (the names come from the
-     * order). Its signature was checked at finalize: crypto_csr_read does
-     * not verify it again. */
-    rc = crypto_csr_read(req->csr_der, req->csr_der_len, &csr, errbuf,
-                          sizeof(errbuf));
+     * order): as finalize read it when the core hands it over, else
+     * read from the CSR (its signature was checked at finalize:
+     * crypto_csr_read does not verify it again). */
+    rc = req->csr_spki_der != NULL
+             ? AP_OK
+             : crypto_csr_read(req->csr_der, req->csr_der_len, &csr, errbuf,
+                               sizeof(errbuf));
     if (rc != AP_OK) {
         (void)snprintf(detail, sizeof(detail), "CSR could not be parsed: %s",
                        errbuf);
@@ -150,8 +153,9 @@ local_submit(void *state, const struct adapter_request *req,
     }
 
     memset(&ireq, 0, sizeof(ireq));
-    ireq.pubkey_der = csr->pubkey_der;
-    ireq.pubkey_der_len = csr->pubkey_der_len;
+    ireq.pubkey_der = csr != NULL ? csr->pubkey_der : req->csr_spki_der;
+    ireq.pubkey_der_len = csr != NULL ? csr->pubkey_der_len
+                                      : req->csr_spki_der_len;
     ireq.dns_names = req->dns_names;
     ireq.n_dns_names = req->n_dns_names;
     ireq.ip_addrs = req->ip_addrs;

@@ -6,7 +6,6 @@
 #include "common/csr.h"
 
 #include <arpa/inet.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,8 +24,6 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-/* CSRs remembered for crypto_csr_read (see "the read cache" below). */
-#define CSR_CACHE_SLOTS 64
 /* Longest OID text or name we put in a reason. */
 #define CSR_OID_TEXT 80
 /* Largest RSA public exponent accepted, in bits (mbedTLS and Go cap it
@@ -846,160 +843,18 @@ out:
     return rc;
 }
 
-/* ---- the read cache ------------------------------------------------
- * crypto_csr_read re-reads CSRs that crypto_csr_parse accepted at
- * finalize (the issuer and the local adapter each read the stored CSR
- * again). On OpenSSL 3.0 d2i_X509_REQ alone costs 1.4M instructions, most
- * of it building an OSSL_DECODER for the key, so the results of the last
- * CSR_CACHE_SLOTS parses and reads are kept, keyed by the SHA-256 of the
- * exact DER: a read of the same bytes gives a copy of the same result.
- * crypto_csr_parse never answers from the cache (it must check the
- * signature); it only fills it. The entries live until the process ends
- * (a few kilobytes), and a restart only makes the next read slower. */
-
-struct csr_slot {
-    unsigned char hash[CRYPTO_SHA256_LEN];
-    struct crypto_csr *csr;   /* NULL: free */
-    uint64_t used;            /* tick of the last use, for eviction */
-};
-
-static struct csr_slot csr_cache[CSR_CACHE_SLOTS];
-static uint64_t csr_cache_tick;
-static pthread_mutex_t csr_cache_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* A deep copy of src; NULL on ENOMEM. */
-static struct crypto_csr *
-csr_copy(const struct crypto_csr *src)
-{
-    struct crypto_csr *c = calloc(1, sizeof(*c));
-    bool ok = c != NULL;
-
-    if (!ok) {
-        goto out;
-    }
-    c->key_type = src->key_type;
-    c->key_bits = src->key_bits;
-    c->curve = src->curve;
-    c->must_staple = src->must_staple;
-    if (src->cn != NULL) {
-        c->cn = strdup(src->cn);
-        ok = c->cn != NULL;
-    }
-    for (size_t i = 0; ok && i < src->n_dns_names; i++) {
-        ok = str_list_push(&c->dns_names, &c->n_dns_names, src->dns_names[i],
-                           strlen(src->dns_names[i])) == AP_OK;
-    }
-    for (size_t i = 0; ok && i < src->n_ip_addrs; i++) {
-        ok = str_list_push(&c->ip_addrs, &c->n_ip_addrs, src->ip_addrs[i],
-                           strlen(src->ip_addrs[i])) == AP_OK;
-    }
-    if (ok) {
-        c->pubkey_der = malloc(src->pubkey_der_len);
-        ok = c->pubkey_der != NULL;
-    }
-    if (ok) {
-        memcpy(c->pubkey_der, src->pubkey_der, src->pubkey_der_len);
-        c->pubkey_der_len = src->pubkey_der_len;
-    }
-out:
-    if (!ok) {
-        crypto_csr_free(c);
-        c = NULL;
-    }
-    return c;
-}
-
-/* A copy of the cached result for hash, or NULL. */
-static struct crypto_csr *
-cache_get(const unsigned char *hash)
-{
-    struct crypto_csr *copy = NULL;
-
-    pthread_mutex_lock(&csr_cache_lock);
-    for (size_t i = 0; i < CSR_CACHE_SLOTS; i++) {
-        if (csr_cache[i].csr != NULL &&
-            memcmp(csr_cache[i].hash, hash, sizeof(csr_cache[i].hash)) ==
-                0) {
-            csr_cache[i].used = ++csr_cache_tick;
-            copy = csr_copy(csr_cache[i].csr);
-            break;
-        }
-    }
-    pthread_mutex_unlock(&csr_cache_lock);
-    return copy;
-}
-
-/* Remembers a copy of csr under hash, in place of the least recently used
- * entry. Best effort: nothing happens on ENOMEM. */
-static void
-cache_put(const unsigned char *hash, const struct crypto_csr *csr)
-{
-    struct crypto_csr *copy = csr_copy(csr);
-    struct crypto_csr *old = NULL;
-    size_t victim = 0;
-
-    if (copy == NULL) {
-        return;
-    }
-    pthread_mutex_lock(&csr_cache_lock);
-    for (size_t i = 0; i < CSR_CACHE_SLOTS; i++) {
-        if (csr_cache[i].csr != NULL &&
-            memcmp(csr_cache[i].hash, hash, sizeof(csr_cache[i].hash)) ==
-                0) {
-            victim = i;
-            break;
-        }
-        if (csr_cache[i].csr == NULL ||
-            csr_cache[i].used < csr_cache[victim].used) {
-            victim = i;
-        }
-    }
-    old = csr_cache[victim].csr;
-    memcpy(csr_cache[victim].hash, hash, sizeof(csr_cache[victim].hash));
-    csr_cache[victim].csr = copy;
-    csr_cache[victim].used = ++csr_cache_tick;
-    pthread_mutex_unlock(&csr_cache_lock);
-    crypto_csr_free(old);
-}
-
 ap_err
 crypto_csr_parse(const unsigned char *der, size_t len,
                  struct crypto_csr **out, char *errbuf, size_t errlen)
 {
-    unsigned char hash[CRYPTO_SHA256_LEN];
-    ap_err rc;
-
-    rc = csr_parse(der, len, true, out, errbuf, errlen);
-    if (rc == AP_OK) {
-        crypto_sha256(der, len, hash);
-        cache_put(hash, *out);
-    }
-    return rc;
+    return csr_parse(der, len, true, out, errbuf, errlen);
 }
 
 ap_err
 crypto_csr_read(const unsigned char *der, size_t len,
                 struct crypto_csr **out, char *errbuf, size_t errlen)
 {
-    unsigned char hash[CRYPTO_SHA256_LEN];
-    struct crypto_csr *hit;
-    ap_err rc;
-
-    if (out == NULL || der == NULL || len == 0 || len > CRYPTO_CSR_MAX_DER) {
-        /* csr_parse gives the reason. */
-        return csr_parse(der, len, false, out, errbuf, errlen);
-    }
-    crypto_sha256(der, len, hash);
-    hit = cache_get(hash);
-    if (hit != NULL) {
-        *out = hit;
-        return AP_OK;
-    }
-    rc = csr_parse(der, len, false, out, errbuf, errlen);
-    if (rc == AP_OK) {
-        cache_put(hash, *out);
-    }
-    return rc;
+    return csr_parse(der, len, false, out, errbuf, errlen);
 }
 
 void

@@ -20,8 +20,7 @@
  * extensionRequest; any other (challengePassword, Microsoft enrollment
  * name-value pairs that pick an AD CS template, ...) is refused by name.
  *
- * Thread-safe; the only shared state is crypto_csr_read's cache (below),
- * behind a mutex. */
+ * Thread-safe: nothing is shared between calls. */
 #ifndef AP_COMMON_CSR_H
 #define AP_COMMON_CSR_H
 
@@ -66,11 +65,11 @@ AP_MUST_CHECK ap_err crypto_csr_parse(const unsigned char *der, size_t len,
                                       size_t errlen);
 /* The same without checking the self-signature: only for a CSR this
  * server already checked with crypto_csr_parse (stored at finalize), to
- * read its names and key again without a second verification. The
- * results of the last 64 parses and reads are remembered by the SHA-256
- * of the DER, so reading a CSR finalize has just parsed costs a copy
- * rather than a decode (on OpenSSL 3.0, d2i_X509_REQ is most of a CSR's
- * cost). */
+ * read its names and key again without a second verification. Finalize
+ * parses once and keeps what the issuance needs (the key, in the order:
+ * proxy/rec_order.h csrSpki), so the path of an order reads no CSR
+ * again; this is for orders finalized by an earlier version and for a
+ * PKI lookup after a lost answer (EJBCA). */
 AP_MUST_CHECK ap_err crypto_csr_read(const unsigned char *der, size_t len,
                                      struct crypto_csr **out, char *errbuf,
                                      size_t errlen);

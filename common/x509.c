@@ -26,15 +26,15 @@
 #include <openssl/x509v3.h>
 
 #include "common/buf.h"
+#include "common/x509_int.h"
 
-#define X509_LABEL "CERTIFICATE"
-#define X509_BEGIN "-----BEGIN CERTIFICATE-----"
 /* X509_NAME_print_ex as RFC 2253 asks (RDNs most specific first, short
  * names, ',' and '+', escapes, unknown attributes as #hex), but UTF-8 left
  * as it is instead of escaping every byte above 0x7f. */
 #define X509_DN_FLAGS (XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB)
 
-/* ---- base64 and PEM ------------------------------------------------ */
+/* ---- base64 and PEM ------------------------------------------------
+ * (the helpers x509_int.h shares with x509_check.c are documented there) */
 
 ap_err
 x509_b64_decode(const char *b64, unsigned char **out, size_t *outlen)
@@ -95,8 +95,8 @@ out:
 }
 
 /* One DER certificate, every byte of it; NULL when it is not one. */
-static X509 *
-cert_from_der(const unsigned char *der, size_t len)
+X509 *
+x509_cert_from_der(const unsigned char *der, size_t len)
 {
     const unsigned char *p = der;
     X509 *x;
@@ -134,18 +134,13 @@ pem_of(const unsigned char *der, size_t len)
     return pem;
 }
 
-/* What each_cert hands its callback: one certificate, decoded and as
- * DER. The callback sets *stop to end the walk early. */
-typedef ap_err (*cert_fn)(void *arg, X509 *x, const unsigned char *der,
-                          size_t len, bool *stop);
-
 /* Walks the CERTIFICATE blocks of text with OpenSSL's PEM reader (blocks
  * of other labels and text between blocks skipped) and calls fn with
  * each. AP_EPARSE when a block is broken or is not one certificate;
  * AP_ETOOBIG past X509_MAX_BUNDLE bytes or X509_MAX_CERTS certificates;
  * *count (may be NULL) gets the number seen. */
-static ap_err
-each_cert(const char *text, cert_fn fn, void *arg, size_t *count)
+ap_err
+x509_each_cert(const char *text, x509_cert_fn fn, void *arg, size_t *count)
 {
     BIO *bio = NULL;
     size_t seen = 0;
@@ -190,7 +185,7 @@ each_cert(const char *text, cert_fn fn, void *arg, size_t *count)
         } else if (++seen > X509_MAX_CERTS) {
             rc = AP_ETOOBIG;
         } else {
-            x = cert_from_der(data, (size_t)len);
+            x = x509_cert_from_der(data, (size_t)len);
             rc = x == NULL ? AP_EPARSE
                            : fn(arg, x, data, (size_t)len, &stop);
         }
@@ -231,13 +226,13 @@ first_keep(void *arg, X509 *x, const unsigned char *der, size_t len,
 
 /* The first certificate of pem, after checking that every CERTIFICATE
  * block decodes (caller frees with X509_free). */
-static ap_err
-first_cert(const char *pem, X509 **out)
+ap_err
+x509_first_cert(const char *pem, X509 **out)
 {
     X509 *first = NULL;
     ap_err rc;
 
-    rc = each_cert(pem, first_keep, &first, NULL);
+    rc = x509_each_cert(pem, first_keep, &first, NULL);
     if (rc == AP_OK && first == NULL) {
         rc = AP_EPARSE;
     }
@@ -262,7 +257,7 @@ x509_b64der_to_pem(const char *b64, char **out)
     if (rc != AP_OK) {
         return rc;
     }
-    x = cert_from_der(der, len);
+    x = x509_cert_from_der(der, len);
     if (x == NULL) {
         free(der);
         return AP_EPARSE;
@@ -318,7 +313,7 @@ x509_pem_normalize(const char *text, size_t skip, char **out, size_t *n)
     memset(&nz, 0, sizeof(nz));
     buf_init(&nz.b, X509_MAX_BUNDLE);
     nz.skip = skip;
-    rc = each_cert(text, normalize_one, &nz, NULL);
+    rc = x509_each_cert(text, normalize_one, &nz, NULL);
     if (rc == AP_OK && nz.kept == 0) {
         rc = AP_EPARSE;
     }
@@ -337,8 +332,8 @@ x509_pem_normalize(const char *text, size_t skip, char **out, size_t *n)
 
 /* The DER content octets of an INTEGER (two's complement, minimal) from
  * OpenSSL's sign-and-magnitude form, into a new buffer (caller frees). */
-static ap_err
-serial_content(const ASN1_INTEGER *serial, unsigned char **out,
+ap_err
+x509_serial_content(const ASN1_INTEGER *serial, unsigned char **out,
                size_t *outlen)
 {
     const unsigned char *mag = ASN1_STRING_get0_data(serial);
@@ -388,8 +383,8 @@ serial_content(const ASN1_INTEGER *serial, unsigned char **out,
 
 /* Lower-case hex of the content octets without leading zero octets (one
  * is kept for zero). */
-static char *
-serial_hex_of(const unsigned char *s, size_t len)
+char *
+x509_serial_hex_of(const unsigned char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     char *out;
@@ -411,8 +406,8 @@ serial_hex_of(const unsigned char *s, size_t len)
 }
 
 /* An ASN1_TIME as seconds since the epoch. */
-static ap_err
-time_of(const ASN1_TIME *t, long long *out)
+ap_err
+x509_time_of(const ASN1_TIME *t, long long *out)
 {
     struct tm tm;
     time_t secs;
@@ -477,15 +472,15 @@ x509_cert_ids(const char *pem, struct x509_ids *out)
     ap_err rc;
 
     memset(&ids, 0, sizeof(ids));
-    rc = first_cert(pem, &x);
+    rc = x509_first_cert(pem, &x);
     if (rc != AP_OK) {
         goto out;
     }
-    rc = serial_content(X509_get0_serialNumber(x), &raw, &raw_len);
+    rc = x509_serial_content(X509_get0_serialNumber(x), &raw, &raw_len);
     if (rc != AP_OK) {
         goto out;
     }
-    ids.serial_hex = serial_hex_of(raw, raw_len);
+    ids.serial_hex = x509_serial_hex_of(raw, raw_len);
     if (ids.serial_hex == NULL) {
         rc = AP_ENOMEM;
         goto out;
@@ -494,7 +489,7 @@ x509_cert_ids(const char *pem, struct x509_ids *out)
     if (rc != AP_OK) {
         goto out;
     }
-    rc = time_of(X509_get0_notAfter(x), &ids.not_after);
+    rc = x509_time_of(X509_get0_notAfter(x), &ids.not_after);
 out:
     free(raw);
     X509_free(x);
@@ -515,341 +510,6 @@ x509_ids_fini(struct x509_ids *ids)
     free(ids->serial_hex);
     free(ids->issuer_dn);
     memset(ids, 0, sizeof(*ids));
-}
-
-/* ---- names and key use --------------------------------------------- */
-
-/* Appends a name to a space-separated list for messages. */
-static void
-list_add(char *list, size_t len, const char *name)
-{
-    size_t used = strlen(list);
-
-    if (used < len) {
-        (void)snprintf(list + used, len - used, "%s%s", used ? " " : "",
-                       name);
-    }
-}
-
-static bool
-dns_in(const char *name, size_t len, const char *const *dns, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (strlen(dns[i]) == len && strncasecmp(dns[i], name, len) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static bool
-ip_in(const unsigned char *raw, size_t len, const char *const *ips, size_t n)
-{
-    unsigned char bin[16];
-
-    for (size_t i = 0; i < n; i++) {
-        if (len == 4 && inet_pton(AF_INET, ips[i], bin) == 1 &&
-            memcmp(bin, raw, 4) == 0) {
-            return true;
-        }
-        if (len == 16 && inet_pton(AF_INET6, ips[i], bin) == 1 &&
-            memcmp(bin, raw, 16) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* The SAN extension of x: *out NULL when there is none. AP_EPARSE when
- * it does not decode, AP_EINVAL when there are two. */
-static ap_err
-san_get(X509 *x, GENERAL_NAMES **out)
-{
-    int crit = -1;
-
-    *out = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL);
-    ERR_clear_error();
-    if (*out != NULL || crit == -1) {
-        return AP_OK;
-    }
-    return crit == -2 ? AP_EINVAL : AP_EPARSE;
-}
-
-/* The value of a dNSName or iPAddress entry; false for other kinds. */
-static bool
-gn_value(const GENERAL_NAME *gn, int *type, const unsigned char **v,
-         size_t *len)
-{
-    const ASN1_STRING *s;
-
-    if (gn->type == GEN_DNS) {
-        s = gn->d.dNSName;
-    } else if (gn->type == GEN_IPADD) {
-        s = gn->d.iPAddress;
-    } else {
-        return false;
-    }
-    *type = gn->type;
-    *v = ASN1_STRING_get0_data(s);
-    *len = (size_t)ASN1_STRING_length(s);
-    return *v != NULL || *len == 0;
-}
-
-static bool
-san_has_dns(const GENERAL_NAMES *san, const char *name)
-{
-    const unsigned char *v;
-    size_t len;
-    int type;
-
-    for (int i = 0; i < sk_GENERAL_NAME_num(san); i++) {
-        if (gn_value(sk_GENERAL_NAME_value(san, i), &type, &v, &len) &&
-            type == GEN_DNS && len == strlen(name) &&
-            strncasecmp((const char *)v, name, len) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static bool
-san_has_ip(const GENERAL_NAMES *san, const char *ip)
-{
-    const unsigned char *v;
-    size_t len;
-    int type;
-
-    for (int i = 0; i < sk_GENERAL_NAME_num(san); i++) {
-        if (gn_value(sk_GENERAL_NAME_value(san, i), &type, &v, &len) &&
-            type == GEN_IPADD && ip_in(v, len, &ip, 1)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-ap_err
-x509_check_names(const char *leaf_pem, const char *const *dns, size_t n_dns,
-                 const char *const *ips, size_t n_ips, char *why,
-                 size_t whylen)
-{
-    GENERAL_NAMES *san = NULL;
-    X509 *x = NULL;
-    char extra[512] = "";
-    char missing[512] = "";
-    char text[INET6_ADDRSTRLEN + 1];
-    ap_err rc;
-
-    rc = first_cert(leaf_pem, &x);
-    if (rc != AP_OK) {
-        (void)snprintf(why, whylen, "the leaf does not parse");
-        rc = rc == AP_ENOMEM ? rc : AP_EPARSE;
-        goto out;
-    }
-    rc = san_get(x, &san);
-    if (rc != AP_OK) {
-        (void)snprintf(why, whylen, "the leaf's subjectAltName %s",
-                       rc == AP_EINVAL ? "appears twice" : "does not parse");
-        goto out;
-    }
-    for (int i = 0; i < sk_GENERAL_NAME_num(san); i++) {
-        const unsigned char *v;
-        size_t len;
-        int type;
-
-        if (!gn_value(sk_GENERAL_NAME_value(san, i), &type, &v, &len)) {
-            list_add(extra, sizeof(extra), "(a SAN that is not a DNS name "
-                                           "or IP address)");
-        } else if (type == GEN_DNS) {
-            if (!dns_in((const char *)v, len, dns, n_dns)) {
-                (void)snprintf(text, sizeof(text), "%.*s",
-                               (int)(len < 46 ? len : 46), (const char *)v);
-                list_add(extra, sizeof(extra), text);
-            }
-        } else if (len == 4 || len == 16) {
-            if (!ip_in(v, len, ips, n_ips)) {
-                (void)inet_ntop(len == 4 ? AF_INET : AF_INET6, v, text,
-                                sizeof(text));
-                list_add(extra, sizeof(extra), text);
-            }
-        } else {
-            list_add(extra, sizeof(extra), "(an IP address SAN of neither "
-                                           "4 nor 16 bytes)");
-        }
-    }
-    for (size_t i = 0; i < n_dns; i++) {
-        if (!san_has_dns(san, dns[i])) {
-            list_add(missing, sizeof(missing), dns[i]);
-        }
-    }
-    for (size_t i = 0; i < n_ips; i++) {
-        if (!san_has_ip(san, ips[i])) {
-            list_add(missing, sizeof(missing), ips[i]);
-        }
-    }
-    if (extra[0] != '\0' || missing[0] != '\0') {
-        (void)snprintf(why, whylen,
-                       "the certificate's names differ from the order's: "
-                       "extra [%s], missing [%s]",
-                       extra, missing);
-        rc = AP_EINVAL;
-        goto out;
-    }
-    rc = AP_OK;
-out:
-    GENERAL_NAMES_free(san);
-    X509_free(x);
-    return rc;
-}
-
-ap_err
-x509_check_leaf_use(const char *leaf_pem, bool tls_server, char *why,
-                    size_t whylen)
-{
-    BASIC_CONSTRAINTS *bc = NULL;
-    X509 *x = NULL;
-    uint32_t flags;
-    int crit = -1;
-    ap_err rc;
-
-    rc = first_cert(leaf_pem, &x);
-    if (rc != AP_OK) {
-        (void)snprintf(why, whylen, "the leaf does not parse");
-        rc = rc == AP_ENOMEM ? rc : AP_EPARSE;
-        goto out;
-    }
-    rc = AP_EINVAL;
-    /* Decodes and caches the extensions: a broken or repeated one sets
-     * EXFLAG_INVALID. */
-    flags = X509_get_extension_flags(x);
-    if ((flags & EXFLAG_INVALID) != 0) {
-        (void)snprintf(why, whylen, "the certificate has a malformed or "
-                                    "repeated extension");
-        goto out;
-    }
-    bc = X509_get_ext_d2i(x, NID_basic_constraints, &crit, NULL);
-    if (bc != NULL && bc->ca) {
-        (void)snprintf(why, whylen, "the PKI returned a CA certificate "
-                                    "(basicConstraints cA=TRUE)");
-        goto out;
-    }
-    if ((flags & EXFLAG_KUSAGE) != 0 &&
-        (X509_get_key_usage(x) & (KU_KEY_CERT_SIGN | KU_CRL_SIGN)) != 0) {
-        (void)snprintf(why, whylen, "the certificate's keyUsage allows "
-                                    "keyCertSign or cRLSign");
-        goto out;
-    }
-    if (tls_server && (flags & EXFLAG_XKUSAGE) == 0) {
-        (void)snprintf(why, whylen, "the certificate has no extendedKeyUsage;"
-                                    " a TLS server profile needs "
-                                    "serverAuth");
-        goto out;
-    }
-    if (tls_server && (X509_get_extended_key_usage(x) & XKU_SSL_SERVER) ==
-                          0) {
-        (void)snprintf(why, whylen, "the certificate's extendedKeyUsage "
-                                    "lacks serverAuth, which a TLS server "
-                                    "profile needs");
-        goto out;
-    }
-    rc = AP_OK;
-out:
-    ERR_clear_error();
-    BASIC_CONSTRAINTS_free(bc);
-    X509_free(x);
-    return rc;
-}
-
-/* ---- path validation ----------------------------------------------- */
-
-/* Appends every certificate of a PEM text to sk (held by sk). */
-static ap_err
-ossl_load_pem(const char *pem, STACK_OF(X509) *sk)
-{
-    BIO *bio = BIO_new_mem_buf(pem, -1);
-    X509 *x;
-    int n = 0;
-
-    if (bio == NULL) {
-        return AP_ENOMEM;
-    }
-    while (n < X509_MAX_CERTS &&
-           (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
-        if (sk_X509_push(sk, x) <= 0) {
-            X509_free(x);
-            BIO_free(bio);
-            return AP_ENOMEM;
-        }
-        n++;
-    }
-    ERR_clear_error(); /* the end of the text reads as an error */
-    BIO_free(bio);
-    return n > 0 ? AP_OK : AP_EPARSE;
-}
-
-/* Path validation with OpenSSL's libcrypto: signatures, validity, CA
- * constraints; every issued certificate goes through here
- * (test/bench/README.md). It reads public certificates only. */
-ap_err
-x509_verify_chain(const char *leaf_pem, const char *chain_pem,
-                  const char *anchors_pem, char *why, size_t whylen)
-{
-    STACK_OF(X509) *certs = sk_X509_new_null();
-    STACK_OF(X509) *anchors = sk_X509_new_null();
-    X509_STORE *store = X509_STORE_new();
-    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-    X509 *leaf;
-    ap_err rc = AP_ENOMEM;
-
-    if (certs == NULL || anchors == NULL || store == NULL || ctx == NULL) {
-        (void)snprintf(why, whylen, "out of memory");
-        goto out;
-    }
-    /* The leaf first; the rest of the list is untrusted intermediates. */
-    rc = ossl_load_pem(leaf_pem, certs);
-    if (rc == AP_OK && chain_pem != NULL && strstr(chain_pem, X509_BEGIN)) {
-        rc = ossl_load_pem(chain_pem, certs);
-    }
-    if (rc != AP_OK) {
-        (void)snprintf(why, whylen, "the certificate or its chain does not "
-                                    "parse");
-        goto out;
-    }
-    rc = ossl_load_pem(anchors_pem, anchors);
-    if (rc != AP_OK) {
-        (void)snprintf(why, whylen, "the trust anchors do not parse");
-        goto out;
-    }
-    for (int i = 0; i < sk_X509_num(anchors); i++) {
-        if (X509_STORE_add_cert(store, sk_X509_value(anchors, i)) != 1) {
-            rc = AP_ENOMEM;
-            goto out;
-        }
-    }
-    leaf = sk_X509_shift(certs);
-    if (X509_STORE_CTX_init(ctx, store, leaf, certs) != 1) {
-        X509_free(leaf);
-        rc = AP_ENOMEM;
-        goto out;
-    }
-    if (X509_verify_cert(ctx) != 1) {
-        (void)snprintf(why, whylen,
-                       "the chain does not verify to the trust anchors: %s",
-                       X509_verify_cert_error_string(
-                           X509_STORE_CTX_get_error(ctx)));
-        rc = AP_ECRYPTO;
-    } else {
-        rc = AP_OK;
-    }
-    X509_STORE_CTX_cleanup(ctx);
-    X509_free(leaf);
-out:
-    ERR_clear_error();
-    X509_STORE_CTX_free(ctx);
-    X509_STORE_free(store);
-    sk_X509_pop_free(anchors, X509_free);
-    sk_X509_pop_free(certs, X509_free);
-    return rc;
 }
 
 /* ---- PKCS#7 -------------------------------------------------------- */
@@ -981,7 +641,7 @@ x509_cert_parse(const unsigned char *der, size_t len,
     if (out == NULL || (der == NULL && len != 0)) {
         return AP_EINVAL;
     }
-    x = cert_from_der(der, len);
+    x = x509_cert_from_der(der, len);
     if (x == NULL) {
         goto out;
     }
@@ -990,19 +650,20 @@ x509_cert_parse(const unsigned char *der, size_t len,
         rc = AP_ENOMEM;
         goto out;
     }
-    rc = serial_content(X509_get0_serialNumber(x), &cert->serial_raw,
+    rc = x509_serial_content(X509_get0_serialNumber(x), &cert->serial_raw,
                         &cert->serial_raw_len);
     if (rc != AP_OK) {
         goto out;
     }
-    cert->serial_hex = serial_hex_of(cert->serial_raw, cert->serial_raw_len);
+    cert->serial_hex = x509_serial_hex_of(cert->serial_raw,
+                                          cert->serial_raw_len);
     if (cert->serial_hex == NULL) {
         rc = AP_ENOMEM;
         goto out;
     }
-    rc = time_of(X509_get0_notBefore(x), &cert->not_before);
+    rc = x509_time_of(X509_get0_notBefore(x), &cert->not_before);
     if (rc == AP_OK) {
-        rc = time_of(X509_get0_notAfter(x), &cert->not_after);
+        rc = x509_time_of(X509_get0_notAfter(x), &cert->not_after);
     }
     if (rc != AP_OK) {
         goto out;
@@ -1091,7 +752,7 @@ x509_pem_cert_to_der(const char *pem, unsigned char **der, size_t *derlen)
     if (pem == NULL || der == NULL || derlen == NULL) {
         return AP_EINVAL;
     }
-    rc = each_cert(pem, first_der_copy, &fd, NULL);
+    rc = x509_each_cert(pem, first_der_copy, &fd, NULL);
     if (rc == AP_OK && fd.der == NULL) {
         rc = AP_EPARSE;
     }

@@ -99,6 +99,60 @@ AP_MUST_CHECK ap_err x509_verify_chain(const char *leaf_pem,
                                        const char *anchors_pem, char *why,
                                        size_t whylen);
 
+/* ---- a PKI's leaf, decoded once (x509_check.c) --------------------
+ * The issuance worker decodes the certificate a PKI returned once and
+ * hands the result to every check below (the PEM forms above decode it
+ * again at each call; OpenSSL 3.0 spends 0.1-0.2 ms per decoding). */
+
+struct x509_leaf;
+
+/* Decodes the first CERTIFICATE block of pem (blocks of other labels
+ * before it skipped) and reads what x509_cert_parse reads of it: serial,
+ * dates, a key OpenSSL can read. The blocks after it are decoded too (the
+ * chain's untrusted part for x509_leaf_verify); one that does not decode
+ * is no error here, but then x509_leaf_check_names and _check_use refuse
+ * the leaf as x509_check_names does ("the leaf does not parse").
+ * AP_EPARSE when there is no such leaf, AP_ETOOBIG past X509_MAX_BUNDLE,
+ * AP_EINVAL on NULL. *out set only on AP_OK. */
+AP_MUST_CHECK ap_err x509_leaf_parse(const char *pem,
+                                     struct x509_leaf **out);
+void x509_leaf_free(struct x509_leaf *leaf); /* accepts NULL */
+/* Its serial (lower-case hex, as x509_cert's) and notAfter. */
+const char *x509_leaf_serial(const struct x509_leaf *leaf);
+long long x509_leaf_not_after(const struct x509_leaf *leaf);
+/* *same: whether the leaf's key is spki (a SubjectPublicKeyInfo in the
+ * form of crypto_csr's pubkey_der). Compares the certificate's own
+ * encoding first and goes through OpenSSL's key encoder only when that
+ * differs. AP_EPARSE when the leaf's key cannot be encoded. */
+AP_MUST_CHECK ap_err x509_leaf_key_is(const struct x509_leaf *leaf,
+                                      const unsigned char *spki, size_t len,
+                                      bool *same);
+/* x509_check_names and x509_check_leaf_use on the decoded leaf. */
+AP_MUST_CHECK ap_err x509_leaf_check_names(const struct x509_leaf *leaf,
+                                           const char *const *dns,
+                                           size_t n_dns,
+                                           const char *const *ips,
+                                           size_t n_ips, char *why,
+                                           size_t whylen);
+AP_MUST_CHECK ap_err x509_leaf_check_use(const struct x509_leaf *leaf,
+                                         bool tls_server, char *why,
+                                         size_t whylen);
+
+/* Trust anchors decoded once (a store OpenSSL's path validation reads;
+ * shared by threads, never changed after it is loaded). */
+struct x509_anchors;
+/* From the certificates of pem (AP_EPARSE when none decodes). */
+AP_MUST_CHECK ap_err x509_anchors_load(const char *pem,
+                                       struct x509_anchors **out);
+void x509_anchors_free(struct x509_anchors *anchors); /* accepts NULL */
+/* x509_verify_chain on the decoded leaf: the blocks after the leaf in its
+ * PEM and the certificates of chain_pem (may be NULL) as untrusted
+ * intermediates, against anchors. */
+AP_MUST_CHECK ap_err x509_leaf_verify(const struct x509_leaf *leaf,
+                                      const char *chain_pem,
+                                      const struct x509_anchors *anchors,
+                                      char *why, size_t whylen);
+
 /* Facts from one X.509 certificate. Strings owned by the struct. */
 struct x509_cert {
     char *serial_hex;        /* lower-case hex, no separators, no leading 00 */

@@ -1,5 +1,6 @@
-/* proxy/account.c: newAccount and the account resource (RFC 8555 §7.3). */
-#include "proxy/resource.h"
+/* proxy/account.c: newAccount and the account resource (RFC 8555 §7.3)
+ * (account.h). */
+#include "proxy/account.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,29 +14,33 @@
 #include "proxy/eab.h"
 #include "proxy/jws.h"
 #include "proxy/problem.h"
-
-#define ACCOUNT_MAX_CONTACTS 10
-#define ACCOUNT_MAX_CONTACT_LEN 256
+#include "proxy/rec_account.h"
+#include "proxy/rec_order.h"
+#include "proxy/resource.h"
+#include "proxy/status.h"
 
 static cJSON *
-account_render(const struct app *app, const cJSON *acct)
+account_render(const struct app *app, const struct account *acct)
 {
-    cJSON *out = cJSON_CreateObject();
-    const cJSON *contact = cJSON_GetObjectItemCaseSensitive(acct, "contact");
+    struct rec_writer w = { AP_OK };
+    cJSON *out = rec_write_object(&w);
+    cJSON *contact;
     char url[HTTP_MAX_URL];
 
-    if (out == NULL) {
+    app_url(app, url, sizeof(url), PATH_ORDERS, acct->id);
+    rec_put_str(&w, out, "status", account_status_name(acct->status));
+    contact = rec_put_array(&w, out, "contact");
+    for (size_t i = 0; i < acct->n_contact; i++) {
+        rec_push_str(&w, contact, acct->contact[i]);
+    }
+    if (acct->tos) {
+        rec_put_bool(&w, out, "termsOfServiceAgreed", true);
+    }
+    rec_put_str(&w, out, "orders", url);
+    if (w.rc != AP_OK) {
+        cJSON_Delete(out);
         return NULL;
     }
-    app_url(app, url, sizeof(url), PATH_ORDERS, json_str(acct, "id", ""));
-    cJSON_AddStringToObject(out, "status", json_str(acct, "status", ""));
-    cJSON_AddItemToObject(out, "contact",
-                          contact ? cJSON_Duplicate(contact, 1)
-                                  : cJSON_CreateArray());
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(acct, "tos"))) {
-        cJSON_AddTrueToObject(out, "termsOfServiceAgreed");
-    }
-    cJSON_AddStringToObject(out, "orders", url);
     return out;
 }
 
@@ -91,7 +96,7 @@ contacts_ok(const cJSON *contact, struct acme_resp *resp)
 }
 
 static ap_err
-respond_account(struct app *app, const cJSON *acct, int status,
+respond_account(struct app *app, const struct account *acct, int status,
                 struct acme_resp *resp)
 {
     char url[HTTP_MAX_URL];
@@ -103,9 +108,19 @@ respond_account(struct app *app, const cJSON *acct, int status,
     }
     rc = acme_resp_json(resp, status, view);
     cJSON_Delete(view);
-    app_url(app, url, sizeof(url), PATH_ACCOUNT, json_str(acct, "id", ""));
+    app_url(app, url, sizeof(url), PATH_ACCOUNT, acct->id);
     acme_resp_location(resp, url);
     return rc;
+}
+
+/* The signing account's record (msg->account, as jws.c read it). */
+static ap_err
+signer_account(const struct jws_msg *msg, struct account *out)
+{
+    char why[200];
+    ap_err rc = rec_account_decode(msg->account, out, why, sizeof(why));
+
+    return rc == AP_ESTORE ? rec_bad("accounts", msg->account_id, why) : rc;
 }
 
 /* Writes an account event to the audit log: who, which key, from where,
@@ -113,48 +128,85 @@ respond_account(struct app *app, const cJSON *acct, int status,
 static ap_err
 audit_account(struct app *app, struct store_txn *txn,
               const struct acme_req *req, const char *event,
-              const cJSON *acct)
+              const struct account *acct)
 {
-    cJSON *f = cJSON_CreateObject();
+    struct rec_writer w = { AP_OK };
+    cJSON *f = rec_write_object(&w);
+    cJSON *contact;
 
-    if (f == NULL) {
-        return AP_ENOMEM;
+    rec_put_str(&w, f, "account", acct->id);
+    rec_put_str(&w, f, "status", account_status_name(acct->status));
+    rec_put_str(&w, f, "thumbprint", acct->thumbprint);
+    rec_put_str(&w, f, "ip", req->remote_addr);
+    if (acct->eab != NULL) {
+        rec_put_str(&w, f, "eab", acct->eab);
+        rec_put_str(&w, f, "team", acct->team != NULL ? acct->team : "");
     }
-    cJSON_AddStringToObject(f, "account", json_str(acct, "id", ""));
-    cJSON_AddStringToObject(f, "status", json_str(acct, "status", ""));
-    cJSON_AddStringToObject(f, "thumbprint", json_str(acct, "thumbprint", ""));
-    cJSON_AddStringToObject(f, "ip", req->remote_addr);
-    if (json_str(acct, "eab", NULL) != NULL) {
-        cJSON_AddStringToObject(f, "eab", json_str(acct, "eab", ""));
-        cJSON_AddStringToObject(f, "team", json_str(acct, "team", ""));
+    contact = rec_put_array(&w, f, "contact");
+    for (size_t i = 0; i < acct->n_contact; i++) {
+        rec_push_str(&w, contact, acct->contact[i]);
     }
-    cJSON_AddItemToObject(
-        f, "contact",
-        cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(acct, "contact"),
-                        1));
+    if (w.rc != AP_OK) {
+        cJSON_Delete(f);
+        return w.rc;
+    }
     return audit_event(app->audit, txn, event, req->request_id, f);
 }
 
-/* Finds the account of a key thumbprint; *out NULL when none. */
+/* Finds the account of a key thumbprint; *found false when none. */
 static ap_err
-account_by_thumbprint(struct app *app, const char *thumb, cJSON **out)
+account_by_thumbprint(struct app *app, const char *thumb,
+                      struct account *out, bool *found)
 {
     struct store_txn *txn = NULL;
     char *id = NULL;
     ap_err rc;
 
-    *out = NULL;
+    *found = false;
+    memset(out, 0, sizeof(*out));
     rc = store_begin(app->st, false, &txn);
     if (rc != AP_OK) {
         return rc;
     }
     rc = store_get(txn, STORE_ACCOUNT_KEYS, thumb, &id, NULL);
     if (rc == AP_OK) {
-        rc = store_get_json(txn, STORE_ACCOUNTS, id, out);
+        rc = rec_account_get(txn, id, out);
     }
     store_abort(txn);
     free(id);
+    *found = rc == AP_OK;
     return rc == AP_ENOTFOUND ? AP_OK : rc;
+}
+
+/* The new account's record: key, contact, terms, team. */
+static ap_err
+account_build(const char *id, const struct jws_msg *msg,
+              const cJSON *contact, bool tos, const struct acme_req *req,
+              const cJSON *eab_rec, struct account *a)
+{
+    ap_err rc = AP_OK;
+
+    memset(a, 0, sizeof(*a));
+    snprintf(a->id, sizeof(a->id), "%s", id);
+    a->status = ACCOUNT_VALID;
+    a->jwk = crypto_key_to_jwk(msg->key);
+    snprintf(a->thumbprint, sizeof(a->thumbprint), "%s", msg->thumbprint);
+    a->tos = tos;
+    a->created = time_now();
+    snprintf(a->ip, sizeof(a->ip), "%s", req->remote_addr);
+    if (a->jwk == NULL) {
+        rc = AP_ENOMEM;
+    }
+    if (rc == AP_OK && contact != NULL) {
+        rc = rec_account_set_contact(a, contact);
+    }
+    if (rc == AP_OK && eab_rec != NULL) {
+        rc = rec_set_str(&a->eab, json_str(eab_rec, "kid", ""));
+        if (rc == AP_OK) {
+            rc = rec_set_str(&a->team, json_str(eab_rec, "label", ""));
+        }
+    }
+    return rc;
 }
 
 ap_err
@@ -163,16 +215,18 @@ account_new(struct app *app, const struct acme_req *req, const char *id,
 {
     struct jws_msg msg;
     struct store_txn *txn = NULL;
-    cJSON *acct = NULL;
+    struct account acct;
     const cJSON *contact = NULL;
     const cJSON *binding;
     cJSON *eab_rec = NULL;
     bool only_existing = false;
     bool tos = false;
+    bool found = false;
     char acct_id[ID_LEN + 1];
     ap_err rc;
 
     (void)id;
+    memset(&acct, 0, sizeof(acct));
     rc = jws_verify(app, req, JWS_NEED_JWK, resp, &msg);
     if (rc != AP_OK || resp->status != 0) {
         return rc;
@@ -191,13 +245,13 @@ account_new(struct app *app, const struct acme_req *req, const char *id,
                     "booleans, contact an array");
         goto out;
     }
-    rc = account_by_thumbprint(app, msg.thumbprint, &acct);
+    rc = account_by_thumbprint(app, msg.thumbprint, &acct, &found);
     if (rc != AP_OK) {
         goto out;
     }
     /* RFC 8555 §7.3.1: an existing key answers 200 with its account. */
-    if (acct != NULL) {
-        rc = respond_account(app, acct, 200, resp);
+    if (found) {
+        rc = respond_account(app, &acct, 200, resp);
         goto out;
     }
     if (only_existing) {
@@ -236,31 +290,10 @@ account_new(struct app *app, const struct acme_req *req, const char *id,
         goto out;
     }
     rc = id_new(acct_id, sizeof(acct_id));
+    if (rc == AP_OK) {
+        rc = account_build(acct_id, &msg, contact, tos, req, eab_rec, &acct);
+    }
     if (rc != AP_OK) {
-        goto out;
-    }
-    acct = cJSON_CreateObject();
-    if (acct == NULL) {
-        rc = AP_ENOMEM;
-        goto out;
-    }
-    cJSON_AddNumberToObject(acct, "v", 1);
-    cJSON_AddStringToObject(acct, "id", acct_id);
-    cJSON_AddStringToObject(acct, "status", "valid");
-    cJSON_AddItemToObject(acct, "jwk", crypto_key_to_jwk(msg.key));
-    cJSON_AddStringToObject(acct, "thumbprint", msg.thumbprint);
-    cJSON_AddItemToObject(acct, "contact",
-                          contact ? cJSON_Duplicate(contact, 1)
-                                  : cJSON_CreateArray());
-    cJSON_AddBoolToObject(acct, "tos", tos);
-    cJSON_AddNumberToObject(acct, "created", (double)time_now());
-    cJSON_AddStringToObject(acct, "ip", req->remote_addr);
-    if (eab_rec != NULL) {
-        cJSON_AddStringToObject(acct, "eab", json_str(eab_rec, "kid", ""));
-        cJSON_AddStringToObject(acct, "team", json_str(eab_rec, "label", ""));
-    }
-    if (cJSON_GetObjectItemCaseSensitive(acct, "jwk") == NULL) {
-        rc = AP_ENOMEM;
         goto out;
     }
     rc = store_begin(app->st, true, &txn);
@@ -273,18 +306,17 @@ account_new(struct app *app, const struct acme_req *req, const char *id,
         /* Another request registered the same key meanwhile. */
         store_abort(txn);
         txn = NULL;
-        cJSON_Delete(acct);
-        acct = NULL;
-        rc = account_by_thumbprint(app, msg.thumbprint, &acct);
-        if (rc == AP_OK && acct != NULL) {
-            rc = respond_account(app, acct, 200, resp);
+        rec_account_fini(&acct);
+        rc = account_by_thumbprint(app, msg.thumbprint, &acct, &found);
+        if (rc == AP_OK && found) {
+            rc = respond_account(app, &acct, 200, resp);
         } else if (rc == AP_OK) {
             rc = AP_EINTERNAL;
         }
         goto out;
     }
     if (rc == AP_OK) {
-        rc = store_put_json(txn, STORE_ACCOUNTS, acct_id, acct, true);
+        rc = rec_account_put(txn, acct_id, &acct, true);
     }
     if (rc == AP_OK && eab_rec != NULL) {
         rc = eab_bind(txn, json_str(eab_rec, "kid", ""), acct_id,
@@ -298,7 +330,7 @@ account_new(struct app *app, const struct acme_req *req, const char *id,
         }
     }
     if (rc == AP_OK) {
-        rc = audit_account(app, txn, req, "account.created", acct);
+        rc = audit_account(app, txn, req, "account.created", &acct);
     }
     if (rc != AP_OK) {
         goto out;
@@ -312,99 +344,12 @@ account_new(struct app *app, const struct acme_req *req, const char *id,
              acct_id, msg.thumbprint, req->remote_addr,
              eab_rec ? " team=" : "",
              eab_rec ? json_str(eab_rec, "label", "") : "");
-    rc = respond_account(app, acct, 201, resp);
+    rc = respond_account(app, &acct, 201, resp);
 out:
     store_abort(txn);
-    cJSON_Delete(acct);
+    rec_account_fini(&acct);
     eab_record_free(eab_rec);
     jws_msg_fini(&msg);
-    return rc;
-}
-
-struct id_list_ctx {
-    cJSON *ids;
-    size_t prefix_len;
-};
-
-static bool
-collect_order_id(void *arg, const char *key, const char *val, size_t len)
-{
-    struct id_list_ctx *c = arg;
-    const char *slash = strrchr(key, '/');
-
-    (void)val;
-    (void)len;
-    if (slash != NULL) {
-        cJSON_AddItemToArray(c->ids, cJSON_CreateString(slash + 1));
-    }
-    return true;
-}
-
-/* RFC 8555 §7.3.6: a deactivated account's pending work is cancelled:
- * its pending authorizations are deactivated and its pending or ready
- * orders become invalid, inside the caller's transaction. */
-ap_err
-account_cancel_pending(struct store_txn *txn, const char *account_id)
-{
-    struct id_list_ctx c;
-    char prefix[JWS_MAX_ID + 2];
-    const cJSON *oid;
-    ap_err rc;
-
-    c.ids = cJSON_CreateArray();
-    if (c.ids == NULL) {
-        return AP_ENOMEM;
-    }
-    snprintf(prefix, sizeof(prefix), "%s/", account_id);
-    rc = store_scan(txn, STORE_ACCOUNT_ORDERS, prefix, NULL,
-                    collect_order_id, &c);
-    cJSON_ArrayForEach(oid, c.ids) {
-        cJSON *order = NULL;
-        const cJSON *aid;
-        const char *st;
-
-        if (rc != AP_OK) {
-            break;
-        }
-        rc = store_get_json(txn, STORE_ORDERS, oid->valuestring, &order);
-        if (rc != AP_OK) {
-            break;
-        }
-        cJSON_ArrayForEach(aid, cJSON_GetObjectItemCaseSensitive(order,
-                                                                 "authzs")) {
-            cJSON *authz = NULL;
-
-            rc = store_get_json(txn, STORE_AUTHZS, aid->valuestring, &authz);
-            if (rc == AP_OK &&
-                strcmp(json_str(authz, "status", ""), "pending") == 0) {
-                rc = json_set_str(authz, "status", "deactivated");
-                if (rc == AP_OK) {
-                    rc = store_put_json(txn, STORE_AUTHZS, aid->valuestring,
-                                        authz, false);
-                }
-            }
-            cJSON_Delete(authz);
-            if (rc != AP_OK) {
-                break;
-            }
-        }
-        st = json_str(order, "status", "");
-        if (rc == AP_OK &&
-            (strcmp(st, "pending") == 0 || strcmp(st, "ready") == 0)) {
-            rc = json_set_str(order, "status", "invalid");
-            cJSON_DeleteItemFromObjectCaseSensitive(order, "error");
-            cJSON_AddItemToObject(order, "error",
-                                  problem_object(PROB_UNAUTHORIZED,
-                                                 "the account was "
-                                                 "deactivated"));
-            if (rc == AP_OK) {
-                rc = store_put_json(txn, STORE_ORDERS, oid->valuestring,
-                                    order, false);
-            }
-        }
-        cJSON_Delete(order);
-    }
-    cJSON_Delete(c.ids);
     return rc;
 }
 
@@ -414,11 +359,13 @@ account_post(struct app *app, const struct acme_req *req, const char *id,
 {
     struct jws_msg msg;
     struct store_txn *txn = NULL;
-    cJSON *acct = NULL;
+    struct account acct;
     const cJSON *contact = NULL;
     const char *status = NULL;
+    bool deactivate;
     ap_err rc;
 
+    memset(&acct, 0, sizeof(acct));
     rc = jws_verify(app, req, JWS_NEED_KID, resp, &msg);
     if (rc != AP_OK || resp->status != 0) {
         return rc;
@@ -429,7 +376,10 @@ account_post(struct app *app, const struct acme_req *req, const char *id,
         goto out;
     }
     if (msg.post_as_get) {
-        rc = respond_account(app, msg.account, 200, resp);
+        rc = signer_account(&msg, &acct);
+        if (rc == AP_OK) {
+            rc = respond_account(app, &acct, 200, resp);
+        }
         goto out;
     }
     if (json_get_array(msg.payload, "contact", &contact) == AP_EPARSE ||
@@ -447,34 +397,27 @@ account_post(struct app *app, const struct acme_req *req, const char *id,
                     "a client may only set status to deactivated");
         goto out;
     }
+    deactivate = status != NULL && strcmp(status, "deactivated") == 0;
     rc = store_begin(app->st, true, &txn);
     if (rc != AP_OK) {
         goto out;
     }
-    rc = store_get_json(txn, STORE_ACCOUNTS, id, &acct);
-    if (rc != AP_OK) {
-        goto out;
+    rc = rec_account_get(txn, id, &acct);
+    if (rc == AP_OK && contact != NULL) {
+        rc = rec_account_set_contact(&acct, contact);
     }
-    if (contact != NULL) {
-        cJSON_ReplaceItemInObjectCaseSensitive(acct, "contact",
-                                               cJSON_Duplicate(contact, 1));
+    if (rc == AP_OK && deactivate) {
+        acct.status = ACCOUNT_DEACTIVATED;
+        rc = account_cancel_pending(txn, id);
     }
-    if (status != NULL && strcmp(status, "deactivated") == 0) {
-        rc = json_set_str(acct, "status", "deactivated");
-        if (rc == AP_OK) {
-            rc = account_cancel_pending(txn, id);
-        }
-        if (rc != AP_OK) {
-            goto out;
-        }
+    if (rc == AP_OK) {
+        rc = rec_account_put(txn, id, &acct, false);
     }
-    rc = store_put_json(txn, STORE_ACCOUNTS, id, acct, false);
     if (rc == AP_OK) {
         rc = audit_account(app, txn, req,
-                           status && strcmp(status, "deactivated") == 0
-                               ? "account.deactivated"
-                               : "account.updated",
-                           acct);
+                           deactivate ? "account.deactivated"
+                                      : "account.updated",
+                           &acct);
     }
     if (rc != AP_OK) {
         goto out;
@@ -485,12 +428,11 @@ account_post(struct app *app, const struct acme_req *req, const char *id,
         goto out;
     }
     log_info("account", "updated account=%s%s", id,
-             status && strcmp(status, "deactivated") == 0 ? " deactivated"
-                                                          : "");
-    rc = respond_account(app, acct, 200, resp);
+             deactivate ? " deactivated" : "");
+    rc = respond_account(app, &acct, 200, resp);
 out:
     store_abort(txn);
-    cJSON_Delete(acct);
+    rec_account_fini(&acct);
     jws_msg_fini(&msg);
     return rc;
 }
@@ -503,6 +445,7 @@ struct list_ctx {
     size_t page;
     char last[STORE_MAX_KEY + 1];  /* index key of the last listed order */
     bool more;
+    bool failed;                   /* out of memory */
 };
 
 /* RFC 8555 §7.1.2.1: pending, ready, processing and valid orders are
@@ -512,7 +455,7 @@ list_one(void *arg, const char *key, const char *val, size_t len)
 {
     struct list_ctx *lc = arg;
     const char *slash = strrchr(key, '/');
-    cJSON *order = NULL;
+    struct order o;
     char url[HTTP_MAX_URL];
     bool show;
 
@@ -525,15 +468,22 @@ list_one(void *arg, const char *key, const char *val, size_t len)
         lc->more = true;
         return false;
     }
-    if (store_get_json(lc->txn, STORE_ORDERS, slash + 1, &order) != AP_OK) {
+    if (rec_order_get(lc->txn, slash + 1, &o) != AP_OK) {
         return true;
     }
-    show = strcmp(order_status_now(order, time_now()), "invalid") != 0;
-    cJSON_Delete(order);
+    show = order_status_at(&o, time_now()) != ORDER_INVALID;
+    rec_order_fini(&o);
     snprintf(lc->last, sizeof(lc->last), "%s", key);
     if (show) {
+        cJSON *item;
+
         app_url(lc->app, url, sizeof(url), PATH_ORDER, slash + 1);
-        cJSON_AddItemToArray(lc->arr, cJSON_CreateString(url));
+        item = cJSON_CreateString(url);
+        if (item == NULL || !cJSON_AddItemToArray(lc->arr, item)) {
+            cJSON_Delete(item);
+            lc->failed = true;
+            return false;
+        }
         lc->n++;
     }
     return true;
@@ -595,6 +545,9 @@ account_orders(struct app *app, const struct acme_req *req, const char *id,
         rc = store_scan(lc.txn, STORE_ACCOUNT_ORDERS, prefix,
                         cursor ? after : NULL, list_one, &lc);
     }
+    if (rc == AP_OK && lc.failed) {
+        rc = AP_ENOMEM;
+    }
     if (rc == AP_OK) {
         rc = acme_resp_json(resp, 200, out);
     }
@@ -621,7 +574,7 @@ account_key_change(struct app *app, const struct acme_req *req,
     struct crypto_key *new_key = NULL;
     struct crypto_key *old_key = NULL;
     cJSON *inner = NULL;
-    cJSON *acct = NULL;
+    struct account acct;
     const char *account_url = NULL;
     const cJSON *old_jwk;
     char acct_url[HTTP_MAX_URL];
@@ -632,6 +585,7 @@ account_key_change(struct app *app, const struct acme_req *req,
     ap_err rc;
 
     (void)id;
+    memset(&acct, 0, sizeof(acct));
     rc = jws_verify(app, req, JWS_NEED_KID, resp, &msg);
     if (rc != AP_OK || resp->status != 0) {
         return rc;
@@ -685,11 +639,11 @@ account_key_change(struct app *app, const struct acme_req *req,
     if (rc != AP_ENOTFOUND) {
         goto out;
     }
-    rc = store_get_json(txn, STORE_ACCOUNTS, msg.account_id, &acct);
+    rc = rec_account_get(txn, msg.account_id, &acct);
     if (rc != AP_OK) {
         goto out;
     }
-    if (strcmp(json_str(acct, "thumbprint", ""), msg.thumbprint) != 0) {
+    if (strcmp(acct.thumbprint, msg.thumbprint) != 0) {
         /* Another key change won the race since this request's signature
          * was checked: the key that signed it is no longer the account's
          * (RFC 8555 §7.3.5 gives a key conflict 409). */
@@ -702,9 +656,10 @@ account_key_change(struct app *app, const struct acme_req *req,
         rc = AP_OK;
         goto out;
     }
-    cJSON_ReplaceItemInObjectCaseSensitive(acct, "jwk",
-                                           crypto_key_to_jwk(new_key));
-    rc = json_set_str(acct, "thumbprint", new_thumb);
+    cJSON_Delete(acct.jwk);
+    acct.jwk = crypto_key_to_jwk(new_key);
+    snprintf(acct.thumbprint, sizeof(acct.thumbprint), "%s", new_thumb);
+    rc = acct.jwk != NULL ? AP_OK : AP_ENOMEM;
     if (rc == AP_OK) {
         rc = store_del(txn, STORE_ACCOUNT_KEYS, msg.thumbprint);
     }
@@ -713,17 +668,23 @@ account_key_change(struct app *app, const struct acme_req *req,
                        strlen(msg.account_id), true);
     }
     if (rc == AP_OK) {
-        rc = store_put_json(txn, STORE_ACCOUNTS, msg.account_id, acct, false);
+        rc = rec_account_put(txn, msg.account_id, &acct, false);
     }
     if (rc == AP_OK) {
-        cJSON *f = cJSON_CreateObject();
+        struct rec_writer w = { AP_OK };
+        cJSON *f = rec_write_object(&w);
 
-        cJSON_AddStringToObject(f, "account", msg.account_id);
-        cJSON_AddStringToObject(f, "old_thumbprint", msg.thumbprint);
-        cJSON_AddStringToObject(f, "thumbprint", new_thumb);
-        cJSON_AddStringToObject(f, "ip", req->remote_addr);
-        rc = audit_event(app->audit, txn, "account.key_changed",
-                         req->request_id, f);
+        rec_put_str(&w, f, "account", msg.account_id);
+        rec_put_str(&w, f, "old_thumbprint", msg.thumbprint);
+        rec_put_str(&w, f, "thumbprint", new_thumb);
+        rec_put_str(&w, f, "ip", req->remote_addr);
+        if (w.rc != AP_OK) {
+            cJSON_Delete(f);
+            f = NULL;
+        }
+        rc = f == NULL ? w.rc
+                       : audit_event(app->audit, txn, "account.key_changed",
+                                     req->request_id, f);
     }
     if (rc == AP_OK) {
         rc = store_commit(txn);
@@ -734,11 +695,11 @@ account_key_change(struct app *app, const struct acme_req *req,
     }
     log_info("account", "key changed account=%s old=%s new=%s",
              msg.account_id, msg.thumbprint, new_thumb);
-    rc = respond_account(app, acct, 200, resp);
+    rc = respond_account(app, &acct, 200, resp);
 out:
     store_abort(txn);
     free(holder);
-    cJSON_Delete(acct);
+    rec_account_fini(&acct);
     cJSON_Delete(inner);
     crypto_key_free(new_key);
     crypto_key_free(old_key);

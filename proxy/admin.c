@@ -27,8 +27,9 @@
 #include "common/store.h"
 #include "common/timeutil.h"
 #include "proxy/audit.h"
+#include "proxy/cert.h"
 #include "proxy/eab.h"
-#include "proxy/resource.h"
+#include "proxy/status.h"
 
 #define ADMIN_KV_WIDTH 15      /* "key:" column of show output */
 #define ADMIN_MAX_CELL 512     /* bytes of one table cell */

@@ -1,96 +1,215 @@
-/* proxy/authz.c: authorizations and their challenges (RFC 8555 §7.5,
- * §7.5.1, §7.5.2). The validation itself runs on a validator thread
- * (challenge.c); a challenge POST waits for it a short while so that
- * clients which look once right after answering see the outcome. */
-#include "proxy/resource.h"
+/* proxy/authz.c: authorizations and their challenges (authz.h). */
+#include "proxy/authz.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/id.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "proxy/jobs.h"
 #include "proxy/jws.h"
 #include "proxy/problem.h"
+#include "proxy/resource.h"
+#include "proxy/status.h"
 
-const char *
-authz_status_now(const cJSON *authz, long long now)
+#define AUTHZ_MAX_INDEX 16  /* /acme/chall/<id>/<index>: index 0..16 */
+
+/* ---- creation ----------------------------------------------------------- */
+
+/* RFC 8555 §7.1.3, RFC 8738 §7: which challenges each identifier gets. A
+ * wildcard can only be proven in the DNS; an IP address has no DNS name
+ * of its own to put a TXT record under. */
+static const char *const chall_dns[] = { "http-01", "dns-01", "tls-alpn-01",
+                                         NULL };
+static const char *const chall_wild[] = { "dns-01", NULL };
+static const char *const chall_ip[] = { "http-01", "tls-alpn-01", NULL };
+
+ap_err
+authz_new(const char *id, const char *account, const char *order,
+          const struct rec_ident *ident, long long expires,
+          struct authz *out)
 {
-    const char *s = json_str(authz, "status", "invalid");
+    const char *value = ident->value != NULL ? ident->value : "";
+    const char *const *offer = chall_dns;
+    ap_err rc = AP_EINVAL;
 
-    if ((strcmp(s, "pending") == 0 || strcmp(s, "valid") == 0) &&
-        json_num(authz, "expires", 0) <= now) {
-        return "expired";
+    memset(out, 0, sizeof(*out));
+    if (strlen(id) > REC_MAX_ID || strlen(account) > REC_MAX_ID ||
+        strlen(order) > REC_MAX_ID) {
+        goto out;
     }
-    return s;
+    if (strcmp(ident->type, "ip") == 0) {
+        offer = chall_ip;
+    } else if (strncmp(value, "*.", 2) == 0) {
+        /* The authorization is for the base name (RFC 8555 §7.1.4). */
+        offer = chall_wild;
+        out->wildcard = true;
+        value += 2;
+    }
+    memcpy(out->id, id, strlen(id) + 1);
+    memcpy(out->account, account, strlen(account) + 1);
+    memcpy(out->order, order, strlen(order) + 1);
+    out->status = AUTHZ_PENDING;
+    out->expires = expires;
+    memcpy(out->ident.type, ident->type, sizeof(out->ident.type));
+    rc = rec_set_str(&out->ident.value, value);
+    for (size_t i = 0; rc == AP_OK && offer[i] != NULL; i++) {
+        char token[TOKEN_LEN + 1];
+
+        /* A token per challenge (RFC 8555 §8.3-8.4 each carry one). */
+        rc = id_token(token, sizeof(token));
+        if (rc == AP_OK) {
+            rc = rec_authz_add_challenge(out, offer[i], token);
+        }
+    }
+out:
+    if (rc != AP_OK) {
+        rec_authz_fini(out);
+    }
+    return rc;
 }
 
-cJSON *
-challenge_render(const struct app *app, const char *authz_id, int index,
-                 const cJSON *chall)
+/* The index key of an account's newest authorization for an order
+ * identifier (a wildcard as "*.name"). */
+static void
+index_key(char *out, size_t len, const char *account,
+          const struct rec_ident *ident)
 {
-    cJSON *out = cJSON_CreateObject();
+    snprintf(out, len, "%s/%s/%s", account, ident->type,
+             ident->value != NULL ? ident->value : "");
+}
+
+/* "reuse": the account's newest authorization for ident, when it may
+ * serve the order; reused[0] is '\0' otherwise. */
+static ap_err
+find_reusable(struct store_txn *txn, const char *account,
+              const struct rec_ident *ident, long long now, char *reused,
+              size_t len)
+{
+    char key[STORE_MAX_KEY];
+    char *authz_id = NULL;
+    struct authz a;
+    ap_err rc;
+
+    reused[0] = '\0';
+    memset(&a, 0, sizeof(a));
+    index_key(key, sizeof(key), account, ident);
+    rc = store_get(txn, STORE_ACCOUNT_AUTHZS, key, &authz_id, NULL);
+    if (rc == AP_ENOTFOUND) {
+        return AP_OK;
+    }
+    if (rc == AP_OK) {
+        rc = rec_authz_get(txn, authz_id, &a);
+    }
+    if (rc == AP_OK && status_authz_reusable(&a, now)) {
+        snprintf(reused, len, "%s", authz_id);
+    }
+    free(authz_id);
+    rec_authz_fini(&a);
+    return rc == AP_ENOTFOUND ? AP_OK : rc;
+}
+
+ap_err
+authz_for_order(struct store_txn *txn, const char *account,
+                const char *order_id, const struct rec_ident *ident,
+                long long now, long long expires, char *id, size_t idlen,
+                bool *reused)
+{
+    char key[STORE_MAX_KEY];
+    char authz_id[ID_LEN + 1];
+    struct authz a;
+    ap_err rc;
+
+    *reused = false;
+    rc = find_reusable(txn, account, ident, now, id, idlen);
+    if (rc != AP_OK || id[0] != '\0') {
+        *reused = rc == AP_OK;
+        return rc;
+    }
+    rc = id_new(authz_id, sizeof(authz_id));
+    if (rc != AP_OK) {
+        return rc;
+    }
+    rc = authz_new(authz_id, account, order_id, ident, expires, &a);
+    if (rc != AP_OK) {
+        return rc;
+    }
+    rc = rec_authz_put(txn, authz_id, &a, true);
+    rec_authz_fini(&a);
+    index_key(key, sizeof(key), account, ident);
+    if (rc == AP_OK) {
+        rc = store_put(txn, STORE_ACCOUNT_AUTHZS, key, authz_id,
+                       strlen(authz_id), false);
+    }
+    if (rc == AP_OK) {
+        snprintf(id, idlen, "%s", authz_id);
+    }
+    return rc;
+}
+
+/* ---- the client's view --------------------------------------------------- */
+
+static cJSON *
+challenge_render(const struct app *app, const char *authz_id, size_t index,
+                 const struct challenge *c)
+{
+    struct rec_writer w = { AP_OK };
+    cJSON *out = rec_write_object(&w);
     char url[HTTP_MAX_URL];
     char ts[TIME_RFC3339_LEN];
-    const cJSON *err = cJSON_GetObjectItemCaseSensitive(chall, "error");
-    const char *status = json_str(chall, "status", "");
 
-    if (out == NULL) {
-        return NULL;
-    }
-    snprintf(url, sizeof(url), "%s%s%s/%d", app->base, PATH_CHALL, authz_id,
+    snprintf(url, sizeof(url), "%s%s%s/%zu", app->base, PATH_CHALL, authz_id,
              index);
-    cJSON_AddStringToObject(out, "type", json_str(chall, "type", ""));
-    cJSON_AddStringToObject(out, "url", url);
-    cJSON_AddStringToObject(out, "status", status);
-    cJSON_AddStringToObject(out, "token", json_str(chall, "token", ""));
-    if (json_num(chall, "validated", 0) != 0) {
-        time_rfc3339(json_num(chall, "validated", 0), ts, sizeof(ts));
-        cJSON_AddStringToObject(out, "validated", ts);
+    rec_put_str(&w, out, "type", c->type);
+    rec_put_str(&w, out, "url", url);
+    rec_put_str(&w, out, "status", chall_status_name(c->status));
+    rec_put_str(&w, out, "token", c->token);
+    if (c->validated != 0) {
+        time_rfc3339(c->validated, ts, sizeof(ts));
+        rec_put_str(&w, out, "validated", ts);
     }
-    if (err != NULL) {
-        cJSON_AddItemToObject(out, "error", cJSON_Duplicate(err, 1));
+    rec_put_problem(&w, out, "error", c->error);
+    if (w.rc != AP_OK) {
+        cJSON_Delete(out);
+        return NULL;
     }
     return out;
 }
 
-cJSON *
-authz_render(const struct app *app, const cJSON *authz, long long now)
+static cJSON *
+authz_render(const struct app *app, const struct authz *a, long long now)
 {
-    cJSON *out = cJSON_CreateObject();
+    struct rec_writer w = { AP_OK };
+    cJSON *out = rec_write_object(&w);
     cJSON *chs;
-    const cJSON *c;
     char ts[TIME_RFC3339_LEN];
-    const char *id = json_str(authz, "id", "");
-    int i = 0;
 
-    if (out == NULL) {
+    rec_put_ident(&w, out, "identifier", &a->ident);
+    rec_put_str(&w, out, "status", authz_status_name(authz_status_at(a, now)));
+    time_rfc3339(a->expires, ts, sizeof(ts));
+    rec_put_str(&w, out, "expires", ts);
+    if (a->wildcard) {
+        rec_put_bool(&w, out, "wildcard", true); /* RFC 8555 §7.1.4 */
+    }
+    chs = rec_put_array(&w, out, "challenges");
+    for (size_t i = 0; i < a->n_challs; i++) {
+        rec_push(&w, chs, challenge_render(app, a->id, i, &a->challs[i]));
+    }
+    if (w.rc != AP_OK) {
+        cJSON_Delete(out);
         return NULL;
-    }
-    cJSON_AddItemToObject(
-        out, "identifier",
-        cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(authz, "identifier"),
-                        1));
-    cJSON_AddStringToObject(out, "status", authz_status_now(authz, now));
-    time_rfc3339(json_num(authz, "expires", 0), ts, sizeof(ts));
-    cJSON_AddStringToObject(out, "expires", ts);
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(authz, "wildcard"))) {
-        cJSON_AddTrueToObject(out, "wildcard"); /* RFC 8555 §7.1.4 */
-    }
-    chs = cJSON_AddArrayToObject(out, "challenges");
-    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(authz,
-                                                           "challenges")) {
-        cJSON_AddItemToArray(chs, challenge_render(app, id, i++, c));
     }
     return out;
 }
 
 static ap_err
-respond_authz(struct app *app, const cJSON *authz, struct acme_resp *resp)
+respond_authz(struct app *app, const struct authz *a, struct acme_resp *resp)
 {
-    cJSON *view = authz_render(app, authz, time_now());
+    long long now = time_now();
+    cJSON *view = authz_render(app, a, now);
     ap_err rc;
 
     if (view == NULL) {
@@ -98,9 +217,68 @@ respond_authz(struct app *app, const cJSON *authz, struct acme_resp *resp)
     }
     rc = acme_resp_json(resp, 200, view);
     cJSON_Delete(view);
-    if (strcmp(authz_status_now(authz, time_now()), "pending") == 0) {
+    if (authz_status_at(a, now) == AUTHZ_PENDING) {
         resp->retry_after = 1;
     }
+    return rc;
+}
+
+/* Reads authorization id that account_id must own; on AP_OK either *a is
+ * set or resp holds the problem. */
+static ap_err
+load_owned(struct app *app, const char *id, const char *account_id,
+           struct acme_resp *resp, struct authz *a)
+{
+    struct store_txn *txn = NULL;
+    ap_err rc;
+
+    memset(a, 0, sizeof(*a));
+    if (!resource_id_ok(id, resp)) {
+        return AP_OK;
+    }
+    rc = store_begin(app->st, false, &txn);
+    if (rc == AP_OK) {
+        rc = rec_authz_get(txn, id, a);
+    }
+    store_abort(txn);
+    return resource_owned(rc, a->account, account_id, resp);
+}
+
+/* ---- reading and deactivation (RFC 8555 §7.5, §7.5.2) ------------------ */
+
+/* Deactivates authorization id in one write transaction, with what that
+ * makes of its order; *a gets the record as written. */
+static ap_err
+deactivate(struct app *app, const char *id, struct acme_resp *resp,
+           struct authz *a)
+{
+    struct store_txn *txn = NULL;
+    long long now = time_now();
+    ap_err rc;
+
+    rc = store_begin(app->st, true, &txn);
+    if (rc == AP_OK) {
+        rc = rec_authz_get(txn, id, a);
+    }
+    if (rc != AP_OK) {
+        goto out;
+    }
+    if (!status_authz_deactivatable(a, now)) {
+        problem_set(resp, PROB_MALFORMED, "authorization is %s",
+                    authz_status_name(authz_status_at(a, now)));
+        goto out;
+    }
+    a->status = AUTHZ_DEACTIVATED;
+    rc = rec_authz_put(txn, id, a, false);
+    if (rc == AP_OK) {
+        rc = order_update_from_authz(txn, a->order);
+    }
+    if (rc == AP_OK) {
+        rc = store_commit(txn);
+        txn = NULL;
+    }
+out:
+    store_abort(txn);
     return rc;
 }
 
@@ -109,22 +287,21 @@ authz_post(struct app *app, const struct acme_req *req, const char *id,
            struct acme_resp *resp)
 {
     struct jws_msg msg;
-    struct store_txn *txn = NULL;
-    cJSON *authz = NULL;
+    struct authz a;
     const char *status = NULL;
     ap_err rc;
 
+    memset(&a, 0, sizeof(a));
     rc = jws_verify(app, req, JWS_NEED_KID, resp, &msg);
     if (rc != AP_OK || resp->status != 0) {
         return rc;
     }
-    rc = resource_load_owned(app, STORE_AUTHZS, id, msg.account_id, resp,
-                             &authz);
+    rc = load_owned(app, id, msg.account_id, resp, &a);
     if (rc != AP_OK || resp->status != 0) {
         goto out;
     }
     if (msg.post_as_get) {
-        rc = respond_authz(app, authz, resp);
+        rc = respond_authz(app, &a, resp);
         goto out;
     }
     /* RFC 8555 §7.5.2: the only change a client may ask for. */
@@ -135,47 +312,24 @@ authz_post(struct app *app, const struct acme_req *req, const char *id,
                     "\"deactivated\"}");
         goto out;
     }
-    cJSON_Delete(authz);
-    authz = NULL;
-    rc = store_begin(app->st, true, &txn);
-    if (rc == AP_OK) {
-        rc = store_get_json(txn, STORE_AUTHZS, id, &authz);
-    }
-    if (rc != AP_OK) {
+    rec_authz_fini(&a);
+    rc = deactivate(app, id, resp, &a);
+    if (rc != AP_OK || resp->status != 0) {
         goto out;
     }
-    if (strcmp(authz_status_now(authz, time_now()), "pending") != 0 &&
-        strcmp(authz_status_now(authz, time_now()), "valid") != 0) {
-        problem_set(resp, PROB_MALFORMED, "authorization is %s",
-                    authz_status_now(authz, time_now()));
-        goto out;
-    }
-    rc = json_set_str(authz, "status", "deactivated");
-    if (rc == AP_OK) {
-        rc = store_put_json(txn, STORE_AUTHZS, id, authz, false);
-    }
-    if (rc == AP_OK) {
-        rc = order_update_from_authz(txn, json_str(authz, "order", ""));
-    }
-    if (rc == AP_OK) {
-        rc = store_commit(txn);
-        txn = NULL;
-    }
-    if (rc == AP_OK) {
-        log_info("authz", "deactivated authz=%s account=%s", id,
-                 msg.account_id);
-        rc = respond_authz(app, authz, resp);
-    }
+    log_info("authz", "deactivated authz=%s account=%s", id, msg.account_id);
+    rc = respond_authz(app, &a, resp);
 out:
-    store_abort(txn);
-    cJSON_Delete(authz);
+    rec_authz_fini(&a);
     jws_msg_fini(&msg);
     return rc;
 }
 
+/* ---- the challenge POST (RFC 8555 §7.5.1) ------------------------------- */
+
 /* Splits "<authz id>/<index>". */
 static bool
-parse_chall_id(const char *id, char *authz_id, size_t len, int *index)
+parse_chall_id(const char *id, char *authz_id, size_t len, size_t *index)
 {
     const char *slash = strchr(id, '/');
     char *end = NULL;
@@ -185,20 +339,21 @@ parse_chall_id(const char *id, char *authz_id, size_t len, int *index)
         return false;
     }
     v = strtol(slash + 1, &end, 10);
-    if (end == slash + 1 || *end != '\0' || v < 0 || v > 16) {
+    if (end == slash + 1 || *end != '\0' || v < 0 || v > AUTHZ_MAX_INDEX) {
         return false;
     }
     memcpy(authz_id, id, (size_t)(slash - id));
     authz_id[slash - id] = '\0';
-    *index = (int)v;
+    *index = (size_t)v;
     return true;
 }
 
 static ap_err
-respond_challenge(struct app *app, const char *authz_id, int index,
-                  const cJSON *chall, struct acme_resp *resp)
+respond_challenge(struct app *app, const struct authz *a, size_t index,
+                  struct acme_resp *resp)
 {
-    cJSON *view = challenge_render(app, authz_id, index, chall);
+    const struct challenge *c = &a->challs[index];
+    cJSON *view = challenge_render(app, a->id, index, c);
     char url[HTTP_MAX_URL];
     ap_err rc;
 
@@ -207,48 +362,37 @@ respond_challenge(struct app *app, const char *authz_id, int index,
     }
     rc = acme_resp_json(resp, 200, view);
     cJSON_Delete(view);
-    app_url(app, url, sizeof(url), PATH_AUTHZ, authz_id);
+    app_url(app, url, sizeof(url), PATH_AUTHZ, a->id);
     acme_resp_link(resp, url, "up");
-    if (strcmp(json_str(chall, "status", ""), "processing") == 0 ||
-        strcmp(json_str(chall, "status", ""), "pending") == 0) {
+    if (c->status == CHALL_PROCESSING || c->status == CHALL_PENDING) {
         resp->retry_after = 1;
     }
     return rc;
 }
 
-/* Starts validation of a pending challenge; *started when a job was
- * queued. */
+/* Starts validation of a pending challenge: processing, and its job, in
+ * one transaction. Nothing to start is no error: the answer is then the
+ * challenge as it is. */
 static ap_err
-start_validation(struct app *app, const char *authz_id, int index,
-                 bool *started)
+start_validation(struct app *app, const char *authz_id, size_t index)
 {
     struct store_txn *txn = NULL;
-    cJSON *authz = NULL;
-    cJSON *chall;
+    struct authz a;
     char target[JOB_MAX_ID];
     char job_id[JOB_MAX_ID];
     ap_err rc;
 
-    *started = false;
+    memset(&a, 0, sizeof(a));
     rc = store_begin(app->st, true, &txn);
     if (rc == AP_OK) {
-        rc = store_get_json(txn, STORE_AUTHZS, authz_id, &authz);
+        rc = rec_authz_get(txn, authz_id, &a);
     }
-    if (rc != AP_OK) {
+    if (rc != AP_OK || !status_challenge_can_start(&a, index, time_now())) {
         goto out;
     }
-    chall = cJSON_GetArrayItem(
-        cJSON_GetObjectItemCaseSensitive(authz, "challenges"), index);
-    if (chall == NULL ||
-        strcmp(authz_status_now(authz, time_now()), "pending") != 0 ||
-        strcmp(json_str(chall, "status", ""), "pending") != 0) {
-        goto out; /* nothing to start: answer the current state */
-    }
-    rc = json_set_str(chall, "status", "processing");
-    if (rc == AP_OK) {
-        rc = store_put_json(txn, STORE_AUTHZS, authz_id, authz, false);
-    }
-    snprintf(target, sizeof(target), "%s/%d", authz_id, index);
+    a.challs[index].status = CHALL_PROCESSING;
+    rc = rec_authz_put(txn, authz_id, &a, false);
+    snprintf(target, sizeof(target), "%s/%zu", authz_id, index);
     if (rc == AP_OK) {
         rc = jobs_put(txn, JOB_VALIDATE, target, 0, 0, job_id,
                       sizeof(job_id));
@@ -259,12 +403,45 @@ start_validation(struct app *app, const char *authz_id, int index,
     }
     if (rc == AP_OK) {
         jobs_kick(app->jobs, job_id, 0);
-        *started = true;
     }
 out:
     store_abort(txn);
-    cJSON_Delete(authz);
+    rec_authz_fini(&a);
     return rc;
+}
+
+/* Waits (bounded by wait_ms) while challenge index is processing; *a is
+ * the last record read. */
+static ap_err
+wait_outcome(struct app *app, const char *authz_id, size_t index,
+             struct authz *a)
+{
+    long long deadline = time_mono_ms() + app->cfg->acme.wait_ms;
+    unsigned long long gen = jobs_generation(app->jobs);
+    ap_err rc;
+
+    for (;;) {
+        struct store_txn *txn = NULL;
+        struct authz fresh;
+
+        memset(&fresh, 0, sizeof(fresh));
+        rc = store_begin(app->st, false, &txn);
+        if (rc == AP_OK) {
+            rc = rec_authz_get(txn, authz_id, &fresh);
+        }
+        store_abort(txn);
+        if (rc != AP_OK) {
+            return rc;
+        }
+        rec_authz_fini(a);
+        *a = fresh;
+        if (index >= a->n_challs ||
+            a->challs[index].status != CHALL_PROCESSING ||
+            time_mono_ms() >= deadline) {
+            return AP_OK;
+        }
+        gen = jobs_wait(app->jobs, gen, deadline);
+    }
 }
 
 ap_err
@@ -272,13 +449,12 @@ challenge_post(struct app *app, const struct acme_req *req, const char *id,
                struct acme_resp *resp)
 {
     struct jws_msg msg;
-    cJSON *authz = NULL;
-    const cJSON *chall;
+    struct authz a;
     char authz_id[JWS_MAX_ID + 1];
-    int index = 0;
-    bool started = false;
+    size_t index = 0;
     ap_err rc;
 
+    memset(&a, 0, sizeof(a));
     if (!parse_chall_id(id, authz_id, sizeof(authz_id), &index)) {
         problem_set(resp, PROB_NOT_FOUND, "no such challenge");
         return AP_OK;
@@ -287,55 +463,32 @@ challenge_post(struct app *app, const struct acme_req *req, const char *id,
     if (rc != AP_OK || resp->status != 0) {
         return rc;
     }
-    rc = resource_load_owned(app, STORE_AUTHZS, authz_id, msg.account_id,
-                             resp, &authz);
+    rc = load_owned(app, authz_id, msg.account_id, resp, &a);
     if (rc != AP_OK || resp->status != 0) {
         goto out;
     }
-    if (cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(authz,
-                                                            "challenges"),
-                           index) == NULL) {
+    if (index >= a.n_challs) {
         problem_set(resp, PROB_NOT_FOUND, "no such challenge");
         goto out;
     }
-    /* RFC 8555 §7.5.1: any JSON object (normally {}) asks for validation;
-     * POST-as-GET only reads. */
+    /* Any JSON object (normally {}) asks for validation; POST-as-GET only
+     * reads. */
     if (!msg.post_as_get) {
-        long long deadline = time_mono_ms() + app->cfg->acme.wait_ms;
-        unsigned long long gen = jobs_generation(app->jobs);
-
-        rc = start_validation(app, authz_id, index, &started);
+        rc = start_validation(app, authz_id, index);
+        if (rc == AP_OK) {
+            rc = wait_outcome(app, authz_id, index, &a);
+        }
         if (rc != AP_OK) {
             goto out;
         }
-        for (;;) {
-            cJSON *fresh = NULL;
-            struct store_txn *txn = NULL;
-
-            rc = store_begin(app->st, false, &txn);
-            if (rc == AP_OK) {
-                rc = store_get_json(txn, STORE_AUTHZS, authz_id, &fresh);
-            }
-            store_abort(txn);
-            if (rc != AP_OK) {
-                goto out;
-            }
-            cJSON_Delete(authz);
-            authz = fresh;
-            chall = cJSON_GetArrayItem(
-                cJSON_GetObjectItemCaseSensitive(authz, "challenges"), index);
-            if (strcmp(json_str(chall, "status", ""), "processing") != 0 ||
-                time_mono_ms() >= deadline) {
-                break;
-            }
-            gen = jobs_wait(app->jobs, gen, deadline);
+        if (index >= a.n_challs) {
+            rc = AP_EINTERNAL;  /* the record lost the challenge */
+            goto out;
         }
     }
-    chall = cJSON_GetArrayItem(
-        cJSON_GetObjectItemCaseSensitive(authz, "challenges"), index);
-    rc = respond_challenge(app, authz_id, index, chall, resp);
+    rc = respond_challenge(app, &a, index, resp);
 out:
-    cJSON_Delete(authz);
+    rec_authz_fini(&a);
     jws_msg_fini(&msg);
     return rc;
 }

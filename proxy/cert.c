@@ -1,6 +1,6 @@
 /* proxy/cert.c: certificate download (RFC 8555 §7.4.2), the issuer
- * resource its Link rel="up" names, and revocation (§7.6). */
-#include "proxy/resource.h"
+ * resource its Link rel="up" names, and revocation (§7.6) (cert.h). */
+#include "proxy/cert.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +18,11 @@
 #include "proxy/audit.h"
 #include "proxy/jws.h"
 #include "proxy/problem.h"
+#include "proxy/rec_authz.h"
+#include "proxy/rec_cert.h"
+#include "proxy/rec_order.h"
+#include "proxy/resource.h"
+#include "proxy/status.h"
 
 #define CERT_MAX_DER 16384
 #define CT_PEM_CHAIN "application/pem-certificate-chain"
@@ -91,13 +96,14 @@ send_pem(const char *pem, const char *accept, struct acme_resp *resp)
  * [acme] certificate_get (certificates name internal hosts). */
 static ap_err
 load_cert(struct app *app, const struct acme_req *req, const char *id,
-          struct acme_resp *resp, cJSON **cert)
+          struct acme_resp *resp, struct cert *cert)
 {
     struct jws_msg msg;
     struct store_txn *txn = NULL;
     ap_err rc;
 
-    *cert = NULL;
+    memset(cert, 0, sizeof(*cert));
+    cert->reason = -1;
     if (strcmp(req->method, "GET") == 0) {
         if (!app->cfg->acme.certificate_get) {
             problem_set(resp, PROB_METHOD_NOT_ALLOWED,
@@ -112,7 +118,7 @@ load_cert(struct app *app, const struct acme_req *req, const char *id,
         }
         rc = store_begin(app->st, false, &txn);
         if (rc == AP_OK) {
-            rc = store_get_json(txn, STORE_CERTS, id, cert);
+            rc = rec_cert_get(txn, id, cert);
         }
         store_abort(txn);
         if (rc == AP_ENOTFOUND) {
@@ -128,9 +134,13 @@ load_cert(struct app *app, const struct acme_req *req, const char *id,
     if (!msg.post_as_get) {
         problem_set(resp, PROB_MALFORMED,
                     "a certificate is fetched with POST-as-GET");
-    } else {
-        rc = resource_load_owned(app, STORE_CERTS, id, msg.account_id, resp,
-                                 cert);
+    } else if (resource_id_ok(id, resp)) {
+        rc = store_begin(app->st, false, &txn);
+        if (rc == AP_OK) {
+            rc = rec_cert_get(txn, id, cert);
+        }
+        store_abort(txn);
+        rc = resource_owned(rc, cert->account, msg.account_id, resp);
     }
     jws_msg_fini(&msg);
     return rc;
@@ -140,19 +150,21 @@ ap_err
 cert_get(struct app *app, const struct acme_req *req, const char *id,
          struct acme_resp *resp)
 {
-    cJSON *cert = NULL;
+    struct cert cert;
     char url[HTTP_MAX_URL];
     ap_err rc;
 
     rc = load_cert(app, req, id, resp, &cert);
     if (rc == AP_OK && resp->status == 0) {
-        rc = send_pem(json_str(cert, "pem", ""), req->accept, resp);
-        if (chain_after_leaf(json_str(cert, "pem", "")) != NULL) {
+        const char *pem = cert.pem != NULL ? cert.pem : "";
+
+        rc = send_pem(pem, req->accept, resp);
+        if (chain_after_leaf(pem) != NULL) {
             app_url(app, url, sizeof(url), PATH_ISSUER, id);
             acme_resp_link(resp, url, "up");
         }
     }
-    cJSON_Delete(cert);
+    rec_cert_fini(&cert);
     return rc;
 }
 
@@ -160,75 +172,68 @@ ap_err
 cert_issuer_get(struct app *app, const struct acme_req *req, const char *id,
                 struct acme_resp *resp)
 {
-    cJSON *cert = NULL;
+    struct cert cert;
     const char *chain;
     ap_err rc;
 
     rc = load_cert(app, req, id, resp, &cert);
     if (rc == AP_OK && resp->status == 0) {
-        chain = chain_after_leaf(json_str(cert, "pem", ""));
+        chain = chain_after_leaf(cert.pem != NULL ? cert.pem : "");
         if (chain == NULL) {
             problem_set(resp, PROB_NOT_FOUND, "no issuer chain stored");
         } else {
             rc = send_pem(chain, req->accept, resp);
         }
     }
-    cJSON_Delete(cert);
+    rec_cert_fini(&cert);
     return rc;
 }
 
 struct authz_cover {
     struct store_txn *txn;
-    const cJSON *names;     /* the certificate's identifiers */
+    const struct rec_ident *names;  /* the certificate's identifiers */
+    size_t n_names;
     bool *covered;
     long long now;
 };
 
+/* Marks the names a valid authorization of order covers. */
 static bool
 cover_from_order(void *arg, const char *key, const char *val, size_t len)
 {
     struct authz_cover *c = arg;
     const char *slash = strrchr(key, '/');
-    cJSON *order = NULL;
-    const cJSON *aid;
+    struct order o;
 
     (void)val;
     (void)len;
-    if (slash == NULL ||
-        store_get_json(c->txn, STORE_ORDERS, slash + 1, &order) != AP_OK) {
+    if (slash == NULL || rec_order_get(c->txn, slash + 1, &o) != AP_OK) {
         return true;
     }
-    cJSON_ArrayForEach(aid, cJSON_GetObjectItemCaseSensitive(order,
-                                                             "authzs")) {
-        cJSON *authz = NULL;
-        const cJSON *ident;
-        const cJSON *name;
-        int i = 0;
+    for (size_t k = 0; k < o.n_authzs; k++) {
+        struct authz a;
 
-        if (store_get_json(c->txn, STORE_AUTHZS, aid->valuestring, &authz) !=
-            AP_OK) {
+        if (rec_authz_get(c->txn, o.authzs[k], &a) != AP_OK) {
             continue;
         }
-        ident = cJSON_GetObjectItemCaseSensitive(authz, "identifier");
-        if (strcmp(authz_status_now(authz, c->now), "valid") == 0) {
-            cJSON_ArrayForEach(name, c->names) {
-                const char *v = json_str(name, "value", "");
+        if (authz_status_at(&a, c->now) == AUTHZ_VALID) {
+            for (size_t i = 0; i < c->n_names; i++) {
+                const char *v = c->names[i].value != NULL
+                                    ? c->names[i].value
+                                    : "";
                 bool wild = strncmp(v, "*.", 2) == 0;
 
-                if (strcmp(json_str(name, "type", ""),
-                           json_str(ident, "type", "")) == 0 &&
-                    strcmp(wild ? v + 2 : v, json_str(ident, "value", "")) ==
-                        0 &&
-                    wild == cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
-                                authz, "wildcard"))) {
+                if (strcmp(c->names[i].type, a.ident.type) == 0 &&
+                    a.ident.value != NULL &&
+                    strcmp(wild ? v + 2 : v, a.ident.value) == 0 &&
+                    wild == a.wildcard) {
                     c->covered[i] = true;
                 }
-                i++;
             }
         }
-        cJSON_Delete(authz);
+        rec_authz_fini(&a);
     }
-    cJSON_Delete(order);
+    rec_order_fini(&o);
     return true;
 }
 
@@ -236,21 +241,21 @@ cover_from_order(void *arg, const char *key, const char *val, size_t len)
  * holds valid authorizations for every identifier of the certificate. */
 static ap_err
 account_covers(struct store_txn *txn, const char *account_id,
-               const cJSON *names, bool *ok)
+               const struct order *issued, bool *ok)
 {
     struct authz_cover c;
     char prefix[JWS_MAX_ID + 2];
-    int n = cJSON_GetArraySize(names);
     ap_err rc;
 
     *ok = false;
-    if (n <= 0) {
+    if (issued->n_idents == 0) {
         return AP_OK;
     }
     c.txn = txn;
-    c.names = names;
+    c.names = issued->idents;
+    c.n_names = issued->n_idents;
     c.now = time_now();
-    c.covered = calloc((size_t)n, sizeof(bool));
+    c.covered = calloc(issued->n_idents, sizeof(bool));
     if (c.covered == NULL) {
         return AP_ENOMEM;
     }
@@ -258,7 +263,7 @@ account_covers(struct store_txn *txn, const char *account_id,
     rc = store_scan(txn, STORE_ACCOUNT_ORDERS, prefix, NULL, cover_from_order,
                     &c);
     *ok = true;
-    for (int i = 0; i < n; i++) {
+    for (size_t i = 0; i < issued->n_idents; i++) {
         *ok = *ok && c.covered[i];
     }
     free(c.covered);
@@ -267,11 +272,12 @@ account_covers(struct store_txn *txn, const char *account_id,
 
 /* May the signer revoke this certificate? Sets a problem when not. */
 static ap_err
-check_revoker(struct app *app, const struct jws_msg *msg, const cJSON *cert,
-              const struct x509_cert *parsed, struct acme_resp *resp)
+check_revoker(struct app *app, const struct jws_msg *msg,
+              const struct cert *cert, const struct x509_cert *parsed,
+              struct acme_resp *resp)
 {
     struct store_txn *txn = NULL;
-    cJSON *order = NULL;
+    struct order o;
     unsigned char *spki = NULL;
     size_t spki_len = 0;
     bool ok = false;
@@ -291,22 +297,19 @@ check_revoker(struct app *app, const struct jws_msg *msg, const cJSON *cert,
         free(spki);
         return AP_OK;
     }
-    if (strcmp(json_str(cert, "account", ""), msg->account_id) == 0) {
+    if (strcmp(cert->account, msg->account_id) == 0) {
         return AP_OK;
     }
+    memset(&o, 0, sizeof(o));
     rc = store_begin(app->st, false, &txn);
     if (rc == AP_OK) {
-        rc = store_get_json(txn, STORE_ORDERS, json_str(cert, "order", ""),
-                            &order);
+        rc = rec_order_get(txn, cert->order, &o);
     }
     if (rc == AP_OK) {
-        rc = account_covers(txn, msg->account_id,
-                            cJSON_GetObjectItemCaseSensitive(order,
-                                                             "identifiers"),
-                            &ok);
+        rc = account_covers(txn, msg->account_id, &o, &ok);
     }
     store_abort(txn);
-    cJSON_Delete(order);
+    rec_order_fini(&o);
     if (rc == AP_OK && !ok) {
         problem_set(resp, PROB_UNAUTHORIZED,
                     "the account neither issued this certificate nor holds "
@@ -320,68 +323,56 @@ check_revoker(struct app *app, const struct jws_msg *msg, const cJSON *cert,
  * so a forged certificate with a known serial revokes nothing. */
 static ap_err
 cert_by_der(struct app *app, const unsigned char *der, size_t der_len,
-            const char *serial, cJSON **out)
+            const char *serial, struct cert *out)
 {
     struct store_txn *txn = NULL;
-    char *cert_id = NULL;
     unsigned char *stored = NULL;
     size_t stored_len = 0;
     ap_err rc;
 
     rc = store_begin(app->st, false, &txn);
     if (rc == AP_OK) {
-        rc = store_get(txn, STORE_SERIALS, serial, &cert_id, NULL);
-    }
-    if (rc == AP_OK) {
-        rc = store_get_json(txn, STORE_CERTS, cert_id, out);
+        rc = rec_cert_by_serial(txn, serial, out);
     }
     store_abort(txn);
-    free(cert_id);
     if (rc != AP_OK) {
         return rc;
     }
-    rc = x509_pem_cert_to_der(json_str(*out, "pem", ""), &stored,
-                                &stored_len);
+    rc = x509_pem_cert_to_der(out->pem != NULL ? out->pem : "", &stored,
+                              &stored_len);
     if (rc == AP_OK &&
         (stored_len != der_len || memcmp(stored, der, der_len) != 0)) {
         rc = AP_ENOTFOUND;
     }
     free(stored);
     if (rc != AP_OK) {
-        cJSON_Delete(*out);
-        *out = NULL;
+        rec_cert_fini(out);
     }
     return rc;
 }
 
-/* Shared with `acmeproxy revoke` (proxy/admin.c): see resource.h. */
 ap_err
 cert_mark_revoked(struct app *app, const char *serial, long long reason,
                   const struct audit_note *note)
 {
     struct store_txn *txn = NULL;
     char *cert_id = NULL;
-    cJSON *cert = NULL;
+    struct cert c;
     ap_err rc;
 
+    memset(&c, 0, sizeof(c));
     rc = store_begin(app->st, true, &txn);
     if (rc == AP_OK) {
         rc = store_get(txn, STORE_SERIALS, serial, &cert_id, NULL);
     }
     if (rc == AP_OK) {
-        rc = store_get_json(txn, STORE_CERTS, cert_id, &cert);
+        rc = rec_cert_get(txn, cert_id, &c);
     }
     if (rc == AP_OK) {
-        rc = json_set_str(cert, "status", "revoked");
-    }
-    if (rc == AP_OK) {
-        rc = json_set_num(cert, "reason", reason);
-    }
-    if (rc == AP_OK) {
-        rc = json_set_num(cert, "revokedAt", time_now());
-    }
-    if (rc == AP_OK) {
-        rc = store_put_json(txn, STORE_CERTS, cert_id, cert, false);
+        c.status = CERT_REVOKED;
+        c.reason = (int)reason;
+        c.revoked_at = time_now();
+        rc = rec_cert_put(txn, cert_id, &c, false);
     }
     if (rc == AP_OK) {
         rc = audit_note_put(txn, note);
@@ -391,9 +382,34 @@ cert_mark_revoked(struct app *app, const char *serial, long long reason,
         txn = NULL;
     }
     store_abort(txn);
-    cJSON_Delete(cert);
+    rec_cert_fini(&c);
     free(cert_id);
     return rc;
+}
+
+/* The fields of cert.revoked and cert.revoke_failed. */
+static cJSON *
+revoke_fields(struct app *app, const struct acme_req *req,
+              const struct jws_msg *msg, const char *serial,
+              long long reason, const char *pki)
+{
+    struct rec_writer w = { AP_OK };
+    cJSON *f = rec_write_object(&w);
+
+    rec_put_str(&w, f, "serial", serial);
+    rec_put_str(&w, f, "by", msg->account ? msg->account_id
+                                          : "certificate-key");
+    rec_put_int(&w, f, "reason", reason);
+    rec_put_str(&w, f, "adapter", app->adapter->name);
+    rec_put_str(&w, f, "pki", pki);
+    if (req != NULL) {
+        rec_put_str(&w, f, "ip", req->remote_addr);
+    }
+    if (w.rc != AP_OK) {
+        cJSON_Delete(f);
+        return NULL;
+    }
+    return f;
 }
 
 ap_err
@@ -402,7 +418,7 @@ cert_revoke(struct app *app, const struct acme_req *req, const char *id,
 {
     struct jws_msg msg;
     struct x509_cert *parsed = NULL;
-    cJSON *cert = NULL;
+    struct cert cert;
     unsigned char *der = NULL;
     size_t der_len = 0;
     const char *b64 = NULL;
@@ -411,6 +427,7 @@ cert_revoke(struct app *app, const struct acme_req *req, const char *id,
     ap_err rc;
 
     (void)id;
+    memset(&cert, 0, sizeof(cert));
     rc = jws_verify(app, req, JWS_JWK_OR_KID, resp, &msg);
     if (rc != AP_OK || resp->status != 0) {
         return rc;
@@ -449,33 +466,32 @@ cert_revoke(struct app *app, const struct acme_req *req, const char *id,
     if (rc != AP_OK) {
         goto out;
     }
-    rc = check_revoker(app, &msg, cert, parsed, resp);
+    rc = check_revoker(app, &msg, &cert, parsed, resp);
     if (rc != AP_OK || resp->status != 0) {
         goto out;
     }
-    if (strcmp(json_str(cert, "status", ""), "revoked") == 0) {
+    if (cert.status == CERT_REVOKED) {
         problem_set(resp, PROB_ALREADY_REVOKED, "already revoked");
         goto out;
     }
     /* The PKI first: the record says revoked only once it is. */
-    rc = app->adapter->revoke(app->adapter_state, json_str(cert, "pem", ""),
-                              (int)reason, errbuf, sizeof(errbuf));
+    rc = app->adapter->revoke(app->adapter_state,
+                              cert.pem != NULL ? cert.pem : "", (int)reason,
+                              errbuf, sizeof(errbuf));
     if (rc != AP_OK) {
-        cJSON *f = cJSON_CreateObject();
+        cJSON *f;
         bool cannot = rc == AP_EINVAL &&
                       (app->adapter->caps & ADAPTER_CAP_REVOKE) == 0;
 
         log_warn("revoke", "serial=%s adapter=%s failed: %s",
                  parsed->serial_hex, app->adapter->name, errbuf);
         /* The refusal is on record too (AD CS cannot revoke at all). */
-        cJSON_AddStringToObject(f, "serial", parsed->serial_hex);
-        cJSON_AddStringToObject(f, "by", msg.account ? msg.account_id
-                                                     : "certificate-key");
-        cJSON_AddNumberToObject(f, "reason", (double)reason);
-        cJSON_AddStringToObject(f, "adapter", app->adapter->name);
-        cJSON_AddStringToObject(f, "pki", errbuf);
-        rc = audit_record(app->audit, app->st, "cert.revoke_failed",
-                          req->request_id, f);
+        f = revoke_fields(app, NULL, &msg, parsed->serial_hex, reason,
+                          errbuf);
+        rc = f != NULL ? audit_record(app->audit, app->st,
+                                      "cert.revoke_failed", req->request_id,
+                                      f)
+                       : AP_ENOMEM;
         if (rc != AP_OK) {
             goto out;
         }
@@ -497,7 +513,8 @@ cert_revoke(struct app *app, const struct acme_req *req, const char *id,
         goto out;
     }
     {
-        cJSON *f = cJSON_CreateObject();
+        cJSON *f = revoke_fields(app, req, &msg, parsed->serial_hex, reason,
+                                 "revoked");
         struct audit_note note = { app->audit, "cert.revoked",
                                    req->request_id, f };
 
@@ -505,13 +522,6 @@ cert_revoke(struct app *app, const struct acme_req *req, const char *id,
             rc = AP_ENOMEM;
             goto out;
         }
-        cJSON_AddStringToObject(f, "serial", parsed->serial_hex);
-        cJSON_AddStringToObject(f, "by", msg.account ? msg.account_id
-                                                     : "certificate-key");
-        cJSON_AddNumberToObject(f, "reason", (double)reason);
-        cJSON_AddStringToObject(f, "adapter", app->adapter->name);
-        cJSON_AddStringToObject(f, "pki", "revoked");
-        cJSON_AddStringToObject(f, "ip", req->remote_addr);
         rc = cert_mark_revoked(app, parsed->serial_hex, reason, &note);
         cJSON_Delete(f);
     }
@@ -524,7 +534,7 @@ cert_revoke(struct app *app, const struct acme_req *req, const char *id,
              app->adapter->name);
     resp->status = 200;
 out:
-    cJSON_Delete(cert);
+    rec_cert_fini(&cert);
     x509_cert_free(parsed);
     free(der);
     jws_msg_fini(&msg);

@@ -1,6 +1,6 @@
 /* proxy/directory.c: the directory (RFC 8555 §7.1.1) and newNonce
  * (§7.2). */
-#include "proxy/resource.h"
+#include "proxy/directory.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -3,14 +3,15 @@
  * issuer_open reads the core keys of the adapter's section (workers,
  * max_inflight, pending_timeout, retry_timeout, poll_interval,
  * probe_interval, lookup_grace, trust_anchors; adapter.h
- * ADAPTER_CORE_KEYS) after the adapter was initialised. issuer_run
- * (resource.h) is the JOB_ISSUE runner: it calls submit, poll or lookup
- * (one worker thread per call the PKI may take at once), checks every
- * certificate (public key, SAN set, chain to the trust anchors, and any
- * further check of cert_checks) before the order becomes valid, revokes
- * and records a certificate it refuses, and reschedules PENDING and RETRY
- * with backoff and jitter until the deadlines. A circuit breaker probes
- * the adapter's health while the PKI fails and brings the waiting orders
+ * ADAPTER_CORE_KEYS) after the adapter was initialised, and decodes the
+ * trust anchors once. issuer_run is the JOB_ISSUE runner: it calls
+ * submit, poll or lookup (one worker thread per call the PKI may take at
+ * once) with the CSR and the key finalize read from it, checks every
+ * certificate before the order becomes valid (proxy/issue_check.h),
+ * revokes one it refuses, and reschedules PENDING and RETRY with backoff
+ * and jitter until the deadlines. What a run reads, notes and records in
+ * the store is proxy/issue_record.h's. A circuit breaker probes the
+ * adapter's health while the PKI fails and brings the waiting orders
  * forward the moment it answers again. Crash safety and its limits:
  * docs/adapters.md. Thread-safe after issuer_open. */
 #ifndef AP_PROXY_ISSUER_H
@@ -22,6 +23,7 @@
 
 struct app;
 struct issuer;
+struct job;
 
 /* Sets app->issuer and starts the health prober. AP_ECONFIG with
  * "file:line: message" in errbuf on a bad key or unreadable trust
@@ -39,6 +41,10 @@ unsigned issuer_poll_interval(const struct issuer *is);
 void issuer_stop_prober(struct issuer *is);
 /* Accepts NULL. Call after the job workers stopped. */
 void issuer_close(struct issuer *is);
+
+/* The JOB_ISSUE runner (jobs.h job_fn); the job's target is the order
+ * id. */
+long long issuer_run(struct app *app, const struct job *job);
 
 /* The wait before the next try after a transient failure (pure, for the
  * unit tests): 2^attempts seconds (at most 300), at least retry_after,

@@ -28,8 +28,8 @@
 #include "proxy/nonce.h"
 #include "proxy/policy.h"
 #include "proxy/ratelimit.h"
-#include "proxy/resource.h"
 #include "proxy/server.h"
+#include "proxy/validate.h"
 
 
 static void
@@ -377,7 +377,7 @@ serve(const struct config *cfg)
         goto out;
     }
     nthreads[JOB_ISSUE] = issuer_threads(app.issuer);
-    fns[JOB_VALIDATE] = challenge_run;
+    fns[JOB_VALIDATE] = validate_run;
     fns[JOB_ISSUE] = issuer_run;
     if (jobs_start(&app, nthreads, fns, &app.jobs) != AP_OK) {
         fprintf(stderr, "acmeproxy: cannot start the job workers\n");

@@ -1,106 +1,88 @@
-/* proxy/order.c: newOrder, the order resource and finalize (RFC 8555
- * §7.1.3, §7.4), and the order status rules of §7.1.6. */
-#include "proxy/resource.h"
+/* proxy/order.c: newOrder, the order resource and finalize (order.h). */
+#include "proxy/order.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "common/b64url.h"
-#include "common/crypto.h"
 #include "common/csr.h"
-#include "common/jwk.h"
 #include "common/id.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "common/x509.h"
+#include "proxy/audit.h"
+#include "proxy/authz.h"
 #include "proxy/eab.h"
 #include "proxy/ident.h"
 #include "proxy/issuer.h"
 #include "proxy/jobs.h"
 #include "proxy/jws.h"
-#include "proxy/audit.h"
 #include "proxy/policy.h"
 #include "proxy/problem.h"
+#include "proxy/rec_account.h"
+#include "proxy/rec_cert.h"
+#include "proxy/rec_order.h"
 #include "proxy/renewal.h"
+#include "proxy/resource.h"
+#include "proxy/status.h"
 
-const char *
-order_status_now(const cJSON *order, long long now)
+/* ---- the client's view --------------------------------------------------- */
+
+static cJSON *
+order_render(const struct app *app, const struct order *o, long long now)
 {
-    const char *s = json_str(order, "status", "invalid");
-
-    if ((strcmp(s, "pending") == 0 || strcmp(s, "ready") == 0) &&
-        json_num(order, "expires", 0) <= now) {
-        return "invalid";
-    }
-    return s;
-}
-
-cJSON *
-order_render(const struct app *app, const cJSON *order, long long now)
-{
-    cJSON *out = cJSON_CreateObject();
+    struct rec_writer w = { AP_OK };
+    cJSON *out = rec_write_object(&w);
     cJSON *authzs;
-    const cJSON *a;
-    const cJSON *err;
     char url[HTTP_MAX_URL];
     char ts[TIME_RFC3339_LEN];
-    const char *status = order_status_now(order, now);
-    const char *id = json_str(order, "id", "");
+    enum order_status status = order_status_at(o, now);
 
-    if (out == NULL) {
+    rec_put_str(&w, out, "status", order_status_name(status));
+    time_rfc3339(o->expires, ts, sizeof(ts));
+    rec_put_str(&w, out, "expires", ts);
+    rec_put_item(&w, out, "identifiers",
+                 rec_idents_json(o->idents, o->n_idents));
+    if (o->not_before != 0) {
+        time_rfc3339(o->not_before, ts, sizeof(ts));
+        rec_put_str(&w, out, "notBefore", ts);
+    }
+    if (o->not_after != 0) {
+        time_rfc3339(o->not_after, ts, sizeof(ts));
+        rec_put_str(&w, out, "notAfter", ts);
+    }
+    authzs = rec_put_array(&w, out, "authorizations");
+    for (size_t i = 0; i < o->n_authzs; i++) {
+        app_url(app, url, sizeof(url), PATH_AUTHZ, o->authzs[i]);
+        rec_push_str(&w, authzs, url);
+    }
+    rec_put_str(&w, out, "profile", o->profile);
+    rec_put_str(&w, out, "replaces", o->replaces);
+    snprintf(url, sizeof(url), "%s%s%s/finalize", app->base, PATH_ORDER,
+             o->id);
+    rec_put_str(&w, out, "finalize", url);
+    if (status == ORDER_VALID) {
+        app_url(app, url, sizeof(url), PATH_CERT, o->cert);
+        rec_put_str(&w, out, "certificate", url);
+    }
+    if (status == ORDER_INVALID) {
+        rec_put_problem(&w, out, "error", o->error);
+    }
+    if (w.rc != AP_OK) {
+        cJSON_Delete(out);
         return NULL;
-    }
-    cJSON_AddStringToObject(out, "status", status);
-    time_rfc3339(json_num(order, "expires", 0), ts, sizeof(ts));
-    cJSON_AddStringToObject(out, "expires", ts);
-    cJSON_AddItemToObject(
-        out, "identifiers",
-        cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(order,
-                                                         "identifiers"),
-                        1));
-    if (json_num(order, "notBefore", 0) != 0) {
-        time_rfc3339(json_num(order, "notBefore", 0), ts, sizeof(ts));
-        cJSON_AddStringToObject(out, "notBefore", ts);
-    }
-    if (json_num(order, "notAfter", 0) != 0) {
-        time_rfc3339(json_num(order, "notAfter", 0), ts, sizeof(ts));
-        cJSON_AddStringToObject(out, "notAfter", ts);
-    }
-    authzs = cJSON_AddArrayToObject(out, "authorizations");
-    cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(order, "authzs")) {
-        if (cJSON_IsString(a)) {
-            app_url(app, url, sizeof(url), PATH_AUTHZ, a->valuestring);
-            cJSON_AddItemToArray(authzs, cJSON_CreateString(url));
-        }
-    }
-    if (json_str(order, "profile", NULL) != NULL) {
-        cJSON_AddStringToObject(out, "profile", json_str(order, "profile", ""));
-    }
-    if (json_str(order, "replaces", NULL) != NULL) {
-        cJSON_AddStringToObject(out, "replaces",
-                                json_str(order, "replaces", ""));
-    }
-    snprintf(url, sizeof(url), "%s%s%s/finalize", app->base, PATH_ORDER, id);
-    cJSON_AddStringToObject(out, "finalize", url);
-    if (strcmp(status, "valid") == 0) {
-        app_url(app, url, sizeof(url), PATH_CERT, json_str(order, "cert", ""));
-        cJSON_AddStringToObject(out, "certificate", url);
-    }
-    err = cJSON_GetObjectItemCaseSensitive(order, "error");
-    if (err != NULL && strcmp(status, "invalid") == 0) {
-        cJSON_AddItemToObject(out, "error", cJSON_Duplicate(err, 1));
     }
     return out;
 }
 
 static ap_err
-respond_order(struct app *app, const cJSON *order, int status,
+respond_order(struct app *app, const struct order *o, int status,
               struct acme_resp *resp)
 {
-    cJSON *view = order_render(app, order, time_now());
+    long long now = time_now();
+    cJSON *view = order_render(app, o, now);
     char url[HTTP_MAX_URL];
     ap_err rc;
 
@@ -109,92 +91,20 @@ respond_order(struct app *app, const cJSON *order, int status,
     }
     rc = acme_resp_json(resp, status, view);
     cJSON_Delete(view);
-    app_url(app, url, sizeof(url), PATH_ORDER, json_str(order, "id", ""));
+    app_url(app, url, sizeof(url), PATH_ORDER, o->id);
     acme_resp_location(resp, url);
     /* Clients poll a processing order; tell them when (RFC 8555 §7.4):
      * soon while the PKI works on it, at the poll interval once the PKI
      * has queued it for approval (a person may take hours). */
-    if (strcmp(order_status_now(order, time_now()), "processing") == 0) {
-        resp->retry_after = json_str(order, "pkiRef", NULL) != NULL
+    if (order_status_at(o, now) == ORDER_PROCESSING) {
+        resp->retry_after = o->pki_ref != NULL
                                 ? issuer_poll_interval(app->issuer)
                                 : 1;
     }
     return rc;
 }
 
-ap_err
-order_update_from_authz(struct store_txn *txn, const char *order_id)
-{
-    cJSON *order = NULL;
-    const cJSON *a;
-    bool all_valid = true;
-    bool any_invalid = false;
-    cJSON *err = NULL;
-    ap_err rc;
-
-    rc = store_get_json(txn, STORE_ORDERS, order_id, &order);
-    if (rc != AP_OK) {
-        return rc;
-    }
-    if (strcmp(json_str(order, "status", ""), "pending") != 0) {
-        cJSON_Delete(order);
-        return AP_OK;
-    }
-    cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(order, "authzs")) {
-        cJSON *authz = NULL;
-        const char *s;
-
-        rc = store_get_json(txn, STORE_AUTHZS, a->valuestring, &authz);
-        if (rc != AP_OK) {
-            cJSON_Delete(order);
-            return rc;
-        }
-        s = json_str(authz, "status", "");
-        if (strcmp(s, "valid") != 0) {
-            all_valid = false;
-        }
-        if (strcmp(s, "invalid") == 0 || strcmp(s, "deactivated") == 0 ||
-            strcmp(s, "revoked") == 0) {
-            const cJSON *c;
-
-            any_invalid = true;
-            /* The order's error names the failed challenge's problem. */
-            cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(
-                                      authz, "challenges")) {
-                const cJSON *e = cJSON_GetObjectItemCaseSensitive(c, "error");
-
-                if (e != NULL && err == NULL) {
-                    err = cJSON_Duplicate(e, 1);
-                }
-            }
-        }
-        cJSON_Delete(authz);
-    }
-    if (any_invalid) {
-        rc = json_set_str(order, "status", "invalid");
-        if (rc == AP_OK) {
-            cJSON_DeleteItemFromObjectCaseSensitive(order, "error");
-            cJSON_AddItemToObject(
-                order, "error",
-                err ? err
-                    : problem_object(PROB_UNAUTHORIZED,
-                                     "an authorization of this order is "
-                                     "not valid"));
-            err = NULL;
-        }
-    } else if (all_valid) {
-        rc = json_set_str(order, "status", "ready");
-    } else {
-        cJSON_Delete(order);
-        return AP_OK;
-    }
-    if (rc == AP_OK) {
-        rc = store_put_json(txn, STORE_ORDERS, order_id, order, false);
-    }
-    cJSON_Delete(err);
-    cJSON_Delete(order);
-    return rc;
-}
+/* ---- what an account may ask for ------------------------------------------ */
 
 static ap_err
 parse_validity(const cJSON *payload, unsigned days, struct acme_resp *resp,
@@ -251,31 +161,39 @@ pick_profile(const struct app *app, const struct policy *pol,
     (void)policy_pick_profile(pol, app->cfg, name, out, resp);
 }
 
-/* The policy of the signing account: global, narrowed by its team's EAB
- * key when it has one. Sets unauthorized when that key was revoked. */
+/* The policy of the signing account (msg->account, the record jws.c
+ * read): global, narrowed by its team's EAB key when it has one. Sets
+ * unauthorized when that key was revoked. */
 static ap_err
-account_policy(struct app *app, const cJSON *account, struct policy *out,
+account_policy(struct app *app, const struct jws_msg *msg, struct policy *out,
                struct acme_resp *resp)
 {
-    const char *kid = json_str(account, "eab", NULL);
+    struct account acct;
     struct store_txn *txn = NULL;
     cJSON *eab = NULL;
-    ap_err rc = AP_OK;
+    char why[200];
+    ap_err rc;
 
-    if (kid != NULL) {
+    rc = rec_account_decode(msg->account, &acct, why, sizeof(why));
+    if (rc == AP_ESTORE) {
+        rc = rec_bad("accounts", msg->account_id, why);
+    }
+    if (rc == AP_OK && acct.eab != NULL) {
         rc = store_begin(app->st, false, &txn);
         if (rc == AP_OK) {
-            rc = store_get_json(txn, STORE_EAB, kid, &eab);
+            rc = store_get_json(txn, STORE_EAB, acct.eab, &eab);
         }
         store_abort(txn);
-        if (rc != AP_OK) {
-            return rc;
-        }
     }
-    policy_for_account(app->policy, eab, out, resp);
+    if (rc == AP_OK) {
+        policy_for_account(app->policy, eab, out, resp);
+    }
     eab_record_free(eab);
-    return AP_OK;
+    rec_account_fini(&acct);
+    return rc;
 }
+
+/* ---- limits counted from the store ------------------------------------------ */
 
 struct recent_count {
     struct store_txn *txn;
@@ -289,33 +207,29 @@ count_recent(void *arg, const char *key, const char *val, size_t len)
 {
     struct recent_count *c = arg;
     const char *slash = strrchr(key, '/');
-    cJSON *order = NULL;
-    const cJSON *aid;
-    const char *st;
+    struct order o;
+    enum order_status st;
 
     (void)val;
     (void)len;
-    if (slash == NULL ||
-        store_get_json(c->txn, STORE_ORDERS, slash + 1, &order) != AP_OK) {
+    if (slash == NULL || rec_order_get(c->txn, slash + 1, &o) != AP_OK) {
         return true;
     }
-    st = order_status_now(order, c->now);
-    if (strcmp(st, "processing") == 0) {
+    st = order_status_at(&o, c->now);
+    if (st == ORDER_PROCESSING) {
         c->processing++;
-    } else if (strcmp(st, "pending") == 0) {
-        cJSON_ArrayForEach(aid, cJSON_GetObjectItemCaseSensitive(order,
-                                                                 "authzs")) {
-            cJSON *authz = NULL;
+    } else if (st == ORDER_PENDING) {
+        for (size_t i = 0; i < o.n_authzs; i++) {
+            struct authz a;
 
-            if (store_get_json(c->txn, STORE_AUTHZS, aid->valuestring,
-                               &authz) == AP_OK &&
-                strcmp(authz_status_now(authz, c->now), "pending") == 0) {
+            if (rec_authz_get(c->txn, o.authzs[i], &a) == AP_OK &&
+                authz_status_at(&a, c->now) == AUTHZ_PENDING) {
                 c->pending_authzs++;
             }
-            cJSON_Delete(authz);
+            rec_authz_fini(&a);
         }
     }
-    cJSON_Delete(order);
+    rec_order_fini(&o);
     return true;
 }
 
@@ -344,7 +258,7 @@ count_account_work(struct store_txn *txn, const struct app *app,
  * transaction, then the hourly order count. */
 static ap_err
 order_store_limits(struct store_txn *txn, struct app *app,
-                   const char *account, const cJSON *idents,
+                   const char *account, size_t n_idents,
                    struct acme_resp *resp)
 {
     const struct config *cfg = app->cfg;
@@ -356,7 +270,7 @@ order_store_limits(struct store_txn *txn, struct app *app,
         if (rc != AP_OK) {
             return rc;
         }
-        if (c.pending_authzs + (unsigned)cJSON_GetArraySize(idents) >
+        if (c.pending_authzs + (unsigned)n_idents >
             cfg->ratelimit.pending_authz_per_account) {
             problem_set(resp, PROB_RATE_LIMITED,
                         "rate limit [ratelimit] pending_authz_per_account = "
@@ -375,9 +289,8 @@ order_store_limits(struct store_txn *txn, struct app *app,
 
 /* [ratelimit] checks of newOrder that need no store, before anything is
  * written. */
-static ap_err
-order_limits(struct app *app, const char *account, const cJSON *idents,
-             struct acme_resp *resp)
+static void
+order_limits(struct app *app, const cJSON *idents, struct acme_resp *resp)
 {
     const struct config *cfg = app->cfg;
     const cJSON *it;
@@ -393,12 +306,12 @@ order_limits(struct app *app, const char *account, const cJSON *idents,
         if (!rate_ok(app, resp, "fail:", v,
                      cfg->ratelimit.failed_validations_per_identifier_hour,
                      "failed_validations_per_identifier_hour", false)) {
-            return AP_OK;
+            return;
         }
     }
-    (void)account;
-    return AP_OK;
 }
+
+/* ---- newOrder ------------------------------------------------------------- */
 
 /* RFC 9773 §5: "replaces" names a certificate of this account that shares
  * an identifier with the order and was not replaced yet. On success
@@ -409,15 +322,16 @@ check_replaces(struct app *app, const cJSON *payload, const char *account,
 {
     struct store_txn *txn = NULL;
     struct x509_cert *leaf = NULL;
-    cJSON *cert = NULL;
-    cJSON *old = NULL;
+    struct cert cert;
+    struct order old;
     const char *certid = NULL;
     const cJSON *a;
-    const cJSON *b;
     bool shared = false;
     ap_err rc;
 
     *cert_id = NULL;
+    memset(&cert, 0, sizeof(cert));
+    memset(&old, 0, sizeof(old));
     rc = json_get_string(payload, "replaces", 512, &certid);
     if (rc == AP_ENOTFOUND) {
         return AP_OK;
@@ -431,8 +345,7 @@ check_replaces(struct app *app, const cJSON *payload, const char *account,
         rc = renewal_find_cert(txn, certid, &cert, &leaf);
     }
     if (rc == AP_OK) {
-        rc = store_get_json(txn, STORE_ORDERS, json_str(cert, "order", ""),
-                            &old);
+        rc = rec_order_get(txn, cert.order, &old);
     }
     store_abort(txn);
     if (rc == AP_EPARSE || rc == AP_ENOTFOUND) {
@@ -444,18 +357,19 @@ check_replaces(struct app *app, const cJSON *payload, const char *account,
     if (rc != AP_OK) {
         goto out;
     }
-    if (strcmp(json_str(cert, "account", ""), account) != 0) {
+    if (strcmp(cert.account, account) != 0) {
         problem_set(resp, PROB_UNAUTHORIZED,
                     "replaces names another account's certificate");
         goto out;
     }
     cJSON_ArrayForEach(a, idents) {
-        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(old,
-                                                               "identifiers")) {
-            shared = shared || (strcmp(json_str(a, "type", ""),
-                                       json_str(b, "type", "")) == 0 &&
-                                strcmp(json_str(a, "value", ""),
-                                       json_str(b, "value", "")) == 0);
+        for (size_t i = 0; i < old.n_idents; i++) {
+            shared = shared ||
+                     (strcmp(json_str(a, "type", ""), old.idents[i].type) ==
+                          0 &&
+                      old.idents[i].value != NULL &&
+                      strcmp(json_str(a, "value", ""),
+                             old.idents[i].value) == 0);
         }
     }
     if (!shared) {
@@ -464,60 +378,155 @@ check_replaces(struct app *app, const cJSON *payload, const char *account,
                     "this order");
         goto out;
     }
-    if (json_str(cert, "replacedBy", NULL) != NULL) {
+    if (cert.replaced_by[0] != '\0') {
         problem_set(resp, PROB_ALREADY_REPLACED,
                     "that certificate was already replaced by order %s",
-                    json_str(cert, "replacedBy", ""));
+                    cert.replaced_by);
         goto out;
     }
-    *cert_id = strdup(json_str(cert, "id", ""));
+    *cert_id = strdup(cert.id);
     if (*cert_id == NULL) {
         rc = AP_ENOMEM;
     }
 out:
-    cJSON_Delete(cert);
-    cJSON_Delete(old);
+    rec_cert_fini(&cert);
+    rec_order_fini(&old);
     x509_cert_free(leaf);
     return rc;
 }
 
-/* The index key of an account's newest authorization for an identifier. */
-static void
-authz_index_key(char *out, size_t len, const char *account,
-                const cJSON *ident)
+/* The new order's record, before its authorizations: identifiers from
+ * idents (ident_parse_order's normal forms). */
+static ap_err
+order_build(const char *order_id, const char *account, long long now,
+            long long expires, long long nb, long long na,
+            const struct config_profile *profile, unsigned validity_days,
+            const cJSON *payload, const char *replaces, const cJSON *idents,
+            struct order *o)
 {
-    snprintf(out, len, "%s/%s/%s", account, json_str(ident, "type", ""),
-             json_str(ident, "value", ""));
+    const cJSON *it;
+    ap_err rc = AP_OK;
+
+    memset(o, 0, sizeof(*o));
+    snprintf(o->id, sizeof(o->id), "%s", order_id);
+    snprintf(o->account, sizeof(o->account), "%s", account);
+    o->status = ORDER_PENDING;
+    o->created = now;
+    o->expires = expires;
+    o->not_before = nb;
+    o->not_after = na;
+    if (profile != NULL) {
+        rc = rec_set_str(&o->profile, profile->name);
+        if (rc == AP_OK) {
+            rc = rec_set_str(&o->template_name, profile->template);
+        }
+        o->validity_days = validity_days;
+    }
+    if (rc == AP_OK && replaces != NULL) {
+        rc = rec_set_str(&o->replaces, json_str(payload, "replaces", ""));
+        if (rc == AP_OK) {
+            rc = rec_set_str(&o->replaces_cert, replaces);
+        }
+    }
+    cJSON_ArrayForEach(it, idents) {
+        struct rec_reader r;
+        struct rec_ident id;
+
+        if (rc != AP_OK) {
+            break;
+        }
+        rec_read_begin(&r, it);
+        rec_read_ident(&r, it, &id);
+        rc = r.rc == AP_OK ? rec_order_add_ident(o, &id) : AP_EINTERNAL;
+        rec_ident_fini(&id);
+    }
+    return rc;
 }
 
-/* RFC 8555 §7.1.3: a valid authorization of the same account for the same
- * identifier, not expiring within a day, is reused. *reused is its id. */
+/* Audits the new order in txn. */
 static ap_err
-find_reusable_authz(struct store_txn *txn, const char *account,
-                    const cJSON *ident, long long now, char *reused,
-                    size_t len)
+audit_created(struct app *app, struct store_txn *txn,
+              const struct acme_req *req, const struct order *o,
+              const struct policy *apol)
 {
+    struct rec_writer w = { AP_OK };
+    cJSON *f = rec_write_object(&w);
+
+    rec_put_str(&w, f, "order", o->id);
+    rec_put_str(&w, f, "account", o->account);
+    rec_put_item(&w, f, "identifiers",
+                 rec_idents_json(o->idents, o->n_idents));
+    rec_put_str(&w, f, "profile", o->profile);
+    if (apol->has_team) {
+        rec_put_str(&w, f, "team", apol->team_label);
+    }
+    rec_put_str(&w, f, "ip", req->remote_addr);
+    if (w.rc != AP_OK) {
+        cJSON_Delete(f);
+        return w.rc;
+    }
+    return audit_event(app->audit, txn, "order.created", req->request_id, f);
+}
+
+/* Stores order o with its authorizations, its index entry and its audit
+ * event, in one write transaction (after the limits counted in it). */
+static ap_err
+order_store(struct app *app, const struct acme_req *req,
+            const struct policy *apol, struct order *o,
+            struct acme_resp *resp)
+{
+    struct store_txn *txn = NULL;
+    enum authz_status *st = NULL;
     char key[STORE_MAX_KEY];
-    char *authz_id = NULL;
-    cJSON *authz = NULL;
     ap_err rc;
 
-    reused[0] = '\0';
-    authz_index_key(key, sizeof(key), account, ident);
-    rc = store_get(txn, STORE_ACCOUNT_AUTHZS, key, &authz_id, NULL);
-    if (rc == AP_ENOTFOUND) {
-        return AP_OK;
+    rc = store_begin(app->st, true, &txn);
+    if (rc != AP_OK) {
+        return rc;
+    }
+    rc = order_store_limits(txn, app, o->account, o->n_idents, resp);
+    if (rc != AP_OK || resp->status != 0) {
+        goto out;
+    }
+    st = calloc(o->n_idents + 1, sizeof(*st));
+    if (st == NULL) {
+        rc = AP_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < o->n_idents; i++) {
+        char authz_id[REC_MAX_ID + 1];
+        bool reused = false;
+
+        rc = authz_for_order(txn, o->account, o->id, &o->idents[i], o->created,
+                             o->expires, authz_id, sizeof(authz_id), &reused);
+        if (rc == AP_OK) {
+            rc = rec_order_add_authz(o, authz_id);
+        }
+        if (rc != AP_OK) {
+            goto out;
+        }
+        st[i] = reused ? AUTHZ_VALID : AUTHZ_PENDING;
+    }
+    /* Every authorization reused and valid: nothing left to prove. */
+    o->status = status_order_from_authzs(st, o->n_idents);
+    rc = rec_order_put(txn, o->id, o, true);
+    if (rc == AP_OK) {
+        rc = audit_created(app, txn, req, o, apol);
+    }
+    /* Index key sorts an account's orders by creation time. */
+    snprintf(key, sizeof(key), "%s/%012lld/%s", o->account, o->created,
+             o->id);
+    if (rc == AP_OK) {
+        rc = store_put(txn, STORE_ACCOUNT_ORDERS, key, "", 0, true);
     }
     if (rc == AP_OK) {
-        rc = store_get_json(txn, STORE_AUTHZS, authz_id, &authz);
+        rc = store_commit(txn);
+        txn = NULL;
     }
-    if (rc == AP_OK &&
-        strcmp(authz_status_now(authz, now + 86400), "valid") == 0) {
-        snprintf(reused, len, "%s", authz_id);
-    }
-    free(authz_id);
-    cJSON_Delete(authz);
-    return rc == AP_ENOTFOUND ? AP_OK : rc;
+out:
+    free(st);
+    store_abort(txn);
+    return rc;
 }
 
 ap_err
@@ -525,26 +534,21 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
           struct acme_resp *resp)
 {
     struct jws_msg msg;
-    struct store_txn *txn = NULL;
     const struct config_profile *profile = NULL;
     cJSON *idents = NULL;
-    cJSON *order = NULL;
-    cJSON *authz_ids;
-    const cJSON *ident;
     char *replaces = NULL;
     struct policy *apol = NULL;
+    struct order o;
     char order_id[ID_LEN + 1];
-    char key[STORE_MAX_KEY];
     long long now = time_now();
-    long long expires = now + app->cfg->acme.order_ttl_sec;
     long long nb = 0;
     long long na = 0;
-    bool all_valid = true;
     struct ident_policy pol = { .single_label_names =
                                     app->cfg->acme.single_label_names };
     ap_err rc;
 
     (void)id;
+    memset(&o, 0, sizeof(o));
     rc = jws_verify(app, req, JWS_NEED_KID, resp, &msg);
     if (rc != AP_OK || resp->status != 0) {
         return rc;
@@ -558,7 +562,7 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
         rc = AP_ENOMEM;
         goto out;
     }
-    rc = account_policy(app, msg.account, apol, resp);
+    rc = account_policy(app, &msg, apol, resp);
     if (rc != AP_OK || resp->status != 0) {
         goto out;
     }
@@ -573,8 +577,8 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
     if (resp->status != 0) {
         goto out;
     }
-    rc = order_limits(app, msg.account_id, idents, resp);
-    if (rc != AP_OK || resp->status != 0) {
+    order_limits(app, idents, resp);
+    if (resp->status != 0) {
         goto out;
     }
     rc = parse_validity(msg.payload,
@@ -591,166 +595,82 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
         goto out;
     }
     rc = id_new(order_id, sizeof(order_id));
+    if (rc == AP_OK) {
+        rc = order_build(order_id, msg.account_id, now,
+                         now + app->cfg->acme.order_ttl_sec, nb, na, profile,
+                         profile != NULL
+                             ? policy_max_days(apol, profile->validity_days)
+                             : 0,
+                         msg.payload, replaces, idents, &o);
+    }
     if (rc != AP_OK) {
         goto out;
     }
-    order = cJSON_CreateObject();
-    cJSON_AddNumberToObject(order, "v", 1);
-    cJSON_AddStringToObject(order, "id", order_id);
-    cJSON_AddStringToObject(order, "account", msg.account_id);
-    cJSON_AddStringToObject(order, "status", "pending");
-    cJSON_AddNumberToObject(order, "created", (double)now);
-    cJSON_AddNumberToObject(order, "expires", (double)expires);
-    cJSON_AddNumberToObject(order, "notBefore", (double)nb);
-    cJSON_AddNumberToObject(order, "notAfter", (double)na);
-    if (profile != NULL) {
-        cJSON_AddStringToObject(order, "profile", profile->name);
-        cJSON_AddStringToObject(order, "template", profile->template);
-        cJSON_AddNumberToObject(order, "validityDays",
-                                policy_max_days(apol,
-                                                profile->validity_days));
-    }
-    if (replaces != NULL) {
-        cJSON_AddStringToObject(order, "replaces",
-                                json_str(msg.payload, "replaces", ""));
-        cJSON_AddStringToObject(order, "replacesCert", replaces);
-    }
-    cJSON_AddItemToObject(order, "identifiers", idents);
-    idents = NULL;
-    authz_ids = cJSON_AddArrayToObject(order, "authzs");
-    if (authz_ids == NULL) {
-        rc = AP_ENOMEM;
-        goto out;
-    }
-    rc = store_begin(app->st, true, &txn);
-    if (rc != AP_OK) {
-        goto out;
-    }
-    rc = order_store_limits(txn, app, msg.account_id,
-                            cJSON_GetObjectItemCaseSensitive(order,
-                                                             "identifiers"),
-                            resp);
+    rc = order_store(app, req, apol, &o, resp);
     if (rc != AP_OK || resp->status != 0) {
         goto out;
     }
-    cJSON_ArrayForEach(ident,
-                       cJSON_GetObjectItemCaseSensitive(order, "identifiers")) {
-        char authz_id[ID_LEN + 1];
-        cJSON *authz = NULL;
-
-        rc = find_reusable_authz(txn, msg.account_id, ident, now, authz_id,
-                                 sizeof(authz_id));
-        if (rc != AP_OK) {
-            goto out;
-        }
-        if (authz_id[0] != '\0') {
-            cJSON_AddItemToArray(authz_ids, cJSON_CreateString(authz_id));
-            continue;
-        }
-        all_valid = false;
-        rc = id_new(authz_id, sizeof(authz_id));
-        if (rc == AP_OK) {
-            rc = challenge_new_authz(app, authz_id, msg.account_id, order_id,
-                                     ident, expires, &authz);
-        }
-        if (rc != AP_OK) {
-            goto out;
-        }
-        rc = store_put_json(txn, STORE_AUTHZS, authz_id, authz, true);
-        cJSON_Delete(authz);
-        authz_index_key(key, sizeof(key), msg.account_id, ident);
-        if (rc == AP_OK) {
-            rc = store_put(txn, STORE_ACCOUNT_AUTHZS, key, authz_id,
-                           strlen(authz_id), false);
-        }
-        if (rc != AP_OK) {
-            goto out;
-        }
-        cJSON_AddItemToArray(authz_ids, cJSON_CreateString(authz_id));
-    }
-    /* Every authorization reused and valid: nothing left to prove. */
-    if (all_valid) {
-        rc = json_set_str(order, "status", "ready");
-        if (rc != AP_OK) {
-            goto out;
-        }
-    }
-    rc = store_put_json(txn, STORE_ORDERS, order_id, order, true);
-    if (rc == AP_OK) {
-        cJSON *f = cJSON_CreateObject();
-
-        cJSON_AddStringToObject(f, "order", order_id);
-        cJSON_AddStringToObject(f, "account", msg.account_id);
-        cJSON_AddItemToObject(
-            f, "identifiers",
-            cJSON_Duplicate(
-                cJSON_GetObjectItemCaseSensitive(order, "identifiers"), 1));
-        if (profile != NULL) {
-            cJSON_AddStringToObject(f, "profile", profile->name);
-        }
-        if (apol->has_team) {
-            cJSON_AddStringToObject(f, "team", apol->team_label);
-        }
-        cJSON_AddStringToObject(f, "ip", req->remote_addr);
-        rc = audit_event(app->audit, txn, "order.created", req->request_id,
-                         f);
-    }
-    if (rc != AP_OK) {
-        goto out;
-    }
-    /* Index key sorts an account's orders by creation time. */
-    snprintf(key, sizeof(key), "%s/%012lld/%s", msg.account_id, now,
-             order_id);
-    rc = store_put(txn, STORE_ACCOUNT_ORDERS, key, "", 0, true);
-    if (rc != AP_OK) {
-        goto out;
-    }
-    rc = store_commit(txn);
-    txn = NULL;
-    if (rc != AP_OK) {
-        goto out;
-    }
-    log_info("order", "created order=%s account=%s identifiers=%d%s%s",
-             order_id, msg.account_id,
-             cJSON_GetArraySize(
-                 cJSON_GetObjectItemCaseSensitive(order, "identifiers")),
+    log_info("order", "created order=%s account=%s identifiers=%zu%s%s",
+             order_id, msg.account_id, o.n_idents,
              profile ? " profile=" : "", profile ? profile->name : "");
-    rc = respond_order(app, order, 201, resp);
+    rc = respond_order(app, &o, 201, resp);
 out:
-    store_abort(txn);
     free(apol);
     free(replaces);
     cJSON_Delete(idents);
-    cJSON_Delete(order);
+    rec_order_fini(&o);
     jws_msg_fini(&msg);
     return rc;
 }
 
+/* ---- finalize ----------------------------------------------------------------- */
+
+/* Reads order id (owned by account_id: see resource_owned). */
+static ap_err
+load_owned(struct app *app, const char *id, const char *account_id,
+           struct acme_resp *resp, struct order *o)
+{
+    struct store_txn *txn = NULL;
+    ap_err rc;
+
+    memset(o, 0, sizeof(*o));
+    if (!resource_id_ok(id, resp)) {
+        return AP_OK;
+    }
+    rc = store_begin(app->st, false, &txn);
+    if (rc == AP_OK) {
+        rc = rec_order_get(txn, id, o);
+    }
+    store_abort(txn);
+    return resource_owned(rc, o->account, account_id, resp);
+}
+
 /* Waits (bounded by wait_ms) until the order leaves processing. */
 static ap_err
-wait_order(struct app *app, const char *order_id, cJSON **order)
+wait_order(struct app *app, struct order *o)
 {
     long long deadline = time_mono_ms() + app->cfg->acme.wait_ms;
     unsigned long long gen = jobs_generation(app->jobs);
+    char order_id[REC_MAX_ID + 1];
     ap_err rc = AP_OK;
 
-    while (strcmp(json_str(*order, "status", ""), "processing") == 0 &&
-           time_mono_ms() < deadline) {
+    memcpy(order_id, o->id, sizeof(order_id));
+    while (o->status == ORDER_PROCESSING && time_mono_ms() < deadline) {
         struct store_txn *txn = NULL;
-        cJSON *fresh = NULL;
+        struct order fresh;
 
         gen = jobs_wait(app->jobs, gen, deadline);
         rc = store_begin(app->st, false, &txn);
         if (rc != AP_OK) {
             break;
         }
-        rc = store_get_json(txn, STORE_ORDERS, order_id, &fresh);
+        rc = rec_order_get(txn, order_id, &fresh);
         store_abort(txn);
         if (rc != AP_OK) {
             break;
         }
-        cJSON_Delete(*order);
-        *order = fresh;
+        rec_order_fini(o);
+        *o = fresh;
     }
     return rc;
 }
@@ -758,29 +678,27 @@ wait_order(struct app *app, const char *order_id, cJSON **order)
 /* A reused authorization may have been deactivated or may have expired
  * since the order became ready: every one must still be valid. */
 static ap_err
-authzs_still_valid(struct store_txn *txn, const cJSON *order,
+authzs_still_valid(struct store_txn *txn, const struct order *o,
                    struct acme_resp *resp)
 {
-    const cJSON *aid;
     long long now = time_now();
 
-    cJSON_ArrayForEach(aid, cJSON_GetObjectItemCaseSensitive(order,
-                                                             "authzs")) {
-        cJSON *authz = NULL;
-        ap_err rc = store_get_json(txn, STORE_AUTHZS, aid->valuestring,
-                                   &authz);
+    for (size_t i = 0; i < o->n_authzs; i++) {
+        struct authz a;
+        enum authz_status st;
+        ap_err rc = rec_authz_get(txn, o->authzs[i], &a);
 
         if (rc != AP_OK) {
             return rc;
         }
-        if (strcmp(authz_status_now(authz, now), "valid") != 0) {
+        st = authz_status_at(&a, now);
+        rec_authz_fini(&a);
+        if (st != AUTHZ_VALID) {
             problem_set(resp, PROB_ORDER_NOT_READY,
-                        "authorization %s is %s", aid->valuestring,
-                        authz_status_now(authz, now));
-            cJSON_Delete(authz);
+                        "authorization %s is %s", o->authzs[i],
+                        authz_status_name(st));
             return AP_OK;
         }
-        cJSON_Delete(authz);
     }
     return AP_OK;
 }
@@ -788,73 +706,78 @@ authzs_still_valid(struct store_txn *txn, const cJSON *order,
 /* RFC 9773 §5: finalizing an order that replaces a certificate marks that
  * certificate replaced; only one finalized order may do so. */
 static ap_err
-mark_replaced(struct store_txn *txn, const cJSON *order,
+mark_replaced(struct store_txn *txn, const struct order *o,
               struct acme_resp *resp)
 {
-    const char *cert_id = json_str(order, "replacesCert", NULL);
-    const char *by;
-    cJSON *cert = NULL;
+    struct cert c;
     ap_err rc;
 
-    if (cert_id == NULL) {
+    if (o->replaces_cert == NULL) {
         return AP_OK;
     }
-    rc = store_get_json(txn, STORE_CERTS, cert_id, &cert);
+    rc = rec_cert_get(txn, o->replaces_cert, &c);
     if (rc != AP_OK) {
         return rc;
     }
-    by = json_str(cert, "replacedBy", NULL);
-    if (by != NULL && strcmp(by, json_str(order, "id", "")) != 0) {
+    if (c.replaced_by[0] != '\0' && strcmp(c.replaced_by, o->id) != 0) {
         problem_set(resp, PROB_ALREADY_REPLACED,
-                    "that certificate was already replaced by order %s", by);
+                    "that certificate was already replaced by order %s",
+                    c.replaced_by);
     } else {
-        rc = json_set_str(cert, "replacedBy", json_str(order, "id", ""));
-        if (rc == AP_OK) {
-            rc = store_put_json(txn, STORE_CERTS, cert_id, cert, false);
-        }
+        snprintf(c.replaced_by, sizeof(c.replaced_by), "%s", o->id);
+        rc = rec_cert_put(txn, o->replaces_cert, &c, false);
     }
-    cJSON_Delete(cert);
+    rec_cert_fini(&c);
     return rc;
 }
 
+/* The order.finalized event: who, which key, which profile. */
 static ap_err
-finalize(struct app *app, const struct acme_req *req,
-         const struct jws_msg *msg, cJSON *order, struct acme_resp *resp)
+audit_finalized(struct app *app, struct store_txn *txn,
+                const struct acme_req *req, const struct order *o,
+                const struct crypto_csr *csr)
 {
-    struct policy *apol = NULL;
-    struct store_txn *txn = NULL;
-    struct crypto_csr *csr = NULL;
-    unsigned char *der = NULL;
-    size_t der_len = 0;
-    const char *csr_b64 = NULL;
-    const char *order_id = json_str(order, "id", "");
-    cJSON *fresh = NULL;
-    char job_id[JOB_MAX_ID];
-    char errbuf[160];
+    struct rec_writer w = { AP_OK };
+    cJSON *f = rec_write_object(&w);
+
+    rec_put_str(&w, f, "order", o->id);
+    rec_put_str(&w, f, "account", o->account);
+    rec_put_str(&w, f, "key", csr->key_type == CRYPTO_KEY_RSA ? "RSA"
+                              : csr->curve ? csr->curve
+                                           : "EC");
+    rec_put_int(&w, f, "key_bits", csr->key_bits);
+    rec_put_str(&w, f, "profile", o->profile);
+    if (w.rc != AP_OK) {
+        cJSON_Delete(f);
+        return w.rc;
+    }
+    return audit_event(app->audit, txn, "order.finalized", req->request_id,
+                       f);
+}
+
+/* The checks finalize makes before anything is written, on the CSR it
+ * parses once: names and key. On AP_OK either *csr is the parsed CSR or
+ * resp holds the problem. */
+static ap_err
+check_csr(struct app *app, const struct jws_msg *msg, const struct order *o,
+          const char *csr_b64, struct crypto_csr **csr,
+          struct acme_resp *resp)
+{
     struct ident_policy pol = { .single_label_names =
                                     app->cfg->acme.single_label_names };
-    ap_err rc = AP_OK;
+    struct policy *apol = NULL;
+    unsigned char *der = NULL;
+    size_t der_len = 0;
+    cJSON *idents = NULL;
+    char errbuf[160];
+    ap_err rc;
 
-    if (msg->post_as_get) {
-        problem_set(resp, PROB_MALFORMED, "finalize needs a payload");
-        goto out;
-    }
-    if (strcmp(order_status_now(order, time_now()), "ready") != 0) {
-        problem_set(resp, PROB_ORDER_NOT_READY, "order is %s, not ready",
-                    order_status_now(order, time_now()));
-        goto out;
-    }
-    if (json_get_string(msg->payload, "csr", CRYPTO_CSR_MAX_DER * 2,
-                        &csr_b64) != AP_OK) {
-        problem_set(resp, PROB_MALFORMED, "finalize needs a string csr");
-        goto out;
-    }
+    *csr = NULL;
     apol = calloc(1, sizeof(*apol));
     if (apol == NULL) {
-        rc = AP_ENOMEM;
-        goto out;
+        return AP_ENOMEM;
     }
-    rc = account_policy(app, msg->account, apol, resp);
+    rc = account_policy(app, msg, apol, resp);
     if (rc != AP_OK || resp->status != 0) {
         goto out;
     }
@@ -863,21 +786,49 @@ finalize(struct app *app, const struct acme_req *req,
         problem_set(resp, PROB_BAD_CSR, "csr is not unpadded base64url");
         goto out;
     }
-    if (crypto_csr_parse(der, der_len, &csr, errbuf, sizeof(errbuf)) !=
+    if (crypto_csr_parse(der, der_len, csr, errbuf, sizeof(errbuf)) !=
         AP_OK) {
         problem_set(resp, PROB_BAD_CSR, "CSR refused: %s", errbuf);
         goto out;
     }
-    if (!ident_csr_matches(csr,
-                           cJSON_GetObjectItemCaseSensitive(order,
-                                                            "identifiers"),
-                           &pol, resp) ||
-        !policy_check_key(apol, csr, msg->key, resp)) {
+    idents = rec_idents_json(o->idents, o->n_idents);
+    if (idents == NULL) {
+        rc = AP_ENOMEM;
         goto out;
     }
+    if (!ident_csr_matches(*csr, idents, &pol, resp)) {
+        goto out;
+    }
+    (void)policy_check_key(apol, *csr, msg->key, resp);
+out:
+    if (rc != AP_OK || resp->status != 0) {
+        crypto_csr_free(*csr);
+        *csr = NULL;
+    }
+    cJSON_Delete(idents);
+    free(der);
+    free(apol);
+    return rc;
+}
+
+/* Moves the order to processing with its CSR and key, and queues its
+ * issuance, in one write transaction (after the checks that must see the
+ * order as it is in it). *o gets the order as written; job_id the job. */
+static ap_err
+finalize_store(struct app *app, const struct acme_req *req,
+               const struct jws_msg *msg, const char *csr_b64,
+               const struct crypto_csr *csr, struct order *o,
+               char *job_id, size_t idlen, struct acme_resp *resp)
+{
+    struct store_txn *txn = NULL;
+    char order_id[REC_MAX_ID + 1];
+    char *spki = NULL;
+    ap_err rc;
+
+    memcpy(order_id, o->id, sizeof(order_id));
     rc = store_begin(app->st, true, &txn);
     if (rc != AP_OK) {
-        goto out;
+        return rc;
     }
     if (app->cfg->ratelimit.inflight_per_account > 0) {
         struct recent_count c;
@@ -896,80 +847,98 @@ finalize(struct app *app, const struct acme_req *req,
             goto out;
         }
     }
-    rc = store_get_json(txn, STORE_ORDERS, order_id, &fresh);
+    rec_order_fini(o);
+    rc = rec_order_get(txn, order_id, o);
     if (rc != AP_OK) {
         goto out;
     }
     /* Another finalize may have won the race since the read above. */
-    if (strcmp(order_status_now(fresh, time_now()), "ready") != 0) {
+    if (order_status_at(o, time_now()) != ORDER_READY) {
         problem_set(resp, PROB_ORDER_NOT_READY, "order is %s, not ready",
-                    order_status_now(fresh, time_now()));
+                    order_status_name(order_status_at(o, time_now())));
         goto out;
     }
-    rc = authzs_still_valid(txn, fresh, resp);
+    rc = authzs_still_valid(txn, o, resp);
     if (rc != AP_OK || resp->status != 0) {
         goto out;
     }
-    rc = mark_replaced(txn, fresh, resp);
+    rc = mark_replaced(txn, o, resp);
     if (rc != AP_OK || resp->status != 0) {
         goto out;
     }
-    rc = json_set_str(fresh, "status", "processing");
+    /* The key as finalize read it: what the issuer and the adapter use
+     * instead of parsing the CSR again. */
+    spki = b64url_encode_alloc(csr->pubkey_der, csr->pubkey_der_len);
+    o->status = ORDER_PROCESSING;
+    rc = spki != NULL ? rec_set_str(&o->csr, csr_b64) : AP_ENOMEM;
     if (rc == AP_OK) {
-        rc = json_set_str(fresh, "csr", csr_b64);
+        rc = rec_set_str(&o->csr_spki, spki);
     }
     /* A profile's lifetime applies when the order named no notAfter. */
-    if (rc == AP_OK && json_num(fresh, "notAfter", 0) == 0 &&
-        json_num(fresh, "validityDays", 0) > 0) {
-        long long start = json_num(fresh, "notBefore", 0);
-
-        rc = json_set_num(fresh, "notAfter",
-                          (start ? start : time_now()) +
-                              json_num(fresh, "validityDays", 0) * 86400);
+    if (o->not_after == 0 && o->validity_days > 0) {
+        o->not_after = (o->not_before ? o->not_before : time_now()) +
+                       o->validity_days * 86400;
     }
     if (rc == AP_OK) {
-        rc = store_put_json(txn, STORE_ORDERS, order_id, fresh, false);
+        rc = rec_order_put(txn, order_id, o, false);
     }
     if (rc == AP_OK) {
-        rc = jobs_put(txn, JOB_ISSUE, order_id, 0, 0, job_id, sizeof(job_id));
+        rc = jobs_put(txn, JOB_ISSUE, order_id, 0, 0, job_id, idlen);
     }
     if (rc == AP_OK) {
-        cJSON *f = cJSON_CreateObject();
-
-        cJSON_AddStringToObject(f, "order", order_id);
-        cJSON_AddStringToObject(f, "account", msg->account_id);
-        cJSON_AddStringToObject(f, "key", csr->key_type == CRYPTO_KEY_RSA
-                                              ? "RSA"
-                                              : csr->curve ? csr->curve : "EC");
-        cJSON_AddNumberToObject(f, "key_bits", csr->key_bits);
-        if (json_str(fresh, "profile", NULL) != NULL) {
-            cJSON_AddStringToObject(f, "profile",
-                                    json_str(fresh, "profile", ""));
-        }
-        rc = audit_event(app->audit, txn, "order.finalized", req->request_id,
-                         f);
+        rc = audit_finalized(app, txn, req, o, csr);
     }
-    if (rc != AP_OK) {
-        goto out;
-    }
-    rc = store_commit(txn);
-    txn = NULL;
-    if (rc != AP_OK) {
-        goto out;
-    }
-    log_info("order", "finalize order=%s account=%s names=%zu", order_id,
-             msg->account_id, csr->n_dns_names);
-    jobs_kick(app->jobs, job_id, 0);
-    rc = wait_order(app, order_id, &fresh);
     if (rc == AP_OK) {
-        rc = respond_order(app, fresh, 200, resp);
+        rc = store_commit(txn);
+        txn = NULL;
     }
 out:
-    free(apol);
+    free(spki);
     store_abort(txn);
-    cJSON_Delete(fresh);
+    return rc;
+}
+
+static ap_err
+finalize(struct app *app, const struct acme_req *req,
+         const struct jws_msg *msg, struct order *o, struct acme_resp *resp)
+{
+    struct crypto_csr *csr = NULL;
+    const char *csr_b64 = NULL;
+    char job_id[JOB_MAX_ID];
+    ap_err rc = AP_OK;
+
+    if (msg->post_as_get) {
+        problem_set(resp, PROB_MALFORMED, "finalize needs a payload");
+        goto out;
+    }
+    if (order_status_at(o, time_now()) != ORDER_READY) {
+        problem_set(resp, PROB_ORDER_NOT_READY, "order is %s, not ready",
+                    order_status_name(order_status_at(o, time_now())));
+        goto out;
+    }
+    if (json_get_string(msg->payload, "csr", CRYPTO_CSR_MAX_DER * 2,
+                        &csr_b64) != AP_OK) {
+        problem_set(resp, PROB_MALFORMED, "finalize needs a string csr");
+        goto out;
+    }
+    rc = check_csr(app, msg, o, csr_b64, &csr, resp);
+    if (rc != AP_OK || resp->status != 0) {
+        goto out;
+    }
+    rc = finalize_store(app, req, msg, csr_b64, csr, o, job_id,
+                        sizeof(job_id), resp);
+    if (rc != AP_OK || resp->status != 0) {
+        goto out;
+    }
+    log_info("order", "finalize order=%s account=%s names=%zu", o->id,
+             msg->account_id, csr->n_dns_names);
+    jobs_kick(app->jobs, job_id, 0);
+    rc = wait_order(app, o);
+    if (rc == AP_OK) {
+        rc = respond_order(app, o, 200, resp);
+    }
+out:
     crypto_csr_free(csr);
-    free(der);
     return rc;
 }
 
@@ -978,12 +947,13 @@ order_post(struct app *app, const struct acme_req *req, const char *id,
            struct acme_resp *resp)
 {
     struct jws_msg msg;
-    cJSON *order = NULL;
+    struct order o;
     char order_id[JWS_MAX_ID + 1];
     const char *slash = strchr(id, '/');
     bool is_finalize = false;
     ap_err rc;
 
+    memset(&o, 0, sizeof(o));
     if (slash != NULL) {
         if (strcmp(slash, "/finalize") != 0 ||
             (size_t)(slash - id) > JWS_MAX_ID) {
@@ -999,21 +969,20 @@ order_post(struct app *app, const struct acme_req *req, const char *id,
     if (rc != AP_OK || resp->status != 0) {
         return rc;
     }
-    rc = resource_load_owned(app, STORE_ORDERS, order_id, msg.account_id,
-                             resp, &order);
+    rc = load_owned(app, order_id, msg.account_id, resp, &o);
     if (rc != AP_OK || resp->status != 0) {
         goto out;
     }
     if (is_finalize) {
-        rc = finalize(app, req, &msg, order, resp);
+        rc = finalize(app, req, &msg, &o, resp);
     } else if (!msg.post_as_get) {
         problem_set(resp, PROB_MALFORMED,
                     "an order is read with POST-as-GET (empty payload)");
     } else {
-        rc = respond_order(app, order, 200, resp);
+        rc = respond_order(app, &o, 200, resp);
     }
 out:
-    cJSON_Delete(order);
+    rec_order_fini(&o);
     jws_msg_fini(&msg);
     return rc;
 }

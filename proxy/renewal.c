@@ -8,16 +8,15 @@
 
 #include "common/b64url.h"
 #include "common/crypto.h"
-#include "common/json.h"
 #include "common/timeutil.h"
 #include "proxy/problem.h"
-#include "proxy/resource.h"
+#include "proxy/rec.h"
 
 #define RENEWAL_MAX_PART 128
 
 ap_err
-renewal_find_cert(struct store_txn *txn, const char *certid, cJSON **rec,
-                  struct x509_cert **leaf)
+renewal_find_cert(struct store_txn *txn, const char *certid,
+                  struct cert *rec, struct x509_cert **leaf)
 {
     const char *dot = strchr(certid, '.');
     unsigned char aki[RENEWAL_MAX_PART];
@@ -27,14 +26,13 @@ renewal_find_cert(struct store_txn *txn, const char *certid, cJSON **rec,
     char hex[2 * RENEWAL_MAX_PART + 1];
     const unsigned char *s;
     size_t n;
-    char *cert_id = NULL;
-    cJSON *cert = NULL;
     struct x509_cert *parsed = NULL;
     unsigned char *der = NULL;
     size_t der_len = 0;
     ap_err rc;
 
-    *rec = NULL;
+    memset(rec, 0, sizeof(*rec));
+    rec->reason = -1;
     *leaf = NULL;
     if (dot == NULL || dot == certid || dot[1] == '\0' ||
         b64url_decode(certid, (size_t)(dot - certid), aki, sizeof(aki),
@@ -54,13 +52,10 @@ renewal_find_cert(struct store_txn *txn, const char *certid, cJSON **rec,
     for (size_t i = 0; i < n; i++) {
         snprintf(hex + 2 * i, 3, "%02x", s[i]);
     }
-    rc = store_get(txn, STORE_SERIALS, hex, &cert_id, NULL);
+    rc = rec_cert_by_serial(txn, hex, rec);
     if (rc == AP_OK) {
-        rc = store_get_json(txn, STORE_CERTS, cert_id, &cert);
-    }
-    if (rc == AP_OK) {
-        rc = x509_pem_cert_to_der(json_str(cert, "pem", ""), &der,
-                                    &der_len);
+        rc = x509_pem_cert_to_der(rec->pem != NULL ? rec->pem : "", &der,
+                                  &der_len);
     }
     if (rc == AP_OK) {
         rc = x509_cert_parse(der, der_len, &parsed);
@@ -73,14 +68,12 @@ renewal_find_cert(struct store_txn *txn, const char *certid, cJSON **rec,
          memcmp(parsed->serial_raw, serial, serial_len) != 0)) {
         rc = AP_ENOTFOUND;
     }
-    free(cert_id);
     free(der);
     if (rc != AP_OK) {
-        cJSON_Delete(cert);
+        rec_cert_fini(rec);
         x509_cert_free(parsed);
         return rc == AP_EPARSE ? AP_ENOTFOUND : rc;
     }
-    *rec = cert;
     *leaf = parsed;
     return AP_OK;
 }
@@ -126,8 +119,9 @@ renewal_info_get(struct app *app, const struct acme_req *req, const char *id,
                  struct acme_resp *resp)
 {
     struct store_txn *txn = NULL;
+    struct rec_writer w = { AP_OK };
     struct x509_cert *leaf = NULL;
-    cJSON *cert = NULL;
+    struct cert cert;
     cJSON *out = NULL;
     cJSON *win;
     long long start = 0;
@@ -153,28 +147,26 @@ renewal_info_get(struct app *app, const struct acme_req *req, const char *id,
     if (rc != AP_OK) {
         return rc;
     }
-    renewal_window(leaf,
-                   strcmp(json_str(cert, "status", ""), "revoked") == 0,
-                   time_now(), &start, &end);
-    out = cJSON_CreateObject();
-    win = cJSON_AddObjectToObject(out, "suggestedWindow");
-    if (win == NULL) {
-        rc = AP_ENOMEM;
-        goto out;
-    }
+    renewal_window(leaf, cert.status == CERT_REVOKED, time_now(), &start,
+                   &end);
+    out = rec_write_object(&w);
+    win = rec_write_object(&w);
     time_rfc3339(start, ts, sizeof(ts));
-    cJSON_AddStringToObject(win, "start", ts);
+    rec_put_str(&w, win, "start", ts);
     time_rfc3339(end, ts, sizeof(ts));
-    cJSON_AddStringToObject(win, "end", ts);
+    rec_put_str(&w, win, "end", ts);
+    rec_put_item(&w, out, "suggestedWindow", win);
     if (app->cfg->acme.ari_explanation_url[0] != '\0') {
-        cJSON_AddStringToObject(out, "explanationURL",
-                                app->cfg->acme.ari_explanation_url);
+        rec_put_str(&w, out, "explanationURL",
+                    app->cfg->acme.ari_explanation_url);
     }
-    rc = acme_resp_json(resp, 200, out);
-    resp->retry_after = RENEWAL_RETRY_AFTER_SEC;
-out:
+    rc = w.rc;
+    if (rc == AP_OK) {
+        rc = acme_resp_json(resp, 200, out);
+        resp->retry_after = RENEWAL_RETRY_AFTER_SEC;
+    }
     cJSON_Delete(out);
-    cJSON_Delete(cert);
+    rec_cert_fini(&cert);
     x509_cert_free(leaf);
     return rc;
 }

@@ -1,41 +1,27 @@
-/* proxy/resource.c: helpers every resource shares. */
+/* proxy/resource.c: helpers every resource shares (resource.h). */
 #include "proxy/resource.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "common/id.h"
-#include "common/json.h"
 #include "proxy/problem.h"
 #include "proxy/ratelimit.h"
 
-void
-app_url(const struct app *app, char *out, size_t outlen, const char *path,
-        const char *id)
+bool
+resource_id_ok(const char *id, struct acme_resp *resp)
 {
-    snprintf(out, outlen, "%s%s%s", app->base, path, id ? id : "");
+    if (!id_is_valid(id)) {
+        problem_set(resp, PROB_NOT_FOUND, "no such resource");
+        return false;
+    }
+    return true;
 }
 
 ap_err
-resource_load_owned(struct app *app, enum store_table t, const char *id,
-                    const char *account_id, struct acme_resp *resp,
-                    cJSON **out)
+resource_owned(ap_err rc, const char *owner, const char *account_id,
+               struct acme_resp *resp)
 {
-    struct store_txn *txn = NULL;
-    cJSON *rec = NULL;
-    ap_err rc;
-
-    *out = NULL;
-    if (!id_is_valid(id)) {
-        problem_set(resp, PROB_NOT_FOUND, "no such resource");
-        return AP_OK;
-    }
-    rc = store_begin(app->st, false, &txn);
-    if (rc != AP_OK) {
-        return rc;
-    }
-    rc = store_get_json(txn, t, id, &rec);
-    store_abort(txn);
     if (rc == AP_ENOTFOUND) {
         problem_set(resp, PROB_NOT_FOUND, "no such resource");
         return AP_OK;
@@ -43,13 +29,10 @@ resource_load_owned(struct app *app, enum store_table t, const char *id,
     if (rc != AP_OK) {
         return rc;
     }
-    if (strcmp(json_str(rec, "account", ""), account_id) != 0) {
-        cJSON_Delete(rec);
+    if (strcmp(owner, account_id) != 0) {
         problem_set(resp, PROB_UNAUTHORIZED,
                     "this resource belongs to another account");
-        return AP_OK;
     }
-    *out = rec;
     return AP_OK;
 }
 

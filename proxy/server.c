@@ -19,10 +19,16 @@
 #include "common/id.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "proxy/account.h"
+#include "proxy/authz.h"
+#include "proxy/cert.h"
+#include "proxy/directory.h"
 #include "proxy/frame.h"
 #include "proxy/gate.h"
 #include "proxy/nonce.h"
+#include "proxy/order.h"
 #include "proxy/problem.h"
+#include "proxy/renewal.h"
 #include "proxy/resource.h"
 
 enum {

@@ -7,7 +7,7 @@
  * proven at _acme-challenge.example.com. No connection is made to the
  * identifier itself, so the address policy does not apply; the resolver
  * is the operator's. */
-#include "proxy/validate.h"
+#include "proxy/val_dns01.h"
 
 #include <stdio.h>
 #include <stdlib.h>

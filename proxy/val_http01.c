@@ -12,7 +12,7 @@
  * evidence name URLs, addresses and statuses, never a byte of a body:
  * a redirect can lead to any service the validators reach, whose
  * answers the account holder must not read through us. */
-#include "proxy/validate.h"
+#include "proxy/val_http01.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -15,7 +15,7 @@
  * handshake. The socket goes through a small BIO of our own that sends
  * with MSG_NOSIGNAL and caps the bytes read; OpenSSL does every bit of
  * TLS and X.509 parsing. */
-#include "proxy/validate.h"
+#include "proxy/val_tlsalpn01.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -9,13 +9,15 @@
  * (status processing, an issuance job each, due now): the backlog of the
  * start-up figure (test/torture/startup.sh).
  *
- * Writes what the proxy itself writes for one issued order, through
- * common/store.h (store_put_json / store_put, as the proxy does), with the
- * record shapes of proxy/account.c (account + account_keys), proxy/order.c
- * (order, finalized: csr, status valid, cert; account_orders index),
- * proxy/challenge.c (the authorizations, made by the proxy's own
- * challenge_new_authz, then valid as record_outcome leaves them) and
- * proxy/issuer.c (certificate record with the PEM chain, serials index).
+ * Writes what the proxy itself writes for one issued order, through the
+ * proxy's own record codecs (proxy/rec_account.h, rec_order.h,
+ * rec_authz.h, rec_cert.h) and common/store.h, as proxy/account.c
+ * (account + account_keys), proxy/order.c (order, finalized: csr and its
+ * key, status valid, cert; account_orders index), proxy/authz.c (the
+ * authorizations, made by the proxy's own authz_new, then valid as
+ * proxy/validate.c leaves them through proxy/status.h) and
+ * proxy/issue_record.c (certificate record with the PEM chain, serials
+ * index) do.
  * Many orders share one write transaction (--batch) so 1M orders finish in
  * minutes; the time bound (--seconds) stops early and says how far it got.
  *
@@ -41,8 +43,12 @@
 #include "common/crypto.h"
 #include "common/id.h"
 #include "common/store.h"
+#include "proxy/authz.h"
 #include "proxy/jobs.h"
-#include "proxy/resource.h"
+#include "proxy/rec_account.h"
+#include "proxy/rec_cert.h"
+#include "proxy/rec_order.h"
+#include "proxy/status.h"
 #include "test/bench/bench_key.h"
 
 #define SEED_MAX_ORDERS 100000000UL
@@ -53,6 +59,7 @@
 struct pool_entry {
     char *chain;        /* leaf + intermediate, as issuer.c stores it */
     char *csr_b64;      /* as finalize stores it in the order */
+    char *spki_b64;     /* the CSR's key, as finalize stores it too */
     cJSON *jwk;         /* an account key */
     unsigned n_names;
 };
@@ -132,8 +139,10 @@ make_pool_entry(struct ca *ca, unsigned i, struct pool_entry *pe)
     }
     pe->chain = malloc(strlen(leaf) + strlen(inter) + 2);
     pe->csr_b64 = b64url_encode_alloc(csr, csr_len);
+    pe->spki_b64 = b64url_encode_alloc(spki, spki_len);
     pe->jwk = bkey_jwk(key);
-    if (pe->chain == NULL || pe->csr_b64 == NULL || pe->jwk == NULL) {
+    if (pe->chain == NULL || pe->csr_b64 == NULL || pe->spki_b64 == NULL ||
+        pe->jwk == NULL) {
         rc = AP_ENOMEM;
         goto out;
     }
@@ -151,40 +160,69 @@ put_account(struct store_txn *txn, const char *id, const cJSON *jwk,
             unsigned n, long long created)
 {
     unsigned char rnd[32];
-    char thumb[64];
     char contact[64];
-    cJSON *acct = cJSON_CreateObject();
-    cJSON *contacts;
+    struct account a;
+    cJSON *contacts = NULL;
     ap_err rc;
 
-    if (acct == NULL) {
-        return AP_ENOMEM;
-    }
-    rc = crypto_random(rnd, sizeof(rnd));
+    /* proxy/account.c account_new */
+    memset(&a, 0, sizeof(a));
+    snprintf(a.id, sizeof(a.id), "%s", id);
+    a.status = ACCOUNT_VALID;
+    a.tos = true;
+    a.created = created;
+    snprintf(a.ip, sizeof(a.ip), "10.0.0.1");
+    snprintf(contact, sizeof(contact), "mailto:host-%u@example.org", n);
+    a.jwk = cJSON_Duplicate(jwk, 1);
+    contacts = cJSON_CreateStringArray((const char *const[]){ contact }, 1);
+    rc = a.jwk != NULL && contacts != NULL ? AP_OK : AP_ENOMEM;
     if (rc == AP_OK) {
-        rc = b64url_encode(rnd, sizeof(rnd), thumb, sizeof(thumb));
+        rc = rec_account_set_contact(&a, contacts);
+    }
+    if (rc == AP_OK) {
+        rc = crypto_random(rnd, sizeof(rnd));
+    }
+    if (rc == AP_OK) {
+        rc = b64url_encode(rnd, sizeof(rnd), a.thumbprint,
+                           sizeof(a.thumbprint));
+    }
+    if (rc == AP_OK) {
+        rc = store_put(txn, STORE_ACCOUNT_KEYS, a.thumbprint, id, strlen(id),
+                       true);
+    }
+    if (rc == AP_OK) {
+        rc = rec_account_put(txn, id, &a, true);
+    }
+    cJSON_Delete(contacts);
+    rec_account_fini(&a);
+    return rc;
+}
+
+/* The authorization of an order identifier, valid as a successful
+ * validation of its first challenge leaves it (proxy/validate.c). */
+static ap_err
+put_authz(struct store_txn *txn, const char *acct_id, const char *order_id,
+          const struct rec_ident *ident, long long expires,
+          long long validated, char *authz_id, size_t idlen)
+{
+    struct authz a;
+    ap_err rc;
+
+    rc = id_new(authz_id, idlen);
+    if (rc == AP_OK) {
+        rc = authz_new(authz_id, acct_id, order_id, ident, expires, &a);
     }
     if (rc != AP_OK) {
-        cJSON_Delete(acct);
         return rc;
     }
-    snprintf(contact, sizeof(contact), "mailto:host-%u@example.org", n);
-    /* proxy/account.c account_new */
-    cJSON_AddNumberToObject(acct, "v", 1);
-    cJSON_AddStringToObject(acct, "id", id);
-    cJSON_AddStringToObject(acct, "status", "valid");
-    cJSON_AddItemToObject(acct, "jwk", cJSON_Duplicate(jwk, 1));
-    cJSON_AddStringToObject(acct, "thumbprint", thumb);
-    contacts = cJSON_AddArrayToObject(acct, "contact");
-    cJSON_AddItemToArray(contacts, cJSON_CreateString(contact));
-    cJSON_AddBoolToObject(acct, "tos", true);
-    cJSON_AddNumberToObject(acct, "created", (double)created);
-    cJSON_AddStringToObject(acct, "ip", "10.0.0.1");
-    rc = store_put(txn, STORE_ACCOUNT_KEYS, thumb, id, strlen(id), true);
+    rc = status_challenge_outcome(&a, 0, true, NULL, validated);
     if (rc == AP_OK) {
-        rc = store_put_json(txn, STORE_ACCOUNTS, id, acct, true);
+        rc = rec_set_str(&a.challs[0].address, "10.0.0.1");
     }
-    cJSON_Delete(acct);
+    if (rc == AP_OK) {
+        rc = rec_authz_put(txn, authz_id, &a, true);
+    }
+    rec_authz_fini(&a);
     return rc;
 }
 
@@ -196,20 +234,19 @@ put_order(struct store_txn *txn, const char *acct_id,
           const struct pool_entry *pe, unsigned long n, long long created,
           bool queued)
 {
-    char order_id[ID_LEN + 1];
     char cert_id[ID_LEN + 1];
     char key[STORE_MAX_KEY];
     unsigned char rnd[16];
-    char serial[33];
-    cJSON *order = NULL;
-    cJSON *idents;
-    cJSON *authz_ids;
-    cJSON *cert = NULL;
+    struct order o;
+    struct cert c;
     long long expires = created + SEED_ORDER_TTL;
     long long validated = created + 2;
     ap_err rc;
 
-    rc = id_new(order_id, sizeof(order_id));
+    memset(&o, 0, sizeof(o));
+    memset(&c, 0, sizeof(c));
+    c.reason = -1;
+    rc = id_new(o.id, sizeof(o.id));
     if (rc == AP_OK) {
         rc = id_new(cert_id, sizeof(cert_id));
     }
@@ -222,112 +259,74 @@ put_order(struct store_txn *txn, const char *acct_id,
     rnd[0] &= 0x7f; /* a positive serial, as ca_issue makes */
     rnd[0] |= 0x01;
     for (size_t i = 0; i < sizeof(rnd); i++) {
-        snprintf(serial + 2 * i, 3, "%02x", rnd[i]);
+        snprintf(c.serial + 2 * i, 3, "%02x", rnd[i]);
     }
-    order = cJSON_CreateObject();
-    idents = cJSON_CreateArray();
-    if (order == NULL || idents == NULL) {
-        cJSON_Delete(order);
-        cJSON_Delete(idents);
-        return AP_ENOMEM;
-    }
-    for (unsigned k = 0; k < pe->n_names; k++) {
-        cJSON *id = cJSON_CreateObject();
+    /* proxy/order.c order_new, then finalize and the issuer */
+    snprintf(o.account, sizeof(o.account), "%s", acct_id);
+    o.status = queued ? ORDER_PROCESSING : ORDER_VALID;
+    o.created = created;
+    o.expires = expires;
+    for (unsigned k = 0; rc == AP_OK && k < pe->n_names; k++) {
+        struct rec_ident ident = { "dns", NULL, NULL };
         char name[96];
+        char authz_id[ID_LEN + 1];
 
         snprintf(name, sizeof(name), "h%lu-%u.fleet.example.org", n, k);
-        cJSON_AddStringToObject(id, "type", "dns");
-        cJSON_AddStringToObject(id, "value", name);
-        cJSON_AddItemToArray(idents, id);
-    }
-    /* proxy/order.c order_new, then finalize and issuer.c store_issued */
-    cJSON_AddNumberToObject(order, "v", 1);
-    cJSON_AddStringToObject(order, "id", order_id);
-    cJSON_AddStringToObject(order, "account", acct_id);
-    cJSON_AddStringToObject(order, "status", queued ? "processing" : "valid");
-    cJSON_AddNumberToObject(order, "created", (double)created);
-    cJSON_AddNumberToObject(order, "expires", (double)expires);
-    cJSON_AddNumberToObject(order, "notBefore", 0);
-    cJSON_AddNumberToObject(order, "notAfter", 0);
-    cJSON_AddItemToObject(order, "identifiers", idents);
-    authz_ids = cJSON_AddArrayToObject(order, "authzs");
-    {
-        const cJSON *ident;
-
-        cJSON_ArrayForEach(ident, idents) {
-            char authz_id[ID_LEN + 1];
-            cJSON *authz = NULL;
-            cJSON *chall;
-
-            rc = id_new(authz_id, sizeof(authz_id));
-            if (rc == AP_OK) {
-                rc = challenge_new_authz(NULL, authz_id, acct_id, order_id,
-                                         ident, expires, &authz);
-            }
-            if (rc != AP_OK) {
-                goto out;
-            }
-            /* proxy/challenge.c record_outcome on success */
-            chall = cJSON_GetArrayItem(
-                cJSON_GetObjectItemCaseSensitive(authz, "challenges"), 0);
-            cJSON_ReplaceItemInObjectCaseSensitive(
-                chall, "status", cJSON_CreateString("valid"));
-            cJSON_AddNumberToObject(chall, "validated", (double)validated);
-            cJSON_AddStringToObject(chall, "address", "10.0.0.1");
-            cJSON_ReplaceItemInObjectCaseSensitive(
-                authz, "status", cJSON_CreateString("valid"));
-            rc = store_put_json(txn, STORE_AUTHZS, authz_id, authz, true);
-            cJSON_Delete(authz);
-            if (rc != AP_OK) {
-                goto out;
-            }
-            cJSON_AddItemToArray(authz_ids, cJSON_CreateString(authz_id));
+        ident.value = name;
+        rc = rec_order_add_ident(&o, &ident);
+        if (rc == AP_OK) {
+            rc = put_authz(txn, acct_id, o.id, &ident, expires, validated,
+                           authz_id, sizeof(authz_id));
+        }
+        if (rc == AP_OK) {
+            rc = rec_order_add_authz(&o, authz_id);
         }
     }
-    cJSON_AddStringToObject(order, "csr", pe->csr_b64);
+    if (rc == AP_OK) {
+        rc = rec_set_str(&o.csr, pe->csr_b64);
+    }
+    if (rc == AP_OK) {
+        rc = rec_set_str(&o.csr_spki, pe->spki_b64);
+    }
     if (!queued) {
-        cJSON_AddStringToObject(order, "cert", cert_id);
+        snprintf(o.cert, sizeof(o.cert), "%s", cert_id);
+        o.pki_started = validated;
     }
-    rc = store_put_json(txn, STORE_ORDERS, order_id, order, true);
-    if (rc != AP_OK) {
-        goto out;
+    if (rc == AP_OK) {
+        rc = rec_order_put(txn, o.id, &o, true);
     }
-    snprintf(key, sizeof(key), "%s/%012lld/%s", acct_id, created, order_id);
-    rc = store_put(txn, STORE_ACCOUNT_ORDERS, key, "", 0, true);
+    snprintf(key, sizeof(key), "%s/%012lld/%s", acct_id, created, o.id);
+    if (rc == AP_OK) {
+        rc = store_put(txn, STORE_ACCOUNT_ORDERS, key, "", 0, true);
+    }
     if (rc != AP_OK || queued) {
         /* proxy/order.c finalize: the job in the same transaction. */
         char job_id[JOB_MAX_ID];
 
         if (rc == AP_OK) {
-            rc = jobs_put(txn, JOB_ISSUE, order_id, 0, 0, job_id,
+            rc = jobs_put(txn, JOB_ISSUE, o.id, 0, 0, job_id,
                           sizeof(job_id));
         }
         goto out;
     }
-    cert = cJSON_CreateObject();
-    if (cert == NULL) {
-        rc = AP_ENOMEM;
-        goto out;
-    }
-    cJSON_AddNumberToObject(cert, "v", 1);
-    cJSON_AddStringToObject(cert, "id", cert_id);
-    cJSON_AddStringToObject(cert, "account", acct_id);
-    cJSON_AddStringToObject(cert, "order", order_id);
-    cJSON_AddStringToObject(cert, "serial", serial);
-    cJSON_AddStringToObject(cert, "status", "valid");
-    cJSON_AddNumberToObject(cert, "notAfter",
-                            (double)(created + SEED_DAYS * 86400LL));
-    cJSON_AddNumberToObject(cert, "issued", (double)validated + 1);
-    cJSON_AddStringToObject(cert, "adapter", "local");
-    cJSON_AddStringToObject(cert, "pem", pe->chain);
-    rc = store_put_json(txn, STORE_CERTS, cert_id, cert, true);
+    snprintf(c.id, sizeof(c.id), "%s", cert_id);
+    snprintf(c.account, sizeof(c.account), "%s", acct_id);
+    snprintf(c.order, sizeof(c.order), "%s", o.id);
+    snprintf(c.adapter, sizeof(c.adapter), "local");
+    c.status = CERT_VALID;
+    c.not_after = created + SEED_DAYS * 86400LL;
+    c.issued = validated + 1;
+    rc = rec_set_str(&c.pem, pe->chain);
     if (rc == AP_OK) {
-        rc = store_put(txn, STORE_SERIALS, serial, cert_id, strlen(cert_id),
-                       true);
+        rc = rec_cert_put(txn, cert_id, &c, true);
+    }
+    if (rc == AP_OK) {
+        rc = store_put(txn, STORE_SERIALS, c.serial, cert_id,
+                       strlen(cert_id), true);
     }
 out:
-    cJSON_Delete(order);
-    cJSON_Delete(cert);
+    rec_order_fini(&o);
+    rec_cert_fini(&c);
     return rc;
 }
 
@@ -520,6 +519,7 @@ out:
         for (unsigned long i = 0; i < pool_n; i++) {
             free(pool[i].chain);
             free(pool[i].csr_b64);
+            free(pool[i].spki_b64);
             cJSON_Delete(pool[i].jwk);
         }
         free(pool);

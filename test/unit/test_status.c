@@ -14,7 +14,7 @@
 
 #include "common/json.h"
 #include "common/store.h"
-#include "proxy/resource.h"
+#include "proxy/status.h"
 
 #define NOW 1800000000LL
 

@@ -1,0 +1,94 @@
+/* proxy/rec_authz.h: the authorization record with its challenges (RFC
+ * 8555 §7.1.4, §8), table STORE_AUTHZS, and its codec (proxy/rec.h says
+ * what a codec checks).
+ *
+ * Stored members: v, id, account, order (the order that created it),
+ * status ("pending", "valid", "invalid", "deactivated"; "expired" is
+ * computed when read, proxy/status.h; "revoked" is read as well), expires,
+ * identifier ({type, value}; a wildcard's base name), wildcard (true for
+ * "*.name" orders, absent otherwise), challenges: an array, the index is
+ * the challenge's URL (/acme/chall/<authz id>/<index>), each with type,
+ * status ("pending", "processing", "valid", "invalid"), token, and once
+ * validated: validated (seconds), address (where the answer came from),
+ * validationRecord (the validator's evidence, kept as it is) and, when it
+ * failed, error. Thread-safe (no shared state). */
+#ifndef AP_PROXY_REC_AUTHZ_H
+#define AP_PROXY_REC_AUTHZ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "common/err.h"
+#include "common/store.h"
+#include "proxy/rec.h"
+
+#define AUTHZ_MAX_CHALLENGES 16   /* the highest challenge index is 16 */
+
+enum authz_status {
+    AUTHZ_PENDING,
+    AUTHZ_VALID,
+    AUTHZ_INVALID,
+    AUTHZ_DEACTIVATED,
+    AUTHZ_EXPIRED,
+    AUTHZ_REVOKED,
+    AUTHZ__MAX
+};
+
+enum chall_status {
+    CHALL_PENDING,
+    CHALL_PROCESSING,
+    CHALL_VALID,
+    CHALL_INVALID,
+    CHALL__MAX
+};
+
+struct challenge {
+    char type[REC_MAX_ID + 1];    /* "http-01", "dns-01", "tls-alpn-01" */
+    enum chall_status status;     /* absent: invalid */
+    char token[REC_MAX_ID + 1];
+    long long validated;          /* 0: not yet */
+    char *address;                /* NULL: none */
+    cJSON *validation_record;     /* array; NULL: none */
+    struct rec_problem *error;    /* NULL: none */
+    cJSON *extra;
+};
+
+struct authz {
+    char id[REC_MAX_ID + 1];
+    char account[REC_MAX_ID + 1];
+    char order[REC_MAX_ID + 1];
+    enum authz_status status;     /* absent: invalid */
+    long long expires;
+    struct rec_ident ident;
+    bool wildcard;
+    struct challenge *challs;
+    size_t n_challs;
+    cJSON *extra;
+};
+
+const char *authz_status_name(enum authz_status s);
+const char *chall_status_name(enum chall_status s);
+
+/* Decodes obj into *out (zeroed first; free with rec_authz_fini, also on
+ * failure). AP_ESTORE with the reason in why, AP_ENOMEM. */
+AP_MUST_CHECK ap_err rec_authz_decode(const cJSON *obj, struct authz *out,
+                                      char *why, size_t whylen);
+/* The stored JSON of a (a new object in *out; caller deletes). */
+AP_MUST_CHECK ap_err rec_authz_encode(const struct authz *a, cJSON **out);
+void rec_authz_fini(struct authz *a);
+
+/* Reads authorization id in txn (AP_ENOTFOUND; AP_ESTORE logged). */
+AP_MUST_CHECK ap_err rec_authz_get(struct store_txn *txn, const char *id,
+                                   struct authz *out);
+/* Writes a under key in txn (exclusive: AP_EEXIST when there). */
+AP_MUST_CHECK ap_err rec_authz_put(struct store_txn *txn, const char *key,
+                                   const struct authz *a, bool exclusive);
+
+/* Appends a pending challenge of type with token. */
+AP_MUST_CHECK ap_err rec_authz_add_challenge(struct authz *a,
+                                             const char *type,
+                                             const char *token);
+
+#endif /* AP_PROXY_REC_AUTHZ_H */

@@ -1,0 +1,69 @@
+/* proxy/rec_cert.h: the certificate record, table STORE_CERTS (with its
+ * serial in STORE_SERIALS), and its codec (proxy/rec.h says what a codec
+ * checks).
+ *
+ * Stored members: v, id, account, order, serial (lower-case hex, as
+ * STORE_SERIALS keys it), status ("valid", "revoked", or "refused": the
+ * issuer's checks refused what the PKI returned), notAfter, issued
+ * (seconds), adapter (the PKI back end's name), pkiRef (the PKI's
+ * reference, when it gave one), pem (leaf then chain, as served); a
+ * refused one also refused (the reason) and revokedAtPki; a revoked one
+ * reason (RFC 5280 CRLReason) and revokedAt; one an RFC 9773 order
+ * replaced, replacedBy (that order's id). Thread-safe (no shared
+ * state). */
+#ifndef AP_PROXY_REC_CERT_H
+#define AP_PROXY_REC_CERT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "common/err.h"
+#include "common/store.h"
+#include "proxy/rec.h"
+
+enum cert_status { CERT_VALID, CERT_REVOKED, CERT_REFUSED, CERT__MAX };
+
+struct cert {
+    char id[REC_MAX_ID + 1];
+    char account[REC_MAX_ID + 1];
+    char order[REC_MAX_ID + 1];
+    char serial[REC_MAX_SHORT + 1];
+    enum cert_status status;      /* absent: refused */
+    long long not_after;
+    long long issued;
+    char adapter[REC_MAX_ID + 1];
+    char *pki_ref;                /* NULL: none */
+    char *refused;                /* the reason; NULL: not refused */
+    bool revoked_at_pki;          /* with refused */
+    char *pem;
+    int reason;                   /* CRLReason; -1: not revoked */
+    long long revoked_at;         /* 0: not revoked */
+    char replaced_by[REC_MAX_ID + 1]; /* "": not replaced */
+    cJSON *extra;                 /* members this version does not know */
+};
+
+const char *cert_status_name(enum cert_status s);
+
+/* Decodes obj into *out (zeroed first; free with rec_cert_fini, also on
+ * failure). AP_ESTORE with the reason in why, AP_ENOMEM. */
+AP_MUST_CHECK ap_err rec_cert_decode(const cJSON *obj, struct cert *out,
+                                     char *why, size_t whylen);
+/* The stored JSON of c (a new object in *out; caller deletes). */
+AP_MUST_CHECK ap_err rec_cert_encode(const struct cert *c, cJSON **out);
+void rec_cert_fini(struct cert *c);
+
+/* Reads certificate id in txn (AP_ENOTFOUND; AP_ESTORE logged). */
+AP_MUST_CHECK ap_err rec_cert_get(struct store_txn *txn, const char *id,
+                                  struct cert *out);
+/* The certificate whose serial (lower-case hex) is serial, through
+ * STORE_SERIALS (AP_ENOTFOUND). */
+AP_MUST_CHECK ap_err rec_cert_by_serial(struct store_txn *txn,
+                                        const char *serial,
+                                        struct cert *out);
+/* Writes c under key in txn (exclusive: AP_EEXIST when there). */
+AP_MUST_CHECK ap_err rec_cert_put(struct store_txn *txn, const char *key,
+                                  const struct cert *c, bool exclusive);
+
+#endif /* AP_PROXY_REC_CERT_H */

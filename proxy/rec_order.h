@@ -1,0 +1,95 @@
+/* proxy/rec_order.h: the order record (RFC 8555 §7.1.3), table
+ * STORE_ORDERS, and its codec (proxy/rec.h says what a codec checks).
+ *
+ * Stored members: v, id, account, status, created, expires, notBefore and
+ * notAfter (seconds; 0: none asked), identifiers ([{type, value}], a
+ * wildcard written "*.name"), authzs (the ids of its authorizations, in
+ * the identifiers' order); with a profile: profile, template (the PKI's
+ * name for it, may be "") and validityDays; with RFC 9773 replaces:
+ * replaces (the certID as the client sent it) and replacesCert (that
+ * certificate's record id); from finalize: csr (base64url DER, as the
+ * client sent it) and csrSpki (base64url of the CSR's SubjectPublicKeyInfo
+ * as finalize read it: the issuer, the adapters and the checks after
+ * issuance take the key from here and never parse the CSR again; absent
+ * in orders finalized by an earlier version); while the PKI has it (the
+ * issuer's bookkeeping, proxy/issuer.c): pkiStarted, pkiInflight,
+ * pkiNoted, pkiRef, pkiPendingSince; once valid: cert (the certificate
+ * record id); once invalid: error (a problem document).
+ * Thread-safe (no shared state). */
+#ifndef AP_PROXY_REC_ORDER_H
+#define AP_PROXY_REC_ORDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "common/err.h"
+#include "common/store.h"
+#include "proxy/rec.h"
+
+enum order_status {
+    ORDER_PENDING,
+    ORDER_READY,
+    ORDER_PROCESSING,
+    ORDER_VALID,
+    ORDER_INVALID,
+    ORDER__MAX
+};
+
+struct order {
+    char id[REC_MAX_ID + 1];
+    char account[REC_MAX_ID + 1];
+    enum order_status status;     /* absent: invalid */
+    long long created;
+    long long expires;
+    long long not_before;         /* 0: none */
+    long long not_after;          /* 0: none */
+    char *profile;                /* NULL: none */
+    char *template_name;          /* "template"; NULL: none */
+    long long validity_days;      /* 0: none */
+    char *replaces;               /* NULL: none */
+    char *replaces_cert;          /* NULL: none */
+    struct rec_ident *idents;
+    size_t n_idents;
+    char (*authzs)[REC_MAX_ID + 1];
+    size_t n_authzs;
+    char *csr;                    /* base64url DER; NULL before finalize */
+    char *csr_spki;               /* base64url SPKI DER; NULL: not kept */
+    long long pki_started;        /* 0: none (each pki* member) */
+    long long pki_inflight;
+    char *pki_noted;
+    char *pki_ref;
+    long long pki_pending_since;
+    char cert[REC_MAX_ID + 1];    /* "": none */
+    struct rec_problem *error;    /* NULL: none */
+    cJSON *extra;                 /* members this version does not know */
+};
+
+/* "pending", "ready", "processing", "valid", "invalid". */
+const char *order_status_name(enum order_status s);
+
+/* Decodes obj into *out (zeroed first; free with rec_order_fini, also on
+ * failure). AP_ESTORE with the reason in why, AP_ENOMEM. */
+AP_MUST_CHECK ap_err rec_order_decode(const cJSON *obj, struct order *out,
+                                      char *why, size_t whylen);
+/* The stored JSON of o (a new object in *out; caller deletes). */
+AP_MUST_CHECK ap_err rec_order_encode(const struct order *o, cJSON **out);
+void rec_order_fini(struct order *o);
+
+/* Reads order id in txn (AP_ENOTFOUND; AP_ESTORE logged). */
+AP_MUST_CHECK ap_err rec_order_get(struct store_txn *txn, const char *id,
+                                   struct order *out);
+/* Writes o under key in txn (exclusive: AP_EEXIST when there). */
+AP_MUST_CHECK ap_err rec_order_put(struct store_txn *txn, const char *key,
+                                   const struct order *o, bool exclusive);
+
+/* Appends an identifier (copied) / an authorization id. */
+AP_MUST_CHECK ap_err rec_order_add_ident(struct order *o,
+                                         const struct rec_ident *id);
+AP_MUST_CHECK ap_err rec_order_add_authz(struct order *o, const char *id);
+/* Replaces the error with a new problem (type, detail copied). */
+AP_MUST_CHECK ap_err rec_order_set_error(struct order *o, const char *type,
+                                         const char *detail, int status);
+
+#endif /* AP_PROXY_REC_ORDER_H */
