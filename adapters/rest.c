@@ -35,6 +35,7 @@
 #include "common/b64url.h"
 #include "common/buf.h"
 #include "common/crypto.h"
+#include "common/fileio.h"
 #include "common/jose.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -1652,9 +1653,9 @@ rest_init(const struct config_section *cfg, const struct adapter_ctx *ctx,
     const cJSON *it;
     struct config_kv kvs[8];
     struct config_section sec;
-    FILE *f = NULL;
     char *text = NULL;
-    size_t n;
+    size_t n = 0;
+    char why[300];
     ap_err rc = AP_ECONFIG;
 
     (void)ctx;
@@ -1674,15 +1675,14 @@ rest_init(const struct config_section *cfg, const struct adapter_ctx *ctx,
                        "required");
         goto out;
     }
-    f = fopen(path, "re");
-    text = calloc(1, REST_MAX_CONFIG + 1);
-    if (f == NULL || text == NULL) {
-        (void)snprintf(errbuf, errlen, "rest: cannot read %s", path);
+    rc = fileio_read(path, REST_MAX_CONFIG, 0, &text, &n, why, sizeof(why));
+    if (rc != AP_OK) {
+        (void)snprintf(errbuf, errlen, "rest: cannot read %s", why);
+        rc = rc == AP_ENOMEM ? rc : AP_ECONFIG;
         goto out;
     }
-    n = fread(text, 1, REST_MAX_CONFIG, f);
-    if (n == REST_MAX_CONFIG ||
-        json_parse(text, n, &r->conf) != AP_OK || !cJSON_IsObject(r->conf)) {
+    rc = AP_ECONFIG;
+    if (json_parse(text, n, &r->conf) != AP_OK || !cJSON_IsObject(r->conf)) {
         (void)snprintf(errbuf, errlen, "rest: %s is not a JSON object of at "
                        "most %d bytes (duplicate keys are refused)",
                        path, REST_MAX_CONFIG);
@@ -1742,22 +1742,28 @@ rest_init(const struct config_section *cfg, const struct adapter_ctx *ctx,
     {
         const cJSON *cf = cJSON_GetObjectItemCaseSensitive(r->conf,
                                                            "chain_file");
-        FILE *cfile = cJSON_IsString(cf) ? fopen(cf->valuestring, "re")
-                                         : NULL;
-        char *ctext = cfile != NULL ? calloc(1, X509_MAX_BUNDLE + 1) : NULL;
+        char *ctext = NULL;
+        size_t clen = 0;
 
-        if (cf != NULL &&
-            (ctext == NULL || fread(ctext, 1, X509_MAX_BUNDLE, cfile) == 0 ||
-             x509_pem_normalize(ctext, 0, &r->chain, NULL) != AP_OK)) {
-            (void)snprintf(errbuf, errlen, "rest: %s: chain_file is not a "
-                           "readable PEM bundle", path);
-            rc = AP_ECONFIG;
+        if (cf != NULL && !cJSON_IsString(cf)) {
+            (void)snprintf(why, sizeof(why), "not a file name");
+            rc = AP_EINVAL;
+        } else if (cf != NULL) {
+            rc = fileio_read(cf->valuestring, X509_MAX_BUNDLE, 0, &ctext,
+                             &clen, why, sizeof(why));
+            if (rc == AP_OK) {
+                rc = x509_pem_normalize(ctext, 0, &r->chain, NULL);
+                if (rc != AP_OK) {
+                    (void)snprintf(why, sizeof(why), "certificates: %s",
+                                   ap_strerror(rc));
+                }
+            }
+            fileio_free(ctext, clen, 0);
         }
-        if (cfile != NULL) {
-            fclose(cfile);
-        }
-        free(ctext);
         if (rc != AP_OK) {
+            (void)snprintf(errbuf, errlen, "rest: %s: chain_file is not a "
+                           "readable PEM bundle: %s", path, why);
+            rc = rc == AP_ENOMEM ? rc : AP_ECONFIG;
             goto out;
         }
     }
@@ -1802,10 +1808,7 @@ rest_init(const struct config_section *cfg, const struct adapter_ctx *ctx,
     }
     rc = AP_OK;
 out:
-    if (f != NULL) {
-        fclose(f);
-    }
-    free(text);
+    fileio_free(text, n, 0);
     if (rc == AP_OK) {
         *state = r;
     } else {
