@@ -1,5 +1,9 @@
 /* proxy/gate.c: accept-to-ready connection handling on one epoll thread
- * (see gate.h for the contract).
+ * (see gate.h for the contract): the phase lists and their deadlines, the
+ * per-address counts, the loop, and reading requests through the framer.
+ * The transport under it (the TLS handshake, reads and writes through
+ * mbedTLS or the plain socket, the server's key and certificate) is
+ * proxy/gate_tls.c.
  *
  * Every connection is on exactly one list, the list of its phase. Each
  * timed phase has one timeout, and a connection enters a list at its tail
@@ -39,17 +43,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <mbedtls/ctr_drbg.h>
-#include <mbedtls/entropy.h>
-#include <mbedtls/error.h>
-#include <mbedtls/net_sockets.h>
-#include <mbedtls/pk.h>
-#include <mbedtls/ssl.h>
-#include <mbedtls/x509_crt.h>
-
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "proxy/frame.h"
+#include "proxy/gate_tls.h"
 
 enum phase { PH_TLS, PH_HEAD, PH_BODY, PH_IDLE, PH_LINGER, PH_READY,
              PH_WORKER, PH__N };
@@ -77,7 +74,7 @@ struct ipent {
 
 struct gate_conn {
     struct gate *g;
-    mbedtls_net_context net;      /* .fd: the socket, and the TLS bio */
+    struct gate_io io;            /* the socket (io.net.fd), TLS context */
     enum phase phase;
     long long deadline;
     struct gate_conn *prev;       /* on g->lists[phase] */
@@ -85,7 +82,6 @@ struct gate_conn {
     struct gate_conn *ret_next;   /* on g->returned */
     bool keep_alive;              /* set by gate_done */
     struct ipent *ip;
-    mbedtls_ssl_context *ssl;     /* TLS: from the first byte on */
     bool in_epoll;
     uint32_t events;
     char *buf;
@@ -117,12 +113,7 @@ struct gate {
     bool thread_started;
     size_t raw_cap;
 
-    bool tls;
-    mbedtls_ssl_config conf;
-    mbedtls_x509_crt crt;
-    mbedtls_pk_context pk;
-    mbedtls_entropy_context entropy;
-    mbedtls_ctr_drbg_context drbg;
+    struct gate_tls *tls;         /* NULL: plain HTTP */
 
     /* the gate's thread only */
     struct list lists[PH__N];
@@ -288,7 +279,7 @@ ep_want(struct gate *g, struct gate_conn *c, uint32_t events)
 
     if (events == 0) {
         if (c->in_epoll) {
-            (void)epoll_ctl(g->ep, EPOLL_CTL_DEL, c->net.fd, NULL);
+            (void)epoll_ctl(g->ep, EPOLL_CTL_DEL, c->io.net.fd, NULL);
             c->in_epoll = false;
         }
         return;
@@ -300,19 +291,9 @@ ep_want(struct gate *g, struct gate_conn *c, uint32_t events)
     ev.events = events;
     ev.data.ptr = c;
     op = c->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (epoll_ctl(g->ep, op, c->net.fd, &ev) == 0) {
+    if (epoll_ctl(g->ep, op, c->io.net.fd, &ev) == 0) {
         c->in_epoll = true;
         c->events = events;
-    }
-}
-
-static void
-drop_tls(struct gate_conn *c)
-{
-    if (c->ssl != NULL) {
-        mbedtls_ssl_free(c->ssl);
-        free(c->ssl);
-        c->ssl = NULL;
     }
 }
 
@@ -330,9 +311,9 @@ conn_free(struct gate *g, struct gate_conn *c, int why)
 {
     list_del(g, c);
     ep_want(g, c, 0);
-    drop_tls(c);
+    gate_io_drop_tls(&c->io);
     drop_buf(c);
-    close(c->net.fd);
+    close(c->io.net.fd);
     ip_put(g, c->ip);
     free(c);
     g->nconns--;
@@ -346,12 +327,9 @@ conn_free(struct gate *g, struct gate_conn *c, int why)
 static void
 conn_linger(struct gate *g, struct gate_conn *c, long long now)
 {
-    if (c->ssl != NULL) {
-        (void)mbedtls_ssl_close_notify(c->ssl);
-    }
-    drop_tls(c);
+    gate_io_close_notify(&c->io);
     drop_buf(c);
-    (void)shutdown(c->net.fd, SHUT_WR);
+    (void)shutdown(c->io.net.fd, SHUT_WR);
     c->discarded = 0;
     set_phase(g, c, PH_LINGER, now);
     ep_want(g, c, EPOLLIN);
@@ -363,7 +341,7 @@ linger_drain(struct gate *g, struct gate_conn *c)
     char sink[4096];
 
     for (;;) {
-        ssize_t n = recv(c->net.fd, sink, sizeof(sink), 0);
+        ssize_t n = recv(c->io.net.fd, sink, sizeof(sink), 0);
 
         if (n > 0) {
             c->discarded += (size_t)n;
@@ -380,68 +358,7 @@ linger_drain(struct gate *g, struct gate_conn *c)
     }
 }
 
-/* ------------------------------------------------------------ I/O */
-
-/* Writes all of p, or fails: the gate writes only short answers on a
- * socket whose send buffer is empty, so a partial write is a dead peer. */
-static bool
-conn_write(struct gate_conn *c, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w;
-
-        if (c->ssl != NULL) {
-            int rc = mbedtls_ssl_write(c->ssl, (const unsigned char *)p, n);
-
-            if (rc <= 0) {
-                return false;
-            }
-            w = rc;
-        } else {
-            w = send(c->net.fd, p, n, MSG_NOSIGNAL);
-            if (w < 0 && errno == EINTR) {
-                continue;
-            }
-            if (w <= 0) {
-                return false;
-            }
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
-/* > 0 bytes read, 0 peer closed, -1 nothing now, -2 error. */
-static ssize_t
-conn_recv(struct gate_conn *c, char *p, size_t n)
-{
-    if (c->ssl != NULL) {
-        int rc = mbedtls_ssl_read(c->ssl, (unsigned char *)p, n);
-
-        if (rc > 0) {
-            return rc;
-        }
-        if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) {
-            return -1;
-        }
-        if (rc == 0 || rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
-            return 0;
-        }
-        return -2;
-    }
-    for (;;) {
-        ssize_t r = recv(c->net.fd, p, n, 0);
-
-        if (r >= 0) {
-            return r;
-        }
-        if (errno == EINTR) {
-            continue;
-        }
-        return (errno == EAGAIN || errno == EWOULDBLOCK) ? -1 : -2;
-    }
-}
+/* ------------------------------------------------------------ requests */
 
 static const char *
 reason(int status)
@@ -487,7 +404,7 @@ conn_refuse(struct gate *g, struct gate_conn *c, long long now)
     log_debug("gate", "refused a request: %d %s", c->fr.status, detail);
     count(g, C_BAD_REQUEST);
     if (ml > 0 && (size_t)ml < sizeof(msg)) {
-        (void)conn_write(c, msg, (size_t)ml);
+        (void)gate_io_write(&c->io, msg, (size_t)ml);
     }
     conn_linger(g, c, now);
 }
@@ -514,7 +431,7 @@ advance(struct gate *g, struct gate_conn *c, size_t off, size_t n, long long now
     if (!had_head && c->fr.head_done) {
         set_phase(g, c, PH_BODY, now);
         if (frame_wants_continue(&c->fr) &&
-            !conn_write(c, cont, sizeof(cont) - 1)) {
+            !gate_io_write(&c->io, cont, sizeof(cont) - 1)) {
             conn_free(g, c, C_NONE);
             return false;
         }
@@ -550,13 +467,14 @@ read_request(struct gate *g, struct gate_conn *c, long long now)
             c->buf = nb;
             c->cap = ncap;
         }
-        n = conn_recv(c, c->buf + c->len, c->cap - c->len);
+        n = gate_io_recv(&c->io, c->buf + c->len, c->cap - c->len);
         if (n == -1) {
             return;
         }
         if (n <= 0) {
             /* a peer that leaves between requests is the normal end */
-            conn_free(g, c, n == -2 && c->ssl != NULL ? C_TLS_FAILED : C_NONE);
+            conn_free(g, c,
+                      n == -2 && c->io.ssl != NULL ? C_TLS_FAILED : C_NONE);
             return;
         }
         if (c->phase == PH_IDLE) {
@@ -572,46 +490,23 @@ read_request(struct gate *g, struct gate_conn *c, long long now)
 static void
 tls_step(struct gate *g, struct gate_conn *c, long long now)
 {
-    int rc;
-
-    if (c->ssl == NULL) {
-        /* The TLS context (~34 KiB) waits for the client's first byte. */
-        char b;
-        ssize_t n = recv(c->net.fd, &b, 1, MSG_PEEK);
-
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-            return;
-        }
-        if (n <= 0) {
-            conn_free(g, c, C_NONE);
-            return;
-        }
-        c->ssl = calloc(1, sizeof(*c->ssl));
-        if (c->ssl == NULL) {
-            conn_free(g, c, C_NONE);
-            return;
-        }
-        mbedtls_ssl_init(c->ssl);
-        if (mbedtls_ssl_setup(c->ssl, &g->conf) != 0) {
-            conn_free(g, c, C_TLS_FAILED);
-            return;
-        }
-        mbedtls_ssl_set_bio(c->ssl, &c->net, mbedtls_net_send, mbedtls_net_recv,
-                            NULL);
-    }
-    rc = mbedtls_ssl_handshake(c->ssl);
-    if (rc == MBEDTLS_ERR_SSL_WANT_READ) {
+    switch (gate_tls_handshake(g->tls, &c->io)) {
+    case GATE_HS_WAIT:
+        return;
+    case GATE_HS_WANT_READ:
         ep_want(g, c, EPOLLIN);
         return;
-    }
-    if (rc == MBEDTLS_ERR_SSL_WANT_WRITE) {
+    case GATE_HS_WANT_WRITE:
         ep_want(g, c, EPOLLOUT);
         return;
-    }
-    if (rc != 0) {
-        log_debug("gate", "TLS handshake failed: -0x%04x", (unsigned)-rc);
+    case GATE_HS_GONE:
+        conn_free(g, c, C_NONE);
+        return;
+    case GATE_HS_FAILED:
         conn_free(g, c, C_TLS_FAILED);
         return;
+    case GATE_HS_DONE:
+        break;
     }
     set_phase(g, c, PH_HEAD, now);
     ep_want(g, c, EPOLLIN);
@@ -669,10 +564,10 @@ take_accepted(struct gate *g, struct inbox_item *items, size_t n, long long now)
         }
         ip->count++;
         c->g = g;
-        c->net.fd = fd;
+        c->io.net.fd = fd;
         c->ip = ip;
         frame_init(&c->fr, g->lim.max_head, g->lim.max_body);
-        list_add(g, c, g->tls ? PH_TLS : PH_HEAD, now);
+        list_add(g, c, g->tls != NULL ? PH_TLS : PH_HEAD, now);
         g->nconns++;
         atomic_store_explicit(&g->open, g->nconns, memory_order_relaxed);
         if (g->nconns > atomic_load_explicit(&g->open_peak, memory_order_relaxed)) {
@@ -702,7 +597,7 @@ take_returned(struct gate *g, struct gate_conn *c, long long now, bool stopping)
     c->len = left;
     c->msg_len = 0;
     frame_init(&c->fr, g->lim.max_head, g->lim.max_body);
-    if (left == 0 && (c->ssl == NULL || mbedtls_ssl_get_bytes_avail(c->ssl) == 0)) {
+    if (left == 0 && gate_io_pending(&c->io) == 0) {
         drop_buf(c); /* idle connections keep no buffer */
         set_phase(g, c, PH_IDLE, now);
         ep_want(g, c, EPOLLIN);
@@ -726,8 +621,8 @@ dispatch_ready(struct gate *g, long long now)
            (c = g->lists[PH_READY].head) != NULL) {
         struct gate_ready r;
 
-        r.fd = c->net.fd;
-        r.tls = c->ssl;
+        r.fd = c->io.net.fd;
+        r.tls = c->io.ssl;
         r.data = c->buf;
         r.len = c->msg_len;
         r.conn = c;
@@ -969,59 +864,6 @@ fd_limit(struct gate *g)
     }
 }
 
-static ap_err
-tls_setup(struct gate *g, const char *pem, char *errbuf, size_t errlen)
-{
-    static const char pers[] = "acmeproxy gate";
-    int rc;
-
-    g->tls = true;
-    mbedtls_ssl_config_init(&g->conf);
-    mbedtls_x509_crt_init(&g->crt);
-    mbedtls_pk_init(&g->pk);
-    mbedtls_entropy_init(&g->entropy);
-    mbedtls_ctr_drbg_init(&g->drbg);
-    rc = mbedtls_ctr_drbg_seed(&g->drbg, mbedtls_entropy_func, &g->entropy,
-                               (const unsigned char *)pers, sizeof(pers) - 1);
-    if (rc == 0) {
-        rc = mbedtls_x509_crt_parse_file(&g->crt, pem);
-    }
-    if (rc == 0) {
-        rc = mbedtls_pk_parse_keyfile(&g->pk, pem, NULL);
-    }
-    if (rc == 0) {
-        rc = mbedtls_ssl_config_defaults(&g->conf, MBEDTLS_SSL_IS_SERVER,
-                                         MBEDTLS_SSL_TRANSPORT_STREAM,
-                                         MBEDTLS_SSL_PRESET_DEFAULT);
-    }
-    if (rc == 0) {
-        mbedtls_ssl_conf_rng(&g->conf, mbedtls_ctr_drbg_random, &g->drbg);
-        mbedtls_ssl_conf_authmode(&g->conf, MBEDTLS_SSL_VERIFY_NONE);
-        rc = mbedtls_ssl_conf_own_cert(&g->conf, &g->crt, &g->pk);
-    }
-    if (rc != 0) {
-        char t[128];
-
-        mbedtls_strerror(rc, t, sizeof(t));
-        snprintf(errbuf, errlen, "TLS key or certificate: %s", t);
-        return AP_ECONFIG;
-    }
-    return AP_OK;
-}
-
-static void
-tls_teardown(struct gate *g)
-{
-    if (!g->tls) {
-        return;
-    }
-    mbedtls_ssl_config_free(&g->conf);
-    mbedtls_x509_crt_free(&g->crt);
-    mbedtls_pk_free(&g->pk);
-    mbedtls_ctr_drbg_free(&g->drbg);
-    mbedtls_entropy_free(&g->entropy);
-}
-
 void
 gate_free(struct gate *g)
 {
@@ -1062,7 +904,7 @@ gate_free(struct gate *g)
     if (g->wake >= 0) {
         close(g->wake);
     }
-    tls_teardown(g);
+    gate_tls_free(g->tls);
     pthread_mutex_destroy(&g->mu);
     free(g);
 }
@@ -1111,7 +953,7 @@ gate_start(const struct gate_limits *lim, const char *tls_pem_file,
         goto fail;
     }
     if (tls_pem_file != NULL &&
-        (rc = tls_setup(g, tls_pem_file, errbuf, errlen)) != AP_OK) {
+        (rc = gate_tls_new(tls_pem_file, &g->tls, errbuf, errlen)) != AP_OK) {
         goto fail;
     }
     g->ep = epoll_create1(EPOLL_CLOEXEC);

@@ -41,6 +41,7 @@
 
 #include "common/ca.h"
 #include "common/crypto.h"
+#include "common/fileio.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "common/x509.h"
@@ -321,25 +322,30 @@ issuer_open(struct app *app, char *errbuf, size_t errlen)
         is->max_inflight = 1;
     }
     if (path != NULL) {
-        FILE *f = fopen(path, "re");
-        char *text = calloc(1, ISSUER_MAX_ANCHORS + 1);
+        char why[300];
+        char *text = NULL;
         char *pem = NULL;
+        size_t len = 0;
 
-        if (f == NULL || text == NULL ||
-            fread(text, 1, ISSUER_MAX_ANCHORS, f) == 0 ||
-            x509_pem_normalize(text, 0, &pem, NULL) != AP_OK ||
-            x509_anchors_load(pem, &is->anchors) != AP_OK) {
-            (void)snprintf(errbuf, errlen, "%s: trust_anchors %s is not a "
-                           "readable PEM file of certificates",
-                           app->cfg->path, path);
-            rc = AP_ECONFIG;
+        rc = fileio_read(path, ISSUER_MAX_ANCHORS, 0, &text, &len, why,
+                         sizeof(why));
+        if (rc == AP_OK) {
+            rc = x509_pem_normalize(text, 0, &pem, NULL);
+            if (rc == AP_OK) {
+                rc = x509_anchors_load(pem, &is->anchors);
+            }
+            if (rc != AP_OK) {
+                (void)snprintf(why, sizeof(why), "certificates: %s",
+                               ap_strerror(rc));
+            }
         }
-        if (f != NULL) {
-            fclose(f);
-        }
-        free(text);
+        fileio_free(text, len, 0);
         free(pem);
         if (rc != AP_OK) {
+            (void)snprintf(errbuf, errlen, "%s: trust_anchors %s is not a "
+                           "readable PEM file of certificates: %s",
+                           app->cfg->path, path, why);
+            rc = rc == AP_ENOMEM ? rc : AP_ECONFIG;
             goto out;
         }
     } else if (strcmp(app->adapter->name, "local") == 0) {

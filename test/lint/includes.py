@@ -4,7 +4,10 @@ include each other without a circle, and every call between them is
 visible in their #include lines.
 
 A module is X.c + X.h (either may be missing) and X_int.h, the header
-X shares with its own other files (curl's vtls_int.h convention). Module
+X shares with its own other files (curl's vtls_int.h convention): when
+X_int.h exists, every X_*.c and X_*.h of the folder belongs to module X
+too (proxy/admin.c and admin_accounts.c, admin_certs.c ... behind
+admin_int.h). Module
 A depends on module B when one of A's files has `#include "B.h"` (B in a
 checked folder). Two checks:
 
@@ -34,16 +37,28 @@ import sys
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+/[A-Za-z0-9_]+)\.h"')
 
 
+# Modules that have an X_int.h ("proxy/admin"), filled by modules().
+FAMILIES = set()
+
+
 def module_of(path):
     """"proxy/order" for proxy/order.c, proxy/order.h; "common/x509" for
-    common/x509_int.h too."""
+    common/x509_int.h too, and "proxy/admin" for proxy/admin_certs.c
+    (proxy/admin_int.h exists)."""
     base = os.path.splitext(path)[0]
-    return base[:-4] if base.endswith("_int") else base
+    if base.endswith("_int"):
+        return base[:-4]
+    owners = [f for f in FAMILIES if base.startswith(f + "_")]
+    return max(owners, key=len) if owners else base
 
 
 def modules(dirs):
     """module name -> list of its files."""
     mods = {}
+    for d in dirs:
+        for name in os.listdir(d):
+            if name.endswith("_int.h"):
+                FAMILIES.add(d + "/" + name[:-len("_int.h")])
     for d in dirs:
         for name in sorted(os.listdir(d)):
             if os.path.splitext(name)[1] in (".c", ".h"):
@@ -125,12 +140,15 @@ def hidden_calls(mods, edges, objdir, dirs):
     for m in mods:
         if m.split("/")[0] not in dirs:
             continue
-        obj = os.path.join(objdir, m + ".o")
-        if not os.path.exists(obj):
-            continue
-        for s in nm(obj, False):
-            defined_by[s] = m
-        used[m] = nm(obj, True)
+        for f in mods[m]:
+            if not f.endswith(".c"):
+                continue
+            obj = os.path.join(objdir, f[:-2] + ".o")
+            if not os.path.exists(obj):
+                continue
+            for s in nm(obj, False):
+                defined_by[s] = m
+            used.setdefault(m, set()).update(nm(obj, True))
     if not used:
         raise SystemExit("includes: no objects under %s (build first)"
                          % objdir)

@@ -1,0 +1,78 @@
+/* proxy/gate_tls.h: the transport under the connection gate
+ * (proxy/gate.c): TLS with mbedTLS when the gate serves HTTPS, the plain
+ * socket otherwise.
+ *
+ * struct gate_tls is the server side: the certificate chain and private
+ * key of one PEM file (data_dir/tls.pem, read once through fileio_read:
+ * capped, not through a symbolic link, the key text wiped), a CTR-DRBG
+ * and an mbedTLS server configuration (defaults, no client
+ * certificates). struct gate_io is one connection's transport:
+ * the socket and, for HTTPS, its TLS context, made only when the
+ * client's first byte arrives (the context holds ~34 KiB of record
+ * buffers; a silent connection costs none).
+ *
+ * Everything is non-blocking. The gate's thread drives the handshake and
+ * reads; a worker that holds a connection (gate.h) uses its context in
+ * the meantime, never both at once. gate_tls_new/free run on the thread
+ * that starts and frees the gate. */
+#ifndef AP_PROXY_GATE_TLS_H
+#define AP_PROXY_GATE_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <mbedtls/net_sockets.h>
+#include <mbedtls/ssl.h>
+
+#include "common/err.h"
+
+#define GATE_TLS_FILE_MAX (4u << 20) /* bytes of the PEM file: key + chain */
+
+struct gate_tls;
+
+/* One connection's transport. Zero it, then set net.fd. */
+struct gate_io {
+    mbedtls_net_context net;  /* .fd: the socket, and the TLS bio */
+    mbedtls_ssl_context *ssl; /* NULL: plain, or TLS before its first byte */
+};
+
+/* Reads pem_file (key and certificate chain, PEM; at most
+ * GATE_TLS_FILE_MAX bytes) and sets up the server side. AP_ECONFIG with
+ * the reason in errbuf when the file cannot be read or holds no usable
+ * key or certificate; AP_ENOMEM. */
+AP_MUST_CHECK ap_err gate_tls_new(const char *pem_file, struct gate_tls **out,
+                                  char *errbuf, size_t errlen);
+/* Frees t (no connection may use it any more). Accepts NULL. */
+void gate_tls_free(struct gate_tls *t);
+
+enum gate_hs {
+    GATE_HS_WAIT,       /* no byte from the client yet: nothing was made */
+    GATE_HS_WANT_READ,  /* the handshake waits to read */
+    GATE_HS_WANT_WRITE, /* the handshake waits to write */
+    GATE_HS_DONE,       /* the handshake is complete */
+    GATE_HS_GONE,       /* the client left before its first byte, or out
+                         * of memory: close, nothing to count */
+    GATE_HS_FAILED      /* a TLS failure: close and count it */
+};
+
+/* Moves the handshake of io on as far as it goes without waiting; makes
+ * io's TLS context from t when the client's first byte has come. */
+enum gate_hs gate_tls_handshake(const struct gate_tls *t, struct gate_io *io);
+
+/* Writes all of p (n bytes) through io, or fails: the gate writes only
+ * short answers on a socket whose send buffer is empty, so a partial write
+ * is a dead peer. */
+bool gate_io_write(struct gate_io *io, const char *p, size_t n);
+/* Reads up to n bytes: > 0 bytes read, 0 the peer closed, -1 nothing now,
+ * -2 an error (a TLS error when io->ssl is set). */
+ssize_t gate_io_recv(struct gate_io *io, char *p, size_t n);
+/* Bytes TLS has decrypted and not yet handed out (0 for plain). */
+size_t gate_io_pending(const struct gate_io *io);
+/* Sends a TLS close_notify when io is TLS, then frees the TLS context
+ * (the socket stays open). */
+void gate_io_close_notify(struct gate_io *io);
+/* Frees io's TLS context, if any (the socket stays open). */
+void gate_io_drop_tls(struct gate_io *io);
+
+#endif /* AP_PROXY_GATE_TLS_H */
