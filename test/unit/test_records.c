@@ -1,0 +1,382 @@
+/* test/unit/test_records.c: the typed record codecs (proxy/rec_account.c,
+ * rec_order.c, rec_authz.c, rec_cert.c; proxy/rec.h).
+ *
+ * 1. Records as the previous version wrote them (member for member, from
+ *    its account.c, order.c, challenge.c, issuer.c) decode, and encode
+ *    back to the same JSON (cJSON_Compare), kept unknown members
+ *    included.
+ * 2. A member of the wrong type, out of range or over its cap, a "v" that
+ *    is not REC_VERSION, a status that is not a name: AP_ESTORE.
+ * 3. Encoding when memory runs out: with cJSON's allocator failing at its
+ *    n-th call, for every n, an encode either succeeds with the whole
+ *    record or returns AP_ENOMEM with no record; never a record with a
+ *    member left out. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+
+#include "proxy/rec_account.h"
+#include "proxy/rec_authz.h"
+#include "proxy/rec_cert.h"
+#include "proxy/rec_order.h"
+#include "test/unit/rows.h"
+
+enum kind { K_ACCOUNT, K_ORDER, K_AUTHZ, K_CERT };
+
+struct rec_row {
+    const char *name;
+    enum kind kind;
+    const char *json;
+    ap_err want;            /* of the decode */
+};
+
+#define ACCT_OK                                                            \
+    "{\"v\":1,\"id\":\"acct1\",\"status\":\"valid\","                      \
+    "\"jwk\":{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"eA\",\"y\":\"eQ\"}," \
+    "\"thumbprint\":\"dGh1bWI\",\"contact\":[\"mailto:a@example.com\"],"   \
+    "\"tos\":true,\"created\":1800000000,\"ip\":\"127.0.0.1\""
+
+#define ORDER_OK                                                           \
+    "{\"v\":1,\"id\":\"ord1\",\"account\":\"acct1\",\"status\":\"pending\"," \
+    "\"created\":1800000000,\"expires\":1800604800,\"notBefore\":0,"       \
+    "\"notAfter\":0,\"identifiers\":[{\"type\":\"dns\","                   \
+    "\"value\":\"a.example\"},{\"type\":\"dns\",\"value\":\"*.b.example\"}]," \
+    "\"authzs\":[\"az1\",\"az2\"]"
+
+#define AUTHZ_OK                                                           \
+    "{\"v\":1,\"id\":\"az1\",\"account\":\"acct1\",\"order\":\"ord1\","    \
+    "\"status\":\"pending\",\"expires\":1800604800,"                       \
+    "\"identifier\":{\"type\":\"dns\",\"value\":\"a.example\"},"           \
+    "\"challenges\":[{\"type\":\"http-01\",\"status\":\"pending\","        \
+    "\"token\":\"tok1\"},{\"type\":\"dns-01\",\"status\":\"pending\","     \
+    "\"token\":\"tok2\"}]"
+
+#define CERT_OK                                                            \
+    "{\"v\":1,\"id\":\"crt1\",\"account\":\"acct1\",\"order\":\"ord1\","   \
+    "\"serial\":\"0a1b2c\",\"status\":\"valid\",\"notAfter\":1807776000,"  \
+    "\"issued\":1800000100,\"adapter\":\"local\","                         \
+    "\"pem\":\"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END "             \
+    "CERTIFICATE-----\\n\""
+
+static const struct rec_row rows[] = {
+    /* ---- as the previous version wrote them ---- */
+    { "account: new", K_ACCOUNT, ACCT_OK "}", AP_OK },
+    { "account: eab, deactivated", K_ACCOUNT,
+      "{\"v\":1,\"id\":\"acct2\",\"status\":\"deactivated\","
+      "\"jwk\":{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\"},"
+      "\"thumbprint\":\"dA\",\"contact\":[],\"tos\":false,"
+      "\"created\":1800000000,\"ip\":\"::1\",\"eab\":\"kid-1\","
+      "\"team\":\"web\"}",
+      AP_OK },
+    { "account: unknown member kept", K_ACCOUNT,
+      ACCT_OK ",\"future\":{\"a\":[1,2]}}", AP_OK },
+    { "order: new", K_ORDER, ORDER_OK "}", AP_OK },
+    { "order: profile, replaces, finalized, pki notes", K_ORDER,
+      "{\"v\":1,\"id\":\"ord2\",\"account\":\"acct1\","
+      "\"status\":\"processing\",\"created\":1800000000,"
+      "\"expires\":1800604800,\"notBefore\":1800000000,"
+      "\"notAfter\":1807776000,\"profile\":\"short\",\"template\":\"T1\","
+      "\"validityDays\":7,\"replaces\":\"aaa.bbb\",\"replacesCert\":\"crt0\","
+      "\"identifiers\":[{\"type\":\"ip\",\"value\":\"192.0.2.1\"}],"
+      "\"authzs\":[\"az3\"],\"csr\":\"MIIBcsr\",\"csrSpki\":\"MFkw\","
+      "\"pkiStarted\":1800000050,\"pkiInflight\":1800000060,"
+      "\"pkiNoted\":\"ref-9\",\"pkiRef\":\"ref-9\","
+      "\"pkiPendingSince\":1800000070}",
+      AP_OK },
+    { "order: valid", K_ORDER,
+      "{\"v\":1,\"id\":\"ord3\",\"account\":\"acct1\",\"status\":\"valid\","
+      "\"created\":1800000000,\"expires\":1800604800,\"notBefore\":0,"
+      "\"notAfter\":0,\"identifiers\":[{\"type\":\"dns\","
+      "\"value\":\"a.example\"}],\"authzs\":[\"az1\"],\"csr\":\"MIIB\","
+      "\"cert\":\"crt1\"}",
+      AP_OK },
+    { "order: invalid with error", K_ORDER,
+      "{\"v\":1,\"id\":\"ord4\",\"account\":\"acct1\","
+      "\"status\":\"invalid\",\"created\":1800000000,"
+      "\"expires\":1800604800,\"notBefore\":0,\"notAfter\":0,"
+      "\"identifiers\":[{\"type\":\"dns\",\"value\":\"a.example\"}],"
+      "\"authzs\":[\"az1\"],\"error\":{\"type\":"
+      "\"urn:ietf:params:acme:error:rejectedIdentifier\","
+      "\"detail\":\"no\",\"status\":403}}",
+      AP_OK },
+    { "order: unknown member kept", K_ORDER,
+      ORDER_OK ",\"x-later\":\"yes\"}", AP_OK },
+    { "authz: new", K_AUTHZ, AUTHZ_OK "}", AP_OK },
+    { "authz: wildcard, validated", K_AUTHZ,
+      "{\"v\":1,\"id\":\"az2\",\"account\":\"acct1\",\"order\":\"ord1\","
+      "\"status\":\"valid\",\"expires\":1800604800,"
+      "\"identifier\":{\"type\":\"dns\",\"value\":\"b.example\"},"
+      "\"wildcard\":true,\"challenges\":[{\"type\":\"dns-01\","
+      "\"status\":\"valid\",\"token\":\"tok3\",\"validated\":1800000010,"
+      "\"address\":\"192.0.2.53\",\"validationRecord\":[{\"hostname\":"
+      "\"b.example\",\"txt\":[\"abc\"]}]}]}",
+      AP_OK },
+    { "authz: failed challenge", K_AUTHZ,
+      "{\"v\":1,\"id\":\"az3\",\"account\":\"acct1\",\"order\":\"ord2\","
+      "\"status\":\"invalid\",\"expires\":1800604800,"
+      "\"identifier\":{\"type\":\"ip\",\"value\":\"192.0.2.1\"},"
+      "\"challenges\":[{\"type\":\"http-01\",\"status\":\"invalid\","
+      "\"token\":\"tok4\",\"validated\":1800000010,"
+      "\"error\":{\"type\":\"urn:ietf:params:acme:error:connection\","
+      "\"detail\":\"refused\"}}]}",
+      AP_OK },
+    { "cert: valid", K_CERT, CERT_OK "}", AP_OK },
+    { "cert: refused", K_CERT,
+      "{\"v\":1,\"id\":\"crt2\",\"account\":\"acct1\",\"order\":\"ord1\","
+      "\"serial\":\"0b\",\"status\":\"refused\",\"notAfter\":1807776000,"
+      "\"issued\":1800000100,\"adapter\":\"rest\",\"pkiRef\":\"r-1\","
+      "\"refused\":\"wrong names\",\"revokedAtPki\":true,"
+      "\"pem\":\"x\"}",
+      AP_OK },
+    { "cert: revoked, replaced", K_CERT,
+      CERT_OK ",\"reason\":4,\"revokedAt\":1800000200,"
+      "\"replacedBy\":\"ord9\",\"status2\":1}",
+      AP_OK },
+
+    /* ---- refused ---- */
+    { "account: not an object", K_ACCOUNT, "[1]", AP_ESTORE },
+    { "account: version 2", K_ACCOUNT,
+      "{\"v\":2,\"id\":\"acct1\",\"status\":\"valid\"}", AP_ESTORE },
+    { "account: status a number", K_ACCOUNT,
+      "{\"v\":1,\"id\":\"acct1\",\"status\":1}", AP_ESTORE },
+    { "account: status unknown", K_ACCOUNT,
+      "{\"v\":1,\"id\":\"acct1\",\"status\":\"happy\"}", AP_ESTORE },
+    { "account: id too long", K_ACCOUNT,
+      "{\"v\":1,\"id\":\"a123456789012345678901234567890123456789012345678"
+      "90123456789012345\",\"status\":\"valid\"}",
+      AP_ESTORE },
+    { "account: jwk a string", K_ACCOUNT,
+      "{\"v\":1,\"id\":\"acct1\",\"status\":\"valid\",\"jwk\":\"k\"}",
+      AP_ESTORE },
+    { "account: contact not strings", K_ACCOUNT,
+      "{\"v\":1,\"id\":\"acct1\",\"status\":\"valid\",\"contact\":[1]}",
+      AP_ESTORE },
+    { "account: tos a string", K_ACCOUNT,
+      "{\"v\":1,\"id\":\"acct1\",\"status\":\"valid\",\"tos\":\"yes\"}",
+      AP_ESTORE },
+    { "order: created a string", K_ORDER,
+      "{\"v\":1,\"id\":\"o\",\"status\":\"pending\",\"created\":\"1\"}",
+      AP_ESTORE },
+    { "order: expires negative", K_ORDER,
+      "{\"v\":1,\"id\":\"o\",\"status\":\"pending\",\"expires\":-5}",
+      AP_ESTORE },
+    { "order: expires past 9999", K_ORDER,
+      "{\"v\":1,\"id\":\"o\",\"status\":\"pending\",\"expires\":1e300}",
+      AP_ESTORE },
+    { "order: identifiers an object", K_ORDER,
+      "{\"v\":1,\"id\":\"o\",\"status\":\"pending\",\"identifiers\":{}}",
+      AP_ESTORE },
+    { "order: identifier of type uri", K_ORDER,
+      "{\"v\":1,\"id\":\"o\",\"status\":\"pending\","
+      "\"identifiers\":[{\"type\":\"uri\",\"value\":\"x\"}]}",
+      AP_ESTORE },
+    { "order: identifier value a number", K_ORDER,
+      "{\"v\":1,\"id\":\"o\",\"status\":\"pending\","
+      "\"identifiers\":[{\"type\":\"dns\",\"value\":5}]}",
+      AP_ESTORE },
+    { "order: authz id a number", K_ORDER,
+      "{\"v\":1,\"id\":\"o\",\"status\":\"pending\",\"authzs\":[7]}",
+      AP_ESTORE },
+    { "order: error a string", K_ORDER,
+      "{\"v\":1,\"id\":\"o\",\"status\":\"invalid\",\"error\":\"bad\"}",
+      AP_ESTORE },
+    { "authz: status unknown", K_AUTHZ,
+      "{\"v\":1,\"id\":\"a\",\"status\":\"maybe\"}", AP_ESTORE },
+    { "authz: challenges an object", K_AUTHZ,
+      "{\"v\":1,\"id\":\"a\",\"status\":\"pending\",\"challenges\":{}}",
+      AP_ESTORE },
+    { "authz: challenge status unknown", K_AUTHZ,
+      "{\"v\":1,\"id\":\"a\",\"status\":\"pending\",\"challenges\":"
+      "[{\"type\":\"http-01\",\"status\":\"ok\",\"token\":\"t\"}]}",
+      AP_ESTORE },
+    { "authz: wildcard a string", K_AUTHZ,
+      "{\"v\":1,\"id\":\"a\",\"status\":\"pending\",\"wildcard\":\"y\"}",
+      AP_ESTORE },
+    { "cert: notAfter a fraction", K_CERT,
+      "{\"v\":1,\"id\":\"c\",\"status\":\"valid\",\"notAfter\":1.5}",
+      AP_ESTORE },
+    { "cert: revokedAtPki a number", K_CERT,
+      "{\"v\":1,\"id\":\"c\",\"status\":\"refused\",\"revokedAtPki\":1}",
+      AP_ESTORE },
+    { "cert: pem an array", K_CERT,
+      "{\"v\":1,\"id\":\"c\",\"status\":\"valid\",\"pem\":[]}", AP_ESTORE },
+};
+
+union any_rec {
+    struct account account;
+    struct order order;
+    struct authz authz;
+    struct cert cert;
+};
+
+static ap_err
+decode(enum kind k, const cJSON *obj, union any_rec *r, char *why,
+       size_t whylen)
+{
+    switch (k) {
+    case K_ACCOUNT:
+        return rec_account_decode(obj, &r->account, why, whylen);
+    case K_ORDER:
+        return rec_order_decode(obj, &r->order, why, whylen);
+    case K_AUTHZ:
+        return rec_authz_decode(obj, &r->authz, why, whylen);
+    case K_CERT:
+    default:
+        return rec_cert_decode(obj, &r->cert, why, whylen);
+    }
+}
+
+static ap_err
+encode(enum kind k, const union any_rec *r, cJSON **out)
+{
+    switch (k) {
+    case K_ACCOUNT:
+        return rec_account_encode(&r->account, out);
+    case K_ORDER:
+        return rec_order_encode(&r->order, out);
+    case K_AUTHZ:
+        return rec_authz_encode(&r->authz, out);
+    case K_CERT:
+    default:
+        return rec_cert_encode(&r->cert, out);
+    }
+}
+
+static void
+fini(enum kind k, union any_rec *r)
+{
+    switch (k) {
+    case K_ACCOUNT:
+        rec_account_fini(&r->account);
+        break;
+    case K_ORDER:
+        rec_order_fini(&r->order);
+        break;
+    case K_AUTHZ:
+        rec_authz_fini(&r->authz);
+        break;
+    case K_CERT:
+    default:
+        rec_cert_fini(&r->cert);
+        break;
+    }
+}
+
+static void
+test_row(void **state)
+{
+    const struct rec_row *row = *state;
+    cJSON *in = cJSON_Parse(row->json);
+    cJSON *out = NULL;
+    union any_rec r;
+    char why[200] = "";
+    ap_err rc;
+
+    assert_non_null(in);
+    rc = decode(row->kind, in, &r, why, sizeof(why));
+    if (rc != row->want) {
+        print_message("decode: %s (%s)\n", ap_strerror(rc), why);
+    }
+    assert_int_equal(rc, row->want);
+    if (rc == AP_OK) {
+        assert_int_equal(encode(row->kind, &r, &out), AP_OK);
+        assert_non_null(out);
+        if (!cJSON_Compare(in, out, true)) {
+            char *s = cJSON_PrintUnformatted(out);
+
+            print_message("encoded: %s\n", s != NULL ? s : "?");
+            free(s);
+        }
+        assert_true(cJSON_Compare(in, out, true));
+    } else {
+        assert_true(why[0] != '\0');
+    }
+    cJSON_Delete(out);
+    cJSON_Delete(in);
+    fini(row->kind, &r);
+}
+
+/* ---- out of memory -------------------------------------------------- */
+
+static long fail_at = -1;     /* the allocation that fails; -1: none */
+static long n_allocs;
+
+static void *
+failing_malloc(size_t n)
+{
+    if (fail_at >= 0 && n_allocs++ == fail_at) {
+        return NULL;
+    }
+    return malloc(n);
+}
+
+static void
+test_enomem(void **state)
+{
+    const struct rec_row *row = *state;
+    cJSON *in = cJSON_Parse(row->json);
+    cJSON *full = NULL;
+    union any_rec r;
+    char why[200];
+    cJSON_Hooks hooks = { failing_malloc, free };
+    long n;
+    bool finished = false;
+
+    assert_non_null(in);
+    assert_int_equal(decode(row->kind, in, &r, why, sizeof(why)), AP_OK);
+    assert_int_equal(encode(row->kind, &r, &full), AP_OK);
+    cJSON_InitHooks(&hooks);
+    for (n = 0; n < 10000 && !finished; n++) {
+        cJSON *out = NULL;
+        ap_err rc;
+
+        fail_at = n;
+        n_allocs = 0;
+        rc = encode(row->kind, &r, &out);
+        finished = n_allocs <= n;       /* no allocation failed */
+        fail_at = -1;
+        if (rc == AP_OK) {
+            assert_true(finished);
+            assert_true(cJSON_Compare(full, out, true));
+        } else {
+            assert_int_equal(rc, AP_ENOMEM);
+            assert_null(out);
+        }
+        cJSON_Delete(out);
+    }
+    cJSON_InitHooks(NULL);
+    assert_true(finished);
+    assert_true(n > 5);     /* the record took several allocations */
+    cJSON_Delete(full);
+    cJSON_Delete(in);
+    fini(row->kind, &r);
+}
+
+int
+main(void)
+{
+    struct test_list l = { 0 };
+    static char names[sizeof(rows) / sizeof(rows[0])][96];
+    size_t i;
+    int failed;
+
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        add_test(&l, rows[i].name, test_row, &rows[i]);
+        if (rows[i].want == AP_OK) {
+            (void)snprintf(names[i], sizeof(names[i]), "%s: out of memory",
+                           rows[i].name);
+            add_test(&l, names[i], test_enomem, &rows[i]);
+        }
+    }
+    failed = _cmocka_run_group_tests("records", l.tests, l.n, NULL, NULL);
+    free(l.tests);
+    return failed;
+}
