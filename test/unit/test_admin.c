@@ -4,7 +4,8 @@
  * must be usage errors); so are serial normalisation, revocation reasons
  * and list splitting. Formatting and the commands run against a store in
  * a fresh mkdtemp directory seeded with records shaped as account.c,
- * order.c, challenge.c and issuer.c write them; output is captured with
+ * order.c, challenge.c and issuer.c wrote them (now the codecs of
+ * proxy/rec_*.c, which write the same JSON); output is captured with
  * open_memstream. Revocation goes through a stand-in adapter that counts
  * its calls and can refuse. */
 #include <setjmp.h>
