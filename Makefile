@@ -231,9 +231,10 @@ valgrind: all unit
 	    valgrind -q --error-exitcode=1 --leak-check=full $$t || exit 1; \
 	done
 
-# test/lint/includes.py reads the objects of build/ (the call check).
+# test/lint/run.sh: the include graph (it reads the objects of build/ for
+# the call check) and the file sizes.
 lint: all
-	python3 test/lint/includes.py --objs build
+	test/lint/run.sh build
 	@! grep -nE '\b(sprintf|vsprintf|strcpy|strcat|strncat|gets|atoi|atol|strtok)\(' \
 	    common/*.c proxy/*.c adapters/*.c
 	cppcheck --quiet --error-exitcode=1 --std=c11 -I. common proxy adapters

@@ -38,6 +38,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 suite test/unit/run.sh build/test/unit normal
 suite test/unit/run.sh build/san/test/unit asan-ubsan
+suite test/lint/run.sh build
 FUZZ_SECONDS=${FUZZ_SECONDS:-3} suite test/fuzz/run.sh
 suite test/integration/run.sh build/san/acmeproxy
 suite test/integration/run.sh build/acmeproxy
