@@ -11,6 +11,7 @@
 #include "common/timeutil.h"
 #include "proxy/audit.h"
 #include "proxy/eab.h"
+#include "proxy/rec_account.h"
 #include "proxy/status.h"
 
 /* ---------------------------------------------------------------- accounts */
@@ -259,26 +260,25 @@ admin_cmd_accounts_deactivate(struct app *app, const struct admin_cmd *cmd,
                               FILE *out, FILE *err)
 {
     struct store_txn *txn = NULL;
-    cJSON *acct = NULL;
+    struct account acct;
     cJSON *doc;
     char was[32] = "";
     int status = ADMIN_EXIT_FAIL;
     ap_err rc;
 
+    memset(&acct, 0, sizeof(acct));
     rc = store_begin(app->st, true, &txn);
     if (rc == AP_OK) {
-        rc = store_get_json(txn, STORE_ACCOUNTS, cmd->arg, &acct);
+        rc = rec_account_get(txn, cmd->arg, &acct);
     }
     if (rc == AP_OK) {
-        snprintf(was, sizeof(was), "%s", json_str(acct, "status", ""));
+        snprintf(was, sizeof(was), "%s", account_status_name(acct.status));
     }
-    if (rc == AP_OK && strcmp(was, "valid") == 0) {
+    if (rc == AP_OK && acct.status == ACCOUNT_VALID) {
         /* RFC 8555 §7.3.6: the server refuses the account's requests from
          * now on (jws_verify checks the status). */
-        rc = json_set_str(acct, "status", "deactivated");
-        if (rc == AP_OK) {
-            rc = store_put_json(txn, STORE_ACCOUNTS, cmd->arg, acct, false);
-        }
+        acct.status = ACCOUNT_DEACTIVATED;
+        rc = rec_account_put(txn, cmd->arg, &acct, false);
         if (rc == AP_OK) {
             rc = account_cancel_pending(txn, cmd->arg);
         }
@@ -321,6 +321,6 @@ admin_cmd_accounts_deactivate(struct app *app, const struct admin_cmd *cmd,
     } else if (status == ADMIN_EXIT_OK) {
         fprintf(out, "deactivated account %s\n", cmd->arg);
     }
-    cJSON_Delete(acct);
+    rec_account_fini(&acct);
     return status;
 }
