@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <civetweb.h>
 
@@ -117,6 +118,21 @@ on_handoff_done(struct mg_handoff *h, int keep_alive)
 
     handoff_give(srv, ho);
     gate_done(conn, keep_alive != 0);
+#ifdef AP_TEST_HOOKS
+    /* Test builds only (Makefile: acmeproxy-hooks): with
+     * ACMEPROXY_TEST_HANDOFF_PAUSE_MS=N the worker pauses N ms before it
+     * takes the next request, so that the gate's next handoff waits in
+     * civetweb's queue, where a stop finds it (conn_attack.sh). */
+    {
+        const char *ms = getenv("ACMEPROXY_TEST_HANDOFF_PAUSE_MS");
+
+        if (ms != NULL) {
+            struct timespec ts = { 0, (long)(atoi(ms) % 1000) * 1000000L };
+
+            nanosleep(&ts, NULL);
+        }
+    }
+#endif
 }
 
 /* Frees srv and its handoff pool; nothing may use them any more. */
