@@ -108,10 +108,11 @@ $(BUILD)/test/unit/test_fileio: LDFLAGS += -Wl,--wrap=free
 unit: $(UNIT_BINS) $(BUILD)/mockpki $(BUILD)/test/acmeproxy-hooks
 
 # A test-only build of the proxy whose validator and issuer can be made to
-# crash on purpose (ACMEPROXY_TEST_CRASH, see proxy/jobs.h): the two
-# objects are compiled again with -DAP_TEST_HOOKS; build/acmeproxy itself
-# carries no crash switch.
-HOOK_SRCS := proxy/validate.c proxy/issuer.c
+# crash on purpose (ACMEPROXY_TEST_CRASH, see proxy/jobs.h) and whose
+# workers can pause between requests (ACMEPROXY_TEST_HANDOFF_PAUSE_MS, see
+# proxy/server.c): these objects are compiled again with -DAP_TEST_HOOKS;
+# build/acmeproxy itself carries no such switch.
+HOOK_SRCS := proxy/validate.c proxy/issuer.c proxy/server.c
 HOOK_OBJS := $(HOOK_SRCS:%.c=$(BUILD)/test/hooks/%.o)
 
 $(BUILD)/test/hooks/%.o: %.c

@@ -8,11 +8,13 @@
  * and gives the connection back. */
 #include "proxy/server.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <civetweb.h>
 
@@ -66,26 +68,86 @@ static const struct route routes[] = {
 _Static_assert(FRAME_MAX_FIELDS <= MG_MAX_HEADERS,
                "the gate must refuse requests civetweb would see in part");
 
-struct server {
-    _Atomic(struct mg_context *) ctx;
-    struct app *app;
-    struct gate *gate;
-};
-
 /* One request with a worker: civetweb's view of the gate's connection. */
 struct handoff {
     struct mg_handoff h;
     struct gate_conn *conn;
+    struct server *srv;
+    struct handoff *next;       /* in the free list */
 };
+
+/* The handoffs come from a pool of one per worker (the gate hands out at
+ * most that many at once): a request costs no allocation, and the ones
+ * civetweb still holds when it stops (queued, never served, so done is
+ * never called) are freed with the pool instead of leaking. */
+struct server {
+    _Atomic(struct mg_context *) ctx;
+    struct app *app;
+    struct gate *gate;
+    pthread_mutex_t pool_lock;
+    struct handoff *pool;       /* the array, freed at stop */
+    struct handoff *free_list;
+};
+
+static struct handoff *
+handoff_take(struct server *srv)
+{
+    struct handoff *ho;
+
+    pthread_mutex_lock(&srv->pool_lock);
+    ho = srv->free_list;
+    if (ho != NULL) {
+        srv->free_list = ho->next;
+    }
+    pthread_mutex_unlock(&srv->pool_lock);
+    if (ho != NULL) {
+        memset(ho, 0, sizeof(*ho));
+    }
+    return ho;
+}
+
+static void
+handoff_give(struct server *srv, struct handoff *ho)
+{
+    pthread_mutex_lock(&srv->pool_lock);
+    ho->next = srv->free_list;
+    srv->free_list = ho;
+    pthread_mutex_unlock(&srv->pool_lock);
+}
 
 static void
 on_handoff_done(struct mg_handoff *h, int keep_alive)
 {
     struct handoff *ho = h->user;
     struct gate_conn *conn = ho->conn;
+    struct server *srv = ho->srv;
 
-    free(ho);
+    handoff_give(srv, ho);
     gate_done(conn, keep_alive != 0);
+#ifdef AP_TEST_HOOKS
+    /* Test builds only (Makefile: acmeproxy-hooks): with
+     * ACMEPROXY_TEST_HANDOFF_PAUSE_MS=N the worker pauses N ms before it
+     * takes the next request, so that the gate's next handoff waits in
+     * civetweb's queue, where a stop finds it (conn_attack.sh). */
+    {
+        const char *ms = getenv("ACMEPROXY_TEST_HANDOFF_PAUSE_MS");
+
+        if (ms != NULL) {
+            struct timespec ts = { 0, (long)(atoi(ms) % 1000) * 1000000L };
+
+            nanosleep(&ts, NULL);
+        }
+    }
+#endif
+}
+
+/* Frees srv and its handoff pool; nothing may use them any more. */
+static void
+server_free_pool(struct server *srv)
+{
+    pthread_mutex_destroy(&srv->pool_lock);
+    free(srv->pool);
+    free(srv);
 }
 
 /* gate_dispatch_fn: queues a ready request to a civetweb worker. */
@@ -99,10 +161,11 @@ dispatch(void *arg, const struct gate_ready *r)
     if (ctx == NULL) {
         return -1; /* mg_start has not returned yet */
     }
-    ho = calloc(1, sizeof(*ho));
+    ho = handoff_take(srv);
     if (ho == NULL) {
-        return -1;
+        return -1; /* cannot happen: the gate keeps to max_inflight */
     }
+    ho->srv = srv;
     ho->conn = r->conn;
     ho->h.sock = r->fd;
     ho->h.tls = r->tls;
@@ -111,7 +174,7 @@ dispatch(void *arg, const struct gate_ready *r)
     ho->h.done = on_handoff_done;
     ho->h.user = ho;
     if (mg_handoff(ctx, &ho->h) != 0) {
-        free(ho);
+        handoff_give(srv, ho);
         return -1;
     }
     return 0;
@@ -386,6 +449,15 @@ server_start(struct app *app, const char *tls_pem_file, struct server **out,
         return AP_ENOMEM;
     }
     srv->app = app;
+    srv->pool = calloc(cfg->server.threads, sizeof(*srv->pool));
+    if (srv->pool == NULL || pthread_mutex_init(&srv->pool_lock, NULL) != 0) {
+        free(srv->pool);
+        free(srv);
+        return AP_ENOMEM;
+    }
+    for (unsigned i = 0; i < cfg->server.threads; i++) {
+        handoff_give(srv, &srv->pool[i]);
+    }
     memset(&lim, 0, sizeof(lim));
     lim.handshake_ms = cfg->server.handshake_timeout_ms;
     lim.head_ms = cfg->server.head_timeout_ms;
@@ -399,7 +471,7 @@ server_start(struct app *app, const char *tls_pem_file, struct server **out,
     rc = gate_start(&lim, tls_pem_file, dispatch, error_headers, srv,
                     &srv->gate, errbuf, errlen);
     if (rc != AP_OK) {
-        free(srv);
+        server_free_pool(srv);
         return rc;
     }
     /* civetweb listens without TLS of its own: the gate terminates TLS. */
@@ -449,7 +521,7 @@ server_start(struct app *app, const char *tls_pem_file, struct server **out,
                  errtext[0] ? errtext : "civetweb failed to start");
         mg_exit_library();
         gate_free(srv->gate);
-        free(srv);
+        server_free_pool(srv);
         return AP_ECONFIG;
     }
     mg_set_request_handler(ctx, "/", on_request, srv);
@@ -474,5 +546,5 @@ server_stop(struct server *srv)
     mg_stop(atomic_load(&srv->ctx));
     gate_free(srv->gate);      /* what the workers held */
     mg_exit_library();
-    free(srv);
+    server_free_pool(srv);     /* with the handoffs civetweb never served */
 }

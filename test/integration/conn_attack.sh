@@ -15,6 +15,10 @@
 #    before the attack, and the closes must be counted in the gate's log.
 # 3. With max_conns_per_ip = 8, 12 of 20 silent connections from one
 #    address are closed at once and another address is still served.
+# 4. Stopped under load, the proxy exits 0 with no sanitizer report, also
+#    when requests wait in civetweb's queue at the stop: the test-only
+#    build (acmeproxy-hooks) pauses each worker 20 ms between requests
+#    (ACMEPROXY_TEST_HANDOFF_PAUSE_MS), three rounds.
 #
 # Usage: test/integration/conn_attack.sh [PROXY] [ACMEBENCH] [CONNATTACK]
 # Ends with "conn_attack: N passed, N failed". About a minute.
@@ -23,9 +27,11 @@ set -u
 CA_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ACMEBENCH=${2:-build/test/bench/acmebench}
 CONNATTACK=${3:-build/test/bench/connattack}
+HOOKS=${HOOKS:-}
 
 # shellcheck source=run.sh
 source "$CA_DIR/run.sh" "${1:-build/acmeproxy}"
+HOOKS=${HOOKS:-$(dirname "$TARGET")/test/acmeproxy-hooks}
 
 attack_config() {   # attack_config PER_IP
     cat > "$TMP/proxy.conf" <<EOF
@@ -129,10 +135,50 @@ attack_and_flows() {
     fi
 }
 
+# Round by round: start the hooks build, load it, SIGTERM in the middle.
+stop_under_load() {
+    local round rc bad=0 lpid why="" from
+    local saved=$TARGET
+    from=$(($(wc -l < "$TMP/proxy.log") + 1))
+    TARGET=$HOOKS
+    for round in 1 2 3; do
+        echo "### round $round" >> "$TMP/proxy.log"
+        if ! ACMEPROXY_TEST_HANDOFF_PAUSE_MS=20 proxy_start; then
+            bad=1; why="round $round: ${START_ERR:-could not start}"
+            break
+        fi
+        timeout 60 "$PY" "$CA_DIR/conn_test.py" 127.0.0.1 "$ACME_PORT" "$CA_FILE" load \
+            > "$TMP/conn_test-load-$round.log" 2>&1 &
+        lpid=$!
+        sleep 1.5
+        server_stop
+        rc=$?
+        wait "$lpid"
+        if [ "$rc" -ne 0 ]; then
+            bad=1; why="round $round: $STOP_ERR"
+            break
+        fi
+        if ! grep -q '^ok - load_requests_answered' "$TMP/conn_test-load-$round.log"; then
+            bad=1; why="round $round: no request was answered before the stop"
+            break
+        fi
+    done
+    TARGET=$saved
+    tail -n "+$from" "$TMP/proxy.log" > "$TMP/proxy-stop-load.log"
+    if [ "$bad" -eq 0 ] &&
+       ! grep -Eq 'AddressSanitizer|runtime error:|LeakSanitizer' "$TMP/proxy-stop-load.log"; then
+        ok stop_under_load_exits_clean
+    else
+        not_ok stop_under_load_exits_clean "${why:-sanitizer report in proxy.log}"
+        grep -E -m 3 -A 8 'AddressSanitizer|runtime error:|LeakSanitizer' \
+            "$TMP/proxy-stop-load.log" | sed 's/^/#   /'
+    fi
+}
+
 conn_main() {
     echo "# conn_attack: $TARGET; tmp $TMP"
     local f
-    for f in "$TARGET" "$ACMEBENCH" "$CONNATTACK"; do
+    for f in "$TARGET" "$ACMEBENCH" "$CONNATTACK" "$HOOKS"; do
         if [ ! -x "$f" ]; then
             not_ok conn_attack_binaries "$f is not built (make all bench-tools)"
             echo "conn_attack: $PASSED passed, $FAILED failed"
@@ -160,6 +206,8 @@ conn_main() {
             not_ok conn_attack_server_starts_capped "${START_ERR:-could not start}"
             show_tail "$TMP/proxy.log" 30
         fi
+        attack_config 100000
+        stop_under_load
     fi
     if [ "$FAILED" -gt 0 ]; then
         show_tail "$TMP/proxy.log" 40

@@ -8,11 +8,14 @@ Usage: conn_test.py HOST PORT CA_FILE MODE
                 head_timeout_ms and idle_timeout_ms 2000.
   MODE cap      max_conns_per_ip = 8: of 20 silent connections from
                 127.0.0.1, 12 are closed at once; 127.0.0.2 is served.
+  MODE load     24 keep-alive clients send GET /directory for 3 s (the
+                proxy is stopped meanwhile): some requests are answered.
 Prints "ok - NAME" / "not ok - NAME: WHY" and "conn_wire: N passed, N failed".
 """
 import socket
 import ssl
 import sys
+import threading
 import time
 
 HOST, PORT, CA, MODE = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
@@ -243,10 +246,37 @@ def cap():
         s.close()
 
 
+def load(seconds=3.0, clients=24):
+    end = time.monotonic() + seconds
+    answered = [0] * clients
+
+    def client(i):
+        while time.monotonic() < end:
+            try:
+                s = tls(timeout=3)
+                while time.monotonic() < end:
+                    s.sendall(b"GET /directory HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                    status, _, _, _ = read_response(s, deadline=3)
+                    if status == 200:
+                        answered[i] += 1
+            except Exception:  # noqa: BLE001 (the proxy stops under us)
+                time.sleep(0.05)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    check("load_requests_answered", sum(answered) > 0,
+          "no GET /directory was answered")
+
+
 if MODE == "framing":
     framing()
 elif MODE == "cap":
     cap()
+elif MODE == "load":
+    load()
 else:
     not_ok("mode", f"unknown mode {MODE}")
 print(f"conn_wire: {PASSED} passed, {FAILED} failed")
