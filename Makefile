@@ -2,7 +2,11 @@
 # ASan/UBSan variant). `make run` and `make test` install what is missing
 # first (deploy/deps.sh), then build.
 
-PKGS      := libcurl libcjson lmdb inih libcrypto libssl libcares libxml-2.0
+PKGS      := libcurl libcjson lmdb inih libcrypto libssl libcares libxml-2.0 \
+             libsystemd
+# The release: the Debian package's version (deploy/debian/changelog's
+# first entry) and the build info of the metrics.
+VERSION   := $(shell sed -n '1s/^acmeproxy (\([^)-]*\).*/\1/p' deploy/debian/changelog 2>/dev/null)
 TESTPKGS  := cmocka
 SAN       ?=
 BUILD     := build$(if $(SAN),/san)
@@ -27,7 +31,8 @@ WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
              -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wvla \
              -Wcast-qual -Wnull-dereference
 CFLAGS    += -std=c11 -fstack-protector-strong -fPIE
-CPPFLAGS  += -D_GNU_SOURCE -I. -I$(CIVET_SRC)/include \
+CPPFLAGS  += -D_GNU_SOURCE -DACMEPROXY_VERSION='"$(VERSION)"' -I. \
+             -I$(CIVET_SRC)/include \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null) \
              -lhttp_parser -lmbedtls -lmbedx509 -lmbedcrypto -lresolv \
@@ -88,7 +93,7 @@ $(CIVET_STAMP): $(CIVET_ORIG)/src/civetweb.c deploy/civetweb-patches/series \
 $(CIVET_SRC)/src/civetweb.c $(CIVET_SRC)/include/civetweb.h: $(CIVET_STAMP)
 
 # Only these include civetweb.h.
-$(BUILD)/proxy/server.o: $(CIVET_STAMP)
+$(BUILD)/proxy/server.o $(BUILD)/proxy/adminsrv.o: $(CIVET_STAMP)
 
 $(BUILD)/civetweb.o: $(CIVET_SRC)/src/civetweb.c $(CIVET_STAMP)
 	@mkdir -p $(@D)
@@ -202,7 +207,7 @@ $(FUZZ_DIR)/%.o: %.c
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link \
 	    $(WARN) -MMD -MP -c -o $@ $<
 
-$(FUZZ_DIR)/proxy/server.o: $(CIVET_STAMP)
+$(FUZZ_DIR)/proxy/server.o $(FUZZ_DIR)/proxy/adminsrv.o: $(CIVET_STAMP)
 
 $(FUZZ_DIR)/civetweb.o: $(CIVET_SRC)/src/civetweb.c $(CIVET_STAMP)
 	@mkdir -p $(@D)

@@ -37,6 +37,7 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <mbedtls/ctr_drbg.h>
@@ -50,6 +51,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "proxy/frame.h"
+#include "proxy/tlsconf.h"
 
 enum phase { PH_TLS, PH_HEAD, PH_BODY, PH_IDLE, PH_LINGER, PH_READY,
              PH_WORKER, PH__N };
@@ -86,6 +88,7 @@ struct gate_conn {
     bool keep_alive;              /* set by gate_done */
     struct ipent *ip;
     mbedtls_ssl_context *ssl;     /* TLS: from the first byte on */
+    struct tlsconf *tlsc;         /* ssl's configuration, referenced */
     bool in_epoll;
     uint32_t events;
     char *buf;
@@ -118,11 +121,8 @@ struct gate {
     size_t raw_cap;
 
     bool tls;
-    mbedtls_ssl_config conf;
-    mbedtls_x509_crt crt;
-    mbedtls_pk_context pk;
-    mbedtls_entropy_context entropy;
-    mbedtls_ctr_drbg_context drbg;
+    struct tlsconf *tlsc;         /* for new connections; under mu */
+    _Atomic unsigned long long turns; /* loop turns, for gate_alive */
 
     /* the gate's thread only */
     struct list lists[PH__N];
@@ -314,6 +314,8 @@ drop_tls(struct gate_conn *c)
         free(c->ssl);
         c->ssl = NULL;
     }
+    tlsconf_put(c->tlsc);
+    c->tlsc = NULL;
 }
 
 static void
@@ -592,7 +594,10 @@ tls_step(struct gate *g, struct gate_conn *c, long long now)
             return;
         }
         mbedtls_ssl_init(c->ssl);
-        if (mbedtls_ssl_setup(c->ssl, &g->conf) != 0) {
+        pthread_mutex_lock(&g->mu);
+        c->tlsc = tlsconf_ref(g->tlsc);
+        pthread_mutex_unlock(&g->mu);
+        if (mbedtls_ssl_setup(c->ssl, tlsconf_ssl(c->tlsc)) != 0) {
             conn_free(g, c, C_TLS_FAILED);
             return;
         }
@@ -861,6 +866,7 @@ gate_main(void *arg)
         int n = epoll_wait(g->ep, ev, 128, next_wait_ms(g, now));
         bool woke = false;
 
+        atomic_fetch_add_explicit(&g->turns, 1, memory_order_relaxed);
         now = time_mono_ms();
         /* Connections past their handshake first: a burst of handshakes
          * (~3 ms of CPU each) must not delay a request that has arrived. */
@@ -972,54 +978,38 @@ fd_limit(struct gate *g)
 static ap_err
 tls_setup(struct gate *g, const char *pem, char *errbuf, size_t errlen)
 {
-    static const char pers[] = "acmeproxy gate";
-    int rc;
-
     g->tls = true;
-    mbedtls_ssl_config_init(&g->conf);
-    mbedtls_x509_crt_init(&g->crt);
-    mbedtls_pk_init(&g->pk);
-    mbedtls_entropy_init(&g->entropy);
-    mbedtls_ctr_drbg_init(&g->drbg);
-    rc = mbedtls_ctr_drbg_seed(&g->drbg, mbedtls_entropy_func, &g->entropy,
-                               (const unsigned char *)pers, sizeof(pers) - 1);
-    if (rc == 0) {
-        rc = mbedtls_x509_crt_parse_file(&g->crt, pem);
-    }
-    if (rc == 0) {
-        rc = mbedtls_pk_parse_keyfile(&g->pk, pem, NULL);
-    }
-    if (rc == 0) {
-        rc = mbedtls_ssl_config_defaults(&g->conf, MBEDTLS_SSL_IS_SERVER,
-                                         MBEDTLS_SSL_TRANSPORT_STREAM,
-                                         MBEDTLS_SSL_PRESET_DEFAULT);
-    }
-    if (rc == 0) {
-        mbedtls_ssl_conf_rng(&g->conf, mbedtls_ctr_drbg_random, &g->drbg);
-        mbedtls_ssl_conf_authmode(&g->conf, MBEDTLS_SSL_VERIFY_NONE);
-        rc = mbedtls_ssl_conf_own_cert(&g->conf, &g->crt, &g->pk);
-    }
-    if (rc != 0) {
-        char t[128];
-
-        mbedtls_strerror(rc, t, sizeof(t));
-        snprintf(errbuf, errlen, "TLS key or certificate: %s", t);
-        return AP_ECONFIG;
-    }
-    return AP_OK;
+    return tlsconf_new(pem, &g->tlsc, errbuf, errlen);
 }
 
 static void
 tls_teardown(struct gate *g)
 {
+    tlsconf_put(g->tlsc);
+    g->tlsc = NULL;
+}
+
+ap_err
+gate_set_tls(struct gate *g, const char *pem, char *errbuf, size_t errlen)
+{
+    struct tlsconf *t = NULL;
+    struct tlsconf *old;
+    ap_err rc;
+
     if (!g->tls) {
-        return;
+        (void)snprintf(errbuf, errlen, "the listener has no TLS");
+        return AP_EINVAL;
     }
-    mbedtls_ssl_config_free(&g->conf);
-    mbedtls_x509_crt_free(&g->crt);
-    mbedtls_pk_free(&g->pk);
-    mbedtls_ctr_drbg_free(&g->drbg);
-    mbedtls_entropy_free(&g->entropy);
+    rc = tlsconf_new(pem, &t, errbuf, errlen);
+    if (rc != AP_OK) {
+        return rc;
+    }
+    pthread_mutex_lock(&g->mu);
+    old = g->tlsc;
+    g->tlsc = t;
+    pthread_mutex_unlock(&g->mu);
+    tlsconf_put(old); /* connections that use it hold their own */
+    return AP_OK;
 }
 
 void
@@ -1144,6 +1134,23 @@ wake(struct gate *g)
     uint64_t one = 1;
 
     (void)!write(g->wake, &one, sizeof(one));
+}
+
+bool
+gate_alive(struct gate *g, unsigned timeout_ms)
+{
+    unsigned long long t = atomic_load(&g->turns);
+    long long end = time_mono_ms() + timeout_ms;
+    struct timespec ts = { 0, 5 * 1000000L };
+
+    wake(g);
+    while (atomic_load(&g->turns) == t) {
+        if (time_mono_ms() >= end) {
+            return false;
+        }
+        nanosleep(&ts, NULL);
+    }
+    return true;
 }
 
 void
