@@ -19,7 +19,7 @@ CIVET_PATCHES := $(addprefix deploy/civetweb-patches/,\
                    $(shell grep -v '^\#' deploy/civetweb-patches/series))
 CIVET_STAMP   := $(CIVET_SRC)/.applied
 
-ifeq ($(filter deps run test bench fuzz clean format,$(MAKECMDGOALS)),)
+ifeq ($(filter deps run test bench fuzz clean format deb,$(MAKECMDGOALS)),)
 ifneq ($(shell pkg-config --exists $(PKGS) $(TESTPKGS) && test -f $(CIVET_ORIG)/src/civetweb.c && test -f /usr/include/http_parser.h && echo ok),ok)
 $(error dependencies missing: run deploy/deps.sh (make run / make test do it for you))
 endif
@@ -61,7 +61,7 @@ UNIT_SRCS := $(wildcard test/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
 
 .PHONY: all deps run test unit san clean format valgrind lint bench bench-tools \
-        fuzz fuzz-build torture
+        fuzz fuzz-build torture deb
 
 all: $(BUILD)/acmeproxy
 
@@ -142,6 +142,12 @@ $(BUILD)/mockpki: $(BUILD)/test/mockpki/mockpki.o $(MOCK_OBJS)
 
 san:
 	$(MAKE) SAN=1 all unit
+
+# build/acmeproxy_<version>_<arch>.deb (deploy/deb.sh: dpkg-buildpackage on
+# a tree assembled in build/deb from the sources and deploy/debian/, then
+# lintian).
+deb: deps
+	@deploy/deb.sh
 
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -244,7 +250,9 @@ format:
 
 clean:
 	rm -rf build/acmeproxy build/common build/proxy build/adapters \
-	    build/test build/san build/fuzz build/civetweb.o $(CIVET_SRC)
+	    build/test build/san build/fuzz build/civetweb.o $(CIVET_SRC) \
+	    build/deb build/acmeproxy_*.deb build/lintian.txt
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -path build/deb -prune -o -type f -name '*.d' \
+             -print 2>/dev/null)
 -include $(shell find $(FUZZ_DIR) -name '*.d' 2>/dev/null)
