@@ -157,6 +157,7 @@ test: deps
 	@$(MAKE) --no-print-directory all unit bench-tools
 	@$(MAKE) --no-print-directory SAN=1 all unit
 	@$(MAKE) --no-print-directory fuzz-build
+	@$(MAKE) --no-print-directory deb
 	@test/run.sh
 
 # Exactly once through crashes, at length (never part of `make test`,

@@ -142,6 +142,7 @@ snapshot_build(const struct app *root, const char *path, bool probe,
 {
     struct snapshot *s;
     char key[96];
+    char why[512];
     ap_err rc;
 
     *out = NULL;
@@ -163,8 +164,9 @@ snapshot_build(const struct app *root, const char *path, bool probe,
         rc = AP_ECONFIG;
         goto out;
     }
-    rc = policy_global_init(&s->cfg, &s->policy, errbuf, errlen);
+    rc = policy_global_init(&s->cfg, &s->policy, why, sizeof(why));
     if (rc != AP_OK) {
+        (void)snprintf(errbuf, errlen, "%s: [policy] %s", path, why);
         goto out;
     }
     s->app = *root;

@@ -59,8 +59,11 @@ tlsconf_new(const char *pem, struct tlsconf **out, char *errbuf,
     if (rc == 0) {
         rc = mbedtls_pk_parse_keyfile(&t->pk, pem, NULL);
     }
-    if (rc == 0) {
-        rc = mbedtls_pk_check_pair(&t->crt.pk, &t->pk);
+    if (rc == 0 && mbedtls_pk_check_pair(&t->crt.pk, &t->pk) != 0) {
+        (void)snprintf(errbuf, errlen, "TLS key: not the key of the "
+                       "certificate in %s", pem);
+        tlsconf_free(t);
+        return AP_ECONFIG;
     }
     if (rc == 0) {
         rc = mbedtls_ssl_config_defaults(&t->conf, MBEDTLS_SSL_IS_SERVER,
