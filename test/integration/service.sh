@@ -8,6 +8,8 @@
 #
 # Usage (from the repository root, after `make deb`):
 #   test/integration/service.sh [DEB]     default build/acmeproxy_*.deb
+#   SERVICE_BIN=build/san/acmeproxy test/integration/service.sh
+#                                         the flows on another binary
 # The stand-in PKI is build/mockpki.
 #
 # Checks: the package's file list, conffile and maintainer scripts;
@@ -531,7 +533,9 @@ service_main() {
     elif ! notify_listener; then
         not_ok "notify_socket" "the stand-in NOTIFY_SOCKET did not come up"
     else
-        TARGET=$PKG/usr/sbin/acmeproxy
+        # SERVICE_BIN=build/san/acmeproxy runs the same flows on the
+        # sanitizer build (the package checks still read the .deb).
+        TARGET=${SERVICE_BIN:-$PKG/usr/sbin/acmeproxy}
         test_package
         test_unit
         write_conf
@@ -551,6 +555,12 @@ service_main() {
             test_vault_rotation
             test_tls_reload
             test_stop
+            if grep -Eq 'AddressSanitizer|runtime error:|LeakSanitizer' "$TMP/proxy.log"; then
+                not_ok "no_sanitizer_reports" "see the log"
+                grep -E -m 3 -A 12 'AddressSanitizer|runtime error:|LeakSanitizer' "$TMP/proxy.log" | sed 's/^/#   /'
+            elif [ -n "${SERVICE_BIN:-}" ]; then
+                ok "no_sanitizer_reports"
+            fi
         fi
     fi
     if [ "$FAILED" -gt 0 ]; then
