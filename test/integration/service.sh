@@ -18,8 +18,8 @@
 # listener (live, ready with its checks, metrics clean under promtool, none
 # of it on the ACME listener); metrics before and after a lego issuance;
 # [policy] changed and SIGHUP: the next order obeys it; a broken
-# configuration, and a restart-only change, refused while the proxy keeps
-# serving; the adapter switched to Vault by a reload, its token file
+# configuration, a restart-only change, and an adapter that fails its
+# health probe, refused while the proxy keeps serving; the adapter switched to Vault by a reload, its token file
 # rotated and reloaded: the next issuance uses the new token (the stand-in
 # refuses the old one); the listener's certificate replaced by a reload.
 # Ends with "service: N passed, N failed".
@@ -37,7 +37,7 @@ PKG=$TMP/pkgroot
 CONF=$TMP/acmeproxy.conf
 NOTIFY_LOG=$TMP/notify.log
 MOCK=$TMP/mock
-read -r ADMIN_PORT MOCK_PORT < <("$PY" "$HERE/free_ports.py" 2 | tr '\n' ' ')
+read -r ADMIN_PORT MOCK_PORT DEAD_PORT < <("$PY" "$HERE/free_ports.py" 3 | tr '\n' ' ')
 ADMIN=http://127.0.0.1:$ADMIN_PORT
 MOCK_URL=https://localhost:$MOCK_PORT
 UNIT=$PKG/lib/systemd/system/acmeproxy.service
@@ -442,6 +442,25 @@ EOF
         not_ok "issues_through_vault_with_token" "static signs $st0 -> $(mock_state .vault_signs_static)"
         show_tail "$TMP/lego-vault1.log" 4
     fi
+    # An adapter that fails its health probe (nothing listens on DEAD_PORT):
+    # refused with the probe's answer; the running adapter keeps issuing.
+    local good=$TMP/vault-good.conf
+    cp "$CONF" "$good"
+    set_key "$CONF" adapter url "https://localhost:$DEAD_PORT"
+    if reload_and_wait 'reload refused' &&
+       grep -q 'reload refused, the running configuration stays: .*adapter vault failed its health probe' "$TMP/proxy.log"; then
+        ok "unhealthy_adapter_refused_with_log_line"
+    else
+        not_ok "unhealthy_adapter_refused_with_log_line" "$(grep 'reload' "$TMP/proxy.log" | tail -n 1)"
+    fi
+    cp "$good" "$CONF"
+    st0=$(mock_state .vault_signs_static)
+    if lego_eab lego-vault-unhealthy vu.allowed.test && [ "$(mock_state .vault_signs_static)" -gt "$st0" ]; then
+        ok "keeps_issuing_after_unhealthy_adapter"
+    else
+        not_ok "keeps_issuing_after_unhealthy_adapter" "static signs $st0 -> $(mock_state .vault_signs_static)"
+        show_tail "$TMP/lego-vault-unhealthy.log" 4
+    fi
     # Rotation: a new token (an AppRole login at the stand-in) in the token
     # file, the old one refused from now on, then the reload.
     token=$(curl -sf --max-time 5 --cacert "$MOCK/ca/ca.pem" -X POST \
@@ -476,7 +495,7 @@ EOF
     fi
     metrics "$TMP/metrics-vault.txt"
     if awk '$1 == "acmeproxy_pki_calls_total{adapter=\"vault\",call=\"submit\",outcome=\"issued\"}" && $2 >= 2 { f = 1 } END { exit !f }' "$TMP/metrics-vault.txt" &&
-       awk '$1 == "acmeproxy_config_reloads_total{result=\"refused\"}" && $2 >= 2 { f = 1 } END { exit !f }' "$TMP/metrics-vault.txt"; then
+       awk '$1 == "acmeproxy_config_reloads_total{result=\"refused\"}" && $2 >= 3 { f = 1 } END { exit !f }' "$TMP/metrics-vault.txt"; then
         ok "metrics_pki_and_reloads"
     else
         not_ok "metrics_pki_and_reloads" "$(grep -E 'pki_calls_total\{adapter="vault"|config_reloads' "$TMP/metrics-vault.txt" | tr '\n' ' ')"
@@ -523,7 +542,7 @@ test_stop() {
 
 service_main() {
     echo "# service: package $DEB; tmp $TMP"
-    echo "# ports: acme $ACME_PORT admin $ADMIN_PORT http-01 $HTTP_PORT dns $DNS_PORT mock $MOCK_PORT"
+    echo "# ports: acme $ACME_PORT admin $ADMIN_PORT http-01 $HTTP_PORT dns $DNS_PORT mock $MOCK_PORT dead $DEAD_PORT"
     if [ -z "$DEB" ] || [ ! -f "$DEB" ]; then
         not_ok "package_built" "no build/acmeproxy_*.deb (make deb)"
     elif ! dpkg -x "$DEB" "$PKG"; then
