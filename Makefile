@@ -107,6 +107,8 @@ $(BUILD)/test/unit/%: test/unit/%.c $(LIB_OBJS)
 
 # test_eab watches every free of the project's code for the EAB secret.
 $(BUILD)/test/unit/test_eab: LDFLAGS += -Wl,--wrap=free
+# test_fileio does the same for secrets read from files.
+$(BUILD)/test/unit/test_fileio: LDFLAGS += -Wl,--wrap=free
 
 unit: $(UNIT_BINS) $(BUILD)/mockpki $(BUILD)/test/acmeproxy-hooks
 

@@ -185,7 +185,8 @@ void adapter_http_call(const struct adapter_http *h, struct httpc_call *call,
 
 /* Reads the secret named by the value of key: "env:NAME" takes the
  * environment variable, "file:PATH" or a plain path the file's first line
- * (trailing CR/LF dropped). A file others may read is a start-up warning.
+ * (trailing CR/LF dropped; a file over 8 KiB is refused). A file others
+ * may read is a start-up warning.
  * AP_ENOTFOUND when key is absent (errbuf set only if required); the
  * secret itself never reaches errbuf or the log. Free with
  * adapter_secret_free. */

@@ -49,49 +49,7 @@ enum adapter_outcome adcs_classify_fetch(long status, const char *ctype,
 enum adapter_outcome exec_classify(int exit_status, const char *out,
                                    size_t len, struct adapter_result *res);
 
-/* Generic REST engine. Values a template may name. */
-struct rest_vars {
-    const struct adapter_request *req; /* submit; NULL for poll/revoke */
-    const char *ref;                   /* poll: the stored reference */
-    const char *cert_pem;              /* revoke */
-    const char *serial_hex;            /* revoke, lower-case hex */
-    const char *issuer_dn;             /* revoke, RFC 4514 */
-    int reason;                        /* revoke */
-    const cJSON *reason_map;           /* "1" -> "KEY_COMPROMISE"; may be NULL */
-    const char *base_url;
-    const char *token;                 /* result of the login step */
-    const cJSON *jwts;                 /* name -> minted JWT string */
-    long long now;
-};
-
-/* RFC 6901 JSON pointer into root; "" is root. A last token "*" joins a
- * string array (rest_pointer_text only). NULL when absent or malformed. */
-const cJSON *rest_pointer(const cJSON *root, const char *ptr);
-/* The pointed-at value as text: a string as is, a number or bool printed,
- * an array of strings joined with sep. NULL when absent (caller frees). */
-char *rest_pointer_text(const cJSON *root, const char *ptr, const char *sep);
-
-/* Expands every "{{name}}" in the template tree (borrowed) into a new
- * tree: a string that is exactly one placeholder takes the typed value
- * (array, number), other strings get the text. Unknown placeholders are
- * AP_EINVAL with the name in errbuf. secrets (may be NULL) resolves
- * {{secret:NAME}} from a name -> value object. */
-AP_MUST_CHECK ap_err rest_render(const cJSON *tmpl, const struct rest_vars *v,
-                                 const cJSON *secrets, cJSON **out,
-                                 char *errbuf, size_t errlen);
-/* Expands placeholders in text; with url_escape, values are
- * percent-encoded (a "|raw" suffix and {{base_url}} are not). */
-AP_MUST_CHECK ap_err rest_render_text(const char *text,
-                                      const struct rest_vars *v,
-                                      const cJSON *secrets, bool url_escape,
-                                      char **out, char *errbuf,
-                                      size_t errlen);
-
-/* One operation's answer through its "expect" rules and "extract"
- * pointers (op is the operation object of the config). For revoke and
- * health, ISSUED means ok. */
-enum adapter_outcome rest_classify(const cJSON *op, long status,
-                                   const char *body, long retry_after,
-                                   struct adapter_result *res);
+/* Generic REST engine: adapters/rest_engine.h. */
+#include "adapters/rest_engine.h"
 
 #endif /* AP_ADAPTERS_ADAPTERS_INT_H */

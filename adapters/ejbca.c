@@ -31,6 +31,7 @@
 #include "common/buf.h"
 #include "common/crypto.h"
 #include "common/csr.h"
+#include "common/fileio.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/x509.h"
@@ -667,20 +668,25 @@ ejbca_init(const struct config_section *cfg, const struct adapter_ctx *ctx,
     }
     chain_file = adapter_conf_str(cfg, "chain_file", NULL);
     if (rc == AP_OK && chain_file != NULL) {
-        FILE *f = fopen(chain_file, "re");
-        char *text = calloc(1, EJBCA_MAX_CHAIN_FILE + 1);
+        char why[300];
+        char *text = NULL;
+        size_t len = 0;
 
-        if (f == NULL || text == NULL ||
-            fread(text, 1, EJBCA_MAX_CHAIN_FILE, f) == 0 ||
-            x509_pem_normalize(text, 0, &e->chain, NULL) != AP_OK) {
+        rc = fileio_read(chain_file, EJBCA_MAX_CHAIN_FILE, 0, &text, &len,
+                         why, sizeof(why));
+        if (rc == AP_OK) {
+            rc = x509_pem_normalize(text, 0, &e->chain, NULL);
+            if (rc != AP_OK) {
+                (void)snprintf(why, sizeof(why), "certificates: %s",
+                               ap_strerror(rc));
+            }
+        }
+        fileio_free(text, len, 0);
+        if (rc != AP_OK) {
             (void)snprintf(errbuf, errlen, "ejbca: chain_file %s is not a "
-                           "PEM bundle", chain_file);
-            rc = AP_ECONFIG;
+                           "PEM bundle: %s", chain_file, why);
+            rc = rc == AP_ENOMEM ? rc : AP_ECONFIG;
         }
-        if (f != NULL) {
-            fclose(f);
-        }
-        free(text);
     }
     if (rc == AP_OK) {
         *state = e;

@@ -2,9 +2,10 @@
  * credentials from files or the environment, HTTP settings, failure
  * results.
  *
- * Secrets read here are wiped before they are freed and never copied into
- * an error buffer or a log line: messages name the key and the file, not
- * the value. */
+ * Secrets read here (files through common/fileio.h with FILEIO_SECRET,
+ * at most SUPPORT_MAX_SECRET bytes: a longer file is refused, not cut)
+ * are wiped before they are freed and never copied into an error buffer
+ * or a log line: messages name the key and the file, not the value. */
 #include "adapters/adapter.h"
 #include "adapters/parse.h"
 
@@ -18,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "common/crypto.h"
+#include "common/fileio.h"
 #include "common/json.h"
 #include "common/log.h"
 
@@ -141,8 +143,8 @@ adapter_secret(const struct config_section *cfg, const char *key,
     const char *spec = adapter_conf_str(cfg, key, NULL);
     const char *path;
     char *data = NULL;
-    FILE *f = NULL;
-    size_t n;
+    char why[300];
+    size_t n = 0;
     ap_err rc = AP_ECONFIG;
 
     if (spec == NULL || spec[0] == '\0') {
@@ -172,23 +174,15 @@ adapter_secret(const struct config_section *cfg, const char *key,
         return AP_OK;
     }
     path = strncmp(spec, "file:", 5) == 0 ? spec + 5 : spec;
-    f = fopen(path, "re");
-    if (f == NULL) {
-        (void)snprintf(errbuf, errlen, "%s:%d: %s: cannot read %s: %s",
-                       cfg_file(cfg), key_line(cfg, key), key, path,
-                       strerror(errno));
+    rc = fileio_read(path, SUPPORT_MAX_SECRET, FILEIO_SECRET, &data, &n,
+                     why, sizeof(why));
+    if (rc != AP_OK) {
+        (void)snprintf(errbuf, errlen, "%s:%d: %s: cannot read %s",
+                       cfg_file(cfg), key_line(cfg, key), key, why);
+        rc = rc == AP_ENOMEM ? rc : AP_ECONFIG;
         goto out;
     }
-    /* Unbuffered: stdio's own buffer would keep a copy of the file that
-     * fclose frees unwiped. */
-    (void)setvbuf(f, NULL, _IONBF, 0);
-    data = calloc(1, SUPPORT_MAX_SECRET + 1);
-    if (data == NULL) {
-        rc = AP_ENOMEM;
-        goto out;
-    }
-    n = fread(data, 1, SUPPORT_MAX_SECRET, f);
-    data[n] = '\0';
+    rc = AP_ECONFIG;
     {
         /* The first line is the secret; the rest of what was read (a
          * second line, a trailing newline) is wiped, not left behind the
@@ -205,9 +199,6 @@ adapter_secret(const struct config_section *cfg, const char *key,
     adapter_check_private_file(path, what);
     rc = AP_OK;
 out:
-    if (f != NULL) {
-        fclose(f);
-    }
     if (rc == AP_OK) {
         *out = data;
     } else {

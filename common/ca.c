@@ -32,6 +32,7 @@
 
 #include "common/ca_cert.h"
 #include "common/ca_keys.h"
+#include "common/fileio.h"
 
 #define CA_SKEW_SEC 60            /* not_before backdating, seconds */
 #define CA_ROOT_YEARS 20
@@ -191,7 +192,7 @@ crt_load_file(const char *dir, const char *name, X509 **out, char *errbuf,
               size_t errlen)
 {
     ap_err rc = AP_EINTERNAL;
-    unsigned char *pem = NULL;
+    char *pem = NULL;
     char path[PATH_MAX];
     size_t len = 0;
 
@@ -199,13 +200,16 @@ crt_load_file(const char *dir, const char *name, X509 **out, char *errbuf,
     if (rc != AP_OK) {
         goto out;
     }
-    rc = ca_file_read(path, &pem, &len, errbuf, errlen);
+    rc = fileio_read(path, CA_FILE_MAX, FILEIO_NOFOLLOW, &pem, &len, errbuf,
+                     errlen);
     if (rc != AP_OK) {
+        rc = rc == AP_ENOMEM ? rc : AP_ECONFIG;
         goto out;
     }
-    rc = crt_parse(path, pem, len, out, errbuf, errlen);
+    rc = crt_parse(path, (const unsigned char *)pem, len, out, errbuf,
+                   errlen);
 out:
-    free(pem);
+    fileio_free(pem, len, 0);
     return rc;
 }
 

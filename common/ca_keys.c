@@ -1,6 +1,7 @@
 /* common/ca_keys.c: the embedded CA's files and private keys (see the
- * header): atomic writes with fsync, bounded reads, PEM keys through
- * OpenSSL's libcrypto. */
+ * header): atomic writes with fsync, reads through common/fileio.h
+ * (capped, no symlinks, key text wiped), PEM keys through OpenSSL's
+ * libcrypto. */
 #include "common/ca_keys.h"
 
 #include <errno.h>
@@ -19,6 +20,8 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+
+#include "common/fileio.h"
 
 void
 ca_errf(char *errbuf, size_t errlen, const char *fmt, ...)
@@ -79,73 +82,6 @@ ca_file_exists(const char *path, bool *exists, char *errbuf, size_t errlen)
     }
     ca_errf(errbuf, errlen, "%s: %s", path, strerror(errno));
     return AP_ECONFIG;
-}
-
-ap_err
-ca_file_read(const char *path, unsigned char **out, size_t *outlen,
-             char *errbuf, size_t errlen)
-{
-    ap_err rc = AP_EINTERNAL;
-    unsigned char *data = NULL;
-    struct stat st;
-    size_t size = 0;
-    size_t got = 0;
-    ssize_t n;
-    int fd = -1;
-
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd == -1) {
-        ca_errf(errbuf, errlen, "cannot open %s: %s", path, strerror(errno));
-        rc = AP_ECONFIG;
-        goto out;
-    }
-    if (fstat(fd, &st) == -1) {
-        ca_errf(errbuf, errlen, "cannot stat %s: %s", path, strerror(errno));
-        rc = AP_ECONFIG;
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode) || st.st_size < 0 || st.st_size > CA_FILE_MAX) {
-        ca_errf(errbuf, errlen, "%s: not a regular file of at most %d bytes",
-                path, CA_FILE_MAX);
-        rc = AP_ECONFIG;
-        goto out;
-    }
-    size = (size_t)st.st_size;
-    data = malloc(size + 1);
-    if (data == NULL) {
-        rc = AP_ENOMEM;
-        goto out;
-    }
-    while (got < size) {
-        n = read(fd, data + got, size - got);
-        if (n == -1 && errno == EINTR) {
-            continue;
-        }
-        if (n == -1) {
-            ca_errf(errbuf, errlen, "cannot read %s: %s", path,
-                    strerror(errno));
-            rc = AP_ECONFIG;
-            goto out;
-        }
-        if (n == 0) {
-            break;
-        }
-        got += (size_t)n;
-    }
-    data[got] = '\0';
-    rc = AP_OK;
-out:
-    if (fd != -1) {
-        (void)close(fd); /* read-only: nothing to lose */
-    }
-    if (rc == AP_OK) {
-        *out = data;
-        *outlen = got;
-    } else if (data != NULL) {
-        OPENSSL_cleanse(data, size + 1);
-        free(data);
-    }
-    return rc;
 }
 
 static ap_err
@@ -287,7 +223,7 @@ ca_key_load(const char *dir, const char *name, EVP_PKEY **out, char *errbuf,
             size_t errlen)
 {
     ap_err rc = AP_EINTERNAL;
-    unsigned char *pem = NULL;
+    char *pem = NULL;
     char path[PATH_MAX];
     EVP_PKEY *key = NULL;
     size_t len = 0;
@@ -298,8 +234,10 @@ ca_key_load(const char *dir, const char *name, EVP_PKEY **out, char *errbuf,
     if (rc != AP_OK) {
         goto out;
     }
-    rc = ca_file_read(path, &pem, &len, errbuf, errlen);
+    rc = fileio_read(path, CA_FILE_MAX, FILEIO_NOFOLLOW | FILEIO_SECRET,
+                     &pem, &len, errbuf, errlen);
     if (rc != AP_OK) {
+        rc = rc == AP_ENOMEM ? rc : AP_ECONFIG;
         goto out;
     }
     bio = BIO_new_mem_buf(pem, (int)len);
@@ -317,10 +255,7 @@ ca_key_load(const char *dir, const char *name, EVP_PKEY **out, char *errbuf,
     rc = AP_OK;
 out:
     BIO_free(bio);
-    if (pem != NULL) {
-        OPENSSL_cleanse(pem, len);
-        free(pem);
-    }
+    fileio_free(pem, len, FILEIO_SECRET);
     if (rc == AP_OK) {
         *out = key;
     } else {

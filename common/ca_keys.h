@@ -1,11 +1,12 @@
 /* common/ca_keys.h: the embedded CA's files and private keys, for
  * common/ca.c only.
  *
- * Everything the CA keeps in its directory goes through here: regular
- * files only (no symlinks), at most CA_FILE_MAX bytes, written to a
- * temporary name in the same directory, fsynced and renamed, then the
- * directory fsynced, so a crash leaves the old file or the new one, never
- * half of one. Keys are PEM: read as SEC1 ("EC PRIVATE KEY", what the
+ * Everything the CA keeps in its directory goes through here. Files are
+ * read with fileio_read (common/fileio.h): regular files only, no
+ * symlinks, at most CA_FILE_MAX bytes (a larger one is refused). They are
+ * written to a temporary name in the same directory, fsynced and renamed,
+ * then the directory fsynced, so a crash leaves the old file or the new
+ * one, never half of one. Keys are PEM: read as SEC1 ("EC PRIVATE KEY", what the
  * mbedTLS-based versions wrote) or unencrypted PKCS#8, written as SEC1
  * with mode 0600, which both OpenSSL and mbedTLS 2.28 read. Buffers that
  * held key text are wiped before they are freed. OpenSSL's libcrypto does
@@ -36,13 +37,6 @@ AP_MUST_CHECK ap_err ca_path(char *out, size_t outlen, const char *dir,
 /* Whether path exists (lstat). AP_ECONFIG when it cannot be told. */
 AP_MUST_CHECK ap_err ca_file_exists(const char *path, bool *exists,
                                     char *errbuf, size_t errlen);
-
-/* Reads a regular file (not a symlink) of at most CA_FILE_MAX bytes into
- * a NUL-terminated buffer; *outlen excludes the NUL. The caller wipes and
- * frees it. AP_ECONFIG when it cannot be read. */
-AP_MUST_CHECK ap_err ca_file_read(const char *path, unsigned char **out,
-                                  size_t *outlen, char *errbuf,
-                                  size_t errlen);
 
 /* Replaces dir/name with len bytes of data, created with mode (O_EXCL on
  * a random temporary name, so never through a planted symlink), as the

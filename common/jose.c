@@ -19,6 +19,7 @@
 #include <openssl/pem.h>
 
 #include "common/b64url.h"
+#include "common/fileio.h"
 #include "common/json.h"
 
 #define JOSE_MAX_KEY_FILE 16384
@@ -190,31 +191,22 @@ ap_err
 jose_key_load(const char *path, struct jose_key **out, char *errbuf,
               size_t errlen)
 {
-    FILE *f;
-    char *text;
-    size_t n;
+    char *text = NULL;
+    size_t n = 0;
     ap_err rc;
 
-    f = fopen(path, "re");
-    if (f == NULL) {
-        (void)snprintf(errbuf, errlen, "cannot open %s", path);
-        return AP_ECONFIG;
+    rc = fileio_read(path, JOSE_MAX_KEY_FILE, FILEIO_SECRET, &text, &n,
+                     errbuf, errlen);
+    if (rc != AP_OK) {
+        return rc == AP_ENOMEM ? rc : AP_ECONFIG;
     }
-    text = calloc(1, JOSE_MAX_KEY_FILE + 1);
-    if (text == NULL) {
-        fclose(f);
-        return AP_ENOMEM;
-    }
-    n = fread(text, 1, JOSE_MAX_KEY_FILE, f);
-    fclose(f);
-    if (n == 0 || n == JOSE_MAX_KEY_FILE) {
-        (void)snprintf(errbuf, errlen, "%s is empty or too large", path);
+    if (n == 0) {
+        (void)snprintf(errbuf, errlen, "%s is empty", path);
         rc = AP_ECONFIG;
     } else {
         rc = jose_key_parse(text, out, errbuf, errlen);
     }
-    OPENSSL_cleanse(text, JOSE_MAX_KEY_FILE);
-    free(text);
+    fileio_free(text, n, FILEIO_SECRET);
     return rc;
 }
 

@@ -17,8 +17,10 @@
 
 struct jose_key;
 
-/* Loads the key in path. AP_ECONFIG with a reason (never key bytes) in
- * errbuf when the file is unreadable or not an EC P-256 private key. */
+/* Loads the key in path (read with fileio_read, at most 16 KiB, the text
+ * wiped after parsing). AP_ECONFIG with a reason (never key bytes) in
+ * errbuf when the file is unreadable, empty, larger or not an EC P-256
+ * private key. */
 AP_MUST_CHECK ap_err jose_key_load(const char *path, struct jose_key **out,
                                    char *errbuf, size_t errlen);
 /* Same from text in memory (tests, the mock PKI). */

@@ -10,7 +10,9 @@
  * the PKI refused, store failure) or ADMIN_EXIT_USAGE (usage on stderr).
  * An action that would change nothing (revoking what is revoked) fails.
  * The EAB HMAC key is printed by `eab add` only, never by a list or show,
- * and never logged. One command per process: not thread-safe. */
+ * and never logged. One command per process: not thread-safe.
+ * admin.c is the front (this header: parsing, tables, output, dispatch);
+ * the subcommands live one file per object family (admin_int.h). */
 #ifndef AP_PROXY_ADMIN_H
 #define AP_PROXY_ADMIN_H
 

@@ -1,4 +1,7 @@
-/* proxy/eab.c: EAB keys and the externalAccountBinding check. */
+/* proxy/eab.c: EAB keys and the externalAccountBinding check. The
+ * binding is parsed by proxy/jws.c's jws_parse (the shape every flattened
+ * JWS shares, alg HS256/384/512); what is EAB's own is the verifier
+ * below: kid, url, no nonce, the account key as payload, the MAC. */
 #include "proxy/eab.h"
 
 #include <stdint.h>
@@ -15,6 +18,7 @@
 #include "common/timeutil.h"
 #include "proxy/audit.h"
 #include "proxy/ident.h"
+#include "proxy/jws.h"
 #include "proxy/problem.h"
 
 #define EAB_HMAC_RAW 32
@@ -265,28 +269,28 @@ eab_list(struct store *st, cJSON **out)
     return AP_OK;
 }
 
-ap_err
-eab_verify(const struct app *app, const cJSON *binding, const char *url,
-           const char *thumbprint, struct acme_resp *resp, cJSON **rec)
+/* What the EAB verifier needs and finds. */
+struct eab_ctx {
+    const struct app *app;
+    const char *url;          /* the newAccount URL */
+    const char *thumbprint;   /* of the outer request's jwk */
+    cJSON *rec;               /* out: the key's record */
+};
+
+/* jws_verifier_fn of an externalAccountBinding (RFC 8555 §7.3.4): the EAB
+ * key id, the newAccount url, no nonce, the account's JWK as payload,
+ * then the MAC under the key the kid names. */
+static ap_err
+verify_binding(void *arg, const struct jws_parts *jp, struct acme_resp *resp)
 {
+    struct eab_ctx *ctx = arg;
     struct store_txn *txn = NULL;
     struct crypto_key *key = NULL;
-    cJSON *hdr = NULL;
     cJSON *jwk = NULL;
-    unsigned char *hdr_raw = NULL;
-    unsigned char *payload_raw = NULL;
-    unsigned char *sig = NULL;
     unsigned char *mac_key = NULL;
-    size_t hdr_len = 0;
-    size_t payload_len = 0;
-    size_t sig_len = 0;
     size_t key_len = 0;
     unsigned char mac[CRYPTO_HMAC_MAX];
     size_t mac_len = 0;
-    const char *prot = NULL;
-    const char *payload = NULL;
-    const char *sigtxt = NULL;
-    const char *alg = NULL;
     const char *kid = NULL;
     const char *hurl = NULL;
     char thumb[CRYPTO_THUMBPRINT_LEN + 1];
@@ -294,58 +298,33 @@ eab_verify(const struct app *app, const cJSON *binding, const char *url,
     struct buf signing;
     ap_err rc = AP_OK;
 
-    *rec = NULL;
     buf_init(&signing, 3 * EAB_MAX_MEMBER);
-    if (!cJSON_IsObject(binding) ||
-        json_get_string(binding, "protected", EAB_MAX_MEMBER, &prot) !=
-            AP_OK ||
-        json_get_string(binding, "payload", EAB_MAX_MEMBER, &payload) !=
-            AP_OK ||
-        json_get_string(binding, "signature", EAB_MAX_MEMBER, &sigtxt) !=
-            AP_OK ||
-        cJSON_GetArraySize(binding) != 3 ||
-        b64url_decode_alloc(prot, strlen(prot), &hdr_raw, &hdr_len) !=
-            AP_OK ||
-        b64url_decode_alloc(payload, strlen(payload), &payload_raw,
-                            &payload_len) != AP_OK ||
-        b64url_decode_alloc(sigtxt, strlen(sigtxt), &sig, &sig_len) !=
-            AP_OK ||
-        json_parse((const char *)hdr_raw, hdr_len, &hdr) != AP_OK ||
-        json_parse((const char *)payload_raw, payload_len, &jwk) != AP_OK) {
-        problem_set(resp, PROB_MALFORMED,
-                    "externalAccountBinding must be a flattened JWS of the "
-                    "account key");
-        goto out;
-    }
-    /* RFC 8555 §7.3.4: a MAC algorithm, the EAB key id, the same url, no
-     * nonce. */
-    if (json_get_string(hdr, "alg", 16, &alg) != AP_OK ||
-        (strcmp(alg, "HS256") != 0 && strcmp(alg, "HS384") != 0 &&
-         strcmp(alg, "HS512") != 0)) {
-        problem_set(resp, PROB_MALFORMED,
-                    "externalAccountBinding alg must be HS256, HS384 or "
-                    "HS512");
-        goto out;
-    }
-    if (json_get_string(hdr, "kid", 128, &kid) != AP_OK ||
-        json_get_string(hdr, "url", HTTP_MAX_URL, &hurl) != AP_OK ||
-        strcmp(hurl, url) != 0 ||
-        cJSON_GetObjectItemCaseSensitive(hdr, "nonce") != NULL) {
+    if (json_get_string(jp->hdr, "kid", 128, &kid) != AP_OK ||
+        json_get_string(jp->hdr, "url", HTTP_MAX_URL, &hurl) != AP_OK ||
+        strcmp(hurl, ctx->url) != 0 ||
+        cJSON_GetObjectItemCaseSensitive(jp->hdr, "nonce") != NULL) {
         problem_set(resp, PROB_MALFORMED,
                     "externalAccountBinding needs kid and the newAccount "
                     "url, and no nonce");
         goto out;
     }
+    if (json_parse((const char *)jp->payload, jp->payload_len, &jwk) !=
+        AP_OK) {
+        problem_set(resp, PROB_MALFORMED,
+                    "externalAccountBinding payload must be the account "
+                    "key's JWK");
+        goto out;
+    }
     if (crypto_jwk_parse(jwk, &key, errbuf, sizeof(errbuf)) != AP_OK ||
         crypto_key_thumbprint(key, thumb, sizeof(thumb)) != AP_OK ||
-        strcmp(thumb, thumbprint) != 0) {
+        strcmp(thumb, ctx->thumbprint) != 0) {
         problem_set(resp, PROB_UNAUTHORIZED,
                     "externalAccountBinding does not bind the account key");
         goto out;
     }
-    rc = store_begin(app->st, false, &txn);
+    rc = store_begin(ctx->app->st, false, &txn);
     if (rc == AP_OK && id_is_valid(kid)) {
-        rc = store_get_json(txn, STORE_EAB, kid, rec);
+        rc = store_get_json(txn, STORE_EAB, kid, &ctx->rec);
     } else if (rc == AP_OK) {
         rc = AP_ENOTFOUND;
     }
@@ -358,43 +337,32 @@ eab_verify(const struct app *app, const cJSON *binding, const char *url,
     if (rc != AP_OK) {
         goto out;
     }
-    if (json_num(*rec, "revoked", 0) != 0) {
+    if (json_num(ctx->rec, "revoked", 0) != 0) {
         problem_set(resp, PROB_UNAUTHORIZED,
                     "this external account key was revoked");
         goto out;
     }
-    rc = b64url_decode_alloc(json_str(*rec, "hmac", ""),
-                             strlen(json_str(*rec, "hmac", "")), &mac_key,
+    rc = b64url_decode_alloc(json_str(ctx->rec, "hmac", ""),
+                             strlen(json_str(ctx->rec, "hmac", "")), &mac_key,
                              &key_len);
     if (rc == AP_OK) {
-        rc = buf_appends(&signing, prot);
+        rc = jws_signing_input(jp, &signing);
     }
     if (rc == AP_OK) {
-        rc = buf_append(&signing, ".", 1);
-    }
-    if (rc == AP_OK) {
-        rc = buf_appends(&signing, payload);
-    }
-    if (rc == AP_OK) {
-        rc = crypto_hmac(alg, mac_key, key_len, signing.data, signing.len,
-                         mac, &mac_len);
+        rc = crypto_hmac(jp->alg_name, mac_key, key_len, signing.data,
+                         signing.len, mac, &mac_len);
     }
     if (rc != AP_OK) {
         goto out;
     }
     /* Lengths are public; the MAC bytes are compared in constant time. */
-    if (sig_len != mac_len || crypto_ct_memcmp(sig, mac, mac_len) != 0) {
+    if (jp->sig_len != mac_len ||
+        crypto_ct_memcmp(jp->sig, mac, mac_len) != 0) {
         problem_set(resp, PROB_UNAUTHORIZED,
                     "externalAccountBinding MAC does not verify");
         goto out;
     }
 out:
-    if (rc != AP_OK || resp->status != 0) {
-        eab_record_free(*rec);
-        *rec = NULL;
-    } else {
-        wipe_hmac(*rec);
-    }
     if (mac_key != NULL) {
         crypto_zeroize(mac_key, key_len);
     }
@@ -402,12 +370,34 @@ out:
     free(mac_key);
     buf_fini(&signing);
     crypto_key_free(key);
-    cJSON_Delete(hdr);
     cJSON_Delete(jwk);
-    free(hdr_raw);
-    free(payload_raw);
-    free(sig);
     return rc;
+}
+
+ap_err
+eab_verify(const struct app *app, const cJSON *binding, const char *url,
+           const char *thumbprint, struct acme_resp *resp, cJSON **rec)
+{
+    struct eab_ctx ctx = { app, url, thumbprint, NULL };
+    const struct jws_use use = {
+        .name = "externalAccountBinding",
+        .max_member = EAB_MAX_MEMBER,
+        .max_sig = 0,
+        .algs = JWS_ALG_MAC,
+        .verify = verify_binding,
+        .arg = &ctx,
+    };
+    ap_err rc;
+
+    *rec = NULL;
+    rc = jws_parse(binding, &use, resp, NULL, NULL);
+    if (rc != AP_OK || resp->status != 0) {
+        eab_record_free(ctx.rec);
+        return rc;
+    }
+    wipe_hmac(ctx.rec);
+    *rec = ctx.rec;
+    return AP_OK;
 }
 
 ap_err

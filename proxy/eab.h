@@ -49,11 +49,13 @@ AP_MUST_CHECK ap_err eab_revoke(struct store *st, const char *kid,
 AP_MUST_CHECK ap_err eab_list(struct store *st, cJSON **out);
 
 /* Checks the externalAccountBinding of a newAccount payload (binding,
- * borrowed) against the outer request's key thumbprint and URL: a
- * flattened JWS with alg HS256/HS384/HS512, kid of a known, unrevoked key,
- * url = the newAccount URL, no nonce, payload = the account's JWK, MAC
- * compared in constant time. On AP_OK either *rec is the key's record
- * (caller deletes) or resp holds the problem (malformed or unauthorized). */
+ * borrowed) against the outer request's key thumbprint and URL. The
+ * binding goes through jws_parse (proxy/jws.h: the flattened shape, alg
+ * HS256/HS384/HS512); the rules of EAB are its verifier: kid of a known,
+ * unrevoked key, url = the newAccount URL, no nonce, payload = the
+ * account's JWK, MAC compared in constant time. On AP_OK either *rec is
+ * the key's record without its MAC key (release with eab_record_free) or
+ * resp holds the problem (malformed or unauthorized). */
 AP_MUST_CHECK ap_err eab_verify(const struct app *app, const cJSON *binding,
                                 const char *url, const char *thumbprint,
                                 struct acme_resp *resp, cJSON **rec);

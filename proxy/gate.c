@@ -1,5 +1,9 @@
 /* proxy/gate.c: accept-to-ready connection handling on one epoll thread
- * (see gate.h for the contract).
+ * (see gate.h for the contract): the phase lists and their deadlines, the
+ * per-address counts, the loop, and reading requests through the framer.
+ * The transport under it (the TLS handshake, reads and writes through
+ * mbedTLS or the plain socket, the server's key and certificate) is
+ * proxy/gate_tls.c.
  *
  * Every connection is on exactly one list, the list of its phase. Each
  * timed phase has one timeout, and a connection enters a list at its tail
@@ -40,18 +44,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <mbedtls/ctr_drbg.h>
-#include <mbedtls/entropy.h>
-#include <mbedtls/error.h>
-#include <mbedtls/net_sockets.h>
-#include <mbedtls/pk.h>
-#include <mbedtls/ssl.h>
-#include <mbedtls/x509_crt.h>
-
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "proxy/frame.h"
-#include "proxy/tlsconf.h"
+#include "proxy/gate_tls.h"
 
 enum phase { PH_TLS, PH_HEAD, PH_BODY, PH_IDLE, PH_LINGER, PH_READY,
              PH_WORKER, PH__N };
@@ -79,7 +75,7 @@ struct ipent {
 
 struct gate_conn {
     struct gate *g;
-    mbedtls_net_context net;      /* .fd: the socket, and the TLS bio */
+    struct gate_io io;            /* the socket (io.net.fd), TLS context */
     enum phase phase;
     long long deadline;
     struct gate_conn *prev;       /* on g->lists[phase] */
@@ -87,8 +83,6 @@ struct gate_conn {
     struct gate_conn *ret_next;   /* on g->returned */
     bool keep_alive;              /* set by gate_done */
     struct ipent *ip;
-    mbedtls_ssl_context *ssl;     /* TLS: from the first byte on */
-    struct tlsconf *tlsc;         /* ssl's configuration, referenced */
     bool in_epoll;
     uint32_t events;
     char *buf;
@@ -120,8 +114,10 @@ struct gate {
     bool thread_started;
     size_t raw_cap;
 
-    bool tls;
-    struct tlsconf *tlsc;         /* for new connections; under mu */
+    struct gate_tls *tls;         /* for new connections (NULL: plain
+                                   * HTTP); under mu, replaced by
+                                   * gate_set_tls */
+    bool https;                   /* tls is set; fixed at start */
     _Atomic unsigned long long turns; /* loop turns, for gate_alive */
 
     /* the gate's thread only */
@@ -288,7 +284,7 @@ ep_want(struct gate *g, struct gate_conn *c, uint32_t events)
 
     if (events == 0) {
         if (c->in_epoll) {
-            (void)epoll_ctl(g->ep, EPOLL_CTL_DEL, c->net.fd, NULL);
+            (void)epoll_ctl(g->ep, EPOLL_CTL_DEL, c->io.net.fd, NULL);
             c->in_epoll = false;
         }
         return;
@@ -300,22 +296,10 @@ ep_want(struct gate *g, struct gate_conn *c, uint32_t events)
     ev.events = events;
     ev.data.ptr = c;
     op = c->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (epoll_ctl(g->ep, op, c->net.fd, &ev) == 0) {
+    if (epoll_ctl(g->ep, op, c->io.net.fd, &ev) == 0) {
         c->in_epoll = true;
         c->events = events;
     }
-}
-
-static void
-drop_tls(struct gate_conn *c)
-{
-    if (c->ssl != NULL) {
-        mbedtls_ssl_free(c->ssl);
-        free(c->ssl);
-        c->ssl = NULL;
-    }
-    tlsconf_put(c->tlsc);
-    c->tlsc = NULL;
 }
 
 static void
@@ -332,9 +316,9 @@ conn_free(struct gate *g, struct gate_conn *c, int why)
 {
     list_del(g, c);
     ep_want(g, c, 0);
-    drop_tls(c);
+    gate_io_drop_tls(&c->io);
     drop_buf(c);
-    close(c->net.fd);
+    close(c->io.net.fd);
     ip_put(g, c->ip);
     free(c);
     g->nconns--;
@@ -348,12 +332,9 @@ conn_free(struct gate *g, struct gate_conn *c, int why)
 static void
 conn_linger(struct gate *g, struct gate_conn *c, long long now)
 {
-    if (c->ssl != NULL) {
-        (void)mbedtls_ssl_close_notify(c->ssl);
-    }
-    drop_tls(c);
+    gate_io_close_notify(&c->io);
     drop_buf(c);
-    (void)shutdown(c->net.fd, SHUT_WR);
+    (void)shutdown(c->io.net.fd, SHUT_WR);
     c->discarded = 0;
     set_phase(g, c, PH_LINGER, now);
     ep_want(g, c, EPOLLIN);
@@ -365,7 +346,7 @@ linger_drain(struct gate *g, struct gate_conn *c)
     char sink[4096];
 
     for (;;) {
-        ssize_t n = recv(c->net.fd, sink, sizeof(sink), 0);
+        ssize_t n = recv(c->io.net.fd, sink, sizeof(sink), 0);
 
         if (n > 0) {
             c->discarded += (size_t)n;
@@ -382,68 +363,7 @@ linger_drain(struct gate *g, struct gate_conn *c)
     }
 }
 
-/* ------------------------------------------------------------ I/O */
-
-/* Writes all of p, or fails: the gate writes only short answers on a
- * socket whose send buffer is empty, so a partial write is a dead peer. */
-static bool
-conn_write(struct gate_conn *c, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w;
-
-        if (c->ssl != NULL) {
-            int rc = mbedtls_ssl_write(c->ssl, (const unsigned char *)p, n);
-
-            if (rc <= 0) {
-                return false;
-            }
-            w = rc;
-        } else {
-            w = send(c->net.fd, p, n, MSG_NOSIGNAL);
-            if (w < 0 && errno == EINTR) {
-                continue;
-            }
-            if (w <= 0) {
-                return false;
-            }
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
-/* > 0 bytes read, 0 peer closed, -1 nothing now, -2 error. */
-static ssize_t
-conn_recv(struct gate_conn *c, char *p, size_t n)
-{
-    if (c->ssl != NULL) {
-        int rc = mbedtls_ssl_read(c->ssl, (unsigned char *)p, n);
-
-        if (rc > 0) {
-            return rc;
-        }
-        if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) {
-            return -1;
-        }
-        if (rc == 0 || rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
-            return 0;
-        }
-        return -2;
-    }
-    for (;;) {
-        ssize_t r = recv(c->net.fd, p, n, 0);
-
-        if (r >= 0) {
-            return r;
-        }
-        if (errno == EINTR) {
-            continue;
-        }
-        return (errno == EAGAIN || errno == EWOULDBLOCK) ? -1 : -2;
-    }
-}
+/* ------------------------------------------------------------ requests */
 
 static const char *
 reason(int status)
@@ -489,7 +409,7 @@ conn_refuse(struct gate *g, struct gate_conn *c, long long now)
     log_debug("gate", "refused a request: %d %s", c->fr.status, detail);
     count(g, C_BAD_REQUEST);
     if (ml > 0 && (size_t)ml < sizeof(msg)) {
-        (void)conn_write(c, msg, (size_t)ml);
+        (void)gate_io_write(&c->io, msg, (size_t)ml);
     }
     conn_linger(g, c, now);
 }
@@ -516,7 +436,7 @@ advance(struct gate *g, struct gate_conn *c, size_t off, size_t n, long long now
     if (!had_head && c->fr.head_done) {
         set_phase(g, c, PH_BODY, now);
         if (frame_wants_continue(&c->fr) &&
-            !conn_write(c, cont, sizeof(cont) - 1)) {
+            !gate_io_write(&c->io, cont, sizeof(cont) - 1)) {
             conn_free(g, c, C_NONE);
             return false;
         }
@@ -552,13 +472,14 @@ read_request(struct gate *g, struct gate_conn *c, long long now)
             c->buf = nb;
             c->cap = ncap;
         }
-        n = conn_recv(c, c->buf + c->len, c->cap - c->len);
+        n = gate_io_recv(&c->io, c->buf + c->len, c->cap - c->len);
         if (n == -1) {
             return;
         }
         if (n <= 0) {
             /* a peer that leaves between requests is the normal end */
-            conn_free(g, c, n == -2 && c->ssl != NULL ? C_TLS_FAILED : C_NONE);
+            conn_free(g, c,
+                      n == -2 && c->io.ssl != NULL ? C_TLS_FAILED : C_NONE);
             return;
         }
         if (c->phase == PH_IDLE) {
@@ -574,49 +495,35 @@ read_request(struct gate *g, struct gate_conn *c, long long now)
 static void
 tls_step(struct gate *g, struct gate_conn *c, long long now)
 {
-    int rc;
+    struct gate_tls *t = NULL;
+    enum gate_hs hs;
 
-    if (c->ssl == NULL) {
-        /* The TLS context (~34 KiB) waits for the client's first byte. */
-        char b;
-        ssize_t n = recv(c->net.fd, &b, 1, MSG_PEEK);
-
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-            return;
-        }
-        if (n <= 0) {
-            conn_free(g, c, C_NONE);
-            return;
-        }
-        c->ssl = calloc(1, sizeof(*c->ssl));
-        if (c->ssl == NULL) {
-            conn_free(g, c, C_NONE);
-            return;
-        }
-        mbedtls_ssl_init(c->ssl);
+    if (c->io.ssl == NULL) {
+        /* The context is made from the current server side; the
+         * connection keeps its reference (a reload may replace it). */
         pthread_mutex_lock(&g->mu);
-        c->tlsc = tlsconf_ref(g->tlsc);
+        t = gate_tls_ref(g->tls);
         pthread_mutex_unlock(&g->mu);
-        if (mbedtls_ssl_setup(c->ssl, tlsconf_ssl(c->tlsc)) != 0) {
-            conn_free(g, c, C_TLS_FAILED);
-            return;
-        }
-        mbedtls_ssl_set_bio(c->ssl, &c->net, mbedtls_net_send, mbedtls_net_recv,
-                            NULL);
     }
-    rc = mbedtls_ssl_handshake(c->ssl);
-    if (rc == MBEDTLS_ERR_SSL_WANT_READ) {
+    hs = gate_tls_handshake(t, &c->io);
+    gate_tls_put(t);
+    switch (hs) {
+    case GATE_HS_WAIT:
+        return;
+    case GATE_HS_WANT_READ:
         ep_want(g, c, EPOLLIN);
         return;
-    }
-    if (rc == MBEDTLS_ERR_SSL_WANT_WRITE) {
+    case GATE_HS_WANT_WRITE:
         ep_want(g, c, EPOLLOUT);
         return;
-    }
-    if (rc != 0) {
-        log_debug("gate", "TLS handshake failed: -0x%04x", (unsigned)-rc);
+    case GATE_HS_GONE:
+        conn_free(g, c, C_NONE);
+        return;
+    case GATE_HS_FAILED:
         conn_free(g, c, C_TLS_FAILED);
         return;
+    case GATE_HS_DONE:
+        break;
     }
     set_phase(g, c, PH_HEAD, now);
     ep_want(g, c, EPOLLIN);
@@ -674,10 +581,10 @@ take_accepted(struct gate *g, struct inbox_item *items, size_t n, long long now)
         }
         ip->count++;
         c->g = g;
-        c->net.fd = fd;
+        c->io.net.fd = fd;
         c->ip = ip;
         frame_init(&c->fr, g->lim.max_head, g->lim.max_body);
-        list_add(g, c, g->tls ? PH_TLS : PH_HEAD, now);
+        list_add(g, c, g->https ? PH_TLS : PH_HEAD, now);
         g->nconns++;
         atomic_store_explicit(&g->open, g->nconns, memory_order_relaxed);
         if (g->nconns > atomic_load_explicit(&g->open_peak, memory_order_relaxed)) {
@@ -707,7 +614,7 @@ take_returned(struct gate *g, struct gate_conn *c, long long now, bool stopping)
     c->len = left;
     c->msg_len = 0;
     frame_init(&c->fr, g->lim.max_head, g->lim.max_body);
-    if (left == 0 && (c->ssl == NULL || mbedtls_ssl_get_bytes_avail(c->ssl) == 0)) {
+    if (left == 0 && gate_io_pending(&c->io) == 0) {
         drop_buf(c); /* idle connections keep no buffer */
         set_phase(g, c, PH_IDLE, now);
         ep_want(g, c, EPOLLIN);
@@ -731,8 +638,8 @@ dispatch_ready(struct gate *g, long long now)
            (c = g->lists[PH_READY].head) != NULL) {
         struct gate_ready r;
 
-        r.fd = c->net.fd;
-        r.tls = c->ssl;
+        r.fd = c->io.net.fd;
+        r.tls = c->io.ssl;
         r.data = c->buf;
         r.len = c->msg_len;
         r.conn = c;
@@ -975,40 +882,26 @@ fd_limit(struct gate *g)
     }
 }
 
-static ap_err
-tls_setup(struct gate *g, const char *pem, char *errbuf, size_t errlen)
-{
-    g->tls = true;
-    return tlsconf_new(pem, &g->tlsc, errbuf, errlen);
-}
-
-static void
-tls_teardown(struct gate *g)
-{
-    tlsconf_put(g->tlsc);
-    g->tlsc = NULL;
-}
-
 ap_err
 gate_set_tls(struct gate *g, const char *pem, char *errbuf, size_t errlen)
 {
-    struct tlsconf *t = NULL;
-    struct tlsconf *old;
+    struct gate_tls *t = NULL;
+    struct gate_tls *old;
     ap_err rc;
 
-    if (!g->tls) {
+    if (!g->https) {
         (void)snprintf(errbuf, errlen, "the listener has no TLS");
         return AP_EINVAL;
     }
-    rc = tlsconf_new(pem, &t, errbuf, errlen);
+    rc = gate_tls_new(pem, &t, errbuf, errlen);
     if (rc != AP_OK) {
         return rc;
     }
     pthread_mutex_lock(&g->mu);
-    old = g->tlsc;
-    g->tlsc = t;
+    old = g->tls;
+    g->tls = t;
     pthread_mutex_unlock(&g->mu);
-    tlsconf_put(old); /* connections that use it hold their own */
+    gate_tls_put(old); /* connections that use it hold their own */
     return AP_OK;
 }
 
@@ -1052,7 +945,7 @@ gate_free(struct gate *g)
     if (g->wake >= 0) {
         close(g->wake);
     }
-    tls_teardown(g);
+    gate_tls_put(g->tls);
     pthread_mutex_destroy(&g->mu);
     free(g);
 }
@@ -1101,9 +994,10 @@ gate_start(const struct gate_limits *lim, const char *tls_pem_file,
         goto fail;
     }
     if (tls_pem_file != NULL &&
-        (rc = tls_setup(g, tls_pem_file, errbuf, errlen)) != AP_OK) {
+        (rc = gate_tls_new(tls_pem_file, &g->tls, errbuf, errlen)) != AP_OK) {
         goto fail;
     }
+    g->https = tls_pem_file != NULL;
     g->ep = epoll_create1(EPOLL_CLOEXEC);
     g->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (g->ep < 0 || g->wake < 0) {

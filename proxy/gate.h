@@ -6,9 +6,9 @@
  * thread, one epoll set, a few hundred bytes per quiet connection. It
  *   - refuses a connection at once (close) over max_conns open connections
  *     or max_conns_per_ip from one address (IPv6: one /64);
- *   - drives the TLS handshake (mbedTLS, non-blocking) and reads the request
- *     head and body, framed strictly by proxy/frame.h, answering framing
- *     errors itself (400, 413, 414, 431);
+ *   - drives the TLS handshake (mbedTLS, non-blocking: proxy/gate_tls.h)
+ *     and reads the request head and body, framed strictly by
+ *     proxy/frame.h, answering framing errors itself (400, 413, 414, 431);
  *   - gives every phase a deadline from its start: handshake (from accept),
  *     head (from the end of the handshake, or from the first byte after a
  *     keep-alive pause), body (from the end of the head), keep-alive idle

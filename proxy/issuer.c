@@ -41,6 +41,7 @@
 #include "common/ca.h"
 #include "common/crypto.h"
 #include "common/csr.h"
+#include "common/fileio.h"
 #include "common/id.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -339,22 +340,25 @@ issuer_open(struct app *app, char *errbuf, size_t errlen)
         is->max_inflight = 1;
     }
     if (path != NULL) {
-        FILE *f = fopen(path, "re");
-        char *text = calloc(1, ISSUER_MAX_ANCHORS + 1);
+        char why[300];
+        char *text = NULL;
+        size_t len = 0;
 
-        if (f == NULL || text == NULL ||
-            fread(text, 1, ISSUER_MAX_ANCHORS, f) == 0 ||
-            x509_pem_normalize(text, 0, &is->anchors, NULL) != AP_OK) {
-            (void)snprintf(errbuf, errlen, "%s: trust_anchors %s is not a "
-                           "readable PEM file of certificates",
-                           app->cfg->path, path);
-            rc = AP_ECONFIG;
+        rc = fileio_read(path, ISSUER_MAX_ANCHORS, 0, &text, &len, why,
+                         sizeof(why));
+        if (rc == AP_OK) {
+            rc = x509_pem_normalize(text, 0, &is->anchors, NULL);
+            if (rc != AP_OK) {
+                (void)snprintf(why, sizeof(why), "certificates: %s",
+                               ap_strerror(rc));
+            }
         }
-        if (f != NULL) {
-            fclose(f);
-        }
-        free(text);
+        fileio_free(text, len, 0);
         if (rc != AP_OK) {
+            (void)snprintf(errbuf, errlen, "%s: trust_anchors %s is not a "
+                           "readable PEM file of certificates: %s",
+                           app->cfg->path, path, why);
+            rc = rc == AP_ENOMEM ? rc : AP_ECONFIG;
             goto out;
         }
     } else if (strcmp(app->adapter->name, "local") == 0) {

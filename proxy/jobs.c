@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fileio.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/store.h"
@@ -120,20 +121,29 @@ static void
 fault_collect(struct app *app)
 {
     char path[4096];
+    char why[300];
     char *text = NULL;
     struct store_txn *txn = NULL;
-    FILE *f;
-    size_t n;
+    size_t n = 0;
+    ap_err read_rc;
 
     (void)snprintf(path, sizeof(path), "%s/%s", app->cfg->server.data_dir,
                    JOBS_FAULT_FILE);
-    f = fopen(path, "re");
-    if (f == NULL) {
+    read_rc = fileio_read(path, JOBS_FAULT_MAX, FILEIO_NOFOLLOW, &text, &n,
+                          why, sizeof(why));
+    if (read_rc == AP_ENOTFOUND) {
         return;
     }
-    text = calloc(1, JOBS_FAULT_MAX + 1);
-    n = text != NULL ? fread(text, 1, JOBS_FAULT_MAX, f) : 0;
-    fclose(f);
+    if (read_rc != AP_OK) {
+        /* Thousands of faults in one run (emptied, so that the next
+         * start does not stop at it again), or not a regular file: the
+         * crash loop is still caught by the start count. */
+        log_err("jobs", "faulted jobs not counted: %s", why);
+        if (read_rc == AP_ETOOBIG && truncate(path, 0) != 0) {
+            log_warn("jobs", "%s: %s", path, strerror(errno));
+        }
+        return;
+    }
     if (n > 0 && store_begin(app->st, true, &txn) == AP_OK) {
         char *save = NULL;
 
@@ -154,7 +164,7 @@ fault_collect(struct app *app)
         txn = NULL;
     }
     store_abort(txn);
-    free(text);
+    fileio_free(text, n, 0);
     if (n > 0 && truncate(path, 0) != 0) {
         log_warn("jobs", "%s: %s", path, strerror(errno));
     }

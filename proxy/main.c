@@ -24,6 +24,7 @@
 #include "common/ca.h"
 #include "common/config.h"
 #include "common/crypto.h"
+#include "common/fileio.h"
 #include "common/httpc.h"
 #include "common/log.h"
 #include "common/store.h"
@@ -95,25 +96,24 @@ write_private(const char *path, const char *a, const char *b, const char *c)
     return 0;
 }
 
-static char *
-read_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    char *data = NULL;
-    long n;
+#define TLS_FILE_MAX (1 << 20) /* tls_key, tls_cert */
 
-    if (f == NULL) {
+/* The whole of path as a string, or NULL with the reason on stderr (a
+ * file over TLS_FILE_MAX is refused, not cut). With FILEIO_SECRET the
+ * caller wipes strlen() bytes: whatever follows a NUL is wiped here. */
+static char *
+read_file(const char *path, unsigned flags)
+{
+    char errbuf[512];
+    char *data = NULL;
+    size_t len = 0;
+
+    if (fileio_read(path, TLS_FILE_MAX, flags, &data, &len, errbuf,
+                    sizeof(errbuf)) != AP_OK) {
+        fprintf(stderr, "acmeproxy: %s\n", errbuf);
         return NULL;
     }
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < 1 << 20 &&
-        fseek(f, 0, SEEK_SET) == 0) {
-        data = calloc(1, (size_t)n + 1);
-        if (data != NULL && fread(data, 1, (size_t)n, f) != (size_t)n) {
-            free(data);
-            data = NULL;
-        }
-    }
-    fclose(f);
+    crypto_zeroize(data + strlen(data), len - strlen(data));
     return data;
 }
 
@@ -152,8 +152,8 @@ prepare_tls(const struct config *cfg, struct ca *ca, const char *name,
 
     snprintf(pem_path, len, "%s/%s", cfg->server.data_dir, name);
     if (cfg->server.tls_cert[0] != '\0') {
-        key = read_file(cfg->server.tls_key);
-        cert = read_file(cfg->server.tls_cert);
+        key = read_file(cfg->server.tls_key, FILEIO_SECRET);
+        cert = read_file(cfg->server.tls_cert, 0);
         if (key == NULL || cert == NULL) {
             fprintf(stderr, "acmeproxy: cannot read tls_key %s or tls_cert "
                     "%s\n", cfg->server.tls_key, cfg->server.tls_cert);

@@ -1,4 +1,4 @@
-/* fuzz_rest: adapters/rest.c's answer handling: the operations of the
+/* fuzz_rest: adapters/rest_engine.c's answer handling: the operations of the
  * three REST configurations the integration tests use
  * (test/mockpki/cases/rest-{ejbca,vault,stepca}.json: expect rules with
  * pointer conditions, equals and regex, extract pointers for certificate,

@@ -409,6 +409,49 @@ test_crash() {
     server_stop
 }
 
+# padded_pem FILE SIZE: FILE's certificates, then comment lines, SIZE
+# bytes in all (text between PEM blocks is ignored).
+padded_pem() {
+    { cat "$1"; yes "# padding past the cap of the file"; } | head -c "$2"
+}
+
+# Issue 13: trust_anchors (256 KiB) and an EJBCA chain_file (64 KiB) over
+# their caps were cut silently at the cap, and the proxy started with
+# what it had read. Each file here is a valid bundle padded to one byte
+# over the cap, so a cut read still finds its certificates: the proxy must
+# refuse to start instead, naming the file.
+test_overcap_files() {
+    local what file key cap t status
+    for what in trust_anchors chain_file; do
+        t="${what}_over_cap_refused_at_start"
+        case $what in
+        trust_anchors) key=trust_anchors cap=262144 file=$MOCK/ca/ca.pem ;;
+        chain_file) key=chain_file cap=65536 file=$MOCK/ca/ca-intermediate.pem ;;
+        esac
+        padded_pem "$file" $((cap + 1)) > "$TMP/big-$what.pem"
+        write_proxy_conf ejbca
+        sed -i "s|^$key = .*|$key = $TMP/big-$what.pem|" "$TMP/proxy.conf"
+        timeout 30 "$TARGET" -c "$TMP/proxy.conf" > "$TMP/$t.log" 2>&1
+        status=$?
+        if [ "$status" -eq 0 ] || [ "$status" -eq 124 ]; then
+            not_ok "$t" "the proxy started (exit $status) with a $((cap + 1))-byte $what"
+        elif ! grep -q "big-$what.pem.*too large" "$TMP/$t.log"; then
+            not_ok "$t" "exit $status without naming the file: $(tail -n 1 "$TMP/$t.log")"
+        else
+            ok "$t"
+        fi
+        # At the cap it is read whole and the proxy starts.
+        padded_pem "$file" "$cap" > "$TMP/big-$what.pem"
+        if ! proxy_start; then
+            not_ok "${what}_at_cap_starts" "${START_ERR:-?}"
+            show_tail "$TMP/proxy.log" 5
+        else
+            ok "${what}_at_cap_starts"
+            server_stop
+        fi
+    done
+}
+
 adapters_main() {
     local a
     echo "# adapters: proxy $TARGET, mock $MOCKPKI; tmp $TMP"
@@ -423,6 +466,7 @@ adapters_main() {
     else
         ok "mockpki_starts"
         ADAPTERS_TEST_SECRET_ID=$(cat "$MOCK/approle-secret-id")
+        case " $ADAPTERS " in *" ejbca "*) test_overcap_files ;; esac
         for a in $ADAPTERS; do
             test_adapter "$a"
         done

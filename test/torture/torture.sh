@@ -179,7 +179,8 @@ torture_one() {
     fi
     if grep -Eq 'AddressSanitizer|runtime error:|LeakSanitizer' "$TMP/proxy.log"; then
         not_ok "${t}_no_sanitizer_reports" "see proxy.log"
-        grep -E -m 3 -A 12 'AddressSanitizer|runtime error:' "$TMP/proxy.log" | sed 's/^/#   /'
+        grep -E -m 3 -A 40 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
+            "$TMP/proxy.log" | sed 's/^/#   /'
     else
         ok "${t}_no_sanitizer_reports"
     fi

@@ -879,6 +879,50 @@ test_secrets(void **state)
     unlink(path);
 }
 
+/* Issue 13: a secret file over 8 KiB was cut at 8 KiB (its first line
+ * taken as the secret); now it is refused, naming the file. At 8 KiB it
+ * is read. */
+static void
+test_secret_file_cap(void **state)
+{
+    static const size_t sizes[] = { 8192, 8193 };
+    char path[] = "/tmp/acmeproxy-secret-XXXXXX";
+    struct config_kv kv[1] = { { (char *)(uintptr_t) "k", path, 1 } };
+    struct config_section sec = { "t.conf", kv, 1 };
+    char errbuf[300];
+    char pad[8192];
+    char *s = NULL;
+
+    (void)state;
+    memset(pad, '#', sizeof(pad));
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        int fd = mkstemp(path);
+        size_t rest = sizes[i] - 7;
+
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "s3cret\n", 7), 7);
+        assert_int_equal(write(fd, pad, rest), (ssize_t)rest);
+        close(fd);
+        errbuf[0] = '\0';
+        if (sizes[i] <= 8192) {
+            assert_int_equal(adapter_secret(&sec, "k", "t", true, &s, errbuf,
+                                            sizeof(errbuf)),
+                             AP_OK);
+            assert_string_equal(s, "s3cret");
+            adapter_secret_free(s);
+        } else {
+            assert_int_equal(adapter_secret(&sec, "k", "t", true, &s, errbuf,
+                                            sizeof(errbuf)),
+                             AP_ECONFIG);
+            assert_non_null(strstr(errbuf, path));
+            assert_non_null(strstr(errbuf, "too large"));
+            assert_null(strstr(errbuf, "s3cret"));
+        }
+        unlink(path);
+        memcpy(path + strlen(path) - 6, "XXXXXX", 6);
+    }
+}
+
 static void
 test_x509_checks(void **state)
 {
@@ -1144,6 +1188,7 @@ main(void)
         cmocka_unit_test(test_reason_names),
         cmocka_unit_test(test_status_outcome),
         cmocka_unit_test(test_secrets),
+        cmocka_unit_test(test_secret_file_cap),
         cmocka_unit_test(test_x509_checks),
         cmocka_unit_test(test_x509_chain_cas),
     };

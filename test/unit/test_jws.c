@@ -10,7 +10,17 @@
  * Each row describes one request: how the outer object, the protected
  * header, the payload and the signature are made, and the problem type
  * expected (or success). Every row is its own cmocka test and ends with
- * jws_msg_fini, so ASan and valgrind see every path. */
+ * jws_msg_fini, so ASan and valgrind see every path.
+ *
+ * The shape rows show that the three users of the one parser (the
+ * request, a key change's inner JWS, the external account binding) refuse
+ * the same broken shapes the same way: each mutation of a valid object
+ * (an unprotected header, extra or duplicate members, bad base64url in
+ * each member, a protected header that is not an object or has duplicate
+ * members, crit, no alg) is sent through each user's entry point, and
+ * through jws_parse itself with a verifier that counts its calls (a shape
+ * failure never reaches the verifier). The group setup adds an EAB key
+ * for the binding. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,6 +48,7 @@
 #include "common/json.h"
 #include "common/store.h"
 #include "proxy/app.h"
+#include "proxy/eab.h"
 #include "proxy/http.h"
 #include "proxy/jws.h"
 #include "proxy/nonce.h"
@@ -64,6 +75,8 @@ static struct {
     char dir[64];
     struct test_key key;   /* signs everything, account ACCT_VALID */
     struct test_key other; /* a second key */
+    char eab_kid[EAB_KID_LEN + 1];
+    unsigned char eab_key[32]; /* the EAB MAC key, raw */
 } g;
 
 /* An mbedTLS f_rng over the proxy's crypto_random (the signer here is
@@ -208,6 +221,19 @@ group_setup(void **state)
     }
     if (nonce_ctx_new(g.cfg.acme.nonce_ttl_sec, &g.app.nonces) != AP_OK) {
         return -1;
+    }
+    {
+        char hmac[EAB_HMAC_LEN + 1];
+        size_t n = 0;
+
+        if (eab_create(g.app.st, &g.cfg, "team-shape", NULL, NULL,
+                       g.eab_kid, sizeof(g.eab_kid), hmac, sizeof(hmac),
+                       errbuf, sizeof(errbuf)) != AP_OK ||
+            b64url_decode(hmac, strlen(hmac), g.eab_key, sizeof(g.eab_key),
+                          &n) != AP_OK ||
+            n != sizeof(g.eab_key)) {
+            return -1;
+        }
     }
     if (store_begin(g.app.st, true, &txn) != AP_OK) {
         return -1;
@@ -805,6 +831,493 @@ test_same_request_twice(void **state)
     }
 }
 
+/* ---- the shape every user shares ----------------------------------- */
+
+enum shape_user { USER_REQUEST, USER_INNER, USER_EAB };
+
+enum mutation {
+    M_NONE,               /* the valid object: the control */
+    M_NOT_OBJECT,         /* [ the object ] */
+    M_UNPROTECTED_HEADER, /* "header": {"kid":"x"} added */
+    M_EXTRA_MEMBER,       /* "extra": "x" added */
+    M_GENERAL,            /* the general serialization: "signatures" */
+    M_DUP_PROTECTED,      /* "protected" twice */
+    M_DUP_PAYLOAD,        /* "payload" twice */
+    M_DUP_SIGNATURE,      /* "signature" twice */
+    M_NO_PAYLOAD,         /* no "payload" member */
+    M_SIG_NOT_STRING,     /* "signature": 1 */
+    M_B64_PROTECTED,      /* "=" appended to protected */
+    M_B64_PAYLOAD,        /* "=" appended to payload */
+    M_B64_SIGNATURE,      /* "=" appended to signature */
+    M_B64_PLUS,           /* '+' (standard base64) in the payload */
+    M_HDR_NOT_OBJECT,     /* the protected header is [] */
+    M_HDR_NOT_JSON,       /* the protected header is not JSON */
+    M_HDR_DUP_MEMBER,     /* "url" twice in the protected header */
+    M_HDR_CRIT,           /* "crit" in the protected header */
+    M_HDR_NO_ALG,         /* no alg */
+    M_HDR_ALG_NONE,       /* alg "none" */
+};
+
+struct shape_row {
+    const char *name;
+    enum shape_user user;
+    enum mutation m;
+    enum problem_type want; /* WANT_OK: verified */
+};
+
+/* The same mutations for each user; only alg differs: an asymmetric alg
+ * outside the list is badSignatureAlgorithm, EAB's MAC alg is malformed. */
+#define SHAPE_ROWS(U, N, ALG)                                                \
+    { N ": valid object (control)", U, M_NONE, WANT_OK },                    \
+    { N ": not an object", U, M_NOT_OBJECT, PROB_MALFORMED },                \
+    { N ": unprotected header", U, M_UNPROTECTED_HEADER, PROB_MALFORMED },   \
+    { N ": extra member", U, M_EXTRA_MEMBER, PROB_MALFORMED },               \
+    { N ": general serialization", U, M_GENERAL, PROB_MALFORMED },           \
+    { N ": duplicate protected", U, M_DUP_PROTECTED, PROB_MALFORMED },       \
+    { N ": duplicate payload", U, M_DUP_PAYLOAD, PROB_MALFORMED },           \
+    { N ": duplicate signature", U, M_DUP_SIGNATURE, PROB_MALFORMED },       \
+    { N ": missing payload", U, M_NO_PAYLOAD, PROB_MALFORMED },              \
+    { N ": signature not a string", U, M_SIG_NOT_STRING, PROB_MALFORMED },   \
+    { N ": bad base64url: protected", U, M_B64_PROTECTED, PROB_MALFORMED },  \
+    { N ": bad base64url: payload", U, M_B64_PAYLOAD, PROB_MALFORMED },      \
+    { N ": bad base64url: signature", U, M_B64_SIGNATURE, PROB_MALFORMED },  \
+    { N ": standard base64 in payload", U, M_B64_PLUS, PROB_MALFORMED },     \
+    { N ": header an array", U, M_HDR_NOT_OBJECT, PROB_MALFORMED },          \
+    { N ": header not JSON", U, M_HDR_NOT_JSON, PROB_MALFORMED },            \
+    { N ": duplicate header member", U, M_HDR_DUP_MEMBER, PROB_MALFORMED },  \
+    { N ": crit", U, M_HDR_CRIT, PROB_MALFORMED },                           \
+    { N ": no alg", U, M_HDR_NO_ALG, ALG },                                  \
+    { N ": alg none", U, M_HDR_ALG_NONE, ALG }
+
+static const struct shape_row shape_rows[] = {
+    SHAPE_ROWS(USER_REQUEST, "shape: request", PROB_BAD_SIGNATURE_ALGORITHM),
+    SHAPE_ROWS(USER_INNER, "shape: inner JWS", PROB_BAD_SIGNATURE_ALGORITHM),
+    SHAPE_ROWS(USER_EAB, "shape: EAB", PROB_MALFORMED),
+};
+
+/* The protected header of user u as mutation m wants it. */
+static void
+shape_header(const struct shape_row *row, char *hdr, size_t len)
+{
+    char nonce[NONCE_LEN + 1];
+    const char *alg = row->user == USER_EAB ? "HS256" : "ES256";
+
+    hdr[0] = '\0';
+    if (row->m == M_HDR_NOT_OBJECT) {
+        append(hdr, len, "[]");
+        return;
+    }
+    if (row->m == M_HDR_NOT_JSON) {
+        append(hdr, len, "{\"alg\":");
+        return;
+    }
+    append(hdr, len, "{");
+    if (row->m == M_HDR_ALG_NONE) {
+        member(hdr, len, "\"alg\":\"none\"");
+    } else if (row->m != M_HDR_NO_ALG) {
+        member(hdr, len, "\"alg\":\"%s\"", alg);
+    }
+    switch (row->user) {
+    case USER_REQUEST:
+        assert_int_equal(nonce_issue(g.app.nonces, nonce, sizeof(nonce)),
+                         AP_OK);
+        member(hdr, len, "\"nonce\":\"%s\"", nonce);
+        member(hdr, len, "\"url\":\"" BASE REQ_PATH "\"");
+        member(hdr, len, "\"jwk\":%s", g.key.jwk);
+        break;
+    case USER_INNER:
+        member(hdr, len, "\"url\":\"" BASE PATH_KEY_CHANGE "\"");
+        member(hdr, len, "\"jwk\":%s", g.other.jwk);
+        break;
+    case USER_EAB:
+        member(hdr, len, "\"kid\":\"%s\"", g.eab_kid);
+        member(hdr, len, "\"url\":\"" BASE PATH_NEW_ACCOUNT "\"");
+        break;
+    }
+    if (row->m == M_HDR_DUP_MEMBER) {
+        member(hdr, len, "\"url\":\"" BASE "/elsewhere\"");
+    }
+    if (row->m == M_HDR_CRIT) {
+        member(hdr, len, "\"crit\":[\"exp\"],\"exp\":1");
+    }
+    append(hdr, len, "}");
+}
+
+/* Replaces (or adds) the string member key of o. */
+static void
+set_member(cJSON *o, const char *key, cJSON *v)
+{
+    assert_non_null(v);
+    cJSON_DeleteItemFromObjectCaseSensitive(o, key);
+    assert_true(cJSON_AddItemToObject(o, key, v));
+}
+
+static const char *
+member_text(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    assert_true(cJSON_IsString(v));
+    return v->valuestring;
+}
+
+/* Appends "=" to the string member key of o. */
+static void
+pad_member(cJSON *o, const char *key)
+{
+    char text[4096];
+
+    snprintf(text, sizeof(text), "%s=", member_text(o, key));
+    set_member(o, key, cJSON_CreateString(text));
+}
+
+/* A valid flattened JWS of row's user, then row's mutation applied. */
+static cJSON *
+shape_object(const struct shape_row *row)
+{
+    char hdr[2048];
+    char prot[3072];
+    char payload_text[1024];
+    char payload[2048];
+    char input[6144];
+    char sig[128];
+    cJSON *o = cJSON_CreateObject();
+    cJSON *wrap;
+
+    assert_non_null(o);
+    shape_header(row, hdr, sizeof(hdr));
+    switch (row->user) {
+    case USER_REQUEST:
+        snprintf(payload_text, sizeof(payload_text), "{}");
+        break;
+    case USER_INNER:
+        snprintf(payload_text, sizeof(payload_text),
+                 "{\"account\":\"" BASE PATH_ACCOUNT ACCT_VALID "\","
+                 "\"oldKey\":%s}",
+                 g.key.jwk);
+        break;
+    case USER_EAB:
+        snprintf(payload_text, sizeof(payload_text), "%s", g.key.jwk);
+        break;
+    }
+    b64_text(hdr, prot, sizeof(prot));
+    b64_text(payload_text, payload, sizeof(payload));
+    input[0] = '\0';
+    append(input, sizeof(input), "%s.%s", prot, payload);
+    if (row->user == USER_EAB) {
+        unsigned char mac[CRYPTO_HMAC_MAX];
+        size_t mac_len = 0;
+
+        assert_int_equal(crypto_hmac("HS256", g.eab_key, sizeof(g.eab_key),
+                                     input, strlen(input), mac, &mac_len),
+                         AP_OK);
+        assert_int_equal(b64url_encode(mac, mac_len, sig, sizeof(sig)),
+                         AP_OK);
+    } else {
+        sign_es256(row->user == USER_INNER ? &g.other : &g.key, input, sig,
+                   sizeof(sig));
+    }
+    set_member(o, "protected", cJSON_CreateString(prot));
+    set_member(o, "payload", cJSON_CreateString(payload));
+    set_member(o, "signature", cJSON_CreateString(sig));
+
+    switch (row->m) {
+    case M_NOT_OBJECT:
+        wrap = cJSON_CreateArray();
+        assert_non_null(wrap);
+        assert_true(cJSON_AddItemToArray(wrap, o));
+        return wrap;
+    case M_UNPROTECTED_HEADER:
+        wrap = cJSON_CreateObject();
+        assert_non_null(cJSON_AddStringToObject(wrap, "kid", "x"));
+        set_member(o, "header", wrap);
+        break;
+    case M_EXTRA_MEMBER:
+        set_member(o, "extra", cJSON_CreateString("x"));
+        break;
+    case M_GENERAL:
+        wrap = cJSON_CreateObject();
+        assert_non_null(wrap);
+        assert_true(cJSON_AddItemToObject(
+            wrap, "protected", cJSON_DetachItemFromObject(o, "protected")));
+        assert_true(cJSON_AddItemToObject(
+            wrap, "signature", cJSON_DetachItemFromObject(o, "signature")));
+        set_member(o, "signatures", cJSON_CreateArray());
+        assert_true(cJSON_AddItemToArray(
+            cJSON_GetObjectItemCaseSensitive(o, "signatures"), wrap));
+        break;
+    case M_DUP_PROTECTED:
+    case M_DUP_PAYLOAD:
+    case M_DUP_SIGNATURE: {
+        const char *key = row->m == M_DUP_PROTECTED ? "protected"
+                          : row->m == M_DUP_PAYLOAD ? "payload"
+                                                    : "signature";
+
+        /* cJSON_AddItemToObject does not look for the name: a second one. */
+        assert_true(cJSON_AddItemToObject(
+            o, key, cJSON_CreateString(member_text(o, key))));
+        break;
+    }
+    case M_NO_PAYLOAD:
+        cJSON_DeleteItemFromObjectCaseSensitive(o, "payload");
+        break;
+    case M_SIG_NOT_STRING:
+        set_member(o, "signature", cJSON_CreateNumber(1));
+        break;
+    case M_B64_PROTECTED:
+        pad_member(o, "protected");
+        break;
+    case M_B64_PAYLOAD:
+        pad_member(o, "payload");
+        break;
+    case M_B64_SIGNATURE:
+        pad_member(o, "signature");
+        break;
+    case M_B64_PLUS: {
+        char text[2048];
+
+        snprintf(text, sizeof(text), "+%s", member_text(o, "payload") + 1);
+        set_member(o, "payload", cJSON_CreateString(text));
+        break;
+    }
+    default:
+        break;
+    }
+    return o;
+}
+
+/* Checks that resp holds a problem of type want (or none for WANT_OK). */
+static void
+expect_problem(struct acme_resp *resp, enum problem_type want)
+{
+    cJSON *doc = NULL;
+    const char *type = NULL;
+
+    if (want == WANT_OK) {
+        if (resp->status != 0) {
+            print_error("refused: %s\n", resp->body.data);
+        }
+        assert_int_equal(resp->status, 0);
+        return;
+    }
+    if (resp->status != problem_status(want)) {
+        print_error("status %d, body %s\n", resp->status,
+                    resp->body.data ? resp->body.data : "(none)");
+    }
+    assert_int_equal(resp->status, problem_status(want));
+    assert_true(resp->is_problem);
+    assert_int_equal(json_parse(resp->body.data, resp->body.len, &doc),
+                     AP_OK);
+    assert_int_equal(json_get_string(doc, "type", 200, &type), AP_OK);
+    assert_string_equal(type, problem_urn(want));
+    cJSON_Delete(doc);
+}
+
+/* The row through its user's entry point. */
+static void
+test_shape_user(void **state)
+{
+    const struct shape_row *row = *state;
+    cJSON *o = shape_object(row);
+    struct acme_resp resp;
+
+    acme_resp_init(&resp);
+    switch (row->user) {
+    case USER_REQUEST: {
+        struct acme_req req;
+        struct jws_msg msg;
+        char *body = cJSON_PrintUnformatted(o);
+
+        assert_non_null(body);
+        memset(&req, 0, sizeof(req));
+        req.method = "POST";
+        req.path = REQ_PATH;
+        req.body = body;
+        req.body_len = strlen(body);
+        snprintf(req.url, sizeof(req.url), "%s%s", BASE, REQ_PATH);
+        assert_int_equal(jws_verify(&g.app, &req, JWS_NEED_JWK, &resp, &msg),
+                         AP_OK);
+        expect_problem(&resp, row->want);
+        assert_int_equal(msg.key != NULL, row->want == WANT_OK);
+        jws_msg_fini(&msg);
+        cJSON_free(body);
+        break;
+    }
+    case USER_INNER: {
+        struct crypto_key *key = NULL;
+        cJSON *payload = NULL;
+
+        assert_int_equal(jws_verify_inner(o, BASE PATH_KEY_CHANGE, &resp,
+                                          &key, &payload),
+                         AP_OK);
+        expect_problem(&resp, row->want);
+        assert_int_equal(key != NULL, row->want == WANT_OK);
+        assert_int_equal(payload != NULL, row->want == WANT_OK);
+        crypto_key_free(key);
+        cJSON_Delete(payload);
+        break;
+    }
+    case USER_EAB: {
+        cJSON *rec = NULL;
+
+        assert_int_equal(eab_verify(&g.app, o, BASE PATH_NEW_ACCOUNT,
+                                    g.key.thumbprint, &resp, &rec),
+                         AP_OK);
+        expect_problem(&resp, row->want);
+        assert_int_equal(rec != NULL, row->want == WANT_OK);
+        if (rec != NULL) {
+            assert_string_equal(json_str(rec, "label", ""), "team-shape");
+        }
+        eab_record_free(rec);
+        break;
+    }
+    }
+    acme_resp_fini(&resp);
+    cJSON_Delete(o);
+}
+
+struct counting {
+    unsigned calls;
+    char alg[17];        /* what the verifier was lent, copied */
+    size_t payload_len;
+};
+
+static ap_err
+count_verifier(void *arg, const struct jws_parts *jp, struct acme_resp *resp)
+{
+    struct counting *c = arg;
+
+    (void)resp;
+    c->calls++;
+    snprintf(c->alg, sizeof(c->alg), "%s", jp->alg_name);
+    c->payload_len = jp->payload_len;
+    return AP_OK;
+}
+
+/* The row through jws_parse alone with a verifier that only counts: a
+ * shape failure never reaches it, the control reaches it once with the
+ * decoded parts. */
+static void
+test_shape_parser(void **state)
+{
+    const struct shape_row *row = *state;
+    cJSON *o = shape_object(row);
+    struct counting c = { 0 };
+    const struct jws_use use = {
+        .name = "test",
+        .max_member = 8192,
+        .max_sig = row->user == USER_EAB ? 0 : JWS_MAX_SIG,
+        .algs = row->user == USER_EAB ? JWS_ALG_MAC : JWS_ALG_SIGNATURE,
+        .verify = count_verifier,
+        .arg = &c,
+    };
+    struct acme_resp resp;
+    unsigned char *payload = NULL;
+    size_t payload_len = 0;
+
+    acme_resp_init(&resp);
+    assert_int_equal(jws_parse(o, &use, &resp, &payload, &payload_len),
+                     AP_OK);
+    expect_problem(&resp, row->want);
+    if (row->want == WANT_OK) {
+        assert_int_equal(c.calls, 1);
+        assert_string_equal(c.alg, row->user == USER_EAB ? "HS256" : "ES256");
+        assert_non_null(payload);
+        assert_int_equal(payload_len, c.payload_len);
+        assert_int_equal(payload[0], '{');
+        assert_int_equal(payload[payload_len], '\0');
+    } else {
+        assert_int_equal(c.calls, 0);
+        assert_null(payload);
+        assert_int_equal(payload_len, 0);
+    }
+    free(payload);
+    acme_resp_fini(&resp);
+    cJSON_Delete(o);
+}
+
+/* A verifier's refusal stands, and the payload is not handed out. */
+static ap_err
+refusing_verifier(void *arg, const struct jws_parts *jp,
+                  struct acme_resp *resp)
+{
+    (void)arg;
+    (void)jp;
+    problem_set(resp, PROB_UNAUTHORIZED, "refused by the verifier");
+    return AP_OK;
+}
+
+static void
+test_parser_verifier_refuses(void **state)
+{
+    static const struct shape_row row = { "x", USER_INNER, M_NONE, WANT_OK };
+    cJSON *o = shape_object(&row);
+    const struct jws_use use = {
+        .name = "test",
+        .max_member = 8192,
+        .algs = JWS_ALG_SIGNATURE,
+        .verify = refusing_verifier,
+    };
+    struct acme_resp resp;
+    unsigned char *payload = (unsigned char *)"x";
+    size_t payload_len = 7;
+
+    (void)state;
+    acme_resp_init(&resp);
+    assert_int_equal(jws_parse(o, &use, &resp, &payload, &payload_len),
+                     AP_OK);
+    expect_problem(&resp, PROB_UNAUTHORIZED);
+    assert_null(payload);
+    assert_int_equal(payload_len, 0);
+    acme_resp_fini(&resp);
+    cJSON_Delete(o);
+}
+
+/* A member over the use's cap, and a signature over max_sig. */
+static void
+test_parser_caps(void **state)
+{
+    static const struct shape_row row = { "x", USER_INNER, M_NONE, WANT_OK };
+    struct counting c = { 0 };
+    struct jws_use use = {
+        .name = "test",
+        .max_member = 8192,
+        .max_sig = 32, /* an ES256 signature is 64 bytes */
+        .algs = JWS_ALG_SIGNATURE,
+        .verify = count_verifier,
+        .arg = &c,
+    };
+    cJSON *o = shape_object(&row);
+    struct acme_resp resp;
+
+    (void)state;
+    acme_resp_init(&resp);
+    assert_int_equal(jws_parse(o, &use, &resp, NULL, NULL), AP_OK);
+    expect_problem(&resp, PROB_MALFORMED);
+    acme_resp_fini(&resp);
+
+    /* The longest member one byte over the cap, then at it. */
+    use.max_sig = 64;
+    use.max_member = strlen(member_text(o, "protected"));
+    if (strlen(member_text(o, "payload")) > use.max_member) {
+        use.max_member = strlen(member_text(o, "payload"));
+    }
+    use.max_member--;
+    acme_resp_init(&resp);
+    assert_int_equal(jws_parse(o, &use, &resp, NULL, NULL), AP_OK);
+    expect_problem(&resp, PROB_MALFORMED);
+    acme_resp_fini(&resp);
+    assert_int_equal(c.calls, 0);
+
+    use.max_member++;
+    acme_resp_init(&resp);
+    assert_int_equal(jws_parse(o, &use, &resp, NULL, NULL), AP_OK);
+    expect_problem(&resp, WANT_OK);
+    acme_resp_fini(&resp);
+    assert_int_equal(c.calls, 1);
+    cJSON_Delete(o);
+}
+
 /* ---- runner -------------------------------------------------------- */
 
 
@@ -819,6 +1332,18 @@ main(void)
     ADD_ROWS(&l, good_rows, test_jws);
     ADD_ROWS(&l, bad_rows, test_jws);
     add_test(&l, "same request twice", test_same_request_twice, NULL);
+    ADD_ROWS(&l, shape_rows, test_shape_user);
+    for (size_t i = 0; i < N_ROWS(shape_rows); i++) {
+        static char names[N_ROWS(shape_rows)][96];
+
+        snprintf(names[i], sizeof(names[i]), "parser: %s",
+                 shape_rows[i].name);
+        add_test(&l, names[i], test_shape_parser, &shape_rows[i]);
+    }
+    add_test(&l, "parser: a verifier's refusal stands",
+             test_parser_verifier_refuses, NULL);
+    add_test(&l, "parser: member and signature caps", test_parser_caps,
+             NULL);
 
     failed = _cmocka_run_group_tests("jws", l.tests, l.n, group_setup,
                                      group_teardown);

@@ -1,4 +1,4 @@
-/* test/unit/test_rest.c: the generic REST engine of adapters/rest.c:
+/* test/unit/test_rest.c: the generic REST engine, adapters/rest_engine.c:
  * RFC 6901 pointers, template rendering (typed placeholders, URL escaping,
  * no JSON injection) and the expect/extract rules. Tables of good input
  * and longer tables of bad input. */

@@ -1,0 +1,269 @@
+/* proxy/gate_tls.c: TLS (mbedTLS) and plain transport of the gate's
+ * connections (gate_tls.h). */
+#include "proxy/gate_tls.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/error.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/x509_crt.h>
+
+#include "common/fileio.h"
+#include "common/log.h"
+
+struct gate_tls {
+    atomic_uint refs;
+    mbedtls_ssl_config conf;
+    mbedtls_x509_crt crt;
+    mbedtls_pk_context pk;
+    mbedtls_entropy_context entropy;
+    mbedtls_ctr_drbg_context drbg;
+};
+
+/* ------------------------------------------------------------ server */
+
+static void
+gate_tls_free(struct gate_tls *t)
+{
+    mbedtls_ssl_config_free(&t->conf);
+    mbedtls_x509_crt_free(&t->crt);
+    mbedtls_pk_free(&t->pk); /* wipes the key */
+    mbedtls_ctr_drbg_free(&t->drbg);
+    mbedtls_entropy_free(&t->entropy);
+    free(t);
+}
+
+ap_err
+gate_tls_new(const char *pem_file, struct gate_tls **out, char *errbuf,
+             size_t errlen)
+{
+    static const char pers[] = "acmeproxy gate";
+    struct gate_tls *t;
+    char *pem = NULL;
+    size_t len = 0;
+    ap_err rc;
+    int mrc;
+
+    t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        return AP_ENOMEM;
+    }
+    atomic_init(&t->refs, 1);
+    mbedtls_ssl_config_init(&t->conf);
+    mbedtls_x509_crt_init(&t->crt);
+    mbedtls_pk_init(&t->pk);
+    mbedtls_entropy_init(&t->entropy);
+    mbedtls_ctr_drbg_init(&t->drbg);
+    /* One read of the file for both (mbedTLS's own file readers would
+     * read it twice, without a cap). It is the proxy's own file in its
+     * data directory (main.c writes it): never followed elsewhere. */
+    rc = fileio_read(pem_file, GATE_TLS_FILE_MAX,
+                     FILEIO_SECRET | FILEIO_NOFOLLOW, &pem, &len, errbuf,
+                     errlen);
+    if (rc != AP_OK) {
+        rc = rc == AP_ENOMEM ? rc : AP_ECONFIG;
+        goto out;
+    }
+    mrc = mbedtls_ctr_drbg_seed(&t->drbg, mbedtls_entropy_func, &t->entropy,
+                                (const unsigned char *)pers,
+                                sizeof(pers) - 1);
+    /* PEM buffers are passed with their NUL (fileio_read adds one). */
+    if (mrc == 0) {
+        mrc = mbedtls_x509_crt_parse(&t->crt, (const unsigned char *)pem,
+                                     len + 1);
+    }
+    if (mrc == 0) {
+        mrc = mbedtls_pk_parse_key(&t->pk, (const unsigned char *)pem,
+                                   len + 1, NULL, 0);
+    }
+    /* A reload may bring a key that is not the certificate's: refused
+     * here, before it replaces the running one. */
+    if (mrc == 0 && mbedtls_pk_check_pair(&t->crt.pk, &t->pk) != 0) {
+        (void)snprintf(errbuf, errlen, "TLS key: not the key of the "
+                       "certificate in %s", pem_file);
+        rc = AP_ECONFIG;
+        goto out;
+    }
+    if (mrc == 0) {
+        mrc = mbedtls_ssl_config_defaults(&t->conf, MBEDTLS_SSL_IS_SERVER,
+                                          MBEDTLS_SSL_TRANSPORT_STREAM,
+                                          MBEDTLS_SSL_PRESET_DEFAULT);
+    }
+    if (mrc == 0) {
+        mbedtls_ssl_conf_rng(&t->conf, mbedtls_ctr_drbg_random, &t->drbg);
+        mbedtls_ssl_conf_authmode(&t->conf, MBEDTLS_SSL_VERIFY_NONE);
+        mrc = mbedtls_ssl_conf_own_cert(&t->conf, &t->crt, &t->pk);
+    }
+    if (mrc != 0) {
+        char text[128];
+
+        mbedtls_strerror(mrc, text, sizeof(text));
+        snprintf(errbuf, errlen, "TLS key or certificate: %s", text);
+        rc = AP_ECONFIG;
+        goto out;
+    }
+    rc = AP_OK;
+out:
+    fileio_free(pem, len, FILEIO_SECRET);
+    if (rc != AP_OK) {
+        gate_tls_free(t);
+        return rc;
+    }
+    *out = t;
+    return AP_OK;
+}
+
+struct gate_tls *
+gate_tls_ref(struct gate_tls *t)
+{
+    atomic_fetch_add(&t->refs, 1);
+    return t;
+}
+
+void
+gate_tls_put(struct gate_tls *t)
+{
+    if (t != NULL && atomic_fetch_sub(&t->refs, 1) == 1) {
+        gate_tls_free(t);
+    }
+}
+
+/* ------------------------------------------------------------ handshake */
+
+enum gate_hs
+gate_tls_handshake(struct gate_tls *t, struct gate_io *io)
+{
+    int rc;
+
+    if (io->ssl == NULL) {
+        /* The TLS context (~34 KiB) waits for the client's first byte. */
+        char b;
+        ssize_t n = recv(io->net.fd, &b, 1, MSG_PEEK);
+
+        if (n < 0 &&
+            (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            return GATE_HS_WAIT;
+        }
+        if (n <= 0) {
+            return GATE_HS_GONE;
+        }
+        io->ssl = calloc(1, sizeof(*io->ssl));
+        if (io->ssl == NULL) {
+            return GATE_HS_GONE;
+        }
+        mbedtls_ssl_init(io->ssl);
+        io->tls = gate_tls_ref(t);
+        if (mbedtls_ssl_setup(io->ssl, &t->conf) != 0) {
+            return GATE_HS_FAILED;
+        }
+        mbedtls_ssl_set_bio(io->ssl, &io->net, mbedtls_net_send,
+                            mbedtls_net_recv, NULL);
+    }
+    rc = mbedtls_ssl_handshake(io->ssl);
+    if (rc == MBEDTLS_ERR_SSL_WANT_READ) {
+        return GATE_HS_WANT_READ;
+    }
+    if (rc == MBEDTLS_ERR_SSL_WANT_WRITE) {
+        return GATE_HS_WANT_WRITE;
+    }
+    if (rc != 0) {
+        log_debug("gate", "TLS handshake failed: -0x%04x", (unsigned)-rc);
+        return GATE_HS_FAILED;
+    }
+    return GATE_HS_DONE;
+}
+
+/* ------------------------------------------------------------ I/O */
+
+bool
+gate_io_write(struct gate_io *io, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w;
+
+        if (io->ssl != NULL) {
+            int rc = mbedtls_ssl_write(io->ssl, (const unsigned char *)p, n);
+
+            if (rc <= 0) {
+                return false;
+            }
+            w = rc;
+        } else {
+            w = send(io->net.fd, p, n, MSG_NOSIGNAL);
+            if (w < 0 && errno == EINTR) {
+                continue;
+            }
+            if (w <= 0) {
+                return false;
+            }
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+ssize_t
+gate_io_recv(struct gate_io *io, char *p, size_t n)
+{
+    if (io->ssl != NULL) {
+        int rc = mbedtls_ssl_read(io->ssl, (unsigned char *)p, n);
+
+        if (rc > 0) {
+            return rc;
+        }
+        if (rc == MBEDTLS_ERR_SSL_WANT_READ ||
+            rc == MBEDTLS_ERR_SSL_WANT_WRITE) {
+            return -1;
+        }
+        if (rc == 0 || rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
+            return 0;
+        }
+        return -2;
+    }
+    for (;;) {
+        ssize_t r = recv(io->net.fd, p, n, 0);
+
+        if (r >= 0) {
+            return r;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        return (errno == EAGAIN || errno == EWOULDBLOCK) ? -1 : -2;
+    }
+}
+
+size_t
+gate_io_pending(const struct gate_io *io)
+{
+    return io->ssl != NULL ? mbedtls_ssl_get_bytes_avail(io->ssl) : 0;
+}
+
+void
+gate_io_drop_tls(struct gate_io *io)
+{
+    if (io->ssl != NULL) {
+        mbedtls_ssl_free(io->ssl);
+        free(io->ssl);
+        io->ssl = NULL;
+    }
+    gate_tls_put(io->tls);
+    io->tls = NULL;
+}
+
+void
+gate_io_close_notify(struct gate_io *io)
+{
+    if (io->ssl != NULL) {
+        (void)mbedtls_ssl_close_notify(io->ssl);
+    }
+    gate_io_drop_tls(io);
+}
