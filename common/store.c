@@ -1256,3 +1256,21 @@ store_job_recover(struct store_txn *txn, long long now_ms, size_t *n)
     id_list_fini(&l);
     return rc;
 }
+
+ap_err
+store_usage(struct store *st, size_t *map_bytes, size_t *used_bytes)
+{
+    MDB_envinfo info;
+    MDB_stat ms;
+    ap_err rc;
+
+    rc = map_rc(mdb_env_info(st->env, &info), "env_info", st);
+    if (rc == AP_OK) {
+        rc = map_rc(mdb_env_stat(st->env, &ms), "env_stat", st);
+    }
+    if (rc == AP_OK) {
+        *map_bytes = info.me_mapsize;
+        *used_bytes = ((size_t)info.me_last_pgno + 1) * ms.ms_psize;
+    }
+    return rc;
+}

@@ -20,6 +20,9 @@ struct ratelimit;
 struct audit;
 struct issuer;
 
+struct snapshot;
+struct snapshots;
+
 struct app {
     const struct config *cfg;
     struct store *st;
@@ -33,7 +36,20 @@ struct app {
     struct policy_rules *policy; /* [policy], the global rules */
     struct ratelimit *limits;  /* [ratelimit] counters */
     struct audit *audit;       /* NULL: no audit log (unit tests) */
+    /* Live reload (proxy/snapshot.h). A request or job works on the view
+     * app_acquire gives it: the configuration snapshot current at its
+     * start (cfg, policy, adapter, issuer from it; the rest shared). */
+    struct snapshot *snap;     /* the snapshot this view is of; NULL: root */
+    struct snapshots *snaps;   /* the root's current snapshot; NULL: no
+                                  reload (admin subcommands, unit tests) */
 };
+
+/* The view of app (a root) for one request or job: the current snapshot's,
+ * with a reference held until app_release; app itself when it serves no
+ * snapshots. Any thread; never NULL. */
+struct app *app_acquire(struct app *app);
+/* Drops the reference app_acquire took (nothing for a root). */
+void app_release(struct app *view);
 
 /* URL paths; resource ids follow the trailing slash. */
 #define PATH_DIRECTORY "/directory"

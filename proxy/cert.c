@@ -18,6 +18,7 @@
 #include "proxy/audit.h"
 #include "proxy/jws.h"
 #include "proxy/problem.h"
+#include "proxy/metrics.h"
 
 #define CERT_MAX_DER 16384
 #define CT_PEM_CHAIN "application/pem-certificate-chain"
@@ -389,6 +390,9 @@ cert_mark_revoked(struct app *app, const char *serial, long long reason,
     if (rc == AP_OK) {
         rc = store_commit(txn);
         txn = NULL;
+    }
+    if (rc == AP_OK) {
+        metrics_cert_revoked();
     }
     store_abort(txn);
     cJSON_Delete(cert);

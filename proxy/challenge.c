@@ -29,6 +29,7 @@
 #include "proxy/problem.h"
 #include "proxy/ratelimit.h"
 #include "proxy/validate.h"
+#include "proxy/metrics.h"
 
 #define CHALLENGE_BUSY_DELAY_SEC 1  /* a job over a limit waits this long */
 #define CHALLENGE_MAX_RUNNING 64    /* distinct identifiers tracked */
@@ -668,6 +669,7 @@ challenge_run(struct app *app, const struct job *job)
         log_debug("validate", "authz=%s name=%s busy, retrying in %d s",
                   cj.authz_id, cj.name, CHALLENGE_BUSY_DELAY_SEC);
         jobs_defer(app->jobs, job, CHALLENGE_BUSY_DELAY_SEC * 1000LL);
+        metrics_validation_busy();
         return JOB_DONE;
     }
 #ifdef AP_TEST_HOOKS
@@ -697,6 +699,7 @@ challenge_run(struct app *app, const struct job *job)
              vo.address[0] ? vo.address : "-", ms,
              evidence[0] ? evidence : "-", vo.valid ? "" : " detail=",
              vo.valid ? "" : vo.detail);
+    metrics_validation(cj.type, vo.valid, ms);
     cJSON_Delete(vo.evidence);
     return JOB_DONE;
 }

@@ -52,6 +52,7 @@
 #include "proxy/issuer.h"
 #include "proxy/jobs.h"
 #include "proxy/problem.h"
+#include "proxy/metrics.h"
 
 #define ISSUER_MAX_ATTEMPTS 64        /* hard stop besides retry_timeout */
 #define ISSUER_MAX_BACKOFF_SEC 300
@@ -1421,6 +1422,8 @@ issuer_run(struct app *app, const struct job *job)
     }
 record:
     rc = record_tries(app, job, &in, &o);
+    metrics_issue_outcome(rc == AP_OK, o.kind == OUT_ISSUED,
+                          o.kind == OUT_FAIL);
     if (rc == AP_OK && o.kind == OUT_ISSUED) {
         log_info("issuer", "%s order=%s serial=%s adapter=%s",
                  strcmp(call, "lookup") == 0 ? "adopted" : "issued",

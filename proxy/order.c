@@ -25,6 +25,7 @@
 #include "proxy/policy.h"
 #include "proxy/problem.h"
 #include "proxy/renewal.h"
+#include "proxy/metrics.h"
 
 const char *
 order_status_now(const cJSON *order, long long now)
@@ -172,6 +173,7 @@ order_update_from_authz(struct store_txn *txn, const char *order_id)
     }
     if (any_invalid) {
         rc = json_set_str(order, "status", "invalid");
+        metrics_order("invalid");
         if (rc == AP_OK) {
             cJSON_DeleteItemFromObjectCaseSensitive(order, "error");
             cJSON_AddItemToObject(
@@ -184,6 +186,7 @@ order_update_from_authz(struct store_txn *txn, const char *order_id)
         }
     } else if (all_valid) {
         rc = json_set_str(order, "status", "ready");
+        metrics_order("ready");
     } else {
         cJSON_Delete(order);
         return AP_OK;
@@ -710,6 +713,7 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
     if (rc != AP_OK) {
         goto out;
     }
+    metrics_order(all_valid ? "ready" : "pending");
     log_info("order", "created order=%s account=%s identifiers=%d%s%s",
              order_id, msg.account_id,
              cJSON_GetArraySize(
@@ -957,6 +961,7 @@ finalize(struct app *app, const struct acme_req *req,
     if (rc != AP_OK) {
         goto out;
     }
+    metrics_order("processing");
     log_info("order", "finalize order=%s account=%s names=%zu", order_id,
              msg->account_id, csr->n_dns_names);
     jobs_kick(app->jobs, job_id, 0);

@@ -48,6 +48,10 @@ suite test/integration/clients.sh build/san/acmeproxy
 suite test/integration/teams.sh build/san/acmeproxy
 suite test/integration/admin.sh build/san/acmeproxy
 suite test/integration/once.sh build/san/acmeproxy
+# The Debian package (make deb) unpacked and served as systemd would.
+suite test/integration/service.sh
+# The same flows on the sanitizer build (the package checks read the .deb).
+suite env SERVICE_BIN=build/san/acmeproxy test/integration/service.sh
 suite env CYCLES=5 test/torture/torture.sh build/san/acmeproxy
 suite test/integration/bench_smoke.sh build/acmeproxy
 suite test/integration/conn_attack.sh build/san/acmeproxy
