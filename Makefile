@@ -2,7 +2,11 @@
 # ASan/UBSan variant). `make run` and `make test` install what is missing
 # first (deploy/deps.sh), then build.
 
-PKGS      := libcurl libcjson lmdb inih libcrypto libssl libcares libxml-2.0
+PKGS      := libcurl libcjson lmdb inih libcrypto libssl libcares libxml-2.0 \
+             libsystemd
+# The release: the Debian package's version (deploy/debian/changelog's
+# first entry) and the build info of the metrics.
+VERSION   := $(shell sed -n '1s/^acmeproxy (\([^)-]*\).*/\1/p' deploy/debian/changelog 2>/dev/null)
 TESTPKGS  := cmocka
 SAN       ?=
 BUILD     := build$(if $(SAN),/san)
@@ -15,7 +19,7 @@ CIVET_PATCHES := $(addprefix deploy/civetweb-patches/,\
                    $(shell grep -v '^\#' deploy/civetweb-patches/series))
 CIVET_STAMP   := $(CIVET_SRC)/.applied
 
-ifeq ($(filter deps run test bench fuzz clean format,$(MAKECMDGOALS)),)
+ifeq ($(filter deps run test bench fuzz clean format deb,$(MAKECMDGOALS)),)
 ifneq ($(shell pkg-config --exists $(PKGS) $(TESTPKGS) && test -f $(CIVET_ORIG)/src/civetweb.c && test -f /usr/include/http_parser.h && echo ok),ok)
 $(error dependencies missing: run deploy/deps.sh (make run / make test do it for you))
 endif
@@ -27,7 +31,8 @@ WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
              -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wvla \
              -Wcast-qual -Wnull-dereference
 CFLAGS    += -std=c11 -fstack-protector-strong -fPIE
-CPPFLAGS  += -D_GNU_SOURCE -I. -I$(CIVET_SRC)/include \
+CPPFLAGS  += -D_GNU_SOURCE -DACMEPROXY_VERSION='"$(VERSION)"' -I. \
+             -I$(CIVET_SRC)/include \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null) \
              -lhttp_parser -lmbedtls -lmbedx509 -lmbedcrypto -lresolv \
@@ -56,7 +61,7 @@ UNIT_SRCS := $(wildcard test/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
 
 .PHONY: all deps run test unit san clean format valgrind lint bench bench-tools \
-        fuzz fuzz-build torture
+        fuzz fuzz-build torture deb
 
 all: $(BUILD)/acmeproxy
 
@@ -88,7 +93,7 @@ $(CIVET_STAMP): $(CIVET_ORIG)/src/civetweb.c deploy/civetweb-patches/series \
 $(CIVET_SRC)/src/civetweb.c $(CIVET_SRC)/include/civetweb.h: $(CIVET_STAMP)
 
 # Only these include civetweb.h.
-$(BUILD)/proxy/server.o: $(CIVET_STAMP)
+$(BUILD)/proxy/server.o $(BUILD)/proxy/adminsrv.o: $(CIVET_STAMP)
 
 $(BUILD)/civetweb.o: $(CIVET_SRC)/src/civetweb.c $(CIVET_STAMP)
 	@mkdir -p $(@D)
@@ -141,6 +146,12 @@ $(BUILD)/mockpki: $(BUILD)/test/mockpki/mockpki.o $(MOCK_OBJS)
 san:
 	$(MAKE) SAN=1 all unit
 
+# build/acmeproxy_<version>_<arch>.deb (deploy/deb.sh: dpkg-buildpackage on
+# a tree assembled in build/deb from the sources and deploy/debian/, then
+# lintian).
+deb: deps
+	@deploy/deb.sh
+
 run: deps
 	@$(MAKE) --no-print-directory all
 	@deploy/run.sh
@@ -149,6 +160,7 @@ test: deps
 	@$(MAKE) --no-print-directory all unit bench-tools
 	@$(MAKE) --no-print-directory SAN=1 all unit
 	@$(MAKE) --no-print-directory fuzz-build
+	@$(MAKE) --no-print-directory deb
 	@test/run.sh
 
 # Exactly once through crashes, at length (never part of `make test`,
@@ -205,7 +217,7 @@ $(FUZZ_DIR)/%.o: %.c
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link \
 	    $(WARN) -MMD -MP -c -o $@ $<
 
-$(FUZZ_DIR)/proxy/server.o: $(CIVET_STAMP)
+$(FUZZ_DIR)/proxy/server.o $(FUZZ_DIR)/proxy/adminsrv.o: $(CIVET_STAMP)
 
 $(FUZZ_DIR)/civetweb.o: $(CIVET_SRC)/src/civetweb.c $(CIVET_STAMP)
 	@mkdir -p $(@D)
@@ -245,7 +257,9 @@ format:
 
 clean:
 	rm -rf build/acmeproxy build/common build/proxy build/adapters \
-	    build/test build/san build/fuzz build/civetweb.o $(CIVET_SRC)
+	    build/test build/san build/fuzz build/civetweb.o $(CIVET_SRC) \
+	    build/deb build/acmeproxy_*.deb build/lintian.txt
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -path build/deb -prune -o -type f -name '*.d' \
+             -print 2>/dev/null)
 -include $(shell find $(FUZZ_DIR) -name '*.d' 2>/dev/null)

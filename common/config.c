@@ -111,6 +111,37 @@ static const struct kv_spec specs[] = {
          0, 1000000, "0"),
     STR("audit", "file", audit.file, ""),
     BOOL("audit", "syslog", audit.syslog, "no"),
+    STR("admin", "listen", admin.listen, ""),
+    UINT("admin", "max_job_age", admin.max_job_age, 1, 7 * 86400, "600"),
+    UINT("admin", "max_validation_wait", admin.max_validation_wait, 1, 86400,
+         "30"),
+    UINT("admin", "probe_interval", admin.probe_interval, 1, 3600, "10"),
+    UINT("admin", "probe_timeout_ms", admin.probe_timeout_ms, 100, 120000,
+         "5000"),
+};
+
+/* Keys that only a restart applies: the listeners, the data directory and
+ * what is sized once at start (threads, store map, connection gate, nonce
+ * lifetime, audit destination). A reload that changes one is refused. */
+static const char *const restart_only[][2] = {
+    { "server", "listen" },
+    { "server", "base_url" },
+    { "server", "data_dir" },
+    { "server", "threads" },
+    { "server", "max_body" },
+    { "server", "max_head" },
+    { "server", "handshake_timeout_ms" },
+    { "server", "head_timeout_ms" },
+    { "server", "body_timeout_ms" },
+    { "server", "idle_timeout_ms" },
+    { "server", "max_conns" },
+    { "server", "max_conns_per_ip" },
+    { "server", "map_size_mb" },
+    { "acme", "nonce_ttl" },
+    { "validation", "workers" },
+    { "audit", "file" },
+    { "audit", "syslog" },
+    { "admin", "listen" },
 };
 
 struct load_ctx {
@@ -581,6 +612,48 @@ config_fini(struct config *cfg)
     }
     free(cfg->path);
     memset(cfg, 0, sizeof(*cfg));
+}
+
+bool
+config_restart_key(const struct config *a, const struct config *b,
+                   char *out, size_t outlen)
+{
+    for (size_t i = 0; i < sizeof(restart_only) / sizeof(restart_only[0]);
+         i++) {
+        const struct kv_spec *s = spec_find(restart_only[i][0],
+                                            restart_only[i][1]);
+        const char *pa = (const char *)a + s->offset;
+        const char *pb = (const char *)b + s->offset;
+        bool same = true;
+
+        switch (s->kind) {
+        case KV_STR:
+            same = strcmp(*(char *const *)(const void *)pa,
+                          *(char *const *)(const void *)pb) == 0;
+            break;
+        case KV_UINT:
+            same = *(const unsigned *)(const void *)pa ==
+                   *(const unsigned *)(const void *)pb;
+            break;
+        case KV_SIZE:
+            same = *(const size_t *)(const void *)pa ==
+                   *(const size_t *)(const void *)pb;
+            break;
+        case KV_BOOL:
+            same = *(const bool *)(const void *)pa ==
+                   *(const bool *)(const void *)pb;
+            break;
+        case KV_LOGLEVEL:
+            same = *(const int *)(const void *)pa ==
+                   *(const int *)(const void *)pb;
+            break;
+        }
+        if (!same) {
+            (void)snprintf(out, outlen, "[%s] %s", s->section, s->key);
+            return true;
+        }
+    }
+    return false;
 }
 
 const char *

@@ -112,6 +112,13 @@ struct config {
         char *file;                 /* JSON lines; "": <data_dir>/audit.log */
         bool syslog;                /* also send each event to syslog */
     } audit;
+    struct {                        /* [admin]: the admin listener */
+        char *listen;               /* host:port, plain HTTP; "": none */
+        unsigned max_job_age;       /* s a due job may wait: else unready */
+        unsigned max_validation_wait; /* s, with every validator busy */
+        unsigned probe_interval;    /* s between adapter health probes */
+        unsigned probe_timeout_ms;  /* a probe's deadline */
+    } admin;
 };
 
 /* The profile called name, or NULL. */
@@ -123,6 +130,13 @@ const struct config_profile *config_profile_find(const struct config *cfg,
 AP_MUST_CHECK ap_err config_load(const char *path, struct config *cfg,
                                  char *errbuf, size_t errlen);
 void config_fini(struct config *cfg);
+
+/* True when a key whose change needs a restart (listen addresses,
+ * data_dir, thread counts, the store's map size, the connection limits ...)
+ * differs between a (serving) and b (reloaded); out then names the first
+ * such key as "[section] key". */
+bool config_restart_key(const struct config *a, const struct config *b,
+                        char *out, size_t outlen);
 
 /* The value of key in sec, or NULL. */
 const char *config_section_get(const struct config_section *sec,

@@ -1,16 +1,53 @@
-/* common/log.c: stderr logging with one line per event. */
+/* common/log.c: stderr logging with one line per event.
+ *
+ * When stderr is the journal's stream (JOURNAL_STREAM names its device and
+ * inode, sd-daemon(3)), each line starts with its syslog priority, "<3>"
+ * to "<7>", which journald takes as the entry's priority, and carries no
+ * time stamp of its own (the journal has one). */
 #include "common/log.h"
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 int log_level = LOG_LVL_INFO;
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *const level_name[] = {"ERR", "WARN", "INFO", "DEBUG"};
+/* syslog(3) priorities: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG */
+static const int level_prio[] = {3, 4, 6, 7};
+static pthread_once_t journal_once = PTHREAD_ONCE_INIT;
+static bool to_journal;
+
+bool
+log_journal_stream(const char *env, int fd)
+{
+    unsigned long long dev = 0;
+    unsigned long long ino = 0;
+    struct stat st;
+    char tail;
+
+    if (env == NULL ||
+        sscanf(env, "%llu:%llu%c", &dev, &ino, &tail) != 2 ||
+        fstat(fd, &st) != 0) {
+        return false;
+    }
+    return (unsigned long long)st.st_dev == dev &&
+           (unsigned long long)st.st_ino == ino;
+}
+
+static void
+journal_check(void)
+{
+    to_journal = log_journal_stream(getenv("JOURNAL_STREAM"), STDERR_FILENO);
+}
 
 void
 log_msg(int level, const char *module, const char *fmt, ...)
@@ -34,9 +71,15 @@ log_msg(int level, const char *module, const char *fmt, ...)
     if (n < 0) {
         line[0] = '\0';
     }
+    pthread_once(&journal_once, journal_check);
     pthread_mutex_lock(&log_lock);
-    fprintf(stderr, "%s.%03ldZ %s %s: %s\n", stamp, ts.tv_nsec / 1000000L,
-            level_name[level], module, line);
+    if (to_journal) {
+        fprintf(stderr, "<%d>%s %s: %s\n", level_prio[level],
+                level_name[level], module, line);
+    } else {
+        fprintf(stderr, "%s.%03ldZ %s %s: %s\n", stamp,
+                ts.tv_nsec / 1000000L, level_name[level], module, line);
+    }
     pthread_mutex_unlock(&log_lock);
 }
 

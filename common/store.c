@@ -511,3 +511,21 @@ store_backup(struct store *st, const char *path, char *errbuf, size_t errlen)
     }
     return AP_OK;
 }
+
+ap_err
+store_usage(struct store *st, size_t *map_bytes, size_t *used_bytes)
+{
+    MDB_envinfo info;
+    MDB_stat ms;
+    ap_err rc;
+
+    rc = map_rc(mdb_env_info(st->env, &info), "env_info", st);
+    if (rc == AP_OK) {
+        rc = map_rc(mdb_env_stat(st->env, &ms), "env_stat", st);
+    }
+    if (rc == AP_OK) {
+        *map_bytes = info.me_mapsize;
+        *used_bytes = ((size_t)info.me_last_pgno + 1) * ms.ms_psize;
+    }
+    return rc;
+}

@@ -104,6 +104,11 @@ AP_MUST_CHECK ap_err store_put_json(struct store_txn *txn, enum store_table t,
 AP_MUST_CHECK ap_err store_backup(struct store *st, const char *path,
                                   char *errbuf, size_t errlen);
 
+/* The map's size and the bytes of it in use (pages up to the last one
+ * written), for the metrics. Any thread, no transaction needed. */
+AP_MUST_CHECK ap_err store_usage(struct store *st, size_t *map_bytes,
+                                 size_t *used_bytes);
+
 /* Number of records in t (for the admin view and the benchmark). */
 AP_MUST_CHECK ap_err store_count(struct store_txn *txn, enum store_table t,
                                  size_t *out);

@@ -14,8 +14,10 @@ PKGS=(
     openssl curl ca-certificates jq
     lego python3-acme python3-requests certbot uacme dehydrated
     knot knot-dnsutils
-    libc-ares-dev
+    libc-ares-dev libsystemd-dev systemd prometheus
 )
+# `make deb` (deploy/deb.sh) also needs the Debian packaging tools.
+DEB_PKGS=(debhelper lintian fakeroot)
 
 SUDO=
 if [ "$(id -u)" != 0 ]; then
@@ -46,8 +48,13 @@ if [ "${1:-}" = --print-src ]; then   # what would be written, for a look
     exit 0
 fi
 
+want=("${PKGS[@]}")
+if [ "${1:-}" = deb ]; then
+    want+=("${DEB_PKGS[@]}")
+fi
+
 missing=()
-for p in "${PKGS[@]}"; do
+for p in "${want[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
         missing+=("$p")
     fi

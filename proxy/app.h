@@ -20,6 +20,22 @@ struct ratelimit;
 struct audit;
 struct issuer;
 
+struct snapshot;
+struct snapshots;
+struct app;
+
+/* How a request or job gets its view of the configuration (live reload).
+ * The holder of the snapshots (proxy/snapshot.c) sets these in the root
+ * and in every view it builds; app_acquire and app_release call through
+ * them, so that the job workers and the listener, which take views, do
+ * not depend on the snapshot code, which depends on the issuer and so on
+ * the job workers (test/lint/includes.py). get returns a view with a
+ * reference held, or NULL when there is no snapshot; put drops it. */
+struct app_views {
+    struct app *(*get)(struct app *root);
+    void (*put)(struct app *view);
+};
+
 struct app {
     const struct config *cfg;
     struct store *st;
@@ -33,7 +49,22 @@ struct app {
     struct policy_rules *policy; /* [policy], the global rules */
     struct ratelimit *limits;  /* [ratelimit] counters */
     struct audit *audit;       /* NULL: no audit log (unit tests) */
+    /* Live reload (proxy/snapshot.h). A request or job works on the view
+     * app_acquire gives it: the configuration snapshot current at its
+     * start (cfg, policy, adapter, issuer from it; the rest shared). */
+    struct snapshot *snap;     /* the snapshot this view is of; NULL: root */
+    struct snapshots *snaps;   /* the root's current snapshot; NULL: no
+                                  reload (admin subcommands, unit tests) */
+    const struct app_views *views; /* with snaps and in views: snapshot.c's */
 };
+
+/* The view of app (a root) for one request or job: the current snapshot's,
+ * with a reference held until app_release; app itself when it serves no
+ * snapshots. Any thread; never NULL. */
+struct app *app_acquire(struct app *app);
+/* Drops the reference app_acquire took (nothing for a root). Both in
+ * proxy/app.c, through app->views. */
+void app_release(struct app *view);
 
 /* URL paths; resource ids follow the trailing slash. */
 #define PATH_DIRECTORY "/directory"

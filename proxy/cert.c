@@ -18,6 +18,7 @@
 #include "proxy/audit.h"
 #include "proxy/jws.h"
 #include "proxy/problem.h"
+#include "proxy/metrics.h"
 #include "proxy/rec_authz.h"
 #include "proxy/rec_cert.h"
 #include "proxy/rec_order.h"
@@ -380,6 +381,9 @@ cert_mark_revoked(struct app *app, const char *serial, long long reason,
     if (rc == AP_OK) {
         rc = store_commit(txn);
         txn = NULL;
+    }
+    if (rc == AP_OK) {
+        metrics_cert_revoked();
     }
     store_abort(txn);
     rec_cert_fini(&c);

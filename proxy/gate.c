@@ -41,6 +41,7 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -113,7 +114,11 @@ struct gate {
     bool thread_started;
     size_t raw_cap;
 
-    struct gate_tls *tls;         /* NULL: plain HTTP */
+    struct gate_tls *tls;         /* for new connections (NULL: plain
+                                   * HTTP); under mu, replaced by
+                                   * gate_set_tls */
+    bool https;                   /* tls is set; fixed at start */
+    _Atomic unsigned long long turns; /* loop turns, for gate_alive */
 
     /* the gate's thread only */
     struct list lists[PH__N];
@@ -490,7 +495,19 @@ read_request(struct gate *g, struct gate_conn *c, long long now)
 static void
 tls_step(struct gate *g, struct gate_conn *c, long long now)
 {
-    switch (gate_tls_handshake(g->tls, &c->io)) {
+    struct gate_tls *t = NULL;
+    enum gate_hs hs;
+
+    if (c->io.ssl == NULL) {
+        /* The context is made from the current server side; the
+         * connection keeps its reference (a reload may replace it). */
+        pthread_mutex_lock(&g->mu);
+        t = gate_tls_ref(g->tls);
+        pthread_mutex_unlock(&g->mu);
+    }
+    hs = gate_tls_handshake(t, &c->io);
+    gate_tls_put(t);
+    switch (hs) {
     case GATE_HS_WAIT:
         return;
     case GATE_HS_WANT_READ:
@@ -567,7 +584,7 @@ take_accepted(struct gate *g, struct inbox_item *items, size_t n, long long now)
         c->io.net.fd = fd;
         c->ip = ip;
         frame_init(&c->fr, g->lim.max_head, g->lim.max_body);
-        list_add(g, c, g->tls != NULL ? PH_TLS : PH_HEAD, now);
+        list_add(g, c, g->https ? PH_TLS : PH_HEAD, now);
         g->nconns++;
         atomic_store_explicit(&g->open, g->nconns, memory_order_relaxed);
         if (g->nconns > atomic_load_explicit(&g->open_peak, memory_order_relaxed)) {
@@ -756,6 +773,7 @@ gate_main(void *arg)
         int n = epoll_wait(g->ep, ev, 128, next_wait_ms(g, now));
         bool woke = false;
 
+        atomic_fetch_add_explicit(&g->turns, 1, memory_order_relaxed);
         now = time_mono_ms();
         /* Connections past their handshake first: a burst of handshakes
          * (~3 ms of CPU each) must not delay a request that has arrived. */
@@ -864,6 +882,29 @@ fd_limit(struct gate *g)
     }
 }
 
+ap_err
+gate_set_tls(struct gate *g, const char *pem, char *errbuf, size_t errlen)
+{
+    struct gate_tls *t = NULL;
+    struct gate_tls *old;
+    ap_err rc;
+
+    if (!g->https) {
+        (void)snprintf(errbuf, errlen, "the listener has no TLS");
+        return AP_EINVAL;
+    }
+    rc = gate_tls_new(pem, &t, errbuf, errlen);
+    if (rc != AP_OK) {
+        return rc;
+    }
+    pthread_mutex_lock(&g->mu);
+    old = g->tls;
+    g->tls = t;
+    pthread_mutex_unlock(&g->mu);
+    gate_tls_put(old); /* connections that use it hold their own */
+    return AP_OK;
+}
+
 void
 gate_free(struct gate *g)
 {
@@ -904,7 +945,7 @@ gate_free(struct gate *g)
     if (g->wake >= 0) {
         close(g->wake);
     }
-    gate_tls_free(g->tls);
+    gate_tls_put(g->tls);
     pthread_mutex_destroy(&g->mu);
     free(g);
 }
@@ -956,6 +997,7 @@ gate_start(const struct gate_limits *lim, const char *tls_pem_file,
         (rc = gate_tls_new(tls_pem_file, &g->tls, errbuf, errlen)) != AP_OK) {
         goto fail;
     }
+    g->https = tls_pem_file != NULL;
     g->ep = epoll_create1(EPOLL_CLOEXEC);
     g->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (g->ep < 0 || g->wake < 0) {
@@ -986,6 +1028,23 @@ wake(struct gate *g)
     uint64_t one = 1;
 
     (void)!write(g->wake, &one, sizeof(one));
+}
+
+bool
+gate_alive(struct gate *g, unsigned timeout_ms)
+{
+    unsigned long long t = atomic_load(&g->turns);
+    long long end = time_mono_ms() + timeout_ms;
+    struct timespec ts = { 0, 5 * 1000000L };
+
+    wake(g);
+    while (atomic_load(&g->turns) == t) {
+        if (time_mono_ms() >= end) {
+            return false;
+        }
+        nanosleep(&ts, NULL);
+    }
+    return true;
 }
 
 void

@@ -91,6 +91,17 @@ AP_MUST_CHECK ap_err gate_start(const struct gate_limits *lim,
                                 struct gate **out, char *errbuf,
                                 size_t errlen);
 
+/* Replaces the TLS key and certificate (PEM file) of new connections;
+ * open ones keep theirs. The old ones stay when the file does not load or
+ * the key is not the certificate's (AP_ECONFIG, errbuf says why). Any
+ * thread. */
+AP_MUST_CHECK ap_err gate_set_tls(struct gate *g, const char *pem_file,
+                                  char *errbuf, size_t errlen);
+
+/* True when the gate's thread turns its loop within timeout_ms of being
+ * woken (the service watchdog). Any thread. */
+bool gate_alive(struct gate *g, unsigned timeout_ms);
+
 /* A socket just accepted (non-blocking); the gate owns fd from here on.
  * peer: the peer's struct sockaddr, peer_len bytes. Any thread. */
 void gate_accept(struct gate *g, int fd, const void *peer, size_t peer_len);

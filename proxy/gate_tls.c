@@ -3,6 +3,7 @@
 #include "proxy/gate_tls.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "common/log.h"
 
 struct gate_tls {
+    atomic_uint refs;
     mbedtls_ssl_config conf;
     mbedtls_x509_crt crt;
     mbedtls_pk_context pk;
@@ -26,6 +28,17 @@ struct gate_tls {
 };
 
 /* ------------------------------------------------------------ server */
+
+static void
+gate_tls_free(struct gate_tls *t)
+{
+    mbedtls_ssl_config_free(&t->conf);
+    mbedtls_x509_crt_free(&t->crt);
+    mbedtls_pk_free(&t->pk); /* wipes the key */
+    mbedtls_ctr_drbg_free(&t->drbg);
+    mbedtls_entropy_free(&t->entropy);
+    free(t);
+}
 
 ap_err
 gate_tls_new(const char *pem_file, struct gate_tls **out, char *errbuf,
@@ -42,6 +55,7 @@ gate_tls_new(const char *pem_file, struct gate_tls **out, char *errbuf,
     if (t == NULL) {
         return AP_ENOMEM;
     }
+    atomic_init(&t->refs, 1);
     mbedtls_ssl_config_init(&t->conf);
     mbedtls_x509_crt_init(&t->crt);
     mbedtls_pk_init(&t->pk);
@@ -68,6 +82,14 @@ gate_tls_new(const char *pem_file, struct gate_tls **out, char *errbuf,
     if (mrc == 0) {
         mrc = mbedtls_pk_parse_key(&t->pk, (const unsigned char *)pem,
                                    len + 1, NULL, 0);
+    }
+    /* A reload may bring a key that is not the certificate's: refused
+     * here, before it replaces the running one. */
+    if (mrc == 0 && mbedtls_pk_check_pair(&t->crt.pk, &t->pk) != 0) {
+        (void)snprintf(errbuf, errlen, "TLS key: not the key of the "
+                       "certificate in %s", pem_file);
+        rc = AP_ECONFIG;
+        goto out;
     }
     if (mrc == 0) {
         mrc = mbedtls_ssl_config_defaults(&t->conf, MBEDTLS_SSL_IS_SERVER,
@@ -98,24 +120,25 @@ out:
     return AP_OK;
 }
 
-void
-gate_tls_free(struct gate_tls *t)
+struct gate_tls *
+gate_tls_ref(struct gate_tls *t)
 {
-    if (t == NULL) {
-        return;
+    atomic_fetch_add(&t->refs, 1);
+    return t;
+}
+
+void
+gate_tls_put(struct gate_tls *t)
+{
+    if (t != NULL && atomic_fetch_sub(&t->refs, 1) == 1) {
+        gate_tls_free(t);
     }
-    mbedtls_ssl_config_free(&t->conf);
-    mbedtls_x509_crt_free(&t->crt);
-    mbedtls_pk_free(&t->pk); /* wipes the key */
-    mbedtls_ctr_drbg_free(&t->drbg);
-    mbedtls_entropy_free(&t->entropy);
-    free(t);
 }
 
 /* ------------------------------------------------------------ handshake */
 
 enum gate_hs
-gate_tls_handshake(const struct gate_tls *t, struct gate_io *io)
+gate_tls_handshake(struct gate_tls *t, struct gate_io *io)
 {
     int rc;
 
@@ -136,6 +159,7 @@ gate_tls_handshake(const struct gate_tls *t, struct gate_io *io)
             return GATE_HS_GONE;
         }
         mbedtls_ssl_init(io->ssl);
+        io->tls = gate_tls_ref(t);
         if (mbedtls_ssl_setup(io->ssl, &t->conf) != 0) {
             return GATE_HS_FAILED;
         }
@@ -231,6 +255,8 @@ gate_io_drop_tls(struct gate_io *io)
         free(io->ssl);
         io->ssl = NULL;
     }
+    gate_tls_put(io->tls);
+    io->tls = NULL;
 }
 
 void

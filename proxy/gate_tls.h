@@ -6,15 +6,18 @@
  * key of one PEM file (data_dir/tls.pem, read once through fileio_read:
  * capped, not through a symbolic link, the key text wiped), a CTR-DRBG
  * and an mbedTLS server configuration (defaults, no client
- * certificates). struct gate_io is one connection's transport:
- * the socket and, for HTTPS, its TLS context, made only when the
- * client's first byte arrives (the context holds ~34 KiB of record
- * buffers; a silent connection costs none).
+ * certificates). It is reference-counted so that a reload can replace
+ * the listener's certificate while connections finish on the old one:
+ * each connection's TLS context holds a reference, the last one frees.
+ * struct gate_io is one connection's transport: the socket and, for
+ * HTTPS, its TLS context, made only when the client's first byte arrives
+ * (the context holds ~34 KiB of record buffers; a silent connection costs
+ * none).
  *
  * Everything is non-blocking. The gate's thread drives the handshake and
  * reads; a worker that holds a connection (gate.h) uses its context in
- * the meantime, never both at once. gate_tls_new/free run on the thread
- * that starts and frees the gate. */
+ * the meantime, never both at once. The reference count is thread-safe;
+ * a struct gate_tls is read-only after gate_tls_new. */
 #ifndef AP_PROXY_GATE_TLS_H
 #define AP_PROXY_GATE_TLS_H
 
@@ -35,16 +38,21 @@ struct gate_tls;
 struct gate_io {
     mbedtls_net_context net;  /* .fd: the socket, and the TLS bio */
     mbedtls_ssl_context *ssl; /* NULL: plain, or TLS before its first byte */
+    struct gate_tls *tls;     /* ssl's server side, referenced while set */
 };
 
 /* Reads pem_file (key and certificate chain, PEM; at most
- * GATE_TLS_FILE_MAX bytes) and sets up the server side. AP_ECONFIG with
- * the reason in errbuf when the file cannot be read or holds no usable
- * key or certificate; AP_ENOMEM. */
+ * GATE_TLS_FILE_MAX bytes) and sets up the server side, with one
+ * reference, the caller's. AP_ECONFIG with the reason in errbuf when the
+ * file cannot be read, holds no usable key or certificate, or its key is
+ * not the certificate's; AP_ENOMEM. */
 AP_MUST_CHECK ap_err gate_tls_new(const char *pem_file, struct gate_tls **out,
                                   char *errbuf, size_t errlen);
-/* Frees t (no connection may use it any more). Accepts NULL. */
-void gate_tls_free(struct gate_tls *t);
+/* Takes one more reference to t; returns t. Any thread. */
+struct gate_tls *gate_tls_ref(struct gate_tls *t);
+/* Drops one reference; the last frees t (the key wiped). Accepts NULL.
+ * Any thread. */
+void gate_tls_put(struct gate_tls *t);
 
 enum gate_hs {
     GATE_HS_WAIT,       /* no byte from the client yet: nothing was made */
@@ -57,8 +65,10 @@ enum gate_hs {
 };
 
 /* Moves the handshake of io on as far as it goes without waiting; makes
- * io's TLS context from t when the client's first byte has come. */
-enum gate_hs gate_tls_handshake(const struct gate_tls *t, struct gate_io *io);
+ * io's TLS context from t when the client's first byte has come, and then
+ * io holds a reference to t until gate_io_drop_tls (t is not used once io
+ * has its context). */
+enum gate_hs gate_tls_handshake(struct gate_tls *t, struct gate_io *io);
 
 /* Writes all of p (n bytes) through io, or fails: the gate writes only
  * short answers on a socket whose send buffer is empty, so a partial write
@@ -69,10 +79,11 @@ bool gate_io_write(struct gate_io *io, const char *p, size_t n);
 ssize_t gate_io_recv(struct gate_io *io, char *p, size_t n);
 /* Bytes TLS has decrypted and not yet handed out (0 for plain). */
 size_t gate_io_pending(const struct gate_io *io);
-/* Sends a TLS close_notify when io is TLS, then frees the TLS context
- * (the socket stays open). */
+/* Sends a TLS close_notify when io is TLS, then frees the TLS context and
+ * drops its reference (the socket stays open). */
 void gate_io_close_notify(struct gate_io *io);
-/* Frees io's TLS context, if any (the socket stays open). */
+/* Frees io's TLS context, if any, and drops its reference to the server
+ * side (the socket stays open). */
 void gate_io_drop_tls(struct gate_io *io);
 
 #endif /* AP_PROXY_GATE_TLS_H */

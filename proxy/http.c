@@ -11,6 +11,7 @@ acme_resp_init(struct acme_resp *resp)
 {
     memset(resp, 0, sizeof(*resp));
     buf_init(&resp->body, HTTP_MAX_RESPONSE);
+    resp->problem = -1;
 }
 
 void
@@ -37,6 +38,7 @@ acme_resp_json(struct acme_resp *resp, int status, const cJSON *obj)
     resp->status = status;
     resp->content_type = "application/json";
     resp->is_problem = false;
+    resp->problem = -1;
     return AP_OK;
 }
 

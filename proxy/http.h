@@ -43,6 +43,7 @@ struct acme_resp {
     const char *allow;        /* for 405 */
     bool no_store;            /* Cache-Control: no-store */
     bool is_problem;          /* body is a problem document */
+    int problem;              /* its enum problem_type; -1: none */
 };
 
 void acme_resp_init(struct acme_resp *resp);

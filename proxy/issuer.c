@@ -48,6 +48,7 @@
 #include "proxy/issue_check.h"
 #include "proxy/issue_record.h"
 #include "proxy/jobs.h"
+#include "proxy/metrics.h"
 
 #define ISSUER_MAX_ATTEMPTS 64        /* hard stop besides retry_timeout */
 #define ISSUER_MAX_BACKOFF_SEC 300
@@ -878,6 +879,8 @@ issuer_run(struct app *app, const struct job *job)
         goto out;
     }
     rc = issue_record(app, job, &r->in, &r->o);
+    metrics_issue_outcome(rc == AP_OK, r->o.kind == OUT_ISSUED,
+                          r->o.kind == OUT_FAIL);
     if (rc == AP_OK && r->o.kind == OUT_ISSUED) {
         log_info("issuer", "%s order=%s serial=%s adapter=%s",
                  strcmp(r->call, "lookup") == 0 ? "adopted" : "issued",

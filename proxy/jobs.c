@@ -17,6 +17,7 @@
 #include "common/store.h"
 #include "common/timeutil.h"
 #include "proxy/app.h"
+#include "proxy/metrics.h"
 
 #define JOBS_MAX_THREADS 64
 #define JOBS_IDLE_MS 5000                /* an idle worker looks this often */
@@ -504,7 +505,13 @@ worker_main(void *arg)
         rc = claim(p, &j, &rec, &next);
         if (rc == AP_OK) {
             (void)snprintf(current_job, sizeof(current_job), "%s", j.id);
-            delay = p->fn(jobs->app, &j);
+            /* The job runs on the configuration of its start (reload). */
+            struct app *view = app_acquire(jobs->app);
+
+            metrics_job_running((int)p->kind, 1);
+            delay = p->fn(view, &j);
+            metrics_job_running((int)p->kind, -1);
+            app_release(view);
             current_job[0] = '\0';
             if (delay != JOB_DONE) {
                 release(jobs, &j, delay, true);
@@ -636,4 +643,53 @@ jobs_stop(struct jobs *jobs)
     pthread_cond_destroy(&jobs->done_cond);
     pthread_mutex_destroy(&jobs->lock);
     free(jobs);
+}
+
+struct count_ctx {
+    size_t n;
+    size_t max;
+};
+
+static bool
+count_fn(void *arg, const char *key, const char *val, size_t len)
+{
+    struct count_ctx *c = arg;
+
+    (void)key;
+    (void)val;
+    (void)len;
+    return ++c->n < c->max;
+}
+
+ap_err
+jobs_queue_stats(struct store *st, enum job_kind kind, long long now_ms,
+                 size_t *queued, long long *oldest_wait_ms)
+{
+    struct store_txn *txn = NULL;
+    struct count_ctx c = { 0, JOBS_COUNT_MAX };
+    char prefix[STORE_JOB_MAX_QUEUE + 2];
+    long long due = 0;
+    ap_err rc;
+
+    if ((unsigned)kind >= JOB__MAX) {
+        return AP_EINVAL;
+    }
+    (void)snprintf(prefix, sizeof(prefix), "%s/", kind_queue[kind]);
+    rc = store_begin(st, false, &txn);
+    if (rc == AP_OK) {
+        rc = store_scan(txn, STORE_JOBS_DUE, prefix, NULL, count_fn, &c);
+    }
+    if (rc == AP_OK) {
+        rc = store_job_next_due(txn, kind_queue[kind], &due);
+        if (rc == AP_ENOTFOUND) {
+            due = now_ms;
+            rc = AP_OK;
+        }
+    }
+    store_abort(txn);
+    if (rc == AP_OK) {
+        *queued = c.n;
+        *oldest_wait_ms = now_ms > due ? now_ms - due : 0;
+    }
+    return rc;
 }

@@ -125,6 +125,16 @@ long long jobs_backoff_ms(const struct job *job);
 AP_MUST_CHECK ap_err jobs_parse_id(const char *id, enum job_kind *kind,
                                    const char **target);
 
+/* For the health checks and metrics: the jobs of kind in the store (*queued,
+ * counted up to JOBS_COUNT_MAX) and how long the first of them in due order
+ * has been due at now_ms (*oldest_wait_ms; 0 when none is due). One read
+ * transaction; O(jobs of kind). Any thread. */
+#define JOBS_COUNT_MAX 10000000
+struct store;
+AP_MUST_CHECK ap_err jobs_queue_stats(struct store *st, enum job_kind kind,
+                                      long long now_ms, size_t *queued,
+                                      long long *oldest_wait_ms);
+
 /* Wall-clock milliseconds (the store's due times). */
 long long jobs_now_ms(void);
 

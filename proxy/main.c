@@ -1,8 +1,12 @@
-/* proxy/main.c: command line, start order, signals, stop order.
+/* proxy/main.c: command line, start order, signals, reload, stop order.
  *
  * `acmeproxy -c proxy.conf` serves in the foreground until SIGINT or
  * SIGTERM. Start: config, data directory, crypto, CA, TLS certificate,
- * store, nonces, adapter, job workers, listener. Stop in reverse. */
+ * store, nonces, the first configuration snapshot (policy, adapter,
+ * issuer), job workers, listener, admin listener; then READY=1 to systemd
+ * (sd_notify; nothing without NOTIFY_SOCKET) and a watchdog thread when
+ * WATCHDOG_USEC asks for one. SIGHUP reloads the whole configuration
+ * (proxy/snapshot.h) and reopens the audit log. Stop in reverse. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -11,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "adapters/adapter.h"
 #include "common/ca.h"
@@ -22,14 +29,17 @@
 #include "common/log.h"
 #include "common/store.h"
 #include "proxy/admin.h"
+#include "proxy/adminsrv.h"
 #include "proxy/app.h"
 #include "proxy/audit.h"
 #include "proxy/issuer.h"
 #include "proxy/jobs.h"
+#include "proxy/metrics.h"
 #include "proxy/nonce.h"
 #include "proxy/policy.h"
 #include "proxy/ratelimit.h"
 #include "proxy/server.h"
+#include "proxy/snapshot.h"
 #include "proxy/validate.h"
 
 
@@ -124,11 +134,11 @@ base_host(const char *base, char *out, size_t outlen)
     snprintf(out, outlen, "%.*s", (int)n, p);
 }
 
-/* Makes data_dir/tls.pem: the operator's key and certificate, or a fresh
+/* Makes data_dir/name: the operator's key and certificate, or a fresh
  * key and a certificate from the local CA for the base_url host. */
 static int
-prepare_tls(const struct config *cfg, struct ca *ca, char *pem_path,
-            size_t len)
+prepare_tls(const struct config *cfg, struct ca *ca, const char *name,
+            char *pem_path, size_t len)
 {
     char host[256];
     const char *dns[2];
@@ -140,7 +150,7 @@ prepare_tls(const struct config *cfg, struct ca *ca, char *pem_path,
     char errbuf[256];
     int rc = -1;
 
-    snprintf(pem_path, len, "%s/tls.pem", cfg->server.data_dir);
+    snprintf(pem_path, len, "%s/%s", cfg->server.data_dir, name);
     if (cfg->server.tls_cert[0] != '\0') {
         key = read_file(cfg->server.tls_key, FILEIO_SECRET);
         cert = read_file(cfg->server.tls_cert, 0);
@@ -241,8 +251,9 @@ app_close(struct app *app)
 
 /* What serving and the admin subcommands both need: the data directory,
  * crypto, libcurl, the store, policy and audit log and, with pki, the
- * local CA and the adapter. Says why on stderr and releases what it
- * opened when it fails. */
+ * local CA and (for the admin subcommands; serving takes it from the
+ * configuration snapshot) the adapter. Says why on stderr and releases
+ * what it opened when it fails. */
 static int
 app_open(const struct config *cfg, struct app *app, bool pki, bool serving)
 {
@@ -281,6 +292,9 @@ app_open(const struct config *cfg, struct app *app, bool pki, bool serving)
     if (adapter_registry_check(errbuf, sizeof(errbuf)) != AP_OK) {
         fprintf(stderr, "acmeproxy: adapter registry: %s\n", errbuf);
         goto fail;
+    }
+    if (serving) {
+        return 0;  /* the adapter is the configuration snapshot's */
     }
     app->adapter = adapter_find(cfg->adapter.type);
     if (app->adapter == NULL) {
@@ -335,13 +349,190 @@ administer(const struct config *cfg, const struct admin_cmd *cmd)
     return status;
 }
 
+/* The service watchdog (WatchdogSec): WATCHDOG=1 every half period while
+ * the listener's event loop answers. */
+struct watchdog {
+    struct server *srv;
+    unsigned long long usec;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool stopping;
+};
+
+static void *
+watchdog_main(void *arg)
+{
+    struct watchdog *w = arg;
+    unsigned long long half = w->usec / 2;
+    unsigned wait_ms = (unsigned)(w->usec / 4000 < 1000 ? w->usec / 4000
+                                                        : 1000);
+    struct timespec ts;
+
+    pthread_mutex_lock(&w->lock);
+    while (!w->stopping) {
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += (time_t)(half / 1000000ULL);
+        ts.tv_nsec += (long)(half % 1000000ULL) * 1000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        while (!w->stopping &&
+               pthread_cond_timedwait(&w->cond, &w->lock, &ts) == 0) {
+        }
+        if (w->stopping) {
+            break;
+        }
+        pthread_mutex_unlock(&w->lock);
+        if (server_alive(w->srv, wait_ms > 0 ? wait_ms : 1)) {
+            (void)sd_notify(0, "WATCHDOG=1");
+        } else {
+            log_err("main", "watchdog: the listener's event loop did not "
+                    "answer within %u ms", wait_ms);
+        }
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+static struct watchdog *
+watchdog_start(struct server *srv)
+{
+    struct watchdog *w;
+    pthread_condattr_t ca;
+    uint64_t usec = 0;
+
+    if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) {
+        return NULL;
+    }
+    w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        log_err("main", "watchdog: out of memory");
+        return NULL;
+    }
+    w->srv = srv;
+    w->usec = usec;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&w->thread, NULL, watchdog_main, w) != 0) {
+        log_err("main", "watchdog: cannot start its thread");
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->cond);
+        free(w);
+        return NULL;
+    }
+    log_info("main", "watchdog: every %llu ms", usec / 2000ULL);
+    return w;
+}
+
+static void
+watchdog_stop(struct watchdog *w)
+{
+    if (w == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&w->lock);
+    w->stopping = true;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    free(w);
+}
+
+static void
+notify_reloading(void)
+{
+    struct timespec ts;
+    char msg[96];
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    (void)snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
+                   (unsigned long long)ts.tv_sec * 1000000ULL +
+                       (unsigned long long)ts.tv_nsec / 1000ULL);
+    (void)sd_notify(0, msg);
+}
+
+/* SIGHUP: the audit log is reopened (logrotate), and the whole
+ * configuration is read again and swapped in, or refused with the reason
+ * while the old one keeps serving. */
+static void
+reload(struct app *app, struct server *srv, bool https,
+       unsigned issue_threads)
+{
+    const struct config *cfg = app->cfg;
+    struct snapshot *s = NULL;
+    char errbuf[768];
+    char pem[4096];
+    char live[4096];
+    ap_err rc;
+
+    notify_reloading();
+    if (audit_reopen(app->audit) != AP_OK) {
+        log_err("main", "audit log not reopened");
+    }
+    rc = snapshot_build(app, cfg->path, true, issue_threads, &s, errbuf,
+                        sizeof(errbuf));
+    if (rc == AP_OK && https && s->cfg.server.tls_cert[0] != '\0') {
+        /* The listener's certificate and key: loaded whole into a new TLS
+         * configuration before anything changes. */
+        if (prepare_tls(&s->cfg, app->ca, "tls.pem.new", pem,
+                        sizeof(pem)) != 0) {
+            (void)snprintf(errbuf, sizeof(errbuf), "cannot read tls_cert %s "
+                           "or tls_key %s", s->cfg.server.tls_cert,
+                           s->cfg.server.tls_key);
+            rc = AP_ECONFIG;
+        } else {
+            rc = server_set_tls(srv, pem, errbuf, sizeof(errbuf));
+            (void)snprintf(live, sizeof(live), "%s/tls.pem",
+                           cfg->server.data_dir);
+            if (rc == AP_OK && rename(pem, live) != 0) {
+                log_warn("main", "reload: %s not renamed to %s: %s", pem,
+                         live, strerror(errno));
+            }
+            if (rc != AP_OK) {
+                (void)unlink(pem);
+            }
+        }
+    }
+    if (rc == AP_OK) {
+        rc = snapshot_install(app, s);
+        if (rc != AP_OK) {
+            (void)snprintf(errbuf, sizeof(errbuf), "%s", ap_strerror(rc));
+        }
+    }
+    if (rc != AP_OK) {
+        snapshot_put(s);
+        metrics_reload(false);
+        log_err("main", "reload refused, the running configuration stays: "
+                "%s", errbuf);
+    } else {
+        metrics_reload(true);
+        log_info("main", "reload: %s applied (policy, profiles, rate limits, "
+                 "adapter %s%s)", cfg->path, s->app.adapter->name,
+                 https && s->cfg.server.tls_cert[0] != '\0'
+                     ? ", listener certificate"
+                     : "");
+    }
+    (void)sd_notify(0, "READY=1\nSTATUS=serving");
+}
+
 static int
 serve(const struct config *cfg)
 {
     struct app app;
     struct server *srv = NULL;
+    struct adminsrv *admin = NULL;
+    struct watchdog *wd = NULL;
+    struct snapshot *snap = NULL;
     char tls_pem[4096];
-    char errbuf[512];
+    char errbuf[768];
     unsigned nthreads[JOB__MAX];
     job_fn fns[JOB__MAX];
     sigset_t sigs;
@@ -349,6 +540,7 @@ serve(const struct config *cfg)
     int status = 1;
     bool https = strncmp(cfg->server.base_url, "https://", 8) == 0;
 
+    metrics_mark_start();
     memset(&app, 0, sizeof(app));
     app.cfg = cfg;
     app.base = cfg->server.base_url;
@@ -364,29 +556,54 @@ serve(const struct config *cfg)
     if (app_open(cfg, &app, true, true) != 0) {
         return 1;
     }
-    if (https && prepare_tls(cfg, app.ca, tls_pem, sizeof(tls_pem)) != 0) {
+    if (https &&
+        prepare_tls(cfg, app.ca, "tls.pem", tls_pem, sizeof(tls_pem)) != 0) {
         goto out;
     }
     if (nonce_ctx_new(cfg->acme.nonce_ttl_sec, &app.nonces) != AP_OK) {
         fprintf(stderr, "acmeproxy: cannot create the nonce context\n");
         goto out;
     }
-    nthreads[JOB_VALIDATE] = cfg->validation.workers;
-    if (issuer_open(&app, errbuf, sizeof(errbuf)) != AP_OK) {
+    /* The first snapshot: policy, profiles, limits, adapter, issuer. */
+    if (snapshot_build(&app, cfg->path, false, 0, &snap, errbuf,
+                       sizeof(errbuf)) != AP_OK) {
         fprintf(stderr, "acmeproxy: %s\n", errbuf);
         goto out;
     }
-    nthreads[JOB_ISSUE] = issuer_threads(app.issuer);
+    nthreads[JOB_VALIDATE] = cfg->validation.workers;
+    nthreads[JOB_ISSUE] = issuer_threads(snap->app.issuer);
     fns[JOB_VALIDATE] = validate_run;
     fns[JOB_ISSUE] = issuer_run;
     if (jobs_start(&app, nthreads, fns, &app.jobs) != AP_OK) {
         fprintf(stderr, "acmeproxy: cannot start the job workers\n");
         goto out;
     }
+    /* No other thread reads it yet: its prober waits for a failure. */
+    snap->app.jobs = app.jobs;
+    if (snapshot_install(&app, snap) != AP_OK) {
+        fprintf(stderr, "acmeproxy: out of memory\n");
+        goto out;
+    }
+    snap = NULL;
     if (server_start(&app, https ? tls_pem : NULL, &srv, errbuf,
                      sizeof(errbuf)) != AP_OK) {
         fprintf(stderr, "acmeproxy: %s\n", errbuf);
         goto out;
+    }
+    if (cfg->admin.listen[0] != '\0') {
+        if (adminsrv_start(&app, srv, cfg->admin.listen,
+                           nthreads[JOB_ISSUE], &admin, errbuf,
+                           sizeof(errbuf)) != AP_OK) {
+            fprintf(stderr, "acmeproxy: %s\n", errbuf);
+            goto out;
+        }
+        if (strncmp(cfg->admin.listen, "127.", 4) != 0 &&
+            strncmp(cfg->admin.listen, "[::1]", 5) != 0 &&
+            strncmp(cfg->admin.listen, "localhost:", 10) != 0) {
+            log_warn("main", "[admin] listen %s is not a loopback address: "
+                     "health and metrics are open to that network",
+                     cfg->admin.listen);
+        }
     }
     /* The workers start once clients can connect: a backlog never keeps
      * the listener waiting. */
@@ -394,31 +611,44 @@ serve(const struct config *cfg)
         fprintf(stderr, "acmeproxy: cannot start the job workers\n");
         goto out;
     }
-    log_info("main", "listening on %s adapter=%s", cfg->server.listen,
-             app.adapter->name);
+    {
+        struct app *view = app_acquire(&app);
+
+        log_info("main", "listening on %s adapter=%s admin=%s version=%s",
+                 cfg->server.listen, view->adapter->name,
+                 cfg->admin.listen[0] ? cfg->admin.listen : "off",
+                 metrics_version());
+        app_release(view);
+    }
     printf("acmeproxy: ACME directory: %s%s\n", cfg->server.base_url,
            PATH_DIRECTORY);
     printf("acmeproxy: clients must trust: %s/%s\n", cfg->server.data_dir,
            CA_ROOT_FILE);
     fflush(stdout);
+    /* The listener accepts and the store is open: ready. */
+    (void)sd_notify(0, "READY=1\nSTATUS=serving");
+    wd = watchdog_start(srv);
 
     while (sigwait(&sigs, &sig) == 0) {
         if (sig == SIGHUP) {
-            /* logrotate moved the audit log: write to a new file. */
-            if (audit_reopen(app.audit) != AP_OK) {
-                log_err("main", "audit log not reopened");
-            }
+            reload(&app, srv, https, nthreads[JOB_ISSUE]);
             continue;
         }
         break;
     }
+    (void)sd_notify(0, "STOPPING=1");
     log_info("main", "signal %d: stopping", sig);
     status = 0;
 out:
+    snapshot_put(snap); /* built, never installed */
+    watchdog_stop(wd);
+    adminsrv_stop(admin);
     server_stop(srv);
-    issuer_stop_prober(app.issuer);
+    snap = snapshot_get(&app);
+    issuer_stop_prober(snap != NULL ? snap->app.issuer : NULL);
+    snapshot_put(snap);
     jobs_stop(app.jobs);
-    issuer_close(app.issuer);
+    snapshot_fini(&app);
     nonce_ctx_free(app.nonces);
     app_close(&app);
     return status;

@@ -19,6 +19,7 @@
 #include "proxy/issuer.h"
 #include "proxy/jobs.h"
 #include "proxy/jws.h"
+#include "proxy/metrics.h"
 #include "proxy/policy.h"
 #include "proxy/problem.h"
 #include "proxy/rec_account.h"
@@ -610,6 +611,7 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
     if (rc != AP_OK || resp->status != 0) {
         goto out;
     }
+    metrics_order(order_status_name(o.status));
     log_info("order", "created order=%s account=%s identifiers=%zu%s%s",
              order_id, msg.account_id, o.n_idents,
              profile ? " profile=" : "", profile ? profile->name : "");
@@ -930,6 +932,7 @@ finalize(struct app *app, const struct acme_req *req,
     if (rc != AP_OK || resp->status != 0) {
         goto out;
     }
+    metrics_order("processing");
     log_info("order", "finalize order=%s account=%s names=%zu", o->id,
              msg->account_id, csr->n_dns_names);
     jobs_kick(app->jobs, job_id, 0);

@@ -162,6 +162,7 @@ render(struct acme_resp *resp, enum problem_type t, cJSON *extra,
     resp->status = problems[t].status;
     resp->content_type = "application/problem+json";
     resp->is_problem = true;
+    resp->problem = (int)t;
 }
 
 void

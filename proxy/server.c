@@ -27,6 +27,7 @@
 #include "proxy/directory.h"
 #include "proxy/frame.h"
 #include "proxy/gate.h"
+#include "proxy/metrics.h"
 #include "proxy/nonce.h"
 #include "proxy/order.h"
 #include "proxy/problem.h"
@@ -45,24 +46,30 @@ struct route {
     unsigned methods;
     const char *allow;  /* Allow header for 405 */
     resource_fn fn;
+    enum metrics_route metric; /* the "route" label */
 };
 
 /* Longer prefixes first is not needed: no prefix is a prefix of another. */
 static const struct route routes[] = {
-    { PATH_DIRECTORY, false, M_GET | M_HEAD, "GET, HEAD", directory_get },
-    { PATH_NEW_NONCE, false, M_GET | M_HEAD, "GET, HEAD", nonce_get },
-    { PATH_NEW_ACCOUNT, false, M_POST, "POST", account_new },
-    { PATH_NEW_ORDER, false, M_POST, "POST", order_new },
-    { PATH_REVOKE, false, M_POST, "POST", cert_revoke },
-    { PATH_ACCOUNT, true, M_POST, "POST", account_post },
-    { PATH_ORDERS, true, M_POST, "POST", account_orders },
-    { PATH_ORDER, true, M_POST, "POST", order_post },
-    { PATH_AUTHZ, true, M_POST, "POST", authz_post },
-    { PATH_CHALL, true, M_POST, "POST", challenge_post },
-    { PATH_CERT, true, M_GET | M_POST, "GET, POST", cert_get },
-    { PATH_ISSUER, true, M_GET | M_POST, "GET, POST", cert_issuer_get },
-    { PATH_KEY_CHANGE, false, M_POST, "POST", account_key_change },
-    { PATH_RENEWAL_INFO, true, M_GET | M_HEAD, "GET, HEAD", renewal_info_get },
+    { PATH_DIRECTORY, false, M_GET | M_HEAD, "GET, HEAD", directory_get,
+      MR_DIRECTORY },
+    { PATH_NEW_NONCE, false, M_GET | M_HEAD, "GET, HEAD", nonce_get,
+      MR_NEW_NONCE },
+    { PATH_NEW_ACCOUNT, false, M_POST, "POST", account_new, MR_NEW_ACCOUNT },
+    { PATH_NEW_ORDER, false, M_POST, "POST", order_new, MR_NEW_ORDER },
+    { PATH_REVOKE, false, M_POST, "POST", cert_revoke, MR_REVOKE_CERT },
+    { PATH_ACCOUNT, true, M_POST, "POST", account_post, MR_ACCOUNT },
+    { PATH_ORDERS, true, M_POST, "POST", account_orders, MR_ORDERS },
+    { PATH_ORDER, true, M_POST, "POST", order_post, MR_ORDER },
+    { PATH_AUTHZ, true, M_POST, "POST", authz_post, MR_AUTHZ },
+    { PATH_CHALL, true, M_POST, "POST", challenge_post, MR_CHALLENGE },
+    { PATH_CERT, true, M_GET | M_POST, "GET, POST", cert_get, MR_CERT },
+    { PATH_ISSUER, true, M_GET | M_POST, "GET, POST", cert_issuer_get,
+      MR_ISSUER },
+    { PATH_KEY_CHANGE, false, M_POST, "POST", account_key_change,
+      MR_KEY_CHANGE },
+    { PATH_RENEWAL_INFO, true, M_GET | M_HEAD, "GET, HEAD", renewal_info_get,
+      MR_RENEWAL_INFO },
 };
 
 _Static_assert(FRAME_MAX_FIELDS <= MG_MAX_HEADERS,
@@ -316,11 +323,22 @@ send_response(struct mg_connection *conn, struct app *app,
     }
 }
 
+static long long
+elapsed_us(const struct timespec *t0)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long long)(now.tv_sec - t0->tv_sec) * 1000000LL +
+           (now.tv_nsec - t0->tv_nsec) / 1000;
+}
+
 static int
 on_request(struct mg_connection *conn, void *cbdata)
 {
     struct server *srv = cbdata;
-    struct app *app = srv->app;
+    /* The request runs on the configuration of its start (reload). */
+    struct app *app = app_acquire(srv->app);
     const struct mg_request_info *ri = mg_get_request_info(conn);
     const struct route *route = NULL;
     struct acme_req req;
@@ -330,9 +348,11 @@ on_request(struct mg_connection *conn, void *cbdata)
     const char *id = "";
     unsigned mbit = method_bit(ri->request_method);
     long long t0 = time_mono_ms();
+    struct timespec t0us;
     ap_err rc = AP_OK;
     int urllen;
 
+    clock_gettime(CLOCK_MONOTONIC, &t0us);
     memset(&req, 0, sizeof(req));
     acme_resp_init(&resp);
     buf_init(&body, app->cfg->server.max_body);
@@ -410,11 +430,14 @@ send:
         resp.status = 200;
     }
     send_response(conn, app, &req, &resp);
+    metrics_http(route != NULL ? route->metric : MR_OTHER, resp.status,
+                 resp.problem, elapsed_us(&t0us));
     log_debug("http", "%s %s %d %lldms ip=%s req=%s", req.method, req.path,
               resp.status, time_mono_ms() - t0, req.remote_addr,
               req.request_id);
     buf_fini(&body);
     acme_resp_fini(&resp);
+    app_release(app);
     return resp.status;
 }
 
@@ -528,6 +551,19 @@ server_start(struct app *app, const char *tls_pem_file, struct server **out,
     atomic_store(&srv->ctx, ctx);
     *out = srv;
     return AP_OK;
+}
+
+ap_err
+server_set_tls(struct server *srv, const char *tls_pem_file, char *errbuf,
+               size_t errlen)
+{
+    return gate_set_tls(srv->gate, tls_pem_file, errbuf, errlen);
+}
+
+bool
+server_alive(struct server *srv, unsigned timeout_ms)
+{
+    return gate_alive(srv->gate, timeout_ms);
 }
 
 void

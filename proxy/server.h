@@ -15,10 +15,20 @@
 struct server;
 
 /* Starts listening on cfg listen with the PEM key+chain in tls_pem_file
- * (NULL: plain HTTP, for base_url http://). */
+ * (NULL: plain HTTP, for base_url http://). app is the root: each request
+ * works on app_acquire(app), the configuration current at its start. */
 AP_MUST_CHECK ap_err server_start(struct app *app, const char *tls_pem_file,
                                   struct server **out, char *errbuf,
                                   size_t errlen);
+/* Replaces the listener's TLS key and certificate (PEM file) for new
+ * connections; open ones keep theirs. The old ones stay on error. Any
+ * thread. */
+AP_MUST_CHECK ap_err server_set_tls(struct server *srv,
+                                    const char *tls_pem_file, char *errbuf,
+                                    size_t errlen);
+/* True when the listener's event loop answers within timeout_ms. Any
+ * thread. */
+bool server_alive(struct server *srv, unsigned timeout_ms);
 /* The connection gate's counters (refusals, closes by deadline, framing
  * errors). Any thread. */
 void server_conn_stats(struct server *srv, struct gate_stats *out);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/json.h"
+#include "proxy/metrics.h"
 #include "proxy/problem.h"
 
 enum order_status
@@ -134,6 +135,9 @@ order_update_from_authz(struct store_txn *txn, const char *order_id)
         err = NULL;
     }
     rc = rec_order_put(txn, order_id, &o, false);
+    if (rc == AP_OK) {
+        metrics_order(order_status_name(next));
+    }
 out:
     rec_problem_free(err);
     free(st);

@@ -12,6 +12,7 @@
 #include "common/timeutil.h"
 #include "proxy/audit.h"
 #include "proxy/ident.h"
+#include "proxy/metrics.h"
 #include "proxy/problem.h"
 #include "proxy/ratelimit.h"
 #include "proxy/rec_account.h"
@@ -456,6 +457,7 @@ validate_run(struct app *app, const struct job *job)
         log_debug("validate", "authz=%s name=%s busy, retrying in %d s",
                   cj.authz_id, cj.name, VALIDATE_BUSY_DELAY_SEC);
         jobs_defer(app->jobs, job, VALIDATE_BUSY_DELAY_SEC * 1000LL);
+        metrics_validation_busy();
         return JOB_DONE;
     }
 #ifdef AP_TEST_HOOKS
@@ -485,6 +487,7 @@ validate_run(struct app *app, const struct job *job)
              vo.address[0] ? vo.address : "-", ms,
              evidence[0] ? evidence : "-", vo.valid ? "" : " detail=",
              vo.valid ? "" : vo.detail);
+    metrics_validation(cj.type, vo.valid, ms);
     cJSON_Delete(vo.evidence);
     return JOB_DONE;
 }

@@ -8,15 +8,17 @@ cd "$(dirname "$0")/.."
 
 total_p=0
 total_f=0
+TIMES=()
 
 # Runs a suite, echoing its output, and adds the counts of its last
 # "N passed, N failed" line. A suite that prints no such line counts as
 # one failure.
 suite() {
-    local log line p f status
+    local log line p f status start=$SECONDS
     log=$(mktemp)
     "$@" 2>&1 | tee "$log"
     status=${PIPESTATUS[0]}
+    TIMES+=("$((SECONDS - start)) s  $*")
     line=$(grep -E '^[a-z()/ ._-]*: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
     rm -f "$log"
     if [ -z "$line" ]; then
@@ -49,9 +51,15 @@ suite test/integration/clients.sh build/san/acmeproxy
 suite test/integration/teams.sh build/san/acmeproxy
 suite test/integration/admin.sh build/san/acmeproxy
 suite test/integration/once.sh build/san/acmeproxy
+# The Debian package (make deb) unpacked and served as systemd would.
+suite test/integration/service.sh
+# The same flows on the sanitizer build (the package checks read the .deb).
+suite env SERVICE_BIN=build/san/acmeproxy test/integration/service.sh
 suite env CYCLES=5 test/torture/torture.sh build/san/acmeproxy
 suite test/integration/bench_smoke.sh build/acmeproxy
 suite test/integration/conn_attack.sh build/san/acmeproxy
 
+echo "# time per suite:"
+printf '#   %s\n' "${TIMES[@]}"
 echo "test: $total_p passed, $total_f failed"
 [ "$total_f" -eq 0 ] && [ "$total_p" -gt 0 ]

@@ -30,7 +30,10 @@
  * Test hooks: GET /__mock/state (counts: submits, issued, by first name,
  * by key SHA-256, by EJBCA end entity, lookups; ?certs=1 lists every
  * certificate), POST /__mock/outage?on=1|0 (every PKI path answers 503,
- * health and status too), POST /__mock/hold?on=1|0 (see "hold").
+ * health and status too), POST /__mock/hold?on=1|0 (see "hold"),
+ * POST /__mock/vault-static?on=0|1 (refuse or accept again the static
+ * Vault token; the state counts Vault signs by the static token and by
+ * AppRole login tokens, vault_signs_static / vault_signs_login).
  *
  * EJBCA's certificate search (POST /v1/certificate/search) answers the
  * lookups of the proxy: QUERY EQUAL|LIKE over username, subject DN, SAN
@@ -138,6 +141,9 @@ static struct {
     unsigned lease_sec;
     bool outage;
     bool hold;                  /* label "hold": 503 while set */
+    bool static_off;            /* the static Vault token is refused */
+    unsigned long vault_signs_static; /* signs authorized by the static */
+    unsigned long vault_signs_login;  /* ... by an AppRole login token */
     unsigned long submits;      /* submissions received, all products */
     unsigned long issued;       /* certificates signed */
     cJSON *by_name;             /* first name -> certificates signed */
@@ -1055,8 +1061,10 @@ vault_error(struct mg_connection *c, int status, const char *msg)
     return send_json(c, status, o);
 }
 
-static bool
-vault_token_ok(struct mg_connection *c)
+/* 0: refused; 1: the static token (unless /__mock/vault-static?on=0);
+ * 2: a token an AppRole login handed out, still valid. */
+static int
+vault_token_kind(struct mg_connection *c)
 {
     const char *t = mg_get_header(c, "X-Vault-Token");
     const char *a = mg_get_header(c, "Authorization");
@@ -1067,10 +1075,10 @@ vault_token_ok(struct mg_connection *c)
         t = a + 7;
     }
     if (t == NULL) {
-        return false;
+        return 0;
     }
     if (strcmp(t, VAULT_TOKEN_STATIC) == 0) {
-        return true;
+        return M.static_off ? 0 : 1;
     }
     pthread_mutex_lock(&M.lock);
     for (size_t i = 0; i < M.n_tokens; i++) {
@@ -1079,7 +1087,7 @@ vault_token_ok(struct mg_connection *c)
         }
     }
     pthread_mutex_unlock(&M.lock);
-    return ok;
+    return ok ? 2 : 0;
 }
 
 static int
@@ -1329,6 +1337,7 @@ static int
 vault_route(struct mg_connection *c, const char *method, const char *path)
 {
     bool write = strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0;
+    int kind;
 
     if (strcmp(path, "/v1/sys/health") == 0) {
         cJSON *o = cJSON_CreateObject();
@@ -1349,10 +1358,18 @@ vault_route(struct mg_connection *c, const char *method, const char *path)
         return send_body(c, 200, "application/pem-certificate-chain", NULL,
                          ca_intermediate_pem(M.ca));
     }
-    if (!vault_token_ok(c)) {
+    kind = vault_token_kind(c);
+    if (kind == 0) {
         return vault_error(c, 403, "permission denied");
     }
     if (strncmp(path, "/v1/pki/sign/", 13) == 0 && write) {
+        pthread_mutex_lock(&M.lock);
+        if (kind == 1) {
+            M.vault_signs_static++;
+        } else {
+            M.vault_signs_login++;
+        }
+        pthread_mutex_unlock(&M.lock);
         return vault_sign(c, path + 13);
     }
     if (strcmp(path, "/v1/pki/revoke") == 0 && write) {
@@ -2171,6 +2188,10 @@ on_request(struct mg_connection *c, void *cbdata)
         cJSON_AddNumberToObject(o, "submits", (double)M.submits);
         cJSON_AddNumberToObject(o, "issued", (double)M.issued);
         cJSON_AddNumberToObject(o, "revoked", (double)M.revokes);
+        cJSON_AddNumberToObject(o, "vault_signs_static",
+                                (double)M.vault_signs_static);
+        cJSON_AddNumberToObject(o, "vault_signs_login",
+                                (double)M.vault_signs_login);
         cJSON_AddItemToObject(o, "by_name", cJSON_Duplicate(M.by_name, 1));
         cJSON_AddItemToObject(o, "by_key", cJSON_Duplicate(M.by_key, 1));
         cJSON_AddItemToObject(o, "by_user", cJSON_Duplicate(M.by_user, 1));
@@ -2210,6 +2231,18 @@ on_request(struct mg_connection *c, void *cbdata)
         }
         M.outage = strcmp(on, "1") == 0;
         cJSON_AddBoolToObject(o, "outage", M.outage);
+        return send_json(c, 200, o);
+    }
+    if (strcmp(path, "/__mock/vault-static") == 0) {
+        char on[8] = "1";
+        cJSON *o = cJSON_CreateObject();
+
+        if (ri->query_string != NULL) {
+            mg_get_var(ri->query_string, strlen(ri->query_string), "on", on,
+                       sizeof(on));
+        }
+        M.static_off = strcmp(on, "0") == 0;
+        cJSON_AddBoolToObject(o, "static", !M.static_off);
         return send_json(c, 200, o);
     }
     if (strcmp(path, "/__mock/hold") == 0) {

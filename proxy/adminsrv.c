@@ -1,0 +1,489 @@
+/* proxy/adminsrv.c: the admin listener (health, metrics) and the adapter
+ * health prober behind /health/ready. */
+#include "proxy/adminsrv.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <civetweb.h>
+
+#include "adapters/adapter.h"
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/store.h"
+#include "common/timeutil.h"
+#include "proxy/app.h"
+#include "proxy/gate.h"
+#include "proxy/jobs.h"
+#include "proxy/metrics.h"
+#include "proxy/server.h"
+#include "proxy/snapshot.h"
+
+#define METRICS_MAX (4u << 20)   /* bytes of one scrape, at most */
+#define READY_MAX 4096
+#define HEALTH_KEY "admin_health"
+
+struct adminsrv {
+    struct app *root;
+    struct server *srv;
+    struct mg_context *ctx;
+    unsigned issue_threads;
+
+    pthread_t prober;
+    bool prober_started;
+    pthread_mutex_t lock;        /* guards what follows */
+    pthread_cond_t cond;
+    bool stopping;
+    bool probed;
+    bool has_probe;
+    bool probe_ok;
+    long long probe_ms;
+    long long probe_done_at;     /* monotonic ms */
+    long long probe_started_at;  /* monotonic ms; 0: none running */
+    char probe_detail[200];
+};
+
+/* ---- the verdict -------------------------------------------------------- */
+
+static bool
+check(cJSON *checks, const char *name, bool ok, const char *detail)
+{
+    cJSON *c;
+
+    if (checks != NULL && (c = cJSON_AddObjectToObject(checks, name)) != NULL) {
+        cJSON_AddBoolToObject(c, "ok", ok);
+        cJSON_AddStringToObject(c, "detail", detail);
+    }
+    return ok;
+}
+
+bool
+adminsrv_ready(const struct ready_facts *f, cJSON **body)
+{
+    static const char *const kinds[2] = { "validation", "issuance" };
+    cJSON *root = NULL;
+    cJSON *checks = NULL;
+    char d[320];
+    bool ready = true;
+    bool ok;
+
+    if (body != NULL) {
+        *body = NULL;
+        root = cJSON_CreateObject();
+        checks = root != NULL ? cJSON_AddObjectToObject(root, "checks") : NULL;
+    }
+    ready &= check(checks, "store", f->store_ok, f->store_detail);
+
+    if (!f->adapter_has_probe) {
+        ok = true;
+        (void)snprintf(d, sizeof(d), "the adapter has no health probe");
+    } else if (f->adapter_running_ms > (long long)f->probe_timeout_ms) {
+        ok = false;
+        (void)snprintf(d, sizeof(d), "a probe has been running for %lld ms "
+                       "(deadline %u ms)", f->adapter_running_ms,
+                       f->probe_timeout_ms);
+    } else if (!f->adapter_probed) {
+        ok = false;
+        (void)snprintf(d, sizeof(d), "not probed yet");
+    } else if (!f->adapter_ok) {
+        ok = false;
+        (void)snprintf(d, sizeof(d), "the last probe failed: %s",
+                       f->adapter_detail);
+    } else if (f->adapter_ms > (long long)f->probe_timeout_ms) {
+        ok = false;
+        (void)snprintf(d, sizeof(d), "the last probe answered in %lld ms "
+                       "(deadline %u ms)", f->adapter_ms, f->probe_timeout_ms);
+    } else if (f->adapter_age_ms >
+               3LL * f->probe_interval * 1000 + f->probe_timeout_ms) {
+        ok = false;
+        (void)snprintf(d, sizeof(d), "the last probe is %lld s old",
+                       f->adapter_age_ms / 1000);
+    } else {
+        ok = true;
+        (void)snprintf(d, sizeof(d), "answered in %lld ms, %lld s ago",
+                       f->adapter_ms, f->adapter_age_ms / 1000);
+    }
+    ready &= check(checks, "adapter", ok, d);
+
+    if (!f->jobs_known) {
+        ok = false;
+        (void)snprintf(d, sizeof(d), "the job queues cannot be read");
+    } else {
+        int worst = f->job_wait_ms[1] > f->job_wait_ms[0] ? 1 : 0;
+
+        ok = f->job_wait_ms[worst] < (long long)f->max_job_age * 1000;
+        (void)snprintf(d, sizeof(d), "oldest due %s job waited %lld s "
+                       "(bound %u s)", kinds[worst],
+                       f->job_wait_ms[worst] / 1000, f->max_job_age);
+    }
+    ready &= check(checks, "jobs", ok, d);
+
+    ok = !(f->validators_busy >= f->validators &&
+           f->job_wait_ms[0] >= (long long)f->max_validation_wait * 1000);
+    (void)snprintf(d, sizeof(d), "%u of %u validators busy, oldest due "
+                   "validation waited %lld s (bound %u s)", f->validators_busy,
+                   f->validators, f->job_wait_ms[0] / 1000,
+                   f->max_validation_wait);
+    ready &= check(checks, "validators", ok, d);
+
+    if (root != NULL) {
+        cJSON_AddStringToObject(root, "status", ready ? "ready" : "unready");
+        *body = root;
+    }
+    return ready;
+}
+
+/* ---- the prober --------------------------------------------------------- */
+
+static void *
+probe_main(void *arg)
+{
+    struct adminsrv *a = arg;
+    struct timespec ts;
+
+    pthread_mutex_lock(&a->lock);
+    while (!a->stopping) {
+        struct app *view;
+        char why[200];
+        long long t0;
+        bool has;
+        bool ok = true;
+        unsigned interval;
+
+        a->probe_started_at = time_mono_ms();
+        pthread_mutex_unlock(&a->lock);
+
+        view = app_acquire(a->root);
+        interval = view->cfg->admin.probe_interval;
+        has = view->adapter != NULL && view->adapter->health != NULL;
+        why[0] = '\0';
+        t0 = time_mono_ms();
+        if (has) {
+            ok = view->adapter->health(view->adapter_state, why,
+                                       sizeof(why)) == AP_OK;
+        }
+        app_release(view);
+
+        pthread_mutex_lock(&a->lock);
+        a->probe_started_at = 0;
+        a->probed = true;
+        a->has_probe = has;
+        a->probe_ok = ok;
+        a->probe_done_at = time_mono_ms();
+        a->probe_ms = a->probe_done_at - t0;
+        (void)snprintf(a->probe_detail, sizeof(a->probe_detail), "%s",
+                       why[0] ? why : (ok ? "ok" : "failed"));
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += interval;
+        while (!a->stopping &&
+               pthread_cond_timedwait(&a->cond, &a->lock, &ts) == 0) {
+        }
+    }
+    pthread_mutex_unlock(&a->lock);
+    return NULL;
+}
+
+/* ---- facts -------------------------------------------------------------- */
+
+/* One small durable write: the store takes writes (disk, map, lock). */
+static void
+store_probe(struct app *root, struct ready_facts *f)
+{
+    struct store_txn *txn = NULL;
+    char val[64];
+    ap_err rc;
+    int n = snprintf(val, sizeof(val), "{\"at\":%lld}", (long long)time_now());
+
+    rc = store_begin(root->st, true, &txn);
+    if (rc == AP_OK) {
+        rc = store_put(txn, STORE_META, HEALTH_KEY, val, (size_t)n, false);
+    }
+    if (rc == AP_OK) {
+        rc = store_commit(txn);
+        txn = NULL;
+    }
+    store_abort(txn);
+    f->store_ok = rc == AP_OK;
+    (void)snprintf(f->store_detail, sizeof(f->store_detail), "%s",
+                   rc == AP_OK ? "a write committed"
+                               : ap_strerror(rc));
+}
+
+static void
+gather_ready(struct adminsrv *a, struct ready_facts *f)
+{
+    struct app *view = app_acquire(a->root);
+    long long now = jobs_now_ms();
+
+    memset(f, 0, sizeof(*f));
+    store_probe(a->root, f);
+    pthread_mutex_lock(&a->lock);
+    f->adapter_probed = a->probed;
+    f->adapter_has_probe = a->probed ? a->has_probe
+                                     : view->adapter != NULL &&
+                                           view->adapter->health != NULL;
+    f->adapter_ok = a->probe_ok;
+    f->adapter_ms = a->probe_ms;
+    f->adapter_age_ms = time_mono_ms() - a->probe_done_at;
+    f->adapter_running_ms = a->probe_started_at != 0
+                                ? time_mono_ms() - a->probe_started_at
+                                : 0;
+    (void)snprintf(f->adapter_detail, sizeof(f->adapter_detail), "%s",
+                   a->probe_detail);
+    pthread_mutex_unlock(&a->lock);
+    f->probe_interval = view->cfg->admin.probe_interval;
+    f->probe_timeout_ms = view->cfg->admin.probe_timeout_ms;
+    f->max_job_age = view->cfg->admin.max_job_age;
+    f->max_validation_wait = view->cfg->admin.max_validation_wait;
+    f->validators = view->cfg->validation.workers;
+    f->validators_busy = metrics_jobs_running(JOB_VALIDATE);
+    f->jobs_known = true;
+    for (int k = 0; k < 2; k++) {
+        size_t n = 0;
+
+        if (jobs_queue_stats(a->root->st, (enum job_kind)k, now, &n,
+                             &f->job_wait_ms[k]) != AP_OK) {
+            f->jobs_known = false;
+        }
+    }
+    app_release(view);
+}
+
+static void
+gather_gauges(struct adminsrv *a, struct metrics_gauges *g)
+{
+    static const enum store_table tables[6] = {
+        STORE_ACCOUNTS, STORE_ORDERS, STORE_AUTHZS, STORE_CERTS, STORE_JOBS,
+        STORE_AUDIT,
+    };
+    struct snapshot *s = snapshot_get(a->root);
+    struct gate_stats gs;
+    struct store_txn *txn = NULL;
+    long long now = jobs_now_ms();
+    size_t map = 0;
+    size_t used = 0;
+
+    memset(g, 0, sizeof(*g));
+    server_conn_stats(a->srv, &gs);
+    g->conn_open = gs.open;
+    g->conn_accepted = gs.accepted;
+    g->conn_refused_total = gs.refused_total;
+    g->conn_refused_ip = gs.refused_ip;
+    g->conn_timeout[0] = gs.timeout_handshake;
+    g->conn_timeout[1] = gs.timeout_head;
+    g->conn_timeout[2] = gs.timeout_body;
+    g->conn_timeout[3] = gs.timeout_idle;
+    g->conn_tls_failed = gs.tls_failed;
+    g->conn_bad_request = gs.bad_request;
+    for (int k = 0; k < 2; k++) {
+        size_t n = 0;
+        long long wait = 0;
+
+        if (jobs_queue_stats(a->root->st, (enum job_kind)k, now, &n, &wait) ==
+            AP_OK) {
+            g->jobs_queued[k] = n;
+            g->jobs_oldest_age_sec[k] = (double)wait / 1000.0;
+        }
+    }
+    g->job_workers[0] = s != NULL ? s->cfg.validation.workers : 0;
+    g->job_workers[1] = a->issue_threads;
+    if (store_usage(a->root->st, &map, &used) == AP_OK) {
+        g->store_map_bytes = map;
+        g->store_used_bytes = used;
+    }
+    if (store_begin(a->root->st, false, &txn) == AP_OK) {
+        for (int t = 0; t < 6; t++) {
+            size_t n = 0;
+
+            if (store_count(txn, tables[t], &n) == AP_OK) {
+                g->store_records[t] = n;
+            }
+        }
+        store_abort(txn);
+    }
+    if (s != NULL) {
+        g->config_generation = s->generation;
+        g->config_loaded_time = s->loaded_at;
+    }
+    g->start_time = metrics_start_time();
+    snapshot_put(s);
+}
+
+/* ---- HTTP --------------------------------------------------------------- */
+
+static int
+reply(struct mg_connection *c, int status, const char *ctype,
+      const char *body, size_t len, bool head)
+{
+    char num[32];
+
+    mg_response_header_start(c, status);
+    mg_response_header_add(c, "Content-Type", ctype, -1);
+    mg_response_header_add(c, "Cache-Control", "no-store", -1);
+    (void)snprintf(num, sizeof(num), "%zu", len);
+    mg_response_header_add(c, "Content-Length", num, -1);
+    mg_response_header_send(c);
+    if (!head && len > 0) {
+        mg_write(c, body, len);
+    }
+    return status;
+}
+
+static int
+on_request(struct mg_connection *c, void *cbdata)
+{
+    struct adminsrv *a = cbdata;
+    const struct mg_request_info *ri = mg_get_request_info(c);
+    const char *path = ri->local_uri != NULL ? ri->local_uri : "/";
+    bool head = strcmp(ri->request_method, "HEAD") == 0;
+    static const char plain[] = "text/plain; charset=utf-8";
+
+    if (!head && strcmp(ri->request_method, "GET") != 0) {
+        mg_response_header_start(c, 405);
+        mg_response_header_add(c, "Allow", "GET, HEAD", -1);
+        mg_response_header_add(c, "Content-Length", "0", -1);
+        mg_response_header_send(c);
+        return 405;
+    }
+    if (strcmp(path, "/health/live") == 0) {
+        static const char live[] = "{\"status\":\"live\"}\n";
+
+        return reply(c, 200, "application/json", live, sizeof(live) - 1,
+                     head);
+    }
+    if (strcmp(path, "/health/ready") == 0) {
+        struct ready_facts f;
+        cJSON *body = NULL;
+        char *text;
+        bool ready;
+        int status;
+
+        gather_ready(a, &f);
+        ready = adminsrv_ready(&f, &body);
+        text = body != NULL ? cJSON_PrintUnformatted(body) : NULL;
+        cJSON_Delete(body);
+        if (!ready) {
+            log_warn("admin", "not ready: %s", text != NULL ? text : "-");
+        }
+        status = reply(c, ready ? 200 : 503, "application/json",
+                       text != NULL ? text : "{}",
+                       text != NULL ? strlen(text) : 2, head);
+        cJSON_free(text);
+        return status;
+    }
+    if (strcmp(path, "/metrics") == 0) {
+        struct metrics_gauges g;
+        struct buf out;
+        int status;
+
+        buf_init(&out, METRICS_MAX);
+        gather_gauges(a, &g);
+        if (metrics_render(&g, &out) != AP_OK) {
+            buf_fini(&out);
+            return reply(c, 500, plain, "metrics failed\n", 15, head);
+        }
+        status = reply(c, 200, "text/plain; version=0.0.4; charset=utf-8",
+                       out.data != NULL ? out.data : "", out.len, head);
+        buf_fini(&out);
+        return status;
+    }
+    return reply(c, 404, plain, "not found\n", 10, head);
+}
+
+static int
+on_log(const struct mg_connection *conn, const char *message)
+{
+    (void)conn;
+    log_info("admin", "%s", message);
+    return 1;
+}
+
+void
+adminsrv_stop(struct adminsrv *a)
+{
+    if (a == NULL) {
+        return;
+    }
+    if (a->ctx != NULL) {
+        mg_stop(a->ctx);
+        mg_exit_library();
+    }
+    if (a->prober_started) {
+        pthread_mutex_lock(&a->lock);
+        a->stopping = true;
+        pthread_cond_broadcast(&a->cond);
+        pthread_mutex_unlock(&a->lock);
+        pthread_join(a->prober, NULL);
+    }
+    pthread_mutex_destroy(&a->lock);
+    pthread_cond_destroy(&a->cond);
+    free(a);
+}
+
+ap_err
+adminsrv_start(struct app *root, struct server *srv, const char *listen,
+               unsigned issue_threads, struct adminsrv **out, char *errbuf,
+               size_t errlen)
+{
+    struct adminsrv *a;
+    struct mg_callbacks cb;
+    struct mg_init_data init;
+    struct mg_error_data err;
+    pthread_condattr_t ca;
+    char errtext[256];
+    const char *opts[] = {
+        "listening_ports", listen,
+        /* Scrapes and probes are few: two workers, short deadlines. */
+        "num_threads", "2",
+        "request_timeout_ms", "5000",
+        "enable_keep_alive", "no",
+        "max_request_size", "8192",
+        NULL,
+    };
+
+    *out = NULL;
+    a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        return AP_ENOMEM;
+    }
+    a->root = root;
+    a->srv = srv;
+    a->issue_threads = issue_threads;
+    pthread_mutex_init(&a->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&a->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&a->prober, NULL, probe_main, a) != 0) {
+        (void)snprintf(errbuf, errlen, "cannot start the health prober");
+        adminsrv_stop(a);
+        return AP_EINTERNAL;
+    }
+    a->prober_started = true;
+
+    memset(&cb, 0, sizeof(cb));
+    cb.log_message = on_log;
+    memset(&init, 0, sizeof(init));
+    init.callbacks = &cb;
+    init.user_data = a;
+    init.configuration_options = opts;
+    memset(&err, 0, sizeof(err));
+    errtext[0] = '\0';
+    err.text = errtext;
+    err.text_buffer_size = sizeof(errtext);
+    mg_init_library(0);
+    a->ctx = mg_start2(&init, &err);
+    if (a->ctx == NULL) {
+        mg_exit_library();
+        (void)snprintf(errbuf, errlen, "[admin] cannot listen on %s: %s",
+                       listen, errtext[0] ? errtext : "civetweb failed");
+        adminsrv_stop(a);
+        return AP_ECONFIG;
+    }
+    mg_set_request_handler(a->ctx, "/", on_request, a);
+    *out = a;
+    return AP_OK;
+}

@@ -1,0 +1,69 @@
+/* proxy/adminsrv.h: the admin listener ([admin] listen): health and
+ * metrics for monitoring systems and load balancers.
+ *
+ * A civetweb context of its own, plain HTTP, separate from the ACME
+ * listener (which never routes these paths): loopback by default, off when
+ * [admin] listen is empty. GET or HEAD only:
+ *   /health/live   200 while the process answers;
+ *   /health/ready  200 or 503 with a JSON body naming each check and its
+ *                  result: the store takes a write, the adapter's last
+ *                  health probe answered within [admin] probe_timeout_ms,
+ *                  the oldest due job waited less than max_job_age, the
+ *                  validators are not saturated (every validator thread
+ *                  busy and a validation due for max_validation_wait);
+ *   /metrics       the Prometheus text format (proxy/metrics.h).
+ * A thread probes the adapter's health every [admin] probe_interval
+ * seconds on the current configuration snapshot, so /health/ready never
+ * waits on the PKI. Thread-safe. */
+#ifndef AP_PROXY_ADMINSRV_H
+#define AP_PROXY_ADMINSRV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "common/err.h"
+
+struct app;
+struct server;
+struct adminsrv;
+
+/* What the readiness verdict is made of (gathered at request time). */
+struct ready_facts {
+    bool store_ok;
+    char store_detail[160];
+    bool adapter_probed;            /* a probe has finished */
+    bool adapter_has_probe;         /* the adapter has a health probe */
+    bool adapter_ok;                /* the last finished probe succeeded */
+    long long adapter_ms;           /* its duration */
+    long long adapter_age_ms;       /* since it finished */
+    long long adapter_running_ms;   /* a probe running this long; 0: none */
+    char adapter_detail[200];
+    unsigned probe_interval;        /* s */
+    unsigned probe_timeout_ms;
+    long long job_wait_ms[2];       /* oldest due job: validation, issuance */
+    bool jobs_known;                /* the queues could be read */
+    unsigned max_job_age;           /* s */
+    unsigned validators_busy;
+    unsigned validators;
+    unsigned max_validation_wait;   /* s */
+};
+
+/* The verdict on f: true when ready. *body (may be NULL) gets
+ * {"status":"ready"|"unready","checks":{"store":{"ok":..,"detail":..},
+ * "adapter":{..},"jobs":{..},"validators":{..}}} (caller deletes). Pure. */
+bool adminsrv_ready(const struct ready_facts *f, cJSON **body);
+
+/* Starts the listener on listen (host:port) for root (the serving app,
+ * with snapshots) and srv (the ACME listener, for its connection counts).
+ * issue_threads: the issuance workers. AP_ECONFIG when it cannot listen. */
+AP_MUST_CHECK ap_err adminsrv_start(struct app *root, struct server *srv,
+                                    const char *listen,
+                                    unsigned issue_threads,
+                                    struct adminsrv **out, char *errbuf,
+                                    size_t errlen);
+/* Stops the listener and the prober. Accepts NULL. */
+void adminsrv_stop(struct adminsrv *a);
+
+#endif /* AP_PROXY_ADMINSRV_H */
