@@ -302,6 +302,40 @@ test_health() {
     fi
 }
 
+# The admin listener refused what it does not serve, and garbage, and kept
+# answering afterwards.
+test_admin_bad_requests() {
+    local code allow raw
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST "$ADMIN/metrics")
+    allow=$(curl -s -D - -o /dev/null --max-time 5 -X POST "$ADMIN/health/live" |
+        tr -d '\r' | sed -n 's/^[Aa]llow: //p')
+    if [ "$code" = 405 ] && [ "$allow" = "GET, HEAD" ]; then
+        ok "admin_post_is_405_allow_get_head"
+    else
+        not_ok "admin_post_is_405_allow_get_head" "status $code, Allow '$allow'"
+    fi
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --path-as-is "$ADMIN/health/../metrics/x")
+    [ "$code" = 404 ] && ok "admin_unknown_path_is_404" ||
+        not_ok "admin_unknown_path_is_404" "status $code"
+    raw=$("$PY" - "$ADMIN_PORT" <<'PYEOF'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"\x00\xff GARBAGE\r\n\x01\x02: \xfe\r\n\r\n")
+try:
+    data = s.recv(200)
+except OSError:
+    data = b""
+print(data.split(b"\r\n", 1)[0].decode("latin-1") or "closed")
+PYEOF
+)
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$ADMIN/health/live")
+    if { [ "$raw" = closed ] || [[ "$raw" == HTTP/1.[01]" 400"* ]]; } && [ "$code" = 200 ]; then
+        ok "admin_garbage_refused_and_still_serving"
+    else
+        not_ok "admin_garbage_refused_and_still_serving" "garbage got '$raw', then /health/live $code"
+    fi
+}
+
 test_metrics_issuance() {
     local before=$TMP/metrics-before.txt after=$TMP/metrics-after.txt s b a bad=()
     if ! metrics "$before" || ! promtool check metrics < "$before" > "$TMP/promtool.txt" 2>&1; then
@@ -568,6 +602,7 @@ service_main() {
         fi
         if test_start; then
             test_health
+            test_admin_bad_requests
             test_metrics_issuance
             test_policy_reload
             test_refused_reloads
