@@ -3,8 +3,15 @@
 and UDP on 127.0.0.1 right now.  Used by run.sh; the DNS server needs the
 same number on both protocols, the others only TCP.
 
+With FREE_PORTS_LEDGER set (test/run.sh sets it), the ports handed out
+are appended to that file under a lock and never handed out again in the
+same run, so suites running at once never get the same port while one of
+them is still starting its server.
+
 Usage: free_ports.py [N]
 """
+import fcntl
+import os
 import socket
 import sys
 
@@ -31,10 +38,26 @@ def free_port(taken):
 
 def main():
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 1
-    taken = set()
-    for _ in range(count):
-        port = free_port(taken)
-        taken.add(port)
+    ledger_path = os.environ.get("FREE_PORTS_LEDGER")
+    if not ledger_path:
+        taken = set()
+        for _ in range(count):
+            port = free_port(taken)
+            taken.add(port)
+            print(port)
+        return
+    with open(ledger_path, "a+", encoding="ascii") as ledger:
+        fcntl.flock(ledger, fcntl.LOCK_EX)
+        ledger.seek(0)
+        taken = {int(line) for line in ledger.read().split() if line.isdigit()}
+        ports = []
+        for _ in range(count):
+            port = free_port(taken)
+            taken.add(port)
+            ports.append(port)
+        ledger.write("".join("%d\n" % p for p in ports))
+        ledger.flush()
+    for port in ports:
         print(port)
 
 
