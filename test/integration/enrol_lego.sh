@@ -283,6 +283,124 @@ test_unit_without_eab() {
     fi
 }
 
+# ---------------------------------------------------------------- windows
+
+WIN_DIR=$TMP/win                # lego's --path, as C:\ProgramData\lego-renew\NAME
+WIN_PASS=0123456789abcdef0123456789abcdef0123456789abcdef
+WIN_PFX=$WIN_DIR/certificates/win.en.a.test.pfx
+WIN_CRT=$WIN_DIR/certificates/win.en.a.test.crt
+
+# win_args ACTION DAYS: lego-args.txt expanded by the rules at its top (as
+# Get-LegoArgs in Enrol-Lego.ps1 does), one argument per line
+win_args() {
+    "$PY" - "$WINDOWS/lego-args.txt" "$1" "$2" "$DIR_URL" "$WIN_DIR" "$WWW" \
+        "$WIN_PASS" "$EAB_KID" "$EAB_HMAC" <<'PY'
+import re, sys
+tmpl, action, days, server, datadir, webroot, pfxpass, kid, hmac = sys.argv[1:]
+v = {"Server": server, "Email": "iis@example.test", "DataDir": datadir,
+     "KeyType": "rsa2048", "Webroot": webroot, "PfxPass": pfxpass,
+     "RenewDays": days}
+domains = ["win.en.a.test", "www.win.en.a.test"]
+section, out = "", []
+for line in open(tmpl, encoding="utf-8"):
+    line = line.strip()
+    if not line or line.startswith("#"):
+        continue
+    m = re.fullmatch(r"\[(run|renew)\]", line)
+    if m:
+        section = m.group(1)
+        continue
+    if section and section != action:
+        continue
+    if line == "{Domains}":
+        for d in domains:
+            out += ["--domains", d]
+        continue
+    if line == "{Eab}":
+        if kid:
+            out += ["--eab", "--kid", kid, "--hmac", hmac]
+        continue
+    for k, val in v.items():
+        line = line.replace("{" + k + "}", val)
+    if re.search(r"\{\w+\}", line):
+        sys.exit("no value for " + line)
+    out.append(line)
+print("\n".join(out))
+PY
+}
+
+# win_lego LOGNAME ACTION DAYS: lego with the expanded list, as the task runs it
+win_lego() {
+    local list=()
+    mapfile -t list < <(win_args "$2" "$3") || return 1
+    [ "${#list[@]}" -gt 5 ] || return 1
+    LEGO_CA_CERTIFICATES=$CA_FILE timeout 120 lego "${list[@]}" > "$TMP/$1.log" 2>&1
+}
+
+pfx_serial() {   # the serial of the PFX's certificate, opened with the password
+    { openssl pkcs12 -in "$WIN_PFX" -passin "pass:$WIN_PASS" -nokeys -clcerts 2>/dev/null ||
+      openssl pkcs12 -legacy -in "$WIN_PFX" -passin "pass:$WIN_PASS" -nokeys -clcerts 2>/dev/null; } |
+        openssl x509 -noout -serial 2>/dev/null | sed 's/^serial=//'
+}
+
+pfx_has_key() {
+    { openssl pkcs12 -in "$WIN_PFX" -passin "pass:$WIN_PASS" -nocerts -nodes 2>/dev/null ||
+      openssl pkcs12 -legacy -in "$WIN_PFX" -passin "pass:$WIN_PASS" -nocerts -nodes 2>/dev/null; } |
+        grep -q 'BEGIN PRIVATE KEY'
+}
+
+test_windows_static() {
+    local want have missing=""
+    # Every placeholder of the template is a key the script supplies, and
+    # the script reads the template (no second copy of the list in it).
+    # ({Eab} is made of the values Kid and Hmac.)
+    want=$(grep -v '^#' "$WINDOWS/lego-args.txt" | grep -o '{[A-Za-z]*}' | tr -d '{}' |
+           sed 's/^Eab$/Kid\nHmac/' | sort -u)
+    have=$(sed -n '/^ *\$values = @{/,/^ *}/p' "$WINDOWS/Enrol-Lego.ps1" |
+           grep -o '[A-Za-z]* =' | tr -d ' =' | sort -u)
+    for k in $want; do
+        echo "$have" | grep -qx "$k" || missing="$missing $k"
+    done
+    if [ -n "$want" ] && [ -z "$missing" ] &&
+       grep -q "Get-LegoArgs \$action \$values (Join-Path \$dir 'lego-args.txt')" "$WINDOWS/Enrol-Lego.ps1" &&
+       ! grep -q -- "'--http.webroot'" "$WINDOWS/Enrol-Lego.ps1"; then
+        ok windows_script_uses_template
+    else
+        not_ok windows_script_uses_template "placeholders without a value:${missing:- (or the script does not read lego-args.txt)}"
+    fi
+}
+
+test_windows_args() {
+    local s1 s2 s3 err
+    if ! win_lego win-run run 30; then
+        not_ok windows_args_run "lego with lego-args.txt [run] failed"
+        show_tail "$TMP/win-run.log"
+        return
+    fi
+    s1=$(pfx_serial)
+    if ! err=$(chain_check "$WIN_CRT" win.en.a.test www.win.en.a.test); then
+        not_ok windows_args_run "$err"
+    elif [ -z "$s1" ] || ! pfx_has_key ||
+         [ "$s1" != "$(leaf_pem "$WIN_CRT" | openssl x509 -noout -serial | sed 's/^serial=//')" ]; then
+        not_ok windows_args_run "no PFX with the certificate and its key under the password"
+    else
+        ok windows_args_run_pfx
+    fi
+    if win_lego win-notdue renew 30 && s2=$(pfx_serial) && [ "$s2" = "$s1" ]; then
+        ok windows_args_renew_not_due
+    else
+        not_ok windows_args_renew_not_due "serial $s1 -> ${s2:-?}"
+        show_tail "$TMP/win-notdue.log"
+    fi
+    if win_lego win-renew renew 100 && s3=$(pfx_serial) && [ -n "$s3" ] && [ "$s3" != "$s1" ] &&
+       pfx_has_key; then
+        ok windows_args_renew_due_new_pfx
+    else
+        not_ok windows_args_renew_due_new_pfx "serial $s1 -> ${s3:-?}"
+        show_tail "$TMP/win-renew.log"
+    fi
+}
+
 # ---------------------------------------------------------------- main
 
 enrol_main() {
@@ -290,6 +408,7 @@ enrol_main() {
     write_fakebin
     : > "$HOOKLOG"
     test_units_verify
+    test_windows_static
     if [ ! -x "$TARGET" ]; then
         not_ok proxy_binary "$TARGET is not an executable file"
     elif ! start_knot; then
@@ -301,6 +420,7 @@ enrol_main() {
                 test_unit_renew_due
             fi
             test_unit_without_eab
+            test_windows_args
         fi
         test_server_stop_clean
     fi
