@@ -401,6 +401,53 @@ test_windows_args() {
     fi
 }
 
+# ---------------------------------------------------------------- docs/acme-api.md
+
+FLOW=docs/examples/acme_flow.py
+FLOW_NAME=flow.en.a.test
+
+# The document quotes the script: the ```python block right after the line
+# "<!-- docs/examples/acme_flow.py -->" equals the file byte for byte.
+test_doc_quotes_flow() {
+    if "$PY" - docs/acme-api.md "$FLOW" <<'PY'
+import sys
+doc = open(sys.argv[1], encoding="utf-8").read()
+marker = "<!-- docs/examples/acme_flow.py -->\n```python\n"
+start = doc.index(marker) + len(marker)
+block = doc[start:doc.index("\n```\n", start) + 1]
+sys.exit(0 if block == open(sys.argv[2], encoding="utf-8").read() else 1)
+PY
+    then
+        ok acme_api_doc_quotes_flow_script
+    else
+        not_ok acme_api_doc_quotes_flow_script "docs/acme-api.md and $FLOW differ (or the marker is missing)"
+    fi
+}
+
+test_flow_script() {
+    local err out=$TMP/flow
+    mkdir -p "$out"
+    if ! timeout 90 "$PY" "$FLOW" "$DIR_URL" "$CA_FILE" "$EAB_KID" "$EAB_HMAC" \
+            "$FLOW_NAME" "$HTTP_PORT" "$out" > "$TMP/flow.log" 2>&1; then
+        not_ok acme_flow_script "the script failed"
+        show_tail "$TMP/flow.log"
+        return
+    fi
+    if ! err=$(chain_check "$out/$FLOW_NAME.pem" "$FLOW_NAME"); then
+        not_ok acme_flow_script "$err"
+    elif ! openssl x509 -in "$out/$FLOW_NAME.pem" -noout -pubkey > "$TMP/flow-pub1" ||
+         ! openssl pkey -in "$out/$FLOW_NAME.key" -pubout > "$TMP/flow-pub2" ||
+         ! cmp -s "$TMP/flow-pub1" "$TMP/flow-pub2"; then
+        not_ok acme_flow_script "the certificate is not for the key the script wrote"
+    elif ! grep -q "'profiles': {'server': 'TLS server, 90 days'}" "$TMP/flow.log" ||
+         ! grep -Eq "^renew between: \{'start': '[0-9T:-]+Z', 'end': '[0-9T:-]+Z'\} ask again in [0-9]+ s$" "$TMP/flow.log"; then
+        not_ok acme_flow_script "no meta.profiles or renewal window in its output"
+        show_tail "$TMP/flow.log"
+    else
+        ok acme_flow_script
+    fi
+}
+
 # ---------------------------------------------------------------- main
 
 enrol_main() {
@@ -409,6 +456,7 @@ enrol_main() {
     : > "$HOOKLOG"
     test_units_verify
     test_windows_static
+    test_doc_quotes_flow
     if [ ! -x "$TARGET" ]; then
         not_ok proxy_binary "$TARGET is not an executable file"
     elif ! start_knot; then
@@ -421,6 +469,8 @@ enrol_main() {
             fi
             test_unit_without_eab
             test_windows_args
+            stop_pid "$WEB_PID" 5   # the script serves http-01 itself
+            test_flow_script
         fi
         test_server_stop_clean
     fi
