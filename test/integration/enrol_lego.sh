@@ -424,6 +424,76 @@ PY
     fi
 }
 
+# The document against the code: every (type, status) row of its problem
+# table is a row of proxy/problem.c's table and every type of that table is
+# in the document; every /acme/ path it names is a route of proxy/app.h.
+test_doc_matches_code() {
+    if "$PY" - docs/acme-api.md proxy/problem.c proxy/app.h > "$TMP/doc-code.log" 2>&1 <<'PY'
+import re, sys
+doc = open(sys.argv[1], encoding="utf-8").read()
+code = open(sys.argv[2], encoding="utf-8").read()
+table = set(re.findall(r'ACME_ERR "(\w+)",\s*(\d+) \}', code))
+if len(table) < 20:
+    sys.exit("could not read problem.c's table")
+section = doc[doc.index("## Problem types"):doc.index("## Retry-After")]
+rows = set()
+for line in section.splitlines():
+    m = re.match(r"\| `(\w+)` \| ([\d /]+) \|", line)
+    if m:
+        for status in m.group(2).split("/"):
+            rows.add((m.group(1), status.strip()))
+bad = sorted(rows - table)
+missing = sorted({t for t, _ in table} - {t for t, _ in rows})
+paths = set(re.findall(r'#define PATH_\w+ "([^"]+)"', open(sys.argv[3]).read()))
+named = set(re.findall(r"`(?:POST|GET|HEAD)[^`]*? (/[\w/-]+?)(?:<[^>]*>)?`", doc))
+unknown = sorted(p for p in named if p not in paths and p + "/" not in paths)
+if bad or missing or unknown or len(named) < 8:
+    sys.exit(f"rows not in problem.c: {bad}; types not in the doc: {missing}; "
+             f"paths not routed: {unknown} (of {len(named)})")
+PY
+    then
+        ok acme_api_doc_matches_problem_table_and_routes
+    else
+        not_ok acme_api_doc_matches_problem_table_and_routes "$(tail -n 1 "$TMP/doc-code.log")"
+    fi
+}
+
+# The directory the document shows has the members the server answers.
+test_doc_directory() {
+    curl -sf --cacert "$CA_FILE" "$DIR_URL" -o "$TMP/directory.json"
+    if "$PY" - docs/acme-api.md "$TMP/directory.json" > "$TMP/doc-dir.log" 2>&1 <<'PY'
+import json, re, sys
+doc = open(sys.argv[1], encoding="utf-8").read()
+start = doc.index("### Directory")
+block = re.search(r"```json\n(.*?)\n```", doc[start:], re.S).group(1)
+shown = json.loads(block)
+live = json.load(open(sys.argv[2]))
+if set(shown) != set(live):
+    sys.exit(f"members {sorted(shown)} vs the server's {sorted(live)}")
+if not set(live["meta"]) <= set(shown["meta"]):
+    sys.exit(f"meta {sorted(shown['meta'])} vs the server's {sorted(live['meta'])}")
+PY
+    then
+        ok acme_api_doc_directory_members
+    else
+        not_ok acme_api_doc_directory_members "$(tail -n 1 "$TMP/doc-dir.log")"
+    fi
+}
+
+# lego's own http-01 server (ACME_CHALLENGE=http, the env file's default).
+test_unit_standalone() {
+    local err
+    write_env "$TMP/standalone.env" ACME_CHALLENGE=http "ACME_HTTP_PORT=127.0.0.1:$HTTP_PORT" \
+        ACME_DOMAINS=sa.en.a.test ACME_HOOK=
+    if unit_run unit-standalone "$TMP/standalone.env" "$TMP/state/standalone" &&
+       err=$(chain_check "$TMP/state/standalone/certificates/sa.en.a.test.crt" sa.en.a.test); then
+        ok unit_http_standalone_issue
+    else
+        not_ok unit_http_standalone_issue "${err:-the ExecStart of the unit failed}"
+        show_tail "$TMP/unit-standalone.log"
+    fi
+}
+
 test_flow_script() {
     local err out=$TMP/flow
     mkdir -p "$out"
@@ -457,6 +527,7 @@ enrol_main() {
     test_units_verify
     test_windows_static
     test_doc_quotes_flow
+    test_doc_matches_code
     if [ ! -x "$TARGET" ]; then
         not_ok proxy_binary "$TARGET is not an executable file"
     elif ! start_knot; then
@@ -469,8 +540,10 @@ enrol_main() {
             fi
             test_unit_without_eab
             test_windows_args
-            stop_pid "$WEB_PID" 5   # the script serves http-01 itself
+            stop_pid "$WEB_PID" 5   # lego and the script serve http-01 themselves
+            test_unit_standalone
             test_flow_script
+            test_doc_directory
         fi
         test_server_stop_clean
     fi
