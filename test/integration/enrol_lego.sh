@@ -29,7 +29,7 @@ WEB_PID=""
 FAKEBIN=$TMP/fakebin            # systemctl, nginx, apache2ctl stand-ins
 HOOKLOG=$TMP/hook-calls.log     # one line per call of a stand-in
 NAME=web                        # the unit instance: lego-renew@web
-DOMAINS="www.en.a.test en.a.test"
+DOMAINS=(www.en.a.test en.a.test)
 
 proxy_write_config() {
     cat > "$TMP/proxy.conf" <<CONF
@@ -66,7 +66,10 @@ mint_eab() {
         { not_ok eab_add "$(cat "$TMP/eab.err")"; return 1; }
     EAB_KID=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["kid"])' "$out")
     EAB_HMAC=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["hmac"])' "$out")
-    [ -n "$EAB_KID" ] && [ -n "$EAB_HMAC" ] || { not_ok eab_add "no kid/hmac in $out"; return 1; }
+    if [ -z "$EAB_KID" ] || [ -z "$EAB_HMAC" ]; then
+        not_ok eab_add "no kid/hmac in $out"
+        return 1
+    fi
 }
 
 web_start() {
@@ -114,7 +117,7 @@ write_env() {
         -e "s|^ACME_EMAIL=.*|ACME_EMAIL=web@example.test|" \
         -e "s|^ACME_EAB_KID=.*|ACME_EAB_KID=$EAB_KID|" \
         -e "s|^ACME_EAB_HMAC=.*|ACME_EAB_HMAC=$EAB_HMAC|" \
-        -e "s|^ACME_DOMAINS=.*|ACME_DOMAINS=$DOMAINS|" \
+        -e "s|^ACME_DOMAINS=.*|ACME_DOMAINS=${DOMAINS[*]}|" \
         -e "s|^ACME_WEBROOT=.*|ACME_WEBROOT=$WWW|" \
         -e "s|^ACME_HOOK=.*|ACME_HOOK=$PWD/$LINUX/reload-webserver|" \
         -e "s|^RELOAD_SERVICES=.*|RELOAD_SERVICES=nginx apache2|" \
@@ -199,7 +202,7 @@ test_unit_first_issue() {
         show_tail "$TMP/unit-run.log"
         return 1
     fi
-    if ! err=$(chain_check "$CRT" $DOMAINS); then
+    if ! err=$(chain_check "$CRT" "${DOMAINS[@]}"); then
         not_ok unit_first_issue "$err"
         return 1
     fi
@@ -244,7 +247,7 @@ test_unit_renew_due() {
     after=$(unit_serial)
     if [ -z "$after" ] || [ "$after" = "$before" ]; then
         not_ok unit_renew_when_due "serial unchanged ($before)"
-    elif ! err=$(chain_check "$CRT" $DOMAINS); then
+    elif ! err=$(chain_check "$CRT" "${DOMAINS[@]}"); then
         not_ok unit_renew_when_due "$err"
     else
         ok unit_renew_when_due

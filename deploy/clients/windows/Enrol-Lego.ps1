@@ -133,13 +133,15 @@ function Invoke-Renewal {
         }
         $legoArgs = Get-LegoArgs $action $values (Join-Path $dir 'lego-args.txt')
         $env:LEGO_CA_CERTIFICATES = Join-Path $dir 'acmeproxy-root.crt'
-        & $cfg.LegoExe @legoArgs
+        # lego logs to stderr: as text into the transcript, not as errors.
+        $ErrorActionPreference = 'Continue'
+        & $cfg.LegoExe @legoArgs 2>&1 | ForEach-Object { Write-Output "$_" }
+        $ErrorActionPreference = 'Stop'
         if ($LASTEXITCODE -ne 0) { throw "lego $action exited with $LASTEXITCODE" }
 
-        $cert = New-Object Security.Cryptography.X509Certificates.X509Certificate2($pfx, $cfg.PfxPass)
-        $thumb = $cert.Thumbprint
-        if ($thumb -eq $cfg.Thumbprint) { Write-Output 'Certificate not due: nothing changed.'; return }
         $pass = ConvertTo-SecureString -String $cfg.PfxPass -AsPlainText -Force
+        $thumb = (Get-PfxData -FilePath $pfx -Password $pass).EndEntityCertificates[0].Thumbprint
+        if ($thumb -eq $cfg.Thumbprint) { Write-Output 'Certificate not due: nothing changed.'; return }
         Import-PfxCertificate -FilePath $pfx -CertStoreLocation Cert:\LocalMachine\My -Password $pass | Out-Null
 
         $binding = Get-WebBinding -Name $cfg.SiteName -Protocol https -HostHeader $first
