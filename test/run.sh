@@ -84,6 +84,7 @@ lane2() {
     suite 7 test/integration/adapters.sh build/san/acmeproxy
     suite 13 test/integration/once.sh build/san/acmeproxy
     suite 16 env CYCLES=5 test/torture/torture.sh build/san/acmeproxy
+    suite 19 test/integration/enrol_lego.sh build/san/acmeproxy
 }
 
 if [ "${LANES:-2}" = 1 ]; then
