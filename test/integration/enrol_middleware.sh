@@ -1,0 +1,314 @@
+#!/usr/bin/env bash
+# Middleware that gets its certificate from the proxy (issue 16, point 4),
+# each run from the configuration files in deploy/clients/ unchanged:
+#   apache   Apache mod_md (http-01 on [validation] http_port, EAB file)
+#   caddy    Caddy (tls-alpn-01 on [validation] tls_port, acme_eab)
+#   haproxy  HAProxy 2.6 + lego (dns-01) + the hook that swaps the
+#            certificate in through the runtime API, no reload
+#   tomcat   Tomcat 10 + lego (dns-01) + the hook that writes PKCS#12 and
+#            has Tomcat reload its TLS configuration, no restart
+# For each: the certificate is obtained, served (curl verifies the chain to
+# the proxy's root and the name), renewed, and the served serial changes.
+# The proxy issues 1-day certificates (profile "short"), which every
+# client is made to renew at once. The four run in parallel.
+#
+# Usage: test/integration/enrol_middleware.sh [PROXY_BINARY]  (repo root)
+#   ONLY="apache caddy" runs a subset.
+# Ends with "enrol_middleware: N passed, N failed".
+set -u
+# shellcheck source=run.sh
+source "$(dirname "$0")/run.sh" "${1:-build/acmeproxy}"
+
+CLIENTS=$(cd "$HERE/../../deploy/clients" && pwd)
+ONLY=${ONLY:-apache caddy haproxy tomcat}
+KEYS=$TMP/keys                  # one EAB key (JSON) per server
+mkdir -p "$KEYS"
+START=$SECONDS
+
+# Ports of the servers, none equal to run.sh's.
+more_ports() {
+    local p taken=" $DNS_PORT $ACME_PORT $HTTP_PORT $MGMT_PORT $TLS01_PORT " out=()
+    for p in $("$PY" "$HERE/free_ports.py" 12); do
+        case $taken in *" $p "*) continue ;; esac
+        out+=("$p")
+        taken="$taken$p "
+    done
+    echo "${out[@]}"
+}
+read -r APACHE_TLS CADDY_ADMIN HAPROXY_TLS TOMCAT_TLS TOMCAT_HTTP _ < <(more_ports)
+
+proxy_write_config() {
+    cat > "$TMP/proxy.conf" <<CONF
+[server]
+listen   = 127.0.0.1:$ACME_PORT
+base_url = https://localhost:$ACME_PORT
+data_dir = $DATA_DIR
+log_level = debug
+
+[acme]
+wait_ms = 1000
+eab_required = yes
+default_profile = short
+
+[profile.short]
+description = TLS server, 1 day (renewed at once by every client here)
+validity_days = 1
+
+[validation]
+http_port = $HTTP_PORT
+tls_port  = $TLS01_PORT
+resolver  = 127.0.0.1:$DNS_PORT
+
+[adapter]
+type = local
+CONF
+}
+
+# mint SERVER NAME: an EAB key for SERVER limited to NAME, in $KEYS/SERVER.json
+mint() {
+    "$TARGET" -c "$TMP/proxy.conf" eab add --json --label "$1" \
+        --allow-names "$2" > "$KEYS/$1.json" 2> "$TMP/mint-$1.err"
+}
+
+key_field() {   # key_field SERVER kid|hmac
+    "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
+        "$KEYS/$1.json" "$2"
+}
+
+# ---------------------------------------------------------------- served certificate
+
+# served_serial PORT NAME: the serial of the leaf served there for NAME
+served_serial() {
+    timeout 10 openssl s_client -connect "127.0.0.1:$1" -servername "$2" \
+        < /dev/null 2> /dev/null | openssl x509 -noout -serial 2> /dev/null |
+        sed 's/^serial=//'
+}
+
+# served_ok PORT NAME: curl verifies the served chain to the proxy's root
+# and the name
+served_ok() {
+    curl -sf -o /dev/null --max-time 5 --cacert "$CA_FILE" \
+        --resolve "$2:$1:127.0.0.1" "https://$2:$1/"
+}
+
+# served_ok_tls PORT NAME: the same for a server that may answer the
+# request with an error status (only the TLS handshake matters)
+served_tls_ok() {
+    curl -s -o /dev/null --max-time 5 --cacert "$CA_FILE" \
+        --resolve "$2:$1:127.0.0.1" "https://$2:$1/"
+}
+
+# wait_serial_change SECONDS PORT NAME OLD: until a verified serial other
+# than OLD is served; prints it
+wait_serial_change() {
+    local limit=$1 port=$2 name=$3 old=$4 s i=0
+    while [ "$i" -lt $((limit * 2)) ]; do
+        s=$(served_serial "$port" "$name")
+        if [ -n "$s" ] && [ "$s" != "$old" ] && served_tls_ok "$port" "$name"; then
+            echo "$s"
+            return 0
+        fi
+        sleep 0.5
+        i=$((i + 1))
+    done
+    return 1
+}
+
+lines_more_than() {   # lines_more_than FILE N
+    [ "$(wc -l < "$1")" -gt "$2" ]
+}
+
+# ---------------------------------------------------------------- branches
+
+# Each server runs in a subshell of its own (in parallel); its processes
+# are in $TMP/pids-NAME too, for the main shell's cleanup. Its results go
+# to $TMP/NAME.out as ok/not ok lines.
+BRANCH=""
+BRANCH_PIDS=()
+branch_track() {   # branch_track PID
+    BRANCH_PIDS+=("$1")
+    echo "$1" >> "$TMP/pids-$BRANCH"
+}
+branch_cleanup() {
+    local pid
+    for pid in "${BRANCH_PIDS[@]}"; do
+        stop_pid "$pid" 10 > /dev/null 2>&1
+    done
+}
+
+# ---------------------------------------------------------------- Apache mod_md
+
+APACHE_NAME=apache.a.test
+APACHE_DIR=$TMP/apache
+APACHE_PID=""
+
+apache_write_config() {
+    local d=$APACHE_DIR m=/usr/lib/apache2/modules
+    mkdir -p "$d/md" "$d/www" "$d/flags" "$d/logs"
+    cp "$CA_FILE" "$d/root.pem"   # data_dir is root's alone
+    echo "apache $APACHE_NAME" > "$d/www/index.html"
+    cat > "$d/site.conf" <<CONF
+Define ACMEPROXY_DIRECTORY $DIR_URL
+Define ACMEPROXY_ROOT      $d/root.pem
+Define ACMEPROXY_EAB_FILE  $KEYS/apache.json
+Define MD_CONTACT          admin@example.test
+Define MD_NAME             $APACHE_NAME
+Define MD_DOCROOT          $d/www
+Define MD_HTTP_PORT        $HTTP_PORT
+Define MD_HTTPS_PORT       $APACHE_TLS
+Define MD_RENEW_WINDOW     ${MD_RENEW_WINDOW:-2d}
+Define MD_MESSAGE_CMD      "$CLIENTS/apache/md-message.sh $d/flags"
+CONF
+    cat > "$d/httpd.conf" <<CONF
+ServerRoot $d
+LoadModule mpm_event_module $m/mod_mpm_event.so
+LoadModule authz_core_module $m/mod_authz_core.so
+LoadModule mime_module $m/mod_mime.so
+LoadModule dir_module $m/mod_dir.so
+LoadModule socache_shmcb_module $m/mod_socache_shmcb.so
+LoadModule ssl_module $m/mod_ssl.so
+LoadModule md_module $m/mod_md.so
+ServerName localhost
+PidFile $d/httpd.pid
+DefaultRuntimeDir $d
+Mutex file:$d default
+ErrorLog $d/logs/error.log
+LogLevel warn md:debug
+Listen 127.0.0.1:$HTTP_PORT
+Listen 127.0.0.1:$APACHE_TLS
+StartServers 1
+ServerLimit 1
+ThreadsPerChild 25
+MaxRequestWorkers 25
+TypesConfig /etc/mime.types
+DocumentRoot $d/www
+MDStoreDir $d/md
+Include $d/site.conf
+Include $CLIENTS/apache/acmeproxy-md.conf
+CONF
+}
+
+test_apache() {
+    local s0 s1 s2 n
+    if ! mint apache "$APACHE_NAME"; then
+        not_ok apache_eab_key "eab add: $(cat "$TMP/mint-apache.err")"
+        return
+    fi
+    apache_write_config
+    # Apache will not serve as root: the whole server (parent included)
+    # runs as www-data, so it may write its md store and flags.
+    chmod 711 "$TMP"
+    chmod 644 "$KEYS/apache.json"
+    chown -R www-data:www-data "$APACHE_DIR"
+    if ! apache2 -t -f "$APACHE_DIR/httpd.conf" > "$TMP/apache-t.log" 2>&1; then
+        not_ok apache_config "apache2 -t refused it"
+        show_tail "$TMP/apache-t.log"
+        return
+    fi
+    setpriv --reuid=www-data --regid=www-data --clear-groups \
+        apache2 -f "$APACHE_DIR/httpd.conf" -DFOREGROUND \
+        > "$APACHE_DIR/logs/stdout.log" 2>&1 &
+    APACHE_PID=$!
+    branch_track "$APACHE_PID"
+    # mod_md serves a fallback certificate until it has one; the first one
+    # is reported as "renewed" too and needs a graceful restart.
+    if ! wait_for 30 grep -q "$APACHE_NAME" "$APACHE_DIR/flags/renewed"; then
+        not_ok apache_md_obtains "mod_md reported no certificate within 30 s"
+        show_tail "$APACHE_DIR/logs/error.log" 30
+        return
+    fi
+    ok apache_md_obtains
+    s0=$(served_serial "$APACHE_TLS" "$APACHE_NAME")
+    n=$(wc -l < "$APACHE_DIR/flags/renewed")
+    kill -USR1 "$APACHE_PID"
+    if s1=$(wait_serial_change 15 "$APACHE_TLS" "$APACHE_NAME" "$s0") &&
+       served_ok "$APACHE_TLS" "$APACHE_NAME"; then
+        ok apache_serves_md_certificate
+    else
+        not_ok apache_serves_md_certificate "no verified certificate after the graceful restart (fallback serial $s0)"
+        show_tail "$APACHE_DIR/logs/error.log" 30
+        return
+    fi
+    # The renewal window (2d) is longer than the 1-day lifetime: mod_md
+    # renews again as soon as the restarted child runs (maybe already
+    # done), then the next graceful restart makes it served.
+    if ! wait_for 30 lines_more_than "$APACHE_DIR/flags/renewed" "$n"; then
+        not_ok apache_md_renews "mod_md reported no renewal within 30 s"
+        show_tail "$APACHE_DIR/logs/error.log" 30
+        return
+    fi
+    ok apache_md_renews
+    kill -USR1 "$APACHE_PID"
+    if s2=$(wait_serial_change 15 "$APACHE_TLS" "$APACHE_NAME" "$s1") &&
+       served_ok "$APACHE_TLS" "$APACHE_NAME"; then
+        ok apache_serves_renewed_certificate
+    else
+        not_ok apache_serves_renewed_certificate "still serial $s1 after the renewal and a graceful restart"
+        show_tail "$APACHE_DIR/logs/error.log" 30
+    fi
+    if kill -0 "$APACHE_PID" 2> /dev/null; then
+        ok apache_still_running
+    else
+        not_ok apache_still_running "apache2 exited"
+    fi
+}
+
+# ---------------------------------------------------------------- main
+
+run_branch() {   # run_branch NAME: test_NAME in a subshell, output to $TMP/NAME.out
+    (
+        BRANCH=$1
+        PASSED=0
+        FAILED=0
+        trap branch_cleanup EXIT
+        trap 'exit 143' INT TERM
+        "test_$1"
+    ) > "$TMP/$1.out" 2>&1 &
+    BRANCHES+=("$1:$!")
+}
+
+enrol_main() {
+    local b name pid line
+    BRANCHES=()
+    echo "# enrol_middleware suite: $TARGET; tmp $TMP"
+    echo "# ports: acme $ACME_PORT http-01 $HTTP_PORT tls-alpn-01 $TLS01_PORT apache $APACHE_TLS haproxy $HAPROXY_TLS tomcat $TOMCAT_TLS"
+    if [ ! -x "$TARGET" ]; then
+        not_ok proxy_binary "$TARGET is not an executable file"
+    elif ! start_knot; then
+        not_ok dns_server_starts "knotd did not answer"
+    elif test_server_starts; then
+        for b in $ONLY; do
+            run_branch "$b"
+        done
+        for b in "${BRANCHES[@]}"; do
+            name=${b%%:*}
+            pid=${b#*:}
+            # Each branch bounds its own waits; this bounds the branch.
+            wait_for 170 sh -c "! kill -0 $pid" || kill -TERM "$pid" 2> /dev/null
+            wait "$pid" 2> /dev/null
+            while IFS= read -r line; do
+                case $line in
+                    "ok - "*) ok "${line#ok - }" ;;
+                    "not ok - "*) line=${line#not ok - }; not_ok "${line%%: *}" "${line#*: }" ;;
+                    *) echo "$line" ;;
+                esac
+            done < "$TMP/$name.out"
+        done
+        test_server_stop_clean
+    fi
+    # Stragglers of branches that were stopped (their own trap stops them).
+    for b in "$TMP"/pids-*; do
+        [ -f "$b" ] || continue
+        while read -r pid; do
+            kill -0 "$pid" 2> /dev/null && stop_pid "$pid" 5
+        done < "$b"
+    done
+    if [ "$FAILED" -gt 0 ]; then
+        show_tail "$TMP/proxy.log" 30
+    fi
+    echo "# wall time: $((SECONDS - START)) s"
+    echo "enrol_middleware: $PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
+}
+
+enrol_main
