@@ -35,7 +35,7 @@ more_ports() {
     done
     echo "${out[@]}"
 }
-read -r APACHE_TLS CADDY_ADMIN HAPROXY_TLS TOMCAT_TLS TOMCAT_HTTP _ < <(more_ports)
+read -r APACHE_TLS CADDY_ADMIN CADDY_HTTP HAPROXY_TLS HAPROXY_ADMIN TOMCAT_TLS TOMCAT_HTTP _ < <(more_ports)
 
 proxy_write_config() {
     cat > "$TMP/proxy.conf" <<CONF
@@ -250,6 +250,76 @@ test_apache() {
         ok apache_still_running
     else
         not_ok apache_still_running "apache2 exited"
+    fi
+}
+
+# ---------------------------------------------------------------- Caddy
+
+CADDY_NAME=caddy.a.test
+CADDY_DIR=$TMP/caddy
+
+# The delivered Caddyfile, adapted to JSON; then what the test changes:
+# its own admin port, a renewal check every 2 s and a renewal window of
+# the whole lifetime (renewal_window_ratio is JSON-only in Caddy 2.6), so
+# a fresh 1-day certificate is renewed at once instead of 8 hours before
+# its end.
+caddy_write_config() {
+    mkdir -p "$CADDY_DIR/www" "$CADDY_DIR/data" "$CADDY_DIR/config"
+    echo "caddy $CADDY_NAME" > "$CADDY_DIR/www/index.html"
+    caddy_env caddy adapt --config "$CLIENTS/caddy/Caddyfile" \
+        > "$CADDY_DIR/adapted.json" 2> "$CADDY_DIR/adapt.log" || return 1
+    jq --arg admin "127.0.0.1:$CADDY_ADMIN" '
+        .admin = {listen: $admin}
+        | .apps.tls.automation.renew_interval = "2s"
+        | .apps.tls.automation.policies[].renewal_window_ratio = 0.9999' \
+        "$CADDY_DIR/adapted.json" > "$CADDY_DIR/caddy.json"
+}
+
+caddy_env() {
+    env HOME="$CADDY_DIR" XDG_DATA_HOME="$CADDY_DIR/data" \
+        XDG_CONFIG_HOME="$CADDY_DIR/config" \
+        CADDY_HTTP_PORT="$CADDY_HTTP" CADDY_HTTPS_PORT="$TLS01_PORT" \
+        ACMEPROXY_DIRECTORY="$DIR_URL" ACMEPROXY_ROOT="$CA_FILE" \
+        ACMEPROXY_EAB_KID="$(key_field caddy kid)" \
+        ACMEPROXY_EAB_HMAC="$(key_field caddy hmac)" \
+        ACMEPROXY_CONTACT=admin@example.test SITE_NAME="$CADDY_NAME" \
+        SITE_ROOT="$CADDY_DIR/www" "$@"
+}
+
+test_caddy() {
+    local s1 s2 pid
+    if ! mint caddy "$CADDY_NAME"; then
+        not_ok caddy_eab_key "eab add: $(cat "$TMP/mint-caddy.err")"
+        return
+    fi
+    if ! caddy_write_config; then
+        not_ok caddy_config "caddy adapt refused the Caddyfile"
+        show_tail "$CADDY_DIR/adapt.log"
+        return
+    fi
+    caddy_env caddy run --config "$CADDY_DIR/caddy.json" > "$CADDY_DIR/caddy.log" 2>&1 &
+    pid=$!
+    branch_track "$pid"
+    # Caddy serves nothing for the name until it has a certificate.
+    if s1=$(wait_serial_change 30 "$TLS01_PORT" "$CADDY_NAME" "") &&
+       served_ok "$TLS01_PORT" "$CADDY_NAME"; then
+        ok caddy_obtains_and_serves
+    else
+        not_ok caddy_obtains_and_serves "no verified certificate served within 30 s"
+        show_tail "$CADDY_DIR/caddy.log" 20
+        return
+    fi
+    if s2=$(wait_serial_change 30 "$TLS01_PORT" "$CADDY_NAME" "$s1") &&
+       served_ok "$TLS01_PORT" "$CADDY_NAME"; then
+        ok caddy_serves_renewed_certificate
+    else
+        not_ok caddy_serves_renewed_certificate "still serial $s1 after 30 s"
+        show_tail "$CADDY_DIR/caddy.log" 20
+    fi
+    if kill -0 "$pid" 2> /dev/null; then
+        ok caddy_renewed_without_restart
+    else
+        not_ok caddy_renewed_without_restart "caddy exited"
     fi
 }
 
