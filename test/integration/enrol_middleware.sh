@@ -323,6 +323,108 @@ test_caddy() {
     fi
 }
 
+# ---------------------------------------------------------------- lego (dns-01)
+
+# mw_lego SERVER NAME LOGNAME ACTION ARGS...: lego for SERVER's name with
+# SERVER's EAB key, dns-01 through RFC 2136 updates to knotd (the http-01
+# and tls-alpn-01 ports are Apache's and Caddy's here), in $TMP/SERVER/lego.
+mw_lego() {
+    local server=$1 name=$2 log
+    log=$TMP/$server/$3.log
+    shift 3
+    LEGO_CA_CERTIFICATES="$CA_FILE" \
+    RFC2136_NAMESERVER="127.0.0.1:$DNS_PORT" \
+    RFC2136_TSIG_KEY="$TSIG_NAME" \
+    RFC2136_TSIG_SECRET="$TSIG_SECRET" \
+    RFC2136_TSIG_ALGORITHM="$TSIG_ALG." \
+    RFC2136_SEQUENCE_INTERVAL=1 \
+    RFC2136_PROPAGATION_TIMEOUT=10 \
+    RFC2136_POLLING_INTERVAL=1 \
+    RFC2136_TTL=10 \
+        timeout 60 lego --server "$DIR_URL" --email "admin@example.test" \
+        --accept-tos --eab --kid "$(key_field "$server" kid)" \
+        --hmac "$(key_field "$server" hmac)" \
+        --dns rfc2136 --dns.resolvers "127.0.0.1:$DNS_PORT" --dns.disable-cp \
+        --domains "$name" --path "$TMP/$server/lego" "$@" > "$log" 2>&1
+}
+
+# ---------------------------------------------------------------- HAProxy
+
+HAPROXY_NAME=haproxy.a.test
+HAPROXY_DIR=$TMP/haproxy
+
+haproxy_env() {   # haproxy_env CMD...: CMD (a function too) with the settings
+    (
+        export HAPROXY_BIND="127.0.0.1:$HAPROXY_TLS" \
+            HAPROXY_CERT="$HAPROXY_DIR/site.pem" \
+            HAPROXY_SOCKET="$HAPROXY_DIR/admin.sock"
+        "$@"
+    )
+}
+
+haproxy_pid_info() {   # the Pid HAProxy reports through its runtime API
+    echo "show info" | socat -t 5 - "UNIX-CONNECT:$HAPROXY_DIR/admin.sock" 2> /dev/null |
+        sed -n 's/^Pid: //p'
+}
+
+test_haproxy() {
+    local s1 s2 pid p1 p2 hook=$CLIENTS/haproxy/lego-haproxy-hook.sh
+    mkdir -p "$HAPROXY_DIR"
+    if ! mint haproxy "$HAPROXY_NAME"; then
+        not_ok haproxy_eab_key "eab add: $(cat "$TMP/mint-haproxy.err")"
+        return
+    fi
+    # First issuance: HAProxy is not running yet, the hook only writes
+    # the file it will load.
+    if haproxy_env mw_lego haproxy "$HAPROXY_NAME" lego-run run --run-hook "$hook" &&
+       [ -s "$HAPROXY_DIR/site.pem" ]; then
+        ok haproxy_lego_run_hook_writes_bundle
+    else
+        not_ok haproxy_lego_run_hook_writes_bundle "lego run or its hook failed"
+        show_tail "$HAPROXY_DIR/lego-run.log"
+        return
+    fi
+    # env, not the subshell of haproxy_env: $! is HAProxy itself.
+    env HAPROXY_BIND="127.0.0.1:$HAPROXY_TLS" HAPROXY_CERT="$HAPROXY_DIR/site.pem" \
+        HAPROXY_SOCKET="$HAPROXY_DIR/admin.sock" \
+        haproxy -db -f "$CLIENTS/haproxy/haproxy.cfg" > "$HAPROXY_DIR/haproxy.log" 2>&1 &
+    pid=$!
+    branch_track "$pid"
+    if wait_for 15 served_ok "$HAPROXY_TLS" "$HAPROXY_NAME" &&
+       s1=$(served_serial "$HAPROXY_TLS" "$HAPROXY_NAME") && [ -n "$s1" ]; then
+        ok haproxy_serves_certificate
+    else
+        not_ok haproxy_serves_certificate "no verified certificate on port $HAPROXY_TLS within 15 s"
+        show_tail "$HAPROXY_DIR/haproxy.log"
+        return
+    fi
+    p1=$(haproxy_pid_info)
+    # A renewal now (the certificate has 1 day left; 2 forces it); the
+    # hook swaps it in through the runtime API.
+    if haproxy_env mw_lego haproxy "$HAPROXY_NAME" lego-renew renew --days 2 --no-random-sleep \
+            --renew-hook "$hook" &&
+       grep -q "swapped in" "$HAPROXY_DIR/lego-renew.log"; then
+        ok haproxy_lego_renew_hook_commits
+    else
+        not_ok haproxy_lego_renew_hook_commits "lego renew or its hook failed"
+        show_tail "$HAPROXY_DIR/lego-renew.log"
+        return
+    fi
+    if s2=$(wait_serial_change 5 "$HAPROXY_TLS" "$HAPROXY_NAME" "$s1") &&
+       served_ok "$HAPROXY_TLS" "$HAPROXY_NAME"; then
+        ok haproxy_serves_renewed_certificate
+    else
+        not_ok haproxy_serves_renewed_certificate "still serial $s1 after the hook"
+        return
+    fi
+    p2=$(haproxy_pid_info)
+    if kill -0 "$pid" 2> /dev/null && [ -n "$p1" ] && [ "$p1" = "$p2" ] && [ "$p1" = "$pid" ]; then
+        ok haproxy_same_process
+    else
+        not_ok haproxy_same_process "pid $pid, runtime API said '$p1' then '$p2'"
+    fi
+}
+
 # ---------------------------------------------------------------- main
 
 run_branch() {   # run_branch NAME: test_NAME in a subshell, output to $TMP/NAME.out
