@@ -425,6 +425,97 @@ test_haproxy() {
     fi
 }
 
+# ---------------------------------------------------------------- Tomcat
+
+TOMCAT_NAME=tomcat.a.test
+TOMCAT_DIR=$TMP/tomcat        # CATALINA_BASE
+TOMCAT_START_S=""
+
+tomcat_write_config() {
+    local d=$TOMCAT_DIR pw
+    mkdir -p "$d/conf/Catalina/localhost" "$d/logs" "$d/work" "$d/temp" "$d/webapps"
+    cp "$CLIENTS/tomcat/server.xml" "$d/conf/server.xml"
+    cp "$CLIENTS/tomcat/manager.xml" "$d/conf/Catalina/localhost/manager.xml"
+    cp /etc/tomcat10/web.xml /etc/tomcat10/catalina.properties "$d/conf/"
+    pw=$(openssl rand -hex 16)
+    sed "s/CHANGE-ME/$pw/" "$CLIENTS/tomcat/tomcat-users.xml" > "$d/conf/tomcat-users.xml"
+    printf 'tls-reload:%s\n' "$pw" > "$d/reload.auth"
+    openssl rand -hex 16 > "$d/p12.pass"
+    chmod 600 "$d/reload.auth" "$d/p12.pass" "$d/conf/tomcat-users.xml"
+}
+
+tomcat_env() {   # tomcat_env CMD...: CMD (a function too) with the hook's settings
+    (
+        export TOMCAT_KEYSTORE="$TOMCAT_DIR/site.p12" \
+            TOMCAT_KEYSTORE_PASS="$TOMCAT_DIR/p12.pass" \
+            TOMCAT_MANAGER="http://127.0.0.1:$TOMCAT_HTTP/manager" \
+            TOMCAT_MANAGER_AUTH="$TOMCAT_DIR/reload.auth"
+        "$@"
+    )
+}
+
+test_tomcat() {
+    local s1 s2 pid t0 hook=$CLIENTS/tomcat/lego-tomcat-hook.sh
+    if ! mint tomcat "$TOMCAT_NAME"; then
+        not_ok tomcat_eab_key "eab add: $(cat "$TMP/mint-tomcat.err")"
+        return
+    fi
+    tomcat_write_config
+    # First issuance: Tomcat is not running, the hook only writes the store.
+    if tomcat_env mw_lego tomcat "$TOMCAT_NAME" lego-run run --run-hook "$hook" &&
+       grep -q "Tomcat not running" "$TOMCAT_DIR/lego-run.log" &&
+       openssl pkcs12 -in "$TOMCAT_DIR/site.p12" -passin "file:$TOMCAT_DIR/p12.pass" \
+           -nokeys 2> /dev/null | grep -q "BEGIN CERTIFICATE"; then
+        ok tomcat_lego_run_hook_writes_pkcs12
+    else
+        not_ok tomcat_lego_run_hook_writes_pkcs12 "lego run or its hook failed"
+        show_tail "$TOMCAT_DIR/lego-run.log"
+        return
+    fi
+    t0=$SECONDS
+    CATALINA_HOME=/usr/share/tomcat10 CATALINA_BASE="$TOMCAT_DIR" \
+        CATALINA_TMPDIR="$TOMCAT_DIR/temp" \
+        CATALINA_OPTS="-Xms32m -Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Dacmeproxy.https.port=$TOMCAT_TLS -Dacmeproxy.manager.port=$TOMCAT_HTTP -Dacmeproxy.keystore=$TOMCAT_DIR/site.p12 -Dacmeproxy.keystore.pass=$(cat "$TOMCAT_DIR/p12.pass")" \
+        /usr/share/tomcat10/bin/catalina.sh run > "$TOMCAT_DIR/logs/stdout.log" 2>&1 &
+    pid=$!   # catalina.sh run execs java
+    branch_track "$pid"
+    if wait_for 60 served_tls_ok "$TOMCAT_TLS" "$TOMCAT_NAME" &&
+       s1=$(served_serial "$TOMCAT_TLS" "$TOMCAT_NAME") && [ -n "$s1" ]; then
+        TOMCAT_START_S=$((SECONDS - t0))
+        ok tomcat_serves_certificate
+        echo "# tomcat: TLS served $TOMCAT_START_S s after start"
+    else
+        not_ok tomcat_serves_certificate "no verified certificate on port $TOMCAT_TLS within 60 s"
+        show_tail "$TOMCAT_DIR/logs/stdout.log" 20
+        return
+    fi
+    if ! wait_for 30 curl -s -o /dev/null "http://127.0.0.1:$TOMCAT_HTTP/manager/text/"; then
+        not_ok tomcat_manager_up "the manager did not answer within 30 s"
+        show_tail "$TOMCAT_DIR/logs/stdout.log" 20
+        return
+    fi
+    if tomcat_env mw_lego tomcat "$TOMCAT_NAME" lego-renew renew --days 2 --no-random-sleep \
+            --renew-hook "$hook" &&
+       grep -q "lego-tomcat-hook: .* OK" "$TOMCAT_DIR/lego-renew.log"; then
+        ok tomcat_lego_renew_hook_reloads
+    else
+        not_ok tomcat_lego_renew_hook_reloads "lego renew or its hook (sslReload) failed"
+        show_tail "$TOMCAT_DIR/lego-renew.log"
+        return
+    fi
+    if s2=$(wait_serial_change 10 "$TOMCAT_TLS" "$TOMCAT_NAME" "$s1"); then
+        ok tomcat_serves_renewed_certificate
+    else
+        not_ok tomcat_serves_renewed_certificate "still serial $s1 after sslReload"
+        show_tail "$TOMCAT_DIR/logs/stdout.log" 20
+    fi
+    if kill -0 "$pid" 2> /dev/null; then
+        ok tomcat_same_process
+    else
+        not_ok tomcat_same_process "tomcat exited"
+    fi
+}
+
 # ---------------------------------------------------------------- main
 
 run_branch() {   # run_branch NAME: test_NAME in a subshell, output to $TMP/NAME.out
