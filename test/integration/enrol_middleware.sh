@@ -125,15 +125,48 @@ lines_more_than() {   # lines_more_than FILE N
 # to $TMP/NAME.out as ok/not ok lines.
 BRANCH=""
 BRANCH_PIDS=()
+BRANCHES=()                     # NAME:PID of each running branch
 branch_track() {   # branch_track PID
     BRANCH_PIDS+=("$1")
     echo "$1" >> "$TMP/pids-$BRANCH"
 }
+# The branch's EXIT trap: stops what it started, then forgets the PIDs.
 branch_cleanup() {
     local pid
     for pid in "${BRANCH_PIDS[@]}"; do
         stop_pid "$pid" 10 > /dev/null 2>&1
     done
+    rm -f "$TMP/pids-$BRANCH"
+}
+# branch_cmd CMD...: CMD in the background, tracked and waited for (so a
+# TERM to the branch interrupts the wait at once); returns its status.
+branch_cmd() {
+    "$@" &
+    local pid=$!
+    branch_track "$pid"
+    wait "$pid"
+}
+
+# The main shell's exit (normal or INT/TERM): the branches' own traps stop
+# their servers; what is left after 15 s (a branch stuck in a command) is
+# stopped from the PID files; then run.sh's cleanup (proxy, knotd, TMP).
+eval "$(declare -f cleanup | sed '1s/^cleanup/run_cleanup/')"
+cleanup() {
+    local b f pid i=0
+    for b in "${BRANCHES[@]}"; do
+        kill -TERM "${b#*:}" 2> /dev/null
+    done
+    while [ "$i" -lt 150 ] && compgen -G "$TMP/pids-*" > /dev/null; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    for f in "$TMP"/pids-*; do
+        [ -f "$f" ] || continue
+        while read -r pid; do
+            kill -KILL "$pid" 2> /dev/null
+        done < "$f"
+    done
+    run_cleanup
 }
 
 # ---------------------------------------------------------------- Apache mod_md
@@ -266,7 +299,8 @@ CADDY_DIR=$TMP/caddy
 caddy_write_config() {
     mkdir -p "$CADDY_DIR/www" "$CADDY_DIR/data" "$CADDY_DIR/config"
     echo "caddy $CADDY_NAME" > "$CADDY_DIR/www/index.html"
-    caddy_env caddy adapt --config "$CLIENTS/caddy/Caddyfile" \
+    caddy_set_env
+    env "${CADDY_ENV[@]}" caddy adapt --config "$CLIENTS/caddy/Caddyfile" \
         > "$CADDY_DIR/adapted.json" 2> "$CADDY_DIR/adapt.log" || return 1
     jq --arg admin "127.0.0.1:$CADDY_ADMIN" '
         .admin = {listen: $admin}
@@ -275,15 +309,16 @@ caddy_write_config() {
         "$CADDY_DIR/adapted.json" > "$CADDY_DIR/caddy.json"
 }
 
-caddy_env() {
-    env HOME="$CADDY_DIR" XDG_DATA_HOME="$CADDY_DIR/data" \
-        XDG_CONFIG_HOME="$CADDY_DIR/config" \
-        CADDY_HTTP_PORT="$CADDY_HTTP" CADDY_HTTPS_PORT="$TLS01_PORT" \
-        ACMEPROXY_DIRECTORY="$DIR_URL" ACMEPROXY_ROOT="$CA_FILE" \
-        ACMEPROXY_EAB_KID="$(key_field caddy kid)" \
-        ACMEPROXY_EAB_HMAC="$(key_field caddy hmac)" \
-        ACMEPROXY_CONTACT=admin@example.test SITE_NAME="$CADDY_NAME" \
-        SITE_ROOT="$CADDY_DIR/www" "$@"
+CADDY_ENV=()   # the Caddyfile's environment (after the EAB key is minted)
+caddy_set_env() {
+    CADDY_ENV=(HOME="$CADDY_DIR" XDG_DATA_HOME="$CADDY_DIR/data"
+        XDG_CONFIG_HOME="$CADDY_DIR/config"
+        CADDY_HTTP_PORT="$CADDY_HTTP" CADDY_HTTPS_PORT="$TLS01_PORT"
+        ACMEPROXY_DIRECTORY="$DIR_URL" ACMEPROXY_ROOT="$CA_FILE"
+        ACMEPROXY_EAB_KID="$(key_field caddy kid)"
+        ACMEPROXY_EAB_HMAC="$(key_field caddy hmac)"
+        ACMEPROXY_CONTACT=admin@example.test SITE_NAME="$CADDY_NAME"
+        SITE_ROOT="$CADDY_DIR/www")
 }
 
 test_caddy() {
@@ -297,8 +332,9 @@ test_caddy() {
         show_tail "$CADDY_DIR/adapt.log"
         return
     fi
-    caddy_env caddy run --config "$CADDY_DIR/caddy.json" > "$CADDY_DIR/caddy.log" 2>&1 &
-    pid=$!
+    env "${CADDY_ENV[@]}" caddy run --config "$CADDY_DIR/caddy.json" \
+        > "$CADDY_DIR/caddy.log" 2>&1 &
+    pid=$!   # Caddy itself (env execs it)
     branch_track "$pid"
     # Caddy serves nothing for the name until it has a certificate.
     if s1=$(wait_serial_change 30 "$TLS01_PORT" "$CADDY_NAME" "") &&
@@ -341,7 +377,7 @@ mw_lego() {
     RFC2136_PROPAGATION_TIMEOUT=10 \
     RFC2136_POLLING_INTERVAL=1 \
     RFC2136_TTL=10 \
-        timeout 60 lego --server "$DIR_URL" --email "admin@example.test" \
+        branch_cmd timeout 60 lego --server "$DIR_URL" --email "admin@example.test" \
         --accept-tos --eab --kid "$(key_field "$server" kid)" \
         --hmac "$(key_field "$server" hmac)" \
         --dns rfc2136 --dns.resolvers "127.0.0.1:$DNS_PORT" --dns.disable-cp \
@@ -532,7 +568,6 @@ run_branch() {   # run_branch NAME: test_NAME in a subshell, output to $TMP/NAME
 
 enrol_main() {
     local b name pid line
-    BRANCHES=()
     echo "# enrol_middleware suite: $TARGET; tmp $TMP"
     echo "# ports: acme $ACME_PORT http-01 $HTTP_PORT tls-alpn-01 $TLS01_PORT apache $APACHE_TLS haproxy $HAPROXY_TLS tomcat $TOMCAT_TLS"
     if [ ! -x "$TARGET" ]; then
@@ -559,13 +594,6 @@ enrol_main() {
         done
         test_server_stop_clean
     fi
-    # Stragglers of branches that were stopped (their own trap stops them).
-    for b in "$TMP"/pids-*; do
-        [ -f "$b" ] || continue
-        while read -r pid; do
-            kill -0 "$pid" 2> /dev/null && stop_pid "$pid" 5
-        done < "$b"
-    done
     if [ "$FAILED" -gt 0 ]; then
         show_tail "$TMP/proxy.log" 30
     fi
