@@ -48,6 +48,7 @@ suite test/integration/adapters.sh build/san/acmeproxy
 suite test/integration/validation.sh build/san/acmeproxy
 suite test/integration/protocol.sh build/san/acmeproxy
 suite test/integration/clients.sh build/san/acmeproxy
+suite test/integration/enrol_middleware.sh build/san/acmeproxy
 suite test/integration/teams.sh build/san/acmeproxy
 suite test/integration/admin.sh build/san/acmeproxy
 suite test/integration/once.sh build/san/acmeproxy

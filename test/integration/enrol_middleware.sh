@@ -35,7 +35,7 @@ more_ports() {
     done
     echo "${out[@]}"
 }
-read -r APACHE_TLS CADDY_ADMIN CADDY_HTTP HAPROXY_TLS HAPROXY_ADMIN TOMCAT_TLS TOMCAT_HTTP _ < <(more_ports)
+read -r APACHE_TLS CADDY_ADMIN CADDY_HTTP HAPROXY_TLS TOMCAT_TLS TOMCAT_HTTP _ < <(more_ports)
 
 proxy_write_config() {
     cat > "$TMP/proxy.conf" <<CONF
@@ -223,6 +223,13 @@ CONF
 
 test_apache() {
     local s0 s1 s2 n
+    if (cd "$TMP" && systemd-analyze verify "$CLIENTS/apache/apache2-md-reload.path" \
+            "$CLIENTS/apache/apache2-md-reload.service") > "$TMP/apache-units.log" 2>&1; then
+        ok apache_reload_units_verify
+    else
+        not_ok apache_reload_units_verify "systemd-analyze verify refused them"
+        show_tail "$TMP/apache-units.log"
+    fi
     if ! mint apache "$APACHE_NAME"; then
         not_ok apache_eab_key "eab add: $(cat "$TMP/mint-apache.err")"
         return
@@ -275,6 +282,7 @@ test_apache() {
     if s2=$(wait_serial_change 15 "$APACHE_TLS" "$APACHE_NAME" "$s1") &&
        served_ok "$APACHE_TLS" "$APACHE_NAME"; then
         ok apache_serves_renewed_certificate
+        echo "# apache: served serial $s1, then $s2"
     else
         not_ok apache_serves_renewed_certificate "still serial $s1 after the renewal and a graceful restart"
         show_tail "$APACHE_DIR/logs/error.log" 30
@@ -348,6 +356,7 @@ test_caddy() {
     if s2=$(wait_serial_change 30 "$TLS01_PORT" "$CADDY_NAME" "$s1") &&
        served_ok "$TLS01_PORT" "$CADDY_NAME"; then
         ok caddy_serves_renewed_certificate
+        echo "# caddy: served serial $s1, then $s2"
     else
         not_ok caddy_serves_renewed_certificate "still serial $s1 after 30 s"
         show_tail "$CADDY_DIR/caddy.log" 20
@@ -449,6 +458,7 @@ test_haproxy() {
     if s2=$(wait_serial_change 5 "$HAPROXY_TLS" "$HAPROXY_NAME" "$s1") &&
        served_ok "$HAPROXY_TLS" "$HAPROXY_NAME"; then
         ok haproxy_serves_renewed_certificate
+        echo "# haproxy: served serial $s1, then $s2"
     else
         not_ok haproxy_serves_renewed_certificate "still serial $s1 after the hook"
         return
@@ -541,6 +551,7 @@ test_tomcat() {
     fi
     if s2=$(wait_serial_change 10 "$TOMCAT_TLS" "$TOMCAT_NAME" "$s1"); then
         ok tomcat_serves_renewed_certificate
+        echo "# tomcat: served serial $s1, then $s2"
     else
         not_ok tomcat_serves_renewed_certificate "still serial $s1 after sslReload"
         show_tail "$TOMCAT_DIR/logs/stdout.log" 20
@@ -557,11 +568,10 @@ test_tomcat() {
 run_branch() {   # run_branch NAME: test_NAME in a subshell, output to $TMP/NAME.out
     (
         BRANCH=$1
-        PASSED=0
-        FAILED=0
         trap branch_cleanup EXIT
         trap 'exit 143' INT TERM
         "test_$1"
+        echo "# branch $1 done"
     ) > "$TMP/$1.out" 2>&1 &
     BRANCHES+=("$1:$!")
 }
@@ -591,6 +601,8 @@ enrol_main() {
                     *) echo "$line" ;;
                 esac
             done < "$TMP/$name.out"
+            grep -qx "# branch $name done" "$TMP/$name.out" 2> /dev/null ||
+                not_ok "${name}_completed" "the $name branch ended early or was stopped"
         done
         test_server_stop_clean
     fi
