@@ -66,8 +66,11 @@ CONF
 
 # mint SERVER NAME: an EAB key for SERVER limited to NAME, in $KEYS/SERVER.json
 mint() {
-    "$TARGET" -c "$TMP/proxy.conf" eab add --json --label "$1" \
-        --allow-names "$2" > "$KEYS/$1.json" 2> "$TMP/mint-$1.err"
+    (
+        umask 077
+        "$TARGET" -c "$TMP/proxy.conf" eab add --json --label "$1" \
+            --allow-names "$2" > "$KEYS/$1.json" 2> "$TMP/mint-$1.err"
+    )
 }
 
 key_field() {   # key_field SERVER kid|hmac
@@ -238,7 +241,7 @@ test_apache() {
     # Apache will not serve as root: the whole server (parent included)
     # runs as www-data, so it may write its md store and flags.
     chmod 711 "$TMP"
-    chmod 644 "$KEYS/apache.json"
+    chown www-data "$KEYS/apache.json"   # mode 0600 (mint)
     chown -R www-data:www-data "$APACHE_DIR"
     if ! apache2 -t -f "$APACHE_DIR/httpd.conf" > "$TMP/apache-t.log" 2>&1; then
         not_ok apache_config "apache2 -t refused it"
