@@ -94,7 +94,7 @@ served_ok() {
         --resolve "$2:$1:127.0.0.1" "https://$2:$1/"
 }
 
-# served_ok_tls PORT NAME: the same for a server that may answer the
+# served_tls_ok PORT NAME: the same for a server that may answer the
 # request with an error status (only the TLS handshake matters)
 served_tls_ok() {
     curl -s -o /dev/null --max-time 5 --cacert "$CA_FILE" \
@@ -182,6 +182,9 @@ apache_write_config() {
     local d=$APACHE_DIR m=/usr/lib/apache2/modules
     mkdir -p "$d/md" "$d/www" "$d/flags" "$d/logs"
     cp "$CA_FILE" "$d/root.pem"   # data_dir is root's alone
+    # Byte copies of the delivered files: www-data may not be able to read
+    # the checkout (a clone under /root, say).
+    cp "$CLIENTS/apache/acmeproxy-md.conf" "$CLIENTS/apache/md-message.sh" "$d/"
     echo "apache $APACHE_NAME" > "$d/www/index.html"
     cat > "$d/site.conf" <<CONF
 Define ACMEPROXY_DIRECTORY $DIR_URL
@@ -193,7 +196,7 @@ Define MD_DOCROOT          $d/www
 Define MD_HTTP_PORT        $HTTP_PORT
 Define MD_HTTPS_PORT       $APACHE_TLS
 Define MD_RENEW_WINDOW     ${MD_RENEW_WINDOW:-2d}
-Define MD_MESSAGE_CMD      "$CLIENTS/apache/md-message.sh $d/flags"
+Define MD_MESSAGE_CMD      "$d/md-message.sh $d/flags"
 CONF
     cat > "$d/httpd.conf" <<CONF
 ServerRoot $d
@@ -220,7 +223,7 @@ TypesConfig /etc/mime.types
 DocumentRoot $d/www
 MDStoreDir $d/md
 Include $d/site.conf
-Include $CLIENTS/apache/acmeproxy-md.conf
+Include $d/acmeproxy-md.conf
 CONF
 }
 
