@@ -11,6 +11,8 @@
 #   TOMCAT_MANAGER        manager URL (default http://127.0.0.1:8080/manager)
 #   TOMCAT_MANAGER_AUTH   file holding "user:password" of a manager-script
 #                         user (default /etc/tomcat10/acmeproxy-reload.auth)
+#   TOMCAT_GROUP          group of a new key store (default tomcat); a
+#                         replaced one keeps its group. Mode 0640.
 # When Tomcat is not running the key store is only written (Tomcat loads it
 # when it starts). Exits non-zero, saying why, when a step fails.
 set -eu
@@ -27,9 +29,12 @@ tmp=$(mktemp "$store.XXXXXX")
 trap 'rm -f "$tmp"' EXIT
 openssl pkcs12 -export -in "$LEGO_CERT_PATH" -inkey "$LEGO_CERT_KEY_PATH" \
     -name tomcat -passout "file:$pass" -out "$tmp"
-# Tomcat (user tomcat) reads it: keep the group of the file it replaces.
+# Tomcat reads it through its group: the group of the file it replaces,
+# else TOMCAT_GROUP (default tomcat, the Debian package's) when it exists.
 if [ -e "$store" ]; then
-    chgrp "$(stat -c %g "$store")" "$tmp" 2> /dev/null || true
+    chgrp "$(stat -c %g "$store")" "$tmp"
+elif getent group "${TOMCAT_GROUP:-tomcat}" > /dev/null; then
+    chgrp "${TOMCAT_GROUP:-tomcat}" "$tmp"
 fi
 mv -f "$tmp" "$store"
 
