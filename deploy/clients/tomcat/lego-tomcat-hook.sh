@@ -29,6 +29,7 @@ tmp=$(mktemp "$store.XXXXXX")
 trap 'rm -f "$tmp"' EXIT
 openssl pkcs12 -export -in "$LEGO_CERT_PATH" -inkey "$LEGO_CERT_KEY_PATH" \
     -name tomcat -passout "file:$pass" -out "$tmp"
+chmod 0640 "$tmp"   # mktemp made it 0600
 # Tomcat reads it through its group: the group of the file it replaces,
 # else TOMCAT_GROUP (default tomcat, the Debian package's) when it exists.
 if [ -e "$store" ]; then
