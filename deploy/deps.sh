@@ -15,7 +15,12 @@ PKGS=(
     lego python3-acme python3-requests certbot uacme dehydrated
     knot knot-dnsutils
     libc-ares-dev libsystemd-dev systemd prometheus
+    apache2 caddy haproxy socat tomcat10 tomcat10-admin
 )
+# The middleware of test/integration/enrol_middleware.sh: the suite starts
+# its own instances on loopback; the packages' services are not started
+# at install (a policy-rc.d for the time of apt-get, below).
+SERVICE_PKGS=(apache2 caddy haproxy tomcat10)
 # `make deb` (deploy/deb.sh) also needs the Debian packaging tools.
 DEB_PKGS=(debhelper lintian fakeroot)
 
@@ -68,11 +73,37 @@ apt_update() {
     fi
 }
 
+# A policy-rc.d that refuses every start (exit 101), only while apt-get
+# installs one of SERVICE_PKGS and only when the machine has none of its own.
+POLICY=/usr/sbin/policy-rc.d
+policy_added=0
+no_service_starts() {
+    local p m
+    [ -e "$POLICY" ] && return 0
+    for p in "${SERVICE_PKGS[@]}"; do
+        for m in "${missing[@]}"; do
+            if [ "$p" = "$m" ]; then
+                printf '#!/bin/sh\n# deploy/deps.sh: no service starts during apt-get\nexit 101\n' |
+                    $SUDO tee "$POLICY" >/dev/null
+                $SUDO chmod 755 "$POLICY"
+                policy_added=1
+                return 0
+            fi
+        done
+    done
+}
+
 if ((${#missing[@]})); then
     echo "deps: installing ${missing[*]}"
     apt_update
+    no_service_starts
+    trap '[ "$policy_added" = 1 ] && $SUDO rm -f "$POLICY"' EXIT
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
         --no-install-recommends "${missing[@]}" >/dev/null
+    if [ "$policy_added" = 1 ]; then
+        $SUDO rm -f "$POLICY"
+        policy_added=0
+    fi
 fi
 
 # civetweb: Debian's prebuilt library crashes on HTTPS with OpenSSL 3, so the

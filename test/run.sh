@@ -77,6 +77,7 @@ lane1() {
     suite 15 env SERVICE_BIN=build/san/acmeproxy test/integration/service.sh
     suite 17 test/integration/bench_smoke.sh build/acmeproxy
     suite 18 test/integration/conn_attack.sh build/san/acmeproxy
+    suite 20 test/integration/enrol_middleware.sh build/san/acmeproxy
 }
 
 # Lane 2: the long suites that mostly wait (PKI retries, restarts, crashes).
