@@ -32,6 +32,7 @@
 #include "common/err.h"
 #include "common/store.h"
 #include "proxy/admin.h"
+#include "proxy/admin_ops.h"
 #include "proxy/app.h"
 
 #define ADMIN_MAX_CELL 512     /* bytes of one table cell */
@@ -108,6 +109,18 @@ const char *admin_join(const cJSON *arr, char *buf, size_t len);
  * there is no change without its event. */
 cJSON *admin_fields(cJSON *fields);
 
+/* Sets res (outcome o, detail from fmt) and returns o. */
+enum admin_outcome admin_res(struct admin_result *res, enum admin_outcome o,
+                             const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* admin_res with the text of rc: NOTFOUND for AP_ENOTFOUND, else FAILED. */
+enum admin_outcome admin_res_rc(struct admin_result *res, ap_err rc);
+/* admin_fail with "what: <res->detail>"; returns ADMIN_EXIT_FAIL. */
+int admin_fail_res(FILE *err, const char *what,
+                   const struct admin_result *res);
+/* True when every byte of s is printable ASCII. */
+bool admin_printable(const char *s);
+
 /* ---------------------------------------------------------- loading */
 
 /* Every record of t (or, with keys, every key's last path element) under
@@ -121,5 +134,10 @@ AP_MUST_CHECK ap_err admin_load_all(struct store_txn *txn,
 AP_MUST_CHECK ap_err admin_sort_by(cJSON *arr, const char *key);
 /* The EAB key (from an eab_list array) that bound account id, or NULL. */
 const cJSON *admin_eab_of_account(const cJSON *eabs, const char *id);
+/* The team of account record acct: its "team", else the label of the EAB
+ * key (of eabs) that bound it, else "". *kid (may be NULL) gets that
+ * key's id or NULL. Strings borrowed from acct or eabs. */
+const char *admin_account_team(const cJSON *acct, const cJSON *eabs,
+                               const char **kid);
 
 #endif /* AP_PROXY_ADMIN_INT_H */
