@@ -118,8 +118,6 @@ enum admin_outcome admin_res_rc(struct admin_result *res, ap_err rc);
 /* admin_fail with "what: <res->detail>"; returns ADMIN_EXIT_FAIL. */
 int admin_fail_res(FILE *err, const char *what,
                    const struct admin_result *res);
-/* True when every byte of s is printable ASCII. */
-bool admin_printable(const char *s);
 
 /* ---------------------------------------------------------- loading */
 

@@ -72,6 +72,9 @@ struct admin_filter {
                                        the same identifiers */
 };
 
+/* True when every byte of s is printable ASCII (labels, teams). */
+bool admin_printable(const char *s);
+
 /* The HTTP status of an outcome: 200, 400, 404, 409, 502, 500. */
 int admin_outcome_status(enum admin_outcome o);
 
