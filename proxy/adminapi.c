@@ -326,6 +326,7 @@ cert_revoke(struct app *app, const struct adminapi_req *req,
     struct admin_result res;
     cJSON *body;
     cJSON *doc = NULL;
+    enum admin_outcome o;
     long long n = 0;
     int reason = 0;
 
@@ -349,8 +350,8 @@ cert_revoke(struct app *app, const struct adminapi_req *req,
              "name");
         return;
     }
-    answer(resp, admin_op_revoke(app, who, serial, reason, &doc, &res), doc,
-           &res, 200);
+    o = admin_op_revoke(app, who, serial, reason, &doc, &res);
+    answer(resp, o, doc, &res, 200);
 }
 
 /* The segment of path after prefix up to suffix ("/admin/eab/" KID
@@ -386,6 +387,7 @@ adminapi_handle(struct app *app, const struct adminapi_req *req,
     struct admin_result res;
     char seg[SEG_MAX];
     cJSON *doc = NULL;
+    enum admin_outcome o;
 
     memset(resp, 0, sizeof(*resp));
     resp->op = "-";
@@ -394,7 +396,8 @@ adminapi_handle(struct app *app, const struct adminapi_req *req,
         if (post) {
             eab_add(app, req, &who, resp);
         } else if (get) {
-            answer(resp, admin_op_eab_list(app, &doc, &res), doc, &res, 200);
+            o = admin_op_eab_list(app, &doc, &res);
+            answer(resp, o, doc, &res, 200);
         } else {
             resp->allow = "GET, POST";
             fail(resp, 405, "GET or POST");
@@ -403,8 +406,8 @@ adminapi_handle(struct app *app, const struct adminapi_req *req,
                        sizeof(seg))) {
         resp->op = "eab.revoke";
         if (post) {
-            answer(resp, admin_op_eab_revoke(app, &who, seg, &doc, &res), doc,
-                   &res, 200);
+            o = admin_op_eab_revoke(app, &who, seg, &doc, &res);
+            answer(resp, o, doc, &res, 200);
         } else {
             resp->allow = "POST";
             fail(resp, 405, "POST");
