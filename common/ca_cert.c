@@ -24,6 +24,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "common/ca.h"
 #include "common/ca_keys.h"
 
 #define CA_DNS_NAME_MAX 253       /* RFC 1035, without a trailing dot */
@@ -220,9 +221,9 @@ out:
     return rc;
 }
 
-/* extKeyUsage { serverAuth, clientAuth }, not critical. */
+/* extKeyUsage { serverAuth, clientAuth } (bits), not critical. */
 ap_err
-ca_eku_add(X509 *x)
+ca_eku_add(X509 *x, unsigned bits)
 {
     EXTENDED_KEY_USAGE *eku = EXTENDED_KEY_USAGE_new();
     static const int nids[] = { NID_server_auth, NID_client_auth };
@@ -231,7 +232,13 @@ ca_eku_add(X509 *x)
     if (eku == NULL) {
         return AP_ENOMEM;
     }
+    if (bits == 0) {
+        bits = CA_EKU_SERVER | CA_EKU_CLIENT;
+    }
     for (size_t i = 0; i < sizeof(nids) / sizeof(nids[0]); i++) {
+        if ((bits & (1u << i)) == 0) {
+            continue;
+        }
         /* OBJ_nid2obj gives the static table entry: nothing to free. */
         if (sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(nids[i])) <= 0) {
             goto out;
