@@ -89,7 +89,7 @@ EOF
 # run_playbook N: the example playbook; output in $TMP/ansible-N.log
 run_playbook() {
     local a=$TMP/ansible
-    ANSIBLE_LOCAL_TEMP=$a/tmp ANSIBLE_REMOTE_TEMP=$a/tmp ANSIBLE_NOCOLOR=1 \
+    ANSIBLE_LOCAL_TEMP=$a/tmp ANSIBLE_REMOTE_TEMP=$a/tmp ANSIBLE_NOCOLOR=1 ANSIBLE_PIPELINING=1 \
     ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_HOME=$a/home ANSIBLE_CONFIG=$a/ansible.cfg \
         timeout 120 ansible-playbook -i "$a/inventory" \
         --vault-password-file "$a/vault-pass" -e "@$a/vault.yml" -e "@$a/vars.yml" \
