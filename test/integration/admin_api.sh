@@ -24,6 +24,7 @@ ADMIN=http://127.0.0.1:$ADMIN_PORT
 TOKEN_FILE=$TMP/admin-tokens
 TOKEN=$(openssl rand -hex 32)
 TOKEN2=$(openssl rand -hex 32)
+REPO_ROOT=$(pwd)
 API_DIR=$TMP/lego-api
 API_CRT=$API_DIR/certificates/${DNS_NAMES[0]}.crt
 KID=""
@@ -340,13 +341,14 @@ test_audit() {
 
 # ---------------------------------------------------------------- reload
 
-test_reload() {
+test_reload_tokens() {
     printf '# rotated\nops:%s\nci:%s\n' "$TOKEN2" "$TOKEN" > "$TOKEN_FILE.new"
     chmod 0600 "$TOKEN_FILE.new"
     mv "$TOKEN_FILE.new" "$TOKEN_FILE"
     kill -HUP "$SERVER_PID"
     sleep 1
     expect reload_new_token_200 200 GET /admin/accounts '' "$TOKEN2"
+    test_openapi
     wait_for 10 grep -q '"caller":"ops".*"status":200' "$DATA_DIR/audit.log" || true
     api reload_old_name_ci GET /admin/accounts '' "$TOKEN" > /dev/null
     wait_for 10 grep -q '"caller":"ci"' "$DATA_DIR/audit.log"
@@ -361,6 +363,58 @@ test_reload() {
     sleep 1
     expect api_off_without_token_file_404 404 GET /admin/eab '' "$TOKEN2"
     expect health_open_without_token 200 GET /health/live '' ''
+}
+
+# ---------------------------------------------------------------- OpenAPI
+
+# docs/admin-openapi.yaml parses (python3-yaml), every $ref resolves, and
+# its paths and methods are the server's: each answers (with a token)
+# something other than 404/405, and the server's routes are all in it.
+test_openapi() {
+    local why
+    if why=$("$PY" - "$REPO_ROOT/docs/admin-openapi.yaml" "$ADMIN" "$TOKEN2" <<'PYEOF' 2>&1
+import json, sys, urllib.request, urllib.error, yaml
+doc = yaml.safe_load(open(sys.argv[1]))
+assert doc["openapi"].startswith("3."), "not OpenAPI 3"
+def walk(x):
+    if isinstance(x, dict):
+        for k, v in x.items():
+            if k == "$ref":
+                t = doc
+                for part in v.lstrip("#/").split("/"):
+                    t = t[part]
+            else:
+                walk(v)
+    elif isinstance(x, list):
+        for v in x:
+            walk(v)
+walk(doc)
+want = {("/admin/eab", "get"), ("/admin/eab", "post"),
+        ("/admin/eab/{kid}/revoke", "post"), ("/admin/accounts", "get"),
+        ("/admin/certificates", "get"),
+        ("/admin/certificates/{serial}/revoke", "post")}
+got = {(p, m) for p, ops in doc["paths"].items() for m in ops}
+assert got == want, "paths differ: %s" % (got ^ want)
+for p, m in sorted(got):
+    url = sys.argv[2] + p.replace("{kid}", "AAAAAAAAAAAAAAAAAAAAAA").replace("{serial}", "0abc")
+    req = urllib.request.Request(url, method=m.upper(), data=b"{}" if m == "post" else None,
+                                 headers={"Authorization": "Bearer " + sys.argv[3],
+                                          "Content-Type": "application/json"})
+    try:
+        code = urllib.request.urlopen(req, timeout=10).status
+    except urllib.error.HTTPError as e:
+        code = e.code
+        body = json.load(e)
+        assert body["status"] == code and "detail" in body, (p, m, body)
+    # kid/serial unknown: 404 with a problem naming it, never "no such admin resource"
+    assert code != 405, (p, m, code)
+    assert code != 404 or "no such admin resource" not in json.dumps(body), (p, m)
+PYEOF
+); then
+        ok openapi_parses_and_matches_routes
+    else
+        not_ok openapi_parses_and_matches_routes "$(echo "$why" | tail -n 1)"
+    fi
 }
 
 # ---------------------------------------------------------------- main
@@ -386,7 +440,7 @@ admin_api_main() {
             fi
             test_bad_input
             test_audit
-            test_reload
+            test_reload_tokens
             test_server_stop_clean
         fi
     fi
