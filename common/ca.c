@@ -671,7 +671,8 @@ leaf_issue(struct ca *ca, const struct leaf_spec *spec, char **out,
         rc = ca_ku_add(x, ku);
     }
     if (rc == AP_OK) {
-        rc = ca_eku_add(x, spec->eku);
+        rc = ca_eku_add(x, spec->eku == 0 || (spec->eku & CA_EKU_SERVER),
+                        spec->eku == 0 || (spec->eku & CA_EKU_CLIENT));
     }
     if (rc != AP_OK) {
         ca_errf(errbuf, errlen, "cannot build the certificate");

@@ -24,7 +24,6 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "common/ca.h"
 #include "common/ca_keys.h"
 
 #define CA_DNS_NAME_MAX 253       /* RFC 1035, without a trailing dot */
@@ -221,10 +220,11 @@ out:
     return rc;
 }
 
-/* extKeyUsage { serverAuth, clientAuth } (bits), not critical. */
+/* extKeyUsage { serverAuth?, clientAuth? }, not critical. */
 ap_err
-ca_eku_add(X509 *x, unsigned bits)
+ca_eku_add(X509 *x, bool server, bool client)
 {
+    const bool want[] = { server, client };
     EXTENDED_KEY_USAGE *eku = EXTENDED_KEY_USAGE_new();
     static const int nids[] = { NID_server_auth, NID_client_auth };
     ap_err rc = AP_ENOMEM;
@@ -232,11 +232,8 @@ ca_eku_add(X509 *x, unsigned bits)
     if (eku == NULL) {
         return AP_ENOMEM;
     }
-    if (bits == 0) {
-        bits = CA_EKU_SERVER | CA_EKU_CLIENT;
-    }
     for (size_t i = 0; i < sizeof(nids) / sizeof(nids[0]); i++) {
-        if ((bits & (1u << i)) == 0) {
+        if (!want[i]) {
             continue;
         }
         /* OBJ_nid2obj gives the static table entry: nothing to free. */
