@@ -19,7 +19,13 @@
  * request. Views are built member by member from the stored records
  * (never the record itself), so a secret a record holds (the EAB "hmac")
  * cannot reach the output by accident. Nothing goes to the diagnostic
- * log. One command per process: not thread-safe. */
+ * log. One command per process: not thread-safe.
+ *
+ * The work of eab add, eab list, eab revoke, accounts list, certs list
+ * and revoke is done by the operations of proxy/admin_ops.h (in the same
+ * family files), which the admin API calls too: the admin_cmd_* of those
+ * only turn the command line into their arguments and their document or
+ * outcome into output. */
 #ifndef AP_PROXY_ADMIN_INT_H
 #define AP_PROXY_ADMIN_INT_H
 
