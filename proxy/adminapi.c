@@ -119,7 +119,8 @@ body_object(const struct adminapi_req *req, bool empty_ok,
     return obj;
 }
 
-/* false (and a 400 in resp) when obj has a member not in keys. */
+/* false (and a 400 in resp) when obj has a member not in keys, or one
+ * twice (RFC 8259 §4: which one counts would be the parser's guess). */
 static bool
 members_known(const cJSON *obj, const char *const *keys, size_t n,
               struct adminapi_resp *resp)
@@ -129,6 +130,15 @@ members_known(const cJSON *obj, const char *const *keys, size_t n,
 
     cJSON_ArrayForEach(m, obj) {
         bool known = false;
+
+        for (const cJSON *e = obj->child; e != m; e = e->next) {
+            if (strcmp(e->string, m->string) == 0) {
+                (void)snprintf(why, sizeof(why), "member \"%.40s\" given "
+                               "twice", m->string);
+                fail(resp, 400, why);
+                return false;
+            }
+        }
 
         for (size_t i = 0; i < n; i++) {
             known = known || strcmp(m->string, keys[i]) == 0;

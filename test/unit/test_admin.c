@@ -912,6 +912,8 @@ static const struct api_row api_rows[] = {
       "{\"label\":\"x\",\"hmac\":\"mine\"}", 400, -1, 0 },
     { "api_eab_add_bad_json", "POST", "/admin/eab", NULL, "{\"label\":", 400,
       -1, 0 },
+    { "api_eab_add_member_twice", "POST", "/admin/eab", NULL,
+      "{\"label\":\"a\",\"label\":\"b\"}", 400, -1, 0 },
     { "api_eab_add_array", "POST", "/admin/eab", NULL, "[]", 400, -1, 0 },
     { "api_eab_add_list_not_array", "POST", "/admin/eab", NULL,
       "{\"label\":\"x\",\"profiles\":\"a\"}", 400, -1, 0 },
