@@ -443,8 +443,11 @@ api_send(struct mg_connection *c, int status, const char *text,
     (void)snprintf(num, sizeof(num), "%zu", len + 1);
     mg_response_header_add(c, "Content-Length", num, -1);
     mg_response_header_send(c);
-    mg_write(c, text, len);
-    mg_write(c, "\n", 1);
+    /* A HEAD (405 on every API path) gets the headers only. */
+    if (strcmp(mg_get_request_info(c)->request_method, "HEAD") != 0) {
+        mg_write(c, text, len);
+        mg_write(c, "\n", 1);
+    }
     return status;
 }
 

@@ -267,7 +267,7 @@ test_eab_revoke() {
 # ---------------------------------------------------------------- bad input
 
 test_bad_input() {
-    local big why
+    local big why got
     expect bad_json_400 400 POST /admin/eab '{"label":'
     expect not_object_400 400 POST /admin/eab '["label"]'
     expect no_body_400 400 POST /admin/eab ''
@@ -288,6 +288,13 @@ test_bad_input() {
         not_ok wrong_method_allow_header "no Allow: GET, POST"
     fi
     expect list_post_405 405 POST /admin/accounts '{}'
+    got=$(curl -s --max-time 10 -I -o "$TMP/head.out" -w '%{http_code}' \
+          -H "Authorization: Bearer $TOKEN" "$ADMIN/admin/eab")
+    if [ "$got" = 405 ] && grep -qi '^Allow: GET, POST' "$TMP/head.out"; then
+        ok head_405_headers_only
+    else
+        not_ok head_405_headers_only "HEAD answered $got"
+    fi
     expect unknown_path_404 404 GET /admin/nothing
     expect revoke_get_405 405 GET /admin/eab/x/revoke
     expect problem_json 400 POST /admin/eab '{'
