@@ -93,7 +93,7 @@ $(CIVET_STAMP): $(CIVET_ORIG)/src/civetweb.c deploy/civetweb-patches/series \
 $(CIVET_SRC)/src/civetweb.c $(CIVET_SRC)/include/civetweb.h: $(CIVET_STAMP)
 
 # Only these include civetweb.h.
-$(BUILD)/proxy/server.o $(BUILD)/proxy/adminsrv.o: $(CIVET_STAMP)
+$(BUILD)/proxy/server.o $(BUILD)/proxy/adminsrv.o $(BUILD)/proxy/adminapi.o: $(CIVET_STAMP)
 
 $(BUILD)/civetweb.o: $(CIVET_SRC)/src/civetweb.c $(CIVET_STAMP)
 	@mkdir -p $(@D)
@@ -217,7 +217,7 @@ $(FUZZ_DIR)/%.o: %.c
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link \
 	    $(WARN) -MMD -MP -c -o $@ $<
 
-$(FUZZ_DIR)/proxy/server.o $(FUZZ_DIR)/proxy/adminsrv.o: $(CIVET_STAMP)
+$(FUZZ_DIR)/proxy/server.o $(FUZZ_DIR)/proxy/adminsrv.o $(FUZZ_DIR)/proxy/adminapi.o: $(CIVET_STAMP)
 
 $(FUZZ_DIR)/civetweb.o: $(CIVET_SRC)/src/civetweb.c $(CIVET_STAMP)
 	@mkdir -p $(@D)

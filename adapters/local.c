@@ -3,7 +3,10 @@
  * Signs at once (never PENDING) with the names the core passes, which it
  * has already matched against the CSR; only the CSR's public key is used.
  * Keeps no CRL yet: revocation is recorded by the core alone. Never opens
- * the CA files itself: the CA is lent by the core through adapter_ctx. */
+ * the CA files itself: the CA is lent by the core through adapter_ctx.
+ * Templates (a profile's "template"): LOCAL_TEMPLATE_CLIENT issues a
+ * client-authentication leaf (extKeyUsage clientAuth only); any other, or
+ * none, a leaf with serverAuth and clientAuth. */
 #include "adapters/adapter.h"
 
 #include <errno.h>
@@ -22,6 +25,7 @@
 #define LOCAL_RETRY_SEC 30
 #define LOCAL_ERR_LEN 256
 #define LOCAL_BAD_CSR "urn:ietf:params:acme:error:badCSR"
+#define LOCAL_TEMPLATE_CLIENT "clientAuth"
 
 struct local {
     struct ca *ca;          /* borrowed from the core until free() */
@@ -166,6 +170,10 @@ local_submit(void *state, const struct adapter_request *req,
     ireq.not_after = req->not_after != 0
                          ? req->not_after
                          : now + (long long)lc->validity_days * 86400;
+    ireq.eku = req->profile != NULL &&
+                       strcmp(req->profile, LOCAL_TEMPLATE_CLIENT) == 0
+                   ? CA_EKU_CLIENT
+                   : 0;
     rc = ca_issue(lc->ca, &ireq, &cert, errbuf, sizeof(errbuf));
     if (rc == AP_EINVAL || rc == AP_EPARSE || rc == AP_ETOOBIG) {
         /* The request itself cannot be signed: the CSR's key or the

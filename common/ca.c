@@ -64,6 +64,7 @@ struct leaf_spec {
     const char *cn;                /* NULL: first name */
     long long not_before;
     long long not_after;
+    unsigned eku;                  /* CA_EKU_* bits; 0: both */
 };
 
 /* ---- time ---------------------------------------------------------- */
@@ -670,7 +671,8 @@ leaf_issue(struct ca *ca, const struct leaf_spec *spec, char **out,
         rc = ca_ku_add(x, ku);
     }
     if (rc == AP_OK) {
-        rc = ca_eku_add(x);
+        rc = ca_eku_add(x, spec->eku == 0 || (spec->eku & CA_EKU_SERVER),
+                        spec->eku == 0 || (spec->eku & CA_EKU_CLIENT));
     }
     if (rc != AP_OK) {
         ca_errf(errbuf, errlen, "cannot build the certificate");
@@ -766,6 +768,7 @@ ca_issue(struct ca *ca, const struct ca_issue_req *req, char **cert_pem,
     spec.cn = req->cn;
     spec.not_before = req->not_before;
     spec.not_after = req->not_after;
+    spec.eku = req->eku;
     rc = leaf_issue(ca, &spec, &pem, errbuf, errlen);
 out:
     X509_PUBKEY_free(spki); /* and key with it */
@@ -815,6 +818,7 @@ ca_issue_tls(struct ca *ca, const char *const *dns_names, size_t n_dns_names,
     spec.cn = NULL;
     spec.not_before = now - CA_SKEW_SEC;
     spec.not_after = now + (long long)days * 86400;
+    spec.eku = 0;
     rc = leaf_issue(ca, &spec, &cpem, errbuf, errlen);
     if (rc != AP_OK) {
         goto out;

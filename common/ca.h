@@ -44,11 +44,16 @@ struct ca_issue_req {
     const char *cn;                  /* subject CN; NULL: first name */
     long long not_before;            /* seconds since the epoch */
     long long not_after;
+    unsigned eku;                    /* CA_EKU_* bits; 0: both */
 };
+
+#define CA_EKU_SERVER 1u             /* extKeyUsage serverAuth */
+#define CA_EKU_CLIENT 2u             /* extKeyUsage clientAuth */
 
 /* Signs a leaf with the intermediate: random positive 128-bit serial,
  * basicConstraints CA:FALSE, keyUsage digitalSignature (and
- * keyEncipherment for RSA keys), extKeyUsage serverAuth and clientAuth,
+ * keyEncipherment for RSA keys), extKeyUsage serverAuth and clientAuth
+ * (or those of req->eku),
  * subjectAltName, subject and authority key identifiers, SHA-256. The key
  * must be RSA of at least 2048 bits or EC on P-256, P-384 or P-521;
  * notAfter is cut to the intermediate's. AP_EPARSE when the key does not

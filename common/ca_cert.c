@@ -220,10 +220,11 @@ out:
     return rc;
 }
 
-/* extKeyUsage { serverAuth, clientAuth }, not critical. */
+/* extKeyUsage { serverAuth?, clientAuth? }, not critical. */
 ap_err
-ca_eku_add(X509 *x)
+ca_eku_add(X509 *x, bool server, bool client)
 {
+    const bool want[] = { server, client };
     EXTENDED_KEY_USAGE *eku = EXTENDED_KEY_USAGE_new();
     static const int nids[] = { NID_server_auth, NID_client_auth };
     ap_err rc = AP_ENOMEM;
@@ -232,6 +233,9 @@ ca_eku_add(X509 *x)
         return AP_ENOMEM;
     }
     for (size_t i = 0; i < sizeof(nids) / sizeof(nids[0]); i++) {
+        if (!want[i]) {
+            continue;
+        }
         /* OBJ_nid2obj gives the static table entry: nothing to free. */
         if (sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(nids[i])) <= 0) {
             goto out;

@@ -44,8 +44,9 @@ bool ca_spki_named_curve(const X509_PUBKEY *pub);
 AP_MUST_CHECK ap_err ca_bc_add(X509 *x, bool ca, long path_len);
 /* keyUsage, critical; bits are x509v3.h's KU_* values. */
 AP_MUST_CHECK ap_err ca_ku_add(X509 *x, unsigned bits);
-/* extKeyUsage { serverAuth, clientAuth }, not critical. */
-AP_MUST_CHECK ap_err ca_eku_add(X509 *x);
+/* extKeyUsage, not critical: serverAuth and/or clientAuth (at least
+ * one of them). */
+AP_MUST_CHECK ap_err ca_eku_add(X509 *x, bool server, bool client);
 /* subjectAltName: dNSName entries (1..253 bytes of 0x21..0x7e each) then
  * iPAddress entries (IPv4 or IPv6 text, no scope), each list in order;
  * critical for an empty subject (RFC 5280 §4.2.1.6). */

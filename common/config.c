@@ -116,6 +116,7 @@ static const struct kv_spec specs[] = {
     UINT("admin", "max_validation_wait", admin.max_validation_wait, 1, 86400,
          "30"),
     UINT("admin", "probe_interval", admin.probe_interval, 1, 3600, "10"),
+    STR("admin", "token_file", admin.token_file, ""),
     UINT("admin", "probe_timeout_ms", admin.probe_timeout_ms, 100, 120000,
          "5000"),
 };

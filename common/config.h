@@ -118,6 +118,8 @@ struct config {
         unsigned max_validation_wait; /* s, with every validator busy */
         unsigned probe_interval;    /* s between adapter health probes */
         unsigned probe_timeout_ms;  /* a probe's deadline */
+        char *token_file;           /* admin API bearer tokens ("NAME:TOKEN"
+                                       lines); "": the API is off */
     } admin;
 };
 

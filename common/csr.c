@@ -578,8 +578,11 @@ check_key_usage(const ASN1_BIT_STRING *ku, char *errbuf, size_t errlen)
     return AP_OK;
 }
 
+/* Records the requested purposes in *bits (CRYPTO_CSR_EKU_*): the
+ * profile decides later which it allows (proxy/issue_check.h). */
 static ap_err
-check_eku(const EXTENDED_KEY_USAGE *eku, char *errbuf, size_t errlen)
+check_eku(const EXTENDED_KEY_USAGE *eku, unsigned *bits, char *errbuf,
+          size_t errlen)
 {
     char name[2 * CSR_OID_TEXT];
     int count = sk_ASN1_OBJECT_num(eku);
@@ -592,6 +595,9 @@ check_eku(const EXTENDED_KEY_USAGE *eku, char *errbuf, size_t errlen)
         const ASN1_OBJECT *obj = sk_ASN1_OBJECT_value(eku, i);
         int nid = OBJ_obj2nid(obj);
 
+        *bits |= nid == NID_server_auth   ? CRYPTO_CSR_EKU_SERVER
+                 : nid == NID_client_auth ? CRYPTO_CSR_EKU_CLIENT
+                                          : 0;
         if (nid != NID_server_auth && nid != NID_client_auth) {
             oid_text(obj, name, sizeof(name));
             set_err(errbuf, errlen,
@@ -681,7 +687,7 @@ check_extension(X509_EXTENSION *ext, struct crypto_csr *csr, char *errbuf,
         rc = check_key_usage(v, errbuf, errlen);
         break;
     case NID_ext_key_usage:
-        rc = check_eku(v, errbuf, errlen);
+        rc = check_eku(v, &csr->eku, errbuf, errlen);
         break;
     case NID_tlsfeature:
         rc = check_tls_feature(v, errbuf, errlen);

@@ -47,7 +47,12 @@ struct crypto_csr {
     unsigned char *pubkey_der; /* SubjectPublicKeyInfo DER (i2d_PUBKEY) */
     size_t pubkey_der_len;
     bool must_staple;        /* the TLS feature extension was requested */
+    unsigned eku;            /* extendedKeyUsage requested: CRYPTO_CSR_EKU_*
+                                bits; 0: none requested */
 };
+
+#define CRYPTO_CSR_EKU_SERVER 1u
+#define CRYPTO_CSR_EKU_CLIENT 2u
 
 /* Parses a DER CSR (at most CRYPTO_CSR_MAX_DER bytes, all of them one
  * CertificationRequest of version 0), checks its self-signature

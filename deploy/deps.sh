@@ -16,6 +16,7 @@ PKGS=(
     knot knot-dnsutils
     libc-ares-dev libsystemd-dev systemd prometheus
     apache2 caddy haproxy socat tomcat10 tomcat10-admin
+    ansible
 )
 # The middleware of test/integration/enrol_middleware.sh: the suite starts
 # its own instances on loopback; the packages' services are not started

@@ -31,6 +31,7 @@ enum admin_opt {
     OPT_ACCOUNT,
     OPT_EXPIRING,
     OPT_REASON,
+    OPT_TEAM,
     OPT__MAX
 };
 
@@ -43,6 +44,7 @@ static const char *const opt_name[] = {
     [OPT_ACCOUNT] = "--account",
     [OPT_EXPIRING] = "--expiring",
     [OPT_REASON] = "--reason",
+    [OPT_TEAM] = "--team",
 };
 _Static_assert(sizeof(opt_name) / sizeof(opt_name[0]) == OPT__MAX,
                "opt_name must cover every option");
@@ -75,7 +77,8 @@ static const struct admin_spec specs[] = {
                         false },
     [ADMIN_EAB_LIST] = { "eab", "list", ARG_NONE, NULL, 0, false },
     [ADMIN_EAB_REVOKE] = { "eab", "revoke", ARG_ID, "KID", 0, false },
-    [ADMIN_ACCOUNTS_LIST] = { "accounts", "list", ARG_NONE, NULL, 0, false },
+    [ADMIN_ACCOUNTS_LIST] = { "accounts", "list", ARG_NONE, NULL,
+                              OPT_BIT(OPT_TEAM), false },
     [ADMIN_ACCOUNTS_SHOW] = { "accounts", "show", ARG_ID, "ID", 0, false },
     [ADMIN_ACCOUNTS_DEACTIVATE] = { "accounts", "deactivate", ARG_ID, "ID",
                                     0, false },
@@ -83,7 +86,8 @@ static const struct admin_spec specs[] = {
                             OPT_BIT(OPT_ACCOUNT), false },
     [ADMIN_ORDERS_SHOW] = { "orders", "show", ARG_ID, "ID", 0, false },
     [ADMIN_CERTS_LIST] = { "certs", "list", ARG_NONE, NULL,
-                           OPT_BIT(OPT_EXPIRING), false },
+                           OPT_BIT(OPT_EXPIRING) | OPT_BIT(OPT_TEAM),
+                           false },
     [ADMIN_CERTS_SHOW] = { "certs", "show", ARG_ID_OR_SERIAL,
                            "ID-or-SERIAL", 0, false },
     [ADMIN_REVOKE] = { "revoke", NULL, ARG_SERIAL, "SERIAL",
@@ -117,9 +121,10 @@ admin_usage(FILE *f)
             "          [--allow-ips CIDRS] [--max-validity DAYS]\n"
             "  eab list\n"
             "  eab revoke KID\n"
-            "  accounts list | show ID | deactivate ID\n"
+            "  accounts list [--team LABEL] | show ID | deactivate ID\n"
             "  orders list [--account ID] | show ID\n"
-            "  certs list [--expiring DAYS] | show ID-or-SERIAL\n"
+            "  certs list [--expiring DAYS] [--team LABEL] [--overdue]\n"
+            "  certs show ID-or-SERIAL\n"
             "  revoke SERIAL [--reason N]      RFC 5280 code or name\n"
             "  backup FILE                     compacted hot copy of "
             "data_dir/db\n"
@@ -351,6 +356,12 @@ set_option(struct admin_cmd *cmd, enum admin_opt o, const char *v,
         }
         cmd->expiring_days = n;
         break;
+    case OPT_TEAM:
+        cmd->team = v;
+        if (v[0] == '\0' || strlen(v) > ADMIN_MAX_LABEL || !is_printable(v)) {
+            want = "1 to 64 printable ASCII characters";
+        }
+        break;
     case OPT_REASON:
         cmd->reason = admin_reason_parse(v);
         if (cmd->reason < 0) {
@@ -456,6 +467,13 @@ admin_parse(int argc, char *const *argv, struct admin_cmd *cmd, char *errbuf,
         }
         if (!dashdash && strcmp(w, "--json") == 0) {
             cmd->json = true;
+            continue;
+        }
+        /* A flag without a value: certificates past their renewal
+         * window and not renewed. */
+        if (!dashdash && cmd->op == ADMIN_CERTS_LIST &&
+            strcmp(w, "--overdue") == 0) {
+            cmd->overdue = true;
             continue;
         }
         /* Options are "--name"; ids are base64url and may start with a
@@ -800,13 +818,79 @@ admin_kv_time(FILE *out, const char *key, long long t)
 cJSON *
 admin_fields(cJSON *fields)
 {
-    if (fields != NULL &&
-        (cJSON_AddStringToObject(fields, "by", "admin") == NULL ||
-         cJSON_AddNumberToObject(fields, "uid", (double)getuid()) == NULL)) {
+    static const struct admin_actor cli = { "admin", NULL, "admin" };
+
+    return admin_ops_fields(&cli, fields);
+}
+
+cJSON *
+admin_ops_fields(const struct admin_actor *who, cJSON *fields)
+{
+    if (fields == NULL) {
+        return NULL;
+    }
+    if (cJSON_AddStringToObject(fields, "by", who->by) == NULL ||
+        (who->caller != NULL
+             ? cJSON_AddStringToObject(fields, "caller", who->caller) == NULL
+             : cJSON_AddNumberToObject(fields, "uid", (double)getuid()) ==
+                   NULL)) {
         cJSON_Delete(fields);
         return NULL;
     }
     return fields;
+}
+
+int
+admin_outcome_status(enum admin_outcome o)
+{
+    switch (o) {
+    case ADMIN_R_OK:
+        return 200;
+    case ADMIN_R_INVALID:
+        return 400;
+    case ADMIN_R_NOTFOUND:
+        return 404;
+    case ADMIN_R_CONFLICT:
+        return 409;
+    case ADMIN_R_PKI:
+        return 502;
+    case ADMIN_R_FAILED:
+        break;
+    }
+    return 500;
+}
+
+enum admin_outcome
+admin_res(struct admin_result *res, enum admin_outcome o, const char *fmt,
+          ...)
+{
+    va_list ap;
+
+    res->outcome = o;
+    va_start(ap, fmt);
+    (void)vsnprintf(res->detail, sizeof(res->detail), fmt, ap);
+    va_end(ap);
+    return o;
+}
+
+enum admin_outcome
+admin_res_rc(struct admin_result *res, ap_err rc)
+{
+    return admin_res(res, rc == AP_ENOTFOUND ? ADMIN_R_NOTFOUND
+                                             : ADMIN_R_FAILED,
+                     "%s", ap_strerror(rc));
+}
+
+int
+admin_fail_res(FILE *err, const char *what, const struct admin_result *res)
+{
+    return admin_fail(err, "%s: %s", what, res->detail);
+}
+
+bool
+admin_printable(const char *s)
+{
+    return is_printable(s);
 }
 
 /* ---------------------------------------------------------------- loading */

@@ -65,6 +65,8 @@ struct admin_cmd {
     long long max_validity_days; /* eab add --max-validity; 0: none */
     const char *account;        /* orders list --account ID */
     long long expiring_days;    /* certs list --expiring DAYS; -1: all */
+    const char *team;           /* accounts/certs list --team LABEL */
+    bool overdue;               /* certs list --overdue */
     int reason;                 /* revoke --reason: RFC 5280 CRLReason */
 };
 

@@ -16,13 +16,23 @@
 
 /* ---------------------------------------------------------------- accounts */
 
+const char *
+admin_account_team(const cJSON *acct, const cJSON *eabs, const char **kid)
+{
+    const cJSON *key = admin_eab_of_account(eabs, json_str(acct, "id", ""));
+
+    if (kid != NULL) {
+        *kid = json_str(acct, "eab", json_str(key, "kid", NULL));
+    }
+    return json_str(acct, "team", json_str(key, "label", ""));
+}
+
 static cJSON *
 account_view(const cJSON *acct, const cJSON *eabs)
 {
     cJSON *v = cJSON_CreateObject();
-    const cJSON *key = admin_eab_of_account(eabs, json_str(acct, "id", ""));
-    const char *kid = json_str(acct, "eab", json_str(key, "kid", NULL));
-    const char *team = json_str(acct, "team", json_str(key, "label", ""));
+    const char *kid = NULL;
+    const char *team = admin_account_team(acct, eabs, &kid);
 
     if (v == NULL) {
         return NULL;
@@ -66,21 +76,30 @@ key_summary(const cJSON *jwk, char *buf, size_t len)
     return buf;
 }
 
-int
-admin_cmd_accounts_list(struct app *app, const struct admin_cmd *cmd,
-                        FILE *out, FILE *err)
+/* The team of an account view: its EAB key's label, NULL when none. */
+static const char *
+view_team(const cJSON *v)
 {
-    static const char *const hdr[] = { "ID", "STATUS", "CREATED", "EAB",
-                                       "CONTACT" };
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(v, "eab");
+
+    return cJSON_IsObject(e) ? json_str(e, "label", NULL) : NULL;
+}
+
+enum admin_outcome
+admin_op_accounts_list(struct app *app, const struct admin_filter *f,
+                       cJSON **doc, struct admin_result *res)
+{
     struct store_txn *txn = NULL;
-    struct admin_table *t = NULL;
     cJSON *eabs = NULL;
     cJSON *accts = NULL;
-    cJSON *doc = NULL;
+    cJSON *arr = NULL;
     const cJSON *a;
-    int status = ADMIN_EXIT_FAIL;
+    enum admin_outcome o = ADMIN_R_OK;
     ap_err rc;
 
+    *doc = NULL;
+    res->outcome = ADMIN_R_OK;
+    res->detail[0] = '\0';
     rc = eab_list(app->st, &eabs);
     if (rc == AP_OK) {
         rc = store_begin(app->st, false, &txn);
@@ -92,29 +111,70 @@ admin_cmd_accounts_list(struct app *app, const struct admin_cmd *cmd,
     if (rc == AP_OK) {
         rc = admin_sort_by(accts, "created");
     }
-    if (rc != AP_OK) {
-        status = admin_fail_rc(err, "accounts list", rc);
-        goto out;
+    if (rc == AP_OK && (arr = cJSON_CreateArray()) == NULL) {
+        rc = AP_ENOMEM;
     }
-    doc = cJSON_CreateArray();
+    cJSON_ArrayForEach(a, accts) {
+        cJSON *v;
+        const char *team;
+
+        if (rc != AP_OK) {
+            break;
+        }
+        v = account_view(a, eabs);
+        if (v == NULL) {
+            rc = AP_ENOMEM;
+            break;
+        }
+        team = view_team(v);
+        if (f != NULL && f->team != NULL &&
+            (team == NULL || strcmp(team, f->team) != 0)) {
+            cJSON_Delete(v);
+            continue;
+        }
+        if (!cJSON_AddItemToArray(arr, v)) {
+            cJSON_Delete(v);
+            rc = AP_ENOMEM;
+        }
+    }
+    if (rc != AP_OK) {
+        o = admin_res_rc(res, rc);
+        cJSON_Delete(arr);
+        arr = NULL;
+    }
+    cJSON_Delete(accts);
+    cJSON_Delete(eabs);
+    *doc = arr;
+    return o;
+}
+
+int
+admin_cmd_accounts_list(struct app *app, const struct admin_cmd *cmd,
+                        FILE *out, FILE *err)
+{
+    static const char *const hdr[] = { "ID", "STATUS", "CREATED", "EAB",
+                                       "CONTACT" };
+    struct admin_filter f = { cmd->team, 0, false };
+    struct admin_result res;
+    struct admin_table *t = NULL;
+    cJSON *doc = NULL;
+    const cJSON *v;
+    int status = ADMIN_EXIT_FAIL;
+
+    if (admin_op_accounts_list(app, &f, &doc, &res) != ADMIN_R_OK) {
+        return admin_fail_res(err, "accounts list", &res);
+    }
     t = admin_table_new(5, hdr);
-    if (doc == NULL || t == NULL) {
+    if (t == NULL) {
         status = admin_fail_rc(err, "accounts list", AP_ENOMEM);
         goto out;
     }
-    cJSON_ArrayForEach(a, accts) {
-        cJSON *v = account_view(a, eabs);
+    cJSON_ArrayForEach(v, doc) {
         const cJSON *e;
-        char created[TIME_RFC3339_LEN];
         char contact[ADMIN_MAX_CELL];
         char eab[ADMIN_MAX_CELL];
         const char *row[5];
 
-        if (v == NULL || !cJSON_AddItemToArray(doc, v)) {
-            cJSON_Delete(v);
-            status = admin_fail_rc(err, "accounts list", AP_ENOMEM);
-            goto out;
-        }
         e = cJSON_GetObjectItemCaseSensitive(v, "eab");
         snprintf(eab, sizeof(eab), "%s", "-");
         if (cJSON_IsObject(e)) {
@@ -123,8 +183,7 @@ admin_cmd_accounts_list(struct app *app, const struct admin_cmd *cmd,
         }
         row[0] = json_str(v, "id", "");
         row[1] = json_str(v, "status", "");
-        row[2] = admin_fmt_time(json_num(a, "created", 0), created,
-                                sizeof(created));
+        row[2] = json_str(v, "created", "-");
         row[3] = eab;
         row[4] = admin_join(cJSON_GetObjectItemCaseSensitive(v, "contact"),
                             contact, sizeof(contact));
@@ -137,8 +196,6 @@ admin_cmd_accounts_list(struct app *app, const struct admin_cmd *cmd,
 out:
     admin_table_free(t);
     cJSON_Delete(doc);
-    cJSON_Delete(accts);
-    cJSON_Delete(eabs);
     return status;
 }
 

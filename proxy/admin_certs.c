@@ -10,8 +10,11 @@
 #include "common/json.h"
 #include "common/store.h"
 #include "common/timeutil.h"
+#include "common/x509.h"
 #include "proxy/audit.h"
 #include "proxy/cert.h"
+#include "proxy/eab.h"
+#include "proxy/renewal.h"
 
 /* ---------------------------------------------------------------- certs */
 
@@ -58,25 +61,94 @@ cert_view(const cJSON *cert, const cJSON *order, long long now)
     return v;
 }
 
-int
-admin_cmd_certs_list(struct app *app, const struct admin_cmd *cmd, FILE *out,
-                     FILE *err)
+/* The identifiers of an order as one comparable string: "type:value"
+ * entries sorted, joined by commas, into buf ("" when none). */
+static void
+ident_key(const cJSON *order, char *buf, size_t len)
 {
-    static const char *const hdr[] = { "ID", "SERIAL", "STATUS", "NOT AFTER",
-                                       "ACCOUNT", "IDENTIFIERS" };
+    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(order, "identifiers");
+    const char *parts[ADMIN_MAX_LIST];
+    const cJSON *it;
+    size_t n = 0;
+    size_t used = 0;
+
+    buf[0] = '\0';
+    cJSON_ArrayForEach(it, ids) {
+        if (n < ADMIN_MAX_LIST) {
+            parts[n++] = json_str(it, "value", "");
+        }
+    }
+    /* Insertion sort: a handful of names. */
+    for (size_t i = 1; i < n; i++) {
+        for (size_t j = i; j > 0 && strcmp(parts[j - 1], parts[j]) > 0; j--) {
+            const char *t = parts[j];
+
+            parts[j] = parts[j - 1];
+            parts[j - 1] = t;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        int k = snprintf(buf + used, len - used, "%s%s", i ? "," : "",
+                         parts[i]);
+
+        if (k < 0 || (size_t)k >= len - used) {
+            break;
+        }
+        used += (size_t)k;
+    }
+}
+
+/* The renewal window of a certificate record (proxy/renewal.h), from its
+ * leaf. false when the PEM does not parse. */
+static bool
+cert_window(const cJSON *cert, long long now, long long *start,
+            long long *end)
+{
+    unsigned char *der = NULL;
+    size_t len = 0;
+    struct x509_cert *leaf = NULL;
+    bool ok = false;
+
+    if (x509_pem_cert_to_der(json_str(cert, "pem", ""), &der, &len) ==
+            AP_OK &&
+        x509_cert_parse(der, len, &leaf) == AP_OK) {
+        renewal_window(leaf, false, now, start, end);
+        ok = true;
+    }
+    x509_cert_free(leaf);
+    free(der);
+    return ok;
+}
+
+/* One certificate of a listing with what the filters look at. */
+struct cert_row {
+    const cJSON *rec;
+    cJSON *order;               /* owned; NULL when gone */
+    const char *team;
+    char ident[ADMIN_MAX_CELL];
+};
+
+enum admin_outcome
+admin_op_certs_list(struct app *app, const struct admin_filter *f,
+                    cJSON **doc, struct admin_result *res)
+{
     struct store_txn *txn = NULL;
-    struct admin_table *t = NULL;
+    struct cert_row *rows = NULL;
     cJSON *certs = NULL;
-    cJSON *doc = NULL;
+    cJSON *eabs = NULL;
+    cJSON *accts = NULL;
+    cJSON *arr = NULL;
     const cJSON *c;
     long long now = time_now();
-    long long until = now + cmd->expiring_days * 86400;
-    int status = ADMIN_EXIT_FAIL;
+    size_t n = 0;
+    int count;
+    enum admin_outcome o = ADMIN_R_OK;
     ap_err rc;
 
-    doc = cJSON_CreateArray();
-    t = admin_table_new(6, hdr);
-    rc = doc != NULL && t != NULL ? AP_OK : AP_ENOMEM;
+    *doc = NULL;
+    res->outcome = ADMIN_R_OK;
+    res->detail[0] = '\0';
+    rc = eab_list(app->st, &eabs);
     if (rc == AP_OK) {
         rc = store_begin(app->st, false, &txn);
     }
@@ -84,57 +156,161 @@ admin_cmd_certs_list(struct app *app, const struct admin_cmd *cmd, FILE *out,
         rc = admin_load_all(txn, STORE_CERTS, NULL, false, &certs);
     }
     if (rc == AP_OK) {
+        rc = admin_load_all(txn, STORE_ACCOUNTS, NULL, false, &accts);
+    }
+    if (rc == AP_OK) {
         rc = admin_sort_by(certs, "notAfter");
     }
+    count = rc == AP_OK ? cJSON_GetArraySize(certs) : 0;
+    if (rc == AP_OK && count > 0 &&
+        (rows = calloc((size_t)count, sizeof(*rows))) == NULL) {
+        rc = AP_ENOMEM;
+    }
     cJSON_ArrayForEach(c, certs) {
-        cJSON *order = NULL;
-        cJSON *v;
-        char na[TIME_RFC3339_LEN];
-        char names[ADMIN_MAX_CELL];
-        const char *row[6];
+        struct cert_row *r;
+        const cJSON *acct = NULL;
+        const cJSON *a;
 
-        if (rc != AP_OK) {
+        if (rc != AP_OK || n >= (size_t)count) {
             break;
         }
-        /* --expiring: still valid, and ending within DAYS. */
-        if (cmd->expiring_days >= 0 &&
-            (strcmp(cert_status(c, now), "valid") != 0 ||
-             json_num(c, "notAfter", 0) > until)) {
+        r = &rows[n++];
+        r->rec = c;
+        if (store_get_json(txn, STORE_ORDERS, json_str(c, "order", ""),
+                           &r->order) != AP_OK) {
+            r->order = NULL;
+        }
+        ident_key(r->order, r->ident, sizeof(r->ident));
+        cJSON_ArrayForEach(a, accts) {
+            if (strcmp(json_str(a, "id", ""), json_str(c, "account", "")) ==
+                0) {
+                acct = a;
+            }
+        }
+        r->team = acct != NULL ? admin_account_team(acct, eabs, NULL) : "";
+    }
+    store_abort(txn);
+    if (rc == AP_OK && (arr = cJSON_CreateArray()) == NULL) {
+        rc = AP_ENOMEM;
+    }
+    for (size_t i = 0; i < n && rc == AP_OK; i++) {
+        const struct cert_row *r = &rows[i];
+        bool valid = strcmp(cert_status(r->rec, now), "valid") == 0;
+        bool windowed = false;
+        long long start = 0;
+        long long end = 0;
+        cJSON *v;
+
+        if (f != NULL && f->team != NULL && strcmp(r->team, f->team) != 0) {
             continue;
         }
-        if (store_get_json(txn, STORE_ORDERS, json_str(c, "order", ""),
-                           &order) != AP_OK) {
-            order = NULL;
+        /* Expiring: still valid, and ending by then. */
+        if (f != NULL && f->expiring_before > 0 &&
+            (!valid || json_num(r->rec, "notAfter", 0) > f->expiring_before)) {
+            continue;
         }
-        v = cert_view(c, order, now);
-        cJSON_Delete(order);
-        if (v == NULL || !cJSON_AddItemToArray(doc, v)) {
-            cJSON_Delete(v);
+        if (valid) {
+            windowed = cert_window(r->rec, now, &start, &end);
+        }
+        if (f != NULL && f->overdue) {
+            bool renewed = false;
+
+            if (!valid || !windowed || end > now) {
+                continue;
+            }
+            /* Renewed: a later valid certificate for the same names. */
+            for (size_t k = 0; k < n && !renewed; k++) {
+                renewed = k != i && r->ident[0] != '\0' &&
+                          strcmp(rows[k].ident, r->ident) == 0 &&
+                          json_num(rows[k].rec, "issued", 0) >
+                              json_num(r->rec, "issued", 0) &&
+                          strcmp(cert_status(rows[k].rec, now), "valid") == 0;
+            }
+            if (renewed) {
+                continue;
+            }
+        }
+        v = cert_view(r->rec, r->order, now);
+        if (v == NULL) {
             rc = AP_ENOMEM;
             break;
         }
+        cJSON_AddStringToObject(v, "team", r->team);
+        if (windowed) {
+            cJSON *w = cJSON_AddObjectToObject(v, "renewalWindow");
+
+            if (w != NULL) {
+                admin_add_time(w, "start", start);
+                admin_add_time(w, "end", end);
+            }
+        } else {
+            cJSON_AddNullToObject(v, "renewalWindow");
+        }
+        if (!cJSON_AddItemToArray(arr, v)) {
+            cJSON_Delete(v);
+            rc = AP_ENOMEM;
+        }
+    }
+    if (rc != AP_OK) {
+        o = admin_res_rc(res, rc);
+        cJSON_Delete(arr);
+        arr = NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        cJSON_Delete(rows[i].order);
+    }
+    free(rows);
+    cJSON_Delete(accts);
+    cJSON_Delete(certs);
+    cJSON_Delete(eabs);
+    *doc = arr;
+    return o;
+}
+
+int
+admin_cmd_certs_list(struct app *app, const struct admin_cmd *cmd, FILE *out,
+                     FILE *err)
+{
+    static const char *const hdr[] = { "ID", "SERIAL", "STATUS", "NOT AFTER",
+                                       "ACCOUNT", "IDENTIFIERS" };
+    struct admin_filter f = { cmd->team, 0, cmd->overdue };
+    struct admin_result res;
+    struct admin_table *t = NULL;
+    cJSON *doc = NULL;
+    const cJSON *v;
+    int status = ADMIN_EXIT_FAIL;
+
+    if (cmd->expiring_days >= 0) {
+        f.expiring_before = time_now() + cmd->expiring_days * 86400;
+    }
+    if (admin_op_certs_list(app, &f, &doc, &res) != ADMIN_R_OK) {
+        return admin_fail_res(err, "certs list", &res);
+    }
+    t = admin_table_new(6, hdr);
+    if (t == NULL) {
+        status = admin_fail_rc(err, "certs list", AP_ENOMEM);
+        goto out;
+    }
+    cJSON_ArrayForEach(v, doc) {
+        char names[ADMIN_MAX_CELL];
+        const char *row[6];
+
         row[0] = json_str(v, "id", "");
         row[1] = json_str(v, "serial", "");
         row[2] = json_str(v, "status", "");
-        row[3] = admin_fmt_time(json_num(c, "notAfter", 0), na, sizeof(na));
+        row[3] = json_str(v, "notAfter", "-");
         row[4] = json_str(v, "account", "");
         row[5] = admin_join(cJSON_GetObjectItemCaseSensitive(v, "identifiers"),
                             names, sizeof(names));
-        rc = admin_table_add(t, row);
+        if (admin_table_add(t, row) != AP_OK) {
+            status = admin_fail_rc(err, "certs list", AP_ENOMEM);
+            goto out;
+        }
     }
-    store_abort(txn);
-    if (rc != AP_OK) {
-        status = admin_fail_rc(err, "certs list", rc);
-    } else if (cmd->json) {
-        status = admin_print_json(out, err, doc);
-        doc = NULL;
-    } else {
-        admin_table_print(t, out);
-        status = ADMIN_EXIT_OK;
-    }
+    status = admin_emit_list(cmd, out, err, &doc, t);
+out:
     admin_table_free(t);
     cJSON_Delete(doc);
-    cJSON_Delete(certs);
     return status;
 }
 
@@ -236,92 +412,126 @@ out:
 
 /* ---------------------------------------------------------------- revoke */
 
-int
-admin_cmd_revoke(struct app *app, const struct admin_cmd *cmd, FILE *out,
-                 FILE *err)
+enum admin_outcome
+admin_op_revoke(struct app *app, const struct admin_actor *who,
+                const char *serial_in, int reason, cJSON **doc,
+                struct admin_result *res)
 {
     char serial[ADMIN_MAX_SERIAL + 1];
     char errbuf[256];
     cJSON *cert = NULL;
     cJSON *order = NULL;
-    cJSON *doc;
-    int status = ADMIN_EXIT_FAIL;
+    cJSON *fields = NULL;
+    cJSON *d = NULL;
+    enum admin_outcome o;
     ap_err rc;
 
-    rc = admin_serial_normalize(cmd->arg, serial, sizeof(serial));
-    if (rc == AP_OK) {
-        rc = cert_find(app->st, serial, &cert, &order);
+    *doc = NULL;
+    res->outcome = ADMIN_R_OK;
+    res->detail[0] = '\0';
+    if (serial_in == NULL ||
+        admin_serial_normalize(serial_in, serial, sizeof(serial)) != AP_OK) {
+        return admin_res(res, ADMIN_R_INVALID, "not a serial number (1 to "
+                         "%d hex digits)", ADMIN_MAX_SERIAL);
     }
+    if (reason < 0 || admin_reason_name(reason)[0] == '?') {
+        return admin_res(res, ADMIN_R_INVALID, "not an RFC 5280 reason: "
+                         "0-10 but 7, or its name");
+    }
+    rc = cert_find(app->st, serial, &cert, &order);
     /* cert_find also takes an id; revoke names serials only. */
     if (rc == AP_OK && strcmp(json_str(cert, "serial", ""), serial) != 0) {
         rc = AP_ENOTFOUND;
     }
     if (rc == AP_ENOTFOUND) {
-        status = admin_fail(err, "revoke: no certificate with serial %s",
-                            serial);
+        o = admin_res(res, ADMIN_R_NOTFOUND, "no certificate with serial %s",
+                      serial);
         goto out;
     }
     if (rc != AP_OK) {
-        status = admin_fail_rc(err, "revoke", rc);
+        o = admin_res_rc(res, rc);
         goto out;
     }
     if (strcmp(json_str(cert, "status", ""), "revoked") == 0) {
-        status = admin_fail(err, "revoke: certificate %s is already revoked",
-                            serial);
+        o = admin_res(res, ADMIN_R_CONFLICT,
+                      "certificate %s is already revoked", serial);
+        goto out;
+    }
+    if (app->adapter == NULL || app->adapter->revoke == NULL) {
+        o = admin_res(res, ADMIN_R_PKI, "no adapter to revoke through");
         goto out;
     }
     /* The PKI first: the record says revoked only once it is. */
     errbuf[0] = '\0';
     rc = app->adapter->revoke(app->adapter_state, json_str(cert, "pem", ""),
-                              cmd->reason, errbuf, sizeof(errbuf));
+                              reason, errbuf, sizeof(errbuf));
     if (rc != AP_OK) {
-        status = admin_fail(err,
-                            "revoke: the PKI (adapter %s) did not revoke %s: "
-                            "%s",
-                            app->adapter->name, serial,
-                            errbuf[0] ? errbuf : ap_strerror(rc));
+        o = admin_res(res, ADMIN_R_PKI,
+                      "the PKI (adapter %s) did not revoke %s: %s",
+                      app->adapter->name, serial,
+                      errbuf[0] ? errbuf : ap_strerror(rc));
         goto out;
     }
-    doc = cJSON_CreateObject();
-    if (doc != NULL) {
-        cJSON_AddStringToObject(doc, "serial", serial);
-        cJSON_AddNumberToObject(doc, "reason", cmd->reason);
-        cJSON_AddStringToObject(doc, "adapter", app->adapter->name);
-        cJSON_AddStringToObject(doc, "pki", "revoked");
+    fields = cJSON_CreateObject();
+    if (fields != NULL) {
+        cJSON_AddStringToObject(fields, "serial", serial);
+        cJSON_AddNumberToObject(fields, "reason", reason);
+        cJSON_AddStringToObject(fields, "adapter", app->adapter->name);
+        cJSON_AddStringToObject(fields, "pki", "revoked");
     }
-    doc = admin_fields(doc);
+    fields = admin_ops_fields(who, fields);
     {
-        struct audit_note note = { app->audit, "cert.revoked", "admin", doc };
+        struct audit_note note = { app->audit, "cert.revoked", who->request,
+                                   fields };
 
-        rc = doc != NULL ? cert_mark_revoked(app, serial, cmd->reason, &note)
-                         : AP_ENOMEM;
+        rc = fields != NULL ? cert_mark_revoked(app, serial, reason, &note)
+                            : AP_ENOMEM;
     }
-    cJSON_Delete(doc);
     if (rc != AP_OK) {
-        status = admin_fail(err, "revoke: the PKI revoked %s but recording it "
-                           "failed: %s (run the command again)",
-                            serial, ap_strerror(rc));
+        o = admin_res(res, ADMIN_R_FAILED, "the PKI revoked %s but recording "
+                      "it failed: %s (run the command again)", serial,
+                      ap_strerror(rc));
         goto out;
     }
-    if (cmd->json) {
-        doc = cJSON_CreateObject();
-        if (doc != NULL) {
-            cJSON_AddStringToObject(doc, "serial", serial);
-            cJSON_AddStringToObject(doc, "id", json_str(cert, "id", ""));
-            cJSON_AddStringToObject(doc, "status", "revoked");
-            cJSON_AddNumberToObject(doc, "reason", cmd->reason);
-            cJSON_AddStringToObject(doc, "adapter", app->adapter->name);
-        }
-        status = admin_print_json(out, err, doc);
-    } else {
-        fprintf(out, "revoked certificate %s (reason %d %s) through adapter "
-                     "%s\n",
-                serial, cmd->reason, admin_reason_name(cmd->reason),
-                app->adapter->name);
-        status = ADMIN_EXIT_OK;
+    d = cJSON_CreateObject();
+    if (d == NULL || cJSON_AddStringToObject(d, "serial", serial) == NULL ||
+        cJSON_AddStringToObject(d, "id", json_str(cert, "id", "")) == NULL ||
+        cJSON_AddStringToObject(d, "status", "revoked") == NULL ||
+        cJSON_AddNumberToObject(d, "reason", reason) == NULL ||
+        cJSON_AddStringToObject(d, "adapter", app->adapter->name) == NULL) {
+        cJSON_Delete(d);
+        d = NULL;
+        o = admin_res(res, ADMIN_R_FAILED, "revoked %s; building the answer: "
+                      "%s", serial, ap_strerror(AP_ENOMEM));
+        goto out;
     }
+    *doc = d;
+    o = ADMIN_R_OK;
 out:
+    cJSON_Delete(fields);
     cJSON_Delete(order);
     cJSON_Delete(cert);
-    return status;
+    return o;
+}
+
+int
+admin_cmd_revoke(struct app *app, const struct admin_cmd *cmd, FILE *out,
+                 FILE *err)
+{
+    static const struct admin_actor cli = { "admin", NULL, "admin" };
+    struct admin_result res;
+    cJSON *doc = NULL;
+
+    if (admin_op_revoke(app, &cli, cmd->arg, cmd->reason, &doc, &res) !=
+        ADMIN_R_OK) {
+        return admin_fail_res(err, "revoke", &res);
+    }
+    if (cmd->json) {
+        return admin_print_json(out, err, doc);
+    }
+    fprintf(out, "revoked certificate %s (reason %d %s) through adapter %s\n",
+            json_str(doc, "serial", ""), cmd->reason,
+            admin_reason_name(cmd->reason), json_str(doc, "adapter", ""));
+    cJSON_Delete(doc);
+    return ADMIN_EXIT_OK;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/crypto.h"
+#include "common/id.h"
 #include "common/json.h"
 #include "common/timeutil.h"
 #include "proxy/audit.h"
@@ -155,70 +156,193 @@ out:
     return status;
 }
 
-int
-admin_cmd_eab_add(struct app *app, const struct admin_cmd *cmd, FILE *out,
-                  FILE *err)
+/* A policy list: an array of 1..ADMIN_MAX_LIST printable strings of
+ * 1..ADMIN_MAX_CELL-1 bytes. */
+static bool
+list_ok(const cJSON *arr)
 {
-    const char *lists[][2] = { { "profiles", cmd->profiles },
-                               { "allow_names", cmd->allow_names },
-                               { "allow_ips", cmd->allow_ips } };
-    char kid[EAB_KID_LEN + 8];
-    char hmac[EAB_HMAC_LEN + 8];
+    const cJSON *it;
+    int n = 0;
+
+    if (!cJSON_IsArray(arr)) {
+        return false;
+    }
+    cJSON_ArrayForEach(it, arr) {
+        if (!cJSON_IsString(it) || it->valuestring[0] == '\0' ||
+            strlen(it->valuestring) >= ADMIN_MAX_CELL ||
+            !admin_printable(it->valuestring) || ++n > ADMIN_MAX_LIST) {
+            return false;
+        }
+    }
+    return n > 0;
+}
+
+enum admin_outcome
+admin_op_eab_add(struct app *app, const struct admin_actor *who,
+                 const struct admin_eab_spec *spec, char *kid, size_t kidlen,
+                 char *hmac, size_t hmaclen, struct admin_result *res)
+{
+    const char *names[] = { "profiles", "allow_names", "allow_ips" };
+    const cJSON *lists[] = { spec->profiles, spec->allow_names,
+                             spec->allow_ips };
     char errbuf[256];
-    cJSON *policy = cJSON_CreateObject();
+    cJSON *policy = NULL;
     cJSON *fields = NULL;
     struct audit_note note;
-    int status = ADMIN_EXIT_FAIL;
-    ap_err rc = AP_ENOMEM;
+    enum admin_outcome o;
+    ap_err rc;
 
+    res->outcome = ADMIN_R_OK;
+    res->detail[0] = '\0';
     errbuf[0] = '\0';
-    memset(hmac, 0, sizeof(hmac));
+    if (spec->label == NULL || spec->label[0] == '\0' ||
+        strlen(spec->label) > ADMIN_MAX_LABEL ||
+        !admin_printable(spec->label)) {
+        return admin_res(res, ADMIN_R_INVALID, "the label must be 1 to %d "
+                         "printable ASCII characters", ADMIN_MAX_LABEL);
+    }
+    if (spec->max_validity_days < 0 || spec->max_validity_days > 3650) {
+        return admin_res(res, ADMIN_R_INVALID, "max_validity must be a "
+                         "number of days from 1 to 3650");
+    }
+    policy = cJSON_CreateObject();
     if (policy == NULL) {
-        status = admin_fail_rc(err, "eab add", rc);
+        o = admin_res_rc(res, AP_ENOMEM);
         goto out;
     }
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
-        cJSON *arr = NULL;
+        cJSON *copy;
 
-        if (lists[i][1] == NULL) {
+        if (lists[i] == NULL) {
             continue;
         }
-        rc = admin_split_list(lists[i][1], &arr);
-        if (rc != AP_OK) {
-            status = admin_fail(err, "eab add: bad list %s", lists[i][1]);
+        if (!list_ok(lists[i])) {
+            o = admin_res(res, ADMIN_R_INVALID, "bad list %s: 1 to %d "
+                          "non-empty printable strings", names[i],
+                          ADMIN_MAX_LIST);
             goto out;
         }
-        cJSON_AddItemToObject(policy, lists[i][0], arr);
+        copy = cJSON_Duplicate(lists[i], 1);
+        if (copy == NULL || !cJSON_AddItemToObject(policy, names[i], copy)) {
+            cJSON_Delete(copy);
+            o = admin_res_rc(res, AP_ENOMEM);
+            goto out;
+        }
     }
-    if (cmd->max_validity_days > 0) {
+    if (spec->max_validity_days > 0) {
         cJSON_AddNumberToObject(policy, "max_validity_days",
-                                (double)cmd->max_validity_days);
+                                (double)spec->max_validity_days);
     }
     /* The event: the key's policy and label (eab_create adds its kid),
      * never the HMAC key; written with the key or not at all. */
-    fields = admin_fields(cJSON_Duplicate(policy, 1));
+    fields = admin_ops_fields(who, cJSON_Duplicate(policy, 1));
     if (fields == NULL ||
-        cJSON_AddStringToObject(fields, "label", cmd->label) == NULL) {
-        status = admin_fail_rc(err, "eab add", AP_ENOMEM);
+        cJSON_AddStringToObject(fields, "label", spec->label) == NULL) {
+        o = admin_res_rc(res, AP_ENOMEM);
         goto out;
     }
     note.audit = app->audit;
     note.event = "eab.created";
-    note.request_id = "admin";
+    note.request_id = who->request;
     note.fields = fields;
-    rc = eab_create(app->st, app->cfg, cmd->label, policy, &note, kid,
-                    sizeof(kid), hmac, sizeof(hmac), errbuf, sizeof(errbuf));
+    rc = eab_create(app->st, app->cfg, spec->label, policy, &note, kid,
+                    kidlen, hmac, hmaclen, errbuf, sizeof(errbuf));
     if (rc != AP_OK) {
-        status = errbuf[0] != '\0' ? admin_fail(err, "eab add: %s", errbuf)
-                                   : admin_fail_rc(err, "eab add", rc);
+        crypto_zeroize(hmac, hmaclen);
+        o = errbuf[0] != '\0'
+                ? admin_res(res, rc == AP_EINVAL || rc == AP_ECONFIG
+                                     ? ADMIN_R_INVALID
+                                     : ADMIN_R_FAILED,
+                            "%s", errbuf)
+                : admin_res_rc(res, rc);
+        goto out;
+    }
+    o = ADMIN_R_OK;
+out:
+    cJSON_Delete(policy);
+    cJSON_Delete(fields);
+    return o;
+}
+
+int
+admin_cmd_eab_add(struct app *app, const struct admin_cmd *cmd, FILE *out,
+                  FILE *err)
+{
+    static const struct admin_actor cli = { "admin", NULL, "admin" };
+    const char *src[] = { cmd->profiles, cmd->allow_names, cmd->allow_ips };
+    cJSON *arr[3] = { NULL, NULL, NULL };
+    struct admin_eab_spec spec;
+    struct admin_result res;
+    char kid[EAB_KID_LEN + 8];
+    char hmac[EAB_HMAC_LEN + 8];
+    int status = ADMIN_EXIT_FAIL;
+
+    memset(hmac, 0, sizeof(hmac));
+    for (size_t i = 0; i < 3; i++) {
+        if (src[i] != NULL && admin_split_list(src[i], &arr[i]) != AP_OK) {
+            status = admin_fail(err, "eab add: bad list %s", src[i]);
+            goto out;
+        }
+    }
+    spec.label = cmd->label;
+    spec.profiles = arr[0];
+    spec.allow_names = arr[1];
+    spec.allow_ips = arr[2];
+    spec.max_validity_days = cmd->max_validity_days;
+    if (admin_op_eab_add(app, &cli, &spec, kid, sizeof(kid), hmac,
+                         sizeof(hmac), &res) != ADMIN_R_OK) {
+        status = admin_fail_res(err, "eab add", &res);
         goto out;
     }
     status = print_new_key(cmd, kid, hmac, out, err);
 out:
     crypto_zeroize(hmac, sizeof(hmac));
-    cJSON_Delete(policy);
-    cJSON_Delete(fields);
+    for (size_t i = 0; i < 3; i++) {
+        cJSON_Delete(arr[i]);
+    }
     return status;
+}
+
+enum admin_outcome
+admin_op_eab_list(struct app *app, cJSON **doc, struct admin_result *res)
+{
+    cJSON *keys = NULL;
+    cJSON *arr = NULL;
+    const cJSON *rec;
+    enum admin_outcome o = ADMIN_R_OK;
+    ap_err rc;
+
+    *doc = NULL;
+    res->outcome = ADMIN_R_OK;
+    res->detail[0] = '\0';
+    rc = eab_list(app->st, &keys);
+    if (rc == AP_OK) {
+        rc = admin_sort_by(keys, "created");
+    }
+    arr = rc == AP_OK ? cJSON_CreateArray() : NULL;
+    if (rc == AP_OK && arr == NULL) {
+        rc = AP_ENOMEM;
+    }
+    cJSON_ArrayForEach(rec, keys) {
+        cJSON *v;
+
+        if (rc != AP_OK) {
+            break;
+        }
+        v = eab_view(rec);
+        if (v == NULL || !cJSON_AddItemToArray(arr, v)) {
+            cJSON_Delete(v);
+            rc = AP_ENOMEM;
+        }
+    }
+    if (rc != AP_OK) {
+        o = admin_res_rc(res, rc);
+        cJSON_Delete(arr);
+        arr = NULL;
+    }
+    cJSON_Delete(keys);
+    *doc = arr;
+    return o;
 }
 
 int
@@ -228,42 +352,30 @@ admin_cmd_eab_list(struct app *app, const struct admin_cmd *cmd, FILE *out,
     static const char *const hdr[] = { "KID", "LABEL", "STATUS", "CREATED",
                                        "ACCOUNTS", "POLICY" };
     struct admin_table *t = NULL;
-    cJSON *keys = NULL;
+    struct admin_result res;
     cJSON *doc = NULL;
-    const cJSON *rec;
+    const cJSON *v;
     int status = ADMIN_EXIT_FAIL;
-    ap_err rc;
 
-    rc = eab_list(app->st, &keys);
-    if (rc != AP_OK) {
-        return admin_fail_rc(err, "eab list", rc);
+    if (admin_op_eab_list(app, &doc, &res) != ADMIN_R_OK) {
+        return admin_fail_res(err, "eab list", &res);
     }
-    rc = admin_sort_by(keys, "created");
-    doc = cJSON_CreateArray();
     t = admin_table_new(6, hdr);
-    if (rc != AP_OK || doc == NULL || t == NULL) {
+    if (t == NULL) {
         status = admin_fail_rc(err, "eab list", AP_ENOMEM);
         goto out;
     }
-    cJSON_ArrayForEach(rec, keys) {
-        cJSON *v = eab_view(rec);
-        char created[TIME_RFC3339_LEN];
+    cJSON_ArrayForEach(v, doc) {
         char n[16];
         char pol[1024];
         const char *row[6];
 
-        if (v == NULL || !cJSON_AddItemToArray(doc, v)) {
-            cJSON_Delete(v);
-            status = admin_fail_rc(err, "eab list", AP_ENOMEM);
-            goto out;
-        }
         snprintf(n, sizeof(n), "%d",
                  cJSON_GetArraySize(cJSON_GetObjectItem(v, "accounts")));
         row[0] = json_str(v, "kid", "");
         row[1] = json_str(v, "label", "");
         row[2] = json_str(v, "status", "");
-        row[3] = admin_fmt_time(json_num(rec, "created", 0), created,
-                                sizeof(created));
+        row[3] = json_str(v, "created", "-");
         row[4] = n;
         row[5] = policy_summary(v, pol, sizeof(pol));
         if (admin_table_add(t, row) != AP_OK) {
@@ -275,66 +387,104 @@ admin_cmd_eab_list(struct app *app, const struct admin_cmd *cmd, FILE *out,
 out:
     admin_table_free(t);
     cJSON_Delete(doc);
-    cJSON_Delete(keys);
     return status;
+}
+
+enum admin_outcome
+admin_op_eab_revoke(struct app *app, const struct admin_actor *who,
+                    const char *kid, cJSON **doc, struct admin_result *res)
+{
+    cJSON *keys = NULL;
+    const cJSON *rec;
+    const cJSON *found = NULL;
+    cJSON *f = NULL;
+    cJSON *d = NULL;
+    enum admin_outcome o;
+    ap_err rc;
+
+    *doc = NULL;
+    res->outcome = ADMIN_R_OK;
+    res->detail[0] = '\0';
+    if (kid == NULL || !id_is_valid(kid)) {
+        return admin_res(res, ADMIN_R_INVALID, "not a valid EAB key id");
+    }
+    rc = eab_list(app->st, &keys);
+    if (rc != AP_OK) {
+        return admin_res_rc(res, rc);
+    }
+    cJSON_ArrayForEach(rec, keys) {
+        if (strcmp(json_str(rec, "kid", ""), kid) == 0) {
+            found = rec;
+        }
+    }
+    if (found == NULL) {
+        o = admin_res(res, ADMIN_R_NOTFOUND, "no EAB key %s", kid);
+        goto out;
+    }
+    if (json_num(found, "revoked", 0) != 0) {
+        o = admin_res(res, ADMIN_R_CONFLICT, "key %s is already revoked",
+                      kid);
+        goto out;
+    }
+    f = admin_ops_fields(who, cJSON_CreateObject());
+    if (f == NULL || cJSON_AddStringToObject(f, "kid", kid) == NULL ||
+        cJSON_AddStringToObject(f, "label", json_str(found, "label", "")) ==
+            NULL) {
+        o = admin_res_rc(res, AP_ENOMEM);
+        goto out;
+    }
+    {
+        struct audit_note note = { app->audit, "eab.revoked", who->request,
+                                   f };
+
+        rc = eab_revoke(app->st, kid, &note);
+    }
+    if (rc != AP_OK) {
+        o = admin_res_rc(res, rc);
+        goto out;
+    }
+    d = cJSON_CreateObject();
+    if (d == NULL || cJSON_AddStringToObject(d, "kid", kid) == NULL ||
+        cJSON_AddStringToObject(d, "label", json_str(found, "label", "")) ==
+            NULL ||
+        cJSON_AddStringToObject(d, "status", "revoked") == NULL ||
+        cJSON_AddNumberToObject(
+            d, "accounts",
+            cJSON_GetArraySize(
+                cJSON_GetObjectItemCaseSensitive(found, "accounts"))) ==
+            NULL) {
+        cJSON_Delete(d);
+        d = NULL;
+        o = admin_res(res, ADMIN_R_FAILED, "key %s revoked; building the "
+                      "answer: %s", kid, ap_strerror(AP_ENOMEM));
+        goto out;
+    }
+    *doc = d;
+    o = ADMIN_R_OK;
+out:
+    cJSON_Delete(f);
+    cJSON_Delete(keys);
+    return o;
 }
 
 int
 admin_cmd_eab_revoke(struct app *app, const struct admin_cmd *cmd, FILE *out,
                      FILE *err)
 {
-    cJSON *keys = NULL;
-    const cJSON *rec;
-    const cJSON *found = NULL;
-    cJSON *doc;
-    ap_err rc;
-    int status;
+    static const struct admin_actor cli = { "admin", NULL, "admin" };
+    struct admin_result res;
+    cJSON *doc = NULL;
 
-    rc = eab_list(app->st, &keys);
-    if (rc != AP_OK) {
-        return admin_fail_rc(err, "eab revoke", rc);
+    if (admin_op_eab_revoke(app, &cli, cmd->arg, &doc, &res) != ADMIN_R_OK) {
+        return admin_fail_res(err, "eab revoke", &res);
     }
-    cJSON_ArrayForEach(rec, keys) {
-        if (strcmp(json_str(rec, "kid", ""), cmd->arg) == 0) {
-            found = rec;
-        }
+    if (cmd->json) {
+        return admin_print_json(out, err, doc);
     }
-    if (found == NULL) {
-        status = admin_fail(err, "eab revoke: no EAB key %s", cmd->arg);
-    } else if (json_num(found, "revoked", 0) != 0) {
-        status = admin_fail(err, "eab revoke: key %s is already revoked",
-                            cmd->arg);
-    } else {
-        cJSON *f = admin_fields(cJSON_CreateObject());
-        struct audit_note note = { app->audit, "eab.revoked", "admin", f };
-
-        rc = f != NULL &&
-                     cJSON_AddStringToObject(f, "kid", cmd->arg) != NULL &&
-                     cJSON_AddStringToObject(f, "label",
-                                             json_str(found, "label", "")) !=
-                         NULL
-                 ? eab_revoke(app->st, cmd->arg, &note)
-                 : AP_ENOMEM;
-        cJSON_Delete(f);
-        status = rc == AP_OK ? ADMIN_EXIT_OK
-                             : admin_fail_rc(err, "eab revoke", rc);
-    }
-    if (status == ADMIN_EXIT_OK && cmd->json) {
-        doc = cJSON_CreateObject();
-        if (doc != NULL) {
-            cJSON_AddStringToObject(doc, "kid", cmd->arg);
-            cJSON_AddStringToObject(doc, "label",
-                                    json_str(found, "label", ""));
-            cJSON_AddStringToObject(doc, "status", "revoked");
-        }
-        status = admin_print_json(out, err, doc);
-    } else if (status == ADMIN_EXIT_OK) {
-        fprintf(out, "revoked EAB key %s (team \"%s\"); its %d account(s) "
-                     "can no longer order\n",
-                cmd->arg, json_str(found, "label", ""),
-                cJSON_GetArraySize(
-                    cJSON_GetObjectItemCaseSensitive(found, "accounts")));
-    }
-    cJSON_Delete(keys);
-    return status;
+    fprintf(out, "revoked EAB key %s (team \"%s\"); its %lld account(s) "
+                 "can no longer order\n",
+            cmd->arg, json_str(doc, "label", ""),
+            json_num(doc, "accounts", 0));
+    cJSON_Delete(doc);
+    return ADMIN_EXIT_OK;
 }

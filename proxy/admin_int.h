@@ -19,7 +19,13 @@
  * request. Views are built member by member from the stored records
  * (never the record itself), so a secret a record holds (the EAB "hmac")
  * cannot reach the output by accident. Nothing goes to the diagnostic
- * log. One command per process: not thread-safe. */
+ * log. One command per process: not thread-safe.
+ *
+ * The work of eab add, eab list, eab revoke, accounts list, certs list
+ * and revoke is done by the operations of proxy/admin_ops.h (in the same
+ * family files), which the admin API calls too: the admin_cmd_* of those
+ * only turn the command line into their arguments and their document or
+ * outcome into output. */
 #ifndef AP_PROXY_ADMIN_INT_H
 #define AP_PROXY_ADMIN_INT_H
 
@@ -32,6 +38,7 @@
 #include "common/err.h"
 #include "common/store.h"
 #include "proxy/admin.h"
+#include "proxy/admin_ops.h"
 #include "proxy/app.h"
 
 #define ADMIN_MAX_CELL 512     /* bytes of one table cell */
@@ -108,6 +115,16 @@ const char *admin_join(const cJSON *arr, char *buf, size_t len);
  * there is no change without its event. */
 cJSON *admin_fields(cJSON *fields);
 
+/* Sets res (outcome o, detail from fmt) and returns o. */
+enum admin_outcome admin_res(struct admin_result *res, enum admin_outcome o,
+                             const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* admin_res with the text of rc: NOTFOUND for AP_ENOTFOUND, else FAILED. */
+enum admin_outcome admin_res_rc(struct admin_result *res, ap_err rc);
+/* admin_fail with "what: <res->detail>"; returns ADMIN_EXIT_FAIL. */
+int admin_fail_res(FILE *err, const char *what,
+                   const struct admin_result *res);
+
 /* ---------------------------------------------------------- loading */
 
 /* Every record of t (or, with keys, every key's last path element) under
@@ -121,5 +138,10 @@ AP_MUST_CHECK ap_err admin_load_all(struct store_txn *txn,
 AP_MUST_CHECK ap_err admin_sort_by(cJSON *arr, const char *key);
 /* The EAB key (from an eab_list array) that bound account id, or NULL. */
 const cJSON *admin_eab_of_account(const cJSON *eabs, const char *id);
+/* The team of account record acct: its "team", else the label of the EAB
+ * key (of eabs) that bound it, else "". *kid (may be NULL) gets that
+ * key's id or NULL. Strings borrowed from acct or eabs. */
+const char *admin_account_team(const cJSON *acct, const cJSON *eabs,
+                               const char **kid);
 
 #endif /* AP_PROXY_ADMIN_INT_H */

@@ -12,10 +12,16 @@
 
 #include "adapters/adapter.h"
 #include "common/buf.h"
+#include "common/crypto.h"
+#include "common/id.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "common/store.h"
 #include "common/timeutil.h"
+#include "proxy/admin_auth.h"
+#include "proxy/adminapi.h"
 #include "proxy/app.h"
+#include "proxy/audit.h"
 #include "proxy/gate.h"
 #include "proxy/jobs.h"
 #include "proxy/metrics.h"
@@ -44,6 +50,11 @@ struct adminsrv {
     long long probe_done_at;     /* monotonic ms */
     long long probe_started_at;  /* monotonic ms; 0: none running */
     char probe_detail[200];
+
+    /* The admin API's tokens, read again when the snapshot changes. */
+    pthread_mutex_t tok_lock;    /* guards what follows */
+    struct admin_tokens *tokens; /* NULL: none usable (every call 401) */
+    unsigned long long tok_gen;  /* the snapshot they were read for */
 };
 
 /* ---- the verdict -------------------------------------------------------- */
@@ -332,6 +343,232 @@ reply(struct mg_connection *c, int status, const char *ctype,
     return status;
 }
 
+/* ---- the admin API ----------------------------------------------------- */
+
+/* The token name the Authorization header carries into caller, after
+ * reading the token file again when the configuration was reloaded.
+ * false: no valid token (or no usable token file). */
+static bool
+api_caller(struct adminsrv *a, const struct snapshot *s, const char *authz,
+           char *caller, size_t len)
+{
+    char errbuf[300];
+    const char *name;
+    bool ok = false;
+
+    pthread_mutex_lock(&a->tok_lock);
+    if (a->tok_gen != s->generation) {
+        struct admin_tokens *t = NULL;
+
+        admin_tokens_free(a->tokens);
+        a->tokens = NULL;
+        errbuf[0] = '\0';
+        if (admin_tokens_load(s->cfg.admin.token_file, &t, errbuf,
+                              sizeof(errbuf)) != AP_OK) {
+            log_err("admin", "%s: the admin API refuses every call until a "
+                    "reload reads a good token file",
+                    errbuf[0] ? errbuf : "cannot read the token file");
+        }
+        a->tokens = t;
+        a->tok_gen = s->generation;
+    }
+    name = admin_tokens_check(a->tokens, authz);
+    if (name != NULL) {
+        (void)snprintf(caller, len, "%s", name);
+        ok = true;
+    }
+    pthread_mutex_unlock(&a->tok_lock);
+    return ok;
+}
+
+/* The audit event of one API call: who, what, the answer. */
+static void
+api_audit(struct adminsrv *a, const char *request_id, const char *caller,
+          const struct mg_request_info *ri, const char *op, int status)
+{
+    cJSON *f = cJSON_CreateObject();
+    char path[128];
+
+    (void)snprintf(path, sizeof(path), "%s",
+                   ri->local_uri != NULL ? ri->local_uri : "/");
+    for (char *p = path; *p != '\0'; p++) {
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e) {
+            *p = '?';
+        }
+    }
+    if (f == NULL || cJSON_AddStringToObject(f, "by", "api") == NULL ||
+        (caller != NULL
+             ? cJSON_AddStringToObject(f, "caller", caller) == NULL
+             : cJSON_AddNullToObject(f, "caller") == NULL) ||
+        cJSON_AddStringToObject(f, "method", ri->request_method) == NULL ||
+        cJSON_AddStringToObject(f, "path", path) == NULL ||
+        cJSON_AddStringToObject(f, "op", op) == NULL ||
+        cJSON_AddNumberToObject(f, "status", status) == NULL ||
+        cJSON_AddStringToObject(f, "outcome",
+                                status < 400   ? "ok"
+                                : status == 401 ? "unauthorized"
+                                                : "refused") == NULL) {
+        cJSON_Delete(f);
+        log_err("admin", "audit of an admin API call: out of memory");
+        return;
+    }
+    if (audit_record(a->root->audit, a->root->st, "admin.api", request_id,
+                     f) != AP_OK) {
+        log_err("admin", "audit of an admin API call (%s %s, status %d) "
+                "failed", ri->request_method, path, status);
+    }
+}
+
+/* Sends doc (problem+json from 400 on) with the API's headers. */
+static int
+api_send(struct mg_connection *c, int status, const char *text,
+         const char *allow)
+{
+    char num[32];
+    size_t len = strlen(text);
+
+    mg_response_header_start(c, status);
+    mg_response_header_add(c, "Content-Type",
+                           status >= 400 ? "application/problem+json"
+                                         : "application/json",
+                           -1);
+    mg_response_header_add(c, "Cache-Control", "no-store", -1);
+    if (status == 401) {
+        mg_response_header_add(c, "WWW-Authenticate",
+                               "Bearer realm=\"acmeproxy-admin\"", -1);
+    }
+    if (allow != NULL) {
+        mg_response_header_add(c, "Allow", allow, -1);
+    }
+    (void)snprintf(num, sizeof(num), "%zu", len + 1);
+    mg_response_header_add(c, "Content-Length", num, -1);
+    mg_response_header_send(c);
+    /* A HEAD (405 on every API path) gets the headers only. */
+    if (strcmp(mg_get_request_info(c)->request_method, "HEAD") != 0) {
+        mg_write(c, text, len);
+        mg_write(c, "\n", 1);
+    }
+    return status;
+}
+
+/* A problem answer with a fixed text (401, 413, 500). */
+static int
+api_problem(struct mg_connection *c, int status, const char *detail)
+{
+    cJSON *p = adminapi_problem(status, detail);
+    char *text = p != NULL ? cJSON_PrintUnformatted(p) : NULL;
+    int rv = api_send(c, status, text != NULL ? text : "{}", NULL);
+
+    cJSON_free(text);
+    cJSON_Delete(p);
+    return rv;
+}
+
+/* Reads the body, at most ADMINAPI_MAX_BODY bytes, into buf (that size
+ * plus one). -1: larger; else its length. */
+static long long
+api_body(struct mg_connection *c, const struct mg_request_info *ri,
+         char *buf)
+{
+    size_t got = 0;
+
+    if (ri->content_length > ADMINAPI_MAX_BODY) {
+        return -1;
+    }
+    while (got <= ADMINAPI_MAX_BODY) {
+        int n = mg_read(c, buf + got, ADMINAPI_MAX_BODY + 1 - got);
+
+        if (n <= 0) {
+            break;
+        }
+        got += (size_t)n;
+    }
+    return got > ADMINAPI_MAX_BODY ? -1 : (long long)got;
+}
+
+static int
+api_request(struct mg_connection *c, struct adminsrv *a,
+            const struct mg_request_info *ri)
+{
+    /* 401 says the same whatever was wrong: no header, another scheme, a
+     * malformed or an unknown token. */
+    static const char unauthorized[] = "a valid bearer token is required";
+    struct snapshot *s = snapshot_get(a->root);
+    struct adminapi_req req;
+    struct adminapi_resp resp;
+    struct app *view;
+    char caller[ADMIN_TOKEN_NAME_MAX + 1];
+    char rid[64];
+    char *body = NULL;
+    char *text = NULL;
+    long long blen;
+    bool authed;
+    int status;
+
+    if (s == NULL || s->cfg.admin.token_file[0] == '\0') {
+        snapshot_put(s);
+        return reply(c, 404, "text/plain; charset=utf-8", "not found\n", 10,
+                     false);
+    }
+    if (id_new(rid, sizeof(rid)) != AP_OK) {
+        (void)snprintf(rid, sizeof(rid), "admin-api");
+    }
+    authed = api_caller(a, s, mg_get_header(c, "Authorization"), caller,
+                        sizeof(caller));
+    snapshot_put(s);
+    if (!authed) {
+        status = api_problem(c, 401, unauthorized);
+        api_audit(a, rid, NULL, ri, "-", status);
+        return status;
+    }
+    body = malloc(ADMINAPI_MAX_BODY + 1);
+    if (body == NULL) {
+        status = api_problem(c, 500, "out of memory");
+        api_audit(a, rid, caller, ri, "-", status);
+        return status;
+    }
+    blen = api_body(c, ri, body);
+    if (blen < 0) {
+        free(body);
+        status = api_problem(c, 413, "the body is larger than 16384 bytes");
+        api_audit(a, rid, caller, ri, "-", status);
+        return status;
+    }
+    body[blen] = '\0';
+    memset(&req, 0, sizeof(req));
+    req.method = ri->request_method;
+    req.path = ri->local_uri != NULL ? ri->local_uri : "/";
+    req.query = ri->query_string;
+    req.body = body;
+    req.body_len = (size_t)blen;
+    req.caller = caller;
+    req.request_id = rid;
+    view = app_acquire(a->root);
+    adminapi_handle(view, &req, &resp);
+    app_release(view);
+    crypto_zeroize(body, (size_t)blen);
+    free(body);
+    if (resp.doc == NULL) {
+        status = api_problem(c, 500, "out of memory");
+    } else if (resp.secret) {
+        /* The HMAC key: printed without stray copies, wiped after. */
+        if (json_print_wiped(resp.doc, 4096, &text) != AP_OK) {
+            status = api_problem(c, 500, "out of memory");
+        } else {
+            status = api_send(c, resp.status, text, resp.allow);
+            json_free_wiped(text);
+        }
+    } else {
+        text = cJSON_PrintUnformatted(resp.doc);
+        status = text != NULL ? api_send(c, resp.status, text, resp.allow)
+                              : api_problem(c, 500, "out of memory");
+        cJSON_free(text);
+    }
+    api_audit(a, rid, caller, ri, resp.op, status);
+    adminapi_resp_fini(&resp);
+    return status;
+}
+
 static int
 on_request(struct mg_connection *c, void *cbdata)
 {
@@ -340,6 +577,11 @@ on_request(struct mg_connection *c, void *cbdata)
     const char *path = ri->local_uri != NULL ? ri->local_uri : "/";
     bool head = strcmp(ri->request_method, "HEAD") == 0;
     static const char plain[] = "text/plain; charset=utf-8";
+
+    if (strncmp(path, ADMINAPI_PREFIX, strlen(ADMINAPI_PREFIX)) == 0 ||
+        strcmp(path, "/admin") == 0) {
+        return api_request(c, a, ri);
+    }
 
     if (!head && strcmp(ri->request_method, "GET") != 0) {
         mg_response_header_start(c, 405);
@@ -420,6 +662,8 @@ adminsrv_stop(struct adminsrv *a)
     }
     pthread_mutex_destroy(&a->lock);
     pthread_cond_destroy(&a->cond);
+    admin_tokens_free(a->tokens);
+    pthread_mutex_destroy(&a->tok_lock);
     free(a);
 }
 
@@ -436,8 +680,9 @@ adminsrv_start(struct app *root, struct server *srv, const char *listen,
     char errtext[256];
     const char *opts[] = {
         "listening_ports", listen,
-        /* Scrapes and probes are few: two workers, short deadlines. */
-        "num_threads", "2",
+        /* Scrapes, probes and admin calls are few: a handful of workers
+         * (a revocation waits on the PKI), short deadlines. */
+        "num_threads", "4",
         "request_timeout_ms", "5000",
         "enable_keep_alive", "no",
         "max_request_size", "8192",
@@ -453,6 +698,27 @@ adminsrv_start(struct app *root, struct server *srv, const char *listen,
     a->srv = srv;
     a->issue_threads = issue_threads;
     pthread_mutex_init(&a->lock, NULL);
+    pthread_mutex_init(&a->tok_lock, NULL);
+    {
+        /* A token file that cannot be used stops the start; after a
+         * reload it only closes the API (api_caller). */
+        struct snapshot *s = snapshot_get(root);
+        const char *tf = s != NULL ? s->cfg.admin.token_file
+                                   : root->cfg->admin.token_file;
+        ap_err rc = AP_OK;
+
+        if (tf[0] != '\0') {
+            rc = admin_tokens_load(tf, &a->tokens, errbuf, errlen);
+        }
+        a->tok_gen = s != NULL ? s->generation : 0;
+        snapshot_put(s);
+        if (rc != AP_OK) {
+            pthread_mutex_destroy(&a->lock);
+            pthread_mutex_destroy(&a->tok_lock);
+            free(a);
+            return AP_ECONFIG;
+        }
+    }
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&a->cond, &ca);

@@ -1,5 +1,5 @@
 /* proxy/adminsrv.h: the admin listener ([admin] listen): health and
- * metrics for monitoring systems and load balancers.
+ * metrics for monitoring systems and load balancers, and the admin API.
  *
  * A civetweb context of its own, plain HTTP, separate from the ACME
  * listener (which never routes these paths): loopback by default, off when
@@ -12,6 +12,15 @@
  *                  validators are not saturated (every validator thread
  *                  busy and a validation due for max_validation_wait);
  *   /metrics       the Prometheus text format (proxy/metrics.h).
+ * Under /admin/, the admin API (proxy/adminapi.h) when [admin] token_file
+ * is set (else 404): the caller's bearer token is checked against the
+ * file (proxy/admin_auth.h; read at start, where a bad file stops the
+ * start, and again after each reload, where it closes the API until a
+ * good one is read); a missing or wrong one gets 401 with one body and
+ * WWW-Authenticate: Bearer; the body is read up to ADMINAPI_MAX_BODY
+ * (else 413); every call, 401s too, writes an "admin.api" audit event
+ * (caller, method, path, op, status). Other methods than GET/HEAD outside
+ * /admin/ get 405.
  * A thread probes the adapter's health every [admin] probe_interval
  * seconds on the current configuration snapshot, so /health/ready never
  * waits on the PKI. Thread-safe. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/config.h"
+#include "common/csr.h"
 
 bool
 issue_leaf_read(const struct issue_input *in, const char *cert_pem,
@@ -60,6 +61,23 @@ profile_tls_server(const struct app *app, const struct issue_input *in)
 
     p = name != NULL ? config_profile_find(app->cfg, name) : NULL;
     return p == NULL || p->tls_server;
+}
+
+bool
+issue_csr_eku_ok(const struct config *cfg, const char *profile,
+                 unsigned csr_eku, char *why, size_t whylen)
+{
+    const struct config_profile *p =
+        profile != NULL ? config_profile_find(cfg, profile) : NULL;
+
+    if (p == NULL || p->tls_server ||
+        (csr_eku & CRYPTO_CSR_EKU_SERVER) == 0) {
+        return true;
+    }
+    (void)snprintf(why, whylen, "profile %s issues client certificates: "
+                   "the CSR may request extendedKeyUsage clientAuth only, "
+                   "not serverAuth", p->name);
+    return false;
 }
 
 bool

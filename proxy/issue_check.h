@@ -45,4 +45,13 @@ bool issue_cert_checks(const struct app *app, const struct issue_input *in,
                        const struct x509_anchors *anchors, char *why,
                        size_t whylen);
 
+/* The extendedKeyUsage a CSR asks for (csr->eku), against the order's
+ * profile (profile: its name, NULL: none): a TLS server profile (and an
+ * order without a profile) allows serverAuth and clientAuth, a client
+ * profile ([profile.NAME] tls_server = no) clientAuth only. false with
+ * the reason in why (for a badCSR problem). No CSR EKU is always fine: the
+ * PKI's template decides. */
+bool issue_csr_eku_ok(const struct config *cfg, const char *profile,
+                      unsigned csr_eku, char *why, size_t whylen);
+
 #endif /* AP_PROXY_ISSUE_CHECK_H */

@@ -16,6 +16,7 @@
 #include "proxy/authz.h"
 #include "proxy/eab.h"
 #include "proxy/ident.h"
+#include "proxy/issue_check.h"
 #include "proxy/issuer.h"
 #include "proxy/jobs.h"
 #include "proxy/jws.h"
@@ -799,6 +800,11 @@ check_csr(struct app *app, const struct jws_msg *msg, const struct order *o,
         goto out;
     }
     if (!ident_csr_matches(*csr, idents, &pol, resp)) {
+        goto out;
+    }
+    if (!issue_csr_eku_ok(app->cfg, o->profile, (*csr)->eku, errbuf,
+                          sizeof(errbuf))) {
+        problem_set(resp, PROB_BAD_CSR, "CSR refused: %s", errbuf);
         goto out;
     }
     (void)policy_check_key(apol, *csr, msg->key, resp);

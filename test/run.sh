@@ -76,6 +76,7 @@ lane1() {
     # The same flows on the sanitizer build (the package checks read the .deb).
     suite 15 env SERVICE_BIN=build/san/acmeproxy test/integration/service.sh
     suite 17 test/integration/bench_smoke.sh build/acmeproxy
+    suite 21 test/integration/admin_api.sh build/san/acmeproxy
     suite 18 test/integration/conn_attack.sh build/san/acmeproxy
     suite 20 test/integration/enrol_middleware.sh build/san/acmeproxy
 }
@@ -86,6 +87,7 @@ lane2() {
     suite 13 test/integration/once.sh build/san/acmeproxy
     suite 16 env CYCLES=5 test/torture/torture.sh build/san/acmeproxy
     suite 19 test/integration/enrol_lego.sh build/san/acmeproxy
+    suite 22 test/integration/ansible.sh build/san/acmeproxy
 }
 
 if [ "${LANES:-2}" = 1 ]; then

@@ -7,7 +7,10 @@
  * order.c, challenge.c and issuer.c wrote them (now the codecs of
  * proxy/rec_*.c, which write the same JSON); output is captured with
  * open_memstream. Revocation goes through a stand-in adapter that counts
- * its calls and can refuse. */
+ * its calls and can refuse. The admin API's routes (proxy/adminapi.c) run
+ * against the same store: statuses, bodies, filters (the overdue one on
+ * a certificate made here whose renewal window has passed), and answers
+ * equal to the CLI's --json. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,7 +32,12 @@
 #include "common/store.h"
 #include "common/timeutil.h"
 #include "proxy/admin.h"
+#include "proxy/adminapi.h"
 #include "proxy/eab.h"
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #define MAP_MB 16
 #define MAX_ARGS 16
@@ -436,6 +444,7 @@ struct fixture {
     struct app app;
     char *out;
     char *err;
+    const void *row;    /* the table row of a test, if any */
 };
 
 static void
@@ -852,6 +861,366 @@ test_revoke(void **state)
     cJSON_Delete(doc);
 }
 
+
+/* ---- the admin API's routes -------------------------------------------- */
+
+struct api_row {
+    const char *name;
+    const char *method;
+    const char *path;
+    const char *query;
+    const char *body;
+    int status;
+    int count;          /* entries of an array answer; -1: not checked */
+    int revoke_calls;   /* the adapter's revoke calls after it */
+};
+
+static const struct api_row api_rows[] = {
+    { "api_accounts_all", "GET", "/admin/accounts", NULL, NULL, 200, 2, 0 },
+    { "api_accounts_team", "GET", "/admin/accounts", "team=team-a", NULL,
+      200, 1, 0 },
+    { "api_accounts_team_none", "GET", "/admin/accounts", "team=zzz", NULL,
+      200, 0, 0 },
+    { "api_certs_all", "GET", "/admin/certificates", NULL, NULL, 200, 3, 0 },
+    /* C1 and C3 are A1's (team-a). */
+    { "api_certs_team", "GET", "/admin/certificates", "team=team-a", NULL,
+      200, 2, 0 },
+    { "api_certs_expiring", "GET", "/admin/certificates",
+      "expiring_before=2999-01-01T00:00:00Z", NULL, 200, 2, 0 },
+    { "api_certs_expiring_past", "GET", "/admin/certificates",
+      "expiring_before=2001-01-01T00:00:00Z", NULL, 200, 0, 0 },
+    { "api_certs_overdue_none", "GET", "/admin/certificates",
+      "overdue=true", NULL, 200, 0, 0 },
+    { "api_certs_bad_time", "GET", "/admin/certificates",
+      "expiring_before=soon", NULL, 400, -1, 0 },
+    { "api_certs_bad_overdue", "GET", "/admin/certificates", "overdue=1",
+      NULL, 400, -1, 0 },
+    { "api_certs_team_twice", "GET", "/admin/certificates",
+      "team=a&team=b", NULL, 400, -1, 0 },
+    { "api_eab_list", "GET", "/admin/eab", NULL, NULL, 200, 1, 0 },
+    { "api_eab_revoke", "POST", "/admin/eab/K1/revoke", NULL, NULL, 200, -1,
+      0 },
+    { "api_eab_revoke_unknown", "POST", "/admin/eab/K9/revoke", NULL, NULL,
+      404, -1, 0 },
+    { "api_eab_revoke_bad_kid", "POST", "/admin/eab/a!b/revoke", NULL, NULL,
+      400, -1, 0 },
+    { "api_eab_add", "POST", "/admin/eab", NULL,
+      "{\"label\":\"team-b\",\"allow_names\":[\".b.test\"],"
+      "\"max_validity_days\":30}", 201, -1, 0 },
+    { "api_eab_add_no_label", "POST", "/admin/eab", NULL, "{}", 400, -1, 0 },
+    { "api_eab_add_unknown_member", "POST", "/admin/eab", NULL,
+      "{\"label\":\"x\",\"hmac\":\"mine\"}", 400, -1, 0 },
+    { "api_eab_add_bad_json", "POST", "/admin/eab", NULL, "{\"label\":", 400,
+      -1, 0 },
+    { "api_eab_add_member_twice", "POST", "/admin/eab", NULL,
+      "{\"label\":\"a\",\"label\":\"b\"}", 400, -1, 0 },
+    { "api_eab_add_array", "POST", "/admin/eab", NULL, "[]", 400, -1, 0 },
+    { "api_eab_add_list_not_array", "POST", "/admin/eab", NULL,
+      "{\"label\":\"x\",\"profiles\":\"a\"}", 400, -1, 0 },
+    { "api_eab_add_list_empty", "POST", "/admin/eab", NULL,
+      "{\"label\":\"x\",\"profiles\":[]}", 400, -1, 0 },
+    { "api_eab_add_list_number", "POST", "/admin/eab", NULL,
+      "{\"label\":\"x\",\"allow_ips\":[10]}", 400, -1, 0 },
+    { "api_eab_add_label_control", "POST", "/admin/eab", NULL,
+      "{\"label\":\"a\\nb\"}", 400, -1, 0 },
+    { "api_eab_add_validity_fraction", "POST", "/admin/eab", NULL,
+      "{\"label\":\"x\",\"max_validity_days\":1.5}", 400, -1, 0 },
+    { "api_eab_add_unknown_profile", "POST", "/admin/eab", NULL,
+      "{\"label\":\"x\",\"profiles\":[\"nosuch\"]}", 400, -1, 0 },
+    { "api_revoke", "POST", "/admin/certificates/0A:1B/revoke", NULL,
+      "{\"reason\":\"superseded\"}", 200, -1, 1 },
+    { "api_revoke_number", "POST", "/admin/certificates/ff/revoke", NULL,
+      "{\"reason\":1}", 200, -1, 1 },
+    { "api_revoke_no_body", "POST", "/admin/certificates/ff/revoke", NULL,
+      NULL, 200, -1, 1 },
+    { "api_revoke_already", "POST", "/admin/certificates/0c/revoke", NULL,
+      NULL, 409, -1, 0 },
+    { "api_revoke_unknown", "POST", "/admin/certificates/0d/revoke", NULL,
+      NULL, 404, -1, 0 },
+    { "api_revoke_bad_serial", "POST", "/admin/certificates/zz/revoke", NULL,
+      NULL, 400, -1, 0 },
+    { "api_revoke_reason_7", "POST", "/admin/certificates/ff/revoke", NULL,
+      "{\"reason\":7}", 400, -1, 0 },
+    { "api_revoke_reason_name", "POST", "/admin/certificates/ff/revoke",
+      NULL, "{\"reason\":\"nope\"}", 400, -1, 0 },
+    { "api_revoke_unknown_member", "POST", "/admin/certificates/ff/revoke",
+      NULL, "{\"why\":1}", 400, -1, 0 },
+    { "api_method_eab", "DELETE", "/admin/eab", NULL, NULL, 405, -1, 0 },
+    { "api_method_accounts", "POST", "/admin/accounts", NULL, "{}", 405, -1,
+      0 },
+    { "api_method_revoke", "GET", "/admin/certificates/ff/revoke", NULL,
+      NULL, 405, -1, 0 },
+    { "api_unknown_path", "GET", "/admin/things", NULL, NULL, 404, -1, 0 },
+    { "api_nested_segment", "POST", "/admin/eab/K1/x/revoke", NULL, NULL,
+      404, -1, 0 },
+};
+
+static void
+api_call(struct fixture *f, const struct api_row *r,
+         struct adminapi_resp *resp)
+{
+    struct adminapi_req req = { 0 };
+
+    (void)f;
+    req.method = r->method;
+    req.path = r->path;
+    req.query = r->query;
+    req.body = r->body;
+    req.body_len = r->body != NULL ? strlen(r->body) : 0;
+    req.caller = "ops";
+    req.request_id = "test";
+    adminapi_handle(&f->app, &req, resp);
+}
+
+static int
+setup_api(void **state)
+{
+    const void *row = *state;
+    int rc = setup(state);
+
+    if (rc == 0) {
+        ((struct fixture *)*state)->row = row;
+    }
+    return rc;
+}
+
+static void
+test_api(void **state)
+{
+    struct fixture *f = *state;
+    const struct api_row *r = f->row;
+    struct adminapi_resp resp;
+
+    api_call(f, r, &resp);
+    assert_int_equal(resp.status, r->status);
+    assert_non_null(resp.doc);
+    if (r->status >= 400) {
+        /* A problem document naming the status. */
+        assert_int_equal(json_num(resp.doc, "status", 0), r->status);
+        assert_true(json_str(resp.doc, "detail", "")[0] != '\0');
+        assert_false(resp.secret);
+    }
+    if (r->status == 405) {
+        assert_non_null(resp.allow);
+    }
+    if (r->count >= 0) {
+        assert_true(cJSON_IsArray(resp.doc));
+        assert_int_equal(cJSON_GetArraySize(resp.doc), r->count);
+    }
+    if (r->status == 201) {
+        assert_true(resp.secret);
+        assert_int_equal(strlen(json_str(resp.doc, "hmac", "")),
+                         EAB_HMAC_LEN);
+        assert_int_equal(strlen(json_str(resp.doc, "kid", "")), EAB_KID_LEN);
+    }
+    assert_int_equal(revoke_calls, r->revoke_calls);
+    adminapi_resp_fini(&resp);
+}
+
+/* The API's answers are the CLI's --json documents. */
+static void
+test_api_equals_cli(void **state)
+{
+    static const struct {
+        const char *path;
+        const char *query;
+        const char *argv[6];
+    } pairs[] = {
+        { "/admin/accounts", NULL, { "accounts", "list", "--json" } },
+        { "/admin/accounts", "team=team-a",
+          { "accounts", "list", "--team", "team-a", "--json" } },
+        { "/admin/certificates", NULL, { "certs", "list", "--json" } },
+        { "/admin/certificates", "team=team-a",
+          { "certs", "list", "--team", "team-a", "--json" } },
+        { "/admin/certificates", "overdue=true",
+          { "certs", "list", "--overdue", "--json" } },
+        { "/admin/eab", NULL, { "eab", "list", "--json" } },
+    };
+    struct fixture *f = *state;
+
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        struct api_row r = { "pair", "GET", pairs[i].path, pairs[i].query,
+                             NULL, 200, -1, 0 };
+        struct adminapi_resp resp;
+        cJSON *cli = run_json(f, pairs[i].argv);
+
+        api_call(f, &r, &resp);
+        assert_int_equal(resp.status, 200);
+        assert_true(cJSON_Compare(resp.doc, cli, 1));
+        adminapi_resp_fini(&resp);
+        cJSON_Delete(cli);
+    }
+}
+
+/* A self-signed certificate valid from not_before to not_after, as PEM
+ * (caller frees). */
+static char *
+make_cert_pem(long long not_before, long long not_after, long serial)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    BIO *b = BIO_new(BIO_s_mem());
+    X509_NAME *n;
+    char *data = NULL;
+    char *pem;
+    long len;
+
+    assert_non_null(key);
+    assert_non_null(x);
+    assert_non_null(b);
+    assert_int_equal(X509_set_version(x, 2), 1);
+    assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), serial), 1);
+    assert_non_null(ASN1_TIME_set(X509_getm_notBefore(x),
+                                  (time_t)not_before));
+    assert_non_null(ASN1_TIME_set(X509_getm_notAfter(x), (time_t)not_after));
+    n = X509_get_subject_name(x);
+    assert_int_equal(X509_NAME_add_entry_by_txt(
+                         n, "CN", MBSTRING_ASC,
+                         (const unsigned char *)"a.test", -1, -1, 0),
+                     1);
+    assert_int_equal(X509_set_issuer_name(x, n), 1);
+    assert_int_equal(X509_set_pubkey(x, key), 1);
+    assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+    assert_int_equal(PEM_write_bio_X509(b, x), 1);
+    len = BIO_get_mem_data(b, &data);
+    pem = strndup(data, (size_t)len);
+    assert_non_null(pem);
+    BIO_free(b);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return pem;
+}
+
+/* Adds certificate id of order O1 (a.test, www.a.test; team-a) issued at
+ * issued, with pem. */
+static void
+put_cert(struct fixture *f, const char *id, const char *serial,
+         long long issued, long long not_after, const char *pem)
+{
+    struct store_txn *txn = NULL;
+    cJSON *c = cJSON_CreateObject();
+
+    assert_non_null(c);
+    cJSON_AddNumberToObject(c, "v", 1);
+    cJSON_AddStringToObject(c, "id", id);
+    cJSON_AddStringToObject(c, "account", "A1");
+    cJSON_AddStringToObject(c, "order", "O1");
+    cJSON_AddStringToObject(c, "serial", serial);
+    cJSON_AddStringToObject(c, "status", "valid");
+    cJSON_AddNumberToObject(c, "notAfter", (double)not_after);
+    cJSON_AddNumberToObject(c, "issued", (double)issued);
+    cJSON_AddStringToObject(c, "adapter", "local");
+    cJSON_AddStringToObject(c, "pem", pem);
+    assert_int_equal(store_begin(f->st, true, &txn), AP_OK);
+    assert_int_equal(store_put_json(txn, STORE_CERTS, id, c, false), AP_OK);
+    put(txn, STORE_SERIALS, serial, id);
+    assert_int_equal(store_commit(txn), AP_OK);
+    cJSON_Delete(c);
+}
+
+/* Overdue: valid, past the end of its renewal window (60-80 % of its
+ * life), and no later certificate for the same names. */
+static void
+test_api_overdue(void **state)
+{
+    struct fixture *f = *state;
+    struct api_row r = { "overdue", "GET", "/admin/certificates",
+                         "overdue=true", NULL, 200, -1, 0 };
+    struct adminapi_resp resp;
+    long long now = time_now();
+    /* 300 of 365 days gone: past 80 %. */
+    char *old = make_cert_pem(now - 300 * 86400LL, now + 65 * 86400LL, 0x51);
+    /* 10 of 365 days gone: before its window. */
+    char *young = make_cert_pem(now - 10 * 86400LL, now + 355 * 86400LL,
+                                0x52);
+    const cJSON *w;
+
+    put_cert(f, "D1", "51", 5000, now + 65 * 86400LL, old);
+    api_call(f, &r, &resp);
+    assert_int_equal(resp.status, 200);
+    assert_int_equal(cJSON_GetArraySize(resp.doc), 1);
+    assert_string_equal(json_str(cJSON_GetArrayItem(resp.doc, 0), "id", ""),
+                        "D1");
+    w = cJSON_GetObjectItem(cJSON_GetArrayItem(resp.doc, 0),
+                            "renewalWindow");
+    assert_true(cJSON_IsObject(w));
+    adminapi_resp_fini(&resp);
+    /* A later certificate for the same names renews it; itself young. */
+    put_cert(f, "D2", "52", 6000, now + 355 * 86400LL, young);
+    api_call(f, &r, &resp);
+    assert_int_equal(resp.status, 200);
+    assert_int_equal(cJSON_GetArraySize(resp.doc), 0);
+    adminapi_resp_fini(&resp);
+    free(old);
+    free(young);
+}
+
+/* What the API's key-minting and revocations write: events naming the
+ * caller; the HMAC key in the answer only. */
+static void
+test_api_eab_add_then_used(void **state)
+{
+    struct fixture *f = *state;
+    struct api_row add = { "add", "POST", "/admin/eab", NULL,
+                           "{\"label\":\"team-c\",\"allow_ips\":"
+                           "[\"10.0.0.0/8\"],\"profiles\":null}",
+                           201, -1, 0 };
+    struct api_row list = { "list", "GET", "/admin/eab", NULL, NULL, 200, -1,
+                            0 };
+    struct adminapi_resp resp;
+    char kid[EAB_KID_LEN + 1];
+    char path[64];
+    const cJSON *k;
+    bool found = false;
+
+    api_call(f, &add, &resp);
+    assert_int_equal(resp.status, 201);
+    snprintf(kid, sizeof(kid), "%s", json_str(resp.doc, "kid", ""));
+    adminapi_resp_fini(&resp);
+    api_call(f, &list, &resp);
+    cJSON_ArrayForEach(k, resp.doc) {
+        if (strcmp(json_str(k, "kid", ""), kid) == 0) {
+            found = true;
+            assert_string_equal(json_str(k, "label", ""), "team-c");
+            assert_string_equal(
+                cJSON_GetArrayItem(cJSON_GetObjectItem(k, "allow_ips"), 0)
+                    ->valuestring,
+                "10.0.0.0/8");
+            assert_null(cJSON_GetObjectItem(k, "hmac"));
+        }
+    }
+    assert_true(found);
+    adminapi_resp_fini(&resp);
+    snprintf(path, sizeof(path), "/admin/eab/%s/revoke", kid);
+    {
+        struct api_row rev = { "rev", "POST", path, NULL, NULL, 200, -1, 0 };
+
+        api_call(f, &rev, &resp);
+        assert_int_equal(resp.status, 200);
+        assert_string_equal(json_str(resp.doc, "status", ""), "revoked");
+        adminapi_resp_fini(&resp);
+        api_call(f, &rev, &resp);
+        assert_int_equal(resp.status, 409);
+        adminapi_resp_fini(&resp);
+    }
+}
+
+static void
+test_api_refused_by_pki(void **state)
+{
+    struct fixture *f = *state;
+    struct api_row r = { "pki", "POST", "/admin/certificates/ff/revoke",
+                         NULL, NULL, 502, -1, 1 };
+    struct adminapi_resp resp;
+
+    revoke_answer = AP_ENET;
+    api_call(f, &r, &resp);
+    assert_int_equal(resp.status, 502);
+    assert_non_null(strstr(json_str(resp.doc, "detail", ""),
+                           "the PKI said no"));
+    adminapi_resp_fini(&resp);
+}
+
 static void
 test_eab(void **state)
 {
@@ -969,5 +1338,18 @@ main(void)
         test_eab, setup, teardown);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(
         test_backup, setup, teardown);
+    for (size_t i = 0; i < sizeof(api_rows) / sizeof(api_rows[0]); i++) {
+        tests[n++] = (struct CMUnitTest){ api_rows[i].name, test_api,
+                                          setup_api, teardown,
+                                          (void *)(uintptr_t)&api_rows[i] };
+    }
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(
+        test_api_equals_cli, setup, teardown);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(
+        test_api_overdue, setup, teardown);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(
+        test_api_eab_add_then_used, setup, teardown);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(
+        test_api_refused_by_pki, setup, teardown);
     return _cmocka_run_group_tests("admin", tests, n, NULL, NULL);
 }

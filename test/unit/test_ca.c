@@ -876,6 +876,50 @@ test_issue_rsa(void **state)
 }
 
 /* Only IP addresses: CN is the first one; explicit CN honoured. */
+/* A client-authentication leaf (the local adapter's template
+ * "clientAuth"): extKeyUsage clientAuth and not serverAuth. */
+static void
+test_issue_client_only(void **state)
+{
+    struct fix *f = *state;
+    static const char *const dns[] = {"host1.example"};
+    unsigned char keybuf[256];
+    const unsigned char *spki;
+    struct ca_issue_req req;
+    mbedtls_pk_context key;
+    mbedtls_x509_crt crt;
+    char errbuf[256];
+    char *pem = NULL;
+    long long now = (long long)time(NULL);
+
+    key_ec(&key, &f->rng);
+    memset(&req, 0, sizeof(req));
+    req.pubkey_der_len = key_spki(&key, keybuf, sizeof(keybuf), &spki);
+    req.pubkey_der = spki;
+    req.dns_names = dns;
+    req.n_dns_names = 1;
+    req.not_before = now;
+    req.not_after = now + DAY;
+    req.eku = CA_EKU_CLIENT;
+    assert_int_equal(ca_issue(f->ca, &req, &pem, errbuf, sizeof(errbuf)),
+                     AP_OK);
+    mbedtls_x509_crt_init(&crt);
+    assert_int_equal(mbedtls_x509_crt_parse(&crt, (const unsigned char *)pem,
+                                            strlen(pem) + 1),
+                     0);
+    assert_int_equal(mbedtls_x509_crt_check_extended_key_usage(
+                         &crt, MBEDTLS_OID_CLIENT_AUTH,
+                         MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)),
+                     0);
+    assert_int_not_equal(mbedtls_x509_crt_check_extended_key_usage(
+                             &crt, MBEDTLS_OID_SERVER_AUTH,
+                             MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)),
+                         0);
+    mbedtls_x509_crt_free(&crt);
+    free(pem);
+    mbedtls_pk_free(&key);
+}
+
 static void
 test_issue_ip_only_and_cn(void **state)
 {
@@ -1631,6 +1675,7 @@ main(void)
         cmocka_unit_test(test_issue_ec),
         cmocka_unit_test(test_issue_rsa),
         cmocka_unit_test(test_issue_ip_only_and_cn),
+        cmocka_unit_test(test_issue_client_only),
         cmocka_unit_test(test_issue_long_name),
         cmocka_unit_test(test_issue_clamped),
         cmocka_unit_test(test_issue_bad_inputs),

@@ -315,6 +315,7 @@ struct recipe {
     const char *err;         /* errbuf substring on failure */
     size_t n_names;          /* SANs on success */
     bool must_staple;
+    unsigned eku;            /* CRYPTO_CSR_EKU_* requested, on success */
 };
 
 #define SAN "subjectAltName=DNS:r.example.com"
@@ -331,7 +332,15 @@ static const struct recipe recipes[] = {
         "extendedKeyUsage=serverAuth,clientAuth",
         "tlsfeature=status_request,status_request_v2",
         "subjectKeyIdentifier=hash" },
-      .want = AP_OK, .n_names = 2, .must_staple = true },
+      .want = AP_OK, .n_names = 2, .must_staple = true,
+      .eku = CRYPTO_CSR_EKU_SERVER | CRYPTO_CSR_EKU_CLIENT },
+    { "recipe: extendedKeyUsage clientAuth (a client profile's CSR)",
+      TK_P256, TK__MAX, "SHA256", false, 0, NULL, false,
+      { SAN, "extendedKeyUsage=clientAuth" }, .want = AP_OK, .n_names = 1,
+      .eku = CRYPTO_CSR_EKU_CLIENT },
+    { "recipe: extendedKeyUsage serverAuth", TK_P256, TK__MAX, "SHA256",
+      false, 0, NULL, false, { SAN, "extendedKeyUsage=serverAuth" },
+      .want = AP_OK, .n_names = 1, .eku = CRYPTO_CSR_EKU_SERVER },
     { "recipe: RSA, keyUsage digitalSignature keyEncipherment", TK_RSA2048,
       TK__MAX, "SHA256", false, 0, "r.example.com", false,
       { SAN, "keyUsage=critical,digitalSignature,keyEncipherment" },
@@ -611,6 +620,7 @@ test_recipe(void **state)
     if (rc == AP_OK) {
         assert_int_equal(csr->n_dns_names + csr->n_ip_addrs, r->n_names);
         assert_int_equal(csr->must_staple, r->must_staple);
+        assert_int_equal(csr->eku, r->eku);
         assert_canonical_spki(csr);
         crypto_csr_free(csr);
         csr = NULL;
