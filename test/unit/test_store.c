@@ -990,8 +990,9 @@ main(void)
     add_engine_tests(&l);
 #endif
 
-    failed = _cmocka_run_group_tests(ENGINE_PG ? "store (PostgreSQL)"
-                                               : "store (LMDB)", l.tests, l.n, NULL, NULL);
+    failed = _cmocka_run_group_tests(
+        ENGINE_PG ? "store (PostgreSQL)" : "store (LMDB)", l.tests, l.n, NULL,
+        NULL);
     free(l.tests);
 #ifdef STORE_TEST_PG
     PQfinish(pg_own);

@@ -791,8 +791,8 @@ add_engine_tests(struct test_list *l)
              test_pg_lease_renewed, NULL);
     add_test(l, "pg: another instance's commit is heard",
              test_pg_remote_commit, NULL);
-    add_test(l, "pg: commit subscribers are capped", test_pg_subscribers_capped,
-             NULL);
+    add_test(l, "pg: commit subscribers are capped",
+             test_pg_subscribers_capped, NULL);
     add_test(l, "pg: a lost connection fails one transaction",
              test_pg_connection_lost, NULL);
     add_test(l, "pg: open errors, usage, backup", test_pg_open_errors, NULL);
