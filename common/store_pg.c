@@ -42,6 +42,7 @@
 #define LEASE_DEFAULT_MS 30000
 #define SCAN_BATCH 256
 #define CONNECT_TIMEOUT "10"
+#define STATEMENT_TIMEOUT "60s"
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
@@ -128,18 +129,26 @@ static PGconn *
 pg_connect(const char *conninfo, const char *password, char *errbuf,
            size_t errlen)
 {
-    const char *keys[5];
-    const char *vals[5];
+    const char *keys[10];
+    const char *vals[10];
     PGconn *c;
     PGresult *r;
     int k = 0;
 
-    keys[k] = "dbname";
-    vals[k++] = conninfo;
+    /* Defaults first: what conninfo says (expanded from "dbname") wins.
+     * Keepalives notice a server that went away in about 25 s. */
     keys[k] = "connect_timeout";
     vals[k++] = CONNECT_TIMEOUT;
+    keys[k] = "keepalives_idle";
+    vals[k++] = "10";
+    keys[k] = "keepalives_interval";
+    vals[k++] = "5";
+    keys[k] = "keepalives_count";
+    vals[k++] = "3";
     keys[k] = "application_name";
     vals[k++] = "acmeproxy";
+    keys[k] = "dbname";
+    vals[k++] = conninfo;
     if (password != NULL) {
         keys[k] = "password";
         vals[k++] = password;
@@ -158,8 +167,11 @@ pg_connect(const char *conninfo, const char *password, char *errbuf,
         return NULL;
     }
     PQsetNoticeProcessor(c, quiet_notice, NULL);
+    /* No statement waits for ever (a lock, a stuck server): a transaction
+     * fails instead, and the request or job is retried. */
     r = PQexec(c, "SET synchronous_commit TO on; "
-                  "SET client_min_messages TO warning");
+                  "SET client_min_messages TO warning; "
+                  "SET statement_timeout TO '" STATEMENT_TIMEOUT "'");
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         snprintf(errbuf, errlen, "PostgreSQL: %s", PQerrorMessage(c));
         errbuf[strcspn(errbuf, "\n")] = '\0';
@@ -454,8 +466,12 @@ renew_leases(struct store_pg *sp, PGconn *c)
     const char *vals[2] = { until, sp->instance };
 
     snprintf(until, sizeof(until), "%lld", wall_ms() + sp->lease_ms);
+    /* SKIP LOCKED: a row a writer holds is renewed next time (a third of
+     * the lease later), and the renewal never waits, so never deadlocks
+     * with a writer that changes several jobs. */
     (void)run(c, "lease renewal", "UPDATE ap_jobs SET lease_until = "
-              "$1::bigint WHERE owner = $2", 2, vals, NULL, NULL, 0,
+              "$1::bigint WHERE key IN (SELECT key FROM ap_jobs WHERE owner "
+              "= $2 FOR UPDATE SKIP LOCKED)", 2, vals, NULL, NULL, 0,
               PGRES_COMMAND_OK, NULL);
 }
 
