@@ -1038,17 +1038,25 @@ store_pg_job_take(struct store_txn *txn, const char *queue, long long now_ms,
     snprintf(now, sizeof(now), "%lld", now_ms);
     {
         const char *vals[4] = { lo, hi, idpos, now };
+        char sql[512];
 
-        rc = txn_run(txn, "job claim", "SELECT j.key, j.owner IS NOT NULL "
-                     "FROM ap_jobs_due d JOIN ap_jobs j ON j.key = "
-                     "substr(d.key, $3::integer) WHERE d.key >= $1 AND "
-                     "d.key < $2 AND (j.owner IS NULL OR j.lease_until < "
-                     "$4::bigint) ORDER BY d.key LIMIT 1 FOR UPDATE OF j "
-                     "SKIP LOCKED", 4, vals, NULL, NULL, 0, PGRES_TUPLES_OK,
-                     &r);
+        snprintf(sql, sizeof(sql), "SELECT j.key, j.owner IS NOT NULL FROM "
+                 "ap_jobs_due d JOIN ap_jobs j ON j.key = substr(d.key, "
+                 "$3::integer) WHERE d.key >= $1 AND d.key < $2 AND (j.owner "
+                 "IS NULL OR j.lease_until < $4::bigint) ORDER BY d.key "
+                 "LIMIT 1%s", txn->write ? " FOR UPDATE OF j SKIP LOCKED"
+                                         : "");
+        rc = txn_run(txn, "job claim", sql, 4, vals, NULL, NULL, 0,
+                     PGRES_TUPLES_OK, &r);
     }
     if (rc != AP_OK) {
         return rc;
+    }
+    if (PQntuples(r) == 1 && !txn->write) {
+        /* A look only: there is one to claim. */
+        snprintf(id, idlen, "%.*s", (int)(idlen - 1), PQgetvalue(r, 0, 0));
+        PQclear(r);
+        return AP_OK;
     }
     if (PQntuples(r) == 1) {
         const char *vals[3] = { sp->instance, until, PQgetvalue(r, 0, 0) };
