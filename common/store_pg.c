@@ -569,6 +569,7 @@ default_instance(const char *dir, char *out, size_t outlen)
 {
     char host[256];
     char safe[41];
+    char *real;
     uint32_t h = 2166136261u;
     size_t k = 0;
 
@@ -585,10 +586,15 @@ default_instance(const char *dir, char *out, size_t outlen)
                         : '_';
     }
     safe[k] = '\0';
-    for (const char *p = dir; *p != '\0'; p++) {
+    /* The absolute path: the same directory hashes the same from any
+     * working directory. */
+    real = dir != NULL ? realpath(dir, NULL) : NULL;
+    for (const char *p = real != NULL ? real : dir != NULL ? dir : "";
+         *p != '\0'; p++) {
         h ^= (unsigned char)*p;
         h *= 16777619u;
     }
+    free(real);
     snprintf(out, outlen, "%s-%08" PRIx32, k > 0 ? safe : "host", h);
 }
 
