@@ -230,6 +230,11 @@ store_start() {
 }
 
 proxy_start() {
+    # Every suite that sources this file runs on PostgreSQL the same way.
+    if ! store_start; then
+        START_ERR="PostgreSQL did not start (pg_start)"
+        return 1
+    fi
     [ -f "$TMP/proxy.conf" ] || proxy_write_config
     echo "### start $(date +%T)" >> "$TMP/proxy.log"
     "$TARGET" -c "$TMP/proxy.conf" >> "$TMP/proxy.log" 2>&1 &
