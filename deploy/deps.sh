@@ -17,11 +17,13 @@ PKGS=(
     libc-ares-dev libsystemd-dev systemd prometheus
     apache2 caddy haproxy socat tomcat10 tomcat10-admin
     ansible
+    libpq-dev postgresql-15
 )
 # The middleware of test/integration/enrol_middleware.sh: the suite starts
 # its own instances on loopback; the packages' services are not started
 # at install (a policy-rc.d for the time of apt-get, below).
-SERVICE_PKGS=(apache2 caddy haproxy tomcat10)
+# PostgreSQL: the suites run their own server (test/integration/pg_lib.sh).
+SERVICE_PKGS=(apache2 caddy haproxy tomcat10 postgresql-15)
 # `make deb` (deploy/deb.sh) also needs the Debian packaging tools.
 DEB_PKGS=(debhelper lintian fakeroot)
 
