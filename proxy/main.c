@@ -560,7 +560,17 @@ serve(const struct config *cfg)
         prepare_tls(cfg, app.ca, "tls.pem", tls_pem, sizeof(tls_pem)) != 0) {
         goto out;
     }
-    if (nonce_ctx_new(cfg->acme.nonce_ttl_sec, &app.nonces) != AP_OK) {
+    /* With a key file every instance on the store redeems every
+     * instance's nonces once (docs/ha.md "Nonces"). */
+    if (cfg->acme.nonce_key_file[0] != '\0') {
+        if (nonce_ctx_new_shared(cfg->acme.nonce_ttl_sec,
+                                 cfg->acme.nonce_key_file, app.st,
+                                 &app.nonces, errbuf,
+                                 sizeof(errbuf)) != AP_OK) {
+            fprintf(stderr, "acmeproxy: %s: %s\n", cfg->path, errbuf);
+            goto out;
+        }
+    } else if (nonce_ctx_new(cfg->acme.nonce_ttl_sec, &app.nonces) != AP_OK) {
         fprintf(stderr, "acmeproxy: cannot create the nonce context\n");
         goto out;
     }
