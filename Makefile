@@ -3,7 +3,7 @@
 # first (deploy/deps.sh), then build.
 
 PKGS      := libcurl libcjson lmdb inih libcrypto libssl libcares libxml-2.0 \
-             libsystemd
+             libsystemd libpq
 # The release: the Debian package's version (deploy/debian/changelog's
 # first entry) and the build info of the metrics.
 VERSION   := $(shell sed -n '1s/^acmeproxy (\([^)-]*\).*/\1/p' deploy/debian/changelog 2>/dev/null)

@@ -9,9 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <ini.h>
 
+#include "common/crypto.h"
+#include "common/fileio.h"
 #include "common/log.h"
 #include "common/netpolicy.h"
 #include "common/resolve.h"
@@ -112,6 +115,11 @@ static const struct kv_spec specs[] = {
          0, 1000000, "0"),
     STR("audit", "file", audit.file, ""),
     BOOL("audit", "syslog", audit.syslog, "no"),
+    STR("store", "engine", store.engine, "lmdb"),
+    STR("store", "postgresql", store.postgresql, ""),
+    STR("store", "password", store.password, ""),
+    STR("store", "instance", store.instance, ""),
+    UINT("store", "pool_size", store.pool_size, 0, 512, "0"),
     STR("admin", "listen", admin.listen, ""),
     UINT("admin", "max_job_age", admin.max_job_age, 1, 7 * 86400, "600"),
     UINT("admin", "max_validation_wait", admin.max_validation_wait, 1, 86400,
@@ -144,6 +152,11 @@ static const char *const restart_only[][2] = {
     { "audit", "file" },
     { "audit", "syslog" },
     { "admin", "listen" },
+    { "store", "engine" },
+    { "store", "postgresql" },
+    { "store", "password" },
+    { "store", "instance" },
+    { "store", "pool_size" },
 };
 
 struct load_ctx {
@@ -520,6 +533,21 @@ check_values(struct config *cfg, char *msg, size_t msglen, const char **sec,
         *key = "resolver";
         return AP_EINVAL;
     }
+    if (strcmp(cfg->store.engine, "lmdb") != 0 &&
+        strcmp(cfg->store.engine, "postgresql") != 0) {
+        snprintf(msg, msglen, "[store] engine must be lmdb or postgresql");
+        *sec = "store";
+        *key = "engine";
+        return AP_EINVAL;
+    }
+    if (strcmp(cfg->store.engine, "postgresql") == 0 &&
+        cfg->store.postgresql[0] == '\0') {
+        snprintf(msg, msglen, "[store] postgresql (a libpq connection "
+                 "string) is required with engine = postgresql");
+        *sec = "store";
+        *key = "engine";
+        return AP_EINVAL;
+    }
     if (netpolicy_init(&np, cfg->validation.allow, cfg->validation.deny,
                        npmsg, sizeof(npmsg)) != AP_OK) {
         snprintf(msg, msglen, "[validation] %s", npmsg);
@@ -702,4 +730,70 @@ config_profile_find(const struct config *cfg, const char *name)
         }
     }
     return NULL;
+}
+
+#define CONFIG_MAX_SECRET 8192
+
+ap_err
+config_store_password(const struct config *cfg, char **out, char *errbuf,
+                      size_t errlen)
+{
+    const char *spec = cfg->store.password;
+    const char *path;
+    char *data = NULL;
+    char why[300];
+    struct stat sb;
+    size_t n = 0;
+    ap_err rc;
+
+    *out = NULL;
+    if (spec == NULL || spec[0] == '\0') {
+        return AP_OK;
+    }
+    if (strncmp(spec, "env:", 4) == 0) {
+        const char *v = getenv(spec + 4);
+
+        if (v == NULL || v[0] == '\0') {
+            snprintf(errbuf, errlen, "%s: [store] password: environment "
+                     "variable %s is not set", cfg->path, spec + 4);
+            return AP_ECONFIG;
+        }
+        *out = strdup(v);
+        return *out != NULL ? AP_OK : AP_ENOMEM;
+    }
+    path = strncmp(spec, "file:", 5) == 0 ? spec + 5 : spec;
+    rc = fileio_read(path, CONFIG_MAX_SECRET, FILEIO_SECRET, &data, &n, why,
+                     sizeof(why));
+    if (rc != AP_OK) {
+        snprintf(errbuf, errlen, "%s: [store] password: cannot read %s",
+                 cfg->path, why);
+        return rc == AP_ENOMEM ? rc : AP_ECONFIG;
+    }
+    /* The first line; the rest is wiped, not left behind the NUL. */
+    {
+        size_t keep = strcspn(data, "\r\n");
+
+        crypto_zeroize(data + keep, n - keep);
+    }
+    if (data[0] == '\0') {
+        snprintf(errbuf, errlen, "%s: [store] password: %s is empty",
+                 cfg->path, path);
+        config_secret_free(data);
+        return AP_ECONFIG;
+    }
+    if (stat(path, &sb) == 0 && (sb.st_mode & 077) != 0) {
+        log_warn("config", "%s (the PostgreSQL password) may be read by "
+                 "group or others", path);
+    }
+    *out = data;
+    return AP_OK;
+}
+
+void
+config_secret_free(char *secret)
+{
+    if (secret != NULL) {
+        crypto_zeroize(secret, strlen(secret));
+        free(secret);
+    }
 }

@@ -113,6 +113,15 @@ struct config {
         char *file;                 /* JSON lines; "": <data_dir>/audit.log */
         bool syslog;                /* also send each event to syslog */
     } audit;
+    struct {                        /* [store] */
+        char *engine;               /* "lmdb" or "postgresql" */
+        char *postgresql;           /* libpq connection string */
+        char *password;             /* env:NAME, file:PATH or PATH: where
+                                       the password is, never itself */
+        char *instance;             /* PostgreSQL instance id; "": host
+                                       name and a hash of data_dir */
+        unsigned pool_size;         /* connections; 0: from the threads */
+    } store;
     struct {                        /* [admin]: the admin listener */
         char *listen;               /* host:port, plain HTTP; "": none */
         unsigned max_job_age;       /* s a due job may wait: else unready */
@@ -131,6 +140,17 @@ const struct config_profile *config_profile_find(const struct config *cfg,
 AP_MUST_CHECK ap_err config_load(const char *path, struct config *cfg,
                                  char *errbuf, size_t errlen);
 void config_fini(struct config *cfg);
+
+/* Reads the PostgreSQL password that [store] password names: "env:NAME"
+ * the environment variable, "file:PATH" or a plain path the file's first
+ * line (at most 8 KiB; a file group or others may read is a warning).
+ * *out NULL when the key is empty. The password never reaches errbuf or
+ * the log; release it with config_secret_free. */
+AP_MUST_CHECK ap_err config_store_password(const struct config *cfg,
+                                           char **out, char *errbuf,
+                                           size_t errlen);
+/* Wipes and frees a secret; accepts NULL. */
+void config_secret_free(char *secret);
 
 /* True when a key whose change needs a restart (listen addresses,
  * data_dir, thread counts, the store's map size, the connection limits ...)

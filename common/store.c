@@ -1,6 +1,9 @@
-/* common/store.c: the LMDB environment behind store.h: open, close,
- * transactions, records, scans, counts and backups. The job queues are
- * common/store_jobs.c, built on these.
+/* common/store.c: store.h's entry points, which check their arguments
+ * and hand each call to its engine, the commit subscribers, the copy
+ * between stores (migrate --from-lmdb), and the LMDB engine: open, close,
+ * transactions, records, scans, counts and backups. The PostgreSQL engine
+ * is common/store_pg.c; the job queues are common/store_jobs.c, built on
+ * these.
  *
  * This is the only file that includes lmdb.h; no MDB_val escapes it. The
  * environment uses MDB_NOTLS so read transactions are not tied to a
@@ -24,7 +27,7 @@
 
 #define STORE_SCHEMA "1"
 
-static const char *const table_name[] = {
+static const char *const table_name[] = { /* also PostgreSQL's ap_<name> */
     [STORE_ACCOUNTS] = "accounts",
     [STORE_ACCOUNT_KEYS] = "account_keys",
     [STORE_ORDERS] = "orders",
@@ -45,22 +48,20 @@ _Static_assert(sizeof(table_name) / sizeof(table_name[0]) == STORE__MAX,
 
 _Static_assert(STORE__MAX <= 32, "store_commit_fn gets a 32-bit table set");
 
-struct store {
+struct store_lmdb {
     MDB_env *env;
     MDB_dbi dbi[STORE__MAX];
     size_t map_size_mb;
-    store_commit_fn on_commit;
-    void *on_commit_arg;
-    /* Job claims of this process and their journal (store_int.h). */
-    struct store_claims claims;
 };
 
-struct store_txn {
-    struct store *st;
-    MDB_txn *txn;
-    bool write;
-    unsigned touched;   /* tables put into (1u << table) */
-};
+#define ENV(st) ((st)->lmdb->env)
+#define DBI(txn, t) ((txn)->st->lmdb->dbi[t])
+
+const char *
+store_table_name(enum store_table t)
+{
+    return (unsigned)t < STORE__MAX ? table_name[t] : "?";
+}
 
 static ap_err
 map_rc(int rc, const char *what, const struct store *st)
@@ -76,51 +77,46 @@ map_rc(int rc, const char *what, const struct store *st)
     }
     if (rc == MDB_MAP_FULL) {
         log_err("store", "%s: %s (map_size_mb=%zu: raise it)", what,
-                mdb_strerror(rc), st ? st->map_size_mb : 0);
+                mdb_strerror(rc), st ? st->lmdb->map_size_mb : 0);
     } else {
         log_err("store", "%s: %s", what, mdb_strerror(rc));
     }
     return AP_ESTORE;
 }
 
-ap_err
-store_open(const char *dir, size_t map_size_mb, struct store **out,
-           char *errbuf, size_t errlen)
+static ap_err
+lmdb_open(struct store *st, const char *dir, size_t map_size_mb,
+          char *errbuf, size_t errlen)
 {
-    struct store *st = NULL;
+    struct store_lmdb *l;
     MDB_txn *txn = NULL;
     ap_err rc = AP_ESTORE;
     int mrc;
 
-    st = calloc(1, sizeof(*st));
-    if (st == NULL) {
+    l = calloc(1, sizeof(*l));
+    if (l == NULL) {
         snprintf(errbuf, errlen, "out of memory");
         return AP_ENOMEM;
     }
-    st->map_size_mb = map_size_mb;
-    st->claims.journal_fd = -1;
-    pthread_mutex_init(&st->claims.lock, NULL);
-    if (asprintf(&st->claims.journal_path, "%s/job-starts", dir) < 0) {
-        st->claims.journal_path = NULL;
-        snprintf(errbuf, errlen, "out of memory");
-        goto out;
-    }
-    mrc = mdb_env_create(&st->env);
+    st->lmdb = l;
+    l->map_size_mb = map_size_mb;
+    mrc = mdb_env_create(&l->env);
     if (mrc != 0) {
         snprintf(errbuf, errlen, "mdb_env_create: %s", mdb_strerror(mrc));
+        l->env = NULL;
         goto out;
     }
-    mrc = mdb_env_set_maxdbs(st->env, STORE__MAX);
+    mrc = mdb_env_set_maxdbs(l->env, STORE__MAX);
     if (mrc == 0) {
-        mrc = mdb_env_set_mapsize(st->env, map_size_mb * 1024 * 1024);
+        mrc = mdb_env_set_mapsize(l->env, map_size_mb * 1024 * 1024);
     }
     if (mrc == 0) {
-        mrc = mdb_env_set_maxreaders(st->env, 512);
+        mrc = mdb_env_set_maxreaders(l->env, 512);
     }
     if (mrc == 0) {
         /* MDB_NORDAHEAD: random reads of a large store would otherwise
          * pull whole read-ahead windows into memory. */
-        mrc = mdb_env_open(st->env, dir, MDB_NOTLS | MDB_NORDAHEAD, 0600);
+        mrc = mdb_env_open(l->env, dir, MDB_NOTLS | MDB_NORDAHEAD, 0600);
     }
     if (mrc != 0) {
         snprintf(errbuf, errlen, "opening the store in %s: %s", dir,
@@ -128,19 +124,19 @@ store_open(const char *dir, size_t map_size_mb, struct store **out,
         goto out;
     }
     /* A reader that died with a crash leaves its slot; clear such slots. */
-    (void)mdb_reader_check(st->env, NULL);
-    mrc = mdb_txn_begin(st->env, NULL, 0, &txn);
+    (void)mdb_reader_check(l->env, NULL);
+    mrc = mdb_txn_begin(l->env, NULL, 0, &txn);
     for (int i = 0; mrc == 0 && i < STORE__MAX; i++) {
-        mrc = mdb_dbi_open(txn, table_name[i], MDB_CREATE, &st->dbi[i]);
+        mrc = mdb_dbi_open(txn, table_name[i], MDB_CREATE, &l->dbi[i]);
     }
     if (mrc == 0) {
         MDB_val k = { strlen("schema"), (void *)"schema" };
         MDB_val v = { strlen(STORE_SCHEMA), (void *)STORE_SCHEMA };
         MDB_val have;
 
-        mrc = mdb_get(txn, st->dbi[STORE_META], &k, &have);
+        mrc = mdb_get(txn, l->dbi[STORE_META], &k, &have);
         if (mrc == MDB_NOTFOUND) {
-            mrc = mdb_put(txn, st->dbi[STORE_META], &k, &v, 0);
+            mrc = mdb_put(txn, l->dbi[STORE_META], &k, &v, 0);
         } else if (mrc == 0 && (have.mv_size != v.mv_size ||
                                 memcmp(have.mv_data, v.mv_data,
                                        v.mv_size) != 0)) {
@@ -163,6 +159,45 @@ out:
     if (txn != NULL) {
         mdb_txn_abort(txn);
     }
+    return rc;
+}
+
+ap_err
+store_open(const struct store_config *cfg, struct store **out, char *errbuf,
+           size_t errlen)
+{
+    struct store *st = NULL;
+    ap_err rc = AP_ESTORE;
+
+    st = calloc(1, sizeof(*st));
+    if (st == NULL) {
+        snprintf(errbuf, errlen, "out of memory");
+        return AP_ENOMEM;
+    }
+    st->engine = cfg->engine;
+    st->claims.journal_fd = -1;
+    pthread_mutex_init(&st->claims.lock, NULL);
+    pthread_rwlock_init(&st->subs_lock, NULL);
+    if (cfg->dir == NULL ||
+        asprintf(&st->claims.journal_path, "%s/job-starts", cfg->dir) < 0) {
+        st->claims.journal_path = NULL;
+        snprintf(errbuf, errlen, cfg->dir == NULL ? "no store directory"
+                                                  : "out of memory");
+        goto out;
+    }
+    switch (cfg->engine) {
+    case STORE_ENGINE_LMDB:
+        rc = lmdb_open(st, cfg->dir, cfg->map_size_mb, errbuf, errlen);
+        break;
+    case STORE_ENGINE_POSTGRESQL:
+        rc = store_pg_open(st, cfg, errbuf, errlen);
+        break;
+    default:
+        snprintf(errbuf, errlen, "unknown store engine");
+        rc = AP_EINVAL;
+        break;
+    }
+out:
     if (rc != AP_OK) {
         store_close(st);
         st = NULL;
@@ -177,8 +212,14 @@ store_close(struct store *st)
     if (st == NULL) {
         return;
     }
-    if (st->env != NULL) {
-        mdb_env_close(st->env);
+    if (st->pg != NULL) {
+        store_pg_close(st);
+    }
+    if (st->lmdb != NULL) {
+        if (st->lmdb->env != NULL) {
+            mdb_env_close(st->lmdb->env);
+        }
+        free(st->lmdb);
     }
     if (st->claims.journal_fd != -1) {
         close(st->claims.journal_fd);
@@ -189,7 +230,20 @@ store_close(struct store *st)
     free(st->claims.ids);
     free(st->claims.journal_path);
     pthread_mutex_destroy(&st->claims.lock);
+    pthread_rwlock_destroy(&st->subs_lock);
     free(st);
+}
+
+enum store_engine
+store_engine_of(const struct store *st)
+{
+    return st->engine;
+}
+
+const char *
+store_instance(const struct store *st)
+{
+    return st->pg != NULL ? store_pg_instance(st) : "";
 }
 
 struct store_claims *
@@ -204,30 +258,76 @@ store_txn_store(const struct store_txn *txn)
     return txn->st;
 }
 
-void
+ap_err
 store_on_commit(struct store *st, store_commit_fn fn, void *arg)
 {
-    st->on_commit = fn;
-    st->on_commit_arg = arg;
+    ap_err rc = AP_OK;
+
+    if (fn == NULL) {
+        return AP_EINVAL;
+    }
+    pthread_rwlock_wrlock(&st->subs_lock);
+    if (st->n_subs == STORE_MAX_SUBSCRIBERS) {
+        rc = AP_ETOOBIG;
+    } else {
+        st->subs[st->n_subs].fn = fn;
+        st->subs[st->n_subs].arg = arg;
+        st->n_subs++;
+    }
+    pthread_rwlock_unlock(&st->subs_lock);
+    return rc;
+}
+
+void
+store_off_commit(struct store *st, store_commit_fn fn, void *arg)
+{
+    pthread_rwlock_wrlock(&st->subs_lock);
+    for (size_t i = 0; i < st->n_subs; i++) {
+        if (st->subs[i].fn == fn && st->subs[i].arg == arg) {
+            memmove(&st->subs[i], &st->subs[i + 1],
+                    (st->n_subs - i - 1) * sizeof(st->subs[0]));
+            st->n_subs--;
+            break;
+        }
+    }
+    pthread_rwlock_unlock(&st->subs_lock);
+}
+
+void
+store_notify(struct store *st, unsigned tables, bool remote)
+{
+    pthread_rwlock_rdlock(&st->subs_lock);
+    for (size_t i = 0; i < st->n_subs; i++) {
+        st->subs[i].fn(st->subs[i].arg, tables, remote);
+    }
+    pthread_rwlock_unlock(&st->subs_lock);
 }
 
 ap_err
 store_begin(struct store *st, bool write, struct store_txn **out)
 {
     struct store_txn *t;
-    int mrc;
+    ap_err rc;
 
     t = calloc(1, sizeof(*t));
     if (t == NULL) {
         return AP_ENOMEM;
     }
-    mrc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
-    if (mrc != 0) {
-        free(t);
-        return map_rc(mrc, "txn_begin", st);
-    }
     t->st = st;
     t->write = write;
+    if (st->pg != NULL) {
+        rc = store_pg_begin(t);
+    } else {
+        MDB_txn *m = NULL;
+
+        rc = map_rc(mdb_txn_begin(ENV(st), NULL, write ? 0 : MDB_RDONLY, &m),
+                    "txn_begin", st);
+        t->mdb = m;
+    }
+    if (rc != AP_OK) {
+        free(t);
+        return rc;
+    }
     *out = t;
     return AP_OK;
 }
@@ -237,12 +337,16 @@ store_commit(struct store_txn *txn)
 {
     struct store *st = txn->st;
     unsigned touched = txn->write ? txn->touched : 0;
-    int mrc = mdb_txn_commit(txn->txn);
-    ap_err rc = map_rc(mrc, "commit", st);
+    ap_err rc;
 
+    if (st->pg != NULL) {
+        rc = store_pg_commit(txn);
+    } else {
+        rc = map_rc(mdb_txn_commit(txn->mdb), "commit", st);
+    }
     free(txn);
-    if (rc == AP_OK && touched != 0 && st->on_commit != NULL) {
-        st->on_commit(st->on_commit_arg, touched);
+    if (rc == AP_OK && touched != 0) {
+        store_notify(st, touched, false);
     }
     return rc;
 }
@@ -253,17 +357,32 @@ store_abort(struct store_txn *txn)
     if (txn == NULL) {
         return;
     }
-    mdb_txn_abort(txn->txn);
+    if (txn->st->pg != NULL) {
+        store_pg_abort(txn);
+    } else {
+        mdb_txn_abort(txn->mdb);
+    }
     free(txn);
 }
 
+/* A key is 1..STORE_MAX_KEY bytes; PostgreSQL keeps keys as text
+ * COLLATE "C", so there they are printable ASCII. */
 static ap_err
-make_key(const char *key, MDB_val *k)
+make_key(const struct store_txn *txn, enum store_table t, const char *key,
+         MDB_val *k)
 {
     size_t n = strlen(key);
 
-    if (n == 0 || n > STORE_MAX_KEY) {
+    if (n == 0 || n > STORE_MAX_KEY || (unsigned)t >= STORE__MAX) {
         return AP_EINVAL;
+    }
+    if (txn->st->pg != NULL) {
+        for (size_t i = 0; i < n; i++) {
+            if ((unsigned char)key[i] < 0x20 ||
+                (unsigned char)key[i] > 0x7e) {
+                return AP_EINVAL;
+            }
+        }
     }
     k->mv_size = n;
     k->mv_data = (void *)(uintptr_t)key;
@@ -279,11 +398,14 @@ store_get(struct store_txn *txn, enum store_table t, const char *key,
     char *copy;
     ap_err rc;
 
-    rc = make_key(key, &k);
+    rc = make_key(txn, t, key, &k);
     if (rc != AP_OK) {
         return rc;
     }
-    rc = map_rc(mdb_get(txn->txn, txn->st->dbi[t], &k, &v), "get", txn->st);
+    if (txn->st->pg != NULL) {
+        return store_pg_get(txn, t, key, val, len);
+    }
+    rc = map_rc(mdb_get(txn->mdb, DBI(txn, t), &k, &v), "get", txn->st);
     if (rc != AP_OK) {
         return rc;
     }
@@ -308,11 +430,18 @@ store_put(struct store_txn *txn, enum store_table t, const char *key,
     MDB_val v = { len, (void *)(uintptr_t)val };
     ap_err rc;
 
-    rc = make_key(key, &k);
+    rc = make_key(txn, t, key, &k);
     if (rc != AP_OK) {
         return rc;
     }
-    rc = map_rc(mdb_put(txn->txn, txn->st->dbi[t], &k, &v,
+    if (txn->st->pg != NULL) {
+        rc = store_pg_put(txn, t, key, val, len, exclusive);
+        if (rc == AP_OK) {
+            txn->touched |= 1u << t;
+        }
+        return rc;
+    }
+    rc = map_rc(mdb_put(txn->mdb, DBI(txn, t), &k, &v,
                         exclusive ? MDB_NOOVERWRITE : 0),
                 "put", txn->st);
     if (rc == AP_OK) {
@@ -327,11 +456,14 @@ store_del(struct store_txn *txn, enum store_table t, const char *key)
     MDB_val k;
     ap_err rc;
 
-    rc = make_key(key, &k);
+    rc = make_key(txn, t, key, &k);
     if (rc != AP_OK) {
         return rc;
     }
-    return map_rc(mdb_del(txn->txn, txn->st->dbi[t], &k, NULL), "del",
+    if (txn->st->pg != NULL) {
+        return store_pg_del(txn, t, key);
+    }
+    return map_rc(mdb_del(txn->mdb, DBI(txn, t), &k, NULL), "del",
                   txn->st);
 }
 
@@ -347,7 +479,13 @@ store_scan(struct store_txn *txn, enum store_table t, const char *prefix,
     ap_err rc = AP_ESTORE;
     int mrc;
 
-    mrc = mdb_cursor_open(txn->txn, txn->st->dbi[t], &cur);
+    if ((unsigned)t >= STORE__MAX) {
+        return AP_EINVAL;
+    }
+    if (txn->st->pg != NULL) {
+        return store_pg_scan(txn, t, prefix, after, fn, arg);
+    }
+    mrc = mdb_cursor_open(txn->mdb, DBI(txn, t), &cur);
     if (mrc != 0) {
         return map_rc(mrc, "cursor_open", txn->st);
     }
@@ -476,7 +614,13 @@ store_count(struct store_txn *txn, enum store_table t, size_t *out)
     MDB_stat ms;
     ap_err rc;
 
-    rc = map_rc(mdb_stat(txn->txn, txn->st->dbi[t], &ms), "stat", txn->st);
+    if ((unsigned)t >= STORE__MAX) {
+        return AP_EINVAL;
+    }
+    if (txn->st->pg != NULL) {
+        return store_pg_count(txn, t, out);
+    }
+    rc = map_rc(mdb_stat(txn->mdb, DBI(txn, t), &ms), "stat", txn->st);
     if (rc == AP_OK) {
         *out = ms.ms_entries;
     }
@@ -489,6 +633,11 @@ store_backup(struct store *st, const char *path, char *errbuf, size_t errlen)
     int fd;
     int mrc;
 
+    if (st->pg != NULL) {
+        snprintf(errbuf, errlen, "the store is PostgreSQL: back it up with "
+                 "pg_dump (docs/ha.md, \"Backup and restore\")");
+        return AP_EINVAL;
+    }
     /* O_EXCL: a backup never overwrites a file; 0600: it holds secrets. */
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
               0600);
@@ -496,7 +645,7 @@ store_backup(struct store *st, const char *path, char *errbuf, size_t errlen)
         snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
         return AP_EINVAL;
     }
-    mrc = mdb_env_copyfd2(st->env, fd, MDB_CP_COMPACT);
+    mrc = mdb_env_copyfd2(ENV(st), fd, MDB_CP_COMPACT);
     if (mrc == 0 && fsync(fd) != 0) {
         mrc = errno;
     }
@@ -519,13 +668,118 @@ store_usage(struct store *st, size_t *map_bytes, size_t *used_bytes)
     MDB_stat ms;
     ap_err rc;
 
-    rc = map_rc(mdb_env_info(st->env, &info), "env_info", st);
+    if (st->pg != NULL) {
+        *map_bytes = 0;
+        return store_pg_usage(st, used_bytes);
+    }
+    rc = map_rc(mdb_env_info(ENV(st), &info), "env_info", st);
     if (rc == AP_OK) {
-        rc = map_rc(mdb_env_stat(st->env, &ms), "env_stat", st);
+        rc = map_rc(mdb_env_stat(ENV(st), &ms), "env_stat", st);
     }
     if (rc == AP_OK) {
         *map_bytes = info.me_mapsize;
         *used_bytes = ((size_t)info.me_last_pgno + 1) * ms.ms_psize;
     }
     return rc;
+}
+
+/* ---- the copy between stores (acmeproxy migrate --from-lmdb) ---- */
+
+struct copy_ctx {
+    struct store_txn *to;
+    enum store_table t;
+    size_t n;
+    ap_err rc;
+};
+
+static bool
+copy_fn(void *arg, const char *key, const char *val, size_t len)
+{
+    struct copy_ctx *c = arg;
+
+    c->rc = store_put(c->to, c->t, key, val, len, true);
+    if (c->rc != AP_OK) {
+        log_err("store", "copying %s/%s: %s", table_name[c->t], key,
+                ap_strerror(c->rc));
+        return false;
+    }
+    c->n++;
+    return true;
+}
+
+ap_err
+store_copy(struct store *from, struct store *to, size_t counts[STORE__MAX],
+           char *errbuf, size_t errlen)
+{
+    struct store_txn *rt = NULL;
+    struct store_txn *wt = NULL;
+    struct copy_ctx c;
+    ap_err rc;
+
+    rc = store_begin(to, true, &wt);
+    if (rc == AP_OK) {
+        rc = store_begin(from, false, &rt);
+    }
+    if (rc != AP_OK) {
+        snprintf(errbuf, errlen, "cannot begin the copy: %s",
+                 ap_strerror(rc));
+        goto out;
+    }
+    for (int t = 0; t < STORE__MAX; t++) {
+        size_t n = 0;
+
+        rc = store_count(wt, (enum store_table)t, &n);
+        if (rc == AP_OK && n != 0) {
+            snprintf(errbuf, errlen, "the target store is not empty "
+                     "(table %s has %zu records)", table_name[t], n);
+            rc = AP_EEXIST;
+        }
+        if (rc != AP_OK) {
+            goto out;
+        }
+    }
+    for (int t = 0; t < STORE__MAX; t++) {
+        memset(&c, 0, sizeof(c));
+        c.to = wt;
+        c.t = (enum store_table)t;
+        rc = store_scan(rt, c.t, NULL, NULL, copy_fn, &c);
+        if (rc == AP_OK) {
+            rc = c.rc;
+        }
+        if (rc != AP_OK) {
+            snprintf(errbuf, errlen, "copying table %s: %s", table_name[t],
+                     ap_strerror(rc));
+            goto out;
+        }
+        if (counts != NULL) {
+            counts[t] = c.n;
+        }
+    }
+    store_abort(rt);
+    rt = NULL;
+    rc = store_commit(wt);
+    wt = NULL;
+    if (rc != AP_OK) {
+        snprintf(errbuf, errlen, "committing the copy: %s", ap_strerror(rc));
+    }
+out:
+    store_abort(rt);
+    store_abort(wt);
+    return rc;
+}
+
+ap_err
+store_migrate(const struct store_config *cfg, int *from, int *to,
+              char *errbuf, size_t errlen)
+{
+    const char *const *steps;
+    size_t n = 0;
+
+    if (cfg->engine != STORE_ENGINE_POSTGRESQL) {
+        snprintf(errbuf, errlen, "the LMDB store needs no migrate: its "
+                 "schema is made when it is opened");
+        return AP_EINVAL;
+    }
+    steps = store_pg_schema_steps(&n);
+    return store_pg_migrate_steps(cfg, steps, n, from, to, errbuf, errlen);
 }

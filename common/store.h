@@ -1,12 +1,21 @@
 /* common/store.h: durable state, in records, indexes and short
  * transactions.
  *
- * The only file that includes lmdb.h is store.c: the rest of the code sees
- * named tables of string keys and byte values (JSON records), so another
- * engine (PostgreSQL) can stand behind this interface later. Values are
- * copied out before a transaction ends. A transaction belongs to the thread
- * that began it and never spans a network call. Every commit is durable
- * (fsync) before it returns. */
+ * Two engines stand behind this interface, chosen at store_open: LMDB
+ * (common/store.c, the embedded default for one machine; the only file
+ * that includes lmdb.h) and PostgreSQL (common/store_pg.c, the only file
+ * that includes libpq-fe.h; several instances share one database). The
+ * rest of the code sees named tables of string keys and byte values (JSON
+ * records) and never knows which engine it uses. Values are copied out
+ * before a transaction ends. A transaction belongs to the thread that
+ * began it and never spans a network call. Every commit is durable (LMDB:
+ * fsync; PostgreSQL: synchronous_commit on) before it returns.
+ *
+ * Write transactions are serial: LMDB has one writer; with PostgreSQL
+ * every write transaction first takes one cluster-wide transaction-scoped
+ * advisory lock, so the writers of every instance run one at a time, and a
+ * read transaction is a REPEATABLE READ READ ONLY snapshot (docs/ha.md,
+ * "How each invariant holds"). */
 #ifndef AP_COMMON_STORE_H
 #define AP_COMMON_STORE_H
 
@@ -17,7 +26,8 @@
 
 #include "common/err.h"
 
-#define STORE_MAX_KEY 400 /* below LMDB's 511-byte key limit */
+#define STORE_MAX_KEY 400 /* below LMDB's 511-byte key limit; ASCII for
+                            PostgreSQL (text COLLATE "C") */
 #define STORE_MAX_RECORD (16u << 20) /* bytes of one JSON record */
 
 enum store_table {
@@ -41,25 +51,72 @@ enum store_table {
 struct store;
 struct store_txn;
 
+enum store_engine {
+    STORE_ENGINE_LMDB = 0,  /* the default */
+    STORE_ENGINE_POSTGRESQL,
+};
+
+#define STORE_MAX_INSTANCE 63   /* bytes of an instance id */
+#define STORE_MAX_SUBSCRIBERS 8 /* commit subscribers of one store */
+
+/* What store_open needs; every string is borrowed for the call only. */
+struct store_config {
+    enum store_engine engine;
+    const char *dir;        /* LMDB: the environment (must exist); both:
+                               the data directory's db/ (job journal) */
+    size_t map_size_mb;     /* LMDB map size */
+    const char *conninfo;   /* PostgreSQL: a libpq connection string */
+    const char *password;   /* PostgreSQL: the password (a secret: it is
+                               copied, never logged, wiped at close); NULL:
+                               none or in conninfo / PGPASSFILE */
+    const char *instance;   /* PostgreSQL: this instance's id, stable across
+                               restarts ([A-Za-z0-9._-], at most
+                               STORE_MAX_INSTANCE bytes); NULL: the host
+                               name and a hash of dir */
+    unsigned pool_size;     /* PostgreSQL: connections (0: 8) */
+    unsigned lease_ms;      /* PostgreSQL: a job claim's lease (0: 30000) */
+};
+
 /* Called after each successful commit of a write transaction with the
  * bit (1u << table) set for every table it put a record into (deletions
- * do not count). Runs on the committing thread, outside the writer lock. */
-typedef void (*store_commit_fn)(void *arg, unsigned tables);
+ * do not count). remote false: a commit of this process, on the
+ * committing thread, outside the writer lock. remote true (PostgreSQL
+ * only): a commit of another instance, on the store's listener thread,
+ * shortly after it; also once with every bit set after the listener
+ * connected again (notifications may have been lost meanwhile). A
+ * subscriber must not call store_on_commit / store_off_commit. */
+typedef void (*store_commit_fn)(void *arg, unsigned tables, bool remote);
 
-/* Opens (creating) the environment in dir, which must exist, with a map
- * of map_size_mb MiB. errbuf gets LMDB's reason on failure. */
-AP_MUST_CHECK ap_err store_open(const char *dir, size_t map_size_mb,
+/* Opens the store cfg names: LMDB creates the environment in cfg->dir;
+ * PostgreSQL connects its pool, gives an empty database the schema, refuses
+ * a database whose schema is older ("acmeproxy migrate") or newer than
+ * this build, and starts the listener thread (notifications of other
+ * instances' commits, renewal of this instance's job leases). errbuf gets
+ * the reason on failure (never the password). */
+AP_MUST_CHECK ap_err store_open(const struct store_config *cfg,
                                 struct store **out, char *errbuf,
                                 size_t errlen);
 /* Closes; no transaction may be open. Accepts NULL. */
 void store_close(struct store *st);
 
-/* Sets the commit hook (one per store; fn NULL removes it). Call before
- * any other thread uses st. */
-void store_on_commit(struct store *st, store_commit_fn fn, void *arg);
+/* The engine of st. */
+enum store_engine store_engine_of(const struct store *st);
+/* This instance's id (PostgreSQL), "" with LMDB. */
+const char *store_instance(const struct store *st);
 
-/* Begins a transaction; a write transaction waits for the one writer slot.
- * *out set only on AP_OK. */
+/* Adds a commit subscriber (at most STORE_MAX_SUBSCRIBERS; AP_ETOOBIG
+ * past that). Any thread; the subscriber may be called before this
+ * returns. */
+AP_MUST_CHECK ap_err store_on_commit(struct store *st, store_commit_fn fn,
+                                     void *arg);
+/* Removes the subscriber (fn, arg); once it returns, fn is not running
+ * and not called again. Accepts one that is not there. */
+void store_off_commit(struct store *st, store_commit_fn fn, void *arg);
+
+/* Begins a transaction; a write transaction waits for the one writer slot
+ * (PostgreSQL: a pool connection, then the cluster-wide writer lock). A
+ * lost PostgreSQL connection is AP_ESTORE (the next transaction connects
+ * again). *out set only on AP_OK. */
 AP_MUST_CHECK ap_err store_begin(struct store *st, bool write,
                                  struct store_txn **out);
 /* Commits (durably) and frees txn, also on failure (AP_ESTORE). */
@@ -100,18 +157,37 @@ AP_MUST_CHECK ap_err store_put_json(struct store_txn *txn, enum store_table t,
 
 /* Writes a consistent, compacted copy of the whole environment to the
  * file path (created, must not exist), while readers and writers go on
- * (mdb_env_copy2 with MDB_CP_COMPACT). errbuf says why on failure. */
+ * (mdb_env_copy2 with MDB_CP_COMPACT). With PostgreSQL: AP_EINVAL and
+ * errbuf says to use pg_dump. errbuf says why on failure. */
 AP_MUST_CHECK ap_err store_backup(struct store *st, const char *path,
                                   char *errbuf, size_t errlen);
 
 /* The map's size and the bytes of it in use (pages up to the last one
- * written), for the metrics. Any thread, no transaction needed. */
+ * written), for the metrics; PostgreSQL: 0 and pg_database_size. Any
+ * thread, no transaction needed. */
 AP_MUST_CHECK ap_err store_usage(struct store *st, size_t *map_bytes,
                                  size_t *used_bytes);
 
 /* Number of records in t (for the admin view and the benchmark). */
 AP_MUST_CHECK ap_err store_count(struct store_txn *txn, enum store_table t,
                                  size_t *out);
+
+/* Copies every record of every table of from into to, in one write
+ * transaction of to (and one read transaction of from). Refuses (AP_EEXIST,
+ * errbuf names the table) a target with any record. counts (may be NULL)
+ * gets the records copied per table. Jobs arrive unclaimed. */
+AP_MUST_CHECK ap_err store_copy(struct store *from, struct store *to,
+                                size_t counts[STORE__MAX], char *errbuf,
+                                size_t errlen);
+/* The name of table t ("accounts", ...). */
+const char *store_table_name(enum store_table t);
+
+/* PostgreSQL: applies the schema steps the database lacks, each in its own
+ * transaction under the writer lock, recording each version; *from and
+ * *to get the versions before and after. An empty database gets them all.
+ * AP_EINVAL with LMDB (its schema is made at open). */
+AP_MUST_CHECK ap_err store_migrate(const struct store_config *cfg, int *from,
+                                   int *to, char *errbuf, size_t errlen);
 
 /* ---- jobs: durable work in due order --------------------------------
  * (common/store_jobs.c, built on the records and scans above)
@@ -129,8 +205,12 @@ AP_MUST_CHECK ap_err store_count(struct store_txn *txn, enum store_table t,
  * "Claim one due job" (store_job_claim) is the contract an engine gives:
  * no two workers ever hold one job, and a claim's start is on record
  * before the job runs, so that a job that kills the process is seen at the
- * next start (PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED on a lease
- * column). The LMDB engine serves one process per data directory: its
+ * next start. The PostgreSQL engine claims with SELECT ... FOR UPDATE SKIP
+ * LOCKED in the due order and writes the claim (owner instance, lease
+ * expiry) on the job's row; the listener thread renews the leases of the
+ * running jobs; a claim whose lease expired (its instance died) is taken
+ * by another instance, which counts the dead start in "starts" (as
+ * store_job_recover does for LMDB). The LMDB engine serves one process per data directory: its
  * claims live in memory, and each start and end is appended (write(2), not
  * synced) to the journal <dir>/job-starts, which outlives the death of the
  * process without costing a synced commit per job. A runner ends a claim
@@ -152,7 +232,9 @@ AP_MUST_CHECK ap_err store_job_del(struct store_txn *txn, const char *id);
  * STORE_MAX_KEY + 1) and *rec (the record, "starts" counting this start
  * too; caller deletes) are set. AP_ENOTFOUND when none is due; *next_ms
  * (may be NULL) then gets when the first unclaimed job is due, or 0 when
- * none waits. Thread-safe (no transaction: the engine takes its own). */
+ * none waits (PostgreSQL: or, when sooner, the end of the first lease of
+ * a claimed job of the queue, when it may be taken over). Thread-safe (no
+ * transaction: the engine takes its own). */
 AP_MUST_CHECK ap_err store_job_claim(struct store *st, const char *queue,
                                      long long now_ms, char *id,
                                      size_t idlen, cJSON **rec,
@@ -183,7 +265,8 @@ AP_MUST_CHECK ap_err store_job_scan(struct store_txn *txn, const char *queue,
  * has without an end was running when the process died: its "starts"
  * counts one more and it is due at now_ms (*n: how many). Empties the
  * journal. Also builds the due order of records written by an older
- * version (a "due" in seconds, no index). */
+ * version (a "due" in seconds, no index). PostgreSQL: the jobs this
+ * instance id still owns (claimed in its previous life) are the ones. */
 AP_MUST_CHECK ap_err store_job_recover(struct store_txn *txn,
                                        long long now_ms, size_t *n);
 

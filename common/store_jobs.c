@@ -1,7 +1,8 @@
 /* common/store_jobs.c: the job queues of store.h (due order, claims and
  * their journal), on top of store.h's records and scans: this file never
- * sees LMDB. The claims of a store and the journal's descriptor live in
- * the struct store (common/store_int.h). */
+ * sees LMDB or libpq. With LMDB the claims of a store and the journal's
+ * descriptor live in the struct store (common/store_int.h); with
+ * PostgreSQL the claims are on the job rows (store_pg_job_*). */
 #include "common/store.h"
 
 #include <errno.h>
@@ -333,6 +334,61 @@ claim_scan_fn(void *arg, const char *key, const char *val, size_t len)
     return false;
 }
 
+/* PostgreSQL: one write transaction takes the job (SKIP LOCKED, the
+ * claim and its lease on its row) and, when it takes over the claim of a
+ * dead instance, counts that start on the record. */
+static ap_err
+pg_claim(struct store *st, const char *queue, long long now_ms, char *id,
+         size_t idlen, cJSON **rec, long long *next_ms)
+{
+    struct store_txn *txn = NULL;
+    char jid[STORE_MAX_KEY + 1];
+    bool taken_over = false;
+    cJSON *r = NULL;
+    ap_err rc;
+
+    rc = store_begin(st, true, &txn);
+    if (rc != AP_OK) {
+        return rc;
+    }
+    rc = store_pg_job_take(txn, queue, now_ms, jid, sizeof(jid),
+                           &taken_over, next_ms);
+    if (rc == AP_OK && strlen(jid) >= idlen) {
+        rc = AP_EINVAL;
+    }
+    if (rc == AP_OK) {
+        rc = store_get_json(txn, STORE_JOBS, jid, &r);
+        if (rc == AP_ENOTFOUND) {
+            log_err("store", "job due entry %s has no record", jid);
+            rc = AP_ESTORE;
+        }
+    }
+    if (rc == AP_OK && taken_over) {
+        log_warn("store", "job %s: the lease of its last runner ended: "
+                 "taken over", jid);
+        rc = job_set_num(r, "starts", (double)(job_num(r, "starts") + 1));
+        if (rc == AP_OK) {
+            rc = store_put_json(txn, STORE_JOBS, jid, r, false);
+        }
+    }
+    if (rc != AP_OK) {
+        store_abort(txn);
+        cJSON_Delete(r);
+        return rc;
+    }
+    rc = store_commit(txn);
+    if (rc == AP_OK) {
+        rc = job_set_num(r, "starts", (double)(job_num(r, "starts") + 1));
+    }
+    if (rc != AP_OK) {
+        cJSON_Delete(r);
+        return rc;
+    }
+    (void)snprintf(id, idlen, "%s", jid);
+    *rec = r;
+    return AP_OK;
+}
+
 ap_err
 store_job_claim(struct store *st, const char *queue, long long now_ms,
                 char *id, size_t idlen, cJSON **rec, long long *next_ms)
@@ -343,6 +399,13 @@ store_job_claim(struct store *st, const char *queue, long long now_ms,
     cJSON *r = NULL;
     ap_err rc;
 
+    if (strlen(queue) == 0 || strlen(queue) > STORE_JOB_MAX_QUEUE ||
+        strchr(queue, '/') != NULL || strchr(queue, ':') != NULL) {
+        return AP_EINVAL;
+    }
+    if (store_engine_of(st) == STORE_ENGINE_POSTGRESQL) {
+        return pg_claim(st, queue, now_ms, id, idlen, rec, next_ms);
+    }
     memset(&cs, 0, sizeof(cs));
     cs.c = store_claims_of(st);
     cs.now_ms = now_ms;
@@ -393,6 +456,10 @@ store_job_unclaim(struct store *st, const char *id)
 {
     struct store_claims *c = store_claims_of(st);
 
+    if (store_engine_of(st) == STORE_ENGINE_POSTGRESQL) {
+        store_pg_job_untake(st, id);
+        return;
+    }
     pthread_mutex_lock(&c->lock);
     for (size_t i = 0; i < c->n; i++) {
         if (strcmp(c->ids[i], id) == 0) {
@@ -447,7 +514,17 @@ store_job_advance(struct store_txn *txn, const char *id, long long due_ms)
     if (rc != AP_OK) {
         return rc;
     }
-    if (claimed(store_claims_of(store_txn_store(txn)), id)) {
+    if (store_engine_of(store_txn_store(txn)) == STORE_ENGINE_POSTGRESQL) {
+        bool yes = false;
+
+        rc = store_pg_job_taken(txn, id, &yes);
+        if (rc != AP_OK) {
+            return rc;
+        }
+        if (yes) {
+            return AP_ENOTFOUND;
+        }
+    } else if (claimed(store_claims_of(store_txn_store(txn)), id)) {
         return AP_ENOTFOUND;
     }
     rc = store_get_json(txn, STORE_JOBS, id, &r);
@@ -718,6 +795,37 @@ journal_open_starts(struct store_claims *c, struct id_list *open_ids)
     return open_ids->rc;
 }
 
+/* The jobs of l died with their runner: one more start each, due now. */
+static ap_err
+recount(struct store_txn *txn, const struct id_list *l, long long now_ms,
+        size_t *n)
+{
+    ap_err rc = AP_OK;
+
+    for (size_t i = 0; rc == AP_OK && i < l->n; i++) {
+        char q[STORE_JOB_MAX_QUEUE + 1];
+        cJSON *r = NULL;
+
+        if (job_queue(l->ids[i], q, sizeof(q)) != AP_OK ||
+            store_get_json(txn, STORE_JOBS, l->ids[i], &r) != AP_OK) {
+            continue;   /* ended meanwhile, or gone */
+        }
+        rc = job_unindex(txn, q, l->ids[i], r);
+        if (rc == AP_OK) {
+            rc = job_set_num(r, "starts", (double)(job_num(r, "starts") + 1));
+        }
+        if (rc == AP_OK) {
+            rc = job_set_num(r, "dueMs", (double)now_ms);
+        }
+        if (rc == AP_OK) {
+            rc = job_index(txn, q, l->ids[i], r);
+        }
+        cJSON_Delete(r);
+        (*n)++;
+    }
+    return rc;
+}
+
 ap_err
 store_job_recover(struct store_txn *txn, long long now_ms, size_t *n)
 {
@@ -735,28 +843,22 @@ store_job_recover(struct store_txn *txn, long long now_ms, size_t *n)
     if (reindexed > 0) {
         log_info("store", "built the due order of %zu jobs", reindexed);
     }
+    if (store_engine_of(store_txn_store(txn)) == STORE_ENGINE_POSTGRESQL) {
+        /* The claims this instance id held in its previous life. */
+        rc = store_pg_job_disown(txn, id_list_add, &l);
+        if (rc == AP_OK) {
+            rc = l.rc;
+        }
+        if (rc == AP_OK) {
+            rc = recount(txn, &l, now_ms, n);
+        }
+        id_list_fini(&l);
+        return rc;
+    }
     pthread_mutex_lock(&c->lock);
     rc = journal_open_starts(c, &l);
-    for (size_t i = 0; rc == AP_OK && i < l.n; i++) {
-        char q[STORE_JOB_MAX_QUEUE + 1];
-        cJSON *r = NULL;
-
-        if (job_queue(l.ids[i], q, sizeof(q)) != AP_OK ||
-            store_get_json(txn, STORE_JOBS, l.ids[i], &r) != AP_OK) {
-            continue;   /* ended meanwhile, or gone */
-        }
-        rc = job_unindex(txn, q, l.ids[i], r);
-        if (rc == AP_OK) {
-            rc = job_set_num(r, "starts", (double)(job_num(r, "starts") + 1));
-        }
-        if (rc == AP_OK) {
-            rc = job_set_num(r, "dueMs", (double)now_ms);
-        }
-        if (rc == AP_OK) {
-            rc = job_index(txn, q, l.ids[i], r);
-        }
-        cJSON_Delete(r);
-        (*n)++;
+    if (rc == AP_OK) {
+        rc = recount(txn, &l, now_ms, n);
     }
     /* The journal starts again. (A crash before this transaction commits
      * loses these counts; the next death of the process counts anew.) */

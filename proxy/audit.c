@@ -551,11 +551,12 @@ seq_catch_up(struct audit *a)
 
 /* store_commit_fn: a commit wrote events. */
 static void
-on_commit(void *arg, unsigned tables)
+on_commit(void *arg, unsigned tables, bool remote)
 {
     struct audit *a = arg;
 
-    if ((tables & (1u << STORE_AUDIT)) == 0) {
+    /* Another instance's events are its own to write. */
+    if (remote || (tables & (1u << STORE_AUDIT)) == 0) {
         return;
     }
     if (!a->threaded) {
@@ -618,7 +619,11 @@ audit_open(struct store *st, const char *path, const char *lock_path,
         log_warn("audit", "events of an earlier run wait in the store");
     }
     seq_catch_up(a);
-    store_on_commit(st, on_commit, a);
+    if (store_on_commit(st, on_commit, a) != AP_OK) {
+        snprintf(errbuf, errlen, "audit: too many commit subscribers");
+        audit_close(a);
+        return AP_ECONFIG;
+    }
     if (thread) {
         a->threaded = true;
         if (pthread_create(&a->thread, NULL, drain_main, a) != 0) {
@@ -646,7 +651,7 @@ audit_close(struct audit *a)
         pthread_join(a->thread, NULL);
         a->threaded = false;
     }
-    store_on_commit(a->st, NULL, NULL);
+    store_off_commit(a->st, on_commit, a);
     if (drain(a) != AP_OK) {
         log_err("audit", "events wait in the store for the next start");
     }

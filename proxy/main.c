@@ -47,6 +47,10 @@ static void
 usage(void)
 {
     admin_usage(stderr);
+    fprintf(stderr, "  migrate [--from-lmdb DIR]   PostgreSQL: upgrade the "
+                    "schema; copy a\n"
+                    "                              single-node LMDB store "
+                    "into the empty database\n");
     fprintf(stderr, "without COMMAND: serves ACME (RFC 8555) in the "
                     "foreground until SIGINT or SIGTERM\n");
 }
@@ -249,6 +253,147 @@ app_close(struct app *app)
     crypto_fini();
 }
 
+/* The connections of a PostgreSQL store: one per request thread and job
+ * worker, and a few for the admin listener and the housekeeping. */
+static unsigned
+pool_size(const struct config *cfg)
+{
+    if (cfg->store.pool_size != 0) {
+        return cfg->store.pool_size;
+    }
+    return cfg->server.threads + cfg->validation.workers + 16;
+}
+
+/* Opens the store [store] names: LMDB in dbdir (<data_dir>/db), or
+ * PostgreSQL with the password [store] password names (wiped once the
+ * store has its copy). Says why on stderr. */
+static int
+open_store(const struct config *cfg, const char *dbdir, struct store **out)
+{
+    struct store_config sc;
+    char *password = NULL;
+    char errbuf[512];
+    ap_err rc;
+
+    memset(&sc, 0, sizeof(sc));
+    sc.dir = dbdir;
+    sc.map_size_mb = cfg->server.map_size_mb;
+    if (strcmp(cfg->store.engine, "postgresql") == 0) {
+        sc.engine = STORE_ENGINE_POSTGRESQL;
+        sc.conninfo = cfg->store.postgresql;
+        sc.instance = cfg->store.instance[0] != '\0' ? cfg->store.instance
+                                                     : NULL;
+        sc.pool_size = pool_size(cfg);
+        if (config_store_password(cfg, &password, errbuf, sizeof(errbuf)) !=
+            AP_OK) {
+            fprintf(stderr, "acmeproxy: %s\n", errbuf);
+            return -1;
+        }
+        sc.password = password;
+    }
+    rc = store_open(&sc, out, errbuf, sizeof(errbuf));
+    config_secret_free(password);
+    if (rc != AP_OK) {
+        fprintf(stderr, "acmeproxy: %s\n", errbuf);
+        return -1;
+    }
+    return 0;
+}
+
+/* `acmeproxy -c CONF migrate [--from-lmdb DIR]`: brings the PostgreSQL
+ * schema to this build's version and, with --from-lmdb, copies the LMDB
+ * store in DIR (a data directory, or its db/) into the (empty) database,
+ * in one transaction, and prints the records copied per table. */
+static int
+migrate(const struct config *cfg, int argc, char **argv)
+{
+    struct store_config sc;
+    struct store *from = NULL;
+    struct store *to = NULL;
+    size_t counts[STORE__MAX];
+    char *password = NULL;
+    char lmdb_dir[4096];
+    char dbdir[4096];
+    char errbuf[512];
+    struct stat sb;
+    int vfrom = 0;
+    int vto = 0;
+    int status = 1;
+
+    if (argc != 1 && !(argc == 3 && strcmp(argv[1], "--from-lmdb") == 0)) {
+        fprintf(stderr, "usage: acmeproxy -c CONF migrate [--from-lmdb "
+                "DIR]\n");
+        return 2;
+    }
+    if (strcmp(cfg->store.engine, "postgresql") != 0) {
+        fprintf(stderr, "acmeproxy: migrate: [store] engine is %s; migrate "
+                "is for engine = postgresql\n", cfg->store.engine);
+        return 2;
+    }
+    if (argc == 3) {
+        snprintf(lmdb_dir, sizeof(lmdb_dir), "%s/data.mdb", argv[2]);
+        if (stat(lmdb_dir, &sb) == 0) {
+            snprintf(lmdb_dir, sizeof(lmdb_dir), "%s", argv[2]);
+        } else {
+            snprintf(lmdb_dir, sizeof(lmdb_dir), "%s/db/data.mdb", argv[2]);
+            if (stat(lmdb_dir, &sb) != 0) {
+                fprintf(stderr, "acmeproxy: migrate: no LMDB store in %s "
+                        "(nor in %s/db)\n", argv[2], argv[2]);
+                return 1;
+            }
+            snprintf(lmdb_dir, sizeof(lmdb_dir), "%s/db", argv[2]);
+        }
+    }
+    memset(&sc, 0, sizeof(sc));
+    sc.engine = STORE_ENGINE_POSTGRESQL;
+    sc.conninfo = cfg->store.postgresql;
+    if (config_store_password(cfg, &password, errbuf, sizeof(errbuf)) !=
+        AP_OK) {
+        fprintf(stderr, "acmeproxy: %s\n", errbuf);
+        return 1;
+    }
+    sc.password = password;
+    if (store_migrate(&sc, &vfrom, &vto, errbuf, sizeof(errbuf)) != AP_OK) {
+        fprintf(stderr, "acmeproxy: migrate: %s\n", errbuf);
+        goto out;
+    }
+    printf("schema: version %d -> %d\n", vfrom, vto);
+    if (argc == 1) {
+        status = 0;
+        goto out;
+    }
+    umask(077);
+    snprintf(dbdir, sizeof(dbdir), "%s/db", cfg->server.data_dir);
+    if (make_dir(cfg->server.data_dir) != 0 || make_dir(dbdir) != 0) {
+        goto out;
+    }
+    if (open_store(cfg, dbdir, &to) != 0) {
+        goto out;
+    }
+    memset(&sc, 0, sizeof(sc));
+    sc.dir = lmdb_dir;
+    sc.map_size_mb = cfg->server.map_size_mb;
+    if (store_open(&sc, &from, errbuf, sizeof(errbuf)) != AP_OK) {
+        fprintf(stderr, "acmeproxy: migrate: %s\n", errbuf);
+        goto out;
+    }
+    if (store_copy(from, to, counts, errbuf, sizeof(errbuf)) != AP_OK) {
+        fprintf(stderr, "acmeproxy: migrate: %s (nothing was copied)\n",
+                errbuf);
+        goto out;
+    }
+    for (int t = 0; t < STORE__MAX; t++) {
+        printf("%s: %zu\n", store_table_name((enum store_table)t),
+               counts[t]);
+    }
+    status = 0;
+out:
+    store_close(from);
+    store_close(to);
+    config_secret_free(password);
+    return status;
+}
+
 /* What serving and the admin subcommands both need: the data directory,
  * crypto, libcurl, the store, policy and audit log and, with pki, the
  * local CA and (for the admin subcommands; serving takes it from the
@@ -277,9 +422,7 @@ app_open(const struct config *cfg, struct app *app, bool pki, bool serving)
                 cfg->server.data_dir, errbuf);
         goto fail;
     }
-    if (store_open(path, cfg->server.map_size_mb, &app->st, errbuf,
-                   sizeof(errbuf)) != AP_OK) {
-        fprintf(stderr, "acmeproxy: %s\n", errbuf);
+    if (open_store(cfg, path, &app->st) != 0) {
         goto fail;
     }
     if (open_policy(cfg, app, serving, errbuf, sizeof(errbuf)) != 0) {
@@ -691,6 +834,16 @@ main(int argc, char **argv)
     if (conf == NULL) {
         usage();
         return 2;
+    }
+    if (optind < argc && strcmp(argv[optind], "migrate") == 0) {
+        if (config_load(conf, &cfg, errbuf, sizeof(errbuf)) != AP_OK) {
+            fprintf(stderr, "acmeproxy: %s\n", errbuf);
+            return 2;
+        }
+        log_level = cfg.server.log_level;
+        status = migrate(&cfg, argc - optind, argv + optind);
+        config_fini(&cfg);
+        return status;
     }
     if (optind < argc && admin_parse(argc - optind, argv + optind, &cmd,
                                      errbuf, sizeof(errbuf)) != AP_OK) {

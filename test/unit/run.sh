@@ -3,9 +3,26 @@
 # root, adds up their counts and ends with one line
 # "unit(LABEL): N passed, N failed". Exits non-zero on any failure, a crash,
 # or when no test ran.
+#
+# The PostgreSQL store tests (test_store_pg) get a throw-away PostgreSQL
+# 15 started here (test/integration/pg_lib.sh) through
+# ACMEPROXY_TEST_PG / ACMEPROXY_TEST_PG_PASSWORD_FILE; when it cannot start
+# they fail (never skip).
 set -u
 dir=${1:-build/test/unit}
 label=${2:-normal}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../integration/pg_lib.sh
+. "$HERE/../integration/pg_lib.sh"
+PG_TMP=$(mktemp -d "${TMPDIR:-/tmp}/acmeproxy-unit-pg.XXXXXX") || exit 2
+trap 'pg_stop; rm -rf "$PG_TMP"' EXIT
+trap 'exit 130' INT TERM
+if pg_start "$PG_TMP/pg"; then
+    export ACMEPROXY_TEST_PG=$PG_CONNINFO
+    export ACMEPROXY_TEST_PG_PASSWORD_FILE=$PG_PASSWORD_FILE
+else
+    echo "unit($label): PostgreSQL did not start: test_store_pg will fail"
+fi
 passed=0
 failed=0
 crashed=0

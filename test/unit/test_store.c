@@ -1,7 +1,11 @@
-/* test/unit/test_store.c: common/store.c, the LMDB store.
+/* test/unit/test_store.c: common/store.h on the LMDB engine; compiled
+ * again by test/unit/test_store_pg.c (STORE_TEST_PG) for the PostgreSQL
+ * engine, which adds the tests only it has (several instances).
  *
  * Every test gets its own store in a fresh mkdtemp directory (cmocka
- * setup), removed again by the teardown even when the test fails. Good
+ * setup), removed again by the teardown even when the test fails; with
+ * PostgreSQL the tables of the test database are dropped first, so each
+ * test starts from an empty database (and its schema is made anew). Good
  * rows put a record and read it back; bad rows run one operation that must
  * fail with the code the header gives; scan rows list what a scan visits.
  * Every table row is its own cmocka test. */
@@ -57,6 +61,33 @@ dir_remove(const char *dir)
     (void)rmdir(dir);
 }
 
+#ifdef STORE_TEST_PG
+/* test_store_pg.c: opens the PostgreSQL store of the test database as
+ * instance (lease_ms 0: the default). */
+static ap_err pg_store_open(const char *dir, const char *instance,
+                            unsigned lease_ms, struct store **out,
+                            char *errbuf, size_t errlen);
+/* Drops every table of the test database. */
+static int pg_reset(void);
+static PGconn *pg_own;
+static void add_engine_tests(struct test_list *l);
+#define ENGINE_PG true
+#else
+#define ENGINE_PG false
+#endif
+
+static ap_err
+fixture_open(struct fixture *f, char *errbuf, size_t errlen)
+{
+#ifdef STORE_TEST_PG
+    return pg_store_open(f->dir, "test-a", 0, &f->st, errbuf, errlen);
+#else
+    struct store_config sc = { .dir = f->dir, .map_size_mb = MAP_MB };
+
+    return store_open(&sc, &f->st, errbuf, errlen);
+#endif
+}
+
 static void
 store_reopen(struct fixture *f)
 {
@@ -64,8 +95,7 @@ store_reopen(struct fixture *f)
 
     store_close(f->st);
     f->st = NULL;
-    if (store_open(f->dir, MAP_MB, &f->st, errbuf, sizeof(errbuf)) !=
-        AP_OK) {
+    if (fixture_open(f, errbuf, sizeof(errbuf)) != AP_OK) {
         print_error("store_open: %s\n", errbuf);
         fail();
     }
@@ -75,6 +105,7 @@ static int
 setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
+    char errbuf[256] = "";
 
     if (f == NULL) {
         return -1;
@@ -85,7 +116,15 @@ setup(void **state)
         free(f);
         return -1;
     }
-    if (store_open(f->dir, MAP_MB, &f->st, NULL, 0) != AP_OK) {
+#ifdef STORE_TEST_PG
+    if (pg_reset() != 0) {
+        dir_remove(f->dir);
+        free(f);
+        return -1;
+    }
+#endif
+    if (fixture_open(f, errbuf, sizeof(errbuf)) != AP_OK) {
+        print_error("store_open: %s\n", errbuf);
         dir_remove(f->dir);
         free(f);
         return -1;
@@ -188,6 +227,17 @@ test_record(void **state)
     struct store_txn *txn;
 
     assert_non_null(key);
+    if (ENGINE_PG && strcmp(row->name, "UTF-8 key") == 0) {
+        /* PostgreSQL keeps keys as ASCII text: refused, nothing written. */
+        txn = begin(f, true);
+        assert_int_equal(store_put(txn, STORE_ORDERS, key, "v", 1, true),
+                         AP_EINVAL);
+        assert_int_equal(store_get(txn, STORE_ORDERS, key, &got, NULL),
+                         AP_EINVAL);
+        assert_int_equal(store_commit(txn), AP_OK);
+        free(key);
+        return;
+    }
     if (row->val_len == BIG) {
         val_len = 100 * 1024;
         val = malloc(val_len);
@@ -456,10 +506,10 @@ test_open_errors(void **state)
     struct store *st = (struct store *)&st;
     char errbuf[256] = "";
     char path[128];
+    struct store_config sc = { .dir = path, .map_size_mb = MAP_MB };
 
     snprintf(path, sizeof(path), "%s/no/such/dir", f->dir);
-    assert_int_not_equal(store_open(path, MAP_MB, &st, errbuf,
-                                    sizeof(errbuf)),
+    assert_int_not_equal(store_open(&sc, &st, errbuf, sizeof(errbuf)),
                          AP_OK);
     assert_null(st);
     assert_true(errbuf[0] != '\0');
@@ -740,11 +790,12 @@ test_jobs_due_order(void **state)
     assert_string_equal(id, "i:b");
     job_claim(f, "i", 1000, id, sizeof(id), NULL);
     assert_string_equal(id, "i:c");
-    /* All claimed: none twice, and nothing waits. */
+    /* All claimed: none twice, and nothing waits (PostgreSQL: but the
+     * first lease, of a, ends at 150 + 30 s). */
     assert_int_equal(store_job_claim(f->st, "i", 1000, id, sizeof(id), &rec,
                                      &next),
                      AP_ENOTFOUND);
-    assert_int_equal(next, 0);
+    assert_int_equal(next, ENGINE_PG ? 150 + 30000 + 1 : 0);
     job_claim(f, "v", 1000, id, sizeof(id), NULL);
     assert_string_equal(id, "v:x/1");
     /* Unclaimed (its runner gave up without an outcome): claimed again. */
@@ -935,8 +986,15 @@ main(void)
     add_test(&l, "jobs: old records get their due order",
              test_jobs_reindex_old, NULL);
     add_test(&l, "jobs: bad ids", test_jobs_bad, NULL);
+#ifdef STORE_TEST_PG
+    add_engine_tests(&l);
+#endif
 
-    failed = _cmocka_run_group_tests("store", l.tests, l.n, NULL, NULL);
+    failed = _cmocka_run_group_tests(ENGINE_PG ? "store (PostgreSQL)"
+                                               : "store (LMDB)", l.tests, l.n, NULL, NULL);
     free(l.tests);
+#ifdef STORE_TEST_PG
+    PQfinish(pg_own);
+#endif
     return failed;
 }
