@@ -29,7 +29,7 @@ DATA_A=$DATA_DIR                     # CA_FILE (run.sh) is a's ca.pem
 DATA_B=$TMP/data-b
 NONCE_KEY=$TMP/nonce.key
 ORDER_LIMIT=40                       # [ratelimit] orders_per_account_hour
-LEASE_MS=4000                        # a job claim's lease (take-over)
+LEASE_MS=30000                       # a job claim's lease (store_pg.c default)
 KILL_FLOWS=${HA_KILL_FLOWS:-60}
 A_PID=""
 B_PID=""
@@ -67,7 +67,6 @@ engine = postgresql
 postgresql = $PG_CONNINFO
 password = $PG_PASSWORD_FILE
 instance = $1
-lease_ms = $LEASE_MS
 
 [validation]
 http_port = $HTTP_PORT

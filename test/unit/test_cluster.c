@@ -80,6 +80,7 @@ test_ca_fingerprint(void **state)
     char sdir[64];
     char d1[64];
     char d2[64];
+    struct store_config sc = { 0 };
     char errbuf[512] = "";
     struct store *st = NULL;
     struct ca *a = NULL;
@@ -93,8 +94,9 @@ test_ca_fingerprint(void **state)
     make_dir(sdir, sizeof(sdir));
     make_dir(d1, sizeof(d1));
     make_dir(d2, sizeof(d2));
-    assert_int_equal(store_open(sdir, 16, &st, errbuf, sizeof(errbuf)),
-                     AP_OK);
+    sc.dir = sdir;
+    sc.map_size_mb = 16;
+    assert_int_equal(store_open(&sc, &st, errbuf, sizeof(errbuf)), AP_OK);
     assert_int_equal(ca_open(d1, &a, errbuf, sizeof(errbuf)), AP_OK);
     assert_int_equal(ca_open(d1, &a2, errbuf, sizeof(errbuf)), AP_OK);
     assert_int_equal(ca_open(d2, &b, errbuf, sizeof(errbuf)), AP_OK);

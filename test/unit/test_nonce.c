@@ -398,15 +398,16 @@ write_file(const char *path, const char *data, size_t n, mode_t mode)
 static void
 shared_open(struct shared *sh)
 {
+    struct store_config sc = { 0 };
     char errbuf[256];
 
     snprintf(sh->dir, sizeof(sh->dir), "/tmp/test_nonce.XXXXXX");
     assert_non_null(mkdtemp(sh->dir));
     snprintf(sh->key, sizeof(sh->key), "%s/nonce.key", sh->dir);
     write_file(sh->key, "0123456789abcdef0123456789abcdef-key", 36, 0600);
-    assert_int_equal(store_open(sh->dir, 16, &sh->st, errbuf,
-                                sizeof(errbuf)),
-                     AP_OK);
+    sc.dir = sh->dir;
+    sc.map_size_mb = 16;
+    assert_int_equal(store_open(&sc, &sh->st, errbuf, sizeof(errbuf)), AP_OK);
 }
 
 static void

@@ -35,13 +35,15 @@ static int
 setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
+    struct store_config sc = { 0 };
     char errbuf[256];
 
     assert_non_null(f);
     snprintf(f->dir, sizeof(f->dir), "/tmp/test_ratelimit.XXXXXX");
     assert_non_null(mkdtemp(f->dir));
-    assert_int_equal(store_open(f->dir, 16, &f->st, errbuf, sizeof(errbuf)),
-                     AP_OK);
+    sc.dir = f->dir;
+    sc.map_size_mb = 16;
+    assert_int_equal(store_open(&sc, &f->st, errbuf, sizeof(errbuf)), AP_OK);
     assert_int_equal(ratelimit_new_shared(f->st, &f->a), AP_OK);
     assert_int_equal(ratelimit_new_shared(f->st, &f->b), AP_OK);
     *state = f;
