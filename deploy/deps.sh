@@ -15,7 +15,7 @@ PKGS=(
     lego python3-acme python3-requests certbot uacme dehydrated
     knot knot-dnsutils
     libc-ares-dev libsystemd-dev systemd prometheus
-    libpq-dev postgresql-15
+    libpq-dev postgresql-15 haproxy
 )
 # `make deb` (deploy/deb.sh) also needs the Debian packaging tools.
 DEB_PKGS=(debhelper lintian fakeroot)

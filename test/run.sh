@@ -51,6 +51,7 @@ suite test/integration/clients.sh build/san/acmeproxy
 suite test/integration/teams.sh build/san/acmeproxy
 suite test/integration/admin.sh build/san/acmeproxy
 suite test/integration/once.sh build/san/acmeproxy
+suite test/integration/ha.sh build/san/acmeproxy
 # The Debian package (make deb) unpacked and served as systemd would.
 suite test/integration/service.sh
 # The same flows on the sanitizer build (the package checks read the .deb).

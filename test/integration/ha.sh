@@ -31,6 +31,9 @@ NONCE_KEY=$TMP/nonce.key
 ORDER_LIMIT=40                       # [ratelimit] orders_per_account_hour
 LEASE_MS=30000                       # a job claim's lease (store_pg.c default)
 KILL_FLOWS=${HA_KILL_FLOWS:-60}
+ORDERS_PY=$HA_HERE/../mockpki/acme_orders.py
+EXEC_PKI=$HA_HERE/../mockpki/exec_pki.py
+SLOW_NAME=slow-12000.take.a.test     # exec_pki.py answers after 12 s
 A_PID=""
 B_PID=""
 HAP_PID=""
@@ -327,15 +330,103 @@ test_kill_under_load() {
     else
         not_ok kill_b_every_finalized_order_valid "$after"
     fi
-    if grep -Eq 'took over|lease' "$TMP/a.log"; then
-        echo "# a: $(grep -Ec 'took over|lease' "$TMP/a.log") lines on taken-over jobs"
-    fi
+    echo "# jobs of b that a took over after their lease: $(grep -c 'lease of its last runner ended: taken over' "$TMP/a.log")"
     # b comes back on the same store and serves again.
     if inst_start b; then
         ok kill_b_restarts_and_serves
     else
         not_ok kill_b_restarts_and_serves "b did not start again"
         show_tail "$TMP/b.log" 20
+    fi
+}
+
+# Both instances switch (SIGHUP) to the exec adapter with
+# test/mockpki/exec_pki.py, which signs with the embedded CA's
+# intermediate, takes as long as the name says (slow-MS) and keeps every
+# order's certificate for "lookup".
+use_exec_adapter() {
+    local inst
+    mkdir -p "$TMP/execpki/ca"
+    cp -p "$DATA_A/ca-intermediate.pem" "$DATA_A/ca-intermediate.key" "$TMP/execpki/ca/"
+    for inst in a b; do
+        sed -i '/^\[adapter\]$/,$d' "$TMP/$inst.conf"
+        cat >> "$TMP/$inst.conf" <<CONF
+[adapter]
+type = exec
+command = $EXEC_PKI
+args = $TMP/execpki
+lookup = yes
+timeout_ms = 30000
+trust_anchors = $CA_FILE
+poll_interval = 1
+probe_interval = 2
+lookup_grace = 6
+retry_timeout = 120
+workers = 4
+CONF
+    done
+    kill -HUP "$A_PID" "$B_PID"
+    wait_for 20 grep -q 'reload: .* applied .*adapter exec' "$TMP/a.log" &&
+        wait_for 20 grep -q 'reload: .* applied .*adapter exec' "$TMP/b.log"
+}
+
+# A job held by an instance that dies is taken over by the other when its
+# lease ends, and the PKI is asked (lookup), not given the order twice: an
+# order whose issuance takes 12 s at the PKI is finalized; the instance
+# whose worker runs it is killed while it waits for the PKI; the other
+# instance finishes the order after the lease, with one certificate.
+test_takeover_after_lease() {
+    local t=kill_job_holder_other_takes_over_after_lease helper holder="" who pid i
+    local t_kill t_valid status got
+    if ! use_exec_adapter; then
+        not_ok "$t" "the instances did not reload with the exec adapter"
+        return
+    fi
+    rm -rf "$TMP/take.state"
+    timeout 200 "$PY" "$ORDERS_PY" "$DIR_URL" "$CA_FILE" "$HTTP_PORT" \
+        "$TMP/take.state" 150 "$SLOW_NAME" > "$TMP/take.out" 2> "$TMP/take.err" &
+    helper=$!
+    if ! wait_for 60 test -f "$TMP/take.state/finalized"; then
+        not_ok "$t" "the order was not finalized"
+        show_tail "$TMP/take.err"
+        wait "$helper"
+        return
+    fi
+    # The instance whose worker called the PKI (exec_pki.py is its child).
+    for i in $(seq 1 50); do
+        for who in a b; do
+            if [ "$who" = a ]; then pid=$A_PID; else pid=$B_PID; fi
+            pgrep -P "$pid" -f exec_pki > /dev/null 2>&1 && holder=$who
+        done
+        [ -n "$holder" ] && break
+        sleep 0.1
+    done
+    if [ -z "$holder" ]; then
+        not_ok "$t" "no instance ran the PKI call"
+        wait "$helper"
+        return
+    fi
+    if [ "$holder" = a ]; then pid=$A_PID; A_PID=""; else pid=$B_PID; B_PID=""; fi
+    t_kill=$(date +%s.%N)
+    kill -KILL "$pid"
+    wait "$pid" 2>/dev/null
+    wait "$helper"
+    t_valid=$(date +%s.%N)
+    status=$(awk -F'\t' -v n="$SLOW_NAME" '$1 == n {print $2}' "$TMP/take.out")
+    got=$(grep -cx "$SLOW_NAME" "$TMP/execpki/exec-issued.log" 2>/dev/null)
+    echo "# killed $holder while its worker waited for the PKI; the order was valid $(awk -v a="$t_kill" -v b="$t_valid" 'BEGIN {printf "%.1f", b - a}') s later (lease $((LEASE_MS / 1000)) s); the PKI signed ${got:-0} certificate(s) for it"
+    if [ "$status" = valid ] && [ "$got" = 1 ]; then
+        ok "$t"
+    else
+        not_ok "$t" "order ended '${status:-?}', the PKI signed ${got:-0} certificates, want valid and 1"
+        show_tail "$TMP/take.err"
+    fi
+    grep -h 'taken over' "$TMP/a.log" "$TMP/b.log" | tail -n 1 | sed 's/^/#   /'
+    if inst_start "$holder"; then
+        ok kill_job_holder_restarts
+    else
+        not_ok kill_job_holder_restarts "$holder did not start again"
+        show_tail "$TMP/$holder.log" 20
     fi
 }
 
@@ -383,6 +474,7 @@ ha_main() {
         test_both_served
         test_other_ca_refused
         test_kill_under_load
+        test_takeover_after_lease
         test_cluster_stop_clean
     fi
     if [ "$FAILED" -gt 0 ]; then
