@@ -270,6 +270,17 @@ wake_pool(struct jobs *jobs, enum job_kind kind)
     pthread_mutex_unlock(&jobs->lock);
 }
 
+/* One idle worker of kind looks for due jobs (it wakes the next when it
+ * finds one: every claim it makes is followed by another look). */
+static void
+wake_one(struct jobs *jobs, enum job_kind kind)
+{
+    pthread_mutex_lock(&jobs->lock);
+    jobs->pool[kind].kicks++;
+    pthread_cond_signal(&jobs->pool[kind].cond);
+    pthread_mutex_unlock(&jobs->lock);
+}
+
 void
 jobs_kick(struct jobs *jobs, const char *id, unsigned delay_sec)
 {
@@ -310,9 +321,12 @@ on_store_commit(void *arg, unsigned tables, bool remote)
     if ((tables & outcome) != 0) {
         jobs_notify(jobs);
     }
+    /* One worker per queue: the instance that wrote the job kicked its
+     * own; waking every worker here would make each of them claim (a
+     * write transaction) for the one job. */
     if ((tables & due) != 0) {
         for (int k = 0; k < JOB__MAX; k++) {
-            wake_pool(jobs, (enum job_kind)k);
+            wake_one(jobs, (enum job_kind)k);
         }
     }
 }

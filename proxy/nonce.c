@@ -28,10 +28,25 @@ struct nonce_ctx {
     unsigned char *used;     /* NONCE_WINDOW bits */
     struct store *st;        /* shared: where redemptions are marked */
     long long last_prune;    /* shared: time_now() of the last prune */
+    /* Shared: redemptions waiting for their mark, written by one thread
+     * at a time in one transaction (group commit: one durable commit for
+     * every redemption that arrived while the previous one ran). */
+    pthread_cond_t marked;
+    struct mark_req *queue;
+    struct mark_req **queue_tail;
+    bool committing;
 };
 
 #define NONCE_MARK_PREFIX "nonce/"
 #define NONCE_PRUNE_BATCH 256
+#define NONCE_MARK_BATCH 256     /* marks in one transaction at most */
+
+struct mark_req {
+    char key[64];
+    enum nonce_check res;
+    bool done;
+    struct mark_req *next;
+};
 
 ap_err
 nonce_ctx_new(unsigned ttl_sec, struct nonce_ctx **out)
@@ -60,6 +75,8 @@ nonce_ctx_new(unsigned ttl_sec, struct nonce_ctx **out)
     nc->ttl_sec = ttl_sec;
     nc->next = 1;
     pthread_mutex_init(&nc->lock, NULL);
+    pthread_cond_init(&nc->marked, NULL);
+    nc->queue_tail = &nc->queue;
     *out = nc;
     return AP_OK;
 }
@@ -140,6 +157,7 @@ nonce_ctx_free(struct nonce_ctx *nc)
         return;
     }
     crypto_zeroize(nc->key, sizeof(nc->key));
+    pthread_cond_destroy(&nc->marked);
     pthread_mutex_destroy(&nc->lock);
     free(nc->used);
     free(nc);
@@ -252,20 +270,17 @@ prune_marks(struct nonce_ctx *nc, struct store_txn *txn, long long now)
     return rc;
 }
 
-/* Shared: the exclusive put that makes this redemption the only one. */
-static enum nonce_check
-mark_used(struct nonce_ctx *nc, const unsigned char *raw, uint64_t issued,
-          long long now)
+/* Writes the marks of batch (a list) in one write transaction: each an
+ * exclusive put, so a mark already there (another redemption, earlier or
+ * in this batch) is NONCE_REPLAYED; a failed transaction fails them all. */
+static void
+commit_batch(struct nonce_ctx *nc, struct mark_req *batch, long long now)
 {
     struct store_txn *txn = NULL;
-    char key[64];
+    struct mark_req *r;
     bool prune = false;
     ap_err rc;
 
-    snprintf(key, sizeof(key), NONCE_MARK_PREFIX "%010llu/%08llx/%016llx",
-             (unsigned long long)issued,
-             (unsigned long long)get_be(raw, 4),
-             (unsigned long long)get_be(raw + 4, 8));
     pthread_mutex_lock(&nc->lock);
     if (now - nc->last_prune >= 1) {
         nc->last_prune = now;
@@ -273,8 +288,12 @@ mark_used(struct nonce_ctx *nc, const unsigned char *raw, uint64_t issued,
     }
     pthread_mutex_unlock(&nc->lock);
     rc = store_begin(nc->st, true, &txn);
-    if (rc == AP_OK) {
-        rc = store_put(txn, STORE_META, key, "1", 1, true);
+    for (r = batch; rc == AP_OK && r != NULL; r = r->next) {
+        rc = store_put(txn, STORE_META, r->key, "1", 1, true);
+        r->res = rc == AP_EEXIST ? NONCE_REPLAYED : NONCE_OK;
+        if (rc == AP_EEXIST) {
+            rc = AP_OK;
+        }
     }
     if (rc == AP_OK && prune) {
         rc = prune_marks(nc, txn, now);
@@ -284,15 +303,69 @@ mark_used(struct nonce_ctx *nc, const unsigned char *raw, uint64_t issued,
         txn = NULL;
     }
     store_abort(txn);
-    if (rc == AP_EEXIST) {
-        return NONCE_REPLAYED;
-    }
     if (rc != AP_OK) {
-        log_err("nonce", "recording a nonce's use failed: %s",
+        log_err("nonce", "recording nonces' use failed: %s",
                 ap_strerror(rc));
-        return NONCE_FAILED;
+        for (r = batch; r != NULL; r = r->next) {
+            r->res = NONCE_FAILED;
+        }
     }
-    return NONCE_OK;
+}
+
+/* Shared: the exclusive put that makes this redemption the only one. The
+ * request waits in the queue; whichever waiting thread finds no commit
+ * running writes the queue's marks (its own among them), so concurrent
+ * redemptions share one durable commit. */
+static enum nonce_check
+mark_used(struct nonce_ctx *nc, const unsigned char *raw, uint64_t issued,
+          long long now)
+{
+    struct mark_req req;
+
+    memset(&req, 0, sizeof(req));
+    snprintf(req.key, sizeof(req.key),
+             NONCE_MARK_PREFIX "%010llu/%08llx/%016llx",
+             (unsigned long long)issued, (unsigned long long)get_be(raw, 4),
+             (unsigned long long)get_be(raw + 4, 8));
+    pthread_mutex_lock(&nc->lock);
+    *nc->queue_tail = &req;
+    nc->queue_tail = &req.next;
+    while (!req.done) {
+        struct mark_req *batch;
+        struct mark_req **cut;
+        size_t n = 0;
+
+        if (nc->committing) {
+            pthread_cond_wait(&nc->marked, &nc->lock);
+            continue;
+        }
+        /* Take up to NONCE_MARK_BATCH from the head of the queue. */
+        nc->committing = true;
+        batch = nc->queue;
+        cut = &nc->queue;
+        while (*cut != NULL && n < NONCE_MARK_BATCH) {
+            cut = &(*cut)->next;
+            n++;
+        }
+        nc->queue = *cut;
+        if (nc->queue == NULL) {
+            nc->queue_tail = &nc->queue;
+        }
+        *cut = NULL;
+        pthread_mutex_unlock(&nc->lock);
+        commit_batch(nc, batch, now);
+        pthread_mutex_lock(&nc->lock);
+        while (batch != NULL) {
+            struct mark_req *next = batch->next;
+
+            batch->done = true;   /* may be freed by its thread from now */
+            batch = next;
+        }
+        nc->committing = false;
+        pthread_cond_broadcast(&nc->marked);
+    }
+    pthread_mutex_unlock(&nc->lock);
+    return req.res;
 }
 
 enum nonce_check

@@ -516,6 +516,93 @@ test_shared_bad_nonce(void **state)
     shared_close(&sh);
 }
 
+/* Group commit: 8 threads on two instances redeem 50 nonces each, every
+ * nonce offered to two threads of different instances at once: each
+ * nonce is accepted exactly once, and every one is accepted. */
+#define SH_THREADS 8
+#define SH_NONCES 50
+
+struct sh_race {
+    struct nonce_ctx *ctx[2];
+    char (*nonces)[NONCE_LEN + 1];
+    int ok[SH_THREADS];
+    int replayed[SH_THREADS];
+    int other[SH_THREADS];
+};
+
+struct sh_racer {
+    struct sh_race *r;
+    int idx;
+};
+
+static void *
+sh_racer_main(void *arg)
+{
+    struct sh_racer *me = arg;
+    struct sh_race *r = me->r;
+    /* Threads i and i + SH_THREADS / 2 share their nonces, on the two
+     * instances. */
+    int pair = me->idx % (SH_THREADS / 2);
+    struct nonce_ctx *nc = r->ctx[me->idx / (SH_THREADS / 2)];
+
+    for (int k = 0; k < SH_NONCES; k++) {
+        switch (nonce_consume(nc, r->nonces[pair * SH_NONCES + k])) {
+        case NONCE_OK:
+            r->ok[me->idx]++;
+            break;
+        case NONCE_REPLAYED:
+            r->replayed[me->idx]++;
+            break;
+        default:
+            r->other[me->idx]++;
+            break;
+        }
+    }
+    return NULL;
+}
+
+static void
+test_shared_threads(void **state)
+{
+    struct shared sh;
+    struct sh_race r;
+    struct sh_racer racers[SH_THREADS];
+    pthread_t th[SH_THREADS];
+    int ok = 0;
+    int replayed = 0;
+    int other = 0;
+
+    (void)state;
+    memset(&r, 0, sizeof(r));
+    shared_open(&sh);
+    r.ctx[0] = shared_ctx(&sh);
+    r.ctx[1] = shared_ctx(&sh);
+    r.nonces = calloc(SH_THREADS / 2 * SH_NONCES, sizeof(*r.nonces));
+    assert_non_null(r.nonces);
+    for (int i = 0; i < SH_THREADS / 2 * SH_NONCES; i++) {
+        issue(r.ctx[i % 2], r.nonces[i]);
+    }
+    for (int i = 0; i < SH_THREADS; i++) {
+        racers[i] = (struct sh_racer){ &r, i };
+        assert_int_equal(pthread_create(&th[i], NULL, sh_racer_main,
+                                        &racers[i]),
+                         0);
+    }
+    for (int i = 0; i < SH_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        ok += r.ok[i];
+        replayed += r.replayed[i];
+        other += r.other[i];
+    }
+    assert_int_equal(ok, SH_THREADS / 2 * SH_NONCES);
+    assert_int_equal(replayed, SH_THREADS / 2 * SH_NONCES);
+    assert_int_equal(other, 0);
+    free(r.nonces);
+    nonce_ctx_free(r.ctx[0]);
+    nonce_ctx_free(r.ctx[1]);
+    shared_close(&sh);
+}
+
 struct key_row {
     const char *name;
     const char *data;
@@ -613,6 +700,8 @@ main(void)
              test_shared_across, NULL);
     add_test(&l, "shared: forged MAC leaves no mark", test_shared_bad_nonce,
              NULL);
+    add_test(&l, "shared: 8 threads, two instances, each nonce once",
+             test_shared_threads, NULL);
     ADD_ROWS(&l, key_rows, test_key_file);
     add_test(&l, "shared: key file missing or unset", test_key_missing,
              NULL);
