@@ -15,8 +15,10 @@
  * records every redemption, its own nonces' too, as an exclusive put of
  * "nonce/<issued>/<instance>/<counter>" into STORE_META: the put that
  * finds the key there loses (NONCE_REPLAYED), whichever instance made the
- * first. The local bitmap still refuses replays of one's own nonces
- * without a store round trip. Marks older than the TTL (plus the clock
+ * first. Redemptions that arrive while a mark is being committed wait
+ * and are written together in the next transaction (one durable commit
+ * for all of them). The local bitmap still refuses replays of one's own
+ * nonces without a store round trip. Marks older than the TTL (plus the clock
  * skew allowed between instances) are pruned, a bounded batch at most
  * once a second, in the transaction of a redemption.
  * Thread-safe. */
