@@ -210,7 +210,8 @@ AP_MUST_CHECK ap_err store_migrate(const struct store_config *cfg, int *from,
  * expiry) on the job's row; the listener thread renews the leases of the
  * running jobs; a claim whose lease expired (its instance died) is taken
  * by another instance, which counts the dead start in "starts" (as
- * store_job_recover does for LMDB). The LMDB engine serves one process per data directory: its
+ * store_job_recover does for LMDB). The LMDB engine serves one process
+ * per data directory: its
  * claims live in memory, and each start and end is appended (write(2), not
  * synced) to the journal <dir>/job-starts, which outlives the death of the
  * process without costing a synced commit per job. A runner ends a claim

@@ -93,8 +93,9 @@ AP_MUST_CHECK ap_err store_pg_count(struct store_txn *txn,
 AP_MUST_CHECK ap_err store_pg_usage(struct store *st, size_t *used_bytes);
 const char *store_pg_instance(const struct store *st);
 
-/* Job claims on the rows of the jobs table (store_jobs.c). In a write
- * transaction: locks (FOR UPDATE SKIP LOCKED) the first job of the due
+/* Job claims on the rows of the jobs table (store_jobs.c). In a read
+ * transaction: only looks whether there is one (AP_OK, id set, nothing
+ * written). In a write transaction: locks (FOR UPDATE SKIP LOCKED) the first job of the due
  * order whose due key sorts between lo and hi (exclusive) whose claim is
  * free or whose lease ended before now_ms, and writes this instance's
  * claim with a lease to now_ms + the lease time. id (idlen) gets its id,

@@ -334,9 +334,10 @@ claim_scan_fn(void *arg, const char *key, const char *val, size_t len)
     return false;
 }
 
-/* PostgreSQL: one write transaction takes the job (SKIP LOCKED, the
- * claim and its lease on its row) and, when it takes over the claim of a
- * dead instance, counts that start on the record. */
+/* PostgreSQL: a look in a snapshot first (most wake-ups find nothing due,
+ * and a look takes no writer lock), then one write transaction takes the
+ * job (SKIP LOCKED, the claim and its lease on its row) and, when it takes
+ * over the claim of a dead instance, counts that start on the record. */
 static ap_err
 pg_claim(struct store *st, const char *queue, long long now_ms, char *id,
          size_t idlen, cJSON **rec, long long *next_ms)
@@ -347,6 +348,17 @@ pg_claim(struct store *st, const char *queue, long long now_ms, char *id,
     cJSON *r = NULL;
     ap_err rc;
 
+    rc = store_begin(st, false, &txn);
+    if (rc != AP_OK) {
+        return rc;
+    }
+    rc = store_pg_job_take(txn, queue, now_ms, jid, sizeof(jid),
+                           &taken_over, next_ms);
+    store_abort(txn);
+    txn = NULL;
+    if (rc != AP_OK) {
+        return rc;
+    }
     rc = store_begin(st, true, &txn);
     if (rc != AP_OK) {
         return rc;

@@ -42,6 +42,7 @@
 #define LEASE_DEFAULT_MS 30000
 #define SCAN_BATCH 256
 #define CONNECT_TIMEOUT "10"
+#define STATEMENT_TIMEOUT "60s"
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
@@ -128,18 +129,26 @@ static PGconn *
 pg_connect(const char *conninfo, const char *password, char *errbuf,
            size_t errlen)
 {
-    const char *keys[5];
-    const char *vals[5];
+    const char *keys[10];
+    const char *vals[10];
     PGconn *c;
     PGresult *r;
     int k = 0;
 
-    keys[k] = "dbname";
-    vals[k++] = conninfo;
+    /* Defaults first: what conninfo says (expanded from "dbname") wins.
+     * Keepalives notice a server that went away in about 25 s. */
     keys[k] = "connect_timeout";
     vals[k++] = CONNECT_TIMEOUT;
+    keys[k] = "keepalives_idle";
+    vals[k++] = "10";
+    keys[k] = "keepalives_interval";
+    vals[k++] = "5";
+    keys[k] = "keepalives_count";
+    vals[k++] = "3";
     keys[k] = "application_name";
     vals[k++] = "acmeproxy";
+    keys[k] = "dbname";
+    vals[k++] = conninfo;
     if (password != NULL) {
         keys[k] = "password";
         vals[k++] = password;
@@ -158,8 +167,11 @@ pg_connect(const char *conninfo, const char *password, char *errbuf,
         return NULL;
     }
     PQsetNoticeProcessor(c, quiet_notice, NULL);
+    /* No statement waits for ever (a lock, a stuck server): a transaction
+     * fails instead, and the request or job is retried. */
     r = PQexec(c, "SET synchronous_commit TO on; "
-                  "SET client_min_messages TO warning");
+                  "SET client_min_messages TO warning; "
+                  "SET statement_timeout TO '" STATEMENT_TIMEOUT "'");
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         snprintf(errbuf, errlen, "PostgreSQL: %s", PQerrorMessage(c));
         errbuf[strcspn(errbuf, "\n")] = '\0';
@@ -454,8 +466,12 @@ renew_leases(struct store_pg *sp, PGconn *c)
     const char *vals[2] = { until, sp->instance };
 
     snprintf(until, sizeof(until), "%lld", wall_ms() + sp->lease_ms);
+    /* SKIP LOCKED: a row a writer holds is renewed next time (a third of
+     * the lease later), and the renewal never waits, so never deadlocks
+     * with a writer that changes several jobs. */
     (void)run(c, "lease renewal", "UPDATE ap_jobs SET lease_until = "
-              "$1::bigint WHERE owner = $2", 2, vals, NULL, NULL, 0,
+              "$1::bigint WHERE key IN (SELECT key FROM ap_jobs WHERE owner "
+              "= $2 FOR UPDATE SKIP LOCKED)", 2, vals, NULL, NULL, 0,
               PGRES_COMMAND_OK, NULL);
 }
 
@@ -553,6 +569,7 @@ default_instance(const char *dir, char *out, size_t outlen)
 {
     char host[256];
     char safe[41];
+    char *real;
     uint32_t h = 2166136261u;
     size_t k = 0;
 
@@ -569,10 +586,15 @@ default_instance(const char *dir, char *out, size_t outlen)
                         : '_';
     }
     safe[k] = '\0';
-    for (const char *p = dir; *p != '\0'; p++) {
+    /* The absolute path: the same directory hashes the same from any
+     * working directory. */
+    real = dir != NULL ? realpath(dir, NULL) : NULL;
+    for (const char *p = real != NULL ? real : dir != NULL ? dir : "";
+         *p != '\0'; p++) {
         h ^= (unsigned char)*p;
         h *= 16777619u;
     }
+    free(real);
     snprintf(out, outlen, "%s-%08" PRIx32, k > 0 ? safe : "host", h);
 }
 
@@ -1022,17 +1044,25 @@ store_pg_job_take(struct store_txn *txn, const char *queue, long long now_ms,
     snprintf(now, sizeof(now), "%lld", now_ms);
     {
         const char *vals[4] = { lo, hi, idpos, now };
+        char sql[512];
 
-        rc = txn_run(txn, "job claim", "SELECT j.key, j.owner IS NOT NULL "
-                     "FROM ap_jobs_due d JOIN ap_jobs j ON j.key = "
-                     "substr(d.key, $3::integer) WHERE d.key >= $1 AND "
-                     "d.key < $2 AND (j.owner IS NULL OR j.lease_until < "
-                     "$4::bigint) ORDER BY d.key LIMIT 1 FOR UPDATE OF j "
-                     "SKIP LOCKED", 4, vals, NULL, NULL, 0, PGRES_TUPLES_OK,
-                     &r);
+        snprintf(sql, sizeof(sql), "SELECT j.key, j.owner IS NOT NULL FROM "
+                 "ap_jobs_due d JOIN ap_jobs j ON j.key = substr(d.key, "
+                 "$3::integer) WHERE d.key >= $1 AND d.key < $2 AND (j.owner "
+                 "IS NULL OR j.lease_until < $4::bigint) ORDER BY d.key "
+                 "LIMIT 1%s", txn->write ? " FOR UPDATE OF j SKIP LOCKED"
+                                         : "");
+        rc = txn_run(txn, "job claim", sql, 4, vals, NULL, NULL, 0,
+                     PGRES_TUPLES_OK, &r);
     }
     if (rc != AP_OK) {
         return rc;
+    }
+    if (PQntuples(r) == 1 && !txn->write) {
+        /* A look only: there is one to claim. */
+        snprintf(id, idlen, "%.*s", (int)(idlen - 1), PQgetvalue(r, 0, 0));
+        PQclear(r);
+        return AP_OK;
     }
     if (PQntuples(r) == 1) {
         const char *vals[3] = { sp->instance, until, PQgetvalue(r, 0, 0) };

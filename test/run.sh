@@ -51,6 +51,11 @@ suite test/integration/clients.sh build/san/acmeproxy
 suite test/integration/teams.sh build/san/acmeproxy
 suite test/integration/admin.sh build/san/acmeproxy
 suite test/integration/once.sh build/san/acmeproxy
+# The PostgreSQL store (docs/ha.md): run.sh's flows on a proxy with
+# [store] engine = postgresql, and the move from LMDB.
+suite env STORE_ENGINE=postgresql test/integration/run.sh build/san/acmeproxy
+suite test/integration/pg_migrate.sh build/acmeproxy
+# Two instances on one PostgreSQL behind haproxy (docs/ha.md).
 suite test/integration/ha.sh build/san/acmeproxy
 # The Debian package (make deb) unpacked and served as systemd would.
 suite test/integration/service.sh

@@ -425,7 +425,9 @@ main(int argc, char **argv)
         fprintf(stderr, "seed: CA: %s\n", errbuf);
         goto out;
     }
-    if (store_open(&(struct store_config){ .dir = path, .map_size_mb = map_mb }, &st, errbuf, sizeof(errbuf)) != AP_OK) {
+    if (store_open(&(struct store_config){ .dir = path,
+                                           .map_size_mb = map_mb },
+                   &st, errbuf, sizeof(errbuf)) != AP_OK) {
         fprintf(stderr, "seed: store: %s\n", errbuf);
         goto out;
     }

@@ -162,7 +162,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     }
     atexit(cleanup);
-    if (store_open(&(struct store_config){ .dir = g.dir, .map_size_mb = 16 }, &g.app.st, errbuf, sizeof(errbuf)) != AP_OK ||
+    if (store_open(&(struct store_config){ .dir = g.dir,
+                                           .map_size_mb = 16 },
+                   &g.app.st, errbuf, sizeof(errbuf)) != AP_OK ||
         nonce_ctx_new(g.cfg.acme.nonce_ttl_sec, &g.app.nonces) != AP_OK) {
         abort();
     }

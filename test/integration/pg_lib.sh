@@ -26,7 +26,8 @@
 # the server; when the caller is root it is created if missing (useradd
 # --system) and the server runs through runuser. When the caller is not
 # root the server runs as the caller. PG_BIN overrides the binaries'
-# directory. PG_KEEP=1 keeps DIR (its log is DIR/data/log).
+# directory. PG_KEEP=1 keeps DIR (its log is DIR/data/log). PG_FSYNC=off
+# turns the server's fsync off (default on).
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_TEST_USER=${PG_TEST_USER:-acmetest}

@@ -7,6 +7,8 @@
 #   test/integration/run.sh pebble             develop against Debian's Pebble
 # Environment:
 #   KEEP_TMP=1      keep the temporary directory (logs, configs, lego files)
+#   STORE_ENGINE=postgresql   the proxy stores in a throw-away PostgreSQL
+#                   (pg_lib.sh) instead of LMDB: [store] in its config
 #
 # Prints one "ok - name" / "not ok - name: reason" line per check and ends
 # with "integration: N passed, N failed".  Exit status is 0 only when every
@@ -71,12 +73,17 @@ stop_pid() {   # stop_pid PID [SECONDS] -> returns the process' exit status
     wait "$pid" 2>/dev/null
 }
 
+# shellcheck source=pg_lib.sh
+. "$HERE/pg_lib.sh"
+STORE_ENGINE=${STORE_ENGINE:-lmdb}
+
 cleanup() {
     local pid
     [ -n "$SERVER_PID" ] && stop_pid "$SERVER_PID" 5 >/dev/null 2>&1
     for pid in "${PIDS[@]}"; do
         stop_pid "$pid" 5 >/dev/null 2>&1
     done
+    pg_stop
     if [ "${KEEP_TMP:-0}" = 1 ]; then
         echo "# kept $TMP"
     else
@@ -200,9 +207,34 @@ resolver  = 127.0.0.1:$DNS_PORT
 [adapter]
 type = local
 EOF
+    [ "$STORE_ENGINE" = postgresql ] && store_config >> "$TMP/proxy.conf"
+    return 0
+}
+
+# The [store] section of a proxy on the suite's PostgreSQL (pg_start).
+store_config() {
+    cat <<EOF
+
+[store]
+engine     = postgresql
+postgresql = $PG_CONNINFO
+password   = file:$PG_PASSWORD_FILE
+EOF
+}
+
+# Starts the suite's PostgreSQL once (STORE_ENGINE=postgresql).
+store_start() {
+    [ "$STORE_ENGINE" = postgresql ] || return 0
+    [ -n "$PG_PID" ] && return 0
+    pg_start "$TMP/pg"
 }
 
 proxy_start() {
+    # Every suite that sources this file runs on PostgreSQL the same way.
+    if ! store_start; then
+        START_ERR="PostgreSQL did not start (pg_start)"
+        return 1
+    fi
     [ -f "$TMP/proxy.conf" ] || proxy_write_config
     echo "### start $(date +%T)" >> "$TMP/proxy.log"
     "$TARGET" -c "$TMP/proxy.conf" >> "$TMP/proxy.log" 2>&1 &
@@ -520,10 +552,13 @@ test_server_stop_clean() {
 
 main() {
     local started=1
-    echo "# backend: $BACKEND ${TARGET}; tmp $TMP"
+    echo "# backend: $BACKEND ${TARGET}; store $STORE_ENGINE; tmp $TMP"
     echo "# ports: dns $DNS_PORT acme $ACME_PORT http-01 $HTTP_PORT"
     if [ "$BACKEND" = proxy ] && [ ! -x "$TARGET" ]; then
         not_ok "proxy_binary" "$TARGET is not an executable file"
+        started=0
+    elif ! store_start; then
+        not_ok "postgresql_starts" "pg_start failed"
         started=0
     elif ! start_knot; then
         not_ok "dns_server_starts" "knotd did not answer on 127.0.0.1:$DNS_PORT"

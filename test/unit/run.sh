@@ -17,7 +17,9 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PG_TMP=$(mktemp -d "${TMPDIR:-/tmp}/acmeproxy-unit-pg.XXXXXX") || exit 2
 trap 'pg_stop; rm -rf "$PG_TMP"' EXIT
 trap 'exit 130' INT TERM
-if pg_start "$PG_TMP/pg"; then
+# fsync off: a throw-away cluster; what the store tests check is not the
+# disk's durability (the integration suites keep fsync on).
+if PG_FSYNC=off pg_start "$PG_TMP/pg"; then
     export ACMEPROXY_TEST_PG=$PG_CONNINFO
     export ACMEPROXY_TEST_PG_PASSWORD_FILE=$PG_PASSWORD_FILE
 else

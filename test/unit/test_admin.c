@@ -565,7 +565,9 @@ setup(void **state)
     }
     snprintf(f->dir, sizeof(f->dir), "/tmp/test_admin.XXXXXX");
     if (mkdtemp(f->dir) == NULL ||
-        store_open(&(struct store_config){ .dir = f->dir, .map_size_mb = MAP_MB }, &f->st, errbuf, sizeof(errbuf)) !=
+        store_open(&(struct store_config){ .dir = f->dir,
+                                           .map_size_mb = MAP_MB },
+                   &f->st, errbuf, sizeof(errbuf)) !=
             AP_OK) {
         free(f);
         return -1;

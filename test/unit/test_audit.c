@@ -90,7 +90,9 @@ setup(void **state)
     }
     snprintf(f->log, sizeof(f->log), "%s/audit.log", f->dir);
     snprintf(f->lock, sizeof(f->lock), "%s/audit.lock", f->dir);
-    if (store_open(&(struct store_config){ .dir = f->dir, .map_size_mb = MAP_MB }, &f->st, errbuf, sizeof(errbuf)) != AP_OK) {
+    if (store_open(&(struct store_config){ .dir = f->dir,
+                                           .map_size_mb = MAP_MB },
+                   &f->st, errbuf, sizeof(errbuf)) != AP_OK) {
         dir_remove(f->dir);
         free(f);
         return -1;

@@ -107,6 +107,11 @@ field(const struct config *c, const char *name, char *out, size_t outlen)
     U("validation.workers", c->validation.workers);
     U("validation.timeout_ms", c->validation.timeout_ms);
     U("validation.max_body", c->validation.max_body);
+    S("store.engine", c->store.engine);
+    S("store.postgresql", c->store.postgresql);
+    S("store.password", c->store.password);
+    S("store.instance", c->store.instance);
+    U("store.pool_size", c->store.pool_size);
     S("adapter.type", c->adapter.type);
     U("adapter.n", c->adapter.section.n);
     /* Profiles by position; 9: no such profile. */
@@ -151,7 +156,7 @@ struct good_row {
         { "validation.workers", "4" },                                    \
         { "validation.timeout_ms", "10000" },                             \
         { "validation.max_body", "8192" }, { "adapter.type", "local" },   \
-        { "adapter.n", "0" }
+        { "adapter.n", "0" }, { "store.engine", "lmdb" }
 
 static const struct good_row good_rows[] = {
     { "empty file: defaults", "", { DEFAULTS } },
@@ -227,6 +232,19 @@ static const struct good_row good_rows[] = {
     { "profile tls_server yes / false",
       "[profile.a]\ntls_server = false\n[profile.b]\ntls_server = yes\n",
       { { "profile0.tls_server", "0" }, { "profile1.tls_server", "1" } } },
+    { "[store] on PostgreSQL",
+      "[store]\nengine = postgresql\n"
+      "postgresql = host=db.test port=5432 dbname=acme user=ap\n"
+      "password = env:AP_PG_PASSWORD\ninstance = node-1\npool_size = 40\n",
+      { { "store.engine", "postgresql" },
+        { "store.postgresql", "host=db.test port=5432 dbname=acme user=ap" },
+        { "store.password", "env:AP_PG_PASSWORD" },
+        { "store.instance", "node-1" },
+        { "store.pool_size", "40" } } },
+    { "[store] defaults", "[store]\n",
+      { { "store.engine", "lmdb" }, { "store.postgresql", "" },
+        { "store.password", "" }, { "store.instance", "" },
+        { "store.pool_size", "0" } } },
     { "proxy.conf.example", NULL,
       { { "server.listen", "127.0.0.1:14000" }, { "adapter.type", "local" } } },
 };
@@ -317,6 +335,11 @@ static const struct bad_row bad_rows[] = {
     { "error after adapter keys (no leak)",
       "[adapter]\nroot_dir = /x\nvalidity_days = 1\n[server]\nthreads = 0\n",
       5, "threads" },
+    { "unknown store engine", "[store]\nengine = sqlite\n", 2, "engine" },
+    { "postgresql without its connection string",
+      "[store]\n\nengine = postgresql\n", 3, "engine" },
+    { "store pool_size above the range", "[store]\npool_size = 513\n", 2,
+      "pool_size" },
     /* BUG: the checks made after parsing (check_values in config.c) write
      * "file: message" with no line, though config.h promises
      * "file:line: message". Input: [server] base_url = acme.test on line 3
@@ -491,6 +514,65 @@ test_adapter_lines(void **state)
 /* ---- runner -------------------------------------------------------- */
 
 
+/* The PostgreSQL password: env:NAME, file:PATH (first line), a plain
+ * path, empty; an unset variable and a missing file are errors that do
+ * not carry a secret. */
+static void
+test_store_password(void **state)
+{
+    struct fixture *f = *state;
+    char errbuf[512] = "";
+    char spec[128];
+    char *pw = NULL;
+
+    write_file(f->path, "s3cret-line1\nsecond line\n");
+    assert_int_equal(config_load("proxy.conf.example", &f->cfg, errbuf,
+                                 sizeof(errbuf)),
+                     AP_OK);
+    free(f->cfg.store.password);
+    f->cfg.store.password = NULL;
+    assert_int_equal(config_store_password(&f->cfg, &pw, errbuf,
+                                           sizeof(errbuf)),
+                     AP_OK);
+    assert_null(pw);
+    snprintf(spec, sizeof(spec), "file:%s", f->path);
+    f->cfg.store.password = spec;
+    assert_int_equal(config_store_password(&f->cfg, &pw, errbuf,
+                                           sizeof(errbuf)),
+                     AP_OK);
+    assert_string_equal(pw, "s3cret-line1");
+    config_secret_free(pw);
+    pw = NULL;
+    f->cfg.store.password = f->path;
+    assert_int_equal(config_store_password(&f->cfg, &pw, errbuf,
+                                           sizeof(errbuf)),
+                     AP_OK);
+    assert_string_equal(pw, "s3cret-line1");
+    config_secret_free(pw);
+    pw = NULL;
+    assert_int_equal(setenv("AP_TEST_PG_PW", "from-env", 1), 0);
+    f->cfg.store.password = "env:AP_TEST_PG_PW";
+    assert_int_equal(config_store_password(&f->cfg, &pw, errbuf,
+                                           sizeof(errbuf)),
+                     AP_OK);
+    assert_string_equal(pw, "from-env");
+    config_secret_free(pw);
+    pw = NULL;
+    assert_int_equal(unsetenv("AP_TEST_PG_PW"), 0);
+    assert_int_equal(config_store_password(&f->cfg, &pw, errbuf,
+                                           sizeof(errbuf)),
+                     AP_ECONFIG);
+    assert_non_null(strstr(errbuf, "AP_TEST_PG_PW"));
+    f->cfg.store.password = "file:/nonexistent/pw";
+    assert_int_equal(config_store_password(&f->cfg, &pw, errbuf,
+                                           sizeof(errbuf)),
+                     AP_ECONFIG);
+    assert_null(pw);
+    assert_null(strstr(errbuf, "s3cret"));
+    f->cfg.store.password = NULL;
+    config_fini(&f->cfg);
+}
+
 int
 main(void)
 {
@@ -505,6 +587,8 @@ main(void)
     ADD_ROWS(&l, good_rows, test_good);
     ADD_ROWS(&l, bad_rows, test_bad);
     add_test(&l, "missing file", test_missing_file, NULL);
+    add_test(&l, "[store] password: env, file, none", test_store_password,
+             NULL);
     add_test(&l, "adapter section", test_adapter_section, NULL);
     add_test(&l, "adapter line numbers", test_adapter_lines, NULL);
 

@@ -124,7 +124,9 @@ setup(void **state)
     cJSON_InitHooks(&hooks);
     snprintf(f->dir, sizeof(f->dir), "/tmp/test_eab.XXXXXX");
     if (mkdtemp(f->dir) == NULL ||
-        store_open(&(struct store_config){ .dir = f->dir, .map_size_mb = 64 }, &f->st, errbuf, sizeof(errbuf)) != AP_OK) {
+        store_open(&(struct store_config){ .dir = f->dir,
+                                           .map_size_mb = 64 },
+                   &f->st, errbuf, sizeof(errbuf)) != AP_OK) {
         free(f);
         return -1;
     }

@@ -129,7 +129,9 @@ setup(void **state)
     }
     snprintf(f->dir, sizeof(f->dir), "/tmp/test_jobs.XXXXXX");
     if (mkdtemp(f->dir) == NULL ||
-        store_open(&(struct store_config){ .dir = f->dir, .map_size_mb = MAP_MB }, &f->app.st, errbuf, sizeof(errbuf)) !=
+        store_open(&(struct store_config){ .dir = f->dir,
+                                           .map_size_mb = MAP_MB },
+                   &f->app.st, errbuf, sizeof(errbuf)) !=
             AP_OK) {
         free(f);
         return -1;

@@ -215,7 +215,9 @@ group_setup(void **state)
     if (mkdtemp(g.dir) == NULL) {
         return -1;
     }
-    if (store_open(&(struct store_config){ .dir = g.dir, .map_size_mb = 16 }, &g.app.st, errbuf, sizeof(errbuf)) != AP_OK) {
+    if (store_open(&(struct store_config){ .dir = g.dir,
+                                           .map_size_mb = 16 },
+                   &g.app.st, errbuf, sizeof(errbuf)) != AP_OK) {
         print_error("store_open: %s\n", errbuf);
         return -1;
     }

@@ -100,7 +100,9 @@ setup(void **state)
 
     snprintf(fx->dir, sizeof(fx->dir), "/tmp/ap-status-XXXXXX");
     if (mkdtemp(fx->dir) == NULL ||
-        store_open(&(struct store_config){ .dir = fx->dir, .map_size_mb = 16 }, &fx->st, errbuf, sizeof(errbuf)) != AP_OK) {
+        store_open(&(struct store_config){ .dir = fx->dir,
+                                           .map_size_mb = 16 },
+                   &fx->st, errbuf, sizeof(errbuf)) != AP_OK) {
         free(fx);
         return -1;
     }

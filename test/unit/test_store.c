@@ -790,12 +790,17 @@ test_jobs_due_order(void **state)
     assert_string_equal(id, "i:b");
     job_claim(f, "i", 1000, id, sizeof(id), NULL);
     assert_string_equal(id, "i:c");
-    /* All claimed: none twice, and nothing waits (PostgreSQL: but the
-     * first lease, of a, ends at 150 + 30 s). */
+    /* All claimed: none twice, and nothing waits (PostgreSQL: but a lease
+     * ends, at 150 + 30 s at the soonest; later when the listener renewed
+     * it, by the wall clock, meanwhile). */
     assert_int_equal(store_job_claim(f->st, "i", 1000, id, sizeof(id), &rec,
                                      &next),
                      AP_ENOTFOUND);
-    assert_int_equal(next, ENGINE_PG ? 150 + 30000 + 1 : 0);
+    if (ENGINE_PG) {
+        assert_true(next >= 150 + 30000 + 1);
+    } else {
+        assert_int_equal(next, 0);
+    }
     job_claim(f, "v", 1000, id, sizeof(id), NULL);
     assert_string_equal(id, "v:x/1");
     /* Unclaimed (its runner gave up without an outcome): claimed again. */
@@ -990,8 +995,9 @@ main(void)
     add_engine_tests(&l);
 #endif
 
-    failed = _cmocka_run_group_tests(ENGINE_PG ? "store (PostgreSQL)"
-                                               : "store (LMDB)", l.tests, l.n, NULL, NULL);
+    failed = _cmocka_run_group_tests(
+        ENGINE_PG ? "store (PostgreSQL)" : "store (LMDB)", l.tests, l.n, NULL,
+        NULL);
     free(l.tests);
 #ifdef STORE_TEST_PG
     PQfinish(pg_own);

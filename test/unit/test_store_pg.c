@@ -645,6 +645,26 @@ test_pg_open_errors(void **state)
     assert_non_null(strstr(errbuf, "pg_dump"));
     assert_int_equal(store_engine_of(f->st), STORE_ENGINE_POSTGRESQL);
     assert_string_equal(store_instance(f->st), "test-a");
+    /* No instance configured: the host name and a hash of the directory,
+     * the same at every start, another for another directory. */
+    {
+        char first[STORE_MAX_INSTANCE + 1];
+        char host[256] = "";
+
+        pg_config(&sc, f->dir, NULL, 0);
+        assert_int_equal(store_open(&sc, &st, errbuf, sizeof(errbuf)), AP_OK);
+        snprintf(first, sizeof(first), "%s", store_instance(st));
+        store_close(st);
+        assert_int_equal(gethostname(host, sizeof(host)), 0);
+        assert_int_equal(strncmp(first, host, strcspn(host, "_")), 0);
+        assert_int_equal(store_open(&sc, &st, errbuf, sizeof(errbuf)), AP_OK);
+        assert_string_equal(store_instance(st), first);
+        store_close(st);
+        sc.dir = "/tmp";
+        assert_int_equal(store_open(&sc, &st, errbuf, sizeof(errbuf)), AP_OK);
+        assert_string_not_equal(store_instance(st), first);
+        store_close(st);
+    }
 }
 
 /* ---- schema versions ------------------------------------------------ */
@@ -791,8 +811,8 @@ add_engine_tests(struct test_list *l)
              test_pg_lease_renewed, NULL);
     add_test(l, "pg: another instance's commit is heard",
              test_pg_remote_commit, NULL);
-    add_test(l, "pg: commit subscribers are capped", test_pg_subscribers_capped,
-             NULL);
+    add_test(l, "pg: commit subscribers are capped",
+             test_pg_subscribers_capped, NULL);
     add_test(l, "pg: a lost connection fails one transaction",
              test_pg_connection_lost, NULL);
     add_test(l, "pg: open errors, usage, backup", test_pg_open_errors, NULL);
