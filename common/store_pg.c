@@ -100,6 +100,8 @@ struct store_pg {
     pthread_t listener;
     bool listening;
     int stop_fd[2];         /* the listener's stop signal */
+    bool heard;             /* the listener's first LISTEN is done (lock) */
+    pthread_cond_t heard_cond;
 };
 
 struct store_pg_txn {
@@ -509,6 +511,10 @@ listener_main(void *arg)
                 continue;
             }
             backoff = BACKOFF_MIN_MS;
+            pthread_mutex_lock(&sp->lock);
+            sp->heard = true;
+            pthread_cond_broadcast(&sp->heard_cond);
+            pthread_mutex_unlock(&sp->lock);
             if (connected_before) {
                 /* Commits made while we were away were not heard. */
                 store_notify(sp->st, (1u << STORE__MAX) - 1, true);
@@ -630,6 +636,7 @@ store_pg_open(struct store *st, const struct store_config *cfg, char *errbuf,
     sp->stop_fd[1] = -1;
     pthread_mutex_init(&sp->lock, NULL);
     pthread_cond_init(&sp->freed, NULL);
+    pthread_cond_init(&sp->heard_cond, NULL);
     sp->n = cfg->pool_size == 0 ? POOL_DEFAULT
             : cfg->pool_size > POOL_MAX ? POOL_MAX
                                         : cfg->pool_size;
@@ -672,6 +679,23 @@ store_pg_open(struct store *st, const struct store_config *cfg, char *errbuf,
         return AP_ESTORE;
     }
     sp->listening = true;
+    /* Commits of others are heard from the return on: wait for the first
+     * LISTEN (bounded; without it the listener goes on trying). */
+    {
+        struct timespec until;
+
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += atoi(CONNECT_TIMEOUT);
+        pthread_mutex_lock(&sp->lock);
+        while (!sp->heard && pthread_cond_timedwait(&sp->heard_cond,
+                                                    &sp->lock, &until) == 0) {
+        }
+        if (!sp->heard) {
+            log_warn("store", "the listener is not connected yet: commits "
+                     "of other instances are not heard until it is");
+        }
+        pthread_mutex_unlock(&sp->lock);
+    }
     log_info("store", "PostgreSQL store, instance %s, pool of %zu",
              sp->instance, sp->n);
     return AP_OK;
@@ -707,6 +731,7 @@ store_pg_close(struct store *st)
         free(sp->password);
     }
     pthread_cond_destroy(&sp->freed);
+    pthread_cond_destroy(&sp->heard_cond);
     pthread_mutex_destroy(&sp->lock);
     free(sp);
     st->pg = NULL;

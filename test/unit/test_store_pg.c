@@ -449,8 +449,8 @@ static void
 test_pg_lease_renewed(void **state)
 {
     struct fixture *f = *state;
-    struct store *a = open_instance(f, "test-lives", 900);
-    struct store *b = open_instance(f, "test-b", 900);
+    struct store *a = open_instance(f, "test-lives", 2000);
+    struct store *b = open_instance(f, "test-b", 2000);
     char id[STORE_MAX_KEY + 1];
     cJSON *rec = NULL;
 
@@ -460,7 +460,7 @@ test_pg_lease_renewed(void **state)
                      AP_OK);
     cJSON_Delete(rec);
     rec = NULL;
-    sleep_ms(2000);     /* more than twice the lease */
+    sleep_ms(4200);     /* more than twice the lease */
     assert_int_equal(store_job_claim(b, "i", wall_now_ms(), id, sizeof(id),
                                      &rec, NULL),
                      AP_ENOTFOUND);
