@@ -62,6 +62,7 @@ struct config {
         char *tos_url;              /* meta.termsOfService; empty: none */
         char *website;              /* meta.website; empty: none */
         unsigned nonce_ttl_sec;
+        char *nonce_key_file;       /* shared nonce key; empty: per process */
         unsigned order_ttl_sec;     /* pending order and authz lifetime */
         unsigned wait_ms;           /* how long a challenge POST or finalize
                                        waits for the outcome */

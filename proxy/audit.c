@@ -42,6 +42,7 @@ struct audit {
     bool threaded;
     pthread_t thread;
     long long last_err_ms;      /* rate limit of drain error messages */
+    bool shared;                /* several instances drain one outbox */
 };
 
 /* Read and write: the drain reads the last line back (its seq). */
@@ -212,6 +213,16 @@ batch_add(void *arg, const char *key, const char *val, size_t len)
     return true;
 }
 
+static bool
+any_event(void *arg, const char *key, const char *val, size_t len)
+{
+    (void)key;
+    (void)val;
+    (void)len;
+    *(bool *)arg = true;
+    return false;
+}
+
 static void
 batch_fini(struct batch *b)
 {
@@ -322,12 +333,31 @@ drain_batch(struct audit *a, bool *more)
         return AP_ENOMEM;
     }
     buf_init(&out, AUDIT_BATCH_BYTES + AUDIT_MAX_LINE + AUDIT_BATCH);
-    rc = store_begin(a->st, false, &txn);
+    /* Shared: the whole batch (read, write, delete) runs in one write
+     * transaction, so under the store's writer lock, which is one across
+     * the instances: no two instances write the same event. */
+    if (a->shared) {
+        /* A look first: an empty outbox takes no writer lock. */
+        bool any = false;
+
+        rc = store_begin(a->st, false, &txn);
+        if (rc == AP_OK) {
+            rc = store_scan(txn, STORE_AUDIT, NULL, NULL, any_event, &any);
+        }
+        store_abort(txn);
+        txn = NULL;
+        if (rc != AP_OK || !any) {
+            goto out;
+        }
+    }
+    rc = store_begin(a->st, a->shared, &txn);
     if (rc == AP_OK) {
         rc = store_scan(txn, STORE_AUDIT, NULL, NULL, batch_add, b);
     }
-    store_abort(txn);
-    txn = NULL;
+    if (!a->shared) {
+        store_abort(txn);
+        txn = NULL;
+    }
     if (rc == AP_OK) {
         rc = b->rc;
     }
@@ -366,7 +396,9 @@ drain_batch(struct audit *a, bool *more)
             goto out;
         }
     }
-    rc = store_begin(a->st, true, &txn);
+    if (!a->shared) {
+        rc = store_begin(a->st, true, &txn);
+    }
     for (size_t i = 0; rc == AP_OK && i < b->n; i++) {
         rc = store_del(txn, STORE_AUDIT, b->keys[i]);
         if (rc == AP_ENOTFOUND) {
@@ -428,6 +460,16 @@ drain(struct audit *a)
     }
     pthread_mutex_unlock(&a->lock);
     return rc;
+}
+
+void
+audit_set_shared(struct audit *a)
+{
+    if (a != NULL) {
+        pthread_mutex_lock(&a->lock);
+        a->shared = true;
+        pthread_mutex_unlock(&a->lock);
+    }
 }
 
 ap_err

@@ -68,6 +68,15 @@ AP_MUST_CHECK ap_err audit_reopen(struct audit *a);
  * it; otherwise the events stay for the next drain. Accepts NULL. */
 AP_MUST_CHECK ap_err audit_flush(struct audit *a);
 
+/* Several instances drain this outbox, each into its own file: from now
+ * on a batch is read, written and deleted in one write transaction, under
+ * the store's writer lock (one across the instances), so no event is
+ * written by two instances. An instance that dies between its write and
+ * its commit leaves the batch to the next drainer, which may be another
+ * instance: the duplicate line then carries the same seq (docs/ha.md
+ * "Rate limits and audit"). Accepts NULL. */
+void audit_set_shared(struct audit *a);
+
 /* Writes one event into txn (a write transaction). fields (may be NULL)
  * is taken and freed. a may be NULL (no audit log: AP_OK, nothing
  * written). AP_ETOOBIG above AUDIT_MAX_LINE; on any failure the caller

@@ -50,6 +50,7 @@ struct jobs {
     struct job_pool pool[JOB__MAX];
     pthread_cond_t done_cond;
     unsigned long long generation;
+    bool subscribed;            /* to the store's commits (on_store_commit) */
 };
 
 /* ---- the fault handler -------------------------------------------------
@@ -269,6 +270,17 @@ wake_pool(struct jobs *jobs, enum job_kind kind)
     pthread_mutex_unlock(&jobs->lock);
 }
 
+/* One idle worker of kind looks for due jobs (it wakes the next when it
+ * finds one: every claim it makes is followed by another look). */
+static void
+wake_one(struct jobs *jobs, enum job_kind kind)
+{
+    pthread_mutex_lock(&jobs->lock);
+    jobs->pool[kind].kicks++;
+    pthread_cond_signal(&jobs->pool[kind].cond);
+    pthread_mutex_unlock(&jobs->lock);
+}
+
 void
 jobs_kick(struct jobs *jobs, const char *id, unsigned delay_sec)
 {
@@ -288,6 +300,35 @@ jobs_notify(struct jobs *jobs)
     jobs->generation++;
     pthread_cond_broadcast(&jobs->done_cond);
     pthread_mutex_unlock(&jobs->lock);
+}
+
+/* store_commit_fn: another instance's commit (PostgreSQL) may hold what
+ * a waiter here waits for (an authorization, order or certificate
+ * written: the job ran there), or make a job due that no worker here
+ * knows of (a job written). This process's own commits signal where they
+ * are made (jobs_notify, jobs_kick). */
+static void
+on_store_commit(void *arg, unsigned tables, bool remote)
+{
+    struct jobs *jobs = arg;
+    const unsigned outcome = (1u << STORE_AUTHZS) | (1u << STORE_ORDERS) |
+                             (1u << STORE_CERTS);
+    const unsigned due = (1u << STORE_JOBS) | (1u << STORE_JOBS_DUE);
+
+    if (!remote) {
+        return;
+    }
+    if ((tables & outcome) != 0) {
+        jobs_notify(jobs);
+    }
+    /* One worker per queue: the instance that wrote the job kicked its
+     * own; waking every worker here would make each of them claim (a
+     * write transaction) for the one job. */
+    if ((tables & due) != 0) {
+        for (int k = 0; k < JOB__MAX; k++) {
+            wake_one(jobs, (enum job_kind)k);
+        }
+    }
 }
 
 unsigned long long
@@ -582,6 +623,11 @@ jobs_start(struct app *app, const unsigned *n, const job_fn *fn,
     if (rc != AP_OK) {
         goto out;
     }
+    rc = store_on_commit(app->st, on_store_commit, jobs);
+    if (rc != AP_OK) {
+        goto out;
+    }
+    jobs->subscribed = true;
     fault_collect(app);
     if (stored > 0) {
         log_info("jobs", "resuming %zu stored jobs (%zu were running when the "
@@ -624,6 +670,10 @@ jobs_stop(struct jobs *jobs)
 {
     if (jobs == NULL) {
         return;
+    }
+    /* Once it returns no commit calls on_store_commit any more. */
+    if (jobs->subscribed) {
+        store_off_commit(jobs->app->st, on_store_commit, jobs);
     }
     pthread_mutex_lock(&jobs->lock);
     jobs->stopping = true;

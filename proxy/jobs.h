@@ -105,7 +105,10 @@ AP_MUST_CHECK ap_err jobs_advance_retries(struct jobs *jobs,
  * back, due in delay_ms, without counting a release; then the runner
  * returns JOB_DONE. */
 void jobs_defer(struct jobs *jobs, const struct job *job, long long delay_ms);
-/* Tells waiters that some job ended. */
+/* Tells waiters that some job ended. The workers and waiters are also
+ * subscribed to the store's commits: another instance's commit (a shared
+ * PostgreSQL store) that wrote authorizations, orders or certificates
+ * notifies the waiters, one that wrote jobs wakes the workers. */
 void jobs_notify(struct jobs *jobs);
 /* Returns the current completion generation (for jobs_wait). */
 unsigned long long jobs_generation(struct jobs *jobs);

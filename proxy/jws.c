@@ -333,6 +333,8 @@ verify_request(void *arg, const struct jws_parts *jp, struct acme_resp *resp)
     case NONCE_UNKNOWN:
         problem_set(resp, PROB_BAD_NONCE, "nonce unknown to this server");
         return AP_OK;
+    case NONCE_FAILED:
+        return AP_ESTORE;
     }
     /* RFC 8555 §6.4: url must be the request URL, else unauthorized. */
     if (json_get_string(jp->hdr, "url", HTTP_MAX_URL, &url) != AP_OK) {

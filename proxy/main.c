@@ -32,6 +32,7 @@
 #include "proxy/adminsrv.h"
 #include "proxy/app.h"
 #include "proxy/audit.h"
+#include "proxy/cluster.h"
 #include "proxy/issuer.h"
 #include "proxy/jobs.h"
 #include "proxy/metrics.h"
@@ -205,6 +206,22 @@ out:
     return rc;
 }
 
+/* Several instances share the store (docs/ha.md): PostgreSQL. */
+static bool
+shared_store(const struct config *cfg)
+{
+    return strcmp(cfg->store.engine, "postgresql") == 0;
+}
+
+/* The embedded CA signs for every instance of a shared store: the local
+ * adapter's certificates, or the listener's when no tls_cert is given. */
+static bool
+shared_ca(const struct config *cfg)
+{
+    return shared_store(cfg) && (strcmp(cfg->adapter.type, "local") == 0 ||
+                                 cfg->server.tls_cert[0] == '\0');
+}
+
 /* The global policy, the rate limiter and the audit log (drained by a
  * thread when serving, before each commit returns otherwise). */
 static int
@@ -222,7 +239,9 @@ open_policy(const struct config *cfg, struct app *app, bool serving,
         }
         return -1;
     }
-    if (ratelimit_new(&app->limits) != AP_OK) {
+    /* Several instances on one store count together (docs/ha.md). */
+    if ((shared_store(cfg) ? ratelimit_new_shared(app->st, &app->limits)
+                           : ratelimit_new(&app->limits)) != AP_OK) {
         snprintf(errbuf, errlen, "out of memory");
         return -1;
     }
@@ -232,10 +251,14 @@ open_policy(const struct config *cfg, struct app *app, bool serving,
         snprintf(path, sizeof(path), "%s/audit.log", cfg->server.data_dir);
     }
     snprintf(lock, sizeof(lock), "%s/audit.lock", cfg->server.data_dir);
-    return audit_open(app->st, path, lock, cfg->audit.syslog, serving,
-                      &app->audit, errbuf, errlen) == AP_OK
-               ? 0
-               : -1;
+    if (audit_open(app->st, path, lock, cfg->audit.syslog, serving,
+                   &app->audit, errbuf, errlen) != AP_OK) {
+        return -1;
+    }
+    if (shared_store(cfg)) {
+        audit_set_shared(app->audit);
+    }
+    return 0;
 }
 
 static void
@@ -416,6 +439,14 @@ app_open(const struct config *cfg, struct app *app, bool pki, bool serving)
         fprintf(stderr, "acmeproxy: cannot initialise crypto or libcurl\n");
         return -1;
     }
+    /* On a shared store the embedded CA is given, never made here: every
+     * instance must sign with the same one (proxy/cluster.h). */
+    if (pki && shared_ca(cfg) &&
+        cluster_ca_files(cfg->server.data_dir, errbuf, sizeof(errbuf)) !=
+            AP_OK) {
+        fprintf(stderr, "acmeproxy: %s\n", errbuf);
+        goto fail;
+    }
     if (pki && ca_open(cfg->server.data_dir, &app->ca, errbuf,
                        sizeof(errbuf)) != AP_OK) {
         fprintf(stderr, "acmeproxy: local CA in %s: %s\n",
@@ -423,6 +454,12 @@ app_open(const struct config *cfg, struct app *app, bool pki, bool serving)
         goto fail;
     }
     if (open_store(cfg, path, &app->st) != 0) {
+        goto fail;
+    }
+    if (pki && shared_ca(cfg) &&
+        cluster_ca_check(app->st, app->ca, errbuf, sizeof(errbuf)) !=
+            AP_OK) {
+        fprintf(stderr, "acmeproxy: %s\n", errbuf);
         goto fail;
     }
     if (open_policy(cfg, app, serving, errbuf, sizeof(errbuf)) != 0) {
@@ -703,7 +740,23 @@ serve(const struct config *cfg)
         prepare_tls(cfg, app.ca, "tls.pem", tls_pem, sizeof(tls_pem)) != 0) {
         goto out;
     }
-    if (nonce_ctx_new(cfg->acme.nonce_ttl_sec, &app.nonces) != AP_OK) {
+    /* With a key file every instance on the store redeems every
+     * instance's nonces once (docs/ha.md "Nonces"). */
+    if (shared_store(cfg) && cfg->acme.nonce_key_file[0] == '\0') {
+        fprintf(stderr, "acmeproxy: %s: [acme] nonce_key_file is required "
+                "with [store] engine = postgresql (the same key on every "
+                "instance)\n", cfg->path);
+        goto out;
+    }
+    if (cfg->acme.nonce_key_file[0] != '\0') {
+        if (nonce_ctx_new_shared(cfg->acme.nonce_ttl_sec,
+                                 cfg->acme.nonce_key_file, app.st,
+                                 &app.nonces, errbuf,
+                                 sizeof(errbuf)) != AP_OK) {
+            fprintf(stderr, "acmeproxy: %s: %s\n", cfg->path, errbuf);
+            goto out;
+        }
+    } else if (nonce_ctx_new(cfg->acme.nonce_ttl_sec, &app.nonces) != AP_OK) {
         fprintf(stderr, "acmeproxy: cannot create the nonce context\n");
         goto out;
     }

@@ -283,10 +283,13 @@ order_store_limits(struct store_txn *txn, struct app *app,
             return AP_OK;
         }
     }
-    (void)rate_ok(app, resp, "order:", account,
-                  cfg->ratelimit.orders_per_account_hour,
-                  "orders_per_account_hour", true);
-    return AP_OK;
+    {
+        bool ok = true;
+
+        return rate_ok_in(app, txn, resp, "order:", account,
+                          cfg->ratelimit.orders_per_account_hour,
+                          "orders_per_account_hour", true, &ok);
+    }
 }
 
 /* [ratelimit] checks of newOrder that need no store, before anything is

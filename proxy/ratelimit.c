@@ -7,10 +7,15 @@
 #include <string.h>
 
 #include "common/crypto.h"
+#include "common/log.h"
+#include "common/store.h"
 #include "common/timeutil.h"
 
 #define RATELIMIT_KEY 128
 #define RATELIMIT_PROBE 16
+#define RL_PREFIX "rl/"
+#define RL_PRUNE_BATCH 256
+#define RL_PRUNE_SEC 60
 
 struct slot {
     char key[RATELIMIT_KEY];
@@ -24,6 +29,8 @@ struct ratelimit {
     /* Keys the slot hash, so nobody outside can compute which keys share
      * a probe run and grind keys that evict another client's counters. */
     unsigned char secret[CRYPTO_SHA256_LEN];
+    struct store *st;          /* shared: the counts live there */
+    long long last_prune;      /* shared: time_now() of the last prune */
 };
 
 ap_err
@@ -47,6 +54,21 @@ ratelimit_new(struct ratelimit **out)
     pthread_mutex_init(&rl->lock, NULL);
     *out = rl;
     return AP_OK;
+}
+
+ap_err
+ratelimit_new_shared(struct store *st, struct ratelimit **out)
+{
+    ap_err rc;
+
+    if (st == NULL) {
+        return AP_EINVAL;
+    }
+    rc = ratelimit_new(out);
+    if (rc == AP_OK) {
+        (*out)->st = st;
+    }
+    return rc;
 }
 
 void
@@ -108,6 +130,27 @@ ratelimit_take(struct ratelimit *rl, const char *key, unsigned limit,
     if (limit == 0) {
         return true;
     }
+    if (rl->st != NULL) {
+        struct store_txn *txn = NULL;
+        ap_err rc = store_begin(rl->st, count, &txn);
+
+        ok = true;
+        if (rc == AP_OK) {
+            rc = ratelimit_take_in(rl, txn, key, limit, count, &ok,
+                                   retry_after);
+        }
+        if (rc == AP_OK && count && ok) {
+            rc = store_commit(txn);
+            txn = NULL;
+        }
+        store_abort(txn);
+        if (rc != AP_OK) {
+            log_err("ratelimit", "counting in the store failed: %s",
+                    ap_strerror(rc));
+            return true;
+        }
+        return ok;
+    }
     pthread_mutex_lock(&rl->lock);
     s = find_slot(rl, key, window);
     ok = s->count < limit;
@@ -127,8 +170,180 @@ ratelimit_note(struct ratelimit *rl, const char *key)
     long long now = time_now();
     struct slot *s;
 
+    if (rl->st != NULL) {
+        return;
+    }
     pthread_mutex_lock(&rl->lock);
     s = find_slot(rl, key, now - now % RATELIMIT_WINDOW_SEC);
     s->count++;
     pthread_mutex_unlock(&rl->lock);
+}
+
+/* ---- counts in the store ---------------------------------------------- */
+
+static void
+record_key(const char *key, long long window, char *out, size_t outlen)
+{
+    unsigned char h[CRYPTO_SHA256_LEN];
+    char hex[2 * CRYPTO_SHA256_LEN + 1];
+
+    crypto_sha256(key, strlen(key), h);
+    for (size_t i = 0; i < sizeof(h); i++) {
+        snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    }
+    snprintf(out, outlen, RL_PREFIX "%010lld/%s", window, hex);
+}
+
+static ap_err
+read_count(struct store_txn *txn, const char *rkey, unsigned *count)
+{
+    char *val = NULL;
+    size_t len = 0;
+    char *end = NULL;
+    unsigned long n;
+    ap_err rc;
+
+    *count = 0;
+    rc = store_get(txn, STORE_META, rkey, &val, &len);
+    if (rc == AP_ENOTFOUND) {
+        return AP_OK;
+    }
+    if (rc != AP_OK) {
+        return rc;
+    }
+    n = strtoul(val, &end, 10);
+    if (len == 0 || len > 10 || end != val + len || n > 0xffffffffUL) {
+        log_err("ratelimit", "count record %s unreadable: counted from 0",
+                rkey);
+        n = 0;
+    }
+    free(val);
+    *count = (unsigned)n;
+    return AP_OK;
+}
+
+struct prune_ctx {
+    char cutoff[32];
+    char keys[RL_PRUNE_BATCH][96];
+    size_t n;
+};
+
+static bool
+prune_visit(void *arg, const char *key, const char *val, size_t len)
+{
+    struct prune_ctx *pc = arg;
+
+    (void)val;
+    (void)len;
+    if (strcmp(key, pc->cutoff) >= 0 || pc->n == RL_PRUNE_BATCH ||
+        strlen(key) >= sizeof(pc->keys[0])) {
+        return false;
+    }
+    snprintf(pc->keys[pc->n++], sizeof(pc->keys[0]), "%s", key);
+    return true;
+}
+
+/* Deletes up to RL_PRUNE_BATCH records of windows before window. */
+static ap_err
+prune(struct ratelimit *rl, struct store_txn *txn, long long now,
+      long long window)
+{
+    struct prune_ctx *pc;
+    bool due;
+    ap_err rc;
+
+    pthread_mutex_lock(&rl->lock);
+    due = now - rl->last_prune >= RL_PRUNE_SEC;
+    if (due) {
+        rl->last_prune = now;
+    }
+    pthread_mutex_unlock(&rl->lock);
+    if (!due) {
+        return AP_OK;
+    }
+    pc = calloc(1, sizeof(*pc));
+    if (pc == NULL) {
+        return AP_ENOMEM;
+    }
+    snprintf(pc->cutoff, sizeof(pc->cutoff), RL_PREFIX "%010lld/", window);
+    rc = store_scan(txn, STORE_META, RL_PREFIX, NULL, prune_visit, pc);
+    for (size_t i = 0; rc == AP_OK && i < pc->n; i++) {
+        rc = store_del(txn, STORE_META, pc->keys[i]);
+        if (rc == AP_ENOTFOUND) {
+            rc = AP_OK;
+        }
+    }
+    free(pc);
+    return rc;
+}
+
+static ap_err
+write_count(struct ratelimit *rl, struct store_txn *txn, const char *rkey,
+            unsigned count, long long now, long long window)
+{
+    char val[16];
+    int n = snprintf(val, sizeof(val), "%u", count);
+    ap_err rc;
+
+    rc = store_put(txn, STORE_META, rkey, val, (size_t)n, false);
+    if (rc == AP_OK) {
+        rc = prune(rl, txn, now, window);
+    }
+    return rc;
+}
+
+ap_err
+ratelimit_take_in(struct ratelimit *rl, struct store_txn *txn,
+                  const char *key, unsigned limit, bool count, bool *ok,
+                  unsigned *retry_after)
+{
+    long long now = time_now();
+    long long window = now - now % RATELIMIT_WINDOW_SEC;
+    char rkey[128];
+    unsigned n = 0;
+    ap_err rc;
+
+    *ok = true;
+    if (limit == 0) {
+        return AP_OK;
+    }
+    if (rl->st == NULL) {
+        *ok = ratelimit_take(rl, key, limit, count, retry_after);
+        return AP_OK;
+    }
+    record_key(key, window, rkey, sizeof(rkey));
+    rc = read_count(txn, rkey, &n);
+    if (rc != AP_OK) {
+        return rc;
+    }
+    *ok = n < limit;
+    if (!*ok) {
+        if (retry_after != NULL) {
+            *retry_after = (unsigned)(window + RATELIMIT_WINDOW_SEC - now);
+        }
+        return AP_OK;
+    }
+    return count ? write_count(rl, txn, rkey, n + 1, now, window) : AP_OK;
+}
+
+ap_err
+ratelimit_note_in(struct ratelimit *rl, struct store_txn *txn,
+                  const char *key)
+{
+    long long now = time_now();
+    long long window = now - now % RATELIMIT_WINDOW_SEC;
+    char rkey[128];
+    unsigned n = 0;
+    ap_err rc;
+
+    if (rl->st == NULL) {
+        return AP_OK;
+    }
+    record_key(key, window, rkey, sizeof(rkey));
+    rc = read_count(txn, rkey, &n);
+    if (rc == AP_OK) {
+        rc = write_count(rl, txn, rkey, n < 0xffffffffu ? n + 1 : n, now,
+                         window);
+    }
+    return rc;
 }

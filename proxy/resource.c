@@ -56,3 +56,28 @@ rate_ok(struct app *app, struct acme_resp *resp, const char *prefix,
     resp->retry_after = retry > 0 ? retry : 1;
     return false;
 }
+
+ap_err
+rate_ok_in(struct app *app, struct store_txn *txn, struct acme_resp *resp,
+           const char *prefix, const char *who, unsigned limit,
+           const char *limit_name, bool count, bool *ok)
+{
+    char key[160];
+    unsigned retry = 0;
+    ap_err rc;
+
+    *ok = true;
+    if (limit == 0) {
+        return AP_OK;
+    }
+    snprintf(key, sizeof(key), "%s%s", prefix, who);
+    rc = ratelimit_take_in(app->limits, txn, key, limit, count, ok, &retry);
+    if (rc != AP_OK || *ok) {
+        return rc;
+    }
+    problem_set(resp, PROB_RATE_LIMITED,
+                "rate limit [ratelimit] %s = %u reached for %.100s", limit_name,
+                limit, who);
+    resp->retry_after = retry > 0 ? retry : 1;
+    return AP_OK;
+}

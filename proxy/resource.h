@@ -18,6 +18,8 @@
 #include "proxy/app.h"
 #include "proxy/http.h"
 
+struct store_txn;
+
 typedef ap_err (*resource_fn)(struct app *app, const struct acme_req *req,
                               const char *id, struct acme_resp *resp);
 
@@ -39,5 +41,12 @@ AP_MUST_CHECK ap_err resource_owned(ap_err rc, const char *owner,
 bool rate_ok(struct app *app, struct acme_resp *resp, const char *prefix,
              const char *who, unsigned limit, const char *limit_name,
              bool count);
+/* rate_ok inside txn (a write transaction of the caller's when count is
+ * set): with shared counts (ratelimit_new_shared) the count is read and
+ * written there and commits with it. *ok false: resp is set as above. */
+AP_MUST_CHECK ap_err rate_ok_in(struct app *app, struct store_txn *txn,
+                                struct acme_resp *resp, const char *prefix,
+                                const char *who, unsigned limit,
+                                const char *limit_name, bool count, bool *ok);
 
 #endif /* AP_PROXY_RESOURCE_H */

@@ -201,6 +201,7 @@ record_outcome(struct app *app, const char *job_id,
     struct rec_problem *err = NULL;
     struct challenge *c;
     struct authz a;
+    char fail_key[300];
     ap_err rc;
 
     memset(&a, 0, sizeof(a));
@@ -254,17 +255,19 @@ record_outcome(struct app *app, const char *job_id,
         rc = audit_event(app->audit, txn, "job.abandoned", job_id, given_up);
         given_up = NULL;
     }
+    /* [ratelimit] failed_validations_per_identifier_hour counts these:
+     * shared counts in this transaction, in-memory ones after it. */
+    snprintf(fail_key, sizeof(fail_key), "fail:%s",
+             a.ident.value != NULL ? a.ident.value : "");
+    if (rc == AP_OK && !vo->valid) {
+        rc = ratelimit_note_in(app->limits, txn, fail_key);
+    }
     if (rc == AP_OK) {
         rc = store_commit(txn);
         txn = NULL;
     }
-    /* [ratelimit] failed_validations_per_identifier_hour counts these. */
     if (rc == AP_OK && !vo->valid) {
-        char key[300];
-
-        snprintf(key, sizeof(key), "fail:%s",
-                 a.ident.value != NULL ? a.ident.value : "");
-        ratelimit_note(app->limits, key);
+        ratelimit_note(app->limits, fail_key);
     }
 out:
     store_abort(txn);

@@ -79,6 +79,7 @@ lane1() {
     suite 21 test/integration/admin_api.sh build/san/acmeproxy
     suite 23 env STORE_ENGINE=postgresql test/integration/run.sh build/san/acmeproxy
     suite 24 test/integration/pg_migrate.sh build/acmeproxy
+    suite 25 test/integration/ha.sh build/san/acmeproxy
     suite 18 test/integration/conn_attack.sh build/san/acmeproxy
     suite 20 test/integration/enrol_middleware.sh build/san/acmeproxy
 }

@@ -102,6 +102,7 @@ struct opts {
     bool crypto_bench;
     int pid;
     unsigned progress;
+    unsigned transport_retries; /* a request that got no answer, again */
 };
 
 struct samples {
@@ -142,6 +143,7 @@ struct shared {
     atomic_ulong flows_ok;
     atomic_ulong flows_failed;
     atomic_ulong badnonce_retries;
+    atomic_ulong transport_retries;
     atomic_ulong polls;
     pthread_barrier_t ready;   /* accounts registered */
     pthread_barrier_t go;      /* clock started */
@@ -370,13 +372,17 @@ http_do(struct worker *w, enum ep ep, const char *method, const char *url,
 }
 
 /* Signs payload (NULL: POST-as-GET) for url with the account's kid, or
- * with its jwk when use_jwk, and posts it; retries once on badNonce.
- * Returns false when no response arrived. */
+ * with its jwk when use_jwk, and posts it; retries once on badNonce and,
+ * with --transport-retries N, up to N times (200 ms apart, with a fresh
+ * nonce) when no answer came (a server that died: the balancer sends the
+ * next connection to another one). Returns false when no response
+ * arrived. */
 static bool
 acme_post(struct worker *w, enum ep ep, struct account *a, bool use_jwk,
           const char *url, const char *payload, struct hresp *r)
 {
     struct shared *sh = w->sh;
+    unsigned lost = 0;
 
     for (int attempt = 0; attempt < 2; attempt++) {
         cJSON *prot = cJSON_CreateObject();
@@ -396,6 +402,12 @@ acme_post(struct worker *w, enum ep ep, struct account *a, bool use_jwk,
         if (w->nonce[0] == '\0') {
             if (!http_do(w, EP_NONCE, "HEAD", sh->dir.new_nonce, NULL, r)) {
                 cJSON_Delete(prot);
+                if (lost++ < sh->o.transport_retries) {
+                    atomic_fetch_add(&sh->transport_retries, 1);
+                    sleep_ms(200);
+                    attempt--;
+                    continue;
+                }
                 return false;
             }
             if (w->nonce[0] == '\0') {
@@ -442,6 +454,12 @@ acme_post(struct worker *w, enum ep ep, struct account *a, bool use_jwk,
             return false;
         }
         if (!sent) {
+            if (lost++ < sh->o.transport_retries) {
+                atomic_fetch_add(&sh->transport_retries, 1);
+                sleep_ms(200);
+                attempt--;
+                continue;
+            }
             return false;
         }
         if (r->status == 400 && attempt == 0) {
@@ -538,6 +556,7 @@ run_flow(struct worker *w, unsigned long no)
     size_t naz = 0;
     char order_url[MAX_URL] = "";
     char finalize_url[MAX_URL] = "";
+    bool finalized = false;    /* a lost finalize answer went through */
     char cert_url[MAX_URL] = "";
     unsigned char *csr = NULL;
     size_t csr_len = 0;
@@ -711,7 +730,7 @@ run_flow(struct worker *w, unsigned long no)
     cJSON_AddStringToObject(payload, "csr", b64);
     cJSON_free(ptxt);
     ptxt = cJSON_PrintUnformatted(payload);
-    for (int attempt = 0;; attempt++) {
+    for (int attempt = 0; !finalized; attempt++) {
         char type[128];
 
         sent = ptxt && acme_post(w, EP_FINALIZE, a, false, finalize_url,
@@ -742,6 +761,14 @@ run_flow(struct worker *w, unsigned long no)
             j = body_json(&r);
             st = jstr(j, "status");
             if (strcmp(st, "ready") == 0) {
+                break;
+            }
+            /* A finalize whose answer was lost (--transport-retries) went
+             * through: wait for the certificate below. */
+            if (o->transport_retries > 0 &&
+                (strcmp(st, "processing") == 0 ||
+                 strcmp(st, "valid") == 0)) {
+                finalized = true;
                 break;
             }
             if (strcmp(st, "pending") != 0) {
@@ -1135,7 +1162,10 @@ usage(FILE *f)
         "  --pid PID            the server's process: CPU time and RSS\n"
         "  --label NAME         name in the report (server)\n"
         "  --progress S         print flows/s and server RSS every S s\n"
-        "  --responder-threads N  http-01 responder threads (8)\n",
+        "  --responder-threads N  http-01 responder threads (8)\n"
+        "  --transport-retries N  send a request that got no answer again,\n"
+        "                       up to N times (0; for a server killed under\n"
+        "                       load behind a balancer)\n",
         MAX_CONCURRENCY, MAX_FLOWS, MAX_DURATION);
 }
 
@@ -1184,6 +1214,7 @@ parse_opts(int argc, char **argv, struct opts *o, unsigned *iterations)
         { "crypto-bench", no_argument, NULL, 'X' },
         { "iterations", required_argument, NULL, 'I' },
         { "progress", required_argument, NULL, 'G' },
+        { "transport-retries", required_argument, NULL, 'Y' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -1254,6 +1285,10 @@ parse_opts(int argc, char **argv, struct opts *o, unsigned *iterations)
         case 'G':
             if (!parse_ulong(optarg, 1, MAX_DURATION, &v)) goto bad;
             o->progress = (unsigned)v;
+            break;
+        case 'Y':
+            if (!parse_ulong(optarg, 0, 20, &v)) goto bad;
+            o->transport_retries = (unsigned)v;
             break;
         case 'I':
             if (!parse_ulong(optarg, 1, 1000000, &v)) goto bad;
@@ -1492,13 +1527,15 @@ main(int argc, char **argv)
                    pct(m, 0.5), pct(m, 0.9), pct(m, 0.99), m->v[m->n - 1],
                    m->dropped ? " (samples dropped)" : "");
         }
-        printf("polls: %lu (%.2f per flow); badNonce retries: %lu; http-01 "
+        printf("polls: %lu (%.2f per flow); badNonce retries: %lu; "
+               "unanswered requests sent again: %lu; http-01 "
                "answers: %lu served, %lu refused\n",
                (unsigned long)atomic_load(&sh.polls),
                ok + failed ? (double)atomic_load(&sh.polls) /
                                  (double)(ok + failed)
                            : 0.0,
-               (unsigned long)atomic_load(&sh.badnonce_retries), hits,
+               (unsigned long)atomic_load(&sh.badnonce_retries),
+               (unsigned long)atomic_load(&sh.transport_retries), hits,
                misses);
         if (o->pid > 0) {
             printf("server pid %d: CPU %.2f ms/flow; RSS before %ld kB, "
@@ -1521,11 +1558,14 @@ main(int argc, char **argv)
         printf("RESULT label=%s ok=%lu failed=%lu secs=%.3f fps=%.2f "
                "srv_cpu_ms=%.2f cli_cpu_ms=%.2f rss_idle_kb=%ld "
                "rss_peak_kb=%ld hwm_kb=%ld rss_end_kb=%ld anon_idle_kb=%ld "
-               "anon_peak_kb=%ld anon_end_kb=%ld polls=%lu conc=%u",
+               "anon_peak_kb=%ld anon_end_kb=%ld polls=%lu conc=%u "
+               "badnonce=%lu resent=%lu",
                o->label, ok, failed, secs, fps, srv_ms, self_ms, rss_idle,
                (long)atomic_load(&rs.peak_kb), hwm, rss_end, anon_idle,
                (long)atomic_load(&rs.peak_anon_kb), anon_end,
-               (unsigned long)atomic_load(&sh.polls), o->concurrency);
+               (unsigned long)atomic_load(&sh.polls), o->concurrency,
+               (unsigned long)atomic_load(&sh.badnonce_retries),
+               (unsigned long)atomic_load(&sh.transport_retries));
         for (int e = 0; e < EP__MAX; e++) {
             printf(" p50_%s=%.2f p99_%s=%.2f", ep_name[e], pct(&all[e], 0.5),
                    ep_name[e], pct(&all[e], 0.99));

@@ -24,6 +24,10 @@
 #                           runs only them
 #   BENCH_ATTACK_FLOWS=300  normal-client flows per phase (without / with attack)
 #   BENCH_ATTACK_SECS=40    seconds the attack lasts at most (connattack)
+#   BENCH_PG=1              the PostgreSQL runs (0: skip): each round also
+#                           runs the load against one instance and against
+#                           two behind haproxy (round robin, TCP), on a
+#                           fresh database of a throw-away PostgreSQL 15
 #   KEEP_TMP=1              keep the temporary directory (logs, outputs)
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -49,6 +53,22 @@ TMPDIR=${BENCH_TMPDIR:-/var/tmp}
 # stop_pid, wait_for_server); sourcing runs none of its tests.
 # shellcheck source=../integration/run.sh
 source test/integration/run.sh "$PROXY_BIN"
+# shellcheck source=../integration/pg_lib.sh
+source test/integration/pg_lib.sh
+read -r PG_A_PORT PG_B_PORT < <("$PY" test/integration/free_ports.py 2 | tr '\n' ' ')
+PG_PIDS=()              # the PostgreSQL runs' second instance and haproxy
+PG_STARTED=0
+bench_cleanup() {
+    local pid
+    for pid in "${PG_PIDS[@]}"; do
+        stop_pid "$pid" 5 >/dev/null 2>&1
+    done
+    [ -n "$SERVER_PID" ] && stop_pid "$SERVER_PID" 5 >/dev/null 2>&1
+    SERVER_PID=""
+    if [ "$PG_STARTED" = 1 ]; then pg_stop; PG_STARTED=0; fi
+    cleanup
+}
+trap bench_cleanup EXIT
 
 RESULTS=$TMP/results.txt
 : > "$RESULTS"
@@ -102,8 +122,95 @@ bench_pebble_start() {
 }
 
 bench_stop() {
+    local pid
     [ -n "$SERVER_PID" ] && stop_pid "$SERVER_PID" 10
     SERVER_PID=""
+    for pid in "${PG_PIDS[@]}"; do
+        stop_pid "$pid" 10
+    done
+    PG_PIDS=()
+}
+
+# bench_pg_start N DB CA_DIR: N (1 or 2) instances on the fresh database DB
+# of the throw-away PostgreSQL, with the CA files of CA_DIR (a data
+# directory of an LMDB run) and one nonce key; with 2, haproxy in front in
+# round-robin TCP mode on the ACME port (with 1 the instance listens
+# there). SERVER_PID: the first instance (its CPU and RSS are reported).
+bench_pg_start() {
+    local n=$1 db=$2 cadir=$3 i port dd conf pid
+    if [ "$PG_STARTED" = 0 ]; then
+        pg_start "$TMP/pg" > "$TMP/pg_start.log" 2>&1 || {
+            START_ERR="PostgreSQL did not start: $(tail -n 2 "$TMP/pg_start.log")"; return 1; }
+        PG_STARTED=1
+        head -c 48 /dev/urandom > "$TMP/nonce.key" && chmod 600 "$TMP/nonce.key"
+    fi
+    pg_createdb "$db" > /dev/null || { START_ERR="createdb $db failed"; return 1; }
+    for i in $(seq 1 "$n"); do
+        dd=$TMP/$db-$i
+        mkdir -p "$dd"
+        cp -p "$cadir"/ca.pem "$cadir"/ca-root.key "$cadir"/ca-intermediate.pem \
+            "$cadir"/ca-intermediate.key "$dd/"
+        port=$ACME_PORT
+        if [ "$n" = 2 ]; then
+            if [ "$i" = 1 ]; then port=$PG_A_PORT; else port=$PG_B_PORT; fi
+        fi
+        conf=$TMP/$db-$i.conf
+        cat > "$conf" <<EOF
+[server]
+listen   = 127.0.0.1:$port
+base_url = https://localhost:$ACME_PORT
+data_dir = $dd
+threads  = ${BENCH_THREADS:-16}
+log_level = info
+
+[acme]
+wait_ms = 1000
+nonce_key_file = $TMP/nonce.key
+
+[store]
+engine = postgresql
+postgresql = host=$PG_HOST port=$PG_PORT user=$PG_USER dbname=$db
+password = $PG_PASSWORD_FILE
+instance = i$i
+
+[validation]
+http_port = $HTTP_PORT
+resolver  = 127.0.0.1:$DNS_PORT
+
+[adapter]
+type = local
+EOF
+        echo "### start $(date +%T) $db-$i" >> "$TMP/proxy.log"
+        "$PROXY_BIN" -c "$conf" >> "$TMP/proxy.log" 2>&1 &
+        pid=$!
+        if [ "$i" = 1 ]; then SERVER_PID=$pid; else PG_PIDS+=("$pid"); fi
+        wait_for 60 curl -sf --max-time 2 --cacert "$dd/ca.pem" \
+            "https://localhost:$port/directory" -o /dev/null ||
+            { START_ERR="instance $i on $db did not answer"; return 1; }
+    done
+    CA_FILE=$TMP/$db-1/ca.pem
+    DIR_URL="https://localhost:$ACME_PORT/directory"
+    if [ "$n" = 2 ]; then
+        cat > "$TMP/haproxy.cfg" <<EOF
+global
+    maxconn 1024
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 120s
+    timeout server 120s
+frontend acme
+    bind 127.0.0.1:$ACME_PORT
+    default_backend instances
+backend instances
+    balance roundrobin
+    server a 127.0.0.1:$PG_A_PORT
+    server b 127.0.0.1:$PG_B_PORT
+EOF
+        haproxy -db -f "$TMP/haproxy.cfg" >> "$TMP/haproxy.log" 2>&1 &
+        PG_PIDS+=("$!")
+        wait_for_server 20
+    fi
 }
 
 # -------------------------------------------------------------- measurements
@@ -269,7 +376,19 @@ bench_main() {
             echo "STALL label=pebble round=$r" >> "$RESULTS"
             say "pebble run had failed flows (it stalled); trying once more"
         done
+        if [ "${BENCH_PG:-1}" = 1 ] && [ -f "$dd/ca.pem" ]; then
+            for n in 1 2; do
+                say "round $r: acmeproxy on PostgreSQL, $n instance(s)"
+                if bench_pg_start "$n" "bench_r${r}_$n" "$dd"; then
+                    run_load "postgresql-$n" --flows "$B_FLOWS"
+                else
+                    say "PostgreSQL run did not start: $START_ERR"; show_tail "$TMP/proxy.log"
+                fi
+                bench_stop
+            done
+        fi
     done
+    [ "$PG_STARTED" = 1 ] && pg_stop
 
     if [ "$B_LEGO" -gt 0 ]; then
         if bench_proxy_start "$TMP/proxy-lego"; then lego_run acmeproxy; bench_stop; fi
@@ -328,6 +447,11 @@ print_table() {
     done < "$RESULTS"
     pfps=$(median_fps acmeproxy)
     xfps=$(median_fps pebble)
+    for label in postgresql-1 postgresql-2; do
+        fps=$(median_fps "$label")
+        [ -n "$fps" ] && [ -n "$pfps" ] &&
+            echo "flows/s, median of the rounds: LMDB $pfps, $label instance(s) $fps ($(awk -v a="$fps" -v b="$pfps" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}') of LMDB)"
+    done
     if [ -n "$pfps" ] && [ -n "$xfps" ]; then
         ratio=$(awk -v p="$pfps" -v x="$xfps" 'BEGIN {if (x > 0) printf "%.2f", p / x; else print "-"}')
         echo "ratio acmeproxy/pebble, flows/s (median of the rounds without failed flows): $pfps / $xfps = $ratio"

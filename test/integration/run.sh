@@ -211,22 +211,56 @@ EOF
     return 0
 }
 
-# The [store] section of a proxy on the suite's PostgreSQL (pg_start).
+# The [store] section of a proxy on the suite's PostgreSQL (pg_start),
+# and the nonce key a proxy on a shared store needs (docs/ha.md "Nonces";
+# made here, mode 0600).
 store_config() {
+    if [ ! -s "$TMP/nonce.key" ]; then
+        (umask 077; head -c 48 /dev/urandom > "$TMP/nonce.key")
+    fi
     cat <<EOF
 
 [store]
 engine     = postgresql
 postgresql = $PG_CONNINFO
 password   = file:$PG_PASSWORD_FILE
+
+[acme]
+nonce_key_file = $TMP/nonce.key
 EOF
+}
+
+# A proxy on a shared store never makes the embedded CA (docs/ha.md "The
+# embedded CA"): a start on LMDB makes it in DATA_DIR first.
+store_make_ca() {
+    local pid i=0
+    [ -f "$DATA_DIR/ca-intermediate.key" ] && return 0
+    cat > "$TMP/ca-once.conf" <<EOF
+[server]
+listen   = 127.0.0.1:$ACME_PORT
+base_url = https://localhost:$ACME_PORT
+data_dir = $DATA_DIR
+
+[adapter]
+type = local
+EOF
+    "$TARGET" -c "$TMP/ca-once.conf" > "$TMP/ca-once.log" 2>&1 &
+    pid=$!
+    while [ "$i" -lt 150 ] && ! directory_answers; do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+        i=$((i + 1))
+    done
+    stop_pid "$pid" 10 >/dev/null
+    rm -rf "$DATA_DIR/db"
+    [ -f "$DATA_DIR/ca-intermediate.key" ]
 }
 
 # Starts the suite's PostgreSQL once (STORE_ENGINE=postgresql).
 store_start() {
     [ "$STORE_ENGINE" = postgresql ] || return 0
     [ -n "$PG_PID" ] && return 0
-    pg_start "$TMP/pg"
+    pg_start "$TMP/pg" && store_make_ca
 }
 
 proxy_start() {

@@ -19,6 +19,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -405,6 +406,86 @@ test_thread_drains(void **state)
     assert_int_equal(outbox_size(f), 0);
 }
 
+/* Two instances drain one outbox, each into its own file, while events
+ * are committed: every event is in exactly one of the two files. */
+struct flusher {
+    struct audit *a;
+    volatile bool *done;
+};
+
+static void *
+flush_loop(void *arg)
+{
+    struct flusher *fl = arg;
+
+    for (int i = 0; i < 2000 && !*fl->done; i++) {
+        ap_err rc = audit_flush(fl->a);
+
+        assert_true(rc == AP_OK);
+    }
+    return NULL;
+}
+
+static void
+test_shared_two_drainers(void **state)
+{
+    struct fixture *f = *state;
+    struct audit *b = NULL;
+    char log_b[160];
+    char lock_b[160];
+    char errbuf[256] = "";
+    cJSON *docs_a[MAX_LINES];
+    cJSON *docs_b[MAX_LINES];
+    size_t na = 0;
+    size_t nb = 0;
+    bool seen[MAX_LINES + 1] = { false };
+    volatile bool done = false;
+    struct flusher fa;
+    struct flusher fb;
+    pthread_t ta;
+    pthread_t tb;
+    enum { N_EVENTS = 60 };
+
+    snprintf(log_b, sizeof(log_b), "%s/audit-b.log", f->dir);
+    snprintf(lock_b, sizeof(lock_b), "%s/audit-b.lock", f->dir);
+    open_audit(f, false);
+    assert_int_equal(audit_open(f->st, log_b, lock_b, false, false, &b,
+                                errbuf, sizeof(errbuf)),
+                     AP_OK);
+    audit_set_shared(f->a);
+    audit_set_shared(b);
+    fa = (struct flusher){ f->a, &done };
+    fb = (struct flusher){ b, &done };
+    assert_int_equal(pthread_create(&ta, NULL, flush_loop, &fa), 0);
+    assert_int_equal(pthread_create(&tb, NULL, flush_loop, &fb), 0);
+    for (int i = 0; i < N_EVENTS; i++) {
+        char order[16];
+
+        snprintf(order, sizeof(order), "o%d", i);
+        assert_int_equal(event(f, "order.created", order, true), AP_OK);
+    }
+    done = true;
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    assert_int_equal(audit_flush(f->a), AP_OK);
+    assert_int_equal(audit_flush(b), AP_OK);
+    audit_close(b);
+    read_lines(f->log, docs_a, &na);
+    read_lines(log_b, docs_b, &nb);
+    assert_int_equal(na + nb, N_EVENTS);
+    for (size_t i = 0; i < na + nb; i++) {
+        long long seq = json_num(i < na ? docs_a[i] : docs_b[i - na], "seq",
+                                 0);
+
+        assert_true(seq >= 1 && seq <= N_EVENTS);
+        assert_false(seen[seq]);
+        seen[seq] = true;
+    }
+    free_lines(docs_a, na);
+    free_lines(docs_b, nb);
+    assert_int_equal(outbox_size(f), 0);
+}
+
 static void
 test_no_audit_and_bad_path(void **state)
 {
@@ -442,6 +523,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_thread_drains, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_audit_and_bad_path, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_shared_two_drainers, setup,
                                         teardown),
     };
 

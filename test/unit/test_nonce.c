@@ -21,7 +21,13 @@
 
 #include "common/b64url.h"
 #include "common/crypto.h"
+#include "common/store.h"
 #include "proxy/nonce.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define TTL 10 /* seconds; no test waits for it */
 
@@ -368,6 +374,298 @@ test_threads(void **state)
     assert_int_equal(other, 0);
 }
 
+/* ---- shared nonces: two instances on one store ------------------------
+ * Two contexts made from one key file over one store stand for two
+ * instances behind a balancer. */
+
+struct shared {
+    char dir[64];
+    char key[96];
+    struct store *st;
+};
+
+static void
+write_file(const char *path, const char *data, size_t n, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, data, n), (ssize_t)n);
+    assert_int_equal(fchmod(fd, mode), 0);
+    close(fd);
+}
+
+static void
+shared_open(struct shared *sh)
+{
+    struct store_config sc = { 0 };
+    char errbuf[256];
+
+    snprintf(sh->dir, sizeof(sh->dir), "/tmp/test_nonce.XXXXXX");
+    assert_non_null(mkdtemp(sh->dir));
+    snprintf(sh->key, sizeof(sh->key), "%s/nonce.key", sh->dir);
+    write_file(sh->key, "0123456789abcdef0123456789abcdef-key", 36, 0600);
+    sc.dir = sh->dir;
+    sc.map_size_mb = 16;
+    assert_int_equal(store_open(&sc, &sh->st, errbuf, sizeof(errbuf)), AP_OK);
+}
+
+static void
+shared_close(struct shared *sh)
+{
+    char path[400];
+    struct dirent *e;
+    DIR *d;
+
+    store_close(sh->st);
+    d = opendir(sh->dir);
+    assert_non_null(d);
+    for (e = readdir(d); e != NULL; e = readdir(d)) {
+        if (e->d_name[0] != '.') {
+            snprintf(path, sizeof(path), "%s/%s", sh->dir, e->d_name);
+            (void)unlink(path);
+        }
+    }
+    closedir(d);
+    (void)rmdir(sh->dir);
+}
+
+static struct nonce_ctx *
+shared_ctx(struct shared *sh)
+{
+    struct nonce_ctx *nc = NULL;
+    char errbuf[256] = "";
+
+    assert_int_equal(nonce_ctx_new_shared(TTL, sh->key, sh->st, &nc, errbuf,
+                                          sizeof(errbuf)),
+                     AP_OK);
+    return nc;
+}
+
+static size_t
+count_marks(struct store *st)
+{
+    struct store_txn *txn = NULL;
+    size_t n = 0;
+
+    assert_int_equal(store_begin(st, false, &txn), AP_OK);
+    assert_int_equal(store_count(txn, STORE_META, &n), AP_OK);
+    store_abort(txn);
+    return n;
+}
+
+static void
+test_shared_across(void **state)
+{
+    struct shared sh;
+    struct nonce_ctx *a;
+    struct nonce_ctx *b;
+    struct nonce_ctx *alone = ctx_new();
+    char n1[NONCE_LEN + 1];
+    char n2[NONCE_LEN + 1];
+    size_t marks0;
+
+    (void)state;
+    shared_open(&sh);
+    a = shared_ctx(&sh);
+    b = shared_ctx(&sh);
+    marks0 = count_marks(sh.st);
+    /* Minted by a, redeemed once on b, then refused on both. */
+    issue(a, n1);
+    assert_int_equal(nonce_consume(b, n1), NONCE_OK);
+    assert_int_equal(nonce_consume(b, n1), NONCE_REPLAYED);
+    assert_int_equal(nonce_consume(a, n1), NONCE_REPLAYED);
+    /* Redeemed by its own instance first: the other refuses it too (the
+     * replay a local bitmap alone would let through). */
+    issue(a, n2);
+    assert_int_equal(nonce_consume(a, n2), NONCE_OK);
+    assert_int_equal(nonce_consume(b, n2), NONCE_REPLAYED);
+    assert_int_equal(count_marks(sh.st), marks0 + 2);
+    /* A context with its own key knows none of them; nor they its. */
+    assert_int_equal(nonce_consume(alone, n1), NONCE_UNKNOWN);
+    issue(alone, n1);
+    assert_int_equal(nonce_consume(a, n1), NONCE_UNKNOWN);
+    nonce_ctx_free(alone);
+    nonce_ctx_free(a);
+    nonce_ctx_free(b);
+    shared_close(&sh);
+}
+
+static void
+test_shared_bad_nonce(void **state)
+{
+    struct shared sh;
+    struct nonce_ctx *a;
+    struct nonce_ctx *b;
+    char n1[NONCE_LEN + 1];
+    size_t marks0;
+
+    (void)state;
+    shared_open(&sh);
+    a = shared_ctx(&sh);
+    b = shared_ctx(&sh);
+    marks0 = count_marks(sh.st);
+    issue(a, n1);
+    /* One changed character of the MAC: unknown on the other instance,
+     * and no mark written for it. */
+    n1[NONCE_LEN - 2] = n1[NONCE_LEN - 2] == 'A' ? 'B' : 'A';
+    assert_int_equal(nonce_consume(b, n1), NONCE_UNKNOWN);
+    assert_int_equal(count_marks(sh.st), marks0);
+    nonce_ctx_free(a);
+    nonce_ctx_free(b);
+    shared_close(&sh);
+}
+
+/* Group commit: 8 threads on two instances redeem 50 nonces each, every
+ * nonce offered to two threads of different instances at once: each
+ * nonce is accepted exactly once, and every one is accepted. */
+#define SH_THREADS 8
+#define SH_NONCES 50
+
+struct sh_race {
+    struct nonce_ctx *ctx[2];
+    char (*nonces)[NONCE_LEN + 1];
+    int ok[SH_THREADS];
+    int replayed[SH_THREADS];
+    int other[SH_THREADS];
+};
+
+struct sh_racer {
+    struct sh_race *r;
+    int idx;
+};
+
+static void *
+sh_racer_main(void *arg)
+{
+    struct sh_racer *me = arg;
+    struct sh_race *r = me->r;
+    /* Threads i and i + SH_THREADS / 2 share their nonces, on the two
+     * instances. */
+    int pair = me->idx % (SH_THREADS / 2);
+    struct nonce_ctx *nc = r->ctx[me->idx / (SH_THREADS / 2)];
+
+    for (int k = 0; k < SH_NONCES; k++) {
+        switch (nonce_consume(nc, r->nonces[pair * SH_NONCES + k])) {
+        case NONCE_OK:
+            r->ok[me->idx]++;
+            break;
+        case NONCE_REPLAYED:
+            r->replayed[me->idx]++;
+            break;
+        default:
+            r->other[me->idx]++;
+            break;
+        }
+    }
+    return NULL;
+}
+
+static void
+test_shared_threads(void **state)
+{
+    struct shared sh;
+    struct sh_race r;
+    struct sh_racer racers[SH_THREADS];
+    pthread_t th[SH_THREADS];
+    int ok = 0;
+    int replayed = 0;
+    int other = 0;
+
+    (void)state;
+    memset(&r, 0, sizeof(r));
+    shared_open(&sh);
+    r.ctx[0] = shared_ctx(&sh);
+    r.ctx[1] = shared_ctx(&sh);
+    r.nonces = calloc(SH_THREADS / 2 * SH_NONCES, sizeof(*r.nonces));
+    assert_non_null(r.nonces);
+    for (int i = 0; i < SH_THREADS / 2 * SH_NONCES; i++) {
+        issue(r.ctx[i % 2], r.nonces[i]);
+    }
+    for (int i = 0; i < SH_THREADS; i++) {
+        racers[i] = (struct sh_racer){ &r, i };
+        assert_int_equal(pthread_create(&th[i], NULL, sh_racer_main,
+                                        &racers[i]),
+                         0);
+    }
+    for (int i = 0; i < SH_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        ok += r.ok[i];
+        replayed += r.replayed[i];
+        other += r.other[i];
+    }
+    assert_int_equal(ok, SH_THREADS / 2 * SH_NONCES);
+    assert_int_equal(replayed, SH_THREADS / 2 * SH_NONCES);
+    assert_int_equal(other, 0);
+    free(r.nonces);
+    nonce_ctx_free(r.ctx[0]);
+    nonce_ctx_free(r.ctx[1]);
+    shared_close(&sh);
+}
+
+struct key_row {
+    const char *name;
+    const char *data;
+    mode_t mode;
+    bool ok;
+};
+
+static const struct key_row key_rows[] = {
+    { "key 0600 36 bytes", "0123456789abcdef0123456789abcdef-key", 0600,
+      true },
+    { "key 0400", "0123456789abcdef0123456789abcdef", 0400, true },
+    { "key readable by group", "0123456789abcdef0123456789abcdef", 0640,
+      false },
+    { "key readable by all", "0123456789abcdef0123456789abcdef", 0644,
+      false },
+    { "key of 31 bytes", "0123456789abcdef0123456789abcde", 0600, false },
+    { "key file empty", "", 0600, false },
+};
+
+static void
+test_key_file(void **state)
+{
+    const struct key_row *r = *state;
+    struct shared sh;
+    struct nonce_ctx *nc = NULL;
+    char errbuf[256] = "";
+    ap_err rc;
+
+    shared_open(&sh);
+    write_file(sh.key, r->data, strlen(r->data), r->mode);
+    rc = nonce_ctx_new_shared(TTL, sh.key, sh.st, &nc, errbuf,
+                              sizeof(errbuf));
+    if (r->ok) {
+        assert_int_equal(rc, AP_OK);
+        nonce_ctx_free(nc);
+    } else {
+        assert_int_equal(rc, AP_ECONFIG);
+        assert_null(nc);
+        assert_true(errbuf[0] != '\0');
+    }
+    shared_close(&sh);
+}
+
+static void
+test_key_missing(void **state)
+{
+    struct shared sh;
+    struct nonce_ctx *nc = NULL;
+    char errbuf[256] = "";
+
+    (void)state;
+    shared_open(&sh);
+    assert_int_equal(nonce_ctx_new_shared(TTL, "/nonexistent/nonce.key",
+                                          sh.st, &nc, errbuf,
+                                          sizeof(errbuf)),
+                     AP_ECONFIG);
+    assert_int_equal(nonce_ctx_new_shared(TTL, "", sh.st, &nc, errbuf,
+                                          sizeof(errbuf)),
+                     AP_ECONFIG);
+    assert_null(nc);
+    shared_close(&sh);
+}
+
 /* ---- runner -------------------------------------------------------- */
 
 
@@ -398,6 +696,15 @@ main(void)
     ADD_ROWS(&l, bad_rows, test_bad);
     add_test(&l, "window slides", test_window, NULL);
     add_test(&l, "one nonce, four threads", test_threads, NULL);
+    add_test(&l, "shared: redeemed once across instances",
+             test_shared_across, NULL);
+    add_test(&l, "shared: forged MAC leaves no mark", test_shared_bad_nonce,
+             NULL);
+    add_test(&l, "shared: 8 threads, two instances, each nonce once",
+             test_shared_threads, NULL);
+    ADD_ROWS(&l, key_rows, test_key_file);
+    add_test(&l, "shared: key file missing or unset", test_key_missing,
+             NULL);
 
     failed = _cmocka_run_group_tests("nonce", l.tests, l.n, group_setup,
                                      group_teardown);
