@@ -120,6 +120,7 @@ static const struct kv_spec specs[] = {
     STR("store", "password", store.password, ""),
     STR("store", "instance", store.instance, ""),
     UINT("store", "pool_size", store.pool_size, 0, 512, "0"),
+    UINT("store", "lease_seconds", store.lease_seconds, 3, 3600, "30"),
     STR("admin", "listen", admin.listen, ""),
     UINT("admin", "max_job_age", admin.max_job_age, 1, 7 * 86400, "600"),
     UINT("admin", "max_validation_wait", admin.max_validation_wait, 1, 86400,
@@ -158,6 +159,7 @@ static const char *const restart_only[][2] = {
     { "store", "password" },
     { "store", "instance" },
     { "store", "pool_size" },
+    { "store", "lease_seconds" },
 };
 
 struct load_ctx {

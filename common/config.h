@@ -121,6 +121,7 @@ struct config {
         char *instance;             /* PostgreSQL instance id; "": host
                                        name and a hash of data_dir */
         unsigned pool_size;         /* connections; 0: from the threads */
+        unsigned lease_seconds;     /* a job claim's lease (PostgreSQL) */
     } store;
     struct {                        /* [admin]: the admin listener */
         char *listen;               /* host:port, plain HTTP; "": none */

@@ -307,6 +307,7 @@ open_store(const struct config *cfg, const char *dbdir, struct store **out)
         sc.instance = cfg->store.instance[0] != '\0' ? cfg->store.instance
                                                      : NULL;
         sc.pool_size = pool_size(cfg);
+        sc.lease_ms = cfg->store.lease_seconds * 1000u;
         if (config_store_password(cfg, &password, errbuf, sizeof(errbuf)) !=
             AP_OK) {
             fprintf(stderr, "acmeproxy: %s\n", errbuf);

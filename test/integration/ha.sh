@@ -29,7 +29,7 @@ DATA_A=$DATA_DIR                     # CA_FILE (run.sh) is a's ca.pem
 DATA_B=$TMP/data-b
 NONCE_KEY=$TMP/nonce.key
 ORDER_LIMIT=40                       # [ratelimit] orders_per_account_hour
-LEASE_MS=30000                       # a job claim's lease (store_pg.c default)
+LEASE_MS=10000                       # a job claim's lease ([store] lease_seconds)
 KILL_FLOWS=${HA_KILL_FLOWS:-60}
 ORDERS_PY=$HA_HERE/../mockpki/acme_orders.py
 EXEC_PKI=$HA_HERE/../mockpki/exec_pki.py
@@ -70,6 +70,7 @@ engine = postgresql
 postgresql = $PG_CONNINFO
 password = $PG_PASSWORD_FILE
 instance = $1
+lease_seconds = $((LEASE_MS / 1000))
 
 [validation]
 http_port = $HTTP_PORT

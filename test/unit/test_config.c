@@ -112,6 +112,7 @@ field(const struct config *c, const char *name, char *out, size_t outlen)
     S("store.password", c->store.password);
     S("store.instance", c->store.instance);
     U("store.pool_size", c->store.pool_size);
+    U("store.lease_seconds", c->store.lease_seconds);
     S("adapter.type", c->adapter.type);
     U("adapter.n", c->adapter.section.n);
     /* Profiles by position; 9: no such profile. */
@@ -235,16 +236,17 @@ static const struct good_row good_rows[] = {
     { "[store] on PostgreSQL",
       "[store]\nengine = postgresql\n"
       "postgresql = host=db.test port=5432 dbname=acme user=ap\n"
-      "password = env:AP_PG_PASSWORD\ninstance = node-1\npool_size = 40\n",
+      "password = env:AP_PG_PASSWORD\ninstance = node-1\npool_size = 40\n"
+      "lease_seconds = 8\n",
       { { "store.engine", "postgresql" },
         { "store.postgresql", "host=db.test port=5432 dbname=acme user=ap" },
         { "store.password", "env:AP_PG_PASSWORD" },
         { "store.instance", "node-1" },
-        { "store.pool_size", "40" } } },
+        { "store.pool_size", "40" }, { "store.lease_seconds", "8" } } },
     { "[store] defaults", "[store]\n",
       { { "store.engine", "lmdb" }, { "store.postgresql", "" },
         { "store.password", "" }, { "store.instance", "" },
-        { "store.pool_size", "0" } } },
+        { "store.pool_size", "0" }, { "store.lease_seconds", "30" } } },
     { "proxy.conf.example", NULL,
       { { "server.listen", "127.0.0.1:14000" }, { "adapter.type", "local" } } },
 };
@@ -340,6 +342,8 @@ static const struct bad_row bad_rows[] = {
       "[store]\n\nengine = postgresql\n", 3, "engine" },
     { "store pool_size above the range", "[store]\npool_size = 513\n", 2,
       "pool_size" },
+    { "store lease_seconds below the range", "[store]\nlease_seconds = 2\n",
+      2, "lease_seconds" },
     /* BUG: the checks made after parsing (check_values in config.c) write
      * "file: message" with no line, though config.h promises
      * "file:line: message". Input: [server] base_url = acme.test on line 3
