@@ -242,6 +242,7 @@ admin_cmd_revoke(struct app *app, const struct admin_cmd *cmd, FILE *out,
 {
     char serial[ADMIN_MAX_SERIAL + 1];
     char errbuf[256];
+    struct app pki_view;
     cJSON *cert = NULL;
     cJSON *order = NULL;
     cJSON *doc;
@@ -270,6 +271,14 @@ admin_cmd_revoke(struct app *app, const struct admin_cmd *cmd, FILE *out,
                             serial);
         goto out;
     }
+    /* At the adapter that issued it (docs/adapters.md "Named adapters"). */
+    if (!app_pki_view(app, json_str(cert, "adapterName", ""), &pki_view)) {
+        status = admin_fail(err, "revoke: the adapter %s that issued %s is "
+                            "no longer configured",
+                            json_str(cert, "adapterName", ""), serial);
+        goto out;
+    }
+    app = &pki_view;
     /* The PKI first: the record says revoked only once it is. */
     errbuf[0] = '\0';
     rc = app->adapter->revoke(app->adapter_state, json_str(cert, "pem", ""),

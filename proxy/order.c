@@ -98,8 +98,12 @@ respond_order(struct app *app, const struct order *o, int status,
      * soon while the PKI works on it, at the poll interval once the PKI
      * has queued it for approval (a person may take hours). */
     if (order_status_at(o, now) == ORDER_PROCESSING) {
+        const struct app_pki *pki = app_pki_find(app, o->adapter);
+
         resp->retry_after = o->pki_ref != NULL
-                                ? issuer_poll_interval(app->issuer)
+                                ? issuer_poll_interval(pki != NULL
+                                                           ? pki->issuer
+                                                           : app->issuer)
                                 : 1;
     }
     return rc;
@@ -423,6 +427,13 @@ order_build(const char *order_id, const char *account, long long now,
         }
         o->validity_days = validity_days;
     }
+    if (rc == AP_OK) {
+        /* Fixed now: a reload that routes the profile elsewhere never
+         * moves this order (docs/adapters.md "Named adapters"). */
+        rc = rec_set_str(&o->adapter, profile != NULL && profile->adapter
+                                          ? profile->adapter
+                                          : CONFIG_DEFAULT_ADAPTER);
+    }
     if (rc == AP_OK && replaces != NULL) {
         rc = rec_set_str(&o->replaces, json_str(payload, "replaces", ""));
         if (rc == AP_OK) {
@@ -458,6 +469,7 @@ audit_created(struct app *app, struct store_txn *txn,
     rec_put_item(&w, f, "identifiers",
                  rec_idents_json(o->idents, o->n_idents));
     rec_put_str(&w, f, "profile", o->profile);
+    rec_put_str(&w, f, "adapterName", o->adapter);
     if (apol->has_team) {
         rec_put_str(&w, f, "team", apol->team_label);
     }

@@ -86,8 +86,9 @@ static void act_order_failed(void) { metrics_issue_outcome(true, false, true); }
 static void act_order_bogus(void) { metrics_order("bogus"); }
 static void act_validation_http(void) { metrics_validation("http-01", true, 40); }
 static void act_validation_odd(void) { metrics_validation("x-99", false, 1); }
-static void act_pki_unknown_adapter(void) { metrics_pki("mypki", "submit", "issued", 10); }
-static void act_pki_unknown_call(void) { metrics_pki("vault", "frobnicate", "ok", 10); }
+static void act_pki_unknown_adapter(void) { metrics_pki("mypki", "nosuchtype", "submit", "issued", 10); }
+static void act_pki_named(void) { metrics_pki("old-ca", "ejbca", "submit", "issued", 10); }
+static void act_pki_unknown_call(void) { metrics_pki("default", "vault", "frobnicate", "ok", 10); }
 static void act_revoked(void) { metrics_cert_revoked(); }
 static void act_reload_refused(void) { metrics_reload(false); }
 
@@ -128,10 +129,14 @@ static const struct count_row count_rows[] = {
       "acmeproxy_validation_duration_seconds_bucket{type=\"http-01\",le=\"0.05\"}", 1 },
     { "metrics_validation_unknown_type_other", act_validation_odd,
       "acmeproxy_validations_total{type=\"other\",result=\"invalid\"}", 1 },
-    { "metrics_pki_unknown_adapter_other", act_pki_unknown_adapter,
-      "acmeproxy_pki_calls_total{adapter=\"other\",call=\"submit\",outcome=\"issued\"}", 1 },
+    { "metrics_pki_unknown_type_other", act_pki_unknown_adapter,
+      "acmeproxy_pki_calls_total{adapter=\"mypki\",type=\"other\",call=\"submit\",outcome=\"issued\"}", 1 },
+    { "metrics_pki_named_adapter_label", act_pki_named,
+      "acmeproxy_pki_calls_total{adapter=\"old-ca\",type=\"ejbca\",call=\"submit\",outcome=\"issued\"}", 1 },
+    { "metrics_pki_named_adapter_latency", act_pki_named,
+      "acmeproxy_pki_call_duration_seconds_count{adapter=\"old-ca\",type=\"ejbca\",call=\"submit\"}", 1 },
     { "metrics_pki_unknown_call_ignored", act_pki_unknown_call,
-      "acmeproxy_pki_calls_total{adapter=\"vault\",call=\"submit\",outcome=\"ok\"}", -1 },
+      "acmeproxy_pki_calls_total{adapter=\"default\",type=\"vault\",call=\"submit\",outcome=\"ok\"}", -1 },
     { "metrics_revoked", act_revoked, "acmeproxy_certificates_revoked_total",
       1 },
     { "metrics_reload_refused", act_reload_refused,
@@ -258,10 +263,10 @@ test_adapter_wrap(void **state)
     struct adapter_result res;
     char *before;
     char *after;
-    const char *sub = "acmeproxy_pki_calls_total{adapter=\"vault\","
-                      "call=\"submit\",outcome=\"pending\"}";
-    const char *hl = "acmeproxy_pki_calls_total{adapter=\"vault\","
-                     "call=\"health\",outcome=\"error\"}";
+    const char *sub = "acmeproxy_pki_calls_total{adapter=\"new-ca\","
+                      "type=\"vault\",call=\"submit\",outcome=\"pending\"}";
+    const char *hl = "acmeproxy_pki_calls_total{adapter=\"new-ca\","
+                     "type=\"vault\",call=\"health\",outcome=\"error\"}";
     double b_sub;
     double b_hl;
 
@@ -269,7 +274,7 @@ test_adapter_wrap(void **state)
     before = render();
     b_sub = series(before, sub);
     b_hl = series(before, hl);
-    assert_int_equal(metrics_adapter_wrap(&fake, real, &mops, &mstate),
+    assert_int_equal(metrics_adapter_wrap("new-ca", &fake, real, &mops, &mstate),
                      AP_OK);
     assert_string_equal(mops->name, "vault");
     assert_int_equal(mops->caps, ADAPTER_CAP_CONCURRENT);
@@ -571,7 +576,7 @@ test_snapshot_swap(void **state)
     assert_ptr_equal(app_acquire(&f->root), &f->root);
     app_release(&f->root);
 
-    assert_int_equal(snapshot_build(&f->root, f->path, true, 0, &s, err,
+    assert_int_equal(snapshot_build(&f->root, f->path, true, &s, err,
                                     sizeof(err)), AP_OK);
     assert_int_equal(snapshot_install(&f->root, s), AP_OK);
     v1 = app_acquire(&f->root);
@@ -585,8 +590,7 @@ test_snapshot_swap(void **state)
     /* A new policy: the held view keeps the old one, a new view gets the
      * new one; the old snapshot lives until v1 is released (ASan). */
     snap_write(f, "[policy]\nallow_names = .two.test\n");
-    assert_int_equal(snapshot_build(&f->root, f->path, true,
-                                    issuer_threads(v1->issuer), &s, err,
+    assert_int_equal(snapshot_build(&f->root, f->path, true, &s, err,
                                     sizeof(err)), AP_OK);
     assert_int_equal(snapshot_install(&f->root, s), AP_OK);
     v2 = app_acquire(&f->root);
@@ -596,6 +600,64 @@ test_snapshot_swap(void **state)
     app_release(v1);
     assert_string_equal(v2->policy->names[0], ".two.test");
     app_release(v2);
+}
+
+/* Named adapters: each its own, the default first; an issuance view of a
+ * named one; a reload that adds one adds its workers to the sum; an
+ * unknown name has no view. */
+static void
+test_snapshot_named(void **state)
+{
+    struct snapfix *f = *state;
+    struct snapshot *s = NULL;
+    struct app *v;
+    struct app pv;
+    const struct app_pki *p;
+    char err[512];
+
+    snap_write(f, "workers = 2\n[adapter.second]\ntype = local\n"
+                  "workers = 3\nmax_inflight = 3\n"
+                  "[profile.two]\nadapter = second\n");
+    assert_int_equal(snapshot_build(&f->root, f->path, true, &s, err,
+                                    sizeof(err)), AP_OK);
+    assert_int_equal(s->n_pkis, 2);
+    assert_int_equal(snapshot_issue_threads(s), 2 + 3);
+    assert_int_equal(snapshot_install(&f->root, s), AP_OK);
+    v = app_acquire(&f->root);
+    assert_int_equal(v->n_pkis, 2);
+    assert_string_equal(app_adapter_name(v), "default");
+    p = app_pki_find(v, NULL);
+    assert_non_null(p);
+    assert_string_equal(p->name, "default");
+    assert_ptr_equal(p->issuer, v->issuer);
+    p = app_pki_find(v, "second");
+    assert_non_null(p);
+    assert_ptr_not_equal(p->issuer, v->issuer);
+    assert_int_equal(issuer_threads(p->issuer), 3);
+    assert_true(app_pki_view(v, "second", &pv));
+    assert_ptr_equal(pv.issuer, p->issuer);
+    assert_ptr_equal(pv.adapter_state, p->state);
+    assert_string_equal(app_adapter_name(&pv), "second");
+    assert_ptr_equal(pv.st, v->st);
+    assert_false(app_pki_view(v, "third", &pv));
+    assert_null(app_pki_find(v, "third"));
+    assert_string_equal(config_profile_find(v->cfg, "two")->adapter,
+                        "second");
+    app_release(v);
+
+    /* A reload that adds a third adapter: three issuers, more workers. */
+    snap_write(f, "workers = 2\n[adapter.second]\ntype = local\n"
+                  "workers = 3\nmax_inflight = 3\n"
+                  "[adapter.third]\ntype = local\nworkers = 1\n");
+    assert_int_equal(snapshot_build(&f->root, f->path, true, &s, err,
+                                    sizeof(err)), AP_OK);
+    assert_int_equal(s->n_pkis, 3);
+    assert_int_equal(snapshot_issue_threads(s), 2 + 3 + 1);
+    assert_int_equal(snapshot_install(&f->root, s), AP_OK);
+    v = app_acquire(&f->root);
+    assert_true(app_pki_view(v, "third", &pv));
+    assert_string_equal(pv.adapter->name, "local");
+    app_release(v);
 }
 
 struct refuse_row {
@@ -616,8 +678,17 @@ static const struct refuse_row refuse_rows[] = {
       "[adapter]\ntype = nosuchpki\n", "[adapter] type nosuchpki is unknown" },
     { "snapshot_refuses_bad_policy", "14000",
       "[policy]\nallow_ips = 10.0.0.0/99\n", "p.conf: [policy] 10.0.0.0/99" },
-    { "snapshot_refuses_thread_change", "14000",
-      "[adapter]\ntype = local\nworkers = 2\n", "takes a restart" },
+    { "snapshot_refuses_profile_unknown_adapter", "14000",
+      "[adapter.two]\ntype = local\n[profile.a]\nadapter = three\n",
+      "p.conf:7: [profile.a] adapter three: no [adapter.three] section" },
+    { "snapshot_refuses_named_unknown_type", "14000",
+      "[adapter.two]\ntype = nosuchpki\n",
+      "[adapter.two] type nosuchpki is unknown" },
+    { "snapshot_refuses_named_unknown_key", "14000",
+      "[adapter.two]\ntype = local\nfrobnicate = 1\n",
+      "p.conf:6: unknown key frobnicate for local" },
+    { "snapshot_refuses_named_without_type", "14000",
+      "[adapter.two]\nworkers = 1\n", "p.conf:4: [adapter.two] needs a type" },
     { "snapshot_refuses_missing_trust_anchors", "14000",
       "[adapter]\ntype = local\ntrust_anchors = /nonexistent.pem\n",
       "trust_anchors" },
@@ -636,7 +707,7 @@ test_snapshot_refused(void **state)
              "[server]\nlisten = 127.0.0.1:%s\ndata_dir = %s\n%s", r->port,
              f->dir, r->rest);
     write_text(f->path, text);
-    assert_int_not_equal(snapshot_build(&f->root, f->path, true, 4, &s, err,
+    assert_int_not_equal(snapshot_build(&f->root, f->path, true, &s, err,
                                         sizeof(err)), AP_OK);
     assert_null(s);
     if (strstr(err, r->want) == NULL) {
@@ -665,6 +736,7 @@ main(void)
     snaps.teardown = snap_teardown;
     add_test(&snaps, "snapshot_swap_keeps_held_view", test_snapshot_swap,
              NULL);
+    add_test(&snaps, "snapshot_named_adapters", test_snapshot_named, NULL);
     ADD_ROWS(&snaps, refuse_rows, test_snapshot_refused);
     failed += _cmocka_run_group_tests("snapshot", snaps.tests, snaps.n, NULL,
                                       NULL);
