@@ -306,16 +306,40 @@ struct ready_row {
 
 static void t_none(struct ready_facts *f) { (void)f; }
 static void t_store(struct ready_facts *f) { f->store_ok = false; }
-static void t_probe_failed(struct ready_facts *f) { f->adapter_ok = false; }
-static void t_probe_slow(struct ready_facts *f) { f->adapter_ms = 6000; }
-static void t_probe_hangs(struct ready_facts *f) { f->adapter_running_ms = 5001; }
-static void t_probe_old(struct ready_facts *f) { f->adapter_age_ms = 36000; }
-static void t_not_probed(struct ready_facts *f) { f->adapter_probed = false; }
+static void t_probe_failed(struct ready_facts *f) { f->adapters[0].ok = false; }
+static void t_probe_slow(struct ready_facts *f) { f->adapters[0].ms = 6000; }
+static void t_probe_hangs(struct ready_facts *f) { f->adapters[0].running_ms = 5001; }
+static void t_probe_old(struct ready_facts *f) { f->adapters[0].age_ms = 36000; }
+static void t_not_probed(struct ready_facts *f) { f->adapters[0].probed = false; }
 static void t_no_probe(struct ready_facts *f)
 {
-    f->adapter_has_probe = false;
-    f->adapter_ok = false;
+    f->adapters[0].has_probe = false;
+    f->adapters[0].ok = false;
 }
+/* A second adapter ("ejbca"), answering like the first. */
+static void t_two(struct ready_facts *f)
+{
+    f->adapters[1] = f->adapters[0];
+    snprintf(f->adapters[1].name, sizeof(f->adapters[1].name), "ejbca");
+    f->n_adapters = 2;
+}
+static void t_two_second_fails(struct ready_facts *f)
+{
+    t_two(f);
+    f->adapters[1].ok = false;
+}
+static void t_two_first_fails(struct ready_facts *f)
+{
+    t_two(f);
+    f->adapters[0].running_ms = 9000;
+}
+static void t_two_both_fail(struct ready_facts *f)
+{
+    t_two(f);
+    f->adapters[0].ok = false;
+    f->adapters[1].probed = false;
+}
+static void t_no_adapter(struct ready_facts *f) { f->n_adapters = 0; }
 static void t_job_old(struct ready_facts *f) { f->job_wait_ms[1] = 600000; }
 static void t_job_young(struct ready_facts *f) { f->job_wait_ms[1] = 599999; }
 static void t_jobs_unknown(struct ready_facts *f) { f->jobs_known = false; }
@@ -344,6 +368,11 @@ static const struct ready_row ready_rows[] = {
     { "ready_probe_stale", t_probe_old, false, "adapter" },
     { "ready_not_probed_yet", t_not_probed, false, "adapter" },
     { "ready_adapter_without_probe", t_no_probe, true, NULL },
+    { "ready_two_adapters_good", t_two, true, NULL },
+    { "ready_one_of_two_adapters_fails", t_two_second_fails, true, NULL },
+    { "ready_default_of_two_adapters_hangs", t_two_first_fails, true, NULL },
+    { "ready_both_adapters_fail", t_two_both_fail, false, "adapter" },
+    { "ready_no_adapter", t_no_adapter, false, "adapter" },
     { "ready_oldest_job_at_bound", t_job_old, false, "jobs" },
     { "ready_oldest_job_under_bound", t_job_young, true, NULL },
     { "ready_queues_unreadable", t_jobs_unknown, false, "jobs" },
@@ -364,11 +393,13 @@ test_ready(void **state)
 
     memset(&f, 0, sizeof(f));
     f.store_ok = true;
-    f.adapter_probed = true;
-    f.adapter_has_probe = true;
-    f.adapter_ok = true;
-    f.adapter_ms = 20;
-    f.adapter_age_ms = 1000;
+    snprintf(f.adapters[0].name, sizeof(f.adapters[0].name), "default");
+    f.adapters[0].probed = true;
+    f.adapters[0].has_probe = true;
+    f.adapters[0].ok = true;
+    f.adapters[0].ms = 20;
+    f.adapters[0].age_ms = 1000;
+    f.n_adapters = 1;
     f.probe_interval = 10;
     f.probe_timeout_ms = 5000;
     f.jobs_known = true;
@@ -389,6 +420,35 @@ test_ready(void **state)
         assert_non_null(c);
         assert_non_null(cJSON_GetObjectItem(c, "detail"));
         assert_int_equal(cJSON_IsTrue(cJSON_GetObjectItem(c, "ok")), want);
+    }
+    /* Each adapter's own verdict, by name, is the one it gets alone; with
+     * several, a failing one is named in the check's detail. */
+    for (size_t i = 0; i < f.n_adapters; i++) {
+        struct ready_facts one = f;
+        cJSON *one_body = NULL;
+        const cJSON *mine = cJSON_GetObjectItem(
+            cJSON_GetObjectItem(body, "adapters"), f.adapters[i].name);
+        const cJSON *alone;
+        const char *detail = cJSON_GetStringValue(cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(body, "checks"),
+                                "adapter"),
+            "detail"));
+        bool ok;
+
+        one.adapters[0] = f.adapters[i];
+        one.n_adapters = 1;
+        (void)adminsrv_ready(&one, &one_body);
+        alone = cJSON_GetObjectItem(
+            cJSON_GetObjectItem(one_body, "checks"), "adapter");
+        assert_non_null(mine);
+        assert_non_null(alone);
+        ok = cJSON_IsTrue(cJSON_GetObjectItem(mine, "ok"));
+        assert_int_equal(ok, cJSON_IsTrue(cJSON_GetObjectItem(alone, "ok")));
+        if (f.n_adapters > 1 && !ok) {
+            assert_non_null(detail);
+            assert_non_null(strstr(detail, f.adapters[i].name));
+        }
+        cJSON_Delete(one_body);
     }
     cJSON_Delete(body);
     assert_int_equal(adminsrv_ready(&f, NULL), r->ready);
