@@ -926,6 +926,22 @@ adapter_gone(struct run *r)
     r->o.dup_why = lost ? "the order's adapter was removed with a "
                           "submission's answer unknown"
                         : NULL;
+    {
+        /* On record as job.abandoned, naming the adapter. */
+        struct rec_writer w = { AP_OK };
+        cJSON *f = rec_write_object(&w);
+
+        rec_put_str(&w, f, "job", r->job->id);
+        rec_put_str(&w, f, "kind", "issue");
+        rec_put_str(&w, f, "order", r->job->target);
+        rec_put_str(&w, f, "adapterName", name);
+        rec_put_str(&w, f, "reason", r->why);
+        if (w.rc != AP_OK) {
+            cJSON_Delete(f);
+            return jobs_backoff_ms(r->job);
+        }
+        r->o.given_up = f;
+    }
     return issue_record(r->app, r->job, &r->in, &r->o) == AP_OK
                ? JOB_DONE
                : jobs_backoff_ms(r->job);
