@@ -31,6 +31,7 @@ enum admin_opt {
     OPT_ACCOUNT,
     OPT_EXPIRING,
     OPT_REASON,
+    OPT_DEFAULT_PROFILE,
     OPT__MAX
 };
 
@@ -43,6 +44,7 @@ static const char *const opt_name[] = {
     [OPT_ACCOUNT] = "--account",
     [OPT_EXPIRING] = "--expiring",
     [OPT_REASON] = "--reason",
+    [OPT_DEFAULT_PROFILE] = "--default-profile",
 };
 _Static_assert(sizeof(opt_name) / sizeof(opt_name[0]) == OPT__MAX,
                "opt_name must cover every option");
@@ -71,7 +73,8 @@ static const struct admin_spec specs[] = {
                         OPT_BIT(OPT_LABEL) | OPT_BIT(OPT_PROFILES) |
                             OPT_BIT(OPT_ALLOW_NAMES) |
                             OPT_BIT(OPT_ALLOW_IPS) |
-                            OPT_BIT(OPT_MAX_VALIDITY),
+                            OPT_BIT(OPT_MAX_VALIDITY) |
+                            OPT_BIT(OPT_DEFAULT_PROFILE),
                         false },
     [ADMIN_EAB_LIST] = { "eab", "list", ARG_NONE, NULL, 0, false },
     [ADMIN_EAB_REVOKE] = { "eab", "revoke", ARG_ID, "KID", 0, false },
@@ -114,7 +117,8 @@ admin_usage(FILE *f)
             "commands (on data_dir, also while the proxy serves):\n"
             "  eab add --label TEAM [--profiles P1,P2] "
             "[--allow-names SUFFIXES]\n"
-            "          [--allow-ips CIDRS] [--max-validity DAYS]\n"
+            "          [--allow-ips CIDRS] [--max-validity DAYS] "
+            "[--default-profile P]\n"
             "  eab list\n"
             "  eab revoke KID\n"
             "  accounts list | show ID | deactivate ID\n"
@@ -331,6 +335,14 @@ set_option(struct admin_cmd *cmd, enum admin_opt o, const char *v,
         }
         if (!list_ok(v)) {
             want = "a comma-separated list of 1 to 64 non-empty entries";
+        }
+        break;
+    case OPT_DEFAULT_PROFILE:
+        /* The profile of orders that name none (checked against the
+         * configuration by eab_create). */
+        cmd->default_profile = v;
+        if (v[0] == '\0' || strlen(v) > 64 || !is_printable(v)) {
+            want = "a profile name";
         }
         break;
     case OPT_MAX_VALIDITY:

@@ -33,6 +33,12 @@ eab_view(const cJSON *rec)
     admin_add_time(v, "created", json_num(rec, "created", 0));
     admin_add_time(v, "revoked", revoked);
     cJSON_AddItemToObject(v, "accounts", admin_dup_array(rec, "accounts"));
+    if (json_str(rec, "default_profile", NULL) != NULL) {
+        cJSON_AddStringToObject(v, "default_profile",
+                                json_str(rec, "default_profile", ""));
+    } else {
+        cJSON_AddNullToObject(v, "default_profile");
+    }
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
         const cJSON *l = cJSON_GetObjectItemCaseSensitive(rec, lists[i]);
 
@@ -88,6 +94,10 @@ policy_summary(const cJSON *v, char *buf, size_t len)
         snprintf(part, sizeof(part), "%lldd",
                  json_num(v, "max_validity_days", 0));
         append_kv(buf, len, &used, "max", part);
+    }
+    if (json_str(v, "default_profile", NULL) != NULL) {
+        append_kv(buf, len, &used, "default",
+                  json_str(v, "default_profile", ""));
     }
     if (used == 0) {
         snprintf(buf, len, "-");
@@ -193,6 +203,12 @@ admin_cmd_eab_add(struct app *app, const struct admin_cmd *cmd, FILE *out,
     if (cmd->max_validity_days > 0) {
         cJSON_AddNumberToObject(policy, "max_validity_days",
                                 (double)cmd->max_validity_days);
+    }
+    if (cmd->default_profile != NULL &&
+        cJSON_AddStringToObject(policy, "default_profile",
+                                cmd->default_profile) == NULL) {
+        status = admin_fail_rc(err, "eab add", AP_ENOMEM);
+        goto out;
     }
     /* The event: the key's policy and label (eab_create adds its kid),
      * never the HMAC key; written with the key or not at all. */

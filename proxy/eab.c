@@ -111,6 +111,46 @@ profile_ok(const struct config *cfg, const char *s, const char **why)
     return config_profile_find(cfg, s) != NULL;
 }
 
+/* policy's "default_profile" (the profile of orders that name none, for
+ * the key's accounts) into rec: a configured profile, and one of the
+ * key's "profiles" when it lists some (rec holds them already). */
+static ap_err
+copy_default_profile(const cJSON *policy, cJSON *rec,
+                     const struct config *cfg, char *errbuf, size_t errlen)
+{
+    const cJSON *d = policy != NULL
+                         ? cJSON_GetObjectItemCaseSensitive(policy,
+                                                            "default_profile")
+                         : NULL;
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(rec, "profiles");
+    const cJSON *it;
+    bool listed = !cJSON_IsArray(list);
+
+    if (d == NULL) {
+        return AP_OK;
+    }
+    if (!cJSON_IsString(d) || config_profile_find(cfg, d->valuestring) ==
+                                  NULL) {
+        snprintf(errbuf, errlen, "default_profile: %.100s: no such profile "
+                 "in the configuration",
+                 cJSON_IsString(d) ? d->valuestring : "?");
+        return AP_EINVAL;
+    }
+    cJSON_ArrayForEach(it, list) {
+        listed |= cJSON_IsString(it) &&
+                  strcmp(it->valuestring, d->valuestring) == 0;
+    }
+    if (!listed) {
+        snprintf(errbuf, errlen, "default_profile: %.100s is not one of the "
+                 "key's profiles", d->valuestring);
+        return AP_EINVAL;
+    }
+    return cJSON_AddStringToObject(rec, "default_profile", d->valuestring) !=
+                   NULL
+               ? AP_OK
+               : AP_ENOMEM;
+}
+
 ap_err
 eab_create(struct store *st, const struct config *cfg, const char *label,
            const cJSON *policy, const struct audit_note *note, char *kid,
@@ -145,6 +185,9 @@ eab_create(struct store *st, const struct config *cfg, const char *label,
     if (rc == AP_OK) {
         rc = copy_list(policy, "profiles", rec, profile_ok, cfg, errbuf,
                        errlen);
+    }
+    if (rc == AP_OK) {
+        rc = copy_default_profile(policy, rec, cfg, errbuf, errlen);
     }
     if (rc != AP_OK) {
         goto out;

@@ -155,6 +155,12 @@ policy_for_account(const struct policy_rules *global, const cJSON *eab_rec,
     }
     out->team.max_validity_days =
         (unsigned)json_num(eab_rec, "max_validity_days", 0);
+    if (strlen(json_str(eab_rec, "default_profile", "")) <
+        sizeof(out->team.default_profile)) {
+        snprintf(out->team.default_profile,
+                 sizeof(out->team.default_profile), "%s",
+                 json_str(eab_rec, "default_profile", ""));
+    }
 }
 
 /* ".example.com" allows every name below example.com (a wildcard
@@ -275,7 +281,9 @@ policy_pick_profile(const struct policy *p, const struct config *cfg,
 
     *out = NULL;
     if (name == NULL) {
-        if (p->has_team && t->n_profiles > 0) {
+        if (p->has_team && t->default_profile[0] != '\0') {
+            name = t->default_profile;
+        } else if (p->has_team && t->n_profiles > 0) {
             name = t->profiles[0];
         } else if (cfg->acme.default_profile[0] != '\0') {
             name = cfg->acme.default_profile;

@@ -33,6 +33,8 @@ struct policy_rules {
     size_t n_ips;                                  /* 0: any address */
     char profiles[CONFIG_MAX_PROFILES][65];        /* first: the default */
     size_t n_profiles;                             /* 0: any profile */
+    char default_profile[65];  /* team: the EAB key's default_profile, which
+                                  wins over profiles[0]; "": none */
     bool wildcards;
     unsigned max_identifiers;
     unsigned min_rsa_bits;
@@ -67,7 +69,8 @@ bool policy_check_identifiers(const struct policy *p, const cJSON *idents,
                               struct acme_resp *resp);
 
 /* The profile to use: name (may be NULL) checked against the team's list,
- * else the team's default, else cfg's default. *out NULL when there is
+ * else the team's default (its EAB key's default_profile, else the first
+ * of its profiles), else cfg's default. *out NULL when there is
  * none; false with invalidProfile in resp when the name is not allowed. */
 bool policy_pick_profile(const struct policy *p, const struct config *cfg,
                          const char *name, const struct config_profile **out,

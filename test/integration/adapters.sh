@@ -639,6 +639,22 @@ adapter = step"
     else
         not_ok "named: removed_adapter_audited" "no job.abandoned naming adapter gone"
     fi
+    # An EAB key whose team's default profile is ep: its account's order
+    # without a profile goes to EJBCA.
+    if ! "$TARGET" -c "$TMP/proxy.conf" eab add --label team-e --profiles vp,ep \
+            --default-profile ep --json > "$TMP/eab-e.json" 2> "$TMP/eab-e.err"; then
+        not_ok "named: eab_default_profile_key" "$(cat "$TMP/eab-e.err")"
+    elif ! EAB_KID=$(jq -r .kid "$TMP/eab-e.json") EAB_HMAC=$(jq -r .hmac "$TMP/eab-e.json") \
+            run_orders named5 30 "five.team.a.test"; then
+        not_ok "named: eab_default_profile_key" "the order did not end within 30 s"
+        show_tail "$TMP/named5.err" 8
+    elif [ "$(order_field named5 five.team.a.test 2)" = valid ] &&
+         [ "$(by_name2 five.team.a.test)" = 1 ] &&
+         grep -q '"order.created".*"profile":"ep".*"adapterName":"ejbca"' "$DATA_DIR/audit.log"; then
+        ok "named: eab_default_profile_routes"
+    else
+        not_ok "named: eab_default_profile_routes" "$(order_field named5 five.team.a.test 2), at ejbca: $(by_name2 five.team.a.test)"
+    fi
     if ! run_orders named4 30 "four.sp.a.test@sp" "four.mv.a.test@mv"; then
         not_ok "named: orders_complete_after_reload" "not every order ended within 30 s"
         show_tail "$TMP/named4.err" 8

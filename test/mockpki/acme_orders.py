@@ -18,7 +18,9 @@ Prints one tab-separated line per order:
 where finalize_* describe the answer to the finalize POST ("processing" and
 its Retry-After header for a PKI that is slow or pending).  Exit status 0
 when every order reached a final state. The certificate of each valid
-order is saved as STATE_DIR/NAME.pem (leaf first, then its chain).
+order is saved as STATE_DIR/NAME.pem (leaf first, then its chain). With
+EAB_KID and EAB_HMAC in the environment the account is bound to that EAB
+key (RFC 8555 §7.3.4), so it gets the key's team policy.
 """
 import datetime
 import http.server
@@ -110,8 +112,14 @@ def main():
                              verify_ssl=ca)
     directory = messages.Directory.from_json(net.get(dir_url).json())
     acme = client.ClientV2(directory, net)
+    eab = None
+    if os.environ.get("EAB_KID"):
+        eab = messages.ExternalAccountBinding.from_data(
+            account_public_key=key.public_key(), kid=os.environ["EAB_KID"],
+            hmac_key=os.environ["EAB_HMAC"], directory=directory)
     acme.new_account(messages.NewRegistration.from_data(
-        email="adapters@example.test", terms_of_service_agreed=True))
+        email="adapters@example.test", terms_of_service_agreed=True,
+        external_account_binding=eab))
 
     orders = []
     for spec in names:

@@ -223,16 +223,21 @@ struct profile_row {
     const char *team_profiles; /* NULL: no team */
     const char *asked;         /* NULL: none named */
     const char *want;          /* NULL: refused */
+    const char *team_default;  /* the key's default_profile, or NULL */
 };
 
 static const struct profile_row profile_rows[] = {
-    { NULL, NULL, "tls" },           /* the server default */
-    { NULL, "short", "short" },
-    { "short", NULL, "short" },      /* the team's first is its default */
-    { "short tls", "tls", "tls" },
-    { NULL, "nosuch", NULL },
-    { "short", "tls", NULL },        /* not the team's */
-    { "short", "nosuch", NULL },
+    { NULL, NULL, "tls", NULL },           /* the server default */
+    { NULL, "short", "short", NULL },
+    { "short", NULL, "short", NULL },      /* the team's first is its default */
+    { "short tls", "tls", "tls", NULL },
+    { NULL, "nosuch", NULL, NULL },
+    { "short", "tls", NULL, NULL },        /* not the team's */
+    { "short", "nosuch", NULL, NULL },
+    /* eab add --default-profile: wins over the first of the list */
+    { "short tls", NULL, "tls", "tls" },
+    { "short tls", "short", "short", "tls" },
+    { "", NULL, "short", "short" },
 };
 
 static void
@@ -250,6 +255,10 @@ test_profiles(void **state)
         cJSON *rec = r->team_profiles ? team(NULL, NULL, r->team_profiles, 0,
                                              false)
                                       : NULL;
+
+        if (rec != NULL && r->team_default != NULL) {
+            cJSON_AddStringToObject(rec, "default_profile", r->team_default);
+        }
 
         acme_resp_init(&resp);
         policy_for_account(&global, rec, &p, &resp);
