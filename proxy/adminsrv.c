@@ -418,7 +418,10 @@ gather_gauges(struct adminsrv *a, struct metrics_gauges *g)
         }
     }
     g->job_workers[0] = s != NULL ? s->cfg.validation.workers : 0;
-    g->job_workers[1] = a->issue_threads;
+    /* A reload that adds an adapter grows the issuance pool. */
+    g->job_workers[1] = jobs_threads(a->root->jobs, JOB_ISSUE) > 0
+                            ? jobs_threads(a->root->jobs, JOB_ISSUE)
+                            : a->issue_threads;
     if (store_usage(a->root->st, &map, &used) == AP_OK) {
         g->store_map_bytes = map;
         g->store_used_bytes = used;

@@ -871,12 +871,8 @@ call_pki(struct run *r, long long *result)
     return true;
 }
 
-/* Takes one of the calls the adapter may have running (max_inflight):
- * false when all are taken; then the run waits, longer the more runs were
- * turned away since a call ended, so that a backlog at one slow PKI does
- * not keep the workers claiming and deferring its jobs. */
-static bool
-slot_enter(struct issuer *is, long long *defer_ms)
+bool
+issuer_slot_take(struct issuer *is, long long *defer_ms)
 {
     unsigned cap = issuer_threads(is);
     unsigned cur = atomic_load(&is->slot->busy);
@@ -896,8 +892,8 @@ slot_enter(struct issuer *is, long long *defer_ms)
     return false;
 }
 
-static void
-slot_leave(struct issuer *is)
+void
+issuer_slot_give(struct issuer *is)
 {
     atomic_fetch_sub(&is->slot->busy, 1);
     atomic_store(&is->slot->deferred, 0);
@@ -1010,7 +1006,7 @@ issuer_run(struct app *app, const struct job *job)
         result = rc == AP_OK ? JOB_DONE : jobs_backoff_ms(job);
         goto out;
     }
-    if (!slot_enter(is, &defer_ms)) {
+    if (!issuer_slot_take(is, &defer_ms)) {
         /* The adapter has max_inflight calls running: this order waits
          * (other adapters' orders go on). */
         jobs_defer(app->jobs, job, defer_ms);
@@ -1041,7 +1037,7 @@ issuer_run(struct app *app, const struct job *job)
     }
 out:
     if (slot) {
-        slot_leave(is);
+        issuer_slot_give(is);
     }
     issue_leaf_fini(&r->leaf);
     adapter_result_clear(&r->res);

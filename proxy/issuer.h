@@ -17,6 +17,7 @@
 #ifndef AP_PROXY_ISSUER_H
 #define AP_PROXY_ISSUER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/err.h"
@@ -56,6 +57,15 @@ void issuer_close(struct issuer *is);
  * adapters' orders, so a slow PKI never holds up another. An order whose
  * adapter a reload removed fails (serverInternal, audited). */
 long long issuer_run(struct app *app, const struct job *job);
+
+/* One of the calls is's adapter may have running at once (max_inflight,
+ * counted by the adapter's name, so across reloads): true when taken
+ * (give it back with issuer_slot_give); false when all are busy, with
+ * *defer_ms how long the run should wait: 250 ms times the runs turned
+ * away since a call ended (at most 10 s), +-20 %, so that a backlog at a
+ * slow PKI does not keep the workers claiming and deferring its jobs. */
+bool issuer_slot_take(struct issuer *is, long long *defer_ms);
+void issuer_slot_give(struct issuer *is);
 
 /* The wait before the next try after a transient failure (pure, for the
  * unit tests): 2^attempts seconds (at most 300), at least retry_after,

@@ -651,6 +651,20 @@ jobs_grow(struct jobs *jobs, enum job_kind kind, unsigned n, unsigned *now)
     return rc;
 }
 
+unsigned
+jobs_threads(struct jobs *jobs, enum job_kind kind)
+{
+    unsigned n;
+
+    if (jobs == NULL) {
+        return 0;
+    }
+    pthread_mutex_lock(&jobs->lock);
+    n = jobs->pool[kind].n_threads;
+    pthread_mutex_unlock(&jobs->lock);
+    return n;
+}
+
 void
 jobs_stop(struct jobs *jobs)
 {

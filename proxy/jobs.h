@@ -81,6 +81,8 @@ AP_MUST_CHECK ap_err jobs_run(struct jobs *jobs);
  * number running after the call. Any thread. */
 AP_MUST_CHECK ap_err jobs_grow(struct jobs *jobs, enum job_kind kind,
                                unsigned n, unsigned *now);
+/* The threads of kind running (0 for NULL jobs). Any thread. */
+unsigned jobs_threads(struct jobs *jobs, enum job_kind kind);
 /* Stops the threads (running jobs finish first). Accepts NULL. */
 void jobs_stop(struct jobs *jobs);
 

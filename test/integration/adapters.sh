@@ -512,12 +512,17 @@ by_name2() {
     mock_state ".by_name[\"$1\"] // 0" "$MOCK2" "$MOCK2_URL"
 }
 
+issue_workers() {   # acmeproxy_job_workers{kind="issuance"}
+    curl -s --max-time 5 "http://127.0.0.1:$MGMT_PORT/metrics" |
+        awk '$1 == "acmeproxy_job_workers{kind=\"issuance\"}" {print $2}'
+}
+
 reloads_applied() {
     grep -c 'reload: .* applied' "$TMP/proxy.log"
 }
 
 test_named_adapters() {
-    local t0=$SECONDS code helper reloads
+    local t0=$SECONDS code helper reloads workers
     if ! mock2_start; then
         not_ok "named: second_mockpki_starts" "see $TMP/mock2.log"
         return
@@ -594,9 +599,16 @@ adapter = vault
 [profile.gp]
 adapter = gone"
     reloads=$(reloads_applied)
+    workers=$(issue_workers)
     kill -HUP "$SERVER_PID"
     wait_for 10 sh -c "[ \$(grep -c 'reload: .* applied' '$TMP/proxy.log') -gt $reloads ]" ||
         not_ok "named: first_reload_applied" "$(grep 'reload' "$TMP/proxy.log" | tail -n 1)"
+    # [adapter.gone] brings its 4 workers.
+    if [ "$(issue_workers)" = $((workers + 4)) ]; then
+        ok "named: reload_grows_issuance_workers"
+    else
+        not_ok "named: reload_grows_issuance_workers" "$workers -> $(issue_workers)"
+    fi
     mock_hold 1
     rm -rf "$TMP/named3.state"
     ( run_orders named3 40 "hold.mv.a.test@mv" "hold.gp.a.test@gp" ) &

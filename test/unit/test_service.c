@@ -720,6 +720,52 @@ test_snapshot_named(void **state)
     app_release(v);
 }
 
+/* max_inflight call slots: taken up to the cap, then refused with a wait
+ * that grows with the runs turned away; counted by adapter name, so a
+ * reload's new issuer shares the old one's slots. */
+static void
+test_issuer_slots(void **state)
+{
+    struct snapfix *f = *state;
+    struct snapshot *s1 = NULL;
+    struct snapshot *s2 = NULL;
+    struct issuer *a;
+    struct issuer *b;
+    long long d1 = 0;
+    long long d2 = 0;
+    char err[512];
+
+    snap_write(f, "[adapter.capped]\ntype = local\nworkers = 2\n"
+                  "max_inflight = 2\n");
+    assert_int_equal(snapshot_build(&f->root, f->path, true, &s1, err,
+                                    sizeof(err)), AP_OK);
+    assert_int_equal(snapshot_build(&f->root, f->path, true, &s2, err,
+                                    sizeof(err)), AP_OK);
+    a = (struct issuer *)app_pki_find(&s1->app, "capped")->issuer;
+    b = (struct issuer *)app_pki_find(&s2->app, "capped")->issuer;
+    assert_true(issuer_slot_take(a, &d1));
+    assert_true(issuer_slot_take(b, &d1));      /* the same two slots */
+    assert_false(issuer_slot_take(a, &d1));
+    assert_false(issuer_slot_take(b, &d2));
+    assert_in_range(d1, 200, 300);              /* 250 ms +-20 % */
+    assert_in_range(d2, 400, 600);              /* the second turned away */
+    /* The default adapter's slots are its own. */
+    assert_true(issuer_slot_take(s1->app.issuer, &d1));
+    issuer_slot_give(s1->app.issuer);
+    issuer_slot_give(a);
+    assert_true(issuer_slot_take(b, &d1));
+    assert_false(issuer_slot_take(a, &d1));
+    assert_in_range(d1, 200, 300);              /* reset by the give */
+    issuer_slot_give(a);
+    issuer_slot_give(b);
+    assert_true(issuer_slot_take(a, &d1));
+    assert_true(issuer_slot_take(a, &d1));
+    issuer_slot_give(a);
+    issuer_slot_give(a);
+    snapshot_put(s1);
+    snapshot_put(s2);
+}
+
 struct refuse_row {
     const char *name;
     const char *port;    /* [server] listen's port */
@@ -797,6 +843,7 @@ main(void)
     add_test(&snaps, "snapshot_swap_keeps_held_view", test_snapshot_swap,
              NULL);
     add_test(&snaps, "snapshot_named_adapters", test_snapshot_named, NULL);
+    add_test(&snaps, "issuer_slots_capped_by_name", test_issuer_slots, NULL);
     ADD_ROWS(&snaps, refuse_rows, test_snapshot_refused);
     failed += _cmocka_run_group_tests("snapshot", snaps.tests, snaps.n, NULL,
                                       NULL);
