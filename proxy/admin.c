@@ -32,6 +32,7 @@ enum admin_opt {
     OPT_EXPIRING,
     OPT_REASON,
     OPT_DEFAULT_PROFILE,
+    OPT_PREAUTHORIZED,
     OPT__MAX
 };
 
@@ -45,6 +46,7 @@ static const char *const opt_name[] = {
     [OPT_EXPIRING] = "--expiring",
     [OPT_REASON] = "--reason",
     [OPT_DEFAULT_PROFILE] = "--default-profile",
+    [OPT_PREAUTHORIZED] = "--preauthorized",
 };
 _Static_assert(sizeof(opt_name) / sizeof(opt_name[0]) == OPT__MAX,
                "opt_name must cover every option");
@@ -74,7 +76,8 @@ static const struct admin_spec specs[] = {
                             OPT_BIT(OPT_ALLOW_NAMES) |
                             OPT_BIT(OPT_ALLOW_IPS) |
                             OPT_BIT(OPT_MAX_VALIDITY) |
-                            OPT_BIT(OPT_DEFAULT_PROFILE),
+                            OPT_BIT(OPT_DEFAULT_PROFILE) |
+                            OPT_BIT(OPT_PREAUTHORIZED),
                         false },
     [ADMIN_EAB_LIST] = { "eab", "list", ARG_NONE, NULL, 0, false },
     [ADMIN_EAB_REVOKE] = { "eab", "revoke", ARG_ID, "KID", 0, false },
@@ -119,6 +122,7 @@ admin_usage(FILE *f)
             "[--allow-names SUFFIXES]\n"
             "          [--allow-ips CIDRS] [--max-validity DAYS] "
             "[--default-profile P]\n"
+            "          [--preauthorized SUFFIXES]\n"
             "  eab list\n"
             "  eab revoke KID\n"
             "  accounts list | show ID | deactivate ID\n"
@@ -326,8 +330,11 @@ set_option(struct admin_cmd *cmd, enum admin_opt o, const char *v,
     case OPT_PROFILES:
     case OPT_ALLOW_NAMES:
     case OPT_ALLOW_IPS:
+    case OPT_PREAUTHORIZED:
         if (o == OPT_PROFILES) {
             cmd->profiles = v;
+        } else if (o == OPT_PREAUTHORIZED) {
+            cmd->preauthorized = v;
         } else if (o == OPT_ALLOW_NAMES) {
             cmd->allow_names = v;
         } else {

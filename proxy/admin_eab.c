@@ -22,7 +22,7 @@ eab_view(const cJSON *rec)
     long long revoked = json_num(rec, "revoked", 0);
     long long days = json_num(rec, "max_validity_days", 0);
     static const char *const lists[] = { "profiles", "allow_names",
-                                         "allow_ips" };
+                                         "allow_ips", "preauthorized" };
 
     if (v == NULL) {
         return NULL;
@@ -77,7 +77,8 @@ policy_summary(const cJSON *v, char *buf, size_t len)
 {
     static const char *const lists[][2] = { { "allow_names", "names" },
                                             { "allow_ips", "ips" },
-                                            { "profiles", "profiles" } };
+                                            { "profiles", "profiles" },
+                                            { "preauthorized", "preauth" } };
     char part[ADMIN_MAX_CELL];
     size_t used = 0;
 
@@ -171,6 +172,7 @@ admin_cmd_eab_add(struct app *app, const struct admin_cmd *cmd, FILE *out,
 {
     const char *lists[][2] = { { "profiles", cmd->profiles },
                                { "allow_names", cmd->allow_names },
+                               { "preauthorized", cmd->preauthorized },
                                { "allow_ips", cmd->allow_ips } };
     char kid[EAB_KID_LEN + 8];
     char hmac[EAB_HMAC_LEN + 8];

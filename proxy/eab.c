@@ -95,6 +95,21 @@ name_ok(const struct config *cfg, const char *s, const char **why)
            strcmp(norm, s) == 0;
 }
 
+/* A pre-authorised name: as allow_names, but a ".suffix" needs two labels
+ * at least (".corp" or ".com" would hand out whole namespaces). */
+static bool
+preauth_ok(const struct config *cfg, const char *s, const char **why)
+{
+    if (!name_ok(cfg, s, why)) {
+        return false;
+    }
+    if (s[0] == '.' && strchr(s + 1, '.') == NULL) {
+        *why = "a suffix needs two labels at least";
+        return false;
+    }
+    return true;
+}
+
 static bool
 cidr_ok(const struct config *cfg, const char *s, const char **why)
 {
@@ -184,6 +199,11 @@ eab_create(struct store *st, const struct config *cfg, const char *label,
     }
     if (rc == AP_OK) {
         rc = copy_list(policy, "profiles", rec, profile_ok, cfg, errbuf,
+                       errlen);
+    }
+    if (rc == AP_OK) {
+        /* Names the team owns that need no challenge (docs/admin.md). */
+        rc = copy_list(policy, "preauthorized", rec, preauth_ok, cfg, errbuf,
                        errlen);
     }
     if (rc == AP_OK) {

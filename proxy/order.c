@@ -481,6 +481,35 @@ audit_created(struct app *app, struct store_txn *txn,
     return audit_event(app->audit, txn, "order.created", req->request_id, f);
 }
 
+/* The authz.preauthorized event: an authorization made valid without a
+ * challenge because the account's EAB key lists the name (rule). */
+static ap_err
+audit_preauthorized(struct app *app, struct store_txn *txn,
+                    const struct acme_req *req, const struct order *o,
+                    const struct policy *apol, const struct rec_ident *ident,
+                    const char *authz_id, const char *rule)
+{
+    struct rec_writer w = { AP_OK };
+    cJSON *f = rec_write_object(&w);
+
+    rec_put_str(&w, f, "authz", authz_id);
+    rec_put_str(&w, f, "order", o->id);
+    rec_put_str(&w, f, "account", o->account);
+    rec_put_ident(&w, f, "identifier", ident);
+    rec_put_str(&w, f, "kid", apol->eab_kid);
+    rec_put_str(&w, f, "team", apol->team_label);
+    rec_put_str(&w, f, "rule", rule);
+    rec_put_str(&w, f, "ip", req->remote_addr);
+    if (w.rc != AP_OK) {
+        cJSON_Delete(f);
+        return w.rc;
+    }
+    log_info("order", "order=%s: %s pre-authorised by EAB key %s (rule %s)",
+             o->id, ident->value, apol->eab_kid, rule);
+    return audit_event(app->audit, txn, "authz.preauthorized",
+                       req->request_id, f);
+}
+
 /* Stores order o with its authorizations, its index entry and its audit
  * event, in one write transaction (after the limits counted in it). */
 static ap_err
@@ -509,16 +538,23 @@ order_store(struct app *app, const struct acme_req *req,
     for (size_t i = 0; i < o->n_idents; i++) {
         char authz_id[REC_MAX_ID + 1];
         bool reused = false;
+        const char *rule = policy_preauthorized(apol, o->idents[i].type,
+                                                o->idents[i].value);
 
         rc = authz_for_order(txn, o->account, o->id, &o->idents[i], o->created,
-                             o->expires, authz_id, sizeof(authz_id), &reused);
+                             o->expires, rule != NULL, authz_id,
+                             sizeof(authz_id), &reused);
         if (rc == AP_OK) {
             rc = rec_order_add_authz(o, authz_id);
+        }
+        if (rc == AP_OK && rule != NULL && !reused) {
+            rc = audit_preauthorized(app, txn, req, o, apol, &o->idents[i],
+                                     authz_id, rule);
         }
         if (rc != AP_OK) {
             goto out;
         }
-        st[i] = reused ? AUTHZ_VALID : AUTHZ_PENDING;
+        st[i] = reused || rule != NULL ? AUTHZ_VALID : AUTHZ_PENDING;
     }
     /* Every authorization reused and valid: nothing left to prove. */
     o->status = status_order_from_authzs(st, o->n_idents);

@@ -49,6 +49,10 @@ struct policy {
     bool has_team;
     char team_label[65];                           /* the EAB key's label */
     char eab_kid[65];
+    /* The EAB key's pre-authorised names (".suffix" or exact), which need
+     * no challenge: docs/admin.md "Pre-authorised names". */
+    char preauth[POLICY_MAX_NAMES][POLICY_MAX_NAME];
+    size_t n_preauth;
 };
 
 /* Builds the global rules from [policy]. AP_ECONFIG names the bad key. */
@@ -67,6 +71,15 @@ void policy_for_account(const struct policy_rules *global,
  * rejectedIdentifier problem with one subproblem per refused identifier. */
 bool policy_check_identifiers(const struct policy *p, const cJSON *idents,
                               struct acme_resp *resp);
+
+/* The rule of the account's EAB key that pre-authorises the order
+ * identifier (type, value; a wildcard written "*.name"), or NULL: a name
+ * equal to an exact rule or below a ".suffix" rule; a wildcard only under
+ * a ".suffix" rule (the base name the rule's domain or below it) and only
+ * while the global [policy] allows wildcards; never an IP address. The
+ * identifier has passed policy_check_identifiers already. */
+const char *policy_preauthorized(const struct policy *p, const char *type,
+                                 const char *value);
 
 /* The profile to use: name (may be NULL) checked against the team's list,
  * else the team's default (its EAB key's default_profile, else the first

@@ -181,7 +181,8 @@ test_parse_values(void **state)
     const char *argv[] = { "eab", "add", "--label", "team-a", "--profiles",
                            "p1,p2", "--allow-names", ".a.test",
                            "--allow-ips", "10.0.0.0/8", "--max-validity",
-                           "30", "--default-profile", "p2", NULL };
+                           "30", "--default-profile", "p2",
+                           "--preauthorized", ".db.a.test,h.a.test", NULL };
     const char *argv2[] = { "revoke", "0a", "--reason=superseded", NULL };
     const char *argv3[] = { "certs", "list", NULL };
     const char *argv4[] = { "orders", "list", "--account", "A1", NULL };
@@ -189,7 +190,7 @@ test_parse_values(void **state)
     char errbuf[200];
 
     (void)state;
-    assert_int_equal(admin_parse(14, (char *const *)(uintptr_t)argv, &cmd,
+    assert_int_equal(admin_parse(16, (char *const *)(uintptr_t)argv, &cmd,
                                  errbuf, sizeof(errbuf)),
                      AP_OK);
     assert_string_equal(cmd.label, "team-a");
@@ -198,6 +199,7 @@ test_parse_values(void **state)
     assert_string_equal(cmd.allow_ips, "10.0.0.0/8");
     assert_int_equal(cmd.max_validity_days, 30);
     assert_string_equal(cmd.default_profile, "p2");
+    assert_string_equal(cmd.preauthorized, ".db.a.test,h.a.test");
     assert_int_equal(admin_parse(3, (char *const *)(uintptr_t)argv2, &cmd,
                                  errbuf, sizeof(errbuf)),
                      AP_OK);

@@ -324,7 +324,8 @@ test_watch_sees_unwiped(void **state)
 }
 
 /* default_profile: kept when it is a configured profile and one of the
- * key's profiles (when it lists some); refused otherwise, naming why. */
+ * key's profiles (when it lists some); refused otherwise, naming why.
+ * preauthorized: names as allow_names, suffixes of two labels at least. */
 static void
 test_default_profile(void **state)
 {
@@ -342,6 +343,11 @@ test_default_profile(void **state)
         { "{\"profiles\":[\"tls\"],\"default_profile\":\"short\"}",
           "not one of the key's profiles" },
         { "{\"default_profile\":7}", "no such profile" },
+        /* pre-authorised names: suffixes of two labels or more */
+        { "{\"preauthorized\":[\".db.corp.test\",\"h.corp.test\"]}", NULL },
+        { "{\"preauthorized\":[\".corp\"]}", "two labels" },
+        { "{\"preauthorized\":[\"a b.test\"]}", "preauthorized" },
+        { "{\"preauthorized\":[]}", "1 to 64" },
     };
 
     memset(profs, 0, sizeof(profs));
@@ -377,7 +383,14 @@ test_default_profile(void **state)
         assert_int_equal(store_begin(f->st, false, &txn), AP_OK);
         assert_int_equal(store_get_json(txn, STORE_EAB, kid, &rec), AP_OK);
         store_abort(txn);
-        assert_string_equal(json_str(rec, "default_profile", ""), "short");
+        if (strstr(rows[i].json, "default_profile") != NULL) {
+            assert_string_equal(json_str(rec, "default_profile", ""),
+                                "short");
+        } else {
+            assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(
+                                 rec, "preauthorized")),
+                             2);
+        }
         cJSON_Delete(rec);
     }
 }
