@@ -552,8 +552,9 @@ reload(struct app *app, struct server *srv, bool https,
     } else {
         metrics_reload(true);
         log_info("main", "reload: %s applied (policy, profiles, rate limits, "
-                 "%zu adapters, default %s, %u issuance workers%s)",
-                 cfg->path, s->n_pkis, s->app.adapter->name, *issue_threads,
+                 "adapter %s and %zu named, %u issuance workers%s)",
+                 cfg->path, s->app.adapter->name, s->n_pkis - 1,
+                 *issue_threads,
                  https && s->cfg.server.tls_cert[0] != '\0'
                      ? ", listener certificate"
                      : "");

@@ -749,7 +749,9 @@ adapters_main() {
                 test_adapter "$a"
             done
             case " $ADAPTERS " in *" vault "*) test_profile_use vault ;; esac
-            case " $ADAPTERS " in *" vault "*" ejbca "*) test_named_adapters ;; esac
+            case " $ADAPTERS " in
+            *" vault "*) case " $ADAPTERS " in *" ejbca "*) test_named_adapters ;; esac ;;
+            esac
             for a in ${CRASH:-vault ejbca adcs exec rest-ejbca}; do
                 case " $ADAPTERS " in *" $a "*) test_crash "$a" ;; esac
             done
