@@ -123,6 +123,7 @@ adapter_up(const struct app *root, struct snapshot *s, const char *name,
     struct adapter_ctx actx;
     void *state = NULL;
     char why[512];
+    char label[CONFIG_MAX_NAME + 32];
     ap_err rc;
 
     if (ops == NULL) {
@@ -138,14 +139,20 @@ adapter_up(const struct app *root, struct snapshot *s, const char *name,
     if (rc != AP_OK) {
         return rc;
     }
+    /* In messages: "vault" for the default adapter (as before named
+     * adapters), "old-ca (ejbca)" for a named one. */
+    if (sec == &s->cfg.adapter.section) {
+        (void)snprintf(label, sizeof(label), "%s", ops->name);
+    } else {
+        (void)snprintf(label, sizeof(label), "%s (%s)", name, ops->name);
+    }
     memset(&actx, 0, sizeof(actx));
     actx.ca = root->ca;
     actx.data_dir = s->cfg.server.data_dir;
     why[0] = '\0';
     rc = ops->init(sec, &actx, &state, why, sizeof(why));
     if (rc != AP_OK) {
-        (void)snprintf(errbuf, errlen, "adapter %s (%s): %s", name, ops->name,
-                       why);
+        (void)snprintf(errbuf, errlen, "adapter %s: %s", label, why);
         return rc;
     }
     if (ops->health != NULL) {
@@ -154,16 +161,15 @@ adapter_up(const struct app *root, struct snapshot *s, const char *name,
         metrics_pki(name, ops->name, "health", rc == AP_OK ? "ok" : "error",
                     0);
         if (rc != AP_OK && probe) {
-            (void)snprintf(errbuf, errlen, "adapter %s (%s) failed its "
-                           "health probe: %s", name, ops->name, why);
+            (void)snprintf(errbuf, errlen, "adapter %s failed its health "
+                           "probe: %s", label, why);
             ops->free(state);
             return rc;
         }
         if (rc != AP_OK) {
             /* A PKI that is down at start is worth a warning, not a
              * refusal to start: orders wait and retry. */
-            log_warn("main", "adapter %s (%s) is not healthy: %s", name,
-                     ops->name, why);
+            log_warn("main", "adapter %s is not healthy: %s", label, why);
         }
     }
     pki->name = name;
