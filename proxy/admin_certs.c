@@ -296,6 +296,7 @@ admin_cmd_revoke(struct app *app, const struct admin_cmd *cmd, FILE *out,
         cJSON_AddStringToObject(doc, "serial", serial);
         cJSON_AddNumberToObject(doc, "reason", cmd->reason);
         cJSON_AddStringToObject(doc, "adapter", app->adapter->name);
+        cJSON_AddStringToObject(doc, "adapterName", app_adapter_name(app));
         cJSON_AddStringToObject(doc, "pki", "revoked");
     }
     doc = admin_fields(doc);

@@ -566,6 +566,22 @@ test_named_adapters() {
         not_ok "named: metrics_by_adapter" "$(grep 'pki_calls_total{.*submit' "$TMP/named-metrics.txt" | tr '\n' ' ')"
     fi
 
+    # A certificate is revoked at the PKI that issued it (the admin
+    # command opens every adapter and picks the certificate's).
+    local serial rev1 rev2
+    serial=$(openssl x509 -noout -serial -in "$TMP/named.state/one.ep.a.test.pem" 2>/dev/null | cut -d= -f2)
+    rev1=$(mock_state .revoked)
+    rev2=$(mock_state .revoked "$MOCK2" "$MOCK2_URL")
+    if [ -n "$serial" ] &&
+       "$TARGET" -c "$TMP/proxy.conf" revoke "$serial" --reason 4 > "$TMP/named-revoke.out" 2>&1 &&
+       [ "$(mock_state .revoked "$MOCK2" "$MOCK2_URL")" = $((rev2 + 1)) ] &&
+       [ "$(mock_state .revoked)" = "$rev1" ] &&
+       wait_for 5 grep -q '"cert.revoked".*"adapterName":"ejbca"' "$DATA_DIR/audit.log"; then
+        ok "named: revoked_at_the_issuing_pki"
+    else
+        not_ok "named: revoked_at_the_issuing_pki" "serial '$serial': $(tail -n 1 "$TMP/named-revoke.out"); ejbca $rev2 -> $(mock_state .revoked "$MOCK2" "$MOCK2_URL"), vault $rev1 -> $(mock_state .revoked)"
+    fi
+
     # 2. The EJBCA stand-in stops: Vault keeps issuing, ready stays 200 and
     # names the failing adapter; EJBCA's order fails after its
     # retry_timeout (3 s).
