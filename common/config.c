@@ -307,8 +307,9 @@ profile_kv(struct load_ctx *lc, const char *pname, const char *key,
         p->template = strdup("");
         p->validity_days = 0;
         p->tls_server = true;
+        p->adapter = strdup(CONFIG_DEFAULT_ADAPTER);
         if (p->name == NULL || p->description == NULL ||
-            p->template == NULL) {
+            p->template == NULL || p->adapter == NULL) {
             snprintf(lc->msg, sizeof(lc->msg), "out of memory");
             return 0;
         }
@@ -317,6 +318,9 @@ profile_kv(struct load_ctx *lc, const char *pname, const char *key,
         field = &p->description;
     } else if (strcmp(key, "template") == 0) {
         field = &p->template;
+    } else if (strcmp(key, "adapter") == 0) {
+        /* Checked against the adapters once the file is read. */
+        field = &p->adapter;
     } else if (strcmp(key, "validity_days") == 0) {
         if (parse_number(value, 1, 3650, &v) != AP_OK) {
             snprintf(lc->msg, sizeof(lc->msg),
@@ -339,7 +343,7 @@ profile_kv(struct load_ctx *lc, const char *pname, const char *key,
     } else {
         snprintf(lc->msg, sizeof(lc->msg),
                  "unknown key %s in [profile.%s] (description, template, "
-                 "validity_days, tls_server)", key, pname);
+                 "adapter, validity_days, tls_server)", key, pname);
         return 0;
     }
     free(*field);
@@ -351,6 +355,85 @@ profile_kv(struct load_ctx *lc, const char *pname, const char *key,
     return 1;
 }
 
+/* Appends key = value to sec (raw: checked later against the adapter's
+ * key list). */
+static int
+section_add(struct load_ctx *lc, struct config_section *sec,
+            const char *name, const char *value)
+{
+    struct config_kv *kv;
+
+    kv = realloc(sec->kv, (sec->n + 1) * sizeof(*kv));
+    if (kv == NULL) {
+        snprintf(lc->msg, sizeof(lc->msg), "out of memory");
+        return 0;
+    }
+    sec->kv = kv;
+    kv[sec->n].key = strdup(name);
+    kv[sec->n].value = strdup(value);
+    kv[sec->n].line = 0;
+    if (kv[sec->n].key == NULL || kv[sec->n].value == NULL) {
+        free(kv[sec->n].key);
+        free(kv[sec->n].value);
+        snprintf(lc->msg, sizeof(lc->msg), "out of memory");
+        return 0;
+    }
+    sec->n++;
+    return 1;
+}
+
+/* A key of an [adapter.NAME] section: "type" picks the back end, the
+ * others are kept raw like those of [adapter]. */
+static int
+named_adapter_kv(struct load_ctx *lc, const char *aname, const char *key,
+                 const char *value)
+{
+    struct config *cfg = lc->cfg;
+    struct config_adapter *a = NULL;
+
+    if (aname[0] == '\0' || strlen(aname) > 64 ||
+        strspn(aname, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                      "0123456789-_") != strlen(aname)) {
+        snprintf(lc->msg, sizeof(lc->msg),
+                 "adapter name must be 1-64 letters, digits, '-', '_'");
+        return 0;
+    }
+    if (strcmp(aname, CONFIG_DEFAULT_ADAPTER) == 0) {
+        snprintf(lc->msg, sizeof(lc->msg), "[adapter.%s]: the name %s is the "
+                 "plain [adapter] section's", aname, CONFIG_DEFAULT_ADAPTER);
+        return 0;
+    }
+    for (size_t i = 0; i < cfg->n_adapters; i++) {
+        if (strcmp(cfg->adapters[i].name, aname) == 0) {
+            a = &cfg->adapters[i];
+        }
+    }
+    if (a == NULL) {
+        if (cfg->n_adapters >= CONFIG_MAX_ADAPTERS) {
+            snprintf(lc->msg, sizeof(lc->msg), "at most %d [adapter.NAME] "
+                     "sections", CONFIG_MAX_ADAPTERS);
+            return 0;
+        }
+        a = &cfg->adapters[cfg->n_adapters++];
+        a->section.file = cfg->path;
+        a->name = strdup(aname);
+        if (a->name == NULL) {
+            snprintf(lc->msg, sizeof(lc->msg), "out of memory");
+            return 0;
+        }
+    }
+    if (strcmp(key, "type") == 0) {
+        free(a->type);
+        a->type = strdup(value);
+        if (a->type == NULL) {
+            snprintf(lc->msg, sizeof(lc->msg), "out of memory");
+            return 0;
+        }
+        return 1;
+    }
+    return section_add(lc, &a->section, key, value);
+}
+
 static int
 on_kv(void *user, const char *section, const char *name, const char *value)
 {
@@ -358,7 +441,6 @@ on_kv(void *user, const char *section, const char *name, const char *value)
     struct config *cfg = lc->cfg;
     const struct kv_spec *s;
     struct config_section *sec = &cfg->adapter.section;
-    struct config_kv *kv;
 
     if (name == NULL) {
         /* A section header alone (inih with INI_CALL_HANDLER_ON_NEW_SECTION). */
@@ -373,25 +455,14 @@ on_kv(void *user, const char *section, const char *name, const char *value)
         return profile_kv(lc, section + strlen(CONFIG_PROFILE_PREFIX), name,
                           value);
     }
+    if (strncmp(section, CONFIG_ADAPTER_PREFIX,
+                strlen(CONFIG_ADAPTER_PREFIX)) == 0) {
+        return named_adapter_kv(lc, section + strlen(CONFIG_ADAPTER_PREFIX),
+                                name, value);
+    }
     if (strcmp(section, "adapter") == 0) {
         /* Checked later against the chosen adapter's key list. */
-        kv = realloc(sec->kv, (sec->n + 1) * sizeof(*kv));
-        if (kv == NULL) {
-            snprintf(lc->msg, sizeof(lc->msg), "out of memory");
-            return 0;
-        }
-        sec->kv = kv;
-        kv[sec->n].key = strdup(name);
-        kv[sec->n].value = strdup(value);
-        kv[sec->n].line = 0;
-        if (kv[sec->n].key == NULL || kv[sec->n].value == NULL) {
-            free(kv[sec->n].key);
-            free(kv[sec->n].value);
-            snprintf(lc->msg, sizeof(lc->msg), "out of memory");
-            return 0;
-        }
-        sec->n++;
-        return 1;
+        return section_add(lc, sec, name, value);
     }
     if (!section_known(section)) {
         snprintf(lc->msg, sizeof(lc->msg), "unknown section [%s] (key %s)",
@@ -408,11 +479,10 @@ on_kv(void *user, const char *section, const char *name, const char *value)
 static void
 number_adapter_lines(struct config *cfg)
 {
-    struct config_section *sec = &cfg->adapter.section;
+    struct config_section *sec = NULL;
     FILE *f;
     char line[CONFIG_MAX_LINE];
     int lineno = 0;
-    bool in_adapter = false;
 
     f = fopen(cfg->path, "r");
     if (f == NULL) {
@@ -427,10 +497,21 @@ number_adapter_lines(struct config *cfg)
             p++;
         }
         if (*p == '[') {
-            in_adapter = strncmp(p, "[adapter]", 9) == 0;
+            /* [adapter] or [adapter.NAME]: whose keys follow. */
+            sec = strncmp(p, "[adapter]", 9) == 0 ? &cfg->adapter.section
+                                                  : NULL;
+            for (size_t i = 0; i < cfg->n_adapters && sec == NULL &&
+                               strncmp(p, "[adapter.", 9) == 0; i++) {
+                size_t nl = strlen(cfg->adapters[i].name);
+
+                if (strncmp(p + 9, cfg->adapters[i].name, nl) == 0 &&
+                    p[9 + nl] == ']') {
+                    sec = &cfg->adapters[i].section;
+                }
+            }
             continue;
         }
-        if (!in_adapter) {
+        if (sec == NULL) {
             continue;
         }
         klen = strcspn(p, " \t=:");
@@ -446,7 +527,8 @@ number_adapter_lines(struct config *cfg)
 }
 
 /* The line of key in [section] of path, for messages about values that
- * are checked after parsing; 0 when the key is not written (a default). */
+ * are checked after parsing; the section's header line when the key is
+ * not written (a default, or missing), 0 when neither is. */
 static int
 key_line(const char *path, const char *section, const char *key)
 {
@@ -455,6 +537,7 @@ key_line(const char *path, const char *section, const char *key)
     char header[80];
     int lineno = 0;
     int found = 0;
+    int header_line = 0;
     bool in_section = false;
 
     if (f == NULL) {
@@ -471,18 +554,23 @@ key_line(const char *path, const char *section, const char *key)
         }
         if (*p == '[') {
             in_section = strncmp(p, header, strlen(header)) == 0;
+            if (in_section && header_line == 0) {
+                header_line = lineno;
+            }
         } else if (in_section && strncmp(p, key, klen) == 0 &&
                    strchr(" \t=:", p[klen]) != NULL) {
             found = lineno;
         }
     }
     fclose(f);
-    return found;
+    return found != 0 ? found : header_line;
 }
 
+/* Checks what one line cannot: *sec and *key name the key to blame (sec
+ * may point into secbuf). */
 static ap_err
 check_values(struct config *cfg, char *msg, size_t msglen, const char **sec,
-             const char **key)
+             const char **key, char *secbuf, size_t seclen)
 {
     struct sockaddr_storage ss;
     struct netpolicy np;
@@ -517,6 +605,27 @@ check_values(struct config *cfg, char *msg, size_t msglen, const char **sec,
     for (size_t i = 0; i < cfg->n_profiles; i++) {
         if (cfg->profiles[i].validity_days == 0) {
             cfg->profiles[i].validity_days = cfg->acme.cert_days;
+        }
+    }
+    for (size_t i = 0; i < cfg->n_adapters; i++) {
+        if (cfg->adapters[i].type == NULL) {
+            snprintf(msg, msglen, "[adapter.%s] needs a type",
+                     cfg->adapters[i].name);
+            snprintf(secbuf, seclen, "adapter.%s", cfg->adapters[i].name);
+            *sec = secbuf;
+            *key = "type";
+            return AP_EINVAL;
+        }
+    }
+    for (size_t i = 0; i < cfg->n_profiles; i++) {
+        if (!config_adapter_find(cfg, cfg->profiles[i].adapter, NULL, NULL)) {
+            snprintf(msg, msglen, "[profile.%s] adapter %.64s: no "
+                     "[adapter.%.64s] section", cfg->profiles[i].name,
+                     cfg->profiles[i].adapter, cfg->profiles[i].adapter);
+            snprintf(secbuf, seclen, "profile.%s", cfg->profiles[i].name);
+            *sec = secbuf;
+            *key = "adapter";
+            return AP_EINVAL;
         }
     }
     if (cfg->acme.default_profile[0] != '\0' &&
@@ -567,6 +676,7 @@ config_load(const char *path, struct config *cfg, char *errbuf, size_t errlen)
     struct load_ctx lc;
     const char *bad_sec = "";
     const char *bad_key = "";
+    char secbuf[96];
     ap_err rc = AP_ECONFIG;
     int line;
 
@@ -609,8 +719,8 @@ config_load(const char *path, struct config *cfg, char *errbuf, size_t errlen)
                  lc.msg[0] ? lc.msg : "syntax error");
         goto out;
     }
-    if (check_values(cfg, lc.msg, sizeof(lc.msg), &bad_sec, &bad_key) !=
-        AP_OK) {
+    if (check_values(cfg, lc.msg, sizeof(lc.msg), &bad_sec, &bad_key,
+                     secbuf, sizeof(secbuf)) != AP_OK) {
         snprintf(errbuf, errlen, "%s:%d: %s", path,
                  key_line(path, bad_sec, bad_key), lc.msg);
         goto out;
@@ -638,10 +748,22 @@ config_fini(struct config *cfg)
         free(cfg->adapter.section.kv[i].value);
     }
     free(cfg->adapter.section.kv);
+    for (size_t i = 0; i < cfg->n_adapters; i++) {
+        struct config_adapter *a = &cfg->adapters[i];
+
+        for (size_t k = 0; k < a->section.n; k++) {
+            free(a->section.kv[k].key);
+            free(a->section.kv[k].value);
+        }
+        free(a->section.kv);
+        free(a->name);
+        free(a->type);
+    }
     for (size_t i = 0; i < cfg->n_profiles; i++) {
         free(cfg->profiles[i].name);
         free(cfg->profiles[i].description);
         free(cfg->profiles[i].template);
+        free(cfg->profiles[i].adapter);
     }
     free(cfg->path);
     memset(cfg, 0, sizeof(*cfg));
@@ -799,4 +921,32 @@ config_secret_free(char *secret)
         crypto_zeroize(secret, strlen(secret));
         free(secret);
     }
+}
+
+bool
+config_adapter_find(const struct config *cfg, const char *name,
+                    const char **type, const struct config_section **section)
+{
+    if (name == NULL || name[0] == '\0' ||
+        strcmp(name, CONFIG_DEFAULT_ADAPTER) == 0) {
+        if (type != NULL) {
+            *type = cfg->adapter.type;
+        }
+        if (section != NULL) {
+            *section = &cfg->adapter.section;
+        }
+        return true;
+    }
+    for (size_t i = 0; i < cfg->n_adapters; i++) {
+        if (strcmp(cfg->adapters[i].name, name) == 0) {
+            if (type != NULL) {
+                *type = cfg->adapters[i].type;
+            }
+            if (section != NULL) {
+                *section = &cfg->adapters[i].section;
+            }
+            return true;
+        }
+    }
+    return false;
 }

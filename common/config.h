@@ -28,6 +28,12 @@ struct config_section {
 
 #define CONFIG_MAX_PROFILES 16
 #define CONFIG_PROFILE_PREFIX "profile."
+#define CONFIG_MAX_ADAPTERS 8          /* [adapter.NAME] sections */
+#define CONFIG_MAX_NAME 64             /* profile and adapter names */
+#define CONFIG_ADAPTER_PREFIX "adapter."
+/* The name of the plain [adapter] section: the default adapter, used by
+ * profiles without an adapter key and by orders stored without one. */
+#define CONFIG_DEFAULT_ADAPTER "default"
 
 /* An ACME profile (draft-ietf-acme-profiles): [profile.NAME] */
 struct config_profile {
@@ -36,6 +42,14 @@ struct config_profile {
     char *template;          /* the PKI's template / role / profile */
     unsigned validity_days;  /* certificate lifetime; also the notAfter cap */
     bool tls_server;         /* the PKI's leaf must carry serverAuth */
+    char *adapter;           /* the adapter's name; "default": [adapter] */
+};
+
+/* A named adapter: [adapter.NAME], every key the plain [adapter] takes. */
+struct config_adapter {
+    char *name;
+    char *type;                     /* NULL until its "type" line */
+    struct config_section section;  /* the keys besides type */
 };
 
 struct config {
@@ -90,7 +104,9 @@ struct config {
     struct {
         char *type;
         struct config_section section; /* the other [adapter] keys */
-    } adapter;
+    } adapter;                      /* the default adapter ("default") */
+    struct config_adapter adapters[CONFIG_MAX_ADAPTERS]; /* [adapter.NAME] */
+    size_t n_adapters;
     struct config_profile profiles[CONFIG_MAX_PROFILES];
     size_t n_profiles;
     struct {                        /* [policy]: the global policy */
@@ -137,6 +153,12 @@ struct config {
 /* The profile called name, or NULL. */
 const struct config_profile *config_profile_find(const struct config *cfg,
                                                  const char *name);
+
+/* The adapter called name ("default" or NULL: the plain [adapter]): its
+ * type and raw keys. false when no such adapter is configured. */
+bool config_adapter_find(const struct config *cfg, const char *name,
+                         const char **type,
+                         const struct config_section **section);
 
 /* Loads path into cfg (zeroed by this call first). On error errbuf holds
  * "file:line: message" and cfg is left empty. */

@@ -32,6 +32,8 @@ enum admin_opt {
     OPT_EXPIRING,
     OPT_REASON,
     OPT_TEAM,
+    OPT_DEFAULT_PROFILE,
+    OPT_PREAUTHORIZED,
     OPT__MAX
 };
 
@@ -45,6 +47,8 @@ static const char *const opt_name[] = {
     [OPT_EXPIRING] = "--expiring",
     [OPT_REASON] = "--reason",
     [OPT_TEAM] = "--team",
+    [OPT_DEFAULT_PROFILE] = "--default-profile",
+    [OPT_PREAUTHORIZED] = "--preauthorized",
 };
 _Static_assert(sizeof(opt_name) / sizeof(opt_name[0]) == OPT__MAX,
                "opt_name must cover every option");
@@ -73,7 +77,9 @@ static const struct admin_spec specs[] = {
                         OPT_BIT(OPT_LABEL) | OPT_BIT(OPT_PROFILES) |
                             OPT_BIT(OPT_ALLOW_NAMES) |
                             OPT_BIT(OPT_ALLOW_IPS) |
-                            OPT_BIT(OPT_MAX_VALIDITY),
+                            OPT_BIT(OPT_MAX_VALIDITY) |
+                            OPT_BIT(OPT_DEFAULT_PROFILE) |
+                            OPT_BIT(OPT_PREAUTHORIZED),
                         false },
     [ADMIN_EAB_LIST] = { "eab", "list", ARG_NONE, NULL, 0, false },
     [ADMIN_EAB_REVOKE] = { "eab", "revoke", ARG_ID, "KID", 0, false },
@@ -118,7 +124,9 @@ admin_usage(FILE *f)
             "commands (on data_dir, also while the proxy serves):\n"
             "  eab add --label TEAM [--profiles P1,P2] "
             "[--allow-names SUFFIXES]\n"
-            "          [--allow-ips CIDRS] [--max-validity DAYS]\n"
+            "          [--allow-ips CIDRS] [--max-validity DAYS] "
+            "[--default-profile P]\n"
+            "          [--preauthorized SUFFIXES]\n"
             "  eab list\n"
             "  eab revoke KID\n"
             "  accounts list [--team LABEL] | show ID | deactivate ID\n"
@@ -327,8 +335,11 @@ set_option(struct admin_cmd *cmd, enum admin_opt o, const char *v,
     case OPT_PROFILES:
     case OPT_ALLOW_NAMES:
     case OPT_ALLOW_IPS:
+    case OPT_PREAUTHORIZED:
         if (o == OPT_PROFILES) {
             cmd->profiles = v;
+        } else if (o == OPT_PREAUTHORIZED) {
+            cmd->preauthorized = v;
         } else if (o == OPT_ALLOW_NAMES) {
             cmd->allow_names = v;
         } else {
@@ -336,6 +347,14 @@ set_option(struct admin_cmd *cmd, enum admin_opt o, const char *v,
         }
         if (!list_ok(v)) {
             want = "a comma-separated list of 1 to 64 non-empty entries";
+        }
+        break;
+    case OPT_DEFAULT_PROFILE:
+        /* The profile of orders that name none (checked against the
+         * configuration by eab_create). */
+        cmd->default_profile = v;
+        if (v[0] == '\0' || strlen(v) > 64 || !is_printable(v)) {
+            want = "a profile name";
         }
         break;
     case OPT_MAX_VALIDITY:

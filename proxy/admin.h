@@ -60,6 +60,8 @@ struct admin_cmd {
     const char *arg;            /* ID, KID, SERIAL or FILE; NULL if none */
     const char *label;          /* eab add --label */
     const char *profiles;       /* eab add --profiles p1,p2 (or NULL) */
+    const char *default_profile; /* eab add --default-profile P (or NULL) */
+    const char *preauthorized;  /* eab add --preauthorized .a.test,b.test */
     const char *allow_names;    /* eab add --allow-names .a.test,b.test */
     const char *allow_ips;      /* eab add --allow-ips 10.0.0.0/8,... */
     long long max_validity_days; /* eab add --max-validity; 0: none */

@@ -419,6 +419,7 @@ admin_op_revoke(struct app *app, const struct admin_actor *who,
 {
     char serial[ADMIN_MAX_SERIAL + 1];
     char errbuf[256];
+    struct app pki_view;
     cJSON *cert = NULL;
     cJSON *order = NULL;
     cJSON *fields = NULL;
@@ -457,6 +458,14 @@ admin_op_revoke(struct app *app, const struct admin_actor *who,
                       "certificate %s is already revoked", serial);
         goto out;
     }
+    /* At the adapter that issued it (docs/adapters.md "Named adapters"). */
+    if (!app_pki_view(app, json_str(cert, "adapterName", ""), &pki_view)) {
+        o = admin_res(res, ADMIN_R_FAILED, "the adapter %s that issued %s is "
+                      "no longer configured",
+                      json_str(cert, "adapterName", ""), serial);
+        goto out;
+    }
+    app = &pki_view;
     if (app->adapter == NULL || app->adapter->revoke == NULL) {
         o = admin_res(res, ADMIN_R_PKI, "no adapter to revoke through");
         goto out;
@@ -477,6 +486,7 @@ admin_op_revoke(struct app *app, const struct admin_actor *who,
         cJSON_AddStringToObject(fields, "serial", serial);
         cJSON_AddNumberToObject(fields, "reason", reason);
         cJSON_AddStringToObject(fields, "adapter", app->adapter->name);
+        cJSON_AddStringToObject(fields, "adapterName", app_adapter_name(app));
         cJSON_AddStringToObject(fields, "pki", "revoked");
     }
     fields = admin_ops_fields(who, fields);

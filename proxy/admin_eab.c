@@ -23,7 +23,7 @@ eab_view(const cJSON *rec)
     long long revoked = json_num(rec, "revoked", 0);
     long long days = json_num(rec, "max_validity_days", 0);
     static const char *const lists[] = { "profiles", "allow_names",
-                                         "allow_ips" };
+                                         "allow_ips", "preauthorized" };
 
     if (v == NULL) {
         return NULL;
@@ -34,6 +34,12 @@ eab_view(const cJSON *rec)
     admin_add_time(v, "created", json_num(rec, "created", 0));
     admin_add_time(v, "revoked", revoked);
     cJSON_AddItemToObject(v, "accounts", admin_dup_array(rec, "accounts"));
+    if (json_str(rec, "default_profile", NULL) != NULL) {
+        cJSON_AddStringToObject(v, "default_profile",
+                                json_str(rec, "default_profile", ""));
+    } else {
+        cJSON_AddNullToObject(v, "default_profile");
+    }
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
         const cJSON *l = cJSON_GetObjectItemCaseSensitive(rec, lists[i]);
 
@@ -72,7 +78,8 @@ policy_summary(const cJSON *v, char *buf, size_t len)
 {
     static const char *const lists[][2] = { { "allow_names", "names" },
                                             { "allow_ips", "ips" },
-                                            { "profiles", "profiles" } };
+                                            { "profiles", "profiles" },
+                                            { "preauthorized", "preauth" } };
     char part[ADMIN_MAX_CELL];
     size_t used = 0;
 
@@ -89,6 +96,10 @@ policy_summary(const cJSON *v, char *buf, size_t len)
         snprintf(part, sizeof(part), "%lldd",
                  json_num(v, "max_validity_days", 0));
         append_kv(buf, len, &used, "max", part);
+    }
+    if (json_str(v, "default_profile", NULL) != NULL) {
+        append_kv(buf, len, &used, "default",
+                  json_str(v, "default_profile", ""));
     }
     if (used == 0) {
         snprintf(buf, len, "-");
@@ -182,9 +193,10 @@ admin_op_eab_add(struct app *app, const struct admin_actor *who,
                  const struct admin_eab_spec *spec, char *kid, size_t kidlen,
                  char *hmac, size_t hmaclen, struct admin_result *res)
 {
-    const char *names[] = { "profiles", "allow_names", "allow_ips" };
+    const char *names[] = { "profiles", "allow_names", "preauthorized",
+                            "allow_ips" };
     const cJSON *lists[] = { spec->profiles, spec->allow_names,
-                             spec->allow_ips };
+                             spec->preauthorized, spec->allow_ips };
     char errbuf[256];
     cJSON *policy = NULL;
     cJSON *fields = NULL;
@@ -233,6 +245,12 @@ admin_op_eab_add(struct app *app, const struct admin_actor *who,
         cJSON_AddNumberToObject(policy, "max_validity_days",
                                 (double)spec->max_validity_days);
     }
+    if (spec->default_profile != NULL &&
+        cJSON_AddStringToObject(policy, "default_profile",
+                                spec->default_profile) == NULL) {
+        o = admin_res_rc(res, AP_ENOMEM);
+        goto out;
+    }
     /* The event: the key's policy and label (eab_create adds its kid),
      * never the HMAC key; written with the key or not at all. */
     fields = admin_ops_fields(who, cJSON_Duplicate(policy, 1));
@@ -269,8 +287,9 @@ admin_cmd_eab_add(struct app *app, const struct admin_cmd *cmd, FILE *out,
                   FILE *err)
 {
     static const struct admin_actor cli = { "admin", NULL, "admin" };
-    const char *src[] = { cmd->profiles, cmd->allow_names, cmd->allow_ips };
-    cJSON *arr[3] = { NULL, NULL, NULL };
+    const char *src[] = { cmd->profiles, cmd->allow_names, cmd->allow_ips,
+                          cmd->preauthorized };
+    cJSON *arr[4] = { NULL, NULL, NULL, NULL };
     struct admin_eab_spec spec;
     struct admin_result res;
     char kid[EAB_KID_LEN + 8];
@@ -278,7 +297,8 @@ admin_cmd_eab_add(struct app *app, const struct admin_cmd *cmd, FILE *out,
     int status = ADMIN_EXIT_FAIL;
 
     memset(hmac, 0, sizeof(hmac));
-    for (size_t i = 0; i < 3; i++) {
+    memset(&spec, 0, sizeof(spec));
+    for (size_t i = 0; i < 4; i++) {
         if (src[i] != NULL && admin_split_list(src[i], &arr[i]) != AP_OK) {
             status = admin_fail(err, "eab add: bad list %s", src[i]);
             goto out;
@@ -288,6 +308,8 @@ admin_cmd_eab_add(struct app *app, const struct admin_cmd *cmd, FILE *out,
     spec.profiles = arr[0];
     spec.allow_names = arr[1];
     spec.allow_ips = arr[2];
+    spec.preauthorized = arr[3];
+    spec.default_profile = cmd->default_profile;
     spec.max_validity_days = cmd->max_validity_days;
     if (admin_op_eab_add(app, &cli, &spec, kid, sizeof(kid), hmac,
                          sizeof(hmac), &res) != ADMIN_R_OK) {
@@ -297,7 +319,7 @@ admin_cmd_eab_add(struct app *app, const struct admin_cmd *cmd, FILE *out,
     status = print_new_key(cmd, kid, hmac, out, err);
 out:
     crypto_zeroize(hmac, sizeof(hmac));
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < 4; i++) {
         cJSON_Delete(arr[i]);
     }
     return status;

@@ -58,6 +58,8 @@ struct admin_eab_spec {
     const cJSON *profiles;
     const cJSON *allow_names;
     const cJSON *allow_ips;
+    const cJSON *preauthorized;     /* names/suffixes needing no challenge */
+    const char *default_profile;    /* orders naming none; NULL: none */
     long long max_validity_days;    /* 0: none; else 1..3650 */
 };
 

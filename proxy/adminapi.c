@@ -158,9 +158,11 @@ eab_add(struct app *app, const struct adminapi_req *req,
         const struct admin_actor *who, struct adminapi_resp *resp)
 {
     static const char *const keys[] = { "label", "allow_names", "allow_ips",
-                                        "profiles", "max_validity_days" };
-    const char *lists[3] = { "profiles", "allow_names", "allow_ips" };
-    const cJSON *arr[3] = { NULL, NULL, NULL };
+                                        "profiles", "max_validity_days",
+                                        "preauthorized", "default_profile" };
+    const char *lists[4] = { "profiles", "allow_names", "allow_ips",
+                             "preauthorized" };
+    const cJSON *arr[4] = { NULL, NULL, NULL, NULL };
     struct admin_eab_spec spec;
     struct admin_result res;
     char kid[EAB_KID_LEN + 8];
@@ -173,7 +175,7 @@ eab_add(struct app *app, const struct adminapi_req *req,
 
     memset(hmac, 0, sizeof(hmac));
     body = body_object(req, false, resp);
-    if (body == NULL || !members_known(body, keys, 5, resp)) {
+    if (body == NULL || !members_known(body, keys, 7, resp)) {
         goto out;
     }
     memset(&spec, 0, sizeof(spec));
@@ -183,7 +185,7 @@ eab_add(struct app *app, const struct adminapi_req *req,
              "characters is required");
         goto out;
     }
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < 4; i++) {
         rc = json_get_array(body, lists[i], &arr[i]);
         if (rc == AP_EPARSE) {
             (void)snprintf(why, sizeof(why), "%s: an array of strings",
@@ -191,6 +193,12 @@ eab_add(struct app *app, const struct adminapi_req *req,
             fail(resp, 400, why);
             goto out;
         }
+    }
+    if (cJSON_GetObjectItemCaseSensitive(body, "default_profile") != NULL &&
+        json_get_string(body, "default_profile", ADMIN_MAX_LABEL,
+                        &spec.default_profile) != AP_OK) {
+        fail(resp, 400, "default_profile: the name of a configured profile");
+        goto out;
     }
     rc = json_get_int(body, "max_validity_days", 1, 3650, &days);
     if (rc == AP_EPARSE) {
@@ -201,6 +209,7 @@ eab_add(struct app *app, const struct adminapi_req *req,
     spec.profiles = arr[0];
     spec.allow_names = arr[1];
     spec.allow_ips = arr[2];
+    spec.preauthorized = arr[3];
     spec.max_validity_days = rc == AP_OK ? days : 0;
     if (admin_op_eab_add(app, who, &spec, kid, sizeof(kid), hmac,
                          sizeof(hmac), &res) != ADMIN_R_OK) {

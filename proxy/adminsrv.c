@@ -43,19 +43,54 @@ struct adminsrv {
     pthread_mutex_t lock;        /* guards what follows */
     pthread_cond_t cond;
     bool stopping;
-    bool probed;
-    bool has_probe;
-    bool probe_ok;
-    long long probe_ms;
-    long long probe_done_at;     /* monotonic ms */
-    long long probe_started_at;  /* monotonic ms; 0: none running */
-    char probe_detail[200];
+    /* The last probe of each adapter of the snapshot the prober last
+     * saw, by name (a reload keeps the results of names it keeps). */
+    struct probe_result {
+        char name[CONFIG_MAX_NAME + 1];
+        bool probed;
+        bool has_probe;
+        bool ok;
+        long long ms;
+        long long done_at;       /* monotonic ms */
+        long long started_at;    /* monotonic ms; 0: none running */
+        char detail[200];
+    } probes[1 + CONFIG_MAX_ADAPTERS];
+    size_t n_probes;
 
     /* The admin API's tokens, read again when the snapshot changes. */
     pthread_mutex_t tok_lock;    /* guards what follows */
     struct admin_tokens *tokens; /* NULL: none usable (every call 401) */
     unsigned long long tok_gen;  /* the snapshot they were read for */
 };
+
+/* The result kept for name (a->lock held), or NULL. */
+static struct probe_result *
+probe_find(struct adminsrv *a, const char *name)
+{
+    for (size_t i = 0; i < a->n_probes; i++) {
+        if (strcmp(a->probes[i].name, name) == 0) {
+            return &a->probes[i];
+        }
+    }
+    return NULL;
+}
+
+/* The adapters of view: its table, or (no table) its one adapter. */
+static size_t
+view_pkis(const struct app *view, const struct app_pki **pkis,
+          struct app_pki *one)
+{
+    if (view->n_pkis > 0) {
+        *pkis = view->pkis;
+        return view->n_pkis;
+    }
+    one->name = app_adapter_name(view);
+    one->ops = view->adapter;
+    one->state = view->adapter_state;
+    one->issuer = view->issuer;
+    *pkis = one;
+    return view->adapter != NULL ? 1 : 0;
+}
 
 /* ---- the verdict -------------------------------------------------------- */
 
@@ -69,6 +104,88 @@ check(cJSON *checks, const char *name, bool ok, const char *detail)
         cJSON_AddStringToObject(c, "detail", detail);
     }
     return ok;
+}
+
+/* One adapter's probe against the deadlines: true when it passes; d says
+ * why either way. */
+static bool
+judge_adapter(const struct ready_facts *f, const struct ready_adapter *a,
+              char *d, size_t dlen)
+{
+    if (!a->has_probe) {
+        (void)snprintf(d, dlen, "the adapter has no health probe");
+        return true;
+    }
+    if (a->running_ms > (long long)f->probe_timeout_ms) {
+        (void)snprintf(d, dlen, "a probe has been running for %lld ms "
+                       "(deadline %u ms)", a->running_ms,
+                       f->probe_timeout_ms);
+        return false;
+    }
+    if (!a->probed) {
+        (void)snprintf(d, dlen, "not probed yet");
+        return false;
+    }
+    if (!a->ok) {
+        (void)snprintf(d, dlen, "the last probe failed: %s", a->detail);
+        return false;
+    }
+    if (a->ms > (long long)f->probe_timeout_ms) {
+        (void)snprintf(d, dlen, "the last probe answered in %lld ms "
+                       "(deadline %u ms)", a->ms, f->probe_timeout_ms);
+        return false;
+    }
+    if (a->age_ms > 3LL * f->probe_interval * 1000 + f->probe_timeout_ms) {
+        (void)snprintf(d, dlen, "the last probe is %lld s old",
+                       a->age_ms / 1000);
+        return false;
+    }
+    (void)snprintf(d, dlen, "answered in %lld ms, %lld s ago", a->ms,
+                   a->age_ms / 1000);
+    return true;
+}
+
+/* The check "adapter": one adapter decides alone; of several, one that
+ * passes is enough (the proxy still issues through it), and the detail
+ * names those that fail. Each one's result goes to "adapters". */
+static bool
+check_adapters(const struct ready_facts *f, cJSON *root, cJSON *checks)
+{
+    cJSON *each = root != NULL ? cJSON_AddObjectToObject(root, "adapters")
+                               : NULL;
+    char d[320];
+    char failing[320] = "";
+    size_t n_ok = 0;
+    size_t used = 0;
+
+    for (size_t i = 0; i < f->n_adapters; i++) {
+        const struct ready_adapter *a = &f->adapters[i];
+        bool ok = judge_adapter(f, a, d, sizeof(d));
+
+        (void)check(each, a->name, ok, d);
+        if (ok) {
+            n_ok++;
+        } else if (used < sizeof(failing)) {
+            int n = snprintf(failing + used, sizeof(failing) - used, "%s%s "
+                             "(%s)", used > 0 ? "; " : "", a->name, d);
+
+            used += n > 0 ? (size_t)n : 0;
+        }
+    }
+    if (f->n_adapters == 0) {
+        return check(checks, "adapter", false, "no adapter is configured");
+    }
+    if (f->n_adapters == 1) {
+        (void)judge_adapter(f, &f->adapters[0], d, sizeof(d));
+        return check(checks, "adapter", n_ok == 1, d);
+    }
+    if (n_ok == f->n_adapters) {
+        (void)snprintf(d, sizeof(d), "all %zu adapters answer", n_ok);
+    } else {
+        (void)snprintf(d, sizeof(d), "%zu of %zu adapters answer; failing: "
+                       "%.250s", n_ok, f->n_adapters, failing);
+    }
+    return check(checks, "adapter", n_ok > 0, d);
 }
 
 bool
@@ -87,37 +204,7 @@ adminsrv_ready(const struct ready_facts *f, cJSON **body)
         checks = root != NULL ? cJSON_AddObjectToObject(root, "checks") : NULL;
     }
     ready &= check(checks, "store", f->store_ok, f->store_detail);
-
-    if (!f->adapter_has_probe) {
-        ok = true;
-        (void)snprintf(d, sizeof(d), "the adapter has no health probe");
-    } else if (f->adapter_running_ms > (long long)f->probe_timeout_ms) {
-        ok = false;
-        (void)snprintf(d, sizeof(d), "a probe has been running for %lld ms "
-                       "(deadline %u ms)", f->adapter_running_ms,
-                       f->probe_timeout_ms);
-    } else if (!f->adapter_probed) {
-        ok = false;
-        (void)snprintf(d, sizeof(d), "not probed yet");
-    } else if (!f->adapter_ok) {
-        ok = false;
-        (void)snprintf(d, sizeof(d), "the last probe failed: %s",
-                       f->adapter_detail);
-    } else if (f->adapter_ms > (long long)f->probe_timeout_ms) {
-        ok = false;
-        (void)snprintf(d, sizeof(d), "the last probe answered in %lld ms "
-                       "(deadline %u ms)", f->adapter_ms, f->probe_timeout_ms);
-    } else if (f->adapter_age_ms >
-               3LL * f->probe_interval * 1000 + f->probe_timeout_ms) {
-        ok = false;
-        (void)snprintf(d, sizeof(d), "the last probe is %lld s old",
-                       f->adapter_age_ms / 1000);
-    } else {
-        ok = true;
-        (void)snprintf(d, sizeof(d), "answered in %lld ms, %lld s ago",
-                       f->adapter_ms, f->adapter_age_ms / 1000);
-    }
-    ready &= check(checks, "adapter", ok, d);
+    ready &= check_adapters(f, root, checks);
 
     if (!f->jobs_known) {
         ok = false;
@@ -157,36 +244,66 @@ probe_main(void *arg)
 
     pthread_mutex_lock(&a->lock);
     while (!a->stopping) {
+        struct probe_result keep[1 + CONFIG_MAX_ADAPTERS];
+        const struct app_pki *pkis = NULL;
+        struct app_pki one;
         struct app *view;
-        char why[200];
-        long long t0;
-        bool has;
-        bool ok = true;
         unsigned interval;
+        size_t n;
 
-        a->probe_started_at = time_mono_ms();
         pthread_mutex_unlock(&a->lock);
-
         view = app_acquire(a->root);
         interval = view->cfg->admin.probe_interval;
-        has = view->adapter != NULL && view->adapter->health != NULL;
-        why[0] = '\0';
-        t0 = time_mono_ms();
-        if (has) {
-            ok = view->adapter->health(view->adapter_state, why,
-                                       sizeof(why)) == AP_OK;
+        n = view_pkis(view, &pkis, &one);
+
+        /* This snapshot's adapters, with the results of kept names. */
+        pthread_mutex_lock(&a->lock);
+        for (size_t i = 0; i < n && i < 1 + CONFIG_MAX_ADAPTERS; i++) {
+            struct probe_result *old = probe_find(a, pkis[i].name);
+
+            if (old != NULL) {
+                keep[i] = *old;
+            } else {
+                memset(&keep[i], 0, sizeof(keep[i]));
+                (void)snprintf(keep[i].name, sizeof(keep[i].name), "%s",
+                               pkis[i].name);
+            }
+        }
+        n = n < 1 + CONFIG_MAX_ADAPTERS ? n : 1 + CONFIG_MAX_ADAPTERS;
+        memcpy(a->probes, keep, n * sizeof(keep[0]));
+        a->n_probes = n;
+        pthread_mutex_unlock(&a->lock);
+
+        /* Only this thread changes the table: index i stays pkis[i]. */
+        for (size_t i = 0; i < n; i++) {
+            const struct app_pki *p = &pkis[i];
+            bool has = p->ops != NULL && p->ops->health != NULL;
+            bool ok = true;
+            char why[200];
+            long long t0;
+
+            pthread_mutex_lock(&a->lock);
+            a->probes[i].started_at = time_mono_ms();
+            pthread_mutex_unlock(&a->lock);
+            why[0] = '\0';
+            t0 = time_mono_ms();
+            if (has) {
+                ok = p->ops->health(p->state, why, sizeof(why)) == AP_OK;
+            }
+            pthread_mutex_lock(&a->lock);
+            a->probes[i].started_at = 0;
+            a->probes[i].probed = true;
+            a->probes[i].has_probe = has;
+            a->probes[i].ok = ok;
+            a->probes[i].done_at = time_mono_ms();
+            a->probes[i].ms = a->probes[i].done_at - t0;
+            (void)snprintf(a->probes[i].detail, sizeof(a->probes[i].detail),
+                           "%s", why[0] ? why : (ok ? "ok" : "failed"));
+            pthread_mutex_unlock(&a->lock);
         }
         app_release(view);
 
         pthread_mutex_lock(&a->lock);
-        a->probe_started_at = 0;
-        a->probed = true;
-        a->has_probe = has;
-        a->probe_ok = ok;
-        a->probe_done_at = time_mono_ms();
-        a->probe_ms = a->probe_done_at - t0;
-        (void)snprintf(a->probe_detail, sizeof(a->probe_detail), "%s",
-                       why[0] ? why : (ok ? "ok" : "failed"));
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_sec += interval;
         while (!a->stopping &&
@@ -227,23 +344,35 @@ static void
 gather_ready(struct adminsrv *a, struct ready_facts *f)
 {
     struct app *view = app_acquire(a->root);
+    const struct app_pki *pkis = NULL;
+    struct app_pki one;
     long long now = jobs_now_ms();
+    size_t np;
 
     memset(f, 0, sizeof(*f));
     store_probe(a->root, f);
+    np = view_pkis(view, &pkis, &one);
     pthread_mutex_lock(&a->lock);
-    f->adapter_probed = a->probed;
-    f->adapter_has_probe = a->probed ? a->has_probe
-                                     : view->adapter != NULL &&
-                                           view->adapter->health != NULL;
-    f->adapter_ok = a->probe_ok;
-    f->adapter_ms = a->probe_ms;
-    f->adapter_age_ms = time_mono_ms() - a->probe_done_at;
-    f->adapter_running_ms = a->probe_started_at != 0
-                                ? time_mono_ms() - a->probe_started_at
-                                : 0;
-    (void)snprintf(f->adapter_detail, sizeof(f->adapter_detail), "%s",
-                   a->probe_detail);
+    for (size_t i = 0; i < np && i < 1 + CONFIG_MAX_ADAPTERS; i++) {
+        const struct probe_result *p = probe_find(a, pkis[i].name);
+        struct ready_adapter *r = &f->adapters[i];
+
+        (void)snprintf(r->name, sizeof(r->name), "%s", pkis[i].name);
+        r->has_probe = pkis[i].ops != NULL && pkis[i].ops->health != NULL;
+        if (p == NULL) {
+            continue;     /* added by a reload: not probed yet */
+        }
+        r->probed = p->probed;
+        r->has_probe = p->probed ? p->has_probe : r->has_probe;
+        r->ok = p->ok;
+        r->ms = p->ms;
+        r->age_ms = time_mono_ms() - p->done_at;
+        r->running_ms = p->started_at != 0 ? time_mono_ms() - p->started_at
+                                           : 0;
+        (void)snprintf(r->detail, sizeof(r->detail), "%s", p->detail);
+    }
+    f->n_adapters = np < 1 + CONFIG_MAX_ADAPTERS ? np
+                                                 : 1 + CONFIG_MAX_ADAPTERS;
     pthread_mutex_unlock(&a->lock);
     f->probe_interval = view->cfg->admin.probe_interval;
     f->probe_timeout_ms = view->cfg->admin.probe_timeout_ms;
@@ -300,7 +429,10 @@ gather_gauges(struct adminsrv *a, struct metrics_gauges *g)
         }
     }
     g->job_workers[0] = s != NULL ? s->cfg.validation.workers : 0;
-    g->job_workers[1] = a->issue_threads;
+    /* A reload that adds an adapter grows the issuance pool. */
+    g->job_workers[1] = jobs_threads(a->root->jobs, JOB_ISSUE) > 0
+                            ? jobs_threads(a->root->jobs, JOB_ISSUE)
+                            : a->issue_threads;
     if (store_usage(a->root->st, &map, &used) == AP_OK) {
         g->store_map_bytes = map;
         g->store_used_bytes = used;

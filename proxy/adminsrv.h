@@ -6,8 +6,12 @@
  * [admin] listen is empty. GET or HEAD only:
  *   /health/live   200 while the process answers;
  *   /health/ready  200 or 503 with a JSON body naming each check and its
- *                  result: the store takes a write, the adapter's last
- *                  health probe answered within [admin] probe_timeout_ms,
+ *                  result: the store takes a write, an adapter's last
+ *                  health probe answered within [admin] probe_timeout_ms
+ *                  (with named adapters: at least one adapter's did, and
+ *                  "adapters" names each one's result: a proxy whose
+ *                  other PKI works is not drained for the failing one;
+ *                  docs/adapters.md "Named adapters"),
  *                  the oldest due job waited less than max_job_age, the
  *                  validators are not saturated (every validator thread
  *                  busy and a validation due for max_validation_wait);
@@ -21,9 +25,9 @@
  * (else 413); every call, 401s too, writes an "admin.api" audit event
  * (caller, method, path, op, status). Other methods than GET/HEAD outside
  * /admin/ get 405.
- * A thread probes the adapter's health every [admin] probe_interval
+ * A thread probes each adapter's health every [admin] probe_interval
  * seconds on the current configuration snapshot, so /health/ready never
- * waits on the PKI. Thread-safe. */
+ * waits on a PKI. Thread-safe. */
 #ifndef AP_PROXY_ADMINSRV_H
 #define AP_PROXY_ADMINSRV_H
 
@@ -32,23 +36,31 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/config.h"
 #include "common/err.h"
 
 struct app;
 struct server;
 struct adminsrv;
 
+/* One adapter's probe, as the readiness verdict sees it. */
+struct ready_adapter {
+    char name[CONFIG_MAX_NAME + 1]; /* its configured name */
+    bool probed;                    /* a probe has finished */
+    bool has_probe;                 /* the adapter has a health probe */
+    bool ok;                        /* the last finished probe succeeded */
+    long long ms;                   /* its duration */
+    long long age_ms;               /* since it finished */
+    long long running_ms;           /* a probe running this long; 0: none */
+    char detail[200];
+};
+
 /* What the readiness verdict is made of (gathered at request time). */
 struct ready_facts {
     bool store_ok;
     char store_detail[160];
-    bool adapter_probed;            /* a probe has finished */
-    bool adapter_has_probe;         /* the adapter has a health probe */
-    bool adapter_ok;                /* the last finished probe succeeded */
-    long long adapter_ms;           /* its duration */
-    long long adapter_age_ms;       /* since it finished */
-    long long adapter_running_ms;   /* a probe running this long; 0: none */
-    char adapter_detail[200];
+    struct ready_adapter adapters[1 + CONFIG_MAX_ADAPTERS]; /* default 1st */
+    size_t n_adapters;
     unsigned probe_interval;        /* s */
     unsigned probe_timeout_ms;
     long long job_wait_ms[2];       /* oldest due job: validation, issuance */
@@ -61,7 +73,10 @@ struct ready_facts {
 
 /* The verdict on f: true when ready. *body (may be NULL) gets
  * {"status":"ready"|"unready","checks":{"store":{"ok":..,"detail":..},
- * "adapter":{..},"jobs":{..},"validators":{..}}} (caller deletes). Pure. */
+ * "adapter":{..},"jobs":{..},"validators":{..}},"adapters":{"default":
+ * {"ok":..,"detail":..},..}} (caller deletes). The check "adapter" passes
+ * when at least one adapter passes (so with one adapter, when it does);
+ * its detail names the failing ones. Pure. */
 bool adminsrv_ready(const struct ready_facts *f, cJSON **body);
 
 /* Starts the listener on listen (host:port) for root (the serving app,

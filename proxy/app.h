@@ -5,6 +5,7 @@
 #ifndef AP_PROXY_APP_H
 #define AP_PROXY_APP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "adapters/adapter.h"
@@ -36,14 +37,31 @@ struct app_views {
     void (*put)(struct app *view);
 };
 
+/* One configured adapter: the plain [adapter] ("default", always first)
+ * or an [adapter.NAME] (docs/adapters.md "Named adapters"). Serving, each
+ * snapshot holds its own, initialised, counted by proxy/metrics.h, each
+ * with its issuance engine; the admin subcommands open them without one. */
+struct app_pki {
+    const char *name;              /* borrowed from the configuration */
+    const struct adapter_ops *ops;
+    void *state;
+    struct issuer *issuer;         /* NULL in the admin subcommands */
+};
+
 struct app {
     const struct config *cfg;
     struct store *st;
     struct nonce_ctx *nonces;
     struct ca *ca;
+    /* The adapter this view works with: in a snapshot's view and the
+     * admin subcommands the default one (pkis[0]); in an issuance run's
+     * view (app_pki_view) the order's. */
     const struct adapter_ops *adapter;
     void *adapter_state;
     struct issuer *issuer;     /* proxy/issuer.h: caps, deadlines, anchors */
+    const char *adapter_name;  /* its configured name; NULL: "default" */
+    const struct app_pki *pkis; /* every configured adapter, default first */
+    size_t n_pkis;
     struct jobs *jobs;
     const char *base;          /* cfg->server.base_url */
     struct policy_rules *policy; /* [policy], the global rules */
@@ -65,6 +83,16 @@ struct app *app_acquire(struct app *app);
 /* Drops the reference app_acquire took (nothing for a root). Both in
  * proxy/app.c, through app->views. */
 void app_release(struct app *view);
+
+/* The adapter called name (NULL, "" or "default": the default one), or
+ * NULL when none is configured under that name. */
+const struct app_pki *app_pki_find(const struct app *app, const char *name);
+/* Fills *out with a copy of app whose adapter, adapter_state, issuer and
+ * adapter_name are those of the adapter called name (app_pki_find).
+ * false (and *out untouched) when there is none. */
+bool app_pki_view(const struct app *app, const char *name, struct app *out);
+/* The configured name of app's adapter ("default" when unnamed). */
+const char *app_adapter_name(const struct app *app);
 
 /* URL paths; resource ids follow the trailing slash. */
 #define PATH_DIRECTORY "/directory"

@@ -115,8 +115,8 @@ find_reusable(struct store_txn *txn, const char *account,
 ap_err
 authz_for_order(struct store_txn *txn, const char *account,
                 const char *order_id, const struct rec_ident *ident,
-                long long now, long long expires, char *id, size_t idlen,
-                bool *reused)
+                long long now, long long expires, bool preauth, char *id,
+                size_t idlen, bool *reused)
 {
     char key[STORE_MAX_KEY];
     char authz_id[ID_LEN + 1];
@@ -136,6 +136,11 @@ authz_for_order(struct store_txn *txn, const char *account,
     rc = authz_new(authz_id, account, order_id, ident, expires, &a);
     if (rc != AP_OK) {
         return rc;
+    }
+    if (preauth) {
+        /* Nothing to prove: valid, with no challenge to answer. */
+        rec_authz_drop_challenges(&a);
+        a.status = AUTHZ_VALID;
     }
     rc = rec_authz_put(txn, authz_id, &a, true);
     rec_authz_fini(&a);

@@ -13,6 +13,7 @@
 #ifndef AP_PROXY_AUTHZ_H
 #define AP_PROXY_AUTHZ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/err.h"
@@ -41,13 +42,16 @@ AP_MUST_CHECK ap_err authz_new(const char *id, const char *account,
 /* For newOrder, inside its write transaction txn: the authorization of
  * account for the order identifier ident. A valid one that stays valid a
  * day longer is reused (RFC 8555 §7.1.3: *reused true); otherwise a new
- * one is stored for order_id and becomes the account's newest for ident.
- * Its id goes to id (idlen > REC_MAX_ID). */
+ * one is stored for order_id and becomes the account's newest for ident:
+ * pending with its challenges, or, with preauth (the account's EAB key
+ * pre-authorises the name: policy_preauthorized), valid until expires
+ * with no challenge. Its id goes to id (idlen > REC_MAX_ID). */
 AP_MUST_CHECK ap_err authz_for_order(struct store_txn *txn,
                                      const char *account,
                                      const char *order_id,
                                      const struct rec_ident *ident,
                                      long long now, long long expires,
-                                     char *id, size_t idlen, bool *reused);
+                                     bool preauth, char *id, size_t idlen,
+                                     bool *reused);
 
 #endif /* AP_PROXY_AUTHZ_H */

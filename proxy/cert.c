@@ -405,6 +405,7 @@ revoke_fields(struct app *app, const struct acme_req *req,
                                           : "certificate-key");
     rec_put_int(&w, f, "reason", reason);
     rec_put_str(&w, f, "adapter", app->adapter->name);
+    rec_put_str(&w, f, "adapterName", app_adapter_name(app));
     rec_put_str(&w, f, "pki", pki);
     if (req != NULL) {
         rec_put_str(&w, f, "ip", req->remote_addr);
@@ -427,6 +428,7 @@ cert_revoke(struct app *app, const struct acme_req *req, const char *id,
     size_t der_len = 0;
     const char *b64 = NULL;
     long long reason = 0;
+    struct app pki_view;
     char errbuf[200];
     ap_err rc;
 
@@ -478,6 +480,17 @@ cert_revoke(struct app *app, const struct acme_req *req, const char *id,
         problem_set(resp, PROB_ALREADY_REVOKED, "already revoked");
         goto out;
     }
+    /* At the adapter that issued it (records of earlier versions: the
+     * default one). */
+    if (!app_pki_view(app, cert.adapter_name, &pki_view)) {
+        log_err("revoke", "serial=%s: its adapter %s is no longer "
+                "configured", parsed->serial_hex, cert.adapter_name);
+        problem_set(resp, PROB_SERVER_INTERNAL,
+                    "the adapter that issued this certificate (%s) is no "
+                    "longer configured here", cert.adapter_name);
+        goto out;
+    }
+    app = &pki_view;
     /* The PKI first: the record says revoked only once it is. */
     rc = app->adapter->revoke(app->adapter_state,
                               cert.pem != NULL ? cert.pem : "", (int)reason,

@@ -95,6 +95,21 @@ name_ok(const struct config *cfg, const char *s, const char **why)
            strcmp(norm, s) == 0;
 }
 
+/* A pre-authorised name: as allow_names, but a ".suffix" needs two labels
+ * at least (".corp" or ".com" would hand out whole namespaces). */
+static bool
+preauth_ok(const struct config *cfg, const char *s, const char **why)
+{
+    if (!name_ok(cfg, s, why)) {
+        return false;
+    }
+    if (s[0] == '.' && strchr(s + 1, '.') == NULL) {
+        *why = "a suffix needs two labels at least";
+        return false;
+    }
+    return true;
+}
+
 static bool
 cidr_ok(const struct config *cfg, const char *s, const char **why)
 {
@@ -109,6 +124,46 @@ profile_ok(const struct config *cfg, const char *s, const char **why)
 {
     *why = "no such profile in the configuration";
     return config_profile_find(cfg, s) != NULL;
+}
+
+/* policy's "default_profile" (the profile of orders that name none, for
+ * the key's accounts) into rec: a configured profile, and one of the
+ * key's "profiles" when it lists some (rec holds them already). */
+static ap_err
+copy_default_profile(const cJSON *policy, cJSON *rec,
+                     const struct config *cfg, char *errbuf, size_t errlen)
+{
+    const cJSON *d = policy != NULL
+                         ? cJSON_GetObjectItemCaseSensitive(policy,
+                                                            "default_profile")
+                         : NULL;
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(rec, "profiles");
+    const cJSON *it;
+    bool listed = !cJSON_IsArray(list);
+
+    if (d == NULL) {
+        return AP_OK;
+    }
+    if (!cJSON_IsString(d) || config_profile_find(cfg, d->valuestring) ==
+                                  NULL) {
+        snprintf(errbuf, errlen, "default_profile: %.100s: no such profile "
+                 "in the configuration",
+                 cJSON_IsString(d) ? d->valuestring : "?");
+        return AP_EINVAL;
+    }
+    cJSON_ArrayForEach(it, list) {
+        listed |= cJSON_IsString(it) &&
+                  strcmp(it->valuestring, d->valuestring) == 0;
+    }
+    if (!listed) {
+        snprintf(errbuf, errlen, "default_profile: %.100s is not one of the "
+                 "key's profiles", d->valuestring);
+        return AP_EINVAL;
+    }
+    return cJSON_AddStringToObject(rec, "default_profile", d->valuestring) !=
+                   NULL
+               ? AP_OK
+               : AP_ENOMEM;
 }
 
 ap_err
@@ -145,6 +200,14 @@ eab_create(struct store *st, const struct config *cfg, const char *label,
     if (rc == AP_OK) {
         rc = copy_list(policy, "profiles", rec, profile_ok, cfg, errbuf,
                        errlen);
+    }
+    if (rc == AP_OK) {
+        /* Names the team owns that need no challenge (docs/admin.md). */
+        rc = copy_list(policy, "preauthorized", rec, preauth_ok, cfg, errbuf,
+                       errlen);
+    }
+    if (rc == AP_OK) {
+        rc = copy_default_profile(policy, rec, cfg, errbuf, errlen);
     }
     if (rc != AP_OK) {
         goto out;

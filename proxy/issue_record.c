@@ -176,11 +176,14 @@ put_cert(const struct app *app, struct store_txn *txn,
     snprintf(c.account, sizeof(c.account), "%s", order->account);
     snprintf(c.order, sizeof(c.order), "%s", order_id);
     if (strlen(o->serial) >= sizeof(c.serial) ||
-        strlen(app->adapter->name) >= sizeof(c.adapter)) {
+        strlen(app->adapter->name) >= sizeof(c.adapter) ||
+        strlen(app_adapter_name(app)) >= sizeof(c.adapter_name)) {
         return AP_EINVAL;
     }
     snprintf(c.serial, sizeof(c.serial), "%s", o->serial);
     snprintf(c.adapter, sizeof(c.adapter), "%s", app->adapter->name);
+    snprintf(c.adapter_name, sizeof(c.adapter_name), "%s",
+             app_adapter_name(app));
     c.status = status;
     c.not_after = o->not_after;
     c.issued = time_now();
@@ -202,6 +205,14 @@ put_cert(const struct app *app, struct store_txn *txn,
     }
     rec_cert_fini(&c);
     return rc;
+}
+
+/* The type of app's adapter; "-" when the order's adapter is no longer
+ * configured (issuer.c records such an order as failed). */
+static const char *
+adapter_type(const struct app *app)
+{
+    return app->adapter != NULL ? app->adapter->name : "-";
 }
 
 /* pki.possible_duplicate and its STORE_RECONCILE record, in txn: the lost
@@ -234,7 +245,8 @@ put_possible_duplicate(const struct app *app, struct store_txn *txn,
     rec = rec_write_object(&w);
     rec_put_str(&w, rec, "order", order_id);
     rec_put_str(&w, rec, "account", in->order.account);
-    rec_put_str(&w, rec, "adapter", app->adapter->name);
+    rec_put_str(&w, rec, "adapter", adapter_type(app));
+    rec_put_str(&w, rec, "adapterName", app_adapter_name(app));
     rec_put_str(&w, rec, "lostAt", ts);
     rec_put_str(&w, rec, "keySha256", keyhash);
     if (tmpl != NULL && tmpl[0] != '\0') {
@@ -259,7 +271,7 @@ put_possible_duplicate(const struct app *app, struct store_txn *txn,
         log_warn("issuer", "order=%s: the answer of a submission to %s "
                  "started at %s was lost (%s): the PKI may hold a "
                  "certificate nobody received; see `acmeproxy reconcile`",
-                 order_id, app->adapter->name, ts, why);
+                 order_id, app_adapter_name(app), ts, why);
     }
     cJSON_Delete(rec);
     return rc;
@@ -277,6 +289,7 @@ refused_fields(const struct app *app, const char *order_id,
     rec_put_str(&w, f, "serial", o->serial ? o->serial : "-");
     rec_put_str(&w, f, "reason", o->detail);
     rec_put_str(&w, f, "adapter", app->adapter->name);
+    rec_put_str(&w, f, "adapterName", app_adapter_name(app));
     rec_put_bool(&w, f, "revoked", o->refused_revoked);
     rec_put_str(&w, f, "pki", o->refused_pki);
     if (w.rc != AP_OK) {
@@ -459,6 +472,7 @@ issue_answer_fields(const struct app *app, const char *order_id,
 
     rec_put_str(&w, f, "order", order_id);
     rec_put_str(&w, f, "adapter", app->adapter->name);
+    rec_put_str(&w, f, "adapterName", app_adapter_name(app));
     rec_put_str(&w, f, "template", tmpl);
     rec_put_str(&w, f, "call", call);
     rec_put_str(&w, f, "outcome", outcome_str(outcome));

@@ -34,6 +34,7 @@
 #include "proxy/issuer.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,9 @@
 #define ISSUER_MAX_BACKOFF_SEC 300
 #define ISSUER_MAX_ANCHORS 262144
 #define ISSUER_REFUSED_REASON 0       /* RFC 5280 unspecified */
+#define ISSUER_MAX_SLOTS 32           /* adapter names counted apart */
+#define ISSUER_BUSY_DEFER_MS 250      /* an adapter at its cap: wait */
+#define ISSUER_BUSY_DEFER_MAX_MS 10000
 
 enum breaker_state {
     BREAKER_CLOSED,   /* the PKI answers */
@@ -61,8 +65,48 @@ enum breaker_state {
     BREAKER_OPEN      /* the probe failed too: probe every probe_interval */
 };
 
+/* The calls each named adapter has running, by name, so that the cap
+ * holds across reloads (a run that started on the previous snapshot still
+ * counts). Process-wide, like the metrics: names are bounded by the
+ * configuration (CONFIG_MAX_ADAPTERS per snapshot); past ISSUER_MAX_SLOTS
+ * names seen in one process the rest share the last slot. */
+struct busy_slot {
+    char name[CONFIG_MAX_NAME + 1];
+    atomic_uint busy;           /* runs holding a call slot */
+    atomic_uint deferred;       /* runs turned away since a slot freed */
+};
+static struct busy_slot busy_slots[ISSUER_MAX_SLOTS];
+static size_t n_busy_slots;
+static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct busy_slot *
+busy_slot_for(const char *name)
+{
+    struct busy_slot *b = NULL;
+
+    pthread_mutex_lock(&busy_lock);
+    for (size_t i = 0; i < n_busy_slots && b == NULL; i++) {
+        if (strcmp(busy_slots[i].name, name) == 0) {
+            b = &busy_slots[i];
+        }
+    }
+    if (b == NULL && n_busy_slots < ISSUER_MAX_SLOTS) {
+        b = &busy_slots[n_busy_slots++];
+        (void)snprintf(b->name, sizeof(b->name), "%s", name);
+    }
+    if (b == NULL) {
+        b = &busy_slots[ISSUER_MAX_SLOTS - 1];
+    }
+    pthread_mutex_unlock(&busy_lock);
+    return b;
+}
+
 struct issuer {
-    struct app *app;
+    struct app *app;            /* the snapshot's view (jobs, cfg) */
+    const char *name;           /* the adapter's configured name */
+    const struct adapter_ops *ops;
+    void *astate;               /* the adapter's state */
+    struct busy_slot *slot;
     unsigned max_inflight;      /* calls to the PKI at once */
     unsigned workers;
     unsigned pending_timeout;   /* seconds */
@@ -146,7 +190,7 @@ breaker_note(struct issuer *is, bool failed)
 {
     bool advance = false;
 
-    if (is->app->adapter->health == NULL) {
+    if (is->ops->health == NULL) {
         return;
     }
     pthread_mutex_lock(&is->lock);
@@ -163,8 +207,8 @@ breaker_note(struct issuer *is, bool failed)
         size_t n = 0;
 
         if (jobs_advance_retries(is->app->jobs, JOB_ISSUE, &n) == AP_OK) {
-            log_info("issuer", "%s answers again: %zu waiting orders retried "
-                     "now", is->app->adapter->name, n);
+            log_info("issuer", "adapter %s answers again: %zu waiting orders "
+                     "retried now", is->name, n);
         }
     }
 }
@@ -198,8 +242,8 @@ probe_main(void *arg)
         }
         pthread_mutex_unlock(&is->lock);
         errbuf[0] = '\0';
-        healthy = app->adapter->health(app->adapter_state, errbuf,
-                                       sizeof(errbuf)) == AP_OK;
+        healthy = is->ops->health(is->astate, errbuf, sizeof(errbuf)) ==
+                  AP_OK;
         pthread_mutex_lock(&is->lock);
         if (healthy && is->state != BREAKER_CLOSED) {
             bool was_open = is->state == BREAKER_OPEN;
@@ -212,17 +256,18 @@ probe_main(void *arg)
                 pthread_mutex_unlock(&is->lock);
                 if (jobs_advance_retries(app->jobs, JOB_ISSUE, &n) ==
                     AP_OK) {
-                    log_info("issuer", "%s is healthy again after %lld s: "
-                             "%zu waiting orders retried now",
-                             app->adapter->name, down / 1000, n);
+                    log_info("issuer", "adapter %s is healthy again after "
+                             "%lld s: %zu waiting orders retried now",
+                             is->name, down / 1000, n);
                 }
                 pthread_mutex_lock(&is->lock);
             }
         } else if (!healthy && is->state == BREAKER_SUSPECT) {
             is->state = BREAKER_OPEN;
             is->down_since = time_mono_ms();
-            log_warn("issuer", "%s is failing (%s): probing its health every "
-                     "%u s", app->adapter->name, errbuf, is->probe_interval);
+            log_warn("issuer", "adapter %s is failing (%s): probing its "
+                     "health every %u s", is->name, errbuf,
+                     is->probe_interval);
         }
     }
     pthread_mutex_unlock(&is->lock);
@@ -257,9 +302,9 @@ issuer_close(struct issuer *is)
 }
 
 ap_err
-issuer_open(struct app *app, char *errbuf, size_t errlen)
+issuer_open(struct app *app, struct app_pki *pki,
+            const struct config_section *cfg, char *errbuf, size_t errlen)
 {
-    const struct config_section *cfg = &app->cfg->adapter.section;
     const char *path = config_section_get(cfg, "trust_anchors");
     const char *tmo = config_section_get(cfg, "timeout_ms");
     struct issuer *is;
@@ -273,12 +318,16 @@ issuer_open(struct app *app, char *errbuf, size_t errlen)
         return AP_ENOMEM;
     }
     is->app = app;
+    is->name = pki->name;
+    is->ops = pki->ops;
+    is->astate = pki->state;
+    is->slot = busy_slot_for(pki->name);
     pthread_mutex_init(&is->lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&is->cond, &ca);
     pthread_condattr_destroy(&ca);
-    cap_dflt = (app->adapter->caps & ADAPTER_CAP_CONCURRENT) ? 4 : 1;
+    cap_dflt = (is->ops->caps & ADAPTER_CAP_CONCURRENT) ? 4 : 1;
     if (tmo != NULL) {
         /* The adapter's own deadline of one call, plus a margin. */
         unsigned long long ms = strtoull(tmo, NULL, 10);
@@ -316,10 +365,10 @@ issuer_open(struct app *app, char *errbuf, size_t errlen)
     if (rc != AP_OK) {
         goto out;
     }
-    if (!(app->adapter->caps & ADAPTER_CAP_CONCURRENT) &&
+    if (!(is->ops->caps & ADAPTER_CAP_CONCURRENT) &&
         is->max_inflight > 1) {
-        log_warn("issuer", "adapter %s does not allow parallel calls: "
-                 "max_inflight 1", app->adapter->name);
+        log_warn("issuer", "adapter %s (%s) does not allow parallel calls: "
+                 "max_inflight 1", is->name, is->ops->name);
         is->max_inflight = 1;
     }
     if (path != NULL) {
@@ -349,20 +398,23 @@ issuer_open(struct app *app, char *errbuf, size_t errlen)
             rc = rc == AP_ENOMEM ? rc : AP_ECONFIG;
             goto out;
         }
-    } else if (strcmp(app->adapter->name, "local") == 0) {
+    } else if (strcmp(is->ops->name, "local") == 0) {
         rc = x509_anchors_load(ca_root_pem(app->ca), &is->anchors);
         if (rc != AP_OK) {
             goto out;
         }
     } else {
-        (void)snprintf(errbuf, errlen, "%s: [adapter] trust_anchors (PEM "
+        (void)snprintf(errbuf, errlen, "%s: [%s%s] trust_anchors (PEM "
                        "file of the root certificates the %s PKI's chains "
                        "lead to) is required", app->cfg->path,
-                       app->adapter->name);
+                       cfg == &app->cfg->adapter.section ? "adapter"
+                                                         : "adapter.",
+                       cfg == &app->cfg->adapter.section ? "" : is->name,
+                       is->ops->name);
         rc = AP_ECONFIG;
         goto out;
     }
-    if (app->adapter->health != NULL) {
+    if (is->ops->health != NULL) {
         if (pthread_create(&is->probe_thread, NULL, probe_main, is) != 0) {
             (void)snprintf(errbuf, errlen, "cannot start the health prober");
             rc = AP_EINTERNAL;
@@ -370,16 +422,16 @@ issuer_open(struct app *app, char *errbuf, size_t errlen)
         }
         is->prober = true;
     }
-    log_info("issuer", "adapter=%s workers=%u max_inflight=%u "
+    log_info("issuer", "adapter=%s type=%s workers=%u max_inflight=%u "
              "retry_timeout=%us pending_timeout=%us lookup=%s "
              "lookup_grace=%us",
-             app->adapter->name, issuer_threads(is), is->max_inflight,
+             is->name, is->ops->name, issuer_threads(is), is->max_inflight,
              is->retry_timeout, is->pending_timeout,
-             app->adapter->lookup != NULL ? "yes" : "no", is->lookup_grace);
+             is->ops->lookup != NULL ? "yes" : "no", is->lookup_grace);
     rc = AP_OK;
 out:
     if (rc == AP_OK) {
-        app->issuer = is;
+        pki->issuer = is;
     } else {
         issuer_close(is);
     }
@@ -525,7 +577,8 @@ make_request(const struct app *app, const struct issue_input *in,
 
 /* What one run does, besides the call itself. */
 struct run {
-    struct app *app;
+    struct app *app;              /* &view */
+    struct app view;              /* the job's, with the order's adapter */
     const struct job *job;
     struct issue_input in;
     struct adapter_request req;
@@ -818,24 +871,105 @@ call_pki(struct run *r, long long *result)
     return true;
 }
 
+bool
+issuer_slot_take(struct issuer *is, long long *defer_ms)
+{
+    unsigned cap = issuer_threads(is);
+    unsigned cur = atomic_load(&is->slot->busy);
+    unsigned d;
+
+    while (cur < cap) {
+        if (atomic_compare_exchange_weak(&is->slot->busy, &cur, cur + 1)) {
+            return true;
+        }
+    }
+    d = atomic_fetch_add(&is->slot->deferred, 1);
+    *defer_ms = (long long)ISSUER_BUSY_DEFER_MS * (1 + (d < 64 ? d : 64));
+    if (*defer_ms > ISSUER_BUSY_DEFER_MAX_MS) {
+        *defer_ms = ISSUER_BUSY_DEFER_MAX_MS;
+    }
+    *defer_ms = *defer_ms * jitter_permille() / 1000;
+    return false;
+}
+
+void
+issuer_slot_give(struct issuer *is)
+{
+    atomic_fetch_sub(&is->slot->busy, 1);
+    atomic_store(&is->slot->deferred, 0);
+}
+
+/* An order whose adapter is no longer configured (a reload removed it):
+ * it fails now, serverInternal, with the order.invalid event saying why
+ * (docs/adapters.md: waiting could last forever, and the PKI team decides
+ * where the names go by configuring the profile again). A submission
+ * whose answer was lost is recorded as a possible duplicate. */
+static long long
+adapter_gone(struct run *r)
+{
+    const char *name = r->in.order.adapter;
+    bool lost = r->in.order.pki_inflight != 0 && r->in.order.pki_ref == NULL;
+
+    (void)snprintf(r->why, sizeof(r->why), "the adapter %.64s this order was "
+                   "created for is no longer configured", name);
+    log_err("issuer", "order=%s: %s", r->job->target, r->why);
+    r->view.adapter = NULL;
+    r->view.adapter_state = NULL;
+    r->view.issuer = NULL;
+    r->view.adapter_name = name;
+    r->o.kind = OUT_FAIL;
+    r->o.detail = r->why;
+    r->o.dup_why = lost ? "the order's adapter was removed with a "
+                          "submission's answer unknown"
+                        : NULL;
+    {
+        /* On record as job.abandoned, naming the adapter. */
+        struct rec_writer w = { AP_OK };
+        cJSON *f = rec_write_object(&w);
+
+        rec_put_str(&w, f, "job", r->job->id);
+        rec_put_str(&w, f, "kind", "issue");
+        rec_put_str(&w, f, "order", r->job->target);
+        rec_put_str(&w, f, "adapterName", name);
+        rec_put_str(&w, f, "reason", r->why);
+        if (w.rc != AP_OK) {
+            cJSON_Delete(f);
+            return jobs_backoff_ms(r->job);
+        }
+        r->o.given_up = f;
+    }
+    return issue_record(r->app, r->job, &r->in, &r->o) == AP_OK
+               ? JOB_DONE
+               : jobs_backoff_ms(r->job);
+}
+
 long long
 issuer_run(struct app *app, const struct job *job)
 {
-    struct issuer *is = app->issuer;
+    struct issuer *is;
     const char *order_id = job->target;
     struct run *r;
     long long result = JOB_DONE;
+    long long defer_ms = 0;
+    bool slot = false;
     ap_err rc;
 
     r = calloc(1, sizeof(*r));
     if (r == NULL) {
         return jobs_backoff_ms(job);
     }
-    r->app = app;
+    r->view = *app;
+    r->app = &r->view;
     r->job = job;
     r->now = time_now();
     r->now_ms = jobs_now_ms();
     rc = issue_input_load(app, order_id, &r->in);
+    if (rc == AP_OK && !app_pki_view(app, r->in.order.adapter, &r->view)) {
+        result = adapter_gone(r);
+        goto out;
+    }
+    app = r->app;
+    is = app->issuer;
     if (rc != AP_OK) {
         log_warn("issuer", "order=%s: nothing to issue (%s)", order_id,
                  ap_strerror(rc));
@@ -872,6 +1006,13 @@ issuer_run(struct app *app, const struct job *job)
         result = rc == AP_OK ? JOB_DONE : jobs_backoff_ms(job);
         goto out;
     }
+    if (!issuer_slot_take(is, &defer_ms)) {
+        /* The adapter has max_inflight calls running: this order waits
+         * (other adapters' orders go on). */
+        jobs_defer(app->jobs, job, defer_ms);
+        goto out;
+    }
+    slot = true;
 #ifdef AP_TEST_HOOKS
     test_crash_hook(&r->in);
 #endif
@@ -882,9 +1023,10 @@ issuer_run(struct app *app, const struct job *job)
     metrics_issue_outcome(rc == AP_OK, r->o.kind == OUT_ISSUED,
                           r->o.kind == OUT_FAIL);
     if (rc == AP_OK && r->o.kind == OUT_ISSUED) {
-        log_info("issuer", "%s order=%s serial=%s adapter=%s",
+        log_info("issuer", "%s order=%s serial=%s adapter=%s type=%s",
                  strcmp(r->call, "lookup") == 0 ? "adopted" : "issued",
-                 order_id, r->o.serial, app->adapter->name);
+                 order_id, r->o.serial, app_adapter_name(app),
+                 app->adapter->name);
     }
     if (rc != AP_OK && rc != AP_ENOTFOUND) {
         /* The order keeps pkiInflight: the next run asks the PKI (or
@@ -894,6 +1036,9 @@ issuer_run(struct app *app, const struct job *job)
         result = jobs_backoff_ms(job);
     }
 out:
+    if (slot) {
+        issuer_slot_give(is);
+    }
     issue_leaf_fini(&r->leaf);
     adapter_result_clear(&r->res);
     issue_input_fini(&r->in);

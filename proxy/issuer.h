@@ -1,6 +1,6 @@
 /* proxy/issuer.h: the issuance engine around the adapter.
  *
- * issuer_open reads the core keys of the adapter's section (workers,
+ * issuer_open reads the core keys of one adapter's section (workers,
  * max_inflight, pending_timeout, retry_timeout, poll_interval,
  * probe_interval, lookup_grace, trust_anchors; adapter.h
  * ADAPTER_CORE_KEYS) after the adapter was initialised, and decodes the
@@ -17,6 +17,7 @@
 #ifndef AP_PROXY_ISSUER_H
 #define AP_PROXY_ISSUER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/err.h"
@@ -25,11 +26,16 @@ struct app;
 struct issuer;
 struct job;
 
-/* Sets app->issuer and starts the health prober. AP_ECONFIG with
+/* The issuance engine of one adapter (pki, initialised; cfg: its section,
+ * [adapter] or [adapter.NAME]) of the snapshot whose view is app: sets
+ * pki->issuer and starts its health prober. AP_ECONFIG with
  * "file:line: message" in errbuf on a bad key or unreadable trust
  * anchors. */
-AP_MUST_CHECK ap_err issuer_open(struct app *app, char *errbuf,
-                                 size_t errlen);
+struct app_pki;
+struct config_section;
+AP_MUST_CHECK ap_err issuer_open(struct app *app, struct app_pki *pki,
+                                 const struct config_section *cfg,
+                                 char *errbuf, size_t errlen);
 /* Issuance worker threads to start: workers, at most max_inflight (each
  * worker makes one PKI call at a time, so this is the cap). */
 unsigned issuer_threads(const struct issuer *is);
@@ -43,8 +49,23 @@ void issuer_stop_prober(struct issuer *is);
 void issuer_close(struct issuer *is);
 
 /* The JOB_ISSUE runner (jobs.h job_fn); the job's target is the order
- * id. */
+ * id. All adapters share the JOB_ISSUE workers; a run calls the adapter
+ * the order was created for (its "adapter", app_pki_view) and takes one
+ * of that adapter's max_inflight call slots first (counted by adapter
+ * name across reloads): an adapter with all its slots busy gives the job
+ * back for a moment (jobs_defer) and the worker goes on with other
+ * adapters' orders, so a slow PKI never holds up another. An order whose
+ * adapter a reload removed fails (serverInternal, audited). */
 long long issuer_run(struct app *app, const struct job *job);
+
+/* One of the calls is's adapter may have running at once (max_inflight,
+ * counted by the adapter's name, so across reloads): true when taken
+ * (give it back with issuer_slot_give); false when all are busy, with
+ * *defer_ms how long the run should wait: 250 ms times the runs turned
+ * away since a call ended (at most 10 s), +-20 %, so that a backlog at a
+ * slow PKI does not keep the workers claiming and deferring its jobs. */
+bool issuer_slot_take(struct issuer *is, long long *defer_ms);
+void issuer_slot_give(struct issuer *is);
 
 /* The wait before the next try after a transient failure (pure, for the
  * unit tests): 2^attempts seconds (at most 300), at least retry_after,

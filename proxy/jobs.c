@@ -665,6 +665,52 @@ jobs_run(struct jobs *jobs)
     return AP_OK;
 }
 
+ap_err
+jobs_grow(struct jobs *jobs, enum job_kind kind, unsigned n, unsigned *now)
+{
+    struct job_pool *p = &jobs->pool[kind];
+    ap_err rc = AP_OK;
+
+    if (n > JOBS_MAX_THREADS) {
+        n = JOBS_MAX_THREADS;
+    }
+    /* jobs_stop joins n_threads threads: grown under the lock it takes
+     * first, never while it stops. */
+    pthread_mutex_lock(&jobs->lock);
+    if (!jobs->stopping) {
+        if (n > p->want_threads) {
+            p->want_threads = n;
+        }
+        while (p->n_threads < p->want_threads) {
+            if (pthread_create(&p->threads[p->n_threads], NULL, worker_main,
+                               p) != 0) {
+                rc = AP_EINTERNAL;
+                break;
+            }
+            p->n_threads++;
+        }
+    }
+    if (now != NULL) {
+        *now = p->n_threads;
+    }
+    pthread_mutex_unlock(&jobs->lock);
+    return rc;
+}
+
+unsigned
+jobs_threads(struct jobs *jobs, enum job_kind kind)
+{
+    unsigned n;
+
+    if (jobs == NULL) {
+        return 0;
+    }
+    pthread_mutex_lock(&jobs->lock);
+    n = jobs->pool[kind].n_threads;
+    pthread_mutex_unlock(&jobs->lock);
+    return n;
+}
+
 void
 jobs_stop(struct jobs *jobs)
 {

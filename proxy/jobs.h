@@ -75,6 +75,14 @@ AP_MUST_CHECK ap_err jobs_start(struct app *app, const unsigned *n,
                                 const job_fn *fn, struct jobs **out);
 /* Starts the worker threads. */
 AP_MUST_CHECK ap_err jobs_run(struct jobs *jobs);
+/* Raises the number of threads of kind to n (at most 64) once they run
+ * (a reload that adds an adapter); fewer than run is a no-op: the extra
+ * threads stay until the process stops. *now (may be NULL) gets the
+ * number running after the call. Any thread. */
+AP_MUST_CHECK ap_err jobs_grow(struct jobs *jobs, enum job_kind kind,
+                               unsigned n, unsigned *now);
+/* The threads of kind running (0 for NULL jobs). Any thread. */
+unsigned jobs_threads(struct jobs *jobs, enum job_kind kind);
 /* Stops the threads (running jobs finish first). Accepts NULL. */
 void jobs_stop(struct jobs *jobs);
 

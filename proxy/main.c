@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,8 +219,12 @@ shared_store(const struct config *cfg)
 static bool
 shared_ca(const struct config *cfg)
 {
-    return shared_store(cfg) && (strcmp(cfg->adapter.type, "local") == 0 ||
-                                 cfg->server.tls_cert[0] == '\0');
+    bool local = strcmp(cfg->adapter.type, "local") == 0;
+
+    for (size_t i = 0; i < cfg->n_adapters && !local; i++) {
+        local = strcmp(cfg->adapters[i].type, "local") == 0;
+    }
+    return shared_store(cfg) && (local || cfg->server.tls_cert[0] == '\0');
 }
 
 /* The global policy, the rate limiter and the audit log (drained by a
@@ -264,9 +269,15 @@ open_policy(const struct config *cfg, struct app *app, bool serving,
 static void
 app_close(struct app *app)
 {
-    if (app->adapter != NULL) {
-        app->adapter->free(app->adapter_state);
+    struct app_pki *pkis = (struct app_pki *)(uintptr_t)app->pkis;
+
+    for (size_t i = 0; i < app->n_pkis; i++) {
+        pkis[i].ops->free(pkis[i].state);
     }
+    free(pkis);
+    app->pkis = NULL;
+    app->n_pkis = 0;
+    app->adapter = NULL;
     audit_close(app->audit);
     ratelimit_free(app->limits);
     free(app->policy);
@@ -426,7 +437,7 @@ out:
 static int
 app_open(const struct config *cfg, struct app *app, bool pki, bool serving)
 {
-    const struct config_section *asec = &cfg->adapter.section;
+    struct app_pki *pkis = NULL;
     struct adapter_ctx actx;
     char path[4096];
     char errbuf[512];
@@ -477,35 +488,56 @@ app_open(const struct config *cfg, struct app *app, bool pki, bool serving)
     if (serving) {
         return 0;  /* the adapter is the configuration snapshot's */
     }
-    app->adapter = adapter_find(cfg->adapter.type);
-    if (app->adapter == NULL) {
-        fprintf(stderr, "acmeproxy: %s: [adapter] type %s is unknown\n",
-                cfg->path, cfg->adapter.type);
+    /* Every adapter, so that a certificate is revoked at the PKI that
+     * issued it (docs/adapters.md "Named adapters"). */
+    pkis = calloc(1 + cfg->n_adapters, sizeof(*pkis));
+    if (pkis == NULL) {
+        fprintf(stderr, "acmeproxy: out of memory\n");
         goto fail;
     }
-    if (config_section_check(asec, app->adapter->config_keys,
-                             app->adapter->name, errbuf,
-                             sizeof(errbuf)) != AP_OK) {
-        fprintf(stderr, "acmeproxy: %s\n", errbuf);
-        goto fail;
+    app->pkis = pkis;
+    for (size_t i = 0; i <= cfg->n_adapters; i++) {
+        const char *name = i == 0 ? CONFIG_DEFAULT_ADAPTER
+                                  : cfg->adapters[i - 1].name;
+        const struct adapter_ops *ops;
+        const char *type = NULL;
+        const struct config_section *asec = NULL;
+        void *state = NULL;
+
+        (void)config_adapter_find(cfg, name, &type, &asec);
+        ops = adapter_find(type);
+        if (ops == NULL) {
+            fprintf(stderr, "acmeproxy: %s: adapter %s: type %s is "
+                    "unknown\n", cfg->path, name, type);
+            goto fail;
+        }
+        if (config_section_check(asec, ops->config_keys, ops->name, errbuf,
+                                 sizeof(errbuf)) != AP_OK) {
+            fprintf(stderr, "acmeproxy: %s\n", errbuf);
+            goto fail;
+        }
+        actx.ca = app->ca;
+        actx.data_dir = cfg->server.data_dir;
+        if (ops->init(asec, &actx, &state, errbuf, sizeof(errbuf)) != AP_OK) {
+            fprintf(stderr, "acmeproxy: adapter %s (%s): %s\n", name,
+                    ops->name, errbuf);
+            goto fail;
+        }
+        pkis[i].name = name;
+        pkis[i].ops = ops;
+        pkis[i].state = state;
+        app->n_pkis = i + 1;
+        /* A PKI that is down at start is worth a warning, not a refusal
+         * to start: orders wait and retry (docs/adapters.md). */
+        if (ops->health != NULL &&
+            ops->health(state, errbuf, sizeof(errbuf)) != AP_OK) {
+            log_warn("main", "adapter %s (%s) is not healthy at start: %s",
+                     name, ops->name, errbuf);
+        }
     }
-    actx.ca = app->ca;
-    actx.data_dir = cfg->server.data_dir;
-    if (app->adapter->init(asec, &actx, &app->adapter_state, errbuf,
-                           sizeof(errbuf)) != AP_OK) {
-        fprintf(stderr, "acmeproxy: adapter %s: %s\n", app->adapter->name,
-                errbuf);
-        app->adapter = NULL;
-        goto fail;
-    }
-    /* A PKI that is down at start is worth a warning, not a refusal to
-     * start: orders wait and retry (docs/adapters.md). */
-    if (app->adapter->health != NULL &&
-        app->adapter->health(app->adapter_state, errbuf, sizeof(errbuf)) !=
-            AP_OK) {
-        log_warn("main", "adapter %s is not healthy at start: %s",
-                 app->adapter->name, errbuf);
-    }
+    app->adapter = pkis[0].ops;
+    app->adapter_state = pkis[0].state;
+    app->adapter_name = pkis[0].name;
     return 0;
 fail:
     app_close(app);
@@ -645,7 +677,7 @@ notify_reloading(void)
  * while the old one keeps serving. */
 static void
 reload(struct app *app, struct server *srv, bool https,
-       unsigned issue_threads)
+       unsigned *issue_threads)
 {
     const struct config *cfg = app->cfg;
     struct snapshot *s = NULL;
@@ -658,8 +690,7 @@ reload(struct app *app, struct server *srv, bool https,
     if (audit_reopen(app->audit) != AP_OK) {
         log_err("main", "audit log not reopened");
     }
-    rc = snapshot_build(app, cfg->path, true, issue_threads, &s, errbuf,
-                        sizeof(errbuf));
+    rc = snapshot_build(app, cfg->path, true, &s, errbuf, sizeof(errbuf));
     if (rc == AP_OK && https && s->cfg.server.tls_cert[0] != '\0') {
         /* The listener's certificate and key: loaded whole into a new TLS
          * configuration before anything changes. */
@@ -682,6 +713,16 @@ reload(struct app *app, struct server *srv, bool https,
             }
         }
     }
+    if (rc == AP_OK && snapshot_issue_threads(s) > *issue_threads) {
+        /* An adapter was added (or given more workers): the shared
+         * issuance pool grows before its orders can come. */
+        rc = jobs_grow(app->jobs, JOB_ISSUE, snapshot_issue_threads(s),
+                       issue_threads);
+        if (rc != AP_OK) {
+            (void)snprintf(errbuf, sizeof(errbuf), "cannot start more "
+                           "issuance workers");
+        }
+    }
     if (rc == AP_OK) {
         rc = snapshot_install(app, s);
         if (rc != AP_OK) {
@@ -696,7 +737,9 @@ reload(struct app *app, struct server *srv, bool https,
     } else {
         metrics_reload(true);
         log_info("main", "reload: %s applied (policy, profiles, rate limits, "
-                 "adapter %s%s)", cfg->path, s->app.adapter->name,
+                 "adapter %s and %zu named, %u issuance workers%s)",
+                 cfg->path, s->app.adapter->name, s->n_pkis - 1,
+                 *issue_threads,
                  https && s->cfg.server.tls_cert[0] != '\0'
                      ? ", listener certificate"
                      : "");
@@ -762,13 +805,13 @@ serve(const struct config *cfg)
         goto out;
     }
     /* The first snapshot: policy, profiles, limits, adapter, issuer. */
-    if (snapshot_build(&app, cfg->path, false, 0, &snap, errbuf,
+    if (snapshot_build(&app, cfg->path, false, &snap, errbuf,
                        sizeof(errbuf)) != AP_OK) {
         fprintf(stderr, "acmeproxy: %s\n", errbuf);
         goto out;
     }
     nthreads[JOB_VALIDATE] = cfg->validation.workers;
-    nthreads[JOB_ISSUE] = issuer_threads(snap->app.issuer);
+    nthreads[JOB_ISSUE] = snapshot_issue_threads(snap);
     fns[JOB_VALIDATE] = validate_run;
     fns[JOB_ISSUE] = issuer_run;
     if (jobs_start(&app, nthreads, fns, &app.jobs) != AP_OK) {
@@ -828,7 +871,7 @@ serve(const struct config *cfg)
 
     while (sigwait(&sigs, &sig) == 0) {
         if (sig == SIGHUP) {
-            reload(&app, srv, https, nthreads[JOB_ISSUE]);
+            reload(&app, srv, https, &nthreads[JOB_ISSUE]);
             continue;
         }
         break;
@@ -842,7 +885,9 @@ out:
     adminsrv_stop(admin);
     server_stop(srv);
     snap = snapshot_get(&app);
-    issuer_stop_prober(snap != NULL ? snap->app.issuer : NULL);
+    for (size_t i = 0; snap != NULL && i < snap->n_pkis; i++) {
+        issuer_stop_prober(snap->pkis[i].issuer);
+    }
     snapshot_put(snap);
     jobs_stop(app.jobs);
     snapshot_fini(&app);

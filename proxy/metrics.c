@@ -7,6 +7,7 @@
  * rendered) and their sum in microseconds. */
 #include "proxy/metrics.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -48,8 +49,8 @@ static const char *const chall_types[] = {
     "http-01", "dns-01", "tls-alpn-01", "other",
 };
 
-/* registry.c's adapters, and "other". */
-static const char *const adapter_names[] = {
+/* registry.c's adapters, and "other": the label "type". */
+static const char *const adapter_types[] = {
     "local", "ejbca", "vault", "adcs", "stepca", "rest", "exec", "other",
 };
 static const char *const pki_calls[] = {
@@ -61,6 +62,18 @@ static const char *const pki_outcomes[] = {
 };
 
 static const char *const job_kinds[] = { "validation", "issuance" };
+
+/* The adapters' series: one slot per (configured name, type) pair seen,
+ * in the order first seen; the last slot is "other" (more pairs than that
+ * in one process). Bounded by the configuration, never by clients. */
+#define METRICS_PKI_SLOTS 24
+struct pki_slot {
+    char name[65];
+    size_t type;                /* index into adapter_types */
+};
+static struct pki_slot pki_slots[METRICS_PKI_SLOTS];
+static size_t n_pki_slots;
+static pthread_mutex_t pki_slots_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Seconds. The +Inf bucket follows. */
 static const double buckets[] = {
@@ -86,8 +99,8 @@ static struct {
     counter validations[COUNT(chall_types)][2]; /* [type][valid] */
     struct histogram val_dur[COUNT(chall_types)];
     counter val_busy;
-    counter pki[COUNT(adapter_names)][COUNT(pki_calls)][COUNT(pki_outcomes)];
-    struct histogram pki_dur[COUNT(adapter_names)][COUNT(pki_calls)];
+    counter pki[METRICS_PKI_SLOTS][COUNT(pki_calls)][COUNT(pki_outcomes)];
+    struct histogram pki_dur[METRICS_PKI_SLOTS][COUNT(pki_calls)];
     counter certs_issued;
     counter certs_revoked;
     counter reloads[2]; /* [applied] */
@@ -197,12 +210,40 @@ metrics_validation_busy(void)
     bump(&M.val_busy);
 }
 
-void
-metrics_pki(const char *adapter, const char *call, const char *outcome,
-            long long us)
+/* The slot of (name, type), taken on first use. */
+static size_t
+pki_slot(const char *name, const char *type)
 {
-    size_t a = find(adapter_names, COUNT(adapter_names), adapter,
-                    COUNT(adapter_names) - 1);
+    size_t t = find(adapter_types, COUNT(adapter_types), type,
+                    COUNT(adapter_types) - 1);
+    size_t a = METRICS_PKI_SLOTS - 1;
+
+    if (name == NULL || strlen(name) >= sizeof(pki_slots[0].name)) {
+        name = "other";
+    }
+    pthread_mutex_lock(&pki_slots_lock);
+    for (size_t i = 0; i < n_pki_slots; i++) {
+        if (pki_slots[i].type == t && strcmp(pki_slots[i].name, name) == 0) {
+            a = i;
+            break;
+        }
+    }
+    if (a == METRICS_PKI_SLOTS - 1 && n_pki_slots < METRICS_PKI_SLOTS - 1 &&
+        strcmp(name, "other") != 0) {
+        a = n_pki_slots++;
+        (void)snprintf(pki_slots[a].name, sizeof(pki_slots[a].name), "%s",
+                       name);
+        pki_slots[a].type = t;
+    }
+    pthread_mutex_unlock(&pki_slots_lock);
+    return a;
+}
+
+void
+metrics_pki(const char *adapter, const char *type, const char *call,
+            const char *outcome, long long us)
+{
+    size_t a = pki_slot(adapter, type);
     size_t c = find(pki_calls, COUNT(pki_calls), call, COUNT(pki_calls));
     size_t o = find(pki_outcomes, COUNT(pki_outcomes), outcome,
                     COUNT(pki_outcomes) - 1);
@@ -304,6 +345,7 @@ metrics_version(void)
 struct metered {
     const struct adapter_ops *real;
     void *state;
+    char name[65];              /* the configured name */
 };
 
 static long long
@@ -323,7 +365,7 @@ m_submit(void *state, const struct adapter_request *req,
     long long t0 = now_us();
     enum adapter_outcome o = m->real->submit(m->state, req, res);
 
-    metrics_pki(m->real->name, "submit", metrics_outcome_name(o),
+    metrics_pki(m->name, m->real->name, "submit", metrics_outcome_name(o),
                 now_us() - t0);
     return o;
 }
@@ -335,7 +377,7 @@ m_poll(void *state, const char *ref, struct adapter_result *res)
     long long t0 = now_us();
     enum adapter_outcome o = m->real->poll(m->state, ref, res);
 
-    metrics_pki(m->real->name, "poll", metrics_outcome_name(o),
+    metrics_pki(m->name, m->real->name, "poll", metrics_outcome_name(o),
                 now_us() - t0);
     return o;
 }
@@ -348,7 +390,7 @@ m_lookup(void *state, const struct adapter_request *req,
     long long t0 = now_us();
     enum adapter_outcome o = m->real->lookup(m->state, req, res);
 
-    metrics_pki(m->real->name, "lookup", metrics_outcome_name(o),
+    metrics_pki(m->name, m->real->name, "lookup", metrics_outcome_name(o),
                 now_us() - t0);
     return o;
 }
@@ -361,7 +403,7 @@ m_revoke(void *state, const char *cert_pem, int reason, char *errbuf,
     long long t0 = now_us();
     ap_err rc = m->real->revoke(m->state, cert_pem, reason, errbuf, errlen);
 
-    metrics_pki(m->real->name, "revoke", rc == AP_OK ? "ok" : "error",
+    metrics_pki(m->name, m->real->name, "revoke", rc == AP_OK ? "ok" : "error",
                 now_us() - t0);
     return rc;
 }
@@ -373,14 +415,15 @@ m_health(void *state, char *errbuf, size_t errlen)
     long long t0 = now_us();
     ap_err rc = m->real->health(m->state, errbuf, errlen);
 
-    metrics_pki(m->real->name, "health", rc == AP_OK ? "ok" : "error",
+    metrics_pki(m->name, m->real->name, "health", rc == AP_OK ? "ok" : "error",
                 now_us() - t0);
     return rc;
 }
 
 ap_err
-metrics_adapter_wrap(const struct adapter_ops *ops, void *state,
-                     const struct adapter_ops **mops, void **mstate)
+metrics_adapter_wrap(const char *name, const struct adapter_ops *ops,
+                     void *state, const struct adapter_ops **mops,
+                     void **mstate)
 {
     struct adapter_ops *o = malloc(sizeof(*o));
     struct metered *m = malloc(sizeof(*m));
@@ -400,6 +443,8 @@ metrics_adapter_wrap(const struct adapter_ops *ops, void *state,
     o->free = NULL; /* metrics_adapter_free */
     m->real = ops;
     m->state = state;
+    (void)snprintf(m->name, sizeof(m->name), "%s",
+                   name != NULL ? name : "other");
     *mops = o;
     *mstate = m;
     return AP_OK;
@@ -541,7 +586,9 @@ render_http(struct out *o)
 static void
 render_work(struct out *o)
 {
-    char labels[128];
+    struct pki_slot slots[METRICS_PKI_SLOTS];
+    size_t n_slots;
+    char labels[256];
 
     head(o, "acmeproxy_orders_total", "counter",
          "Orders that entered a status.");
@@ -568,9 +615,20 @@ render_work(struct out *o)
          "Validations put back because max_concurrent or "
          "max_per_identifier was reached.");
     emit(o, "acmeproxy_validations_deferred_total %llu\n", get(&M.val_busy));
+    pthread_mutex_lock(&pki_slots_lock);
+    memcpy(slots, pki_slots, sizeof(slots));
+    n_slots = n_pki_slots;
+    pthread_mutex_unlock(&pki_slots_lock);
+    (void)snprintf(slots[METRICS_PKI_SLOTS - 1].name,
+                   sizeof(slots[0].name), "other");
+    slots[METRICS_PKI_SLOTS - 1].type = COUNT(adapter_types) - 1;
     head(o, "acmeproxy_pki_calls_total", "counter",
-         "Calls to the PKI adapter, by adapter, call and outcome.");
-    for (size_t a = 0; a < COUNT(adapter_names); a++) {
+         "Calls to the PKI adapters, by adapter (its configured name), "
+         "type, call and outcome.");
+    for (size_t a = 0; a < METRICS_PKI_SLOTS; a++) {
+        if (a >= n_slots && a != METRICS_PKI_SLOTS - 1) {
+            continue;
+        }
         for (size_t c = 0; c < COUNT(pki_calls); c++) {
             for (size_t r = 0; r < COUNT(pki_outcomes); r++) {
                 unsigned long long v = get(&M.pki[a][c][r]);
@@ -578,21 +636,24 @@ render_work(struct out *o)
                 if (v == 0) {
                     continue;
                 }
-                emit(o, "acmeproxy_pki_calls_total{adapter=\"%s\",call=\"%s\","
-                     "outcome=\"%s\"} %llu\n", adapter_names[a],
-                     pki_calls[c], pki_outcomes[r], v);
+                emit(o, "acmeproxy_pki_calls_total{adapter=\"%s\",type=\"%s\","
+                     "call=\"%s\",outcome=\"%s\"} %llu\n", slots[a].name,
+                     adapter_types[slots[a].type], pki_calls[c],
+                     pki_outcomes[r], v);
             }
         }
     }
     head(o, "acmeproxy_pki_call_duration_seconds", "histogram",
-         "Time one PKI adapter call took, by adapter and call.");
-    for (size_t a = 0; a < COUNT(adapter_names); a++) {
+         "Time one PKI adapter call took, by adapter, type and call.");
+    for (size_t a = 0; a < METRICS_PKI_SLOTS; a++) {
         for (size_t c = 0; c < COUNT(pki_calls); c++) {
             if (get(&M.pki_dur[a][c].count) == 0) {
                 continue;
             }
-            snprintf(labels, sizeof(labels), "adapter=\"%s\",call=\"%s\"",
-                     adapter_names[a], pki_calls[c]);
+            snprintf(labels, sizeof(labels),
+                     "adapter=\"%.64s\",type=\"%s\",call=\"%s\"",
+                     slots[a].name, adapter_types[slots[a].type],
+                     pki_calls[c]);
             histogram(o, "acmeproxy_pki_call_duration_seconds", labels,
                       &M.pki_dur[a][c]);
         }

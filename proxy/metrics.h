@@ -63,12 +63,16 @@ void metrics_validation(const char *type, bool valid, long long ms);
  * reached. */
 void metrics_validation_busy(void);
 
-/* One call to a PKI adapter. adapter: the adapter's name (the registry's;
- * others count as "other"); call: "submit", "poll", "lookup", "revoke",
- * "health"; outcome: "issued", "pending", "rejected", "retry",
- * "not_found", "unknown" (adapter_outcome) or "ok", "error". */
-void metrics_pki(const char *adapter, const char *call, const char *outcome,
-                 long long us);
+/* One call to a PKI adapter. adapter: its configured name ("default" for
+ * [adapter], NAME for [adapter.NAME]: the label "adapter"); type: the
+ * registry's name (the label "type"; others count as "other"); call:
+ * "submit", "poll", "lookup", "revoke", "health"; outcome: "issued",
+ * "pending", "rejected", "retry", "not_found", "unknown"
+ * (adapter_outcome) or "ok", "error". The (adapter, type) pairs get
+ * series in the order first seen, up to a fixed number; later ones count
+ * as adapter="other". */
+void metrics_pki(const char *adapter, const char *type, const char *call,
+                 const char *outcome, long long us);
 
 /* The outcome label of an adapter_outcome. */
 const char *metrics_outcome_name(enum adapter_outcome o);
@@ -91,10 +95,11 @@ unsigned metrics_jobs_running(int kind);
 
 /* An adapter whose calls are counted and timed: wraps ops and state so that
  * every call through the returned ops (submit, poll, lookup, revoke,
- * health) goes to metrics_pki. *mops gets a copy of ops (same name, caps,
+ * health) goes to metrics_pki under the configured name (copied). *mops gets a copy of ops (same name, caps,
  * keys; NULL where ops has NULL) and *mstate a wrapper of state; free the
  * pair with metrics_adapter_free (which calls ops->free(state)). */
-AP_MUST_CHECK ap_err metrics_adapter_wrap(const struct adapter_ops *ops,
+AP_MUST_CHECK ap_err metrics_adapter_wrap(const char *name,
+                                          const struct adapter_ops *ops,
                                           void *state,
                                           const struct adapter_ops **mops,
                                           void **mstate);

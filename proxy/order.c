@@ -99,8 +99,12 @@ respond_order(struct app *app, const struct order *o, int status,
      * soon while the PKI works on it, at the poll interval once the PKI
      * has queued it for approval (a person may take hours). */
     if (order_status_at(o, now) == ORDER_PROCESSING) {
+        const struct app_pki *pki = app_pki_find(app, o->adapter);
+
         resp->retry_after = o->pki_ref != NULL
-                                ? issuer_poll_interval(app->issuer)
+                                ? issuer_poll_interval(pki != NULL
+                                                           ? pki->issuer
+                                                           : app->issuer)
                                 : 1;
     }
     return rc;
@@ -427,6 +431,13 @@ order_build(const char *order_id, const char *account, long long now,
         }
         o->validity_days = validity_days;
     }
+    if (rc == AP_OK) {
+        /* Fixed now: a reload that routes the profile elsewhere never
+         * moves this order (docs/adapters.md "Named adapters"). */
+        rc = rec_set_str(&o->adapter, profile != NULL && profile->adapter
+                                          ? profile->adapter
+                                          : CONFIG_DEFAULT_ADAPTER);
+    }
     if (rc == AP_OK && replaces != NULL) {
         rc = rec_set_str(&o->replaces, json_str(payload, "replaces", ""));
         if (rc == AP_OK) {
@@ -462,6 +473,7 @@ audit_created(struct app *app, struct store_txn *txn,
     rec_put_item(&w, f, "identifiers",
                  rec_idents_json(o->idents, o->n_idents));
     rec_put_str(&w, f, "profile", o->profile);
+    rec_put_str(&w, f, "adapterName", o->adapter);
     if (apol->has_team) {
         rec_put_str(&w, f, "team", apol->team_label);
     }
@@ -471,6 +483,35 @@ audit_created(struct app *app, struct store_txn *txn,
         return w.rc;
     }
     return audit_event(app->audit, txn, "order.created", req->request_id, f);
+}
+
+/* The authz.preauthorized event: an authorization made valid without a
+ * challenge because the account's EAB key lists the name (rule). */
+static ap_err
+audit_preauthorized(struct app *app, struct store_txn *txn,
+                    const struct acme_req *req, const struct order *o,
+                    const struct policy *apol, const struct rec_ident *ident,
+                    const char *authz_id, const char *rule)
+{
+    struct rec_writer w = { AP_OK };
+    cJSON *f = rec_write_object(&w);
+
+    rec_put_str(&w, f, "authz", authz_id);
+    rec_put_str(&w, f, "order", o->id);
+    rec_put_str(&w, f, "account", o->account);
+    rec_put_ident(&w, f, "identifier", ident);
+    rec_put_str(&w, f, "kid", apol->eab_kid);
+    rec_put_str(&w, f, "team", apol->team_label);
+    rec_put_str(&w, f, "rule", rule);
+    rec_put_str(&w, f, "ip", req->remote_addr);
+    if (w.rc != AP_OK) {
+        cJSON_Delete(f);
+        return w.rc;
+    }
+    log_info("order", "order=%s: %s pre-authorised by EAB key %s (rule %s)",
+             o->id, ident->value, apol->eab_kid, rule);
+    return audit_event(app->audit, txn, "authz.preauthorized",
+                       req->request_id, f);
 }
 
 /* Stores order o with its authorizations, its index entry and its audit
@@ -501,16 +542,23 @@ order_store(struct app *app, const struct acme_req *req,
     for (size_t i = 0; i < o->n_idents; i++) {
         char authz_id[REC_MAX_ID + 1];
         bool reused = false;
+        const char *rule = policy_preauthorized(apol, o->idents[i].type,
+                                                o->idents[i].value);
 
         rc = authz_for_order(txn, o->account, o->id, &o->idents[i], o->created,
-                             o->expires, authz_id, sizeof(authz_id), &reused);
+                             o->expires, rule != NULL, authz_id,
+                             sizeof(authz_id), &reused);
         if (rc == AP_OK) {
             rc = rec_order_add_authz(o, authz_id);
+        }
+        if (rc == AP_OK && rule != NULL && !reused) {
+            rc = audit_preauthorized(app, txn, req, o, apol, &o->idents[i],
+                                     authz_id, rule);
         }
         if (rc != AP_OK) {
             goto out;
         }
-        st[i] = reused ? AUTHZ_VALID : AUTHZ_PENDING;
+        st[i] = reused || rule != NULL ? AUTHZ_VALID : AUTHZ_PENDING;
     }
     /* Every authorization reused and valid: nothing left to prove. */
     o->status = status_order_from_authzs(st, o->n_idents);

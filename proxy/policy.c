@@ -155,6 +155,14 @@ policy_for_account(const struct policy_rules *global, const cJSON *eab_rec,
     }
     out->team.max_validity_days =
         (unsigned)json_num(eab_rec, "max_validity_days", 0);
+    copy_strings(cJSON_GetObjectItemCaseSensitive(eab_rec, "preauthorized"),
+                 out->preauth, POLICY_MAX_NAMES, &out->n_preauth);
+    if (strlen(json_str(eab_rec, "default_profile", "")) <
+        sizeof(out->team.default_profile)) {
+        snprintf(out->team.default_profile,
+                 sizeof(out->team.default_profile), "%s",
+                 json_str(eab_rec, "default_profile", ""));
+    }
 }
 
 /* ".example.com" allows every name below example.com (a wildcard
@@ -194,6 +202,36 @@ ip_allowed(const struct policy_rules *r, const char *addr)
         }
     }
     return false;
+}
+
+const char *
+policy_preauthorized(const struct policy *p, const char *type,
+                     const char *value)
+{
+    bool wild = strncmp(value, "*.", 2) == 0;
+    const char *name = wild ? value + 1 : value;  /* ".base" for wildcards */
+    size_t n = strlen(name);
+
+    if (!p->has_team || strcmp(type, "dns") != 0 ||
+        (wild && !p->global->wildcards)) {
+        return NULL;
+    }
+    for (size_t i = 0; i < p->n_preauth; i++) {
+        const char *rule = p->preauth[i];
+        size_t rl = strlen(rule);
+
+        if (rule[0] != '.') {
+            if (!wild && strcmp(name, rule) == 0) {
+                return rule;
+            }
+        } else if (n > rl ? strcmp(name + n - rl, rule) == 0
+                          : wild && strcmp(name, rule) == 0) {
+            /* x.rule below it; "*.rule" ends at it: every name it covers
+             * is below the rule. */
+            return rule;
+        }
+    }
+    return NULL;
 }
 
 /* Why one identifier is refused by r, or NULL. */
@@ -275,7 +313,9 @@ policy_pick_profile(const struct policy *p, const struct config *cfg,
 
     *out = NULL;
     if (name == NULL) {
-        if (p->has_team && t->n_profiles > 0) {
+        if (p->has_team && t->default_profile[0] != '\0') {
+            name = t->default_profile;
+        } else if (p->has_team && t->n_profiles > 0) {
             name = t->profiles[0];
         } else if (cfg->acme.default_profile[0] != '\0') {
             name = cfg->acme.default_profile;

@@ -33,6 +33,8 @@ struct policy_rules {
     size_t n_ips;                                  /* 0: any address */
     char profiles[CONFIG_MAX_PROFILES][65];        /* first: the default */
     size_t n_profiles;                             /* 0: any profile */
+    char default_profile[65];  /* team: the EAB key's default_profile, which
+                                  wins over profiles[0]; "": none */
     bool wildcards;
     unsigned max_identifiers;
     unsigned min_rsa_bits;
@@ -47,6 +49,10 @@ struct policy {
     bool has_team;
     char team_label[65];                           /* the EAB key's label */
     char eab_kid[65];
+    /* The EAB key's pre-authorised names (".suffix" or exact), which need
+     * no challenge: docs/admin.md "Pre-authorised names". */
+    char preauth[POLICY_MAX_NAMES][POLICY_MAX_NAME];
+    size_t n_preauth;
 };
 
 /* Builds the global rules from [policy]. AP_ECONFIG names the bad key. */
@@ -66,8 +72,18 @@ void policy_for_account(const struct policy_rules *global,
 bool policy_check_identifiers(const struct policy *p, const cJSON *idents,
                               struct acme_resp *resp);
 
+/* The rule of the account's EAB key that pre-authorises the order
+ * identifier (type, value; a wildcard written "*.name"), or NULL: a name
+ * equal to an exact rule or below a ".suffix" rule; a wildcard only under
+ * a ".suffix" rule (the base name the rule's domain or below it) and only
+ * while the global [policy] allows wildcards; never an IP address. The
+ * identifier has passed policy_check_identifiers already. */
+const char *policy_preauthorized(const struct policy *p, const char *type,
+                                 const char *value);
+
 /* The profile to use: name (may be NULL) checked against the team's list,
- * else the team's default, else cfg's default. *out NULL when there is
+ * else the team's default (its EAB key's default_profile, else the first
+ * of its profiles), else cfg's default. *out NULL when there is
  * none; false with invalidProfile in resp when the name is not allowed. */
 bool policy_pick_profile(const struct policy *p, const struct config *cfg,
                          const char *name, const struct config_profile **out,

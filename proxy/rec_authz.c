@@ -47,6 +47,17 @@ chall_fini(struct challenge *c)
 }
 
 void
+rec_authz_drop_challenges(struct authz *a)
+{
+    for (size_t i = 0; i < a->n_challs; i++) {
+        chall_fini(&a->challs[i]);
+    }
+    free(a->challs);
+    a->challs = NULL;
+    a->n_challs = 0;
+}
+
+void
 rec_authz_fini(struct authz *a)
 {
     rec_ident_fini(&a->ident);

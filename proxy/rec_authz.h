@@ -86,6 +86,9 @@ AP_MUST_CHECK ap_err rec_authz_get(struct store_txn *txn, const char *id,
 AP_MUST_CHECK ap_err rec_authz_put(struct store_txn *txn, const char *key,
                                    const struct authz *a, bool exclusive);
 
+/* Removes every challenge of a (a pre-authorised name has none). */
+void rec_authz_drop_challenges(struct authz *a);
+
 /* Appends a pending challenge of type with token. */
 AP_MUST_CHECK ap_err rec_authz_add_challenge(struct authz *a,
                                              const char *type,

@@ -11,7 +11,7 @@ _Static_assert(sizeof(status_names) / sizeof(status_names[0]) == CERT__MAX,
 
 static const char *const known[] = {
     "v", "id", "account", "order", "serial", "status", "notAfter", "issued",
-    "adapter", "pkiRef", "refused", "revokedAtPki", "pem", "reason",
+    "adapter", "adapterName", "pkiRef", "refused", "revokedAtPki", "pem", "reason",
     "revokedAt", "replacedBy", NULL
 };
 
@@ -54,6 +54,8 @@ rec_cert_decode(const cJSON *obj, struct cert *out, char *why, size_t whylen)
                  NULL);
     rec_read_int(&r, obj, "issued", 0, REC_TIME_MAX, &out->issued, NULL);
     rec_read_buf(&r, obj, "adapter", out->adapter, sizeof(out->adapter));
+    rec_read_buf(&r, obj, "adapterName", out->adapter_name,
+                 sizeof(out->adapter_name));
     rec_read_str(&r, obj, "pkiRef", REC_MAX_TEXT, &out->pki_ref);
     rec_read_str(&r, obj, "refused", REC_MAX_TEXT, &out->refused);
     rec_read_bool(&r, obj, "revokedAtPki", &out->revoked_at_pki);
@@ -88,6 +90,9 @@ rec_cert_encode(const struct cert *c, cJSON **out)
     rec_put_int(&w, obj, "notAfter", c->not_after);
     rec_put_int(&w, obj, "issued", c->issued);
     rec_put_str(&w, obj, "adapter", c->adapter);
+    if (c->adapter_name[0] != '\0') {
+        rec_put_str(&w, obj, "adapterName", c->adapter_name);
+    }
     rec_put_str(&w, obj, "pkiRef", c->pki_ref);
     if (c->refused != NULL) {
         rec_put_str(&w, obj, "refused", c->refused);

@@ -5,7 +5,9 @@
  * Stored members: v, id, account, order, serial (lower-case hex, as
  * STORE_SERIALS keys it), status ("valid", "revoked", or "refused": the
  * issuer's checks refused what the PKI returned), notAfter, issued
- * (seconds), adapter (the PKI back end's name), pkiRef (the PKI's
+ * (seconds), adapter (the PKI back end's type), adapterName (the
+ * configured adapter that issued it, docs/adapters.md; absent in records
+ * of earlier versions: the default), pkiRef (the PKI's
  * reference, when it gave one), pem (leaf then chain, as served); a
  * refused one also refused (the reason) and revokedAtPki; a revoked one
  * reason (RFC 5280 CRLReason) and revokedAt; one an RFC 9773 order
@@ -34,6 +36,7 @@ struct cert {
     long long not_after;
     long long issued;
     char adapter[REC_MAX_ID + 1];
+    char adapter_name[REC_MAX_ID + 1]; /* "": the default adapter */
     char *pki_ref;                /* NULL: none */
     char *refused;                /* the reason; NULL: not refused */
     bool revoked_at_pki;          /* with refused */

@@ -15,7 +15,7 @@ _Static_assert(sizeof(status_names) / sizeof(status_names[0]) == ORDER__MAX,
 
 static const char *const known[] = {
     "v", "id", "account", "status", "created", "expires", "notBefore",
-    "notAfter", "profile", "template", "validityDays", "replaces",
+    "notAfter", "profile", "template", "adapter", "validityDays", "replaces",
     "replacesCert", "identifiers", "authzs", "csr", "csrSpki", "pkiStarted",
     "pkiInflight", "pkiNoted", "pkiRef", "pkiPendingSince", "cert", "error",
     NULL
@@ -36,6 +36,7 @@ rec_order_fini(struct order *o)
 {
     free(o->profile);
     free(o->template_name);
+    free(o->adapter);
     free(o->replaces);
     free(o->replaces_cert);
     for (size_t i = 0; i < o->n_idents; i++) {
@@ -126,6 +127,7 @@ rec_order_decode(const cJSON *obj, struct order *out, char *why,
                  NULL);
     rec_read_str(&r, obj, "profile", REC_MAX_SHORT, &out->profile);
     rec_read_str(&r, obj, "template", REC_MAX_TEXT, &out->template_name);
+    rec_read_str(&r, obj, "adapter", REC_MAX_SHORT, &out->adapter);
     rec_read_int(&r, obj, "validityDays", 0, ORDER_MAX_DAYS,
                  &out->validity_days, NULL);
     rec_read_str(&r, obj, "replaces", REC_MAX_TEXT, &out->replaces);
@@ -170,6 +172,7 @@ rec_order_encode(const struct order *o, cJSON **out)
     rec_put_int(&w, obj, "notAfter", o->not_after);
     rec_put_str(&w, obj, "profile", o->profile);
     rec_put_str(&w, obj, "template", o->template_name);
+    rec_put_str(&w, obj, "adapter", o->adapter);
     if (o->validity_days != 0) {
         rec_put_int(&w, obj, "validityDays", o->validity_days);
     }

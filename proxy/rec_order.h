@@ -5,7 +5,10 @@
  * notAfter (seconds; 0: none asked), identifiers ([{type, value}], a
  * wildcard written "*.name"), authzs (the ids of its authorizations, in
  * the identifiers' order); with a profile: profile, template (the PKI's
- * name for it, may be "") and validityDays; with RFC 9773 replaces:
+ * name for it, may be "") and validityDays; adapter (the name of the
+ * adapter that issues it, fixed at creation: "default" is the plain
+ * [adapter]; absent in orders of earlier versions, which mean the
+ * default); with RFC 9773 replaces:
  * replaces (the certID as the client sent it) and replacesCert (that
  * certificate's record id); from finalize: csr (base64url DER, as the
  * client sent it) and csrSpki (base64url of the CSR's SubjectPublicKeyInfo
@@ -47,6 +50,7 @@ struct order {
     long long not_after;          /* 0: none */
     char *profile;                /* NULL: none */
     char *template_name;          /* "template"; NULL: none */
+    char *adapter;                /* NULL: the default adapter */
     long long validity_days;      /* 0: none */
     char *replaces;               /* NULL: none */
     char *replaces_cert;          /* NULL: none */

@@ -59,9 +59,11 @@ snapshot_get(struct app *root)
 static void
 snapshot_free(struct snapshot *s)
 {
-    issuer_close(s->app.issuer);
-    if (s->app.adapter != NULL) {
-        metrics_adapter_free(s->app.adapter, s->app.adapter_state);
+    for (size_t i = 0; i < s->n_pkis; i++) {
+        issuer_close(s->pkis[i].issuer);
+        if (s->pkis[i].ops != NULL) {
+            metrics_adapter_free(s->pkis[i].ops, s->pkis[i].state);
+        }
     }
     config_fini(&s->cfg);
     free(s);
@@ -75,57 +77,103 @@ snapshot_put(struct snapshot *s)
     }
 }
 
-/* The adapter of s->cfg, initialised (and, with probe, healthy), counted by
- * the metrics. */
-static ap_err
-adapter_up(const struct app *root, struct snapshot *s, bool probe,
-           char *errbuf, size_t errlen)
+unsigned
+snapshot_issue_threads(const struct snapshot *s)
 {
-    const struct config_section *asec = &s->cfg.adapter.section;
-    const struct adapter_ops *ops = adapter_find(s->cfg.adapter.type);
+    unsigned n = 0;
+
+    for (size_t i = 0; i < s->n_pkis; i++) {
+        n += issuer_threads(s->pkis[i].issuer);
+    }
+    return n;
+}
+
+/* True when the adapter called name runs in cur with the same type and
+ * the same keys and values (in any order) as type and sec. */
+static bool
+adapter_unchanged(const struct snapshot *cur, const char *name,
+                  const char *type, const struct config_section *sec)
+{
+    const char *otype = NULL;
+    const struct config_section *osec = NULL;
+
+    if (cur == NULL ||
+        !config_adapter_find(&cur->cfg, name, &otype, &osec) ||
+        strcmp(otype, type) != 0 || osec->n != sec->n) {
+        return false;
+    }
+    for (size_t i = 0; i < sec->n; i++) {
+        const char *v = config_section_get(osec, sec->kv[i].key);
+
+        if (v == NULL || strcmp(v, sec->kv[i].value) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The adapter called name (type, keys sec) of s->cfg, initialised (and,
+ * with probe, healthy), counted by the metrics, in pki. */
+static ap_err
+adapter_up(const struct app *root, struct snapshot *s, const char *name,
+           const char *type, const struct config_section *sec, bool probe,
+           struct app_pki *pki, char *errbuf, size_t errlen)
+{
+    const struct adapter_ops *ops = adapter_find(type);
     struct adapter_ctx actx;
     void *state = NULL;
     char why[512];
+    char label[CONFIG_MAX_NAME + 32];
     ap_err rc;
 
     if (ops == NULL) {
-        (void)snprintf(errbuf, errlen, "%s: [adapter] type %s is unknown",
-                       s->cfg.path, s->cfg.adapter.type);
+        (void)snprintf(errbuf, errlen, "%s: [%s%s] type %s is unknown",
+                       s->cfg.path, sec == &s->cfg.adapter.section
+                                        ? "adapter"
+                                        : CONFIG_ADAPTER_PREFIX,
+                       sec == &s->cfg.adapter.section ? "" : name, type);
         return AP_ECONFIG;
     }
-    rc = config_section_check(asec, ops->config_keys, ops->name, errbuf,
+    rc = config_section_check(sec, ops->config_keys, ops->name, errbuf,
                               errlen);
     if (rc != AP_OK) {
         return rc;
+    }
+    /* In messages: "vault" for the default adapter (as before named
+     * adapters), "old-ca (ejbca)" for a named one. */
+    if (sec == &s->cfg.adapter.section) {
+        (void)snprintf(label, sizeof(label), "%s", ops->name);
+    } else {
+        (void)snprintf(label, sizeof(label), "%s (%s)", name, ops->name);
     }
     memset(&actx, 0, sizeof(actx));
     actx.ca = root->ca;
     actx.data_dir = s->cfg.server.data_dir;
     why[0] = '\0';
-    rc = ops->init(asec, &actx, &state, why, sizeof(why));
+    rc = ops->init(sec, &actx, &state, why, sizeof(why));
     if (rc != AP_OK) {
-        (void)snprintf(errbuf, errlen, "adapter %s: %s", ops->name, why);
+        (void)snprintf(errbuf, errlen, "adapter %s: %s", label, why);
         return rc;
     }
     if (ops->health != NULL) {
         why[0] = '\0';
         rc = ops->health(state, why, sizeof(why));
-        metrics_pki(ops->name, "health", rc == AP_OK ? "ok" : "error", 0);
+        metrics_pki(name, ops->name, "health", rc == AP_OK ? "ok" : "error",
+                    0);
         if (rc != AP_OK && probe) {
             (void)snprintf(errbuf, errlen, "adapter %s failed its health "
-                           "probe: %s", ops->name, why);
+                           "probe: %s", label, why);
             ops->free(state);
             return rc;
         }
         if (rc != AP_OK) {
             /* A PKI that is down at start is worth a warning, not a
              * refusal to start: orders wait and retry. */
-            log_warn("main", "adapter %s is not healthy at start: %s",
-                     ops->name, why);
+            log_warn("main", "adapter %s is not healthy: %s", label, why);
         }
     }
-    rc = metrics_adapter_wrap(ops, state, &s->app.adapter,
-                              &s->app.adapter_state);
+    pki->name = name;
+    rc = metrics_adapter_wrap(name, ops, state, &pki->ops, &pki->state);
     if (rc != AP_OK) {
         ops->free(state);
         (void)snprintf(errbuf, errlen, "out of memory");
@@ -133,10 +181,39 @@ adapter_up(const struct app *root, struct snapshot *s, bool probe,
     return rc;
 }
 
+/* Every adapter of s->cfg, each with its issuance engine; the default
+ * first. */
+static ap_err
+adapters_up(struct app *root, struct snapshot *s, bool probe, char *errbuf,
+            size_t errlen)
+{
+    struct snapshot *cur = probe ? snapshot_get(root) : NULL;
+    ap_err rc = AP_OK;
+
+    for (size_t i = 0; rc == AP_OK && i <= s->cfg.n_adapters; i++) {
+        const char *name = i == 0 ? CONFIG_DEFAULT_ADAPTER
+                                  : s->cfg.adapters[i - 1].name;
+        const char *type = NULL;
+        const struct config_section *sec = NULL;
+        struct app_pki *pki = &s->pkis[i];
+
+        (void)config_adapter_find(&s->cfg, name, &type, &sec);
+        rc = adapter_up(root, s, name, type, sec,
+                        probe && !adapter_unchanged(cur, name, type, sec),
+                        pki, errbuf, errlen);
+        if (rc != AP_OK) {
+            break;
+        }
+        s->n_pkis = i + 1;
+        rc = issuer_open(&s->app, pki, sec, errbuf, errlen);
+    }
+    snapshot_put(cur);
+    return rc;
+}
+
 ap_err
-snapshot_build(const struct app *root, const char *path, bool probe,
-               unsigned issue_threads, struct snapshot **out, char *errbuf,
-               size_t errlen)
+snapshot_build(struct app *root, const char *path, bool probe,
+               struct snapshot **out, char *errbuf, size_t errlen)
 {
     struct snapshot *s;
     char key[96];
@@ -173,25 +250,23 @@ snapshot_build(const struct app *root, const char *path, bool probe,
     s->app.adapter = NULL;
     s->app.adapter_state = NULL;
     s->app.issuer = NULL;
+    s->app.adapter_name = NULL;
+    s->app.pkis = s->pkis;
+    s->app.n_pkis = 0;
     s->app.snap = s;
     s->app.snaps = NULL;
     s->app.views = &snapshot_views;
-    rc = adapter_up(root, s, probe, errbuf, errlen);
+    rc = adapters_up(root, s, probe, errbuf, errlen);
     if (rc != AP_OK) {
         goto out;
     }
-    rc = issuer_open(&s->app, errbuf, errlen);
-    if (rc != AP_OK) {
-        goto out;
-    }
-    if (issue_threads != 0 && issuer_threads(s->app.issuer) != issue_threads) {
-        (void)snprintf(errbuf, errlen, "%s: [adapter] workers or max_inflight "
-                       "changed the issuance threads from %u to %u: it takes "
-                       "a restart, not a reload", path, issue_threads,
-                       issuer_threads(s->app.issuer));
-        rc = AP_ECONFIG;
-        goto out;
-    }
+    /* The view works with the default adapter; issuance runs pick the
+     * order's (app_pki_view). */
+    s->app.n_pkis = s->n_pkis;
+    s->app.adapter = s->pkis[0].ops;
+    s->app.adapter_state = s->pkis[0].state;
+    s->app.issuer = s->pkis[0].issuer;
+    s->app.adapter_name = s->pkis[0].name;
     rc = AP_OK;
 out:
     if (rc != AP_OK) {
@@ -225,9 +300,11 @@ snapshot_install(struct app *root, struct snapshot *s)
     pthread_mutex_unlock(&root->snaps->lock);
     log_level = s->cfg.server.log_level;
     if (old != NULL) {
-        /* Its jobs and requests finish on it; its prober stops now, so
-         * only the new adapter is probed. */
-        issuer_stop_prober(old->app.issuer);
+        /* Its jobs and requests finish on it; its probers stop now, so
+         * only the new adapters are probed. */
+        for (size_t i = 0; i < old->n_pkis; i++) {
+            issuer_stop_prober(old->pkis[i].issuer);
+        }
         snapshot_put(old);
     }
     return AP_OK;

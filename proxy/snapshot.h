@@ -15,10 +15,13 @@
  * in each view. snapshot_install swaps in a new one
  * atomically; the old one is freed when its last user drops it.
  *
- * What only a restart changes (config_restart_key) and a change in the
- * number of issuance workers are refused by snapshot_build, as are a
- * configuration that does not parse and an adapter that fails to start or,
- * when asked for, its health probe. Thread-safe. */
+ * Every adapter ([adapter] and each [adapter.NAME]) is started anew in
+ * each snapshot, with its own issuance engine (workers, caps, deadlines,
+ * prober). What only a restart changes (config_restart_key) is refused by
+ * snapshot_build, as are a configuration that does not parse and an
+ * adapter that fails to start or, when asked for, the health probe of an
+ * adapter that is new or whose section changed (one whose section is as
+ * it was may be down: its orders wait, as at start). Thread-safe. */
 #ifndef AP_PROXY_SNAPSHOT_H
 #define AP_PROXY_SNAPSHOT_H
 
@@ -37,20 +40,26 @@ struct snapshot {
     double loaded_at;              /* Unix time */
     struct config cfg;
     struct policy_rules policy;
+    /* [adapter] ("default") then each [adapter.NAME], in file order */
+    struct app_pki pkis[1 + CONFIG_MAX_ADAPTERS];
+    size_t n_pkis;
     struct app app;                /* the view; app.snap is this */
 };
 
 /* Builds a snapshot of the configuration file path on root's shared
  * objects (root->cfg: the configuration the process started with, against
- * which restart-only keys are compared). probe: the adapter's health probe
- * must answer (reload); otherwise a failing probe is only logged (start).
- * issue_threads: the issuance workers running (0 at start: any). On error
- * errbuf says why, naming the file, line or key; nothing is left. The new
- * snapshot holds one reference, the caller's. */
-AP_MUST_CHECK ap_err snapshot_build(const struct app *root, const char *path,
-                                    bool probe, unsigned issue_threads,
-                                    struct snapshot **out, char *errbuf,
-                                    size_t errlen);
+ * which restart-only keys are compared). probe: the health probe of each
+ * adapter that is new or changed against root's current snapshot must
+ * answer (reload); otherwise a failing probe is only logged (start). On
+ * error errbuf says why, naming the file, line or key; nothing is left.
+ * The new snapshot holds one reference, the caller's. */
+AP_MUST_CHECK ap_err snapshot_build(struct app *root, const char *path,
+                                    bool probe, struct snapshot **out,
+                                    char *errbuf, size_t errlen);
+
+/* The issuance workers s's adapters want together: the sum of each one's
+ * workers (at most its max_inflight). */
+unsigned snapshot_issue_threads(const struct snapshot *s);
 
 /* Makes s (whose reference the root takes over) root's current snapshot,
  * sets the log level from it, stops the previous one's health prober and

@@ -7,6 +7,7 @@
 # Usage (from the repository root):
 #   test/integration/adapters.sh [PROXY_BINARY]   default build/acmeproxy
 #   ONLY="vault ejbca" test/integration/adapters.sh   a subset of adapters
+#   NAMED_ONLY=1 test/integration/adapters.sh   the named adapters alone
 # The mock PKI binary is the mockpki next to the proxy binary.
 #
 # Per adapter: lego issues and revokes; python3-acme orders show pending
@@ -16,7 +17,11 @@
 # (refused; the last accepted for a profile with tls_server = no). Crash
 # tests: orders pending at the PKI
 # and queued for retry, SIGKILL, restart: every order is issued exactly once
-# (the mock's own count). Ends with "adapters: N passed, N failed".
+# (the mock's own count). Named adapters (test_named_adapters): one proxy
+# with a Vault and an EJBCA stand-in (two mockpki processes, two CAs)
+# behind two profiles, one failing while the other issues, reloads that
+# add an adapter, move a profile and remove an adapter under orders in
+# flight. Ends with "adapters: N passed, N failed".
 set -u
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -46,14 +51,30 @@ mock_start() {
         wait_for 10 curl -sf --cacert "$MOCK/ca/ca.pem" "$MOCK_URL/health"
 }
 
-mock_state() {   # mock_state JQ_FILTER
-    curl -sf --max-time 5 --cacert "$MOCK/ca/ca.pem" "$MOCK_URL/__mock/state" | jq -r "$1"
+mock_state() {   # mock_state JQ_FILTER [DIR URL]: of the first mock, or DIR's
+    local dir=${2:-$MOCK} url=${3:-$MOCK_URL}
+    curl -sf --max-time 5 --cacert "$dir/ca/ca.pem" "$url/__mock/state" | jq -r "$1"
 }
 
 mock_hold() {   # mock_hold 0|1
     curl -sf --max-time 5 --cacert "$MOCK/ca/ca.pem" -X POST \
         "$MOCK_URL/__mock/hold?on=$1" > /dev/null
     if [ "$1" = 1 ]; then touch "$MOCK/hold"; else rm -f "$MOCK/hold"; fi
+}
+
+# A second stand-in (its own CA, counts and port), for the named adapters.
+read -r MOCK2_PORT < <("$PY" "$HERE/free_ports.py" 1)
+MOCK2=$TMP/mock2
+MOCK2_URL=https://localhost:$MOCK2_PORT
+MOCK2_PID=""
+mock2_start() {
+    mkdir -p "$MOCK2"
+    rm -f "$MOCK2/ready"
+    "$MOCKPKI" -d "$MOCK2" -p "$MOCK2_PORT" -l 30 >> "$TMP/mock2.log" 2>&1 &
+    MOCK2_PID=$!
+    PIDS+=("$MOCK2_PID")
+    wait_for 20 test -f "$MOCK2/ready" &&
+        wait_for 10 curl -sf --cacert "$MOCK2/ca/ca.pem" "$MOCK2_URL/health"
 }
 
 # The [adapter] section of each adapter under test.
@@ -411,6 +432,276 @@ test_crash() {
 
 # padded_pem FILE SIZE: FILE's certificates, then comment lines, SIZE
 # bytes in all (text between PEM blocks is ignored).
+# ---------------------------------------------------------------- named adapters
+
+# The proxy for test_named_adapters: local as the default adapter, the
+# first mock as Vault ([adapter.vault]), the second as EJBCA
+# ([adapter.ejbca]); $1: more sections (a reload's additions).
+write_named_conf() {
+    cat > "$TMP/proxy.conf" <<EOF
+[server]
+listen   = 127.0.0.1:$ACME_PORT
+base_url = https://localhost:$ACME_PORT
+data_dir = $DATA_DIR
+log_level = debug
+
+[acme]
+wait_ms = 1000
+
+[validation]
+http_port = $HTTP_PORT
+resolver  = 127.0.0.1:$DNS_PORT
+
+[admin]
+listen = 127.0.0.1:$MGMT_PORT
+probe_interval = 1
+
+[adapter]
+type = local
+
+[adapter.vault]
+$(RETRY_TIMEOUT=60 adapter_section vault)
+probe_interval = 1
+
+[adapter.ejbca]
+$(adapter_section ejbca | sed -e "s|$MOCK/|$MOCK2/|g" -e "s|$MOCK_URL|$MOCK2_URL|g")
+probe_interval = 1
+
+[profile.vp]
+description = Vault
+adapter = vault
+
+[profile.ep]
+description = EJBCA
+adapter = ejbca
+
+$1
+EOF
+}
+
+# named_issuer TEST NAME DIR OTHER: NAME's saved certificate chains to the
+# CA of the stand-in in DIR and not to OTHER's, and that stand-in (alone)
+# signed one certificate for NAME.
+named_issuer() {
+    local t=$1 n=$2 dir=$3 other=$4 url ourl pem
+    pem=$TMP/named.state/$2.pem
+    url=$MOCK_URL ourl=$MOCK2_URL
+    [ "$dir" = "$MOCK2" ] && url=$MOCK2_URL ourl=$MOCK_URL
+    if [ ! -s "$pem" ]; then
+        not_ok "$t" "no certificate saved for $n"
+        return
+    fi
+    awk '/BEGIN/{i++} i==1' "$pem" > "$TMP/named-leaf.pem"
+    awk '/BEGIN/{i++} i>1' "$pem" > "$TMP/named-chain.pem"
+    if ! openssl verify -CAfile "$dir/ca/ca.pem" -untrusted "$TMP/named-chain.pem" \
+            "$TMP/named-leaf.pem" > /dev/null 2>&1; then
+        not_ok "$t" "$n does not chain to $dir's CA"
+    elif openssl verify -CAfile "$other/ca/ca.pem" -untrusted "$TMP/named-chain.pem" \
+            "$TMP/named-leaf.pem" > /dev/null 2>&1; then
+        not_ok "$t" "$n also chains to $other's CA: the stand-ins share a CA"
+    elif [ "$(mock_state ".by_name[\"$n\"] // 0" "$dir" "$url")" != 1 ] ||
+         [ "$(mock_state ".by_name[\"$n\"] // 0" "$other" "$ourl")" != 0 ]; then
+        not_ok "$t" "signed for $n: $(mock_state ".by_name[\"$n\"] // 0" "$dir" "$url") by $dir, $(mock_state ".by_name[\"$n\"] // 0" "$other" "$ourl") by $other"
+    else
+        ok "$t"
+    fi
+}
+
+# by_name2 NAME: certificates the second stand-in signed for NAME
+by_name2() {
+    mock_state ".by_name[\"$1\"] // 0" "$MOCK2" "$MOCK2_URL"
+}
+
+issue_workers() {   # acmeproxy_job_workers{kind="issuance"}
+    curl -s --max-time 5 "http://127.0.0.1:$MGMT_PORT/metrics" |
+        awk '$1 == "acmeproxy_job_workers{kind=\"issuance\"}" {print $2}'
+}
+
+reloads_applied() {
+    grep -c 'reload: .* applied' "$TMP/proxy.log"
+}
+
+test_named_adapters() {
+    local t0=$SECONDS code helper reloads workers
+    if ! mock2_start; then
+        not_ok "named: second_mockpki_starts" "see $TMP/mock2.log"
+        return
+    fi
+    write_named_conf ""
+    if ! proxy_start; then
+        not_ok "named: proxy_starts" "${START_ERR:-?}"
+        show_tail "$TMP/proxy.log" 20
+        return
+    fi
+    ok "named: proxy_starts"
+
+    # 1. An order on each profile, each issued by its own PKI.
+    if ! run_orders named 30 "one.vp.a.test@vp" "one.ep.a.test@ep" "one.dflt.a.test"; then
+        not_ok "named: orders_complete" "not every order ended within 30 s"
+        show_tail "$TMP/named.err" 8
+    fi
+    expect_order "named: vault_profile_issued" named one.vp.a.test valid - ""
+    expect_order "named: ejbca_profile_issued" named one.ep.a.test valid - ""
+    expect_order "named: no_profile_default_adapter" named one.dflt.a.test valid - ""
+    named_issuer "named: vault_profile_issued_by_vault" one.vp.a.test "$MOCK" "$MOCK2"
+    named_issuer "named: ejbca_profile_issued_by_ejbca" one.ep.a.test "$MOCK2" "$MOCK"
+    if [ "$(mock_state '.by_name["one.dflt.a.test"] // 0')" = 0 ] &&
+       [ "$(by_name2 one.dflt.a.test)" = 0 ]; then
+        ok "named: default_adapter_is_not_a_stand_in"
+    else
+        not_ok "named: default_adapter_is_not_a_stand_in" "a stand-in signed one.dflt.a.test"
+    fi
+    if grep -q '"pki.answer".*"adapterName":"ejbca"' "$DATA_DIR/audit.log" &&
+       grep -q '"order.created".*"adapterName":"vault"' "$DATA_DIR/audit.log"; then
+        ok "named: audit_names_the_adapter"
+    else
+        not_ok "named: audit_names_the_adapter" "no adapterName in pki.answer / order.created"
+    fi
+    curl -s --max-time 5 "http://127.0.0.1:$MGMT_PORT/metrics" > "$TMP/named-metrics.txt"
+    if grep -q '^acmeproxy_pki_calls_total{adapter="ejbca",type="ejbca",call="submit",outcome="issued"} 1$' "$TMP/named-metrics.txt" &&
+       grep -q '^acmeproxy_pki_calls_total{adapter="vault",type="vault",call="submit",outcome="issued"} 1$' "$TMP/named-metrics.txt" &&
+       grep -q '^acmeproxy_pki_calls_total{adapter="default",type="local",call="submit",outcome="issued"} 1$' "$TMP/named-metrics.txt"; then
+        ok "named: metrics_by_adapter"
+    else
+        not_ok "named: metrics_by_adapter" "$(grep 'pki_calls_total{.*submit' "$TMP/named-metrics.txt" | tr '\n' ' ')"
+    fi
+
+    # A certificate is revoked at the PKI that issued it (the admin
+    # command opens every adapter and picks the certificate's).
+    local serial rev1 rev2
+    serial=$(openssl x509 -noout -serial -in "$TMP/named.state/one.ep.a.test.pem" 2>/dev/null | cut -d= -f2)
+    rev1=$(mock_state .revoked)
+    rev2=$(mock_state .revoked "$MOCK2" "$MOCK2_URL")
+    if [ -n "$serial" ] &&
+       "$TARGET" -c "$TMP/proxy.conf" revoke "$serial" --reason 4 > "$TMP/named-revoke.out" 2>&1 &&
+       [ "$(mock_state .revoked "$MOCK2" "$MOCK2_URL")" = $((rev2 + 1)) ] &&
+       [ "$(mock_state .revoked)" = "$rev1" ] &&
+       wait_for 5 grep -q '"cert.revoked".*"adapterName":"ejbca"' "$DATA_DIR/audit.log"; then
+        ok "named: revoked_at_the_issuing_pki"
+    else
+        not_ok "named: revoked_at_the_issuing_pki" "serial '$serial': $(tail -n 1 "$TMP/named-revoke.out"); ejbca $rev2 -> $(mock_state .revoked "$MOCK2" "$MOCK2_URL"), vault $rev1 -> $(mock_state .revoked)"
+    fi
+
+    # 2. The EJBCA stand-in stops: Vault keeps issuing, ready stays 200 and
+    # names the failing adapter; EJBCA's order fails after its
+    # retry_timeout (3 s).
+    stop_pid "$MOCK2_PID" 5
+    if ! run_orders named2 30 "two.vp.a.test@vp" "two.ep.a.test@ep"; then
+        not_ok "named: orders_complete_one_pki_down" "not every order ended within 30 s"
+        show_tail "$TMP/named2.err" 8
+    fi
+    expect_order "named: other_pki_keeps_issuing" named2 two.vp.a.test valid - ""
+    expect_order "named: stopped_pki_order_fails" named2 two.ep.a.test invalid serverInternal \
+        "could not be used"
+    wait_for 5 sh -c "curl -s --max-time 5 http://127.0.0.1:$MGMT_PORT/health/ready | jq -e '.adapters.ejbca.ok == false' > /dev/null"
+    code=$(curl -s -o "$TMP/ready.json" -w '%{http_code}' --max-time 5 "http://127.0.0.1:$MGMT_PORT/health/ready")
+    if [ "$code" = 200 ] &&
+       [ "$(jq -r '.adapters.ejbca.ok' "$TMP/ready.json")" = false ] &&
+       [ "$(jq -r '.adapters.vault.ok' "$TMP/ready.json")" = true ] &&
+       jq -r '.checks.adapter.detail' "$TMP/ready.json" | grep -q "failing: ejbca"; then
+        ok "named: ready_names_the_failing_adapter"
+    else
+        not_ok "named: ready_names_the_failing_adapter" "$code $(tr -d '\n' < "$TMP/ready.json" | head -c 400)"
+    fi
+    mock2_start || not_ok "named: second_mockpki_restarts" "see $TMP/mock2.log"
+
+    # 3. Reloads under orders in flight. Held at Vault (503 while held):
+    # one order on a profile the second reload moves to EJBCA, one on an
+    # adapter it removes; it also adds a step-ca adapter.
+    write_named_conf "[adapter.gone]
+$(RETRY_TIMEOUT=60 adapter_section vault)
+[profile.mv]
+adapter = vault
+[profile.gp]
+adapter = gone"
+    reloads=$(reloads_applied)
+    workers=$(issue_workers)
+    kill -HUP "$SERVER_PID"
+    wait_for 10 sh -c "[ \$(grep -c 'reload: .* applied' '$TMP/proxy.log') -gt $reloads ]" ||
+        not_ok "named: first_reload_applied" "$(grep 'reload' "$TMP/proxy.log" | tail -n 1)"
+    # [adapter.gone] brings its 4 workers.
+    if [ "$(issue_workers)" = $((workers + 4)) ]; then
+        ok "named: reload_grows_issuance_workers"
+    else
+        not_ok "named: reload_grows_issuance_workers" "$workers -> $(issue_workers)"
+    fi
+    mock_hold 1
+    rm -rf "$TMP/named3.state"
+    ( run_orders named3 40 "hold.mv.a.test@mv" "hold.gp.a.test@gp" ) &
+    helper=$!
+    if ! wait_for 30 test -f "$TMP/named3.state/finalized"; then
+        not_ok "named: held_orders_finalized" "see $TMP/named3.err"
+        mock_hold 0
+        wait "$helper"
+        server_stop
+        return
+    fi
+    sleep 1
+    write_named_conf "[adapter.step]
+$(adapter_section stepca)
+[profile.mv]
+adapter = ejbca
+[profile.sp]
+adapter = step"
+    reloads=$(reloads_applied)
+    kill -HUP "$SERVER_PID"
+    if wait_for 10 sh -c "[ \$(grep -c 'reload: .* applied' '$TMP/proxy.log') -gt $reloads ]"; then
+        ok "named: reload_adds_an_adapter"
+    else
+        not_ok "named: reload_adds_an_adapter" "$(grep 'reload' "$TMP/proxy.log" | tail -n 1)"
+    fi
+    mock_hold 0
+    wait "$helper"
+    if [ "$(order_field named3 hold.mv.a.test 2)" = valid ] &&
+       [ "$(mock_state '.by_name["hold.mv.a.test"] // 0')" = 1 ] &&
+       [ "$(by_name2 hold.mv.a.test)" = 0 ]; then
+        ok "named: order_in_flight_stays_on_its_adapter"
+    else
+        not_ok "named: order_in_flight_stays_on_its_adapter" \
+            "$(order_field named3 hold.mv.a.test 2) $(order_field named3 hold.mv.a.test 6); at ejbca: $(by_name2 hold.mv.a.test)"
+    fi
+    expect_order "named: removed_adapter_fails_cleanly" named3 hold.gp.a.test invalid serverInternal \
+        "adapter gone .*no longer configured"
+    if grep -q '"job.abandoned".*"adapterName":"gone"' "$DATA_DIR/audit.log"; then
+        ok "named: removed_adapter_audited"
+    else
+        not_ok "named: removed_adapter_audited" "no job.abandoned naming adapter gone"
+    fi
+    # An EAB key whose team's default profile is ep: its account's order
+    # without a profile goes to EJBCA.
+    if ! "$TARGET" -c "$TMP/proxy.conf" eab add --label team-e --profiles vp,ep \
+            --default-profile ep --json > "$TMP/eab-e.json" 2> "$TMP/eab-e.err"; then
+        not_ok "named: eab_default_profile_key" "$(cat "$TMP/eab-e.err")"
+    elif ! EAB_KID=$(jq -r .kid "$TMP/eab-e.json") EAB_HMAC=$(jq -r .hmac "$TMP/eab-e.json") \
+            run_orders named5 30 "five.team.a.test"; then
+        not_ok "named: eab_default_profile_key" "the order did not end within 30 s"
+        show_tail "$TMP/named5.err" 8
+    elif [ "$(order_field named5 five.team.a.test 2)" = valid ] &&
+         [ "$(by_name2 five.team.a.test)" = 1 ] &&
+         grep -q '"order.created".*"profile":"ep".*"adapterName":"ejbca"' "$DATA_DIR/audit.log"; then
+        ok "named: eab_default_profile_routes"
+    else
+        not_ok "named: eab_default_profile_routes" "$(order_field named5 five.team.a.test 2), at ejbca: $(by_name2 five.team.a.test)"
+    fi
+    if ! run_orders named4 30 "four.sp.a.test@sp" "four.mv.a.test@mv"; then
+        not_ok "named: orders_complete_after_reload" "not every order ended within 30 s"
+        show_tail "$TMP/named4.err" 8
+    fi
+    expect_order "named: order_through_added_adapter" named4 four.sp.a.test valid - ""
+    expect_order "named: moved_profile_issues" named4 four.mv.a.test valid - ""
+    if [ "$(by_name2 four.mv.a.test)" = 1 ] &&
+       [ "$(mock_state '.by_name["four.sp.a.test"] // 0')" = 1 ]; then
+        ok "named: new_orders_follow_the_reload"
+    else
+        not_ok "named: new_orders_follow_the_reload" "four.mv at ejbca: $(by_name2 four.mv.a.test), four.sp at step-ca: $(mock_state '.by_name["four.sp.a.test"] // 0')"
+    fi
+    if ! server_stop; then
+        not_ok "named: proxy_stops" "$STOP_ERR"
+    fi
+    stop_pid "$MOCK2_PID" 5
+    echo "# named adapters: $((SECONDS - t0)) s"
+}
+
 padded_pem() {
     { cat "$1"; yes "# padding past the cap of the file"; } | head -c "$2"
 }
@@ -466,14 +757,21 @@ adapters_main() {
     else
         ok "mockpki_starts"
         ADAPTERS_TEST_SECRET_ID=$(cat "$MOCK/approle-secret-id")
-        case " $ADAPTERS " in *" ejbca "*) test_overcap_files ;; esac
-        for a in $ADAPTERS; do
-            test_adapter "$a"
-        done
-        case " $ADAPTERS " in *" vault "*) test_profile_use vault ;; esac
-        for a in ${CRASH:-vault ejbca adcs exec rest-ejbca}; do
-            case " $ADAPTERS " in *" $a "*) test_crash "$a" ;; esac
-        done
+        if [ -n "${NAMED_ONLY:-}" ]; then
+            test_named_adapters
+        else
+            case " $ADAPTERS " in *" ejbca "*) test_overcap_files ;; esac
+            for a in $ADAPTERS; do
+                test_adapter "$a"
+            done
+            case " $ADAPTERS " in *" vault "*) test_profile_use vault ;; esac
+            case " $ADAPTERS " in
+            *" vault "*) case " $ADAPTERS " in *" ejbca "*) test_named_adapters ;; esac ;;
+            esac
+            for a in ${CRASH:-vault ejbca adcs exec rest-ejbca}; do
+                case " $ADAPTERS " in *" $a "*) test_crash "$a" ;; esac
+            done
+        fi
         if grep -Eq 'AddressSanitizer|runtime error:|LeakSanitizer' "$TMP/proxy.log"; then
             not_ok "no_sanitizer_reports" "see proxy.log"
             grep -E -m 3 -A 10 'AddressSanitizer|runtime error:' "$TMP/proxy.log" | sed 's/^/#   /'

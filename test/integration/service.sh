@@ -354,8 +354,8 @@ test_metrics_issuance() {
         'acmeproxy_orders_total{status="valid"}' \
         'acmeproxy_orders_total{status="processing"}' \
         'acmeproxy_validations_total{type="http-01",result="valid"}' \
-        'acmeproxy_pki_calls_total{adapter="local",call="submit",outcome="issued"}' \
-        'acmeproxy_pki_call_duration_seconds_count{adapter="local",call="submit"}' \
+        'acmeproxy_pki_calls_total{adapter="default",type="local",call="submit",outcome="issued"}' \
+        'acmeproxy_pki_call_duration_seconds_count{adapter="default",type="local",call="submit"}' \
         'acmeproxy_http_requests_total{route="new-order",status="201"}' \
         'acmeproxy_http_request_duration_seconds_count{route="new-order"}' \
         'acmeproxy_http_requests_total{route="new-account",status="201"}' \
@@ -528,11 +528,11 @@ EOF
         ok "no_token_in_log"
     fi
     metrics "$TMP/metrics-vault.txt"
-    if awk '$1 == "acmeproxy_pki_calls_total{adapter=\"vault\",call=\"submit\",outcome=\"issued\"}" && $2 >= 2 { f = 1 } END { exit !f }' "$TMP/metrics-vault.txt" &&
+    if awk '$1 == "acmeproxy_pki_calls_total{adapter=\"default\",type=\"vault\",call=\"submit\",outcome=\"issued\"}" && $2 >= 2 { f = 1 } END { exit !f }' "$TMP/metrics-vault.txt" &&
        awk '$1 == "acmeproxy_config_reloads_total{result=\"refused\"}" && $2 >= 3 { f = 1 } END { exit !f }' "$TMP/metrics-vault.txt"; then
         ok "metrics_pki_and_reloads"
     else
-        not_ok "metrics_pki_and_reloads" "$(grep -E 'pki_calls_total\{adapter="vault"|config_reloads' "$TMP/metrics-vault.txt" | tr '\n' ' ')"
+        not_ok "metrics_pki_and_reloads" "$(grep -E 'pki_calls_total\{adapter="default",type="vault"|config_reloads' "$TMP/metrics-vault.txt" | tr '\n' ' ')"
     fi
 }
 

@@ -100,6 +100,40 @@ def check_team_names():
                         400, "rejectedIdentifier")
 
 
+def check_preauthorized():
+    """eab add --preauthorized: the key's names are valid at once, with no
+    challenge; other team names and the suffix itself are not; a key
+    without rules pre-authorises nothing; wildcards stay refused while the
+    global policy refuses them."""
+    acct = eab_account("p")
+    host = f"h{os.getpid()}.pre.team-p.test"
+    resp = w.new_order(acct, r.dns(host, "exact.team-p.test"))
+    expect_status(resp, 201, "order of pre-authorised names")
+    order = resp.json()
+    expect(order.get("status") == "ready", f"order {order.get('status')}, want ready")
+    for url in order["authorizations"]:
+        authz = w.post_as_get(acct, url).json()
+        expect(authz.get("status") == "valid" and authz.get("challenges") == [],
+               f"authz {authz.get('identifier')} {authz.get('status')} "
+               f"challenges {len(authz.get('challenges', []))}")
+    for other in (name("p"), "pre.team-p.test"):
+        resp = w.new_order(acct, r.dns(other))
+        expect_status(resp, 201, f"order for {other}")
+        expect(resp.json().get("status") == "pending", f"{other}: {resp.json().get('status')}")
+        authz = w.post_as_get(acct, resp.json()["authorizations"][0]).json()
+        expect(authz.get("status") == "pending" and authz.get("challenges"),
+               f"{other}: authz {authz.get('status')}")
+    r.refused_unchanged(lambda: w.new_order(acct, r.dns("*.pre.team-p.test")),
+                        400, "rejectedIdentifier")
+    # The certificate: finalize with no challenge answered.
+    res = r.issue(acct, [f"i{os.getpid()}.pre.team-p.test"])
+    expect(res["order"].get("status") == "valid", "issuance of a pre-authorised name")
+    # Another team's key: nothing pre-authorised.
+    a = eab_account("a")
+    resp = w.new_order(a, r.dns(name("a")))
+    expect(resp.json().get("status") == "pending", "team a's order is not pending")
+
+
 def check_team_profiles():
     a = eab_account("a")
     resp = w.new_order(a, r.dns(name("a")))
@@ -196,6 +230,7 @@ PHASES = {
         ("eab_negatives", check_eab_negatives),
         ("team_names", check_team_names),
         ("team_profiles", check_team_profiles),
+        ("preauthorized", check_preauthorized),
         ("key_policy", check_key_policy),
     ],
     "revoked": [

@@ -140,6 +140,35 @@ test_lego_policy() {
     fi
 }
 
+# Pre-authorised names (eab add --preauthorized): lego's own http-01 server
+# listens where the proxy never looks, so only a name that needs no
+# challenge can be issued; a team name outside the rules cannot.
+test_lego_preauthorized() {
+    local port
+    read -r port < <("$PY" "$HERE/free_ports.py" 1)
+    if LEGO_CA_CERTIFICATES=$CA_FILE timeout 120 lego --server "$DIR_URL" \
+            --email p@example.test --accept-tos --http --http.port "127.0.0.1:$port" \
+            --domains "www.pre.team-p.test" --domains exact.team-p.test \
+            --path "$TMP/lego-p" --eab --kid "$(key_field p kid)" \
+            --hmac "$(key_field p hmac)" run > "$TMP/lego-p.log" 2>&1 &&
+       [ -s "$TMP/lego-p/certificates/www.pre.team-p.test.crt" ]; then
+        ok lego_preauthorized_names_need_no_challenge
+    else
+        not_ok lego_preauthorized_names_need_no_challenge "lego failed"
+        show_tail "$TMP/lego-p.log"
+    fi
+    if ! LEGO_CA_CERTIFICATES=$CA_FILE timeout 120 lego --server "$DIR_URL" \
+            --email p@example.test --accept-tos --http --http.port "127.0.0.1:$port" \
+            --domains "www.team-p.test" --path "$TMP/lego-p" \
+            --eab --kid "$(key_field p kid)" --hmac "$(key_field p hmac)" \
+            run > "$TMP/lego-p2.log" 2>&1 &&
+       [ ! -s "$TMP/lego-p/certificates/www.team-p.test.crt" ]; then
+        ok lego_other_team_name_still_validated
+    else
+        not_ok lego_other_team_name_still_validated "www.team-p.test was issued without its challenge"
+    fi
+}
+
 test_audit() {
     local log=$DATA_DIR/audit.log why
     if why=$("$PY" - "$log" "$KEYS" "$TMP/proxy.log" 2>&1 <<'PY'
@@ -153,12 +182,22 @@ for n, line in enumerate(open(log), 1):
     events.append(doc)
 kinds = {e["event"] for e in events}
 want = {"eab.created", "eab.revoked", "account.created", "order.created",
-        "validation", "order.finalized", "pki.answer", "cert.revoked"}
+        "validation", "order.finalized", "pki.answer", "cert.revoked",
+        "authz.preauthorized"}
 missing = want - kinds
 assert not missing, f"missing events {sorted(missing)}"
 team = [e for e in events if e["event"] == "account.created" and e.get("team")]
 assert team, "no account.created with its team"
+pre = [e for e in events if e["event"] == "authz.preauthorized"]
+assert all(e.get("kid") == keys["p"]["kid"] and e.get("rule") in
+           (".pre.team-p.test", "exact.team-p.test") and e.get("team") == "team-p"
+           for e in pre), f"authz.preauthorized fields {pre[:1]}"
+assert {e["identifier"]["value"] for e in pre} >= {"www.pre.team-p.test",
+                                                   "exact.team-p.test"}, \
+    "authz.preauthorized names"
 val = [e for e in events if e["event"] == "validation"]
+assert not [e for e in val if e["identifier"]["value"].endswith("pre.team-p.test")], \
+    "a pre-authorised name was validated"
 assert all("result" in e and "identifier" in e for e in val), "validation without result"
 assert any(e.get("evidence") for e in val), "no validation evidence"
 secrets = [k["hmac"] for k in keys.values()]
@@ -194,10 +233,13 @@ teams_main() {
         mint b --label team-b --allow-names .team-b.test --profiles short &&
         mint r --label team-r --allow-names .team-a.test &&
         mint revoked --label gone &&
-        mint c --label team-c --allow-names .team-a.test
+        mint c --label team-c --allow-names .team-a.test &&
+        mint p --label team-p --allow-names .team-p.test \
+            --preauthorized .pre.team-p.test,exact.team-p.test
         admin eab revoke "$(key_field revoked kid)" > /dev/null 2>&1 ||
             not_ok eab_revoke "eab revoke failed"
         test_lego_policy
+        test_lego_preauthorized
         run_phase policy
         if admin eab revoke "$(key_field r kid)" > /dev/null 2>&1; then
             run_phase revoked

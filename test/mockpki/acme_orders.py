@@ -3,6 +3,10 @@
 
 Usage: acme_orders.py DIRECTORY_URL CA_FILE HTTP01_PORT STATE_DIR TIMEOUT NAME...
 
+A NAME may be written NAME@PROFILE: its order asks for that ACME profile
+(draft-ietf-acme-profiles; python3-acme 2.1 has no option for it, so the
+newOrder object carries the member itself).
+
 For each NAME (one identifier per order): new order, http-01 answered by
 this script on HTTP01_PORT, finalize without waiting. Then STATE_DIR/finalized
 is written and every order is polled (POST-as-GET) until it is valid or
@@ -13,7 +17,10 @@ Prints one tab-separated line per order:
   name  final_status  finalize_status  finalize_retry_after  error_type  error_detail
 where finalize_* describe the answer to the finalize POST ("processing" and
 its Retry-After header for a PKI that is slow or pending).  Exit status 0
-when every order reached a final state.
+when every order reached a final state. The certificate of each valid
+order is saved as STATE_DIR/NAME.pem (leaf first, then its chain). With
+EAB_KID and EAB_HMAC in the environment the account is bound to that EAB
+key (RFC 8555 §7.3.4), so it gets the key's team policy.
 """
 import datetime
 import http.server
@@ -60,6 +67,25 @@ def csr_pem(name):
     return csr.public_bytes(serialization.Encoding.PEM)
 
 
+class ProfiledOrder(messages.NewOrder):
+    """newOrder with the profile member (draft-ietf-acme-profiles)."""
+    profile: str = jose.field("profile", omitempty=True)
+
+
+def new_order(acme, pem, name, profile):
+    """ClientV2.new_order, with a profile when one is asked for."""
+    if not profile:
+        return acme.new_order(pem)
+    order = ProfiledOrder(identifiers=[messages.Identifier(
+        typ=messages.IDENTIFIER_FQDN, value=name)], profile=profile)
+    response = acme._post(acme.directory["newOrder"], order)
+    body = messages.Order.from_json(response.json())
+    authzrs = [acme._authzr_from_response(acme._post_as_get(url), uri=url)
+               for url in body.authorizations]
+    return messages.OrderResource(body=body, uri=response.headers.get("Location"),
+                                  authorizations=authzrs, csr_pem=pem)
+
+
 def retrying(fn, deadline):
     """Calls fn until it does not raise a network-ish error or time is up."""
     while True:
@@ -86,13 +112,20 @@ def main():
                              verify_ssl=ca)
     directory = messages.Directory.from_json(net.get(dir_url).json())
     acme = client.ClientV2(directory, net)
+    eab = None
+    if os.environ.get("EAB_KID"):
+        eab = messages.ExternalAccountBinding.from_data(
+            account_public_key=key.public_key(), kid=os.environ["EAB_KID"],
+            hmac_key=os.environ["EAB_HMAC"], directory=directory)
     acme.new_account(messages.NewRegistration.from_data(
-        email="adapters@example.test", terms_of_service_agreed=True))
+        email="adapters@example.test", terms_of_service_agreed=True,
+        external_account_binding=eab))
 
     orders = []
-    for name in names:
+    for spec in names:
+        name, _, profile = spec.partition("@")
         pem = csr_pem(name)
-        orderr = acme.new_order(pem)
+        orderr = new_order(acme, pem, name, profile)
         for authzr in orderr.authorizations:
             for chall in authzr.body.challenges:
                 if isinstance(chall.chall, challenges.HTTP01):
@@ -121,6 +154,13 @@ def main():
                 continue
             o["status"] = body.get("status", "-")
             o["error"] = body.get("error") or {}
+            if o["status"] == "valid" and body.get("certificate"):
+                try:
+                    pem = acme._post_as_get(body["certificate"]).text
+                    with open(os.path.join(state_dir, o["name"] + ".pem"), "w") as f:
+                        f.write(pem)
+                except Exception:  # noqa: B902 (reported by the caller)
+                    pass
             if o["status"] in ("valid", "invalid"):
                 pending.remove(o)
         time.sleep(0.3)

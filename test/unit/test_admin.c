@@ -189,7 +189,8 @@ test_parse_values(void **state)
     const char *argv[] = { "eab", "add", "--label", "team-a", "--profiles",
                            "p1,p2", "--allow-names", ".a.test",
                            "--allow-ips", "10.0.0.0/8", "--max-validity",
-                           "30", NULL };
+                           "30", "--default-profile", "p2",
+                           "--preauthorized", ".db.a.test,h.a.test", NULL };
     const char *argv2[] = { "revoke", "0a", "--reason=superseded", NULL };
     const char *argv3[] = { "certs", "list", NULL };
     const char *argv4[] = { "orders", "list", "--account", "A1", NULL };
@@ -197,7 +198,7 @@ test_parse_values(void **state)
     char errbuf[200];
 
     (void)state;
-    assert_int_equal(admin_parse(12, (char *const *)(uintptr_t)argv, &cmd,
+    assert_int_equal(admin_parse(16, (char *const *)(uintptr_t)argv, &cmd,
                                  errbuf, sizeof(errbuf)),
                      AP_OK);
     assert_string_equal(cmd.label, "team-a");
@@ -205,6 +206,8 @@ test_parse_values(void **state)
     assert_string_equal(cmd.allow_names, ".a.test");
     assert_string_equal(cmd.allow_ips, "10.0.0.0/8");
     assert_int_equal(cmd.max_validity_days, 30);
+    assert_string_equal(cmd.default_profile, "p2");
+    assert_string_equal(cmd.preauthorized, ".db.a.test,h.a.test");
     assert_int_equal(admin_parse(3, (char *const *)(uintptr_t)argv2, &cmd,
                                  errbuf, sizeof(errbuf)),
                      AP_OK);
@@ -1232,6 +1235,8 @@ test_eab(void **state)
                           "--json", NULL };
     const char *bad_profile[] = { "eab", "add", "--label", "x",
                                   "--profiles", "nosuch", NULL };
+    const char *bad_default[] = { "eab", "add", "--label", "x",
+                                  "--default-profile", "nosuch", NULL };
     const char *list[] = { "eab", "list", NULL };
     const char *list_j[] = { "eab", "list", "--json", NULL };
     const char *revoke[] = { "eab", "revoke", "K1", NULL };
@@ -1248,6 +1253,8 @@ test_eab(void **state)
     cJSON_Delete(doc);
     assert_int_equal(run(f, bad_profile), ADMIN_EXIT_FAIL);
     assert_non_null(strstr(f->err, "no such profile"));
+    assert_int_equal(run(f, bad_default), ADMIN_EXIT_FAIL);
+    assert_non_null(strstr(f->err, "default_profile: nosuch: no such profile"));
     /* Lists never show a key, neither the new nor the seeded one. */
     assert_int_equal(run(f, list), ADMIN_EXIT_OK);
     assert_null(strstr(f->out, hmac));

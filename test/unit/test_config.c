@@ -349,6 +349,27 @@ static const struct bad_row bad_rows[] = {
      * "file:line: message". Input: [server] base_url = acme.test on line 3
      * (also the three rows below, same cause). They must name the line of
      * the offending key. */
+    /* Named adapters (docs/adapters.md). */
+    { "profile naming an unknown adapter",
+      "[adapter.old]\ntype = local\n[profile.p]\n\nadapter = new\n", 5,
+      "adapter" },
+    { "profile naming a prefix of an adapter name",
+      "[profile.p]\nadapter = old\n[adapter.olden]\ntype = local\n", 2,
+      "adapter" },
+    { "named adapter without a type", "[server]\nthreads = 4\n"
+      "[adapter.two]\nworkers = 1\n", 3, "type" },
+    { "named adapter called default", "[adapter.default]\ntype = local\n",
+      2, "default" },
+    { "named adapter with a dot", "[adapter.a.b]\ntype = local\n", 2,
+      "adapter name" },
+    { "named adapter with an empty name", "[adapter.]\ntype = local\n", 2,
+      "adapter name" },
+    { "ninth named adapter",
+      "[adapter.a1]\ntype=local\n[adapter.a2]\ntype=local\n"
+      "[adapter.a3]\ntype=local\n[adapter.a4]\ntype=local\n"
+      "[adapter.a5]\ntype=local\n[adapter.a6]\ntype=local\n"
+      "[adapter.a7]\ntype=local\n[adapter.a8]\ntype=local\n"
+      "[adapter.a9]\ntype=local\n", 18, "at most 8" },
     { "base_url without a scheme",
       "[server]\nlisten = a:1\nbase_url = acme.test\n", 3, "base_url" },
     /* BUG: same cause. Input: base_url = https://acme.test/ on line 2. */
@@ -515,6 +536,56 @@ test_adapter_lines(void **state)
     assert_int_equal(sec->kv[2].line, 4);
 }
 
+/* [adapter.NAME] sections: each its own type and keys with their lines,
+ * next to the plain [adapter]; profiles route to them. */
+static void
+test_named_adapters(void **state)
+{
+    struct fixture *f = *state;
+    const struct config_section *sec = NULL;
+    const char *type = NULL;
+    char errbuf[512] = "";
+
+    write_file(f->path, "[adapter]\n"                 /* 1 */
+                        "type = local\n"              /* 2 */
+                        "[adapter.old-ca]\n"          /* 3 */
+                        "type = ejbca\n"              /* 4 */
+                        "url = https://old.test\n"    /* 5 */
+                        "[adapter.old]\n"             /* 6 */
+                        "type = vault\n"              /* 7 */
+                        "url = https://v.test\n"      /* 8 */
+                        "[profile.p]\n"               /* 9 */
+                        "adapter = old-ca\n"          /* 10 */
+                        "[profile.q]\n"               /* 11 */
+                        "template = t\n"              /* 12 */
+                        "[adapter.old-ca]\n"          /* 13 */
+                        "workers = 2\n");             /* 14 */
+    assert_int_equal(config_load(f->path, &f->cfg, errbuf, sizeof(errbuf)),
+                     AP_OK);
+    assert_int_equal(f->cfg.n_adapters, 2);
+    assert_true(config_adapter_find(&f->cfg, "old-ca", &type, &sec));
+    assert_string_equal(type, "ejbca");
+    assert_int_equal(sec->n, 2);
+    assert_string_equal(sec->kv[0].key, "url");
+    assert_int_equal(sec->kv[0].line, 5);
+    assert_string_equal(sec->kv[1].key, "workers");
+    assert_int_equal(sec->kv[1].line, 14);
+    assert_string_equal(sec->file, f->path);
+    assert_true(config_adapter_find(&f->cfg, "old", &type, &sec));
+    assert_string_equal(type, "vault");
+    assert_int_equal(sec->n, 1);
+    assert_int_equal(sec->kv[0].line, 8);
+    assert_true(config_adapter_find(&f->cfg, NULL, &type, &sec));
+    assert_string_equal(type, "local");
+    assert_ptr_equal(sec, &f->cfg.adapter.section);
+    assert_true(config_adapter_find(&f->cfg, "default", &type, NULL));
+    assert_string_equal(type, "local");
+    assert_false(config_adapter_find(&f->cfg, "new", NULL, NULL));
+    assert_string_equal(config_profile_find(&f->cfg, "p")->adapter, "old-ca");
+    assert_string_equal(config_profile_find(&f->cfg, "q")->adapter,
+                        "default");
+}
+
 /* ---- runner -------------------------------------------------------- */
 
 
@@ -595,6 +666,7 @@ main(void)
              NULL);
     add_test(&l, "adapter section", test_adapter_section, NULL);
     add_test(&l, "adapter line numbers", test_adapter_lines, NULL);
+    add_test(&l, "named adapters", test_named_adapters, NULL);
 
     failed = _cmocka_run_group_tests("config", l.tests, l.n, NULL, NULL);
     free(l.tests);

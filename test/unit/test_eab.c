@@ -325,6 +325,78 @@ test_watch_sees_unwiped(void **state)
     unwiped = 0;
 }
 
+/* default_profile: kept when it is a configured profile and one of the
+ * key's profiles (when it lists some); refused otherwise, naming why.
+ * preauthorized: names as allow_names, suffixes of two labels at least. */
+static void
+test_default_profile(void **state)
+{
+    struct fixture *f = *state;
+    struct config_profile profs[2];
+    struct config cfg = f->cfg;
+    static const struct {
+        const char *json;
+        const char *err;    /* NULL: accepted */
+    } rows[] = {
+        { "{\"default_profile\":\"short\"}", NULL },
+        { "{\"profiles\":[\"tls\",\"short\"],\"default_profile\":\"short\"}",
+          NULL },
+        { "{\"default_profile\":\"nosuch\"}", "no such profile" },
+        { "{\"profiles\":[\"tls\"],\"default_profile\":\"short\"}",
+          "not one of the key's profiles" },
+        { "{\"default_profile\":7}", "no such profile" },
+        /* pre-authorised names: suffixes of two labels or more */
+        { "{\"preauthorized\":[\".db.corp.test\",\"h.corp.test\"]}", NULL },
+        { "{\"preauthorized\":[\".corp\"]}", "two labels" },
+        { "{\"preauthorized\":[\"a b.test\"]}", "preauthorized" },
+        { "{\"preauthorized\":[]}", "1 to 64" },
+    };
+
+    memset(profs, 0, sizeof(profs));
+    profs[0].name = (char *)"tls";
+    profs[1].name = (char *)"short";
+    cfg.profiles[0] = profs[0];
+    cfg.profiles[1] = profs[1];
+    cfg.n_profiles = 2;
+    watching = false;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        cJSON *policy = cJSON_Parse(rows[i].json);
+        char kid[EAB_KID_LEN + 8];
+        char hmac[EAB_HMAC_LEN + 8];
+        char errbuf[200] = "";
+        struct store_txn *txn = NULL;
+        cJSON *rec = NULL;
+        ap_err rc;
+
+        assert_non_null(policy);
+        rc = eab_create(f->st, &cfg, "team-d", policy, NULL, kid,
+                        sizeof(kid), hmac, sizeof(hmac), errbuf,
+                        sizeof(errbuf));
+        cJSON_Delete(policy);
+        if (rows[i].err != NULL) {
+            assert_int_equal(rc, AP_EINVAL);
+            if (strstr(errbuf, rows[i].err) == NULL) {
+                fail_msg("row %zu: '%s' does not say '%s'", i, errbuf,
+                         rows[i].err);
+            }
+            continue;
+        }
+        assert_int_equal(rc, AP_OK);
+        assert_int_equal(store_begin(f->st, false, &txn), AP_OK);
+        assert_int_equal(store_get_json(txn, STORE_EAB, kid, &rec), AP_OK);
+        store_abort(txn);
+        if (strstr(rows[i].json, "default_profile") != NULL) {
+            assert_string_equal(json_str(rec, "default_profile", ""),
+                                "short");
+        } else {
+            assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(
+                                 rec, "preauthorized")),
+                             2);
+        }
+        cJSON_Delete(rec);
+    }
+}
+
 int
 main(void)
 {
@@ -335,6 +407,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_verify_refused, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bind_list_read, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_default_profile, setup,
                                         teardown),
     };
 

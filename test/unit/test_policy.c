@@ -223,16 +223,21 @@ struct profile_row {
     const char *team_profiles; /* NULL: no team */
     const char *asked;         /* NULL: none named */
     const char *want;          /* NULL: refused */
+    const char *team_default;  /* the key's default_profile, or NULL */
 };
 
 static const struct profile_row profile_rows[] = {
-    { NULL, NULL, "tls" },           /* the server default */
-    { NULL, "short", "short" },
-    { "short", NULL, "short" },      /* the team's first is its default */
-    { "short tls", "tls", "tls" },
-    { NULL, "nosuch", NULL },
-    { "short", "tls", NULL },        /* not the team's */
-    { "short", "nosuch", NULL },
+    { NULL, NULL, "tls", NULL },           /* the server default */
+    { NULL, "short", "short", NULL },
+    { "short", NULL, "short", NULL },      /* the team's first is its default */
+    { "short tls", "tls", "tls", NULL },
+    { NULL, "nosuch", NULL, NULL },
+    { "short", "tls", NULL, NULL },        /* not the team's */
+    { "short", "nosuch", NULL, NULL },
+    /* eab add --default-profile: wins over the first of the list */
+    { "short tls", NULL, "tls", "tls" },
+    { "short tls", "short", "short", "tls" },
+    { "", NULL, "short", "short" },
 };
 
 static void
@@ -250,6 +255,10 @@ test_profiles(void **state)
         cJSON *rec = r->team_profiles ? team(NULL, NULL, r->team_profiles, 0,
                                              false)
                                       : NULL;
+
+        if (rec != NULL && r->team_default != NULL) {
+            cJSON_AddStringToObject(rec, "default_profile", r->team_default);
+        }
 
         acme_resp_init(&resp);
         policy_for_account(&global, rec, &p, &resp);
@@ -478,10 +487,72 @@ test_ratelimit(void **state)
     ratelimit_free(rl);
 }
 
+/* Pre-authorised names (eab add --preauthorized): which identifiers a
+ * key's rules cover, wildcards only under a suffix and only while the
+ * global policy allows them; nothing without a team. */
+struct preauth_row {
+    const char *type;
+    const char *value;
+    bool wildcards;       /* [policy] wildcards */
+    const char *want;     /* the rule, or NULL */
+};
+
+static const struct preauth_row preauth_rows[] = {
+    { "dns", "a.db.corp.test", false, ".db.corp.test" },
+    { "dns", "x.y.db.corp.test", false, ".db.corp.test" },
+    { "dns", "db.corp.test", false, NULL },           /* not below it */
+    { "dns", "evildb.corp.test", false, NULL },       /* not a label */
+    { "dns", "db.corp.test.evil.test", false, NULL },
+    { "dns", "host.corp.test", false, "host.corp.test" },
+    { "dns", "a.host.corp.test", false, NULL },       /* exact only */
+    { "dns", "other.test", false, NULL },
+    { "dns", "*.db.corp.test", true, ".db.corp.test" },
+    { "dns", "*.a.db.corp.test", true, ".db.corp.test" },
+    { "dns", "*.db.corp.test", false, NULL },         /* global: no */
+    { "dns", "*.corp.test", true, NULL },             /* wider */
+    { "dns", "*.host.corp.test", true, NULL },        /* exact rule */
+    { "ip", "10.0.0.1", true, NULL },
+};
+
+static void
+test_preauthorized(void **state)
+{
+    struct policy p;
+    struct acme_resp resp;
+    cJSON *rec = team(NULL, NULL, NULL, 0, false);
+    cJSON *pre = cJSON_AddArrayToObject(rec, "preauthorized");
+
+    (void)state;
+    cJSON_AddItemToArray(pre, cJSON_CreateString(".db.corp.test"));
+    cJSON_AddItemToArray(pre, cJSON_CreateString("host.corp.test"));
+    for (size_t i = 0; i < sizeof(preauth_rows) / sizeof(preauth_rows[0]);
+         i++) {
+        const struct preauth_row *r = &preauth_rows[i];
+        const char *got;
+
+        make_config("", "", r->wildcards, 0);
+        assert_int_equal(policy_global_init(&cfg, &global, NULL, 0), AP_OK);
+        acme_resp_init(&resp);
+        policy_for_account(&global, rec, &p, &resp);
+        got = policy_preauthorized(&p, r->type, r->value);
+        if ((got == NULL) != (r->want == NULL) ||
+            (got != NULL && strcmp(got, r->want) != 0)) {
+            fail_msg("%s %s: got %s, want %s", r->type, r->value,
+                     got ? got : "none", r->want ? r->want : "none");
+        }
+        /* Without a team nothing is pre-authorised. */
+        policy_for_account(&global, NULL, &p, &resp);
+        assert_null(policy_preauthorized(&p, r->type, r->value));
+        acme_resp_fini(&resp);
+    }
+    cJSON_Delete(rec);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_preauthorized),
         cmocka_unit_test(test_identifiers),
         cmocka_unit_test(test_wildcards_and_count),
         cmocka_unit_test(test_revoked_team),

@@ -86,8 +86,9 @@ static void act_order_failed(void) { metrics_issue_outcome(true, false, true); }
 static void act_order_bogus(void) { metrics_order("bogus"); }
 static void act_validation_http(void) { metrics_validation("http-01", true, 40); }
 static void act_validation_odd(void) { metrics_validation("x-99", false, 1); }
-static void act_pki_unknown_adapter(void) { metrics_pki("mypki", "submit", "issued", 10); }
-static void act_pki_unknown_call(void) { metrics_pki("vault", "frobnicate", "ok", 10); }
+static void act_pki_unknown_adapter(void) { metrics_pki("mypki", "nosuchtype", "submit", "issued", 10); }
+static void act_pki_named(void) { metrics_pki("old-ca", "ejbca", "submit", "issued", 10); }
+static void act_pki_unknown_call(void) { metrics_pki("default", "vault", "frobnicate", "ok", 10); }
 static void act_revoked(void) { metrics_cert_revoked(); }
 static void act_reload_refused(void) { metrics_reload(false); }
 
@@ -128,10 +129,14 @@ static const struct count_row count_rows[] = {
       "acmeproxy_validation_duration_seconds_bucket{type=\"http-01\",le=\"0.05\"}", 1 },
     { "metrics_validation_unknown_type_other", act_validation_odd,
       "acmeproxy_validations_total{type=\"other\",result=\"invalid\"}", 1 },
-    { "metrics_pki_unknown_adapter_other", act_pki_unknown_adapter,
-      "acmeproxy_pki_calls_total{adapter=\"other\",call=\"submit\",outcome=\"issued\"}", 1 },
+    { "metrics_pki_unknown_type_other", act_pki_unknown_adapter,
+      "acmeproxy_pki_calls_total{adapter=\"mypki\",type=\"other\",call=\"submit\",outcome=\"issued\"}", 1 },
+    { "metrics_pki_named_adapter_label", act_pki_named,
+      "acmeproxy_pki_calls_total{adapter=\"old-ca\",type=\"ejbca\",call=\"submit\",outcome=\"issued\"}", 1 },
+    { "metrics_pki_named_adapter_latency", act_pki_named,
+      "acmeproxy_pki_call_duration_seconds_count{adapter=\"old-ca\",type=\"ejbca\",call=\"submit\"}", 1 },
     { "metrics_pki_unknown_call_ignored", act_pki_unknown_call,
-      "acmeproxy_pki_calls_total{adapter=\"vault\",call=\"submit\",outcome=\"ok\"}", -1 },
+      "acmeproxy_pki_calls_total{adapter=\"default\",type=\"vault\",call=\"submit\",outcome=\"ok\"}", -1 },
     { "metrics_revoked", act_revoked, "acmeproxy_certificates_revoked_total",
       1 },
     { "metrics_reload_refused", act_reload_refused,
@@ -258,10 +263,10 @@ test_adapter_wrap(void **state)
     struct adapter_result res;
     char *before;
     char *after;
-    const char *sub = "acmeproxy_pki_calls_total{adapter=\"vault\","
-                      "call=\"submit\",outcome=\"pending\"}";
-    const char *hl = "acmeproxy_pki_calls_total{adapter=\"vault\","
-                     "call=\"health\",outcome=\"error\"}";
+    const char *sub = "acmeproxy_pki_calls_total{adapter=\"new-ca\","
+                      "type=\"vault\",call=\"submit\",outcome=\"pending\"}";
+    const char *hl = "acmeproxy_pki_calls_total{adapter=\"new-ca\","
+                     "type=\"vault\",call=\"health\",outcome=\"error\"}";
     double b_sub;
     double b_hl;
 
@@ -269,7 +274,7 @@ test_adapter_wrap(void **state)
     before = render();
     b_sub = series(before, sub);
     b_hl = series(before, hl);
-    assert_int_equal(metrics_adapter_wrap(&fake, real, &mops, &mstate),
+    assert_int_equal(metrics_adapter_wrap("new-ca", &fake, real, &mops, &mstate),
                      AP_OK);
     assert_string_equal(mops->name, "vault");
     assert_int_equal(mops->caps, ADAPTER_CAP_CONCURRENT);
@@ -301,16 +306,40 @@ struct ready_row {
 
 static void t_none(struct ready_facts *f) { (void)f; }
 static void t_store(struct ready_facts *f) { f->store_ok = false; }
-static void t_probe_failed(struct ready_facts *f) { f->adapter_ok = false; }
-static void t_probe_slow(struct ready_facts *f) { f->adapter_ms = 6000; }
-static void t_probe_hangs(struct ready_facts *f) { f->adapter_running_ms = 5001; }
-static void t_probe_old(struct ready_facts *f) { f->adapter_age_ms = 36000; }
-static void t_not_probed(struct ready_facts *f) { f->adapter_probed = false; }
+static void t_probe_failed(struct ready_facts *f) { f->adapters[0].ok = false; }
+static void t_probe_slow(struct ready_facts *f) { f->adapters[0].ms = 6000; }
+static void t_probe_hangs(struct ready_facts *f) { f->adapters[0].running_ms = 5001; }
+static void t_probe_old(struct ready_facts *f) { f->adapters[0].age_ms = 36000; }
+static void t_not_probed(struct ready_facts *f) { f->adapters[0].probed = false; }
 static void t_no_probe(struct ready_facts *f)
 {
-    f->adapter_has_probe = false;
-    f->adapter_ok = false;
+    f->adapters[0].has_probe = false;
+    f->adapters[0].ok = false;
 }
+/* A second adapter ("ejbca"), answering like the first. */
+static void t_two(struct ready_facts *f)
+{
+    f->adapters[1] = f->adapters[0];
+    snprintf(f->adapters[1].name, sizeof(f->adapters[1].name), "ejbca");
+    f->n_adapters = 2;
+}
+static void t_two_second_fails(struct ready_facts *f)
+{
+    t_two(f);
+    f->adapters[1].ok = false;
+}
+static void t_two_first_fails(struct ready_facts *f)
+{
+    t_two(f);
+    f->adapters[0].running_ms = 9000;
+}
+static void t_two_both_fail(struct ready_facts *f)
+{
+    t_two(f);
+    f->adapters[0].ok = false;
+    f->adapters[1].probed = false;
+}
+static void t_no_adapter(struct ready_facts *f) { f->n_adapters = 0; }
 static void t_job_old(struct ready_facts *f) { f->job_wait_ms[1] = 600000; }
 static void t_job_young(struct ready_facts *f) { f->job_wait_ms[1] = 599999; }
 static void t_jobs_unknown(struct ready_facts *f) { f->jobs_known = false; }
@@ -339,6 +368,11 @@ static const struct ready_row ready_rows[] = {
     { "ready_probe_stale", t_probe_old, false, "adapter" },
     { "ready_not_probed_yet", t_not_probed, false, "adapter" },
     { "ready_adapter_without_probe", t_no_probe, true, NULL },
+    { "ready_two_adapters_good", t_two, true, NULL },
+    { "ready_one_of_two_adapters_fails", t_two_second_fails, true, NULL },
+    { "ready_default_of_two_adapters_hangs", t_two_first_fails, true, NULL },
+    { "ready_both_adapters_fail", t_two_both_fail, false, "adapter" },
+    { "ready_no_adapter", t_no_adapter, false, "adapter" },
     { "ready_oldest_job_at_bound", t_job_old, false, "jobs" },
     { "ready_oldest_job_under_bound", t_job_young, true, NULL },
     { "ready_queues_unreadable", t_jobs_unknown, false, "jobs" },
@@ -359,11 +393,13 @@ test_ready(void **state)
 
     memset(&f, 0, sizeof(f));
     f.store_ok = true;
-    f.adapter_probed = true;
-    f.adapter_has_probe = true;
-    f.adapter_ok = true;
-    f.adapter_ms = 20;
-    f.adapter_age_ms = 1000;
+    snprintf(f.adapters[0].name, sizeof(f.adapters[0].name), "default");
+    f.adapters[0].probed = true;
+    f.adapters[0].has_probe = true;
+    f.adapters[0].ok = true;
+    f.adapters[0].ms = 20;
+    f.adapters[0].age_ms = 1000;
+    f.n_adapters = 1;
     f.probe_interval = 10;
     f.probe_timeout_ms = 5000;
     f.jobs_known = true;
@@ -384,6 +420,35 @@ test_ready(void **state)
         assert_non_null(c);
         assert_non_null(cJSON_GetObjectItem(c, "detail"));
         assert_int_equal(cJSON_IsTrue(cJSON_GetObjectItem(c, "ok")), want);
+    }
+    /* Each adapter's own verdict, by name, is the one it gets alone; with
+     * several, a failing one is named in the check's detail. */
+    for (size_t i = 0; i < f.n_adapters; i++) {
+        struct ready_facts one = f;
+        cJSON *one_body = NULL;
+        const cJSON *mine = cJSON_GetObjectItem(
+            cJSON_GetObjectItem(body, "adapters"), f.adapters[i].name);
+        const cJSON *alone;
+        const char *detail = cJSON_GetStringValue(cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(body, "checks"),
+                                "adapter"),
+            "detail"));
+        bool ok;
+
+        one.adapters[0] = f.adapters[i];
+        one.n_adapters = 1;
+        (void)adminsrv_ready(&one, &one_body);
+        alone = cJSON_GetObjectItem(
+            cJSON_GetObjectItem(one_body, "checks"), "adapter");
+        assert_non_null(mine);
+        assert_non_null(alone);
+        ok = cJSON_IsTrue(cJSON_GetObjectItem(mine, "ok"));
+        assert_int_equal(ok, cJSON_IsTrue(cJSON_GetObjectItem(alone, "ok")));
+        if (f.n_adapters > 1 && !ok) {
+            assert_non_null(detail);
+            assert_non_null(strstr(detail, f.adapters[i].name));
+        }
+        cJSON_Delete(one_body);
     }
     cJSON_Delete(body);
     assert_int_equal(adminsrv_ready(&f, NULL), r->ready);
@@ -571,7 +636,7 @@ test_snapshot_swap(void **state)
     assert_ptr_equal(app_acquire(&f->root), &f->root);
     app_release(&f->root);
 
-    assert_int_equal(snapshot_build(&f->root, f->path, true, 0, &s, err,
+    assert_int_equal(snapshot_build(&f->root, f->path, true, &s, err,
                                     sizeof(err)), AP_OK);
     assert_int_equal(snapshot_install(&f->root, s), AP_OK);
     v1 = app_acquire(&f->root);
@@ -585,8 +650,7 @@ test_snapshot_swap(void **state)
     /* A new policy: the held view keeps the old one, a new view gets the
      * new one; the old snapshot lives until v1 is released (ASan). */
     snap_write(f, "[policy]\nallow_names = .two.test\n");
-    assert_int_equal(snapshot_build(&f->root, f->path, true,
-                                    issuer_threads(v1->issuer), &s, err,
+    assert_int_equal(snapshot_build(&f->root, f->path, true, &s, err,
                                     sizeof(err)), AP_OK);
     assert_int_equal(snapshot_install(&f->root, s), AP_OK);
     v2 = app_acquire(&f->root);
@@ -596,6 +660,110 @@ test_snapshot_swap(void **state)
     app_release(v1);
     assert_string_equal(v2->policy->names[0], ".two.test");
     app_release(v2);
+}
+
+/* Named adapters: each its own, the default first; an issuance view of a
+ * named one; a reload that adds one adds its workers to the sum; an
+ * unknown name has no view. */
+static void
+test_snapshot_named(void **state)
+{
+    struct snapfix *f = *state;
+    struct snapshot *s = NULL;
+    struct app *v;
+    struct app pv;
+    const struct app_pki *p;
+    char err[512];
+
+    snap_write(f, "workers = 2\n[adapter.second]\ntype = local\n"
+                  "workers = 3\nmax_inflight = 3\n"
+                  "[profile.two]\nadapter = second\n");
+    assert_int_equal(snapshot_build(&f->root, f->path, true, &s, err,
+                                    sizeof(err)), AP_OK);
+    assert_int_equal(s->n_pkis, 2);
+    assert_int_equal(snapshot_issue_threads(s), 2 + 3);
+    assert_int_equal(snapshot_install(&f->root, s), AP_OK);
+    v = app_acquire(&f->root);
+    assert_int_equal(v->n_pkis, 2);
+    assert_string_equal(app_adapter_name(v), "default");
+    p = app_pki_find(v, NULL);
+    assert_non_null(p);
+    assert_string_equal(p->name, "default");
+    assert_ptr_equal(p->issuer, v->issuer);
+    p = app_pki_find(v, "second");
+    assert_non_null(p);
+    assert_ptr_not_equal(p->issuer, v->issuer);
+    assert_int_equal(issuer_threads(p->issuer), 3);
+    assert_true(app_pki_view(v, "second", &pv));
+    assert_ptr_equal(pv.issuer, p->issuer);
+    assert_ptr_equal(pv.adapter_state, p->state);
+    assert_string_equal(app_adapter_name(&pv), "second");
+    assert_ptr_equal(pv.st, v->st);
+    assert_false(app_pki_view(v, "third", &pv));
+    assert_null(app_pki_find(v, "third"));
+    assert_string_equal(config_profile_find(v->cfg, "two")->adapter,
+                        "second");
+    app_release(v);
+
+    /* A reload that adds a third adapter: three issuers, more workers. */
+    snap_write(f, "workers = 2\n[adapter.second]\ntype = local\n"
+                  "workers = 3\nmax_inflight = 3\n"
+                  "[adapter.third]\ntype = local\nworkers = 1\n");
+    assert_int_equal(snapshot_build(&f->root, f->path, true, &s, err,
+                                    sizeof(err)), AP_OK);
+    assert_int_equal(s->n_pkis, 3);
+    assert_int_equal(snapshot_issue_threads(s), 2 + 3 + 1);
+    assert_int_equal(snapshot_install(&f->root, s), AP_OK);
+    v = app_acquire(&f->root);
+    assert_true(app_pki_view(v, "third", &pv));
+    assert_string_equal(pv.adapter->name, "local");
+    app_release(v);
+}
+
+/* max_inflight call slots: taken up to the cap, then refused with a wait
+ * that grows with the runs turned away; counted by adapter name, so a
+ * reload's new issuer shares the old one's slots. */
+static void
+test_issuer_slots(void **state)
+{
+    struct snapfix *f = *state;
+    struct snapshot *s1 = NULL;
+    struct snapshot *s2 = NULL;
+    struct issuer *a;
+    struct issuer *b;
+    long long d1 = 0;
+    long long d2 = 0;
+    char err[512];
+
+    snap_write(f, "[adapter.capped]\ntype = local\nworkers = 2\n"
+                  "max_inflight = 2\n");
+    assert_int_equal(snapshot_build(&f->root, f->path, true, &s1, err,
+                                    sizeof(err)), AP_OK);
+    assert_int_equal(snapshot_build(&f->root, f->path, true, &s2, err,
+                                    sizeof(err)), AP_OK);
+    a = (struct issuer *)app_pki_find(&s1->app, "capped")->issuer;
+    b = (struct issuer *)app_pki_find(&s2->app, "capped")->issuer;
+    assert_true(issuer_slot_take(a, &d1));
+    assert_true(issuer_slot_take(b, &d1));      /* the same two slots */
+    assert_false(issuer_slot_take(a, &d1));
+    assert_false(issuer_slot_take(b, &d2));
+    assert_in_range(d1, 200, 300);              /* 250 ms +-20 % */
+    assert_in_range(d2, 400, 600);              /* the second turned away */
+    /* The default adapter's slots are its own. */
+    assert_true(issuer_slot_take(s1->app.issuer, &d1));
+    issuer_slot_give(s1->app.issuer);
+    issuer_slot_give(a);
+    assert_true(issuer_slot_take(b, &d1));
+    assert_false(issuer_slot_take(a, &d1));
+    assert_in_range(d1, 200, 300);              /* reset by the give */
+    issuer_slot_give(a);
+    issuer_slot_give(b);
+    assert_true(issuer_slot_take(a, &d1));
+    assert_true(issuer_slot_take(a, &d1));
+    issuer_slot_give(a);
+    issuer_slot_give(a);
+    snapshot_put(s1);
+    snapshot_put(s2);
 }
 
 struct refuse_row {
@@ -616,8 +784,17 @@ static const struct refuse_row refuse_rows[] = {
       "[adapter]\ntype = nosuchpki\n", "[adapter] type nosuchpki is unknown" },
     { "snapshot_refuses_bad_policy", "14000",
       "[policy]\nallow_ips = 10.0.0.0/99\n", "p.conf: [policy] 10.0.0.0/99" },
-    { "snapshot_refuses_thread_change", "14000",
-      "[adapter]\ntype = local\nworkers = 2\n", "takes a restart" },
+    { "snapshot_refuses_profile_unknown_adapter", "14000",
+      "[adapter.two]\ntype = local\n[profile.a]\nadapter = three\n",
+      "p.conf:7: [profile.a] adapter three: no [adapter.three] section" },
+    { "snapshot_refuses_named_unknown_type", "14000",
+      "[adapter.two]\ntype = nosuchpki\n",
+      "[adapter.two] type nosuchpki is unknown" },
+    { "snapshot_refuses_named_unknown_key", "14000",
+      "[adapter.two]\ntype = local\nfrobnicate = 1\n",
+      "p.conf:6: unknown key frobnicate for local" },
+    { "snapshot_refuses_named_without_type", "14000",
+      "[adapter.two]\nworkers = 1\n", "p.conf:4: [adapter.two] needs a type" },
     { "snapshot_refuses_missing_trust_anchors", "14000",
       "[adapter]\ntype = local\ntrust_anchors = /nonexistent.pem\n",
       "trust_anchors" },
@@ -636,7 +813,7 @@ test_snapshot_refused(void **state)
              "[server]\nlisten = 127.0.0.1:%s\ndata_dir = %s\n%s", r->port,
              f->dir, r->rest);
     write_text(f->path, text);
-    assert_int_not_equal(snapshot_build(&f->root, f->path, true, 4, &s, err,
+    assert_int_not_equal(snapshot_build(&f->root, f->path, true, &s, err,
                                         sizeof(err)), AP_OK);
     assert_null(s);
     if (strstr(err, r->want) == NULL) {
@@ -665,6 +842,8 @@ main(void)
     snaps.teardown = snap_teardown;
     add_test(&snaps, "snapshot_swap_keeps_held_view", test_snapshot_swap,
              NULL);
+    add_test(&snaps, "snapshot_named_adapters", test_snapshot_named, NULL);
+    add_test(&snaps, "issuer_slots_capped_by_name", test_issuer_slots, NULL);
     ADD_ROWS(&snaps, refuse_rows, test_snapshot_refused);
     failed += _cmocka_run_group_tests("snapshot", snaps.tests, snaps.n, NULL,
                                       NULL);
