@@ -49,6 +49,8 @@ enum admin_op {
     ADMIN_BACKUP,
     ADMIN_RECONCILE_DONE,
     ADMIN_RECONCILE,
+    ADMIN_ACCOUNTS_BIND,
+    ADMIN_CERTS_REPORT,
     ADMIN__MAX
 };
 
@@ -66,6 +68,11 @@ struct admin_cmd {
     const char *account;        /* orders list --account ID */
     long long expiring_days;    /* certs list --expiring DAYS; -1: all */
     int reason;                 /* revoke --reason: RFC 5280 CRLReason */
+    bool csv;                   /* --csv (certs report): CSV on stdout */
+    const char *kid;            /* accounts bind --kid KID */
+    const char *team;           /* accounts bind / certs report --team */
+    long long days;             /* certs report --days N; -1: the default */
+    long long at;               /* certs report --at TIME; 0: now */
 };
 
 /* Parses the words after the global options (argv[0] is the subcommand).
