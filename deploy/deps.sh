@@ -14,6 +14,7 @@ PKGS=(
     openssl curl ca-certificates jq
     lego python3-acme python3-requests certbot uacme dehydrated
     knot knot-dnsutils
+    faketime
     libc-ares-dev libsystemd-dev systemd prometheus
 )
 # `make deb` (deploy/deb.sh) also needs the Debian packaging tools.
