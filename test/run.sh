@@ -49,6 +49,7 @@ suite test/integration/validation.sh build/san/acmeproxy
 suite test/integration/protocol.sh build/san/acmeproxy
 suite test/integration/clients.sh build/san/acmeproxy
 suite test/integration/teams.sh build/san/acmeproxy
+suite test/integration/oversight.sh build/san/acmeproxy
 suite test/integration/admin.sh build/san/acmeproxy
 suite test/integration/once.sh build/san/acmeproxy
 # The Debian package (make deb) unpacked and served as systemd would.

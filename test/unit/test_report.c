@@ -27,10 +27,13 @@
 #include "common/json.h"
 #include "common/store.h"
 #include "common/timeutil.h"
+#include "proxy/admin.h"
 #include "proxy/app.h"
+#include "proxy/jobs.h"
 #include "proxy/policy.h"
 #include "proxy/report.h"
 #include "proxy/team.h"
+#include "proxy/webhook.h"
 
 #define MAP_MB 16
 #define DAY 86400LL
@@ -611,6 +614,268 @@ test_team_match_and_policy(void **state)
     (void)rmdir(dir);
 }
 
+/* ---- accounts bind, webhooks (the seeded store) ------------------------ */
+
+static void
+load_config(struct config *cfg, const char *dir, const char *extra)
+{
+    char path[128];
+    char text[2048];
+    char errbuf[300];
+
+    snprintf(path, sizeof(path), "%s/p.conf", dir);
+    snprintf(text, sizeof(text), "[server]\ndata_dir = %s\n%s", dir, extra);
+    write_file(path, text);
+    if (config_load(path, cfg, errbuf, sizeof(errbuf)) != AP_OK) {
+        fail_msg("%s", errbuf);
+    }
+}
+
+static void
+test_bind(void **state)
+{
+    struct fixture *f = *state;
+    struct config cfg;
+    struct app app;
+    struct store_txn *txn = NULL;
+    char label[65];
+    char why[256];
+    cJSON *rec = NULL;
+
+    load_config(&cfg, f->dir, "[team.ops]\nallow_names = .ops.test\n");
+    memset(&app, 0, sizeof(app));
+    app.cfg = &cfg;
+    app.st = f->st;
+    assert_int_equal(store_begin(f->st, true, &txn), AP_OK);
+    put_account(txn, "N1", NULL);
+    put_account(txn, "N2", NULL);
+    put_account(txn, "N3", NULL);
+    put(txn, STORE_EAB, "K1",
+        "{\"v\":1,\"kid\":\"K1\",\"label\":\"team-k\",\"hmac\":\"x\","
+        "\"created\":1,\"revoked\":0,\"accounts\":[]}");
+    put(txn, STORE_EAB, "K2",
+        "{\"v\":1,\"kid\":\"K2\",\"label\":\"gone\",\"hmac\":\"x\","
+        "\"created\":1,\"revoked\":5,\"accounts\":[]}");
+    assert_int_equal(store_commit(txn), AP_OK);
+
+    /* To a configured team. */
+    assert_int_equal(team_bind_account(&app, "N1", NULL, "ops", "t",
+                                       cJSON_CreateObject(), label,
+                                       sizeof(label), why, sizeof(why)),
+                     AP_OK);
+    assert_string_equal(label, "ops");
+    /* For good: not again, not to another team. */
+    assert_int_equal(team_bind_account(&app, "N1", NULL, "ops", "t",
+                                       cJSON_CreateObject(), label,
+                                       sizeof(label), why, sizeof(why)),
+                     AP_EINVAL);
+    assert_non_null(strstr(why, "already"));
+    assert_int_equal(team_bind_account(&app, "A1", "K1", NULL, "t",
+                                       cJSON_CreateObject(), label,
+                                       sizeof(label), why, sizeof(why)),
+                     AP_EINVAL);
+    /* An unknown team, account or key; a revoked key. */
+    assert_int_equal(team_bind_account(&app, "N2", NULL, "nosuch", "t",
+                                       cJSON_CreateObject(), label,
+                                       sizeof(label), why, sizeof(why)),
+                     AP_EINVAL);
+    assert_non_null(strstr(why, "[team.nosuch]"));
+    assert_int_equal(team_bind_account(&app, "XX", NULL, "ops", "t",
+                                       cJSON_CreateObject(), label,
+                                       sizeof(label), why, sizeof(why)),
+                     AP_ENOTFOUND);
+    assert_int_equal(team_bind_account(&app, "N2", "K9", NULL, "t",
+                                       cJSON_CreateObject(), label,
+                                       sizeof(label), why, sizeof(why)),
+                     AP_ENOTFOUND);
+    assert_int_equal(team_bind_account(&app, "N2", "K2", NULL, "t",
+                                       cJSON_CreateObject(), label,
+                                       sizeof(label), why, sizeof(why)),
+                     AP_EINVAL);
+    assert_non_null(strstr(why, "revoked"));
+    /* To an EAB key: the key's team, and the key lists the account. */
+    assert_int_equal(team_bind_account(&app, "N2", "K1", NULL, "t",
+                                       cJSON_CreateObject(), label,
+                                       sizeof(label), why, sizeof(why)),
+                     AP_OK);
+    assert_string_equal(label, "team-k");
+    assert_int_equal(store_begin(f->st, false, &txn), AP_OK);
+    assert_int_equal(store_get_json(txn, STORE_ACCOUNTS, "N2", &rec), AP_OK);
+    assert_string_equal(json_str(rec, "eab", ""), "K1");
+    assert_string_equal(json_str(rec, "team", ""), "team-k");
+    cJSON_Delete(rec);
+    assert_int_equal(store_get_json(txn, STORE_ACCOUNTS, "N1", &rec), AP_OK);
+    assert_string_equal(json_str(rec, "team", ""), "ops");
+    assert_null(cJSON_GetObjectItemCaseSensitive(rec, "eab"));
+    cJSON_Delete(rec);
+    assert_int_equal(store_get_json(txn, STORE_EAB, "K1", &rec), AP_OK);
+    assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
+                                               rec, "accounts"), 0)
+                            ->valuestring,
+                        "N2");
+    cJSON_Delete(rec);
+    store_abort(txn);
+    /* [acme] eab_single_use: the key bound one account already. */
+    cfg.acme.eab_single_use = true;
+    assert_int_equal(team_bind_account(&app, "N3", "K1", NULL, "t",
+                                       cJSON_CreateObject(), label,
+                                       sizeof(label), why, sizeof(why)),
+                     AP_EINVAL);
+    assert_non_null(strstr(why, "eab_single_use"));
+    config_fini(&cfg);
+}
+
+static void
+test_webhook_sign(void **state)
+{
+    char out[80];
+
+    (void)state;
+    assert_int_equal(webhook_sign((const unsigned char *)"s3cret", 6,
+                                  1700000000LL, "{\"event\":\"x\"}", out,
+                                  sizeof(out)),
+                     AP_OK);
+    /* Python: hmac.new(b"s3cret", b'1700000000.{"event":"x"}', sha256) */
+    assert_string_equal(out, "sha256=546f0c8c62583fbe447af526f279d1039276c2"
+                             "3e82e263a32b8b71379eac5faf");
+    assert_int_equal(webhook_sign((const unsigned char *)"k", 1, 1, "", out,
+                                  71),
+                     AP_EINVAL);
+}
+
+static bool
+count_job(void *arg, const char *key, const char *val, size_t len)
+{
+    size_t *n = arg;
+
+    (void)key;
+    (void)val;
+    (void)len;
+    (*n)++;
+    return true;
+}
+
+static size_t
+webhook_jobs(struct store *st)
+{
+    struct store_txn *txn = NULL;
+    size_t n = 0;
+
+    assert_int_equal(store_begin(st, false, &txn), AP_OK);
+    assert_int_equal(store_job_scan(txn, "w", count_job, &n), AP_OK);
+    store_abort(txn);
+    return n;
+}
+
+/* The check queues each event once per certificate and kind, for teams
+ * with a webhook only. */
+static void
+test_webhook_check_once(void **state)
+{
+    struct fixture *f = *state;
+    struct config cfg;
+    struct app app;
+    struct store_txn *txn = NULL;
+    size_t n = 99;
+    bool queued = true;
+
+    load_config(&cfg, f->dir,
+                "[team.team-a]\nwebhook = https://127.0.0.1:9/h\n"
+                "[team.team-b]\n[oversight]\nexpiry_days = 3\n");
+    memset(&app, 0, sizeof(app));
+    app.cfg = &cfg;
+    app.st = f->st;
+    /* 8 days on, team-a has OVER and SET: overdue, and expiring within 3
+     * days (2 left); team-b (EXP, ARIP) has no webhook. */
+    assert_int_equal(webhook_check(&app, f->now + 8 * DAY, &n), AP_OK);
+    assert_int_equal(n, 4);
+    assert_int_equal(webhook_jobs(f->st), 4);
+    assert_int_equal(webhook_check(&app, f->now + 8 * DAY, &n), AP_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(webhook_jobs(f->st), 4);
+    /* The issued event too: once. */
+    assert_int_equal(store_begin(f->st, true, &txn), AP_OK);
+    assert_int_equal(webhook_queue(&app, txn, WEBHOOK_ISSUED, "OK", "A1",
+                                   &queued),
+                     AP_OK);
+    assert_true(queued);
+    assert_int_equal(webhook_queue(&app, txn, WEBHOOK_ISSUED, "OK", "A1",
+                                   &queued),
+                     AP_OK);
+    assert_false(queued);
+    /* Not for a team without a webhook, nor for an account without one. */
+    assert_int_equal(webhook_queue(&app, txn, WEBHOOK_ISSUED, "ARI", "B1",
+                                   &queued),
+                     AP_OK);
+    assert_false(queued);
+    assert_int_equal(webhook_queue(&app, txn, WEBHOOK_ISSUED, "LOST", "A2",
+                                   &queued),
+                     AP_OK);
+    assert_false(queued);
+    assert_int_equal(store_commit(txn), AP_OK);
+    assert_int_equal(webhook_jobs(f->st), 5);
+    config_fini(&cfg);
+}
+
+/* The admin command lines of this work. */
+static void
+test_admin_parse(void **state)
+{
+    const char *bind_team[] = { "accounts", "bind", "abcDEF", "--team",
+                                "ops" };
+    const char *bind_kid[] = { "accounts", "bind", "abcDEF", "--kid=K1" };
+    const char *bind_none[] = { "accounts", "bind", "abcDEF" };
+    const char *bind_both[] = { "accounts", "bind", "abcDEF", "--kid", "K1",
+                                "--team", "ops" };
+    const char *report[] = { "certs", "report", "--days", "30", "--csv",
+                             "--at", "2027-01-01T00:00:00Z", "--team",
+                             "=x" };
+    const char *report_bad_days[] = { "certs", "report", "--days", "4000" };
+    const char *report_bad_at[] = { "certs", "report", "--at", "tomorrow" };
+    const char *report_both[] = { "certs", "report", "--csv", "--json" };
+    const char *list_csv[] = { "certs", "list", "--csv" };
+    struct admin_cmd cmd;
+    char errbuf[200];
+
+    (void)state;
+    assert_int_equal(admin_parse(5, (char *const *)(uintptr_t)bind_team,
+                                 &cmd, errbuf, sizeof(errbuf)),
+                     AP_OK);
+    assert_int_equal(cmd.op, ADMIN_ACCOUNTS_BIND);
+    assert_string_equal(cmd.team, "ops");
+    assert_null(cmd.kid);
+    assert_int_equal(admin_parse(4, (char *const *)(uintptr_t)bind_kid, &cmd,
+                                 errbuf, sizeof(errbuf)),
+                     AP_OK);
+    assert_string_equal(cmd.kid, "K1");
+    assert_int_equal(admin_parse(3, (char *const *)(uintptr_t)bind_none,
+                                 &cmd, errbuf, sizeof(errbuf)),
+                     AP_EINVAL);
+    assert_int_equal(admin_parse(7, (char *const *)(uintptr_t)bind_both,
+                                 &cmd, errbuf, sizeof(errbuf)),
+                     AP_EINVAL);
+    assert_int_equal(admin_parse(9, (char *const *)(uintptr_t)report, &cmd,
+                                 errbuf, sizeof(errbuf)),
+                     AP_OK);
+    assert_int_equal(cmd.op, ADMIN_CERTS_REPORT);
+    assert_true(cmd.csv);
+    assert_int_equal(cmd.days, 30);
+    assert_int_equal(cmd.at, 1798761600LL);
+    assert_string_equal(cmd.team, "=x");
+    assert_int_equal(admin_parse(4, (char *const *)(uintptr_t)report_bad_days,
+                                 &cmd, errbuf, sizeof(errbuf)),
+                     AP_EINVAL);
+    assert_int_equal(admin_parse(4, (char *const *)(uintptr_t)report_bad_at,
+                                 &cmd, errbuf, sizeof(errbuf)),
+                     AP_EINVAL);
+    assert_int_equal(admin_parse(4, (char *const *)(uintptr_t)report_both,
+                                 &cmd, errbuf, sizeof(errbuf)),
+                     AP_EINVAL);
+    assert_int_equal(admin_parse(3, (char *const *)(uintptr_t)list_csv, &cmd,
+                                 errbuf, sizeof(errbuf)),
+                     AP_EINVAL);
+}
+
 int
 main(void)
 {
@@ -638,5 +903,11 @@ main(void)
         test_report_team_and_cap, setup, teardown);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(
         test_report_csv, setup, teardown);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(
+        test_bind, setup, teardown);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(
+        test_webhook_check_once, setup, teardown);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_webhook_sign);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_admin_parse);
     return _cmocka_run_group_tests("report", tests, n, NULL, NULL);
 }
