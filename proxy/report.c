@@ -34,8 +34,9 @@ struct scan {
     struct store_txn *txn;
     const struct report_opts *o;
     long long now;
-    struct row *rows;
+    struct row *rows;           /* grows by doubling up to max */
     size_t n;
+    size_t cap;
     size_t max;
     bool truncated;
     long long oldest;           /* smallest issued among rows */
@@ -227,6 +228,20 @@ collect(void *arg, const char *key, const char *val, size_t len)
         s->truncated = true;
         go = false;
         goto out;
+    }
+    if (s->n == s->cap) {
+        size_t cap = s->cap == 0 ? 64 : s->cap * 2;
+        struct row *more;
+
+        cap = cap < s->max ? cap : s->max;
+        more = realloc(s->rows, cap * sizeof(*more));
+        if (more == NULL) {
+            s->rc = AP_ENOMEM;
+            go = false;
+            goto out;
+        }
+        s->rows = more;
+        s->cap = cap;
     }
     snprintf(r.id, sizeof(r.id), "%s", c.id);
     snprintf(r.serial, sizeof(r.serial), "%s", c.serial);
@@ -421,10 +436,6 @@ report_build(struct store *st, const struct report_opts *opts, cJSON **out)
     s.o = opts;
     s.now = opts->now;
     s.max = opts->max_rows != 0 ? opts->max_rows : REPORT_MAX_ROWS;
-    s.rows = calloc(s.max, sizeof(*s.rows));
-    if (s.rows == NULL) {
-        return AP_ENOMEM;
-    }
     rc = store_begin(st, false, &s.txn);
     if (rc == AP_OK) {
         rc = store_scan(s.txn, STORE_CERTS, "", NULL, collect, &s);
