@@ -451,8 +451,10 @@ report_build(struct store *st, const struct report_opts *opts, cJSON **out)
         }
     }
     store_abort(s.txn);
-    if (rc == AP_OK) {
+    if (rc == AP_OK && s.n > 0) {
         qsort(s.rows, s.n, sizeof(*s.rows), cmp_out);
+    }
+    if (rc == AP_OK) {
         doc = cJSON_CreateObject();
         rc = doc != NULL ? add_time(doc, "generatedAt", s.now) : AP_ENOMEM;
     }

@@ -442,6 +442,33 @@ test_report_team_and_cap(void **state)
     assert_int_equal(report_build(f->st, &o, &doc), AP_EINVAL);
 }
 
+/* No certificate qualifies (nothing expires within a day now), and an
+ * empty store: an empty report, not an error. */
+static void
+test_report_empty(void **state)
+{
+    struct fixture *f = *state;
+    struct report_opts o = { f->now, 0, 0, NULL };
+    char dir[] = "/tmp/test_report_empty.XXXXXX";
+    char errbuf[200];
+    struct store *st = NULL;
+    cJSON *doc = NULL;
+
+    assert_int_equal(report_build(f->st, &o, &doc), AP_OK);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
+                         doc, "certificates")), 0);
+    cJSON_Delete(doc);
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(store_open(dir, MAP_MB, &st, errbuf, sizeof(errbuf)),
+                     AP_OK);
+    assert_int_equal(report_build(st, &o, &doc), AP_OK);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
+                         doc, "certificates")), 0);
+    cJSON_Delete(doc);
+    store_close(st);
+    dir_remove(dir);
+}
+
 static void
 test_report_csv(void **state)
 {
@@ -903,6 +930,8 @@ main(void)
         test_report_team_and_cap, setup, teardown);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(
         test_report_csv, setup, teardown);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(
+        test_report_empty, setup, teardown);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(
         test_bind, setup, teardown);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(
