@@ -52,6 +52,27 @@ struct config_adapter {
     struct config_section section;  /* the keys besides type */
 };
 
+#define CONFIG_MAX_TEAMS 32
+#define CONFIG_TEAM_PREFIX "team."
+
+/* A team known by configuration: [team.NAME]. Accounts created from one
+ * of its networks without external account binding join it (a trust
+ * decision: README "Teams by network"); its policy narrows the global one
+ * as an EAB key's does; its webhook receives the oversight events of its
+ * certificates (proxy/webhook.h). Lists are kept as written ("" : none)
+ * and checked at load. */
+struct config_team {
+    char *name;              /* 1-64 letters, digits, '-', '_', '.' */
+    char *networks;          /* CIDR list; "": no account joins by address */
+    char *allow_names;       /* ".suffix" or exact names; "": any */
+    char *allow_ips;         /* CIDRs for ip identifiers; "": any */
+    char *profiles;          /* profile names, first: the default; "": any */
+    unsigned max_validity_days; /* 0: no cap of its own */
+    char *webhook;           /* https URL; "": no webhook */
+    char *webhook_ca;        /* PEM bundle for the webhook; "": system */
+    char *webhook_secret_file; /* HMAC-SHA256 key file; "": unsigned */
+};
+
 struct config {
     char *path;
     struct {
@@ -148,7 +169,19 @@ struct config {
         char *token_file;           /* admin API bearer tokens ("NAME:TOKEN"
                                        lines); "": the API is off */
     } admin;
+    struct config_team teams[CONFIG_MAX_TEAMS];
+    size_t n_teams;
+    struct {                        /* [oversight]: renewal oversight */
+        unsigned check_interval;    /* s between webhook checks */
+        unsigned expiry_days;       /* "expiring" event: notAfter within */
+        unsigned webhook_timeout_ms; /* one webhook POST's deadline */
+        unsigned webhook_max_age;   /* s an event is retried, then dropped */
+    } oversight;
 };
+
+/* The team called name, or NULL. */
+const struct config_team *config_team_find(const struct config *cfg,
+                                           const char *name);
 
 /* The profile called name, or NULL. */
 const struct config_profile *config_profile_find(const struct config *cfg,

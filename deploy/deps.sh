@@ -14,6 +14,7 @@ PKGS=(
     openssl curl ca-certificates jq
     lego python3-acme python3-requests certbot uacme dehydrated
     knot knot-dnsutils
+    faketime
     libc-ares-dev libsystemd-dev systemd prometheus
     apache2 caddy haproxy socat tomcat10 tomcat10-admin
     ansible

@@ -12,6 +12,7 @@
 #include "common/timeutil.h"
 #include "proxy/audit.h"
 #include "proxy/eab.h"
+#include "proxy/team.h"
 #include "proxy/jws.h"
 #include "proxy/problem.h"
 #include "proxy/rec_account.h"
@@ -141,6 +142,10 @@ audit_account(struct app *app, struct store_txn *txn,
     if (acct->eab != NULL) {
         rec_put_str(&w, f, "eab", acct->eab);
         rec_put_str(&w, f, "team", acct->team != NULL ? acct->team : "");
+    } else if (acct->team != NULL) {
+        /* Joined by its address: [team.NAME] networks. */
+        rec_put_str(&w, f, "team", acct->team);
+        rec_put_str(&w, f, "teamBy", "network");
     }
     contact = rec_put_array(&w, f, "contact");
     for (size_t i = 0; i < acct->n_contact; i++) {
@@ -182,7 +187,8 @@ account_by_thumbprint(struct app *app, const char *thumb,
 static ap_err
 account_build(const char *id, const struct jws_msg *msg,
               const cJSON *contact, bool tos, const struct acme_req *req,
-              const cJSON *eab_rec, struct account *a)
+              const cJSON *eab_rec, const struct config_team *net_team,
+              struct account *a)
 {
     ap_err rc = AP_OK;
 
@@ -205,6 +211,8 @@ account_build(const char *id, const struct jws_msg *msg,
         if (rc == AP_OK) {
             rc = rec_set_str(&a->team, json_str(eab_rec, "label", ""));
         }
+    } else if (rc == AP_OK && net_team != NULL) {
+        rc = rec_set_str(&a->team, net_team->name);
     }
     return rc;
 }
@@ -218,6 +226,7 @@ account_new(struct app *app, const struct acme_req *req, const char *id,
     struct account acct;
     const cJSON *contact = NULL;
     const cJSON *binding;
+    const struct config_team *net_team = NULL;
     cJSON *eab_rec = NULL;
     bool only_existing = false;
     bool tos = false;
@@ -271,7 +280,12 @@ account_new(struct app *app, const struct acme_req *req, const char *id,
     /* RFC 8555 §7.3.4: external account binding. */
     binding = cJSON_GetObjectItemCaseSensitive(msg.payload,
                                                "externalAccountBinding");
-    if (binding == NULL && app->cfg->acme.eab_required) {
+    /* Without one, the team whose networks hold the TCP peer's address
+     * (README "Teams by network": a trust decision), bound for good. */
+    if (binding == NULL) {
+        net_team = team_for_address(app->cfg, req->remote_addr);
+    }
+    if (binding == NULL && net_team == NULL && app->cfg->acme.eab_required) {
         problem_set(resp, PROB_EXTERNAL_ACCOUNT_REQUIRED,
                     "this server requires external account binding: ask "
                     "your PKI team for a key id and HMAC key");
@@ -291,7 +305,8 @@ account_new(struct app *app, const struct acme_req *req, const char *id,
     }
     rc = id_new(acct_id, sizeof(acct_id));
     if (rc == AP_OK) {
-        rc = account_build(acct_id, &msg, contact, tos, req, eab_rec, &acct);
+        rc = account_build(acct_id, &msg, contact, tos, req, eab_rec,
+                           net_team, &acct);
     }
     if (rc != AP_OK) {
         goto out;
@@ -342,8 +357,8 @@ account_new(struct app *app, const struct acme_req *req, const char *id,
     }
     log_info("account", "created account=%s thumbprint=%s ip=%s%s%s",
              acct_id, msg.thumbprint, req->remote_addr,
-             eab_rec ? " team=" : "",
-             eab_rec ? json_str(eab_rec, "label", "") : "");
+             acct.team != NULL ? " team=" : "",
+             acct.team != NULL ? acct.team : "");
     rc = respond_account(app, &acct, 201, resp);
 out:
     store_abort(txn);

@@ -17,6 +17,7 @@
 #include "common/json.h"
 #include "common/store.h"
 #include "common/timeutil.h"
+#include "proxy/report.h"
 
 #define ADMIN_KV_WIDTH 15      /* "key:" column of show output */
 
@@ -34,6 +35,9 @@ enum admin_opt {
     OPT_TEAM,
     OPT_DEFAULT_PROFILE,
     OPT_PREAUTHORIZED,
+    OPT_KID,
+    OPT_DAYS,
+    OPT_AT,
     OPT__MAX
 };
 
@@ -49,6 +53,9 @@ static const char *const opt_name[] = {
     [OPT_TEAM] = "--team",
     [OPT_DEFAULT_PROFILE] = "--default-profile",
     [OPT_PREAUTHORIZED] = "--preauthorized",
+    [OPT_KID] = "--kid",
+    [OPT_DAYS] = "--days",
+    [OPT_AT] = "--at",
 };
 _Static_assert(sizeof(opt_name) / sizeof(opt_name[0]) == OPT__MAX,
                "opt_name must cover every option");
@@ -104,6 +111,12 @@ static const struct admin_spec specs[] = {
     [ADMIN_RECONCILE_DONE] = { "reconcile", "done", ARG_ID, "ORDER", 0,
                                false },
     [ADMIN_RECONCILE] = { "reconcile", NULL, ARG_NONE, NULL, 0, false },
+    [ADMIN_ACCOUNTS_BIND] = { "accounts", "bind", ARG_ID, "ID",
+                              OPT_BIT(OPT_KID) | OPT_BIT(OPT_TEAM), false },
+    [ADMIN_CERTS_REPORT] = { "certs", "report", ARG_NONE, NULL,
+                             OPT_BIT(OPT_DAYS) | OPT_BIT(OPT_TEAM) |
+                                 OPT_BIT(OPT_AT),
+                             false },
 };
 _Static_assert(sizeof(specs) / sizeof(specs[0]) == ADMIN__MAX,
                "specs must cover every admin_op");
@@ -130,9 +143,12 @@ admin_usage(FILE *f)
             "  eab list\n"
             "  eab revoke KID\n"
             "  accounts list [--team LABEL] | show ID | deactivate ID\n"
+            "  accounts bind ID --kid KID | --team TEAM   for good\n"
             "  orders list [--account ID] | show ID\n"
             "  certs list [--expiring DAYS] [--team LABEL] [--overdue]\n"
             "  certs show ID-or-SERIAL\n"
+            "  certs report [--days N] [--team TEAM] [--at TIME] [--csv]\n"
+            "          not renewed: past the renewal window or expiring\n"
             "  revoke SERIAL [--reason N]      RFC 5280 code or name\n"
             "  backup FILE                     compacted hot copy of "
             "data_dir/db\n"
@@ -387,6 +403,24 @@ set_option(struct admin_cmd *cmd, enum admin_opt o, const char *v,
             want = "an RFC 5280 reason: 0-10 but 7, or its name";
         }
         break;
+    case OPT_KID:
+        cmd->kid = v;
+        if (!id_is_valid(v)) {
+            want = "an EAB key id";
+        }
+        break;
+    case OPT_DAYS:
+        if (!parse_int(v, 0, REPORT_MAX_DAYS, &n)) {
+            want = "a number of days from 0 to 3650";
+        }
+        cmd->days = n;
+        break;
+    case OPT_AT:
+        if (time_parse_rfc3339(v, &n) != AP_OK || n <= 0) {
+            want = "an RFC 3339 time (2026-12-24T00:00:00Z)";
+        }
+        cmd->at = n;
+        break;
     case OPT__MAX:
         break;
     }
@@ -432,6 +466,7 @@ admin_parse(int argc, char *const *argv, struct admin_cmd *cmd, char *errbuf,
 
     memset(cmd, 0, sizeof(*cmd));
     cmd->expiring_days = -1;
+    cmd->days = -1;
     /* --json may come before the command words too. */
     first = 0;
     while (first < argc && strcmp(argv[first], "--json") == 0) {
@@ -495,6 +530,11 @@ admin_parse(int argc, char *const *argv, struct admin_cmd *cmd, char *errbuf,
             cmd->overdue = true;
             continue;
         }
+        if (!dashdash && strcmp(w, "--csv") == 0 &&
+            cmd->op == ADMIN_CERTS_REPORT) {
+            cmd->csv = true;
+            continue;
+        }
         /* Options are "--name"; ids are base64url and may start with a
          * single '-', so that is an argument, not an option. */
         if (dashdash || strncmp(w, "--", 2) != 0) {
@@ -549,6 +589,16 @@ admin_parse(int argc, char *const *argv, struct admin_cmd *cmd, char *errbuf,
     }
     if (cmd->op == ADMIN_EAB_ADD && cmd->label == NULL) {
         snprintf(errbuf, errlen, "eab add needs --label TEAM");
+        return AP_EINVAL;
+    }
+    if (cmd->op == ADMIN_ACCOUNTS_BIND &&
+        (cmd->kid == NULL) == (cmd->team == NULL)) {
+        snprintf(errbuf, errlen, "accounts bind needs --kid KID or --team "
+                 "TEAM (one of them)");
+        return AP_EINVAL;
+    }
+    if (cmd->csv && cmd->json) {
+        snprintf(errbuf, errlen, "--csv and --json exclude each other");
         return AP_EINVAL;
     }
     return AP_OK;
@@ -1037,6 +1087,8 @@ static const admin_fn handlers[] = {
     [ADMIN_ORDERS_SHOW] = admin_cmd_orders_show,
     [ADMIN_CERTS_LIST] = admin_cmd_certs_list,
     [ADMIN_CERTS_SHOW] = admin_cmd_certs_show,
+    [ADMIN_ACCOUNTS_BIND] = admin_cmd_accounts_bind,
+    [ADMIN_CERTS_REPORT] = admin_cmd_certs_report,
     [ADMIN_REVOKE] = admin_cmd_revoke,
     [ADMIN_BACKUP] = admin_cmd_backup,
     [ADMIN_RECONCILE_DONE] = admin_cmd_reconcile_done,

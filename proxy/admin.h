@@ -49,6 +49,8 @@ enum admin_op {
     ADMIN_BACKUP,
     ADMIN_RECONCILE_DONE,
     ADMIN_RECONCILE,
+    ADMIN_ACCOUNTS_BIND,
+    ADMIN_CERTS_REPORT,
     ADMIN__MAX
 };
 
@@ -67,9 +69,13 @@ struct admin_cmd {
     long long max_validity_days; /* eab add --max-validity; 0: none */
     const char *account;        /* orders list --account ID */
     long long expiring_days;    /* certs list --expiring DAYS; -1: all */
-    const char *team;           /* accounts/certs list --team LABEL */
+    const char *team;           /* accounts/certs list, certs report, accounts bind --team */
     bool overdue;               /* certs list --overdue */
     int reason;                 /* revoke --reason: RFC 5280 CRLReason */
+    bool csv;                   /* --csv (certs report): CSV on stdout */
+    const char *kid;            /* accounts bind --kid KID */
+    long long days;             /* certs report --days N; -1: the default */
+    long long at;               /* certs report --at TIME; 0: now */
 };
 
 /* Parses the words after the global options (argv[0] is the subcommand).

@@ -7,6 +7,7 @@
  *   admin_certs.c      certs list, certs show, revoke
  *   admin_backup.c     backup
  *   admin_reconcile.c  reconcile, reconcile done
+ *   admin_oversight.c  accounts bind, certs report
  * Not for the rest of the proxy, which calls admin.h.
  *
  * A subcommand (admin_fn) runs one parsed command against app, prints the
@@ -77,6 +78,10 @@ int admin_cmd_reconcile(struct app *app, const struct admin_cmd *cmd,
                         FILE *out, FILE *err);
 int admin_cmd_reconcile_done(struct app *app, const struct admin_cmd *cmd,
                              FILE *out, FILE *err);
+int admin_cmd_accounts_bind(struct app *app, const struct admin_cmd *cmd,
+                            FILE *out, FILE *err);
+int admin_cmd_certs_report(struct app *app, const struct admin_cmd *cmd,
+                           FILE *out, FILE *err);
 
 /* ---------------------------------------------------------- output */
 

@@ -13,7 +13,10 @@
 #include "common/json.h"
 #include "common/timeutil.h"
 #include "proxy/admin.h"
+#include "proxy/app.h"
 #include "proxy/eab.h"
+#include "proxy/report.h"
+#include "proxy/team.h"
 
 #define SEG_MAX 64      /* bytes of a path segment (kid, serial) */
 
@@ -373,6 +376,127 @@ cert_revoke(struct app *app, const struct adminapi_req *req,
     answer(resp, o, doc, &res, 200);
 }
 
+/* GET /admin/certificates/report?days=N&team=T&at=RFC3339: the renewal
+ * oversight report (proxy/report.h), as `certs report --json`. */
+static void
+report(struct app *app, const struct adminapi_req *req,
+       struct adminapi_resp *resp)
+{
+    struct report_opts o;
+    char team[ADMIN_MAX_LABEL + 1];
+    char v[64];
+    cJSON *doc = NULL;
+    long long n = 0;
+    int k;
+
+    memset(&o, 0, sizeof(o));
+    if (req->query != NULL && strlen(req->query) > ADMINAPI_MAX_QUERY) {
+        fail(resp, 400, "the query string is too long");
+        return;
+    }
+    o.now = time_now();
+    o.days = app->cfg->oversight.expiry_days;
+    k = query_var(req, "days", v, sizeof(v), resp);
+    if (k < 0) {
+        return;
+    }
+    if (k > 0) {
+        char *end = NULL;
+        unsigned long d = strtoul(v, &end, 10);
+
+        if (v[0] < '0' || v[0] > '9' || *end != '\0' || d > REPORT_MAX_DAYS) {
+            fail(resp, 400, "days: a number of days from 0 to 3650");
+            return;
+        }
+        o.days = (unsigned)d;
+    }
+    k = query_var(req, "at", v, sizeof(v), resp);
+    if (k < 0) {
+        return;
+    }
+    if (k > 0) {
+        if (time_parse_rfc3339(v, &n) != AP_OK || n <= 0) {
+            fail(resp, 400, "at: an RFC 3339 time, e.g. 2030-01-31T00:00:00Z");
+            return;
+        }
+        o.now = n;
+    }
+    k = query_var(req, "team", team, sizeof(team), resp);
+    if (k < 0) {
+        return;
+    }
+    if (k > 0) {
+        if (!admin_printable(team)) {
+            fail(resp, 400, "team: 0 to 64 printable ASCII characters");
+            return;
+        }
+        o.team = team;
+    }
+    if (report_build(app->st, &o, &doc) != AP_OK) {
+        fail(resp, 500, "the report could not be built (see the log)");
+        return;
+    }
+    resp->status = 200;
+    resp->doc = doc;
+}
+
+/* POST /admin/accounts/{id}/bind with {"kid": KID} or {"team": TEAM}:
+ * binds an account made without EAB, for good, as `accounts bind`. */
+static void
+account_bind(struct app *app, const struct adminapi_req *req,
+             const struct admin_actor *who, const char *id,
+             struct adminapi_resp *resp)
+{
+    static const char *const keys[] = { "kid", "team" };
+    const char *kid = NULL;
+    const char *team = NULL;
+    char label[ADMIN_MAX_LABEL + 8];
+    char why[200];
+    cJSON *body;
+    cJSON *doc = NULL;
+    ap_err rc;
+
+    body = body_object(req, false, resp);
+    if (body == NULL || !members_known(body, keys, 2, resp)) {
+        goto out;
+    }
+    if ((cJSON_GetObjectItemCaseSensitive(body, "kid") != NULL &&
+         json_get_string(body, "kid", ADMIN_MAX_LABEL, &kid) != AP_OK) ||
+        (cJSON_GetObjectItemCaseSensitive(body, "team") != NULL &&
+         json_get_string(body, "team", ADMIN_MAX_LABEL, &team) != AP_OK) ||
+        (kid == NULL) == (team == NULL)) {
+        fail(resp, 400, "give exactly one of kid (an EAB key id) and team "
+             "(a [team.NAME])");
+        goto out;
+    }
+    why[0] = '\0';
+    rc = team_bind_account(app, id, kid, team, who->request,
+                           admin_ops_fields(who, cJSON_CreateObject()), label,
+                           sizeof(label), why, sizeof(why));
+    if (rc == AP_ENOTFOUND || rc == AP_EINVAL) {
+        fail(resp, rc == AP_ENOTFOUND ? 404 : 409,
+             why[0] != '\0' ? why : ap_strerror(rc));
+        goto out;
+    }
+    if (rc != AP_OK) {
+        fail(resp, 500, ap_strerror(rc));
+        goto out;
+    }
+    doc = cJSON_CreateObject();
+    if (doc == NULL || cJSON_AddStringToObject(doc, "account", id) == NULL ||
+        cJSON_AddStringToObject(doc, "team", label) == NULL ||
+        (kid != NULL ? cJSON_AddStringToObject(doc, "eab", kid)
+                     : cJSON_AddNullToObject(doc, "eab")) == NULL) {
+        cJSON_Delete(doc);
+        fail(resp, 500, "bound; the answer could not be built");
+        goto out;
+    }
+    resp->status = 200;
+    resp->doc = doc;
+out:
+    cJSON_Delete(body);
+}
+
 /* The segment of path after prefix up to suffix ("/admin/eab/" KID
  * "/revoke") into seg; false when path is not of that form. */
 static bool
@@ -441,6 +565,23 @@ adminapi_handle(struct app *app, const struct adminapi_req *req,
         } else {
             resp->allow = "GET";
             fail(resp, 405, "GET");
+        }
+    } else if (strcmp(req->path, "/admin/certificates/report") == 0) {
+        resp->op = "certs.report";
+        if (get) {
+            report(app, req, resp);
+        } else {
+            resp->allow = "GET";
+            fail(resp, 405, "GET");
+        }
+    } else if (segment(req->path, "/admin/accounts/", "/bind", seg,
+                       sizeof(seg))) {
+        resp->op = "account.bind";
+        if (post) {
+            account_bind(app, req, &who, seg, resp);
+        } else {
+            resp->allow = "POST";
+            fail(resp, 405, "POST");
         }
     } else if (segment(req->path, "/admin/certificates/", "/revoke", seg,
                        sizeof(seg))) {

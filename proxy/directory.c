@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "proxy/problem.h"
+#include "proxy/team.h"
 
 ap_err
 directory_get(struct app *app, const struct acme_req *req, const char *id,
@@ -16,7 +17,6 @@ directory_get(struct app *app, const struct acme_req *req, const char *id,
     char url[HTTP_MAX_URL];
     ap_err rc;
 
-    (void)req;
     (void)id;
     if (dir == NULL) {
         return AP_ENOMEM;
@@ -44,8 +44,15 @@ directory_get(struct app *app, const struct acme_req *req, const char *id,
         if (app->cfg->acme.website[0] != '\0') {
             cJSON_AddStringToObject(meta, "website", app->cfg->acme.website);
         }
+        /* RFC 8555 §7.1.1: true when this client's newAccount needs a
+         * binding; a client in a [team.NAME] network joins that team
+         * without one (proxy/team.h), and clients such as lego refuse to
+         * try when the directory says true. */
         cJSON_AddBoolToObject(meta, "externalAccountRequired",
-                              app->cfg->acme.eab_required);
+                              app->cfg->acme.eab_required &&
+                                  team_for_address(app->cfg,
+                                                   req->remote_addr) ==
+                                      NULL);
         /* draft-ietf-acme-profiles: name -> description. */
         if (app->cfg->n_profiles > 0) {
             cJSON *profiles = cJSON_AddObjectToObject(meta, "profiles");

@@ -17,6 +17,7 @@
 #include "proxy/audit.h"
 #include "proxy/problem.h"
 #include "proxy/rec_cert.h"
+#include "proxy/webhook.h"
 
 #define ISSUE_WRITE_TRIES 3           /* an outcome write is tried again */
 
@@ -202,6 +203,11 @@ put_cert(const struct app *app, struct store_txn *txn,
     if (rc == AP_OK) {
         rc = store_put(txn, STORE_SERIALS, o->serial, cert_id,
                        strlen(cert_id), true);
+    }
+    /* The team's webhook hears of it later, from its own queue. */
+    if (rc == AP_OK && status == CERT_VALID) {
+        rc = webhook_queue(app, txn, WEBHOOK_ISSUED, cert_id, order->account,
+                           NULL);
     }
     rec_cert_fini(&c);
     return rc;

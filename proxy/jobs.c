@@ -25,8 +25,8 @@
 #define JOBS_ADVANCE_BATCH 512
 #define JOBS_FAULT_MAX 65536             /* bytes of the fault file read */
 
-static const char *const kind_prefix[] = { "v:", "i:" };
-static const char *const kind_queue[] = { "v", "i" };
+static const char *const kind_prefix[] = { "v:", "i:", "w:" };
+static const char *const kind_queue[] = { "v", "i", "w" };
 _Static_assert(sizeof(kind_prefix) / sizeof(kind_prefix[0]) == JOB__MAX,
                "kind_prefix must cover every job kind");
 _Static_assert(sizeof(kind_queue) / sizeof(kind_queue[0]) == JOB__MAX,

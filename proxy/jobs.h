@@ -1,4 +1,5 @@
-/* proxy/jobs.h: durable background work (validations and issuances).
+/* proxy/jobs.h: durable background work (validations, issuances and
+ * webhook deliveries).
  *
  * A job is a record in the store (common/store.h, "jobs"), written in the
  * same transaction as the state change that needs it; the store keeps the
@@ -39,7 +40,9 @@ struct app;
 struct store_txn;
 struct jobs;
 
-enum job_kind { JOB_VALIDATE, JOB_ISSUE, JOB__MAX };
+/* JOB_WEBHOOK: oversight events to the teams' webhooks (proxy/webhook.h);
+ * its own pool, so a slow receiver never holds up the others. */
+enum job_kind { JOB_VALIDATE, JOB_ISSUE, JOB_WEBHOOK, JOB__MAX };
 
 #define JOB_MAX_ID 128
 #define JOB_MAX_FAULTS 3    /* faults while it ran: then given up */

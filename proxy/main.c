@@ -43,6 +43,7 @@
 #include "proxy/server.h"
 #include "proxy/snapshot.h"
 #include "proxy/validate.h"
+#include "proxy/webhook.h"
 
 
 static void
@@ -103,6 +104,7 @@ write_private(const char *path, const char *a, const char *b, const char *c)
 }
 
 #define TLS_FILE_MAX (1 << 20) /* tls_key, tls_cert */
+#define MAIN_WEBHOOK_THREADS 2 /* webhook deliveries at once */
 
 /* The whole of path as a string, or NULL with the reason on stderr (a
  * file over TLS_FILE_MAX is refused, not cut). With FILEIO_SECRET the
@@ -814,8 +816,15 @@ serve(const struct config *cfg)
     nthreads[JOB_ISSUE] = snapshot_issue_threads(snap);
     fns[JOB_VALIDATE] = validate_run;
     fns[JOB_ISSUE] = issuer_run;
+    nthreads[JOB_WEBHOOK] = MAIN_WEBHOOK_THREADS;
+    fns[JOB_WEBHOOK] = webhook_run;
     if (jobs_start(&app, nthreads, fns, &app.jobs) != AP_OK) {
         fprintf(stderr, "acmeproxy: cannot start the job workers\n");
+        goto out;
+    }
+    /* The oversight check runs at every start (proxy/webhook.h). */
+    if (webhook_schedule_check(app.st) != AP_OK) {
+        fprintf(stderr, "acmeproxy: cannot queue the webhook check\n");
         goto out;
     }
     /* No other thread reads it yet: its prober waits for a failure. */

@@ -29,6 +29,7 @@
 #include "proxy/renewal.h"
 #include "proxy/resource.h"
 #include "proxy/status.h"
+#include "proxy/team.h"
 
 /* ---- the client's view --------------------------------------------------- */
 
@@ -190,10 +191,26 @@ account_policy(struct app *app, const struct jws_msg *msg, struct policy *out,
             rc = store_get_json(txn, STORE_EAB, acct.eab, &eab);
         }
         store_abort(txn);
+    } else if (rc == AP_OK && acct.team != NULL && acct.team[0] != '\0') {
+        /* A team of the configuration ([team.NAME]): joined by network or
+         * bound by `accounts bind --team`. Gone from the configuration:
+         * no policy, no orders (never the global policy instead). */
+        const struct config_team *t = config_team_find(app->cfg, acct.team);
+
+        if (t == NULL) {
+            memset(out, 0, sizeof(*out));
+            out->global = app->policy;
+            problem_set(resp, PROB_UNAUTHORIZED,
+                        "this account's team %s is not configured any more: "
+                        "ask your PKI team", acct.team);
+            goto done;
+        }
+        rc = team_policy_record(t, &eab);
     }
     if (rc == AP_OK) {
         policy_for_account(app->policy, eab, out, resp);
     }
+done:
     eab_record_free(eab);
     rec_account_fini(&acct);
     return rc;

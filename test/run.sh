@@ -91,6 +91,7 @@ lane2() {
     suite 16 env CYCLES=5 test/torture/torture.sh build/san/acmeproxy
     suite 19 test/integration/enrol_lego.sh build/san/acmeproxy
     suite 22 test/integration/ansible.sh build/san/acmeproxy
+    suite 26 test/integration/oversight.sh build/san/acmeproxy
 }
 
 if [ "${LANES:-2}" = 1 ]; then

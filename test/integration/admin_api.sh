@@ -225,6 +225,24 @@ test_lists() {
     expect certs_team_twice_400 400 GET '/admin/certificates?team=a&team=b'
 }
 
+# The renewal report and account binding (issue 17) through the API: the
+# same document as `certs report --json` for the same instant, bad query
+# values 400, a bind needing exactly one of kid and team, an unknown
+# account 404.
+test_report_and_bind() {
+    local at
+    at=$(date -u -d '+80 days' +%Y-%m-%dT%H:%M:%SZ)
+    expect report_200 200 GET "/admin/certificates/report?days=100&at=$at&team=team-api"
+    admin certs report --json --days 100 --at "$at" --team team-api > "$TMP/report-cli.json" 2>/dev/null
+    json_check report_api_equals_cli "$TMP/report_200.body" \
+        "d == json.load(open('$TMP/report-cli.json')) and len(d['certificates']) == 1 and d['certificates'][0]['state'] in ('overdue', 'expiring')"
+    expect report_bad_days_400 400 GET '/admin/certificates/report?days=many'
+    expect report_bad_at_400 400 GET '/admin/certificates/report?at=soon'
+    expect report_post_405 405 POST /admin/certificates/report '{}'
+    expect bind_needs_one_400 400 POST /admin/accounts/AAAAAAAAAAAAAAAAAAAAAA/bind '{"kid":"a","team":"b"}'
+    expect bind_unknown_account_404 404 POST /admin/accounts/AAAAAAAAAAAAAAAAAAAAAA/bind '{"team":"team-api"}'
+}
+
 # ---------------------------------------------------------------- revoke
 
 test_cert_revoke() {
@@ -442,12 +460,13 @@ def walk(x):
 walk(doc)
 want = {("/admin/eab", "get"), ("/admin/eab", "post"),
         ("/admin/eab/{kid}/revoke", "post"), ("/admin/accounts", "get"),
-        ("/admin/certificates", "get"),
+        ("/admin/certificates", "get"), ("/admin/certificates/report", "get"),
+        ("/admin/accounts/{id}/bind", "post"),
         ("/admin/certificates/{serial}/revoke", "post")}
 got = {(p, m) for p, ops in doc["paths"].items() for m in ops}
 assert got == want, "paths differ: %s" % (got ^ want)
 for p, m in sorted(got):
-    url = sys.argv[2] + p.replace("{kid}", "AAAAAAAAAAAAAAAAAAAAAA").replace("{serial}", "0abc")
+    url = sys.argv[2] + p.replace("{kid}", "AAAAAAAAAAAAAAAAAAAAAA").replace("{serial}", "0abc").replace("{id}", "AAAAAAAAAAAAAAAAAAAAAA")
     req = urllib.request.Request(url, method=m.upper(), data=b"{}" if m == "post" else None,
                                  headers={"Authorization": "Bearer " + sys.argv[3],
                                           "Content-Type": "application/json"})
@@ -486,6 +505,7 @@ admin_api_main() {
             if test_eab_add; then
                 test_lego_with_api_key
                 test_lists
+                test_report_and_bind
                 test_cert_revoke
                 test_eab_revoke
             fi

@@ -344,7 +344,10 @@ test_kill_under_load() {
 # Both instances switch (SIGHUP) to the exec adapter with
 # test/mockpki/exec_pki.py, which signs with the embedded CA's
 # intermediate, takes as long as the name says (slow-MS) and keeps every
-# order's certificate for "lookup".
+# order's certificate for "lookup". lookup_grace (16 s) is longer than
+# the slow order takes (12 s), as it must be in production (its default,
+# timeout_ms + 2 s): a "not found" earlier than that is not believed, so a
+# take-over after a short lease waits for the dead instance's call.
 use_exec_adapter() {
     local inst
     mkdir -p "$TMP/execpki/ca"
@@ -361,7 +364,7 @@ timeout_ms = 30000
 trust_anchors = $CA_FILE
 poll_interval = 1
 probe_interval = 2
-lookup_grace = 6
+lookup_grace = 16
 retry_timeout = 120
 workers = 4
 CONF
