@@ -608,6 +608,71 @@ store_put_json(struct store_txn *txn, enum store_table t, const char *key,
     return rc;
 }
 
+struct prune_ctx {
+    const char *cutoff;
+    char **keys;
+    size_t n;
+    size_t max;
+    bool nomem;
+};
+
+static bool
+prune_visit(void *arg, const char *key, const char *val, size_t len)
+{
+    struct prune_ctx *pc = arg;
+
+    (void)val;
+    (void)len;
+    if (strcmp(key, pc->cutoff) >= 0 || pc->n == pc->max) {
+        return false;
+    }
+    pc->keys[pc->n] = strdup(key);
+    if (pc->keys[pc->n] == NULL) {
+        pc->nomem = true;
+        return false;
+    }
+    pc->n++;
+    return true;
+}
+
+ap_err
+store_prune_before(struct store_txn *txn, enum store_table t,
+                   const char *prefix, const char *cutoff, size_t max,
+                   size_t *n)
+{
+    struct prune_ctx pc = { cutoff, NULL, 0, max, false };
+    ap_err rc;
+
+    if (n != NULL) {
+        *n = 0;
+    }
+    if (max == 0 || max > 1024 || prefix == NULL || cutoff == NULL) {
+        return AP_EINVAL;
+    }
+    pc.keys = calloc(max, sizeof(*pc.keys));
+    if (pc.keys == NULL) {
+        return AP_ENOMEM;
+    }
+    rc = store_scan(txn, t, prefix, NULL, prune_visit, &pc);
+    if (rc == AP_OK && pc.nomem) {
+        rc = AP_ENOMEM;
+    }
+    for (size_t i = 0; rc == AP_OK && i < pc.n; i++) {
+        rc = store_del(txn, t, pc.keys[i]);
+        if (rc == AP_ENOTFOUND) {
+            rc = AP_OK;
+        }
+    }
+    if (rc == AP_OK && n != NULL) {
+        *n = pc.n;
+    }
+    for (size_t i = 0; i < pc.n; i++) {
+        free(pc.keys[i]);
+    }
+    free(pc.keys);
+    return rc;
+}
+
 ap_err
 store_count(struct store_txn *txn, enum store_table t, size_t *out)
 {

@@ -172,6 +172,17 @@ AP_MUST_CHECK ap_err store_usage(struct store *st, size_t *map_bytes,
 AP_MUST_CHECK ap_err store_count(struct store_txn *txn, enum store_table t,
                                  size_t *out);
 
+/* Deletes in txn (a write transaction) the first max (1..1024) keys of t
+ * that start with prefix and sort before cutoff, in key order: the
+ * pruning of records whose keys begin with a time (nonce marks, rate
+ * windows). Keys are collected first, then deleted. *n (may be NULL) gets
+ * how many went. */
+AP_MUST_CHECK ap_err store_prune_before(struct store_txn *txn,
+                                        enum store_table t,
+                                        const char *prefix,
+                                        const char *cutoff, size_t max,
+                                        size_t *n);
+
 /* Copies every record of every table of from into to, in one write
  * transaction of to (and one read transaction of from). Refuses (AP_EEXIST,
  * errbuf names the table) a target with any record. counts (may be NULL)

@@ -223,51 +223,17 @@ nonce_issue(struct nonce_ctx *nc, char *out, size_t outlen)
     return b64url_encode(raw, sizeof(raw), out, outlen);
 }
 
-struct prune_ctx {
-    char cutoff[32];                  /* keys below it are old */
-    char keys[NONCE_PRUNE_BATCH][64];
-    size_t n;
-};
-
-static bool
-prune_visit(void *arg, const char *key, const char *val, size_t len)
-{
-    struct prune_ctx *pc = arg;
-
-    (void)val;
-    (void)len;
-    if (strcmp(key, pc->cutoff) >= 0 || pc->n == NONCE_PRUNE_BATCH ||
-        strlen(key) >= sizeof(pc->keys[0])) {
-        return false;
-    }
-    snprintf(pc->keys[pc->n++], sizeof(pc->keys[0]), "%s", key);
-    return true;
-}
-
 /* Deletes up to NONCE_PRUNE_BATCH marks of nonces past their TTL (the
  * marks sort by issue time). */
 static ap_err
 prune_marks(struct nonce_ctx *nc, struct store_txn *txn, long long now)
 {
-    struct prune_ctx *pc;
-    ap_err rc;
+    char cutoff[32];
 
-    pc = calloc(1, sizeof(*pc));
-    if (pc == NULL) {
-        return AP_ENOMEM;
-    }
-    snprintf(pc->cutoff, sizeof(pc->cutoff), NONCE_MARK_PREFIX "%010lld/",
+    snprintf(cutoff, sizeof(cutoff), NONCE_MARK_PREFIX "%010lld/",
              now - (long long)nc->ttl_sec - NONCE_SKEW_SEC - 1);
-    rc = store_scan(txn, STORE_META, NONCE_MARK_PREFIX, NULL, prune_visit,
-                    pc);
-    for (size_t i = 0; rc == AP_OK && i < pc->n; i++) {
-        rc = store_del(txn, STORE_META, pc->keys[i]);
-        if (rc == AP_ENOTFOUND) {
-            rc = AP_OK;
-        }
-    }
-    free(pc);
-    return rc;
+    return store_prune_before(txn, STORE_META, NONCE_MARK_PREFIX, cutoff,
+                              NONCE_PRUNE_BATCH, NULL);
 }
 
 /* Writes the marks of batch (a list) in one write transaction: each an

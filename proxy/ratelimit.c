@@ -222,35 +222,13 @@ read_count(struct store_txn *txn, const char *rkey, unsigned *count)
     return AP_OK;
 }
 
-struct prune_ctx {
-    char cutoff[32];
-    char keys[RL_PRUNE_BATCH][96];
-    size_t n;
-};
-
-static bool
-prune_visit(void *arg, const char *key, const char *val, size_t len)
-{
-    struct prune_ctx *pc = arg;
-
-    (void)val;
-    (void)len;
-    if (strcmp(key, pc->cutoff) >= 0 || pc->n == RL_PRUNE_BATCH ||
-        strlen(key) >= sizeof(pc->keys[0])) {
-        return false;
-    }
-    snprintf(pc->keys[pc->n++], sizeof(pc->keys[0]), "%s", key);
-    return true;
-}
-
 /* Deletes up to RL_PRUNE_BATCH records of windows before window. */
 static ap_err
 prune(struct ratelimit *rl, struct store_txn *txn, long long now,
       long long window)
 {
-    struct prune_ctx *pc;
+    char cutoff[32];
     bool due;
-    ap_err rc;
 
     pthread_mutex_lock(&rl->lock);
     due = now - rl->last_prune >= RL_PRUNE_SEC;
@@ -261,20 +239,9 @@ prune(struct ratelimit *rl, struct store_txn *txn, long long now,
     if (!due) {
         return AP_OK;
     }
-    pc = calloc(1, sizeof(*pc));
-    if (pc == NULL) {
-        return AP_ENOMEM;
-    }
-    snprintf(pc->cutoff, sizeof(pc->cutoff), RL_PREFIX "%010lld/", window);
-    rc = store_scan(txn, STORE_META, RL_PREFIX, NULL, prune_visit, pc);
-    for (size_t i = 0; rc == AP_OK && i < pc->n; i++) {
-        rc = store_del(txn, STORE_META, pc->keys[i]);
-        if (rc == AP_ENOTFOUND) {
-            rc = AP_OK;
-        }
-    }
-    free(pc);
-    return rc;
+    snprintf(cutoff, sizeof(cutoff), RL_PREFIX "%010lld/", window);
+    return store_prune_before(txn, STORE_META, RL_PREFIX, cutoff,
+                              RL_PRUNE_BATCH, NULL);
 }
 
 static ap_err

@@ -695,6 +695,66 @@ test_scan_empty(void **state)
     assert_int_equal(c.n, 0);
 }
 
+/* store_prune_before deletes, in key order, at most max keys of the
+ * prefix that sort before the cutoff, and nothing else. */
+static void
+test_prune_before(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const keys[] = { "t/0001/a", "t/0002/b", "t/0003/c",
+                                        "t/0005/d", "u/0001/x", "s/0001/y" };
+    struct store_txn *txn;
+    struct collect c;
+    size_t n = 99;
+
+    txn = begin(f, true);
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        char val[32];
+
+        snprintf(val, sizeof(val), "=%s", keys[i]);
+        assert_int_equal(store_put(txn, STORE_META, keys[i], val,
+                                   strlen(val), true),
+                         AP_OK);
+    }
+    assert_int_equal(store_commit(txn), AP_OK);
+    /* Two of the three before t/0004/ go; then the third; then none. */
+    txn = begin(f, true);
+    assert_int_equal(store_prune_before(txn, STORE_META, "t/", "t/0004/", 2,
+                                        &n),
+                     AP_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(store_prune_before(txn, STORE_META, "t/", "t/0004/", 2,
+                                        &n),
+                     AP_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_prune_before(txn, STORE_META, "t/", "t/0004/", 2,
+                                        &n),
+                     AP_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_prune_before(txn, STORE_META, "t/", "t/", 0, &n),
+                     AP_EINVAL);
+    assert_int_equal(store_commit(txn), AP_OK);
+    memset(&c, 0, sizeof(c));
+    txn = begin(f, false);
+    assert_int_equal(store_scan(txn, STORE_META, "s/", NULL, collect_one,
+                                &c),
+                     AP_OK);
+    assert_int_equal(store_scan(txn, STORE_META, "t/", NULL, collect_one,
+                                &c),
+                     AP_OK);
+    assert_int_equal(store_scan(txn, STORE_META, "u/", NULL, collect_one,
+                                &c),
+                     AP_OK);
+    store_abort(txn);
+    assert_string_equal(c.seen, "s/0001/y,t/0005/d,u/0001/x");
+    assert_non_null(strstr(c.seen, "s/0001/y"));
+    assert_non_null(strstr(c.seen, "t/0005/d"));
+    assert_non_null(strstr(c.seen, "u/0001/x"));
+    assert_null(strstr(c.seen, "t/0001/a"));
+    assert_null(strstr(c.seen, "t/0002/b"));
+    assert_null(strstr(c.seen, "t/0003/c"));
+}
+
 /* ---- jobs: claim one due job --------------------------------------- */
 
 static void
@@ -981,6 +1041,7 @@ main(void)
     ADD_ROWS(&l, scan_rows, test_scan);
     add_test(&l, "scan in pages", test_scan_pages, NULL);
     add_test(&l, "scan an empty table", test_scan_empty, NULL);
+    add_test(&l, "prune keys before a cutoff", test_prune_before, NULL);
     ADD_ROWS(&l, scan_null_rows, test_scan);
     add_test(&l, "jobs: claimed in due order, each once", test_jobs_due_order,
              NULL);
