@@ -520,8 +520,9 @@ api_caller(struct adminsrv *a, const struct snapshot *s, const char *authz,
 }
 
 /* "cert:" and the subject of the client certificate the handshake
- * verified against [admin] client_ca into caller; false when client_ca is
- * not set or the caller presented none. */
+ * verified against [admin] client_ca into caller (a token NAME has no
+ * ':', so the two kinds of caller never mix); false when client_ca is not
+ * set, the caller presented none, or it does not fit. */
 static bool
 api_cert_caller(const struct snapshot *s, const struct mg_request_info *ri,
                 char *caller, size_t len)

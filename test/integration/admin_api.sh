@@ -12,14 +12,14 @@
 # caller, and neither token nor HMAC key is in any log; a reload reads a
 # rotated token file; without token_file the API paths are 404 and health
 # stays open. Then, restarted with [admin] tls_cert, tls_key and client_ca
-# (openssl-made CAs): a tls_key others may read stops the start; over
-# HTTPS a client certificate from client_ca is enough (200, 201 without a
-# token, the audit names its subject), one from another CA fails the
-# handshake (with a good token too), neither certificate nor token gets the
-# same 401, a token alone still works, health and metrics need neither, a
-# client that never finishes its handshake is dropped after the request
-# timeout, and with token_file removed by a reload certificates still
-# work. Reuses run.sh's knot DNS, ports, proxy and lego helpers.
+# (openssl-made CAs): a tls_key others may read, or the key of another
+# certificate, stops the start; over HTTPS a client certificate from
+# client_ca is enough (200, 201 without a token, the audit names its
+# subject), one from another CA fails the handshake (with a good token
+# too), neither certificate nor token gets the same 401, a token alone
+# still works, health and metrics need neither, a client that never
+# finishes its handshake is dropped after the request timeout, and with
+# token_file removed by a reload certificates still work. Reuses run.sh's knot DNS, ports, proxy and lego helpers.
 #
 # Usage: test/integration/admin_api.sh [PROXY_BINARY]   (from the repo root)
 # Ends with "admin_api: N passed, N failed".
@@ -576,6 +576,18 @@ test_tls_key_mode() {
         tail -n 5 "$TMP/tls-mode.log" | sed 's/^/#   /'
     fi
     chmod 0600 "$TLS_DIR/server.key"
+    # Another key than the certificate's stops the start too.
+    sed -i "s|^tls_key = .*|tls_key = $TLS_DIR/good.key|" "$TMP/proxy.conf"
+    timeout 20 "$TARGET" -c "$TMP/proxy.conf" > "$TMP/tls-pair.log" 2>&1
+    rc=$?
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] &&
+       grep -q 'cannot listen.*tls_cert, tls_key' "$TMP/tls-pair.log"; then
+        ok tls_key_of_another_certificate_refused
+    else
+        not_ok tls_key_of_another_certificate_refused "exit $rc"
+        tail -n 5 "$TMP/tls-pair.log" | sed 's/^/#   /'
+    fi
+    sed -i "s|^tls_key = .*|tls_key = $TLS_DIR/server.key|" "$TMP/proxy.conf"
 }
 
 test_tls() {
