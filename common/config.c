@@ -128,6 +128,9 @@ static const struct kv_spec specs[] = {
          "30"),
     UINT("admin", "probe_interval", admin.probe_interval, 1, 3600, "10"),
     STR("admin", "token_file", admin.token_file, ""),
+    STR("admin", "tls_cert", admin.tls_cert, ""),
+    STR("admin", "tls_key", admin.tls_key, ""),
+    STR("admin", "client_ca", admin.client_ca, ""),
     UINT("admin", "probe_timeout_ms", admin.probe_timeout_ms, 100, 120000,
          "5000"),
     UINT("oversight", "check_interval", oversight.check_interval, 10, 86400,
@@ -162,6 +165,9 @@ static const char *const restart_only[][2] = {
     { "audit", "file" },
     { "audit", "syslog" },
     { "admin", "listen" },
+    { "admin", "tls_cert" },
+    { "admin", "tls_key" },
+    { "admin", "client_ca" },
     { "store", "engine" },
     { "store", "postgresql" },
     { "store", "password" },
@@ -829,6 +835,19 @@ check_values(struct config *cfg, char *msg, size_t msglen, const char **sec,
         snprintf(msg, msglen, "[server] tls_cert and tls_key go together");
         *sec = "server";
         *key = "tls_cert";
+        return AP_EINVAL;
+    }
+    if ((cfg->admin.tls_cert[0] == '\0') != (cfg->admin.tls_key[0] == '\0')) {
+        snprintf(msg, msglen, "[admin] tls_cert and tls_key go together");
+        *sec = "admin";
+        *key = cfg->admin.tls_cert[0] == '\0' ? "tls_key" : "tls_cert";
+        return AP_EINVAL;
+    }
+    if (cfg->admin.client_ca[0] != '\0' && cfg->admin.tls_cert[0] == '\0') {
+        snprintf(msg, msglen, "[admin] client_ca needs tls_cert and tls_key "
+                 "(client certificates come with TLS)");
+        *sec = "admin";
+        *key = "client_ca";
         return AP_EINVAL;
     }
     for (size_t i = 0; i < cfg->n_profiles; i++) {

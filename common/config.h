@@ -161,13 +161,19 @@ struct config {
         unsigned lease_seconds;     /* a job claim's lease (PostgreSQL) */
     } store;
     struct {                        /* [admin]: the admin listener */
-        char *listen;               /* host:port, plain HTTP; "": none */
+        char *listen;               /* host:port; "": none */
         unsigned max_job_age;       /* s a due job may wait: else unready */
         unsigned max_validation_wait; /* s, with every validator busy */
         unsigned probe_interval;    /* s between adapter health probes */
         unsigned probe_timeout_ms;  /* a probe's deadline */
         char *token_file;           /* admin API bearer tokens ("NAME:TOKEN"
-                                       lines); "": the API is off */
+                                       lines); "": no token is accepted */
+        char *tls_cert;             /* PEM certificate (and chain): the
+                                       listener speaks HTTPS; "": plain */
+        char *tls_key;              /* PEM private key, with tls_cert */
+        char *client_ca;            /* PEM CA certificates a client
+                                       certificate must chain to (TLS
+                                       only); "": none is asked for */
     } admin;
     struct config_team teams[CONFIG_MAX_TEAMS];
     size_t n_teams;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <civetweb.h>
@@ -31,6 +32,11 @@
 #define METRICS_MAX (4u << 20)   /* bytes of one scrape, at most */
 #define READY_MAX 4096
 #define HEALTH_KEY "admin_health"
+/* The caller of an API call: a token's NAME, or "cert:" and a client
+ * certificate's subject (civetweb's patched mbedTLS module gives at most
+ * 511 characters, else no subject: deploy/civetweb-patches/02). */
+#define CALLER_MAX (5 + 511)
+#define CERT_CALLER "cert:"
 
 struct adminsrv {
     struct app *root;
@@ -513,6 +519,25 @@ api_caller(struct adminsrv *a, const struct snapshot *s, const char *authz,
     return ok;
 }
 
+/* "cert:" and the subject of the client certificate the handshake
+ * verified against [admin] client_ca into caller (a token NAME has no
+ * ':', so the two kinds of caller never mix); false when client_ca is not
+ * set, the caller presented none, or it does not fit. */
+static bool
+api_cert_caller(const struct snapshot *s, const struct mg_request_info *ri,
+                char *caller, size_t len)
+{
+    const struct mg_client_cert *cc = ri->client_cert;
+    int n;
+
+    if (s->cfg.admin.client_ca[0] == '\0' || !ri->is_ssl || cc == NULL ||
+        cc->subject == NULL || cc->subject[0] == '\0') {
+        return false;
+    }
+    n = snprintf(caller, len, CERT_CALLER "%s", cc->subject);
+    return n > 0 && (size_t)n < len;
+}
+
 /* The audit event of one API call: who, what, the answer. */
 static void
 api_audit(struct adminsrv *a, const char *request_id, const char *caller,
@@ -629,7 +654,7 @@ api_request(struct mg_connection *c, struct adminsrv *a,
     struct adminapi_req req;
     struct adminapi_resp resp;
     struct app *view;
-    char caller[ADMIN_TOKEN_NAME_MAX + 1];
+    char caller[CALLER_MAX + 1];
     char rid[64];
     char *body = NULL;
     char *text = NULL;
@@ -637,7 +662,8 @@ api_request(struct mg_connection *c, struct adminsrv *a,
     bool authed;
     int status;
 
-    if (s == NULL || s->cfg.admin.token_file[0] == '\0') {
+    if (s == NULL || (s->cfg.admin.token_file[0] == '\0' &&
+                      s->cfg.admin.client_ca[0] == '\0')) {
         snapshot_put(s);
         return reply(c, 404, "text/plain; charset=utf-8", "not found\n", 10,
                      false);
@@ -645,8 +671,13 @@ api_request(struct mg_connection *c, struct adminsrv *a,
     if (id_new(rid, sizeof(rid)) != AP_OK) {
         (void)snprintf(rid, sizeof(rid), "admin-api");
     }
-    authed = api_caller(a, s, mg_get_header(c, "Authorization"), caller,
-                        sizeof(caller));
+    /* A client certificate that chained to [admin] client_ca (the
+     * handshake refused any other) is enough; without one, the token. */
+    authed = api_cert_caller(s, ri, caller, sizeof(caller));
+    if (!authed && s->cfg.admin.token_file[0] != '\0') {
+        authed = api_caller(a, s, mg_get_header(c, "Authorization"), caller,
+                            sizeof(caller));
+    }
     snapshot_put(s);
     if (!authed) {
         status = api_problem(c, 401, unauthorized);
@@ -775,6 +806,55 @@ on_log(const struct mg_connection *conn, const char *message)
     return 1;
 }
 
+/* The private key file of [admin] tls_key, checked like the token file:
+ * one that others may read or write stops the start; group-readable is
+ * accepted with a warning. (civetweb reads it: mbedTLS wipes its copy.) */
+static ap_err
+tls_key_check(const char *path, char *errbuf, size_t errlen)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+        (void)snprintf(errbuf, errlen, "[admin] tls_key %s: cannot be read",
+                       path);
+        return AP_ECONFIG;
+    }
+    if ((st.st_mode & S_IRWXO) != 0) {
+        (void)snprintf(errbuf, errlen, "[admin] tls_key %s: others may read "
+                       "or write it (mode %03o): make it 0600, owned by the "
+                       "service user", path, (unsigned)(st.st_mode & 0777));
+        return AP_ECONFIG;
+    }
+    if ((st.st_mode & S_IRGRP) != 0) {
+        log_warn("admin", "[admin] tls_key %s is readable by its group "
+                 "(mode %03o): make it 0600", path,
+                 (unsigned)(st.st_mode & 0777));
+    }
+    return AP_OK;
+}
+
+/* civetweb's listening_ports for listen: with tls, each comma-separated
+ * port gets civetweb's "s" (HTTPS). NULL: out of memory. Caller frees. */
+static char *
+ports_option(const char *listen, bool tls)
+{
+    size_t n = strlen(listen);
+    char *out = malloc(2 * n + 2);
+    size_t o = 0;
+
+    if (out == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i <= n; i++) {
+        if (tls && (listen[i] == ',' || listen[i] == '\0') && o > 0 &&
+            out[o - 1] != ',') {
+            out[o++] = 's';
+        }
+        out[o++] = listen[i];
+    }
+    return out;
+}
+
 void
 adminsrv_stop(struct adminsrv *a)
 {
@@ -804,61 +884,84 @@ adminsrv_start(struct app *root, struct server *srv, const char *listen,
                unsigned issue_threads, struct adminsrv **out, char *errbuf,
                size_t errlen)
 {
-    struct adminsrv *a;
+    struct adminsrv *a = NULL;
     struct mg_callbacks cb;
     struct mg_init_data init;
     struct mg_error_data err;
     pthread_condattr_t ca;
     char errtext[256];
-    const char *opts[] = {
-        "listening_ports", listen,
+    /* Held until civetweb has copied the options that point into it. */
+    struct snapshot *snap = snapshot_get(root);
+    const struct config *cfg = snap != NULL ? &snap->cfg : root->cfg;
+    bool tls = cfg->admin.tls_cert[0] != '\0';
+    char *ports = ports_option(listen, tls);
+    const char *opts[20] = {
+        "listening_ports", ports,
         /* Scrapes, probes and admin calls are few: a handful of workers
-         * (a revocation waits on the PKI), short deadlines. */
+         * (a revocation waits on the PKI), short deadlines (the TLS
+         * handshake's too: 02-client-cert.patch). */
         "num_threads", "4",
         "request_timeout_ms", "5000",
         "enable_keep_alive", "no",
         "max_request_size", "8192",
         NULL,
     };
+    size_t no = 10;
+    ap_err rc = AP_ENOMEM;
 
     *out = NULL;
+    if (ports == NULL) {
+        goto out;
+    }
+    if (tls) {
+        /* With the patched mbedTLS module: the key in ssl_certificate,
+         * the certificate and its chain in ssl_certificate_chain. With
+         * client_ca a client certificate is asked for, and one that is
+         * presented must chain to client_ca (else the handshake fails),
+         * but a caller may present none (health checks, token callers). */
+        rc = tls_key_check(cfg->admin.tls_key, errbuf, errlen);
+        if (rc != AP_OK) {
+            goto out;
+        }
+        opts[no++] = "ssl_certificate";
+        opts[no++] = cfg->admin.tls_key;
+        opts[no++] = "ssl_certificate_chain";
+        opts[no++] = cfg->admin.tls_cert;
+        if (cfg->admin.client_ca[0] != '\0') {
+            opts[no++] = "ssl_verify_peer";
+            opts[no++] = "optional";
+            opts[no++] = "ssl_ca_file";
+            opts[no++] = cfg->admin.client_ca;
+        }
+        opts[no] = NULL;
+    }
+    rc = AP_ENOMEM;
     a = calloc(1, sizeof(*a));
     if (a == NULL) {
-        return AP_ENOMEM;
+        goto out;
     }
     a->root = root;
     a->srv = srv;
     a->issue_threads = issue_threads;
     pthread_mutex_init(&a->lock, NULL);
     pthread_mutex_init(&a->tok_lock, NULL);
-    {
-        /* A token file that cannot be used stops the start; after a
-         * reload it only closes the API (api_caller). */
-        struct snapshot *s = snapshot_get(root);
-        const char *tf = s != NULL ? s->cfg.admin.token_file
-                                   : root->cfg->admin.token_file;
-        ap_err rc = AP_OK;
-
-        if (tf[0] != '\0') {
-            rc = admin_tokens_load(tf, &a->tokens, errbuf, errlen);
-        }
-        a->tok_gen = s != NULL ? s->generation : 0;
-        snapshot_put(s);
-        if (rc != AP_OK) {
-            pthread_mutex_destroy(&a->lock);
-            pthread_mutex_destroy(&a->tok_lock);
-            free(a);
-            return AP_ECONFIG;
-        }
-    }
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&a->cond, &ca);
     pthread_condattr_destroy(&ca);
+    /* A token file that cannot be used stops the start; after a reload
+     * it only closes the token path of the API (api_caller). */
+    a->tok_gen = snap != NULL ? snap->generation : 0;
+    if (cfg->admin.token_file[0] != '\0' &&
+        admin_tokens_load(cfg->admin.token_file, &a->tokens, errbuf,
+                          errlen) != AP_OK) {
+        rc = AP_ECONFIG;
+        goto out;
+    }
     if (pthread_create(&a->prober, NULL, probe_main, a) != 0) {
         (void)snprintf(errbuf, errlen, "cannot start the health prober");
-        adminsrv_stop(a);
-        return AP_EINTERNAL;
+        rc = AP_EINTERNAL;
+        goto out;
     }
     a->prober_started = true;
 
@@ -876,12 +979,27 @@ adminsrv_start(struct app *root, struct server *srv, const char *listen,
     a->ctx = mg_start2(&init, &err);
     if (a->ctx == NULL) {
         mg_exit_library();
-        (void)snprintf(errbuf, errlen, "[admin] cannot listen on %s: %s",
-                       listen, errtext[0] ? errtext : "civetweb failed");
-        adminsrv_stop(a);
-        return AP_ECONFIG;
+        (void)snprintf(errbuf, errlen, "[admin] cannot listen on %s: %s%s",
+                       listen, errtext[0] ? errtext : "civetweb failed",
+                       tls ? " (tls_cert, tls_key and client_ca must be PEM "
+                             "files the service user can read)"
+                           : "");
+        rc = AP_ECONFIG;
+        goto out;
     }
     mg_set_request_handler(a->ctx, "/", on_request, a);
+    if (tls) {
+        log_info("admin", "admin listener %s: HTTPS%s", listen,
+                 cfg->admin.client_ca[0] != '\0'
+                     ? ", client certificates from [admin] client_ca"
+                     : "");
+    }
     *out = a;
-    return AP_OK;
+    a = NULL;
+    rc = AP_OK;
+out:
+    adminsrv_stop(a);
+    snapshot_put(snap);
+    free(ports);
+    return rc;
 }

@@ -1,9 +1,13 @@
 /* proxy/adminsrv.h: the admin listener ([admin] listen): health and
  * metrics for monitoring systems and load balancers, and the admin API.
  *
- * A civetweb context of its own, plain HTTP, separate from the ACME
- * listener (which never routes these paths): loopback by default, off when
- * [admin] listen is empty. GET or HEAD only:
+ * A civetweb context of its own, separate from the ACME listener (which
+ * never routes these paths): loopback by default, off when [admin] listen
+ * is empty; plain HTTP, or HTTPS only with [admin] tls_cert and tls_key
+ * (a key file others may read or write stops the start). With [admin]
+ * client_ca the TLS handshake asks for a client certificate: one that does
+ * not chain to client_ca fails the handshake, none is accepted
+ * (deploy/civetweb-patches/02-client-cert.patch). GET or HEAD only:
  *   /health/live   200 while the process answers;
  *   /health/ready  200 or 503 with a JSON body naming each check and its
  *                  result: the store takes a write, an adapter's last
@@ -17,10 +21,12 @@
  *                  busy and a validation due for max_validation_wait);
  *   /metrics       the Prometheus text format (proxy/metrics.h).
  * Under /admin/, the admin API (proxy/adminapi.h) when [admin] token_file
- * is set (else 404): the caller's bearer token is checked against the
- * file (proxy/admin_auth.h; read at start, where a bad file stops the
- * start, and again after each reload, where it closes the API until a
- * good one is read); a missing or wrong one gets 401 with one body and
+ * or client_ca is set (else 404): a client certificate verified against
+ * client_ca authenticates the call alone (caller "cert:" and its subject,
+ * any token ignored); else the caller's bearer token is checked against
+ * the file (proxy/admin_auth.h; read at start, where a bad file stops the
+ * start, and again after each reload, where it closes the token path
+ * until a good one is read); neither gets 401 with one body and
  * WWW-Authenticate: Bearer; the body is read up to ADMINAPI_MAX_BODY
  * (else 413); every call, 401s too, writes an "admin.api" audit event
  * (caller, method, path, op, status). Other methods than GET/HEAD outside
@@ -81,7 +87,10 @@ bool adminsrv_ready(const struct ready_facts *f, cJSON **body);
 
 /* Starts the listener on listen (host:port) for root (the serving app,
  * with snapshots) and srv (the ACME listener, for its connection counts).
- * issue_threads: the issuance workers. AP_ECONFIG when it cannot listen. */
+ * issue_threads: the issuance workers. The [admin] TLS files and token
+ * file are those of root's current snapshot. AP_ECONFIG (errbuf says
+ * why) when it cannot listen, a TLS file cannot be used, the tls_key is
+ * open to others or the token file is bad. */
 AP_MUST_CHECK ap_err adminsrv_start(struct app *root, struct server *srv,
                                     const char *listen,
                                     unsigned issue_threads,

@@ -11,7 +11,15 @@
 # and the proxy keeps serving; every call is in the audit trail with its
 # caller, and neither token nor HMAC key is in any log; a reload reads a
 # rotated token file; without token_file the API paths are 404 and health
-# stays open. Reuses run.sh's knot DNS, ports, proxy and lego helpers.
+# stays open. Then, restarted with [admin] tls_cert, tls_key and client_ca
+# (openssl-made CAs): a tls_key others may read, or the key of another
+# certificate, stops the start; over HTTPS a client certificate from
+# client_ca is enough (200, 201 without a token, the audit names its
+# subject), one from another CA fails the handshake (with a good token
+# too), neither certificate nor token gets the same 401, a token alone
+# still works, health and metrics need neither, a client that never
+# finishes its handshake is dropped after the request timeout, and with
+# token_file removed by a reload certificates still work. Reuses run.sh's knot DNS, ports, proxy and lego helpers.
 #
 # Usage: test/integration/admin_api.sh [PROXY_BINARY]   (from the repo root)
 # Ends with "admin_api: N passed, N failed".
@@ -487,6 +495,225 @@ PYEOF
     fi
 }
 
+# ---------------------------------------------------------------- TLS
+
+CERT_SUBJECT="O=Example Ops, CN=ops-automation"   # as mbedTLS prints it
+TLS_DIR=$TMP/admin-tls
+
+# Two client CAs (one trusted by [admin] client_ca, one not) with a client
+# certificate each, of the same subject, and the listener's CA and
+# certificate for 127.0.0.1.
+make_tls_files() {
+    mkdir -p "$TLS_DIR" && (
+        set -e
+        cd "$TLS_DIR"
+        ca() {
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+                -nodes -keyout "$1.key" -out "$1.pem" -days 2 -subj "/CN=$2" \
+                -addext basicConstraints=critical,CA:TRUE \
+                -addext keyUsage=critical,keyCertSign,cRLSign
+        }
+        leaf() {   # leaf NAME CA SUBJECT EXTENSIONS
+            openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+                -keyout "$1.key" -out "$1.csr" -subj "$3"
+            printf '%s\n' "$4" > "$1.ext"
+            openssl x509 -req -in "$1.csr" -CA "$2.pem" -CAkey "$2.key" \
+                -CAcreateserial -days 2 -out "$1.pem" -extfile "$1.ext"
+        }
+        ca srvca "admin listener CA"
+        ca clientca "ops clients CA"
+        ca rogueca "rogue CA"
+        leaf server srvca /CN=localhost "subjectAltName=DNS:localhost,IP:127.0.0.1
+extendedKeyUsage=serverAuth"
+        leaf good clientca "/O=Example Ops/CN=ops-automation" \
+            "extendedKeyUsage=clientAuth"
+        leaf rogue rogueca "/O=Example Ops/CN=ops-automation" \
+            "extendedKeyUsage=clientAuth"
+        chmod 0600 ./*.key
+    ) > "$TLS_DIR/openssl.log" 2>&1
+}
+
+write_tls_config() {
+    write_config "$TOKEN_FILE"
+    cat >> "$TMP/proxy.conf" <<EOF
+tls_cert = $TLS_DIR/server.pem
+tls_key = $TLS_DIR/server.key
+client_ca = $TLS_DIR/clientca.pem
+EOF
+}
+
+# tls_api NAME CERT(none|good|rogue) METHOD PATH [BODY [TOKEN]]: like api,
+# over HTTPS; prints the status and curl's exit code ("200 0", "000 35").
+tls_api() {
+    local name=$1 cert=$2 method=$3 path=$4 body=${5-} tok=${6-}
+    local args=(-s --max-time 20 --cacert "$TLS_DIR/srvca.pem"
+                -o "$TMP/$name.body" -D "$TMP/$name.hdr" -w '%{http_code}'
+                -X "$method")
+    if [ "$cert" != none ]; then
+        args+=(--cert "$TLS_DIR/$cert.pem" --key "$TLS_DIR/$cert.key")
+    fi
+    [ -n "$tok" ] && args+=(-H "Authorization: Bearer $tok")
+    if [ -n "$body" ]; then
+        args+=(-H 'Content-Type: application/json' --data-binary "$body")
+    fi
+    : > "$TMP/$name.body"
+    curl "${args[@]}" "https://127.0.0.1:$ADMIN_PORT$path"
+    echo " $?"
+}
+
+# tls_expect NAME WANT-STATUS CERT METHOD PATH [BODY [TOKEN]]
+tls_expect() {
+    local name=$1 want=$2 got
+    shift 2
+    got=$(tls_api "$name" "$@")
+    if [ "${got% *}" = "$want" ]; then
+        ok "$name"
+        return 0
+    fi
+    not_ok "$name" "$2 $3 with certificate $1 answered ${got% *} (curl exit ${got#* }), want $want"
+    head -c 400 "$TMP/$name.body" | sed 's/^/#   /'
+    return 1
+}
+
+# An admin.api event in the audit log with this caller, op and status.
+audit_has() {   # audit_has CALLER OP STATUS
+    grep '"event":"admin.api"' "$DATA_DIR/audit.log" 2>/dev/null |
+        grep -F "\"caller\":\"$1\"" | grep -F "\"op\":\"$2\"" |
+        grep -qF "\"status\":$3,"
+}
+
+test_tls_key_mode() {
+    local rc
+    chmod 0644 "$TLS_DIR/server.key"
+    timeout 20 "$TARGET" -c "$TMP/proxy.conf" > "$TMP/tls-mode.log" 2>&1
+    rc=$?
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] &&
+       grep -q 'tls_key.*others may read' "$TMP/tls-mode.log"; then
+        ok tls_key_readable_by_others_refused
+    else
+        not_ok tls_key_readable_by_others_refused "exit $rc"
+        tail -n 5 "$TMP/tls-mode.log" | sed 's/^/#   /'
+    fi
+    chmod 0600 "$TLS_DIR/server.key"
+    # Another key than the certificate's stops the start too.
+    sed -i "s|^tls_key = .*|tls_key = $TLS_DIR/good.key|" "$TMP/proxy.conf"
+    timeout 20 "$TARGET" -c "$TMP/proxy.conf" > "$TMP/tls-pair.log" 2>&1
+    rc=$?
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] &&
+       grep -q 'cannot listen.*tls_cert, tls_key' "$TMP/tls-pair.log"; then
+        ok tls_key_of_another_certificate_refused
+    else
+        not_ok tls_key_of_another_certificate_refused "exit $rc"
+        tail -n 5 "$TMP/tls-pair.log" | sed 's/^/#   /'
+    fi
+    sed -i "s|^tls_key = .*|tls_key = $TLS_DIR/server.key|" "$TMP/proxy.conf"
+}
+
+test_tls() {
+    local got kid why name tok
+    tls_expect tls_health_live_no_cert 200 none GET /health/live || true
+    tls_expect tls_metrics_no_cert 200 none GET /metrics || true
+    got=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' \
+          "http://127.0.0.1:$ADMIN_PORT/health/live")
+    if [ "$got" = 200 ]; then
+        not_ok tls_listener_refuses_plain_http "plain HTTP answered 200"
+    else
+        ok tls_listener_refuses_plain_http
+    fi
+
+    # A client certificate from client_ca: no token needed.
+    tls_expect tls_cert_eab_list_200 200 good GET /admin/eab || true
+    admin eab list --json > "$TMP/eab-tls-cli.json" 2>/dev/null
+    json_check tls_cert_eab_list_equals_cli "$TMP/tls_cert_eab_list_200.body" \
+        "d == json.load(open('$TMP/eab-tls-cli.json'))"
+    if tls_expect tls_cert_eab_add_201 201 good POST /admin/eab \
+           '{"label":"team-tls","allow_names":[".tls.test"]}'; then
+        kid=$(json_get "$TMP/tls_cert_eab_add_201.body" "d['kid']")
+        wait_for 10 grep -q "\"event\":\"eab.created\".*$kid" "$DATA_DIR/audit.log"
+        if grep '"event":"eab.created"' "$DATA_DIR/audit.log" | grep -F "$kid" |
+           grep '"by":"api"' | grep -qF "\"caller\":\"cert:$CERT_SUBJECT\""; then
+            ok tls_cert_eab_created_by_subject
+        else
+            not_ok tls_cert_eab_created_by_subject "no eab.created by cert:$CERT_SUBJECT"
+            grep '"event":"eab.created"' "$DATA_DIR/audit.log" | tail -n 2 | sed 's/^/#   /'
+        fi
+    fi
+    # The verified certificate decides, whatever token comes with it.
+    tls_expect tls_cert_with_wrong_token_200 200 good GET /admin/accounts '' \
+        "$(openssl rand -hex 32)" || true
+
+    # Another CA's certificate of the same subject: the handshake fails,
+    # a good token does not help, and nothing reaches the API.
+    for name in tls_rogue_cert tls_rogue_cert_with_token; do
+        tok=""
+        [ "$name" = tls_rogue_cert_with_token ] && tok=$TOKEN2
+        got=$(tls_api "$name" rogue GET /admin/eab '' "$tok")
+        if [ "${got% *}" = 000 ] && [ "${got#* }" -ne 0 ]; then
+            ok "$name""_handshake_fails"
+        else
+            not_ok "$name""_handshake_fails" "answered ${got% *} (curl exit ${got#* })"
+        fi
+    done
+
+    # Neither certificate nor token: the 401 of the token-only listener.
+    if tls_expect tls_no_cert_no_token_401 401 none GET /admin/eab; then
+        if cmp -s "$TMP/tls_no_cert_no_token_401.body" "$TMP/auth_missing.body" &&
+           grep -qi '^WWW-Authenticate: Bearer' "$TMP/tls_no_cert_no_token_401.hdr"; then
+            ok tls_401_same_as_without_tls
+        else
+            not_ok tls_401_same_as_without_tls "another body or no WWW-Authenticate"
+        fi
+    fi
+    # A token alone still works next to client_ca.
+    tls_expect tls_token_alone_200 200 none GET /admin/accounts '' "$TOKEN2" || true
+
+    wait_for 10 audit_has "cert:$CERT_SUBJECT" eab.add 201
+    if audit_has "cert:$CERT_SUBJECT" eab.list 200 &&
+       audit_has "cert:$CERT_SUBJECT" eab.add 201 &&
+       audit_has "cert:$CERT_SUBJECT" accounts.list 200 &&
+       audit_has ops accounts.list 200; then
+        ok tls_audit_caller_is_cert_subject_or_token_name
+    else
+        not_ok tls_audit_caller_is_cert_subject_or_token_name "admin.api events without cert:$CERT_SUBJECT / ops"
+        grep '"event":"admin.api"' "$DATA_DIR/audit.log" | tail -n 4 | sed 's/^/#   /'
+    fi
+
+    # Clients that open a connection and never finish the handshake hold a
+    # worker for the request timeout (5 s), not for ever (four of them:
+    # every worker), and health answers after it.
+    if why=$("$PY" - "$ADMIN_PORT" <<'PYEOF' 2>&1
+import socket, sys, time
+port = int(sys.argv[1])
+socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(4)]
+socks[0].sendall(b"\x16\x03\x01")       # half a TLS record header
+t0 = time.time()
+for s in socks:
+    s.settimeout(max(0.1, 12 - (time.time() - t0)))
+    try:
+        while s.recv(4096):
+            pass
+    except socket.timeout:
+        sys.exit("a silent client was still connected after 12 s")
+    except OSError:
+        pass
+took = time.time() - t0
+assert took >= 3, "dropped after %.1f s, before the request timeout" % took
+PYEOF
+    ); then
+        ok tls_silent_handshake_dropped_after_timeout
+    else
+        not_ok tls_silent_handshake_dropped_after_timeout "$(echo "$why" | tail -n 1)"
+    fi
+    tls_expect tls_health_after_silent_clients 200 none GET /health/live || true
+
+    # client_ca alone keeps the API on: token_file removed by a reload.
+    sed -i '/^token_file/d' "$TMP/proxy.conf"
+    kill -HUP "$SERVER_PID"
+    sleep 1
+    tls_expect tls_cert_without_token_file_200 200 good GET /admin/eab || true
+    tls_expect tls_token_without_token_file_401 401 none GET /admin/eab '' "$TOKEN2" || true
+}
+
 # ---------------------------------------------------------------- main
 
 admin_api_main() {
@@ -513,6 +740,17 @@ admin_api_main() {
             test_audit
             test_reload_tokens
             test_server_stop_clean
+            if ! make_tls_files; then
+                not_ok tls_files "openssl failed"
+                show_tail "$TLS_DIR/openssl.log"
+            else
+                write_tls_config
+                test_tls_key_mode
+                if test_server_starts; then
+                    test_tls
+                    test_server_stop_clean
+                fi
+            fi
         fi
     fi
     if [ "$FAILED" -gt 0 ]; then

@@ -115,6 +115,11 @@ field(const struct config *c, const char *name, char *out, size_t outlen)
     U("store.lease_seconds", c->store.lease_seconds);
     S("adapter.type", c->adapter.type);
     U("adapter.n", c->adapter.section.n);
+    S("admin.listen", c->admin.listen);
+    S("admin.token_file", c->admin.token_file);
+    S("admin.tls_cert", c->admin.tls_cert);
+    S("admin.tls_key", c->admin.tls_key);
+    S("admin.client_ca", c->admin.client_ca);
     /* Profiles by position; 9: no such profile. */
     U("profile0.tls_server", c->n_profiles > 0 ? c->profiles[0].tls_server
                                                 : 9);
@@ -247,6 +252,23 @@ static const struct good_row good_rows[] = {
       { { "store.engine", "lmdb" }, { "store.postgresql", "" },
         { "store.password", "" }, { "store.instance", "" },
         { "store.pool_size", "0" }, { "store.lease_seconds", "30" } } },
+    { "[admin] defaults: plain HTTP, no client certificates", "[admin]\n",
+      { { "admin.listen", "" }, { "admin.token_file", "" },
+        { "admin.tls_cert", "" }, { "admin.tls_key", "" },
+        { "admin.client_ca", "" } } },
+    { "[admin] HTTPS with client certificates and a token file",
+      "[admin]\nlisten = 127.0.0.1:14001\ntls_cert = /etc/ap/admin.pem\n"
+      "tls_key = /etc/ap/admin.key\nclient_ca = /etc/ap/ops-ca.pem\n"
+      "token_file = /etc/ap/tokens\n",
+      { { "admin.listen", "127.0.0.1:14001" },
+        { "admin.tls_cert", "/etc/ap/admin.pem" },
+        { "admin.tls_key", "/etc/ap/admin.key" },
+        { "admin.client_ca", "/etc/ap/ops-ca.pem" },
+        { "admin.token_file", "/etc/ap/tokens" } } },
+    { "[admin] HTTPS without client certificates",
+      "[admin]\ntls_key = /k.pem\ntls_cert = /c.pem\n",
+      { { "admin.tls_cert", "/c.pem" }, { "admin.tls_key", "/k.pem" },
+        { "admin.client_ca", "" } } },
     { "proxy.conf.example", NULL,
       { { "server.listen", "127.0.0.1:14000" }, { "adapter.type", "local" } } },
 };
@@ -378,6 +400,17 @@ static const struct bad_row bad_rows[] = {
     /* BUG: same cause. Input: tls_cert = /c.pem on line 2, no tls_key. */
     { "tls_cert without tls_key", "[server]\ntls_cert = /c.pem\n", 2,
       "tls_cert" },
+    { "[admin] tls_cert without tls_key",
+      "[admin]\nlisten = 127.0.0.1:1\ntls_cert = /c.pem\n", 3, "tls_cert" },
+    { "[admin] tls_key without tls_cert",
+      "[admin]\n\ntls_key = /k.pem\n", 3, "tls_key" },
+    { "[admin] client_ca without TLS",
+      "[admin]\nlisten = 127.0.0.1:1\n\nclient_ca = /ca.pem\n", 4,
+      "client_ca" },
+    { "[admin] client_ca with tls_key only",
+      "[admin]\nclient_ca = /ca.pem\ntls_key = /k.pem\n", 3, "tls_key" },
+    { "[admin] unknown TLS key", "[admin]\ntls_ca = /ca.pem\n", 2,
+      "tls_ca" },
     /* BUG: same cause. Input: resolver = 127.0.0.1 on line 3. */
     { "resolver without a port",
       "[validation]\nworkers = 2\nresolver = 127.0.0.1\n", 3, "resolver" },

@@ -479,6 +479,8 @@ static const struct restart_row restart_rows[] = {
     { "restart_admin_listen", "[admin]\nlisten = 127.0.0.1:9999\n",
       "[admin] listen" },
     { "restart_audit_file", "[audit]\nfile = /tmp/x.log\n", "[audit] file" },
+    { "restart_admin_tls", "[admin]\ntls_cert = /a.pem\ntls_key = /a.key\n",
+      "[admin] tls_cert" },
     { "reload_policy", "[policy]\nallow_names = .corp.example\n", NULL },
     { "reload_ratelimit", "[ratelimit]\norders_per_account_hour = 5\n",
       NULL },
