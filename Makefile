@@ -99,11 +99,13 @@ $(BUILD)/civetweb.o: $(CIVET_SRC)/src/civetweb.c $(CIVET_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CIVET_DEFS) $(CFLAGS) -w -c -o $@ $<
 
+# -MMD: a unit test is built again when a file it includes changes (its
+# headers, and test_store.c, which test_store_pg.c includes whole).
 $(BUILD)/test/unit/%: test/unit/%.c $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(shell pkg-config --cflags $(TESTPKGS)) $(CFLAGS) \
-	    $(WARN) -Wno-missing-prototypes -o $@ $< $(LIB_OBJS) $(LDFLAGS) \
-	    $(LDLIBS) $(shell pkg-config --libs $(TESTPKGS))
+	    $(WARN) -Wno-missing-prototypes -MMD -MP -MF $@.d -o $@ $< \
+	    $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs $(TESTPKGS))
 
 # test_eab watches every free of the project's code for the EAB secret.
 $(BUILD)/test/unit/test_eab: LDFLAGS += -Wl,--wrap=free
