@@ -3,6 +3,7 @@
  * inih reports the line of the first error when the handler returns 0; the
  * handler records what was wrong so the message can name file, line, key. */
 #include "common/config.h"
+#include "common/config_int.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -204,9 +205,9 @@ section_known(const char *section)
     return false;
 }
 
-static ap_err
-parse_number(const char *value, unsigned long long min, unsigned long long max,
-             unsigned long long *out)
+ap_err
+config_parse_number(const char *value, unsigned long long min,
+                    unsigned long long max, unsigned long long *out)
 {
     char *end = NULL;
     unsigned long long v;
@@ -271,7 +272,7 @@ spec_apply(const struct kv_spec *s, struct config *cfg, const char *value,
         return AP_OK;
     case KV_UINT:
     case KV_SIZE:
-        rc = parse_number(value, s->min, s->max, &v);
+        rc = config_parse_number(value, s->min, s->max, &v);
         if (rc != AP_OK) {
             snprintf(msg, msglen, "%s: expected a whole number from %llu to "
                      "%llu", s->key, s->min, s->max);
@@ -336,7 +337,7 @@ profile_kv(struct load_ctx *lc, const char *pname, const char *key,
         /* Checked against the adapters once the file is read. */
         field = &p->adapter;
     } else if (strcmp(key, "validity_days") == 0) {
-        if (parse_number(value, 1, 3650, &v) != AP_OK) {
+        if (config_parse_number(value, 1, 3650, &v) != AP_OK) {
             snprintf(lc->msg, sizeof(lc->msg),
                      "validity_days: expected a whole number from 1 to 3650");
             return 0;
@@ -448,91 +449,6 @@ named_adapter_kv(struct load_ctx *lc, const char *aname, const char *key,
     return section_add(lc, &a->section, key, value);
 }
 
-/* A key of a [team.NAME] section. */
-static int
-team_kv(struct load_ctx *lc, const char *tname, const char *key,
-        const char *value)
-{
-    static const struct {
-        const char *key;
-        size_t offset;
-    } strs[] = {
-        { "networks", offsetof(struct config_team, networks) },
-        { "allow_names", offsetof(struct config_team, allow_names) },
-        { "allow_ips", offsetof(struct config_team, allow_ips) },
-        { "profiles", offsetof(struct config_team, profiles) },
-        { "webhook", offsetof(struct config_team, webhook) },
-        { "webhook_ca", offsetof(struct config_team, webhook_ca) },
-        { "webhook_secret_file",
-          offsetof(struct config_team, webhook_secret_file) },
-    };
-    struct config *cfg = lc->cfg;
-    struct config_team *t = NULL;
-    unsigned long long v = 0;
-
-    if (tname[0] == '\0' || strlen(tname) > 64 ||
-        strspn(tname, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                      "0123456789-_.") != strlen(tname)) {
-        snprintf(lc->msg, sizeof(lc->msg),
-                 "team name must be 1-64 letters, digits, '-', '_', '.'");
-        return 0;
-    }
-    for (size_t i = 0; i < cfg->n_teams; i++) {
-        if (strcmp(cfg->teams[i].name, tname) == 0) {
-            t = &cfg->teams[i];
-        }
-    }
-    if (t == NULL) {
-        if (cfg->n_teams >= CONFIG_MAX_TEAMS) {
-            snprintf(lc->msg, sizeof(lc->msg), "at most %d teams",
-                     CONFIG_MAX_TEAMS);
-            return 0;
-        }
-        t = &cfg->teams[cfg->n_teams++];
-        t->name = strdup(tname);
-        if (t->name == NULL) {
-            snprintf(lc->msg, sizeof(lc->msg), "out of memory");
-            return 0;
-        }
-        for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-            char **f = (char **)(void *)((char *)t + strs[i].offset);
-
-            *f = strdup("");
-            if (*f == NULL) {
-                snprintf(lc->msg, sizeof(lc->msg), "out of memory");
-                return 0;
-            }
-        }
-    }
-    if (strcmp(key, "max_validity_days") == 0) {
-        if (parse_number(value, 0, 3650, &v) != AP_OK) {
-            snprintf(lc->msg, sizeof(lc->msg), "max_validity_days: expected "
-                     "a whole number from 0 to 3650");
-            return 0;
-        }
-        t->max_validity_days = (unsigned)v;
-        return 1;
-    }
-    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-        char **f = (char **)(void *)((char *)t + strs[i].offset);
-
-        if (strcmp(key, strs[i].key) == 0) {
-            free(*f);
-            *f = strdup(value);
-            if (*f == NULL) {
-                snprintf(lc->msg, sizeof(lc->msg), "out of memory");
-                return 0;
-            }
-            return 1;
-        }
-    }
-    snprintf(lc->msg, sizeof(lc->msg),
-             "unknown key %s in [team.%s] (networks, allow_names, allow_ips, "
-             "profiles, max_validity_days, webhook, webhook_ca, "
-             "webhook_secret_file)", key, tname);
-    return 0;
-}
-
 static int
 on_kv(void *user, const char *section, const char *name, const char *value)
 {
@@ -560,7 +476,9 @@ on_kv(void *user, const char *section, const char *name, const char *value)
                                 name, value);
     }
     if (strncmp(section, CONFIG_TEAM_PREFIX, strlen(CONFIG_TEAM_PREFIX)) == 0) {
-        return team_kv(lc, section + strlen(CONFIG_TEAM_PREFIX), name, value);
+        return config_team_kv(cfg, lc->msg, sizeof(lc->msg),
+                              section + strlen(CONFIG_TEAM_PREFIX), name,
+                              value);
     }
     if (strcmp(section, "adapter") == 0) {
         /* Checked later against the chosen adapter's key list. */
@@ -666,139 +584,6 @@ key_line(const char *path, const char *section, const char *key)
     }
     fclose(f);
     return found != 0 ? found : header_line;
-}
-
-/* True when the blocks a and b share an address. */
-static bool
-cidr_overlap(const struct netpolicy_cidr *a, const struct netpolicy_cidr *b)
-{
-    unsigned bits = a->prefix < b->prefix ? a->prefix : b->prefix;
-
-    if (a->family != b->family) {
-        return false;
-    }
-    for (unsigned i = 0; i < bits; i++) {
-        unsigned mask = 0x80u >> (i % 8);
-
-        if ((a->addr[i / 8] & mask) != (b->addr[i / 8] & mask)) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* The [team.NAME] sections: lists that parse, known profiles, an https
- * webhook, networks that no two teams share (an address must name one
- * team: the choice would otherwise depend on file order). On error msg
- * says why and *tsec (a team's name) and *key where. */
-static ap_err
-check_teams(const struct config *cfg, char *msg, size_t msglen,
-            const char **tsec, const char **key)
-{
-    struct netpolicy_cidr (*nets)[NETPOLICY_MAX_CIDRS] = NULL;
-    size_t n_nets[CONFIG_MAX_TEAMS];
-    struct netpolicy_cidr ips[NETPOLICY_MAX_CIDRS];
-    char why[200];
-    size_t n;
-    ap_err rc = AP_EINVAL;
-
-    if (cfg->n_teams == 0) {
-        return AP_OK;
-    }
-    nets = calloc(cfg->n_teams, sizeof(*nets));
-    if (nets == NULL) {
-        snprintf(msg, msglen, "out of memory");
-        return AP_ENOMEM;
-    }
-    for (size_t i = 0; i < cfg->n_teams; i++) {
-        const struct config_team *t = &cfg->teams[i];
-        const char *p = t->profiles;
-        struct httpc_url u;
-
-        *tsec = t->name;
-        *key = "networks";
-        if (netpolicy_parse_list(t->networks, nets[i], NETPOLICY_MAX_CIDRS,
-                                 &n_nets[i], why, sizeof(why)) != AP_OK) {
-            snprintf(msg, msglen, "[team.%s] networks: %s", t->name, why);
-            goto out;
-        }
-        for (size_t j = 0; j < i; j++) {
-            for (size_t a = 0; a < n_nets[i]; a++) {
-                for (size_t b = 0; b < n_nets[j]; b++) {
-                    if (cidr_overlap(&nets[i][a], &nets[j][b])) {
-                        snprintf(msg, msglen, "[team.%s] networks overlap "
-                                 "those of [team.%s]: an address must "
-                                 "name one team", t->name,
-                                 cfg->teams[j].name);
-                        goto out;
-                    }
-                }
-            }
-        }
-        *key = "allow_ips";
-        if (netpolicy_parse_list(t->allow_ips, ips, NETPOLICY_MAX_CIDRS, &n,
-                                 why, sizeof(why)) != AP_OK) {
-            snprintf(msg, msglen, "[team.%s] allow_ips: %s", t->name, why);
-            goto out;
-        }
-        /* The limits of an EAB key's policy (proxy/policy.h). */
-        *key = "allow_names";
-        n = 0;
-        for (const char *w = t->allow_names; *w != '\0';) {
-            size_t len;
-
-            w += strspn(w, " \t,");
-            len = strcspn(w, " \t,");
-            if (len == 0) {
-                break;
-            }
-            if (++n > 64 || len > 255) {
-                snprintf(msg, msglen, "[team.%s] allow_names: at most 64 "
-                         "names of 255 characters", t->name);
-                goto out;
-            }
-            w += len;
-        }
-        *key = "profiles";
-        while (*p != '\0') {
-            char name[65];
-            size_t len;
-
-            p += strspn(p, " \t,");
-            len = strcspn(p, " \t,");
-            if (len == 0) {
-                break;
-            }
-            snprintf(name, sizeof(name), "%.*s", (int)len, p);
-            if (len >= sizeof(name) || config_profile_find(cfg, name) ==
-                                           NULL) {
-                snprintf(msg, msglen, "[team.%s] profiles: %.64s has no "
-                         "[profile.%.64s] section", t->name, name, name);
-                goto out;
-            }
-            p += len;
-        }
-        *key = "webhook";
-        if (t->webhook[0] != '\0' &&
-            (strncmp(t->webhook, "https://", 8) != 0 ||
-             httpc_url_split(t->webhook, &u) != AP_OK || u.has_userinfo)) {
-            snprintf(msg, msglen, "[team.%s] webhook must be an https:// "
-                     "URL without user:password", t->name);
-            goto out;
-        }
-        if (t->webhook[0] == '\0' &&
-            (t->webhook_ca[0] != '\0' || t->webhook_secret_file[0] != '\0')) {
-            *key = t->webhook_ca[0] != '\0' ? "webhook_ca"
-                                             : "webhook_secret_file";
-            snprintf(msg, msglen, "[team.%s] %s needs a webhook", t->name,
-                     *key);
-            goto out;
-        }
-    }
-    rc = AP_OK;
-out:
-    free(nets);
-    return rc;
 }
 
 /* Checks what one line cannot: *sec and *key name the key to blame (sec
@@ -973,7 +758,7 @@ config_load(const char *path, struct config *cfg, char *errbuf, size_t errlen)
                  key_line(path, bad_sec, bad_key), lc.msg);
         goto out;
     }
-    if (check_teams(cfg, lc.msg, sizeof(lc.msg), &bad_sec, &bad_key) !=
+    if (config_check_teams(cfg, lc.msg, sizeof(lc.msg), &bad_sec, &bad_key) !=
         AP_OK) {
         char tsec[80];
 
@@ -1113,17 +898,6 @@ config_section_check(const struct config_section *sec,
         }
     }
     return AP_OK;
-}
-
-const struct config_team *
-config_team_find(const struct config *cfg, const char *name)
-{
-    for (size_t i = 0; i < cfg->n_teams; i++) {
-        if (strcmp(cfg->teams[i].name, name) == 0) {
-            return &cfg->teams[i];
-        }
-    }
-    return NULL;
 }
 
 const struct config_profile *
