@@ -426,11 +426,46 @@ store_job_claim(struct store *st, const char *queue, long long now_ms,
     if (next_ms != NULL) {
         *next_ms = 0;
     }
-    rc = store_begin(st, false, &txn);
-    if (rc != AP_OK) {
-        return rc;
+    for (int tries = 0;; tries++) {
+        rc = store_begin(st, false, &txn);
+        if (rc != AP_OK) {
+            return rc;
+        }
+        rc = store_scan(txn, STORE_JOBS_DUE, prefix, NULL, claim_scan_fn,
+                        &cs);
+        store_abort(txn);
+        txn = NULL;
+        if (rc != AP_OK || !cs.found) {
+            break;
+        }
+        /* The scan's snapshot may predate the outcome of a runner that
+         * ended its claim since (deleted the job, or gave it back due
+         * later): read the job again in a snapshot that begins after our
+         * claim, which sees every outcome committed before a claim ended.
+         * A job no longer there or no longer due is not run; look again. */
+        rc = store_begin(st, false, &txn);
+        if (rc == AP_OK) {
+            rc = store_get_json(txn, STORE_JOBS, cs.id, &r);
+        }
+        store_abort(txn);
+        txn = NULL;
+        if (rc == AP_OK && job_num(r, "dueMs") <= now_ms) {
+            break;
+        }
+        cJSON_Delete(r);
+        r = NULL;
+        store_job_unclaim(st, cs.id);
+        if ((rc != AP_OK && rc != AP_ENOTFOUND) || tries == 3) {
+            if (rc == AP_ENOTFOUND) {
+                log_err("store", "job due entry %s has no record", cs.id);
+            }
+            return rc == AP_OK || rc == AP_ENOTFOUND ? AP_ENOTFOUND : rc;
+        }
+        memset(&cs, 0, sizeof(cs));
+        cs.c = store_claims_of(st);
+        cs.now_ms = now_ms;
+        cs.prefix_len = strlen(prefix);
     }
-    rc = store_scan(txn, STORE_JOBS_DUE, prefix, NULL, claim_scan_fn, &cs);
     if (rc == AP_OK && !cs.found) {
         if (next_ms != NULL) {
             *next_ms = cs.next_ms;
@@ -441,12 +476,8 @@ store_job_claim(struct store *st, const char *queue, long long now_ms,
         rc = AP_EINVAL;
     }
     if (rc == AP_OK) {
-        rc = store_get_json(txn, STORE_JOBS, cs.id, &r);
-    }
-    if (rc == AP_OK) {
         rc = job_set_num(r, "starts", (double)(job_num(r, "starts") + 1));
     }
-    store_abort(txn);
     if (cs.found && rc != AP_OK) {
         store_job_unclaim(st, cs.id);
         cJSON_Delete(r);
