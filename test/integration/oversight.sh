@@ -217,7 +217,7 @@ test_network_team() {
     else
         not_ok team_policy_narrows_names "$(tail -2 "$TMP/net2.log")"
     fi
-    if grep -q '"event":"account.created"' "$DATA_DIR/audit.log" &&
+    if wait_for 10 grep -q '"event":"account.created"' "$DATA_DIR/audit.log" &&
        grep '"event":"account.created"' "$DATA_DIR/audit.log" |
            grep -q '"team":"net","teamBy":"network"'; then
         ok account_created_audited_with_team
@@ -290,7 +290,9 @@ test_issued_event() {
     else
         not_ok webhook_issued_signed "$why"
     fi
-    if grep -q '"event":"webhook.sent"' "$DATA_DIR/audit.log"; then
+    # The receiver has the event before the sender's outcome is committed
+    # and the audit outbox drained to the file: wait for the line.
+    if wait_for 10 grep -q '"event":"webhook.sent"' "$DATA_DIR/audit.log"; then
         ok webhook_sent_audited
     else
         not_ok webhook_sent_audited "no webhook.sent in the audit log"
