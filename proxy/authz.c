@@ -422,9 +422,10 @@ wait_outcome(struct app *app, const char *authz_id, size_t index,
              struct authz *a)
 {
     long long deadline = time_mono_ms() + app->cfg->acme.wait_ms;
-    unsigned long long gen = jobs_generation(app->jobs);
+    struct jobs_watch watch;
     ap_err rc;
 
+    jobs_watch_begin(app->jobs, &watch, authz_id);
     for (;;) {
         struct store_txn *txn = NULL;
         struct authz fresh;
@@ -436,17 +437,19 @@ wait_outcome(struct app *app, const char *authz_id, size_t index,
         }
         store_abort(txn);
         if (rc != AP_OK) {
-            return rc;
+            break;
         }
         rec_authz_fini(a);
         *a = fresh;
         if (index >= a->n_challs ||
             a->challs[index].status != CHALL_PROCESSING ||
             time_mono_ms() >= deadline) {
-            return AP_OK;
+            break;
         }
-        gen = jobs_wait(app->jobs, gen, deadline);
+        jobs_watch_wait(app->jobs, &watch, deadline);
     }
+    jobs_watch_end(app->jobs, &watch);
+    return rc;
 }
 
 ap_err

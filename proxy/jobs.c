@@ -48,8 +48,7 @@ struct jobs {
     pthread_mutex_t lock;
     bool stopping;
     struct job_pool pool[JOB__MAX];
-    pthread_cond_t done_cond;
-    unsigned long long generation;
+    struct jobs_watch *watches; /* requests waiting for an outcome */
     bool subscribed;            /* to the store's commits (on_store_commit) */
 };
 
@@ -289,7 +288,24 @@ jobs_kick(struct jobs *jobs, const char *id, unsigned delay_sec)
 
     (void)delay_sec;
     if (jobs != NULL && jobs_parse_id(id, &kind, &target) == AP_OK) {
-        wake_pool(jobs, kind);
+        /* One worker looks; a worker that claims a job wakes the next
+         * (worker_main), so a burst of jobs still spreads over the pool
+         * without every idle worker scanning the queue for each one. */
+        wake_one(jobs, kind);
+    }
+}
+
+/* Wakes the watches of key, or every watch when key is NULL. Called with
+ * jobs->lock held. */
+static void
+wake_watches(struct jobs *jobs, const char *key, size_t keylen)
+{
+    for (struct jobs_watch *w = jobs->watches; w != NULL; w = w->next) {
+        if (key == NULL ||
+            (strncmp(w->key, key, keylen) == 0 && w->key[keylen] == '\0')) {
+            w->woken = true;
+            pthread_cond_signal(&w->cond);
+        }
     }
 }
 
@@ -297,8 +313,18 @@ void
 jobs_notify(struct jobs *jobs)
 {
     pthread_mutex_lock(&jobs->lock);
-    jobs->generation++;
-    pthread_cond_broadcast(&jobs->done_cond);
+    wake_watches(jobs, NULL, 0);
+    pthread_mutex_unlock(&jobs->lock);
+}
+
+/* A job of target ended: its watches wake (jobs.h, the key). */
+static void
+notify_target(struct jobs *jobs, const char *target)
+{
+    size_t keylen = strcspn(target, "/");
+
+    pthread_mutex_lock(&jobs->lock);
+    wake_watches(jobs, target, keylen);
     pthread_mutex_unlock(&jobs->lock);
 }
 
@@ -331,17 +357,6 @@ on_store_commit(void *arg, unsigned tables, bool remote)
     }
 }
 
-unsigned long long
-jobs_generation(struct jobs *jobs)
-{
-    unsigned long long g;
-
-    pthread_mutex_lock(&jobs->lock);
-    g = jobs->generation;
-    pthread_mutex_unlock(&jobs->lock);
-    return g;
-}
-
 static void
 ms_to_timespec(long long ms, struct timespec *ts)
 {
@@ -357,23 +372,66 @@ ms_to_timespec(long long ms, struct timespec *ts)
     }
 }
 
-unsigned long long
-jobs_wait(struct jobs *jobs, unsigned long long gen, long long deadline_ms)
+void
+jobs_watch_begin(struct jobs *jobs, struct jobs_watch *w, const char *key)
+{
+    pthread_condattr_t ca;
+
+    memset(w, 0, sizeof(*w));
+    (void)snprintf(w->key, sizeof(w->key), "%s", key);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    if (jobs != NULL) {
+        pthread_mutex_lock(&jobs->lock);
+        w->next = jobs->watches;
+        jobs->watches = w;
+        pthread_mutex_unlock(&jobs->lock);
+    }
+}
+
+void
+jobs_watch_wait(struct jobs *jobs, struct jobs_watch *w, long long deadline_ms)
 {
     struct timespec ts;
-    unsigned long long g;
+    long long left = deadline_ms - time_mono_ms();
 
-    ms_to_timespec(deadline_ms - time_mono_ms(), &ts);
+    if (left <= 0) {
+        return;
+    }
+    ms_to_timespec(left, &ts);
+    if (jobs == NULL) {
+        (void)nanosleep(&(struct timespec){ left / 1000,
+                                            (left % 1000) * 1000000L },
+                        NULL);
+        return;
+    }
     pthread_mutex_lock(&jobs->lock);
-    while (jobs->generation == gen && !jobs->stopping &&
-           time_mono_ms() < deadline_ms) {
-        if (pthread_cond_timedwait(&jobs->done_cond, &jobs->lock, &ts) != 0) {
+    while (!w->woken && !jobs->stopping && time_mono_ms() < deadline_ms) {
+        if (pthread_cond_timedwait(&w->cond, &jobs->lock, &ts) != 0) {
             break;
         }
     }
-    g = jobs->generation;
+    w->woken = false;
     pthread_mutex_unlock(&jobs->lock);
-    return g;
+}
+
+void
+jobs_watch_end(struct jobs *jobs, struct jobs_watch *w)
+{
+    if (jobs != NULL) {
+        pthread_mutex_lock(&jobs->lock);
+        for (struct jobs_watch **pp = &jobs->watches; *pp != NULL;
+             pp = &(*pp)->next) {
+            if (*pp == w) {
+                *pp = w->next;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&jobs->lock);
+    }
+    pthread_cond_destroy(&w->cond);
 }
 
 /* ---- advancing jobs that wait for a failed back end -------------------- */
@@ -545,6 +603,9 @@ worker_main(void *arg)
         memset(&j, 0, sizeof(j));
         rc = claim(p, &j, &rec, &next);
         if (rc == AP_OK) {
+            /* More may be due: the next idle worker looks while this one
+             * runs its job. */
+            wake_one(jobs, p->kind);
             (void)snprintf(current_job, sizeof(current_job), "%s", j.id);
             /* The job runs on the configuration of its start (reload). */
             struct app *view = app_acquire(jobs->app);
@@ -558,8 +619,8 @@ worker_main(void *arg)
                 release(jobs, &j, delay, true);
             }
             store_job_unclaim(jobs->app->st, j.id);
+            notify_target(jobs, j.target);
             cJSON_Delete(rec);
-            jobs_notify(jobs);
             continue;
         }
         if (rc != AP_ENOTFOUND) {
@@ -598,7 +659,6 @@ jobs_start(struct app *app, const unsigned *n, const job_fn *fn,
     pthread_mutex_init(&jobs->lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&jobs->done_cond, &ca);
     for (int k = 0; k < JOB__MAX; k++) {
         jobs->pool[k].jobs = jobs;
         jobs->pool[k].kind = (enum job_kind)k;
@@ -726,7 +786,7 @@ jobs_stop(struct jobs *jobs)
     for (int k = 0; k < JOB__MAX; k++) {
         pthread_cond_broadcast(&jobs->pool[k].cond);
     }
-    pthread_cond_broadcast(&jobs->done_cond);
+    wake_watches(jobs, NULL, 0);
     pthread_mutex_unlock(&jobs->lock);
     for (int k = 0; k < JOB__MAX; k++) {
         struct job_pool *p = &jobs->pool[k];
@@ -736,7 +796,6 @@ jobs_stop(struct jobs *jobs)
         }
         pthread_cond_destroy(&p->cond);
     }
-    pthread_cond_destroy(&jobs->done_cond);
     pthread_mutex_destroy(&jobs->lock);
     free(jobs);
 }

@@ -29,6 +29,7 @@
 #ifndef AP_PROXY_JOBS_H
 #define AP_PROXY_JOBS_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -116,17 +117,35 @@ AP_MUST_CHECK ap_err jobs_advance_retries(struct jobs *jobs,
  * back, due in delay_ms, without counting a release; then the runner
  * returns JOB_DONE. */
 void jobs_defer(struct jobs *jobs, const struct job *job, long long delay_ms);
-/* Tells waiters that some job ended. The workers and waiters are also
- * subscribed to the store's commits: another instance's commit (a shared
- * PostgreSQL store) that wrote authorizations, orders or certificates
- * notifies the waiters, one that wrote jobs wakes the workers. */
+/* Wakes every watch (below). The workers and watches are also subscribed
+ * to the store's commits: another instance's commit (a shared PostgreSQL
+ * store) that wrote authorizations, orders or certificates wakes every
+ * watch, one that wrote jobs wakes the workers. A job that ends here wakes
+ * only the watches of its key: the part of its target before the first
+ * '/' (a validation "<authz id>/<challenge>": the authorization id; an
+ * issuance: the order id). */
 void jobs_notify(struct jobs *jobs);
-/* Returns the current completion generation (for jobs_wait). */
-unsigned long long jobs_generation(struct jobs *jobs);
-/* Sleeps until the generation differs from gen or deadline_ms (monotonic
- * clock) passes. Returns the generation it saw. */
-unsigned long long jobs_wait(struct jobs *jobs, unsigned long long gen,
-                             long long deadline_ms);
+
+/* A request that waits for the outcome of the jobs of one key (challenge
+ * POST, finalize). Begin the watch before reading the state it waits on,
+ * so that an outcome between that read and the wait is not missed. The
+ * struct lives on the waiter's stack; its members are the module's. */
+struct jobs_watch {
+    char key[JOB_MAX_ID];
+    pthread_cond_t cond;
+    bool woken;
+    struct jobs_watch *next;
+};
+/* Starts watching key (jobs may be NULL: the wait only sleeps). */
+void jobs_watch_begin(struct jobs *jobs, struct jobs_watch *w,
+                      const char *key);
+/* Sleeps until a job of the key ended (or any notification) since
+ * jobs_watch_begin or the previous wait, or until deadline_ms (monotonic
+ * clock) passes, or the jobs stop. */
+void jobs_watch_wait(struct jobs *jobs, struct jobs_watch *w,
+                     long long deadline_ms);
+/* Ends the watch; required after every jobs_watch_begin. */
+void jobs_watch_end(struct jobs *jobs, struct jobs_watch *w);
 
 /* True when the runner must give job up instead of running it (too many
  * faults or starts without an outcome). */

@@ -721,16 +721,23 @@ static ap_err
 wait_order(struct app *app, struct order *o)
 {
     long long deadline = time_mono_ms() + app->cfg->acme.wait_ms;
-    unsigned long long gen = jobs_generation(app->jobs);
     char order_id[REC_MAX_ID + 1];
+    struct jobs_watch watch;
     ap_err rc = AP_OK;
 
     memcpy(order_id, o->id, sizeof(order_id));
-    while (o->status == ORDER_PROCESSING && time_mono_ms() < deadline) {
+    /* The watch begins after o was read: an issuance that ended between
+     * that read and here is seen by the first read below. */
+    jobs_watch_begin(app->jobs, &watch, order_id);
+    for (bool first = true;
+         o->status == ORDER_PROCESSING && time_mono_ms() < deadline;
+         first = false) {
         struct store_txn *txn = NULL;
         struct order fresh;
 
-        gen = jobs_wait(app->jobs, gen, deadline);
+        if (!first) {
+            jobs_watch_wait(app->jobs, &watch, deadline);
+        }
         rc = store_begin(app->st, false, &txn);
         if (rc != AP_OK) {
             break;
@@ -743,6 +750,7 @@ wait_order(struct app *app, struct order *o)
         rec_order_fini(o);
         *o = fresh;
     }
+    jobs_watch_end(app->jobs, &watch);
     return rc;
 }
 

@@ -9,7 +9,9 @@
  * noted in
  * <data_dir>/faulted-jobs is counted against its job at the next start;
  * after JOB_MAX_FAULTS faults the runner is told to give the job up;
- * queued jobs that are not due do not run at start. */
+ * queued jobs that are not due do not run at start; a job that ends wakes
+ * the requests watching its key (the target before its first '/') and no
+ * other, and jobs_notify wakes every watch. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,6 +30,7 @@
 
 #include "common/config.h"
 #include "common/store.h"
+#include "common/timeutil.h"
 #include "proxy/app.h"
 #include "proxy/jobs.h"
 
@@ -362,6 +365,73 @@ test_start_is_not_a_load(void **state)
     assert_int_equal(stored_jobs(f), 5000);
 }
 
+/* A watch that nothing wakes sleeps until its deadline (a lower bound:
+ * the wait cannot return sooner unless it was woken). */
+static bool
+sleeps_to_deadline(struct fixture *f, struct jobs_watch *w)
+{
+    long long t0 = time_mono_ms();
+
+    jobs_watch_wait(f->jobs, w, t0 + 300);
+    return time_mono_ms() - t0 >= 300;
+}
+
+static void
+test_job_end_wakes_its_key_only(void **state)
+{
+    struct fixture *f = *state;
+    struct jobs_watch mine;
+    struct jobs_watch other;
+    struct jobs_watch prefix;
+    char id[JOB_MAX_ID];
+    long long t0;
+
+    seen.mode = MODE_DONE;
+    start(f);
+    jobs_watch_begin(f->jobs, &mine, "a1");
+    jobs_watch_begin(f->jobs, &other, "a2");
+    jobs_watch_begin(f->jobs, &prefix, "a");
+    put_job(f, "a1/0", id, sizeof(id));   /* a validation-like target */
+    wait_calls(1);
+    /* Woken by the end of its job: returns long before the 10 s. */
+    t0 = time_mono_ms();
+    jobs_watch_wait(f->jobs, &mine, t0 + 10000);
+    assert_true(time_mono_ms() - t0 < 10000);
+    assert_int_equal(stored_jobs(f), 0);
+    /* The other key and a mere prefix of the key were not woken. */
+    assert_true(sleeps_to_deadline(f, &other));
+    assert_true(sleeps_to_deadline(f, &prefix));
+    /* A wake is used up by the wait that saw it. */
+    assert_true(sleeps_to_deadline(f, &mine));
+    jobs_watch_end(f->jobs, &prefix);
+    jobs_watch_end(f->jobs, &other);
+    jobs_watch_end(f->jobs, &mine);
+    stop(f);
+}
+
+static void
+test_notify_wakes_every_watch(void **state)
+{
+    struct fixture *f = *state;
+    struct jobs_watch a;
+    struct jobs_watch b;
+    long long t0;
+
+    seen.mode = MODE_DONE;
+    start(f);
+    jobs_watch_begin(f->jobs, &a, "o1");
+    jobs_watch_begin(f->jobs, &b, "o2");
+    jobs_notify(f->jobs);
+    t0 = time_mono_ms();
+    jobs_watch_wait(f->jobs, &a, t0 + 10000);
+    jobs_watch_wait(f->jobs, &b, t0 + 10000);
+    /* Both returned at once: neither waited for its 10 s deadline. */
+    assert_true(time_mono_ms() - t0 < 10000);
+    jobs_watch_end(f->jobs, &b);
+    jobs_watch_end(f->jobs, &a);
+    stop(f);
+}
+
 int
 main(void)
 {
@@ -375,6 +445,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_faults_give_up, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_start_is_not_a_load, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_job_end_wakes_its_key_only,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notify_wakes_every_watch, setup,
                                         teardown),
     };
 
