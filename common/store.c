@@ -391,6 +391,8 @@ store_stats(struct store *st, struct store_stats *out)
     *out = gc->stats;
     out->waiting = gc->waiting;
     out->members = gc->members;
+    out->children = gc->batch != NULL ? gc->children : 0;
+    out->writing = gc->child_open;
     pthread_mutex_unlock(&gc->lock);
 }
 

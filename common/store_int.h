@@ -85,6 +85,8 @@ struct store_stats {
     unsigned waiting;            /* threads waiting to begin a write now */
     unsigned members;            /* write txns committed into the open batch
                                     (waiting for its commit) now */
+    unsigned children;           /* write txns begun in the open batch */
+    bool writing;                /* one of them is open now */
 };
 
 /* A snapshot of st's counters; any thread. */
