@@ -13,21 +13,26 @@
  * only then do read transactions see it.
  *
  * Group commit (store_int.h): write transactions are nested child txns of
- * a batch, the top-level LMDB write txn that the committer thread begins
- * and commits (LMDB's writer mutex is a robust pthread mutex: the thread
- * that locks it in mdb_txn_begin must unlock it in mdb_txn_commit/abort).
- * A child is used by the thread that began it while it holds the child
- * slot (gc.child_open, under gc.lock: the hand-off orders its use after the
- * previous child's and before the committer's commit). LMDB allows one
- * child per parent, so writers stay serial; what they share is the
- * commit: one fdatasync and one meta write per batch. store_commit merges
- * the child into the batch (no I/O), frees the slot and waits for the
- * batch's commit; every member gets the batch's result, so a failed batch
- * (nothing of it written) fails all of them. Commit subscribers are then
- * called on each member's own thread, as before, after durability.
- * store_abort drops only its child; when members committed into the batch
- * before it (their data it may have read), it also waits for the batch, so
- * nothing a writer read is handed on before it is durable. */
+ * a batch, a top-level LMDB write txn. The thread whose write finds no
+ * batch open leads one: it begins the batch, then its own child, and after
+ * its child ended it commits the batch itself (LMDB's writer mutex is a
+ * robust pthread mutex: the thread that locks it in mdb_txn_begin must
+ * unlock it in mdb_txn_commit/abort; the leader does both). A child is
+ * used by the thread that began it while it holds the child slot
+ * (gc.child_open, under gc.lock: the hand-off orders its use after the
+ * previous child's and before the batch's commit). LMDB allows one child
+ * per parent, so writers stay serial; what they share is the commit: one
+ * fdatasync and one meta write per batch. A lone writer leads a batch of
+ * one and commits it on its own thread, with no hand-off at all.
+ * store_commit merges the child into the batch (no I/O), frees the slot
+ * and waits for the batch's commit; every member gets the batch's result,
+ * so a failed batch (nothing of it written) fails all of them. Commit
+ * subscribers are then called on each member's own thread, as before,
+ * after durability. store_abort drops only its child; a leader still
+ * commits the batch for the others, and a member that aborts after others
+ * committed into the batch (their data it may have read) waits for the
+ * batch too, so nothing a writer read is handed on before it is durable.
+ */
 #include "common/store.h"
 
 #include <errno.h>
@@ -76,15 +81,14 @@ struct batch_waiter {
 
 struct group_commit {
     pthread_mutex_t lock;   /* everything below */
-    pthread_cond_t work;    /* to the committer: a child ended, someone
-                               waits to begin, stop */
-    pthread_cond_t slot;    /* to beginners: a batch opened, the slot freed */
-    pthread_cond_t done;    /* to waiters: a batch ended */
-    pthread_t thread;
-    bool started;
-    bool stopping;
+    pthread_cond_t work;    /* to the leader: a child ended, the number of
+                               waiting threads or the hold changed */
+    pthread_cond_t slot;    /* to beginners: a batch or the slot is free */
+    pthread_cond_t done;    /* to members: a batch ended */
     bool hold;              /* store_batch_hold */
     MDB_txn *batch;         /* the open batch, NULL while none is */
+    bool busy;              /* the leader is beginning or committing the
+                               batch outside the lock */
     bool child_open;        /* a child of batch is in use */
     bool broken;            /* batch takes no more children (a child's
                                begin or commit failed) */
@@ -92,9 +96,8 @@ struct group_commit {
     unsigned children;      /* begun in batch */
     size_t bytes;           /* put by its members */
     unsigned members;       /* children committed into batch */
-    struct batch_waiter *waiters;   /* members and aborters of batch */
-    unsigned long long begin_fails; /* failed begins of a batch */
-    int begin_mrc;          /* the last one's error */
+    struct batch_waiter *waiters;   /* members and aborters of batch but
+                                       its leader */
     struct store_stats stats;
 };
 
@@ -155,112 +158,6 @@ batch_full_locked(const struct group_commit *gc)
            gc->bytes >= STORE_BATCH_MAX_BYTES;
 }
 
-/* The committer: opens a batch when someone waits to begin a write,
- * closes it when no child is open and nobody else waits (or it is full),
- * commits it (an empty one is aborted: no I/O) and hands every waiter the
- * result. */
-static void *
-committer_main(void *arg)
-{
-    struct store_lmdb *l = arg;
-    struct group_commit *gc = &l->gc;
-
-    pthread_mutex_lock(&gc->lock);
-    for (;;) {
-        struct batch_waiter *w;
-        MDB_txn *b = NULL;
-        unsigned members;
-        int mrc;
-
-        while (!gc->stopping && gc->waiting == 0) {
-            pthread_cond_wait(&gc->work, &gc->lock);
-        }
-        if (gc->stopping) {
-            break;
-        }
-        pthread_mutex_unlock(&gc->lock);
-        mrc = mdb_txn_begin(l->env, NULL, 0, &b);
-        pthread_mutex_lock(&gc->lock);
-        if (mrc != 0) {
-            /* Those waiting now get the error; the next one to come or
-             * go wakes this thread to try again. */
-            log_err("store", "beginning a write batch: %s",
-                    mdb_strerror(mrc));
-            gc->begin_mrc = mrc;
-            gc->begin_fails++;
-            pthread_cond_broadcast(&gc->slot);
-            pthread_cond_wait(&gc->work, &gc->lock);
-            continue;
-        }
-        gc->batch = b;
-        gc->broken = false;
-        gc->children = 0;
-        gc->bytes = 0;
-        pthread_cond_signal(&gc->slot);
-        while (gc->child_open || gc->hold ||
-               (gc->waiting > 0 && !batch_full_locked(gc))) {
-            pthread_cond_wait(&gc->work, &gc->lock);
-        }
-        gc->batch = NULL;
-        w = gc->waiters;
-        gc->waiters = NULL;
-        members = gc->members;
-        gc->members = 0;
-        pthread_mutex_unlock(&gc->lock);
-        if (members > 0) {
-            mrc = mdb_txn_commit(b);    /* the syncs */
-        } else {
-            mdb_txn_abort(b);
-            mrc = 0;
-        }
-        pthread_mutex_lock(&gc->lock);
-        if (members > 0 && mrc == 0) {
-            gc->stats.batches++;
-            gc->stats.commits += members;
-        } else if (members > 0) {
-            gc->stats.failed++;
-        }
-        for (; w != NULL; w = w->next) {
-            w->mrc = mrc;
-            w->done = true;     /* its thread returns once we unlock */
-        }
-        pthread_cond_broadcast(&gc->done);
-    }
-    pthread_mutex_unlock(&gc->lock);
-    return NULL;
-}
-
-static ap_err
-gc_start(struct store_lmdb *l, char *errbuf, size_t errlen)
-{
-    struct group_commit *gc = &l->gc;
-    int e;
-
-    e = pthread_create(&gc->thread, NULL, committer_main, l);
-    if (e != 0) {
-        snprintf(errbuf, errlen, "starting the store's committer: %s",
-                 strerror(e));
-        return AP_ESTORE;
-    }
-    gc->started = true;
-    return AP_OK;
-}
-
-static void
-gc_stop(struct store_lmdb *l)
-{
-    struct group_commit *gc = &l->gc;
-
-    if (gc->started) {
-        pthread_mutex_lock(&gc->lock);
-        gc->stopping = true;
-        pthread_cond_signal(&gc->work);
-        pthread_mutex_unlock(&gc->lock);
-        pthread_join(gc->thread, NULL);
-        gc->started = false;
-    }
-}
-
 /* The slot is free again (under gc->lock). */
 static void
 child_end_locked(struct group_commit *gc)
@@ -281,9 +178,60 @@ wait_batch_locked(struct group_commit *gc, struct batch_waiter *w)
     }
 }
 
-/* Begins a child txn of the open batch (waits for one, and for the slot). */
+/* The leader, its own child ended: waits until no child is open and
+ * nobody else waits to begin one (or the batch is full), then commits the
+ * batch on this thread, the one that began it (an empty batch is aborted:
+ * no I/O), and hands every member and waiter the result, which it
+ * returns. Under gc->lock, which it drops for the commit. */
+static int
+leader_close_locked(struct group_commit *gc)
+{
+    struct batch_waiter *w;
+    unsigned members;
+    MDB_txn *b;
+    int mrc;
+
+    while (gc->child_open || gc->hold ||
+           (gc->waiting > 0 && !batch_full_locked(gc))) {
+        pthread_cond_wait(&gc->work, &gc->lock);
+    }
+    b = gc->batch;
+    gc->batch = NULL;
+    gc->busy = true;
+    w = gc->waiters;
+    gc->waiters = NULL;
+    members = gc->members;
+    gc->members = 0;
+    pthread_mutex_unlock(&gc->lock);
+    if (members > 0) {
+        mrc = mdb_txn_commit(b);    /* the syncs */
+    } else {
+        mdb_txn_abort(b);
+        mrc = 0;
+    }
+    pthread_mutex_lock(&gc->lock);
+    gc->busy = false;
+    if (members > 0 && mrc == 0) {
+        gc->stats.batches++;
+        gc->stats.commits += members;
+    } else if (members > 0) {
+        gc->stats.failed++;
+    }
+    for (; w != NULL; w = w->next) {
+        w->mrc = mrc;
+        w->done = true;     /* its thread returns once we unlock */
+    }
+    pthread_cond_broadcast(&gc->done);
+    if (gc->waiting > 0) {
+        pthread_cond_signal(&gc->slot);     /* the next leader */
+    }
+    return mrc;
+}
+
+/* Begins a write: a child txn of the open batch, or, when none is open,
+ * a new batch led by this thread and its first child. */
 static ap_err
-lmdb_begin_write(struct store *st, MDB_txn **out)
+lmdb_begin_write(struct store *st, MDB_txn **out, bool *lead)
 {
     struct group_commit *gc = &st->lmdb->gc;
     MDB_txn *parent;
@@ -291,19 +239,40 @@ lmdb_begin_write(struct store *st, MDB_txn **out)
 
     pthread_mutex_lock(&gc->lock);
     for (int tries = 0;; tries++) {
-        unsigned long long gen = gc->begin_fails;
-
+        *lead = false;
         gc->waiting++;
         pthread_cond_signal(&gc->work);
-        while ((gc->batch == NULL || gc->child_open ||
-                batch_full_locked(gc)) &&
-               gc->begin_fails == gen) {
+        for (;;) {
+            if (gc->batch == NULL && !gc->busy) {
+                MDB_txn *b = NULL;
+
+                /* Lead a new batch (LMDB's writer mutex, this thread). */
+                gc->busy = true;
+                pthread_mutex_unlock(&gc->lock);
+                mrc = mdb_txn_begin(st->lmdb->env, NULL, 0, &b);
+                pthread_mutex_lock(&gc->lock);
+                gc->busy = false;
+                if (mrc != 0) {
+                    break;
+                }
+                gc->batch = b;
+                gc->broken = false;
+                gc->children = 0;
+                gc->bytes = 0;
+                *lead = true;
+                break;
+            }
+            if (gc->batch != NULL && !gc->child_open &&
+                !batch_full_locked(gc)) {
+                break;
+            }
             pthread_cond_wait(&gc->slot, &gc->lock);
         }
         gc->waiting--;
-        if (gc->begin_fails != gen) {
-            mrc = gc->begin_mrc;
-            pthread_cond_signal(&gc->work);
+        if (mrc != 0) {
+            if (gc->waiting > 0) {
+                pthread_cond_signal(&gc->slot);
+            }
             break;
         }
         gc->child_open = true;
@@ -315,10 +284,14 @@ lmdb_begin_write(struct store *st, MDB_txn **out)
         if (mrc == 0) {
             break;
         }
-        /* MDB_BAD_TXN: the batch failed already (it is marked unusable);
-         * the next batch may take the child. */
+        /* MDB_BAD_TXN: a child's failure marked the batch unusable (its
+         * commit fails); the next batch may take this one. */
         gc->broken = true;
         child_end_locked(gc);
+        if (*lead) {
+            (void)leader_close_locked(gc);
+            *lead = false;
+        }
         if (mrc != MDB_BAD_TXN || tries == 2) {
             break;
         }
@@ -345,13 +318,21 @@ lmdb_commit_write(struct store_txn *txn)
     if (mrc == 0) {
         gc->members++;
         gc->bytes += txn->bytes;
-        w.next = gc->waiters;
-        gc->waiters = &w;
+        if (!txn->lead) {
+            w.next = gc->waiters;
+            gc->waiters = &w;
+        }
     } else {
         gc->broken = true;  /* it may have marked the batch unusable */
     }
     child_end_locked(gc);
-    if (mrc == 0) {
+    if (txn->lead) {
+        int brc = leader_close_locked(gc);
+
+        if (mrc == 0) {
+            mrc = brc;
+        }
+    } else if (mrc == 0) {
         wait_batch_locked(gc, &w);
         mrc = w.mrc;
     }
@@ -368,7 +349,9 @@ lmdb_abort_write(struct store_txn *txn)
     mdb_txn_abort(txn->mdb);
     pthread_mutex_lock(&gc->lock);
     child_end_locked(gc);
-    if (gc->members > 0) {
+    if (txn->lead) {
+        (void)leader_close_locked(gc);
+    } else if (gc->members > 0) {
         /* It may have read their writes: not before they are durable. */
         w.next = gc->waiters;
         gc->waiters = &w;
@@ -407,7 +390,7 @@ store_batch_hold(struct store *st, bool hold)
     gc = &st->lmdb->gc;
     pthread_mutex_lock(&gc->lock);
     gc->hold = hold;
-    pthread_cond_signal(&gc->work);
+    pthread_cond_broadcast(&gc->work);
     pthread_mutex_unlock(&gc->lock);
 }
 
@@ -485,7 +468,7 @@ lmdb_open(struct store *st, const char *dir, size_t map_size_mb,
                  mdb_strerror(mrc));
         goto out;
     }
-    rc = gc_start(l, errbuf, errlen);
+    rc = AP_OK;
 out:
     if (txn != NULL) {
         mdb_txn_abort(txn);
@@ -547,7 +530,6 @@ store_close(struct store *st)
         store_pg_close(st);
     }
     if (st->lmdb != NULL) {
-        gc_stop(st->lmdb);
         if (st->lmdb->env != NULL) {
             mdb_env_close(st->lmdb->env);
         }
@@ -656,7 +638,7 @@ store_begin(struct store *st, bool write, struct store_txn **out)
     } else if (write) {
         MDB_txn *m = NULL;
 
-        rc = lmdb_begin_write(st, &m);
+        rc = lmdb_begin_write(st, &m, &t->lead);
         t->mdb = m;
     } else {
         MDB_txn *m = NULL;

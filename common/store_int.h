@@ -58,16 +58,18 @@ struct store_txn {
     bool failed;        /* LMDB write: an operation failed in a way that
                            makes LMDB refuse the txn (never committed into
                            the batch, which it would poison) */
+    bool lead;          /* LMDB write: this thread began the batch and
+                           commits it */
     unsigned touched;   /* tables put into (1u << table) */
     size_t bytes;       /* LMDB write: bytes of keys and values put */
 };
 
 /* ---- group commit (LMDB, common/store.c) ----
  * The write transactions that arrive together share one LMDB commit (one
- * data sync and one meta write). The store's committer thread owns the
- * LMDB write transaction (the batch: begun and committed on that thread,
- * which holds LMDB's writer mutex in between); each store_begin(st, true)
- * is a nested child txn of the open batch, one at a time. store_commit
+ * data sync and one meta write). Each store_begin(st, true) is a nested
+ * child txn of the open batch (the top-level LMDB write txn), one at a
+ * time; a writer that finds no batch open leads a new one: it begins it
+ * and, once its own child ended, commits it on its thread. store_commit
  * merges the child into the batch and returns once the batch is committed
  * (durable and visible to read txns), with the batch's result. The batch
  * closes when no child is open and either nobody waits to begin one, or
@@ -91,8 +93,8 @@ struct store_stats {
 
 /* A snapshot of st's counters; any thread. */
 void store_stats(struct store *st, struct store_stats *out);
-/* For the tests: while hold is true the committer closes no batch (the
- * members committed into it wait); false lets it close again. */
+/* For the tests: while hold is true no batch closes (its leader and
+ * members wait); false lets it close again. */
 void store_batch_hold(struct store *st, bool hold);
 
 /* The claims of st (valid as long as st). */
