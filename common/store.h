@@ -11,6 +11,10 @@
  * began it and never spans a network call. Every commit is durable (LMDB:
  * fsync; PostgreSQL: synchronous_commit on) before it returns.
  *
+ * With LMDB the write transactions that arrive together share one LMDB
+ * commit (group commit, common/store.c): each still returns from
+ * store_commit only once its data is durable, with that commit's result.
+ *
  * Write transactions are serial: LMDB has one writer; with PostgreSQL
  * every write transaction first takes one cluster-wide transaction-scoped
  * advisory lock, so the writers of every instance run one at a time, and a
@@ -119,9 +123,14 @@ void store_off_commit(struct store *st, store_commit_fn fn, void *arg);
  * again). *out set only on AP_OK. */
 AP_MUST_CHECK ap_err store_begin(struct store *st, bool write,
                                  struct store_txn **out);
-/* Commits (durably) and frees txn, also on failure (AP_ESTORE). */
+/* Commits (durably) and frees txn, also on failure (AP_ESTORE). LMDB: the
+ * write transactions that began meanwhile are committed with it, and it
+ * returns once that shared commit is durable; when that commit fails,
+ * every one of them fails (none of them was written). */
 AP_MUST_CHECK ap_err store_commit(struct store_txn *txn);
-/* Abandons and frees txn. Accepts NULL. */
+/* Abandons and frees txn. Accepts NULL. LMDB: a write transaction that
+ * began after others committed into the same shared commit (whose data it
+ * may have read) returns once that commit is over. */
 void store_abort(struct store_txn *txn);
 
 /* Copies the value of key into a new NUL-terminated buffer (caller frees).

@@ -51,11 +51,51 @@ struct store {
 
 struct store_txn {
     struct store *st;
-    struct MDB_txn *mdb;
+    struct MDB_txn *mdb;    /* LMDB: a read txn, or (write) a child txn of
+                               the open batch (store.c, group commit) */
     struct store_pg_txn *pg;
     bool write;
+    bool failed;        /* LMDB write: an operation failed in a way that
+                           makes LMDB refuse the txn (never committed into
+                           the batch, which it would poison) */
+    bool lead;          /* LMDB write: this thread began the batch and
+                           commits it */
     unsigned touched;   /* tables put into (1u << table) */
+    size_t bytes;       /* LMDB write: bytes of keys and values put */
 };
+
+/* ---- group commit (LMDB, common/store.c) ----
+ * The write transactions that arrive together share one LMDB commit (one
+ * data sync and one meta write). Each store_begin(st, true) is a nested
+ * child txn of the open batch (the top-level LMDB write txn), one at a
+ * time; a writer that finds no batch open leads a new one: it begins it
+ * and, once its own child ended, commits it on its thread. store_commit
+ * merges the child into the batch and returns once the batch is committed
+ * (durable and visible to read txns), with the batch's result. The batch
+ * closes when no child is open and either nobody waits to begin one, or
+ * STORE_BATCH_MAX_TXNS children or STORE_BATCH_MAX_BYTES bytes of puts
+ * are in it. */
+#define STORE_BATCH_MAX_TXNS 64
+#define STORE_BATCH_MAX_BYTES (4u << 20)
+
+/* Counters of the LMDB engine's write path (all 0 with PostgreSQL). */
+struct store_stats {
+    unsigned long long commits;  /* write txns committed (durable) */
+    unsigned long long batches;  /* LMDB commits that carried them */
+    unsigned long long failed;   /* batches whose LMDB commit failed (every
+                                    member failed) */
+    unsigned waiting;            /* threads waiting to begin a write now */
+    unsigned members;            /* write txns committed into the open batch
+                                    (waiting for its commit) now */
+    unsigned children;           /* write txns begun in the open batch */
+    bool writing;                /* one of them is open now */
+};
+
+/* A snapshot of st's counters; any thread. */
+void store_stats(struct store *st, struct store_stats *out);
+/* For the tests: while hold is true no batch closes (its leader and
+ * members wait); false lets it close again. */
+void store_batch_hold(struct store *st, bool hold);
 
 /* The claims of st (valid as long as st). */
 struct store_claims *store_claims_of(struct store *st);
