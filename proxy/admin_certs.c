@@ -14,6 +14,7 @@
 #include "proxy/audit.h"
 #include "proxy/cert.h"
 #include "proxy/eab.h"
+#include "proxy/rec_cert.h"
 #include "proxy/renewal.h"
 
 /* ---------------------------------------------------------------- certs */
@@ -339,6 +340,14 @@ cert_find(struct store *st, const char *key, cJSON **cert, cJSON **order)
         rc = store_get(txn, STORE_SERIALS, serial, &id, NULL);
         if (rc == AP_OK) {
             rc = store_get_json(txn, STORE_CERTS, id, cert);
+        }
+    }
+    if (rc == AP_OK) {
+        /* pem as served: leaf then the shared chain (rec_cert.h). */
+        rc = rec_cert_expand(txn, json_str(*cert, "id", key), *cert);
+        if (rc != AP_OK) {
+            cJSON_Delete(*cert);
+            *cert = NULL;
         }
     }
     if (rc == AP_OK) {

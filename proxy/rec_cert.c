@@ -5,6 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/crypto.h"
+
+/* Records with a chain reference are version 2: an earlier version
+ * refuses them (AP_ESTORE) instead of serving the leaf without its chain.
+ * Version 1 (and no "v") is a record with the whole PEM inline. */
+#define CERT_VERSION_CHAIN 2
+#define CHAIN_KEY_MAX (sizeof(REC_CERT_CHAIN_PREFIX) + REC_CERT_CHAIN_HEX)
+
 static const char *const status_names[] = { "valid", "revoked", "refused" };
 _Static_assert(sizeof(status_names) / sizeof(status_names[0]) == CERT__MAX,
                "status_names must cover every certificate status");
@@ -12,7 +20,7 @@ _Static_assert(sizeof(status_names) / sizeof(status_names[0]) == CERT__MAX,
 static const char *const known[] = {
     "v", "id", "account", "order", "serial", "status", "notAfter", "issued",
     "adapter", "adapterName", "pkiRef", "refused", "revokedAtPki", "pem", "reason",
-    "revokedAt", "replacedBy", NULL
+    "revokedAt", "replacedBy", "chain", NULL
 };
 
 const char *
@@ -32,6 +40,21 @@ rec_cert_fini(struct cert *c)
     c->reason = -1;
 }
 
+/* A chain reference: exactly REC_CERT_CHAIN_HEX lower-case hex digits. */
+static bool
+chain_hex_ok(const char *hex)
+{
+    size_t i;
+
+    for (i = 0; hex[i] != '\0'; i++) {
+        if (!((hex[i] >= '0' && hex[i] <= '9') ||
+              (hex[i] >= 'a' && hex[i] <= 'f'))) {
+            return false;
+        }
+    }
+    return i == REC_CERT_CHAIN_HEX;
+}
+
 ap_err
 rec_cert_decode(const cJSON *obj, struct cert *out, char *why, size_t whylen)
 {
@@ -40,10 +63,14 @@ rec_cert_decode(const cJSON *obj, struct cert *out, char *why, size_t whylen)
     bool has_reason = false;
     int status = CERT_REFUSED;
 
+    long long version = 0;
+    bool has_version = false;
+
     memset(out, 0, sizeof(*out));
     out->reason = -1;
     rec_read_begin(&r, obj);
-    rec_read_version(&r, obj);
+    rec_read_int(&r, obj, "v", 1, CERT_VERSION_CHAIN, &version,
+                 &has_version);
     rec_read_buf(&r, obj, "id", out->id, sizeof(out->id));
     rec_read_buf(&r, obj, "account", out->account, sizeof(out->account));
     rec_read_buf(&r, obj, "order", out->order, sizeof(out->order));
@@ -65,6 +92,15 @@ rec_cert_decode(const cJSON *obj, struct cert *out, char *why, size_t whylen)
                  NULL);
     rec_read_buf(&r, obj, "replacedBy", out->replaced_by,
                  sizeof(out->replaced_by));
+    rec_read_buf(&r, obj, "chain", out->chain, sizeof(out->chain));
+    if (r.rc == AP_OK && out->chain[0] != '\0' && !chain_hex_ok(out->chain)) {
+        rec_read_fail(&r, "member \"chain\" is not a SHA-256 in hex");
+    }
+    if (r.rc == AP_OK && (out->chain[0] != '\0') !=
+                             (has_version && version == CERT_VERSION_CHAIN)) {
+        rec_read_fail(&r, "version %lld with%s a chain", version,
+                      out->chain[0] != '\0' ? "" : "out");
+    }
     rec_read_extra(&r, obj, known, &out->extra);
     out->status = (enum cert_status)status;
     out->reason = has_reason ? (int)reason : -1;
@@ -81,7 +117,8 @@ rec_cert_encode(const struct cert *c, cJSON **out)
     cJSON *obj = rec_write_object(&w);
 
     *out = NULL;
-    rec_put_int(&w, obj, "v", REC_VERSION);
+    rec_put_int(&w, obj, "v",
+                c->chain[0] != '\0' ? CERT_VERSION_CHAIN : REC_VERSION);
     rec_put_str(&w, obj, "id", c->id);
     rec_put_str(&w, obj, "account", c->account);
     rec_put_str(&w, obj, "order", c->order);
@@ -99,6 +136,9 @@ rec_cert_encode(const struct cert *c, cJSON **out)
         rec_put_bool(&w, obj, "revokedAtPki", c->revoked_at_pki);
     }
     rec_put_str(&w, obj, "pem", c->pem != NULL ? c->pem : "");
+    if (c->chain[0] != '\0') {
+        rec_put_str(&w, obj, "chain", c->chain);
+    }
     if (c->reason >= 0) {
         rec_put_int(&w, obj, "reason", c->reason);
     }
@@ -114,6 +154,160 @@ rec_cert_encode(const struct cert *c, cJSON **out)
         return w.rc;
     }
     *out = obj;
+    return AP_OK;
+}
+
+/* "chain/<hex>" into key. */
+static void
+chain_key(const char *hex, char key[CHAIN_KEY_MAX])
+{
+    (void)snprintf(key, CHAIN_KEY_MAX, "%s%s", REC_CERT_CHAIN_PREFIX, hex);
+}
+
+/* The SHA-256 of len bytes of text in lower-case hex. */
+static void
+chain_hash(const char *text, size_t len, char hex[REC_CERT_CHAIN_HEX + 1])
+{
+    unsigned char h[32];
+
+    crypto_sha256(text, len, h);
+    for (size_t i = 0; i < sizeof(h); i++) {
+        (void)snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    }
+}
+
+/* leaf then the chain hex names (STORE_META), as a new string in *out.
+ * Certificate id (for the log) refers to it; a chain that is not there or
+ * does not hash to hex is AP_ESTORE. */
+static ap_err
+with_chain(struct store_txn *txn, const char *id, const char *hex,
+           const char *leaf, char **out)
+{
+    char key[CHAIN_KEY_MAX];
+    char got[REC_CERT_CHAIN_HEX + 1];
+    char why[200];
+    char *chain = NULL;
+    size_t len = 0;
+    size_t leaf_len = leaf != NULL ? strlen(leaf) : 0;
+    ap_err rc;
+
+    *out = NULL;
+    chain_key(hex, key);
+    rc = store_get(txn, STORE_META, key, &chain, &len);
+    if (rc == AP_ENOTFOUND) {
+        (void)snprintf(why, sizeof(why), "its chain %s is not in meta", hex);
+        return rec_bad("certs", id, why);
+    }
+    if (rc != AP_OK) {
+        return rc;
+    }
+    chain_hash(chain, len, got);
+    if (strlen(chain) != len || strcmp(got, hex) != 0) {
+        free(chain);
+        (void)snprintf(why, sizeof(why), "its chain %s does not match", hex);
+        return rec_bad("certs", id, why);
+    }
+    *out = malloc(leaf_len + len + 1);
+    if (*out == NULL) {
+        free(chain);
+        return AP_ENOMEM;
+    }
+    memcpy(*out, leaf != NULL ? leaf : "", leaf_len);
+    memcpy(*out + leaf_len, chain, len + 1);
+    free(chain);
+    return AP_OK;
+}
+
+/* Where the leaf of pem ends: just after its first END CERTIFICATE line
+ * and that line's end ("\n" or "\r\n"); strlen(pem) when there is none. */
+static size_t
+leaf_end(const char *pem)
+{
+    static const char marker[] = "-----END CERTIFICATE-----";
+    const char *e = strstr(pem, marker);
+    size_t n;
+
+    if (e == NULL) {
+        return strlen(pem);
+    }
+    n = (size_t)(e - pem) + sizeof(marker) - 1;
+    if (pem[n] == '\r' && pem[n + 1] == '\n') {
+        n++;
+    }
+    if (pem[n] == '\n') {
+        n++;
+    }
+    return n;
+}
+
+/* Stores chain (its hash hex) in STORE_META unless it is there: one copy
+ * per chain. A stored one that differs is AP_ESTORE. */
+static ap_err
+chain_store(struct store_txn *txn, const char *hex, const char *chain)
+{
+    char key[CHAIN_KEY_MAX];
+    char *have = NULL;
+    size_t len = 0;
+    ap_err rc;
+
+    chain_key(hex, key);
+    rc = store_get(txn, STORE_META, key, &have, &len);
+    if (rc == AP_OK) {
+        rc = len == strlen(chain) && memcmp(have, chain, len) == 0
+                 ? AP_OK
+                 : rec_bad("meta", key, "a chain that does not match its hash");
+        free(have);
+        return rc;
+    }
+    if (rc != AP_ENOTFOUND) {
+        return rc;
+    }
+    return store_put(txn, STORE_META, key, chain, strlen(chain), true);
+}
+
+ap_err
+rec_cert_expand(struct store_txn *txn, const char *key, cJSON *obj)
+{
+    const cJSON *hex = cJSON_GetObjectItemCaseSensitive(obj, "chain");
+    const cJSON *pem = cJSON_GetObjectItemCaseSensitive(obj, "pem");
+    cJSON *v = NULL;
+    char *full = NULL;
+    ap_err rc;
+
+    if (hex == NULL || cJSON_IsNull(hex)) {
+        return AP_OK;
+    }
+    if (!cJSON_IsString(hex) || !chain_hex_ok(hex->valuestring) ||
+        (pem != NULL && !cJSON_IsString(pem))) {
+        return rec_bad("certs", key, "member \"chain\" is not a SHA-256 in hex");
+    }
+    rc = with_chain(txn, key, hex->valuestring,
+                    pem != NULL ? pem->valuestring : "", &full);
+    if (rc != AP_OK) {
+        return rc;
+    }
+    v = cJSON_CreateString(full);
+    free(full);
+    if (v == NULL) {
+        return AP_ENOMEM;
+    }
+    if (pem != NULL) {
+        if (!cJSON_ReplaceItemInObjectCaseSensitive(obj, "pem", v)) {
+            cJSON_Delete(v);
+            return AP_ENOMEM;
+        }
+    } else if (!cJSON_AddItemToObject(obj, "pem", v)) {
+        cJSON_Delete(v);
+        return AP_ENOMEM;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(obj, "chain");
+    v = cJSON_CreateNumber(REC_VERSION);
+    if (v == NULL) {
+        return AP_ENOMEM;
+    }
+    if (!cJSON_ReplaceItemInObjectCaseSensitive(obj, "v", v)) {
+        cJSON_Delete(v);
+    }
     return AP_OK;
 }
 
@@ -134,6 +328,15 @@ rec_cert_get(struct store_txn *txn, const char *id, struct cert *out)
     cJSON_Delete(obj);
     if (rc == AP_ESTORE) {
         rc = rec_bad("certs", id, why);
+    }
+    if (rc == AP_OK && out->chain[0] != '\0') {
+        char *full = NULL;
+
+        rc = with_chain(txn, id, out->chain, out->pem, &full);
+        if (rc == AP_OK) {
+            free(out->pem);
+            out->pem = full;
+        }
     }
     if (rc != AP_OK) {
         rec_cert_fini(out);
@@ -162,13 +365,30 @@ ap_err
 rec_cert_put(struct store_txn *txn, const char *key, const struct cert *c,
              bool exclusive)
 {
+    struct cert s = *c;       /* shallow: s.pem is the only change */
+    const char *pem = c->pem != NULL ? c->pem : "";
+    size_t n = leaf_end(pem);
+    char *leaf = NULL;
     cJSON *obj = NULL;
-    ap_err rc;
+    ap_err rc = AP_OK;
 
-    rc = rec_cert_encode(c, &obj);
+    s.chain[0] = '\0';
+    if (pem[n] != '\0') {
+        chain_hash(pem + n, strlen(pem + n), s.chain);
+        rc = chain_store(txn, s.chain, pem + n);
+        if (rc == AP_OK) {
+            leaf = strndup(pem, n);
+            rc = leaf != NULL ? AP_OK : AP_ENOMEM;
+        }
+        s.pem = leaf;
+    }
+    if (rc == AP_OK) {
+        rc = rec_cert_encode(&s, &obj);
+    }
     if (rc == AP_OK) {
         rc = store_put_json(txn, STORE_CERTS, key, obj, exclusive);
     }
     cJSON_Delete(obj);
+    free(leaf);
     return rc;
 }

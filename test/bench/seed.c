@@ -282,10 +282,11 @@ put_order(struct store_txn *txn, const char *acct_id,
             rc = rec_order_add_authz(&o, authz_id);
         }
     }
-    if (rc == AP_OK) {
+    /* proxy/issue_record.c: a valid order no longer keeps its CSR. */
+    if (rc == AP_OK && queued) {
         rc = rec_set_str(&o.csr, pe->csr_b64);
     }
-    if (rc == AP_OK) {
+    if (rc == AP_OK && queued) {
         rc = rec_set_str(&o.csr_spki, pe->spki_b64);
     }
     if (!queued) {

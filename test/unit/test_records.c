@@ -66,6 +66,9 @@ struct rec_row {
     "\"pem\":\"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END "             \
     "CERTIFICATE-----\\n\""
 
+#define CHAIN_HEX                                                          \
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
 static const struct rec_row rows[] = {
     /* ---- as the previous version wrote them ---- */
     { "account: new", K_ACCOUNT, ACCT_OK "}", AP_OK },
@@ -208,6 +211,32 @@ static const struct rec_row rows[] = {
       AP_ESTORE },
     { "cert: pem an array", K_CERT,
       "{\"v\":1,\"id\":\"c\",\"status\":\"valid\",\"pem\":[]}", AP_ESTORE },
+    /* ---- version 2: the leaf and a reference to the shared chain ---- */
+    { "cert: v2, leaf and chain", K_CERT,
+      "{\"v\":2,\"id\":\"crt1\",\"account\":\"acct1\",\"order\":\"ord1\","
+      "\"serial\":\"0a1b2c\",\"status\":\"valid\",\"notAfter\":1807776000,"
+      "\"issued\":1800000100,\"adapter\":\"local\","
+      "\"pem\":\"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END "
+      "CERTIFICATE-----\\n\",\"chain\":\"" CHAIN_HEX "\"}", AP_OK },
+    { "cert: v2 without a chain", K_CERT,
+      "{\"v\":2,\"id\":\"c\",\"status\":\"valid\",\"pem\":\"L\"}",
+      AP_ESTORE },
+    { "cert: v1 with a chain", K_CERT,
+      "{\"v\":1,\"id\":\"c\",\"status\":\"valid\",\"pem\":\"L\","
+      "\"chain\":\"" CHAIN_HEX "\"}", AP_ESTORE },
+    { "cert: v3", K_CERT,
+      "{\"v\":3,\"id\":\"c\",\"status\":\"valid\",\"pem\":\"L\","
+      "\"chain\":\"" CHAIN_HEX "\"}", AP_ESTORE },
+    { "cert: chain in upper case", K_CERT,
+      "{\"v\":2,\"id\":\"c\",\"status\":\"valid\",\"pem\":\"L\","
+      "\"chain\":\"ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789\"}",
+      AP_ESTORE },
+    { "cert: chain too short", K_CERT,
+      "{\"v\":2,\"id\":\"c\",\"status\":\"valid\",\"pem\":\"L\","
+      "\"chain\":\"abcdef\"}", AP_ESTORE },
+    { "cert: chain too long", K_CERT,
+      "{\"v\":2,\"id\":\"c\",\"status\":\"valid\",\"pem\":\"L\","
+      "\"chain\":\"" CHAIN_HEX "0\"}", AP_ESTORE },
 };
 
 union any_rec {
