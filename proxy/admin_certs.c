@@ -110,8 +110,7 @@ cert_window(const cJSON *cert, long long now, long long *start,
     struct x509_cert *leaf = NULL;
     bool ok = false;
 
-    if (x509_pem_cert_to_der(json_str(cert, "pem", ""), &der, &len) ==
-            AP_OK &&
+    if (rec_cert_leaf_der(cert, &der, &len) == AP_OK &&
         x509_cert_parse(der, len, &leaf) == AP_OK) {
         renewal_window(leaf, false, now, start, end);
         ok = true;

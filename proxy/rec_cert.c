@@ -5,11 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/b64url.h"
 #include "common/crypto.h"
+#include "common/pem.h"
+#include "common/x509.h"
 
-/* Records with a chain reference are version 2: an earlier version
- * refuses them (AP_ESTORE) instead of serving the leaf without its chain.
- * Version 1 (and no "v") is a record with the whole PEM inline. */
+/* Records with a chain reference or a leaf member are version 2: an
+ * earlier version refuses them (AP_ESTORE) instead of serving the leaf
+ * without its chain, or nothing. Version 1 (and no "v") is a record with
+ * the whole PEM inline. */
 #define CERT_VERSION_CHAIN 2
 #define CHAIN_KEY_MAX (sizeof(REC_CERT_CHAIN_PREFIX) + REC_CERT_CHAIN_HEX)
 
@@ -20,7 +24,7 @@ _Static_assert(sizeof(status_names) / sizeof(status_names[0]) == CERT__MAX,
 static const char *const known[] = {
     "v", "id", "account", "order", "serial", "status", "notAfter", "issued",
     "adapter", "adapterName", "pkiRef", "refused", "revokedAtPki", "pem", "reason",
-    "revokedAt", "replacedBy", "chain", NULL
+    "revokedAt", "replacedBy", "chain", "leaf", NULL
 };
 
 const char *
@@ -38,6 +42,52 @@ rec_cert_fini(struct cert *c)
     cJSON_Delete(c->extra);
     memset(c, 0, sizeof(*c));
     c->reason = -1;
+}
+
+/* A leaf stored as "leaf": the base64url of its DER, when pem is exactly
+ * one certificate in the PEM that pem_encode writes (64-column lines, one
+ * "\n" each), so that decoding makes the same text again; NULL (keep
+ * "pem") otherwise, and when out of memory. */
+static char *
+leaf_b64(const char *pem)
+{
+    unsigned char *der = NULL;
+    size_t len = 0;
+    char *again = NULL;
+    char *b64 = NULL;
+
+    if (strncmp(pem, "-----BEGIN CERTIFICATE-----\n", 28) != 0 ||
+        x509_pem_cert_to_der(pem, &der, &len) != AP_OK) {
+        return NULL;
+    }
+    again = pem_encode(der, len, "CERTIFICATE");
+    if (again != NULL && strcmp(again, pem) == 0) {
+        b64 = b64url_encode_alloc(der, len);
+    }
+    free(again);
+    free(der);
+    return b64;
+}
+
+/* The PEM of a stored "leaf" (base64url DER) into *out. */
+static void
+leaf_pem(struct rec_reader *r, const char *leaf, char **out)
+{
+    unsigned char *der = NULL;
+    size_t len = 0;
+
+    if (b64url_decode_alloc(leaf, strlen(leaf), &der, &len) != AP_OK ||
+        len == 0) {
+        free(der);
+        rec_read_fail(r, "member \"leaf\" is not base64url");
+        return;
+    }
+    *out = pem_encode(der, len, "CERTIFICATE");
+    free(der);
+    if (*out == NULL && r->rc == AP_OK) {
+        r->rc = AP_ENOMEM;
+        (void)snprintf(r->why, sizeof(r->why), "out of memory");
+    }
 }
 
 /* A chain reference: exactly REC_CERT_CHAIN_HEX lower-case hex digits. */
@@ -65,6 +115,7 @@ rec_cert_decode(const cJSON *obj, struct cert *out, char *why, size_t whylen)
 
     long long version = 0;
     bool has_version = false;
+    char *leaf = NULL;
 
     memset(out, 0, sizeof(*out));
     out->reason = -1;
@@ -87,6 +138,15 @@ rec_cert_decode(const cJSON *obj, struct cert *out, char *why, size_t whylen)
     rec_read_str(&r, obj, "refused", REC_MAX_TEXT, &out->refused);
     rec_read_bool(&r, obj, "revokedAtPki", &out->revoked_at_pki);
     rec_read_str(&r, obj, "pem", REC_MAX_BLOB, &out->pem);
+    rec_read_str(&r, obj, "leaf", REC_MAX_BLOB, &leaf);
+    if (r.rc == AP_OK && leaf != NULL) {
+        if (out->pem != NULL) {
+            rec_read_fail(&r, "both \"pem\" and \"leaf\"");
+        } else {
+            leaf_pem(&r, leaf, &out->pem);
+        }
+    }
+    free(leaf);
     rec_read_int(&r, obj, "reason", 0, 10, &reason, &has_reason);
     rec_read_int(&r, obj, "revokedAt", 0, REC_TIME_MAX, &out->revoked_at,
                  NULL);
@@ -96,10 +156,10 @@ rec_cert_decode(const cJSON *obj, struct cert *out, char *why, size_t whylen)
     if (r.rc == AP_OK && out->chain[0] != '\0' && !chain_hex_ok(out->chain)) {
         rec_read_fail(&r, "member \"chain\" is not a SHA-256 in hex");
     }
-    if (r.rc == AP_OK && (out->chain[0] != '\0') !=
+    if (r.rc == AP_OK && (out->chain[0] != '\0' || leaf != NULL) !=
                              (has_version && version == CERT_VERSION_CHAIN)) {
-        rec_read_fail(&r, "version %lld with%s a chain", version,
-                      out->chain[0] != '\0' ? "" : "out");
+        rec_read_fail(&r, "version %lld with%s a chain or a leaf", version,
+                      out->chain[0] != '\0' || leaf != NULL ? "" : "out");
     }
     rec_read_extra(&r, obj, known, &out->extra);
     out->status = (enum cert_status)status;
@@ -117,8 +177,11 @@ rec_cert_encode(const struct cert *c, cJSON **out)
     cJSON *obj = rec_write_object(&w);
 
     *out = NULL;
-    rec_put_int(&w, obj, "v",
-                c->chain[0] != '\0' ? CERT_VERSION_CHAIN : REC_VERSION);
+    char *leaf = c->pem != NULL ? leaf_b64(c->pem) : NULL;
+
+    rec_put_int(&w, obj, "v", c->chain[0] != '\0' || leaf != NULL
+                                  ? CERT_VERSION_CHAIN
+                                  : REC_VERSION);
     rec_put_str(&w, obj, "id", c->id);
     rec_put_str(&w, obj, "account", c->account);
     rec_put_str(&w, obj, "order", c->order);
@@ -135,7 +198,12 @@ rec_cert_encode(const struct cert *c, cJSON **out)
         rec_put_str(&w, obj, "refused", c->refused);
         rec_put_bool(&w, obj, "revokedAtPki", c->revoked_at_pki);
     }
-    rec_put_str(&w, obj, "pem", c->pem != NULL ? c->pem : "");
+    if (leaf != NULL) {
+        rec_put_str(&w, obj, "leaf", leaf);
+        free(leaf);
+    } else {
+        rec_put_str(&w, obj, "pem", c->pem != NULL ? c->pem : "");
+    }
     if (c->chain[0] != '\0') {
         rec_put_str(&w, obj, "chain", c->chain);
     }
@@ -268,47 +336,65 @@ chain_store(struct store_txn *txn, const char *hex, const char *chain)
 ap_err
 rec_cert_expand(struct store_txn *txn, const char *key, cJSON *obj)
 {
-    const cJSON *hex = cJSON_GetObjectItemCaseSensitive(obj, "chain");
-    const cJSON *pem = cJSON_GetObjectItemCaseSensitive(obj, "pem");
-    cJSON *v = NULL;
+    struct cert c;
+    char why[200];
     char *full = NULL;
+    cJSON *pem = NULL;
+    cJSON *v = NULL;
     ap_err rc;
 
-    if (hex == NULL || cJSON_IsNull(hex)) {
+    if (!cJSON_HasObjectItem(obj, "chain") &&
+        !cJSON_HasObjectItem(obj, "leaf")) {
         return AP_OK;
     }
-    if (!cJSON_IsString(hex) || !chain_hex_ok(hex->valuestring) ||
-        (pem != NULL && !cJSON_IsString(pem))) {
-        return rec_bad("certs", key, "member \"chain\" is not a SHA-256 in hex");
+    rc = rec_cert_decode(obj, &c, why, sizeof(why));
+    if (rc == AP_ESTORE) {
+        rc = rec_bad("certs", key, why);
     }
-    rc = with_chain(txn, key, hex->valuestring,
-                    pem != NULL ? pem->valuestring : "", &full);
-    if (rc != AP_OK) {
-        return rc;
+    if (rc == AP_OK && c.chain[0] != '\0') {
+        rc = with_chain(txn, key, c.chain, c.pem, &full);
     }
-    v = cJSON_CreateString(full);
+    if (rc == AP_OK) {
+        pem = cJSON_CreateString(full != NULL ? full
+                                              : c.pem != NULL ? c.pem : "");
+        v = cJSON_CreateNumber(REC_VERSION);
+        rc = pem != NULL && v != NULL ? AP_OK : AP_ENOMEM;
+    }
+    if (rc == AP_OK) {
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, "chain");
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, "leaf");
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, "pem");
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, "v");
+        /* cannot fail: the items are made and named with constants */
+        cJSON_AddItemToObject(obj, "v", v);
+        cJSON_AddItemToObject(obj, "pem", pem);
+        pem = NULL;
+        v = NULL;
+    }
+    cJSON_Delete(pem);
+    cJSON_Delete(v);
     free(full);
-    if (v == NULL) {
-        return AP_ENOMEM;
+    rec_cert_fini(&c);
+    return rc;
+}
+
+ap_err
+rec_cert_leaf_der(const cJSON *obj, unsigned char **der, size_t *len)
+{
+    const char *leaf = NULL;
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, "leaf");
+
+    *der = NULL;
+    *len = 0;
+    if (cJSON_IsString(m)) {
+        leaf = m->valuestring;
+        return b64url_decode_alloc(leaf, strlen(leaf), der, len) == AP_OK
+                   ? AP_OK
+                   : AP_EPARSE;
     }
-    if (pem != NULL) {
-        if (!cJSON_ReplaceItemInObjectCaseSensitive(obj, "pem", v)) {
-            cJSON_Delete(v);
-            return AP_ENOMEM;
-        }
-    } else if (!cJSON_AddItemToObject(obj, "pem", v)) {
-        cJSON_Delete(v);
-        return AP_ENOMEM;
-    }
-    cJSON_DeleteItemFromObjectCaseSensitive(obj, "chain");
-    v = cJSON_CreateNumber(REC_VERSION);
-    if (v == NULL) {
-        return AP_ENOMEM;
-    }
-    if (!cJSON_ReplaceItemInObjectCaseSensitive(obj, "v", v)) {
-        cJSON_Delete(v);
-    }
-    return AP_OK;
+    m = cJSON_GetObjectItemCaseSensitive(obj, "pem");
+    return x509_pem_cert_to_der(cJSON_IsString(m) ? m->valuestring : "",
+                                der, len);
 }
 
 ap_err

@@ -8,12 +8,15 @@
  * (seconds), adapter (the PKI back end's type), adapterName (the
  * configured adapter that issued it, docs/adapters.md; absent in records
  * of earlier versions: the default), pkiRef (the PKI's
- * reference, when it gave one), pem and chain: pem is the leaf, and
- * chain the SHA-256 (lower-case hex) of the issuing chain's PEM, which is
+ * reference, when it gave one), the leaf and chain: the leaf as leaf (the
+ * base64url of its DER, when pem_encode makes the same PEM text of it
+ * again) or else as pem (its PEM text as the PKI gave it), and chain the
+ * SHA-256 (lower-case hex) of the issuing chain's PEM text, which is
  * stored once in STORE_META under "chain/<hex>" (REC_CERT_CHAIN_PREFIX)
- * however many certificates it issued; records of earlier versions have
- * no chain and the whole PEM (leaf then chain) in pem; leaf then chain is
- * what the client downloads, byte for byte, either way. A
+ * however many certificates it issued; a record with leaf or chain is
+ * "v" 2. Records of earlier versions ("v" 1) have neither and the whole
+ * PEM (leaf then chain) in pem; leaf then chain is what the client
+ * downloads, byte for byte, either way. A
  * refused one also refused (the reason) and revokedAtPki; a revoked one
  * reason (RFC 5280 CRLReason) and revokedAt; one an RFC 9773 order
  * replaced, replacedBy (that order's id). Thread-safe (no shared
@@ -61,8 +64,8 @@ struct cert {
 const char *cert_status_name(enum cert_status s);
 
 /* Decodes obj into *out (zeroed first; free with rec_cert_fini, also on
- * failure): the stored members only, so pem is the leaf alone when chain
- * is set (rec_cert_get and rec_cert_expand add the chain). AP_ESTORE with
+ * failure): the stored members only (a "leaf" made PEM again), so pem is
+ * the leaf alone when chain is set (rec_cert_get and rec_cert_expand add the chain). AP_ESTORE with
  * the reason in why, AP_ENOMEM. */
 AP_MUST_CHECK ap_err rec_cert_decode(const cJSON *obj, struct cert *out,
                                      char *why, size_t whylen);
@@ -89,11 +92,16 @@ AP_MUST_CHECK ap_err rec_cert_put(struct store_txn *txn, const char *key,
                                   const struct cert *c, bool exclusive);
 
 /* For readers of the raw JSON (admin views): a stored certificate object
- * with a "chain" member gets its "pem" replaced by leaf then chain and the
- * member removed, so it reads as a record of an earlier version; one
- * without is left alone. AP_ESTORE (logged, key names it) when the chain
+ * with a "chain" or "leaf" member gets "pem" (leaf then chain) and "v" 1
+ * instead, so it reads as a record of an earlier version; one without is
+ * left alone. AP_ESTORE (logged, key names it) when the chain
  * is missing or does not match, AP_ENOMEM. */
 AP_MUST_CHECK ap_err rec_cert_expand(struct store_txn *txn, const char *key,
                                      cJSON *obj);
+/* The leaf's DER of a stored certificate object, either format, into
+ * *der (caller frees): for readers of the raw JSON that need the leaf
+ * only. AP_EPARSE when there is none. */
+AP_MUST_CHECK ap_err rec_cert_leaf_der(const cJSON *obj, unsigned char **der,
+                                       size_t *len);
 
 #endif /* AP_PROXY_REC_CERT_H */

@@ -10,7 +10,10 @@
  *    (LF and CRLF line ends, a leaf without a chain).
  * 3. A chain that is missing or does not match its hash: AP_ESTORE, on
  *    reading and on writing; never a leaf served without its chain.
- * 4. rec_cert_expand gives raw-JSON readers the previous shape. */
+ * 4. rec_cert_expand gives raw-JSON readers the previous shape.
+ * 5. A real leaf in pem_encode's PEM is stored as the base64url of its DER
+ *    ("leaf"), made PEM again byte for byte when read; one in another
+ *    layout (CRLF, other line lengths) keeps its text in "pem". */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,6 +33,7 @@
 #include "common/json.h"
 #include "common/store.h"
 #include "proxy/rec_cert.h"
+#include "test/unit/vector_file.h"
 
 #define LEAF1                                                              \
     "-----BEGIN CERTIFICATE-----\n"                                        \
@@ -400,6 +404,77 @@ test_expand(void **state)
     cJSON_Delete(want);
 }
 
+/* 5. A real leaf: as DER when that gives the same text back. */
+static void
+test_real_leaf(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn = NULL;
+    size_t leaf_len = 0;
+    size_t chain_len = 0;
+    size_t der_len = 0;
+    unsigned char *leaf = load_vector("cert_ec.pem", &leaf_len);
+    unsigned char *chain = load_vector("chain.pem", &chain_len);
+    unsigned char *der = load_vector("cert_ec.der", &der_len);
+    unsigned char *got = NULL;
+    size_t got_len = 0;
+    char full[8192];
+    char crlf[8192];
+    size_t o = 0;
+    struct cert c;
+    cJSON *obj;
+    char *pem = NULL;
+
+    assert_true(snprintf(full, sizeof(full), "%s%s", (char *)leaf,
+                         (char *)chain) < (int)sizeof(full));
+    make_cert(&c, "R1", full);
+    assert_int_equal(put(f, &c), AP_OK);
+    rec_cert_fini(&c);
+    obj = raw(f, "R1");
+    assert_false(cJSON_HasObjectItem(obj, "pem"));
+    assert_true(cJSON_HasObjectItem(obj, "leaf"));
+    assert_true(cJSON_HasObjectItem(obj, "chain"));
+    assert_int_equal(rec_cert_leaf_der(obj, &got, &got_len), AP_OK);
+    assert_int_equal(got_len, der_len);
+    assert_memory_equal(got, der, der_len);
+    free(got);
+    assert_int_equal(store_begin(f->st, false, &txn), AP_OK);
+    assert_int_equal(rec_cert_expand(txn, "R1", obj), AP_OK);
+    store_abort(txn);
+    assert_string_equal(json_str(obj, "pem", ""), full);
+    assert_false(cJSON_HasObjectItem(obj, "leaf"));
+    assert_int_equal(json_num(obj, "v", 0), 1);
+    cJSON_Delete(obj);
+    assert_int_equal(get_pem(f, "R1", &pem), AP_OK);
+    assert_string_equal(pem, full);
+    free(pem);
+
+    /* the same leaf with CRLF line ends: its text is kept */
+    for (size_t i = 0; leaf[i] != '\0' && o + 2 < sizeof(crlf); i++) {
+        if (leaf[i] == '\n') {
+            crlf[o++] = '\r';
+        }
+        crlf[o++] = (char)leaf[i];
+    }
+    crlf[o] = '\0';
+    make_cert(&c, "R2", crlf);
+    assert_int_equal(put(f, &c), AP_OK);
+    rec_cert_fini(&c);
+    obj = raw(f, "R2");
+    assert_string_equal(json_str(obj, "pem", ""), crlf);
+    assert_false(cJSON_HasObjectItem(obj, "leaf"));
+    assert_int_equal(rec_cert_leaf_der(obj, &got, &got_len), AP_OK);
+    assert_int_equal(got_len, der_len);
+    free(got);
+    cJSON_Delete(obj);
+    assert_int_equal(get_pem(f, "R2", &pem), AP_OK);
+    assert_string_equal(pem, crlf);
+    free(pem);
+    free(leaf);
+    free(chain);
+    free(der);
+}
+
 int
 main(void)
 {
@@ -408,6 +483,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_shared_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expand, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_real_leaf, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("rec_cert", tests, NULL, NULL);

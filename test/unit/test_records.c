@@ -84,6 +84,18 @@ struct stored_row {
     "\"pem\":\"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END "             \
     "CERTIFICATE-----\\n\""
 
+/* test/unit/vectors/cert_ec.der in base64url */
+#define LEAF_B64 \
+    "MIIBazCCARKgAwIBAgIHAIut8A0SNDAKBggqhkjOPQQDAjASMRAwDgYDVQQD" \
+    "DAdUZXN0IEVDMB4XDTI2MTEyODE5NTE0M1oXDTM2MTEyNTE5NTE0M1owEjEQ" \
+    "MA4GA1UEAwwHVGVzdCBFQzBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABK6e" \
+    "Ff0QWoiTNeTaQSK6E5HirmbIKOATyAINczylqZp7aC2HLThM7lChC0FNY9QD" \
+    "QQYoGF593pe-s5D0YtRvYtCjUzBRMB0GA1UdDgQWBBS2HRDKngZuenAlZzYy" \
+    "_xEpVHAR6zAfBgNVHSMEGDAWgBS2HRDKngZuenAlZzYy_xEpVHAR6zAPBgNV" \
+    "HRMBAf8EBTADAQH_MAoGCCqGSM49BAMCA0cAMEQCIBLN7nPSIC0QNT5JWXOQ" \
+    "5RKlmEmRYQ_NUI1z9LiRUq_lAiANz0s5nmHVNIHLMQfqMf8uCvnHxYRHz8zX" \
+    "LG5Wv2cJtw"
+
 #define CHAIN_HEX                                                          \
     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -288,6 +300,28 @@ static const struct rec_row rows[] = {
     { "cert: chain too short", K_CERT,
       "{\"v\":2,\"id\":\"c\",\"status\":\"valid\",\"pem\":\"L\","
       "\"chain\":\"abcdef\"}", AP_ESTORE },
+    { "cert: v2, leaf as DER", K_CERT,
+      "{\"v\":2,\"id\":\"crt1\",\"account\":\"acct1\",\"order\":\"ord1\","
+      "\"serial\":\"0a1b2c\",\"status\":\"valid\",\"notAfter\":1807776000,"
+      "\"issued\":1800000100,\"adapter\":\"local\",\"leaf\":\"" LEAF_B64
+      "\",\"chain\":\"" CHAIN_HEX "\"}", AP_OK },
+    { "cert: v2, leaf as DER, no chain", K_CERT,
+      "{\"v\":2,\"id\":\"crt1\",\"account\":\"acct1\",\"order\":\"ord1\","
+      "\"serial\":\"0a1b2c\",\"status\":\"valid\",\"notAfter\":1807776000,"
+      "\"issued\":1800000100,\"adapter\":\"local\",\"leaf\":\"" LEAF_B64
+      "\"}", AP_OK },
+    { "cert: v1 with a leaf", K_CERT,
+      "{\"v\":1,\"id\":\"c\",\"status\":\"valid\",\"leaf\":\"" LEAF_B64
+      "\"}", AP_ESTORE },
+    { "cert: both pem and leaf", K_CERT,
+      "{\"v\":2,\"id\":\"c\",\"status\":\"valid\",\"pem\":\"L\","
+      "\"leaf\":\"" LEAF_B64 "\"}", AP_ESTORE },
+    { "cert: leaf not base64url", K_CERT,
+      "{\"v\":2,\"id\":\"c\",\"status\":\"valid\",\"leaf\":\"a+b/\"}",
+      AP_ESTORE },
+    { "cert: leaf empty", K_CERT,
+      "{\"v\":2,\"id\":\"c\",\"status\":\"valid\",\"leaf\":\"\"}",
+      AP_ESTORE },
     { "cert: chain too long", K_CERT,
       "{\"v\":2,\"id\":\"c\",\"status\":\"valid\",\"pem\":\"L\","
       "\"chain\":\"" CHAIN_HEX "0\"}", AP_ESTORE },
