@@ -116,6 +116,7 @@ rec_cert_decode(const cJSON *obj, struct cert *out, char *why, size_t whylen)
     long long version = 0;
     bool has_version = false;
     char *leaf = NULL;
+    bool has_leaf = false;
 
     memset(out, 0, sizeof(*out));
     out->reason = -1;
@@ -146,6 +147,7 @@ rec_cert_decode(const cJSON *obj, struct cert *out, char *why, size_t whylen)
             leaf_pem(&r, leaf, &out->pem);
         }
     }
+    has_leaf = leaf != NULL;
     free(leaf);
     rec_read_int(&r, obj, "reason", 0, 10, &reason, &has_reason);
     rec_read_int(&r, obj, "revokedAt", 0, REC_TIME_MAX, &out->revoked_at,
@@ -156,10 +158,10 @@ rec_cert_decode(const cJSON *obj, struct cert *out, char *why, size_t whylen)
     if (r.rc == AP_OK && out->chain[0] != '\0' && !chain_hex_ok(out->chain)) {
         rec_read_fail(&r, "member \"chain\" is not a SHA-256 in hex");
     }
-    if (r.rc == AP_OK && (out->chain[0] != '\0' || leaf != NULL) !=
+    if (r.rc == AP_OK && (out->chain[0] != '\0' || has_leaf) !=
                              (has_version && version == CERT_VERSION_CHAIN)) {
         rec_read_fail(&r, "version %lld with%s a chain or a leaf", version,
-                      out->chain[0] != '\0' || leaf != NULL ? "" : "out");
+                      out->chain[0] != '\0' || has_leaf ? "" : "out");
     }
     rec_read_extra(&r, obj, known, &out->extra);
     out->status = (enum cert_status)status;
@@ -365,11 +367,14 @@ rec_cert_expand(struct store_txn *txn, const char *key, cJSON *obj)
         cJSON_DeleteItemFromObjectCaseSensitive(obj, "leaf");
         cJSON_DeleteItemFromObjectCaseSensitive(obj, "pem");
         cJSON_DeleteItemFromObjectCaseSensitive(obj, "v");
-        /* cannot fail: the items are made and named with constants */
-        cJSON_AddItemToObject(obj, "v", v);
-        cJSON_AddItemToObject(obj, "pem", pem);
-        pem = NULL;
-        v = NULL;
+        /* constant names: nothing to allocate */
+        if (cJSON_AddItemToObjectCS(obj, "v", v)) {
+            v = NULL;
+        }
+        if (cJSON_AddItemToObjectCS(obj, "pem", pem)) {
+            pem = NULL;
+        }
+        rc = v == NULL && pem == NULL ? AP_OK : AP_ENOMEM;
     }
     cJSON_Delete(pem);
     cJSON_Delete(v);
