@@ -14,6 +14,7 @@
 #include "proxy/audit.h"
 #include "proxy/cert.h"
 #include "proxy/eab.h"
+#include "proxy/rec_cert.h"
 #include "proxy/renewal.h"
 
 /* ---------------------------------------------------------------- certs */
@@ -109,8 +110,7 @@ cert_window(const cJSON *cert, long long now, long long *start,
     struct x509_cert *leaf = NULL;
     bool ok = false;
 
-    if (x509_pem_cert_to_der(json_str(cert, "pem", ""), &der, &len) ==
-            AP_OK &&
+    if (rec_cert_leaf_der(cert, &der, &len) == AP_OK &&
         x509_cert_parse(der, len, &leaf) == AP_OK) {
         renewal_window(leaf, false, now, start, end);
         ok = true;
@@ -339,6 +339,14 @@ cert_find(struct store *st, const char *key, cJSON **cert, cJSON **order)
         rc = store_get(txn, STORE_SERIALS, serial, &id, NULL);
         if (rc == AP_OK) {
             rc = store_get_json(txn, STORE_CERTS, id, cert);
+        }
+    }
+    if (rc == AP_OK) {
+        /* pem as served: leaf then the shared chain (rec_cert.h). */
+        rc = rec_cert_expand(txn, json_str(*cert, "id", key), *cert);
+        if (rc != AP_OK) {
+            cJSON_Delete(*cert);
+            *cert = NULL;
         }
     }
     if (rc == AP_OK) {

@@ -387,6 +387,13 @@ record_once(struct app *app, const struct job *job,
         order.status = ORDER_VALID;
         snprintf(order.cert, sizeof(order.cert), "%s", cert_id);
         clear_pki_marks(&order);
+        /* Issuance is recorded in this transaction: nothing reads the CSR
+         * or its key from a valid order (a run of this job again finds it
+         * valid above), so the order need not keep them. */
+        free(order.csr);
+        free(order.csr_spki);
+        order.csr = NULL;
+        order.csr_spki = NULL;
         if (rc == AP_OK) {
             rc = jobs_del(txn, job->id);
         }

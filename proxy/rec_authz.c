@@ -69,8 +69,259 @@ rec_authz_fini(struct authz *a)
     memset(a, 0, sizeof(*a));
 }
 
+
+/* ---- the evidence, stored lean ------------------------------------------
+ *
+ * An http-01 validationRecord entry repeats what the record already says:
+ * its url is "http://<hostname>:<port>/.well-known/acme-challenge/<token>"
+ * (brackets around an IPv6 hostname), its hostname the identifier, its
+ * addressUsed the challenge's address. Those members are left out when they
+ * are exactly that and named in the entry's "derived" ('u', 'h', 'a');
+ * decoding puts them back, with the same values in the same member order,
+ * so the decoded record is the one the validator wrote. */
+
+#define DERIVED "derived"
+#define HTTP01_PATH "/.well-known/acme-challenge/"
+
+/* The url an http-01 entry for hostname, port and token has (NULL when
+ * port is not one or the url does not fit). */
+static const char *
+http01_url(const char *hostname, const cJSON *port, const char *token,
+           char *buf, size_t len)
+{
+    bool v6 = strchr(hostname, ':') != NULL;
+    int n;
+
+    if (!cJSON_IsNumber(port) || port->valuedouble < 1 ||
+        port->valuedouble > 65535 ||
+        port->valuedouble != (double)port->valueint) {
+        return NULL;
+    }
+    n = snprintf(buf, len, "http://%s%s%s:%d" HTTP01_PATH "%s",
+                 v6 ? "[" : "", hostname, v6 ? "]" : "", port->valueint,
+                 token);
+    return n > 0 && (size_t)n < len ? buf : NULL;
+}
+
+/* The string member name of e, or NULL. */
+static const char *
+str_member(const cJSON *e, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, name);
+
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* The entry e of challenge c of an authorization for ident as stored: a
+ * new object (NULL: out of memory). */
+static cJSON *
+lean_entry(const cJSON *e, const struct rec_ident *ident,
+           const struct challenge *c)
+{
+    char url[1024];
+    char derived[4];
+    size_t nd = 0;
+    const char *host = str_member(e, "hostname");
+    const char *have_url = str_member(e, "url");
+    const char *used = str_member(e, "addressUsed");
+    const char *want_url;
+    cJSON *out;
+    cJSON *m;
+
+    if (!cJSON_IsObject(e) || cJSON_HasObjectItem(e, DERIVED)) {
+        return cJSON_Duplicate(e, 1);
+    }
+    if (host != NULL && ident->value != NULL &&
+        strcmp(host, ident->value) == 0) {
+        derived[nd++] = 'h';
+    }
+    want_url = host != NULL ? http01_url(host,
+                                         cJSON_GetObjectItemCaseSensitive(
+                                             e, "port"),
+                                         c->token, url, sizeof(url))
+                            : NULL;
+    if (have_url != NULL && want_url != NULL &&
+        strcmp(have_url, want_url) == 0) {
+        derived[nd++] = 'u';
+    }
+    if (used != NULL && c->address != NULL &&
+        strcmp(used, c->address) == 0) {
+        derived[nd++] = 'a';
+    }
+    derived[nd] = '\0';
+    out = cJSON_CreateObject();
+    if (out == NULL) {
+        return NULL;
+    }
+    cJSON_ArrayForEach(m, e) {
+        cJSON *copy;
+
+        if ((strchr(derived, 'h') && strcmp(m->string, "hostname") == 0) ||
+            (strchr(derived, 'u') && strcmp(m->string, "url") == 0) ||
+            (strchr(derived, 'a') && strcmp(m->string, "addressUsed") == 0)) {
+            continue;
+        }
+        copy = cJSON_Duplicate(m, 1);
+        if (copy == NULL || !cJSON_AddItemToObject(out, m->string, copy)) {
+            cJSON_Delete(copy);
+            cJSON_Delete(out);
+            return NULL;
+        }
+    }
+    if (nd > 0 && cJSON_AddStringToObject(out, DERIVED, derived) == NULL) {
+        cJSON_Delete(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* The validationRecord of c as stored (NULL: none, or out of memory, which
+ * sets w's error). */
+static cJSON *
+lean_record(struct rec_writer *w, const cJSON *vr,
+            const struct rec_ident *ident, const struct challenge *c)
+{
+    const cJSON *e;
+    cJSON *arr;
+
+    if (w->rc != AP_OK || vr == NULL) {
+        return NULL;
+    }
+    arr = cJSON_CreateArray();
+    if (arr == NULL) {
+        w->rc = AP_ENOMEM;
+        return NULL;
+    }
+    cJSON_ArrayForEach(e, vr) {
+        cJSON *lean = lean_entry(e, ident, c);
+
+        if (lean == NULL || !cJSON_AddItemToArray(arr, lean)) {
+            cJSON_Delete(lean);
+            cJSON_Delete(arr);
+            w->rc = AP_ENOMEM;
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+/* Moves member name of from (if there) to the end of to. */
 static void
-read_chall(struct rec_reader *r, const cJSON *v, struct challenge *c)
+move_member(cJSON *from, cJSON *to, const char *name)
+{
+    cJSON *m = cJSON_DetachItemFromObjectCaseSensitive(from, name);
+
+    if (m != NULL) {
+        cJSON_AddItemToArray(to, m);    /* m keeps its name */
+    }
+}
+
+/* Puts the derived members of the stored entry *e back (replacing *e with
+ * the whole entry). The challenge c's token and address and ident are
+ * read. */
+static void
+full_entry(struct rec_reader *r, cJSON **e, const struct rec_ident *ident,
+           const struct challenge *c)
+{
+    static const char *const order[] = { "url", "hostname", "port",
+                                         "addressesResolved", "addressUsed",
+                                         NULL };
+    const char *derived = str_member(*e, DERIVED);
+    const char *host;
+    char url[1024];
+    cJSON *full;
+    cJSON *m;
+    bool h, u, a;
+
+    if (!cJSON_IsObject(*e) || !cJSON_HasObjectItem(*e, DERIVED)) {
+        return;
+    }
+    if (derived == NULL || derived[strspn(derived, "hua")] != '\0' ||
+        strlen(derived) > 3) {
+        rec_read_fail(r, "validationRecord: \"" DERIVED "\" is not of h, u, a");
+        return;
+    }
+    h = strchr(derived, 'h') != NULL;
+    u = strchr(derived, 'u') != NULL;
+    a = strchr(derived, 'a') != NULL;
+    host = h ? ident->value : str_member(*e, "hostname");
+    if ((h && (ident->value == NULL ||
+               cJSON_HasObjectItem(*e, "hostname"))) ||
+        (u && (host == NULL || cJSON_HasObjectItem(*e, "url") ||
+               http01_url(host, cJSON_GetObjectItemCaseSensitive(*e, "port"),
+                          c->token, url, sizeof(url)) == NULL)) ||
+        (a && (c->address == NULL ||
+               cJSON_HasObjectItem(*e, "addressUsed")))) {
+        rec_read_fail(r, "validationRecord: a derived member cannot be "
+                         "made again");
+        return;
+    }
+    full = cJSON_CreateObject();
+    if (full == NULL) {
+        goto oom;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(*e, DERIVED);
+    for (int i = 0; order[i] != NULL; i++) {
+        const char *v = NULL;
+
+        if (u && strcmp(order[i], "url") == 0) {
+            v = url;
+        } else if (h && strcmp(order[i], "hostname") == 0) {
+            v = host;
+        } else if (a && strcmp(order[i], "addressUsed") == 0) {
+            v = c->address;
+        }
+        if (v == NULL) {
+            move_member(*e, full, order[i]);
+        } else if (cJSON_AddStringToObject(full, order[i], v) == NULL) {
+            goto oom;
+        }
+    }
+    while ((m = (*e)->child) != NULL) {
+        cJSON_DetachItemViaPointer(*e, m);
+        cJSON_AddItemToArray(full, m); /* an object's member keeps its name */
+    }
+    *e = full;            /* the emptied entry goes when replaced */
+    return;
+oom:
+    cJSON_Delete(full);
+    if (r->rc == AP_OK) {
+        r->rc = AP_ENOMEM;
+        (void)snprintf(r->why, sizeof(r->why), "out of memory");
+    }
+}
+
+/* Every entry of c's validationRecord, whole again. */
+static void
+full_record(struct rec_reader *r, const struct rec_ident *ident,
+            struct challenge *c)
+{
+    cJSON *e;
+
+    if (r->rc != AP_OK || c->validation_record == NULL) {
+        return;
+    }
+    for (e = c->validation_record->child; e != NULL && r->rc == AP_OK;
+         e = e->next) {
+        cJSON *whole = e;
+
+        full_entry(r, &whole, ident, c);
+        if (whole != e) {
+            /* replace in place: whole takes e's position */
+            if (!cJSON_ReplaceItemViaPointer(c->validation_record, e,
+                                             whole)) {
+                cJSON_Delete(whole);
+                rec_read_fail(r, "validationRecord: cannot replace");
+                return;
+            }
+            e = whole;
+        }
+    }
+}
+
+static void
+read_chall(struct rec_reader *r, const cJSON *v,
+           const struct rec_ident *ident, struct challenge *c)
 {
     int status = CHALL_INVALID;
 
@@ -86,6 +337,7 @@ read_chall(struct rec_reader *r, const cJSON *v, struct challenge *c)
     rec_read_str(r, v, "address", REC_MAX_SHORT, &c->address);
     rec_read_tree(r, v, "validationRecord", cJSON_Array,
                   &c->validation_record);
+    full_record(r, ident, c);
     rec_read_problem(r, v, "error", &c->error);
     rec_read_extra(r, v, chall_known, &c->extra);
     c->status = (enum chall_status)status;
@@ -128,7 +380,7 @@ rec_authz_decode(const cJSON *obj, struct authz *out, char *why,
             if (r.rc != AP_OK) {
                 break;
             }
-            read_chall(&r, it, &out->challs[out->n_challs++]);
+            read_chall(&r, it, &out->ident, &out->challs[out->n_challs++]);
         }
     }
     rec_read_extra(&r, obj, known, &out->extra);
@@ -140,7 +392,8 @@ rec_authz_decode(const cJSON *obj, struct authz *out, char *why,
 }
 
 static cJSON *
-chall_object(struct rec_writer *w, const struct challenge *c)
+chall_object(struct rec_writer *w, const struct rec_ident *ident,
+             const struct challenge *c)
 {
     cJSON *o = rec_write_object(w);
 
@@ -151,7 +404,10 @@ chall_object(struct rec_writer *w, const struct challenge *c)
         rec_put_int(w, o, "validated", c->validated);
     }
     rec_put_str(w, o, "address", c->address);
-    rec_put_tree(w, o, "validationRecord", c->validation_record);
+    if (c->validation_record != NULL) {
+        rec_put_item(w, o, "validationRecord",
+                     lean_record(w, c->validation_record, ident, c));
+    }
     rec_put_problem(w, o, "error", c->error);
     rec_put_extra(w, o, c->extra);
     if (w->rc != AP_OK) {
@@ -181,7 +437,7 @@ rec_authz_encode(const struct authz *a, cJSON **out)
     }
     arr = rec_put_array(&w, obj, "challenges");
     for (size_t i = 0; i < a->n_challs; i++) {
-        rec_push(&w, arr, chall_object(&w, &a->challs[i]));
+        rec_push(&w, arr, chall_object(&w, &a->ident, &a->challs[i]));
     }
     rec_put_extra(&w, obj, a->extra);
     if (w.rc != AP_OK) {

@@ -10,8 +10,14 @@
  * the challenge's URL (/acme/chall/<authz id>/<index>), each with type,
  * status ("pending", "processing", "valid", "invalid"), token, and once
  * validated: validated (seconds), address (where the answer came from),
- * validationRecord (the validator's evidence, kept as it is) and, when it
- * failed, error. Thread-safe (no shared state). */
+ * validationRecord (the validator's evidence) and, when it failed, error.
+ * The evidence is stored lean: in an entry, hostname when it is the
+ * identifier's value, url when it is the http-01 URL of that hostname,
+ * port and the token, and addressUsed when it is the challenge's address
+ * are left out and named in the entry's "derived" ("h", "u", "a");
+ * decoding makes them again, in their place, so the struct holds the
+ * evidence as the validator wrote it (records of earlier versions, with
+ * every member, read the same). Thread-safe (no shared state). */
 #ifndef AP_PROXY_REC_AUTHZ_H
 #define AP_PROXY_REC_AUTHZ_H
 

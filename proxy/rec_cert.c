@@ -5,6 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/b64url.h"
+#include "common/crypto.h"
+#include "common/pem.h"
+#include "common/x509.h"
+
+/* Records with a chain reference or a leaf member are version 2: an
+ * earlier version refuses them (AP_ESTORE) instead of serving the leaf
+ * without its chain, or nothing. Version 1 (and no "v") is a record with
+ * the whole PEM inline. */
+#define CERT_VERSION_CHAIN 2
+#define CHAIN_KEY_MAX (sizeof(REC_CERT_CHAIN_PREFIX) + REC_CERT_CHAIN_HEX)
+
 static const char *const status_names[] = { "valid", "revoked", "refused" };
 _Static_assert(sizeof(status_names) / sizeof(status_names[0]) == CERT__MAX,
                "status_names must cover every certificate status");
@@ -12,7 +24,7 @@ _Static_assert(sizeof(status_names) / sizeof(status_names[0]) == CERT__MAX,
 static const char *const known[] = {
     "v", "id", "account", "order", "serial", "status", "notAfter", "issued",
     "adapter", "adapterName", "pkiRef", "refused", "revokedAtPki", "pem", "reason",
-    "revokedAt", "replacedBy", NULL
+    "revokedAt", "replacedBy", "chain", "leaf", NULL
 };
 
 const char *
@@ -32,6 +44,67 @@ rec_cert_fini(struct cert *c)
     c->reason = -1;
 }
 
+/* A leaf stored as "leaf": the base64url of its DER, when pem is exactly
+ * one certificate in the PEM that pem_encode writes (64-column lines, one
+ * "\n" each), so that decoding makes the same text again; NULL (keep
+ * "pem") otherwise, and when out of memory. */
+static char *
+leaf_b64(const char *pem)
+{
+    unsigned char *der = NULL;
+    size_t len = 0;
+    char *again = NULL;
+    char *b64 = NULL;
+
+    if (strncmp(pem, "-----BEGIN CERTIFICATE-----\n", 28) != 0 ||
+        x509_pem_cert_to_der(pem, &der, &len) != AP_OK) {
+        return NULL;
+    }
+    again = pem_encode(der, len, "CERTIFICATE");
+    if (again != NULL && strcmp(again, pem) == 0) {
+        b64 = b64url_encode_alloc(der, len);
+    }
+    free(again);
+    free(der);
+    return b64;
+}
+
+/* The PEM of a stored "leaf" (base64url DER) into *out. */
+static void
+leaf_pem(struct rec_reader *r, const char *leaf, char **out)
+{
+    unsigned char *der = NULL;
+    size_t len = 0;
+
+    if (b64url_decode_alloc(leaf, strlen(leaf), &der, &len) != AP_OK ||
+        len == 0) {
+        free(der);
+        rec_read_fail(r, "member \"leaf\" is not base64url");
+        return;
+    }
+    *out = pem_encode(der, len, "CERTIFICATE");
+    free(der);
+    if (*out == NULL && r->rc == AP_OK) {
+        r->rc = AP_ENOMEM;
+        (void)snprintf(r->why, sizeof(r->why), "out of memory");
+    }
+}
+
+/* A chain reference: exactly REC_CERT_CHAIN_HEX lower-case hex digits. */
+static bool
+chain_hex_ok(const char *hex)
+{
+    size_t i;
+
+    for (i = 0; hex[i] != '\0'; i++) {
+        if (!((hex[i] >= '0' && hex[i] <= '9') ||
+              (hex[i] >= 'a' && hex[i] <= 'f'))) {
+            return false;
+        }
+    }
+    return i == REC_CERT_CHAIN_HEX;
+}
+
 ap_err
 rec_cert_decode(const cJSON *obj, struct cert *out, char *why, size_t whylen)
 {
@@ -40,10 +113,16 @@ rec_cert_decode(const cJSON *obj, struct cert *out, char *why, size_t whylen)
     bool has_reason = false;
     int status = CERT_REFUSED;
 
+    long long version = 0;
+    bool has_version = false;
+    char *leaf = NULL;
+    bool has_leaf = false;
+
     memset(out, 0, sizeof(*out));
     out->reason = -1;
     rec_read_begin(&r, obj);
-    rec_read_version(&r, obj);
+    rec_read_int(&r, obj, "v", 1, CERT_VERSION_CHAIN, &version,
+                 &has_version);
     rec_read_buf(&r, obj, "id", out->id, sizeof(out->id));
     rec_read_buf(&r, obj, "account", out->account, sizeof(out->account));
     rec_read_buf(&r, obj, "order", out->order, sizeof(out->order));
@@ -60,11 +139,30 @@ rec_cert_decode(const cJSON *obj, struct cert *out, char *why, size_t whylen)
     rec_read_str(&r, obj, "refused", REC_MAX_TEXT, &out->refused);
     rec_read_bool(&r, obj, "revokedAtPki", &out->revoked_at_pki);
     rec_read_str(&r, obj, "pem", REC_MAX_BLOB, &out->pem);
+    rec_read_str(&r, obj, "leaf", REC_MAX_BLOB, &leaf);
+    if (r.rc == AP_OK && leaf != NULL) {
+        if (out->pem != NULL) {
+            rec_read_fail(&r, "both \"pem\" and \"leaf\"");
+        } else {
+            leaf_pem(&r, leaf, &out->pem);
+        }
+    }
+    has_leaf = leaf != NULL;
+    free(leaf);
     rec_read_int(&r, obj, "reason", 0, 10, &reason, &has_reason);
     rec_read_int(&r, obj, "revokedAt", 0, REC_TIME_MAX, &out->revoked_at,
                  NULL);
     rec_read_buf(&r, obj, "replacedBy", out->replaced_by,
                  sizeof(out->replaced_by));
+    rec_read_buf(&r, obj, "chain", out->chain, sizeof(out->chain));
+    if (r.rc == AP_OK && out->chain[0] != '\0' && !chain_hex_ok(out->chain)) {
+        rec_read_fail(&r, "member \"chain\" is not a SHA-256 in hex");
+    }
+    if (r.rc == AP_OK && (out->chain[0] != '\0' || has_leaf) !=
+                             (has_version && version == CERT_VERSION_CHAIN)) {
+        rec_read_fail(&r, "version %lld with%s a chain or a leaf", version,
+                      out->chain[0] != '\0' || has_leaf ? "" : "out");
+    }
     rec_read_extra(&r, obj, known, &out->extra);
     out->status = (enum cert_status)status;
     out->reason = has_reason ? (int)reason : -1;
@@ -81,7 +179,11 @@ rec_cert_encode(const struct cert *c, cJSON **out)
     cJSON *obj = rec_write_object(&w);
 
     *out = NULL;
-    rec_put_int(&w, obj, "v", REC_VERSION);
+    char *leaf = c->pem != NULL ? leaf_b64(c->pem) : NULL;
+
+    rec_put_int(&w, obj, "v", c->chain[0] != '\0' || leaf != NULL
+                                  ? CERT_VERSION_CHAIN
+                                  : REC_VERSION);
     rec_put_str(&w, obj, "id", c->id);
     rec_put_str(&w, obj, "account", c->account);
     rec_put_str(&w, obj, "order", c->order);
@@ -98,7 +200,15 @@ rec_cert_encode(const struct cert *c, cJSON **out)
         rec_put_str(&w, obj, "refused", c->refused);
         rec_put_bool(&w, obj, "revokedAtPki", c->revoked_at_pki);
     }
-    rec_put_str(&w, obj, "pem", c->pem != NULL ? c->pem : "");
+    if (leaf != NULL) {
+        rec_put_str(&w, obj, "leaf", leaf);
+        free(leaf);
+    } else {
+        rec_put_str(&w, obj, "pem", c->pem != NULL ? c->pem : "");
+    }
+    if (c->chain[0] != '\0') {
+        rec_put_str(&w, obj, "chain", c->chain);
+    }
     if (c->reason >= 0) {
         rec_put_int(&w, obj, "reason", c->reason);
     }
@@ -115,6 +225,181 @@ rec_cert_encode(const struct cert *c, cJSON **out)
     }
     *out = obj;
     return AP_OK;
+}
+
+/* "chain/<hex>" into key. */
+static void
+chain_key(const char *hex, char key[CHAIN_KEY_MAX])
+{
+    (void)snprintf(key, CHAIN_KEY_MAX, "%s%s", REC_CERT_CHAIN_PREFIX, hex);
+}
+
+/* The SHA-256 of len bytes of text in lower-case hex. */
+static void
+chain_hash(const char *text, size_t len, char hex[REC_CERT_CHAIN_HEX + 1])
+{
+    unsigned char h[32];
+
+    crypto_sha256(text, len, h);
+    for (size_t i = 0; i < sizeof(h); i++) {
+        (void)snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    }
+}
+
+/* leaf then the chain hex names (STORE_META), as a new string in *out.
+ * Certificate id (for the log) refers to it; a chain that is not there or
+ * does not hash to hex is AP_ESTORE. */
+static ap_err
+with_chain(struct store_txn *txn, const char *id, const char *hex,
+           const char *leaf, char **out)
+{
+    char key[CHAIN_KEY_MAX];
+    char got[REC_CERT_CHAIN_HEX + 1];
+    char why[200];
+    char *chain = NULL;
+    size_t len = 0;
+    size_t leaf_len = leaf != NULL ? strlen(leaf) : 0;
+    ap_err rc;
+
+    *out = NULL;
+    chain_key(hex, key);
+    rc = store_get(txn, STORE_META, key, &chain, &len);
+    if (rc == AP_ENOTFOUND) {
+        (void)snprintf(why, sizeof(why), "its chain %s is not in meta", hex);
+        return rec_bad("certs", id, why);
+    }
+    if (rc != AP_OK) {
+        return rc;
+    }
+    chain_hash(chain, len, got);
+    if (strlen(chain) != len || strcmp(got, hex) != 0) {
+        free(chain);
+        (void)snprintf(why, sizeof(why), "its chain %s does not match", hex);
+        return rec_bad("certs", id, why);
+    }
+    *out = malloc(leaf_len + len + 1);
+    if (*out == NULL) {
+        free(chain);
+        return AP_ENOMEM;
+    }
+    memcpy(*out, leaf != NULL ? leaf : "", leaf_len);
+    memcpy(*out + leaf_len, chain, len + 1);
+    free(chain);
+    return AP_OK;
+}
+
+/* Where the leaf of pem ends: just after its first END CERTIFICATE line
+ * and that line's end ("\n" or "\r\n"); strlen(pem) when there is none. */
+static size_t
+leaf_end(const char *pem)
+{
+    static const char marker[] = "-----END CERTIFICATE-----";
+    const char *e = strstr(pem, marker);
+    size_t n;
+
+    if (e == NULL) {
+        return strlen(pem);
+    }
+    n = (size_t)(e - pem) + sizeof(marker) - 1;
+    if (pem[n] == '\r' && pem[n + 1] == '\n') {
+        n++;
+    }
+    if (pem[n] == '\n') {
+        n++;
+    }
+    return n;
+}
+
+/* Stores chain (its hash hex) in STORE_META unless it is there: one copy
+ * per chain. A stored one that differs is AP_ESTORE. */
+static ap_err
+chain_store(struct store_txn *txn, const char *hex, const char *chain)
+{
+    char key[CHAIN_KEY_MAX];
+    char *have = NULL;
+    size_t len = 0;
+    ap_err rc;
+
+    chain_key(hex, key);
+    rc = store_get(txn, STORE_META, key, &have, &len);
+    if (rc == AP_OK) {
+        rc = len == strlen(chain) && memcmp(have, chain, len) == 0
+                 ? AP_OK
+                 : rec_bad("meta", key, "a chain that does not match its hash");
+        free(have);
+        return rc;
+    }
+    if (rc != AP_ENOTFOUND) {
+        return rc;
+    }
+    return store_put(txn, STORE_META, key, chain, strlen(chain), true);
+}
+
+ap_err
+rec_cert_expand(struct store_txn *txn, const char *key, cJSON *obj)
+{
+    struct cert c;
+    char why[200];
+    char *full = NULL;
+    cJSON *pem = NULL;
+    cJSON *v = NULL;
+    ap_err rc;
+
+    if (!cJSON_HasObjectItem(obj, "chain") &&
+        !cJSON_HasObjectItem(obj, "leaf")) {
+        return AP_OK;
+    }
+    rc = rec_cert_decode(obj, &c, why, sizeof(why));
+    if (rc == AP_ESTORE) {
+        rc = rec_bad("certs", key, why);
+    }
+    if (rc == AP_OK && c.chain[0] != '\0') {
+        rc = with_chain(txn, key, c.chain, c.pem, &full);
+    }
+    if (rc == AP_OK) {
+        pem = cJSON_CreateString(full != NULL ? full
+                                              : c.pem != NULL ? c.pem : "");
+        v = cJSON_CreateNumber(REC_VERSION);
+        rc = pem != NULL && v != NULL ? AP_OK : AP_ENOMEM;
+    }
+    if (rc == AP_OK) {
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, "chain");
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, "leaf");
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, "pem");
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, "v");
+        /* constant names: nothing to allocate */
+        if (cJSON_AddItemToObjectCS(obj, "v", v)) {
+            v = NULL;
+        }
+        if (cJSON_AddItemToObjectCS(obj, "pem", pem)) {
+            pem = NULL;
+        }
+        rc = v == NULL && pem == NULL ? AP_OK : AP_ENOMEM;
+    }
+    cJSON_Delete(pem);
+    cJSON_Delete(v);
+    free(full);
+    rec_cert_fini(&c);
+    return rc;
+}
+
+ap_err
+rec_cert_leaf_der(const cJSON *obj, unsigned char **der, size_t *len)
+{
+    const char *leaf = NULL;
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, "leaf");
+
+    *der = NULL;
+    *len = 0;
+    if (cJSON_IsString(m)) {
+        leaf = m->valuestring;
+        return b64url_decode_alloc(leaf, strlen(leaf), der, len) == AP_OK
+                   ? AP_OK
+                   : AP_EPARSE;
+    }
+    m = cJSON_GetObjectItemCaseSensitive(obj, "pem");
+    return x509_pem_cert_to_der(cJSON_IsString(m) ? m->valuestring : "",
+                                der, len);
 }
 
 ap_err
@@ -134,6 +419,15 @@ rec_cert_get(struct store_txn *txn, const char *id, struct cert *out)
     cJSON_Delete(obj);
     if (rc == AP_ESTORE) {
         rc = rec_bad("certs", id, why);
+    }
+    if (rc == AP_OK && out->chain[0] != '\0') {
+        char *full = NULL;
+
+        rc = with_chain(txn, id, out->chain, out->pem, &full);
+        if (rc == AP_OK) {
+            free(out->pem);
+            out->pem = full;
+        }
     }
     if (rc != AP_OK) {
         rec_cert_fini(out);
@@ -162,13 +456,30 @@ ap_err
 rec_cert_put(struct store_txn *txn, const char *key, const struct cert *c,
              bool exclusive)
 {
+    struct cert s = *c;       /* shallow: s.pem is the only change */
+    const char *pem = c->pem != NULL ? c->pem : "";
+    size_t n = leaf_end(pem);
+    char *leaf = NULL;
     cJSON *obj = NULL;
-    ap_err rc;
+    ap_err rc = AP_OK;
 
-    rc = rec_cert_encode(c, &obj);
+    s.chain[0] = '\0';
+    if (pem[n] != '\0') {
+        chain_hash(pem + n, strlen(pem + n), s.chain);
+        rc = chain_store(txn, s.chain, pem + n);
+        if (rc == AP_OK) {
+            leaf = strndup(pem, n);
+            rc = leaf != NULL ? AP_OK : AP_ENOMEM;
+        }
+        s.pem = leaf;
+    }
+    if (rc == AP_OK) {
+        rc = rec_cert_encode(&s, &obj);
+    }
     if (rc == AP_OK) {
         rc = store_put_json(txn, STORE_CERTS, key, obj, exclusive);
     }
     cJSON_Delete(obj);
+    free(leaf);
     return rc;
 }

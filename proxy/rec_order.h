@@ -14,7 +14,9 @@
  * client sent it) and csrSpki (base64url of the CSR's SubjectPublicKeyInfo
  * as finalize read it: the issuer, the adapters and the checks after
  * issuance take the key from here and never parse the CSR again; absent
- * in orders finalized by an earlier version); while the PKI has it (the
+ * in orders finalized by an earlier version); both are dropped when the
+ * certificate is recorded (proxy/issue_record.c: a valid order has
+ * neither; valid orders of earlier versions still do); while the PKI has it (the
  * issuer's bookkeeping, proxy/issuer.c): pkiStarted, pkiInflight,
  * pkiNoted, pkiRef, pkiPendingSince; once valid: cert (the certificate
  * record id); once invalid: error (a problem document).

@@ -13,11 +13,13 @@
  * proxy's own record codecs (proxy/rec_account.h, rec_order.h,
  * rec_authz.h, rec_cert.h) and common/store.h, as proxy/account.c
  * (account + account_keys), proxy/order.c (order, finalized: csr and its
- * key, status valid, cert; account_orders index), proxy/authz.c (the
+ * key, status valid, cert; account_orders index; proxy/issue_record.c
+ * drops the csr once the certificate is recorded), proxy/authz.c (the
  * authorizations, made by the proxy's own authz_new, then valid as
- * proxy/validate.c leaves them through proxy/status.h) and
- * proxy/issue_record.c (certificate record with the PEM chain, serials
- * index) do.
+ * proxy/validate.c leaves them through proxy/status.h, with the http-01
+ * evidence proxy/val_http01.c writes) and proxy/issue_record.c
+ * (certificate record through rec_cert_put: the leaf, the chain stored
+ * once; serials index) do.
  * Many orders share one write transaction (--batch) so 1M orders finish in
  * minutes; the time bound (--seconds) stops early and says how far it got.
  *
@@ -198,6 +200,50 @@ put_account(struct store_txn *txn, const char *id, const cJSON *jwk,
     return rc;
 }
 
+/* The evidence proxy/val_http01.c keeps of a successful http-01 answer
+ * from 10.0.0.1 on port 80 (proxy/validate.c stores it with c). */
+static ap_err
+put_evidence(struct challenge *c, const char *name)
+{
+    char url[512];
+    cJSON *arr = cJSON_CreateArray();
+    cJSON *rec = cJSON_CreateObject();
+    cJSON *addrs = cJSON_CreateArray();
+    bool in_arr = false;
+    bool ok;
+
+    (void)snprintf(url, sizeof(url),
+                   "http://%s:80/.well-known/acme-challenge/%s", name,
+                   c->token);
+    ok = arr != NULL && rec != NULL && addrs != NULL &&
+         cJSON_AddStringToObject(rec, "url", url) != NULL &&
+         cJSON_AddStringToObject(rec, "hostname", name) != NULL &&
+         cJSON_AddNumberToObject(rec, "port", 80) != NULL &&
+         cJSON_AddItemToArray(addrs, cJSON_CreateString("10.0.0.1")) &&
+         cJSON_AddItemToObject(rec, "addressesResolved", addrs);
+    if (ok) {
+        addrs = NULL;   /* rec has it */
+        ok = cJSON_AddStringToObject(rec, "addressUsed", "10.0.0.1") !=
+                 NULL &&
+             cJSON_AddNumberToObject(rec, "status", 200) != NULL;
+    }
+    if (ok) {
+        in_arr = cJSON_AddItemToArray(arr, rec);
+        ok = in_arr;
+    }
+    cJSON_Delete(addrs);
+    if (!ok) {
+        if (!in_arr) {
+            cJSON_Delete(rec);
+        }
+        cJSON_Delete(arr);
+        return AP_ENOMEM;
+    }
+    cJSON_Delete(c->validation_record);
+    c->validation_record = arr;
+    return AP_OK;
+}
+
 /* The authorization of an order identifier, valid as a successful
  * validation of its first challenge leaves it (proxy/validate.c). */
 static ap_err
@@ -218,6 +264,9 @@ put_authz(struct store_txn *txn, const char *acct_id, const char *order_id,
     rc = status_challenge_outcome(&a, 0, true, NULL, validated);
     if (rc == AP_OK) {
         rc = rec_set_str(&a.challs[0].address, "10.0.0.1");
+    }
+    if (rc == AP_OK) {
+        rc = put_evidence(&a.challs[0], ident->value);
     }
     if (rc == AP_OK) {
         rc = rec_authz_put(txn, authz_id, &a, true);
@@ -282,10 +331,11 @@ put_order(struct store_txn *txn, const char *acct_id,
             rc = rec_order_add_authz(&o, authz_id);
         }
     }
-    if (rc == AP_OK) {
+    /* proxy/issue_record.c: a valid order no longer keeps its CSR. */
+    if (rc == AP_OK && queued) {
         rc = rec_set_str(&o.csr, pe->csr_b64);
     }
-    if (rc == AP_OK) {
+    if (rc == AP_OK && queued) {
         rc = rec_set_str(&o.csr_spki, pe->spki_b64);
     }
     if (!queued) {

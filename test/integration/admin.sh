@@ -274,6 +274,11 @@ test_certs() {
     leaf_pem "$LEGO_CRT" > "$TMP/lego-leaf.pem"
     json_check certs_show_by_serial_json "$TMP/cert.json" \
         "d['pem'].startswith(open('$TMP/lego-leaf.pem').read()) and d['status'] == 'valid' and d['account'] == '$MAIN_ACCOUNT'"
+    # The record keeps the leaf and a reference to the chain, stored once
+    # (proxy/rec_cert.h): the view shows leaf then chain, byte for byte
+    # what lego downloaded.
+    json_check certs_show_pem_is_the_download "$TMP/cert.json" \
+        "d['pem'] == open('$LEGO_CRT').read() and d['pem'].count('-----BEGIN CERTIFICATE-----') >= 2 and 'chain' not in d"
     expect_status certs_show_exit_0 0 certs show "$(json_get "$TMP/cert.json" "d['id']")"
     expect_status certs_show_unknown_exit_1 1 certs show 0bad0bad
 }
@@ -287,10 +292,14 @@ test_revoke() {
         not_ok admin_revoke "no certificate from the EAB account to revoke"
         return
     fi
+    admin certs show "$serial" --json > "$TMP/to-revoke.json" 2>/dev/null
     expect_status admin_revoke_exit_0 0 revoke "$serial" --reason keyCompromise || return
     admin certs show "$serial" --json > "$TMP/revoked.json" 2>/dev/null
     json_check certs_show_revoked "$TMP/revoked.json" \
         "d['status'] == 'revoked' and d['reason'] == 1 and d['revokedAt']"
+    # Written again by the revocation: the same leaf and chain.
+    json_check certs_revoked_same_pem "$TMP/revoked.json" \
+        "d['pem'] == json.load(open('$TMP/to-revoke.json'))['pem'] and d['pem'].count('-----BEGIN CERTIFICATE-----') >= 2"
     expect_status admin_revoke_again_exit_1 1 revoke "$serial"
     # The ACME side sees the same record: lego's revoke is alreadyRevoked.
     # (The EAB account is still valid here: deactivation comes later.)

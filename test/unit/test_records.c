@@ -4,7 +4,9 @@
  * 1. Records as the previous version wrote them (member for member, from
  *    its account.c, order.c, challenge.c, issuer.c) decode, and encode
  *    back to the same JSON (cJSON_Compare), kept unknown members
- *    included.
+ *    included; or, where this version stores leaner (an authorization's
+ *    evidence, rec_authz.h), to the row's stored form, which decodes to
+ *    what the old record decoded to (member order included).
  * 2. A member of the wrong type, out of range or over its cap, a "v" that
  *    is not REC_VERSION, a status that is not a name: AP_ESTORE.
  * 3. Encoding when memory runs out: with cJSON's allocator failing at its
@@ -38,6 +40,12 @@ struct rec_row {
     ap_err want;            /* of the decode */
 };
 
+/* Rows this version stores leaner: what encode writes (stored_form). */
+struct stored_row {
+    const char *name;       /* of the row in rows[] */
+    const char *stored;
+};
+
 #define ACCT_OK                                                            \
     "{\"v\":1,\"id\":\"acct1\",\"status\":\"valid\","                      \
     "\"jwk\":{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"eA\",\"y\":\"eQ\"}," \
@@ -59,12 +67,37 @@ struct rec_row {
     "\"token\":\"tok1\"},{\"type\":\"dns-01\",\"status\":\"pending\","     \
     "\"token\":\"tok2\"}]"
 
+/* A valid http-01 authorization of a.example whose evidence is the JSON
+ * array items ENTRIES. */
+#define AUTHZ_HTTP01(ENTRIES)                                              \
+    "{\"v\":1,\"id\":\"az5\",\"account\":\"acct1\",\"order\":\"ord1\","    \
+    "\"status\":\"valid\",\"expires\":1800604800,"                       \
+    "\"identifier\":{\"type\":\"dns\",\"value\":\"a.example\"},"           \
+    "\"challenges\":[{\"type\":\"http-01\",\"status\":\"valid\","          \
+    "\"token\":\"tok1\",\"validated\":1800000010,"                       \
+    "\"address\":\"192.0.2.1\",\"validationRecord\":[" ENTRIES "]}]}"
+
 #define CERT_OK                                                            \
     "{\"v\":1,\"id\":\"crt1\",\"account\":\"acct1\",\"order\":\"ord1\","   \
     "\"serial\":\"0a1b2c\",\"status\":\"valid\",\"notAfter\":1807776000,"  \
     "\"issued\":1800000100,\"adapter\":\"local\","                         \
     "\"pem\":\"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END "             \
     "CERTIFICATE-----\\n\""
+
+/* test/unit/vectors/cert_ec.der in base64url */
+#define LEAF_B64 \
+    "MIIBazCCARKgAwIBAgIHAIut8A0SNDAKBggqhkjOPQQDAjASMRAwDgYDVQQD" \
+    "DAdUZXN0IEVDMB4XDTI2MTEyODE5NTE0M1oXDTM2MTEyNTE5NTE0M1owEjEQ" \
+    "MA4GA1UEAwwHVGVzdCBFQzBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABK6e" \
+    "Ff0QWoiTNeTaQSK6E5HirmbIKOATyAINczylqZp7aC2HLThM7lChC0FNY9QD" \
+    "QQYoGF593pe-s5D0YtRvYtCjUzBRMB0GA1UdDgQWBBS2HRDKngZuenAlZzYy" \
+    "_xEpVHAR6zAfBgNVHSMEGDAWgBS2HRDKngZuenAlZzYy_xEpVHAR6zAPBgNV" \
+    "HRMBAf8EBTADAQH_MAoGCCqGSM49BAMCA0cAMEQCIBLN7nPSIC0QNT5JWXOQ" \
+    "5RKlmEmRYQ_NUI1z9LiRUq_lAiANz0s5nmHVNIHLMQfqMf8uCvnHxYRHz8zX" \
+    "LG5Wv2cJtw"
+
+#define CHAIN_HEX                                                          \
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 static const struct rec_row rows[] = {
     /* ---- as the previous version wrote them ---- */
@@ -119,6 +152,42 @@ static const struct rec_row rows[] = {
       "\"address\":\"192.0.2.53\",\"validationRecord\":[{\"hostname\":"
       "\"b.example\",\"txt\":[\"abc\"]}]}]}",
       AP_OK },
+
+    /* http-01 evidence as val_http01.c writes it: url, hostname and
+     * addressUsed are left out and made again (in their place) */
+    { "authz: http-01 evidence, lean", K_AUTHZ,
+      AUTHZ_HTTP01("{\"url\":\"http://a.example:80/.well-known/acme-challenge/"
+                   "tok1\",\"hostname\":\"a.example\",\"port\":80,"
+                   "\"addressesResolved\":[\"192.0.2.1\",\"2001:db8::1\"],"
+                   "\"addressUsed\":\"192.0.2.1\",\"status\":200},"
+                   "{\"url\":\"http://b.example:8080/.well-known/acme-challenge/"
+                   "tok1\",\"hostname\":\"b.example\",\"port\":8080,"
+                   "\"addressesResolved\":[\"192.0.2.9\"],"
+                   "\"addressUsed\":\"192.0.2.9\",\"status\":200}"),
+      AP_OK },
+    { "authz: http-01 evidence, another path", K_AUTHZ,
+      AUTHZ_HTTP01("{\"url\":\"http://a.example:80/x/tok1\","
+                   "\"hostname\":\"a.example\",\"port\":80,"
+                   "\"addressUsed\":\"192.0.2.7\",\"status\":301}"),
+      AP_OK },
+    { "authz: http-01 evidence, dnsError", K_AUTHZ,
+      AUTHZ_HTTP01("{\"url\":\"http://a.example:80/.well-known/acme-challenge/"
+                   "tok1\",\"hostname\":\"a.example\",\"port\":80,"
+                   "\"dnsError\":\"NXDOMAIN\"}"),
+      AP_OK },
+    { "authz: derived with nothing to make it from", K_AUTHZ,
+      "{\"v\":1,\"id\":\"a\",\"status\":\"valid\",\"challenges\":"
+      "[{\"type\":\"http-01\",\"status\":\"valid\",\"token\":\"t\","
+      "\"validationRecord\":[{\"port\":80,\"derived\":\"hua\"}]}]}",
+      AP_ESTORE },
+    { "authz: derived names a member that is there", K_AUTHZ,
+      AUTHZ_HTTP01("{\"hostname\":\"a.example\",\"port\":80,"
+                   "\"derived\":\"h\"}"),
+      AP_ESTORE },
+    { "authz: derived not of h, u, a", K_AUTHZ,
+      AUTHZ_HTTP01("{\"port\":80,\"derived\":\"hx\"}"), AP_ESTORE },
+    { "authz: derived url without a port", K_AUTHZ,
+      AUTHZ_HTTP01("{\"derived\":\"hu\"}"), AP_ESTORE },
     { "authz: failed challenge", K_AUTHZ,
       "{\"v\":1,\"id\":\"az3\",\"account\":\"acct1\",\"order\":\"ord2\","
       "\"status\":\"invalid\",\"expires\":1800604800,"
@@ -208,7 +277,93 @@ static const struct rec_row rows[] = {
       AP_ESTORE },
     { "cert: pem an array", K_CERT,
       "{\"v\":1,\"id\":\"c\",\"status\":\"valid\",\"pem\":[]}", AP_ESTORE },
+    /* ---- version 2: the leaf and a reference to the shared chain ---- */
+    { "cert: v2, leaf and chain", K_CERT,
+      "{\"v\":2,\"id\":\"crt1\",\"account\":\"acct1\",\"order\":\"ord1\","
+      "\"serial\":\"0a1b2c\",\"status\":\"valid\",\"notAfter\":1807776000,"
+      "\"issued\":1800000100,\"adapter\":\"local\","
+      "\"pem\":\"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END "
+      "CERTIFICATE-----\\n\",\"chain\":\"" CHAIN_HEX "\"}", AP_OK },
+    { "cert: v2 without a chain", K_CERT,
+      "{\"v\":2,\"id\":\"c\",\"status\":\"valid\",\"pem\":\"L\"}",
+      AP_ESTORE },
+    { "cert: v1 with a chain", K_CERT,
+      "{\"v\":1,\"id\":\"c\",\"status\":\"valid\",\"pem\":\"L\","
+      "\"chain\":\"" CHAIN_HEX "\"}", AP_ESTORE },
+    { "cert: v3", K_CERT,
+      "{\"v\":3,\"id\":\"c\",\"status\":\"valid\",\"pem\":\"L\","
+      "\"chain\":\"" CHAIN_HEX "\"}", AP_ESTORE },
+    { "cert: chain in upper case", K_CERT,
+      "{\"v\":2,\"id\":\"c\",\"status\":\"valid\",\"pem\":\"L\","
+      "\"chain\":\"ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789\"}",
+      AP_ESTORE },
+    { "cert: chain too short", K_CERT,
+      "{\"v\":2,\"id\":\"c\",\"status\":\"valid\",\"pem\":\"L\","
+      "\"chain\":\"abcdef\"}", AP_ESTORE },
+    { "cert: v2, leaf as DER", K_CERT,
+      "{\"v\":2,\"id\":\"crt1\",\"account\":\"acct1\",\"order\":\"ord1\","
+      "\"serial\":\"0a1b2c\",\"status\":\"valid\",\"notAfter\":1807776000,"
+      "\"issued\":1800000100,\"adapter\":\"local\",\"leaf\":\"" LEAF_B64
+      "\",\"chain\":\"" CHAIN_HEX "\"}", AP_OK },
+    { "cert: v2, leaf as DER, no chain", K_CERT,
+      "{\"v\":2,\"id\":\"crt1\",\"account\":\"acct1\",\"order\":\"ord1\","
+      "\"serial\":\"0a1b2c\",\"status\":\"valid\",\"notAfter\":1807776000,"
+      "\"issued\":1800000100,\"adapter\":\"local\",\"leaf\":\"" LEAF_B64
+      "\"}", AP_OK },
+    { "cert: v1 with a leaf", K_CERT,
+      "{\"v\":1,\"id\":\"c\",\"status\":\"valid\",\"leaf\":\"" LEAF_B64
+      "\"}", AP_ESTORE },
+    { "cert: both pem and leaf", K_CERT,
+      "{\"v\":2,\"id\":\"c\",\"status\":\"valid\",\"pem\":\"L\","
+      "\"leaf\":\"" LEAF_B64 "\"}", AP_ESTORE },
+    { "cert: leaf not base64url", K_CERT,
+      "{\"v\":2,\"id\":\"c\",\"status\":\"valid\",\"leaf\":\"a+b/\"}",
+      AP_ESTORE },
+    { "cert: leaf empty", K_CERT,
+      "{\"v\":2,\"id\":\"c\",\"status\":\"valid\",\"leaf\":\"\"}",
+      AP_ESTORE },
+    { "cert: chain too long", K_CERT,
+      "{\"v\":2,\"id\":\"c\",\"status\":\"valid\",\"pem\":\"L\","
+      "\"chain\":\"" CHAIN_HEX "0\"}", AP_ESTORE },
 };
+
+static const struct stored_row stored_rows[] = {
+    { "authz: wildcard, validated",
+      "{\"v\":1,\"id\":\"az2\",\"account\":\"acct1\",\"order\":\"ord1\","
+      "\"status\":\"valid\",\"expires\":1800604800,"
+      "\"identifier\":{\"type\":\"dns\",\"value\":\"b.example\"},"
+      "\"wildcard\":true,\"challenges\":[{\"type\":\"dns-01\","
+      "\"status\":\"valid\",\"token\":\"tok3\",\"validated\":1800000010,"
+      "\"address\":\"192.0.2.53\",\"validationRecord\":[{"
+      "\"txt\":[\"abc\"],\"derived\":\"h\"}]}]}" },
+    { "authz: http-01 evidence, lean",
+      AUTHZ_HTTP01("{\"port\":80,"
+                   "\"addressesResolved\":[\"192.0.2.1\",\"2001:db8::1\"],"
+                   "\"status\":200,\"derived\":\"hua\"},"
+                   "{\"hostname\":\"b.example\",\"port\":8080,"
+                   "\"addressesResolved\":[\"192.0.2.9\"],"
+                   "\"addressUsed\":\"192.0.2.9\",\"status\":200,"
+                   "\"derived\":\"u\"}") },
+    { "authz: http-01 evidence, another path",
+      AUTHZ_HTTP01("{\"url\":\"http://a.example:80/x/tok1\","
+                   "\"port\":80,\"addressUsed\":\"192.0.2.7\","
+                   "\"status\":301,\"derived\":\"h\"}") },
+    { "authz: http-01 evidence, dnsError",
+      AUTHZ_HTTP01("{\"port\":80,\"dnsError\":\"NXDOMAIN\","
+                   "\"derived\":\"hu\"}") },
+};
+
+/* The stored form of row name; NULL: its JSON as read. */
+static const char *
+stored_form(const char *name)
+{
+    for (size_t i = 0; i < sizeof(stored_rows) / sizeof(stored_rows[0]); i++) {
+        if (strcmp(stored_rows[i].name, name) == 0) {
+            return stored_rows[i].stored;
+        }
+    }
+    return NULL;
+}
 
 union any_rec {
     struct account account;
@@ -287,15 +442,46 @@ test_row(void **state)
     }
     assert_int_equal(rc, row->want);
     if (rc == AP_OK) {
+        const char *stored = stored_form(row->name);
+        cJSON *want = stored != NULL ? cJSON_Parse(stored) : in;
+        union any_rec r2;
+        cJSON *again = NULL;
+
+        assert_non_null(want);
         assert_int_equal(encode(row->kind, &r, &out), AP_OK);
         assert_non_null(out);
-        if (!cJSON_Compare(in, out, true)) {
+        if (!cJSON_Compare(want, out, true)) {
             char *s = cJSON_PrintUnformatted(out);
 
             print_message("encoded: %s\n", s != NULL ? s : "?");
             free(s);
         }
-        assert_true(cJSON_Compare(in, out, true));
+        assert_true(cJSON_Compare(want, out, true));
+        /* what was stored decodes to what was read, member order too */
+        assert_int_equal(decode(row->kind, out, &r2, why, sizeof(why)),
+                         AP_OK);
+        if (row->kind == K_AUTHZ) {
+            for (size_t i = 0; i < r.authz.n_challs; i++) {
+                char *a = cJSON_PrintUnformatted(
+                    r.authz.challs[i].validation_record);
+                char *b = cJSON_PrintUnformatted(
+                    r2.authz.challs[i].validation_record);
+
+                assert_true((a == NULL) == (b == NULL));
+                if (a != NULL) {
+                    assert_string_equal(a, b);
+                }
+                free(a);
+                free(b);
+            }
+        }
+        assert_int_equal(encode(row->kind, &r2, &again), AP_OK);
+        assert_true(cJSON_Compare(out, again, true));
+        cJSON_Delete(again);
+        fini(row->kind, &r2);
+        if (want != in) {
+            cJSON_Delete(want);
+        }
     } else {
         assert_true(why[0] != '\0');
     }
