@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# TLS handshake cost of the ACME listener: `openssl s_time` against a fresh
+# TLS handshake cost of the ACME listener: mbedTLS's ECDHE and ECDSA alone
+# (test/bench/ec_speed.c, CPU time), then `openssl s_time` against a fresh
 # proxy (make bench's configuration), full handshakes (-new) and resumed
 # ones (-reuse), with the proxy's CPU per handshake from /proc/PID/stat.
 # Measures only, never pass/fail. Run from the repository root after
@@ -49,6 +50,11 @@ tls_time_one() {   # tls_time_one MODE (new | reuse)
 }
 
 tls_time_main() {
+    # The public-key operations alone, in CPU time (load-independent).
+    if cc -O2 -Wall -Wextra -Werror -o "$TMP/ec_speed" test/bench/ec_speed.c -lmbedcrypto; then
+        echo "ec_speed: mbedTLS $(dpkg-query -W -f '${Version}' libmbedtls-dev 2>/dev/null)"
+        "$TMP/ec_speed" 200
+    fi
     bench_proxy_start "$TMP/tls-time" || { echo "tls_time: proxy did not start"; return 1; }
     echo "tls_time: $PROXY_BIN; $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "  negotiated: $(openssl s_client -connect "127.0.0.1:$ACME_PORT" "${CIPHER_ARGS[@]}" \
