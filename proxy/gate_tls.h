@@ -6,7 +6,8 @@
  * key of one PEM file (data_dir/tls.pem, read once through fileio_read:
  * capped, not through a symbolic link, the key text wiped), a CTR-DRBG
  * and an mbedTLS server configuration (defaults, no client
- * certificates; ECDHE groups X25519, P-256, P-384 in that order; session
+ * certificates; ECDHE groups X25519, P-256, P-384, P-521 in that order; an EC key
+ * kept as an ECDSA key, so that its signatures reuse one table; session
  * tickets under random keys of its own, see GATE_TLS_TICKET_SECS). It is
  * reference-counted so that a reload can replace
  * the listener's certificate while connections finish on the old one:

@@ -148,6 +148,43 @@ test_ticket_other_key() {
     check_handshake tls_new_key_ticket_resumes "$TMP/s-new-key.log" Reused
 }
 
+# ---------------------------------------------------------------- own certificates
+
+# test_own_cert NAME KEYOPTS...: the proxy restarted with [server] tls_cert
+# and tls_key made by openssl req with KEYOPTS serves them: a full
+# handshake verifies, the GET is answered, a ticket resumes.
+test_own_cert() {
+    local name=$1 dir=$TMP/own-$1 log
+    shift
+    mkdir -p "$dir"
+    if ! openssl req -x509 "$@" -nodes -days 2 -keyout "$dir/key.pem" \
+            -out "$dir/cert.pem" -subj /CN=localhost \
+            -addext subjectAltName=DNS:localhost,IP:127.0.0.1 > "$dir/req.log" 2>&1; then
+        not_ok "$name" "openssl req failed"
+        return
+    fi
+    chmod 600 "$dir/key.pem"
+    server_stop
+    sed -i '/^tls_cert *=/d; /^tls_key *=/d' "$TMP/proxy.conf"
+    sed -i "s|^\[server\]\$|[server]\ntls_cert = $dir/cert.pem\ntls_key = $dir/key.pem|" "$TMP/proxy.conf"
+    # The start-up check (curl) trusts this certificate while it runs.
+    if ! CA_FILE=$dir/cert.pem server_start; then
+        not_ok "$name" "${START_ERR:-the proxy did not start}"
+        show_tail "$TMP/proxy.log" 20
+        return
+    fi
+    log=$dir/s-full.log
+    printf "$REQ" | timeout 10 openssl s_client -connect "127.0.0.1:$ACME_PORT" \
+        -servername localhost -CAfile "$dir/cert.pem" -verify_return_error \
+        -ign_eof -sess_out "$dir/sess.pem" > "$log" 2>&1
+    check_handshake "${name}_full_handshake" "$log" New || return
+    log=$dir/s-resumed.log
+    printf "$REQ" | timeout 10 openssl s_client -connect "127.0.0.1:$ACME_PORT" \
+        -servername localhost -CAfile "$dir/cert.pem" -verify_return_error \
+        -ign_eof -sess_in "$dir/sess.pem" > "$log" 2>&1
+    check_handshake "${name}_resumes" "$log" Reused
+}
+
 # ---------------------------------------------------------------- main
 
 main() {
@@ -162,6 +199,10 @@ main() {
         test_ticket_tampered
         if test_restart; then
             test_ticket_other_key
+            # Keys other than the embedded CA's P-256 one: an RSA key is
+            # used as it is, an EC key of another curve as ECDSA.
+            test_own_cert tls_own_rsa_cert -newkey rsa:2048
+            test_own_cert tls_own_p384_cert -newkey ec -pkeyopt ec_paramgen_curve:P-384
         fi
         test_server_stop_clean
     fi
