@@ -20,7 +20,8 @@
  * Everything is non-blocking. The gate's thread drives the handshake and
  * reads; a worker that holds a connection (gate.h) uses its context in
  * the meantime, never both at once. The reference count is thread-safe;
- * a struct gate_tls is read-only after gate_tls_new. */
+ * a struct gate_tls is read-only after gate_tls_new but for its ticket
+ * keys, which mbedTLS rotates under the ticket context's own lock. */
 #ifndef AP_PROXY_GATE_TLS_H
 #define AP_PROXY_GATE_TLS_H
 
