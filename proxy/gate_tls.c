@@ -10,9 +10,11 @@
 #include <sys/socket.h>
 
 #include <mbedtls/ctr_drbg.h>
+#include <mbedtls/ecdsa.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
 
 #include "common/fileio.h"
@@ -25,6 +27,21 @@ struct gate_tls {
     mbedtls_pk_context pk;
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
+    mbedtls_ssl_ticket_context ticket; /* session ticket keys (in memory) */
+};
+
+/* ECDHE groups, the server's preference first (mbedTLS's default list
+ * begins with P-521 and P-384, the dearest). X25519 is the cheapest in
+ * mbedTLS 2.28 (test/bench/README.md "TLS": 1.08 ms of CPU for key and
+ * secret against P-256's 1.34, P-384's 2.21, P-521's 3.09). The list
+ * also bounds the curves of an ECDSA certificate (tls_cert): P-256,
+ * P-384 and P-521 stay. */
+static const mbedtls_ecp_group_id gate_tls_curves[] = {
+    MBEDTLS_ECP_DP_CURVE25519,
+    MBEDTLS_ECP_DP_SECP256R1,
+    MBEDTLS_ECP_DP_SECP384R1,
+    MBEDTLS_ECP_DP_SECP521R1,
+    MBEDTLS_ECP_DP_NONE
 };
 
 /* ------------------------------------------------------------ server */
@@ -33,11 +50,53 @@ static void
 gate_tls_free(struct gate_tls *t)
 {
     mbedtls_ssl_config_free(&t->conf);
+    mbedtls_ssl_ticket_free(&t->ticket); /* wipes the ticket keys */
     mbedtls_x509_crt_free(&t->crt);
     mbedtls_pk_free(&t->pk); /* wipes the key */
     mbedtls_ctr_drbg_free(&t->drbg);
     mbedtls_entropy_free(&t->entropy);
     free(t);
+}
+
+/* mbedTLS 2.28 signs with an EC key of type ECKEY (what
+ * mbedtls_pk_parse_key makes) through a copy whose group is loaded afresh,
+ * so each handshake's signature first computes the table of multiples of
+ * the generator again (about 45% of the signature's CPU: test/bench/
+ * README.md "TLS"). The same key as an ECDSA
+ * key is signed with in place and keeps that table in its group: made
+ * here, by one signature, so that t stays read-only once gate_tls_new
+ * returns. Other key types are left as they are. 0 or an mbedTLS error
+ * (t->pk unchanged then). */
+static int
+gate_tls_keep_ecdsa(struct gate_tls *t)
+{
+    unsigned char hash[32] = { 0 }, sig[MBEDTLS_ECDSA_MAX_LEN];
+    mbedtls_pk_context ecdsa;
+    size_t sig_len;
+    int mrc;
+
+    if (mbedtls_pk_get_type(&t->pk) != MBEDTLS_PK_ECKEY) {
+        return 0;
+    }
+    mbedtls_pk_init(&ecdsa);
+    mrc = mbedtls_pk_setup(&ecdsa,
+                           mbedtls_pk_info_from_type(MBEDTLS_PK_ECDSA));
+    if (mrc == 0) {
+        mrc = mbedtls_ecdsa_from_keypair(mbedtls_pk_ec(ecdsa),
+                                         mbedtls_pk_ec(t->pk));
+    }
+    if (mrc == 0) {
+        mrc = mbedtls_pk_sign(&ecdsa, MBEDTLS_MD_SHA256, hash, sizeof(hash),
+                              sig, &sig_len, mbedtls_ctr_drbg_random,
+                              &t->drbg);
+    }
+    if (mrc != 0) {
+        mbedtls_pk_free(&ecdsa); /* wipes the copy */
+        return mrc;
+    }
+    mbedtls_pk_free(&t->pk); /* wipes the ECKEY form */
+    t->pk = ecdsa;           /* the context moves: two pointers */
+    return 0;
 }
 
 ap_err
@@ -61,6 +120,7 @@ gate_tls_new(const char *pem_file, struct gate_tls **out, char *errbuf,
     mbedtls_pk_init(&t->pk);
     mbedtls_entropy_init(&t->entropy);
     mbedtls_ctr_drbg_init(&t->drbg);
+    mbedtls_ssl_ticket_init(&t->ticket);
     /* One read of the file for both (mbedTLS's own file readers would
      * read it twice, without a cap). It is the proxy's own file in its
      * data directory (main.c writes it): never followed elsewhere. */
@@ -92,6 +152,9 @@ gate_tls_new(const char *pem_file, struct gate_tls **out, char *errbuf,
         goto out;
     }
     if (mrc == 0) {
+        mrc = gate_tls_keep_ecdsa(t);
+    }
+    if (mrc == 0) {
         mrc = mbedtls_ssl_config_defaults(&t->conf, MBEDTLS_SSL_IS_SERVER,
                                           MBEDTLS_SSL_TRANSPORT_STREAM,
                                           MBEDTLS_SSL_PRESET_DEFAULT);
@@ -99,7 +162,27 @@ gate_tls_new(const char *pem_file, struct gate_tls **out, char *errbuf,
     if (mrc == 0) {
         mbedtls_ssl_conf_rng(&t->conf, mbedtls_ctr_drbg_random, &t->drbg);
         mbedtls_ssl_conf_authmode(&t->conf, MBEDTLS_SSL_VERIFY_NONE);
+        mbedtls_ssl_conf_curves(&t->conf, gate_tls_curves);
         mrc = mbedtls_ssl_conf_own_cert(&t->conf, &t->crt, &t->pk);
+    }
+    /* Session tickets (RFC 5077): a returning client resumes without an
+     * ECDHE or a signature. The keys are random, in memory only (a
+     * restart or a reload makes new ones: old tickets then get a full
+     * handshake), rotated by mbedTLS every GATE_TLS_TICKET_SECS (a key
+     * decrypts for twice that), and a ticket older than
+     * GATE_TLS_TICKET_SECS is refused. No session cache: nothing kept
+     * per client. */
+    if (mrc == 0) {
+        mrc = mbedtls_ssl_ticket_setup(&t->ticket, mbedtls_ctr_drbg_random,
+                                       &t->drbg, MBEDTLS_CIPHER_AES_256_GCM,
+                                       GATE_TLS_TICKET_SECS);
+    }
+    if (mrc == 0) {
+        mbedtls_ssl_conf_session_tickets(&t->conf,
+                                         MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
+        mbedtls_ssl_conf_session_tickets_cb(&t->conf, mbedtls_ssl_ticket_write,
+                                            mbedtls_ssl_ticket_parse,
+                                            &t->ticket);
     }
     if (mrc != 0) {
         char text[128];

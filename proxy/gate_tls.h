@@ -6,7 +6,10 @@
  * key of one PEM file (data_dir/tls.pem, read once through fileio_read:
  * capped, not through a symbolic link, the key text wiped), a CTR-DRBG
  * and an mbedTLS server configuration (defaults, no client
- * certificates). It is reference-counted so that a reload can replace
+ * certificates; ECDHE groups X25519, P-256, P-384, P-521 in that order; an EC key
+ * kept as an ECDSA key, so that its signatures reuse one table; session
+ * tickets under random keys of its own, see GATE_TLS_TICKET_SECS). It is
+ * reference-counted so that a reload can replace
  * the listener's certificate while connections finish on the old one:
  * each connection's TLS context holds a reference, the last one frees.
  * struct gate_io is one connection's transport: the socket and, for
@@ -17,7 +20,8 @@
  * Everything is non-blocking. The gate's thread drives the handshake and
  * reads; a worker that holds a connection (gate.h) uses its context in
  * the meantime, never both at once. The reference count is thread-safe;
- * a struct gate_tls is read-only after gate_tls_new. */
+ * a struct gate_tls is read-only after gate_tls_new but for its ticket
+ * keys, which mbedTLS rotates under the ticket context's own lock. */
 #ifndef AP_PROXY_GATE_TLS_H
 #define AP_PROXY_GATE_TLS_H
 
@@ -31,6 +35,10 @@
 #include "common/err.h"
 
 #define GATE_TLS_FILE_MAX (4u << 20) /* bytes of the PEM file: key + chain */
+/* Session tickets: a ticket is accepted for this long after its full
+ * handshake; the key that seals it is replaced after this long and
+ * forgotten after twice this long. */
+#define GATE_TLS_TICKET_SECS (4u * 3600u)
 
 struct gate_tls;
 

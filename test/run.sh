@@ -82,6 +82,7 @@ lane1() {
     suite 25 test/integration/ha.sh build/san/acmeproxy
     suite 18 test/integration/conn_attack.sh build/san/acmeproxy
     suite 20 test/integration/enrol_middleware.sh build/san/acmeproxy
+    suite 27 test/integration/tls.sh build/san/acmeproxy
 }
 
 # Lane 2: the long suites that mostly wait (PKI retries, restarts, crashes).
