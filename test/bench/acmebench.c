@@ -100,6 +100,7 @@ struct opts {
     bool revoke;
     bool fresh_csr_key;
     bool crypto_bench;
+    bool self_test;
     int pid;
     unsigned progress;
     unsigned transport_retries; /* a request that got no answer, again */
@@ -145,6 +146,7 @@ struct shared {
     atomic_ulong badnonce_retries;
     atomic_ulong transport_retries;
     atomic_ulong polls;
+    atomic_ulong connects;     /* connections libcurl opened */
     pthread_barrier_t ready;   /* accounts registered */
     pthread_barrier_t go;      /* clock started */
     pthread_mutex_t err_lock;
@@ -365,6 +367,14 @@ http_do(struct worker *w, enum ep ep, const char *method, const char *url,
         return false;
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    {
+        long nc = 0;
+
+        if (curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &nc) == CURLE_OK &&
+            nc > 0) {
+            atomic_fetch_add(&w->sh->connects, (unsigned long)nc);
+        }
+    }
     if (r->nonce[0] != '\0') {
         snprintf(w->nonce, sizeof(w->nonce), "%s", r->nonce);
     }
@@ -935,6 +945,7 @@ worker_main(void *arg)
             atomic_fetch_add(&sh->flows_failed, 1);
         }
     }
+    bkey_thread_done();
     return NULL;
 }
 
@@ -954,6 +965,9 @@ new_handle(const struct opts *o)
     curl_easy_setopt(c, CURLOPT_USERAGENT, "acmebench/1");
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    /* Straight to the server: no proxy, so libcurl does not read the
+     * *_proxy environment variables on every request. */
+    curl_easy_setopt(c, CURLOPT_PROXY, "");
     /* The same protocol for every server: acmeproxy (civetweb) speaks
      * HTTP/1.1 only, Pebble (Go) would negotiate HTTP/2 through ALPN. */
     curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
@@ -1028,14 +1042,15 @@ proc_cpu_s(int pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-static double
-self_cpu_s(void)
+/* This process's CPU time in seconds, user and system. */
+static void
+self_cpu_s(double *user, double *sys)
 {
     struct rusage ru;
 
     getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+    *user = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6;
+    *sys = (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
 /* Samples the server's RSS every 100 ms (peak) and, with --progress,
@@ -1143,6 +1158,7 @@ usage(FILE *f)
     fprintf(f,
         "usage: acmebench --directory URL --http-port N [options]\n"
         "       acmebench --crypto-bench [--iterations N]\n"
+        "       acmebench --self-test   (checks its CSRs and leaf check)\n"
         "  --directory URL      ACME directory of the server under test\n"
         "  --ca FILE            PEM roots for the server's TLS certificate\n"
         "  --http-port N        port of the built-in http-01 responder\n"
@@ -1212,6 +1228,7 @@ parse_opts(int argc, char **argv, struct opts *o, unsigned *iterations)
         { "label", required_argument, NULL, 'l' },
         { "responder-threads", required_argument, NULL, 'r' },
         { "crypto-bench", no_argument, NULL, 'X' },
+        { "self-test", no_argument, NULL, 'S' },
         { "iterations", required_argument, NULL, 'I' },
         { "progress", required_argument, NULL, 'G' },
         { "transport-retries", required_argument, NULL, 'Y' },
@@ -1246,6 +1263,7 @@ parse_opts(int argc, char **argv, struct opts *o, unsigned *iterations)
         case 'R': o->revoke = true; break;
         case 'F': o->fresh_csr_key = true; break;
         case 'X': o->crypto_bench = true; break;
+        case 'S': o->self_test = true; break;
         case 'p':
             if (!parse_ulong(optarg, 1, 65535, &v)) goto bad;
             o->http_port = (unsigned)v;
@@ -1323,7 +1341,7 @@ parse_opts(int argc, char **argv, struct opts *o, unsigned *iterations)
             goto bad;
         }
     }
-    if (o->crypto_bench) {
+    if (o->crypto_bench || o->self_test) {
         return true;
     }
     if (o->directory == NULL || o->http_port == 0 || optind != argc) {
@@ -1354,8 +1372,10 @@ main(int argc, char **argv)
     double t_end;
     double srv_cpu0 = -1;
     double srv_cpu1 = -1;
-    double self_cpu0;
-    double self_cpu1;
+    double self_usr0;
+    double self_usr1;
+    double self_sys0;
+    double self_sys1;
     long rss_idle = 0;
     long anon_idle = 0;
     long hwm = 0;
@@ -1378,8 +1398,15 @@ main(int argc, char **argv)
     }
     if (o->crypto_bench) {
         bkey_crypto_bench(iterations);
+        bkey_thread_done();
         crypto_fini();
         return 0;
+    }
+    if (o->self_test) {
+        status = bkey_self_test() == 0 ? 0 : 1;
+        bkey_thread_done();
+        crypto_fini();
+        return status;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "acmebench: curl_global_init failed\n");
@@ -1449,7 +1476,7 @@ main(int argc, char **argv)
     }
     t_start = mono();
     sh.deadline = t_start + o->duration;
-    self_cpu0 = self_cpu_s();
+    self_cpu_s(&self_usr0, &self_sys0);
     if (o->pid > 0) {
         srv_cpu0 = proc_cpu_s(o->pid);
     }
@@ -1458,7 +1485,7 @@ main(int argc, char **argv)
         pthread_join(w[i].thread, NULL);
     }
     t_end = mono();
-    self_cpu1 = self_cpu_s();
+    self_cpu_s(&self_usr1, &self_sys1);
     if (o->pid > 0) {
         srv_cpu1 = proc_cpu_s(o->pid);
         hwm = proc_status_kb(o->pid, "VmHWM");
@@ -1505,8 +1532,11 @@ main(int argc, char **argv)
         double srv_ms = srv_cpu0 >= 0 && srv_cpu1 >= 0 && ok > 0
                             ? (srv_cpu1 - srv_cpu0) * 1000.0 / (double)ok
                             : -1;
-        double self_ms = ok > 0 ? (self_cpu1 - self_cpu0) * 1000.0 / (double)ok
-                                : -1;
+        double usr_ms = ok > 0 ? (self_usr1 - self_usr0) * 1000.0 / (double)ok
+                               : -1;
+        double sys_ms = ok > 0 ? (self_sys1 - self_sys0) * 1000.0 / (double)ok
+                               : -1;
+        double self_ms = ok > 0 ? usr_ms + sys_ms : -1;
 
         printf("acmebench: %s at %s\n", o->label, o->directory);
         printf("flows: %lu ok, %lu failed in %.2f s = %.1f flows/s "
@@ -1545,7 +1575,9 @@ main(int argc, char **argv)
                    rss_end, anon_idle, atomic_load(&rs.peak_anon_kb),
                    anon_end);
         }
-        printf("client: CPU %.2f ms/flow\n", self_ms);
+        printf("client: CPU %.2f ms/flow (user %.2f, system %.2f); "
+               "connections opened: %lu\n", self_ms, usr_ms, sys_ms,
+               (unsigned long)atomic_load(&sh.connects));
         if (sh.n_errs > 0 || sh.errs_other > 0) {
             printf("errors:\n");
             for (size_t i = 0; i < sh.n_errs; i++) {
@@ -1559,13 +1591,15 @@ main(int argc, char **argv)
                "srv_cpu_ms=%.2f cli_cpu_ms=%.2f rss_idle_kb=%ld "
                "rss_peak_kb=%ld hwm_kb=%ld rss_end_kb=%ld anon_idle_kb=%ld "
                "anon_peak_kb=%ld anon_end_kb=%ld polls=%lu conc=%u "
-               "badnonce=%lu resent=%lu",
+               "badnonce=%lu resent=%lu cli_usr_ms=%.2f cli_sys_ms=%.2f "
+               "connects=%lu",
                o->label, ok, failed, secs, fps, srv_ms, self_ms, rss_idle,
                (long)atomic_load(&rs.peak_kb), hwm, rss_end, anon_idle,
                (long)atomic_load(&rs.peak_anon_kb), anon_end,
                (unsigned long)atomic_load(&sh.polls), o->concurrency,
                (unsigned long)atomic_load(&sh.badnonce_retries),
-               (unsigned long)atomic_load(&sh.transport_retries));
+               (unsigned long)atomic_load(&sh.transport_retries), usr_ms,
+               sys_ms, (unsigned long)atomic_load(&sh.connects));
         for (int e = 0; e < EP__MAX; e++) {
             printf(" p50_%s=%.2f p99_%s=%.2f", ep_name[e], pct(&all[e], 0.5),
                    ep_name[e], pct(&all[e], 0.99));

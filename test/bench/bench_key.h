@@ -27,6 +27,8 @@ const char *bkey_backend(void);
 /* Makes a new key (RSA-2048 takes ~0.2 s). *out set only on AP_OK. */
 AP_MUST_CHECK ap_err bkey_generate(enum bkey_type type, struct bkey **out);
 void bkey_free(struct bkey *key);
+/* Frees the calling thread's signing contexts (see bkey_sign). */
+void bkey_thread_done(void);
 
 /* "ES256" or "RS256". */
 const char *bkey_alg(const struct bkey *key);
@@ -37,7 +39,9 @@ AP_MUST_CHECK ap_err bkey_thumbprint(const struct bkey *key, char *out,
                                      size_t outlen);
 
 /* Signs msg with the JWS algorithm of key; raw signature into sig
- * (siglen in: room, out: bytes). */
+ * (siglen in: room, out: bytes). Keeps a signing context per key and
+ * calling thread (at most 32 per thread, the oldest dropped): a thread
+ * that signed calls bkey_thread_done before it ends. */
 AP_MUST_CHECK ap_err bkey_sign(struct bkey *key, const void *msg, size_t len,
                                unsigned char *sig, size_t *siglen);
 
@@ -65,5 +69,11 @@ AP_MUST_CHECK ap_err bkey_cert_der(const char *pem, unsigned char **der,
  * crypto_csr_parse) and of the client's signing; prints a table to
  * stdout. iterations: per measurement. */
 void bkey_crypto_bench(unsigned iterations);
+
+/* Checks bkey_csr (the proxy's crypto_csr_parse accepts the request and
+ * reads the key and names) and bkey_cert_matches (accepts a certificate
+ * for the key, refuses one for another key and text that is no
+ * certificate); prints "ok"/"not ok" lines, returns the failures. */
+unsigned bkey_self_test(void);
 
 #endif /* AP_TEST_BENCH_BENCH_KEY_H */

@@ -124,7 +124,8 @@ serve(struct responder *r, int fd)
 {
     char req[RESP_MAX_REQUEST + 1];
     char body[600];
-    char head[256];
+    char out[sizeof(body) + 256];
+    int outlen;
     size_t len = 0;
     int status = 400;
     char *sp;
@@ -176,14 +177,18 @@ serve(struct responder *r, int fd)
         r->misses++;
     }
     pthread_mutex_unlock(&r->lock);
-    snprintf(head, sizeof(head),
-             "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
-             "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-             status, status == 200 ? "OK" : status == 404 ? "Not Found"
-                                                          : "Bad Request",
-             strlen(body));
-    write_all(fd, head, strlen(head));
-    write_all(fd, body, strlen(body));
+    /* Head and body in one send: one segment, one system call. */
+    outlen = snprintf(out, sizeof(out),
+                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
+                      "Content-Length: %zu\r\nConnection: close\r\n\r\n"
+                      "%s",
+                      status, status == 200   ? "OK"
+                              : status == 404 ? "Not Found"
+                                              : "Bad Request",
+                      strlen(body), body);
+    if (outlen > 0 && (size_t)outlen < sizeof(out)) {
+        write_all(fd, out, (size_t)outlen);
+    }
 }
 
 static void *

@@ -428,13 +428,14 @@ print_table() {
     local line label fps pfps xfps ratio
     echo
     echo "== acmebench: $B_CONC flows in flight, ES256+RS256 accounts, 1-3 names, http-01"
-    echo "   p50/p99 in ms; cpu/f: server CPU ms per flow; RSS and anon (RssAnon peak: heap, not the LMDB map) in MB"
-    printf '%-14s %7s %6s %5s %13s %13s %13s %13s %13s %13s %11s %5s\n' server flows/s failed cpu/f \
+    echo "   p50/p99 in ms; cpu/f: server CPU ms per flow; cli/f: the load generator's (same cores); RSS and anon (RssAnon peak: heap, not the LMDB map) in MB"
+    printf '%-14s %7s %6s %5s %5s %13s %13s %13s %13s %13s %13s %11s %5s\n' server flows/s failed cpu/f cli/f \
         newOrder challenge authzPoll finalize cert flow "RSS idle/pk" anon
     while read -r line; do
         case $line in RESULT*) ;; *) continue ;; esac
-        printf '%-14s %7s %6s %5s %6s/%-6s %6s/%-6s %6s/%-6s %6s/%-6s %6s/%-6s %6s/%-6s %5s/%-5s %5s\n' \
+        printf '%-14s %7s %6s %5s %5s %6s/%-6s %6s/%-6s %6s/%-6s %6s/%-6s %6s/%-6s %6s/%-6s %5s/%-5s %5s\n' \
             "$(kv "$line" label)" "$(kv "$line" fps)" "$(kv "$line" failed)" "$(kv "$line" srv_cpu_ms)" \
+            "$(kv "$line" cli_cpu_ms)" \
             "$(kv "$line" p50_newOrder)" "$(kv "$line" p99_newOrder)" \
             "$(kv "$line" p50_challenge)" "$(kv "$line" p99_challenge)" \
             "$(kv "$line" p50_authzPoll)" "$(kv "$line" p99_authzPoll)" \

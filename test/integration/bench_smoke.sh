@@ -2,7 +2,8 @@
 # Smoke run of the ACME load generator (test/bench/acmebench) against the
 # proxy, so the benchmark tool cannot rot: ~20 complete flows (ES256 and
 # RS256 accounts, 1-3 names, http-01 through the generator's responder,
-# finalize, download, revoke) must all succeed. Asserts no timing.
+# finalize, download, revoke) must all succeed, and its self-test of its
+# signatures, CSRs and leaf check must pass. Asserts no timing.
 #
 # Usage (from the repository root):
 #   test/integration/bench_smoke.sh [PROXY_BINARY] [ACMEBENCH_BINARY]
@@ -50,8 +51,25 @@ smoke_flows() {
     fi
 }
 
+# The generator's own key work, without a server: its JWS signatures and
+# CSRs pass the proxy's verification code, and its leaf check accepts a
+# certificate for the CSR key and refuses others (acmebench --self-test).
+smoke_self_test() {
+    local out=$TMP/selftest.out
+    timeout 60 "$ACMEBENCH" --self-test > "$out" 2>&1
+    local rc=$?
+    sed 's/^/# /' "$out"
+    if [ "$rc" -eq 0 ] && grep -q '^bkey self-test: 0 failed$' "$out" &&
+       ! grep -q '^not ok' "$out"; then
+        ok bench_smoke_self_test
+    else
+        not_ok bench_smoke_self_test "exit $rc: $(grep -m1 '^not ok' "$out")"
+    fi
+}
+
 smoke_main() {
     echo "# bench_smoke: ${TARGET} with ${ACMEBENCH}; tmp $TMP"
+    [ -x "$ACMEBENCH" ] && smoke_self_test
     if [ ! -x "$ACMEBENCH" ]; then
         not_ok bench_smoke_binary "$ACMEBENCH is not built (make bench-tools)"
     elif [ ! -x "$TARGET" ]; then
