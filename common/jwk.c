@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,7 @@ static const struct {
 };
 
 struct crypto_key {
+    atomic_uint refs;             /* crypto_key_ref / crypto_key_free */
     EVP_PKEY *pkey;
     enum crypto_key_type type;
     const struct ec_curve *curve; /* NULL for RSA */
@@ -506,6 +508,7 @@ crypto_jwk_parse(const cJSON *jwk, struct crypto_key **out, char *errbuf,
         rc = AP_ENOMEM;
         goto out;
     }
+    atomic_init(&key->refs, 1);
     if (strcmp(kty_s, "EC") == 0) {
         rc = jwk_parse_ec(jwk, key, errbuf, errlen);
     } else {
@@ -521,10 +524,19 @@ out:
     return rc;
 }
 
+struct crypto_key *
+crypto_key_ref(struct crypto_key *key)
+{
+    if (key != NULL) {
+        atomic_fetch_add(&key->refs, 1);
+    }
+    return key;
+}
+
 void
 crypto_key_free(struct crypto_key *key)
 {
-    if (key == NULL) {
+    if (key == NULL || atomic_fetch_sub(&key->refs, 1) != 1) {
         return;
     }
     EVP_PKEY_free(key->pkey);
@@ -840,4 +852,169 @@ out:
     OPENSSL_free(enc);
     X509_PUBKEY_free(xpk);
     return rc;
+}
+
+/* ---------------------------------------------------------- the cache */
+
+/* Longest JWK text the cache hashes: an 8192-bit modulus (1366
+ * characters) with the other members fits; a longer one is parsed every
+ * time instead. */
+#define JWK_CACHE_MAX_TEXT 4096
+
+struct jwk_cache_entry {
+    unsigned char digest[CRYPTO_SHA256_LEN]; /* of the JWK text */
+    struct crypto_key *key;                  /* one reference; NULL: free */
+    uint64_t used;                           /* the tick of the last hit */
+};
+
+struct jwk_cache {
+    pthread_mutex_t lock;
+    size_t cap;
+    uint64_t tick;
+    struct jwk_cache_stats stats;
+    struct jwk_cache_entry slot[];
+};
+
+struct jwk_cache *
+jwk_cache_new(size_t cap)
+{
+    struct jwk_cache *c;
+
+    if (cap == 0 || cap > JWK_CACHE_MAX_ENTRIES) {
+        return NULL;
+    }
+    c = calloc(1, sizeof(*c) + cap * sizeof(c->slot[0]));
+    if (c == NULL) {
+        return NULL;
+    }
+    if (pthread_mutex_init(&c->lock, NULL) != 0) {
+        free(c);
+        return NULL;
+    }
+    c->cap = cap;
+    return c;
+}
+
+void
+jwk_cache_free(struct jwk_cache *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < c->cap; i++) {
+        crypto_key_free(c->slot[i].key);
+    }
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+/* The cached key for digest with a new reference, or NULL. */
+static struct crypto_key *
+cache_find(struct jwk_cache *c, const unsigned char *digest)
+{
+    struct crypto_key *key = NULL;
+
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->cap; i++) {
+        if (c->slot[i].key != NULL &&
+            memcmp(c->slot[i].digest, digest, CRYPTO_SHA256_LEN) == 0) {
+            c->slot[i].used = ++c->tick;
+            key = crypto_key_ref(c->slot[i].key);
+            c->stats.hits++;
+            break;
+        }
+    }
+    if (key == NULL) {
+        c->stats.misses++;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return key;
+}
+
+/* Stores a reference to key under digest, in a free slot or instead of
+ * the least recently used one; a digest already there (another thread
+ * parsed the same JWK) is left as it is. */
+static void
+cache_put(struct jwk_cache *c, const unsigned char *digest,
+          struct crypto_key *key)
+{
+    struct crypto_key *old = NULL;
+    size_t victim = 0;
+
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->cap; i++) {
+        if (c->slot[i].key != NULL &&
+            memcmp(c->slot[i].digest, digest, CRYPTO_SHA256_LEN) == 0) {
+            pthread_mutex_unlock(&c->lock);
+            return;
+        }
+        if (c->slot[i].key == NULL) {
+            victim = i;
+            break;
+        }
+        if (c->slot[i].used < c->slot[victim].used) {
+            victim = i;
+        }
+    }
+    old = c->slot[victim].key;
+    if (old != NULL) {
+        c->stats.evictions++;
+    }
+    memcpy(c->slot[victim].digest, digest, CRYPTO_SHA256_LEN);
+    c->slot[victim].key = crypto_key_ref(key);
+    c->slot[victim].used = ++c->tick;
+    pthread_mutex_unlock(&c->lock);
+    crypto_key_free(old);
+}
+
+ap_err
+jwk_cache_parse(struct jwk_cache *c, const cJSON *jwk,
+                struct crypto_key **out, char *errbuf, size_t errlen)
+{
+    unsigned char digest[CRYPTO_SHA256_LEN];
+    char text[JWK_CACHE_MAX_TEXT];
+    struct crypto_key *key = NULL;
+    /* cJSON_PrintPreallocated only reads the item but is declared without
+     * const. */
+    union {
+        const cJSON *c;
+        cJSON *m;
+    } item = { .c = jwk };
+    ap_err rc;
+
+    if (c == NULL || out == NULL || !cJSON_IsObject(jwk) ||
+        !cJSON_PrintPreallocated(item.m, text, (int)sizeof(text), false)) {
+        /* No cache, or a JWK too long to hash here: parse it. */
+        return crypto_jwk_parse(jwk, out, errbuf, errlen);
+    }
+    crypto_sha256(text, strlen(text), digest);
+    key = cache_find(c, digest);
+    if (key != NULL) {
+        *out = key;
+        return AP_OK;
+    }
+    rc = crypto_jwk_parse(jwk, &key, errbuf, errlen);
+    if (rc != AP_OK) {
+        return rc;
+    }
+    cache_put(c, digest, key);
+    *out = key;
+    return AP_OK;
+}
+
+void
+jwk_cache_stats(struct jwk_cache *c, struct jwk_cache_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (c == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&c->lock);
+    *out = c->stats;
+    for (size_t i = 0; i < c->cap; i++) {
+        if (c->slot[i].key != NULL) {
+            out->entries++;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
 }

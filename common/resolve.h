@@ -5,7 +5,8 @@
  * IPv6) the queries go to that DNS server only; without one, an address
  * lookup first reads /etc/hosts, then the nameservers of the system's
  * resolv.conf are asked (in turn). Either way through c-ares (Debian's
- * libc-ares-dev), one channel per call so threads never share one: UDP
+ * libc-ares-dev), one channel per thread, kept from call to call while
+ * the resolver configuration is the same (resolve.c "Channels"): UDP
  * with TCP fallback on truncation, no search domains, no getaddrinfo. CNAME chains are followed here, up to
  * RESOLVE_MAX_CNAMES hops, so an authoritative-only server works too.
  * Every query of a call (AAAA and A at once, each CNAME hop, TXT) runs
@@ -71,6 +72,15 @@ AP_MUST_CHECK ap_err resolve_txt(const char *resolver, const char *name,
  * instead of /etc/resolv.conf (NULL or "": the default) and asks them on
  * port (0: 53). Call before any lookup runs; not thread-safe. */
 void resolve_set_system_conf(const char *resolv_conf, unsigned port);
+
+/* Channels built and channels a call found ready on its thread, since the
+ * start (for tests and figures). */
+void resolve_chan_stats(unsigned long long *built,
+                        unsigned long long *reused);
+
+/* Destroys the calling thread's kept channel now (it would be at the
+ * thread's end anyway); the next call builds a new one. */
+void resolve_thread_release(void);
 
 /* Parses "a.b.c.d:port" or "[v6]:port" into *out (sockaddr_in or
  * sockaddr_in6). AP_EINVAL otherwise. Used by the config check too. */

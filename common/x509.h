@@ -139,12 +139,26 @@ AP_MUST_CHECK ap_err x509_leaf_check_use(const struct x509_leaf *leaf,
                                          size_t whylen);
 
 /* Trust anchors decoded once (a store OpenSSL's path validation reads;
- * shared by threads, never changed after it is loaded). */
+ * shared by threads, never changed after it is loaded), with a cache of
+ * the chains x509_leaf_verify was given: up to 8 chain texts, each parsed
+ * once and kept under the SHA-256 of the whole text (the least recently
+ * used goes; a text that does not parse is not kept). Only the parsed
+ * certificates are kept: every verification runs in full. Thread-safe. */
 struct x509_anchors;
+
+struct x509_chain_stats {
+    unsigned long long hits;
+    unsigned long long misses;
+    unsigned long long evictions;
+    size_t entries;
+};
 /* From the certificates of pem (AP_EPARSE when none decodes). */
 AP_MUST_CHECK ap_err x509_anchors_load(const char *pem,
                                        struct x509_anchors **out);
 void x509_anchors_free(struct x509_anchors *anchors); /* accepts NULL */
+/* The chain cache's counters since x509_anchors_load, and its entries. */
+void x509_anchors_chain_stats(const struct x509_anchors *anchors,
+                              struct x509_chain_stats *out);
 /* x509_verify_chain on the decoded leaf: the blocks after the leaf in its
  * PEM and the certificates of chain_pem (may be NULL) as untrusted
  * intermediates, against anchors. */

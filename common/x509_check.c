@@ -6,6 +6,7 @@
 #include "common/x509.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
+#include "common/crypto.h"
 #include "common/x509_int.h"
 
 /* ---- names and key use --------------------------------------------- */
@@ -401,8 +403,33 @@ struct x509_leaf {
     long long not_after;
 };
 
+/* The parsed chains the PKI returned (issue 18: d2i of the same
+ * intermediate for every certificate was 6 % of the proxy's CPU under
+ * load): up to X509_CHAIN_CACHE chain texts, each keyed by the SHA-256 of
+ * the whole text, so only an identical text gets the certificates parsed
+ * from it; nothing about a verification is kept, X509_verify_cert runs in
+ * full every time. The X509s are never changed after parsing (OpenSSL
+ * locks its own lazy caches in them), so threads share them by
+ * reference. */
+#define X509_CHAIN_CACHE 8
+#define X509_CHAIN_CACHE_MAX_TEXT (64 * 1024)
+
+struct chain_entry {
+    unsigned char digest[CRYPTO_SHA256_LEN];
+    STACK_OF(X509) *certs;      /* NULL: free slot */
+    uint64_t used;
+};
+
+struct chain_cache {
+    pthread_mutex_t lock;       /* of what follows */
+    uint64_t tick;
+    struct x509_chain_stats stats;
+    struct chain_entry chains[X509_CHAIN_CACHE];
+};
+
 struct x509_anchors {
     X509_STORE *store;
+    struct chain_cache *cache;  /* the anchors are read-only, this not */
 };
 
 /* x509_each_cert callback: the first certificate, then the rest. */
@@ -564,8 +591,15 @@ x509_anchors_load(const char *pem, struct x509_anchors **out)
     ap_err rc = AP_ENOMEM;
 
     *out = NULL;
-    if (certs == NULL || a == NULL ||
-        (a->store = X509_STORE_new()) == NULL) {
+    if (certs == NULL || a == NULL) {
+        goto out;
+    }
+    a->cache = calloc(1, sizeof(*a->cache));
+    if (a->cache != NULL && pthread_mutex_init(&a->cache->lock, NULL) != 0) {
+        free(a->cache);
+        a->cache = NULL;
+    }
+    if (a->cache == NULL || (a->store = X509_STORE_new()) == NULL) {
         goto out;
     }
     rc = ossl_load_pem(pem, certs);
@@ -592,7 +626,128 @@ x509_anchors_free(struct x509_anchors *anchors)
         return;
     }
     X509_STORE_free(anchors->store);
+    if (anchors->cache != NULL) {
+        for (size_t i = 0; i < X509_CHAIN_CACHE; i++) {
+            sk_X509_pop_free(anchors->cache->chains[i].certs, X509_free);
+        }
+        pthread_mutex_destroy(&anchors->cache->lock);
+        free(anchors->cache);
+    }
     free(anchors);
+}
+
+void
+x509_anchors_chain_stats(const struct x509_anchors *anchors,
+                         struct x509_chain_stats *out)
+{
+    struct chain_cache *a = anchors->cache;
+
+    pthread_mutex_lock(&a->lock);
+    *out = a->stats;
+    out->entries = 0;
+    for (size_t i = 0; i < X509_CHAIN_CACHE; i++) {
+        out->entries += a->chains[i].certs != NULL;
+    }
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* Appends a new reference to every certificate of from to to. */
+static ap_err
+chain_append(STACK_OF(X509) *to, STACK_OF(X509) *from)
+{
+    for (int i = 0; i < sk_X509_num(from); i++) {
+        X509 *x = sk_X509_value(from, i);
+
+        if (X509_up_ref(x) != 1) {
+            return AP_ENOMEM;
+        }
+        if (sk_X509_push(to, x) <= 0) {
+            X509_free(x);
+            return AP_ENOMEM;
+        }
+    }
+    return AP_OK;
+}
+
+/* ossl_load_pem of chain_pem into certs, through the anchors' cache of
+ * parsed chains (a text that does not parse is not kept). */
+static ap_err
+chain_load(struct chain_cache *a, const char *chain_pem,
+           STACK_OF(X509) *certs)
+{
+    unsigned char digest[CRYPTO_SHA256_LEN];
+    size_t len = strlen(chain_pem);
+    STACK_OF(X509) *parsed = NULL;
+    STACK_OF(X509) *old = NULL;
+    size_t victim = 0;
+    ap_err rc;
+
+    if (len > X509_CHAIN_CACHE_MAX_TEXT) {
+        return ossl_load_pem(chain_pem, certs);
+    }
+    crypto_sha256(chain_pem, len, digest);
+    pthread_mutex_lock(&a->lock);
+    for (size_t i = 0; i < X509_CHAIN_CACHE; i++) {
+        struct chain_entry *e = &a->chains[i];
+
+        if (e->certs != NULL &&
+            memcmp(e->digest, digest, sizeof(digest)) == 0) {
+            e->used = ++a->tick;
+            a->stats.hits++;
+            rc = chain_append(certs, e->certs);
+            pthread_mutex_unlock(&a->lock);
+            return rc;
+        }
+    }
+    a->stats.misses++;
+    pthread_mutex_unlock(&a->lock);
+
+    parsed = sk_X509_new_null();
+    if (parsed == NULL) {
+        return AP_ENOMEM;
+    }
+    rc = ossl_load_pem(chain_pem, parsed);
+    if (rc == AP_OK) {
+        rc = chain_append(certs, parsed);
+    }
+    if (rc != AP_OK) {
+        sk_X509_pop_free(parsed, X509_free);
+        return rc;
+    }
+    pthread_mutex_lock(&a->lock);
+    for (size_t i = 0; i < X509_CHAIN_CACHE; i++) {
+        struct chain_entry *e = &a->chains[i];
+
+        if (e->certs != NULL &&
+            memcmp(e->digest, digest, sizeof(digest)) == 0) {
+            /* another thread parsed the same text meanwhile */
+            victim = X509_CHAIN_CACHE;
+            break;
+        }
+        if (e->certs == NULL) {
+            victim = i;
+            break;
+        }
+        if (e->used < a->chains[victim].used) {
+            victim = i;
+        }
+    }
+    if (victim < X509_CHAIN_CACHE) {
+        struct chain_entry *e = &a->chains[victim];
+
+        old = e->certs;
+        if (old != NULL) {
+            a->stats.evictions++;
+        }
+        memcpy(e->digest, digest, sizeof(digest));
+        e->certs = parsed;
+        e->used = ++a->tick;
+        parsed = NULL;
+    }
+    pthread_mutex_unlock(&a->lock);
+    sk_X509_pop_free(old, X509_free);
+    sk_X509_pop_free(parsed, X509_free);
+    return AP_OK;
 }
 
 ap_err
@@ -622,7 +777,7 @@ x509_leaf_verify(const struct x509_leaf *leaf, const char *chain_pem,
     }
     rc = AP_OK;
     if (chain_pem != NULL && strstr(chain_pem, X509_BEGIN)) {
-        rc = ossl_load_pem(chain_pem, certs);
+        rc = chain_load(anchors->cache, chain_pem, certs);
     }
     if (rc != AP_OK) {
         (void)snprintf(why, whylen, "the certificate or its chain does not "

@@ -3,6 +3,7 @@
  * binding's verifier is in proxy/eab.c. */
 #include "proxy/jws.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,6 +243,37 @@ jws_check_signature(const struct jws_parts *jp, const struct crypto_key *key,
 
 /* ---------------------------------------------------------- the request */
 
+/* Parsed keys of stored account JWKs (jwk.h's cache; keyed by the JWK
+ * text, so a rolled-over key is a miss). Only stored JWKs go through it:
+ * the jwk of an unauthenticated request (newAccount, revocation by the
+ * certificate key) is parsed every time and cannot evict accounts' keys.
+ * One process-wide cache: the same text gives the same key under any
+ * configuration, so a reload needs nothing. */
+#define JWS_KEY_CACHE 128
+
+static struct jwk_cache *key_cache;
+static pthread_once_t key_cache_once = PTHREAD_ONCE_INIT;
+
+static void
+key_cache_init(void)
+{
+    /* NULL (no memory) only means every key is parsed. */
+    key_cache = jwk_cache_new(JWS_KEY_CACHE);
+}
+
+static struct jwk_cache *
+account_key_cache(void)
+{
+    pthread_once(&key_cache_once, key_cache_init);
+    return key_cache;
+}
+
+void
+jws_key_cache_stats(struct jwk_cache_stats *out)
+{
+    jwk_cache_stats(account_key_cache(), out);
+}
+
 /* Loads the account that kid names. Sets a problem when there is none. */
 static ap_err
 load_kid_account(const struct app *app, const char *kid,
@@ -284,7 +316,8 @@ load_kid_account(const struct app *app, const char *kid,
         return AP_OK;
     }
     jwk = cJSON_GetObjectItemCaseSensitive(msg->account, "jwk");
-    rc = crypto_jwk_parse(jwk, &msg->key, errbuf, sizeof(errbuf));
+    rc = jwk_cache_parse(account_key_cache(), jwk, &msg->key, errbuf,
+                         sizeof(errbuf));
     if (rc != AP_OK) {
         log_err("jws", "stored key of account %s unreadable: %s", id, errbuf);
         return AP_EINTERNAL;

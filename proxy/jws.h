@@ -144,4 +144,8 @@ AP_MUST_CHECK ap_err jws_verify_inner(const cJSON *inner, const char *url,
                                       struct crypto_key **key,
                                       cJSON **payload);
 
+/* The counters of the cache of parsed account keys (stored JWKs of
+ * kid requests; at most 128, see jwk.h jwk_cache_parse). */
+void jws_key_cache_stats(struct jwk_cache_stats *out);
+
 #endif /* AP_PROXY_JWS_H */

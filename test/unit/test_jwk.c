@@ -905,6 +905,248 @@ group_setup(void **state)
     return crypto_init() == AP_OK ? 0 : -1;
 }
 
+/* ---------------------------------------------------------- the cache */
+
+static void
+thumb_of(const struct crypto_key *key, char *tp)
+{
+    assert_int_equal(crypto_key_thumbprint(key, tp, CRYPTO_THUMBPRINT_LEN + 1),
+                     AP_OK);
+}
+
+/* A miss parses and stores; the same text again is a hit that returns the
+ * same key object (a new reference), and the key outlives the cache. */
+static void
+test_cache_hit_miss(void **state)
+{
+    struct jwk_cache *c = jwk_cache_new(4);
+    struct jwk_cache_stats st;
+    struct crypto_key *k1 = NULL;
+    struct crypto_key *k2 = NULL;
+    char errbuf[128];
+    char tp[CRYPTO_THUMBPRINT_LEN + 1];
+    cJSON *jwk = cJSON_Parse(A3_JWK);
+
+    (void)state;
+    assert_non_null(c);
+    assert_non_null(jwk);
+    assert_int_equal(jwk_cache_parse(c, jwk, &k1, errbuf, sizeof(errbuf)),
+                     AP_OK);
+    assert_int_equal(jwk_cache_parse(c, jwk, &k2, errbuf, sizeof(errbuf)),
+                     AP_OK);
+    assert_ptr_equal(k1, k2);
+    jwk_cache_stats(c, &st);
+    assert_int_equal(st.misses, 1);
+    assert_int_equal(st.hits, 1);
+    assert_int_equal(st.entries, 1);
+    jwk_cache_free(c);
+    thumb_of(k2, tp);
+    assert_string_equal(tp, A3_THUMBPRINT);
+    crypto_key_free(k1);
+    crypto_key_free(k2);
+    cJSON_Delete(jwk);
+}
+
+/* A changed JWK (another key, as after a key rollover; or the same key
+ * with another member) is never served the cached key of the old text. */
+static void
+test_cache_changed_key(void **state)
+{
+    static const char *const texts[] = {
+        A3_JWK,
+        ES384_JWK,
+        "{\"use\":\"sig\",\"kid\":\"k1\",\"alg\":\"ES256\",\"crv\":\"P-256\","
+        "\"kty\":\"EC\",\"y\":\"" A3_Y "\",\"x\":\"" A3_X "\"}",
+    };
+    static const char *const want[] = { A3_THUMBPRINT, ES384_THUMBPRINT,
+                                        A3_THUMBPRINT };
+    struct jwk_cache *c = jwk_cache_new(8);
+    struct crypto_key *keys[3] = { NULL, NULL, NULL };
+    struct jwk_cache_stats st;
+    char errbuf[128];
+    char tp[CRYPTO_THUMBPRINT_LEN + 1];
+
+    (void)state;
+    assert_non_null(c);
+    for (size_t i = 0; i < 3; i++) {
+        cJSON *jwk = cJSON_Parse(texts[i]);
+
+        assert_non_null(jwk);
+        assert_int_equal(jwk_cache_parse(c, jwk, &keys[i], errbuf,
+                                         sizeof(errbuf)),
+                         AP_OK);
+        thumb_of(keys[i], tp);
+        assert_string_equal(tp, want[i]);
+        cJSON_Delete(jwk);
+    }
+    assert_ptr_not_equal(keys[0], keys[1]);
+    assert_ptr_not_equal(keys[0], keys[2]);
+    jwk_cache_stats(c, &st);
+    assert_int_equal(st.misses, 3);
+    assert_int_equal(st.hits, 0);
+    assert_int_equal(st.entries, 3);
+    for (size_t i = 0; i < 3; i++) {
+        crypto_key_free(keys[i]);
+    }
+    jwk_cache_free(c);
+}
+
+/* A refused JWK is refused through the cache too, every time, and takes
+ * no entry. */
+static void
+test_cache_refused(void **state)
+{
+    struct jwk_cache *c = jwk_cache_new(2);
+    struct crypto_key *key = NULL;
+    struct jwk_cache_stats st;
+    char errbuf[128] = "";
+    cJSON *jwk = cJSON_Parse(jwk_bad[0].json);
+
+    (void)state;
+    assert_non_null(c);
+    assert_non_null(jwk);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(jwk_cache_parse(c, jwk, &key, errbuf,
+                                         sizeof(errbuf)),
+                         AP_EINVAL);
+        assert_null(key);
+        assert_non_null(strstr(errbuf, "private"));
+    }
+    jwk_cache_stats(c, &st);
+    assert_int_equal(st.entries, 0);
+    assert_int_equal(st.hits, 0);
+    cJSON_Delete(jwk);
+    jwk_cache_free(c);
+}
+
+/* The cache never holds more than cap keys: the least recently used goes,
+ * a recently used one stays. */
+static void
+test_cache_eviction(void **state)
+{
+    static const char *const texts[] = { A3_JWK, ES384_JWK, ES512_JWK,
+                                         PS256_JWK };
+    struct jwk_cache *c = jwk_cache_new(2);
+    struct jwk_cache_stats st;
+    struct crypto_key *key = NULL;
+    struct crypto_key *first = NULL;
+    char errbuf[128];
+    cJSON *jwk[4];
+
+    (void)state;
+    assert_non_null(c);
+    assert_null(jwk_cache_new(0));
+    assert_null(jwk_cache_new(JWK_CACHE_MAX_ENTRIES + 1));
+    for (size_t i = 0; i < 4; i++) {
+        jwk[i] = cJSON_Parse(texts[i]);
+        assert_non_null(jwk[i]);
+    }
+    /* 0, 1, then 0 again (hit, now the most recent), then 2 evicts 1. */
+    assert_int_equal(jwk_cache_parse(c, jwk[0], &first, errbuf,
+                                     sizeof(errbuf)), AP_OK);
+    assert_int_equal(jwk_cache_parse(c, jwk[1], &key, errbuf,
+                                     sizeof(errbuf)), AP_OK);
+    crypto_key_free(key);
+    assert_int_equal(jwk_cache_parse(c, jwk[0], &key, errbuf,
+                                     sizeof(errbuf)), AP_OK);
+    assert_ptr_equal(key, first);
+    crypto_key_free(key);
+    assert_int_equal(jwk_cache_parse(c, jwk[2], &key, errbuf,
+                                     sizeof(errbuf)), AP_OK);
+    crypto_key_free(key);
+    jwk_cache_stats(c, &st);
+    assert_int_equal(st.entries, 2);
+    assert_int_equal(st.evictions, 1);
+    assert_int_equal(st.hits, 1);
+    /* 0 is still there; 1 was evicted (a miss). */
+    assert_int_equal(jwk_cache_parse(c, jwk[0], &key, errbuf,
+                                     sizeof(errbuf)), AP_OK);
+    assert_ptr_equal(key, first);
+    crypto_key_free(key);
+    assert_int_equal(jwk_cache_parse(c, jwk[1], &key, errbuf,
+                                     sizeof(errbuf)), AP_OK);
+    crypto_key_free(key);
+    jwk_cache_stats(c, &st);
+    assert_int_equal(st.hits, 2);
+    assert_int_equal(st.misses, 4);
+    assert_int_equal(st.evictions, 2);
+    assert_int_equal(st.entries, 2);
+    /* Many more keys than slots: the bound holds. */
+    for (int round = 0; round < 8; round++) {
+        assert_int_equal(jwk_cache_parse(c, jwk[round % 4], &key, errbuf,
+                                         sizeof(errbuf)), AP_OK);
+        crypto_key_free(key);
+        jwk_cache_stats(c, &st);
+        assert_true(st.entries <= 2);
+    }
+    /* A NULL cache parses directly. */
+    assert_int_equal(jwk_cache_parse(NULL, jwk[3], &key, errbuf,
+                                     sizeof(errbuf)), AP_OK);
+    crypto_key_free(key);
+    for (size_t i = 0; i < 4; i++) {
+        cJSON_Delete(jwk[i]);
+    }
+    crypto_key_free(first);
+    jwk_cache_free(c);
+}
+
+struct cache_thread {
+    struct jwk_cache *c;
+    const cJSON *jwk[2];
+    int failures;
+};
+
+static void *
+cache_worker(void *arg)
+{
+    struct cache_thread *t = arg;
+    const char msg[] = "x";
+    char errbuf[128];
+
+    for (int i = 0; i < 200; i++) {
+        struct crypto_key *key = NULL;
+
+        if (jwk_cache_parse(t->c, t->jwk[i % 2], &key, errbuf,
+                            sizeof(errbuf)) != AP_OK) {
+            t->failures++;
+            continue;
+        }
+        /* a wrong signature must still be refused with the cached key */
+        if (crypto_verify(key, CRYPTO_ALG_ES256, msg, 1,
+                          (const unsigned char *)errbuf, 64) == AP_OK) {
+            t->failures++;
+        }
+        crypto_key_free(key);
+    }
+    return NULL;
+}
+
+/* Four threads share a cache of one slot that two keys fight over. */
+static void
+test_cache_threads(void **state)
+{
+    struct cache_thread t = { 0 };
+    pthread_t th[4];
+    cJSON *a = cJSON_Parse(A3_JWK);
+    cJSON *b = cJSON_Parse(ES384_JWK);
+
+    (void)state;
+    t.c = jwk_cache_new(1);
+    assert_non_null(t.c);
+    t.jwk[0] = a;
+    t.jwk[1] = b;
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_create(&th[i], NULL, cache_worker, &t), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+    }
+    assert_int_equal(t.failures, 0);
+    jwk_cache_free(t.c);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+}
+
 static int
 group_teardown(void **state)
 {
@@ -937,6 +1179,12 @@ main(void)
         add_test(&l, names[i], test_spki, &jwk_good[i]);
     }
     add_test(&l, "spki as openssl", test_spki_openssl, NULL);
+    add_test(&l, "key cache: hit and miss", test_cache_hit_miss, NULL);
+    add_test(&l, "key cache: a changed jwk is a miss", test_cache_changed_key,
+             NULL);
+    add_test(&l, "key cache: refused jwk", test_cache_refused, NULL);
+    add_test(&l, "key cache: eviction bound", test_cache_eviction, NULL);
+    add_test(&l, "key cache: 4 threads", test_cache_threads, NULL);
 
     failed = _cmocka_run_group_tests("jwk", l.tests, l.n, group_setup,
                                      group_teardown);

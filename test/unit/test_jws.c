@@ -1323,6 +1323,96 @@ test_parser_caps(void **state)
 /* ---- runner -------------------------------------------------------- */
 
 
+/* Verifies row's request (built fresh, so with a fresh nonce) and returns
+ * the problem type, or WANT_OK. */
+static enum problem_type
+verify_row(const struct jws_row *row)
+{
+    struct acme_req req;
+    struct acme_resp resp;
+    struct jws_msg msg;
+    char body[8192];
+    enum problem_type got = WANT_OK;
+
+    build_body(row, body, sizeof(body));
+    memset(&req, 0, sizeof(req));
+    req.method = "POST";
+    req.path = REQ_PATH;
+    req.content_type = "application/jose+json";
+    req.body = body;
+    req.body_len = strlen(body);
+    snprintf(req.url, sizeof(req.url), "%s%s", BASE, REQ_PATH);
+    acme_resp_init(&resp);
+    assert_int_equal(jws_verify(&g.app, &req, row->mode, &resp, &msg),
+                     AP_OK);
+    if (resp.status != 0) {
+        got = (enum problem_type)resp.problem;
+    } else {
+        jws_msg_fini(&msg);
+    }
+    acme_resp_fini(&resp);
+    return got;
+}
+
+/* Rewrites account ACCT_VALID with status and the JWK of k. */
+static void
+set_account(const char *status, const struct test_key *k)
+{
+    struct store_txn *txn = NULL;
+    char rec[1024];
+
+    snprintf(rec, sizeof(rec),
+             "{\"id\":\"%s\",\"status\":\"%s\",\"jwk\":%s,"
+             "\"thumbprint\":\"%s\"}",
+             ACCT_VALID, status, k->jwk, k->thumbprint);
+    assert_int_equal(store_begin(g.app.st, true, &txn), AP_OK);
+    assert_int_equal(store_put(txn, STORE_ACCOUNTS, ACCT_VALID, rec,
+                               strlen(rec), false),
+                     AP_OK);
+    assert_int_equal(store_commit(txn), AP_OK);
+}
+
+/* The account key cache (issue 18) never stands in for the account: with
+ * the old key's parse cached, a rolled-over account accepts only the new
+ * key, and a deactivated one nothing. Repeated requests are hits. */
+static void
+test_key_cache_rollover(void **state)
+{
+    const struct jws_row by_key = { "kid: request", JWS_NEED_KID, OUTER_OK,
+                                    "ES256", N_FRESH, U_OK, K_KID, NULL,
+                                    "{}", S_OK, WANT_OK };
+    const struct jws_row by_other = { "kid: signed by g.other", JWS_NEED_KID,
+                                      OUTER_OK, "ES256", N_FRESH, U_OK,
+                                      K_KID, NULL, "{}", S_OTHER_KEY,
+                                      WANT_OK };
+    struct jwk_cache_stats before;
+    struct jwk_cache_stats after;
+
+    (void)state;
+    assert_int_equal(verify_row(&by_key), WANT_OK);
+    jws_key_cache_stats(&before);
+    assert_int_equal(verify_row(&by_key), WANT_OK);
+    jws_key_cache_stats(&after);
+    assert_int_equal(after.hits, before.hits + 1);
+    assert_int_equal(after.misses, before.misses);
+
+    /* rollover to g.other */
+    set_account("valid", &g.other);
+    assert_int_equal(verify_row(&by_key), PROB_MALFORMED);
+    assert_int_equal(verify_row(&by_other), WANT_OK);
+    /* and back: the first key's parse may come from the cache again */
+    set_account("valid", &g.key);
+    assert_int_equal(verify_row(&by_other), PROB_MALFORMED);
+    assert_int_equal(verify_row(&by_key), WANT_OK);
+    /* deactivated while its key is cached */
+    set_account("deactivated", &g.key);
+    assert_int_equal(verify_row(&by_key), PROB_UNAUTHORIZED);
+    set_account("valid", &g.key);
+    assert_int_equal(verify_row(&by_key), WANT_OK);
+    jws_key_cache_stats(&after);
+    assert_true(after.entries >= 1 && after.entries <= 128);
+}
+
 int
 main(void)
 {
@@ -1334,6 +1424,8 @@ main(void)
     ADD_ROWS(&l, good_rows, test_jws);
     ADD_ROWS(&l, bad_rows, test_jws);
     add_test(&l, "same request twice", test_same_request_twice, NULL);
+    add_test(&l, "account key cache: rollover and deactivation",
+             test_key_cache_rollover, NULL);
     ADD_ROWS(&l, shape_rows, test_shape_user);
     for (size_t i = 0; i < N_ROWS(shape_rows); i++) {
         static char names[N_ROWS(shape_rows)][96];

@@ -606,6 +606,182 @@ test_lookup(void **state)
     free(txt);
 }
 
+/* ---- the thread's kept channel (issue 18) -------------------------- */
+
+static void
+stats(unsigned long long *built, unsigned long long *reused)
+{
+    resolve_chan_stats(built, reused);
+}
+
+/* Looks a.test up through resolver; asserts the two addresses. */
+static void
+lookup_a(const char *resolver)
+{
+    struct resolve_result *r = calloc(1, sizeof(*r));
+
+    assert_non_null(r);
+    assert_int_equal(resolve_host(resolver, "a.test", time_mono_ms() + 4000,
+                                  r),
+                     AP_OK);
+    assert_int_equal(r->n, 2);
+    assert_string_equal(r->addrs[0], "::1");
+    assert_string_equal(r->addrs[1], "127.0.0.1");
+    free(r);
+}
+
+/* The same resolver twice: the second call finds the channel; another
+ * resolver (as after a reload) gets a channel of its own, and its
+ * queries go to the new server only. */
+static void
+test_chan_kept(void **state)
+{
+    struct dnsstub one;
+    struct dnsstub two;
+    char r1[64];
+    char r2[64];
+    unsigned long long b0, u0, b1, u1;
+    int q1;
+
+    (void)state;
+    resolve_thread_release();
+    assert_int_equal(dnsstub_start(&one, false, 0), 0);
+    assert_int_equal(dnsstub_start(&two, false, 0), 0);
+    snprintf(r1, sizeof(r1), "127.0.0.1:%u", one.port);
+    snprintf(r2, sizeof(r2), "127.0.0.1:%u", two.port);
+    stats(&b0, &u0);
+    lookup_a(r1);
+    lookup_a(r1);
+    stats(&b1, &u1);
+    assert_int_equal(b1 - b0, 1);
+    assert_int_equal(u1 - u0, 1);
+    assert_int_equal(atomic_load(&one.queries), 4);
+    q1 = atomic_load(&one.queries);
+    lookup_a(r2);
+    stats(&b1, &u1);
+    assert_int_equal(b1 - b0, 2);
+    assert_int_equal(atomic_load(&one.queries), q1);
+    assert_int_equal(atomic_load(&two.queries), 2);
+    /* and back: the thread kept only the last one */
+    lookup_a(r1);
+    stats(&b1, &u1);
+    assert_int_equal(b1 - b0, 3);
+    assert_int_equal(atomic_load(&one.queries), q1 + 2);
+    dnsstub_stop(&one);
+    dnsstub_stop(&two);
+    resolve_thread_release();
+}
+
+/* The system resolver: an edited resolv.conf (another size and mtime at
+ * the same path) builds a new channel that reads it. */
+static void
+test_chan_resolv_conf_changed(void **state)
+{
+    struct dnsstub one;
+    char conf[64] = "";
+    unsigned long long b0, u0, b1, u1;
+    FILE *f;
+
+    (void)state;
+    resolve_thread_release();
+    assert_int_equal(dnsstub_start(&one, false, 0), 0);
+    write_resolv_conf(conf, sizeof(conf));
+    resolve_set_system_conf(conf, one.port);
+    stats(&b0, &u0);
+    lookup_a(NULL);
+    lookup_a("");
+    stats(&b1, &u1);
+    assert_int_equal(b1 - b0, 1);
+    assert_int_equal(u1 - u0, 1);
+    /* Rewritten: the same server twice, other options. */
+    f = fopen(conf, "w");
+    assert_non_null(f);
+    fprintf(f, "nameserver 127.0.0.1\nnameserver 127.0.0.1\n"
+               "options attempts:2\n");
+    assert_int_equal(fclose(f), 0);
+    lookup_a(NULL);
+    stats(&b1, &u1);
+    assert_int_equal(b1 - b0, 2);
+    dnsstub_stop(&one);
+    unlink(conf);
+    resolve_set_system_conf(NULL, 0);
+    resolve_thread_release();
+}
+
+/* A call that ends with a query cancelled (noaaaa.test never answers
+ * AAAA) leaves a channel the next call uses and gets right answers
+ * from. */
+static void
+test_chan_after_cancel(void **state)
+{
+    struct resolve_result *r = calloc(1, sizeof(*r));
+    struct resolve_txt_result *t = calloc(1, sizeof(*t));
+    struct dnsstub one;
+    char res[64];
+    unsigned long long b0, u0, b1, u1;
+
+    (void)state;
+    assert_non_null(r);
+    assert_non_null(t);
+    resolve_thread_release();
+    assert_int_equal(dnsstub_start(&one, false, 0), 0);
+    snprintf(res, sizeof(res), "127.0.0.1:%u", one.port);
+    stats(&b0, &u0);
+    assert_int_equal(resolve_host(res, "noaaaa.test", time_mono_ms() + 4000,
+                                  r),
+                     AP_OK);
+    assert_int_equal(r->n, 1);
+    assert_string_equal(r->addrs[0], "127.0.0.2");
+    lookup_a(res);
+    assert_int_equal(resolve_txt(res, "a.test", time_mono_ms() + 4000, t),
+                     AP_OK);
+    assert_int_equal(t->n, 1);
+    assert_string_equal(t->txt[0], "hello");
+    assert_int_equal(resolve_host(res, "nx.test", time_mono_ms() + 4000, r),
+                     AP_ENOTFOUND);
+    stats(&b1, &u1);
+    assert_int_equal(b1 - b0, 1);
+    assert_int_equal(u1 - u0, 3);
+    dnsstub_stop(&one);
+    resolve_thread_release();
+    free(r);
+    free(t);
+}
+
+static void *
+chan_thread(void *arg)
+{
+    lookup_a(arg);
+    lookup_a(arg);
+    return NULL;
+}
+
+/* Threads never share a channel: each builds its own (and its end
+ * destroys it: the ASan build would report the leak). */
+static void
+test_chan_per_thread(void **state)
+{
+    struct dnsstub one;
+    pthread_t th[3];
+    char res[64];
+    unsigned long long b0, u0, b1, u1;
+
+    (void)state;
+    assert_int_equal(dnsstub_start(&one, false, 0), 0);
+    snprintf(res, sizeof(res), "127.0.0.1:%u", one.port);
+    stats(&b0, &u0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(pthread_create(&th[i], NULL, chan_thread, res), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+    }
+    stats(&b1, &u1);
+    assert_int_equal(b1 - b0, 3);
+    assert_int_equal(u1 - u0, 3);
+    dnsstub_stop(&one);
+}
+
 /* ---- runner -------------------------------------------------------- */
 
 
@@ -635,6 +811,13 @@ main(void)
     ADD_ROWS(&l, step_bad, test_step);
     ADD_ROWS(&l, lookup_good, test_lookup);
     ADD_ROWS(&l, lookup_bad, test_lookup);
+    add_test(&l, "channel: kept for the same resolver, not another",
+             test_chan_kept, NULL);
+    add_test(&l, "channel: an edited resolv.conf builds a new one",
+             test_chan_resolv_conf_changed, NULL);
+    add_test(&l, "channel: used again after a cancelled query",
+             test_chan_after_cancel, NULL);
+    add_test(&l, "channel: one per thread", test_chan_per_thread, NULL);
     failed = _cmocka_run_group_tests("resolve", l.tests, l.n, NULL, NULL);
     free(l.tests);
     return failed;

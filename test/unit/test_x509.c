@@ -29,6 +29,10 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <dirent.h>
+#include <unistd.h>
+
+#include "common/ca.h"
 #include "common/pem.h"
 #include "common/x509.h"
 
@@ -921,6 +925,139 @@ test_pem_to_der(void **state)
     free(first);
 }
 
+/* ---- the anchors' cache of parsed chains (issue 18) ----------------- */
+
+struct chain_ca {
+    char dir[64];
+    struct ca *ca;
+    char *leaf_pem;
+    struct x509_leaf *leaf;
+};
+
+static void
+chain_ca_open(struct chain_ca *c)
+{
+    const char *dns[] = { "a.test" };
+    char errbuf[256];
+    char *key_pem = NULL;
+
+    snprintf(c->dir, sizeof(c->dir), "/tmp/test_x509_ca.XXXXXX");
+    assert_non_null(mkdtemp(c->dir));
+    assert_int_equal(ca_open(c->dir, &c->ca, errbuf, sizeof(errbuf)), AP_OK);
+    assert_int_equal(ca_issue_tls(c->ca, dns, 1, NULL, 0, 7, &key_pem,
+                                  &c->leaf_pem, errbuf, sizeof(errbuf)),
+                     AP_OK);
+    free(key_pem);
+    assert_int_equal(x509_leaf_parse(c->leaf_pem, &c->leaf), AP_OK);
+}
+
+static void
+chain_ca_close(struct chain_ca *c)
+{
+    DIR *d = opendir(c->dir);
+    struct dirent *e;
+    char path[512];
+
+    x509_leaf_free(c->leaf);
+    free(c->leaf_pem);
+    ca_free(c->ca);
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        snprintf(path, sizeof(path), "%s/%s", c->dir, e->d_name);
+        (void)unlink(path);
+    }
+    closedir(d);
+    (void)rmdir(c->dir);
+}
+
+static ap_err
+leaf_verify(const struct chain_ca *c, const char *chain,
+            const struct x509_anchors *anchors)
+{
+    char why[256] = "";
+
+    return x509_leaf_verify(c->leaf, chain, anchors, why, sizeof(why));
+}
+
+/* A chain text is parsed once and its certificates used again; another
+ * text (another CA's intermediate) is never served the cached one, and
+ * every verification still runs (a leaf the cached intermediate did not
+ * sign is refused); at most 8 texts are kept; one that does not parse is
+ * not kept. */
+static void
+test_chain_cache(void **state)
+{
+    struct chain_ca a;
+    struct chain_ca b;
+    struct x509_anchors *anchors = NULL;
+    struct x509_chain_stats st;
+    const char *int_a;
+    char *text;
+    size_t tlen;
+
+    (void)state;
+    chain_ca_open(&a);
+    chain_ca_open(&b);
+    int_a = ca_intermediate_pem(a.ca);
+    assert_int_equal(x509_anchors_load(ca_root_pem(a.ca), &anchors), AP_OK);
+
+    assert_int_equal(leaf_verify(&a, int_a, anchors), AP_OK);
+    x509_anchors_chain_stats(anchors, &st);
+    assert_int_equal(st.misses, 1);
+    assert_int_equal(st.hits, 0);
+    assert_int_equal(st.entries, 1);
+    assert_int_equal(leaf_verify(&a, int_a, anchors), AP_OK);
+    x509_anchors_chain_stats(anchors, &st);
+    assert_int_equal(st.hits, 1);
+
+    /* another intermediate: a miss, and refused (it does not chain) */
+    assert_int_not_equal(leaf_verify(&a, ca_intermediate_pem(b.ca), anchors),
+                         AP_OK);
+    x509_anchors_chain_stats(anchors, &st);
+    assert_int_equal(st.misses, 2);
+    assert_int_equal(st.hits, 1);
+    /* a hit, but the leaf is B's: refused all the same */
+    assert_int_not_equal(leaf_verify(&b, int_a, anchors), AP_OK);
+    x509_anchors_chain_stats(anchors, &st);
+    assert_int_equal(st.hits, 2);
+    /* no chain: nothing cached, refused */
+    assert_int_not_equal(leaf_verify(&a, NULL, anchors), AP_OK);
+    /* a text that does not parse is refused and not kept */
+    assert_int_not_equal(leaf_verify(&a,
+                                     "-----BEGIN CERTIFICATE-----\nAAAA\n"
+                                     "-----END CERTIFICATE-----\n",
+                                     anchors),
+                         AP_OK);
+    x509_anchors_chain_stats(anchors, &st);
+    assert_int_equal(st.entries, 2);
+
+    /* 12 more texts (the same certificate, another trailing line each):
+     * never more than 8 entries, each verifies */
+    tlen = strlen(int_a) + 32;
+    text = malloc(tlen);
+    assert_non_null(text);
+    for (int i = 0; i < 12; i++) {
+        snprintf(text, tlen, "%s# %d\n", int_a, i);
+        assert_int_equal(leaf_verify(&a, text, anchors), AP_OK);
+        x509_anchors_chain_stats(anchors, &st);
+        assert_true(st.entries <= 8);
+    }
+    assert_int_equal(st.entries, 8);
+    assert_int_equal(st.evictions, 6);
+    /* the least recently used went: int_a (used before B's) is gone */
+    assert_int_equal(leaf_verify(&a, int_a, anchors), AP_OK);
+    x509_anchors_chain_stats(anchors, &st);
+    assert_int_equal(st.hits, 2);
+    free(text);
+
+    x509_anchors_free(anchors);
+    chain_ca_close(&a);
+    chain_ca_close(&b);
+}
+
 int
 main(void)
 {
@@ -939,6 +1076,7 @@ main(void)
     ADD_ROWS(&l, cert_rows, test_cert);
     add_test(&l, "cert arguments", test_cert_args, NULL);
     add_test(&l, "pem to der", test_pem_to_der, NULL);
+    add_test(&l, "chain cache of the anchors", test_chain_cache, NULL);
 
     failed = _cmocka_run_group_tests("x509", l.tests, l.n, NULL, NULL);
     free(l.tests);
