@@ -14,9 +14,14 @@
  * Commits are synchronous (synchronous_commit on). Values go and come in
  * binary (no escaping). The password is copied once, handed to libpq as
  * its own parameter (never in a string that is logged) and wiped at
- * close. */
+ * close.
+ *
+ * libpq is not linked: it is loaded with dlopen the first time the engine
+ * is opened (pq_bind), so an LMDB proxy never maps it nor the libraries it
+ * pulls in (Kerberos, LDAP, GnuTLS ...): about 1 MB of its idle RSS. */
 #include "common/store.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -109,6 +114,80 @@ struct store_pg_txn {
     bool failed;            /* a statement failed: the rest is refused */
 };
 
+/* ---- libpq, bound once ---- */
+
+/* The soname of Debian's libpq5 (the ABI the header is from). */
+#define STORE_PG_LIBPQ "libpq.so.5"
+
+/* Every libpq function this file calls, as pq.<name>. */
+#define PQ_FUNCS(X)                                                        \
+    X(PQclear) X(PQcmdStatus) X(PQcmdTuples) X(PQconnectdbParams)          \
+    X(PQconsumeInput) X(PQerrorMessage) X(PQexec) X(PQexecParams)          \
+    X(PQfinish) X(PQfreemem) X(PQgetlength) X(PQgetvalue) X(PQnotifies)    \
+    X(PQntuples) X(PQresultErrorMessage) X(PQresultStatus)                 \
+    X(PQsetNoticeProcessor) X(PQsocket) X(PQstatus) X(PQtransactionStatus)
+
+/* Written once under pq_once, read-only after: no call reaches a pq.
+ * pointer before pq_bind has returned AP_OK (every PGconn comes from
+ * pg_connect, which the two entry points reach only after it). */
+static struct pq_api {
+#define PQ_FIELD(name) __typeof__(name) *name;
+    PQ_FUNCS(PQ_FIELD)
+#undef PQ_FIELD
+} pq;
+static pthread_once_t pq_once = PTHREAD_ONCE_INIT;
+static bool pq_bound;
+static char pq_why[256];   /* why not bound (set once, under pq_once) */
+
+static void
+pq_load(void)
+{
+    void *h = dlopen(STORE_PG_LIBPQ, RTLD_NOW | RTLD_LOCAL);
+    const char *e;
+
+    if (h == NULL) {
+        e = dlerror();
+        snprintf(pq_why, sizeof(pq_why), "[store] engine = postgresql "
+                 "needs libpq (%s, Debian package libpq5): %s",
+                 STORE_PG_LIBPQ, e != NULL ? e : "not found");
+        return;
+    }
+#define PQ_SYM(name)                                                       \
+    if (pq_why[0] == '\0') {                                               \
+        *(void **)&pq.name = dlsym(h, #name);                              \
+        if (pq.name == NULL) {                                             \
+            snprintf(pq_why, sizeof(pq_why), "%s has no %s: not the "     \
+                     "libpq this build is for", STORE_PG_LIBPQ, #name);    \
+        }                                                                  \
+    }
+    PQ_FUNCS(PQ_SYM)
+#undef PQ_SYM
+    if (pq_why[0] != '\0') {
+        memset(&pq, 0, sizeof(pq));
+        (void)dlclose(h);
+        return;
+    }
+    /* Never closed: the pointers stay valid for the process. */
+    pq_bound = true;
+}
+
+/* Loads libpq and binds its functions, once per process (thread-safe).
+ * AP_OK, or AP_ECONFIG with why in errbuf (the library or a function is
+ * missing); a failure is final for the process. */
+static AP_MUST_CHECK ap_err
+pq_bind(char *errbuf, size_t errlen)
+{
+    if (pthread_once(&pq_once, pq_load) != 0) {
+        snprintf(errbuf, errlen, "cannot load %s", STORE_PG_LIBPQ);
+        return AP_EINTERNAL;
+    }
+    if (!pq_bound) {
+        snprintf(errbuf, errlen, "%s", pq_why);
+        return AP_ECONFIG;
+    }
+    return AP_OK;
+}
+
 static void
 quiet_notice(void *arg, const char *msg)
 {
@@ -157,31 +236,31 @@ pg_connect(const char *conninfo, const char *password, char *errbuf,
     }
     keys[k] = NULL;
     vals[k] = NULL;
-    c = PQconnectdbParams(keys, vals, 1);
+    c = pq.PQconnectdbParams(keys, vals, 1);
     if (c == NULL) {
         snprintf(errbuf, errlen, "PostgreSQL: out of memory");
         return NULL;
     }
-    if (PQstatus(c) != CONNECTION_OK) {
-        snprintf(errbuf, errlen, "PostgreSQL: %s", PQerrorMessage(c));
+    if (pq.PQstatus(c) != CONNECTION_OK) {
+        snprintf(errbuf, errlen, "PostgreSQL: %s", pq.PQerrorMessage(c));
         errbuf[strcspn(errbuf, "\n")] = '\0';
-        PQfinish(c);
+        pq.PQfinish(c);
         return NULL;
     }
-    PQsetNoticeProcessor(c, quiet_notice, NULL);
+    pq.PQsetNoticeProcessor(c, quiet_notice, NULL);
     /* No statement waits for ever (a lock, a stuck server): a transaction
      * fails instead, and the request or job is retried. */
-    r = PQexec(c, "SET synchronous_commit TO on; "
+    r = pq.PQexec(c, "SET synchronous_commit TO on; "
                   "SET client_min_messages TO warning; "
                   "SET statement_timeout TO '" STATEMENT_TIMEOUT "'");
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        snprintf(errbuf, errlen, "PostgreSQL: %s", PQerrorMessage(c));
+    if (pq.PQresultStatus(r) != PGRES_COMMAND_OK) {
+        snprintf(errbuf, errlen, "PostgreSQL: %s", pq.PQerrorMessage(c));
         errbuf[strcspn(errbuf, "\n")] = '\0';
-        PQclear(r);
-        PQfinish(c);
+        pq.PQclear(r);
+        pq.PQfinish(c);
         return NULL;
     }
-    PQclear(r);
+    pq.PQclear(r);
     return c;
 }
 
@@ -219,8 +298,8 @@ pool_take(struct store_pg *sp, struct pg_conn **out)
                 "%zu)", POOL_WAIT_SEC, sp->n);
         return AP_ESTORE;
     }
-    if (pc->c != NULL && PQstatus(pc->c) != CONNECTION_OK) {
-        PQfinish(pc->c);
+    if (pc->c != NULL && pq.PQstatus(pc->c) != CONNECTION_OK) {
+        pq.PQfinish(pc->c);
         pc->c = NULL;
     }
     if (pc->c == NULL) {
@@ -243,13 +322,13 @@ pool_take(struct store_pg *sp, struct pg_conn **out)
 static void
 pool_give(struct store_pg *sp, struct pg_conn *pc)
 {
-    if (pc->c != NULL && PQstatus(pc->c) == CONNECTION_OK &&
-        PQtransactionStatus(pc->c) != PQTRANS_IDLE) {
-        PQclear(PQexec(pc->c, "ROLLBACK"));
+    if (pc->c != NULL && pq.PQstatus(pc->c) == CONNECTION_OK &&
+        pq.PQtransactionStatus(pc->c) != PQTRANS_IDLE) {
+        pq.PQclear(pq.PQexec(pc->c, "ROLLBACK"));
     }
-    if (pc->c != NULL && (PQstatus(pc->c) != CONNECTION_OK ||
-                          PQtransactionStatus(pc->c) != PQTRANS_IDLE)) {
-        PQfinish(pc->c);
+    if (pc->c != NULL && (pq.PQstatus(pc->c) != CONNECTION_OK ||
+                          pq.PQtransactionStatus(pc->c) != PQTRANS_IDLE)) {
+        pq.PQfinish(pc->c);
         pc->c = NULL;
     }
     pthread_mutex_lock(&sp->lock);
@@ -268,22 +347,22 @@ run(PGconn *c, const char *what, const char *sql, int n,
 {
     PGresult *r;
 
-    r = n == 0 && rfmt == 0 ? PQexec(c, sql)
-                            : PQexecParams(c, sql, n, NULL, vals, lens, fmts,
+    r = n == 0 && rfmt == 0 ? pq.PQexec(c, sql)
+                            : pq.PQexecParams(c, sql, n, NULL, vals, lens, fmts,
                                            rfmt);
-    if (PQresultStatus(r) != want) {
-        const char *msg = r != NULL ? PQresultErrorMessage(r) : "";
+    if (pq.PQresultStatus(r) != want) {
+        const char *msg = r != NULL ? pq.PQresultErrorMessage(r) : "";
 
         log_err("store", "PostgreSQL %s: %.*s", what,
-                (int)strcspn(msg[0] != '\0' ? msg : PQerrorMessage(c), "\n"),
-                msg[0] != '\0' ? msg : PQerrorMessage(c));
-        PQclear(r);
+                (int)strcspn(msg[0] != '\0' ? msg : pq.PQerrorMessage(c), "\n"),
+                msg[0] != '\0' ? msg : pq.PQerrorMessage(c));
+        pq.PQclear(r);
         return AP_ESTORE;
     }
     if (out != NULL) {
         *out = r;
     } else {
-        PQclear(r);
+        pq.PQclear(r);
     }
     return AP_OK;
 }
@@ -343,12 +422,12 @@ schema_apply(PGconn *c, const char *const *steps, size_t n, bool upgrade,
     }
     if (rc != AP_OK) {
         snprintf(errbuf, errlen, "PostgreSQL: cannot read the schema "
-                 "version: %s", PQerrorMessage(c));
+                 "version: %s", pq.PQerrorMessage(c));
         errbuf[strcspn(errbuf, "\n")] = '\0';
         goto out;
     }
-    have = atoi(PQgetvalue(r, 0, 0));
-    PQclear(r);
+    have = atoi(pq.PQgetvalue(r, 0, 0));
+    pq.PQclear(r);
     r = NULL;
     *from = have;
     *to = have;
@@ -378,25 +457,25 @@ schema_apply(PGconn *c, const char *const *steps, size_t n, bool upgrade,
         }
         if (rc != AP_OK) {
             snprintf(errbuf, errlen, "PostgreSQL: schema step %zu failed: "
-                     "%s", i + 1, PQerrorMessage(c));
+                     "%s", i + 1, pq.PQerrorMessage(c));
             errbuf[strcspn(errbuf, "\n")] = '\0';
             goto out;
         }
         *to = (int)(i + 1);
     }
-    r = PQexec(c, "COMMIT");
-    if (PQresultStatus(r) != PGRES_COMMAND_OK ||
-        strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+    r = pq.PQexec(c, "COMMIT");
+    if (pq.PQresultStatus(r) != PGRES_COMMAND_OK ||
+        strcmp(pq.PQcmdStatus(r), "COMMIT") != 0) {
         snprintf(errbuf, errlen, "PostgreSQL: committing the schema: %s",
-                 PQerrorMessage(c));
+                 pq.PQerrorMessage(c));
         errbuf[strcspn(errbuf, "\n")] = '\0';
         rc = AP_ESTORE;
         *to = *from;
     }
 out:
-    PQclear(r);
-    if (PQtransactionStatus(c) != PQTRANS_IDLE) {
-        PQclear(PQexec(c, "ROLLBACK"));
+    pq.PQclear(r);
+    if (pq.PQtransactionStatus(c) != PQTRANS_IDLE) {
+        pq.PQclear(pq.PQexec(c, "ROLLBACK"));
     }
     return rc;
 }
@@ -413,12 +492,16 @@ store_pg_migrate_steps(const struct store_config *cfg,
         snprintf(errbuf, errlen, "no PostgreSQL connection string");
         return AP_ECONFIG;
     }
+    rc = pq_bind(errbuf, errlen);
+    if (rc != AP_OK) {
+        return rc;
+    }
     c = pg_connect(cfg->conninfo, cfg->password, errbuf, errlen);
     if (c == NULL) {
         return AP_ESTORE;
     }
     rc = schema_apply(c, steps, n, true, from, to, errbuf, errlen);
-    PQfinish(c);
+    pq.PQfinish(c);
     return rc;
 }
 
@@ -449,7 +532,7 @@ deliver(struct store_pg *sp, PGconn *c)
 {
     PGnotify *nt;
 
-    while ((nt = PQnotifies(c)) != NULL) {
+    while ((nt = pq.PQnotifies(c)) != NULL) {
         char inst[STORE_MAX_INSTANCE + 1];
         unsigned mask = 0;
 
@@ -457,7 +540,7 @@ deliver(struct store_pg *sp, PGconn *c)
             strcmp(inst, sp->instance) != 0 && mask != 0) {
             store_notify(sp->st, mask, true);
         }
-        PQfreemem(nt);
+        pq.PQfreemem(nt);
     }
 }
 
@@ -497,7 +580,7 @@ listener_main(void *arg)
             if (c != NULL &&
                 run(c, "listen", "LISTEN " STORE_PG_CHANNEL, 0, NULL, NULL,
                     NULL, 0, PGRES_COMMAND_OK, NULL) != AP_OK) {
-                PQfinish(c);
+                pq.PQfinish(c);
                 c = NULL;
             }
             if (c == NULL) {
@@ -531,18 +614,18 @@ listener_main(void *arg)
         if (wait < 0) {
             wait = 0;
         }
-        if (stop_wait(sp, PQsocket(c), wait)) {
+        if (stop_wait(sp, pq.PQsocket(c), wait)) {
             break;
         }
-        if (PQconsumeInput(c) == 0 || PQstatus(c) != CONNECTION_OK) {
+        if (pq.PQconsumeInput(c) == 0 || pq.PQstatus(c) != CONNECTION_OK) {
             log_warn("store", "listener: the PostgreSQL connection was lost");
-            PQfinish(c);
+            pq.PQfinish(c);
             c = NULL;
             continue;
         }
         deliver(sp, c);
     }
-    PQfinish(c);
+    pq.PQfinish(c);
     return NULL;
 }
 
@@ -624,6 +707,10 @@ store_pg_open(struct store *st, const struct store_config *cfg, char *errbuf,
         snprintf(errbuf, errlen, "[store] instance must be 1 to %d of "
                  "A-Z a-z 0-9 . - _", STORE_MAX_INSTANCE);
         return AP_ECONFIG;
+    }
+    rc = pq_bind(errbuf, errlen);
+    if (rc != AP_OK) {
+        return rc;
     }
     sp = calloc(1, sizeof(*sp));
     if (sp == NULL) {
@@ -722,7 +809,7 @@ store_pg_close(struct store *st)
         }
     }
     for (size_t i = 0; sp->conns != NULL && i < sp->n; i++) {
-        PQfinish(sp->conns[i].c);
+        pq.PQfinish(sp->conns[i].c);
     }
     free(sp->conns);
     free(sp->conninfo);
@@ -804,20 +891,20 @@ store_pg_commit(struct store_txn *txn)
             goto out;
         }
     }
-    r = PQexec(pt->pc->c, "COMMIT");
+    r = pq.PQexec(pt->pc->c, "COMMIT");
     /* A transaction that failed on the server answers COMMIT with
      * ROLLBACK. A connection lost here leaves the outcome unknown: it is a
      * failure to the caller (the retry of a request is idempotent). */
-    if (PQresultStatus(r) == PGRES_COMMAND_OK &&
-        strcmp(PQcmdStatus(r), "COMMIT") == 0) {
+    if (pq.PQresultStatus(r) == PGRES_COMMAND_OK &&
+        strcmp(pq.PQcmdStatus(r), "COMMIT") == 0) {
         rc = AP_OK;
     } else {
         log_err("store", "PostgreSQL commit: %.*s",
-                (int)strcspn(PQerrorMessage(pt->pc->c), "\n"),
-                PQerrorMessage(pt->pc->c));
+                (int)strcspn(pq.PQerrorMessage(pt->pc->c), "\n"),
+                pq.PQerrorMessage(pt->pc->c));
     }
 out:
-    PQclear(r);
+    pq.PQclear(r);
     pool_give(sp, pt->pc);
     free(pt);
     txn->pg = NULL;
@@ -857,21 +944,21 @@ store_pg_get(struct store_txn *txn, enum store_table t, const char *key,
     if (rc != AP_OK) {
         return rc;
     }
-    if (PQntuples(r) == 0) {
-        PQclear(r);
+    if (pq.PQntuples(r) == 0) {
+        pq.PQclear(r);
         return AP_ENOTFOUND;
     }
-    n = (size_t)PQgetlength(r, 0, 0);
+    n = (size_t)pq.PQgetlength(r, 0, 0);
     copy = malloc(n + 1);
     if (copy == NULL) {
-        PQclear(r);
+        pq.PQclear(r);
         return AP_ENOMEM;
     }
-    memcpy(copy, PQgetvalue(r, 0, 0), n);
+    memcpy(copy, pq.PQgetvalue(r, 0, 0), n);
     copy[n] = '\0';
     /* The result's copy may hold a secret too. */
-    crypto_zeroize(PQgetvalue(r, 0, 0), n);
-    PQclear(r);
+    crypto_zeroize(pq.PQgetvalue(r, 0, 0), n);
+    pq.PQclear(r);
     *val = copy;
     if (len != NULL) {
         *len = n;
@@ -901,8 +988,8 @@ store_pg_put(struct store_txn *txn, enum store_table t, const char *key,
     if (rc != AP_OK) {
         return rc;
     }
-    rc = strcmp(PQcmdTuples(r), "1") == 0 ? AP_OK : AP_EEXIST;
-    PQclear(r);
+    rc = strcmp(pq.PQcmdTuples(r), "1") == 0 ? AP_OK : AP_EEXIST;
+    pq.PQclear(r);
     return rc;
 }
 
@@ -921,8 +1008,8 @@ store_pg_del(struct store_txn *txn, enum store_table t, const char *key)
     if (rc != AP_OK) {
         return rc;
     }
-    rc = strcmp(PQcmdTuples(r), "0") == 0 ? AP_ENOTFOUND : AP_OK;
-    PQclear(r);
+    rc = strcmp(pq.PQcmdTuples(r), "0") == 0 ? AP_ENOTFOUND : AP_OK;
+    pq.PQclear(r);
     return rc;
 }
 
@@ -973,11 +1060,11 @@ store_pg_scan(struct store_txn *txn, enum store_table t, const char *prefix,
         if (rc != AP_OK) {
             break;
         }
-        rows = PQntuples(r);
+        rows = pq.PQntuples(r);
         done = rows < SCAN_BATCH;
         for (int i = 0; i < rows; i++) {
-            const char *k = PQgetvalue(r, i, 0);
-            size_t klen = (size_t)PQgetlength(r, i, 0);
+            const char *k = pq.PQgetvalue(r, i, 0);
+            size_t klen = (size_t)pq.PQgetlength(r, i, 0);
 
             if (klen > STORE_MAX_KEY || strlen(k) != klen) {
                 continue;
@@ -986,15 +1073,15 @@ store_pg_scan(struct store_txn *txn, enum store_table t, const char *prefix,
                 done = true;
                 break;
             }
-            if (!fn(arg, k, PQgetvalue(r, i, 1),
-                    (size_t)PQgetlength(r, i, 1))) {
+            if (!fn(arg, k, pq.PQgetvalue(r, i, 1),
+                    (size_t)pq.PQgetlength(r, i, 1))) {
                 done = true;
                 break;
             }
             memcpy(lower, k, klen + 1);
             inclusive = false;
         }
-        PQclear(r);
+        pq.PQclear(r);
     }
     return rc;
 }
@@ -1011,8 +1098,8 @@ store_pg_count(struct store_txn *txn, enum store_table t, size_t *out)
     rc = txn_run(txn, "count", sql, 0, NULL, NULL, NULL, 0, PGRES_TUPLES_OK,
                  &r);
     if (rc == AP_OK) {
-        *out = (size_t)strtoull(PQgetvalue(r, 0, 0), NULL, 10);
-        PQclear(r);
+        *out = (size_t)strtoull(pq.PQgetvalue(r, 0, 0), NULL, 10);
+        pq.PQclear(r);
     }
     return rc;
 }
@@ -1031,8 +1118,8 @@ store_pg_usage(struct store *st, size_t *used_bytes)
     rc = run(pc->c, "usage", "SELECT pg_database_size(current_database())",
              0, NULL, NULL, NULL, 0, PGRES_TUPLES_OK, &r);
     if (rc == AP_OK) {
-        *used_bytes = (size_t)strtoull(PQgetvalue(r, 0, 0), NULL, 10);
-        PQclear(r);
+        *used_bytes = (size_t)strtoull(pq.PQgetvalue(r, 0, 0), NULL, 10);
+        pq.PQclear(r);
     }
     pool_give(st->pg, pc);
     return rc;
@@ -1083,29 +1170,29 @@ store_pg_job_take(struct store_txn *txn, const char *queue, long long now_ms,
     if (rc != AP_OK) {
         return rc;
     }
-    if (PQntuples(r) == 1 && !txn->write) {
+    if (pq.PQntuples(r) == 1 && !txn->write) {
         /* A look only: there is one to claim. */
-        snprintf(id, idlen, "%.*s", (int)(idlen - 1), PQgetvalue(r, 0, 0));
-        PQclear(r);
+        snprintf(id, idlen, "%.*s", (int)(idlen - 1), pq.PQgetvalue(r, 0, 0));
+        pq.PQclear(r);
         return AP_OK;
     }
-    if (PQntuples(r) == 1) {
-        const char *vals[3] = { sp->instance, until, PQgetvalue(r, 0, 0) };
+    if (pq.PQntuples(r) == 1) {
+        const char *vals[3] = { sp->instance, until, pq.PQgetvalue(r, 0, 0) };
 
-        if (strlen(PQgetvalue(r, 0, 0)) >= idlen) {
-            PQclear(r);
+        if (strlen(pq.PQgetvalue(r, 0, 0)) >= idlen) {
+            pq.PQclear(r);
             return AP_EINVAL;
         }
-        snprintf(id, idlen, "%s", PQgetvalue(r, 0, 0));
-        *taken_over = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+        snprintf(id, idlen, "%s", pq.PQgetvalue(r, 0, 0));
+        *taken_over = strcmp(pq.PQgetvalue(r, 0, 1), "t") == 0;
         snprintf(until, sizeof(until), "%lld", now_ms + sp->lease_ms);
         rc = txn_run(txn, "job claim", "UPDATE ap_jobs SET owner = $1, "
                      "lease_until = $2::bigint WHERE key = $3", 3, vals,
                      NULL, NULL, 0, PGRES_COMMAND_OK, NULL);
-        PQclear(r);
+        pq.PQclear(r);
         return rc;
     }
-    PQclear(r);
+    pq.PQclear(r);
     r = NULL;
     if (next_ms != NULL) {
         char jlo[STORE_JOB_MAX_QUEUE + 2];
@@ -1125,8 +1212,8 @@ store_pg_job_take(struct store_txn *txn, const char *queue, long long now_ms,
         if (rc != AP_OK) {
             return rc;
         }
-        *next_ms = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-        PQclear(r);
+        *next_ms = strtoll(pq.PQgetvalue(r, 0, 0), NULL, 10);
+        pq.PQclear(r);
     }
     return AP_ENOTFOUND;
 }
@@ -1162,8 +1249,8 @@ store_pg_job_taken(struct store_txn *txn, const char *id, bool *yes)
                  "WHERE key = $1", 1, vals, NULL, NULL, 0, PGRES_TUPLES_OK,
                  &r);
     if (rc == AP_OK) {
-        *yes = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-        PQclear(r);
+        *yes = pq.PQntuples(r) == 1 && strcmp(pq.PQgetvalue(r, 0, 0), "t") == 0;
+        pq.PQclear(r);
     }
     return rc;
 }
@@ -1181,11 +1268,11 @@ store_pg_job_disown(struct store_txn *txn, store_scan_fn fn, void *arg)
     if (rc != AP_OK) {
         return rc;
     }
-    for (int i = 0; i < PQntuples(r); i++) {
-        if (!fn(arg, PQgetvalue(r, i, 0), "", 0)) {
+    for (int i = 0; i < pq.PQntuples(r); i++) {
+        if (!fn(arg, pq.PQgetvalue(r, i, 0), "", 0)) {
             break;
         }
     }
-    PQclear(r);
+    pq.PQclear(r);
     return AP_OK;
 }
