@@ -5,7 +5,8 @@
 # for the idle process (after the start-up directory probe, where
 # acmebench takes "RSS before") and again after MEM_FLOWS flows of
 # acmebench (default 300, 12 in flight):
-#   - VmRSS, RssAnon, RssFile and the thread count (/proc/PID/status);
+#   - VmRSS, RssAnon, RssFile and the thread count (/proc/PID/status),
+#     Pss and private memory (USS) (/proc/PID/smaps_rollup);
 #   - Rss per mapping from /proc/PID/smaps, grouped: each file (shared
 #     library, the binary, the LMDB map), [heap], glibc malloc arenas of
 #     threads (anonymous, at 64 MiB-aligned addresses), thread stacks (the
@@ -57,6 +58,10 @@ mem_smaps() {
 
 mem_report() {   # mem_report WHEN PID
     echo "== $1: $(mem_status "$2")"
+    # Pss: shared pages divided among the processes mapping them; private
+    # (USS): what only this process holds.
+    awk '/^Pss:/ {p = $2} /^Private_(Clean|Dirty):/ {u += $2}
+         END {printf "   Pss %d kB, private (USS) %d kB\n", p, u}' "/proc/$2/smaps_rollup"
     mem_smaps "$2" | awk 'NR <= 25 || /total/'
 }
 
