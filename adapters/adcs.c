@@ -152,8 +152,8 @@ adcs_html(const char *body, size_t len)
         return NULL;
     }
     return xl.htmlReadMemory(body, (int)len, NULL, NULL,
-                          HTML_PARSE_RECOVER | HTML_PARSE_NOERROR |
-                              HTML_PARSE_NOWARNING | HTML_PARSE_NONET);
+                             HTML_PARSE_RECOVER | HTML_PARSE_NOERROR |
+                                 HTML_PARSE_NOWARNING | HTML_PARSE_NONET);
 }
 
 static bool

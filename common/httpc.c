@@ -425,11 +425,12 @@ httpc_call(const struct httpc_call *call, struct httpc_resp *resp,
                             (long)(call->connect_timeout_ms
                                        ? call->connect_timeout_ms
                                        : call->timeout_ms)) != CURLE_OK;
-    bad |= cu.curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)call->timeout_ms) !=
-           CURLE_OK;
+    bad |= cu.curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+                               (long)call->timeout_ms) != CURLE_OK;
     bad |= cu.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK;
     bad |= cu.curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink) != CURLE_OK;
-    bad |= cu.curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK;
+    bad |= cu.curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header) !=
+           CURLE_OK;
     bad |= cu.curl_easy_setopt(h, CURLOPT_HEADERDATA, &hsink) != CURLE_OK;
     bad |= cu.curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK;
     /* A browser-like agent: certsrv picks content types by it. */
@@ -445,12 +446,13 @@ httpc_call(const struct httpc_call *call, struct httpc_resp *resp,
         bad |= cu.curl_easy_setopt(h, CURLOPT_POSTFIELDS,
                                 call->body ? call->body : "") != CURLE_OK;
         if (strcmp(call->method, "POST") != 0) {
-            bad |= cu.curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, call->method) !=
-                   CURLE_OK;
+            bad |= cu.curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST,
+                                       call->method) != CURLE_OK;
         }
     }
     if (call->ca_file != NULL && call->ca_file[0] != '\0') {
-        bad |= cu.curl_easy_setopt(h, CURLOPT_CAINFO, call->ca_file) != CURLE_OK;
+        bad |= cu.curl_easy_setopt(h, CURLOPT_CAINFO, call->ca_file) !=
+               CURLE_OK;
     }
     if (call->client_cert != NULL && call->client_cert[0] != '\0') {
         bad |= cu.curl_easy_setopt(h, CURLOPT_SSLCERT, call->client_cert) !=

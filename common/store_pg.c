@@ -4,7 +4,7 @@
  * thread that hears the commits of the other instances (LISTEN/NOTIFY)
  * and renews this instance's leases.
  *
- * This is the only file that includes libpq-fe.h. Each store table is a
+ * libpq is called as pq.<name> (store_pg_lib.h). Each store table is a
  * table ap_<name> (key text COLLATE "C" PRIMARY KEY, value bytea): byte
  * order of keys, as in LMDB. A write transaction begins with the one
  * cluster-wide transaction-scoped advisory lock (STORE_PG_WRITER_LOCK), so
@@ -14,14 +14,9 @@
  * Commits are synchronous (synchronous_commit on). Values go and come in
  * binary (no escaping). The password is copied once, handed to libpq as
  * its own parameter (never in a string that is logged) and wiped at
- * close.
- *
- * libpq is not linked: it is loaded with dlopen the first time the engine
- * is opened (pq_bind), so an LMDB proxy never maps it nor the libraries it
- * pulls in (Kerberos, LDAP, GnuTLS ...): about 1 MB of its idle RSS. */
+ * close. pq_bind loads libpq before the first pg_connect. */
 #include "common/store.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -32,11 +27,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <libpq-fe.h>
-
 #include "common/crypto.h"
 #include "common/log.h"
 #include "common/store_int.h"
+#include "common/store_pg_lib.h"
 
 /* pg_advisory_xact_lock's key: "acmeprox" in ASCII. */
 #define STORE_PG_WRITER_LOCK "7017280452245743480"
@@ -114,80 +108,6 @@ struct store_pg_txn {
     bool failed;            /* a statement failed: the rest is refused */
 };
 
-/* ---- libpq, bound once ---- */
-
-/* The soname of Debian's libpq5 (the ABI the header is from). */
-#define STORE_PG_LIBPQ "libpq.so.5"
-
-/* Every libpq function this file calls, as pq.<name>. */
-#define PQ_FUNCS(X)                                                        \
-    X(PQclear) X(PQcmdStatus) X(PQcmdTuples) X(PQconnectdbParams)          \
-    X(PQconsumeInput) X(PQerrorMessage) X(PQexec) X(PQexecParams)          \
-    X(PQfinish) X(PQfreemem) X(PQgetlength) X(PQgetvalue) X(PQnotifies)    \
-    X(PQntuples) X(PQresultErrorMessage) X(PQresultStatus)                 \
-    X(PQsetNoticeProcessor) X(PQsocket) X(PQstatus) X(PQtransactionStatus)
-
-/* Written once under pq_once, read-only after: no call reaches a pq.
- * pointer before pq_bind has returned AP_OK (every PGconn comes from
- * pg_connect, which the two entry points reach only after it). */
-static struct pq_api {
-#define PQ_FIELD(name) __typeof__(name) *name;
-    PQ_FUNCS(PQ_FIELD)
-#undef PQ_FIELD
-} pq;
-static pthread_once_t pq_once = PTHREAD_ONCE_INIT;
-static bool pq_bound;
-static char pq_why[256];   /* why not bound (set once, under pq_once) */
-
-static void
-pq_load(void)
-{
-    void *h = dlopen(STORE_PG_LIBPQ, RTLD_NOW | RTLD_LOCAL);
-    const char *e;
-
-    if (h == NULL) {
-        e = dlerror();
-        snprintf(pq_why, sizeof(pq_why), "[store] engine = postgresql "
-                 "needs libpq (%s, Debian package libpq5): %s",
-                 STORE_PG_LIBPQ, e != NULL ? e : "not found");
-        return;
-    }
-#define PQ_SYM(name)                                                       \
-    if (pq_why[0] == '\0') {                                               \
-        *(void **)&pq.name = dlsym(h, #name);                              \
-        if (pq.name == NULL) {                                             \
-            snprintf(pq_why, sizeof(pq_why), "%s has no %s: not the "     \
-                     "libpq this build is for", STORE_PG_LIBPQ, #name);    \
-        }                                                                  \
-    }
-    PQ_FUNCS(PQ_SYM)
-#undef PQ_SYM
-    if (pq_why[0] != '\0') {
-        memset(&pq, 0, sizeof(pq));
-        (void)dlclose(h);
-        return;
-    }
-    /* Never closed: the pointers stay valid for the process. */
-    pq_bound = true;
-}
-
-/* Loads libpq and binds its functions, once per process (thread-safe).
- * AP_OK, or AP_ECONFIG with why in errbuf (the library or a function is
- * missing); a failure is final for the process. */
-static AP_MUST_CHECK ap_err
-pq_bind(char *errbuf, size_t errlen)
-{
-    if (pthread_once(&pq_once, pq_load) != 0) {
-        snprintf(errbuf, errlen, "cannot load %s", STORE_PG_LIBPQ);
-        return AP_EINTERNAL;
-    }
-    if (!pq_bound) {
-        snprintf(errbuf, errlen, "%s", pq_why);
-        return AP_ECONFIG;
-    }
-    return AP_OK;
-}
-
 static void
 quiet_notice(void *arg, const char *msg)
 {
@@ -251,8 +171,8 @@ pg_connect(const char *conninfo, const char *password, char *errbuf,
     /* No statement waits for ever (a lock, a stuck server): a transaction
      * fails instead, and the request or job is retried. */
     r = pq.PQexec(c, "SET synchronous_commit TO on; "
-                  "SET client_min_messages TO warning; "
-                  "SET statement_timeout TO '" STATEMENT_TIMEOUT "'");
+                     "SET client_min_messages TO warning; "
+                     "SET statement_timeout TO '" STATEMENT_TIMEOUT "'");
     if (pq.PQresultStatus(r) != PGRES_COMMAND_OK) {
         snprintf(errbuf, errlen, "PostgreSQL: %s", pq.PQerrorMessage(c));
         errbuf[strcspn(errbuf, "\n")] = '\0';
@@ -347,15 +267,15 @@ run(PGconn *c, const char *what, const char *sql, int n,
 {
     PGresult *r;
 
-    r = n == 0 && rfmt == 0 ? pq.PQexec(c, sql)
-                            : pq.PQexecParams(c, sql, n, NULL, vals, lens, fmts,
-                                           rfmt);
+    r = n == 0 && rfmt == 0
+            ? pq.PQexec(c, sql)
+            : pq.PQexecParams(c, sql, n, NULL, vals, lens, fmts, rfmt);
     if (pq.PQresultStatus(r) != want) {
-        const char *msg = r != NULL ? pq.PQresultErrorMessage(r) : "";
+        const char *rm = r != NULL ? pq.PQresultErrorMessage(r) : "";
+        const char *msg = rm[0] != '\0' ? rm : pq.PQerrorMessage(c);
 
-        log_err("store", "PostgreSQL %s: %.*s", what,
-                (int)strcspn(msg[0] != '\0' ? msg : pq.PQerrorMessage(c), "\n"),
-                msg[0] != '\0' ? msg : pq.PQerrorMessage(c));
+        log_err("store", "PostgreSQL %s: %.*s", what, (int)strcspn(msg, "\n"),
+                msg);
         pq.PQclear(r);
         return AP_ESTORE;
     }
@@ -1249,7 +1169,8 @@ store_pg_job_taken(struct store_txn *txn, const char *id, bool *yes)
                  "WHERE key = $1", 1, vals, NULL, NULL, 0, PGRES_TUPLES_OK,
                  &r);
     if (rc == AP_OK) {
-        *yes = pq.PQntuples(r) == 1 && strcmp(pq.PQgetvalue(r, 0, 0), "t") == 0;
+        *yes = pq.PQntuples(r) == 1 &&
+               strcmp(pq.PQgetvalue(r, 0, 0), "t") == 0;
         pq.PQclear(r);
     }
     return rc;

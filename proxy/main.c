@@ -6,8 +6,9 @@
  * issuer), job workers, listener, admin listener; then READY=1 to systemd
  * (sd_notify; nothing without NOTIFY_SOCKET) and a watchdog thread when
  * WATCHDOG_USEC asks for one. libsystemd is loaded (dlopen) only when
- * NOTIFY_SOCKET is set: outside systemd it is never mapped. SIGHUP reloads the whole configuration
- * (proxy/snapshot.h) and reopens the audit log. Stop in reverse. */
+ * NOTIFY_SOCKET is set: outside systemd it is never mapped. SIGHUP reloads
+ * the whole configuration (proxy/snapshot.h) and reopens the audit log.
+ * Stop in reverse. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
