@@ -34,9 +34,18 @@ CFLAGS    += -std=c11 -fstack-protector-strong -fPIE
 CPPFLAGS  += -D_GNU_SOURCE -DACMEPROXY_VERSION='"$(VERSION)"' -I. \
              -I$(CIVET_SRC)/include \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null) \
-             -lhttp_parser -lmbedtls -lmbedx509 -lmbedcrypto -lresolv \
+SYSLIBS   := -lhttp_parser -lmbedtls -lmbedx509 -lmbedcrypto -lresolv \
              -lpthread -ldl
+LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(SYSLIBS)
+# The proxy itself does not link these: it loads them with dlopen when it
+# first needs them (libcurl: common/httpc.c; libpq: common/store_pg.c;
+# libsystemd: proxy/main.c, only under systemd; libxml2: adapters/adcs.c,
+# only with an adcs adapter), so an idle LMDB proxy
+# maps none of them nor what they pull in (README "Memory"). The tests and
+# tools link everything (their own code calls libcurl and libpq).
+LAZY_PKGS := libcurl libpq libsystemd libxml-2.0
+PROXY_LDLIBS := $(shell pkg-config --libs $(filter-out $(LAZY_PKGS),$(PKGS)) \
+                  2>/dev/null) $(SYSLIBS)
 LDFLAGS   += -pie -Wl,-z,relro,-z,now
 
 # float-cast-overflow: GCC leaves it out of "undefined"; a double from a
@@ -69,7 +78,7 @@ deps:
 	@deploy/deps.sh
 
 $(BUILD)/acmeproxy: $(BUILD)/proxy/main.o $(LIB_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PROXY_LDLIBS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -128,7 +137,7 @@ $(BUILD)/test/hooks/%.o: %.c
 
 $(BUILD)/test/acmeproxy-hooks: $(BUILD)/proxy/main.o $(HOOK_OBJS) \
     $(filter-out $(HOOK_SRCS:%.c=$(BUILD)/%.o),$(LIB_OBJS))
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PROXY_LDLIBS)
 
 # The stand-in PKIs of the integration tests (test/mockpki): the common
 # objects plus a civetweb build that can ask for client certificates.

@@ -22,6 +22,7 @@
 #include "adapters/adapters_int.h"
 #include "adapters/parse.h"
 
+#include <dlfcn.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -62,6 +63,28 @@ static const char *const adcs_keys[] = {
 #define ADCS_BLOCK '\x1e'
 #define ADCS_MAX_MSG 300
 
+/* libxml2 is not linked: it is loaded with dlopen when an adcs adapter is
+ * set up (adcs_xml_init), so a proxy without one maps neither it nor what
+ * it pulls in (ICU, libstdc++, liblzma: about 2 MB of idle RSS). */
+#define ADCS_LIBXML2 "libxml2.so.2"
+
+/* Every libxml2 function this file calls, as xl.<name>. */
+#define XML_FUNCS(X)                                                       \
+    X(htmlReadMemory) X(xmlStrcasecmp) X(xmlDocGetRootElement)             \
+    X(xmlGetProp) X(xmlFreeDoc) X(xmlInitParser)                           \
+    X(xmlThrDefSetGenericErrorFunc) X(xmlSetGenericErrorFunc)              \
+    X(xmlThrDefSetStructuredErrorFunc) X(xmlSetStructuredErrorFunc)
+
+/* Written once under adcs_xml_once, read-only after. free is libxml2's
+ * xmlFree, a variable holding its deallocator. */
+static struct xml_api {
+#define XML_FIELD(name) __typeof__(name) *name;
+    XML_FUNCS(XML_FIELD)
+#undef XML_FIELD
+    xmlFreeFunc free;
+} xl;
+static bool adcs_xml_bound;
+static char adcs_xml_why[200]; /* why not bound (set once) */
 static pthread_once_t adcs_xml_once = PTHREAD_ONCE_INIT;
 
 /* libxml2 reports errors of hostile pages to stderr unless told not to. */
@@ -78,11 +101,46 @@ adcs_xml_quiet(void *ctx, const char *msg, ...)
 static void
 adcs_xml_init(void)
 {
-    xmlInitParser();
-    xmlThrDefSetGenericErrorFunc(NULL, adcs_xml_quiet);
-    xmlSetGenericErrorFunc(NULL, adcs_xml_quiet);
-    xmlThrDefSetStructuredErrorFunc(NULL, NULL);
-    xmlSetStructuredErrorFunc(NULL, NULL);
+    void *h = dlopen(ADCS_LIBXML2, RTLD_NOW | RTLD_LOCAL);
+    xmlFreeFunc *fr = NULL;
+    const char *e;
+
+    if (h == NULL) {
+        e = dlerror();
+        snprintf(adcs_xml_why, sizeof(adcs_xml_why), "the adcs adapter "
+                 "needs libxml2 (%s, Debian package libxml2): %s",
+                 ADCS_LIBXML2, e != NULL ? e : "not found");
+        return;
+    }
+#define XML_SYM(name)                                                      \
+    if (adcs_xml_why[0] == '\0') {                                         \
+        *(void **)&xl.name = dlsym(h, #name);                              \
+        if (xl.name == NULL) {                                             \
+            snprintf(adcs_xml_why, sizeof(adcs_xml_why), "%s has no %s",   \
+                     ADCS_LIBXML2, #name);                                 \
+        }                                                                  \
+    }
+    XML_FUNCS(XML_SYM)
+#undef XML_SYM
+    if (adcs_xml_why[0] == '\0') {
+        fr = dlsym(h, "xmlFree");
+        if (fr == NULL || *fr == NULL) {
+            snprintf(adcs_xml_why, sizeof(adcs_xml_why), "%s has no xmlFree",
+                     ADCS_LIBXML2);
+        }
+    }
+    if (adcs_xml_why[0] != '\0') {
+        memset(&xl, 0, sizeof(xl));
+        (void)dlclose(h);
+        return;
+    }
+    xl.free = *fr; /* never closed: the pointers stay valid */
+    adcs_xml_bound = true;
+    xl.xmlInitParser();
+    xl.xmlThrDefSetGenericErrorFunc(NULL, adcs_xml_quiet);
+    xl.xmlSetGenericErrorFunc(NULL, adcs_xml_quiet);
+    xl.xmlThrDefSetStructuredErrorFunc(NULL, NULL);
+    xl.xmlSetStructuredErrorFunc(NULL, NULL);
 }
 
 /* The page as a tree; NULL when it is not HTML libxml2 can read. */
@@ -90,12 +148,12 @@ static htmlDocPtr
 adcs_html(const char *body, size_t len)
 {
     (void)pthread_once(&adcs_xml_once, adcs_xml_init);
-    if (body == NULL || len == 0 || len > INT_MAX) {
+    if (!adcs_xml_bound || body == NULL || len == 0 || len > INT_MAX) {
         return NULL;
     }
-    return htmlReadMemory(body, (int)len, NULL, NULL,
-                          HTML_PARSE_RECOVER | HTML_PARSE_NOERROR |
-                              HTML_PARSE_NOWARNING | HTML_PARSE_NONET);
+    return xl.htmlReadMemory(body, (int)len, NULL, NULL,
+                             HTML_PARSE_RECOVER | HTML_PARSE_NOERROR |
+                                 HTML_PARSE_NOWARNING | HTML_PARSE_NONET);
 }
 
 static bool
@@ -111,7 +169,7 @@ adcs_is_block(const xmlNode *n)
         return false;
     }
     for (size_t i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++) {
-        if (xmlStrcasecmp(n->name, (const xmlChar *)blocks[i]) == 0) {
+        if (xl.xmlStrcasecmp(n->name, (const xmlChar *)blocks[i]) == 0) {
             return true;
         }
     }
@@ -122,7 +180,7 @@ static bool
 adcs_is_named(const xmlNode *n, const char *name)
 {
     return n != NULL && n->type == XML_ELEMENT_NODE && n->name != NULL &&
-           xmlStrcasecmp(n->name, (const xmlChar *)name) == 0;
+           xl.xmlStrcasecmp(n->name, (const xmlChar *)name) == 0;
 }
 
 /* Appends text (UTF-8 from libxml2) with every run of white space or
@@ -199,7 +257,7 @@ static ap_err
 adcs_page_text(htmlDocPtr doc, struct buf *b, char *reqid, size_t reqid_len)
 {
     static const char marker[] = "certnew.cer?ReqID=";
-    xmlNode *n = xmlDocGetRootElement(doc);
+    xmlNode *n = xl.xmlDocGetRootElement(doc);
     ap_err rc = AP_OK;
 
     while (n != NULL && rc == AP_OK) {
@@ -216,13 +274,13 @@ adcs_page_text(htmlDocPtr doc, struct buf *b, char *reqid, size_t reqid_len)
                 rc = adcs_put_text(b, " ");
             }
             if (reqid != NULL && reqid[0] == '\0' &&
-                (href = xmlGetProp(n, (const xmlChar *)"href")) != NULL) {
+                (href = xl.xmlGetProp(n, (const xmlChar *)"href")) != NULL) {
                 found = strstr((const char *)href, marker);
                 if (found != NULL) {
                     (void)adcs_take_id(found + strlen(marker), reqid,
                                        reqid_len);
                 }
-                xmlFree(href);
+                xl.free(href);
             }
         } else if ((n->type == XML_TEXT_NODE ||
                     n->type == XML_CDATA_SECTION_NODE) &&
@@ -375,7 +433,7 @@ adcs_read_page(const char *body, size_t len, struct buf *b, char *reqid,
         return AP_EPARSE;
     }
     rc = adcs_page_text(doc, b, reqid, reqid_len);
-    xmlFreeDoc(doc);
+    xl.xmlFreeDoc(doc);
     if (rc == AP_OK && b->data == NULL) {
         rc = buf_append(b, "", 0);
     }
@@ -827,6 +885,10 @@ adcs_init(const struct config_section *cfg, const struct adapter_ctx *ctx,
     (void)ctx;
     /* libxml2 wants its set-up in the main thread, before the workers. */
     (void)pthread_once(&adcs_xml_once, adcs_xml_init);
+    if (!adcs_xml_bound) {
+        snprintf(errbuf, errlen, "%s", adcs_xml_why);
+        return AP_ECONFIG;
+    }
     a = calloc(1, sizeof(*a));
     if (a == NULL) {
         return AP_ENOMEM;

@@ -1,26 +1,117 @@
-/* common/httpc.c: capped, deadline-bound GETs with libcurl. */
+/* common/httpc.c: capped, deadline-bound GETs with libcurl.
+ *
+ * libcurl is not linked: it is loaded with dlopen on the first request
+ * (curl_bind), so a proxy that has not yet validated a challenge nor called
+ * an HTTP adapter or a webhook maps neither it nor the libraries it pulls
+ * in (GnuTLS, Kerberos, LDAP, SSH, nghttp2 ...): about 4 MB of its idle
+ * RSS. */
 #include "common/httpc.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+/* The calls go through pointers (cu.<name>), which gcc's
+ * curl_easy_setopt type-check macros cannot wrap. */
+#define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
+
+/* ---- libcurl, bound once ---- */
+
+/* The soname of Debian's libcurl4 (OpenSSL flavour; the ABI the header
+ * is from). */
+#define HTTPC_LIBCURL "libcurl.so.4"
+
+/* Every libcurl function this file calls, as cu.<name>. */
+#define CURL_FUNCS(X)                                                      \
+    X(curl_global_init) X(curl_global_cleanup) X(curl_easy_cleanup)        \
+    X(curl_easy_getinfo) X(curl_easy_init) X(curl_easy_perform)            \
+    X(curl_easy_setopt) X(curl_easy_strerror) X(curl_free)                 \
+    X(curl_slist_append) X(curl_slist_free_all) X(curl_url)                \
+    X(curl_url_cleanup) X(curl_url_get) X(curl_url_set)
+
+/* Written once under cu_once, read-only after: every public function
+ * that reaches a cu. pointer calls curl_bind first. */
+static struct curl_api {
+#define CURL_FIELD(name) __typeof__(name) *name;
+    CURL_FUNCS(CURL_FIELD)
+#undef CURL_FIELD
+} cu;
+static pthread_once_t cu_once = PTHREAD_ONCE_INIT;
+static bool cu_bound;
+static char cu_why[200];   /* why not bound (set once, under cu_once) */
+
+static void
+curl_load(void)
+{
+    void *h = dlopen(HTTPC_LIBCURL, RTLD_NOW | RTLD_LOCAL);
+    const char *e;
+
+    if (h == NULL) {
+        e = dlerror();
+        snprintf(cu_why, sizeof(cu_why), "cannot load libcurl (%s, Debian "
+                 "package libcurl4): %s", HTTPC_LIBCURL,
+                 e != NULL ? e : "not found");
+        return;
+    }
+#define CURL_SYM(name)                                                     \
+    if (cu_why[0] == '\0') {                                               \
+        *(void **)&cu.name = dlsym(h, #name);                              \
+        if (cu.name == NULL) {                                             \
+            snprintf(cu_why, sizeof(cu_why), "%s has no %s: not the "     \
+                     "libcurl this build is for", HTTPC_LIBCURL, #name);   \
+        }                                                                  \
+    }
+    CURL_FUNCS(CURL_SYM)
+#undef CURL_SYM
+    if (cu_why[0] == '\0' &&
+        cu.curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        snprintf(cu_why, sizeof(cu_why), "curl_global_init failed");
+    }
+    if (cu_why[0] != '\0') {
+        memset(&cu, 0, sizeof(cu));
+        (void)dlclose(h);
+        return;
+    }
+    /* Never closed: the pointers stay valid for the process. */
+    cu_bound = true;
+}
+
+/* Loads libcurl, binds its functions and runs curl_global_init, once per
+ * process (thread-safe). AP_OK, or AP_ENET with why in errbuf (when not
+ * NULL); a failure is final for the process. */
+static ap_err
+curl_bind(char *errbuf, size_t errlen)
+{
+    if (pthread_once(&cu_once, curl_load) != 0 || !cu_bound) {
+        if (errbuf != NULL) {
+            snprintf(errbuf, errlen, "%s",
+                     cu_why[0] != '\0' ? cu_why : "cannot load libcurl");
+        }
+        return AP_ENET;
+    }
+    return AP_OK;
+}
 
 ap_err
 httpc_global_init(void)
 {
-    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? AP_OK
-                                                             : AP_ENET;
+    return curl_bind(NULL, 0);
 }
 
 void
 httpc_global_fini(void)
 {
-    curl_global_cleanup();
+    /* Only once bound; never before (it would load libcurl to undo
+     * nothing) nor concurrently with a request. */
+    if (cu_bound) {
+        cu.curl_global_cleanup();
+    }
 }
 
 void
@@ -65,9 +156,13 @@ httpc_get(const struct httpc_req *req, struct httpc_resp *resp)
     ap_err rc = AP_ENET;
 
     buf_init(&resp->body, req->max_body);
+    resp->error[0] = '\0';
+    if (curl_bind(resp->error, sizeof(resp->error)) != AP_OK) {
+        return AP_ENET;
+    }
     sink.body = &resp->body;
     sink.overflow = 0;
-    h = curl_easy_init();
+    h = cu.curl_easy_init();
     if (h == NULL) {
         snprintf(resp->error, sizeof(resp->error), "curl_easy_init failed");
         return AP_ENOMEM;
@@ -80,41 +175,41 @@ httpc_get(const struct httpc_req *req, struct httpc_resp *resp)
             snprintf(pinline, sizeof(pinline), "%s:%u:%s", req->pin_host,
                      req->pin_port, req->pin_addr);
         }
-        pin = curl_slist_append(NULL, pinline);
+        pin = cu.curl_slist_append(NULL, pinline);
         if (pin == NULL) {
             rc = AP_ENOMEM;
             goto out;
         }
     }
-    if (curl_easy_setopt(h, CURLOPT_URL, req->url) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, req->protocols) !=
+    if (cu.curl_easy_setopt(h, CURLOPT_URL, req->url) != CURLE_OK ||
+        cu.curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, req->protocols) !=
             CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+        cu.curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+        cu.curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+        cu.curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                          (long)req->timeout_ms) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms) !=
+        cu.curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms) !=
             CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_USERAGENT, "acmeproxy-validator") !=
+        cu.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK ||
+        cu.curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink) != CURLE_OK ||
+        cu.curl_easy_setopt(h, CURLOPT_USERAGENT, "acmeproxy-validator") !=
             CURLE_OK ||
         /* Never through an http_proxy from the environment: the pinned,
          * policy-checked address is the one to connect to. */
-        curl_easy_setopt(h, CURLOPT_PROXY, "") != CURLE_OK ||
+        cu.curl_easy_setopt(h, CURLOPT_PROXY, "") != CURLE_OK ||
         (pin != NULL &&
-         curl_easy_setopt(h, CURLOPT_RESOLVE, pin) != CURLE_OK)) {
+         cu.curl_easy_setopt(h, CURLOPT_RESOLVE, pin) != CURLE_OK)) {
         snprintf(resp->error, sizeof(resp->error), "libcurl setup failed");
         rc = AP_EINTERNAL;
         goto out;
     }
     /* http-01 may redirect to https (RFC 8555 §8.3), where the validator
      * does not check the certificate: the key authorization proves it. */
-    (void)curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-    (void)curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-    cc = curl_easy_perform(h);
-    (void)curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
-    if (curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK &&
+    (void)cu.curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+    (void)cu.curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    cc = cu.curl_easy_perform(h);
+    (void)cu.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+    if (cu.curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK &&
         loc != NULL) {
         /* A cut URL would lead elsewhere: too long means none. */
         if (strlen(loc) < sizeof(resp->location)) {
@@ -135,21 +230,21 @@ httpc_get(const struct httpc_req *req, struct httpc_resp *resp)
     }
     if (cc != CURLE_OK) {
         snprintf(resp->error, sizeof(resp->error), "%s",
-                 curl_easy_strerror(cc));
+                 cu.curl_easy_strerror(cc));
         rc = AP_ENET;
         goto out;
     }
     rc = AP_OK;
 out:
-    curl_slist_free_all(pin);
-    curl_easy_cleanup(h);
+    cu.curl_slist_free_all(pin);
+    cu.curl_easy_cleanup(h);
     return rc;
 }
 
 ap_err
 httpc_url_split(const char *url, struct httpc_url *out)
 {
-    CURLU *u = curl_url();
+    CURLU *u = NULL;
     char *scheme = NULL;
     char *host = NULL;
     char *port = NULL;
@@ -161,20 +256,24 @@ httpc_url_split(const char *url, struct httpc_url *out)
     ap_err rc = AP_EPARSE;
 
     memset(out, 0, sizeof(*out));
+    if (curl_bind(NULL, 0) != AP_OK) {
+        return AP_ENET;
+    }
+    u = cu.curl_url();
     if (u == NULL) {
         return AP_ENOMEM;
     }
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
+    if (cu.curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        cu.curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        cu.curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        cu.curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
             CURLUE_OK) {
         goto out;
     }
     out->has_userinfo =
-        curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PASSWORD, &pw, 0) == CURLUE_OK;
-    if (curl_url_get(u, CURLUPART_ZONEID, &zone, 0) == CURLUE_OK) {
+        cu.curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
+        cu.curl_url_get(u, CURLUPART_PASSWORD, &pw, 0) == CURLUE_OK;
+    if (cu.curl_url_get(u, CURLUPART_ZONEID, &zone, 0) == CURLUE_OK) {
         goto out; /* an interface-scoped address names no host */
     }
     hlen = strlen(host);
@@ -205,13 +304,13 @@ httpc_url_split(const char *url, struct httpc_url *out)
     }
     rc = AP_OK;
 out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_free(user);
-    curl_free(pw);
-    curl_free(zone);
-    curl_url_cleanup(u);
+    cu.curl_free(scheme);
+    cu.curl_free(host);
+    cu.curl_free(port);
+    cu.curl_free(user);
+    cu.curl_free(pw);
+    cu.curl_free(zone);
+    cu.curl_url_cleanup(u);
     return rc;
 }
 
@@ -290,14 +389,17 @@ httpc_call(const struct httpc_call *call, struct httpc_resp *resp,
         snprintf(resp->error, sizeof(resp->error), "bad request setup");
         return AP_EINVAL;
     }
-    h = curl_easy_init();
+    if (curl_bind(resp->error, sizeof(resp->error)) != AP_OK) {
+        return AP_ENET;
+    }
+    h = cu.curl_easy_init();
     if (h == NULL) {
         snprintf(resp->error, sizeof(resp->error), "curl_easy_init failed");
         return AP_ENOMEM;
     }
     for (size_t i = 0; call->headers != NULL && call->headers[i] != NULL;
          i++) {
-        tmp = curl_slist_append(hdrs, call->headers[i]);
+        tmp = cu.curl_slist_append(hdrs, call->headers[i]);
         if (tmp == NULL) {
             rc = AP_ENOMEM;
             snprintf(resp->error, sizeof(resp->error), "out of memory");
@@ -307,68 +409,70 @@ httpc_call(const struct httpc_call *call, struct httpc_resp *resp,
     }
     /* libcurl adds "Expect: 100-continue" to large bodies; PKIs behind
      * IIS or Java containers do not need the extra round trip. */
-    tmp = curl_slist_append(hdrs, "Expect:");
+    tmp = cu.curl_slist_append(hdrs, "Expect:");
     if (tmp == NULL) {
         rc = AP_ENOMEM;
         goto out;
     }
     hdrs = tmp;
-    bad |= curl_easy_setopt(h, CURLOPT_URL, call->url) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR,
+    bad |= cu.curl_easy_setopt(h, CURLOPT_URL, call->url) != CURLE_OK;
+    bad |= cu.curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR,
                             call->allow_http ? "http,https" : "https") !=
            CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+    bad |= cu.curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
+    bad |= cu.curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
+    bad |= cu.curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                             (long)(call->connect_timeout_ms
                                        ? call->connect_timeout_ms
                                        : call->timeout_ms)) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)call->timeout_ms) !=
+    bad |= cu.curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+                               (long)call->timeout_ms) != CURLE_OK;
+    bad |= cu.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK;
+    bad |= cu.curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink) != CURLE_OK;
+    bad |= cu.curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header) !=
            CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_HEADERDATA, &hsink) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK;
+    bad |= cu.curl_easy_setopt(h, CURLOPT_HEADERDATA, &hsink) != CURLE_OK;
+    bad |= cu.curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK;
     /* A browser-like agent: certsrv picks content types by it. */
-    bad |= curl_easy_setopt(h, CURLOPT_USERAGENT,
+    bad |= cu.curl_easy_setopt(h, CURLOPT_USERAGENT,
                             "Mozilla/5.0 (compatible; acmeproxy)") !=
            CURLE_OK;
     if (strcmp(call->method, "GET") == 0) {
-        bad |= curl_easy_setopt(h, CURLOPT_HTTPGET, 1L) != CURLE_OK;
+        bad |= cu.curl_easy_setopt(h, CURLOPT_HTTPGET, 1L) != CURLE_OK;
     } else {
-        bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+        bad |= cu.curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
                                 (curl_off_t)(call->body ? call->body_len
                                                         : 0)) != CURLE_OK;
-        bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDS,
+        bad |= cu.curl_easy_setopt(h, CURLOPT_POSTFIELDS,
                                 call->body ? call->body : "") != CURLE_OK;
         if (strcmp(call->method, "POST") != 0) {
-            bad |= curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, call->method) !=
-                   CURLE_OK;
+            bad |= cu.curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST,
+                                       call->method) != CURLE_OK;
         }
     }
     if (call->ca_file != NULL && call->ca_file[0] != '\0') {
-        bad |= curl_easy_setopt(h, CURLOPT_CAINFO, call->ca_file) != CURLE_OK;
+        bad |= cu.curl_easy_setopt(h, CURLOPT_CAINFO, call->ca_file) !=
+               CURLE_OK;
     }
     if (call->client_cert != NULL && call->client_cert[0] != '\0') {
-        bad |= curl_easy_setopt(h, CURLOPT_SSLCERT, call->client_cert) !=
+        bad |= cu.curl_easy_setopt(h, CURLOPT_SSLCERT, call->client_cert) !=
                CURLE_OK;
-        bad |= curl_easy_setopt(h, CURLOPT_SSLKEY,
+        bad |= cu.curl_easy_setopt(h, CURLOPT_SSLKEY,
                                 call->client_key ? call->client_key
                                                  : call->client_cert) !=
                CURLE_OK;
     }
     if (call->auth != HTTPC_AUTH_NONE) {
-        bad |= curl_easy_setopt(h, CURLOPT_HTTPAUTH,
+        bad |= cu.curl_easy_setopt(h, CURLOPT_HTTPAUTH,
                                 httpc_auth_bits[call->auth]) != CURLE_OK;
         if (call->auth == HTTPC_AUTH_NEGOTIATE) {
             /* GSS-API takes the identity from the credential cache. */
-            bad |= curl_easy_setopt(h, CURLOPT_USERPWD, ":") != CURLE_OK;
+            bad |= cu.curl_easy_setopt(h, CURLOPT_USERPWD, ":") != CURLE_OK;
         } else {
-            bad |= curl_easy_setopt(h, CURLOPT_USERNAME,
+            bad |= cu.curl_easy_setopt(h, CURLOPT_USERNAME,
                                     call->user ? call->user : "") !=
                    CURLE_OK;
-            bad |= curl_easy_setopt(h, CURLOPT_PASSWORD,
+            bad |= cu.curl_easy_setopt(h, CURLOPT_PASSWORD,
                                     call->password ? call->password : "") !=
                    CURLE_OK;
         }
@@ -378,17 +482,17 @@ httpc_call(const struct httpc_call *call, struct httpc_resp *resp,
         rc = AP_EINTERNAL;
         goto out;
     }
-    cc = curl_easy_perform(h);
-    (void)curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+    cc = cu.curl_easy_perform(h);
+    (void)cu.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
     {
         long req_bytes = 0;
 
-        resp->sent = curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE,
+        resp->sent = cu.curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE,
                                        &req_bytes) == CURLE_OK &&
                      req_bytes > 0;
     }
     if (meta != NULL &&
-        curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK &&
+        cu.curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK &&
         ctype != NULL) {
         snprintf(meta->content_type, sizeof(meta->content_type), "%s", ctype);
     }
@@ -407,7 +511,7 @@ httpc_call(const struct httpc_call *call, struct httpc_resp *resp,
     if (cc != CURLE_OK) {
         /* curl_easy_strerror names the failure, never the credentials. */
         snprintf(resp->error, sizeof(resp->error), "%s",
-                 curl_easy_strerror(cc));
+                 cu.curl_easy_strerror(cc));
         rc = AP_ENET;
         goto out;
     }
@@ -418,8 +522,8 @@ out:
     for (tmp = hdrs; tmp != NULL; tmp = tmp->next) {
         explicit_bzero(tmp->data, strlen(tmp->data));
     }
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
+    cu.curl_slist_free_all(hdrs);
+    cu.curl_easy_cleanup(h);
     return rc;
 }
 

@@ -4,7 +4,8 @@
  * a protocol allow-list, no automatic redirects and no signals; the
  * address to connect to can be pinned (resolve first, check, then connect
  * to exactly that address). The only file that includes curl.h.
- * Thread-safe after httpc_global_init. */
+ * libcurl is loaded (dlopen) and initialised on the first call that needs
+ * it, once per process; every function is thread-safe. */
 #ifndef AP_COMMON_HTTPC_H
 #define AP_COMMON_HTTPC_H
 
@@ -14,8 +15,12 @@
 #include "common/buf.h"
 #include "common/err.h"
 
-/* Call once in main before threads start. */
+/* Optional: loads and initialises libcurl now rather than at the first
+ * request (which does it itself), to fail early. AP_OK, or AP_ENET when
+ * libcurl cannot be loaded. Thread-safe. */
 AP_MUST_CHECK ap_err httpc_global_init(void);
+/* curl_global_cleanup, if libcurl was loaded; call once at exit, after
+ * every thread that makes requests has stopped. */
 void httpc_global_fini(void);
 
 struct httpc_req {
@@ -56,7 +61,8 @@ struct httpc_url {
 };
 
 /* Splits url with libcurl's URL parser (any scheme it knows). AP_EPARSE
- * when it is not an absolute URL with a host. */
+ * when it is not an absolute URL with a host; AP_ENET when libcurl cannot
+ * be loaded. */
 AP_MUST_CHECK ap_err httpc_url_split(const char *url, struct httpc_url *out);
 
 /* Authentication schemes of httpc_call (libcurl's CURLAUTH_*). */
@@ -100,7 +106,7 @@ struct httpc_meta {
  * response arrived (any status); AP_ENET, AP_ETIMEOUT, AP_ETOOBIG
  * otherwise, with resp->error set (never containing credentials). meta
  * may be NULL. The copies made of call->headers (which may carry a token)
- * are wiped before they are freed. Thread-safe after httpc_global_init. */
+ * are wiped before they are freed. Thread-safe. */
 AP_MUST_CHECK ap_err httpc_call(const struct httpc_call *call,
                                 struct httpc_resp *resp,
                                 struct httpc_meta *meta);

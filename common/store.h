@@ -3,8 +3,9 @@
  *
  * Two engines stand behind this interface, chosen at store_open: LMDB
  * (common/store.c, the embedded default for one machine; the only file
- * that includes lmdb.h) and PostgreSQL (common/store_pg.c, the only file
- * that includes libpq-fe.h; several instances share one database). The
+ * that includes lmdb.h) and PostgreSQL (common/store_pg.c, with libpq
+ * loaded when first opened by store_pg_lib.c, the only files that include
+ * libpq-fe.h; several instances share one database). The
  * rest of the code sees named tables of string keys and byte values (JSON
  * records) and never knows which engine it uses. Values are copied out
  * before a transaction ends. A transaction belongs to the thread that

@@ -4,7 +4,7 @@
  * thread that hears the commits of the other instances (LISTEN/NOTIFY)
  * and renews this instance's leases.
  *
- * This is the only file that includes libpq-fe.h. Each store table is a
+ * libpq is called as pq.<name> (store_pg_lib.h). Each store table is a
  * table ap_<name> (key text COLLATE "C" PRIMARY KEY, value bytea): byte
  * order of keys, as in LMDB. A write transaction begins with the one
  * cluster-wide transaction-scoped advisory lock (STORE_PG_WRITER_LOCK), so
@@ -14,7 +14,7 @@
  * Commits are synchronous (synchronous_commit on). Values go and come in
  * binary (no escaping). The password is copied once, handed to libpq as
  * its own parameter (never in a string that is logged) and wiped at
- * close. */
+ * close. pq_bind loads libpq before the first pg_connect. */
 #include "common/store.h"
 
 #include <errno.h>
@@ -27,11 +27,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <libpq-fe.h>
-
 #include "common/crypto.h"
 #include "common/log.h"
 #include "common/store_int.h"
+#include "common/store_pg_lib.h"
 
 /* pg_advisory_xact_lock's key: "acmeprox" in ASCII. */
 #define STORE_PG_WRITER_LOCK "7017280452245743480"
@@ -157,31 +156,31 @@ pg_connect(const char *conninfo, const char *password, char *errbuf,
     }
     keys[k] = NULL;
     vals[k] = NULL;
-    c = PQconnectdbParams(keys, vals, 1);
+    c = pq.PQconnectdbParams(keys, vals, 1);
     if (c == NULL) {
         snprintf(errbuf, errlen, "PostgreSQL: out of memory");
         return NULL;
     }
-    if (PQstatus(c) != CONNECTION_OK) {
-        snprintf(errbuf, errlen, "PostgreSQL: %s", PQerrorMessage(c));
+    if (pq.PQstatus(c) != CONNECTION_OK) {
+        snprintf(errbuf, errlen, "PostgreSQL: %s", pq.PQerrorMessage(c));
         errbuf[strcspn(errbuf, "\n")] = '\0';
-        PQfinish(c);
+        pq.PQfinish(c);
         return NULL;
     }
-    PQsetNoticeProcessor(c, quiet_notice, NULL);
+    pq.PQsetNoticeProcessor(c, quiet_notice, NULL);
     /* No statement waits for ever (a lock, a stuck server): a transaction
      * fails instead, and the request or job is retried. */
-    r = PQexec(c, "SET synchronous_commit TO on; "
-                  "SET client_min_messages TO warning; "
-                  "SET statement_timeout TO '" STATEMENT_TIMEOUT "'");
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        snprintf(errbuf, errlen, "PostgreSQL: %s", PQerrorMessage(c));
+    r = pq.PQexec(c, "SET synchronous_commit TO on; "
+                     "SET client_min_messages TO warning; "
+                     "SET statement_timeout TO '" STATEMENT_TIMEOUT "'");
+    if (pq.PQresultStatus(r) != PGRES_COMMAND_OK) {
+        snprintf(errbuf, errlen, "PostgreSQL: %s", pq.PQerrorMessage(c));
         errbuf[strcspn(errbuf, "\n")] = '\0';
-        PQclear(r);
-        PQfinish(c);
+        pq.PQclear(r);
+        pq.PQfinish(c);
         return NULL;
     }
-    PQclear(r);
+    pq.PQclear(r);
     return c;
 }
 
@@ -219,8 +218,8 @@ pool_take(struct store_pg *sp, struct pg_conn **out)
                 "%zu)", POOL_WAIT_SEC, sp->n);
         return AP_ESTORE;
     }
-    if (pc->c != NULL && PQstatus(pc->c) != CONNECTION_OK) {
-        PQfinish(pc->c);
+    if (pc->c != NULL && pq.PQstatus(pc->c) != CONNECTION_OK) {
+        pq.PQfinish(pc->c);
         pc->c = NULL;
     }
     if (pc->c == NULL) {
@@ -243,13 +242,13 @@ pool_take(struct store_pg *sp, struct pg_conn **out)
 static void
 pool_give(struct store_pg *sp, struct pg_conn *pc)
 {
-    if (pc->c != NULL && PQstatus(pc->c) == CONNECTION_OK &&
-        PQtransactionStatus(pc->c) != PQTRANS_IDLE) {
-        PQclear(PQexec(pc->c, "ROLLBACK"));
+    if (pc->c != NULL && pq.PQstatus(pc->c) == CONNECTION_OK &&
+        pq.PQtransactionStatus(pc->c) != PQTRANS_IDLE) {
+        pq.PQclear(pq.PQexec(pc->c, "ROLLBACK"));
     }
-    if (pc->c != NULL && (PQstatus(pc->c) != CONNECTION_OK ||
-                          PQtransactionStatus(pc->c) != PQTRANS_IDLE)) {
-        PQfinish(pc->c);
+    if (pc->c != NULL && (pq.PQstatus(pc->c) != CONNECTION_OK ||
+                          pq.PQtransactionStatus(pc->c) != PQTRANS_IDLE)) {
+        pq.PQfinish(pc->c);
         pc->c = NULL;
     }
     pthread_mutex_lock(&sp->lock);
@@ -268,22 +267,22 @@ run(PGconn *c, const char *what, const char *sql, int n,
 {
     PGresult *r;
 
-    r = n == 0 && rfmt == 0 ? PQexec(c, sql)
-                            : PQexecParams(c, sql, n, NULL, vals, lens, fmts,
-                                           rfmt);
-    if (PQresultStatus(r) != want) {
-        const char *msg = r != NULL ? PQresultErrorMessage(r) : "";
+    r = n == 0 && rfmt == 0
+            ? pq.PQexec(c, sql)
+            : pq.PQexecParams(c, sql, n, NULL, vals, lens, fmts, rfmt);
+    if (pq.PQresultStatus(r) != want) {
+        const char *rm = r != NULL ? pq.PQresultErrorMessage(r) : "";
+        const char *msg = rm[0] != '\0' ? rm : pq.PQerrorMessage(c);
 
-        log_err("store", "PostgreSQL %s: %.*s", what,
-                (int)strcspn(msg[0] != '\0' ? msg : PQerrorMessage(c), "\n"),
-                msg[0] != '\0' ? msg : PQerrorMessage(c));
-        PQclear(r);
+        log_err("store", "PostgreSQL %s: %.*s", what, (int)strcspn(msg, "\n"),
+                msg);
+        pq.PQclear(r);
         return AP_ESTORE;
     }
     if (out != NULL) {
         *out = r;
     } else {
-        PQclear(r);
+        pq.PQclear(r);
     }
     return AP_OK;
 }
@@ -343,12 +342,12 @@ schema_apply(PGconn *c, const char *const *steps, size_t n, bool upgrade,
     }
     if (rc != AP_OK) {
         snprintf(errbuf, errlen, "PostgreSQL: cannot read the schema "
-                 "version: %s", PQerrorMessage(c));
+                 "version: %s", pq.PQerrorMessage(c));
         errbuf[strcspn(errbuf, "\n")] = '\0';
         goto out;
     }
-    have = atoi(PQgetvalue(r, 0, 0));
-    PQclear(r);
+    have = atoi(pq.PQgetvalue(r, 0, 0));
+    pq.PQclear(r);
     r = NULL;
     *from = have;
     *to = have;
@@ -378,25 +377,25 @@ schema_apply(PGconn *c, const char *const *steps, size_t n, bool upgrade,
         }
         if (rc != AP_OK) {
             snprintf(errbuf, errlen, "PostgreSQL: schema step %zu failed: "
-                     "%s", i + 1, PQerrorMessage(c));
+                     "%s", i + 1, pq.PQerrorMessage(c));
             errbuf[strcspn(errbuf, "\n")] = '\0';
             goto out;
         }
         *to = (int)(i + 1);
     }
-    r = PQexec(c, "COMMIT");
-    if (PQresultStatus(r) != PGRES_COMMAND_OK ||
-        strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+    r = pq.PQexec(c, "COMMIT");
+    if (pq.PQresultStatus(r) != PGRES_COMMAND_OK ||
+        strcmp(pq.PQcmdStatus(r), "COMMIT") != 0) {
         snprintf(errbuf, errlen, "PostgreSQL: committing the schema: %s",
-                 PQerrorMessage(c));
+                 pq.PQerrorMessage(c));
         errbuf[strcspn(errbuf, "\n")] = '\0';
         rc = AP_ESTORE;
         *to = *from;
     }
 out:
-    PQclear(r);
-    if (PQtransactionStatus(c) != PQTRANS_IDLE) {
-        PQclear(PQexec(c, "ROLLBACK"));
+    pq.PQclear(r);
+    if (pq.PQtransactionStatus(c) != PQTRANS_IDLE) {
+        pq.PQclear(pq.PQexec(c, "ROLLBACK"));
     }
     return rc;
 }
@@ -413,12 +412,16 @@ store_pg_migrate_steps(const struct store_config *cfg,
         snprintf(errbuf, errlen, "no PostgreSQL connection string");
         return AP_ECONFIG;
     }
+    rc = pq_bind(errbuf, errlen);
+    if (rc != AP_OK) {
+        return rc;
+    }
     c = pg_connect(cfg->conninfo, cfg->password, errbuf, errlen);
     if (c == NULL) {
         return AP_ESTORE;
     }
     rc = schema_apply(c, steps, n, true, from, to, errbuf, errlen);
-    PQfinish(c);
+    pq.PQfinish(c);
     return rc;
 }
 
@@ -449,7 +452,7 @@ deliver(struct store_pg *sp, PGconn *c)
 {
     PGnotify *nt;
 
-    while ((nt = PQnotifies(c)) != NULL) {
+    while ((nt = pq.PQnotifies(c)) != NULL) {
         char inst[STORE_MAX_INSTANCE + 1];
         unsigned mask = 0;
 
@@ -457,7 +460,7 @@ deliver(struct store_pg *sp, PGconn *c)
             strcmp(inst, sp->instance) != 0 && mask != 0) {
             store_notify(sp->st, mask, true);
         }
-        PQfreemem(nt);
+        pq.PQfreemem(nt);
     }
 }
 
@@ -497,7 +500,7 @@ listener_main(void *arg)
             if (c != NULL &&
                 run(c, "listen", "LISTEN " STORE_PG_CHANNEL, 0, NULL, NULL,
                     NULL, 0, PGRES_COMMAND_OK, NULL) != AP_OK) {
-                PQfinish(c);
+                pq.PQfinish(c);
                 c = NULL;
             }
             if (c == NULL) {
@@ -531,18 +534,18 @@ listener_main(void *arg)
         if (wait < 0) {
             wait = 0;
         }
-        if (stop_wait(sp, PQsocket(c), wait)) {
+        if (stop_wait(sp, pq.PQsocket(c), wait)) {
             break;
         }
-        if (PQconsumeInput(c) == 0 || PQstatus(c) != CONNECTION_OK) {
+        if (pq.PQconsumeInput(c) == 0 || pq.PQstatus(c) != CONNECTION_OK) {
             log_warn("store", "listener: the PostgreSQL connection was lost");
-            PQfinish(c);
+            pq.PQfinish(c);
             c = NULL;
             continue;
         }
         deliver(sp, c);
     }
-    PQfinish(c);
+    pq.PQfinish(c);
     return NULL;
 }
 
@@ -624,6 +627,10 @@ store_pg_open(struct store *st, const struct store_config *cfg, char *errbuf,
         snprintf(errbuf, errlen, "[store] instance must be 1 to %d of "
                  "A-Z a-z 0-9 . - _", STORE_MAX_INSTANCE);
         return AP_ECONFIG;
+    }
+    rc = pq_bind(errbuf, errlen);
+    if (rc != AP_OK) {
+        return rc;
     }
     sp = calloc(1, sizeof(*sp));
     if (sp == NULL) {
@@ -722,7 +729,7 @@ store_pg_close(struct store *st)
         }
     }
     for (size_t i = 0; sp->conns != NULL && i < sp->n; i++) {
-        PQfinish(sp->conns[i].c);
+        pq.PQfinish(sp->conns[i].c);
     }
     free(sp->conns);
     free(sp->conninfo);
@@ -804,20 +811,20 @@ store_pg_commit(struct store_txn *txn)
             goto out;
         }
     }
-    r = PQexec(pt->pc->c, "COMMIT");
+    r = pq.PQexec(pt->pc->c, "COMMIT");
     /* A transaction that failed on the server answers COMMIT with
      * ROLLBACK. A connection lost here leaves the outcome unknown: it is a
      * failure to the caller (the retry of a request is idempotent). */
-    if (PQresultStatus(r) == PGRES_COMMAND_OK &&
-        strcmp(PQcmdStatus(r), "COMMIT") == 0) {
+    if (pq.PQresultStatus(r) == PGRES_COMMAND_OK &&
+        strcmp(pq.PQcmdStatus(r), "COMMIT") == 0) {
         rc = AP_OK;
     } else {
         log_err("store", "PostgreSQL commit: %.*s",
-                (int)strcspn(PQerrorMessage(pt->pc->c), "\n"),
-                PQerrorMessage(pt->pc->c));
+                (int)strcspn(pq.PQerrorMessage(pt->pc->c), "\n"),
+                pq.PQerrorMessage(pt->pc->c));
     }
 out:
-    PQclear(r);
+    pq.PQclear(r);
     pool_give(sp, pt->pc);
     free(pt);
     txn->pg = NULL;
@@ -857,21 +864,21 @@ store_pg_get(struct store_txn *txn, enum store_table t, const char *key,
     if (rc != AP_OK) {
         return rc;
     }
-    if (PQntuples(r) == 0) {
-        PQclear(r);
+    if (pq.PQntuples(r) == 0) {
+        pq.PQclear(r);
         return AP_ENOTFOUND;
     }
-    n = (size_t)PQgetlength(r, 0, 0);
+    n = (size_t)pq.PQgetlength(r, 0, 0);
     copy = malloc(n + 1);
     if (copy == NULL) {
-        PQclear(r);
+        pq.PQclear(r);
         return AP_ENOMEM;
     }
-    memcpy(copy, PQgetvalue(r, 0, 0), n);
+    memcpy(copy, pq.PQgetvalue(r, 0, 0), n);
     copy[n] = '\0';
     /* The result's copy may hold a secret too. */
-    crypto_zeroize(PQgetvalue(r, 0, 0), n);
-    PQclear(r);
+    crypto_zeroize(pq.PQgetvalue(r, 0, 0), n);
+    pq.PQclear(r);
     *val = copy;
     if (len != NULL) {
         *len = n;
@@ -901,8 +908,8 @@ store_pg_put(struct store_txn *txn, enum store_table t, const char *key,
     if (rc != AP_OK) {
         return rc;
     }
-    rc = strcmp(PQcmdTuples(r), "1") == 0 ? AP_OK : AP_EEXIST;
-    PQclear(r);
+    rc = strcmp(pq.PQcmdTuples(r), "1") == 0 ? AP_OK : AP_EEXIST;
+    pq.PQclear(r);
     return rc;
 }
 
@@ -921,8 +928,8 @@ store_pg_del(struct store_txn *txn, enum store_table t, const char *key)
     if (rc != AP_OK) {
         return rc;
     }
-    rc = strcmp(PQcmdTuples(r), "0") == 0 ? AP_ENOTFOUND : AP_OK;
-    PQclear(r);
+    rc = strcmp(pq.PQcmdTuples(r), "0") == 0 ? AP_ENOTFOUND : AP_OK;
+    pq.PQclear(r);
     return rc;
 }
 
@@ -973,11 +980,11 @@ store_pg_scan(struct store_txn *txn, enum store_table t, const char *prefix,
         if (rc != AP_OK) {
             break;
         }
-        rows = PQntuples(r);
+        rows = pq.PQntuples(r);
         done = rows < SCAN_BATCH;
         for (int i = 0; i < rows; i++) {
-            const char *k = PQgetvalue(r, i, 0);
-            size_t klen = (size_t)PQgetlength(r, i, 0);
+            const char *k = pq.PQgetvalue(r, i, 0);
+            size_t klen = (size_t)pq.PQgetlength(r, i, 0);
 
             if (klen > STORE_MAX_KEY || strlen(k) != klen) {
                 continue;
@@ -986,15 +993,15 @@ store_pg_scan(struct store_txn *txn, enum store_table t, const char *prefix,
                 done = true;
                 break;
             }
-            if (!fn(arg, k, PQgetvalue(r, i, 1),
-                    (size_t)PQgetlength(r, i, 1))) {
+            if (!fn(arg, k, pq.PQgetvalue(r, i, 1),
+                    (size_t)pq.PQgetlength(r, i, 1))) {
                 done = true;
                 break;
             }
             memcpy(lower, k, klen + 1);
             inclusive = false;
         }
-        PQclear(r);
+        pq.PQclear(r);
     }
     return rc;
 }
@@ -1011,8 +1018,8 @@ store_pg_count(struct store_txn *txn, enum store_table t, size_t *out)
     rc = txn_run(txn, "count", sql, 0, NULL, NULL, NULL, 0, PGRES_TUPLES_OK,
                  &r);
     if (rc == AP_OK) {
-        *out = (size_t)strtoull(PQgetvalue(r, 0, 0), NULL, 10);
-        PQclear(r);
+        *out = (size_t)strtoull(pq.PQgetvalue(r, 0, 0), NULL, 10);
+        pq.PQclear(r);
     }
     return rc;
 }
@@ -1031,8 +1038,8 @@ store_pg_usage(struct store *st, size_t *used_bytes)
     rc = run(pc->c, "usage", "SELECT pg_database_size(current_database())",
              0, NULL, NULL, NULL, 0, PGRES_TUPLES_OK, &r);
     if (rc == AP_OK) {
-        *used_bytes = (size_t)strtoull(PQgetvalue(r, 0, 0), NULL, 10);
-        PQclear(r);
+        *used_bytes = (size_t)strtoull(pq.PQgetvalue(r, 0, 0), NULL, 10);
+        pq.PQclear(r);
     }
     pool_give(st->pg, pc);
     return rc;
@@ -1083,29 +1090,29 @@ store_pg_job_take(struct store_txn *txn, const char *queue, long long now_ms,
     if (rc != AP_OK) {
         return rc;
     }
-    if (PQntuples(r) == 1 && !txn->write) {
+    if (pq.PQntuples(r) == 1 && !txn->write) {
         /* A look only: there is one to claim. */
-        snprintf(id, idlen, "%.*s", (int)(idlen - 1), PQgetvalue(r, 0, 0));
-        PQclear(r);
+        snprintf(id, idlen, "%.*s", (int)(idlen - 1), pq.PQgetvalue(r, 0, 0));
+        pq.PQclear(r);
         return AP_OK;
     }
-    if (PQntuples(r) == 1) {
-        const char *vals[3] = { sp->instance, until, PQgetvalue(r, 0, 0) };
+    if (pq.PQntuples(r) == 1) {
+        const char *vals[3] = { sp->instance, until, pq.PQgetvalue(r, 0, 0) };
 
-        if (strlen(PQgetvalue(r, 0, 0)) >= idlen) {
-            PQclear(r);
+        if (strlen(pq.PQgetvalue(r, 0, 0)) >= idlen) {
+            pq.PQclear(r);
             return AP_EINVAL;
         }
-        snprintf(id, idlen, "%s", PQgetvalue(r, 0, 0));
-        *taken_over = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+        snprintf(id, idlen, "%s", pq.PQgetvalue(r, 0, 0));
+        *taken_over = strcmp(pq.PQgetvalue(r, 0, 1), "t") == 0;
         snprintf(until, sizeof(until), "%lld", now_ms + sp->lease_ms);
         rc = txn_run(txn, "job claim", "UPDATE ap_jobs SET owner = $1, "
                      "lease_until = $2::bigint WHERE key = $3", 3, vals,
                      NULL, NULL, 0, PGRES_COMMAND_OK, NULL);
-        PQclear(r);
+        pq.PQclear(r);
         return rc;
     }
-    PQclear(r);
+    pq.PQclear(r);
     r = NULL;
     if (next_ms != NULL) {
         char jlo[STORE_JOB_MAX_QUEUE + 2];
@@ -1125,8 +1132,8 @@ store_pg_job_take(struct store_txn *txn, const char *queue, long long now_ms,
         if (rc != AP_OK) {
             return rc;
         }
-        *next_ms = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-        PQclear(r);
+        *next_ms = strtoll(pq.PQgetvalue(r, 0, 0), NULL, 10);
+        pq.PQclear(r);
     }
     return AP_ENOTFOUND;
 }
@@ -1162,8 +1169,9 @@ store_pg_job_taken(struct store_txn *txn, const char *id, bool *yes)
                  "WHERE key = $1", 1, vals, NULL, NULL, 0, PGRES_TUPLES_OK,
                  &r);
     if (rc == AP_OK) {
-        *yes = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-        PQclear(r);
+        *yes = pq.PQntuples(r) == 1 &&
+               strcmp(pq.PQgetvalue(r, 0, 0), "t") == 0;
+        pq.PQclear(r);
     }
     return rc;
 }
@@ -1181,11 +1189,11 @@ store_pg_job_disown(struct store_txn *txn, store_scan_fn fn, void *arg)
     if (rc != AP_OK) {
         return rc;
     }
-    for (int i = 0; i < PQntuples(r); i++) {
-        if (!fn(arg, PQgetvalue(r, i, 0), "", 0)) {
+    for (int i = 0; i < pq.PQntuples(r); i++) {
+        if (!fn(arg, pq.PQgetvalue(r, i, 0), "", 0)) {
             break;
         }
     }
-    PQclear(r);
+    pq.PQclear(r);
     return AP_OK;
 }

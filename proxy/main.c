@@ -5,8 +5,11 @@
  * store, nonces, the first configuration snapshot (policy, adapter,
  * issuer), job workers, listener, admin listener; then READY=1 to systemd
  * (sd_notify; nothing without NOTIFY_SOCKET) and a watchdog thread when
- * WATCHDOG_USEC asks for one. SIGHUP reloads the whole configuration
- * (proxy/snapshot.h) and reopens the audit log. Stop in reverse. */
+ * WATCHDOG_USEC asks for one. libsystemd is loaded (dlopen) only when
+ * NOTIFY_SOCKET is set: outside systemd it is never mapped. SIGHUP reloads
+ * the whole configuration (proxy/snapshot.h) and reopens the audit log.
+ * Stop in reverse. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -449,8 +452,10 @@ app_open(const struct config *cfg, struct app *app, bool pki, bool serving)
     if (make_dir(cfg->server.data_dir) != 0 || make_dir(path) != 0) {
         return -1;
     }
-    if (crypto_init() != AP_OK || httpc_global_init() != AP_OK) {
-        fprintf(stderr, "acmeproxy: cannot initialise crypto or libcurl\n");
+    /* libcurl is loaded at its first use (common/httpc.h), libpq when a
+     * PostgreSQL store is opened (common/store_pg.c). */
+    if (crypto_init() != AP_OK) {
+        fprintf(stderr, "acmeproxy: cannot initialise crypto\n");
         return -1;
     }
     /* On a shared store the embedded CA is given, never made here: every
@@ -564,6 +569,60 @@ administer(const struct config *cfg, const struct admin_cmd *cmd)
     return status;
 }
 
+/* ---- systemd (libsystemd, loaded only when systemd runs us) ---- */
+
+#define MAIN_LIBSYSTEMD "libsystemd.so.0"
+
+/* Set once by sd_bind before any thread starts, read-only after; both
+ * NULL when NOTIFY_SOCKET is unset, where sd_notify would do nothing. */
+static struct {
+    __typeof__(sd_notify) *notify;
+    __typeof__(sd_watchdog_enabled) *watchdog_enabled;
+} sd;
+
+/* Under systemd (NOTIFY_SOCKET set), loads libsystemd and binds
+ * sd_notify and sd_watchdog_enabled; elsewhere does nothing. 0, or -1
+ * with why on stderr (systemd would wait for a READY=1 that never
+ * comes). */
+static int
+sd_bind(void)
+{
+    void *h;
+    const char *e;
+
+    if (getenv("NOTIFY_SOCKET") == NULL) {
+        return 0;
+    }
+    h = dlopen(MAIN_LIBSYSTEMD, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        e = dlerror();
+        fprintf(stderr, "acmeproxy: NOTIFY_SOCKET is set but libsystemd "
+                "(%s, Debian package libsystemd0) cannot be loaded: %s\n",
+                MAIN_LIBSYSTEMD, e != NULL ? e : "not found");
+        return -1;
+    }
+    *(void **)&sd.notify = dlsym(h, "sd_notify");
+    *(void **)&sd.watchdog_enabled = dlsym(h, "sd_watchdog_enabled");
+    if (sd.notify == NULL || sd.watchdog_enabled == NULL) {
+        fprintf(stderr, "acmeproxy: %s has no sd_notify or "
+                "sd_watchdog_enabled\n", MAIN_LIBSYSTEMD);
+        sd.notify = NULL;
+        sd.watchdog_enabled = NULL;
+        (void)dlclose(h);
+        return -1;
+    }
+    return 0; /* never closed: the pointers stay valid */
+}
+
+/* sd_notify(0, msg) when systemd runs us; nothing otherwise. */
+static void
+notify(const char *msg)
+{
+    if (sd.notify != NULL) {
+        (void)sd.notify(0, msg);
+    }
+}
+
 /* The service watchdog (WatchdogSec): WATCHDOG=1 every half period while
  * the listener's event loop answers. */
 struct watchdog {
@@ -601,7 +660,7 @@ watchdog_main(void *arg)
         }
         pthread_mutex_unlock(&w->lock);
         if (server_alive(w->srv, wait_ms > 0 ? wait_ms : 1)) {
-            (void)sd_notify(0, "WATCHDOG=1");
+            notify("WATCHDOG=1");
         } else {
             log_err("main", "watchdog: the listener's event loop did not "
                     "answer within %u ms", wait_ms);
@@ -619,7 +678,8 @@ watchdog_start(struct server *srv)
     pthread_condattr_t ca;
     uint64_t usec = 0;
 
-    if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) {
+    if (sd.watchdog_enabled == NULL ||
+        sd.watchdog_enabled(0, &usec) <= 0 || usec == 0) {
         return NULL;
     }
     w = calloc(1, sizeof(*w));
@@ -671,7 +731,7 @@ notify_reloading(void)
     (void)snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
                    (unsigned long long)ts.tv_sec * 1000000ULL +
                        (unsigned long long)ts.tv_nsec / 1000ULL);
-    (void)sd_notify(0, msg);
+    notify(msg);
 }
 
 /* SIGHUP: the audit log is reopened (logrotate), and the whole
@@ -746,7 +806,7 @@ reload(struct app *app, struct server *srv, bool https,
                      ? ", listener certificate"
                      : "");
     }
-    (void)sd_notify(0, "READY=1\nSTATUS=serving");
+    notify("READY=1\nSTATUS=serving");
 }
 
 static int
@@ -779,7 +839,7 @@ serve(const struct config *cfg)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (app_open(cfg, &app, true, true) != 0) {
+    if (sd_bind() != 0 || app_open(cfg, &app, true, true) != 0) {
         return 1;
     }
     if (https &&
@@ -875,7 +935,7 @@ serve(const struct config *cfg)
            CA_ROOT_FILE);
     fflush(stdout);
     /* The listener accepts and the store is open: ready. */
-    (void)sd_notify(0, "READY=1\nSTATUS=serving");
+    notify("READY=1\nSTATUS=serving");
     wd = watchdog_start(srv);
 
     while (sigwait(&sigs, &sig) == 0) {
@@ -885,7 +945,7 @@ serve(const struct config *cfg)
         }
         break;
     }
-    (void)sd_notify(0, "STOPPING=1");
+    notify("STOPPING=1");
     log_info("main", "signal %d: stopping", sig);
     status = 0;
 out:

@@ -567,6 +567,70 @@ test_wire() {
     fi
 }
 
+# test_lazy_libs WHEN: which of the libraries the proxy loads with dlopen
+# when it first needs them (README "Memory") the running proxy maps. Idle:
+# neither libcurl nor libxml2 (no adcs adapter) nor libsystemd (not run by
+# systemd), and libpq only on PostgreSQL; after an http-01 validation
+# (WHEN=after_issue): libcurl too.
+test_lazy_libs() {
+    local name=lazy_libs_$1 maps lib want bad=""
+    maps=$(awk '$6 ~ /\.so/ {n = $6; sub(/.*\//, "", n); print n}' \
+        "/proc/$SERVER_PID/maps" 2>/dev/null | sort -u)
+    if [ -z "$maps" ]; then
+        not_ok "$name" "cannot read /proc/$SERVER_PID/maps"
+        return
+    fi
+    for lib in libcurl libpq libxml2 libsystemd; do
+        want=no
+        [ "$lib" = libpq ] && [ "$STORE_ENGINE" = postgresql ] && want=yes
+        [ "$lib" = libcurl ] && [ "$1" = after_issue ] && want=yes
+        if echo "$maps" | grep -q "^$lib\.so"; then
+            [ "$want" = yes ] || bad="$bad $lib mapped;"
+        else
+            [ "$want" = no ] || bad="$bad $lib not mapped;"
+        fi
+    done
+    if [ -n "$bad" ]; then
+        bad=${bad# }
+        not_ok "$name" "${bad%;}"
+    else
+        ok "$name"
+    fi
+}
+
+# engine = postgresql where libpq cannot be loaded (an empty file bind-
+# mounted over it in a private mount namespace): the start fails with an
+# error that names the library and its package, before any connection.
+test_pg_without_libpq() {
+    local name=postgresql_without_libpq_named lib dir=$TMP/nolibpq out rc
+    lib=$(/sbin/ldconfig -p | awk '$1 == "libpq.so.5" {print $NF; exit}')
+    if [ -z "$lib" ] || ! command -v unshare > /dev/null; then
+        not_ok "$name" "libpq.so.5 or unshare not found"
+        return
+    fi
+    mkdir -p "$dir"
+    # A shared store's CA is given (docs/ha.md): the one of this run's.
+    cp "$DATA_DIR"/ca* "$dir"/ 2>/dev/null
+    (umask 077; head -c 48 /dev/urandom > "$dir/nonce.key")
+    printf '%s\n' "[server]" "listen = 127.0.0.1:$ACME_PORT" \
+        "base_url = https://localhost:$ACME_PORT" "data_dir = $dir" \
+        "[store]" "engine = postgresql" \
+        "postgresql = host=127.0.0.1 port=1 dbname=none" \
+        "[acme]" "nonce_key_file = $dir/nonce.key" \
+        "[adapter]" "type = local" > "$dir/proxy.conf"
+    out=$(timeout 30 unshare -m sh -c \
+        'mount --bind /dev/null "$1" && exec "$2" -c "$3"' \
+        sh "$lib" "$TARGET" "$dir/proxy.conf" 2>&1)
+    rc=$?
+    if [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ]; then
+        not_ok "$name" "exit status $rc"
+    elif ! echo "$out" | grep -q 'needs libpq (libpq.so.5, Debian package libpq5)'; then
+        not_ok "$name" "no error naming libpq5: $(echo "$out" | tail -n 2 | tr '\n' ' ')"
+    else
+        ok "$name"
+    fi
+}
+
 test_server_stop_clean() {
     local name=server_exit_clean
     if ! server_stop; then
@@ -603,7 +667,9 @@ main() {
         test_server_starts || started=0
     fi
     if [ "$started" = 1 ]; then
+        [ "$BACKEND" = proxy ] && test_lazy_libs idle
         test_lego_issue
+        [ "$BACKEND" = proxy ] && test_lazy_libs after_issue
         # lego's CSR then carries the TLS feature (must-staple), which
         # the CSR extension policy (common/csr.h) must let through.
         test_lego_renew lego_renew_must_staple lego-renew --must-staple
@@ -619,6 +685,7 @@ main() {
             test_wire
         fi
         test_server_stop_clean
+        [ "$BACKEND" = proxy ] && test_pg_without_libpq
     fi
     if [ "$FAILED" -gt 0 ] && [ "$BACKEND" = proxy ] && [ "$started" = 1 ]; then
         show_tail "$TMP/proxy.log" 60
