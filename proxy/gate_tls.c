@@ -61,12 +61,11 @@ gate_tls_free(struct gate_tls *t)
 /* mbedTLS 2.28 signs with an EC key of type ECKEY (what
  * mbedtls_pk_parse_key makes) through a copy whose group is loaded afresh,
  * so each handshake's signature first computes the table of multiples of
- * the generator again (about 45% of the signature's CPU: test/bench/
- * README.md "TLS"). The same key as an ECDSA
- * key is signed with in place and keeps that table in its group: made
- * here, by one signature, so that t stays read-only once gate_tls_new
- * returns. Other key types are left as they are. 0 or an mbedTLS error
- * (t->pk unchanged then). */
+ * the generator again: half the signature's CPU (test/bench/README.md
+ * "TLS"). The same key as an ECDSA key is signed with in place and keeps
+ * that table in its group: made here, by one signature, so that t stays
+ * read-only once gate_tls_new returns. Other key types are left as they
+ * are. 0 or an mbedTLS error (t->pk unchanged then). */
 static int
 gate_tls_keep_ecdsa(struct gate_tls *t)
 {
