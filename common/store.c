@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,15 +77,17 @@ _Static_assert(STORE__MAX <= 32, "store_commit_fn gets a 32-bit table set");
 struct batch_waiter {
     struct batch_waiter *next;
     int mrc;        /* the batch commit's result */
-    bool done;
+    sem_t ended;    /* posted by the leader once mrc is set: the waiter
+                       sleeps on it alone, outside gc.lock, so the end of
+                       a batch wakes each member once, without a herd
+                       contending for the lock */
 };
 
 struct group_commit {
     pthread_mutex_t lock;   /* everything below */
-    pthread_cond_t work;    /* to the leader: a child ended, the number of
-                               waiting threads or the hold changed */
+    pthread_cond_t work;    /* to the leader: it may close the batch now
+                               (may_close_locked became true) */
     pthread_cond_t slot;    /* to beginners: a batch or the slot is free */
-    pthread_cond_t done;    /* to members: a batch ended */
     bool hold;              /* store_batch_hold */
     MDB_txn *batch;         /* the open batch, NULL while none is */
     bool busy;              /* the leader is beginning or committing the
@@ -158,24 +161,42 @@ batch_full_locked(const struct group_commit *gc)
            gc->bytes >= STORE_BATCH_MAX_BYTES;
 }
 
+/* What the leader waits for before it commits: no child open, not held,
+ * and nobody waiting to begin one unless the batch is full. It is woken
+ * only when this becomes true, not at every member's end. */
+static bool
+may_close_locked(const struct group_commit *gc)
+{
+    return !gc->child_open && !gc->hold &&
+           (gc->waiting == 0 || batch_full_locked(gc));
+}
+
 /* The slot is free again (under gc->lock). */
 static void
 child_end_locked(struct group_commit *gc)
 {
     gc->child_open = false;
-    pthread_cond_signal(&gc->work);
+    if (may_close_locked(gc)) {
+        pthread_cond_signal(&gc->work);
+    }
     if (gc->waiting > 0 && !batch_full_locked(gc)) {
         pthread_cond_signal(&gc->slot);
     }
 }
 
-/* Waits until the batch w was linked into has ended (under gc->lock). */
-static void
-wait_batch_locked(struct group_commit *gc, struct batch_waiter *w)
+/* Links w (sem_init'ed by the caller) into the open batch's waiters, then
+ * drops gc->lock and sleeps until the leader has ended that batch; returns
+ * its result, without gc->lock. */
+static int
+wait_batch_unlock(struct group_commit *gc, struct batch_waiter *w)
 {
-    while (!w->done) {
-        pthread_cond_wait(&gc->done, &gc->lock);
+    w->next = gc->waiters;
+    gc->waiters = w;
+    pthread_mutex_unlock(&gc->lock);
+    while (sem_wait(&w->ended) != 0) {
+        /* EINTR: a signal handler ran; sleep on */
     }
+    return w->mrc;
 }
 
 /* The leader, its own child ended: waits until no child is open and
@@ -191,8 +212,7 @@ leader_close_locked(struct group_commit *gc)
     MDB_txn *b;
     int mrc;
 
-    while (gc->child_open || gc->hold ||
-           (gc->waiting > 0 && !batch_full_locked(gc))) {
+    while (!may_close_locked(gc)) {
         pthread_cond_wait(&gc->work, &gc->lock);
     }
     b = gc->batch;
@@ -217,11 +237,13 @@ leader_close_locked(struct group_commit *gc)
     } else if (members > 0) {
         gc->stats.failed++;
     }
-    for (; w != NULL; w = w->next) {
+    while (w != NULL) {
+        struct batch_waiter *next = w->next;
+
         w->mrc = mrc;
-        w->done = true;     /* its thread returns once we unlock */
+        (void)sem_post(&w->ended);  /* w may be gone once this returns */
+        w = next;
     }
-    pthread_cond_broadcast(&gc->done);
     if (gc->waiting > 0) {
         pthread_cond_signal(&gc->slot);     /* the next leader */
     }
@@ -241,7 +263,6 @@ lmdb_begin_write(struct store *st, MDB_txn **out, bool *lead)
     for (int tries = 0;; tries++) {
         *lead = false;
         gc->waiting++;
-        pthread_cond_signal(&gc->work);
         for (;;) {
             if (gc->batch == NULL && !gc->busy) {
                 MDB_txn *b = NULL;
@@ -272,6 +293,9 @@ lmdb_begin_write(struct store *st, MDB_txn **out, bool *lead)
         if (mrc != 0) {
             if (gc->waiting > 0) {
                 pthread_cond_signal(&gc->slot);
+            }
+            if (may_close_locked(gc)) {
+                pthread_cond_signal(&gc->work);
             }
             break;
         }
@@ -304,7 +328,7 @@ static ap_err
 lmdb_commit_write(struct store_txn *txn)
 {
     struct group_commit *gc = &txn->st->lmdb->gc;
-    struct batch_waiter w = { NULL, 0, false };
+    struct batch_waiter w;
     int mrc;
 
     if (txn->failed) {
@@ -318,10 +342,6 @@ lmdb_commit_write(struct store_txn *txn)
     if (mrc == 0) {
         gc->members++;
         gc->bytes += txn->bytes;
-        if (!txn->lead) {
-            w.next = gc->waiters;
-            gc->waiters = &w;
-        }
     } else {
         gc->broken = true;  /* it may have marked the batch unusable */
     }
@@ -332,11 +352,14 @@ lmdb_commit_write(struct store_txn *txn)
         if (mrc == 0) {
             mrc = brc;
         }
+        pthread_mutex_unlock(&gc->lock);
     } else if (mrc == 0) {
-        wait_batch_locked(gc, &w);
-        mrc = w.mrc;
+        (void)sem_init(&w.ended, 0, 0);
+        mrc = wait_batch_unlock(gc, &w);
+        sem_destroy(&w.ended);
+    } else {
+        pthread_mutex_unlock(&gc->lock);
     }
-    pthread_mutex_unlock(&gc->lock);
     return map_rc(mrc, "commit", txn->st);
 }
 
@@ -344,20 +367,22 @@ static void
 lmdb_abort_write(struct store_txn *txn)
 {
     struct group_commit *gc = &txn->st->lmdb->gc;
-    struct batch_waiter w = { NULL, 0, false };
+    struct batch_waiter w;
 
     mdb_txn_abort(txn->mdb);
     pthread_mutex_lock(&gc->lock);
     child_end_locked(gc);
     if (txn->lead) {
         (void)leader_close_locked(gc);
+        pthread_mutex_unlock(&gc->lock);
     } else if (gc->members > 0) {
         /* It may have read their writes: not before they are durable. */
-        w.next = gc->waiters;
-        gc->waiters = &w;
-        wait_batch_locked(gc, &w);
+        (void)sem_init(&w.ended, 0, 0);
+        (void)wait_batch_unlock(gc, &w);
+        sem_destroy(&w.ended);
+    } else {
+        pthread_mutex_unlock(&gc->lock);
     }
-    pthread_mutex_unlock(&gc->lock);
 }
 
 void
@@ -413,7 +438,6 @@ lmdb_open(struct store *st, const char *dir, size_t map_size_mb,
     pthread_mutex_init(&l->gc.lock, NULL);
     pthread_cond_init(&l->gc.work, NULL);
     pthread_cond_init(&l->gc.slot, NULL);
-    pthread_cond_init(&l->gc.done, NULL);
     mrc = mdb_env_create(&l->env);
     if (mrc != 0) {
         snprintf(errbuf, errlen, "mdb_env_create: %s", mdb_strerror(mrc));
@@ -536,7 +560,6 @@ store_close(struct store *st)
         pthread_mutex_destroy(&st->lmdb->gc.lock);
         pthread_cond_destroy(&st->lmdb->gc.work);
         pthread_cond_destroy(&st->lmdb->gc.slot);
-        pthread_cond_destroy(&st->lmdb->gc.done);
         free(st->lmdb);
     }
     if (st->claims.journal_fd != -1) {
