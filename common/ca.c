@@ -782,8 +782,11 @@ out:
  * algorithm and its parameters: rsaEncryption with a modulus of at least
  * CA_RSA_MIN_BITS (from the RSAPublicKey in the BIT STRING), or
  * id-ecPublicKey on a named curve (RFC 5480 §2.1.1) among P-256, P-384
- * and P-521. Any other algorithm is refused. *out (free with spki_free)
- * set only on AP_OK. */
+ * and P-521. Any other algorithm is refused: AP_EINVAL for a key type
+ * OpenSSL knows, AP_EPARSE for an OID it does not (as when the key was
+ * decoded). The BIT STRING must have no unused bits and an RSAPublicKey a
+ * positive modulus and nothing after it. *out (free with spki_free) set
+ * only on AP_OK. */
 static ap_err
 spki_read(const unsigned char *der, size_t len, CA_SPKI **out, unsigned *ku,
           char *errbuf, size_t errlen)
@@ -841,12 +844,18 @@ spki_read(const unsigned char *der, size_t len, CA_SPKI **out, unsigned *ku,
         }
         *ku = KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT;
     } else if (nid == NID_X9_62_id_ecPublicKey) {
-        if (ptype != V_ASN1_OBJECT) {
+        if (ptype == V_ASN1_SEQUENCE) {
             ca_errf(errbuf, errlen, "EC key without a named curve");
             rc = AP_EINVAL;
             goto out;
         }
-        nid = OBJ_obj2nid(pval);
+        nid = ptype == V_ASN1_OBJECT ? OBJ_obj2nid(pval) : NID_undef;
+        if (nid == NID_undef) {
+            /* No curve at all, or one OpenSSL does not know. */
+            ca_errf(errbuf, errlen, "public key does not parse");
+            rc = AP_EPARSE;
+            goto out;
+        }
         rc = AP_EINVAL;
         for (i = 0; i < sizeof(curves) / sizeof(curves[0]); i++) {
             if (nid == curves[i]) {
@@ -858,7 +867,8 @@ spki_read(const unsigned char *der, size_t len, CA_SPKI **out, unsigned *ku,
             goto out;
         }
         *ku = KU_DIGITAL_SIGNATURE;
-    } else if (nid != NID_undef) {
+    } else if (nid != NID_undef && EVP_PKEY_asn1_find(NULL, nid) != NULL) {
+        /* A key type OpenSSL knows (Ed25519, RSASSA-PSS, X25519 ...). */
         ca_errf(errbuf, errlen, "key type %s not supported",
                 OBJ_nid2sn(nid));
         rc = AP_EINVAL;
