@@ -813,7 +813,8 @@ spki_read(const unsigned char *der, size_t len, CA_SPKI **out, unsigned *ku,
     }
     spki = (CA_SPKI *)ASN1_item_d2i(NULL, &p, (long)len,
                                     ASN1_ITEM_rptr(CA_SPKI));
-    /* Both kinds of key are whole bytes: no unused bits. */
+    /* Both kinds of key are whole bytes: no unused bits (which the BIT
+     * STRING decoder keeps in the low 3 bits of flags). */
     if (spki == NULL || p != der + len ||
         ASN1_STRING_length(spki->key) <= 0 ||
         (spki->key->flags & 0x07) != 0) {
