@@ -21,6 +21,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/asn1t.h>
+#include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -53,10 +55,36 @@ struct ca {
     long long int_not_after;       /* leaves end no later */
 };
 
-/* What a leaf is made of, after the checks of ca_issue. */
+/* A SubjectPublicKeyInfo (RFC 5280 §4.1.2.7) as two parts, decoded by
+ * OpenSSL's ASN.1 templates without building the key: d2i_X509_PUBKEY
+ * would decode it through the OpenSSL 3.0 provider decoders. */
+typedef struct {
+    X509_ALGOR *alg;
+    ASN1_BIT_STRING *key;
+} CA_SPKI;
+
+ASN1_SEQUENCE(CA_SPKI) = {
+    ASN1_SIMPLE(CA_SPKI, alg, X509_ALGOR),
+    ASN1_SIMPLE(CA_SPKI, key, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(CA_SPKI)
+
+/* RSAPublicKey (RFC 8017 §A.1.1), the subjectPublicKey of rsaEncryption. */
+typedef struct {
+    ASN1_INTEGER *n;
+    ASN1_INTEGER *e;
+} CA_RSAPUB;
+
+ASN1_SEQUENCE(CA_RSAPUB) = {
+    ASN1_SIMPLE(CA_RSAPUB, n, ASN1_INTEGER),
+    ASN1_SIMPLE(CA_RSAPUB, e, ASN1_INTEGER),
+} static_ASN1_SEQUENCE_END(CA_RSAPUB)
+
+/* What a leaf is made of, after the checks of ca_issue: exactly one of
+ * key and spki is set. */
 struct leaf_spec {
-    EVP_PKEY *key;                 /* the subject's (public) key */
-    const X509_PUBKEY *spki;       /* the same as sent, or NULL */
+    EVP_PKEY *key;                 /* a key we made, or NULL */
+    const CA_SPKI *spki;           /* the subject's key as sent, or NULL */
+    unsigned ku;                   /* keyUsage bits for that key */
     const char *const *dns_names;
     size_t n_dns_names;
     const char *const *ip_addrs;
@@ -551,6 +579,78 @@ ca_intermediate_pem(const struct ca *ca)
 
 /* ---- leaves -------------------------------------------------------- */
 
+static void
+spki_free(CA_SPKI *spki)
+{
+    ASN1_item_free((ASN1_VALUE *)spki, ASN1_ITEM_rptr(CA_SPKI));
+}
+
+/* The modulus size of the RSAPublicKey in key (every byte): AP_EPARSE
+ * when it is not one with a positive modulus. */
+static ap_err
+rsa_bits(const ASN1_BIT_STRING *key, int *bits)
+{
+    const unsigned char *der = ASN1_STRING_get0_data(key);
+    const unsigned char *p = der;
+    int len = ASN1_STRING_length(key);
+    CA_RSAPUB *rsa;
+    BIGNUM *n = NULL;
+    ap_err rc = AP_EPARSE;
+
+    rsa = (CA_RSAPUB *)ASN1_item_d2i(NULL, &p, len,
+                                     ASN1_ITEM_rptr(CA_RSAPUB));
+    if (rsa != NULL && p == der + len &&
+        ASN1_STRING_type(rsa->n) == V_ASN1_INTEGER &&
+        ASN1_STRING_type(rsa->e) == V_ASN1_INTEGER) {
+        n = ASN1_INTEGER_to_BN(rsa->n, NULL);
+        rc = n == NULL ? AP_ENOMEM : AP_OK;
+    }
+    if (rc == AP_OK) {
+        *bits = BN_num_bits(n);
+        rc = *bits > 0 ? AP_OK : AP_EPARSE;
+    }
+    BN_free(n);
+    ASN1_item_free((ASN1_VALUE *)rsa, ASN1_ITEM_rptr(CA_RSAPUB));
+    return rc;
+}
+
+/* Puts the algorithm (with its parameters) and the key bits of spki, as
+ * sent, into x's subjectPublicKeyInfo. X509_set_pubkey would need the
+ * decoded key and re-encode it through OpenSSL 3.0's encoders. */
+static ap_err
+spki_set(X509 *x, const CA_SPKI *spki)
+{
+    const ASN1_OBJECT *aobj = NULL;
+    const void *pval = NULL;
+    ASN1_OBJECT *alg = NULL;
+    ASN1_OBJECT *param = NULL;
+    unsigned char *enc = NULL;
+    int ptype = V_ASN1_UNDEF;
+    int len = ASN1_STRING_length(spki->key);
+
+    X509_ALGOR_get0(&aobj, &ptype, &pval, spki->alg);
+    /* spki_read lets no other parameters through. */
+    if (ptype != V_ASN1_OBJECT && ptype != V_ASN1_NULL &&
+        ptype != V_ASN1_UNDEF) {
+        return AP_EINVAL;
+    }
+    if (ptype == V_ASN1_OBJECT) {
+        param = OBJ_dup(pval);
+    }
+    alg = OBJ_dup(aobj);
+    enc = OPENSSL_memdup(ASN1_STRING_get0_data(spki->key), (size_t)len);
+    if (alg != NULL && enc != NULL &&
+        (ptype != V_ASN1_OBJECT || param != NULL) &&
+        X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), alg, ptype, param,
+                               enc, len) == 1) {
+        return AP_OK;
+    }
+    ASN1_OBJECT_free(alg);
+    ASN1_OBJECT_free(param);
+    OPENSSL_free(enc);
+    return AP_ENOMEM;
+}
+
 /* Checks spec, builds the leaf and signs it with the intermediate. */
 static ap_err
 leaf_issue(struct ca *ca, const struct leaf_spec *spec, char **out,
@@ -563,8 +663,6 @@ leaf_issue(struct ca *ca, const struct leaf_spec *spec, char **out,
     const char *cn;
     size_t cn_len;
     bool has_cn;
-    unsigned ku;
-    int type;
 
     if ((spec->n_dns_names > 0 && spec->dns_names == NULL) ||
         (spec->n_ip_addrs > 0 && spec->ip_addrs == NULL)) {
@@ -581,28 +679,6 @@ leaf_issue(struct ca *ca, const struct leaf_spec *spec, char **out,
         spec->n_ip_addrs > CA_NAMES_MAX - spec->n_dns_names) {
         ca_errf(errbuf, errlen, "more than %d names", CA_NAMES_MAX);
         rc = AP_ETOOBIG;
-        goto out;
-    }
-    type = EVP_PKEY_get_base_id(spec->key);
-    if (type == EVP_PKEY_RSA) {
-        if (EVP_PKEY_get_bits(spec->key) < CA_RSA_MIN_BITS) {
-            ca_errf(errbuf, errlen, "RSA key shorter than %d bits",
-                    CA_RSA_MIN_BITS);
-            rc = AP_EINVAL;
-            goto out;
-        }
-        ku = KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT;
-    } else if (type == EVP_PKEY_EC) {
-        if (!ca_ec_curve_ok(spec->key)) {
-            ca_errf(errbuf, errlen, "EC key not on P-256, P-384 or P-521");
-            rc = AP_EINVAL;
-            goto out;
-        }
-        ku = KU_DIGITAL_SIGNATURE;
-    } else {
-        ca_errf(errbuf, errlen, "key type %s not supported",
-                OBJ_nid2sn(type));
-        rc = AP_EINVAL;
         goto out;
     }
     if (spec->not_after <= spec->not_before) {
@@ -658,7 +734,7 @@ leaf_issue(struct ca *ca, const struct leaf_spec *spec, char **out,
         X509_set_subject_name(x, subject) != 1 ||
         /* The intermediate's subject byte for byte (RFC 5280 §7.1). */
         X509_set_issuer_name(x, X509_get_subject_name(ca->inter)) != 1 ||
-        (spec->spki != NULL ? ca_spki_copy(x, spec->spki) != AP_OK
+        (spec->spki != NULL ? spki_set(x, spec->spki) != AP_OK
                             : X509_set_pubkey(x, spec->key) != 1)) {
         ca_errf(errbuf, errlen, "cannot build the certificate");
         goto out;
@@ -668,7 +744,7 @@ leaf_issue(struct ca *ca, const struct leaf_spec *spec, char **out,
         rc = ca_bc_add(x, false, -1);
     }
     if (rc == AP_OK) {
-        rc = ca_ku_add(x, ku);
+        rc = ca_ku_add(x, spec->ku);
     }
     if (rc == AP_OK) {
         rc = ca_eku_add(x, spec->eku == 0 || (spec->eku & CA_EKU_SERVER),
@@ -699,14 +775,33 @@ out:
     return rc;
 }
 
-/* The subject's SubjectPublicKeyInfo from DER (every byte), decoded into
- * a key OpenSSL can use (*key is held by *out). */
+/* The subject's SubjectPublicKeyInfo from DER (every byte) and the
+ * keyUsage bits for its key. The key itself is not built: the CSR it comes
+ * from was parsed and its signature verified with this same key at
+ * finalize (common/csr.c), so only what the leaf needs is read, from the
+ * algorithm and its parameters: rsaEncryption with a modulus of at least
+ * CA_RSA_MIN_BITS (from the RSAPublicKey in the BIT STRING), or
+ * id-ecPublicKey on a named curve (RFC 5480 §2.1.1) among P-256, P-384
+ * and P-521. Any other algorithm is refused: AP_EINVAL for a key type
+ * OpenSSL knows, AP_EPARSE for an OID it does not (as when the key was
+ * decoded). The BIT STRING must have no unused bits and an RSAPublicKey a
+ * positive modulus and nothing after it. *out (free with spki_free) set
+ * only on AP_OK. */
 static ap_err
-spki_read(const unsigned char *der, size_t len, X509_PUBKEY **out,
-          EVP_PKEY **key, char *errbuf, size_t errlen)
+spki_read(const unsigned char *der, size_t len, CA_SPKI **out, unsigned *ku,
+          char *errbuf, size_t errlen)
 {
+    static const int curves[] = { NID_X9_62_prime256v1, NID_secp384r1,
+                                  NID_secp521r1 };
+    ap_err rc = AP_EINTERNAL;
     const unsigned char *p = der;
-    X509_PUBKEY *pub;
+    const ASN1_OBJECT *aobj = NULL;
+    const void *pval = NULL;
+    CA_SPKI *spki = NULL;
+    int ptype = V_ASN1_UNDEF;
+    int bits = 0;
+    int nid;
+    size_t i;
 
     if (der == NULL || len == 0) {
         ca_errf(errbuf, errlen, "no public key");
@@ -716,23 +811,81 @@ spki_read(const unsigned char *der, size_t len, X509_PUBKEY **out,
         ca_errf(errbuf, errlen, "public key of %zu bytes", len);
         return AP_EPARSE;
     }
-    pub = d2i_X509_PUBKEY(NULL, &p, (long)len);
-    *key = pub != NULL && p == der + len ? X509_PUBKEY_get0(pub) : NULL;
-    if (*key == NULL) {
+    spki = (CA_SPKI *)ASN1_item_d2i(NULL, &p, (long)len,
+                                    ASN1_ITEM_rptr(CA_SPKI));
+    /* Both kinds of key are whole bytes: no unused bits (which the BIT
+     * STRING decoder keeps in the low 3 bits of flags). */
+    if (spki == NULL || p != der + len ||
+        ASN1_STRING_length(spki->key) <= 0 ||
+        (spki->key->flags & 0x07) != 0) {
         ca_errf(errbuf, errlen, "public key does not parse");
-        X509_PUBKEY_free(pub);
-        return AP_EPARSE;
+        rc = AP_EPARSE;
+        goto out;
     }
-    /* RFC 5480 §2.1.1: an EC key names its curve. */
-    if (EVP_PKEY_get_base_id(*key) == EVP_PKEY_EC &&
-        !ca_spki_named_curve(pub)) {
-        ca_errf(errbuf, errlen, "EC key without a named curve");
-        X509_PUBKEY_free(pub);
-        *key = NULL;
-        return AP_EINVAL;
+    X509_ALGOR_get0(&aobj, &ptype, &pval, spki->alg);
+    nid = OBJ_obj2nid(aobj);
+    if (nid == NID_rsaEncryption) {
+        /* RFC 3279 §2.3.1: the parameters are NULL. */
+        rc = ptype == V_ASN1_NULL || ptype == V_ASN1_UNDEF
+                 ? rsa_bits(spki->key, &bits)
+                 : AP_EPARSE;
+        if (rc == AP_EPARSE) {
+            ca_errf(errbuf, errlen, "public key does not parse");
+            goto out;
+        }
+        if (rc != AP_OK) {
+            ca_errf(errbuf, errlen, "cannot read the RSA key");
+            goto out;
+        }
+        if (bits < CA_RSA_MIN_BITS) {
+            ca_errf(errbuf, errlen, "RSA key shorter than %d bits",
+                    CA_RSA_MIN_BITS);
+            rc = AP_EINVAL;
+            goto out;
+        }
+        *ku = KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT;
+    } else if (nid == NID_X9_62_id_ecPublicKey) {
+        if (ptype == V_ASN1_SEQUENCE) {
+            ca_errf(errbuf, errlen, "EC key without a named curve");
+            rc = AP_EINVAL;
+            goto out;
+        }
+        nid = ptype == V_ASN1_OBJECT ? OBJ_obj2nid(pval) : NID_undef;
+        if (nid == NID_undef) {
+            /* No curve at all, or one OpenSSL does not know. */
+            ca_errf(errbuf, errlen, "public key does not parse");
+            rc = AP_EPARSE;
+            goto out;
+        }
+        rc = AP_EINVAL;
+        for (i = 0; i < sizeof(curves) / sizeof(curves[0]); i++) {
+            if (nid == curves[i]) {
+                rc = AP_OK;
+            }
+        }
+        if (rc != AP_OK) {
+            ca_errf(errbuf, errlen, "EC key not on P-256, P-384 or P-521");
+            goto out;
+        }
+        *ku = KU_DIGITAL_SIGNATURE;
+    } else if (nid != NID_undef && EVP_PKEY_asn1_find(NULL, nid) != NULL) {
+        /* A key type OpenSSL knows (Ed25519, RSASSA-PSS, X25519 ...). */
+        ca_errf(errbuf, errlen, "key type %s not supported",
+                OBJ_nid2sn(nid));
+        rc = AP_EINVAL;
+        goto out;
+    } else {
+        ca_errf(errbuf, errlen, "public key does not parse");
+        rc = AP_EPARSE;
+        goto out;
     }
-    *out = pub;
-    return AP_OK;
+    *out = spki;
+    spki = NULL;
+    rc = AP_OK;
+out:
+    spki_free(spki);
+    ERR_clear_error();
+    return rc;
 }
 
 ap_err
@@ -741,8 +894,8 @@ ca_issue(struct ca *ca, const struct ca_issue_req *req, char **cert_pem,
 {
     ap_err rc = AP_EINTERNAL;
     struct leaf_spec spec;
-    X509_PUBKEY *spki = NULL;
-    EVP_PKEY *key = NULL;
+    CA_SPKI *spki = NULL;
+    unsigned ku = 0;
     char *pem = NULL;
 
     if (errbuf != NULL && errlen > 0) {
@@ -754,13 +907,14 @@ ca_issue(struct ca *ca, const struct ca_issue_req *req, char **cert_pem,
         rc = AP_EINVAL;
         goto out;
     }
-    rc = spki_read(req->pubkey_der, req->pubkey_der_len, &spki, &key,
-                   errbuf, errlen);
+    rc = spki_read(req->pubkey_der, req->pubkey_der_len, &spki, &ku, errbuf,
+                   errlen);
     if (rc != AP_OK) {
         goto out;
     }
-    spec.key = key;
+    spec.key = NULL;
     spec.spki = spki;
+    spec.ku = ku;
     spec.dns_names = req->dns_names;
     spec.n_dns_names = req->n_dns_names;
     spec.ip_addrs = req->ip_addrs;
@@ -771,7 +925,7 @@ ca_issue(struct ca *ca, const struct ca_issue_req *req, char **cert_pem,
     spec.eku = req->eku;
     rc = leaf_issue(ca, &spec, &pem, errbuf, errlen);
 out:
-    X509_PUBKEY_free(spki); /* and key with it */
+    spki_free(spki);
     if (rc == AP_OK) {
         *cert_pem = pem;
     }
@@ -811,6 +965,7 @@ ca_issue_tls(struct ca *ca, const char *const *dns_names, size_t n_dns_names,
     }
     spec.key = key;
     spec.spki = NULL;
+    spec.ku = KU_DIGITAL_SIGNATURE; /* ca_key_generate: EC P-256 */
     spec.dns_names = dns_names;
     spec.n_dns_names = n_dns_names;
     spec.ip_addrs = ip_addrs;

@@ -32,6 +32,15 @@
 #include <mbedtls/x509_crt.h>
 #include <mbedtls/x509_csr.h>
 
+#include <openssl/asn1t.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
+#include "test/unit/rows.h"
+
 #include "adapters/adapter.h"
 #include "common/ca.h"
 #include "common/config.h"
@@ -1188,6 +1197,357 @@ test_issue_bad_inputs(void **state)
     mbedtls_pk_free(&key);
 }
 
+/* ---- subject keys: what ca_issue reads from the SPKI --------------- */
+
+/* An SPKI and an RSAPublicKey as their parts, to write well-formed and
+ * malformed ones with OpenSSL's encoder. */
+typedef struct {
+    X509_ALGOR *alg;
+    ASN1_BIT_STRING *key;
+} T_SPKI;
+
+ASN1_SEQUENCE(T_SPKI) = {
+    ASN1_SIMPLE(T_SPKI, alg, X509_ALGOR),
+    ASN1_SIMPLE(T_SPKI, key, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(T_SPKI)
+
+typedef struct {
+    ASN1_INTEGER *n;
+    ASN1_INTEGER *e;
+} T_RSAPUB;
+
+ASN1_SEQUENCE(T_RSAPUB) = {
+    ASN1_SIMPLE(T_RSAPUB, n, ASN1_INTEGER),
+    ASN1_SIMPLE(T_RSAPUB, e, ASN1_INTEGER),
+} static_ASN1_SEQUENCE_END(T_RSAPUB)
+
+enum key_kind {
+    KK_P384, KK_P521, KK_RSA2048, KK_RSA_ABSENT_PARAMS, /* signed */
+    KK_EXPLICIT, KK_EC_NO_PARAMS, KK_EC_NULL_PARAMS, KK_EC_UNKNOWN_CURVE,
+    KK_K256, KK_UNKNOWN_ALG, KK_SHA256_ALG, KK_ED25519, KK_TRUNCATED,
+    KK_TRAILING, KK_UNUSED_BITS, KK_EMPTY_KEY, KK_RSA2047,
+    KK_RSA_NEG_MODULUS, KK_RSA_NOT_RSAPUB, KK_RSA_TRAILING_IN_KEY,
+    KK_RSA_OID_PARAMS
+};
+
+struct key_row {
+    const char *name;
+    enum key_kind kind;
+    ap_err want;
+    const char *err_has; /* in errbuf when refused */
+    bool rsa;            /* keyEncipherment expected */
+};
+
+static const struct key_row key_rows[] = {
+    { "key: P-384 signed", KK_P384, AP_OK, NULL, false },
+    { "key: P-521 signed", KK_P521, AP_OK, NULL, false },
+    { "key: RSA 2048 signed", KK_RSA2048, AP_OK, NULL, true },
+    { "key: RSA without NULL parameters signed as sent",
+      KK_RSA_ABSENT_PARAMS, AP_OK, NULL, true },
+    { "key: P-256 with explicit curve parameters", KK_EXPLICIT, AP_EINVAL,
+      "named curve", false },
+    { "key: id-ecPublicKey without parameters", KK_EC_NO_PARAMS, AP_EPARSE,
+      "does not parse", false },
+    { "key: id-ecPublicKey with NULL parameters", KK_EC_NULL_PARAMS,
+      AP_EPARSE, "does not parse", false },
+    { "key: EC on an unknown curve OID", KK_EC_UNKNOWN_CURVE, AP_EPARSE,
+      "does not parse", false },
+    { "key: EC on secp256k1", KK_K256, AP_EINVAL, "P-256, P-384 or P-521",
+      false },
+    { "key: unknown algorithm OID", KK_UNKNOWN_ALG, AP_EPARSE,
+      "does not parse", false },
+    { "key: sha256 OID as the algorithm", KK_SHA256_ALG, AP_EPARSE,
+      "does not parse", false },
+    { "key: Ed25519", KK_ED25519, AP_EINVAL, "not supported", false },
+    { "key: truncated SPKI", KK_TRUNCATED, AP_EPARSE, "does not parse",
+      false },
+    { "key: a byte after the SPKI", KK_TRAILING, AP_EPARSE,
+      "does not parse", false },
+    { "key: BIT STRING with unused bits", KK_UNUSED_BITS, AP_EPARSE,
+      "does not parse", false },
+    { "key: empty BIT STRING", KK_EMPTY_KEY, AP_EPARSE, "does not parse",
+      false },
+    { "key: RSA modulus of 2047 bits", KK_RSA2047, AP_EINVAL,
+      "shorter than 2048", true },
+    { "key: RSA negative modulus", KK_RSA_NEG_MODULUS, AP_EPARSE,
+      "does not parse", true },
+    { "key: rsaEncryption without an RSAPublicKey", KK_RSA_NOT_RSAPUB,
+      AP_EPARSE, "does not parse", true },
+    { "key: RSAPublicKey with a byte after it", KK_RSA_TRAILING_IN_KEY,
+      AP_EPARSE, "does not parse", true },
+    { "key: rsaEncryption with OID parameters", KK_RSA_OID_PARAMS,
+      AP_EPARSE, "does not parse", true },
+};
+
+/* The group's CA: cmocka hands a group state to each test in place of
+ * its row, so the group state is left NULL. */
+static struct fix *key_fix;
+
+static int
+key_group_setup(void **state)
+{
+    void *f = NULL;
+    int rc = group_setup(&f);
+
+    key_fix = f;
+    *state = NULL;
+    return rc;
+}
+
+static int
+key_group_teardown(void **state)
+{
+    void *f = key_fix;
+
+    (void)state;
+    key_fix = NULL;
+    return group_teardown(&f);
+}
+
+/* DER of spki (freed), with its BIT STRING's unused bits set to unused. */
+static unsigned char *
+spki_encode(T_SPKI *spki, int unused, size_t *len)
+{
+    unsigned char *der = NULL;
+    int n;
+
+    if (spki == NULL || spki->key == NULL) {
+        fail();
+        return NULL;
+    }
+    spki->key->flags &= ~(long)(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
+    spki->key->flags |= ASN1_STRING_FLAG_BITS_LEFT | unused;
+    n = ASN1_item_i2d((ASN1_VALUE *)spki, &der, ASN1_ITEM_rptr(T_SPKI));
+    assert_true(n > 0);
+    ASN1_item_free((ASN1_VALUE *)spki, ASN1_ITEM_rptr(T_SPKI));
+    *len = (size_t)n;
+    return der;
+}
+
+/* The SPKI of a fresh key made by OpenSSL, as its parts. */
+static T_SPKI *
+spki_of_new_key(EVP_PKEY *k)
+{
+    unsigned char *der = NULL;
+    const unsigned char *p;
+    T_SPKI *spki;
+    int n;
+
+    assert_non_null(k);
+    n = i2d_PUBKEY(k, &der);
+    assert_true(n > 0);
+    p = der;
+    spki = (T_SPKI *)ASN1_item_d2i(NULL, &p, n, ASN1_ITEM_rptr(T_SPKI));
+    assert_non_null(spki);
+    OPENSSL_free(der);
+    EVP_PKEY_free(k);
+    return spki;
+}
+
+/* An rsaEncryption SPKI whose RSAPublicKey has a modulus of bits bits
+ * (negative if neg), e = 65537, and extra bytes after it. */
+static T_SPKI *
+spki_rsa_made(int bits, bool neg, size_t extra)
+{
+    T_RSAPUB *rsa = (T_RSAPUB *)ASN1_item_new(ASN1_ITEM_rptr(T_RSAPUB));
+    T_SPKI *spki = (T_SPKI *)ASN1_item_new(ASN1_ITEM_rptr(T_SPKI));
+    unsigned char *der = NULL;
+    BIGNUM *n = BN_new();
+    int len;
+
+    assert_non_null(rsa);
+    assert_non_null(spki);
+    assert_non_null(n);
+    assert_int_equal(BN_set_bit(n, bits - 1), 1);
+    assert_int_equal(BN_set_bit(n, 0), 1);
+    BN_set_negative(n, neg ? 1 : 0);
+    assert_non_null(BN_to_ASN1_INTEGER(n, rsa->n));
+    assert_int_equal(ASN1_INTEGER_set(rsa->e, 65537), 1);
+    len = ASN1_item_i2d((ASN1_VALUE *)rsa, &der, ASN1_ITEM_rptr(T_RSAPUB));
+    assert_true(len > 0);
+    der = OPENSSL_realloc(der, (size_t)len + extra);
+    assert_non_null(der);
+    memset(der + len, 0, extra);
+    assert_int_equal(ASN1_BIT_STRING_set(spki->key, der,
+                                         len + (int)extra),
+                     1);
+    X509_ALGOR_set0(spki->alg, OBJ_nid2obj(NID_rsaEncryption), V_ASN1_NULL,
+                    NULL);
+    OPENSSL_free(der);
+    BN_free(n);
+    ASN1_item_free((ASN1_VALUE *)rsa, ASN1_ITEM_rptr(T_RSAPUB));
+    return spki;
+}
+
+/* The SubjectPublicKeyInfo DER of a row (OPENSSL_free it). */
+static unsigned char *
+key_der(enum key_kind kind, size_t *len)
+{
+    EVP_PKEY *k = NULL;
+    unsigned char *der = NULL;
+    T_SPKI *spki = NULL;
+    int unused = 0;
+    int n;
+
+    switch (kind) {
+    case KK_P384:
+        spki = spki_of_new_key(EVP_EC_gen("P-384"));
+        break;
+    case KK_P521:
+        spki = spki_of_new_key(EVP_EC_gen("P-521"));
+        break;
+    case KK_K256:
+        spki = spki_of_new_key(EVP_EC_gen("secp256k1"));
+        break;
+    case KK_ED25519:
+        spki = spki_of_new_key(EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"));
+        break;
+    case KK_RSA2048:
+    case KK_RSA_ABSENT_PARAMS:
+        spki = spki_of_new_key(EVP_RSA_gen(2048));
+        if (kind == KK_RSA_ABSENT_PARAMS) {
+            X509_ALGOR_set0(spki->alg, OBJ_nid2obj(NID_rsaEncryption),
+                            V_ASN1_UNDEF, NULL);
+        }
+        break;
+    case KK_RSA2047:
+        spki = spki_rsa_made(2047, false, 0);
+        break;
+    case KK_RSA_NEG_MODULUS:
+        spki = spki_rsa_made(2048, true, 0);
+        break;
+    case KK_RSA_TRAILING_IN_KEY:
+        spki = spki_rsa_made(2048, false, 1);
+        break;
+    case KK_RSA_OID_PARAMS:
+        spki = spki_rsa_made(2048, false, 0);
+        X509_ALGOR_set0(spki->alg, OBJ_nid2obj(NID_rsaEncryption),
+                        V_ASN1_OBJECT, OBJ_nid2obj(NID_sha256));
+        break;
+    case KK_RSA_NOT_RSAPUB:
+        spki = spki_rsa_made(2048, false, 0);
+        assert_int_equal(ASN1_BIT_STRING_set(spki->key,
+                                             (unsigned char *)"\x04\x01\x02",
+                                             3),
+                         1);
+        break;
+    case KK_EXPLICIT:
+        k = EVP_EC_gen("P-256");
+        assert_non_null(k);
+        /* The same key with its curve spelt out as parameters. */
+        assert_int_equal(EVP_PKEY_set_utf8_string_param(
+                             k, OSSL_PKEY_PARAM_EC_ENCODING, "explicit"),
+                         1);
+        spki = spki_of_new_key(k);
+        break;
+    case KK_EC_NO_PARAMS:
+    case KK_EC_NULL_PARAMS:
+    case KK_EC_UNKNOWN_CURVE:
+    case KK_UNKNOWN_ALG:
+    case KK_SHA256_ALG:
+    case KK_TRUNCATED:
+    case KK_TRAILING:
+    case KK_UNUSED_BITS:
+    case KK_EMPTY_KEY:
+        spki = spki_of_new_key(EVP_EC_gen("P-256"));
+        break;
+    }
+    if (spki == NULL) {
+        fail();
+        return NULL;
+    }
+    switch (kind) {
+    case KK_EC_NO_PARAMS:
+        X509_ALGOR_set0(spki->alg, OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
+                        V_ASN1_UNDEF, NULL);
+        break;
+    case KK_EC_NULL_PARAMS:
+        X509_ALGOR_set0(spki->alg, OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
+                        V_ASN1_NULL, NULL);
+        break;
+    case KK_EC_UNKNOWN_CURVE:
+        X509_ALGOR_set0(spki->alg, OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
+                        V_ASN1_OBJECT,
+                        OBJ_txt2obj("1.3.6.1.4.1.32473.1.7", 1));
+        break;
+    case KK_UNKNOWN_ALG:
+        X509_ALGOR_set0(spki->alg, OBJ_txt2obj("1.3.6.1.4.1.32473.1.1", 1),
+                        V_ASN1_NULL, NULL);
+        break;
+    case KK_SHA256_ALG:
+        X509_ALGOR_set0(spki->alg, OBJ_nid2obj(NID_sha256), V_ASN1_NULL,
+                        NULL);
+        break;
+    case KK_UNUSED_BITS:
+        unused = 1;
+        break;
+    case KK_EMPTY_KEY:
+        assert_int_equal(ASN1_BIT_STRING_set(spki->key, NULL, 0), 1);
+        break;
+    default:
+        break;
+    }
+    der = spki_encode(spki, unused, len);
+    n = (int)*len;
+    if (kind == KK_TRUNCATED) {
+        *len = (size_t)n - 1;
+    } else if (kind == KK_TRAILING) {
+        der = OPENSSL_realloc(der, (size_t)n + 1);
+        assert_non_null(der);
+        der[n] = 0;
+        *len = (size_t)n + 1;
+    }
+    return der;
+}
+
+static void
+test_issue_key(void **state)
+{
+    const struct key_row *row = *state;
+    static const char *const dns[] = {"key.example.com"};
+    struct ca_issue_req req;
+    mbedtls_x509_crt crt;
+    unsigned char *der;
+    char errbuf[256] = "";
+    char *pem = NULL;
+    size_t len = 0;
+    long long now = (long long)time(NULL);
+
+    assert_non_null(key_fix);
+    der = key_der(row->kind, &len);
+    memset(&req, 0, sizeof(req));
+    req.pubkey_der = der;
+    req.pubkey_der_len = len;
+    req.dns_names = dns;
+    req.n_dns_names = 1;
+    req.not_before = now;
+    req.not_after = now + DAY;
+    assert_int_equal(ca_issue(key_fix->ca, &req, &pem, errbuf,
+                              sizeof(errbuf)),
+                     row->want);
+    if (row->want == AP_OK) {
+        mbedtls_x509_crt_init(&crt);
+        check_leaf_common(key_fix->ca, pem, &crt, row->rsa);
+        /* The leaf certifies the SPKI exactly as sent. */
+        assert_int_equal(crt.pk_raw.len, len);
+        assert_memory_equal(crt.pk_raw.p, der, len);
+        assert_int_equal(chain_verify(key_fix->ca, pem,
+                                      ca_intermediate_pem(key_fix->ca),
+                                      "key.example.com"),
+                         0);
+        mbedtls_x509_crt_free(&crt);
+        free(pem);
+    } else {
+        assert_null(pem);
+        if (strstr(errbuf, row->err_has) == NULL) {
+            print_error("errbuf \"%s\" lacks \"%s\"\n", errbuf,
+                        row->err_has);
+            fail();
+        }
+    }
+    OPENSSL_free(der);
+}
+
 static void
 test_issue_tls(void **state)
 {
@@ -1686,10 +2046,16 @@ main(void)
         cmocka_unit_test(test_local_bad_csr),
         cmocka_unit_test(test_local_init_errors),
     };
+    struct test_list keys = {0};
     int failed = 0;
 
+    ADD_ROWS(&keys, key_rows, test_issue_key);
     failed += cmocka_run_group_tests_name("ca_open", open_tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("ca_issue", issue_tests,
                                           group_setup, group_teardown);
+    failed += _cmocka_run_group_tests("ca_issue subject keys", keys.tests,
+                                      keys.n, key_group_setup,
+                                      key_group_teardown);
+    free(keys.tests);
     return failed == 0 ? 0 : 1;
 }
