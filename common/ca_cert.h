@@ -29,17 +29,6 @@ AP_MUST_CHECK ap_err ca_validity_set(X509 *x, long long nb, long long na);
 AP_MUST_CHECK ap_err ca_name_cn(X509_NAME **out, const char *cn,
                                 size_t cn_len);
 
-/* Puts src's algorithm and key bits into x's subjectPublicKeyInfo as
- * they are (X509_set_pubkey would re-encode the key through OpenSSL 3.0's
- * encoders, which costs more than the signature). */
-AP_MUST_CHECK ap_err ca_spki_copy(X509 *x, const X509_PUBKEY *src);
-
-/* True for an EC key on P-256, P-384 or P-521. */
-bool ca_ec_curve_ok(const EVP_PKEY *key);
-/* True when the algorithm parameters of pub are an OBJECT IDENTIFIER (a
- * named curve), not explicit curve parameters. */
-bool ca_spki_named_curve(const X509_PUBKEY *pub);
-
 /* basicConstraints, critical; path_len < 0: no pathLenConstraint. */
 AP_MUST_CHECK ap_err ca_bc_add(X509 *x, bool ca, long path_len);
 /* keyUsage, critical; bits are x509v3.h's KU_* values. */
