@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "test/unit/rows.h"
+#include "test/unit/tmpdir.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -43,26 +44,6 @@ struct fixture {
     struct audit *a;
 };
 
-static void
-dir_remove(const char *dir)
-{
-    char path[256];
-    struct dirent *e;
-    DIR *d = opendir(dir);
-
-    if (d == NULL) {
-        return;
-    }
-    for (e = readdir(d); e != NULL; e = readdir(d)) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
-            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) <
-                (int)sizeof(path)) {
-            (void)unlink(path);
-        }
-    }
-    closedir(d);
-    (void)rmdir(dir);
-}
 
 static void
 open_audit(struct fixture *f, bool thread)
@@ -93,7 +74,7 @@ setup(void **state)
     if (store_open(&(struct store_config){ .dir = f->dir,
                                            .map_size_mb = MAP_MB },
                    &f->st, errbuf, sizeof(errbuf)) != AP_OK) {
-        dir_remove(f->dir);
+        tmpdir_remove(f->dir);
         free(f);
         return -1;
     }
@@ -108,7 +89,7 @@ teardown(void **state)
 
     audit_close(f->a);
     store_close(f->st);
-    dir_remove(f->dir);
+    tmpdir_remove(f->dir);
     free(f);
     return 0;
 }

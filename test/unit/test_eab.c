@@ -33,6 +33,7 @@
 #include "proxy/app.h"
 #include "proxy/eab.h"
 #include "proxy/http.h"
+#include "test/unit/tmpdir.h"
 
 /* RFC 7515 A.3's P-256 key and its RFC 7638 thumbprint. */
 #define A3_JWK                                                            \
@@ -88,26 +89,6 @@ struct fixture {
     char kid[EAB_KID_LEN + 1];
 };
 
-static void
-dir_remove(const char *dir)
-{
-    char path[256];
-    struct dirent *e;
-    DIR *d = opendir(dir);
-
-    if (d == NULL) {
-        return;
-    }
-    for (e = readdir(d); e != NULL; e = readdir(d)) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
-            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) <
-                (int)sizeof(path)) {
-            (void)unlink(path);
-        }
-    }
-    closedir(d);
-    (void)rmdir(dir);
-}
 
 static int
 setup(void **state)
@@ -155,7 +136,7 @@ teardown(void **state)
 
     watching = false;
     store_close(f->st);
-    dir_remove(f->dir);
+    tmpdir_remove(f->dir);
     free(f);
     return 0;
 }

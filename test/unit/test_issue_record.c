@@ -29,6 +29,7 @@
 #include "proxy/rec_cert.h"
 #include "proxy/rec_order.h"
 #include "test/unit/vector_file.h"
+#include "test/unit/tmpdir.h"
 
 static const struct adapter_ops fake_adapter = {
     .name = "local",
@@ -41,26 +42,6 @@ struct fixture {
     struct app app;
 };
 
-static void
-dir_remove(const char *dir)
-{
-    char path[512];
-    struct dirent *e;
-    DIR *d = opendir(dir);
-
-    if (d == NULL) {
-        return;
-    }
-    for (e = readdir(d); e != NULL; e = readdir(d)) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
-            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) <
-                (int)sizeof(path)) {
-            (void)unlink(path);
-        }
-    }
-    closedir(d);
-    (void)rmdir(dir);
-}
 
 static int
 setup(void **state)
@@ -92,7 +73,7 @@ teardown(void **state)
     struct fixture *f = *state;
 
     store_close(f->st);
-    dir_remove(f->dir);
+    tmpdir_remove(f->dir);
     free(f);
     return 0;
 }

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "test/unit/rows.h"
+#include "test/unit/tmpdir.h"
 
 #include <dirent.h>
 #include <pthread.h>
@@ -57,26 +58,6 @@ static struct {
 
 enum { MODE_FAIL_ONCE, MODE_DEFER_ONCE, MODE_DONE, MODE_PARK };
 
-static void
-dir_remove(const char *dir)
-{
-    char path[256];
-    struct dirent *e;
-    DIR *d = opendir(dir);
-
-    if (d == NULL) {
-        return;
-    }
-    for (e = readdir(d); e != NULL; e = readdir(d)) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
-            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) <
-                (int)sizeof(path)) {
-            (void)unlink(path);
-        }
-    }
-    closedir(d);
-    (void)rmdir(dir);
-}
 
 /* Ends the job in a transaction of its own: the "outcome". */
 static void
@@ -153,7 +134,7 @@ teardown(void **state)
 
     jobs_stop(f->jobs);
     store_close(f->app.st);
-    dir_remove(f->dir);
+    tmpdir_remove(f->dir);
     free(f);
     return 0;
 }

@@ -29,6 +29,7 @@
 #include <cmocka.h>
 
 #include "test/unit/rows.h"
+#include "test/unit/tmpdir.h"
 
 #include <dirent.h>
 #include <stdbool.h>
@@ -154,29 +155,6 @@ sign_es256(struct test_key *k, const char *input, char *out, size_t outlen)
 
 /* ---- group setup: the app ------------------------------------------- */
 
-static void
-dir_remove(const char *dir)
-{
-    char path[256];
-    struct dirent *e;
-    DIR *d;
-
-    d = opendir(dir);
-    if (d == NULL) {
-        return;
-    }
-    for (e = readdir(d); e != NULL; e = readdir(d)) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-            continue;
-        }
-        if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) <
-            (int)sizeof(path)) {
-            (void)unlink(path);
-        }
-    }
-    closedir(d);
-    (void)rmdir(dir);
-}
 
 static int
 put_account(struct store_txn *txn, const char *id, const char *status,
@@ -254,7 +232,7 @@ group_teardown(void **state)
     (void)state;
     nonce_ctx_free(g.app.nonces);
     store_close(g.app.st);
-    dir_remove(g.dir);
+    tmpdir_remove(g.dir);
     mbedtls_ecp_keypair_free(&g.key.kp);
     mbedtls_ecp_keypair_free(&g.other.kp);
     crypto_fini();

@@ -34,6 +34,7 @@
 #include "common/store.h"
 #include "proxy/rec_cert.h"
 #include "test/unit/vector_file.h"
+#include "test/unit/tmpdir.h"
 
 #define LEAF1                                                              \
     "-----BEGIN CERTIFICATE-----\n"                                        \
@@ -54,27 +55,6 @@
     "MIIBqzCCAVGgAwIBAgIQRoot\n"                                           \
     "-----END CERTIFICATE-----\n"
 
-/* Removes dir and what it holds (the LMDB files). */
-static void
-dir_remove(const char *dir)
-{
-    char path[512];
-    struct dirent *e;
-    DIR *d = opendir(dir);
-
-    if (d == NULL) {
-        return;
-    }
-    for (e = readdir(d); e != NULL; e = readdir(d)) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
-            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) <
-                (int)sizeof(path)) {
-            (void)unlink(path);
-        }
-    }
-    closedir(d);
-    (void)rmdir(dir);
-}
 
 struct fixture {
     char dir[64];
@@ -107,7 +87,7 @@ teardown(void **state)
     struct fixture *f = *state;
 
     store_close(f->st);
-    dir_remove(f->dir);
+    tmpdir_remove(f->dir);
     free(f);
     return 0;
 }

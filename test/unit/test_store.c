@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "test/unit/rows.h"
+#include "test/unit/tmpdir.h"
 
 #include <dirent.h>
 #include <stdbool.h>
@@ -37,29 +38,6 @@ struct fixture {
     struct store *st;
 };
 
-static void
-dir_remove(const char *dir)
-{
-    char path[256];
-    struct dirent *e;
-    DIR *d;
-
-    d = opendir(dir);
-    if (d == NULL) {
-        return;
-    }
-    for (e = readdir(d); e != NULL; e = readdir(d)) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-            continue;
-        }
-        if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) <
-            (int)sizeof(path)) {
-            (void)unlink(path);
-        }
-    }
-    closedir(d);
-    (void)rmdir(dir);
-}
 
 #ifdef STORE_TEST_PG
 /* test_store_pg.c: opens the PostgreSQL store of the test database as
@@ -118,14 +96,14 @@ setup(void **state)
     }
 #ifdef STORE_TEST_PG
     if (pg_reset() != 0) {
-        dir_remove(f->dir);
+        tmpdir_remove(f->dir);
         free(f);
         return -1;
     }
 #endif
     if (fixture_open(f, errbuf, sizeof(errbuf)) != AP_OK) {
         print_error("store_open: %s\n", errbuf);
-        dir_remove(f->dir);
+        tmpdir_remove(f->dir);
         free(f);
         return -1;
     }
@@ -139,7 +117,7 @@ teardown(void **state)
     struct fixture *f = *state;
 
     store_close(f->st);
-    dir_remove(f->dir);
+    tmpdir_remove(f->dir);
     free(f);
     return 0;
 }
@@ -626,7 +604,7 @@ test_scan(void **state)
         /* The sanitizer build aborts in this scan, before the teardown:
          * remove the directory now (LMDB keeps its open files), so no
          * temporary files are left behind either way. */
-        dir_remove(f->dir);
+        tmpdir_remove(f->dir);
     }
     memset(&c, 0, sizeof(c));
     c.stop_after = row->stop_after;

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "test/unit/rows.h"
+#include "test/unit/tmpdir.h"
 
 #include <dirent.h>
 #include <pthread.h>
@@ -38,29 +39,6 @@ struct fixture {
     struct store *st;
 };
 
-static void
-dir_remove(const char *dir)
-{
-    char path[256];
-    struct dirent *e;
-    DIR *d;
-
-    d = opendir(dir);
-    if (d == NULL) {
-        return;
-    }
-    for (e = readdir(d); e != NULL; e = readdir(d)) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-            continue;
-        }
-        if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) <
-            (int)sizeof(path)) {
-            (void)unlink(path);
-        }
-    }
-    closedir(d);
-    (void)rmdir(dir);
-}
 
 static int
 fixture_setup(void **state, size_t map_mb)
@@ -81,7 +59,7 @@ fixture_setup(void **state, size_t map_mb)
     sc.map_size_mb = map_mb;
     if (store_open(&sc, &f->st, errbuf, sizeof(errbuf)) != AP_OK) {
         print_error("store_open: %s\n", errbuf);
-        dir_remove(f->dir);
+        tmpdir_remove(f->dir);
         free(f);
         return -1;
     }
@@ -108,7 +86,7 @@ teardown(void **state)
     struct fixture *f = *state;
 
     store_close(f->st);
-    dir_remove(f->dir);
+    tmpdir_remove(f->dir);
     free(f);
     return 0;
 }
