@@ -1,0 +1,304 @@
+/* common/store_group.c: group commit, the write path of the LMDB engine
+ * (store_lmdb.h; the rest of the engine is common/store.c).
+ *
+ * Group commit (store_int.h): write transactions are nested child txns of
+ * a batch, a top-level LMDB write txn. The thread whose write finds no
+ * batch open leads one: it begins the batch, then its own child, and after
+ * its child ended it commits the batch itself (LMDB's writer mutex is a
+ * robust pthread mutex: the thread that locks it in mdb_txn_begin must
+ * unlock it in mdb_txn_commit/abort; the leader does both). A child is
+ * used by the thread that began it while it holds the child slot
+ * (gc.child_open, under gc.lock: the hand-off orders its use after the
+ * previous child's and before the batch's commit). LMDB allows one child
+ * per parent, so writers stay serial; what they share is the commit: one
+ * fdatasync and one meta write per batch. A lone writer leads a batch of
+ * one and commits it on its own thread, with no hand-off at all.
+ * store_commit merges the child into the batch (no I/O), frees the slot
+ * and waits for the batch's commit; every member gets the batch's result,
+ * so a failed batch (nothing of it written) fails all of them. Commit
+ * subscribers are then called on each member's own thread, as before,
+ * after durability. store_abort drops only its child; a leader still
+ * commits the batch for the others, and a member that aborts after others
+ * committed into the batch (their data it may have read) waits for the
+ * batch too, so nothing a writer read is handed on before it is durable.
+ */
+#include <pthread.h>
+#include <semaphore.h>
+#include <string.h>
+
+#include "common/store_lmdb.h"
+
+/* A thread waiting for the outcome of the batch it is in (on its stack). */
+struct batch_waiter {
+    struct batch_waiter *next;
+    int mrc;        /* the batch commit's result */
+    sem_t ended;    /* posted by the leader once mrc is set: the waiter
+                       sleeps on it alone, outside gc.lock, so the end of
+                       a batch wakes each member once, without a herd
+                       contending for the lock */
+};
+
+static bool
+batch_full_locked(const struct group_commit *gc)
+{
+    return gc->broken || gc->children >= STORE_BATCH_MAX_TXNS ||
+           gc->bytes >= STORE_BATCH_MAX_BYTES;
+}
+
+/* What the leader waits for before it commits: no child open, not held,
+ * and nobody waiting to begin one unless the batch is full. It is woken
+ * only when this becomes true, not at every member's end. */
+static bool
+may_close_locked(const struct group_commit *gc)
+{
+    return !gc->child_open && !gc->hold &&
+           (gc->waiting == 0 || batch_full_locked(gc));
+}
+
+/* The slot is free again (under gc->lock). */
+static void
+child_end_locked(struct group_commit *gc)
+{
+    gc->child_open = false;
+    if (may_close_locked(gc)) {
+        pthread_cond_signal(&gc->work);
+    }
+    if (gc->waiting > 0 && !batch_full_locked(gc)) {
+        pthread_cond_signal(&gc->slot);
+    }
+}
+
+/* Links w (sem_init'ed by the caller) into the open batch's waiters, then
+ * drops gc->lock and sleeps until the leader has ended that batch; returns
+ * its result, without gc->lock. */
+static int
+wait_batch_unlock(struct group_commit *gc, struct batch_waiter *w)
+{
+    w->next = gc->waiters;
+    gc->waiters = w;
+    pthread_mutex_unlock(&gc->lock);
+    while (sem_wait(&w->ended) != 0) {
+        /* EINTR: a signal handler ran; sleep on */
+    }
+    return w->mrc;
+}
+
+/* The leader, its own child ended: waits until no child is open and
+ * nobody else waits to begin one (or the batch is full), then commits the
+ * batch on this thread, the one that began it (an empty batch is aborted:
+ * no I/O), and hands every member and waiter the result, which it
+ * returns. Under gc->lock, which it drops for the commit. */
+static int
+leader_close_locked(struct group_commit *gc)
+{
+    struct batch_waiter *w;
+    unsigned members;
+    MDB_txn *b;
+    int mrc;
+
+    while (!may_close_locked(gc)) {
+        pthread_cond_wait(&gc->work, &gc->lock);
+    }
+    b = gc->batch;
+    gc->batch = NULL;
+    gc->busy = true;
+    w = gc->waiters;
+    gc->waiters = NULL;
+    members = gc->members;
+    gc->members = 0;
+    pthread_mutex_unlock(&gc->lock);
+    if (members > 0) {
+        mrc = mdb_txn_commit(b);    /* the syncs */
+    } else {
+        mdb_txn_abort(b);
+        mrc = 0;
+    }
+    pthread_mutex_lock(&gc->lock);
+    gc->busy = false;
+    if (members > 0 && mrc == 0) {
+        gc->stats.batches++;
+        gc->stats.commits += members;
+    } else if (members > 0) {
+        gc->stats.failed++;
+    }
+    while (w != NULL) {
+        struct batch_waiter *next = w->next;
+
+        w->mrc = mrc;
+        (void)sem_post(&w->ended);  /* w may be gone once this returns */
+        w = next;
+    }
+    if (gc->waiting > 0) {
+        pthread_cond_signal(&gc->slot);     /* the next leader */
+    }
+    return mrc;
+}
+
+/* Begins a write: a child txn of the open batch, or, when none is open,
+ * a new batch led by this thread and its first child. */
+ap_err
+store_group_begin(struct store *st, MDB_txn **out, bool *lead)
+{
+    struct group_commit *gc = &st->lmdb->gc;
+    MDB_txn *parent;
+    int mrc = 0;
+
+    pthread_mutex_lock(&gc->lock);
+    for (int tries = 0;; tries++) {
+        *lead = false;
+        gc->waiting++;
+        for (;;) {
+            if (gc->batch == NULL && !gc->busy) {
+                MDB_txn *b = NULL;
+
+                /* Lead a new batch (LMDB's writer mutex, this thread). */
+                gc->busy = true;
+                pthread_mutex_unlock(&gc->lock);
+                mrc = mdb_txn_begin(st->lmdb->env, NULL, 0, &b);
+                pthread_mutex_lock(&gc->lock);
+                gc->busy = false;
+                if (mrc != 0) {
+                    break;
+                }
+                gc->batch = b;
+                gc->broken = false;
+                gc->children = 0;
+                gc->bytes = 0;
+                *lead = true;
+                break;
+            }
+            if (gc->batch != NULL && !gc->child_open &&
+                !batch_full_locked(gc)) {
+                break;
+            }
+            pthread_cond_wait(&gc->slot, &gc->lock);
+        }
+        gc->waiting--;
+        if (mrc != 0) {
+            if (gc->waiting > 0) {
+                pthread_cond_signal(&gc->slot);
+            }
+            if (may_close_locked(gc)) {
+                pthread_cond_signal(&gc->work);
+            }
+            break;
+        }
+        gc->child_open = true;
+        gc->children++;
+        parent = gc->batch;
+        pthread_mutex_unlock(&gc->lock);
+        mrc = mdb_txn_begin(st->lmdb->env, parent, 0, out);
+        pthread_mutex_lock(&gc->lock);
+        if (mrc == 0) {
+            break;
+        }
+        /* MDB_BAD_TXN: a child's failure marked the batch unusable (its
+         * commit fails); the next batch may take this one. */
+        gc->broken = true;
+        child_end_locked(gc);
+        if (*lead) {
+            (void)leader_close_locked(gc);
+            *lead = false;
+        }
+        if (mrc != MDB_BAD_TXN || tries == 2) {
+            break;
+        }
+    }
+    pthread_mutex_unlock(&gc->lock);
+    return store_lmdb_rc(mrc, "txn_begin", st);
+}
+
+ap_err
+store_group_commit(struct store_txn *txn)
+{
+    struct group_commit *gc = &txn->st->lmdb->gc;
+    struct batch_waiter w;
+    int mrc;
+
+    if (txn->failed) {
+        /* Committing it would mark the batch unusable: drop it alone. */
+        mdb_txn_abort(txn->mdb);
+        mrc = MDB_BAD_TXN;
+    } else {
+        mrc = mdb_txn_commit(txn->mdb);     /* into the batch: no I/O */
+    }
+    pthread_mutex_lock(&gc->lock);
+    if (mrc == 0) {
+        gc->members++;
+        gc->bytes += txn->bytes;
+    } else {
+        gc->broken = true;  /* it may have marked the batch unusable */
+    }
+    child_end_locked(gc);
+    if (txn->lead) {
+        int brc = leader_close_locked(gc);
+
+        if (mrc == 0) {
+            mrc = brc;
+        }
+        pthread_mutex_unlock(&gc->lock);
+    } else if (mrc == 0) {
+        (void)sem_init(&w.ended, 0, 0);
+        mrc = wait_batch_unlock(gc, &w);
+        sem_destroy(&w.ended);
+    } else {
+        pthread_mutex_unlock(&gc->lock);
+    }
+    return store_lmdb_rc(mrc, "commit", txn->st);
+}
+
+void
+store_group_abort(struct store_txn *txn)
+{
+    struct group_commit *gc = &txn->st->lmdb->gc;
+    struct batch_waiter w;
+
+    mdb_txn_abort(txn->mdb);
+    pthread_mutex_lock(&gc->lock);
+    child_end_locked(gc);
+    if (txn->lead) {
+        (void)leader_close_locked(gc);
+        pthread_mutex_unlock(&gc->lock);
+    } else if (gc->members > 0) {
+        /* It may have read their writes: not before they are durable. */
+        (void)sem_init(&w.ended, 0, 0);
+        (void)wait_batch_unlock(gc, &w);
+        sem_destroy(&w.ended);
+    } else {
+        pthread_mutex_unlock(&gc->lock);
+    }
+}
+
+void
+store_stats(struct store *st, struct store_stats *out)
+{
+    struct group_commit *gc;
+
+    memset(out, 0, sizeof(*out));
+    if (st->lmdb == NULL) {
+        return;
+    }
+    gc = &st->lmdb->gc;
+    pthread_mutex_lock(&gc->lock);
+    *out = gc->stats;
+    out->waiting = gc->waiting;
+    out->members = gc->members;
+    out->children = gc->batch != NULL ? gc->children : 0;
+    out->writing = gc->child_open;
+    pthread_mutex_unlock(&gc->lock);
+}
+
+void
+store_batch_hold(struct store *st, bool hold)
+{
+    struct group_commit *gc;
+
+    if (st->lmdb == NULL) {
+        return;
+    }
+    gc = &st->lmdb->gc;
+    pthread_mutex_lock(&gc->lock);
+    gc->hold = hold;
+    pthread_cond_broadcast(&gc->work);
+    pthread_mutex_unlock(&gc->lock);
+}

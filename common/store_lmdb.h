@@ -1,0 +1,63 @@
+/* common/store_lmdb.h: what the LMDB engine's two files share:
+ * common/store.c (open, close, transactions, records, scans) and
+ * common/store_group.c (group commit: the write transactions). Not for any
+ * other file; with store.c and store_group.c the only includer of lmdb.h.
+ */
+#ifndef AP_COMMON_STORE_LMDB_H
+#define AP_COMMON_STORE_LMDB_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <lmdb.h>
+
+#include "common/store_int.h"
+
+struct batch_waiter;    /* common/store_group.c */
+
+struct group_commit {
+    pthread_mutex_t lock;   /* everything below */
+    pthread_cond_t work;    /* to the leader: it may close the batch now
+                               (may_close_locked became true) */
+    pthread_cond_t slot;    /* to beginners: a batch or the slot is free */
+    bool hold;              /* store_batch_hold */
+    MDB_txn *batch;         /* the open batch, NULL while none is */
+    bool busy;              /* the leader is beginning or committing the
+                               batch outside the lock */
+    bool child_open;        /* a child of batch is in use */
+    bool broken;            /* batch takes no more children (a child's
+                               begin or commit failed) */
+    unsigned waiting;       /* threads waiting to begin a child */
+    unsigned children;      /* begun in batch */
+    size_t bytes;           /* put by its members */
+    unsigned members;       /* children committed into batch */
+    struct batch_waiter *waiters;   /* members and aborters of batch but
+                                       its leader */
+    struct store_stats stats;
+};
+
+struct store_lmdb {
+    MDB_env *env;
+    MDB_dbi dbi[STORE__MAX];
+    size_t map_size_mb;
+    struct group_commit gc;
+};
+
+/* AP_OK for 0, AP_ENOTFOUND, AP_EEXIST, else AP_ESTORE with the LMDB error
+ * logged (what says which call; MDB_MAP_FULL says to raise map_size_mb). */
+AP_MUST_CHECK ap_err store_lmdb_rc(int rc, const char *what,
+                                   const struct store *st);
+
+/* Begins a write (common/store_group.c): a child txn of the open batch,
+ * or, when none is open, a new batch led by this thread (*lead) and its
+ * first child. */
+AP_MUST_CHECK ap_err store_group_begin(struct store *st, MDB_txn **out,
+                                       bool *lead);
+/* Merges txn's child into its batch and returns once the batch is
+ * committed, with the batch's result; a leader commits the batch. */
+AP_MUST_CHECK ap_err store_group_commit(struct store_txn *txn);
+/* Drops txn's child; a leader still commits the batch for the others. */
+void store_group_abort(struct store_txn *txn);
+
+#endif
