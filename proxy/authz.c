@@ -201,7 +201,12 @@ authz_render(const struct app *app, const struct authz *a, long long now)
     }
     chs = rec_put_array(&w, out, "challenges");
     for (size_t i = 0; i < a->n_challs; i++) {
-        rec_push(&w, chs, challenge_render(app, a->id, i, &a->challs[i]));
+        /* A decided authorization shows its decided challenge only (RFC
+         * 8555 §7.1.4); the others are dropped (rec_authz.h). */
+        if (!a->challs[i].dropped) {
+            rec_push(&w, chs, challenge_render(app, a->id, i,
+                                               &a->challs[i]));
+        }
     }
     if (w.rc != AP_OK) {
         cJSON_Delete(out);
@@ -475,7 +480,7 @@ challenge_post(struct app *app, const struct acme_req *req, const char *id,
     if (rc != AP_OK || resp->status != 0) {
         goto out;
     }
-    if (index >= a.n_challs) {
+    if (rec_authz_chall(&a, index) == NULL) {
         problem_set(resp, PROB_NOT_FOUND, "no such challenge");
         goto out;
     }
@@ -489,8 +494,11 @@ challenge_post(struct app *app, const struct acme_req *req, const char *id,
         if (rc != AP_OK) {
             goto out;
         }
-        if (index >= a.n_challs) {
-            rc = AP_EINTERNAL;  /* the record lost the challenge */
+        if (rec_authz_chall(&a, index) == NULL) {
+            /* Another challenge decided the authorization meanwhile, and
+             * this one went (RFC 8555 §7.1.4). */
+            problem_set(resp, PROB_NOT_FOUND, "no such challenge: the "
+                        "authorization was decided by another one");
             goto out;
         }
     }

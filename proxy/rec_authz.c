@@ -19,10 +19,12 @@ _Static_assert(sizeof(chall_names) / sizeof(chall_names[0]) == CHALL__MAX,
 static const char *const known[] = { "v", "id", "account", "order",
                                      "status", "expires", "identifier",
                                      "wildcard", "challenges", NULL };
-static const char *const chall_known[] = { "type", "status", "token",
-                                           "validated", "address",
+static const char *const chall_known[] = { "index", "type", "status",
+                                           "token", "validated", "address",
                                            "validationRecord", "error",
                                            NULL };
+
+#define AUTHZ_VERSION_LEAN 2   /* no "id"; "index" on a challenge */
 
 const char *
 authz_status_name(enum authz_status s)
@@ -319,16 +321,83 @@ full_record(struct rec_reader *r, const struct rec_ident *ident,
     }
 }
 
+/* Whether c is a decided challenge (valid or invalid). */
+static bool
+chall_decided(const struct challenge *c)
+{
+    return c->status == CHALL_VALID || c->status == CHALL_INVALID;
+}
+
+/* Whether challenge c of a is kept (rec_authz.h: a decided authorization
+ * keeps only its decided challenges). */
+static bool
+chall_kept(const struct authz *a, const struct challenge *c)
+{
+    if (c->dropped) {
+        return false;
+    }
+    return (a->status != AUTHZ_VALID && a->status != AUTHZ_INVALID) ||
+           chall_decided(c);
+}
+
+static void
+drop_chall(struct challenge *c)
+{
+    chall_fini(c);
+    c->status = CHALL_INVALID;
+    c->dropped = true;
+}
+
+struct challenge *
+rec_authz_chall(const struct authz *a, size_t index)
+{
+    if (index >= a->n_challs || a->challs[index].dropped) {
+        return NULL;
+    }
+    return &a->challs[index];
+}
+
+/* The URL index of every stored challenge of arr (n of them) into pos[],
+ * and how many challenges that makes (*total: the last index + 1). An
+ * entry without "index" is the one after the previous entry's. */
+static void
+chall_positions(struct rec_reader *r, const cJSON *arr, size_t *pos,
+                size_t *total)
+{
+    const cJSON *it;
+    size_t next = 0;
+    size_t k = 0;
+
+    *total = 0;
+    cJSON_ArrayForEach(it, arr) {
+        long long index = 0;
+        bool has = false;
+
+        if (r->rc != AP_OK) {
+            return;
+        }
+        if (!cJSON_IsObject(it)) {
+            rec_read_fail(r, "a challenge is not an object");
+            return;
+        }
+        rec_read_int(r, it, "index", (long long)next, AUTHZ_MAX_CHALLENGES,
+                     &index, &has);
+        if (!has && next > AUTHZ_MAX_CHALLENGES) {
+            rec_read_fail(r, "more than %d challenges",
+                          AUTHZ_MAX_CHALLENGES + 1);
+        }
+        pos[k++] = has ? (size_t)index : next;
+        next = pos[k - 1] + 1;
+    }
+    *total = next;
+}
+
 static void
 read_chall(struct rec_reader *r, const cJSON *v,
            const struct rec_ident *ident, struct challenge *c)
 {
     int status = CHALL_INVALID;
 
-    if (!cJSON_IsObject(v)) {
-        rec_read_fail(r, "a challenge is not an object");
-        return;
-    }
     rec_read_buf(r, v, "type", c->type, sizeof(c->type));
     rec_read_enum(r, v, "status", chall_names, CHALL__MAX, CHALL_INVALID,
                   &status);
@@ -351,12 +420,16 @@ rec_authz_decode(const cJSON *obj, struct authz *out, char *why,
     const cJSON *ident;
     const cJSON *arr = NULL;
     const cJSON *it;
+    size_t pos[AUTHZ_MAX_CHALLENGES + 1];
     size_t n = 0;
+    size_t k = 0;
+    long long version = 0;
     int status = AUTHZ_INVALID;
 
     memset(out, 0, sizeof(*out));
     rec_read_begin(&r, obj);
-    rec_read_version(&r, obj);
+    rec_read_int(&r, obj, "v", REC_VERSION, AUTHZ_VERSION_LEAN, &version,
+                 NULL);
     rec_read_buf(&r, obj, "id", out->id, sizeof(out->id));
     rec_read_buf(&r, obj, "account", out->account, sizeof(out->account));
     rec_read_buf(&r, obj, "order", out->order, sizeof(out->order));
@@ -371,32 +444,49 @@ rec_authz_decode(const cJSON *obj, struct authz *out, char *why,
     }
     rec_read_bool(&r, obj, "wildcard", &out->wildcard);
     rec_read_array(&r, obj, "challenges", AUTHZ_MAX_CHALLENGES + 1, &arr, &n);
+    chall_positions(&r, arr, pos, &n);
     if (r.rc == AP_OK && n > 0) {
         out->challs = calloc(n, sizeof(*out->challs));
         if (out->challs == NULL) {
             r.rc = AP_ENOMEM;
+        } else {
+            out->n_challs = n;
+            for (size_t i = 0; i < n; i++) {
+                drop_chall(&out->challs[i]);  /* until one is read there */
+            }
         }
         cJSON_ArrayForEach(it, arr) {
             if (r.rc != AP_OK) {
                 break;
             }
-            read_chall(&r, it, &out->ident, &out->challs[out->n_challs++]);
+            out->challs[pos[k]].dropped = false;
+            read_chall(&r, it, &out->ident, &out->challs[pos[k++]]);
         }
     }
     rec_read_extra(&r, obj, known, &out->extra);
     out->status = (enum authz_status)status;
+    for (size_t i = 0; r.rc == AP_OK && i < out->n_challs; i++) {
+        if (!chall_kept(out, &out->challs[i])) {
+            drop_chall(&out->challs[i]); /* a version 1 record's */
+        }
+    }
     if (r.rc != AP_OK && why != NULL && whylen > 0) {
         (void)snprintf(why, whylen, "%s", r.why);
     }
     return r.rc;
 }
 
+/* Challenge c as stored; index >= 0: its URL index, when it is not the one
+ * after the previous stored challenge's. */
 static cJSON *
 chall_object(struct rec_writer *w, const struct rec_ident *ident,
-             const struct challenge *c)
+             const struct challenge *c, long long index)
 {
     cJSON *o = rec_write_object(w);
 
+    if (index >= 0) {
+        rec_put_int(w, o, "index", index);
+    }
     rec_put_str(w, o, "type", c->type);
     rec_put_str(w, o, "status", chall_status_name(c->status));
     rec_put_str(w, o, "token", c->token);
@@ -423,11 +513,11 @@ rec_authz_encode(const struct authz *a, cJSON **out)
     struct rec_writer w = { AP_OK };
     cJSON *obj = rec_write_object(&w);
     cJSON *arr;
+    size_t next = 0;
 
     *out = NULL;
     rec_put_ident(&w, obj, "identifier", &a->ident);
-    rec_put_int(&w, obj, "v", REC_VERSION);
-    rec_put_str(&w, obj, "id", a->id);
+    rec_put_int(&w, obj, "v", AUTHZ_VERSION_LEAN);
     rec_put_str(&w, obj, "account", a->account);
     rec_put_str(&w, obj, "order", a->order);
     rec_put_str(&w, obj, "status", authz_status_name(a->status));
@@ -437,7 +527,12 @@ rec_authz_encode(const struct authz *a, cJSON **out)
     }
     arr = rec_put_array(&w, obj, "challenges");
     for (size_t i = 0; i < a->n_challs; i++) {
-        rec_push(&w, arr, chall_object(&w, &a->ident, &a->challs[i]));
+        if (!chall_kept(a, &a->challs[i])) {
+            continue;
+        }
+        rec_push(&w, arr, chall_object(&w, &a->ident, &a->challs[i],
+                                       i != next ? (long long)i : -1));
+        next = i + 1;
     }
     rec_put_extra(&w, obj, a->extra);
     if (w.rc != AP_OK) {
@@ -462,6 +557,14 @@ rec_authz_get(struct store_txn *txn, const char *id, struct authz *out)
     }
     rc = rec_authz_decode(obj, out, why, sizeof(why));
     cJSON_Delete(obj);
+    if (rc == AP_OK && out->id[0] == '\0') {
+        if (strlen(id) < sizeof(out->id)) {
+            memcpy(out->id, id, strlen(id) + 1);
+        } else {
+            rc = AP_ESTORE;
+            (void)snprintf(why, sizeof(why), "key longer than an id");
+        }
+    }
     if (rc == AP_ESTORE) {
         rc = rec_bad("authzs", id, why);
     }

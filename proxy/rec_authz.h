@@ -2,7 +2,7 @@
  * 8555 §7.1.4, §8), table STORE_AUTHZS, and its codec (proxy/rec.h says
  * what a codec checks).
  *
- * Stored members: v, id, account, order (the order that created it),
+ * Stored members: v, account, order (the order that created it),
  * status ("pending", "valid", "invalid", "deactivated"; "expired" is
  * computed when read, proxy/status.h; "revoked" is read as well), expires,
  * identifier ({type, value}; a wildcard's base name), wildcard (true for
@@ -17,7 +17,20 @@
  * are left out and named in the entry's "derived" ("h", "u", "a");
  * decoding makes them again, in their place, so the struct holds the
  * evidence as the validator wrote it (records of earlier versions, with
- * every member, read the same). Thread-safe (no shared state). */
+ * every member, read the same).
+ *
+ * A decided authorization keeps only its decided challenge (RFC 8555
+ * §7.1.4: "For valid authorizations, the challenge that was validated.
+ * For invalid authorizations, the challenge that was attempted and
+ * failed."): when status is "valid" or "invalid", a challenge that is
+ * neither is dropped, in the struct (dropped, its other members zero) and
+ * in the record (left out). A kept challenge whose index is not the one
+ * after the previous kept one carries it ("index"), so its URL stays what
+ * the client was given. Records of version 1 (every challenge kept, "id"
+ * stored) are read the same way: their undecided challenges of a decided
+ * authorization are dropped when read. Version 2 (this one) leaves "id"
+ * out (it is the key; rec_authz_get sets it). Thread-safe (no shared
+ * state). */
 #ifndef AP_PROXY_REC_AUTHZ_H
 #define AP_PROXY_REC_AUTHZ_H
 
@@ -59,6 +72,9 @@ struct challenge {
     cJSON *validation_record;     /* array; NULL: none */
     struct rec_problem *error;    /* NULL: none */
     cJSON *extra;
+    bool dropped;                 /* left out of a decided authorization:
+                                     no such challenge any more (status
+                                     invalid, the rest zero) */
 };
 
 struct authz {
@@ -85,7 +101,8 @@ AP_MUST_CHECK ap_err rec_authz_decode(const cJSON *obj, struct authz *out,
 AP_MUST_CHECK ap_err rec_authz_encode(const struct authz *a, cJSON **out);
 void rec_authz_fini(struct authz *a);
 
-/* Reads authorization id in txn (AP_ENOTFOUND; AP_ESTORE logged). */
+/* Reads authorization id in txn (AP_ENOTFOUND; AP_ESTORE logged); out->id
+ * is id when the record does not name itself. */
 AP_MUST_CHECK ap_err rec_authz_get(struct store_txn *txn, const char *id,
                                    struct authz *out);
 /* Writes a under key in txn (exclusive: AP_EEXIST when there). */
@@ -94,6 +111,10 @@ AP_MUST_CHECK ap_err rec_authz_put(struct store_txn *txn, const char *key,
 
 /* Removes every challenge of a (a pre-authorised name has none). */
 void rec_authz_drop_challenges(struct authz *a);
+
+/* The challenge at URL index index of a, or NULL when there is none (out
+ * of range, or dropped). */
+struct challenge *rec_authz_chall(const struct authz *a, size_t index);
 
 /* Appends a pending challenge of type with token. */
 AP_MUST_CHECK ap_err rec_authz_add_challenge(struct authz *a,

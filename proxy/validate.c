@@ -212,11 +212,17 @@ record_outcome(struct app *app, const char *job_id,
     if (rc != AP_OK) {
         goto out;
     }
-    if (cj->index >= a.n_challs) {
-        rc = AP_EINTERNAL;
+    c = rec_authz_chall(&a, cj->index);
+    if (c == NULL) {
+        /* Another challenge decided the authorization meanwhile and this
+         * one went with it (rec_authz.h): only the job is left to end. */
+        rc = jobs_del(txn, job_id);
+        if (rc == AP_OK) {
+            rc = store_commit(txn);
+            txn = NULL;
+        }
         goto out;
     }
-    c = &a.challs[cj->index];
     if (!vo->valid) {
         rc = rec_problem_new(problem_urn(vo->problem), vo->detail,
                              problem_status(vo->problem), &err);

@@ -77,6 +77,51 @@ struct stored_row {
     "\"token\":\"tok1\",\"validated\":1800000010,"                       \
     "\"address\":\"192.0.2.1\",\"validationRecord\":[" ENTRIES "]}]}"
 
+/* The stored form (version 2: no "id") of AUTHZ_OK and AUTHZ_HTTP01. */
+#define AUTHZ_OK_V2                                                        \
+    "{\"v\":2,\"account\":\"acct1\",\"order\":\"ord1\","                 \
+    "\"status\":\"pending\",\"expires\":1800604800,"                       \
+    "\"identifier\":{\"type\":\"dns\",\"value\":\"a.example\"},"           \
+    "\"challenges\":[{\"type\":\"http-01\",\"status\":\"pending\","        \
+    "\"token\":\"tok1\"},{\"type\":\"dns-01\",\"status\":\"pending\","     \
+    "\"token\":\"tok2\"}]"
+#define AUTHZ_HTTP01_V2(ENTRIES)                                           \
+    "{\"v\":2,\"account\":\"acct1\",\"order\":\"ord1\","                 \
+    "\"status\":\"valid\",\"expires\":1800604800,"                       \
+    "\"identifier\":{\"type\":\"dns\",\"value\":\"a.example\"},"           \
+    "\"challenges\":[{\"type\":\"http-01\",\"status\":\"valid\","          \
+    "\"token\":\"tok1\",\"validated\":1800000010,"                       \
+    "\"address\":\"192.0.2.1\",\"validationRecord\":[" ENTRIES "]}]}"
+
+/* An authorization of a.example as version 1 wrote it, with the three
+ * challenges of a DNS name, CHALLS; STATUS its status. */
+#define AUTHZ_THREE(STATUS, CHALLS)                                        \
+    "{\"v\":1,\"id\":\"az6\",\"account\":\"acct1\",\"order\":\"ord1\","    \
+    "\"status\":\"" STATUS "\",\"expires\":1800604800,"                    \
+    "\"identifier\":{\"type\":\"dns\",\"value\":\"a.example\"},"           \
+    "\"challenges\":[" CHALLS "]}"
+#define AUTHZ_THREE_V2(STATUS, CHALLS)                                     \
+    "{\"v\":2,\"account\":\"acct1\",\"order\":\"ord1\","                 \
+    "\"status\":\"" STATUS "\",\"expires\":1800604800,"                    \
+    "\"identifier\":{\"type\":\"dns\",\"value\":\"a.example\"},"           \
+    "\"challenges\":[" CHALLS "]}"
+#define CH_HTTP_PENDING                                                    \
+    "{\"type\":\"http-01\",\"status\":\"pending\",\"token\":\"tok1\"}"
+#define CH_DNS_PENDING                                                     \
+    "{\"type\":\"dns-01\",\"status\":\"pending\",\"token\":\"tok2\"}"
+#define CH_ALPN_PENDING                                                    \
+    "{\"type\":\"tls-alpn-01\",\"status\":\"pending\",\"token\":\"tok3\"}"
+#define CH_HTTP_VALID                                                      \
+    "{\"type\":\"http-01\",\"status\":\"valid\",\"token\":\"tok1\","       \
+    "\"validated\":1800000010,\"address\":\"192.0.2.1\"}"
+#define CH_DNS_VALID                                                       \
+    "{\"type\":\"dns-01\",\"status\":\"valid\",\"token\":\"tok2\","        \
+    "\"validated\":1800000010}"
+#define CH_ALPN_INVALID                                                    \
+    "{\"type\":\"tls-alpn-01\",\"status\":\"invalid\",\"token\":\"tok3\","  \
+    "\"validated\":1800000010,\"error\":{\"type\":"                       \
+    "\"urn:ietf:params:acme:error:connection\",\"detail\":\"refused\"}}"
+
 #define CERT_OK                                                            \
     "{\"v\":1,\"id\":\"crt1\",\"account\":\"acct1\",\"order\":\"ord1\","   \
     "\"serial\":\"0a1b2c\",\"status\":\"valid\",\"notAfter\":1807776000,"  \
@@ -197,6 +242,34 @@ static const struct rec_row rows[] = {
       "\"error\":{\"type\":\"urn:ietf:params:acme:error:connection\","
       "\"detail\":\"refused\"}}]}",
       AP_OK },
+
+    /* RFC 8555 §7.1.4: a decided authorization keeps its decided
+     * challenge only; an index that is not the next one is stored */
+    { "authz: v1 valid by http-01, two pending", K_AUTHZ,
+      AUTHZ_THREE("valid", CH_HTTP_VALID "," CH_DNS_PENDING ","
+                  CH_ALPN_PENDING), AP_OK },
+    { "authz: v1 valid by dns-01", K_AUTHZ,
+      AUTHZ_THREE("valid", CH_HTTP_PENDING "," CH_DNS_VALID ","
+                  CH_ALPN_PENDING), AP_OK },
+    { "authz: v1 invalid by tls-alpn-01", K_AUTHZ,
+      AUTHZ_THREE("invalid", CH_HTTP_PENDING "," CH_DNS_PENDING ","
+                  CH_ALPN_INVALID), AP_OK },
+    { "authz: v1 valid, a failed one too", K_AUTHZ,
+      AUTHZ_THREE("valid", CH_HTTP_VALID "," CH_DNS_PENDING ","
+                  CH_ALPN_INVALID), AP_OK },
+    { "authz: v1 deactivated keeps every challenge", K_AUTHZ,
+      AUTHZ_THREE("deactivated", CH_HTTP_PENDING "," CH_DNS_PENDING ","
+                  CH_ALPN_PENDING), AP_OK },
+    { "authz: v2 with an index", K_AUTHZ,
+      AUTHZ_THREE_V2("valid", "{\"index\":1,\"type\":\"dns-01\","
+                     "\"status\":\"valid\",\"token\":\"tok2\","
+                     "\"validated\":1800000010}"), AP_OK },
+    { "authz: v2 two with indexes", K_AUTHZ,
+      AUTHZ_THREE_V2("valid", "{\"index\":1,\"type\":\"dns-01\","
+                     "\"status\":\"valid\",\"token\":\"tok2\","
+                     "\"validated\":1800000010}," CH_ALPN_INVALID), AP_OK },
+    { "authz: v2 pending, id from the key", K_AUTHZ, AUTHZ_OK_V2 "}",
+      AP_OK },
     { "cert: valid", K_CERT, CERT_OK "}", AP_OK },
     { "cert: refused", K_CERT,
       "{\"v\":1,\"id\":\"crt2\",\"account\":\"acct1\",\"order\":\"ord1\","
@@ -269,6 +342,26 @@ static const struct rec_row rows[] = {
     { "authz: wildcard a string", K_AUTHZ,
       "{\"v\":1,\"id\":\"a\",\"status\":\"pending\",\"wildcard\":\"y\"}",
       AP_ESTORE },
+    { "authz: v3", K_AUTHZ, "{\"v\":3,\"status\":\"pending\"}", AP_ESTORE },
+    { "authz: v0", K_AUTHZ, "{\"v\":0,\"status\":\"pending\"}", AP_ESTORE },
+    { "authz: a challenge null", K_AUTHZ,
+      "{\"v\":2,\"status\":\"pending\",\"challenges\":[null]}", AP_ESTORE },
+    { "authz: index going back", K_AUTHZ,
+      AUTHZ_THREE_V2("valid", "{\"index\":1,\"type\":\"dns-01\","
+                     "\"status\":\"valid\",\"token\":\"t\"},{\"index\":1,"
+                     "\"type\":\"http-01\",\"status\":\"invalid\","
+                     "\"token\":\"u\"}"), AP_ESTORE },
+    { "authz: index past the last", K_AUTHZ,
+      AUTHZ_THREE_V2("valid", "{\"index\":17,\"type\":\"dns-01\","
+                     "\"status\":\"valid\",\"token\":\"t\"}"), AP_ESTORE },
+    { "authz: index a string", K_AUTHZ,
+      AUTHZ_THREE_V2("valid", "{\"index\":\"1\",\"type\":\"dns-01\","
+                     "\"status\":\"valid\",\"token\":\"t\"}"), AP_ESTORE },
+    { "authz: index 16 then one more", K_AUTHZ,
+      AUTHZ_THREE_V2("pending", "{\"index\":16,\"type\":\"dns-01\","
+                     "\"status\":\"pending\",\"token\":\"t\"},"
+                     "{\"type\":\"http-01\",\"status\":\"pending\","
+                     "\"token\":\"u\"}"), AP_ESTORE },
     { "cert: notAfter a fraction", K_CERT,
       "{\"v\":1,\"id\":\"c\",\"status\":\"valid\",\"notAfter\":1.5}",
       AP_ESTORE },
@@ -328,8 +421,39 @@ static const struct rec_row rows[] = {
 };
 
 static const struct stored_row stored_rows[] = {
+    { "authz: new", AUTHZ_OK_V2 "}" },
+    { "authz: failed challenge",
+      "{\"v\":2,\"account\":\"acct1\",\"order\":\"ord2\","
+      "\"status\":\"invalid\",\"expires\":1800604800,"
+      "\"identifier\":{\"type\":\"ip\",\"value\":\"192.0.2.1\"},"
+      "\"challenges\":[{\"type\":\"http-01\",\"status\":\"invalid\","
+      "\"token\":\"tok4\",\"validated\":1800000010,"
+      "\"error\":{\"type\":\"urn:ietf:params:acme:error:connection\","
+      "\"detail\":\"refused\"}}]}" },
+    { "authz: v1 valid by http-01, two pending",
+      AUTHZ_THREE_V2("valid", CH_HTTP_VALID) },
+    { "authz: v1 valid by dns-01",
+      AUTHZ_THREE_V2("valid", "{\"index\":1,\"type\":\"dns-01\","
+                     "\"status\":\"valid\",\"token\":\"tok2\","
+                     "\"validated\":1800000010}") },
+    { "authz: v1 invalid by tls-alpn-01",
+      AUTHZ_THREE_V2("invalid", "{\"index\":2,\"type\":\"tls-alpn-01\","
+                     "\"status\":\"invalid\",\"token\":\"tok3\","
+                     "\"validated\":1800000010,\"error\":{\"type\":"
+                     "\"urn:ietf:params:acme:error:connection\","
+                     "\"detail\":\"refused\"}}") },
+    { "authz: v1 valid, a failed one too",
+      AUTHZ_THREE_V2("valid", CH_HTTP_VALID ",{\"index\":2,"
+                     "\"type\":\"tls-alpn-01\",\"status\":\"invalid\","
+                     "\"token\":\"tok3\",\"validated\":1800000010,"
+                     "\"error\":{\"type\":"
+                     "\"urn:ietf:params:acme:error:connection\","
+                     "\"detail\":\"refused\"}}") },
+    { "authz: v1 deactivated keeps every challenge",
+      AUTHZ_THREE_V2("deactivated", CH_HTTP_PENDING "," CH_DNS_PENDING ","
+                     CH_ALPN_PENDING) },
     { "authz: wildcard, validated",
-      "{\"v\":1,\"id\":\"az2\",\"account\":\"acct1\",\"order\":\"ord1\","
+      "{\"v\":2,\"account\":\"acct1\",\"order\":\"ord1\","
       "\"status\":\"valid\",\"expires\":1800604800,"
       "\"identifier\":{\"type\":\"dns\",\"value\":\"b.example\"},"
       "\"wildcard\":true,\"challenges\":[{\"type\":\"dns-01\","
@@ -337,7 +461,7 @@ static const struct stored_row stored_rows[] = {
       "\"address\":\"192.0.2.53\",\"validationRecord\":[{"
       "\"txt\":[\"abc\"],\"derived\":\"h\"}]}]}" },
     { "authz: http-01 evidence, lean",
-      AUTHZ_HTTP01("{\"port\":80,"
+      AUTHZ_HTTP01_V2("{\"port\":80,"
                    "\"addressesResolved\":[\"192.0.2.1\",\"2001:db8::1\"],"
                    "\"status\":200,\"derived\":\"hua\"},"
                    "{\"hostname\":\"b.example\",\"port\":8080,"
@@ -345,11 +469,11 @@ static const struct stored_row stored_rows[] = {
                    "\"addressUsed\":\"192.0.2.9\",\"status\":200,"
                    "\"derived\":\"u\"}") },
     { "authz: http-01 evidence, another path",
-      AUTHZ_HTTP01("{\"url\":\"http://a.example:80/x/tok1\","
+      AUTHZ_HTTP01_V2("{\"url\":\"http://a.example:80/x/tok1\","
                    "\"port\":80,\"addressUsed\":\"192.0.2.7\","
                    "\"status\":301,\"derived\":\"h\"}") },
     { "authz: http-01 evidence, dnsError",
-      AUTHZ_HTTP01("{\"port\":80,\"dnsError\":\"NXDOMAIN\","
+      AUTHZ_HTTP01_V2("{\"port\":80,\"dnsError\":\"NXDOMAIN\","
                    "\"derived\":\"hu\"}") },
 };
 
@@ -462,9 +586,19 @@ test_row(void **state)
                          AP_OK);
         if (row->kind == K_AUTHZ) {
             for (size_t i = 0; i < r.authz.n_challs; i++) {
-                char *a = cJSON_PrintUnformatted(
+                char *a;
+                char *b;
+
+                /* dropped challenges at the end are not stored at all */
+                if (i >= r2.authz.n_challs) {
+                    assert_true(r.authz.challs[i].dropped);
+                    continue;
+                }
+                assert_int_equal(r.authz.challs[i].dropped,
+                                 r2.authz.challs[i].dropped);
+                a = cJSON_PrintUnformatted(
                     r.authz.challs[i].validation_record);
-                char *b = cJSON_PrintUnformatted(
+                b = cJSON_PrintUnformatted(
                     r2.authz.challs[i].validation_record);
 
                 assert_true((a == NULL) == (b == NULL));
@@ -546,6 +680,101 @@ test_enomem(void **state)
     fini(row->kind, &r);
 }
 
+/* ---- the challenges a decided authorization keeps ----------------- */
+
+/* Decodes json (an authorization) into *a. */
+static void
+decode_authz(const char *json, struct authz *a)
+{
+    cJSON *in = cJSON_Parse(json);
+    char why[200] = "";
+
+    assert_non_null(in);
+    if (rec_authz_decode(in, a, why, sizeof(why)) != AP_OK) {
+        print_message("decode: %s\n", why);
+        fail();
+    }
+    cJSON_Delete(in);
+}
+
+/* The URL index of each challenge stays what it was when the others go
+ * (RFC 8555 §7.1.4): a valid authorization of a version 1 record answers
+ * at its validated challenge's index only, and so does its stored form. */
+static void
+test_decided_keeps_index(void **state)
+{
+    struct authz a;
+    struct authz b;
+    cJSON *out = NULL;
+
+    (void)state;
+    decode_authz(AUTHZ_THREE("valid", CH_HTTP_PENDING "," CH_DNS_VALID ","
+                             CH_ALPN_PENDING), &a);
+    assert_int_equal(a.n_challs, 3);
+    assert_string_equal(a.id, "az6");
+    assert_null(rec_authz_chall(&a, 0));
+    assert_non_null(rec_authz_chall(&a, 1));
+    assert_string_equal(rec_authz_chall(&a, 1)->type, "dns-01");
+    assert_string_equal(rec_authz_chall(&a, 1)->token, "tok2");
+    assert_null(rec_authz_chall(&a, 2));
+    assert_null(rec_authz_chall(&a, 3));
+    assert_true(a.challs[0].dropped);
+    assert_string_equal(a.challs[0].token, "");     /* its token is gone */
+    assert_int_equal(a.challs[0].status, CHALL_INVALID);
+
+    assert_int_equal(rec_authz_encode(&a, &out), AP_OK);
+    {
+        char why[200] = "";
+
+        assert_int_equal(rec_authz_decode(out, &b, why, sizeof(why)), AP_OK);
+    }
+    assert_int_equal(b.n_challs, 2);
+    assert_string_equal(b.id, "");      /* rec_authz_get sets it */
+    assert_null(rec_authz_chall(&b, 0));
+    assert_string_equal(rec_authz_chall(&b, 1)->type, "dns-01");
+    assert_null(rec_authz_chall(&b, 2));
+    cJSON_Delete(out);
+    rec_authz_fini(&b);
+    rec_authz_fini(&a);
+
+    /* pending: every challenge stays */
+    decode_authz(AUTHZ_THREE("pending", CH_HTTP_PENDING "," CH_DNS_PENDING
+                             "," CH_ALPN_PENDING), &a);
+    assert_int_equal(a.n_challs, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_non_null(rec_authz_chall(&a, i));
+    }
+    assert_string_equal(rec_authz_chall(&a, 2)->token, "tok3");
+    rec_authz_fini(&a);
+}
+
+/* A challenge that was processing when another one decided the
+ * authorization goes as well (the validator then finds it gone). */
+static void
+test_processing_goes(void **state)
+{
+    struct authz a;
+    cJSON *out = NULL;
+    char *text;
+
+    (void)state;
+    decode_authz(AUTHZ_THREE("pending", CH_HTTP_PENDING ","
+                             "{\"type\":\"dns-01\",\"status\":"
+                             "\"processing\",\"token\":\"tok2\"},"
+                             CH_ALPN_PENDING), &a);
+    assert_int_equal(a.challs[1].status, CHALL_PROCESSING);
+    a.status = AUTHZ_VALID;
+    a.challs[0].status = CHALL_VALID;
+    assert_int_equal(rec_authz_encode(&a, &out), AP_OK);
+    text = cJSON_PrintUnformatted(cJSON_GetObjectItem(out, "challenges"));
+    assert_non_null(text);
+    assert_string_equal(text, "[{\"type\":\"http-01\",\"status\":"
+                              "\"valid\",\"token\":\"tok1\"}]");
+    free(text);
+    cJSON_Delete(out);
+    rec_authz_fini(&a);
+}
+
 int
 main(void)
 {
@@ -562,6 +791,10 @@ main(void)
             add_test(&l, names[i], test_enomem, &rows[i]);
         }
     }
+    add_test(&l, "authz: a decided one keeps its challenge's index",
+             test_decided_keeps_index, NULL);
+    add_test(&l, "authz: a processing challenge goes when another decides",
+             test_processing_goes, NULL);
     failed = _cmocka_run_group_tests("records", l.tests, l.n, NULL, NULL);
     free(l.tests);
     return failed;
