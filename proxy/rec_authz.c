@@ -79,6 +79,8 @@ rec_authz_fini(struct authz *a)
  * (brackets around an IPv6 hostname), its hostname the identifier, its
  * addressUsed the challenge's address. Those members are left out when they
  * are exactly that and named in the entry's "derived" ('u', 'h', 'a');
+ * so are its addressesResolved when it is the one address used ('r',
+ * authorization version 2);
  * decoding puts them back, with the same values in the same member order,
  * so the decoded record is the one the validator wrote. */
 
@@ -121,11 +123,13 @@ lean_entry(const cJSON *e, const struct rec_ident *ident,
            const struct challenge *c)
 {
     char url[1024];
-    char derived[4];
+    char derived[5];
     size_t nd = 0;
     const char *host = str_member(e, "hostname");
     const char *have_url = str_member(e, "url");
     const char *used = str_member(e, "addressUsed");
+    const cJSON *resolved = cJSON_GetObjectItemCaseSensitive(
+        e, "addressesResolved");
     const char *want_url;
     cJSON *out;
     cJSON *m;
@@ -150,6 +154,12 @@ lean_entry(const cJSON *e, const struct rec_ident *ident,
         strcmp(used, c->address) == 0) {
         derived[nd++] = 'a';
     }
+    if (c->address != NULL && cJSON_IsArray(resolved) &&
+        cJSON_GetArraySize(resolved) == 1 &&
+        cJSON_IsString(resolved->child) &&
+        strcmp(resolved->child->valuestring, c->address) == 0) {
+        derived[nd++] = 'r';
+    }
     derived[nd] = '\0';
     out = cJSON_CreateObject();
     if (out == NULL) {
@@ -160,7 +170,9 @@ lean_entry(const cJSON *e, const struct rec_ident *ident,
 
         if ((strchr(derived, 'h') && strcmp(m->string, "hostname") == 0) ||
             (strchr(derived, 'u') && strcmp(m->string, "url") == 0) ||
-            (strchr(derived, 'a') && strcmp(m->string, "addressUsed") == 0)) {
+            (strchr(derived, 'a') && strcmp(m->string, "addressUsed") == 0) ||
+            (strchr(derived, 'r') &&
+             strcmp(m->string, "addressesResolved") == 0)) {
             continue;
         }
         copy = cJSON_Duplicate(m, 1);
@@ -233,19 +245,21 @@ full_entry(struct rec_reader *r, cJSON **e, const struct rec_ident *ident,
     char url[1024];
     cJSON *full;
     cJSON *m;
-    bool h, u, a;
+    bool h, u, a, rs;
 
     if (!cJSON_IsObject(*e) || !cJSON_HasObjectItem(*e, DERIVED)) {
         return;
     }
-    if (derived == NULL || derived[strspn(derived, "hua")] != '\0' ||
-        strlen(derived) > 3) {
-        rec_read_fail(r, "validationRecord: \"" DERIVED "\" is not of h, u, a");
+    if (derived == NULL || derived[strspn(derived, "huar")] != '\0' ||
+        strlen(derived) > 4) {
+        rec_read_fail(r, "validationRecord: \"" DERIVED "\" is not of h, u, "
+                         "a, r");
         return;
     }
     h = strchr(derived, 'h') != NULL;
     u = strchr(derived, 'u') != NULL;
     a = strchr(derived, 'a') != NULL;
+    rs = strchr(derived, 'r') != NULL;
     host = h ? ident->value : str_member(*e, "hostname");
     if ((h && (ident->value == NULL ||
                cJSON_HasObjectItem(*e, "hostname"))) ||
@@ -253,7 +267,9 @@ full_entry(struct rec_reader *r, cJSON **e, const struct rec_ident *ident,
                http01_url(host, cJSON_GetObjectItemCaseSensitive(*e, "port"),
                           c->token, url, sizeof(url)) == NULL)) ||
         (a && (c->address == NULL ||
-               cJSON_HasObjectItem(*e, "addressUsed")))) {
+               cJSON_HasObjectItem(*e, "addressUsed"))) ||
+        (rs && (c->address == NULL ||
+                cJSON_HasObjectItem(*e, "addressesResolved")))) {
         rec_read_fail(r, "validationRecord: a derived member cannot be "
                          "made again");
         return;
@@ -273,7 +289,15 @@ full_entry(struct rec_reader *r, cJSON **e, const struct rec_ident *ident,
         } else if (a && strcmp(order[i], "addressUsed") == 0) {
             v = c->address;
         }
-        if (v == NULL) {
+        if (rs && strcmp(order[i], "addressesResolved") == 0) {
+            const char *one[1] = { c->address };
+            cJSON *arr = cJSON_CreateStringArray(one, 1);
+
+            if (arr == NULL || !cJSON_AddItemToObject(full, order[i], arr)) {
+                cJSON_Delete(arr);
+                goto oom;
+            }
+        } else if (v == NULL) {
             move_member(*e, full, order[i]);
         } else if (cJSON_AddStringToObject(full, order[i], v) == NULL) {
             goto oom;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/config.h"
 #include "common/csr.h"
 
 static const char *const status_names[] = { "pending", "ready",
@@ -168,11 +169,19 @@ rec_order_encode(const struct order *o, cJSON **out)
     rec_put_str(&w, obj, "status", order_status_name(o->status));
     rec_put_int(&w, obj, "created", o->created);
     rec_put_int(&w, obj, "expires", o->expires);
-    rec_put_int(&w, obj, "notBefore", o->not_before);
-    rec_put_int(&w, obj, "notAfter", o->not_after);
+    /* 0 and the default adapter read back from an absent member */
+    if (o->not_before != 0) {
+        rec_put_int(&w, obj, "notBefore", o->not_before);
+    }
+    if (o->not_after != 0) {
+        rec_put_int(&w, obj, "notAfter", o->not_after);
+    }
     rec_put_str(&w, obj, "profile", o->profile);
     rec_put_str(&w, obj, "template", o->template_name);
-    rec_put_str(&w, obj, "adapter", o->adapter);
+    if (o->adapter != NULL &&
+        strcmp(o->adapter, CONFIG_DEFAULT_ADAPTER) != 0) {
+        rec_put_str(&w, obj, "adapter", o->adapter);
+    }
     if (o->validity_days != 0) {
         rec_put_int(&w, obj, "validityDays", o->validity_days);
     }

@@ -2,13 +2,13 @@
  * STORE_ORDERS, and its codec (proxy/rec.h says what a codec checks).
  *
  * Stored members: v, id, account, status, created, expires, notBefore and
- * notAfter (seconds; 0: none asked), identifiers ([{type, value}], a
+ * notAfter (seconds; 0, not stored: none asked), identifiers ([{type, value}], a
  * wildcard written "*.name"), authzs (the ids of its authorizations, in
  * the identifiers' order); with a profile: profile, template (the PKI's
  * name for it, may be "") and validityDays; adapter (the name of the
  * adapter that issues it, fixed at creation: "default" is the plain
- * [adapter]; absent in orders of earlier versions, which mean the
- * default); with RFC 9773 replaces:
+ * [adapter], which is not stored: absent (NULL in the struct) means the
+ * default, as in orders of earlier versions); with RFC 9773 replaces:
  * replaces (the certID as the client sent it) and replacesCert (that
  * certificate's record id); from finalize: csr (base64url DER, as the
  * client sent it) and csrSpki (base64url of the CSR's SubjectPublicKeyInfo
