@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/b64url.h"
+#include "common/config.h"
 #include "common/crypto.h"
 #include "common/pem.h"
 #include "common/x509.h"
@@ -13,8 +14,11 @@
 /* Records with a chain reference or a leaf member are version 2: an
  * earlier version refuses them (AP_ESTORE) instead of serving the leaf
  * without its chain, or nothing. Version 1 (and no "v") is a record with
- * the whole PEM inline. */
+ * the whole PEM inline. Version 3 is version 2 with the short chain
+ * reference (REC_CERT_CHAIN_REF hex digits); version 2's is the whole
+ * SHA-256 (REC_CERT_CHAIN_HEX). */
 #define CERT_VERSION_CHAIN 2
+#define CERT_VERSION_SHORT 3
 #define CHAIN_KEY_MAX (sizeof(REC_CERT_CHAIN_PREFIX) + REC_CERT_CHAIN_HEX)
 
 static const char *const status_names[] = { "valid", "revoked", "refused" };
@@ -90,7 +94,8 @@ leaf_pem(struct rec_reader *r, const char *leaf, char **out)
     }
 }
 
-/* A chain reference: exactly REC_CERT_CHAIN_HEX lower-case hex digits. */
+/* A chain reference: REC_CERT_CHAIN_HEX or REC_CERT_CHAIN_REF lower-case
+ * hex digits. */
 static bool
 chain_hex_ok(const char *hex)
 {
@@ -102,7 +107,7 @@ chain_hex_ok(const char *hex)
             return false;
         }
     }
-    return i == REC_CERT_CHAIN_HEX;
+    return i == REC_CERT_CHAIN_HEX || i == REC_CERT_CHAIN_REF;
 }
 
 ap_err
@@ -121,7 +126,7 @@ rec_cert_decode(const cJSON *obj, struct cert *out, char *why, size_t whylen)
     memset(out, 0, sizeof(*out));
     out->reason = -1;
     rec_read_begin(&r, obj);
-    rec_read_int(&r, obj, "v", 1, CERT_VERSION_CHAIN, &version,
+    rec_read_int(&r, obj, "v", 1, CERT_VERSION_SHORT, &version,
                  &has_version);
     rec_read_buf(&r, obj, "id", out->id, sizeof(out->id));
     rec_read_buf(&r, obj, "account", out->account, sizeof(out->account));
@@ -159,9 +164,15 @@ rec_cert_decode(const cJSON *obj, struct cert *out, char *why, size_t whylen)
         rec_read_fail(&r, "member \"chain\" is not a SHA-256 in hex");
     }
     if (r.rc == AP_OK && (out->chain[0] != '\0' || has_leaf) !=
-                             (has_version && version == CERT_VERSION_CHAIN)) {
+                             (has_version && version >= CERT_VERSION_CHAIN)) {
         rec_read_fail(&r, "version %lld with%s a chain or a leaf", version,
                       out->chain[0] != '\0' || has_leaf ? "" : "out");
+    }
+    if (r.rc == AP_OK && version >= CERT_VERSION_CHAIN &&
+        (strlen(out->chain) == REC_CERT_CHAIN_REF) !=
+            (version == CERT_VERSION_SHORT)) {
+        rec_read_fail(&r, "version %lld with a chain reference of %zu "
+                          "digits", version, strlen(out->chain));
     }
     rec_read_extra(&r, obj, known, &out->extra);
     out->status = (enum cert_status)status;
@@ -181,9 +192,10 @@ rec_cert_encode(const struct cert *c, cJSON **out)
     *out = NULL;
     char *leaf = c->pem != NULL ? leaf_b64(c->pem) : NULL;
 
-    rec_put_int(&w, obj, "v", c->chain[0] != '\0' || leaf != NULL
-                                  ? CERT_VERSION_CHAIN
-                                  : REC_VERSION);
+    rec_put_int(&w, obj, "v",
+                strlen(c->chain) == REC_CERT_CHAIN_REF ? CERT_VERSION_SHORT
+                : c->chain[0] != '\0' || leaf != NULL ? CERT_VERSION_CHAIN
+                                                      : REC_VERSION);
     rec_put_str(&w, obj, "id", c->id);
     rec_put_str(&w, obj, "account", c->account);
     rec_put_str(&w, obj, "order", c->order);
@@ -192,7 +204,9 @@ rec_cert_encode(const struct cert *c, cJSON **out)
     rec_put_int(&w, obj, "notAfter", c->not_after);
     rec_put_int(&w, obj, "issued", c->issued);
     rec_put_str(&w, obj, "adapter", c->adapter);
-    if (c->adapter_name[0] != '\0') {
+    /* absent reads as "": the default adapter, by that name as well */
+    if (c->adapter_name[0] != '\0' &&
+        strcmp(c->adapter_name, CONFIG_DEFAULT_ADAPTER) != 0) {
         rec_put_str(&w, obj, "adapterName", c->adapter_name);
     }
     rec_put_str(&w, obj, "pkiRef", c->pki_ref);
@@ -248,7 +262,8 @@ chain_hash(const char *text, size_t len, char hex[REC_CERT_CHAIN_HEX + 1])
 
 /* leaf then the chain hex names (STORE_META), as a new string in *out.
  * Certificate id (for the log) refers to it; a chain that is not there or
- * does not hash to hex is AP_ESTORE. */
+ * whose SHA-256 does not begin with hex (the whole hash, or the short
+ * reference) is AP_ESTORE. */
 static ap_err
 with_chain(struct store_txn *txn, const char *id, const char *hex,
            const char *leaf, char **out)
@@ -272,7 +287,7 @@ with_chain(struct store_txn *txn, const char *id, const char *hex,
         return rc;
     }
     chain_hash(chain, len, got);
-    if (strlen(chain) != len || strcmp(got, hex) != 0) {
+    if (strlen(chain) != len || strncmp(got, hex, strlen(hex)) != 0) {
         free(chain);
         (void)snprintf(why, sizeof(why), "its chain %s does not match", hex);
         return rec_bad("certs", id, why);
@@ -310,8 +325,10 @@ leaf_end(const char *pem)
     return n;
 }
 
-/* Stores chain (its hash hex) in STORE_META unless it is there: one copy
- * per chain. A stored one that differs is AP_ESTORE. */
+/* Stores chain (its hash hex, or the short reference) in STORE_META unless
+ * it is there: one copy per chain. A stored one that differs is AP_ESTORE
+ * (two chains whose hashes begin alike: the certificate is not stored,
+ * never served with another chain). */
 static ap_err
 chain_store(struct store_txn *txn, const char *hex, const char *chain)
 {
@@ -466,6 +483,7 @@ rec_cert_put(struct store_txn *txn, const char *key, const struct cert *c,
     s.chain[0] = '\0';
     if (pem[n] != '\0') {
         chain_hash(pem + n, strlen(pem + n), s.chain);
+        s.chain[REC_CERT_CHAIN_REF] = '\0';
         rc = chain_store(txn, s.chain, pem + n);
         if (rc == AP_OK) {
             leaf = strndup(pem, n);

@@ -6,15 +6,18 @@
  * STORE_SERIALS keys it), status ("valid", "revoked", or "refused": the
  * issuer's checks refused what the PKI returned), notAfter, issued
  * (seconds), adapter (the PKI back end's type), adapterName (the
- * configured adapter that issued it, docs/adapters.md; absent in records
- * of earlier versions: the default), pkiRef (the PKI's
+ * configured adapter that issued it, docs/adapters.md; absent: the
+ * default, which is not stored by name), pkiRef (the PKI's
  * reference, when it gave one), the leaf and chain: the leaf as leaf (the
  * base64url of its DER, when pem_encode makes the same PEM text of it
  * again) or else as pem (its PEM text as the PKI gave it), and chain the
- * SHA-256 (lower-case hex) of the issuing chain's PEM text, which is
- * stored once in STORE_META under "chain/<hex>" (REC_CERT_CHAIN_PREFIX)
- * however many certificates it issued; a record with leaf or chain is
- * "v" 2. Records of earlier versions ("v" 1) have neither and the whole
+ * first 16 hex digits (64 bits, REC_CERT_CHAIN_REF) of the SHA-256 of the
+ * issuing chain's PEM text, which is stored once in STORE_META under
+ * "chain/<hex>" (REC_CERT_CHAIN_PREFIX) however many certificates it
+ * issued (a chain whose hash begins like a stored one's is refused when
+ * written); a record with that chain reference is "v" 3, one with the
+ * whole SHA-256 (64 digits, as version 2 wrote it) or a leaf without a
+ * chain "v" 2. Records of earlier versions ("v" 1) have neither and the whole
  * PEM (leaf then chain) in pem; leaf then chain is what the client
  * downloads, byte for byte, either way. A
  * refused one also refused (the reason) and revokedAtPki; a revoked one
@@ -34,7 +37,8 @@
 #include "proxy/rec.h"
 
 #define REC_CERT_CHAIN_PREFIX "chain/" /* STORE_META: "chain/<hex>" */
-#define REC_CERT_CHAIN_HEX 64         /* SHA-256, lower-case hex */
+#define REC_CERT_CHAIN_HEX 64         /* SHA-256, lower-case hex (v 2) */
+#define REC_CERT_CHAIN_REF 16         /* its first 64 bits (v 3) */
 
 enum cert_status { CERT_VALID, CERT_REVOKED, CERT_REFUSED, CERT__MAX };
 

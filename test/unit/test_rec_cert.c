@@ -184,18 +184,87 @@ n_chains(struct fixture *f)
     return n;
 }
 
-/* The STORE_META key of chain. */
+/* The STORE_META key of chain: of hexlen digits of its SHA-256 (version
+ * 3: REC_CERT_CHAIN_REF; version 2: REC_CERT_CHAIN_HEX). */
 static void
-chain_key_of(const char *chain, char *key, size_t len)
+chain_key_n(const char *chain, size_t hexlen, char *key, size_t len)
 {
     unsigned char h[32];
     int off;
 
     crypto_sha256(chain, strlen(chain), h);
     off = snprintf(key, len, "%s", REC_CERT_CHAIN_PREFIX);
-    for (size_t i = 0; i < sizeof(h); i++) {
+    for (size_t i = 0; i < hexlen / 2; i++) {
         off += snprintf(key + off, len - (size_t)off, "%02x", h[i]);
     }
+}
+
+static void
+chain_key_of(const char *chain, char *key, size_t len)
+{
+    chain_key_n(chain, REC_CERT_CHAIN_REF, key, len);
+}
+
+/* 1b. A record as version 2 wrote it (the chain under its whole SHA-256)
+ * reads back; written again it takes the short reference. */
+static void
+test_v2_record(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn = NULL;
+    struct cert c;
+    cJSON *old = cJSON_CreateObject();
+    cJSON *now;
+    char key[128];
+    char *pem = NULL;
+
+    chain_key_n(CHAIN, REC_CERT_CHAIN_HEX, key, sizeof(key));
+    assert_non_null(old);
+    cJSON_AddNumberToObject(old, "v", 2);
+    cJSON_AddStringToObject(old, "id", "V2");
+    cJSON_AddStringToObject(old, "account", "acct1");
+    cJSON_AddStringToObject(old, "order", "ord1");
+    cJSON_AddStringToObject(old, "serial", "5bfc");
+    cJSON_AddStringToObject(old, "status", "valid");
+    cJSON_AddNumberToObject(old, "notAfter", 1804201636);
+    cJSON_AddNumberToObject(old, "issued", 1796425636);
+    cJSON_AddStringToObject(old, "adapter", "local");
+    cJSON_AddStringToObject(old, "adapterName", "default");
+    cJSON_AddStringToObject(old, "pem", LEAF1);
+    cJSON_AddStringToObject(old, "chain",
+                            key + strlen(REC_CERT_CHAIN_PREFIX));
+    assert_int_equal(store_begin(f->st, true, &txn), AP_OK);
+    assert_int_equal(store_put_json(txn, STORE_CERTS, "V2", old, true),
+                     AP_OK);
+    assert_int_equal(store_put(txn, STORE_META, key, CHAIN, strlen(CHAIN),
+                               true),
+                     AP_OK);
+    assert_int_equal(store_commit(txn), AP_OK);
+    assert_int_equal(get_pem(f, "V2", &pem), AP_OK);
+    assert_string_equal(pem, LEAF1 CHAIN);
+    free(pem);
+
+    assert_int_equal(store_begin(f->st, false, &txn), AP_OK);
+    assert_int_equal(rec_cert_get(txn, "V2", &c), AP_OK);
+    store_abort(txn);
+    assert_string_equal(c.adapter_name, "default");
+    assert_int_equal(store_begin(f->st, true, &txn), AP_OK);
+    assert_int_equal(rec_cert_put(txn, "V2", &c, false), AP_OK);
+    assert_int_equal(store_commit(txn), AP_OK);
+    rec_cert_fini(&c);
+    now = raw(f, "V2");
+    assert_int_equal(json_num(now, "v", 0), 3);
+    assert_int_equal(strlen(json_str(now, "chain", "")), REC_CERT_CHAIN_REF);
+    assert_int_equal(strncmp(json_str(now, "chain", ""),
+                             key + strlen(REC_CERT_CHAIN_PREFIX),
+                             REC_CERT_CHAIN_REF),
+                     0);
+    cJSON_Delete(now);
+    assert_int_equal(n_chains(f), 2);   /* the whole and the short key */
+    assert_int_equal(get_pem(f, "V2", &pem), AP_OK);
+    assert_string_equal(pem, LEAF1 CHAIN);
+    free(pem);
+    cJSON_Delete(old);
 }
 
 /* 1. A record of the previous version, then written again. */
@@ -254,9 +323,11 @@ test_old_record(void **state)
     assert_int_equal(store_commit(txn), AP_OK);
     rec_cert_fini(&c);
     now = raw(f, "OLD1");
-    assert_int_equal(json_num(now, "v", 0), 2);
+    assert_int_equal(json_num(now, "v", 0), 3);
     assert_string_equal(json_str(now, "pem", ""), LEAF1);
-    assert_int_equal(strlen(json_str(now, "chain", "")), 64);
+    assert_int_equal(strlen(json_str(now, "chain", "")), REC_CERT_CHAIN_REF);
+    /* the default adapter is not stored by name */
+    assert_false(cJSON_HasObjectItem(now, "adapterName"));
     assert_string_equal(json_str(now, "status", ""), "revoked");
     cJSON_Delete(now);
     assert_int_equal(n_chains(f), 1);
@@ -301,7 +372,7 @@ test_shared_chain(void **state)
         assert_string_equal(pem, rows[i].pem);
         free(pem);
         obj = raw(f, rows[i].id);
-        assert_int_equal(json_num(obj, "v", 0), rows[i].has_chain ? 2 : 1);
+        assert_int_equal(json_num(obj, "v", 0), rows[i].has_chain ? 3 : 1);
         assert_int_equal(cJSON_HasObjectItem(obj, "chain"),
                          rows[i].has_chain);
         assert_true(strlen(json_str(obj, "pem", "")) <
@@ -460,6 +531,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_old_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v2_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expand, setup, teardown),

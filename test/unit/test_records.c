@@ -408,6 +408,36 @@ static const struct rec_row rows[] = {
       "{\"v\":2,\"id\":\"c\",\"status\":\"valid\",\"pem\":\"L\","
       "\"chain\":\"ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789\"}",
       AP_ESTORE },
+    /* ---- version 3: the short chain reference ---- */
+    { "cert: v3, leaf and a short chain reference", K_CERT,
+      "{\"v\":3,\"id\":\"crt1\",\"account\":\"acct1\",\"order\":\"ord1\","
+      "\"serial\":\"0a1b2c\",\"status\":\"valid\",\"notAfter\":1807776000,"
+      "\"issued\":1800000100,\"adapter\":\"local\",\"leaf\":\"" LEAF_B64
+      "\",\"chain\":\"0123456789abcdef\"}", AP_OK },
+    { "cert: v3, the default adapter by name", K_CERT,
+      "{\"v\":3,\"id\":\"crt1\",\"account\":\"acct1\",\"order\":\"ord1\","
+      "\"serial\":\"0a1b2c\",\"status\":\"valid\",\"notAfter\":1807776000,"
+      "\"issued\":1800000100,\"adapter\":\"local\","
+      "\"adapterName\":\"default\",\"pem\":\"L\","
+      "\"chain\":\"0123456789abcdef\"}", AP_OK },
+    { "cert: v3, another adapter by name", K_CERT,
+      "{\"v\":3,\"id\":\"crt1\",\"account\":\"acct1\",\"order\":\"ord1\","
+      "\"serial\":\"0a1b2c\",\"status\":\"valid\",\"notAfter\":1807776000,"
+      "\"issued\":1800000100,\"adapter\":\"local\","
+      "\"adapterName\":\"pki-b\",\"pem\":\"L\","
+      "\"chain\":\"0123456789abcdef\"}", AP_OK },
+    { "cert: v2 with a short chain reference", K_CERT,
+      "{\"v\":2,\"id\":\"c\",\"status\":\"valid\",\"pem\":\"L\","
+      "\"chain\":\"0123456789abcdef\"}", AP_ESTORE },
+    { "cert: v3 without a chain", K_CERT,
+      "{\"v\":3,\"id\":\"c\",\"status\":\"valid\",\"leaf\":\"" LEAF_B64
+      "\"}", AP_ESTORE },
+    { "cert: v4", K_CERT,
+      "{\"v\":4,\"id\":\"c\",\"status\":\"valid\",\"pem\":\"L\","
+      "\"chain\":\"0123456789abcdef\"}", AP_ESTORE },
+    { "cert: chain of 20 digits", K_CERT,
+      "{\"v\":3,\"id\":\"c\",\"status\":\"valid\",\"pem\":\"L\","
+      "\"chain\":\"0123456789abcdef0123\"}", AP_ESTORE },
     { "cert: chain too short", K_CERT,
       "{\"v\":2,\"id\":\"c\",\"status\":\"valid\",\"pem\":\"L\","
       "\"chain\":\"abcdef\"}", AP_ESTORE },
@@ -439,6 +469,11 @@ static const struct rec_row rows[] = {
 };
 
 static const struct stored_row stored_rows[] = {
+    { "cert: v3, the default adapter by name",
+      "{\"v\":3,\"id\":\"crt1\",\"account\":\"acct1\",\"order\":\"ord1\","
+      "\"serial\":\"0a1b2c\",\"status\":\"valid\",\"notAfter\":1807776000,"
+      "\"issued\":1800000100,\"adapter\":\"local\","
+      "\"pem\":\"L\",\"chain\":\"0123456789abcdef\"}" },
     { "authz: new", AUTHZ_OK_V2 "}" },
     { "authz: failed challenge",
       "{\"v\":2,\"account\":\"acct1\",\"order\":\"ord2\","
