@@ -735,6 +735,52 @@ def check_retry_after_pending_authz():
     expect(resp.headers.get("Retry-After", "").isdigit(), "pending authz without Retry-After")
 
 
+def check_decided_authz_keeps_one_challenge():
+    """RFC 8555 §7.1.4: a valid authorization lists the challenge that was
+    validated, an invalid one the challenge that was attempted; each at the
+    URL the client was given; the others are gone (404) and not stored."""
+    acct = account()
+    resp = w.new_order(acct, dns(fresh_name("one"), fresh_name("fail")))
+    expect_status(resp, 201, "newOrder")
+    ok_url, fail_url = resp.json()["authorizations"]
+    pending = w.post_as_get(acct, ok_url).json()
+    types = [c["type"] for c in pending["challenges"]]
+    expect(types == ["http-01", "dns-01", "tls-alpn-01"], f"pending offers {types}")
+    urls = {c["type"]: c["url"] for c in pending["challenges"]}
+    chall = pending["challenges"][0]
+    w.TOKENS[chall["token"]] = acct.key_authorization(chall["token"])
+    expect_status(w.signed_post(acct, chall["url"], {}), 200, "challenge")
+    valid = w.poll(acct, ok_url, ("valid",)).json()
+    expect(valid.get("status") == "valid", f"authz ended {valid}")
+    kept = valid["challenges"]
+    expect(len(kept) == 1 and kept[0]["type"] == "http-01" and
+           kept[0]["status"] == "valid" and kept[0]["url"] == urls["http-01"] and
+           kept[0]["token"] == chall["token"],
+           f"valid authorization lists {kept}")
+    for gone in ("dns-01", "tls-alpn-01"):
+        expect_problem(w.post_as_get(acct, urls[gone]), 404, "malformed")
+    stored = stored_record("authzs", ok_url.rsplit("/", 1)[1])
+    expect([c.get("type") for c in stored.get("challenges", [])] == ["http-01"]
+           and "id" not in stored and stored.get("v") == 2,
+           f"stored {stored}")
+    # invalid: dns-01 (the second) is attempted and fails (no TXT record)
+    pending = w.post_as_get(acct, fail_url).json()
+    dns01 = [c for c in pending["challenges"] if c["type"] == "dns-01"][0]
+    expect_status(w.signed_post(acct, dns01["url"], {}), 200, "challenge")
+    invalid = w.poll(acct, fail_url, ("invalid",)).json()
+    kept = invalid["challenges"]
+    expect(invalid.get("status") == "invalid" and len(kept) == 1 and
+           kept[0]["type"] == "dns-01" and kept[0]["url"] == dns01["url"] and
+           kept[0]["status"] == "invalid" and "error" in kept[0],
+           f"invalid authorization {invalid}")
+    resp = w.post_as_get(acct, dns01["url"])
+    expect_status(resp, 200, "the attempted challenge")
+    expect(resp.json().get("status") == "invalid", f"attempted {resp.text[:200]}")
+    stored = stored_record("authzs", fail_url.rsplit("/", 1)[1])
+    expect([(c.get("index"), c.get("type")) for c in stored["challenges"]] ==
+           [(1, "dns-01")], f"stored {stored}")
+
+
 CHECKS = [
     ("directory_fields", check_directory_fields),
     ("algorithms_ps256_es512", check_algorithms),
@@ -767,6 +813,7 @@ CHECKS = [
     ("profile_negatives", check_profile_negatives),
     ("methods", check_methods),
     ("retry_after_pending_authz", check_retry_after_pending_authz),
+    ("decided_authz_keeps_one_challenge", check_decided_authz_keeps_one_challenge),
 ]
 
 
