@@ -17,7 +17,7 @@
  * drops the csr once the certificate is recorded), proxy/authz.c (the
  * authorizations, made by the proxy's own authz_new, then valid as
  * proxy/validate.c leaves them through proxy/status.h, with the http-01
- * evidence proxy/val_http01.c writes) and proxy/issue_record.c
+ * evidence proxy/val_http01.c writes; the account_authzs index) and proxy/issue_record.c
  * (certificate record through rec_cert_put: the leaf, the chain stored
  * once; serials index) do.
  * Many orders share one write transaction (--batch) so 1M orders finish in
@@ -270,6 +270,16 @@ put_authz(struct store_txn *txn, const char *acct_id, const char *order_id,
     }
     if (rc == AP_OK) {
         rc = rec_authz_put(txn, authz_id, &a, true);
+    }
+    if (rc == AP_OK) {
+        /* proxy/authz.c: the account's newest authorization of the name,
+         * for reuse ("account/type/value") */
+        char key[STORE_MAX_KEY];
+
+        snprintf(key, sizeof(key), "%s/%s/%s", acct_id, ident->type,
+                 ident->value);
+        rc = store_put(txn, STORE_ACCOUNT_AUTHZS, key, authz_id,
+                       strlen(authz_id), false);
     }
     rec_authz_fini(&a);
     return rc;
