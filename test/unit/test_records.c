@@ -25,11 +25,13 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/store.h"
 #include "proxy/rec_account.h"
 #include "proxy/rec_authz.h"
 #include "proxy/rec_cert.h"
 #include "proxy/rec_order.h"
 #include "test/unit/rows.h"
+#include "test/unit/tmpdir.h"
 
 enum kind { K_ACCOUNT, K_ORDER, K_AUTHZ, K_CERT };
 
@@ -857,6 +859,65 @@ test_processing_goes(void **state)
     rec_authz_fini(&a);
 }
 
+/* In a store: a version 2 record (no "id") reads with the key as its id;
+ * a version 1 record, its own; a key longer than an id is AP_ESTORE. */
+static void
+test_get_id_from_key(void **state)
+{
+    char dir[] = "/tmp/test_records.XXXXXX";
+    char errbuf[200];
+    char longkey[REC_MAX_ID + 2];
+    struct store *st = NULL;
+    struct store_txn *txn = NULL;
+    struct authz a;
+    cJSON *v1 = cJSON_Parse(AUTHZ_OK "}");
+    cJSON *v2 = cJSON_Parse(AUTHZ_OK_V2 "}");
+
+    (void)state;
+    assert_non_null(v1);
+    assert_non_null(v2);
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(store_open(&(struct store_config){ .dir = dir,
+                                                        .map_size_mb = 8 },
+                                &st, errbuf, sizeof(errbuf)),
+                     AP_OK);
+    memset(longkey, 'k', sizeof(longkey) - 1);
+    longkey[sizeof(longkey) - 1] = '\0';
+    assert_int_equal(store_begin(st, true, &txn), AP_OK);
+    assert_int_equal(store_put_json(txn, STORE_AUTHZS, "KEY2", v2, true),
+                     AP_OK);
+    assert_int_equal(store_put_json(txn, STORE_AUTHZS, "KEY1", v1, true),
+                     AP_OK);
+    assert_int_equal(store_put_json(txn, STORE_AUTHZS, longkey, v2, true),
+                     AP_OK);
+    assert_int_equal(rec_authz_get(txn, "KEY2", &a), AP_OK);
+    assert_string_equal(a.id, "KEY2");
+    assert_string_equal(a.account, "acct1");
+    rec_authz_fini(&a);
+    assert_int_equal(rec_authz_get(txn, "KEY1", &a), AP_OK);
+    assert_string_equal(a.id, "az1");   /* the record's own */
+    rec_authz_fini(&a);
+    assert_int_equal(rec_authz_get(txn, longkey, &a), AP_ESTORE);
+    /* what rec_authz_put writes leaves the id out */
+    assert_int_equal(rec_authz_get(txn, "KEY1", &a), AP_OK);
+    assert_int_equal(rec_authz_put(txn, "KEY3", &a, true), AP_OK);
+    rec_authz_fini(&a);
+    {
+        cJSON *raw = NULL;
+
+        assert_int_equal(store_get_json(txn, STORE_AUTHZS, "KEY3", &raw),
+                         AP_OK);
+        assert_false(cJSON_HasObjectItem(raw, "id"));
+        assert_int_equal(cJSON_GetObjectItem(raw, "v")->valueint, 2);
+        cJSON_Delete(raw);
+    }
+    store_abort(txn);
+    store_close(st);
+    tmpdir_remove(dir);
+    cJSON_Delete(v1);
+    cJSON_Delete(v2);
+}
+
 int
 main(void)
 {
@@ -877,6 +938,8 @@ main(void)
              test_decided_keeps_index, NULL);
     add_test(&l, "authz: a processing challenge goes when another decides",
              test_processing_goes, NULL);
+    add_test(&l, "authz: read from a store, the key as its id",
+             test_get_id_from_key, NULL);
     failed = _cmocka_run_group_tests("records", l.tests, l.n, NULL, NULL);
     free(l.tests);
     return failed;
