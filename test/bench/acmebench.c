@@ -1076,7 +1076,7 @@ usage(FILE *f)
     fprintf(f,
         "usage: acmebench --directory URL --http-port N [options]\n"
         "       acmebench --crypto-bench [--iterations N]\n"
-        "       acmebench --self-test   (checks its CSRs and leaf check)\n"
+        "       acmebench --self-test   (checks its CSRs, leaf check, HTTP client)\n"
         "  --directory URL      ACME directory of the server under test\n"
         "  --ca FILE            PEM roots for the server's TLS certificate\n"
         "  --http-port N        port of the built-in http-01 responder\n"
@@ -1322,6 +1322,10 @@ main(int argc, char **argv)
     }
     if (o->self_test) {
         status = bkey_self_test() == 0 ? 0 : 1;
+        signal(SIGPIPE, SIG_IGN);
+        if (bhttp_self_test() != 0) {
+            status = 1;
+        }
         bkey_thread_done();
         crypto_fini();
         return status;

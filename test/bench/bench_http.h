@@ -84,4 +84,9 @@ AP_MUST_CHECK ap_err bhttp_do(struct bhttp *h, const char *method,
                               const void *body, size_t len,
                               unsigned timeout_ms, struct bhttp_resp *r);
 
+/* The client's checks against canned answers of a loopback server
+ * (bench_http_test.c, run by acmebench --self-test): prints "ok" / "not
+ * ok" lines and "bhttp self-test: N failed"; returns the failures. */
+unsigned bhttp_self_test(void);
+
 #endif /* AP_TEST_BENCH_BENCH_HTTP_H */
