@@ -15,7 +15,8 @@
  * cut), every request bounded by its timeout from the first byte written
  * to the last byte read. A request that finds its reused connection
  * closed by the server before any answer byte is sent once more on a new
- * connection, as libcurl does. */
+ * connection, as libcurl does. OpenSSL writes to the socket with write():
+ * the program ignores SIGPIPE (acmebench's main does). */
 #ifndef AP_TEST_BENCH_BENCH_HTTP_H
 #define AP_TEST_BENCH_BENCH_HTTP_H
 

@@ -249,6 +249,30 @@ scripts(struct bhttp_ctx *ctx)
             canned_stop(&c);
         }
     }
+    /* Connection: close with a length, the server keeping the socket
+     * open: the client closes it and opens a new one (a request on the
+     * old one would get no answer). */
+    {
+        struct canned c = { .conns = 2, .n = 1,
+                            .replies = { "HTTP/1.1 200 OK\r\nContent-Length:"
+                                         " 2\r\nConnection: close\r\n\r\n"
+                                         "ok" } };
+
+        if (setup(&c, ctx, &h)) {
+            snprintf(url, sizeof(url), "http://127.0.0.1:%u/", c.port);
+            rc = bhttp_do(h, "GET", url, NULL, NULL, 0, 1000, &r);
+            rc = rc == AP_OK ? bhttp_do(h, "GET", url, NULL, NULL, 0, 1000,
+                                        &r)
+                             : rc;
+            check(rc == AP_OK && strcmp(r.body.data, "ok") == 0 &&
+                      bhttp_connects(h) == 2,
+                  "Connection: close honoured: the next request on a new "
+                  "connection");
+            bhttp_free(h);
+            h = NULL;
+            canned_stop(&c);
+        }
+    }
     /* A kept-alive connection the server closed after one answer: the
      * second request goes again on a new connection. */
     {
