@@ -829,8 +829,8 @@ bhttp_do(struct bhttp *h, const char *method, const char *url,
     if (rc == AP_OK) {
         rc = build_request(h, method, &t, ctype, body, len);
         if (rc != AP_OK) {
-            snprintf(r->err, sizeof(r->err), "request over %zu bytes",
-                     h->req.cap);
+            snprintf(r->err, sizeof(r->err), "%s", rc == AP_ETOOBIG
+                         ? "request over its cap (1 MiB)" : "out of memory");
         }
     }
     if (rc != AP_OK) {

@@ -78,8 +78,11 @@ void bhttp_resp_fini(struct bhttp_resp *r);
  * https://, the connection is opened (again) when its scheme, host or
  * port differs from the open one's or the server closed it. timeout_ms
  * bounds the whole exchange (connecting included). Returns AP_OK when a
- * complete response arrived (any status; r filled), otherwise
- * AP_ENET/AP_ETIMEOUT/AP_ETOOBIG/AP_EINVAL/AP_ENOMEM with r->err. */
+ * complete response arrived (any status; r filled), otherwise r->err
+ * says why: AP_EINVAL (URL), AP_ENET (connect, TLS handshake, send,
+ * receive, closed early), AP_ECRYPTO (TLS set-up), AP_ETIMEOUT,
+ * AP_ETOOBIG (body over its cap, request over 1 MiB), AP_ENOMEM,
+ * AP_EPARSE (no HTTP). */
 AP_MUST_CHECK ap_err bhttp_do(struct bhttp *h, const char *method,
                               const char *url, const char *ctype,
                               const void *body, size_t len,
