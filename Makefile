@@ -190,6 +190,7 @@ BENCH_DIR := $(BUILD)/test/bench
 BENCH_KEY := $(BENCH_DIR)/bench_key.o
 
 $(BENCH_DIR)/acmebench: $(BENCH_DIR)/acmebench.o $(BENCH_DIR)/responder.o \
+                        $(BENCH_DIR)/bench_http.o $(BENCH_DIR)/bench_http_test.o \
                         $(BENCH_KEY) $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lm
 

@@ -29,17 +29,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 
 #include "common/b64url.h"
 #include "common/buf.h"
 #include "common/crypto.h"
+#include "test/bench/bench_http.h"
 #include "test/bench/bench_key.h"
 #include "test/bench/responder.h"
 
-#define MAX_URL 1024
-#define MAX_NONCE 256
+#define MAX_URL BHTTP_URL_MAX
+#define MAX_NONCE BHTTP_NONCE_MAX
 #define MAX_CONCURRENCY 256
 #define MAX_FLOWS 10000000UL
 #define MAX_DURATION 3600
@@ -146,7 +148,8 @@ struct shared {
     atomic_ulong badnonce_retries;
     atomic_ulong transport_retries;
     atomic_ulong polls;
-    atomic_ulong connects;     /* connections libcurl opened */
+    atomic_ulong connects;     /* connections opened */
+    struct bhttp_ctx *http;
     pthread_barrier_t ready;   /* accounts registered */
     pthread_barrier_t go;      /* clock started */
     pthread_mutex_t err_lock;
@@ -155,21 +158,15 @@ struct shared {
     unsigned long errs_other;
 };
 
-struct hresp {
-    long status;
-    struct buf body;
-    char nonce[MAX_NONCE];
-    char location[MAX_URL];
-    char ctype[128];
-    char err[CURL_ERROR_SIZE];
-};
+#define hresp bhttp_resp
 
 struct worker {
     struct shared *sh;
     unsigned idx;
     pthread_t thread;
-    CURL *curl;
-    struct curl_slist *jose_hdrs;
+    struct bhttp *http;
+    struct buf signing;        /* a JWS's signing input, reused */
+    struct buf body;           /* a JWS, reused */
     char nonce[MAX_NONCE];
     struct bkey *csr_key;
     struct samples s[EP__MAX];
@@ -246,62 +243,10 @@ record_err(struct shared *sh, const char *fmt, ...)
     pthread_mutex_unlock(&sh->err_lock);
 }
 
-/* Copies a header value (after "Name:") without spaces and CRLF. */
-static void
-header_value(const char *line, size_t len, size_t namelen, char *out,
-             size_t outlen)
-{
-    const char *p = line + namelen;
-    const char *e = line + len;
-
-    while (p < e && (*p == ' ' || *p == '\t')) {
-        p++;
-    }
-    while (e > p && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' ')) {
-        e--;
-    }
-    snprintf(out, outlen, "%.*s", (int)(e - p), p);
-}
-
-static size_t
-on_header(char *data, size_t size, size_t nmemb, void *arg)
-{
-    struct hresp *r = arg;
-    size_t len = size * nmemb;
-
-    if (len > 13 && strncasecmp(data, "Replay-Nonce:", 13) == 0) {
-        header_value(data, len, 13, r->nonce, sizeof(r->nonce));
-    } else if (len > 9 && strncasecmp(data, "Location:", 9) == 0) {
-        header_value(data, len, 9, r->location, sizeof(r->location));
-    } else if (len > 13 && strncasecmp(data, "Content-Type:", 13) == 0) {
-        header_value(data, len, 13, r->ctype, sizeof(r->ctype));
-    }
-    return len;
-}
-
-static size_t
-on_body(char *data, size_t size, size_t nmemb, void *arg)
-{
-    struct hresp *r = arg;
-
-    if (buf_append(&r->body, data, size * nmemb) != AP_OK) {
-        return 0;
-    }
-    return size * nmemb;
-}
-
 static void
 hresp_init(struct hresp *r)
 {
-    memset(r, 0, sizeof(*r));
-    buf_init(&r->body, RESP_BODY_CAP);
-}
-
-static void
-hresp_reset(struct hresp *r)
-{
-    buf_fini(&r->body);
-    hresp_init(r);
+    bhttp_resp_init(r, RESP_BODY_CAP);
 }
 
 /* The problem type of an error response without the ACME prefix, or
@@ -334,51 +279,44 @@ problem_of(const struct hresp *r, char *out, size_t outlen)
  * Returns false when no response arrived (r->err says why). */
 static bool
 http_do(struct worker *w, enum ep ep, const char *method, const char *url,
-        const char *body, struct hresp *r)
+        const char *body, size_t len, struct hresp *r)
 {
-    CURL *c = w->curl;
-    double t0;
-    CURLcode cc;
+    double t0 = mono();
+    ap_err rc;
 
-    hresp_reset(r);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->err);
-    if (strcmp(method, "POST") == 0) {
-        curl_easy_setopt(c, CURLOPT_NOBODY, 0L);
-        curl_easy_setopt(c, CURLOPT_POST, 1L);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, w->jose_hdrs);
-    } else {
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-        curl_easy_setopt(c, CURLOPT_NOBODY,
-                         strcmp(method, "HEAD") == 0 ? 1L : 0L);
-    }
-    t0 = mono();
-    cc = curl_easy_perform(c);
+    rc = bhttp_do(w->http, method, url, "application/jose+json", body, len,
+                  REQ_TIMEOUT_MS, r);
     sample_add(&w->s[ep], (mono() - t0) * 1000.0);
-    if (cc != CURLE_OK) {
-        if (r->err[0] == '\0') {
-            snprintf(r->err, sizeof(r->err), "%s", curl_easy_strerror(cc));
-        }
+    if (rc != AP_OK) {
         return false;
     }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-    {
-        long nc = 0;
-
-        if (curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &nc) == CURLE_OK &&
-            nc > 0) {
-            atomic_fetch_add(&w->sh->connects, (unsigned long)nc);
-        }
-    }
     if (r->nonce[0] != '\0') {
-        snprintf(w->nonce, sizeof(w->nonce), "%s", r->nonce);
+        memcpy(w->nonce, r->nonce, sizeof(w->nonce));
     }
     return true;
+}
+
+/* Appends the base64url encoding of in to b. */
+static ap_err
+buf_b64(struct buf *b, const void *in, size_t len)
+{
+    char small[4096];
+    size_t need = b64url_encoded_size(len);
+    ap_err rc;
+
+    if (need <= sizeof(small)) {
+        rc = b64url_encode(in, len, small, sizeof(small));
+        return rc != AP_OK ? rc : buf_append(b, small, need - 1);
+    } else {
+        char *big = b64url_encode_alloc(in, len);
+
+        if (big == NULL) {
+            return AP_ENOMEM;
+        }
+        rc = buf_append(b, big, strlen(big));
+        free(big);
+        return rc;
+    }
 }
 
 /* Signs payload (NULL: POST-as-GET) for url with the account's kid, or
@@ -395,23 +333,17 @@ acme_post(struct worker *w, enum ep ep, struct account *a, bool use_jwk,
     unsigned lost = 0;
 
     for (int attempt = 0; attempt < 2; attempt++) {
-        cJSON *prot = cJSON_CreateObject();
+        cJSON *prot = NULL;
         char *prot_txt = NULL;
-        char *prot_b64 = NULL;
-        char *pay_b64 = NULL;
-        char *sig_b64 = NULL;
         unsigned char sig[600];
         size_t siglen = sizeof(sig);
-        struct buf signing;
-        struct buf body;
+        size_t plen;
         bool sent = false;
         bool ok = false;
 
-        buf_init(&signing, RESP_BODY_CAP);
-        buf_init(&body, RESP_BODY_CAP);
         if (w->nonce[0] == '\0') {
-            if (!http_do(w, EP_NONCE, "HEAD", sh->dir.new_nonce, NULL, r)) {
-                cJSON_Delete(prot);
+            if (!http_do(w, EP_NONCE, "HEAD", sh->dir.new_nonce, NULL, 0,
+                         r)) {
                 if (lost++ < sh->o.transport_retries) {
                     atomic_fetch_add(&sh->transport_retries, 1);
                     sleep_ms(200);
@@ -422,10 +354,10 @@ acme_post(struct worker *w, enum ep ep, struct account *a, bool use_jwk,
             }
             if (w->nonce[0] == '\0') {
                 snprintf(r->err, sizeof(r->err), "no nonce from newNonce");
-                cJSON_Delete(prot);
                 return false;
             }
         }
+        prot = cJSON_CreateObject();
         cJSON_AddStringToObject(prot, "alg", bkey_alg(a->key));
         cJSON_AddStringToObject(prot, "nonce", w->nonce);
         cJSON_AddStringToObject(prot, "url", url);
@@ -436,29 +368,30 @@ acme_post(struct worker *w, enum ep ep, struct account *a, bool use_jwk,
         }
         w->nonce[0] = '\0';
         prot_txt = cJSON_PrintUnformatted(prot);
-        prot_b64 = prot_txt ? b64url_encode_alloc(prot_txt, strlen(prot_txt))
-                            : NULL;
-        pay_b64 = payload ? b64url_encode_alloc(payload, strlen(payload))
-                          : strdup("");
-        if (prot_b64 != NULL && pay_b64 != NULL &&
-            buf_printf(&signing, "%s.%s", prot_b64, pay_b64) == AP_OK &&
-            bkey_sign(a->key, signing.data, signing.len, sig, &siglen) ==
-                AP_OK &&
-            (sig_b64 = b64url_encode_alloc(sig, siglen)) != NULL &&
-            buf_printf(&body,
-                       "{\"protected\":\"%s\",\"payload\":\"%s\","
-                       "\"signature\":\"%s\"}",
-                       prot_b64, pay_b64, sig_b64) == AP_OK) {
+        /* signing input: protected "." payload; the body reuses both */
+        buf_reset(&w->signing);
+        buf_reset(&w->body);
+        if (prot_txt != NULL &&
+            buf_b64(&w->signing, prot_txt, strlen(prot_txt)) == AP_OK &&
+            (plen = w->signing.len,
+             buf_append(&w->signing, ".", 1) == AP_OK) &&
+            (payload == NULL ||
+             buf_b64(&w->signing, payload, strlen(payload)) == AP_OK) &&
+            bkey_sign(a->key, w->signing.data, w->signing.len, sig,
+                      &siglen) == AP_OK &&
+            buf_appends(&w->body, "{\"protected\":\"") == AP_OK &&
+            buf_append(&w->body, w->signing.data, plen) == AP_OK &&
+            buf_appends(&w->body, "\",\"payload\":\"") == AP_OK &&
+            buf_append(&w->body, w->signing.data + plen + 1,
+                       w->signing.len - plen - 1) == AP_OK &&
+            buf_appends(&w->body, "\",\"signature\":\"") == AP_OK &&
+            buf_b64(&w->body, sig, siglen) == AP_OK &&
+            buf_appends(&w->body, "\"}") == AP_OK) {
             ok = true;
-            sent = http_do(w, ep, "POST", url, body.data, r);
+            sent = http_do(w, ep, "POST", url, w->body.data, w->body.len, r);
         }
         cJSON_Delete(prot);
         cJSON_free(prot_txt);
-        free(prot_b64);
-        free(pay_b64);
-        free(sig_b64);
-        buf_fini(&signing);
-        buf_fini(&body);
         if (!ok) {
             snprintf(r->err, sizeof(r->err), "cannot sign the request");
             return false;
@@ -865,8 +798,7 @@ out:
     free(csr);
     free(b64);
     free(cert_der);
-    hresp_reset(&r);
-    buf_fini(&r.body);
+    bhttp_resp_fini(&r);
     return ok;
 }
 
@@ -898,7 +830,7 @@ register_account(struct worker *w, struct account *a, unsigned n)
     snprintf(a->kid, sizeof(a->kid), "%s", r.location);
     ok = true;
 out:
-    buf_fini(&r.body);
+    bhttp_resp_fini(&r);
     return ok;
 }
 
@@ -949,38 +881,24 @@ worker_main(void *arg)
     return NULL;
 }
 
-static CURL *
-new_handle(const struct opts *o)
+/* A worker's connection slot and JWS buffers. */
+static bool
+worker_init(struct worker *w, struct shared *sh, unsigned idx)
 {
-    CURL *c = curl_easy_init();
+    w->sh = sh;
+    w->idx = idx;
+    buf_init(&w->signing, RESP_BODY_CAP);
+    buf_init(&w->body, RESP_BODY_CAP);
+    return bhttp_new(sh->http, &w->http) == AP_OK;
+}
 
-    if (c == NULL) {
-        return NULL;
-    }
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, REQ_TIMEOUT_MS);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "acmebench/1");
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    /* Straight to the server: no proxy, so libcurl does not read the
-     * *_proxy environment variables on every request. */
-    curl_easy_setopt(c, CURLOPT_PROXY, "");
-    /* The same protocol for every server: acmeproxy (civetweb) speaks
-     * HTTP/1.1 only, Pebble (Go) would negotiate HTTP/2 through ALPN. */
-    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    if (o->ca != NULL) {
-        curl_easy_setopt(c, CURLOPT_CAINFO, o->ca);
-    }
-    if (o->source != NULL) {
-        char iface[96];
-
-        snprintf(iface, sizeof(iface), "host!%s", o->source);
-        curl_easy_setopt(c, CURLOPT_INTERFACE, iface);
-    }
-    return c;
+static void
+worker_fini(struct worker *w)
+{
+    bhttp_free(w->http);
+    w->http = NULL;
+    buf_fini(&w->signing);
+    buf_fini(&w->body);
 }
 
 /* ------------------------------------------------------- /proc figures */
@@ -1131,7 +1049,7 @@ fetch_directory(struct worker *w, struct hresp *r)
     cJSON *j;
     bool ok;
 
-    if (!http_do(w, EP_DIRECTORY, "GET", sh->o.directory, NULL, r) ||
+    if (!http_do(w, EP_DIRECTORY, "GET", sh->o.directory, NULL, 0, r) ||
         r->status != 200) {
         fprintf(stderr, "acmebench: directory %s: %s (HTTP %ld)\n",
                 sh->o.directory, r->err[0] ? r->err : "bad answer",
@@ -1158,7 +1076,7 @@ usage(FILE *f)
     fprintf(f,
         "usage: acmebench --directory URL --http-port N [options]\n"
         "       acmebench --crypto-bench [--iterations N]\n"
-        "       acmebench --self-test   (checks its CSRs and leaf check)\n"
+        "       acmebench --self-test   (checks its CSRs, leaf check, HTTP client)\n"
         "  --directory URL      ACME directory of the server under test\n"
         "  --ca FILE            PEM roots for the server's TLS certificate\n"
         "  --http-port N        port of the built-in http-01 responder\n"
@@ -1404,12 +1322,20 @@ main(int argc, char **argv)
     }
     if (o->self_test) {
         status = bkey_self_test() == 0 ? 0 : 1;
+        signal(SIGPIPE, SIG_IGN);
+        if (bhttp_self_test() != 0) {
+            status = 1;
+        }
         bkey_thread_done();
         crypto_fini();
         return status;
     }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "acmebench: curl_global_init failed\n");
+    /* A server that closes a connection while the client writes: an
+     * error from the write, not a signal (OpenSSL writes with write()). */
+    signal(SIGPIPE, SIG_IGN);
+    if (bhttp_ctx_new(o->ca, o->source, &sh.http, errbuf, sizeof(errbuf)) !=
+        AP_OK) {
+        fprintf(stderr, "acmebench: %s\n", errbuf);
         return 2;
     }
     memset(&rs, 0, sizeof(rs));
@@ -1432,9 +1358,7 @@ main(int argc, char **argv)
         atomic_store(&rs.peak_kb, rss_idle);
         atomic_store(&rs.peak_anon_kb, anon_idle);
     }
-    mainw.sh = &sh;
-    mainw.curl = new_handle(o);
-    if (mainw.curl == NULL || !fetch_directory(&mainw, &r)) {
+    if (!worker_init(&mainw, &sh, 0) || !fetch_directory(&mainw, &r)) {
         goto out;
     }
     sh.accts = calloc(o->accounts, sizeof(*sh.accts));
@@ -1447,14 +1371,7 @@ main(int argc, char **argv)
     pthread_barrier_init(&sh.go, NULL, o->concurrency + 1);
     sh.deadline = mono() + 3600 * 24;
     for (unsigned i = 0; i < o->concurrency; i++) {
-        w[i].sh = &sh;
-        w[i].idx = i;
-        w[i].curl = new_handle(o);
-        w[i].jose_hdrs = curl_slist_append(NULL,
-                                           "Content-Type: "
-                                           "application/jose+json");
-        w[i].jose_hdrs = curl_slist_append(w[i].jose_hdrs, "Expect:");
-        if (w[i].curl == NULL || w[i].jose_hdrs == NULL ||
+        if (!worker_init(&w[i], &sh, i) ||
             pthread_create(&w[i].thread, NULL, worker_main, &w[i]) != 0) {
             fprintf(stderr, "acmebench: cannot start worker %u\n", i);
             exit(2); /* the barrier cannot complete any more */
@@ -1483,7 +1400,9 @@ main(int argc, char **argv)
     pthread_barrier_wait(&sh.go);
     for (unsigned i = 0; i < o->concurrency; i++) {
         pthread_join(w[i].thread, NULL);
+        atomic_fetch_add(&sh.connects, bhttp_connects(w[i].http));
     }
+    atomic_fetch_add(&sh.connects, bhttp_connects(mainw.http));
     t_end = mono();
     self_cpu_s(&self_usr1, &self_sys1);
     if (o->pid > 0) {
@@ -1610,8 +1529,7 @@ main(int argc, char **argv)
 out:
     if (w != NULL) {
         for (unsigned i = 0; i < o->concurrency; i++) {
-            curl_easy_cleanup(w[i].curl);
-            curl_slist_free_all(w[i].jose_hdrs);
+            worker_fini(&w[i]);
             bkey_free(w[i].csr_key);
             for (int e = 0; e < EP__MAX; e++) {
                 free(w[i].s[e].v);
@@ -1633,10 +1551,10 @@ out:
         atomic_store(&rs.stop, true);
         pthread_join(rs.thread, NULL);
     }
-    curl_easy_cleanup(mainw.curl);
-    buf_fini(&r.body);
+    worker_fini(&mainw);
+    bhttp_resp_fini(&r);
     responder_stop(sh.resp);
-    curl_global_cleanup();
+    bhttp_ctx_free(sh.http);
     crypto_fini();
     return status;
 }

@@ -3,8 +3,9 @@
  * A small HTTP/1.1 server on one loopback address and port that answers
  * GET /.well-known/acme-challenge/<token> with the key authorization
  * registered for token (404 otherwise) and closes the connection. A few
- * threads block in accept(); each connection has a 5 s read deadline and
- * a 4 KiB request cap. Thread-safe. */
+ * threads block in accept(); each connection has a 5 s read and write
+ * deadline and a 4 KiB request cap; requests are read with http-parser.
+ * Thread-safe. */
 #ifndef AP_TEST_BENCH_RESPONDER_H
 #define AP_TEST_BENCH_RESPONDER_H
 

@@ -53,13 +53,15 @@ smoke_flows() {
 
 # The generator's own key work, without a server: its JWS signatures and
 # CSRs pass the proxy's verification code, and its leaf check accepts a
-# certificate for the CSR key and refuses others (acmebench --self-test).
+# certificate for the CSR key and refuses others, and its HTTP client
+# frames canned answers right (acmebench --self-test).
 smoke_self_test() {
     local out=$TMP/selftest.out
     timeout 60 "$ACMEBENCH" --self-test > "$out" 2>&1
     local rc=$?
     sed 's/^/# /' "$out"
     if [ "$rc" -eq 0 ] && grep -q '^bkey self-test: 0 failed$' "$out" &&
+       grep -q '^bhttp self-test: 0 failed$' "$out" &&
        ! grep -q '^not ok' "$out"; then
         ok bench_smoke_self_test
     else
