@@ -29,6 +29,7 @@
 #include <openssl/x509.h>
 
 #include "common/b64url.h"
+#include "common/jwk_int.h"
 
 /* Longest base64url JWK member we decode: an 8192-bit modulus is 1366
  * characters. Anything longer is refused before allocating. */
@@ -253,6 +254,17 @@ out:
     return pkey;
 }
 
+EVP_PKEY *
+jwk_ec_key_from_point(int nid, const unsigned char *point, size_t len)
+{
+    for (size_t i = 0; i < EC_CURVES_N; i++) {
+        if (ec_curves[i].nid == nid) {
+            return ec_key_from_point(&ec_curves[i], point, len);
+        }
+    }
+    return NULL;
+}
+
 static ap_err
 jwk_parse_ec(const cJSON *jwk, struct crypto_key *key, char *errbuf,
              size_t errlen)
@@ -349,14 +361,33 @@ bitlen_be(const unsigned char *p, size_t len)
     return bits;
 }
 
+EVP_PKEY *
+jwk_rsa_key_from_ne(const BIGNUM *n, const BIGNUM *e)
+{
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY *pkey = NULL;
+
+    if (bld != NULL &&
+        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) == 1 &&
+        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) == 1) {
+        params = OSSL_PARAM_BLD_to_param(bld);
+    }
+    if (params != NULL) {
+        pkey = pkey_fromdata("RSA", EVP_PKEY_PUBLIC_KEY, params);
+    }
+    ERR_clear_error();
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    return pkey;
+}
+
 static ap_err
 jwk_parse_rsa(const cJSON *jwk, struct crypto_key *key, char *errbuf,
               size_t errlen)
 {
     unsigned char *n = NULL;
     unsigned char *e = NULL;
-    OSSL_PARAM_BLD *bld = NULL;
-    OSSL_PARAM *params = NULL;
     BIGNUM *bn_n = NULL;
     BIGNUM *bn_e = NULL;
     size_t nlen = 0;
@@ -403,17 +434,10 @@ jwk_parse_rsa(const cJSON *jwk, struct crypto_key *key, char *errbuf,
     rc = AP_ENOMEM;
     bn_n = BN_bin2bn(n, (int)nlen, NULL);
     bn_e = BN_bin2bn(e, (int)elen, NULL);
-    bld = OSSL_PARAM_BLD_new();
-    if (bn_n == NULL || bn_e == NULL || bld == NULL ||
-        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) != 1 ||
-        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e) != 1) {
+    if (bn_n == NULL || bn_e == NULL) {
         goto out;
     }
-    params = OSSL_PARAM_BLD_to_param(bld);
-    if (params == NULL) {
-        goto out;
-    }
-    key->pkey = pkey_fromdata("RSA", EVP_PKEY_PUBLIC_KEY, params);
+    key->pkey = jwk_rsa_key_from_ne(bn_n, bn_e);
     if (key->pkey == NULL) {
         set_err(errbuf, errlen, "RSA JWK is not a valid public key");
         rc = AP_EINVAL;
@@ -437,8 +461,6 @@ out:
     if (rc == AP_ENOMEM) {
         ERR_clear_error();
     }
-    OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(bld);
     BN_free(bn_n);
     BN_free(bn_e);
     free(n);
