@@ -1,8 +1,19 @@
 /* common/csr.c: PKCS#10 requests on OpenSSL libcrypto (see csr.h).
  *
- * OpenSSL decodes everything (d2i_X509_REQ, the extension methods'
- * ASN.1 items, RSA_PSS_PARAMS); this file only decides what it accepts.
- * Every OpenSSL error is cleared from the thread's queue before return. */
+ * OpenSSL decodes everything (its ASN.1 templates: the request's own,
+ * below, X509_NAME, X509_ATTRIBUTE, the extension methods' items,
+ * RSA_PSS_PARAMS); this file only decides what it accepts. Every OpenSSL
+ * error is cleared from the thread's queue before return.
+ *
+ * The request is decoded with templates of its own (CSR_REQ) rather than
+ * d2i_X509_REQ: the same structure as OpenSSL's X509_REQ (x_req.c),
+ * except that the SubjectPublicKeyInfo stays its two parts. d2i_X509_REQ
+ * decodes the key through OpenSSL 3.0's provider decoders, whose context
+ * it builds afresh for each request (1.2 M of its 1.5 M instructions for
+ * a P-256 CSR); here the key is built from its numbers as jwk.c builds an
+ * account key (EC: the curve's template with the point set; RSA: n and
+ * e), and the signature is checked by ASN1_item_verify over the
+ * CertificationRequestInfo as received, as X509_REQ_verify does. */
 #include "common/csr.h"
 
 #include <arpa/inet.h>
@@ -14,6 +25,7 @@
 #include <sys/socket.h>
 
 #include <openssl/asn1.h>
+#include <openssl/asn1t.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
@@ -23,6 +35,65 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+
+#include "common/jwk_int.h"
+
+/* ---- the request's templates ------------------------------------- */
+
+/* SubjectPublicKeyInfo (RFC 5280 §4.1.2.7) as X509_PUBKEY's template
+ * has it, without building the key. */
+typedef struct {
+    X509_ALGOR *alg;
+    ASN1_BIT_STRING *key;
+} CSR_SPKI;
+
+ASN1_SEQUENCE(CSR_SPKI) = {
+    ASN1_SIMPLE(CSR_SPKI, alg, X509_ALGOR),
+    ASN1_SIMPLE(CSR_SPKI, key, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(CSR_SPKI)
+
+/* RSAPublicKey (RFC 8017 §A.1.1). */
+typedef struct {
+    ASN1_INTEGER *n;
+    ASN1_INTEGER *e;
+} CSR_RSAPUB;
+
+ASN1_SEQUENCE(CSR_RSAPUB) = {
+    ASN1_SIMPLE(CSR_RSAPUB, n, ASN1_INTEGER),
+    ASN1_SIMPLE(CSR_RSAPUB, e, ASN1_INTEGER),
+} static_ASN1_SEQUENCE_END(CSR_RSAPUB)
+
+/* CertificationRequestInfo (RFC 2986 §4.1), its encoding kept as
+ * received (ASN1_ENCODING) for the signature check. The attributes are
+ * optional, as in OpenSSL's X509_REQ_INFO ("gets round invalid
+ * encodings"). */
+typedef struct {
+    ASN1_ENCODING enc;
+    ASN1_INTEGER *version;
+    X509_NAME *subject;
+    CSR_SPKI *spki;
+    STACK_OF(X509_ATTRIBUTE) *attributes;
+} CSR_INFO;
+
+ASN1_SEQUENCE_enc(CSR_INFO, enc, 0) = {
+    ASN1_SIMPLE(CSR_INFO, version, ASN1_INTEGER),
+    ASN1_SIMPLE(CSR_INFO, subject, X509_NAME),
+    ASN1_SIMPLE(CSR_INFO, spki, CSR_SPKI),
+    ASN1_IMP_SET_OF_OPT(CSR_INFO, attributes, X509_ATTRIBUTE, 0),
+} static_ASN1_SEQUENCE_END_ref(CSR_INFO, CSR_INFO)
+
+/* CertificationRequest (RFC 2986 §4.2). */
+typedef struct {
+    CSR_INFO *info;
+    X509_ALGOR *sig_alg;
+    ASN1_BIT_STRING *signature;
+} CSR_REQ;
+
+ASN1_SEQUENCE(CSR_REQ) = {
+    ASN1_SIMPLE(CSR_REQ, info, CSR_INFO),
+    ASN1_SIMPLE(CSR_REQ, sig_alg, X509_ALGOR),
+    ASN1_SIMPLE(CSR_REQ, signature, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(CSR_REQ)
 
 /* Longest OID text or name we put in a reason. */
 #define CSR_OID_TEXT 80
@@ -108,9 +179,8 @@ md_nid_ok(int nid)
 /* CA/Browser Forum BR §7.1.3.2: SHA-256, SHA-384 or SHA-512 only. For
  * RSASSA-PSS the hash is in the parameters (absent means SHA-1). */
 static ap_err
-check_sig_alg(const X509_REQ *req, char *errbuf, size_t errlen)
+check_sig_alg(const X509_ALGOR *alg, char *errbuf, size_t errlen)
 {
-    const X509_ALGOR *alg = NULL;
     const ASN1_OBJECT *obj = NULL;
     RSA_PSS_PARAMS *pss = NULL;
     int md_nid = NID_undef;
@@ -118,7 +188,6 @@ check_sig_alg(const X509_REQ *req, char *errbuf, size_t errlen)
     int nid;
     ap_err rc = AP_EINVAL;
 
-    X509_REQ_get0_signature(req, NULL, &alg);
     if (alg == NULL) {
         set_err(errbuf, errlen, "CSR has no signature algorithm");
         goto out;
@@ -172,31 +241,24 @@ static const struct {
 };
 
 /* An EC key as RFC 5480 §2.1.1 and the CA/Browser Forum BR §7.1.3.1.2
- * want it: a named curve of ours and an uncompressed point. */
+ * want it: a named curve of ours and an uncompressed point, which
+ * OpenSSL must take as a point of that curve (*pkey). */
 static ap_err
-describe_ec(X509_PUBKEY *xpk, struct crypto_csr *csr, char *errbuf,
-            size_t errlen)
+ec_key(const CSR_SPKI *spki, struct crypto_csr *csr, EVP_PKEY **pkey,
+       char *errbuf, size_t errlen)
 {
-    const unsigned char *pt = NULL;
+    const unsigned char *pt = ASN1_STRING_get0_data(spki->key);
+    int ptlen = ASN1_STRING_length(spki->key);
     const void *pval = NULL;
-    X509_ALGOR *palg = NULL;
-    int ptlen = 0;
     int ptype = V_ASN1_UNDEF;
     int nid;
     size_t i;
-    ap_err rc = AP_EINVAL;
 
-    if (X509_PUBKEY_get0_param(NULL, &pt, &ptlen, &palg, xpk) != 1 ||
-        palg == NULL) {
-        set_err(errbuf, errlen, "CSR public key is not valid DER");
-        rc = AP_EPARSE;
-        goto out;
-    }
-    X509_ALGOR_get0(NULL, &ptype, &pval, palg);
+    X509_ALGOR_get0(NULL, &ptype, &pval, spki->alg);
     if (ptype != V_ASN1_OBJECT) {
         set_err(errbuf, errlen,
                 "CSR EC key must name its curve (no explicit parameters)");
-        goto out;
+        return AP_EINVAL;
     }
     nid = OBJ_obj2nid(pval);
     for (i = 0; i < sizeof(csr_curves) / sizeof(csr_curves[0]); i++) {
@@ -207,42 +269,81 @@ describe_ec(X509_PUBKEY *xpk, struct crypto_csr *csr, char *errbuf,
     if (i == sizeof(csr_curves) / sizeof(csr_curves[0])) {
         set_err(errbuf, errlen,
                 "CSR key curve not supported (use P-256, P-384 or P-521)");
-        goto out;
+        return AP_EINVAL;
     }
     if (pt == NULL || (size_t)ptlen != 1 + 2 * csr_curves[i].field_len ||
         pt[0] != POINT_CONVERSION_UNCOMPRESSED) {
         set_err(errbuf, errlen, "CSR EC key must be an uncompressed point");
-        goto out;
+        return AP_EINVAL;
+    }
+    *pkey = jwk_ec_key_from_point(nid, pt, (size_t)ptlen);
+    if (*pkey == NULL) {
+        set_err(errbuf, errlen,
+                "CSR key type not supported or its key is invalid");
+        return AP_EINVAL;
     }
     csr->key_type = CRYPTO_KEY_EC;
     csr->key_bits = csr_curves[i].bits;
     csr->curve = csr_curves[i].name;
-    rc = AP_OK;
-out:
-    return rc;
+    return AP_OK;
 }
 
-/* An RSA key whose public values are plausible: n odd, e odd, 1 < e and
- * at most CSR_MAX_E_BITS bits (RFC 8017 §3.1; what mbedTLS checked). */
+/* An RSA key whose public values are plausible: an RSAPublicKey of two
+ * non-negative INTEGERs and nothing after it, n odd, e odd, 1 < e and at
+ * most CSR_MAX_E_BITS bits (RFC 8017 §3.1; what mbedTLS checked), which
+ * OpenSSL must take as a key (*pkey). RFC 3279 §2.3.1: the parameters
+ * are NULL (absent is taken too, and written as NULL in pubkey_der). */
 static ap_err
-describe_rsa(const EVP_PKEY *pkey, struct crypto_csr *csr, char *errbuf,
-             size_t errlen)
+rsa_key(CSR_SPKI *spki, struct crypto_csr *csr, EVP_PKEY **pkey,
+        char *errbuf, size_t errlen)
 {
+    const unsigned char *der = ASN1_STRING_get0_data(spki->key);
+    const unsigned char *p = der;
+    long len = ASN1_STRING_length(spki->key);
+    int ptype = V_ASN1_UNDEF;
+    CSR_RSAPUB *rsa = NULL;
     BIGNUM *n = NULL;
     BIGNUM *e = NULL;
-    ap_err rc = AP_EINVAL;
+    ap_err rc = AP_EPARSE;
 
-    if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &n) != 1 ||
-        EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) != 1) {
-        set_err(errbuf, errlen, "CSR RSA key cannot be read");
-        rc = AP_EPARSE;
+    X509_ALGOR_get0(NULL, &ptype, NULL, spki->alg);
+    if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF) {
+        set_err(errbuf, errlen,
+                "CSR RSA key parameters must be NULL (RFC 3279)");
         goto out;
     }
+    if (ptype == V_ASN1_UNDEF &&
+        X509_ALGOR_set0(spki->alg, OBJ_nid2obj(NID_rsaEncryption),
+                        V_ASN1_NULL, NULL) != 1) {
+        rc = AP_ENOMEM;
+        goto out;
+    }
+    rsa = (CSR_RSAPUB *)ASN1_item_d2i(NULL, &p, len,
+                                      ASN1_ITEM_rptr(CSR_RSAPUB));
+    if (rsa == NULL || p != der + len ||
+        ASN1_STRING_type(rsa->n) != V_ASN1_INTEGER ||
+        ASN1_STRING_type(rsa->e) != V_ASN1_INTEGER) {
+        set_err(errbuf, errlen, "CSR RSA key cannot be read");
+        goto out;
+    }
+    n = ASN1_INTEGER_to_BN(rsa->n, NULL);
+    e = ASN1_INTEGER_to_BN(rsa->e, NULL);
+    if (n == NULL || e == NULL) {
+        rc = AP_ENOMEM;
+        goto out;
+    }
+    rc = AP_EINVAL;
     if (!BN_is_odd(n) || !BN_is_odd(e) || BN_is_one(e) ||
         BN_num_bits(e) > CSR_MAX_E_BITS) {
         set_err(errbuf, errlen,
                 "CSR RSA key is not valid (modulus and exponent must be "
                 "odd, exponent > 1 and at most %d bits)", CSR_MAX_E_BITS);
+        goto out;
+    }
+    *pkey = jwk_rsa_key_from_ne(n, e);
+    if (*pkey == NULL) {
+        set_err(errbuf, errlen,
+                "CSR key type not supported or its key is invalid");
         goto out;
     }
     csr->key_type = CRYPTO_KEY_RSA;
@@ -252,62 +353,55 @@ describe_rsa(const EVP_PKEY *pkey, struct crypto_csr *csr, char *errbuf,
 out:
     BN_free(n);
     BN_free(e);
+    ASN1_item_free((ASN1_VALUE *)rsa, ASN1_ITEM_rptr(CSR_RSAPUB));
     return rc;
 }
 
-/* True when the AlgorithmIdentifier of xpk has NULL parameters, as
- * RFC 3279 §2.3.1 wants for rsaEncryption (and i2d_PUBKEY writes). */
-static bool
-rsa_params_null(const X509_PUBKEY *xpk)
-{
-    X509_ALGOR *palg = NULL;
-    int ptype = V_ASN1_UNDEF;
-
-    if (X509_PUBKEY_get0_param(NULL, NULL, NULL, &palg, xpk) != 1 ||
-        palg == NULL) {
-        return false;
-    }
-    X509_ALGOR_get0(NULL, &ptype, NULL, palg);
-    return ptype == V_ASN1_NULL;
-}
-
-/* key_type, key_bits, curve and pubkey_der of csr from req's key. */
+/* key_type, key_bits, curve and pubkey_der of csr from the request's
+ * SubjectPublicKeyInfo, and the key for the signature check (*pkey,
+ * caller frees). */
 static ap_err
-describe_key(X509_REQ *req, EVP_PKEY *pkey, struct crypto_csr *csr,
+describe_key(CSR_SPKI *spki, struct crypto_csr *csr, EVP_PKEY **pkey,
              char *errbuf, size_t errlen)
 {
-    X509_PUBKEY *xpk = X509_REQ_get_X509_PUBKEY(req);
+    const ASN1_OBJECT *aobj = NULL;
     unsigned char *enc = NULL;
+    int nid;
     int n = -1;
     ap_err rc = AP_EINVAL;
 
-    switch (EVP_PKEY_get_base_id(pkey)) {
-    case EVP_PKEY_RSA:
-        rc = describe_rsa(pkey, csr, errbuf, errlen);
-        break;
-    case EVP_PKEY_EC:
-        rc = describe_ec(xpk, csr, errbuf, errlen);
-        break;
-    default:
+    /* Both kinds of key are whole bytes: no unused bits (which the BIT
+     * STRING decoder keeps in the low 3 bits of flags). */
+    if (ASN1_STRING_length(spki->key) <= 0 || (spki->key->flags & 0x07) != 0) {
+        set_err(errbuf, errlen, "CSR public key is not valid DER");
+        rc = AP_EPARSE;
+        goto out;
+    }
+    X509_ALGOR_get0(&aobj, NULL, NULL, spki->alg);
+    nid = OBJ_obj2nid(aobj);
+    if (nid == NID_rsaEncryption) {
+        rc = rsa_key(spki, csr, pkey, errbuf, errlen);
+    } else if (nid == NID_X9_62_id_ecPublicKey) {
+        rc = ec_key(spki, csr, pkey, errbuf, errlen);
+    } else if (nid != NID_undef && EVP_PKEY_asn1_find(NULL, nid) != NULL) {
+        /* A key type OpenSSL knows (Ed25519, RSASSA-PSS, DSA ...). */
         set_err(errbuf, errlen,
                 "CSR key type not supported (use RSA or EC P-256, P-384, "
                 "P-521)");
         rc = AP_EINVAL;
-        break;
+    } else {
+        set_err(errbuf, errlen,
+                "CSR key type not supported or its key is invalid");
+        rc = AP_EINVAL;
     }
     if (rc != AP_OK) {
         goto out;
     }
     /* The SubjectPublicKeyInfo as i2d_PUBKEY writes it (what jwk.c's
-     * crypto_key_spki_der and certificates carry). A key in that form
-     * already (named curve, uncompressed point, as checked above; RSA
-     * with NULL parameters) is re-encoded from its decoded fields, which
-     * costs a tenth of a trip through OSSL_ENCODER. */
-    if (EVP_PKEY_get_base_id(pkey) == EVP_PKEY_EC || rsa_params_null(xpk)) {
-        n = i2d_X509_PUBKEY(xpk, &enc);
-    } else {
-        n = i2d_PUBKEY(pkey, &enc);
-    }
+     * crypto_key_spki_der and certificates carry): the decoded fields of
+     * a key in that form already (named curve, uncompressed point, as
+     * checked above; RSA with NULL parameters) re-encoded. */
+    n = ASN1_item_i2d((ASN1_VALUE *)spki, &enc, ASN1_ITEM_rptr(CSR_SPKI));
     if (n <= 0) {
         set_err(errbuf, errlen, "cannot encode the CSR key");
         rc = AP_EINTERNAL;
@@ -331,9 +425,9 @@ out:
 /* The first commonName of the subject, if any, as UTF-8. An empty
  * subject is fine (certbot sends one). */
 static ap_err
-copy_cn(X509_REQ *req, struct crypto_csr *csr, char *errbuf, size_t errlen)
+copy_cn(const X509_NAME *subject, struct crypto_csr *csr, char *errbuf,
+        size_t errlen)
 {
-    const X509_NAME *subject = X509_REQ_get_subject_name(req);
     const ASN1_STRING *value;
     unsigned char *utf8 = NULL;
     int idx;
@@ -380,19 +474,19 @@ out:
 
 /* ---- attributes ---------------------------------------------------- */
 
-/* Only one PKCS#9 extensionRequest, with one value. *has_ext_req tells
- * whether there is one. */
+/* Only one PKCS#9 extensionRequest, with one value. *ext_req gets it,
+ * NULL when there is none. */
 static ap_err
-check_attributes(const X509_REQ *req, bool *has_ext_req, char *errbuf,
-                 size_t errlen)
+check_attributes(const STACK_OF(X509_ATTRIBUTE) *attrs,
+                 X509_ATTRIBUTE **ext_req, char *errbuf, size_t errlen)
 {
     char name[2 * CSR_OID_TEXT];
-    int count = X509_REQ_get_attr_count(req);
+    int count = X509at_get_attr_count(attrs);
     ap_err rc = AP_EINVAL;
 
-    *has_ext_req = false;
+    *ext_req = NULL;
     for (int i = 0; i < count; i++) {
-        X509_ATTRIBUTE *attr = X509_REQ_get_attr(req, i);
+        X509_ATTRIBUTE *attr = X509at_get_attr(attrs, i);
         ASN1_OBJECT *obj = X509_ATTRIBUTE_get0_object(attr);
 
         if (OBJ_obj2nid(obj) != NID_ext_req) {
@@ -402,7 +496,7 @@ check_attributes(const X509_REQ *req, bool *has_ext_req, char *errbuf,
                     "extensionRequest)", name);
             goto out;
         }
-        if (*has_ext_req) {
+        if (*ext_req != NULL) {
             set_err(errbuf, errlen,
                     "CSR has two extensionRequest attributes");
             goto out;
@@ -413,7 +507,7 @@ check_attributes(const X509_REQ *req, bool *has_ext_req, char *errbuf,
                     "CSR extensionRequest must hold exactly one value");
             goto out;
         }
-        *has_ext_req = true;
+        *ext_req = attr;
     }
     rc = AP_OK;
 out:
@@ -706,19 +800,36 @@ out:
     return rc;
 }
 
+/* The extensions of the extensionRequest attribute (its one value, a
+ * SEQUENCE OF Extension, decoded as X509_REQ_get_extensions does) against
+ * the policy of csr.h. */
 static ap_err
-check_extensions(X509_REQ *req, bool has_ext_req, struct crypto_csr *csr,
+check_extensions(X509_ATTRIBUTE *ext_req, struct crypto_csr *csr,
                  char *errbuf, size_t errlen)
 {
     STACK_OF(X509_EXTENSION) *exts = NULL;
+    const ASN1_TYPE *value;
+    const unsigned char *p;
+    const unsigned char *end;
     int count;
     ap_err rc = AP_EPARSE;
 
-    if (!has_ext_req) {
+    if (ext_req == NULL) {
         rc = AP_OK;
         goto out;
     }
-    exts = X509_REQ_get_extensions(req);
+    value = X509_ATTRIBUTE_get0_type(ext_req, 0);
+    if (value != NULL && value->type == V_ASN1_SEQUENCE) {
+        p = ASN1_STRING_get0_data(value->value.sequence);
+        end = p + ASN1_STRING_length(value->value.sequence);
+        exts = (STACK_OF(X509_EXTENSION) *)ASN1_item_d2i(
+            NULL, &p, ASN1_STRING_length(value->value.sequence),
+            ASN1_ITEM_rptr(X509_EXTENSIONS));
+        if (exts != NULL && p != end) {
+            sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+            exts = NULL;
+        }
+    }
     if (exts == NULL) {
         set_err(errbuf, errlen, "CSR extensionRequest is not valid DER");
         goto out;
@@ -762,9 +873,9 @@ csr_parse(const unsigned char *der, size_t len, bool verify,
 {
     struct crypto_csr *csr = NULL;
     const unsigned char *p = der;
-    X509_REQ *req = NULL;
-    EVP_PKEY *pkey;
-    bool has_ext_req = false;
+    X509_ATTRIBUTE *ext_req = NULL;
+    CSR_REQ *req = NULL;
+    EVP_PKEY *pkey = NULL;
     int ret;
     ap_err rc = AP_EINTERNAL;
 
@@ -785,7 +896,8 @@ csr_parse(const unsigned char *der, size_t len, bool verify,
     }
     /* RFC 2986 §4: one CertificationRequest, and nothing after it. */
     rc = AP_EPARSE;
-    req = d2i_X509_REQ(NULL, &p, (long)len);
+    req = (CSR_REQ *)ASN1_item_d2i(NULL, &p, (long)len,
+                                   ASN1_ITEM_rptr(CSR_REQ));
     if (req == NULL) {
         set_err(errbuf, errlen,
                 "CSR is not valid DER (not a PKCS#10 CertificationRequest)");
@@ -796,19 +908,12 @@ csr_parse(const unsigned char *der, size_t len, bool verify,
                 (size_t)(der + len - p));
         goto out;
     }
-    if (X509_REQ_get_version(req) != X509_REQ_VERSION_1) {
+    if (ASN1_INTEGER_get(req->info->version) != 0) {
         set_err(errbuf, errlen, "CSR version is not v1 (0)");
         goto out;
     }
-    rc = check_sig_alg(req, errbuf, errlen);
+    rc = check_sig_alg(req->sig_alg, errbuf, errlen);
     if (rc != AP_OK) {
-        goto out;
-    }
-    pkey = X509_REQ_get0_pubkey(req);
-    if (pkey == NULL) {
-        set_err(errbuf, errlen,
-                "CSR key type not supported or its key is invalid");
-        rc = AP_EINVAL;
         goto out;
     }
     csr = calloc(1, sizeof(*csr));
@@ -816,30 +921,34 @@ csr_parse(const unsigned char *der, size_t len, bool verify,
         rc = AP_ENOMEM;
         goto out;
     }
-    rc = describe_key(req, pkey, csr, errbuf, errlen);
+    rc = describe_key(req->info->spki, csr, &pkey, errbuf, errlen);
     if (rc != AP_OK) {
         goto out;
     }
     if (verify) {
-        ret = X509_REQ_verify(req, pkey);
+        /* Over the CertificationRequestInfo as received (its saved
+         * encoding), as X509_REQ_verify does. */
+        ret = ASN1_item_verify(ASN1_ITEM_rptr(CSR_INFO), req->sig_alg,
+                               req->signature, req->info, pkey);
         if (ret != 1) {
             set_err(errbuf, errlen, "CSR signature does not verify");
             rc = AP_ECRYPTO;
             goto out;
         }
     }
-    rc = check_attributes(req, &has_ext_req, errbuf, errlen);
+    rc = check_attributes(req->info->attributes, &ext_req, errbuf, errlen);
     if (rc != AP_OK) {
         goto out;
     }
-    rc = check_extensions(req, has_ext_req, csr, errbuf, errlen);
+    rc = check_extensions(ext_req, csr, errbuf, errlen);
     if (rc != AP_OK) {
         goto out;
     }
-    rc = copy_cn(req, csr, errbuf, errlen);
+    rc = copy_cn(req->info->subject, csr, errbuf, errlen);
 out:
     ERR_clear_error();
-    X509_REQ_free(req);
+    EVP_PKEY_free(pkey);
+    ASN1_item_free((ASN1_VALUE *)req, ASN1_ITEM_rptr(CSR_REQ));
     if (rc != AP_OK) {
         crypto_csr_free(csr);
         csr = NULL;

@@ -1,5 +1,7 @@
 /* common/csr.h: PKCS#10 certificate requests (RFC 2986) on OpenSSL
- * libcrypto: d2i_X509_REQ, X509_REQ_verify, X509_REQ_get_extensions.
+ * libcrypto: its ASN.1 templates (X509_REQ's structure, without the
+ * provider decoders d2i_X509_REQ runs for the key), ASN1_item_verify and
+ * the X509v3 extension methods.
  *
  * A CSR goes on to the PKI as the client sent it, and some PKIs honour
  * what it asks for, so more than its names is checked here: its key, its
@@ -57,8 +59,10 @@ struct crypto_csr {
 /* Parses a DER CSR (at most CRYPTO_CSR_MAX_DER bytes, all of them one
  * CertificationRequest of version 0), checks its self-signature
  * (SHA-256/384/512 with ECDSA, RSASSA-PKCS1-v1_5 or RSASSA-PSS), its key
- * (RSA rsaEncryption, or EC P-256/384/521 with a named curve and an
- * uncompressed point), its attributes and extensions (policy above), and
+ * (RSA rsaEncryption with NULL or absent parameters and an RSAPublicKey
+ * of two non-negative INTEGERs and nothing else, or EC P-256/384/521 with
+ * a named curve and an uncompressed point on it; a BIT STRING without
+ * unused bits), its attributes and extensions (policy above), and
  * extracts subject CN, the subjectAltName entries (at most
  * CRYPTO_CSR_MAX_NAMES) and the key.
  * AP_EPARSE (not a CSR, bad DER), AP_ETOOBIG (too large), AP_ECRYPTO

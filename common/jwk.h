@@ -7,8 +7,11 @@
  * EVP_PKEY_set1_encoded_public_key; no DER, PEM or decoder round trip),
  * checked, and read-only afterwards: any number of threads may verify
  * with the same key at once. Signatures are checked with
- * EVP_DigestVerify. Nothing here logs; every refusal comes with a reason
- * for humans in the caller's errbuf. */
+ * EVP_DigestVerify, on a copy of a verification context the key sets up
+ * on its first verification for that algorithm (kept with the key, at
+ * most two: RS256 and PS256 for RSA) instead of fetching the digest and
+ * signature method by name for every JWS. Nothing here logs; every
+ * refusal comes with a reason for humans in the caller's errbuf. */
 #ifndef AP_COMMON_JWK_H
 #define AP_COMMON_JWK_H
 
@@ -79,8 +82,9 @@ bool crypto_alg_fits_key(enum crypto_alg alg, const struct crypto_key *key);
  * to an ECDSA_SIG); for RS256/PS256 exactly the modulus size. PS256 is
  * MGF1-SHA-256 with any salt length (josepy signs with the maximum).
  * AP_OK: valid; AP_ECRYPTO: invalid signature; AP_EINVAL: alg does not
- * fit key, sig has the wrong length, or a NULL argument. Thread-safe (key
- * is only read). */
+ * fit key, sig has the wrong length, or a NULL argument; AP_ENOMEM.
+ * Thread-safe (the key's verification context for alg is made once, by
+ * the first caller, and only read afterwards). */
 AP_MUST_CHECK ap_err crypto_verify(const struct crypto_key *key,
                                    enum crypto_alg alg, const void *msg,
                                    size_t msglen, const unsigned char *sig,

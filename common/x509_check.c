@@ -472,7 +472,7 @@ x509_leaf_parse(const char *pem, struct x509_leaf **out)
         free(l);
         return AP_ENOMEM;
     }
-    l->rest_rc = x509_each_cert(pem, leaf_take, l, NULL);
+    l->rest_rc = x509_each_cert(pem, true, leaf_take, l, NULL);
     if (l->x == NULL) {
         rc = l->rest_rc == AP_OK ? AP_EPARSE : l->rest_rc;
         goto out;

@@ -20,17 +20,27 @@
  * when it is not one. */
 X509 *x509_cert_from_der(const unsigned char *der, size_t len);
 
-/* What x509_each_cert hands its callback: one certificate, decoded and as
- * DER. The callback sets *stop to end the walk early. */
+/* Whether der (exactly len bytes, at most X509_MAX_BUNDLE) is one DER
+ * certificate as d2i_X509 would accept it, checked with OpenSSL's ASN.1
+ * templates of the same structure but without building the subject's
+ * public key (the costly part of d2i_X509 on OpenSSL 3.0). */
+bool x509_der_is_cert(const unsigned char *der, size_t len);
+
+/* What x509_each_cert hands its callback: one certificate, decoded (NULL
+ * when the walk does not decode) and as DER. The callback sets *stop to
+ * end the walk early. */
 typedef ap_err (*x509_cert_fn)(void *arg, X509 *x, const unsigned char *der,
                                size_t len, bool *stop);
 /* Walks the CERTIFICATE blocks of text with OpenSSL's PEM reader (blocks
  * of other labels and text between blocks skipped) and calls fn with
- * each. AP_EPARSE when a block is broken or is not one certificate;
- * AP_ETOOBIG past X509_MAX_BUNDLE bytes or X509_MAX_CERTS certificates;
- * *count (may be NULL) gets the number seen. */
-AP_MUST_CHECK ap_err x509_each_cert(const char *text, x509_cert_fn fn,
-                                    void *arg, size_t *count);
+ * each: decoded by d2i_X509 when decode is true, else only checked with
+ * x509_der_is_cert (fn gets x NULL). AP_EPARSE when a block is broken or
+ * is not one certificate; AP_ETOOBIG past X509_MAX_BUNDLE bytes or
+ * X509_MAX_CERTS certificates; *count (may be NULL) gets the number
+ * seen. */
+AP_MUST_CHECK ap_err x509_each_cert(const char *text, bool decode,
+                                    x509_cert_fn fn, void *arg,
+                                    size_t *count);
 /* The first certificate of pem, after checking that every CERTIFICATE
  * block decodes (caller frees with X509_free). */
 AP_MUST_CHECK ap_err x509_first_cert(const char *pem, X509 **out);

@@ -21,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
@@ -683,6 +685,354 @@ recipe_keys_make(void)
     return 0;
 }
 
+/* ---- the SubjectPublicKeyInfo reader (csr.c's templates) ---------- */
+
+enum spki_case {
+    SK_EC_OK,            /* TK_P256's key as it is */
+    SK_EC_OFF_CURVE,     /* the last byte of y changed */
+    SK_EC_SHORT_POINT,   /* 0x04 and 63 bytes */
+    SK_EC_NO_PARAMS,     /* id-ecPublicKey without a curve */
+    SK_EC_UNKNOWN_CURVE, /* a curve OID OpenSSL does not know */
+    SK_EC_UNUSED_BITS,   /* the BIT STRING says 1 unused bit */
+    SK_RSA_OK,           /* TK_RSA2048's key, NULL parameters */
+    SK_RSA_ABSENT,       /* the same without parameters */
+    SK_RSA_OID_PARAM,    /* parameters an OID */
+    SK_RSA_TRAILING,     /* a byte after the RSAPublicKey */
+    SK_RSA_NEGATIVE_N,   /* modulus negative */
+    SK_RSA_EVEN_N,       /* modulus even */
+    SK_RSA_E_ONE,        /* exponent 1 */
+    SK_RSA_E_BIG,        /* exponent of 33 bits */
+    SK_RSA_NOT_SEQ,      /* the key bits are an OCTET STRING */
+    SK_UNKNOWN_ALG,      /* an algorithm OID OpenSSL does not know */
+    SK_DSA_ALG,          /* dsa: known to OpenSSL, not to us */
+};
+
+struct spki_row {
+    const char *name;
+    enum spki_case c;
+    ap_err want;          /* of crypto_csr_parse and crypto_csr_read */
+    const char *err;
+};
+
+static const struct spki_row spki_rows[] = {
+    { "key reader: P-256 as it is", SK_EC_OK, AP_OK, NULL },
+    { "key reader: EC point not on the curve", SK_EC_OFF_CURVE, AP_EINVAL,
+      "invalid" },
+    { "key reader: EC point one byte short", SK_EC_SHORT_POINT, AP_EINVAL,
+      "uncompressed" },
+    { "key reader: EC key without a curve", SK_EC_NO_PARAMS, AP_EINVAL,
+      "name its curve" },
+    { "key reader: EC curve OID unknown", SK_EC_UNKNOWN_CURVE, AP_EINVAL,
+      "curve not supported" },
+    { "key reader: BIT STRING with unused bits", SK_EC_UNUSED_BITS,
+      AP_EPARSE, "not valid DER" },
+    { "key reader: RSA as it is", SK_RSA_OK, AP_OK, NULL },
+    { "key reader: RSA without parameters (written back as NULL)",
+      SK_RSA_ABSENT, AP_OK, NULL },
+    { "key reader: RSA with an OID as parameters", SK_RSA_OID_PARAM,
+      AP_EPARSE, "NULL" },
+    { "key reader: RSAPublicKey with a trailing byte", SK_RSA_TRAILING,
+      AP_EPARSE, "cannot be read" },
+    { "key reader: RSA modulus negative", SK_RSA_NEGATIVE_N, AP_EPARSE,
+      "cannot be read" },
+    { "key reader: RSA modulus even", SK_RSA_EVEN_N, AP_EINVAL, "odd" },
+    { "key reader: RSA exponent 1", SK_RSA_E_ONE, AP_EINVAL, "exponent" },
+    { "key reader: RSA exponent of 33 bits", SK_RSA_E_BIG, AP_EINVAL,
+      "exponent" },
+    { "key reader: RSA key bits not a SEQUENCE", SK_RSA_NOT_SEQ, AP_EPARSE,
+      "cannot be read" },
+    { "key reader: unknown algorithm OID", SK_UNKNOWN_ALG, AP_EINVAL,
+      "invalid" },
+    { "key reader: DSA algorithm", SK_DSA_ALG, AP_EINVAL, "use RSA or EC" },
+};
+
+/* RSAPublicKey DER of n and e (OPENSSL_free), encoded by OpenSSL's
+ * SEQUENCE OF ANY; a trailing zero byte when trailing. */
+static unsigned char *
+rsapub_der(const BIGNUM *n, const BIGNUM *e, bool trailing, int *len)
+{
+    ASN1_SEQUENCE_ANY *seq = sk_ASN1_TYPE_new_null();
+    const BIGNUM *v[2] = { n, e };
+    unsigned char *der = NULL;
+
+    assert_non_null(seq);
+    for (int i = 0; i < 2; i++) {
+        ASN1_TYPE *t = ASN1_TYPE_new();
+        ASN1_INTEGER *ai = BN_to_ASN1_INTEGER(v[i], NULL);
+
+        assert_non_null(t);
+        assert_non_null(ai);
+        ASN1_TYPE_set(t, V_ASN1_INTEGER, ai);
+        assert_true(sk_ASN1_TYPE_push(seq, t) > 0);
+    }
+    *len = i2d_ASN1_SEQUENCE_ANY(seq, &der);
+    assert_true(*len > 0);
+    sk_ASN1_TYPE_pop_free(seq, ASN1_TYPE_free);
+    if (trailing) {
+        unsigned char *grown = OPENSSL_realloc(der, (size_t)*len + 1);
+
+        assert_non_null(grown);
+        der = grown;
+        der[(*len)++] = 0;
+    }
+    return der;
+}
+
+/* A CSR with a SAN whose SubjectPublicKeyInfo is set as the row says
+ * (X509_PUBKEY_set0_param), signed (SHA-256) by TK_P256 or TK_RSA2048. */
+static unsigned char *
+spki_csr_der(enum spki_case c, int *len)
+{
+    bool rsa = c >= SK_RSA_OK && c <= SK_RSA_NOT_SEQ;
+    EVP_PKEY *key = tkeys[rsa ? TK_RSA2048 : TK_P256];
+    X509_REQ *req = X509_REQ_new();
+    STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+    ASN1_OBJECT *alg = NULL;
+    void *pval = NULL;
+    int ptype = V_ASN1_UNDEF;
+    unsigned char *enc = NULL;
+    int enclen = 0;
+    unsigned char *der = NULL;
+    BIGNUM *n = NULL;
+    BIGNUM *e = NULL;
+    X509V3_CTX ctx;
+
+    assert_non_null(req);
+    assert_non_null(exts);
+    assert_int_equal(X509_REQ_set_version(req, 0), 1);
+    assert_int_equal(X509_REQ_set_pubkey(req, key), 1);
+    X509V3_set_ctx(&ctx, NULL, NULL, req, NULL, 0);
+    push_ext(exts, &ctx, SAN);
+    assert_int_equal(X509_REQ_add_extensions(req, exts), 1);
+    if (rsa) {
+        assert_int_equal(EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &n),
+                         1);
+        assert_int_equal(EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e),
+                         1);
+        alg = OBJ_nid2obj(NID_rsaEncryption);
+        ptype = V_ASN1_NULL;
+        switch (c) {
+        case SK_RSA_ABSENT:
+            ptype = V_ASN1_UNDEF;
+            break;
+        case SK_RSA_OID_PARAM:
+            ptype = V_ASN1_OBJECT;
+            pval = OBJ_nid2obj(NID_sha256);
+            break;
+        case SK_RSA_NEGATIVE_N:
+            BN_set_negative(n, 1);
+            break;
+        case SK_RSA_EVEN_N:
+            assert_int_equal(BN_sub_word(n, 1), 1);
+            break;
+        case SK_RSA_E_ONE:
+            assert_int_equal(BN_set_word(e, 1), 1);
+            break;
+        case SK_RSA_E_BIG:
+            assert_int_equal(BN_set_word(e, 0x200000001ull), 1);
+            break;
+        default:
+            break;
+        }
+        if (c == SK_RSA_NOT_SEQ) {
+            enc = OPENSSL_malloc(4);
+            assert_non_null(enc);
+            memcpy(enc, "\x04\x02\x01\x01", 4);
+            enclen = 4;
+        } else {
+            enc = rsapub_der(n, e, c == SK_RSA_TRAILING, &enclen);
+        }
+    } else {
+        size_t plen = EVP_PKEY_get1_encoded_public_key(key, &enc);
+
+        assert_int_equal(plen, 65);
+        enclen = (int)plen;
+        alg = OBJ_nid2obj(NID_X9_62_id_ecPublicKey);
+        ptype = V_ASN1_OBJECT;
+        pval = OBJ_nid2obj(NID_X9_62_prime256v1);
+        switch (c) {
+        case SK_EC_OFF_CURVE:
+            enc[64] ^= 0x01;
+            break;
+        case SK_EC_SHORT_POINT:
+            enclen = 64;
+            break;
+        case SK_EC_NO_PARAMS:
+            ptype = V_ASN1_UNDEF;
+            pval = NULL;
+            break;
+        case SK_EC_UNKNOWN_CURVE:
+            pval = OBJ_txt2obj("1.3.6.1.4.1.99999.7", 1);
+            assert_non_null(pval);
+            break;
+        case SK_UNKNOWN_ALG:
+            alg = OBJ_txt2obj("1.3.6.1.4.1.99999.8", 1);
+            assert_non_null(alg);
+            ptype = V_ASN1_UNDEF;
+            pval = NULL;
+            break;
+        case SK_DSA_ALG:
+            alg = OBJ_nid2obj(NID_dsa);
+            ptype = V_ASN1_UNDEF;
+            pval = NULL;
+            break;
+        default:
+            break;
+        }
+    }
+    /* The key the row wants (xpk owns alg, pval and enc), then the
+     * signature over it by the real key: a valid signature for the rows
+     * that only write the key another way. */
+    assert_int_equal(X509_PUBKEY_set0_param(X509_REQ_get_X509_PUBKEY(req),
+                                            alg, ptype, pval, enc, enclen),
+                     1);
+    assert_int_equal(X509_REQ_sign(req, key, EVP_sha256()) > 0, 1);
+    *len = i2d_X509_REQ(req, &der);
+    assert_true(*len > 0);
+    if (c == SK_EC_UNUSED_BITS) {
+        /* BIT STRING header 03 42 00 04: say one unused bit. */
+        unsigned char *b = memmem(der, (size_t)*len, "\x03\x42\x00\x04", 4);
+
+        assert_non_null(b);
+        b[2] = 1;
+    }
+    BN_free(n);
+    BN_free(e);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    X509_REQ_free(req);
+    return der;
+}
+
+static void
+test_spki(void **state)
+{
+    const struct spki_row *r = *state;
+    struct crypto_csr *csr = NULL;
+    char errbuf[256] = "";
+    unsigned char *der;
+    unsigned char *want_spki = NULL;
+    int len = 0;
+    int n;
+    ap_err rc;
+
+    der = spki_csr_der(r->c, &len);
+    for (int pass = 0; pass < 2; pass++) {
+        rc = pass == 0 ? crypto_csr_read(der, (size_t)len, &csr, errbuf,
+                                         sizeof(errbuf))
+                       : crypto_csr_parse(der, (size_t)len, &csr, errbuf,
+                                          sizeof(errbuf));
+        if (rc != r->want ||
+            (r->err != NULL && strstr(errbuf, r->err) == NULL)) {
+            print_error("%s (%s): got %s, errbuf \"%s\"\n", r->name,
+                        pass == 0 ? "read" : "parse", ap_strerror(rc),
+                        errbuf);
+        }
+        assert_int_equal(rc, r->want);
+        if (rc != AP_OK) {
+            assert_null(csr);
+            assert_non_null(strstr(errbuf, r->err));
+            continue;
+        }
+        /* pubkey_der is i2d_PUBKEY's form of the key (NULL parameters
+         * for RSA), what the account key and certificates compare with. */
+        assert_canonical_spki(csr);
+        n = i2d_PUBKEY(tkeys[r->c >= SK_RSA_OK ? TK_RSA2048 : TK_P256],
+                       &want_spki);
+        assert_true(n > 0);
+        assert_int_equal(csr->pubkey_der_len, (size_t)n);
+        assert_memory_equal(csr->pubkey_der, want_spki, (size_t)n);
+        OPENSSL_free(want_spki);
+        want_spki = NULL;
+        crypto_csr_free(csr);
+        csr = NULL;
+    }
+    OPENSSL_free(der);
+}
+
+/* The templates against OpenSSL's own reading: each client CSR vector,
+ * truncated at every length and with every byte flipped. Where
+ * d2i_X509_REQ refuses the DER (or leaves bytes over), crypto_csr_read
+ * refuses it as not DER too; where d2i_X509_REQ takes it, the reader does
+ * not call it broken DER; and crypto_csr_parse accepts only what
+ * X509_REQ_verify accepts with the key d2i_X509_REQ decoded. */
+static void
+test_vs_openssl(void **state)
+{
+    static const char *const files[] = {
+        "csr_client_lego.der", "csr_client_uacme.der", "csr_rsa_pss.der",
+        "csr_client_dehydrated.der",
+    };
+    size_t accepted = 0;
+    size_t refused = 0;
+
+    (void)state;
+    for (size_t f = 0; f < N_ROWS(files); f++) {
+        size_t len = 0;
+        unsigned char *der = load_vector(files[f], &len);
+
+        /* Length 0 is "empty" (test_csr), not a DER verdict. */
+        for (size_t i = 1; i < 2 * len; i++) {
+            const unsigned char *p = der;
+            size_t n = i < len ? i : len;
+            struct crypto_csr *csr = NULL;
+            char errbuf[256] = "";
+            X509_REQ *req;
+            bool d2i_ok;
+            bool sig_ok = false;
+            ap_err rc;
+
+            if (i >= len) {
+                der[i - len] ^= 0xff;
+            }
+            req = d2i_X509_REQ(NULL, &p, (long)n);
+            d2i_ok = req != NULL && p == der + n;
+            if (d2i_ok && X509_REQ_get0_pubkey(req) != NULL) {
+                sig_ok = X509_REQ_verify(req, X509_REQ_get0_pubkey(req)) == 1;
+            }
+            X509_REQ_free(req);
+            ERR_clear_error();
+            rc = crypto_csr_read(der, n, &csr, errbuf, sizeof(errbuf));
+            crypto_csr_free(csr);
+            csr = NULL;
+            if (!d2i_ok) {
+                if (rc != AP_EPARSE || strstr(errbuf, "DER") == NULL) {
+                    print_error("%s, %s %zu: d2i refuses, read %s \"%s\"\n",
+                                files[f], i < len ? "length" : "flip",
+                                i % len, ap_strerror(rc), errbuf);
+                }
+                assert_int_equal(rc, AP_EPARSE);
+                assert_non_null(strstr(errbuf, "DER"));
+                refused++;
+            } else {
+                assert_null(strstr(errbuf, "PKCS#10"));
+                assert_null(strstr(errbuf, "bytes after"));
+                accepted++;
+            }
+            rc = crypto_csr_parse(der, n, &csr, errbuf, sizeof(errbuf));
+            crypto_csr_free(csr);
+            if (rc == AP_OK && !sig_ok) {
+                print_error("%s, flip %zu: parse accepts what OpenSSL does "
+                            "not verify\n", files[f], i % len);
+            }
+            assert_false(rc == AP_OK && !sig_ok);
+            if (i >= len) {
+                der[i - len] ^= 0xff;
+            }
+        }
+        /* and as it is */
+        {
+            struct crypto_csr *csr = NULL;
+
+            assert_int_equal(crypto_csr_parse(der, len, &csr, NULL, 0),
+                             AP_OK);
+            crypto_csr_free(csr);
+        }
+        free(der);
+    }
+    assert_true(accepted > 100);
+    assert_true(refused > 100);
+}
+
 /* ---- crypto_csr_read's cache --------------------------------------- */
 
 static bool
@@ -862,6 +1212,9 @@ main(void)
     ADD_ROWS(&l, csr_bad, test_csr);
     add_test(&l, "csr arguments", test_csr_args, NULL);
     ADD_ROWS(&l, recipes, test_recipe);
+    ADD_ROWS(&l, spki_rows, test_spki);
+    add_test(&l, "templates against d2i_X509_REQ and X509_REQ_verify",
+             test_vs_openssl, NULL);
     add_test(&l, "read cache", test_read_cache, NULL);
     add_test(&l, "read cache from 4 threads", test_read_cache_threads, NULL);
 

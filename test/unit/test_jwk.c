@@ -449,12 +449,20 @@ test_alg_fits_key(void **state)
     crypto_key_free(p521);
 }
 
-/* Many threads verify with the same two keys at once, and make keys of
- * their own from the shared curve templates (run it under valgrind
- * --tool=helgrind or TSan to see races, ASan for misuse). */
+/* Many threads verify with the same keys at once (each key's set-up
+ * verification contexts are made by whichever thread comes first: for
+ * the RSA key of PS256_JWK one for RS256 and one for PS256), good and
+ * bad signatures alternating, and make keys of their own from the shared
+ * curve templates (run it under valgrind --tool=helgrind or TSan to see
+ * races, ASan for misuse). */
 struct verify_thread_arg {
     const struct crypto_key *rsa;
     const struct crypto_key *ec;
+    const struct crypto_key *ps;
+    const unsigned char *ps_sig;
+    size_t ps_siglen;
+    const unsigned char *rs_sig;
+    size_t rs_siglen;
     const unsigned char *rsa_sig;
     size_t rsa_siglen;
     const unsigned char *ec_sig;
@@ -492,6 +500,32 @@ verify_thread(void *p)
                           arg->ec_siglen) != AP_OK) {
             arg->failures++;
         }
+        /* A signature over another message fails, and the next good one
+         * still verifies: a failure leaves nothing in the shared set-up. */
+        if (crypto_verify(arg->ec, CRYPTO_ALG_ES256, A2_INPUT,
+                          strlen(A2_INPUT), arg->ec_sig,
+                          arg->ec_siglen) != AP_ECRYPTO) {
+            arg->failures++;
+        }
+        if (crypto_verify(arg->ps, i % 2 == 0 ? CRYPTO_ALG_PS256
+                                              : CRYPTO_ALG_RS256,
+                          i % 2 == 0 ? PS256_INPUT : RS256_INPUT,
+                          strlen(i % 2 == 0 ? PS256_INPUT : RS256_INPUT),
+                          i % 2 == 0 ? arg->ps_sig : arg->rs_sig,
+                          i % 2 == 0 ? arg->ps_siglen : arg->rs_siglen) !=
+            AP_OK) {
+            arg->failures++;
+        }
+        /* The PS256 signature is no RS256 one, nor the reverse. */
+        if (crypto_verify(arg->ps, i % 2 == 0 ? CRYPTO_ALG_RS256
+                                              : CRYPTO_ALG_PS256,
+                          i % 2 == 0 ? PS256_INPUT : RS256_INPUT,
+                          strlen(i % 2 == 0 ? PS256_INPUT : RS256_INPUT),
+                          i % 2 == 0 ? arg->ps_sig : arg->rs_sig,
+                          i % 2 == 0 ? arg->ps_siglen : arg->rs_siglen) !=
+            AP_ECRYPTO) {
+            arg->failures++;
+        }
     }
     return NULL;
 }
@@ -503,18 +537,28 @@ test_verify_threads(void **state)
     pthread_t threads[4];
     struct crypto_key *rsa = key_from_json(A2_JWK);
     struct crypto_key *ec = key_from_json(A3_JWK);
+    struct crypto_key *ps = key_from_json(PS256_JWK);
     unsigned char *rsa_sig;
     unsigned char *ec_sig;
+    unsigned char *ps_sig;
+    unsigned char *rs_sig;
     size_t rsa_siglen;
     size_t ec_siglen;
+    size_t ps_siglen;
+    size_t rs_siglen;
     size_t i;
 
     (void)state;
     rsa_sig = b64_decode(A2_SIG, &rsa_siglen);
     ec_sig = b64_decode(A3_SIG, &ec_siglen);
+    ps_sig = b64_decode(PS256_SIG, &ps_siglen);
+    rs_sig = b64_decode(RS256_SIG, &rs_siglen);
     for (i = 0; i < 4; i++) {
-        args[i] = (struct verify_thread_arg){ rsa, ec, rsa_sig, rsa_siglen,
-                                              ec_sig, ec_siglen, 0 };
+        args[i] = (struct verify_thread_arg){
+            .rsa = rsa, .ec = ec, .ps = ps, .ps_sig = ps_sig,
+            .ps_siglen = ps_siglen, .rs_sig = rs_sig, .rs_siglen = rs_siglen,
+            .rsa_sig = rsa_sig, .rsa_siglen = rsa_siglen, .ec_sig = ec_sig,
+            .ec_siglen = ec_siglen, .failures = 0 };
         assert_int_equal(
             pthread_create(&threads[i], NULL, verify_thread, &args[i]), 0);
     }
@@ -524,8 +568,11 @@ test_verify_threads(void **state)
     }
     free(rsa_sig);
     free(ec_sig);
+    free(ps_sig);
+    free(rs_sig);
     crypto_key_free(rsa);
     crypto_key_free(ec);
+    crypto_key_free(ps);
 }
 
 /* ---- crypto_jwk_parse, thumbprints --------------------------------- */

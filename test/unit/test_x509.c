@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -35,6 +36,7 @@
 #include "common/ca.h"
 #include "common/pem.h"
 #include "common/x509.h"
+#include "common/x509_int.h"
 
 #define V "test/unit/vectors/"
 #define VX V "x509/"
@@ -1058,6 +1060,95 @@ test_chain_cache(void **state)
     chain_ca_close(&b);
 }
 
+/* ---- the syntax check without the key (x509_der_is_cert) ----------- */
+
+/* d2i_X509's verdict on exactly len bytes: what x509_der_is_cert must
+ * give without building the key. */
+static bool
+d2i_verdict(const unsigned char *der, size_t len)
+{
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)len);
+    bool ok = x != NULL && p == der + len;
+
+    X509_free(x);
+    ERR_clear_error();
+    return ok;
+}
+
+/* The DER of a vector's first certificate (caller frees). */
+static unsigned char *
+vector_der(const char *path, size_t *len)
+{
+    char *pem = vector_pem(path);
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    X509 *x;
+    unsigned char *der = NULL;
+    int n;
+
+    assert_non_null(bio);
+    x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    assert_non_null(x);
+    n = i2d_X509(x, &der);
+    assert_true(n > 0);
+    *len = (size_t)n;
+    X509_free(x);
+    BIO_free(bio);
+    free(pem);
+    return der;
+}
+
+/* Every certificate vector, each truncated at every length and with
+ * every byte flipped (inside the key, the names, the extensions, the
+ * signature, the lengths and tags): the template check and d2i_X509
+ * agree on each, and accept the vector as it is. The flips inside the
+ * SubjectPublicKeyInfo give certificates whose key OpenSSL cannot read,
+ * which d2i_X509 accepts too (it builds the key only opportunistically). */
+static void
+test_der_is_cert(void **state)
+{
+    static const char *const files[] = {
+        V "cert_ec.der", V "cert_rsa_empty_subject.der", VX "leaf_ok.pem",
+        VX "dn_oid.der", VX "leaf_neg.pem", VX "leaf_dup_san.der",
+    };
+    size_t accepted = 0;
+    size_t refused = 0;
+
+    (void)state;
+    for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+        size_t len = 0;
+        unsigned char *der = vector_der(files[f], &len);
+
+        assert_true(d2i_verdict(der, len));
+        assert_true(x509_der_is_cert(der, len));
+        for (size_t n = 0; n < len; n++) {
+            assert_false(x509_der_is_cert(der, n));
+        }
+        for (size_t i = 0; i < len; i++) {
+            bool want;
+            bool got;
+
+            der[i] ^= 0xff;
+            want = d2i_verdict(der, len);
+            got = x509_der_is_cert(der, len);
+            if (want != got) {
+                print_error("%s: byte %zu flipped: d2i_X509 %d, template %d\n",
+                            files[f], i, want, got);
+            }
+            assert_int_equal(got, want);
+            accepted += got;
+            refused += !got;
+            der[i] ^= 0xff;
+        }
+        OPENSSL_free(der);
+    }
+    /* Both kinds of verdict were exercised. */
+    assert_true(accepted > 100);
+    assert_true(refused > 100);
+    assert_false(x509_der_is_cert(NULL, 10));
+    assert_false(x509_der_is_cert((const unsigned char *)"x", 0));
+}
+
 int
 main(void)
 {
@@ -1076,6 +1167,8 @@ main(void)
     ADD_ROWS(&l, cert_rows, test_cert);
     add_test(&l, "cert arguments", test_cert_args, NULL);
     add_test(&l, "pem to der", test_pem_to_der, NULL);
+    add_test(&l, "certificate syntax without the key", test_der_is_cert,
+             NULL);
     add_test(&l, "chain cache of the anchors", test_chain_cache, NULL);
 
     failed = _cmocka_run_group_tests("x509", l.tests, l.n, NULL, NULL);
