@@ -471,10 +471,13 @@ app_open(const struct config *cfg, struct app *app, bool pki, bool serving)
         fprintf(stderr, "acmeproxy: %s\n", errbuf);
         goto fail;
     }
-    if (pki && (serving ? ca_open_deferred(cfg->server.data_dir, &app->ca,
-                                           errbuf, sizeof(errbuf))
-                        : ca_open(cfg->server.data_dir, &app->ca, errbuf,
-                                  sizeof(errbuf))) != AP_OK) {
+    /* Serving, the CA loads at its first use; on a shared store now, for
+     * cluster_ca_check. */
+    if (pki && (serving && !shared_ca(cfg)
+                    ? ca_open_deferred(cfg->server.data_dir, &app->ca,
+                                       errbuf, sizeof(errbuf))
+                    : ca_open(cfg->server.data_dir, &app->ca, errbuf,
+                              sizeof(errbuf))) != AP_OK) {
         fprintf(stderr, "acmeproxy: local CA in %s: %s\n",
                 cfg->server.data_dir, errbuf);
         goto fail;
