@@ -1,8 +1,10 @@
 /* proxy/main.c: command line, start order, signals, reload, stop order.
  *
  * `acmeproxy -c proxy.conf` serves in the foreground until SIGINT or
- * SIGTERM. Start: config, data directory, crypto, CA, TLS certificate,
- * store, nonces, the first configuration snapshot (policy, adapter,
+ * SIGTERM. Start: config; the start-up check in a forked child (data
+ * directory, crypto, CA, TLS certificate: start_check, so that OpenSSL is
+ * set up only at its first use here); the CA opened deferred, store,
+ * nonces, the first configuration snapshot (policy, adapter,
  * issuer), job workers, listener, admin listener; then READY=1 to systemd
  * (sd_notify; nothing without NOTIFY_SOCKET) and a watchdog thread when
  * WATCHDOG_USEC asks for one. libsystemd is loaded (dlopen) only when
