@@ -40,10 +40,11 @@ LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(SYSLIBS)
 # The proxy itself does not link these: it loads them with dlopen when it
 # first needs them (libcurl: common/httpc.c; libpq: common/store_pg.c;
 # libsystemd: proxy/main.c, only under systemd; libxml2: adapters/adcs.c,
-# only with an adcs adapter), so an idle LMDB proxy
+# only with an adcs adapter; libssl: proxy/val_tlsalpn01.c, at the first
+# tls-alpn-01 validation), so an idle LMDB proxy
 # maps none of them nor what they pull in (README "Memory"). The tests and
 # tools link everything (their own code calls libcurl and libpq).
-LAZY_PKGS := libcurl libpq libsystemd libxml-2.0
+LAZY_PKGS := libcurl libpq libsystemd libxml-2.0 libssl
 PROXY_LDLIBS := $(shell pkg-config --libs $(filter-out $(LAZY_PKGS),$(PKGS)) \
                   2>/dev/null) $(SYSLIBS)
 LDFLAGS   += -pie -Wl,-z,relro,-z,now

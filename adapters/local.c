@@ -130,6 +130,7 @@ local_submit(void *state, const struct adapter_request *req,
     char detail[LOCAL_ERR_LEN + 64];
     char *cert = NULL;
     char *chain = NULL;
+    const char *inter;
     long long now = (long long)time(NULL);
     ap_err rc;
 
@@ -188,7 +189,9 @@ local_submit(void *state, const struct adapter_request *req,
         outcome = local_fail(res, ADAPTER_RETRY, NULL, detail);
         goto out;
     }
-    chain = strdup(ca_intermediate_pem(lc->ca));
+    /* Loaded by ca_issue (the CA may be deferred: common/ca.h). */
+    inter = ca_intermediate_pem(lc->ca);
+    chain = inter != NULL ? strdup(inter) : NULL;
     if (chain == NULL) {
         outcome = local_fail(res, ADAPTER_RETRY, NULL, "out of memory");
         goto out;

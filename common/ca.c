@@ -14,6 +14,8 @@
 #include "common/ca.h"
 
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,6 +48,8 @@
 #define CA_ROOT_CN "acmeproxy local root CA"
 #define CA_INT_CN "acmeproxy local intermediate CA"
 
+struct ca_defer;
+
 struct ca {
     EVP_PKEY *int_key;             /* signs every leaf */
     X509 *root;
@@ -53,6 +57,18 @@ struct ca {
     char *root_pem;                /* one certificate, normalised */
     char *int_pem;
     long long int_not_after;       /* leaves end no later */
+    struct ca_defer *defer;        /* ca_open_deferred; NULL: ca_open */
+};
+
+/* A CA from ca_open_deferred: the files are read at the first call that
+ * needs them (ca_ready), once, under lock. Its fields are filled through
+ * self: to its callers the CA is read-only (ca_root_pem takes a const
+ * pointer) even though its first use loads it. */
+struct ca_defer {
+    struct ca *self;
+    char *dir;
+    pthread_mutex_t lock;
+    atomic_bool ready;             /* set (release) once loaded */
 };
 
 /* A SubjectPublicKeyInfo (RFC 5280 §4.1.2.7) as two parts, decoded by
@@ -416,8 +432,12 @@ int_prepare(struct ca *ca, char *errbuf, size_t errlen)
     return rc;
 }
 
+/* Loads the CA from dir; with create, makes the files that are missing
+ * (ca_open), without it refuses to (a deferred load must find what the
+ * start made: a new root now would not be the one clients trust). */
 static ap_err
-ca_load(struct ca *ca, const char *dir, char *errbuf, size_t errlen)
+ca_load(struct ca *ca, const char *dir, bool create, char *errbuf,
+        size_t errlen)
 {
     ap_err rc = AP_EINTERNAL;
     static const char *const names[] = {CA_ROOT_FILE, CA_ROOT_KEY_FILE,
@@ -438,6 +458,12 @@ ca_load(struct ca *ca, const char *dir, char *errbuf, size_t errlen)
         }
     }
 
+    if (!create && !(has[0] && has[2] && has[3])) {
+        ca_errf(errbuf, errlen, "%s/%s, %s or %s is missing", dir,
+                CA_ROOT_FILE, CA_INT_FILE, CA_INT_KEY_FILE);
+        rc = AP_ECONFIG;
+        goto out;
+    }
     /* Root: load it, create it, or (key without certificate: a crash
      * between the two writes) recover the certificate for that key. */
     if (!has[0] && (has[2] || has[3])) {
@@ -539,7 +565,7 @@ ca_open(const char *dir, struct ca **out, char *errbuf, size_t errlen)
         rc = AP_ENOMEM;
         goto out;
     }
-    rc = ca_load(ca, dir, errbuf, errlen);
+    rc = ca_load(ca, dir, true, errbuf, errlen);
 out:
     ERR_clear_error();
     if (rc == AP_OK) {
@@ -550,17 +576,102 @@ out:
     return rc;
 }
 
+ap_err
+ca_open_deferred(const char *dir, struct ca **out, char *errbuf,
+                 size_t errlen)
+{
+    struct ca *ca = NULL;
+    struct ca_defer *d = NULL;
+
+    if (errbuf != NULL && errlen > 0) {
+        errbuf[0] = '\0';
+    }
+    if (dir == NULL || dir[0] == '\0' || out == NULL) {
+        (void)snprintf(errbuf, errlen, "no CA directory");
+        return AP_EINVAL;
+    }
+    ca = calloc(1, sizeof(*ca));
+    d = calloc(1, sizeof(*d));
+    if (ca == NULL || d == NULL || (d->dir = strdup(dir)) == NULL) {
+        free(ca);
+        if (d != NULL) {
+            free(d->dir);
+        }
+        free(d);
+        return AP_ENOMEM;
+    }
+    if (pthread_mutex_init(&d->lock, NULL) != 0) {
+        free(d->dir);
+        free(d);
+        free(ca);
+        return AP_ENOMEM;
+    }
+    atomic_init(&d->ready, false);
+    d->self = ca;
+    ca->defer = d;
+    *out = ca;
+    return AP_OK;
+}
+
+/* Drops what ca_load filled (the key wiped), leaving the struct empty. */
+static void
+ca_unload(struct ca *ca)
+{
+    EVP_PKEY_free(ca->int_key); /* clears the key material */
+    X509_free(ca->root);
+    X509_free(ca->inter);
+    free(ca->root_pem);
+    free(ca->int_pem);
+    ca->int_key = NULL;
+    ca->root = NULL;
+    ca->inter = NULL;
+    ca->root_pem = NULL;
+    ca->int_pem = NULL;
+    ca->int_not_after = 0;
+}
+
+/* AP_OK once the CA is loaded: at once for ca_open's, at the first call
+ * for ca_open_deferred's (a failure leaves it empty, and the next call
+ * tries again). errbuf may be NULL. */
+static ap_err
+ca_ready(const struct ca *ca, char *errbuf, size_t errlen)
+{
+    struct ca_defer *d = ca->defer;
+    ap_err rc = AP_OK;
+
+    if (d == NULL || atomic_load_explicit(&d->ready, memory_order_acquire)) {
+        return AP_OK;
+    }
+    pthread_mutex_lock(&d->lock);
+    if (!atomic_load_explicit(&d->ready, memory_order_relaxed)) {
+        ERR_clear_error();
+        rc = ca_load(d->self, d->dir, false, errbuf, errlen);
+        ERR_clear_error();
+        if (rc == AP_OK) {
+            atomic_store_explicit(&d->ready, true, memory_order_release);
+        } else {
+            ca_unload(d->self);
+            /* The CA's files, not the caller's input: never AP_EPARSE or
+             * AP_EINVAL, which ca_issue keeps for the request. */
+            rc = rc == AP_ENOMEM ? rc : AP_ECONFIG;
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
 void
 ca_free(struct ca *ca)
 {
     if (ca == NULL) {
         return;
     }
-    EVP_PKEY_free(ca->int_key);
-    X509_free(ca->root);
-    X509_free(ca->inter);
-    free(ca->root_pem);
-    free(ca->int_pem);
+    ca_unload(ca);
+    if (ca->defer != NULL) {
+        pthread_mutex_destroy(&ca->defer->lock);
+        free(ca->defer->dir);
+        free(ca->defer);
+    }
     OPENSSL_cleanse(ca, sizeof(*ca));
     free(ca);
 }
@@ -568,13 +679,13 @@ ca_free(struct ca *ca)
 const char *
 ca_root_pem(const struct ca *ca)
 {
-    return ca->root_pem;
+    return ca_ready(ca, NULL, 0) == AP_OK ? ca->root_pem : NULL;
 }
 
 const char *
 ca_intermediate_pem(const struct ca *ca)
 {
-    return ca->int_pem;
+    return ca_ready(ca, NULL, 0) == AP_OK ? ca->int_pem : NULL;
 }
 
 /* ---- leaves -------------------------------------------------------- */
@@ -907,6 +1018,10 @@ ca_issue(struct ca *ca, const struct ca_issue_req *req, char **cert_pem,
         rc = AP_EINVAL;
         goto out;
     }
+    rc = ca_ready(ca, errbuf, errlen);
+    if (rc != AP_OK) {
+        goto out;
+    }
     rc = spki_read(req->pubkey_der, req->pubkey_der_len, &spki, &ku, errbuf,
                    errlen);
     if (rc != AP_OK) {
@@ -957,6 +1072,10 @@ ca_issue_tls(struct ca *ca, const char *const *dns_names, size_t n_dns_names,
     if (days == 0 || days > 36500) {
         ca_errf(errbuf, errlen, "validity of %u days out of range", days);
         rc = AP_EINVAL;
+        goto out;
+    }
+    rc = ca_ready(ca, errbuf, errlen);
+    if (rc != AP_OK) {
         goto out;
     }
     rc = ca_key_generate(&key, errbuf, errlen);

@@ -7,7 +7,8 @@
  * keys and certificates of earlier, mbedTLS-based versions load as they
  * are); later starts load them. Only this module opens the CA keys.
  * OpenSSL's libcrypto builds and signs; after ca_open the CA is only read,
- * so every function is thread-safe without a lock. */
+ * so every function is thread-safe without a lock (a ca_open_deferred CA
+ * takes one, once, to load at its first use). */
 #ifndef AP_COMMON_CA_H
 #define AP_COMMON_CA_H
 
@@ -27,9 +28,20 @@ struct ca;
  * gets a reason for the operator on failure. *out set only on AP_OK. */
 AP_MUST_CHECK ap_err ca_open(const char *dir, struct ca **out, char *errbuf,
                              size_t errlen);
+/* The same CA, loaded at its first use (ca_issue, ca_issue_tls, the PEM
+ * accessors) instead of now: no OpenSSL call is made here, so a server
+ * whose start does not sign maps less of libcrypto while idle. The files
+ * must exist by then (nothing is created; ca_open at start, in the
+ * serving process's start-up check, made or checked them). The first use
+ * loads under a lock, once; a load that fails (files removed or broken
+ * since) fails that call and is tried again at the next. Thread-safe.
+ * AP_EINVAL without dir, AP_ENOMEM. *out set only on AP_OK. */
+AP_MUST_CHECK ap_err ca_open_deferred(const char *dir, struct ca **out,
+                                      char *errbuf, size_t errlen);
 void ca_free(struct ca *ca);
 
-/* PEM of the root (trust anchor) and of the intermediate; owned by ca. */
+/* PEM of the root (trust anchor) and of the intermediate; owned by ca.
+ * NULL only for a deferred CA whose load fails. */
 const char *ca_root_pem(const struct ca *ca);
 const char *ca_intermediate_pem(const struct ca *ca);
 

@@ -2,11 +2,15 @@
  * wiping on OpenSSL libcrypto (see crypto.h). */
 #include "common/crypto.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/random.h>
 
+#include <mbedtls/md.h>
+#include <mbedtls/sha256.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -32,6 +36,38 @@ crypto_init(void)
     rc = AP_OK;
 out:
     return rc;
+}
+
+void
+crypto_init_deferred(void)
+{
+    atomic_store(&g_ready, true);
+}
+
+ap_err
+crypto_random_os(void *out, size_t len)
+{
+    unsigned char *p = out;
+    ssize_t n;
+
+    if (out == NULL && len != 0) {
+        return AP_EINVAL;
+    }
+    if (len > CRYPTO_RANDOM_OS_MAX) {
+        return AP_ETOOBIG;
+    }
+    while (len > 0) {
+        n = getrandom(p, len, 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return AP_ECRYPTO;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return AP_OK;
 }
 
 void
@@ -82,35 +118,19 @@ out:
 
 /* ---- hashes and MACs ----------------------------------------------- */
 
-/* SHA-256 fetched once for the process (never freed: threads may hash
- * until exit). EVP_sha256() would have EVP_Digest fetch the provider's
- * implementation by name on every call (OpenSSL 3.0: a third of the cost
- * of hashing 100 bytes). NULL if the fetch failed: EVP_sha256() then. */
-static EVP_MD *g_sha256;
-static pthread_once_t g_sha256_once = PTHREAD_ONCE_INIT;
-
-static void
-sha256_fetch(void)
-{
-    g_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-    ERR_clear_error();
-}
-
+/* SHA-256 and HMAC-SHA256 are mbedTLS's (already mapped for the TLS
+ * listener): a plain function call, where OpenSSL 3 fetches the
+ * algorithm from its provider on each use and sets its providers up at
+ * the first, about 2 MB of libcrypto's pages (README, Decisions). A
+ * request that needs only these (the directory and its Replay-Nonce, a
+ * rate-limit key) leaves libcrypto unset-up. */
 void
 crypto_sha256(const void *data, size_t len, unsigned char *out)
 {
-    const EVP_MD *md = EVP_sha256();
-    unsigned int n = 0;
-
-    if (pthread_once(&g_sha256_once, sha256_fetch) == 0 &&
-        g_sha256 != NULL) {
-        md = g_sha256;
-    }
     if ((data == NULL && len != 0) ||
-        EVP_Digest(data != NULL ? data : "", len, out, &n, md, NULL) != 1 ||
-        n != CRYPTO_SHA256_LEN) {
-        /* Cannot happen with a working libcrypto; never leave garbage. */
-        ERR_clear_error();
+        mbedtls_sha256_ret(data != NULL ? data : (const void *)"", len, out,
+                           0) != 0) {
+        /* Cannot happen; never leave garbage. */
         memset(out, 0, CRYPTO_SHA256_LEN);
     }
 }
@@ -148,8 +168,19 @@ ap_err
 crypto_hmac_sha256(const void *key, size_t keylen, const void *msg,
                    size_t msglen, unsigned char *out)
 {
-    return hmac_md("SHA256", CRYPTO_SHA256_LEN, key, keylen, msg, msglen,
-                   out);
+    const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+
+    if (out == NULL || (key == NULL && keylen != 0) ||
+        (msg == NULL && msglen != 0)) {
+        return AP_EINVAL;
+    }
+    if (md == NULL ||
+        mbedtls_md_hmac(md, key != NULL ? key : (const void *)"", keylen,
+                        msg != NULL ? msg : (const void *)"", msglen,
+                        out) != 0) {
+        return AP_ECRYPTO;
+    }
+    return AP_OK;
 }
 
 ap_err

@@ -1,6 +1,8 @@
 /* common/crypto.h: randomness, hashes, HMAC, constant-time comparison and
  * wiping, on OpenSSL libcrypto (RAND_bytes, EVP, CRYPTO_memcmp,
- * OPENSSL_cleanse).
+ * OPENSSL_cleanse), except SHA-256 and HMAC-SHA256, which are mbedTLS's
+ * (no provider set-up: a request that needs only them, such as the
+ * directory with its nonce, leaves libcrypto's untouched while idle).
  *
  * The other crypto modules, all on OpenSSL libcrypto too:
  *   common/jwk.h   JWS algorithms, account keys from JWKs, RFC 7638
@@ -9,7 +11,7 @@
  *                  the extension policy
  *   common/x509.h  certificates and PKCS#7 from PKIs, chain validation
  *   common/ca.h    the embedded CA; common/jose.h step-ca token signing
- * mbedTLS is used only by the TLS listener inside civetweb.
+ * mbedTLS is used otherwise only by the TLS listener inside civetweb.
  *
  * Everything here is thread-safe once crypto_init has returned. */
 #ifndef AP_COMMON_CRYPTO_H
@@ -32,12 +34,26 @@ enum crypto_key_type { CRYPTO_KEY_RSA = 1, CRYPTO_KEY_EC };
  * crypto_random. Call once in main before any thread starts; calling it
  * again is harmless. */
 AP_MUST_CHECK ap_err crypto_init(void);
+/* Enables crypto_random without a call into OpenSSL: its generator
+ * seeds itself at its first use. For a process whose start-up check
+ * (crypto_init in a child) already found the generator seeded, and that
+ * leaves libcrypto's set-up to its first request (proxy/main.c). */
+void crypto_init_deferred(void);
 /* Disables crypto_random until the next crypto_init. */
 void crypto_fini(void);
 
 /* Fills out with len random bytes (RAND_bytes). AP_EINTERNAL before
  * crypto_init, AP_ECRYPTO when the generator fails. Thread-safe. */
 AP_MUST_CHECK ap_err crypto_random(void *out, size_t len);
+
+/* Fills out with len (at most CRYPTO_RANDOM_OS_MAX) random bytes from
+ * the kernel (getrandom(2), which blocks only until the kernel's pool is
+ * first seeded), without OpenSSL: for the secrets made at start (nonce
+ * and rate-limit keys), so that a start without signing never sets up
+ * libcrypto. Needs no crypto_init. AP_EINVAL, AP_ETOOBIG, AP_ECRYPTO.
+ * Thread-safe. */
+#define CRYPTO_RANDOM_OS_MAX 256
+AP_MUST_CHECK ap_err crypto_random_os(void *out, size_t len);
 
 /* SHA-256 of data into out[CRYPTO_SHA256_LEN]. */
 void crypto_sha256(const void *data, size_t len, unsigned char *out);

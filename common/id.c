@@ -1,6 +1,9 @@
 /* common/id.c: random base64url identifiers. */
 #include "common/id.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "common/b64url.h"
@@ -43,6 +46,44 @@ ap_err
 id_token(char *out, size_t outlen)
 {
     return random_b64(32, out, outlen);
+}
+
+/* id_request's process prefix: 9 bytes from the kernel, made once. */
+static unsigned char req_prefix[9];
+static ap_err req_prefix_rc = AP_EINTERNAL;
+static pthread_once_t req_once = PTHREAD_ONCE_INIT;
+static atomic_uint_fast64_t req_count;
+
+static void
+req_prefix_make(void)
+{
+    req_prefix_rc = crypto_random_os(req_prefix, sizeof(req_prefix));
+}
+
+ap_err
+id_request(char *out, size_t outlen)
+{
+    unsigned char raw[16];
+    uint_fast64_t n;
+    ap_err rc;
+
+    if (pthread_once(&req_once, req_prefix_make) != 0) {
+        return AP_EINTERNAL;
+    }
+    if (req_prefix_rc != AP_OK) {
+        return req_prefix_rc;
+    }
+    n = atomic_fetch_add_explicit(&req_count, 1, memory_order_relaxed);
+    memcpy(raw, req_prefix, sizeof(req_prefix));
+    for (size_t i = sizeof(raw); i > sizeof(req_prefix); i--) {
+        raw[i - 1] = (unsigned char)(n & 0xff);
+        n >>= 8;
+    }
+    rc = b64url_encode(raw, sizeof(raw), out, outlen);
+    if (rc == AP_OK && out[0] == '-') {
+        out[0] = 'A'; /* as id_new: never read as an option */
+    }
+    return rc;
 }
 
 int

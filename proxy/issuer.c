@@ -115,6 +115,8 @@ struct issuer {
     unsigned probe_interval;    /* seconds */
     unsigned lookup_grace;      /* seconds */
     struct x509_anchors *anchors; /* what the chains must verify to */
+    const struct ca *local_ca;  /* local adapter: anchors are its root */
+    pthread_mutex_t anchors_lock; /* guards anchors while local_ca's load */
     pthread_mutex_t lock;       /* guards the breaker */
     pthread_cond_t cond;
     enum breaker_state state;
@@ -296,6 +298,7 @@ issuer_close(struct issuer *is)
     }
     issuer_stop_prober(is);
     pthread_mutex_destroy(&is->lock);
+    pthread_mutex_destroy(&is->anchors_lock);
     pthread_cond_destroy(&is->cond);
     x509_anchors_free(is->anchors);
     free(is);
@@ -323,6 +326,7 @@ issuer_open(struct app *app, struct app_pki *pki,
     is->astate = pki->state;
     is->slot = busy_slot_for(pki->name);
     pthread_mutex_init(&is->lock, NULL);
+    pthread_mutex_init(&is->anchors_lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&is->cond, &ca);
@@ -399,10 +403,14 @@ issuer_open(struct app *app, struct app_pki *pki,
             goto out;
         }
     } else if (strcmp(is->ops->name, "local") == 0) {
-        rc = x509_anchors_load(ca_root_pem(app->ca), &is->anchors);
-        if (rc != AP_OK) {
+        /* Decoded at the first chain checked (issuer_anchors): the CA
+         * itself loads at its first use (common/ca.h ca_open_deferred). */
+        if (app->ca == NULL) {
+            (void)snprintf(errbuf, errlen, "local adapter: no embedded CA");
+            rc = AP_EINVAL;
             goto out;
         }
+        is->local_ca = app->ca;
     } else {
         (void)snprintf(errbuf, errlen, "%s: [%s%s] trust_anchors (PEM "
                        "file of the root certificates the %s PKI's chains "
@@ -657,6 +665,27 @@ lookup_first(struct run *r, long long lost_at, const char **dup_why,
     return false;
 }
 
+/* What the chains must verify to: the trust_anchors file's, or the
+ * local CA's root, decoded at the first chain checked. NULL when the root
+ * cannot be had (the CA's deferred load failed) or decoded. */
+static const struct x509_anchors *
+issuer_anchors(struct issuer *is)
+{
+    const struct x509_anchors *a;
+    const char *root;
+
+    pthread_mutex_lock(&is->anchors_lock);
+    if (is->anchors == NULL && is->local_ca != NULL) {
+        root = ca_root_pem(is->local_ca);
+        if (root == NULL || x509_anchors_load(root, &is->anchors) != AP_OK) {
+            is->anchors = NULL;
+        }
+    }
+    a = is->anchors;
+    pthread_mutex_unlock(&is->anchors_lock);
+    return a;
+}
+
 /* The outcome of an ISSUED answer: the certificate passes every check,
  * or it is refused (and revoked where the adapter can). */
 static void
@@ -664,6 +693,7 @@ judge_issued(struct run *r)
 {
     struct app *app = r->app;
     const char *order_id = r->job->target;
+    const struct x509_anchors *anchors;
 
     if (!r->have_leaf) {
         r->have_leaf = issue_leaf_read(&r->in, r->res.cert_pem, &r->leaf,
@@ -686,9 +716,20 @@ judge_issued(struct run *r)
         snprintf(r->why, sizeof(r->why),
                  "the PKI returned a certificate for another key");
     }
+    anchors = issuer_anchors(app->issuer);
+    if (anchors == NULL) {
+        /* Ours, not the PKI's: the certificate is not judged, nor revoked. */
+        snprintf(r->why, sizeof(r->why), "the trust anchors (the local "
+                 "CA's root) cannot be loaded");
+        log_err("issuer", "order=%s adapter=%s serial=%s: %s", order_id,
+                app->adapter->name, r->leaf.serial, r->why);
+        r->o.kind = OUT_FAIL;
+        r->o.detail = r->why;
+        return;
+    }
     if (!r->leaf.key_ok ||
-        !issue_cert_checks(app, &r->in, &r->leaf, &r->res,
-                           app->issuer->anchors, r->why, sizeof(r->why))) {
+        !issue_cert_checks(app, &r->in, &r->leaf, &r->res, anchors, r->why,
+                           sizeof(r->why))) {
         log_err("issuer", "order=%s adapter=%s serial=%s: CERTIFICATE "
                 "REFUSED: %s", order_id, app->adapter->name, r->leaf.serial,
                 r->why);

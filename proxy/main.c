@@ -1,8 +1,10 @@
 /* proxy/main.c: command line, start order, signals, reload, stop order.
  *
  * `acmeproxy -c proxy.conf` serves in the foreground until SIGINT or
- * SIGTERM. Start: config, data directory, crypto, CA, TLS certificate,
- * store, nonces, the first configuration snapshot (policy, adapter,
+ * SIGTERM. Start: config; the start-up check in a forked child (data
+ * directory, crypto, CA, TLS certificate: start_check, so that OpenSSL is
+ * set up only at its first use here); the CA opened deferred, store,
+ * nonces, the first configuration snapshot (policy, adapter,
  * issuer), job workers, listener, admin listener; then READY=1 to systemd
  * (sd_notify; nothing without NOTIFY_SOCKET) and a watchdog thread when
  * WATCHDOG_USEC asks for one. libsystemd is loaded (dlopen) only when
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -453,8 +456,12 @@ app_open(const struct config *cfg, struct app *app, bool pki, bool serving)
         return -1;
     }
     /* libcurl is loaded at its first use (common/httpc.h), libpq when a
-     * PostgreSQL store is opened (common/store_pg.c). */
-    if (crypto_init() != AP_OK) {
+     * PostgreSQL store is opened (common/store_pg.c). Serving, OpenSSL is
+     * set up at its first use too: start_check has seeded it and opened
+     * the CA in a child. */
+    if (serving) {
+        crypto_init_deferred();
+    } else if (crypto_init() != AP_OK) {
         fprintf(stderr, "acmeproxy: cannot initialise crypto\n");
         return -1;
     }
@@ -466,8 +473,13 @@ app_open(const struct config *cfg, struct app *app, bool pki, bool serving)
         fprintf(stderr, "acmeproxy: %s\n", errbuf);
         goto fail;
     }
-    if (pki && ca_open(cfg->server.data_dir, &app->ca, errbuf,
-                       sizeof(errbuf)) != AP_OK) {
+    /* Serving, the CA loads at its first use; on a shared store now, for
+     * cluster_ca_check. */
+    if (pki && (serving && !shared_ca(cfg)
+                    ? ca_open_deferred(cfg->server.data_dir, &app->ca,
+                                       errbuf, sizeof(errbuf))
+                    : ca_open(cfg->server.data_dir, &app->ca, errbuf,
+                              sizeof(errbuf))) != AP_OK) {
         fprintf(stderr, "acmeproxy: local CA in %s: %s\n",
                 cfg->server.data_dir, errbuf);
         goto fail;
@@ -549,6 +561,88 @@ app_open(const struct config *cfg, struct app *app, bool pki, bool serving)
 fail:
     app_close(app);
     return -1;
+}
+
+/* start_check's child: what needs OpenSSL at start, with the same
+ * messages as when the serving process did it itself. Exit status. */
+static int
+start_check_child(const struct config *cfg, bool https)
+{
+    struct ca *ca = NULL;
+    char path[4096];
+    char errbuf[512];
+    int status = 1;
+
+    umask(077);
+    snprintf(path, sizeof(path), "%s/db", cfg->server.data_dir);
+    if (make_dir(cfg->server.data_dir) != 0 || make_dir(path) != 0) {
+        goto out;
+    }
+    if (crypto_init() != AP_OK) {
+        fprintf(stderr, "acmeproxy: cannot initialise crypto\n");
+        goto out;
+    }
+    if (shared_ca(cfg) && cluster_ca_files(cfg->server.data_dir, errbuf,
+                                           sizeof(errbuf)) != AP_OK) {
+        fprintf(stderr, "acmeproxy: %s\n", errbuf);
+        goto out;
+    }
+    if (ca_open(cfg->server.data_dir, &ca, errbuf, sizeof(errbuf)) !=
+        AP_OK) {
+        fprintf(stderr, "acmeproxy: local CA in %s: %s\n",
+                cfg->server.data_dir, errbuf);
+        goto out;
+    }
+    if (https && prepare_tls(cfg, ca, "tls.pem", path, sizeof(path)) != 0) {
+        goto out;
+    }
+    status = 0;
+out:
+    ca_free(ca);
+    crypto_fini();
+    return status;
+}
+
+/* The start-up check, in a child forked before any thread starts: it
+ * seeds OpenSSL's generator (crypto_init), loads the local CA or makes
+ * it (ca_open: a broken CA key or certificate stops the start here, with
+ * the reason on stderr), and with https writes the listener's key and
+ * certificate to data_dir/tls.pem (prepare_tls). The serving process then
+ * opens the CA deferred (common/ca.h ca_open_deferred) and sets OpenSSL
+ * up at its first request that needs it: about 2 MB of libcrypto's pages
+ * and its heap are not mapped while idle (README, Decisions). 0, or -1
+ * when the check failed (its reason on stderr). */
+static int
+start_check(const struct config *cfg, bool https)
+{
+    pid_t pid;
+    int st = 0;
+
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    if (pid == -1) {
+        fprintf(stderr, "acmeproxy: cannot fork the start-up check: %s\n",
+                strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        fflush(stderr);
+        _exit(start_check_child(cfg, https));
+    }
+    while (waitpid(pid, &st, 0) == -1) {
+        if (errno != EINTR) {
+            fprintf(stderr, "acmeproxy: the start-up check: %s\n",
+                    strerror(errno));
+            return -1;
+        }
+    }
+    if (WIFSIGNALED(st)) {
+        fprintf(stderr, "acmeproxy: the start-up check died of signal "
+                "%d\n", WTERMSIG(st));
+        return -1;
+    }
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
 /* Runs an admin subcommand (proxy/admin.h) on the data directory. */
@@ -839,13 +933,12 @@ serve(const struct config *cfg)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (sd_bind() != 0 || app_open(cfg, &app, true, true) != 0) {
+    if (sd_bind() != 0 || start_check(cfg, https) != 0 ||
+        app_open(cfg, &app, true, true) != 0) {
         return 1;
     }
-    if (https &&
-        prepare_tls(cfg, app.ca, "tls.pem", tls_pem, sizeof(tls_pem)) != 0) {
-        goto out;
-    }
+    /* Written by start_check (prepare_tls). */
+    snprintf(tls_pem, sizeof(tls_pem), "%s/tls.pem", cfg->server.data_dir);
     /* With a key file every instance on the store redeems every
      * instance's nonces once (docs/ha.md "Nonces"). */
     if (shared_store(cfg) && cfg->acme.nonce_key_file[0] == '\0') {

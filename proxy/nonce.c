@@ -63,9 +63,11 @@ nonce_ctx_new(unsigned ttl_sec, struct nonce_ctx **out)
         free(nc);
         return AP_ENOMEM;
     }
-    rc = crypto_random(nc->key, sizeof(nc->key));
+    /* From the kernel: made at start, where OpenSSL is not set up yet
+     * (crypto.h crypto_random_os). */
+    rc = crypto_random_os(nc->key, sizeof(nc->key));
     if (rc == AP_OK) {
-        rc = crypto_random(nc->instance, sizeof(nc->instance));
+        rc = crypto_random_os(nc->instance, sizeof(nc->instance));
     }
     if (rc != AP_OK) {
         free(nc->used);

@@ -46,7 +46,8 @@ ratelimit_new(struct ratelimit **out)
         free(rl);
         return AP_ENOMEM;
     }
-    if (crypto_random(rl->secret, sizeof(rl->secret)) != AP_OK) {
+    /* Made at start: from the kernel (crypto.h crypto_random_os). */
+    if (crypto_random_os(rl->secret, sizeof(rl->secret)) != AP_OK) {
         free(rl->slots);
         free(rl);
         return AP_ECRYPTO;

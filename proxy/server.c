@@ -364,7 +364,7 @@ on_request(struct mg_connection *conn, void *cbdata)
     req.content_type = mg_get_header(conn, "Content-Type");
     req.accept = mg_get_header(conn, "Accept");
     req.remote_addr = ri->remote_addr;
-    if (id_new(req.request_id, sizeof(req.request_id)) != AP_OK) {
+    if (id_request(req.request_id, sizeof(req.request_id)) != AP_OK) {
         snprintf(req.request_id, sizeof(req.request_id), "-");
     }
     /* The JWS url covers the query too (RFC 8555 §6.4: the exact URL). A

@@ -14,10 +14,16 @@
  * the proof (RFC 8737 §3) is checked on the peer certificate after the
  * handshake. The socket goes through a small BIO of our own that sends
  * with MSG_NOSIGNAL and caps the bytes read; OpenSSL does every bit of
- * TLS and X.509 parsing. */
+ * TLS and X.509 parsing.
+ *
+ * libssl is not linked: it is loaded with dlopen at the first tls-alpn-01
+ * validation and the few functions called here are bound into a table
+ * (ssl_load), so an idle proxy does not map it (README, Decisions:
+ * "Libraries loaded when first needed"). */
 #include "proxy/val_tlsalpn01.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -362,6 +368,77 @@ accept_chain(int preverify_ok, X509_STORE_CTX *xs)
     return 1;
 }
 
+#define TLSALPN_LIBSSL "libssl.so.3"
+
+/* libssl's functions, bound once by ssl_load; all NULL when it cannot be
+ * loaded. SSL_CTX_set_min_proto_version, SSL_CTX_set_max_cert_list,
+ * SSL_CTX_set_session_cache_mode and SSL_set_tlsext_host_name are macros
+ * over SSL_CTX_ctrl and SSL_ctrl. */
+static struct {
+    __typeof__(TLS_client_method) *client_method;
+    __typeof__(SSL_CTX_new) *ctx_new;
+    __typeof__(SSL_CTX_free) *ctx_free;
+    __typeof__(SSL_CTX_ctrl) *ctx_ctrl;
+    __typeof__(SSL_CTX_set_verify) *ctx_set_verify;
+    __typeof__(SSL_new) *ssl_new;
+    __typeof__(SSL_free) *ssl_free;
+    __typeof__(SSL_ctrl) *ssl_ctrl;
+    __typeof__(SSL_set_alpn_protos) *set_alpn_protos;
+    __typeof__(SSL_set_bio) *set_bio;
+    __typeof__(SSL_connect) *connect;
+    __typeof__(SSL_get_error) *get_error;
+    __typeof__(SSL_get0_alpn_selected) *get0_alpn_selected;
+    __typeof__(SSL_get_version) *get_version;
+    __typeof__(SSL_get0_peer_certificate) *get0_peer_certificate;
+    __typeof__(SSL_shutdown) *shutdown;
+} ssl_fn;
+static char ssl_load_err[256]; /* why ssl_load failed, for the detail */
+
+/* Loads libssl (never unloaded) and binds ssl_fn; on failure leaves it
+ * all NULL and says why in ssl_load_err. Run once (client_init). */
+static bool
+ssl_load(void)
+{
+    const char *e;
+    void *h = dlopen(TLSALPN_LIBSSL, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+
+    if (h == NULL) {
+        e = dlerror();
+        snprintf(ssl_load_err, sizeof(ssl_load_err), "tls-alpn-01 needs "
+                 "libssl (%s, Debian package libssl3): %s", TLSALPN_LIBSSL,
+                 e != NULL ? e : "not found");
+        return false;
+    }
+#define SSL_BIND(field, name)                                              \
+    do {                                                                   \
+        *(void **)&ssl_fn.field = dlsym(h, #name);                         \
+        if (ssl_fn.field == NULL) {                                        \
+            snprintf(ssl_load_err, sizeof(ssl_load_err), "%s has no %s",   \
+                     TLSALPN_LIBSSL, #name);                               \
+            memset(&ssl_fn, 0, sizeof(ssl_fn));                            \
+            return false;                                                  \
+        }                                                                  \
+    } while (0)
+    SSL_BIND(client_method, TLS_client_method);
+    SSL_BIND(ctx_new, SSL_CTX_new);
+    SSL_BIND(ctx_free, SSL_CTX_free);
+    SSL_BIND(ctx_ctrl, SSL_CTX_ctrl);
+    SSL_BIND(ctx_set_verify, SSL_CTX_set_verify);
+    SSL_BIND(ssl_new, SSL_new);
+    SSL_BIND(ssl_free, SSL_free);
+    SSL_BIND(ssl_ctrl, SSL_ctrl);
+    SSL_BIND(set_alpn_protos, SSL_set_alpn_protos);
+    SSL_BIND(set_bio, SSL_set_bio);
+    SSL_BIND(connect, SSL_connect);
+    SSL_BIND(get_error, SSL_get_error);
+    SSL_BIND(get0_alpn_selected, SSL_get0_alpn_selected);
+    SSL_BIND(get_version, SSL_get_version);
+    SSL_BIND(get0_peer_certificate, SSL_get0_peer_certificate);
+    SSL_BIND(shutdown, SSL_shutdown);
+#undef SSL_BIND
+    return true;
+}
+
 static pthread_once_t client_once = PTHREAD_ONCE_INIT;
 /* Made once, read-only after (SSL_new on a shared SSL_CTX is
  * thread-safe); they live as long as the process. */
@@ -371,23 +448,35 @@ static SSL_CTX *client_ctx;
 static void
 client_init(void)
 {
-    BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOURCE_SINK | BIO_get_new_index(),
-                                 "acmeproxy tls-alpn-01 socket");
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    BIO_METHOD *m;
+    SSL_CTX *ctx;
 
+    if (!ssl_load()) {
+        return;
+    }
+    m = BIO_meth_new(BIO_TYPE_SOURCE_SINK | BIO_get_new_index(),
+                     "acmeproxy tls-alpn-01 socket");
+    ctx = ssl_fn.ctx_new(ssl_fn.client_method());
     if (m == NULL || ctx == NULL ||
         BIO_meth_set_write(m, sockio_write) != 1 ||
         BIO_meth_set_read(m, sockio_read) != 1 ||
         BIO_meth_set_ctrl(m, sockio_ctrl) != 1 ||
         BIO_meth_set_create(m, sockio_create) != 1 ||
-        SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+        /* SSL_CTX_set_min_proto_version */
+        ssl_fn.ctx_ctrl(ctx, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION,
+                        NULL) != 1) {
         BIO_meth_free(m);
-        SSL_CTX_free(ctx);
+        if (ctx != NULL) {
+            ssl_fn.ctx_free(ctx);
+        }
         return;
     }
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_chain);
-    SSL_CTX_set_max_cert_list(ctx, TLSALPN_MAX_CERT_LIST);
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    ssl_fn.ctx_set_verify(ctx, SSL_VERIFY_PEER, accept_chain);
+    /* SSL_CTX_set_max_cert_list, SSL_CTX_set_session_cache_mode */
+    (void)ssl_fn.ctx_ctrl(ctx, SSL_CTRL_SET_MAX_CERT_LIST,
+                          TLSALPN_MAX_CERT_LIST, NULL);
+    (void)ssl_fn.ctx_ctrl(ctx, SSL_CTRL_SET_SESS_CACHE_MODE,
+                          SSL_SESS_CACHE_OFF, NULL);
     sockio_method = m;
     client_ctx = ctx;
 }
@@ -423,7 +512,7 @@ tls_error_text(SSL *ssl, int r, const struct sockio *io, char *out,
                size_t outlen)
 {
     unsigned long e = ERR_peek_last_error();
-    int se = SSL_get_error(ssl, r);
+    int se = ssl_fn.get_error(ssl, r);
 
     if (io->capped) {
         snprintf(out, outlen, "the server sent more than %d bytes",
@@ -470,30 +559,33 @@ val_tlsalpn01_session(int fd, const char *where, const char *sni,
         return;
     }
     if (client_ctx == NULL) {
-        val_fail(out, PROB_SERVER_INTERNAL, "TLS client setup failed");
+        val_fail(out, PROB_SERVER_INTERNAL, "TLS client setup failed%s%s",
+                 ssl_load_err[0] != '\0' ? ": " : "", ssl_load_err);
         goto out;
     }
-    ssl = SSL_new(client_ctx);
+    ssl = ssl_fn.ssl_new(client_ctx);
     bio = BIO_new(sockio_method);
-    /* SSL_set_alpn_protos returns 0 on success. */
+    /* SSL_set_alpn_protos returns 0 on success; SSL_ctrl is
+     * SSL_set_tlsext_host_name. */
     if (ssl == NULL || bio == NULL ||
-        SSL_set_alpn_protos(ssl, alpn, sizeof(alpn) - 1) != 0 ||
-        SSL_set_tlsext_host_name(ssl, host) != 1) {
+        ssl_fn.set_alpn_protos(ssl, alpn, sizeof(alpn) - 1) != 0 ||
+        ssl_fn.ssl_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME,
+                        TLSEXT_NAMETYPE_host_name, host) != 1) {
         val_fail(out, PROB_SERVER_INTERNAL, "TLS client setup failed");
         goto out;
     }
     BIO_set_data(bio, &io);
-    SSL_set_bio(ssl, bio, bio);
+    ssl_fn.set_bio(ssl, bio, bio);
     bio = NULL; /* owned by ssl now */
     for (;;) {
         int se;
 
         ERR_clear_error();
-        r = SSL_connect(ssl);
+        r = ssl_fn.connect(ssl);
         if (r == 1) {
             break;
         }
-        se = SSL_get_error(ssl, r);
+        se = ssl_fn.get_error(ssl, r);
         if ((se != SSL_ERROR_WANT_READ && se != SSL_ERROR_WANT_WRITE) ||
             io.capped) {
             tls_error_text(ssl, r, &io, err, sizeof(err));
@@ -511,7 +603,7 @@ val_tlsalpn01_session(int fd, const char *where, const char *sni,
             goto out;
         }
     }
-    SSL_get0_alpn_selected(ssl, &chosen, &chosen_len);
+    ssl_fn.get0_alpn_selected(ssl, &chosen, &chosen_len);
     if (chosen_len != sizeof(alpn) - 2 ||
         memcmp(chosen, VAL_ACME_TLS_ALPN, chosen_len) != 0) {
         val_fail(out, PROB_TLS, "%s: the server did not negotiate ALPN "
@@ -520,9 +612,10 @@ val_tlsalpn01_session(int fd, const char *where, const char *sni,
     }
     if (rec != NULL) {
         cJSON_AddStringToObject(rec, "alpn", VAL_ACME_TLS_ALPN);
-        cJSON_AddStringToObject(rec, "tlsVersion", SSL_get_version(ssl));
+        cJSON_AddStringToObject(rec, "tlsVersion",
+                                ssl_fn.get_version(ssl));
     }
-    peer = SSL_get0_peer_certificate(ssl);
+    peer = ssl_fn.get0_peer_certificate(ssl);
     if (peer == NULL) {
         val_fail(out, PROB_TLS, "%s: the server sent no certificate", where);
         goto out;
@@ -533,10 +626,12 @@ val_tlsalpn01_session(int fd, const char *where, const char *sni,
     }
     out->valid = true;
     /* A polite close_notify; its outcome does not matter. */
-    (void)SSL_shutdown(ssl);
+    (void)ssl_fn.shutdown(ssl);
 out:
     BIO_free(bio);
-    SSL_free(ssl);
+    if (ssl != NULL) {
+        ssl_fn.ssl_free(ssl);
+    }
     ERR_clear_error();
 }
 

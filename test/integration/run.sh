@@ -570,8 +570,9 @@ test_wire() {
 # test_lazy_libs WHEN: which of the libraries the proxy loads with dlopen
 # when it first needs them (README "Memory") the running proxy maps. Idle:
 # neither libcurl nor libxml2 (no adcs adapter) nor libsystemd (not run by
-# systemd), and libpq only on PostgreSQL; after an http-01 validation
-# (WHEN=after_issue): libcurl too.
+# systemd) nor libssl (no tls-alpn-01 validation yet), and libpq only on
+# PostgreSQL; after an http-01 validation (WHEN=after_issue): libcurl too
+# (libssl is not checked then: libcurl links it).
 test_lazy_libs() {
     local name=lazy_libs_$1 maps lib want bad=""
     maps=$(awk '$6 ~ /\.so/ {n = $6; sub(/.*\//, "", n); print n}' \
@@ -580,7 +581,10 @@ test_lazy_libs() {
         not_ok "$name" "cannot read /proc/$SERVER_PID/maps"
         return
     fi
-    for lib in libcurl libpq libxml2 libsystemd; do
+    for lib in libcurl libpq libxml2 libsystemd libssl; do
+        # libssl: loaded by the first tls-alpn-01 validation, and by
+        # libcurl (http-01), which links it.
+        [ "$lib" = libssl ] && [ "$1" = after_issue ] && continue
         want=no
         [ "$lib" = libpq ] && [ "$STORE_ENGINE" = postgresql ] && want=yes
         [ "$lib" = libcurl ] && [ "$1" = after_issue ] && want=yes
@@ -596,6 +600,64 @@ test_lazy_libs() {
     else
         ok "$name"
     fi
+}
+
+# OpenSSL is set up at its first use (README, Decisions: "OpenSSL set up
+# at its first use"): idle, after the start-up probe (a directory request
+# with its Replay-Nonce), the serving process has mapped only what loading
+# libcrypto maps (about 1.4 MB), not the 3.4 MB of a set-up libcrypto;
+# after an issuance it has set it up.
+test_idle_openssl() {
+    local name=openssl_setup_$1 kb
+    kb=$(awk '/^[0-9a-f]+-[0-9a-f]+ / {in_lib = ($6 ~ /\/libcrypto\.so/)}
+              /^Rss:/ && in_lib {t += $2} END {print t + 0}' \
+        "/proc/$SERVER_PID/smaps" 2>/dev/null)
+    if [ -z "$kb" ] || [ "$kb" -eq 0 ]; then
+        not_ok "$name" "cannot read libcrypto's Rss in /proc/$SERVER_PID/smaps"
+    elif [ "$1" = idle ] && [ "$kb" -ge 2600 ]; then
+        not_ok "$name" "libcrypto Rss $kb kB idle: OpenSSL was set up at start (want < 2600)"
+    elif [ "$1" = after_issue ] && [ "$kb" -lt 2600 ]; then
+        not_ok "$name" "libcrypto Rss $kb kB after an issuance (want >= 2600)"
+    else
+        ok "$name ($kb kB)"
+    fi
+}
+
+# A broken CA still stops the start, with the reason (the start-up check
+# runs ca_open in a child, proxy/main.c start_check): a copy of this run's
+# CA with an intermediate key that does not decode, then with the root's
+# certificate in place of the intermediate's (not its key's).
+test_broken_ca_refused() {
+    local name dir=$TMP/badca out rc what
+    for what in garbage_key wrong_cert; do
+        name=broken_ca_refused_at_start_$what
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        cp "$DATA_DIR"/ca.pem "$DATA_DIR"/ca-intermediate.pem \
+            "$DATA_DIR"/ca-intermediate.key "$dir"/ 2>/dev/null
+        if [ "$what" = garbage_key ]; then
+            printf '%s\n' "-----BEGIN EC PRIVATE KEY-----" "AAAA" \
+                "-----END EC PRIVATE KEY-----" > "$dir/ca-intermediate.key"
+        else
+            # The root's certificate over the intermediate's key.
+            cp "$DATA_DIR/ca.pem" "$dir/ca-intermediate.pem"
+        fi
+        chmod 600 "$dir"/*.key
+        printf '%s\n' "[server]" "listen = 127.0.0.1:$ACME_PORT" \
+            "base_url = https://localhost:$ACME_PORT" "data_dir = $dir" \
+            "[adapter]" "type = local" > "$dir/proxy.conf"
+        out=$(timeout 30 "$TARGET" -c "$dir/proxy.conf" 2>&1)
+        rc=$?
+        if [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ]; then
+            not_ok "$name" "exit status $rc (the proxy started)"
+        elif ! echo "$out" | grep -q "acmeproxy: local CA in $dir: "; then
+            not_ok "$name" "no error naming the CA: $(echo "$out" | tail -n 2 | tr '\n' ' ')"
+        elif [ -e "$dir/tls.pem" ]; then
+            not_ok "$name" "a listener certificate was written"
+        else
+            ok "$name"
+        fi
+    done
 }
 
 # engine = postgresql where libpq cannot be loaded (an empty file bind-
@@ -668,8 +730,10 @@ main() {
     fi
     if [ "$started" = 1 ]; then
         [ "$BACKEND" = proxy ] && test_lazy_libs idle
+        [ "$BACKEND" = proxy ] && test_idle_openssl idle
         test_lego_issue
         [ "$BACKEND" = proxy ] && test_lazy_libs after_issue
+        [ "$BACKEND" = proxy ] && test_idle_openssl after_issue
         # lego's CSR then carries the TLS feature (must-staple), which
         # the CSR extension policy (common/csr.h) must let through.
         test_lego_renew lego_renew_must_staple lego-renew --must-staple
@@ -686,6 +750,7 @@ main() {
         fi
         test_server_stop_clean
         [ "$BACKEND" = proxy ] && test_pg_without_libpq
+        [ "$BACKEND" = proxy ] && test_broken_ca_refused
     fi
     if [ "$FAILED" -gt 0 ] && [ "$BACKEND" = proxy ] && [ "$started" = 1 ]; then
         show_tail "$TMP/proxy.log" 60

@@ -590,6 +590,151 @@ test_open_reloads(void **state)
     dir_remove(dir);
 }
 
+/* ca_open_deferred reads nothing until its first use, then loads what
+ * ca_open made (the same PEMs), creates nothing, and a load that fails
+ * fails that call (AP_ECONFIG, NULL PEMs) and is tried again at the
+ * next. */
+static void
+test_open_deferred(void **state)
+{
+    static const char *const dns[] = {"deferred.example"};
+    char dir[64];
+    char empty[64];
+    char errbuf[256];
+    char hold[600];
+    char path[512];
+    struct ca *ca = NULL;
+    struct ca *lazy = NULL;
+    char *key = NULL;
+    char *cert = NULL;
+
+    (void)state;
+    dir_make(dir, sizeof(dir));
+    assert_int_equal(ca_open(dir, &ca, errbuf, sizeof(errbuf)), AP_OK);
+
+    /* Opened, then its intermediate moved away: nothing was read yet,
+     * so the first use fails, and the same CA loads once it is back. */
+    assert_int_equal(ca_open_deferred(dir, &lazy, errbuf, sizeof(errbuf)),
+                     AP_OK);
+    path_of(path, sizeof(path), dir, CA_INT_FILE);
+    snprintf(hold, sizeof(hold), "%s.held", path);
+    assert_int_equal(rename(path, hold), 0);
+    assert_null(ca_root_pem(lazy));
+    assert_null(ca_intermediate_pem(lazy));
+    errbuf[0] = '\0';
+    assert_int_equal(ca_issue_tls(lazy, dns, 1, NULL, 0, 7, &key, &cert,
+                                  errbuf, sizeof(errbuf)),
+                     AP_ECONFIG);
+    assert_non_null(strstr(errbuf, "missing"));
+    assert_null(key);
+    assert_int_equal(dir_count(dir), 4); /* nothing made in its place */
+    assert_int_equal(rename(hold, path), 0);
+    assert_non_null(ca_root_pem(lazy));
+    assert_string_equal(ca_root_pem(lazy), ca_root_pem(ca));
+    assert_string_equal(ca_intermediate_pem(lazy), ca_intermediate_pem(ca));
+    assert_int_equal(ca_issue_tls(lazy, dns, 1, NULL, 0, 7, &key, &cert,
+                                  errbuf, sizeof(errbuf)),
+                     AP_OK);
+    assert_non_null(strstr(cert, "BEGIN CERTIFICATE"));
+    free(key);
+    free(cert);
+    ca_free(lazy);
+    lazy = NULL;
+
+    /* A broken intermediate key: refused at the first use, as ca_open
+     * refuses it, and never as the caller's fault (AP_EPARSE). */
+    path_of(path, sizeof(path), dir, CA_INT_KEY_FILE);
+    snprintf(hold, sizeof(hold), "%s.held", path);
+    assert_int_equal(rename(path, hold), 0);
+    {
+        FILE *f = fopen(path, "w");
+
+        assert_non_null(f);
+        fputs("-----BEGIN EC PRIVATE KEY-----\nAAAA\n"
+              "-----END EC PRIVATE KEY-----\n", f);
+        assert_int_equal(fclose(f), 0);
+    }
+    assert_int_not_equal(ca_open(dir, &lazy, errbuf, sizeof(errbuf)), AP_OK);
+    assert_null(lazy);
+    assert_int_equal(ca_open_deferred(dir, &lazy, errbuf, sizeof(errbuf)),
+                     AP_OK);
+    assert_null(ca_intermediate_pem(lazy));
+    assert_int_equal(ca_issue_tls(lazy, dns, 1, NULL, 0, 7, &key, &cert,
+                                  errbuf, sizeof(errbuf)),
+                     AP_ECONFIG);
+    ca_free(lazy);
+    lazy = NULL;
+    assert_int_equal(rename(hold, path), 0);
+
+    /* An empty directory: a deferred CA makes no files, ever. */
+    dir_make(empty, sizeof(empty));
+    assert_int_equal(ca_open_deferred(empty, &lazy, errbuf, sizeof(errbuf)),
+                     AP_OK);
+    assert_null(ca_root_pem(lazy));
+    assert_int_equal(ca_issue_tls(lazy, dns, 1, NULL, 0, 7, &key, &cert,
+                                  errbuf, sizeof(errbuf)),
+                     AP_ECONFIG);
+    assert_int_equal(dir_count(empty), 0);
+    ca_free(lazy);
+    lazy = NULL;
+    assert_int_equal(ca_open_deferred("", &lazy, errbuf, sizeof(errbuf)),
+                     AP_EINVAL);
+    assert_null(lazy);
+
+    ca_free(ca);
+    dir_remove(empty);
+    dir_remove(dir);
+}
+
+/* Threads whose first use of one deferred CA races: one load, and every
+ * thread sees the same PEMs. */
+struct deferred_race {
+    struct ca *ca;
+    const char *root;
+};
+
+static void *
+deferred_race_main(void *arg)
+{
+    struct deferred_race *r = arg;
+
+    r->root = ca_root_pem(r->ca);
+    return NULL;
+}
+
+static void
+test_open_deferred_race(void **state)
+{
+    char dir[64];
+    char errbuf[256];
+    struct ca *ca = NULL;
+    struct ca *lazy = NULL;
+    struct deferred_race r[8];
+    pthread_t t[8];
+
+    (void)state;
+    dir_make(dir, sizeof(dir));
+    assert_int_equal(ca_open(dir, &ca, errbuf, sizeof(errbuf)), AP_OK);
+    assert_int_equal(ca_open_deferred(dir, &lazy, errbuf, sizeof(errbuf)),
+                     AP_OK);
+    for (int i = 0; i < 8; i++) {
+        r[i].ca = lazy;
+        r[i].root = NULL;
+        assert_int_equal(pthread_create(&t[i], NULL, deferred_race_main,
+                                        &r[i]),
+                         0);
+    }
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_non_null(r[i].root);
+        assert_ptr_equal(r[i].root, r[0].root);
+    }
+    assert_string_equal(r[0].root, ca_root_pem(ca));
+    ca_free(lazy);
+    ca_free(ca);
+    dir_remove(dir);
+}
+
 /* A root key without its certificate (crash between the two writes). */
 static void
 test_open_recovers_root(void **state)
@@ -2026,6 +2171,8 @@ main(void)
     const struct CMUnitTest open_tests[] = {
         cmocka_unit_test(test_open_creates),
         cmocka_unit_test(test_open_reloads),
+        cmocka_unit_test(test_open_deferred),
+        cmocka_unit_test(test_open_deferred_race),
         cmocka_unit_test(test_open_recovers_root),
         cmocka_unit_test(test_open_bad_files),
         cmocka_unit_test(test_registry),

@@ -22,6 +22,7 @@
 
 #include "common/crypto.h"
 #include "common/csr.h"
+#include "common/id.h"
 #include "common/jwk.h"
 
 /* ---- hashes, HMAC, comparison, RNG --------------------------------- */
@@ -172,6 +173,66 @@ test_random_uninitialised(void **state)
     assert_int_equal(crypto_random(a, sizeof(a)), AP_OK);
 }
 
+/* crypto_random_os: the kernel's bytes, without crypto_init. */
+static void
+test_random_os(void **state)
+{
+    unsigned char a[32];
+    unsigned char b[32];
+    unsigned char big[CRYPTO_RANDOM_OS_MAX + 1];
+    static const unsigned char zero[32];
+
+    (void)state;
+    crypto_fini();
+    memset(a, 0, sizeof(a));
+    memset(b, 0, sizeof(b));
+    assert_int_equal(crypto_random_os(a, sizeof(a)), AP_OK);
+    assert_int_equal(crypto_random_os(b, sizeof(b)), AP_OK);
+    assert_memory_not_equal(a, b, sizeof(a));
+    assert_memory_not_equal(a, zero, sizeof(a));
+    assert_int_equal(crypto_random_os(big, CRYPTO_RANDOM_OS_MAX), AP_OK);
+    assert_int_equal(crypto_random_os(big, sizeof(big)), AP_ETOOBIG);
+    assert_int_equal(crypto_random_os(NULL, 1), AP_EINVAL);
+    assert_int_equal(crypto_random_os(NULL, 0), AP_OK);
+    /* crypto_init_deferred enables crypto_random without a check. */
+    assert_int_not_equal(crypto_random(a, sizeof(a)), AP_OK);
+    crypto_init_deferred();
+    assert_int_equal(crypto_random(a, sizeof(a)), AP_OK);
+    assert_int_equal(crypto_init(), AP_OK);
+}
+
+/* id_request: ids of id_new's form, never two alike, no leading '-'. */
+static int
+id_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+static void
+test_id_request(void **state)
+{
+    enum { N = 4096 };
+    char (*ids)[ID_LEN + 1] = calloc(N, sizeof(*ids));
+    char small[ID_LEN];
+
+    (void)state;
+    assert_non_null(ids);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(id_request(ids[i], sizeof(ids[i])), AP_OK);
+        assert_int_equal(strlen(ids[i]), ID_LEN);
+        assert_true(id_is_valid(ids[i]));
+        assert_int_not_equal(ids[i][0], '-');
+    }
+    /* One process prefix: the first 12 characters (9 bytes) agree. */
+    assert_memory_equal(ids[0], ids[N - 1], 12);
+    qsort(ids, N, sizeof(*ids), id_cmp);
+    for (int i = 1; i < N; i++) {
+        assert_string_not_equal(ids[i - 1], ids[i]);
+    }
+    assert_int_not_equal(id_request(small, sizeof(small)), AP_OK);
+    free(ids);
+}
+
 static void
 test_free_null(void **state)
 {
@@ -210,6 +271,8 @@ main(void)
     add_test(&l, "ct_memcmp and zeroize", test_ct_memcmp_zeroize, NULL);
     add_test(&l, "random", test_random, NULL);
     add_test(&l, "random before init", test_random_uninitialised, NULL);
+    add_test(&l, "random from the kernel", test_random_os, NULL);
+    add_test(&l, "request ids", test_id_request, NULL);
     add_test(&l, "free NULL", test_free_null, NULL);
 
     failed = _cmocka_run_group_tests("crypto", l.tests, l.n, group_setup,
