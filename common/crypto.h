@@ -32,11 +32,14 @@ enum crypto_key_type { CRYPTO_KEY_RSA = 1, CRYPTO_KEY_EC };
  * crypto_random. Call once in main before any thread starts; calling it
  * again is harmless. */
 AP_MUST_CHECK ap_err crypto_init(void);
-/* Disables crypto_random until the next crypto_init. */
+/* Disables crypto_random until the next crypto_init, and wipes the
+ * calling thread's pool of random bytes. */
 void crypto_fini(void);
 
-/* Fills out with len random bytes (RAND_bytes). AP_EINTERNAL before
- * crypto_init, AP_ECRYPTO when the generator fails. Thread-safe. */
+/* Fills out with len random bytes (RAND_bytes; requests of at most
+ * RANDPOOL_DIRECT_MAX bytes through the calling thread's pool, see
+ * common/randpool.h). AP_EINTERNAL before crypto_init, AP_ECRYPTO when
+ * the generator fails. Thread-safe. */
 AP_MUST_CHECK ap_err crypto_random(void *out, size_t len);
 
 /* SHA-256 of data into out[CRYPTO_SHA256_LEN]. */
