@@ -3,19 +3,19 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 
 /* Unused bytes are pool[RANDPOOL_SIZE - avail, RANDPOOL_SIZE); the bytes
- * before them are zero (wiped as taken). */
+ * before them are zero (wiped as taken). A thread's pool is allocated at
+ * its first request (g_key's value), so that threads that never ask for
+ * random bytes (most of them, and all of them at idle) cost no memory. */
 struct pool {
     unsigned char bytes[RANDPOOL_SIZE];
     size_t avail;
-    bool keyed; /* registered with g_key for the wipe at thread exit */
 };
-
-static _Thread_local struct pool t_pool;
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static pthread_key_t g_key;
@@ -29,29 +29,11 @@ pool_clear(struct pool *p)
     p->avail = 0;
 }
 
-/* Thread exit: the key's value is the thread's own pool. */
-static void
-pool_exit(void *arg)
-{
-    struct pool *p = arg;
-    void (*hook)(const unsigned char *, size_t) = atomic_load(&g_exit_hook);
-
-    pool_clear(p);
-    p->keyed = false;
-    if (hook != NULL) {
-        hook(p->bytes, sizeof(p->bytes));
-    }
-}
-
-/* fork(): the child's only thread is the one that forked. */
-static void
-pool_atfork_child(void)
-{
-    pool_clear(&t_pool);
-}
+static void pool_exit(void *arg);
+static void pool_atfork_child(void);
 
 static void
-pool_once(void)
+pool_once_init(void)
 {
     g_key_ok = pthread_key_create(&g_key, pool_exit) == 0;
     if (g_key_ok && pthread_atfork(NULL, NULL, pool_atfork_child) != 0) {
@@ -60,28 +42,64 @@ pool_once(void)
     }
 }
 
-/* Makes sure the pool is wiped when the calling thread exits; false when
- * that cannot be arranged (then the pool is not used). */
-static bool
-pool_register(struct pool *p)
+/* Thread exit: the key's value is the thread's own pool. */
+static void
+pool_exit(void *arg)
 {
-    if (p->keyed) {
-        return true;
+    struct pool *p = arg;
+    void (*hook)(const unsigned char *, size_t) = atomic_load(&g_exit_hook);
+
+    pool_clear(p);
+    if (hook != NULL) {
+        hook(p->bytes, sizeof(p->bytes));
     }
-    if (pthread_once(&g_once, pool_once) != 0 || !g_key_ok) {
-        return false;
+    free(p);
+}
+
+/* The calling thread's pool, or NULL when it has none (yet). */
+static struct pool *
+pool_mine(void)
+{
+    if (pthread_once(&g_once, pool_once_init) != 0 || !g_key_ok) {
+        return NULL;
     }
-    if (pthread_setspecific(g_key, p) != 0) {
-        return false;
+    return pthread_getspecific(g_key);
+}
+
+/* fork(): the child's only thread is the one that forked. */
+static void
+pool_atfork_child(void)
+{
+    struct pool *p = pool_mine();
+
+    if (p != NULL) {
+        pool_clear(p);
     }
-    p->keyed = true;
-    return true;
+}
+
+/* The calling thread's pool, made at its first request and registered
+ * for the wipe at thread exit; NULL when that cannot be arranged (no
+ * memory: then the generator is asked directly). */
+static struct pool *
+pool_get(void)
+{
+    struct pool *p = pool_mine();
+
+    if (p != NULL || !g_key_ok) {
+        return p;
+    }
+    p = calloc(1, sizeof(*p));
+    if (p != NULL && pthread_setspecific(g_key, p) != 0) {
+        free(p);
+        p = NULL;
+    }
+    return p;
 }
 
 bool
 randpool_get(void *out, size_t len, randpool_fill_fn fill)
 {
-    struct pool *p = &t_pool;
+    struct pool *p = NULL;
     unsigned char *o = out;
 
     if (len == 0) {
@@ -90,7 +108,10 @@ randpool_get(void *out, size_t len, randpool_fill_fn fill)
     if (o == NULL || fill == NULL) {
         return false;
     }
-    if (len > RANDPOOL_DIRECT_MAX || !pool_register(p)) {
+    if (len <= RANDPOOL_DIRECT_MAX) {
+        p = pool_get();
+    }
+    if (p == NULL) {
         return fill(o, len);
     }
     while (len > 0) {
@@ -118,13 +139,19 @@ randpool_get(void *out, size_t len, randpool_fill_fn fill)
 void
 randpool_wipe(void)
 {
-    pool_clear(&t_pool);
+    struct pool *p = pool_mine();
+
+    if (p != NULL) {
+        pool_clear(p);
+    }
 }
 
 size_t
 randpool_avail(void)
 {
-    return t_pool.avail;
+    struct pool *p = pool_mine();
+
+    return p != NULL ? p->avail : 0;
 }
 
 void

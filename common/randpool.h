@@ -16,7 +16,8 @@
  *    posix_spawn run no code of ours before exec);
  *  - a failed fill hands out nothing and leaves the pool empty.
  * The fill function is the caller's (crypto_random passes RAND_bytes);
- * each thread's pool is its own, so no lock is taken. */
+ * each thread's pool is its own (allocated at its first small request:
+ * threads that never ask cost nothing), so no lock is taken. */
 #ifndef AP_COMMON_RANDPOOL_H
 #define AP_COMMON_RANDPOOL_H
 
