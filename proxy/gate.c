@@ -98,8 +98,8 @@ struct gate_conn {
     size_t msg_len;               /* bytes of the ready request */
     size_t discarded;             /* LINGER */
     struct frame fr;
-    /* For the workers (gate_ready): the peer's address from accept, the
-     * local one asked once, at the first request (0: not known). */
+    /* For the workers (gate_ready): the connection's addresses, asked
+     * once, at its first request (0: not known). */
     union inaddr peer;
     union inaddr local;
     socklen_t peer_len;
@@ -114,8 +114,6 @@ struct list {
 struct inbox_item {
     int fd;
     unsigned char key[16];
-    union inaddr peer;            /* from accept */
-    socklen_t peer_len;           /* 0: not given */
 };
 
 struct gate {
@@ -598,8 +596,6 @@ take_accepted(struct gate *g, struct inbox_item *items, size_t n, long long now)
         c->g = g;
         c->io.net.fd = fd;
         c->ip = ip;
-        memcpy(&c->peer, &items[i].peer, sizeof(c->peer));
-        c->peer_len = items[i].peer_len;
         frame_init(&c->fr, g->lim.max_head, g->lim.max_body);
         list_add(g, c, g->https ? PH_TLS : PH_HEAD, now);
         g->nconns++;
@@ -660,6 +656,14 @@ dispatch_ready(struct gate *g, long long now)
         r.data = c->buf;
         r.len = c->msg_len;
         r.conn = c;
+        if (c->peer_len == 0) {
+            socklen_t len = sizeof(c->peer);
+
+            if (getpeername(c->io.net.fd, &c->peer.sa, &len) == 0 &&
+                len <= sizeof(c->peer)) {
+                c->peer_len = len;
+            }
+        }
         if (c->local_len == 0) {
             socklen_t len = sizeof(c->local);
 
@@ -1085,15 +1089,8 @@ gate_accept(struct gate *g, int fd, const void *peer, size_t peer_len)
     ip_key(peer, peer_len, key);
     pthread_mutex_lock(&g->mu);
     if (!g->stopping && g->inbox_n < INBOX_MAX) {
-        struct inbox_item *it = &g->inbox[g->inbox_n];
-
-        it->fd = fd;
-        memcpy(it->key, key, 16);
-        it->peer_len = 0;
-        if (peer != NULL && peer_len > 0 && peer_len <= sizeof(it->peer)) {
-            memcpy(&it->peer, peer, peer_len);
-            it->peer_len = (socklen_t)peer_len;
-        }
+        g->inbox[g->inbox_n].fd = fd;
+        memcpy(g->inbox[g->inbox_n].key, key, 16);
         g->inbox_n++;
         queued = true;
     }
