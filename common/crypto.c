@@ -1,6 +1,7 @@
 /* common/crypto.c: randomness, SHA-256, HMAC, constant-time comparison and
  * wiping on OpenSSL libcrypto (see crypto.h). */
 #include "common/crypto.h"
+#include "common/randpool.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -74,6 +75,7 @@ void
 crypto_fini(void)
 {
     atomic_store(&g_ready, false);
+    randpool_wipe();
 }
 
 /* RAND_bytes in chunks of at most INT_MAX bytes. */
@@ -107,7 +109,9 @@ crypto_random(void *out, size_t len)
         rc = AP_EINTERNAL;
         goto out;
     }
-    if (!rand_fill(out, len)) {
+    /* Small requests from the thread's pool: one RAND_bytes (and one
+     * getpid inside it) per RANDPOOL_SIZE bytes instead of per call. */
+    if (!randpool_get(out, len, rand_fill)) {
         rc = AP_ECRYPTO;
         goto out;
     }

@@ -39,11 +39,14 @@ AP_MUST_CHECK ap_err crypto_init(void);
  * (crypto_init in a child) already found the generator seeded, and that
  * leaves libcrypto's set-up to its first request (proxy/main.c). */
 void crypto_init_deferred(void);
-/* Disables crypto_random until the next crypto_init. */
+/* Disables crypto_random until the next crypto_init, and wipes the
+ * calling thread's pool of random bytes. */
 void crypto_fini(void);
 
-/* Fills out with len random bytes (RAND_bytes). AP_EINTERNAL before
- * crypto_init, AP_ECRYPTO when the generator fails. Thread-safe. */
+/* Fills out with len random bytes (RAND_bytes; requests of at most
+ * RANDPOOL_DIRECT_MAX bytes through the calling thread's pool, see
+ * common/randpool.h). AP_EINTERNAL before crypto_init, AP_ECRYPTO when
+ * the generator fails. Thread-safe. */
 AP_MUST_CHECK ap_err crypto_random(void *out, size_t len);
 
 /* Fills out with len (at most CRYPTO_RANDOM_OS_MAX) random bytes from

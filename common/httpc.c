@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,7 @@
 #define CURL_FUNCS(X)                                                      \
     X(curl_global_init) X(curl_global_cleanup) X(curl_easy_cleanup)        \
     X(curl_easy_getinfo) X(curl_easy_init) X(curl_easy_perform)            \
-    X(curl_easy_setopt) X(curl_easy_strerror) X(curl_free)                 \
+    X(curl_easy_reset) X(curl_easy_setopt) X(curl_easy_strerror) X(curl_free)                 \
     X(curl_slist_append) X(curl_slist_free_all) X(curl_url)                \
     X(curl_url_cleanup) X(curl_url_get) X(curl_url_set)
 
@@ -110,8 +111,92 @@ httpc_global_fini(void)
     /* Only once bound; never before (it would load libcurl to undo
      * nothing) nor concurrently with a request. */
     if (cu_bound) {
+        httpc_thread_release();
         cu.curl_global_cleanup();
     }
+}
+
+/* ---- httpc_get's handle, one per thread ---- */
+
+/* A fresh easy handle per GET cost a multi handle with its wake-up
+ * socketpair (socketpair, four fcntl, two close) each time (issue 18), so
+ * a thread keeps its handle for its next GET. Nothing of one GET reaches
+ * the next: curl_easy_reset puts every option back; the connection is
+ * never reused (CURLOPT_FRESH_CONNECT, CURLOPT_FORBID_REUSE: each
+ * validation connects anew), nor a TLS session (CURLOPT_SSL_SESSIONID_CACHE
+ * off) nor a resolved address: the previous GET's pinned address is
+ * removed from the handle's DNS cache ("-host:port" in CURLOPT_RESOLVE)
+ * and nothing else is cached (CURLOPT_DNS_CACHE_TIMEOUT 0). The handle is
+ * freed when its thread ends (or httpc_thread_release). */
+struct get_slot {
+    CURL *h;
+    char last_pin[300]; /* "-host:port" of the previous GET's pin, or "" */
+};
+
+static pthread_key_t get_key;
+static pthread_once_t get_once = PTHREAD_ONCE_INIT;
+static int get_key_status = -1; /* 0 once get_key exists */
+static atomic_ullong gets_reused;
+
+static void
+get_slot_free(void *arg)
+{
+    struct get_slot *slot = arg;
+
+    if (slot->h != NULL) {
+        cu.curl_easy_cleanup(slot->h);
+    }
+    free(slot);
+}
+
+static void
+get_key_init(void)
+{
+    get_key_status = pthread_key_create(&get_key, get_slot_free);
+}
+
+/* The calling thread's slot, made on first use; NULL without memory (then
+ * the GET uses a handle of its own). */
+static struct get_slot *
+get_slot(void)
+{
+    struct get_slot *slot;
+
+    (void)pthread_once(&get_once, get_key_init);
+    if (get_key_status != 0) {
+        return NULL;
+    }
+    slot = pthread_getspecific(get_key);
+    if (slot == NULL) {
+        slot = calloc(1, sizeof(*slot));
+        if (slot != NULL && pthread_setspecific(get_key, slot) != 0) {
+            free(slot);
+            slot = NULL;
+        }
+    }
+    return slot;
+}
+
+void
+httpc_thread_release(void)
+{
+    struct get_slot *slot;
+
+    (void)pthread_once(&get_once, get_key_init);
+    if (get_key_status != 0) {
+        return;
+    }
+    slot = pthread_getspecific(get_key);
+    if (slot != NULL) {
+        (void)pthread_setspecific(get_key, NULL);
+        get_slot_free(slot);
+    }
+}
+
+unsigned long long
+httpc_get_handles_reused(void)
+{
+    return atomic_load(&gets_reused);
 }
 
 void
@@ -147,12 +232,15 @@ on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 ap_err
 httpc_get(const struct httpc_req *req, struct httpc_resp *resp)
 {
-    CURL *h;
+    struct get_slot *slot;
+    CURL *h = NULL;
     CURLcode cc = CURLE_OK;
     struct curl_slist *pin = NULL;
+    struct curl_slist *tmp;
     struct sink sink;
     char pinline[600];
     char *loc = NULL;
+    bool performed = false;
     ap_err rc = AP_ENET;
 
     buf_init(&resp->body, req->max_body);
@@ -162,10 +250,32 @@ httpc_get(const struct httpc_req *req, struct httpc_resp *resp)
     }
     sink.body = &resp->body;
     sink.overflow = 0;
-    h = cu.curl_easy_init();
-    if (h == NULL) {
-        snprintf(resp->error, sizeof(resp->error), "curl_easy_init failed");
-        return AP_ENOMEM;
+    slot = get_slot();
+    if (slot != NULL && slot->h != NULL) {
+        h = slot->h;
+        cu.curl_easy_reset(h);
+        atomic_fetch_add(&gets_reused, 1);
+    } else {
+        h = cu.curl_easy_init();
+        if (h == NULL) {
+            snprintf(resp->error, sizeof(resp->error),
+                     "curl_easy_init failed");
+            return AP_ENOMEM;
+        }
+        if (slot != NULL) {
+            slot->h = h;
+        }
+    }
+    if (slot != NULL && slot->last_pin[0] != '\0') {
+        /* the previous GET's address out of the handle's DNS cache */
+        pin = cu.curl_slist_append(NULL, slot->last_pin);
+        if (pin == NULL) {
+            rc = AP_ENOMEM;
+            goto out;
+        }
+    }
+    if (slot != NULL) {
+        slot->last_pin[0] = '\0';
     }
     if (req->pin_addr != NULL) {
         if (strchr(req->pin_addr, ':') != NULL) {
@@ -175,10 +285,21 @@ httpc_get(const struct httpc_req *req, struct httpc_resp *resp)
             snprintf(pinline, sizeof(pinline), "%s:%u:%s", req->pin_host,
                      req->pin_port, req->pin_addr);
         }
-        pin = cu.curl_slist_append(NULL, pinline);
-        if (pin == NULL) {
+        tmp = cu.curl_slist_append(pin, pinline);
+        if (tmp == NULL) {
             rc = AP_ENOMEM;
             goto out;
+        }
+        pin = tmp;
+        if (slot != NULL) {
+            int n = snprintf(slot->last_pin, sizeof(slot->last_pin),
+                             "-%s:%u", req->pin_host, req->pin_port);
+
+            if (n < 0 || (size_t)n >= sizeof(slot->last_pin)) {
+                /* cannot be removed by name next time: no reuse */
+                slot->last_pin[0] = '\0';
+                slot->h = NULL;
+            }
         }
     }
     if (cu.curl_easy_setopt(h, CURLOPT_URL, req->url) != CURLE_OK ||
@@ -197,6 +318,13 @@ httpc_get(const struct httpc_req *req, struct httpc_resp *resp)
         /* Never through an http_proxy from the environment: the pinned,
          * policy-checked address is the one to connect to. */
         cu.curl_easy_setopt(h, CURLOPT_PROXY, "") != CURLE_OK ||
+        /* A kept handle (get_slot): a new connection each time, closed
+         * after, and nothing cached from one GET for the next. */
+        cu.curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK ||
+        cu.curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L) != CURLE_OK ||
+        cu.curl_easy_setopt(h, CURLOPT_DNS_CACHE_TIMEOUT, 0L) != CURLE_OK ||
+        cu.curl_easy_setopt(h, CURLOPT_SSL_SESSIONID_CACHE, 0L) !=
+            CURLE_OK ||
         (pin != NULL &&
          cu.curl_easy_setopt(h, CURLOPT_RESOLVE, pin) != CURLE_OK)) {
         snprintf(resp->error, sizeof(resp->error), "libcurl setup failed");
@@ -208,6 +336,9 @@ httpc_get(const struct httpc_req *req, struct httpc_resp *resp)
     (void)cu.curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
     (void)cu.curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
     cc = cu.curl_easy_perform(h);
+    /* perform applied CURLOPT_RESOLVE (the old pin is gone): the handle
+     * may serve the next GET */
+    performed = true;
     (void)cu.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
     if (cu.curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK &&
         loc != NULL) {
@@ -236,8 +367,15 @@ httpc_get(const struct httpc_req *req, struct httpc_resp *resp)
     }
     rc = AP_OK;
 out:
+    if (slot != NULL && slot->h == h && !performed) {
+        /* the old pin may still be cached: not kept */
+        slot->h = NULL;
+        slot->last_pin[0] = '\0';
+    }
+    if (h != NULL && (slot == NULL || slot->h != h)) {
+        cu.curl_easy_cleanup(h);
+    }
     cu.curl_slist_free_all(pin);
-    cu.curl_easy_cleanup(h);
     return rc;
 }
 

@@ -73,6 +73,13 @@ struct ipent {
     struct ipent *next;
 };
 
+/* An IPv4 or IPv6 socket address (what the listener accepts). */
+union inaddr {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+};
+
 struct gate_conn {
     struct gate *g;
     struct gate_io io;            /* the socket (io.net.fd), TLS context */
@@ -91,6 +98,12 @@ struct gate_conn {
     size_t msg_len;               /* bytes of the ready request */
     size_t discarded;             /* LINGER */
     struct frame fr;
+    /* For the workers (gate_ready): the connection's addresses, asked
+     * once, at its first request (0: not known). */
+    union inaddr peer;
+    union inaddr local;
+    socklen_t peer_len;
+    socklen_t local_len;
 };
 
 struct list {
@@ -643,6 +656,26 @@ dispatch_ready(struct gate *g, long long now)
         r.data = c->buf;
         r.len = c->msg_len;
         r.conn = c;
+        if (c->peer_len == 0) {
+            socklen_t len = sizeof(c->peer);
+
+            if (getpeername(c->io.net.fd, &c->peer.sa, &len) == 0 &&
+                len <= sizeof(c->peer)) {
+                c->peer_len = len;
+            }
+        }
+        if (c->local_len == 0) {
+            socklen_t len = sizeof(c->local);
+
+            if (getsockname(c->io.net.fd, &c->local.sa, &len) == 0 &&
+                len <= sizeof(c->local)) {
+                c->local_len = len;
+            }
+        }
+        r.peer = &c->peer;
+        r.peer_len = c->peer_len;
+        r.local = &c->local;
+        r.local_len = c->local_len;
         set_phase(g, c, PH_WORKER, now);
         g->inflight++;
         count(g, C_REQUESTS);

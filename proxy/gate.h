@@ -70,6 +70,12 @@ struct gate_ready {
     const char *data;
     size_t len;
     struct gate_conn *conn;
+    /* the connection's addresses (struct sockaddr); a length of 0 when
+     * unknown (the worker asks the socket) */
+    const void *peer;
+    size_t peer_len;
+    const void *local;
+    size_t local_len;
 };
 
 /* Queues r to a worker. Returns 0 when it will call gate_done(), else the

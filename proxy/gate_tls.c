@@ -3,6 +3,7 @@
 #include "proxy/gate_tls.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,6 +220,64 @@ gate_tls_put(struct gate_tls *t)
 
 /* ------------------------------------------------------------ handshake */
 
+/* The TLS bio. mbedTLS asks for a record's 5-byte header and then for
+ * its body, each with its own recv (two system calls per record, issue
+ * 18); this bio reads up to GATE_TLS_READ_AHEAD bytes at once and hands
+ * them out from there, so a request's record, or a handshake flight of
+ * several records, costs one recv. What it holds is counted by
+ * gate_io_pending, so the gate reads again before it waits for the socket
+ * (a second request's record can arrive with the first). net comes first:
+ * mbedtls_net_send takes the struct as its mbedtls_net_context. */
+#define GATE_TLS_READ_AHEAD 4096
+
+struct gate_ra {
+    mbedtls_net_context net;
+    size_t off;                /* next byte to hand out */
+    size_t len;                /* bytes held from off */
+    unsigned char buf[GATE_TLS_READ_AHEAD];
+};
+
+static int
+ra_recv(void *ctx, unsigned char *p, size_t n)
+{
+    struct gate_ra *ra = ctx;
+    ssize_t r;
+    size_t k;
+
+    if (n > INT_MAX) {
+        n = INT_MAX;
+    }
+    if (ra->len > 0) {
+        k = n < ra->len ? n : ra->len;
+        memcpy(p, ra->buf + ra->off, k);
+        ra->off += k;
+        ra->len -= k;
+        return (int)k;
+    }
+    do {
+        /* as much as is asked for, straight; else ahead into buf */
+        r = n >= sizeof(ra->buf) ? recv(ra->net.fd, p, n, 0)
+                                 : recv(ra->net.fd, ra->buf, sizeof(ra->buf),
+                                        0);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return MBEDTLS_ERR_SSL_WANT_READ;
+        }
+        return errno == EPIPE || errno == ECONNRESET
+                   ? MBEDTLS_ERR_NET_CONN_RESET
+                   : MBEDTLS_ERR_NET_RECV_FAILED;
+    }
+    if (r == 0 || n >= sizeof(ra->buf)) {
+        return (int)r;
+    }
+    k = n < (size_t)r ? n : (size_t)r;
+    memcpy(p, ra->buf, k);
+    ra->off = k;
+    ra->len = (size_t)r - k;
+    return (int)k;
+}
+
 enum gate_hs
 gate_tls_handshake(struct gate_tls *t, struct gate_io *io)
 {
@@ -242,11 +301,18 @@ gate_tls_handshake(struct gate_tls *t, struct gate_io *io)
         }
         mbedtls_ssl_init(io->ssl);
         io->tls = gate_tls_ref(t);
+        io->ra = malloc(sizeof(*io->ra));
+        if (io->ra == NULL) {
+            return GATE_HS_GONE;
+        }
+        io->ra->net.fd = io->net.fd;
+        io->ra->off = 0;
+        io->ra->len = 0;
         if (mbedtls_ssl_setup(io->ssl, &t->conf) != 0) {
             return GATE_HS_FAILED;
         }
-        mbedtls_ssl_set_bio(io->ssl, &io->net, mbedtls_net_send,
-                            mbedtls_net_recv, NULL);
+        mbedtls_ssl_set_bio(io->ssl, io->ra, mbedtls_net_send, ra_recv,
+                            NULL);
     }
     rc = mbedtls_ssl_handshake(io->ssl);
     if (rc == MBEDTLS_ERR_SSL_WANT_READ) {
@@ -263,6 +329,7 @@ gate_tls_handshake(struct gate_tls *t, struct gate_io *io)
 }
 
 /* ------------------------------------------------------------ I/O */
+
 
 bool
 gate_io_write(struct gate_io *io, const char *p, size_t n)
@@ -326,7 +393,11 @@ gate_io_recv(struct gate_io *io, char *p, size_t n)
 size_t
 gate_io_pending(const struct gate_io *io)
 {
-    return io->ssl != NULL ? mbedtls_ssl_get_bytes_avail(io->ssl) : 0;
+    if (io->ssl == NULL) {
+        return 0;
+    }
+    return mbedtls_ssl_get_bytes_avail(io->ssl) +
+           (io->ra != NULL ? io->ra->len : 0);
 }
 
 void
@@ -337,6 +408,8 @@ gate_io_drop_tls(struct gate_io *io)
         free(io->ssl);
         io->ssl = NULL;
     }
+    free(io->ra);
+    io->ra = NULL;
     gate_tls_put(io->tls);
     io->tls = NULL;
 }

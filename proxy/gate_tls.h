@@ -42,11 +42,14 @@
 
 struct gate_tls;
 
+struct gate_ra;
+
 /* One connection's transport. Zero it, then set net.fd. */
 struct gate_io {
-    mbedtls_net_context net;  /* .fd: the socket, and the TLS bio */
+    mbedtls_net_context net;  /* .fd: the socket */
     mbedtls_ssl_context *ssl; /* NULL: plain, or TLS before its first byte */
     struct gate_tls *tls;     /* ssl's server side, referenced while set */
+    struct gate_ra *ra;       /* with ssl: the TLS bio, which reads ahead */
 };
 
 /* Reads pem_file (key and certificate chain, PEM; at most
@@ -85,7 +88,9 @@ bool gate_io_write(struct gate_io *io, const char *p, size_t n);
 /* Reads up to n bytes: > 0 bytes read, 0 the peer closed, -1 nothing now,
  * -2 an error (a TLS error when io->ssl is set). */
 ssize_t gate_io_recv(struct gate_io *io, char *p, size_t n);
-/* Bytes TLS has decrypted and not yet handed out (0 for plain). */
+/* Bytes TLS has decrypted and not yet handed out, plus bytes read from
+ * the socket ahead and not yet decrypted (0 for plain): when it is not 0,
+ * read again rather than wait for the socket to be readable. */
 size_t gate_io_pending(const struct gate_io *io);
 /* Sends a TLS close_notify when io is TLS, then frees the TLS context and
  * drops its reference (the socket stays open). */

@@ -180,6 +180,12 @@ dispatch(void *arg, const struct gate_ready *r)
     ho->h.len = r->len;
     ho->h.done = on_handoff_done;
     ho->h.user = ho;
+    /* the addresses the gate knows: no getpeername/getsockname per
+     * request (civetweb patch 05) */
+    ho->h.peer = r->peer;
+    ho->h.peer_len = r->peer_len;
+    ho->h.local = r->local;
+    ho->h.local_len = r->local_len;
     if (mg_handoff(ctx, &ho->h) != 0) {
         handoff_give(srv, ho);
         return -1;
