@@ -23,10 +23,7 @@
  * one and drops the old. A call leaves no query behind (drive cancels
  * what is outstanding), and c-ares matches answers by id and question, so
  * a late answer to an earlier call is dropped, never taken for a new
- * query. The channel is destroyed when its thread ends. A kept channel
- * keeps its UDP socket open between calls, drained of stray datagrams
- * before each call and renewed after RESOLVE_CHAN_MAX_CALLS calls or
- * RESOLVE_CHAN_IDLE_MS unused (see struct chan_slot). */
+ * query. The channel is destroyed when its thread ends. */
 #include "common/resolve.h"
 
 #include <arpa/inet.h>
@@ -42,7 +39,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <ares.h>
@@ -325,7 +321,6 @@ struct chan {
                                   records and another is still running */
     int pending;               /* lookups that have not ended */
     bool kept;                 /* ch is the thread's (chan_slot) */
-    struct chan_slot *slot;    /* the thread's, when kept */
 };
 
 /* A (name, type) lookup with its CNAME hops. */
@@ -346,29 +341,10 @@ struct lookup {
 
 /* ---------------------------------------------------------- channels */
 
-/* A kept channel keeps its UDP socket open between calls
- * (ARES_FLAG_STAYOPEN): a socket per call cost socket, three fcntl,
- * connect and close (issue 18). So that the socket is not a standing
- * target for forged answers:
- *  - datagrams that arrived on it between calls are read and dropped
- *    before the next call sends a query (chan_drain), so only an answer
- *    that arrives while a query is outstanding can be taken, as with a
- *    fresh socket;
- *  - the channel, and with it the socket and its source port, is built
- *    anew after RESOLVE_CHAN_MAX_CALLS calls or when it sat unused for
- *    RESOLVE_CHAN_IDLE_MS. */
-#define RESOLVE_CHAN_MAX_CALLS 16
-#define RESOLVE_CHAN_IDLE_MS 2000
-#define RESOLVE_SLOT_SOCKS 8
-
 /* A thread's kept channel and what it was built from. */
 struct chan_slot {
     ares_channel ch;           /* NULL: none */
     char key[384];
-    unsigned calls;            /* calls on ch so far */
-    long long last_ms;         /* when the last one ended */
-    ares_socket_t udp[RESOLVE_SLOT_SOCKS]; /* ch's open UDP sockets */
-    int nudp;
 };
 
 static pthread_key_t slot_key;
@@ -386,55 +362,6 @@ slot_free(void *arg)
         ares_destroy(slot->ch);
     }
     free(slot);
-}
-
-/* ARES_OPT_SOCK_STATE_CB of a kept channel: c-ares opened a socket (or
- * changed what it waits for on it: readable or writable set) or closed
- * it (neither). Keeps slot->udp the channel's open UDP sockets. */
-static void
-on_sock_state(void *data, ares_socket_t fd, int readable, int writable)
-{
-    struct chan_slot *slot = data;
-    int type = 0;
-    socklen_t len = sizeof(type);
-
-    for (int i = 0; i < slot->nudp; i++) {
-        if (slot->udp[i] == fd) {
-            if (readable == 0 && writable == 0) {
-                slot->udp[i] = slot->udp[--slot->nudp];
-            }
-            return;
-        }
-    }
-    if ((readable == 0 && writable == 0) ||
-        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
-        type != SOCK_DGRAM) {
-        return;
-    }
-    if (slot->nudp < RESOLVE_SLOT_SOCKS) {
-        slot->udp[slot->nudp++] = fd;
-    } else {
-        /* cannot drain it: the channel is not kept past this call */
-        slot->calls = RESOLVE_CHAN_MAX_CALLS;
-    }
-}
-
-/* Drops every datagram that reached the kept channel's UDP sockets since
- * its last call (late answers to cancelled queries, or forged ones):
- * none of them answers a query of the call about to start. */
-static void
-chan_drain(struct chan_slot *slot)
-{
-    unsigned char junk[512];
-
-    for (int i = 0; i < slot->nudp; i++) {
-        for (int n = 0; n < 1000; n++) {
-            if (recv(slot->udp[i], junk, sizeof(junk), MSG_DONTWAIT) < 0 &&
-                errno != EINTR) {
-                break;
-            }
-        }
-    }
 }
 
 static void
@@ -515,8 +442,7 @@ chan_key(bool custom, const char *resolver, int timeout, char *key,
 /* Builds a new channel into *ch. */
 static ap_err
 chan_build(bool custom, const struct sockaddr_storage *ss, int timeout,
-           const char *label, struct chan_slot *keep, ares_channel *ch,
-           char *err, size_t errlen)
+           const char *label, ares_channel *ch, char *err, size_t errlen)
 {
     struct ares_options opts;
     struct ares_addr_port_node node;
@@ -531,14 +457,6 @@ chan_build(bool custom, const struct sockaddr_storage *ss, int timeout,
                  ARES_FLAG_NOALIASES;
     opts.timeout = timeout;
     opts.tries = RESOLVE_TRIES;
-    if (keep != NULL) {
-        /* the thread's: its sockets stay open between calls and are
-         * tracked for chan_drain (see RESOLVE_CHAN_MAX_CALLS) */
-        opts.flags |= ARES_FLAG_STAYOPEN;
-        opts.sock_state_cb = on_sock_state;
-        opts.sock_state_cb_data = keep;
-        mask |= ARES_OPT_SOCK_STATE_CB;
-    }
     if (!custom && sys_conf[0] != '\0') {
         opts.resolvconf_path = sys_conf;
         mask |= ARES_OPT_RESOLVCONF;
@@ -626,38 +544,25 @@ chan_open(const char *resolver, long long deadline_ms, struct chan *c,
                                                     : left / 3 / 100 * 100);
     slot = slot_get();
     if (slot != NULL) {
-        long long now = time_mono_ms();
-
         chan_key(custom, resolver, timeout, key, sizeof(key));
-        if (slot->ch != NULL && strcmp(slot->key, key) == 0 &&
-            slot->calls < RESOLVE_CHAN_MAX_CALLS &&
-            now - slot->last_ms < RESOLVE_CHAN_IDLE_MS) {
-            chan_drain(slot);
-            slot->calls++;
+        if (slot->ch != NULL && strcmp(slot->key, key) == 0) {
             c->ch = slot->ch;
             c->kept = true;
-            c->slot = slot;
             atomic_fetch_add(&chans_reused, 1);
             return AP_OK;
         }
-        /* The new channel replaces the thread's old one (whose sockets
-         * close now). */
-        if (slot->ch != NULL) {
-            ares_destroy(slot->ch);
-            slot->ch = NULL;
-        }
-        slot->nudp = 0;
-        slot->calls = 1;
     }
-    rc = chan_build(custom, &ss, timeout, c->label, slot, &c->ch, err,
-                    errlen);
+    rc = chan_build(custom, &ss, timeout, c->label, &c->ch, err, errlen);
     if (rc != AP_OK || slot == NULL) {
         return rc;
+    }
+    /* The new channel replaces the thread's old one. */
+    if (slot->ch != NULL) {
+        ares_destroy(slot->ch);
     }
     slot->ch = c->ch;
     memcpy(slot->key, key, sizeof(slot->key));
     c->kept = true;
-    c->slot = slot;
     return AP_OK;
 }
 
@@ -668,9 +573,6 @@ chan_close(struct chan *c)
 {
     if (c->ch != NULL && !c->kept) {
         ares_destroy(c->ch);
-    }
-    if (c->ch != NULL && c->kept) {
-        c->slot->last_ms = time_mono_ms();
     }
     c->ch = NULL;
 }

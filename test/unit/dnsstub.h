@@ -39,9 +39,6 @@ struct dnsstub {
     bool blackhole;
     unsigned delay_ms;
     atomic_int queries;        /* received so far */
-    atomic_uint last_port;     /* source port of the last query */
-    atomic_int port_changes;   /* queries from another port than the one
-                                  before (the first query counts) */
     atomic_bool stop;
     pthread_t thread;
 };
@@ -157,13 +154,6 @@ dnsstub_main(void *arg)
             continue;
         }
         atomic_fetch_add(&s->queries, 1);
-        if (from.ss_family == AF_INET) {
-            unsigned port = ntohs(((struct sockaddr_in *)&from)->sin_port);
-
-            if (atomic_exchange(&s->last_port, port) != port) {
-                atomic_fetch_add(&s->port_changes, 1);
-            }
-        }
         if (s->blackhole) {
             continue;
         }
@@ -175,20 +165,6 @@ dnsstub_main(void *arg)
         }
     }
     return NULL;
-}
-
-/* Sends len bytes from the stub's socket to 127.0.0.1:last_port (the
- * socket the last query came from), as a late or forged answer would. */
-static inline void
-dnsstub_send_to_last(struct dnsstub *s, const void *buf, size_t len)
-{
-    struct sockaddr_in to;
-
-    memset(&to, 0, sizeof(to));
-    to.sin_family = AF_INET;
-    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    to.sin_port = htons((uint16_t)atomic_load(&s->last_port));
-    (void)sendto(s->fd, buf, len, 0, (struct sockaddr *)&to, sizeof(to));
 }
 
 /* Starts a stub on 127.0.0.1 at a free port; 0 on success. */

@@ -748,71 +748,6 @@ test_chan_after_cancel(void **state)
     free(t);
 }
 
-/* A kept channel's calls go out from one socket (one source port)
- * until RESOLVE_CHAN_MAX_CALLS (16) calls, when the channel and its socket
- * are made anew; datagrams that reach the socket between calls (junk,
- * a copy of an earlier answer) are dropped and the next call gets its
- * own answers. */
-static void
-test_chan_socket_kept_and_renewed(void **state)
-{
-    struct dnsstub one;
-    char res[64];
-    unsigned long long b0, u0, b1, u1;
-    static const unsigned char junk[] = { 0xde, 0xad, 0xbe, 0xef, 0, 0,
-                                          0, 0, 0, 0, 0, 0 };
-
-    (void)state;
-    resolve_thread_release();
-    assert_int_equal(dnsstub_start(&one, false, 0), 0);
-    snprintf(res, sizeof(res), "127.0.0.1:%u", one.port);
-    stats(&b0, &u0);
-    for (int i = 0; i < 16; i++) {
-        lookup_a(res);
-        /* between calls: junk on the kept socket */
-        dnsstub_send_to_last(&one, junk, sizeof(junk));
-    }
-    stats(&b1, &u1);
-    assert_int_equal(b1 - b0, 1);
-    assert_int_equal(u1 - u0, 15);
-    assert_int_equal(atomic_load(&one.queries), 32);
-    assert_int_equal(atomic_load(&one.port_changes), 1);
-    /* the 17th call: a new channel, a new socket */
-    lookup_a(res);
-    stats(&b1, &u1);
-    assert_int_equal(b1 - b0, 2);
-    assert_int_equal(atomic_load(&one.port_changes), 2);
-    lookup_a(res);
-    assert_int_equal(atomic_load(&one.port_changes), 2);
-    dnsstub_stop(&one);
-    resolve_thread_release();
-}
-
-/* A kept channel unused for RESOLVE_CHAN_IDLE_MS (2 s) is made anew. */
-static void
-test_chan_idle_renewed(void **state)
-{
-    struct dnsstub one;
-    char res[64];
-    unsigned long long b0, u0, b1, u1;
-
-    (void)state;
-    resolve_thread_release();
-    assert_int_equal(dnsstub_start(&one, false, 0), 0);
-    snprintf(res, sizeof(res), "127.0.0.1:%u", one.port);
-    stats(&b0, &u0);
-    lookup_a(res);
-    lookup_a(res);
-    dnsstub_sleep_ms(2100);
-    lookup_a(res);
-    stats(&b1, &u1);
-    assert_int_equal(b1 - b0, 2);
-    assert_int_equal(u1 - u0, 1);
-    assert_int_equal(atomic_load(&one.port_changes), 2);
-    dnsstub_stop(&one);
-    resolve_thread_release();
-}
-
 static void *
 chan_thread(void *arg)
 {
@@ -883,10 +818,6 @@ main(void)
     add_test(&l, "channel: used again after a cancelled query",
              test_chan_after_cancel, NULL);
     add_test(&l, "channel: one per thread", test_chan_per_thread, NULL);
-    add_test(&l, "channel: its socket kept, drained, renewed after 16 calls",
-             test_chan_socket_kept_and_renewed, NULL);
-    add_test(&l, "channel: renewed after 2 s unused", test_chan_idle_renewed,
-             NULL);
     failed = _cmocka_run_group_tests("resolve", l.tests, l.n, NULL, NULL);
     free(l.tests);
     return failed;
