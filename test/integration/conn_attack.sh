@@ -118,12 +118,12 @@ attack_and_flows() {
                 "closed=$(kv "$line" "${k}_closed") late=$(kv "$line" "${k}_late") max_ms=$(kv "$line" "${k}_max_ms") deadline=$(kv "$line" "${k}_deadline_ms")"
         fi
     done
-    # A validator thread that has validated keeps three descriptors for
+    # A validator thread that has validated keeps two descriptors for
     # its next validation (libcurl's wake-up socketpair of its kept
-    # handle, the resolver's UDP socket): the attack's own connections
-    # must all be gone, those may stay.
+    # handle): the attack's own connections must all be gone, those may
+    # stay.
     if [ "$(kv "$line" fd_peak)" -gt "$(kv "$line" fd_before)" ] &&
-       [ "$(kv "$line" fd_after)" -le $(($(kv "$line" fd_before) + 2 + 3 * VAL_WORKERS)) ]; then
+       [ "$(kv "$line" fd_after)" -le $(($(kv "$line" fd_before) + 2 + 2 * VAL_WORKERS)) ]; then
         ok proxy_open_files_return_after_the_attack
     else
         not_ok proxy_open_files_return_after_the_attack \
