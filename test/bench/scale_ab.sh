@@ -15,7 +15,7 @@
 set -u
 FL=${1:?FLOWS}; SD=${2:?STORE_DIR}; shift 2
 [ $# -ge 1 ] || { echo "usage: $0 FLOWS STORE_DIR BINARY..." >&2; exit 2; }
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 2
 export BENCH_PROXY=$1
 # shellcheck source=run.sh
 source test/bench/run.sh
