@@ -1,13 +1,24 @@
-/* common/id.c: random base64url identifiers. */
+/* common/id.c: time-ordered and random base64url identifiers. */
 #include "common/id.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/b64url.h"
 #include "common/crypto.h"
+
+#define ID_RANDOM_BYTES 12  /* the random part of an id: 16 characters */
+
+/* The base64url alphabet in ASCII order: digit d of the time part is
+ * sorted[d], so byte order is numeric order. */
+static const char sorted[] =
+    "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+_Static_assert(sizeof(sorted) == 65, "64 characters");
+_Static_assert(ID_LEN == ID_TIME_LEN + (ID_RANDOM_BYTES * 4) / 3,
+               "ID_LEN is the time part and the random part");
 
 static ap_err
 random_b64(size_t nbytes, char *out, size_t outlen)
@@ -19,19 +30,52 @@ random_b64(size_t nbytes, char *out, size_t outlen)
         return AP_EINVAL;
     }
     rc = crypto_random(raw, nbytes);
-    if (rc != AP_OK) {
-        return rc;
+    if (rc == AP_OK) {
+        rc = b64url_encode(raw, nbytes, out, outlen);
     }
-    return b64url_encode(raw, nbytes, out, outlen);
+    explicit_bzero(raw, sizeof(raw));
+    return rc;
+}
+
+ap_err
+id_new_at(long long ms, char *out, size_t outlen)
+{
+    unsigned long long v;
+
+    if (outlen <= ID_LEN) {
+        return AP_ETOOBIG;
+    }
+    /* 48 bits, the top one set: the first character is sorted[32..63]
+     * ('V'..'z'), never '-', and the other 47 bits are the clock. */
+    v = (unsigned long long)(ms > 0 ? ms : 0) & ((1ULL << 47) - 1);
+    v |= 1ULL << 47;
+    for (int i = 0; i < ID_TIME_LEN; i++) {
+        out[i] = sorted[(v >> (6 * (ID_TIME_LEN - 1 - i))) & 63];
+    }
+    return random_b64(ID_RANDOM_BYTES, out + ID_TIME_LEN,
+                      outlen - ID_TIME_LEN);
 }
 
 ap_err
 id_new(char *out, size_t outlen)
 {
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+        ts.tv_sec = 0;
+        ts.tv_nsec = 0;
+    }
+    return id_new_at((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, out,
+                     outlen);
+}
+
+ap_err
+id_random(char *out, size_t outlen)
+{
     ap_err rc;
 
-    /* An id never starts with '-': ids are typed on command lines (the
-     * admin subcommands), where a leading '-' reads as an option. */
+    /* Never a leading '-': ids are typed on command lines (the admin
+     * subcommands), where a leading '-' reads as an option. */
     for (int i = 0; i < 32; i++) {
         rc = random_b64(16, out, outlen);
         if (rc != AP_OK || out[0] != '-') {

@@ -454,6 +454,7 @@ store_put(struct store_txn *txn, enum store_table t, const char *key,
     MDB_val k;
     MDB_val v = { len, (void *)(uintptr_t)val };
     ap_err rc;
+    int mrc;
 
     rc = make_key(txn, t, key, &k);
     if (rc != AP_OK) {
@@ -466,9 +467,21 @@ store_put(struct store_txn *txn, enum store_table t, const char *key,
         }
         return rc;
     }
-    rc = txn_rc(txn, mdb_put(txn->mdb, DBI(txn, t), &k, &v,
-                             exclusive ? MDB_NOOVERWRITE : 0),
-                "put");
+    mrc = MDB_KEYEXIST;
+    if (exclusive) {
+        /* A new record whose key sorts after every key of its table (a
+         * new time-ordered id, common/id.h) is appended: LMDB then starts
+         * a new last page instead of splitting the full one in half, so
+         * pages stay full. MDB_APPEND looks only at the table's last key
+         * (the hot right edge) and changes nothing when the key does not
+         * sort after it (MDB_KEYEXIST); the plain put then decides. */
+        mrc = mdb_put(txn->mdb, DBI(txn, t), &k, &v, MDB_APPEND);
+    }
+    if (mrc == MDB_KEYEXIST) {
+        mrc = mdb_put(txn->mdb, DBI(txn, t), &k, &v,
+                      exclusive ? MDB_NOOVERWRITE : 0);
+    }
+    rc = txn_rc(txn, mrc, "put");
     if (rc == AP_OK) {
         txn->touched |= 1u << t;
         txn->bytes += k.mv_size + len;

@@ -212,7 +212,7 @@ eab_create(struct store *st, const struct config *cfg, const char *label,
     if (rc != AP_OK) {
         goto out;
     }
-    rc = id_new(kid, kidlen);
+    rc = id_random(kid, kidlen);
     if (rc == AP_OK) {
         rc = crypto_random(raw, sizeof(raw));
     }

@@ -15,6 +15,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/id.h"
 
 #define HTTP_MAX_LINKS 4
 #define HTTP_MAX_URL 512
@@ -29,7 +30,7 @@ struct acme_req {
     size_t body_len;
     const char *remote_addr;
     char url[HTTP_MAX_URL];   /* base_url + path: what JWS "url" must be */
-    char request_id[24];      /* for the log and the audit log */
+    char request_id[ID_LEN + 1]; /* for the log and the audit log */
 };
 
 struct acme_resp {

@@ -254,7 +254,8 @@ put_authz(struct store_txn *txn, const char *acct_id, const char *order_id,
     struct authz a;
     ap_err rc;
 
-    rc = id_new(authz_id, idlen);
+    /* made with its order (ids are time-ordered: common/id.h) */
+    rc = id_new_at((validated - 2) * 1000, authz_id, idlen);
     if (rc == AP_OK) {
         rc = authz_new(authz_id, acct_id, order_id, ident, expires, &a);
     }
@@ -305,9 +306,11 @@ put_order(struct store_txn *txn, const char *acct_id,
     memset(&o, 0, sizeof(o));
     memset(&c, 0, sizeof(c));
     c.reason = -1;
-    rc = id_new(o.id, sizeof(o.id));
+    /* Ids tell their time (common/id.h): the order's is its created, the
+     * certificate's its issuance, as the proxy would have made them. */
+    rc = id_new_at(created * 1000, o.id, sizeof(o.id));
     if (rc == AP_OK) {
-        rc = id_new(cert_id, sizeof(cert_id));
+        rc = id_new_at((validated + 1) * 1000, cert_id, sizeof(cert_id));
     }
     if (rc == AP_OK) {
         rc = crypto_random(rnd, sizeof(rnd));
@@ -511,7 +514,8 @@ main(int argc, char **argv)
             fprintf(stderr, "seed: store_begin failed\n");
             goto out;
         }
-        rc = id_new(acct_ids[i], sizeof(acct_ids[i]));
+        rc = id_new_at((now - SEED_DAYS * 86400LL) * 1000, acct_ids[i],
+                       sizeof(acct_ids[i]));
         if (rc == AP_OK) {
             rc = put_account(txn, acct_ids[i], pool[i % pool_n].jwk,
                              (unsigned)i, now - SEED_DAYS * 86400LL);

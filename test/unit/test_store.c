@@ -996,6 +996,114 @@ test_jobs_bad(void **state)
     store_abort(txn);
 }
 
+/* ---- exclusive puts in every key order ------------------------------ */
+
+/* store_put(exclusive) appends a key that sorts after the table's last
+ * (MDB_APPEND) and puts any other one the plain way: the answers must be
+ * the same whatever the order. Ops run in one write transaction; a key
+ * whose exclusive put is refused keeps its first value. */
+struct put_op {
+    const char *key;
+    bool exclusive;
+    ap_err want;
+};
+
+struct order_put_row {
+    const char *name;
+    struct put_op ops[8];   /* up to a NULL key */
+    const char *want_keys;  /* a scan afterwards, comma-separated */
+};
+
+static const struct order_put_row order_put_rows[] = {
+    { "exclusive puts, keys ascending",
+      { { "k1", true, AP_OK }, { "k2", true, AP_OK }, { "k3", true, AP_OK } },
+      "k1,k2,k3" },
+    { "exclusive puts, keys descending",
+      { { "k3", true, AP_OK }, { "k2", true, AP_OK }, { "k1", true, AP_OK } },
+      "k1,k2,k3" },
+    { "exclusive put of the last key again is refused",
+      { { "k1", true, AP_OK }, { "k2", true, AP_OK },
+        { "k2", true, AP_EEXIST } },
+      "k1,k2" },
+    { "exclusive put of a middle key again is refused",
+      { { "k1", true, AP_OK }, { "k2", true, AP_OK }, { "k3", true, AP_OK },
+        { "k2", true, AP_EEXIST } },
+      "k1,k2,k3" },
+    { "a prefix of the last key, then a longer key",
+      { { "k10", true, AP_OK }, { "k1", true, AP_OK },
+        { "k100", true, AP_OK }, { "k1", true, AP_EEXIST } },
+      "k1,k10,k100" },
+    { "a plain put replaces the last key",
+      { { "k1", true, AP_OK }, { "k2", true, AP_OK },
+        { "k2", false, AP_OK } },
+      "k1,k2" },
+};
+
+static void
+test_order_put(void **state)
+{
+    struct fixture *f = *state;
+    const struct order_put_row *row = f->row;
+    struct store_txn *txn = begin(f, true);
+    struct collect c;
+
+    for (size_t i = 0; i < 8 && row->ops[i].key != NULL; i++) {
+        const struct put_op *op = &row->ops[i];
+        char val[64];
+        char *old = NULL;
+        size_t len = 0;
+
+        /* Each value is "=" and the key, as collect_one wants; a refused
+         * put tries "=" and the key and "!", which must not land. */
+        snprintf(val, sizeof(val), "=%s%s", op->key,
+                 op->want == AP_OK ? "" : "!");
+        assert_int_equal(store_put(txn, STORE_ORDERS, op->key, val,
+                                   strlen(val), op->exclusive),
+                         op->want);
+        assert_int_equal(store_get(txn, STORE_ORDERS, op->key, &old, &len),
+                         AP_OK);
+        assert_int_equal(len, strlen(op->key) + 1);
+        free(old);
+    }
+    assert_int_equal(store_commit(txn), AP_OK);
+    memset(&c, 0, sizeof(c));
+    txn = begin(f, false);
+    assert_int_equal(store_scan(txn, STORE_ORDERS, "", NULL, collect_one, &c),
+                     AP_OK);
+    store_abort(txn);
+    assert_string_equal(c.seen, row->want_keys);
+}
+
+#ifndef STORE_TEST_PG
+/* Records put in key order (time-ordered ids) fill LMDB's pages: 3,000
+ * values of 1,000 bytes fit four to a 4 KiB page, 750 pages; splitting
+ * each full last page in half, as a plain put does, leaves two or three
+ * to a page (1,000 or more pages). */
+static void
+test_append_fills_pages(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn = begin(f, true);
+    char val[1000];
+    char key[16];
+    size_t map_bytes = 0;
+    size_t used = 0;
+
+    memset(val, 'v', sizeof(val));
+    for (int i = 0; i < 3000; i++) {
+        snprintf(key, sizeof(key), "%08d", i);
+        assert_int_equal(store_put(txn, STORE_CERTS, key, val, sizeof(val),
+                                   true),
+                         AP_OK);
+    }
+    assert_int_equal(store_commit(txn), AP_OK);
+    assert_int_equal(store_usage(f->st, &map_bytes, &used), AP_OK);
+    print_message("3000 records in order: %zu pages\n",
+                  used / (size_t)sysconf(_SC_PAGESIZE));
+    assert_true(used / (size_t)sysconf(_SC_PAGESIZE) < 800);
+}
+#endif
+
 /* ---- runner -------------------------------------------------------- */
 
 
@@ -1030,6 +1138,11 @@ main(void)
     add_test(&l, "jobs: old records get their due order",
              test_jobs_reindex_old, NULL);
     add_test(&l, "jobs: bad ids", test_jobs_bad, NULL);
+    ADD_ROWS(&l, order_put_rows, test_order_put);
+#ifndef STORE_TEST_PG
+    add_test(&l, "records put in key order fill the pages",
+             test_append_fills_pages, NULL);
+#endif
 #ifdef STORE_TEST_PG
     add_engine_tests(&l);
 #endif
