@@ -23,6 +23,14 @@
  * of how many connections their source has open, fewest first, so a
  * client's handshake never queues behind one address's flood.
  *
+ * Sockets are registered EPOLLONESHOT: a report disarms the socket, so a
+ * connection whose request is whole goes to a worker with no epoll_ctl,
+ * and the worker that answers it arms it again for the next request and
+ * gives it back without waking this thread when it need not (gate_done):
+ * one epoll_ctl and no wake-up per kept-alive request, where it was an
+ * EPOLL_CTL_DEL, an eventfd write and read, a wake-up and an
+ * EPOLL_CTL_ADD.
+ *
  * Memory per connection: the struct (~400 B) while it is silent; the TLS
  * context (mbedTLS: ~34 KiB of record buffers) from its first byte; the
  * request buffer (2 KiB, doubling up to frame_raw_cap()) while a request
@@ -82,8 +90,12 @@ struct gate_conn {
     struct gate_conn *next;
     struct gate_conn *ret_next;   /* on g->returned */
     bool keep_alive;              /* set by gate_done */
+    bool rearmed;                 /* set by gate_done: it re-armed the
+                                   * socket for the next request */
+    long long returned_ms;        /* set by gate_done: when */
     struct ipent *ip;
-    bool in_epoll;
+    bool in_epoll;                /* registered (EPOLLONESHOT) */
+    bool armed;                   /* and not yet reported since armed */
     uint32_t events;
     char *buf;
     size_t len;                   /* bytes in buf */
@@ -139,6 +151,9 @@ struct gate {
     size_t inbox_n;
     struct gate_conn *returned;
     bool stopping;
+    long long sleep_until;        /* 0 while the gate's thread is awake;
+                                   * else it looks at returned no later
+                                   * than this (monotonic ms) */
 
     _Atomic uint64_t cnt[C__N];
     _Atomic uint64_t open;
@@ -195,6 +210,36 @@ set_phase(struct gate *g, struct gate_conn *c, enum phase ph, long long now)
 {
     list_del(g, c);
     list_add(g, c, ph, now);
+}
+
+/* set_phase for a phase that began at since, before the connections at
+ * the list's tail may have entered theirs: c goes after the last one whose
+ * deadline is not later than c's, so the list stays in deadline order. */
+static void
+set_phase_since(struct gate *g, struct gate_conn *c, enum phase ph,
+                long long since)
+{
+    struct list *l = &g->lists[ph];
+    struct gate_conn *after;
+
+    set_phase(g, c, ph, since);
+    after = c->prev;
+    if (after == NULL || after->deadline <= c->deadline) {
+        return;
+    }
+    while (after != NULL && after->deadline > c->deadline) {
+        after = after->prev;
+    }
+    list_del(g, c);
+    c->phase = ph;
+    c->prev = after;
+    c->next = after != NULL ? after->next : l->head;
+    if (after != NULL) {
+        after->next = c;
+    } else {
+        l->head = c;
+    }
+    c->next->prev = c; /* c was the tail: something is after it */
 }
 
 /* ------------------------------------------------------------ addresses */
@@ -276,6 +321,11 @@ ip_put(struct gate *g, struct ipent *e)
 
 /* ------------------------------------------------------------ closing */
 
+/* Arms c's socket for events (EPOLLONESHOT: one report, then the gate
+ * arms it again when it wants more), or for nothing (0). A socket that
+ * has just been reported is disarmed already, so a connection that goes
+ * to a worker costs no call here; the one call per request is the worker's
+ * re-arm (gate_done) or the gate's when it takes the connection back. */
 static void
 ep_want(struct gate *g, struct gate_conn *c, uint32_t events)
 {
@@ -283,21 +333,23 @@ ep_want(struct gate *g, struct gate_conn *c, uint32_t events)
     int op;
 
     if (events == 0) {
-        if (c->in_epoll) {
+        if (c->in_epoll && c->armed) {
             (void)epoll_ctl(g->ep, EPOLL_CTL_DEL, c->io.net.fd, NULL);
             c->in_epoll = false;
+            c->armed = false;
         }
         return;
     }
-    if (c->in_epoll && c->events == events) {
+    if (c->in_epoll && c->armed && c->events == events) {
         return;
     }
     memset(&ev, 0, sizeof(ev));
-    ev.events = events;
+    ev.events = events | EPOLLONESHOT;
     ev.data.ptr = c;
     op = c->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     if (epoll_ctl(g->ep, op, c->io.net.fd, &ev) == 0) {
         c->in_epoll = true;
+        c->armed = true;
         c->events = events;
     }
 }
@@ -315,6 +367,7 @@ static void
 conn_free(struct gate *g, struct gate_conn *c, int why)
 {
     list_del(g, c);
+    c->armed = c->in_epoll;
     ep_want(g, c, 0);
     gate_io_drop_tls(&c->io);
     drop_buf(c);
@@ -356,6 +409,7 @@ linger_drain(struct gate *g, struct gate_conn *c)
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            ep_want(g, c, EPOLLIN);
             return;
         }
         conn_free(g, c, C_NONE);
@@ -474,6 +528,7 @@ read_request(struct gate *g, struct gate_conn *c, long long now)
         }
         n = gate_io_recv(&c->io, c->buf + c->len, c->cap - c->len);
         if (n == -1) {
+            ep_want(g, c, EPOLLIN);
             return;
         }
         if (n <= 0) {
@@ -509,6 +564,7 @@ tls_step(struct gate *g, struct gate_conn *c, long long now)
     gate_tls_put(t);
     switch (hs) {
     case GATE_HS_WAIT:
+        ep_want(g, c, EPOLLIN);
         return;
     case GATE_HS_WANT_READ:
         ep_want(g, c, EPOLLIN);
@@ -605,6 +661,19 @@ take_returned(struct gate *g, struct gate_conn *c, long long now, bool stopping)
     size_t left;
 
     g->inflight--;
+    if (c->rearmed) {
+        /* Idle, and its socket armed by gate_done already: the pause
+         * began when the worker gave it back. Stopping: linger below. */
+        c->rearmed = false;
+        c->armed = c->in_epoll = true;
+        c->events = EPOLLIN;
+        if (!stopping) {
+            frame_init(&c->fr, g->lim.max_head, g->lim.max_body);
+            drop_buf(c); /* idle connections keep no buffer */
+            set_phase_since(g, c, PH_IDLE, c->returned_ms);
+            return;
+        }
+    }
     if (!c->keep_alive || stopping) {
         conn_linger(g, c, now);
         return;
@@ -770,11 +839,50 @@ gate_main(void *arg)
 
     while (!stopping) {
         long long now = time_mono_ms();
-        int n = epoll_wait(g->ep, ev, 128, next_wait_ms(g, now));
-        bool woke = false;
+        int wait_ms = next_wait_ms(g, now);
+        int n;
+        size_t n_in;
+        struct inbox_item *swap;
+        struct gate_conn *ret;
+
+        /* Workers give connections back without waking this thread when
+         * it looks at them before they need it (gate_done): it says until
+         * when it sleeps, and does not sleep on what is there. */
+        pthread_mutex_lock(&g->mu);
+        if (g->returned != NULL || g->inbox_n > 0 || g->stopping) {
+            wait_ms = 0;
+        }
+        g->sleep_until = now + wait_ms;
+        pthread_mutex_unlock(&g->mu);
+        n = epoll_wait(g->ep, ev, 128, wait_ms);
 
         atomic_fetch_add_explicit(&g->turns, 1, memory_order_relaxed);
         now = time_mono_ms();
+        pthread_mutex_lock(&g->mu);
+        g->sleep_until = 0;
+        swap = g->inbox;
+        g->inbox = g->work;
+        g->work = swap;
+        n_in = g->inbox_n;
+        g->inbox_n = 0;
+        ret = g->returned;
+        g->returned = NULL;
+        stopping = g->stopping;
+        pthread_mutex_unlock(&g->mu);
+        /* What came back first: the events below may be for those
+         * connections (a worker re-armed them). */
+        while (ret != NULL) {
+            struct gate_conn *next = ret->ret_next;
+
+            take_returned(g, ret, now, stopping);
+            ret = next;
+        }
+        take_accepted(g, g->work, stopping ? 0 : n_in, now);
+        if (stopping) {
+            for (size_t i = 0; i < n_in; i++) {
+                close(g->work[i].fd);
+            }
+        }
         /* Connections past their handshake first: a burst of handshakes
          * (~3 ms of CPU each) must not delay a request that has arrived. */
         for (int i = 0; i < n; i++) {
@@ -782,8 +890,13 @@ gate_main(void *arg)
 
             todo[i] = c != NULL && c->phase == PH_TLS;
             if (c == NULL) {
-                woke = true;
-            } else if (!todo[i]) {
+                uint64_t junk;
+
+                (void)!read(g->wake, &junk, sizeof(junk));
+                continue;
+            }
+            c->armed = false;   /* EPOLLONESHOT: reported once */
+            if (!todo[i]) {
                 conn_io(g, c, now); /* may free c, and only c */
             }
         }
@@ -798,40 +911,14 @@ gate_main(void *arg)
             }
         }
         sort_by_source_load(hs, nhs);
-        for (int i = 0; i < nhs && time_mono_ms() < now + HS_BUDGET_MS; i++) {
-            conn_io(g, hs[i], now);
+        for (int i = 0; i < nhs; i++) {
+            if (time_mono_ms() < now + HS_BUDGET_MS) {
+                conn_io(g, hs[i], now);
+            } else {
+                ep_want(g, hs[i], hs[i]->events); /* next turn */
+            }
         }
         now = time_mono_ms();
-        if (woke) {
-            uint64_t junk;
-            size_t n_in;
-            struct inbox_item *swap;
-            struct gate_conn *ret;
-
-            (void)!read(g->wake, &junk, sizeof(junk));
-            pthread_mutex_lock(&g->mu);
-            swap = g->inbox;
-            g->inbox = g->work;
-            g->work = swap;
-            n_in = g->inbox_n;
-            g->inbox_n = 0;
-            ret = g->returned;
-            g->returned = NULL;
-            stopping = g->stopping;
-            pthread_mutex_unlock(&g->mu);
-            take_accepted(g, g->work, stopping ? 0 : n_in, now);
-            if (stopping) {
-                for (size_t i = 0; i < n_in; i++) {
-                    close(g->work[i].fd);
-                }
-            }
-            while (ret != NULL) {
-                struct gate_conn *next = ret->ret_next;
-
-                take_returned(g, ret, now, stopping);
-                ret = next;
-            }
-        }
         expire(g, now);
         if (!stopping) {
             dispatch_ready(g, now);
@@ -1070,17 +1157,50 @@ gate_accept(struct gate *g, int fd, const void *peer, size_t peer_len)
     wake(g);
 }
 
+/* The common end of a request: the connection stays open and nothing of
+ * the next request has been read (no bytes after this one in the buffer,
+ * none decrypted in TLS). The worker then arms the socket for the next
+ * request itself, and wakes the gate's thread only when that thread would
+ * not look at the returned connections before the idle deadline: under
+ * load it is awake anyway, and idle it wakes at least every second. The
+ * next request is then one event on the gate's thread, with no wake-up
+ * and no epoll_ctl of its own. Anything else (close, a pipelined request,
+ * stopping) goes through the gate's thread as before. */
 void
 gate_done(struct gate_conn *c, bool keep_alive)
 {
     struct gate *g = c->g;
+    long long now = time_mono_ms();
+    bool quiet = keep_alive && c->len == c->msg_len &&
+                 gate_io_pending(&c->io) == 0;
+    bool need_wake = true;
 
     pthread_mutex_lock(&g->mu);
     c->keep_alive = keep_alive;
+    c->rearmed = false;
+    c->returned_ms = now;
+    if (quiet && !g->stopping) {
+        struct epoll_event ev;
+
+        memset(&ev, 0, sizeof(ev));
+        ev.events = EPOLLIN | EPOLLONESHOT;
+        ev.data.ptr = c;
+        /* Registered since its request was read, and disarmed by the
+         * report of its last bytes: MOD arms it again. */
+        c->rearmed = c->in_epoll &&
+                     epoll_ctl(g->ep, EPOLL_CTL_MOD, c->io.net.fd, &ev) == 0;
+    }
     c->ret_next = g->returned;
     g->returned = c;
+    if (c->rearmed && (g->sleep_until == 0 ||
+                       g->timeout[PH_IDLE] == 0 ||
+                       g->sleep_until <= now + g->timeout[PH_IDLE])) {
+        need_wake = false;
+    }
     pthread_mutex_unlock(&g->mu);
-    wake(g);
+    if (need_wake) {
+        wake(g);
+    }
 }
 
 void
