@@ -188,10 +188,12 @@ store_group_begin(struct store *st, MDB_txn **out, bool *lead)
         parent = gc->batch;
         pthread_mutex_unlock(&gc->lock);
         mrc = mdb_txn_begin(st->lmdb->env, parent, 0, out);
-        pthread_mutex_lock(&gc->lock);
         if (mrc == 0) {
-            break;
+            /* The slot is this thread's (child_open): nothing more to
+             * note under gc.lock, which is not taken again. */
+            return AP_OK;
         }
+        pthread_mutex_lock(&gc->lock);
         /* MDB_BAD_TXN: a child's failure marked the batch unusable (its
          * commit fails); the next batch may take this one. */
         gc->broken = true;
