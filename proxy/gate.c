@@ -154,6 +154,9 @@ struct gate {
     long long sleep_until;        /* 0 while the gate's thread is awake;
                                    * else it looks at returned no later
                                    * than this (monotonic ms) */
+    bool wants_returns;           /* it sleeps with requests waiting for
+                                   * a worker (max_inflight): every
+                                   * return wakes it */
 
     _Atomic uint64_t cnt[C__N];
     _Atomic uint64_t open;
@@ -853,6 +856,7 @@ gate_main(void *arg)
             wait_ms = 0;
         }
         g->sleep_until = now + wait_ms;
+        g->wants_returns = g->lists[PH_READY].head != NULL;
         pthread_mutex_unlock(&g->mu);
         n = epoll_wait(g->ep, ev, 128, wait_ms);
 
@@ -860,6 +864,7 @@ gate_main(void *arg)
         now = time_mono_ms();
         pthread_mutex_lock(&g->mu);
         g->sleep_until = 0;
+        g->wants_returns = false;
         swap = g->inbox;
         g->inbox = g->work;
         g->work = swap;
@@ -1192,9 +1197,12 @@ gate_done(struct gate_conn *c, bool keep_alive)
     }
     c->ret_next = g->returned;
     g->returned = c;
-    if (c->rearmed && (g->sleep_until == 0 ||
-                       g->timeout[PH_IDLE] == 0 ||
-                       g->sleep_until <= now + g->timeout[PH_IDLE])) {
+    /* The gate's thread is awake (it looks before it sleeps), or asleep
+     * no later than the idle deadline with no request waiting for the
+     * worker this one frees. */
+    if (c->rearmed && !g->wants_returns &&
+        (g->sleep_until == 0 || g->timeout[PH_IDLE] == 0 ||
+         g->sleep_until <= now + g->timeout[PH_IDLE])) {
         need_wake = false;
     }
     pthread_mutex_unlock(&g->mu);
