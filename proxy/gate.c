@@ -55,6 +55,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "proxy/frame.h"
+#include "proxy/gate_ip.h"
 #include "proxy/gate_tls.h"
 
 enum phase { PH_TLS, PH_HEAD, PH_BODY, PH_IDLE, PH_LINGER, PH_READY,
@@ -74,12 +75,6 @@ enum counter {
 #define LOG_EVERY_MS 10000
 #define TRIM_MIN_PEAK 64
 #define HS_BUDGET_MS 5                  /* handshake work per loop turn */
-
-struct ipent {
-    unsigned char key[16];
-    unsigned count;
-    struct ipent *next;
-};
 
 struct gate_conn {
     struct gate *g;
@@ -135,9 +130,7 @@ struct gate {
     /* the gate's thread only */
     struct list lists[PH__N];
     unsigned timeout[PH__N];      /* ms; 0: untimed */
-    struct ipent **ipt;
-    size_t ipt_mask;
-    uint64_t seed;
+    struct ip_table ipt;          /* connections per source address */
     unsigned nconns;
     unsigned inflight;
     unsigned peak_since_trim;
@@ -245,83 +238,6 @@ set_phase_since(struct gate *g, struct gate_conn *c, enum phase ph,
     c->next->prev = c; /* c was the tail: something is after it */
 }
 
-/* ------------------------------------------------------------ addresses */
-
-static void
-ip_key(const void *peer, size_t len, unsigned char key[16])
-{
-    const struct sockaddr *sa = peer;
-
-    memset(key, 0, 16);
-    if (sa == NULL || len < sizeof(sa_family_t)) {
-        return;
-    }
-    if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-        const struct sockaddr_in *in = peer;
-
-        key[10] = key[11] = 0xff; /* as ::ffff:a.b.c.d */
-        memcpy(key + 12, &in->sin_addr, 4);
-    } else if (sa->sa_family == AF_INET6 &&
-               len >= sizeof(struct sockaddr_in6)) {
-        const struct sockaddr_in6 *in6 = peer;
-
-        memcpy(key, &in6->sin6_addr, 16);
-        if (!IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-            memset(key + 8, 0, 8); /* one /64 is one source */
-        }
-    }
-}
-
-static size_t
-ip_hash(const struct gate *g, const unsigned char key[16])
-{
-    uint64_t h = 1469598103934665603ULL ^ g->seed;
-
-    for (int i = 0; i < 16; i++) {
-        h = (h ^ key[i]) * 1099511628211ULL;
-    }
-    return (size_t)(h ^ (h >> 29)) & g->ipt_mask;
-}
-
-/* The entry of key, made with count 0 when absent; NULL without memory. */
-static struct ipent *
-ip_get(struct gate *g, const unsigned char key[16])
-{
-    size_t b = ip_hash(g, key);
-    struct ipent *e;
-
-    for (e = g->ipt[b]; e != NULL; e = e->next) {
-        if (memcmp(e->key, key, 16) == 0) {
-            return e;
-        }
-    }
-    e = calloc(1, sizeof(*e));
-    if (e == NULL) {
-        return NULL;
-    }
-    memcpy(e->key, key, 16);
-    e->next = g->ipt[b];
-    g->ipt[b] = e;
-    return e;
-}
-
-static void
-ip_put(struct gate *g, struct ipent *e)
-{
-    struct ipent **pp;
-
-    if (e == NULL || (e->count > 0 && --e->count > 0)) {
-        return;
-    }
-    for (pp = &g->ipt[ip_hash(g, e->key)]; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == e) {
-            *pp = e->next;
-            free(e);
-            return;
-        }
-    }
-}
-
 /* ------------------------------------------------------------ closing */
 
 /* Arms c's socket for events (EPOLLONESHOT: one report, then the gate
@@ -375,7 +291,7 @@ conn_free(struct gate *g, struct gate_conn *c, int why)
     gate_io_drop_tls(&c->io);
     drop_buf(c);
     close(c->io.net.fd);
-    ip_put(g, c->ip);
+    ip_put(&g->ipt, c->ip);
     free(c);
     g->nconns--;
     atomic_store_explicit(&g->open, g->nconns, memory_order_relaxed);
@@ -625,7 +541,7 @@ take_accepted(struct gate *g, struct inbox_item *items, size_t n, long long now)
             count(g, C_REFUSED_TOTAL);
             continue;
         }
-        ip = ip_get(g, items[i].key);
+        ip = ip_get(&g->ipt, items[i].key);
         if (ip == NULL || ip->count >= g->lim.max_conns_per_ip) {
             close(fd);
             count(g, C_REFUSED_IP);
@@ -634,7 +550,7 @@ take_accepted(struct gate *g, struct inbox_item *items, size_t n, long long now)
         c = calloc(1, sizeof(*c));
         if (c == NULL) {
             ip->count++;
-            ip_put(g, ip);
+            ip_put(&g->ipt, ip);
             close(fd);
             continue;
         }
@@ -1018,17 +934,7 @@ gate_free(struct gate *g)
     for (size_t i = 0; i < g->inbox_n; i++) {
         close(g->inbox[i].fd);
     }
-    if (g->ipt != NULL) {
-        for (size_t b = 0; b <= g->ipt_mask; b++) {
-            while (g->ipt[b] != NULL) {
-                struct ipent *e = g->ipt[b];
-
-                g->ipt[b] = e->next;
-                free(e);
-            }
-        }
-    }
-    free(g->ipt);
+    ip_table_fini(&g->ipt);
     free(g->inbox);
     free(g->work);
     if (g->ep >= 0) {
@@ -1050,7 +956,6 @@ gate_start(const struct gate_limits *lim, const char *tls_pem_file,
 {
     struct gate *g;
     struct epoll_event ev;
-    size_t buckets = 64;
     ap_err rc;
 
     g = calloc(1, sizeof(*g));
@@ -1073,15 +978,11 @@ gate_start(const struct gate_limits *lim, const char *tls_pem_file,
     g->timeout[PH_IDLE] = lim->idle_ms;
     g->timeout[PH_LINGER] = LINGER_MS;
     fd_limit(g);
-    while (buckets < g->lim.max_conns && buckets < (1u << 20)) {
-        buckets *= 2;
-    }
-    g->ipt = calloc(buckets, sizeof(*g->ipt));
-    g->ipt_mask = buckets - 1;
-    g->seed = (uint64_t)time_mono_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)g;
     g->inbox = calloc(INBOX_MAX, sizeof(*g->inbox));
     g->work = calloc(INBOX_MAX, sizeof(*g->work));
-    if (g->ipt == NULL || g->inbox == NULL || g->work == NULL) {
+    if (ip_table_init(&g->ipt, g->lim.max_conns,
+                      (uint64_t)time_mono_ms() ^ (uint64_t)(uintptr_t)g) != AP_OK ||
+        g->inbox == NULL || g->work == NULL) {
         rc = AP_ENOMEM;
         goto fail;
     }
