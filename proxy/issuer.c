@@ -17,10 +17,13 @@
  * the request id noted during the submission, rest/exec when configured)
  * it looks the request up and adopts what it finds; a "not found" is only
  * believed lookup_grace seconds after the lost call started (the PKI may
- * still be working on it). Where it cannot ask (Vault, step-ca, local, or
- * the lookup cannot tell), it submits again and records the possible
+ * still be working on it). Where it cannot ask (Vault, step-ca, or the
+ * lookup cannot tell), it submits again and records the possible
  * duplicate (audit "pki.possible_duplicate", STORE_RECONCILE for
- * `acmeproxy reconcile`). A PENDING answer stores "pkiRef" in the
+ * `acmeproxy reconcile`). The embedded CA (ADAPTER_CAP_IN_PROCESS) gets
+ * no "pkiInflight" before its submission: nothing outside the process
+ * changes, so one that a crash cuts short issued nothing and the next run
+ * signs again (issuer_note_first). A PENDING answer stores "pkiRef" in the
  * transaction that schedules the poll, and polling is idempotent.
  *
  * A certificate that fails a check after issuance is revoked at the PKI
