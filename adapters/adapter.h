@@ -34,7 +34,12 @@ enum {                                /* adapter_ops.caps */
     ADAPTER_CAP_POLL = 1u << 0,       /* poll() exists */
     ADAPTER_CAP_REVOKE = 1u << 1,     /* revoke() reaches the PKI */
     ADAPTER_CAP_CONCURRENT = 1u << 2, /* submit/poll may overlap */
-    ADAPTER_CAP_LOOKUP = 1u << 3      /* lookup() exists */
+    ADAPTER_CAP_LOOKUP = 1u << 3,     /* lookup() exists */
+    /* submit changes nothing outside this process (the embedded CA): a
+     * submission cut short by the death of the process issued nothing
+     * anybody holds, so the core writes no pkiInflight before it (one
+     * synced write less per issuance; docs/adapters.md) */
+    ADAPTER_CAP_IN_PROCESS = 1u << 4
 };
 
 /* Borrowed by the adapter for the duration of one call. */

@@ -239,7 +239,8 @@ local_free(void *state)
 const struct adapter_ops adapter_local = {
     .abi = ADAPTER_ABI,
     .name = "local",
-    .caps = ADAPTER_CAP_REVOKE | ADAPTER_CAP_CONCURRENT,
+    .caps = ADAPTER_CAP_REVOKE | ADAPTER_CAP_CONCURRENT |
+            ADAPTER_CAP_IN_PROCESS,
     .config_keys = local_keys,
     .init = local_init,
     .submit = local_submit,

@@ -24,7 +24,7 @@ static const struct adapter_ops *const adapters[] = {
 
 #define ADAPTER_CAPS_KNOWN                                                   \
     (ADAPTER_CAP_POLL | ADAPTER_CAP_REVOKE | ADAPTER_CAP_CONCURRENT |      \
-     ADAPTER_CAP_LOOKUP)
+     ADAPTER_CAP_LOOKUP | ADAPTER_CAP_IN_PROCESS)
 
 const struct adapter_ops *
 adapter_find(const char *name)

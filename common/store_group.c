@@ -22,9 +22,13 @@
  * committed into the batch (their data it may have read) waits for the
  * batch too, so nothing a writer read is handed on before it is durable.
  */
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
-#include <semaphore.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "common/store_lmdb.h"
 
@@ -32,11 +36,38 @@
 struct batch_waiter {
     struct batch_waiter *next;
     int mrc;        /* the batch commit's result */
-    sem_t ended;    /* posted by the leader once mrc is set: the waiter
-                       sleeps on it alone, outside gc.lock, so the end of
-                       a batch wakes each member once, without a herd
-                       contending for the lock */
+    _Atomic int done;   /* set by the leader once mrc is set; the last
+                           thing it touches of the waiter */
 };
+
+/* The members of a batch sleep on gc.ended, outside gc.lock (no herd
+ * contends for the lock when they wake), and the leader wakes them all
+ * with one system call where a semaphore per member took one each. Only
+ * one batch has waiters at a time: the next one begins after this one's
+ * commit. */
+static void
+ended_wait(struct group_commit *gc, struct batch_waiter *w)
+{
+    for (;;) {
+        uint32_t seen = atomic_load_explicit(&gc->ended, memory_order_acquire);
+
+        if (atomic_load_explicit(&w->done, memory_order_acquire)) {
+            return;
+        }
+        /* Returns at once (EAGAIN) when the word moved since seen; EINTR
+         * and spurious wakes loop. */
+        (void)syscall(SYS_futex, &gc->ended, FUTEX_WAIT_PRIVATE, seen, NULL,
+                      NULL, 0);
+    }
+}
+
+static void
+ended_wake(struct group_commit *gc)
+{
+    atomic_fetch_add_explicit(&gc->ended, 1, memory_order_release);
+    (void)syscall(SYS_futex, &gc->ended, FUTEX_WAKE_PRIVATE, INT_MAX, NULL,
+                  NULL, 0);
+}
 
 static bool
 batch_full_locked(const struct group_commit *gc)
@@ -68,18 +99,18 @@ child_end_locked(struct group_commit *gc)
     }
 }
 
-/* Links w (sem_init'ed by the caller) into the open batch's waiters, then
- * drops gc->lock and sleeps until the leader has ended that batch; returns
- * its result, without gc->lock. */
+/* Links w into the open batch's waiters, then drops gc->lock and sleeps
+ * until the leader has ended that batch; returns its result, without
+ * gc->lock. */
 static int
 wait_batch_unlock(struct group_commit *gc, struct batch_waiter *w)
 {
+    w->mrc = 0;
+    atomic_init(&w->done, 0);
     w->next = gc->waiters;
     gc->waiters = w;
     pthread_mutex_unlock(&gc->lock);
-    while (sem_wait(&w->ended) != 0) {
-        /* EINTR: a signal handler ran; sleep on */
-    }
+    ended_wait(gc, w);
     return w->mrc;
 }
 
@@ -121,12 +152,16 @@ leader_close_locked(struct group_commit *gc)
     } else if (members > 0) {
         gc->stats.failed++;
     }
-    while (w != NULL) {
-        struct batch_waiter *next = w->next;
+    if (w != NULL) {
+        while (w != NULL) {
+            struct batch_waiter *next = w->next;
 
-        w->mrc = mrc;
-        (void)sem_post(&w->ended);  /* w may be gone once this returns */
-        w = next;
+            w->mrc = mrc;
+            /* w may be gone once this is seen */
+            atomic_store_explicit(&w->done, 1, memory_order_release);
+            w = next;
+        }
+        ended_wake(gc);
     }
     if (gc->waiting > 0) {
         pthread_cond_signal(&gc->slot);     /* the next leader */
@@ -188,10 +223,12 @@ store_group_begin(struct store *st, MDB_txn **out, bool *lead)
         parent = gc->batch;
         pthread_mutex_unlock(&gc->lock);
         mrc = mdb_txn_begin(st->lmdb->env, parent, 0, out);
-        pthread_mutex_lock(&gc->lock);
         if (mrc == 0) {
-            break;
+            /* The slot is this thread's (child_open): nothing more to
+             * note under gc.lock, which is not taken again. */
+            return AP_OK;
         }
+        pthread_mutex_lock(&gc->lock);
         /* MDB_BAD_TXN: a child's failure marked the batch unusable (its
          * commit fails); the next batch may take this one. */
         gc->broken = true;
@@ -238,9 +275,7 @@ store_group_commit(struct store_txn *txn)
         }
         pthread_mutex_unlock(&gc->lock);
     } else if (mrc == 0) {
-        (void)sem_init(&w.ended, 0, 0);
         mrc = wait_batch_unlock(gc, &w);
-        sem_destroy(&w.ended);
     } else {
         pthread_mutex_unlock(&gc->lock);
     }
@@ -261,9 +296,7 @@ store_group_abort(struct store_txn *txn)
         pthread_mutex_unlock(&gc->lock);
     } else if (gc->members > 0) {
         /* It may have read their writes: not before they are durable. */
-        (void)sem_init(&w.ended, 0, 0);
         (void)wait_batch_unlock(gc, &w);
-        sem_destroy(&w.ended);
     } else {
         pthread_mutex_unlock(&gc->lock);
     }

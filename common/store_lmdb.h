@@ -7,8 +7,10 @@
 #define AP_COMMON_STORE_LMDB_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <lmdb.h>
 
@@ -34,6 +36,9 @@ struct group_commit {
     unsigned members;       /* children committed into batch */
     struct batch_waiter *waiters;   /* members and aborters of batch but
                                        its leader */
+    _Atomic uint32_t ended;         /* bumped at the end of each batch: the
+                                       word its waiters sleep on (futex),
+                                       outside gc.lock */
     struct store_stats stats;
 };
 

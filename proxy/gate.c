@@ -23,6 +23,14 @@
  * of how many connections their source has open, fewest first, so a
  * client's handshake never queues behind one address's flood.
  *
+ * Sockets are registered EPOLLONESHOT: a report disarms the socket, so a
+ * connection whose request is whole goes to a worker with no epoll_ctl,
+ * and the worker that answers it arms it again for the next request and
+ * gives it back without waking this thread when it need not (gate_done):
+ * one epoll_ctl and no wake-up per kept-alive request, where it was an
+ * EPOLL_CTL_DEL, an eventfd write and read, a wake-up and an
+ * EPOLL_CTL_ADD.
+ *
  * Memory per connection: the struct (~400 B) while it is silent; the TLS
  * context (mbedTLS: ~34 KiB of record buffers) from its first byte; the
  * request buffer (2 KiB, doubling up to frame_raw_cap()) while a request
@@ -47,6 +55,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "proxy/frame.h"
+#include "proxy/gate_ip.h"
 #include "proxy/gate_tls.h"
 
 enum phase { PH_TLS, PH_HEAD, PH_BODY, PH_IDLE, PH_LINGER, PH_READY,
@@ -67,12 +76,6 @@ enum counter {
 #define TRIM_MIN_PEAK 64
 #define HS_BUDGET_MS 5                  /* handshake work per loop turn */
 
-struct ipent {
-    unsigned char key[16];
-    unsigned count;
-    struct ipent *next;
-};
-
 /* An IPv4 or IPv6 socket address (what the listener accepts). */
 union inaddr {
     struct sockaddr sa;
@@ -89,8 +92,12 @@ struct gate_conn {
     struct gate_conn *next;
     struct gate_conn *ret_next;   /* on g->returned */
     bool keep_alive;              /* set by gate_done */
+    bool rearmed;                 /* set by gate_done: it re-armed the
+                                   * socket for the next request */
+    long long returned_ms;        /* set by gate_done: when */
     struct ipent *ip;
-    bool in_epoll;
+    bool in_epoll;                /* registered (EPOLLONESHOT) */
+    bool armed;                   /* and not yet reported since armed */
     uint32_t events;
     char *buf;
     size_t len;                   /* bytes in buf */
@@ -136,9 +143,7 @@ struct gate {
     /* the gate's thread only */
     struct list lists[PH__N];
     unsigned timeout[PH__N];      /* ms; 0: untimed */
-    struct ipent **ipt;
-    size_t ipt_mask;
-    uint64_t seed;
+    struct ip_table ipt;          /* connections per source address */
     unsigned nconns;
     unsigned inflight;
     unsigned peak_since_trim;
@@ -152,6 +157,12 @@ struct gate {
     size_t inbox_n;
     struct gate_conn *returned;
     bool stopping;
+    long long sleep_until;        /* 0 while the gate's thread is awake;
+                                   * else it looks at returned no later
+                                   * than this (monotonic ms) */
+    bool wants_returns;           /* it sleeps with requests waiting for
+                                   * a worker (max_inflight): every
+                                   * return wakes it */
 
     _Atomic uint64_t cnt[C__N];
     _Atomic uint64_t open;
@@ -210,85 +221,43 @@ set_phase(struct gate *g, struct gate_conn *c, enum phase ph, long long now)
     list_add(g, c, ph, now);
 }
 
-/* ------------------------------------------------------------ addresses */
-
+/* set_phase for a phase that began at since, before the connections at
+ * the list's tail may have entered theirs: c goes after the last one whose
+ * deadline is not later than c's, so the list stays in deadline order. */
 static void
-ip_key(const void *peer, size_t len, unsigned char key[16])
+set_phase_since(struct gate *g, struct gate_conn *c, enum phase ph,
+                long long since)
 {
-    const struct sockaddr *sa = peer;
+    struct list *l = &g->lists[ph];
+    struct gate_conn *after;
 
-    memset(key, 0, 16);
-    if (sa == NULL || len < sizeof(sa_family_t)) {
+    set_phase(g, c, ph, since);
+    after = c->prev;
+    if (after == NULL || after->deadline <= c->deadline) {
         return;
     }
-    if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-        const struct sockaddr_in *in = peer;
-
-        key[10] = key[11] = 0xff; /* as ::ffff:a.b.c.d */
-        memcpy(key + 12, &in->sin_addr, 4);
-    } else if (sa->sa_family == AF_INET6 &&
-               len >= sizeof(struct sockaddr_in6)) {
-        const struct sockaddr_in6 *in6 = peer;
-
-        memcpy(key, &in6->sin6_addr, 16);
-        if (!IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-            memset(key + 8, 0, 8); /* one /64 is one source */
-        }
+    while (after != NULL && after->deadline > c->deadline) {
+        after = after->prev;
     }
-}
-
-static size_t
-ip_hash(const struct gate *g, const unsigned char key[16])
-{
-    uint64_t h = 1469598103934665603ULL ^ g->seed;
-
-    for (int i = 0; i < 16; i++) {
-        h = (h ^ key[i]) * 1099511628211ULL;
+    list_del(g, c);
+    c->phase = ph;
+    c->prev = after;
+    c->next = after != NULL ? after->next : l->head;
+    if (after != NULL) {
+        after->next = c;
+    } else {
+        l->head = c;
     }
-    return (size_t)(h ^ (h >> 29)) & g->ipt_mask;
-}
-
-/* The entry of key, made with count 0 when absent; NULL without memory. */
-static struct ipent *
-ip_get(struct gate *g, const unsigned char key[16])
-{
-    size_t b = ip_hash(g, key);
-    struct ipent *e;
-
-    for (e = g->ipt[b]; e != NULL; e = e->next) {
-        if (memcmp(e->key, key, 16) == 0) {
-            return e;
-        }
-    }
-    e = calloc(1, sizeof(*e));
-    if (e == NULL) {
-        return NULL;
-    }
-    memcpy(e->key, key, 16);
-    e->next = g->ipt[b];
-    g->ipt[b] = e;
-    return e;
-}
-
-static void
-ip_put(struct gate *g, struct ipent *e)
-{
-    struct ipent **pp;
-
-    if (e == NULL || (e->count > 0 && --e->count > 0)) {
-        return;
-    }
-    for (pp = &g->ipt[ip_hash(g, e->key)]; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == e) {
-            *pp = e->next;
-            free(e);
-            return;
-        }
-    }
+    c->next->prev = c; /* c was the tail: something is after it */
 }
 
 /* ------------------------------------------------------------ closing */
 
+/* Arms c's socket for events (EPOLLONESHOT: one report, then the gate
+ * arms it again when it wants more), or for nothing (0). A socket that
+ * has just been reported is disarmed already, so a connection that goes
+ * to a worker costs no call here; the one call per request is the worker's
+ * re-arm (gate_done) or the gate's when it takes the connection back. */
 static void
 ep_want(struct gate *g, struct gate_conn *c, uint32_t events)
 {
@@ -296,21 +265,23 @@ ep_want(struct gate *g, struct gate_conn *c, uint32_t events)
     int op;
 
     if (events == 0) {
-        if (c->in_epoll) {
+        if (c->in_epoll && c->armed) {
             (void)epoll_ctl(g->ep, EPOLL_CTL_DEL, c->io.net.fd, NULL);
             c->in_epoll = false;
+            c->armed = false;
         }
         return;
     }
-    if (c->in_epoll && c->events == events) {
+    if (c->in_epoll && c->armed && c->events == events) {
         return;
     }
     memset(&ev, 0, sizeof(ev));
-    ev.events = events;
+    ev.events = events | EPOLLONESHOT;
     ev.data.ptr = c;
     op = c->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     if (epoll_ctl(g->ep, op, c->io.net.fd, &ev) == 0) {
         c->in_epoll = true;
+        c->armed = true;
         c->events = events;
     }
 }
@@ -328,11 +299,12 @@ static void
 conn_free(struct gate *g, struct gate_conn *c, int why)
 {
     list_del(g, c);
+    c->armed = c->in_epoll;
     ep_want(g, c, 0);
     gate_io_drop_tls(&c->io);
     drop_buf(c);
     close(c->io.net.fd);
-    ip_put(g, c->ip);
+    ip_put(&g->ipt, c->ip);
     free(c);
     g->nconns--;
     atomic_store_explicit(&g->open, g->nconns, memory_order_relaxed);
@@ -369,6 +341,7 @@ linger_drain(struct gate *g, struct gate_conn *c)
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            ep_want(g, c, EPOLLIN);
             return;
         }
         conn_free(g, c, C_NONE);
@@ -487,6 +460,7 @@ read_request(struct gate *g, struct gate_conn *c, long long now)
         }
         n = gate_io_recv(&c->io, c->buf + c->len, c->cap - c->len);
         if (n == -1) {
+            ep_want(g, c, EPOLLIN);
             return;
         }
         if (n <= 0) {
@@ -522,6 +496,7 @@ tls_step(struct gate *g, struct gate_conn *c, long long now)
     gate_tls_put(t);
     switch (hs) {
     case GATE_HS_WAIT:
+        ep_want(g, c, EPOLLIN);
         return;
     case GATE_HS_WANT_READ:
         ep_want(g, c, EPOLLIN);
@@ -579,7 +554,7 @@ take_accepted(struct gate *g, struct inbox_item *items, size_t n, long long now)
             count(g, C_REFUSED_TOTAL);
             continue;
         }
-        ip = ip_get(g, items[i].key);
+        ip = ip_get(&g->ipt, items[i].key);
         if (ip == NULL || ip->count >= g->lim.max_conns_per_ip) {
             close(fd);
             count(g, C_REFUSED_IP);
@@ -588,7 +563,7 @@ take_accepted(struct gate *g, struct inbox_item *items, size_t n, long long now)
         c = calloc(1, sizeof(*c));
         if (c == NULL) {
             ip->count++;
-            ip_put(g, ip);
+            ip_put(&g->ipt, ip);
             close(fd);
             continue;
         }
@@ -618,6 +593,19 @@ take_returned(struct gate *g, struct gate_conn *c, long long now, bool stopping)
     size_t left;
 
     g->inflight--;
+    if (c->rearmed) {
+        /* Idle, and its socket armed by gate_done already: the pause
+         * began when the worker gave it back. Stopping: linger below. */
+        c->rearmed = false;
+        c->armed = c->in_epoll = true;
+        c->events = EPOLLIN;
+        if (!stopping) {
+            frame_init(&c->fr, g->lim.max_head, g->lim.max_body);
+            drop_buf(c); /* idle connections keep no buffer */
+            set_phase_since(g, c, PH_IDLE, c->returned_ms);
+            return;
+        }
+    }
     if (!c->keep_alive || stopping) {
         conn_linger(g, c, now);
         return;
@@ -803,11 +791,52 @@ gate_main(void *arg)
 
     while (!stopping) {
         long long now = time_mono_ms();
-        int n = epoll_wait(g->ep, ev, 128, next_wait_ms(g, now));
-        bool woke = false;
+        int wait_ms = next_wait_ms(g, now);
+        int n;
+        size_t n_in;
+        struct inbox_item *swap;
+        struct gate_conn *ret;
+
+        /* Workers give connections back without waking this thread when
+         * it looks at them before they need it (gate_done): it says until
+         * when it sleeps, and does not sleep on what is there. */
+        pthread_mutex_lock(&g->mu);
+        if (g->returned != NULL || g->inbox_n > 0 || g->stopping) {
+            wait_ms = 0;
+        }
+        g->sleep_until = now + wait_ms;
+        g->wants_returns = g->lists[PH_READY].head != NULL;
+        pthread_mutex_unlock(&g->mu);
+        n = epoll_wait(g->ep, ev, 128, wait_ms);
 
         atomic_fetch_add_explicit(&g->turns, 1, memory_order_relaxed);
         now = time_mono_ms();
+        pthread_mutex_lock(&g->mu);
+        g->sleep_until = 0;
+        g->wants_returns = false;
+        swap = g->inbox;
+        g->inbox = g->work;
+        g->work = swap;
+        n_in = g->inbox_n;
+        g->inbox_n = 0;
+        ret = g->returned;
+        g->returned = NULL;
+        stopping = g->stopping;
+        pthread_mutex_unlock(&g->mu);
+        /* What came back first: the events below may be for those
+         * connections (a worker re-armed them). */
+        while (ret != NULL) {
+            struct gate_conn *next = ret->ret_next;
+
+            take_returned(g, ret, now, stopping);
+            ret = next;
+        }
+        take_accepted(g, g->work, stopping ? 0 : n_in, now);
+        if (stopping) {
+            for (size_t i = 0; i < n_in; i++) {
+                close(g->work[i].fd);
+            }
+        }
         /* Connections past their handshake first: a burst of handshakes
          * (~3 ms of CPU each) must not delay a request that has arrived. */
         for (int i = 0; i < n; i++) {
@@ -815,8 +844,13 @@ gate_main(void *arg)
 
             todo[i] = c != NULL && c->phase == PH_TLS;
             if (c == NULL) {
-                woke = true;
-            } else if (!todo[i]) {
+                uint64_t junk;
+
+                (void)!read(g->wake, &junk, sizeof(junk));
+                continue;
+            }
+            c->armed = false;   /* EPOLLONESHOT: reported once */
+            if (!todo[i]) {
                 conn_io(g, c, now); /* may free c, and only c */
             }
         }
@@ -831,40 +865,14 @@ gate_main(void *arg)
             }
         }
         sort_by_source_load(hs, nhs);
-        for (int i = 0; i < nhs && time_mono_ms() < now + HS_BUDGET_MS; i++) {
-            conn_io(g, hs[i], now);
+        for (int i = 0; i < nhs; i++) {
+            if (time_mono_ms() < now + HS_BUDGET_MS) {
+                conn_io(g, hs[i], now);
+            } else {
+                ep_want(g, hs[i], hs[i]->events); /* next turn */
+            }
         }
         now = time_mono_ms();
-        if (woke) {
-            uint64_t junk;
-            size_t n_in;
-            struct inbox_item *swap;
-            struct gate_conn *ret;
-
-            (void)!read(g->wake, &junk, sizeof(junk));
-            pthread_mutex_lock(&g->mu);
-            swap = g->inbox;
-            g->inbox = g->work;
-            g->work = swap;
-            n_in = g->inbox_n;
-            g->inbox_n = 0;
-            ret = g->returned;
-            g->returned = NULL;
-            stopping = g->stopping;
-            pthread_mutex_unlock(&g->mu);
-            take_accepted(g, g->work, stopping ? 0 : n_in, now);
-            if (stopping) {
-                for (size_t i = 0; i < n_in; i++) {
-                    close(g->work[i].fd);
-                }
-            }
-            while (ret != NULL) {
-                struct gate_conn *next = ret->ret_next;
-
-                take_returned(g, ret, now, stopping);
-                ret = next;
-            }
-        }
         expire(g, now);
         if (!stopping) {
             dispatch_ready(g, now);
@@ -959,17 +967,7 @@ gate_free(struct gate *g)
     for (size_t i = 0; i < g->inbox_n; i++) {
         close(g->inbox[i].fd);
     }
-    if (g->ipt != NULL) {
-        for (size_t b = 0; b <= g->ipt_mask; b++) {
-            while (g->ipt[b] != NULL) {
-                struct ipent *e = g->ipt[b];
-
-                g->ipt[b] = e->next;
-                free(e);
-            }
-        }
-    }
-    free(g->ipt);
+    ip_table_fini(&g->ipt);
     free(g->inbox);
     free(g->work);
     if (g->ep >= 0) {
@@ -991,7 +989,6 @@ gate_start(const struct gate_limits *lim, const char *tls_pem_file,
 {
     struct gate *g;
     struct epoll_event ev;
-    size_t buckets = 64;
     ap_err rc;
 
     g = calloc(1, sizeof(*g));
@@ -1014,15 +1011,11 @@ gate_start(const struct gate_limits *lim, const char *tls_pem_file,
     g->timeout[PH_IDLE] = lim->idle_ms;
     g->timeout[PH_LINGER] = LINGER_MS;
     fd_limit(g);
-    while (buckets < g->lim.max_conns && buckets < (1u << 20)) {
-        buckets *= 2;
-    }
-    g->ipt = calloc(buckets, sizeof(*g->ipt));
-    g->ipt_mask = buckets - 1;
-    g->seed = (uint64_t)time_mono_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)g;
     g->inbox = calloc(INBOX_MAX, sizeof(*g->inbox));
     g->work = calloc(INBOX_MAX, sizeof(*g->work));
-    if (g->ipt == NULL || g->inbox == NULL || g->work == NULL) {
+    if (ip_table_init(&g->ipt, g->lim.max_conns,
+                      (uint64_t)time_mono_ms() ^ (uint64_t)(uintptr_t)g) != AP_OK ||
+        g->inbox == NULL || g->work == NULL) {
         rc = AP_ENOMEM;
         goto fail;
     }
@@ -1103,17 +1096,53 @@ gate_accept(struct gate *g, int fd, const void *peer, size_t peer_len)
     wake(g);
 }
 
+/* The common end of a request: the connection stays open and nothing of
+ * the next request has been read (no bytes after this one in the buffer,
+ * none decrypted in TLS). The worker then arms the socket for the next
+ * request itself, and wakes the gate's thread only when that thread would
+ * not look at the returned connections before the idle deadline: under
+ * load it is awake anyway, and idle it wakes at least every second. The
+ * next request is then one event on the gate's thread, with no wake-up
+ * and no epoll_ctl of its own. Anything else (close, a pipelined request,
+ * stopping) goes through the gate's thread as before. */
 void
 gate_done(struct gate_conn *c, bool keep_alive)
 {
     struct gate *g = c->g;
+    long long now = time_mono_ms();
+    bool quiet = keep_alive && c->len == c->msg_len &&
+                 gate_io_pending(&c->io) == 0;
+    bool need_wake = true;
 
     pthread_mutex_lock(&g->mu);
     c->keep_alive = keep_alive;
+    c->rearmed = false;
+    c->returned_ms = now;
+    if (quiet && !g->stopping) {
+        struct epoll_event ev;
+
+        memset(&ev, 0, sizeof(ev));
+        ev.events = EPOLLIN | EPOLLONESHOT;
+        ev.data.ptr = c;
+        /* Registered since its request was read, and disarmed by the
+         * report of its last bytes: MOD arms it again. */
+        c->rearmed = c->in_epoll &&
+                     epoll_ctl(g->ep, EPOLL_CTL_MOD, c->io.net.fd, &ev) == 0;
+    }
     c->ret_next = g->returned;
     g->returned = c;
+    /* The gate's thread is awake (it looks before it sleeps), or asleep
+     * no later than the idle deadline with no request waiting for the
+     * worker this one frees. */
+    if (c->rearmed && !g->wants_returns &&
+        (g->sleep_until == 0 || g->timeout[PH_IDLE] == 0 ||
+         g->sleep_until <= now + g->timeout[PH_IDLE])) {
+        need_wake = false;
+    }
     pthread_mutex_unlock(&g->mu);
-    wake(g);
+    if (need_wake) {
+        wake(g);
+    }
 }
 
 void

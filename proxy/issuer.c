@@ -17,10 +17,13 @@
  * the request id noted during the submission, rest/exec when configured)
  * it looks the request up and adopts what it finds; a "not found" is only
  * believed lookup_grace seconds after the lost call started (the PKI may
- * still be working on it). Where it cannot ask (Vault, step-ca, local, or
- * the lookup cannot tell), it submits again and records the possible
+ * still be working on it). Where it cannot ask (Vault, step-ca, or the
+ * lookup cannot tell), it submits again and records the possible
  * duplicate (audit "pki.possible_duplicate", STORE_RECONCILE for
- * `acmeproxy reconcile`). A PENDING answer stores "pkiRef" in the
+ * `acmeproxy reconcile`). The embedded CA (ADAPTER_CAP_IN_PROCESS) gets
+ * no "pkiInflight" before its submission: nothing outside the process
+ * changes, so one that a crash cuts short issued nothing and the next run
+ * signs again (issuer_note_first). A PENDING answer stores "pkiRef" in the
  * transaction that schedules the poll, and polling is idempotent.
  *
  * A certificate that fails a check after issuance is revoked at the PKI
@@ -822,6 +825,34 @@ judge_retry(struct run *r)
 /* Calls the PKI (lookup, then submit or poll) and decides the outcome in
  * r->o. true: record it; false: nothing to record, *result says what the
  * job does (JOB_DONE when the order ended meanwhile, else a backoff). */
+bool
+issuer_note_first(unsigned caps, bool lost)
+{
+    return (caps & ADAPTER_CAP_IN_PROCESS) == 0 || lost;
+}
+
+/* issue_mark_inflight for r's job; false (with *result: the job's end
+ * or its backoff) when the run stops here. */
+static bool
+mark_inflight(struct run *r, const char *dup_why, cJSON *lookup_answer,
+              long long *result)
+{
+    ap_err rc = issue_mark_inflight(r->app, r->job, &r->in, dup_why,
+                                    lookup_answer);
+
+    if (rc == AP_ENOTFOUND) {
+        *result = JOB_DONE;     /* the order ended meanwhile */
+        return false;
+    }
+    if (rc != AP_OK) {
+        log_err("issuer", "order=%s: cannot record the submission: %s",
+                r->job->target, ap_strerror(rc));
+        *result = jobs_backoff_ms(r->job);
+        return false;
+    }
+    return true;
+}
+
 static bool
 call_pki(struct run *r, long long *result)
 {
@@ -835,7 +866,6 @@ call_pki(struct run *r, long long *result)
     long long lost_at = r->in.order.pki_inflight;
     bool lost = lost_at != 0 && ref == NULL;
     struct issue_note_ctx nctx;
-    ap_err rc;
 
     r->call = ref != NULL && app->adapter->poll != NULL ? "poll"
               : lost && app->adapter->lookup != NULL    ? "lookup"
@@ -850,15 +880,15 @@ call_pki(struct run *r, long long *result)
         return true;
     }
     if (strcmp(r->call, "submit") == 0) {
-        rc = issue_mark_inflight(app, job, &r->in, dup_why, lookup_answer);
-        if (rc == AP_ENOTFOUND) {
-            *result = JOB_DONE;     /* the order ended meanwhile */
-            return false;
-        }
-        if (rc != AP_OK) {
-            log_err("issuer", "order=%s: cannot record the submission: %s",
-                    order_id, ap_strerror(rc));
-            *result = jobs_backoff_ms(job);
+        /* An in-process adapter's submission that the process's death cuts
+         * short issued nothing: no note before it, unless it is to record
+         * a possible duplicate or a lookup's answer. */
+        bool note_first = issuer_note_first(app->adapter->caps,
+                                            lost || dup_why != NULL ||
+                                                lookup_answer != NULL);
+
+        if (note_first &&
+            !mark_inflight(r, dup_why, lookup_answer, result)) {
             return false;
         }
         nctx.app = app;
@@ -869,6 +899,13 @@ call_pki(struct run *r, long long *result)
                                           &r->res);
         r->req.note_ref = NULL;
         r->req.note_ctx = NULL;
+        /* Not issued nor refused (a retry): the note then, late, for
+         * pkiStarted, which retry_timeout counts from. */
+        if (!note_first && r->outcome != ADAPTER_ISSUED &&
+            r->outcome != ADAPTER_REJECTED &&
+            !mark_inflight(r, NULL, NULL, result)) {
+            return false;
+        }
     }
     r->now = time_now();
     r->now_ms = jobs_now_ms();

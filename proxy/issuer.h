@@ -77,4 +77,13 @@ long long issuer_retry_delay_ms(unsigned attempts, unsigned retry_after,
                                 long long now_ms, long long deadline_ms,
                                 unsigned jitter_permille);
 
+/* Whether a submission needs its durable pkiInflight note before it goes
+ * out (pure, for the unit tests): always, but for an adapter with
+ * ADAPTER_CAP_IN_PROCESS (caps) when nothing is to be recorded with the
+ * note (lost: an earlier submission's answer was lost; a possible
+ * duplicate or a lookup's answer go with the note). Such an adapter's
+ * submission that the process's death cuts short issued nothing anybody
+ * holds; its note, if the answer is a retry, is written after it. */
+bool issuer_note_first(unsigned caps, bool lost);
+
 #endif /* AP_PROXY_ISSUER_H */

@@ -5,7 +5,9 @@
 #    per-address cap high enough not to matter. conn_test.py checks strict
 #    framing (duplicate or conflicting Content-Length, Transfer-Encoding
 #    with Content-Length: 400; long target 414; large head 431; large body
-#    413), pipelining, Expect: 100-continue and two deadlines.
+#    413), pipelining, Expect: 100-continue and two deadlines, and that
+#    16 kept-alive connections sending at once (4 workers) are served
+#    without waiting on the gate's sleep.
 # 2. connattack holds, from 127.0.0.1 for 20 s, 300 idle TCP connections,
 #    60 stalled TLS handshakes, 60 slowloris heads and 20 slow bodies (each
 #    opened again when closed), while acmebench runs 10 complete ACME flows

@@ -235,6 +235,33 @@ def framing():
         not_ok("idle_keep_alive_closed_at_its_deadline", repr(e))
 
 
+def queued(conns=16, rounds=8, bound=4.0):
+    """More kept-alive requests at once than the proxy has workers (4):
+    the ones the gate holds back must go to a worker as soon as one is
+    free. A worker that gave its connection back without waking the gate's
+    thread left them waiting up to a second each (~1 s per wave of 4)."""
+    name = "requests_over_max_inflight_served_without_delay"
+    try:
+        socks = [tls() for _ in range(conns)]
+        req = b"GET /directory HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        answered = 0
+        t0 = time.monotonic()
+        for _ in range(rounds):
+            for s in socks:
+                s.sendall(req)
+            for s in socks:
+                status, _, _, _ = read_response(s, deadline=10)
+                answered += status == 200
+        dt = time.monotonic() - t0
+        check(name, answered == conns * rounds and dt < bound,
+              f"{answered} of {conns * rounds} answered in {dt:.2f} s "
+              f"(bound {bound} s)")
+        for s in socks:
+            s.close()
+    except Exception as e:  # noqa: BLE001
+        not_ok(name, repr(e))
+
+
 def cap():
     socks = []
     for _ in range(20):
@@ -293,6 +320,7 @@ def load(seconds=3.0, clients=24):
 
 if MODE == "framing":
     framing()
+    queued()
 elif MODE == "cap":
     cap()
 elif MODE == "load":

@@ -2123,8 +2123,8 @@ test_registry(void **state)
     assert_non_null(ops);
     assert_string_equal(ops->name, "local");
     assert_int_equal(ops->abi, ADAPTER_ABI);
-    assert_int_equal(ops->caps,
-                     ADAPTER_CAP_REVOKE | ADAPTER_CAP_CONCURRENT);
+    assert_int_equal(ops->caps, ADAPTER_CAP_REVOKE | ADAPTER_CAP_CONCURRENT |
+                                    ADAPTER_CAP_IN_PROCESS);
     assert_null(ops->poll);
     for (k = 0; ops->config_keys[k] != NULL; k++) {
         if (strcmp(ops->config_keys[k], "validity_days") == 0) {

@@ -2,7 +2,10 @@
  * transient failure (issuer_retry_delay_ms): backoff, Retry-After, jitter,
  * and retry_timeout as a deadline (issue 19: with retry_timeout = 20 an
  * order went invalid only after 26-32 s, a try being sent after the 20 s;
- * no try may start after it, and the last wait is cut to it). */
+ * no try may start after it, and the last wait is cut to it). And which
+ * submissions go out without a durable pkiInflight note first
+ * (issuer_note_first, issue 18): only the embedded CA's, and only when
+ * no earlier answer was lost. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -11,6 +14,9 @@
 
 #include "test/unit/rows.h"
 
+#include <string.h>
+
+#include "adapters/adapter.h"
 #include "proxy/issuer.h"
 
 struct delay_row {
@@ -94,6 +100,33 @@ test_deadline_sequence(void **state)
     assert_int_equal(tries, 6);
 }
 
+/* Only an adapter whose submit changes nothing outside the process may
+ * skip the note: every PKI reached over the network keeps it. */
+static void
+test_note_first(void **state)
+{
+    static const char *const remote[] = { "ejbca", "vault", "adcs",
+                                          "stepca", "rest", "exec" };
+    const struct adapter_ops *local = adapter_find("local");
+
+    (void)state;
+    assert_non_null(local);
+    assert_true((local->caps & ADAPTER_CAP_IN_PROCESS) != 0);
+    assert_false(issuer_note_first(local->caps, false));
+    assert_true(issuer_note_first(local->caps, true));
+    for (size_t i = 0; i < sizeof(remote) / sizeof(remote[0]); i++) {
+        const struct adapter_ops *a = adapter_find(remote[i]);
+
+        assert_non_null(a);
+        if ((a->caps & ADAPTER_CAP_IN_PROCESS) != 0) {
+            print_error("%s claims ADAPTER_CAP_IN_PROCESS\n", remote[i]);
+        }
+        assert_true((a->caps & ADAPTER_CAP_IN_PROCESS) == 0);
+        assert_true(issuer_note_first(a->caps, false));
+        assert_true(issuer_note_first(a->caps, true));
+    }
+}
+
 int
 main(void)
 {
@@ -110,6 +143,8 @@ main(void)
     }
     add_test(&l, "retry_timeout 20 s: no try after it", test_deadline_sequence,
              NULL);
+    add_test(&l, "only the embedded CA submits before the in-flight note",
+             test_note_first, NULL);
     failed = _cmocka_run_group_tests("issuer", l.tests, l.n, NULL, NULL);
     free(l.tests);
     return failed;
