@@ -563,9 +563,15 @@ on_commit(void *arg, unsigned tables, bool remote)
         (void)drain(a);
         return;
     }
+    /* Only the commit that finds the drainer idle wakes it: while
+     * pending is set it is waiting out its coalescing window (or about to
+     * drain), which a wake per commit would only interrupt (a futex call
+     * and two context switches per commit, for nothing). */
     pthread_mutex_lock(&a->wake_lock);
-    a->pending = true;
-    pthread_cond_signal(&a->wake);
+    if (!a->pending) {
+        a->pending = true;
+        pthread_cond_signal(&a->wake);
+    }
     pthread_mutex_unlock(&a->wake_lock);
 }
 

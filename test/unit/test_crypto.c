@@ -212,14 +212,14 @@ static void
 test_id_request(void **state)
 {
     enum { N = 4096 };
-    char (*ids)[ID_LEN + 1] = calloc(N, sizeof(*ids));
-    char small[ID_LEN];
+    char (*ids)[ID_RANDOM_LEN + 1] = calloc(N, sizeof(*ids));
+    char small[ID_RANDOM_LEN];
 
     (void)state;
     assert_non_null(ids);
     for (int i = 0; i < N; i++) {
         assert_int_equal(id_request(ids[i], sizeof(ids[i])), AP_OK);
-        assert_int_equal(strlen(ids[i]), ID_LEN);
+        assert_int_equal(strlen(ids[i]), ID_RANDOM_LEN);
         assert_true(id_is_valid(ids[i]));
         assert_int_not_equal(ids[i][0], '-');
     }
