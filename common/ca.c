@@ -37,6 +37,7 @@
 #include "common/ca_cert.h"
 #include "common/ca_keys.h"
 #include "common/fileio.h"
+#include "common/spki.h"
 
 #define CA_SKEW_SEC 60            /* not_before backdating, seconds */
 #define CA_ROOT_YEARS 20
@@ -71,35 +72,11 @@ struct ca_defer {
     atomic_bool ready;             /* set (release) once loaded */
 };
 
-/* A SubjectPublicKeyInfo (RFC 5280 §4.1.2.7) as two parts, decoded by
- * OpenSSL's ASN.1 templates without building the key: d2i_X509_PUBKEY
- * would decode it through the OpenSSL 3.0 provider decoders. */
-typedef struct {
-    X509_ALGOR *alg;
-    ASN1_BIT_STRING *key;
-} CA_SPKI;
-
-ASN1_SEQUENCE(CA_SPKI) = {
-    ASN1_SIMPLE(CA_SPKI, alg, X509_ALGOR),
-    ASN1_SIMPLE(CA_SPKI, key, ASN1_BIT_STRING),
-} static_ASN1_SEQUENCE_END(CA_SPKI)
-
-/* RSAPublicKey (RFC 8017 §A.1.1), the subjectPublicKey of rsaEncryption. */
-typedef struct {
-    ASN1_INTEGER *n;
-    ASN1_INTEGER *e;
-} CA_RSAPUB;
-
-ASN1_SEQUENCE(CA_RSAPUB) = {
-    ASN1_SIMPLE(CA_RSAPUB, n, ASN1_INTEGER),
-    ASN1_SIMPLE(CA_RSAPUB, e, ASN1_INTEGER),
-} static_ASN1_SEQUENCE_END(CA_RSAPUB)
-
 /* What a leaf is made of, after the checks of ca_issue: exactly one of
  * key and spki is set. */
 struct leaf_spec {
     EVP_PKEY *key;                 /* a key we made, or NULL */
-    const CA_SPKI *spki;           /* the subject's key as sent, or NULL */
+    const SPKI_PARTS *spki;           /* the subject's key as sent, or NULL */
     unsigned ku;                   /* keyUsage bits for that key */
     const char *const *dns_names;
     size_t n_dns_names;
@@ -691,9 +668,9 @@ ca_intermediate_pem(const struct ca *ca)
 /* ---- leaves -------------------------------------------------------- */
 
 static void
-spki_free(CA_SPKI *spki)
+spki_free(SPKI_PARTS *spki)
 {
-    ASN1_item_free((ASN1_VALUE *)spki, ASN1_ITEM_rptr(CA_SPKI));
+    ASN1_item_free((ASN1_VALUE *)spki, ASN1_ITEM_rptr(SPKI_PARTS));
 }
 
 /* The modulus size of the RSAPublicKey in key (every byte): AP_EPARSE
@@ -704,12 +681,12 @@ rsa_bits(const ASN1_BIT_STRING *key, int *bits)
     const unsigned char *der = ASN1_STRING_get0_data(key);
     const unsigned char *p = der;
     int len = ASN1_STRING_length(key);
-    CA_RSAPUB *rsa;
+    RSA_PUB_PARTS *rsa;
     BIGNUM *n = NULL;
     ap_err rc = AP_EPARSE;
 
-    rsa = (CA_RSAPUB *)ASN1_item_d2i(NULL, &p, len,
-                                     ASN1_ITEM_rptr(CA_RSAPUB));
+    rsa = (RSA_PUB_PARTS *)ASN1_item_d2i(NULL, &p, len,
+                                     ASN1_ITEM_rptr(RSA_PUB_PARTS));
     if (rsa != NULL && p == der + len &&
         ASN1_STRING_type(rsa->n) == V_ASN1_INTEGER &&
         ASN1_STRING_type(rsa->e) == V_ASN1_INTEGER) {
@@ -721,7 +698,7 @@ rsa_bits(const ASN1_BIT_STRING *key, int *bits)
         rc = *bits > 0 ? AP_OK : AP_EPARSE;
     }
     BN_free(n);
-    ASN1_item_free((ASN1_VALUE *)rsa, ASN1_ITEM_rptr(CA_RSAPUB));
+    ASN1_item_free((ASN1_VALUE *)rsa, ASN1_ITEM_rptr(RSA_PUB_PARTS));
     return rc;
 }
 
@@ -729,7 +706,7 @@ rsa_bits(const ASN1_BIT_STRING *key, int *bits)
  * sent, into x's subjectPublicKeyInfo. X509_set_pubkey would need the
  * decoded key and re-encode it through OpenSSL 3.0's encoders. */
 static ap_err
-spki_set(X509 *x, const CA_SPKI *spki)
+spki_set(X509 *x, const SPKI_PARTS *spki)
 {
     const ASN1_OBJECT *aobj = NULL;
     const void *pval = NULL;
@@ -899,7 +876,7 @@ out:
  * positive modulus and nothing after it. *out (free with spki_free) set
  * only on AP_OK. */
 static ap_err
-spki_read(const unsigned char *der, size_t len, CA_SPKI **out, unsigned *ku,
+spki_read(const unsigned char *der, size_t len, SPKI_PARTS **out, unsigned *ku,
           char *errbuf, size_t errlen)
 {
     static const int curves[] = { NID_X9_62_prime256v1, NID_secp384r1,
@@ -908,7 +885,7 @@ spki_read(const unsigned char *der, size_t len, CA_SPKI **out, unsigned *ku,
     const unsigned char *p = der;
     const ASN1_OBJECT *aobj = NULL;
     const void *pval = NULL;
-    CA_SPKI *spki = NULL;
+    SPKI_PARTS *spki = NULL;
     int ptype = V_ASN1_UNDEF;
     int bits = 0;
     int nid;
@@ -922,8 +899,8 @@ spki_read(const unsigned char *der, size_t len, CA_SPKI **out, unsigned *ku,
         ca_errf(errbuf, errlen, "public key of %zu bytes", len);
         return AP_EPARSE;
     }
-    spki = (CA_SPKI *)ASN1_item_d2i(NULL, &p, (long)len,
-                                    ASN1_ITEM_rptr(CA_SPKI));
+    spki = (SPKI_PARTS *)ASN1_item_d2i(NULL, &p, (long)len,
+                                    ASN1_ITEM_rptr(SPKI_PARTS));
     /* Both kinds of key are whole bytes: no unused bits (which the BIT
      * STRING decoder keeps in the low 3 bits of flags). */
     if (spki == NULL || p != der + len ||
@@ -1005,7 +982,7 @@ ca_issue(struct ca *ca, const struct ca_issue_req *req, char **cert_pem,
 {
     ap_err rc = AP_EINTERNAL;
     struct leaf_spec spec;
-    CA_SPKI *spki = NULL;
+    SPKI_PARTS *spki = NULL;
     unsigned ku = 0;
     char *pem = NULL;
 

@@ -37,31 +37,9 @@
 #include <openssl/x509v3.h>
 
 #include "common/jwk_int.h"
+#include "common/spki.h"
 
 /* ---- the request's templates ------------------------------------- */
-
-/* SubjectPublicKeyInfo (RFC 5280 §4.1.2.7) as X509_PUBKEY's template
- * has it, without building the key. */
-typedef struct {
-    X509_ALGOR *alg;
-    ASN1_BIT_STRING *key;
-} CSR_SPKI;
-
-ASN1_SEQUENCE(CSR_SPKI) = {
-    ASN1_SIMPLE(CSR_SPKI, alg, X509_ALGOR),
-    ASN1_SIMPLE(CSR_SPKI, key, ASN1_BIT_STRING),
-} static_ASN1_SEQUENCE_END(CSR_SPKI)
-
-/* RSAPublicKey (RFC 8017 §A.1.1). */
-typedef struct {
-    ASN1_INTEGER *n;
-    ASN1_INTEGER *e;
-} CSR_RSAPUB;
-
-ASN1_SEQUENCE(CSR_RSAPUB) = {
-    ASN1_SIMPLE(CSR_RSAPUB, n, ASN1_INTEGER),
-    ASN1_SIMPLE(CSR_RSAPUB, e, ASN1_INTEGER),
-} static_ASN1_SEQUENCE_END(CSR_RSAPUB)
 
 /* CertificationRequestInfo (RFC 2986 §4.1), its encoding kept as
  * received (ASN1_ENCODING) for the signature check. The attributes are
@@ -71,14 +49,14 @@ typedef struct {
     ASN1_ENCODING enc;
     ASN1_INTEGER *version;
     X509_NAME *subject;
-    CSR_SPKI *spki;
+    SPKI_PARTS *spki;
     STACK_OF(X509_ATTRIBUTE) *attributes;
 } CSR_INFO;
 
 ASN1_SEQUENCE_enc(CSR_INFO, enc, 0) = {
     ASN1_SIMPLE(CSR_INFO, version, ASN1_INTEGER),
     ASN1_SIMPLE(CSR_INFO, subject, X509_NAME),
-    ASN1_SIMPLE(CSR_INFO, spki, CSR_SPKI),
+    ASN1_SIMPLE(CSR_INFO, spki, SPKI_PARTS),
     ASN1_IMP_SET_OF_OPT(CSR_INFO, attributes, X509_ATTRIBUTE, 0),
 } static_ASN1_SEQUENCE_END_ref(CSR_INFO, CSR_INFO)
 
@@ -244,7 +222,7 @@ static const struct {
  * want it: a named curve of ours and an uncompressed point, which
  * OpenSSL must take as a point of that curve (*pkey). */
 static ap_err
-ec_key(const CSR_SPKI *spki, struct crypto_csr *csr, EVP_PKEY **pkey,
+ec_key(const SPKI_PARTS *spki, struct crypto_csr *csr, EVP_PKEY **pkey,
        char *errbuf, size_t errlen)
 {
     const unsigned char *pt = ASN1_STRING_get0_data(spki->key);
@@ -294,14 +272,14 @@ ec_key(const CSR_SPKI *spki, struct crypto_csr *csr, EVP_PKEY **pkey,
  * OpenSSL must take as a key (*pkey). RFC 3279 §2.3.1: the parameters
  * are NULL (absent is taken too, and written as NULL in pubkey_der). */
 static ap_err
-rsa_key(CSR_SPKI *spki, struct crypto_csr *csr, EVP_PKEY **pkey,
+rsa_key(SPKI_PARTS *spki, struct crypto_csr *csr, EVP_PKEY **pkey,
         char *errbuf, size_t errlen)
 {
     const unsigned char *der = ASN1_STRING_get0_data(spki->key);
     const unsigned char *p = der;
     long len = ASN1_STRING_length(spki->key);
     int ptype = V_ASN1_UNDEF;
-    CSR_RSAPUB *rsa = NULL;
+    RSA_PUB_PARTS *rsa = NULL;
     BIGNUM *n = NULL;
     BIGNUM *e = NULL;
     ap_err rc = AP_EPARSE;
@@ -318,8 +296,8 @@ rsa_key(CSR_SPKI *spki, struct crypto_csr *csr, EVP_PKEY **pkey,
         rc = AP_ENOMEM;
         goto out;
     }
-    rsa = (CSR_RSAPUB *)ASN1_item_d2i(NULL, &p, len,
-                                      ASN1_ITEM_rptr(CSR_RSAPUB));
+    rsa = (RSA_PUB_PARTS *)ASN1_item_d2i(NULL, &p, len,
+                                      ASN1_ITEM_rptr(RSA_PUB_PARTS));
     if (rsa == NULL || p != der + len ||
         ASN1_STRING_type(rsa->n) != V_ASN1_INTEGER ||
         ASN1_STRING_type(rsa->e) != V_ASN1_INTEGER) {
@@ -353,7 +331,7 @@ rsa_key(CSR_SPKI *spki, struct crypto_csr *csr, EVP_PKEY **pkey,
 out:
     BN_free(n);
     BN_free(e);
-    ASN1_item_free((ASN1_VALUE *)rsa, ASN1_ITEM_rptr(CSR_RSAPUB));
+    ASN1_item_free((ASN1_VALUE *)rsa, ASN1_ITEM_rptr(RSA_PUB_PARTS));
     return rc;
 }
 
@@ -361,7 +339,7 @@ out:
  * SubjectPublicKeyInfo, and the key for the signature check (*pkey,
  * caller frees). */
 static ap_err
-describe_key(CSR_SPKI *spki, struct crypto_csr *csr, EVP_PKEY **pkey,
+describe_key(SPKI_PARTS *spki, struct crypto_csr *csr, EVP_PKEY **pkey,
              char *errbuf, size_t errlen)
 {
     const ASN1_OBJECT *aobj = NULL;
@@ -401,7 +379,7 @@ describe_key(CSR_SPKI *spki, struct crypto_csr *csr, EVP_PKEY **pkey,
      * crypto_key_spki_der and certificates carry): the decoded fields of
      * a key in that form already (named curve, uncompressed point, as
      * checked above; RSA with NULL parameters) re-encoded. */
-    n = ASN1_item_i2d((ASN1_VALUE *)spki, &enc, ASN1_ITEM_rptr(CSR_SPKI));
+    n = ASN1_item_i2d((ASN1_VALUE *)spki, &enc, ASN1_ITEM_rptr(SPKI_PARTS));
     if (n <= 0) {
         set_err(errbuf, errlen, "cannot encode the CSR key");
         rc = AP_EINTERNAL;

@@ -27,6 +27,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/buf.h"
+#include "common/spki.h"
 #include "common/x509_int.h"
 
 /* X509_NAME_print_ex as RFC 2253 asks (RDNs most specific first, short
@@ -107,23 +108,13 @@ out:
  * accept (d2i_X509 builds the key only opportunistically and accepts a
  * certificate whose key it cannot read). */
 typedef struct {
-    X509_ALGOR *alg;
-    ASN1_BIT_STRING *key;
-} X509_RAW_SPKI;
-
-ASN1_SEQUENCE(X509_RAW_SPKI) = {
-    ASN1_SIMPLE(X509_RAW_SPKI, alg, X509_ALGOR),
-    ASN1_SIMPLE(X509_RAW_SPKI, key, ASN1_BIT_STRING),
-} static_ASN1_SEQUENCE_END(X509_RAW_SPKI)
-
-typedef struct {
     ASN1_INTEGER *version;
     ASN1_INTEGER *serial;
     X509_ALGOR *signature;
     X509_NAME *issuer;
     X509_VAL *validity;
     X509_NAME *subject;
-    X509_RAW_SPKI *key;
+    SPKI_PARTS *key;
     ASN1_BIT_STRING *issuer_uid;
     ASN1_BIT_STRING *subject_uid;
     STACK_OF(X509_EXTENSION) *extensions;
@@ -136,7 +127,7 @@ ASN1_SEQUENCE(X509_RAW_TBS) = {
     ASN1_SIMPLE(X509_RAW_TBS, issuer, X509_NAME),
     ASN1_SIMPLE(X509_RAW_TBS, validity, X509_VAL),
     ASN1_SIMPLE(X509_RAW_TBS, subject, X509_NAME),
-    ASN1_SIMPLE(X509_RAW_TBS, key, X509_RAW_SPKI),
+    ASN1_SIMPLE(X509_RAW_TBS, key, SPKI_PARTS),
     ASN1_IMP_OPT(X509_RAW_TBS, issuer_uid, ASN1_BIT_STRING, 1),
     ASN1_IMP_OPT(X509_RAW_TBS, subject_uid, ASN1_BIT_STRING, 2),
     ASN1_EXP_SEQUENCE_OF_OPT(X509_RAW_TBS, extensions, X509_EXTENSION, 3),

@@ -1,0 +1,14 @@
+/* common/spki.c: the templates of common/spki.h. */
+#include "common/spki.h"
+
+#include <openssl/asn1t.h>
+
+ASN1_SEQUENCE(SPKI_PARTS) = {
+    ASN1_SIMPLE(SPKI_PARTS, alg, X509_ALGOR),
+    ASN1_SIMPLE(SPKI_PARTS, key, ASN1_BIT_STRING),
+} ASN1_SEQUENCE_END(SPKI_PARTS)
+
+ASN1_SEQUENCE(RSA_PUB_PARTS) = {
+    ASN1_SIMPLE(RSA_PUB_PARTS, n, ASN1_INTEGER),
+    ASN1_SIMPLE(RSA_PUB_PARTS, e, ASN1_INTEGER),
+} ASN1_SEQUENCE_END(RSA_PUB_PARTS)
