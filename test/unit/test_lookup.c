@@ -9,13 +9,12 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "test/unit/rows.h"
+#include "test/unit/tmpdir.h"
 
 #include "adapters/adapters_int.h"
 #include "common/ca.h"
@@ -94,27 +93,6 @@ pem_b64(const char *pem)
     return out;
 }
 
-static void
-rmtree(const char *dir)
-{
-    char path[256];
-    struct dirent *e;
-    DIR *d = opendir(dir);
-
-    if (d == NULL) {
-        return;
-    }
-    for (e = readdir(d); e != NULL; e = readdir(d)) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
-            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) <
-                (int)sizeof(path)) {
-            (void)unlink(path);
-        }
-    }
-    closedir(d);
-    (void)rmdir(dir);
-}
-
 static int
 group_setup(void **state)
 {
@@ -179,7 +157,7 @@ group_teardown(void **state)
     free(ours_b64);
     free(ours_b64b64);
     free(other_b64);
-    rmtree(tmpdir);
+    tmpdir_remove(tmpdir);
     crypto_fini();
     return 0;
 }
