@@ -4,6 +4,7 @@
 #include "common/ca_cert.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/ca_keys.h"
+#include "common/randpool.h"
 
 #define CA_DNS_NAME_MAX 253       /* RFC 1035, without a trailing dot */
 #define CA_TIME_MAX 253402300799LL /* 9999-12-31T23:59:59Z */
@@ -68,8 +70,22 @@ ca_validity_set(X509 *x, long long nb, long long na)
 
 /* ---- certificate pieces -------------------------------------------- */
 
+/* randpool's fill function: OpenSSL's generator (RAND_bytes). */
+static bool
+serial_fill(unsigned char *out, size_t len)
+{
+    if (len > INT_MAX || RAND_bytes(out, (int)len) != 1) {
+        ERR_clear_error();
+        return false;
+    }
+    return true;
+}
+
 /* RFC 5280 §4.1.2.2: positive, at most 20 octets; CA/B Forum: at least
- * 64 bits from a CSPRNG. Always 16 octets with a non-zero first one. */
+ * 64 bits from a CSPRNG. Always 16 octets with a non-zero first one.
+ * The octets come from RAND_bytes through the thread's pool
+ * (common/randpool.h: one RAND_bytes, and its getpid, per 512 bytes
+ * instead of per certificate; every byte handed out once, then wiped). */
 static ap_err
 serial_set(X509 *x)
 {
@@ -78,7 +94,7 @@ serial_set(X509 *x)
     BIGNUM *bn = NULL;
     ap_err rc = AP_ECRYPTO;
 
-    if (RAND_bytes(bin, sizeof(bin)) != 1) {
+    if (!randpool_get(bin, sizeof(bin), serial_fill)) {
         return AP_ECRYPTO;
     }
     bin[0] &= 0x7f;

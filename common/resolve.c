@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -39,7 +40,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <ares.h>
 
@@ -439,6 +443,66 @@ chan_key(bool custom, const char *resolver, int timeout, char *key,
              st.st_mtim.tv_nsec, timeout);
 }
 
+/* c-ares' socket calls, ours (ares_set_socket_functions) only so that a
+ * socket is made non-blocking and close-on-exec in the socket() call
+ * itself: c-ares makes its own sockets so with three fcntl calls each,
+ * one socket per lookup (issue 18: a system call is dear here), and
+ * leaves the set-up of sockets it did not make to their maker. Nothing
+ * else changes: no bind (the kernel picks a random source port for each
+ * socket, as before), the same connect, reads and writes; TCP (answers
+ * that did not fit in UDP) gets TCP_NODELAY, as c-ares would set. */
+static ares_socket_t
+sock_open(int domain, int type, int protocol, void *user)
+{
+    int fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+
+    (void)user;
+    if (fd >= 0 && type == SOCK_STREAM) {
+        int one = 1;
+
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    return fd >= 0 ? (ares_socket_t)fd : ARES_SOCKET_BAD;
+}
+
+static int
+sock_close(ares_socket_t fd, void *user)
+{
+    (void)user;
+    return close(fd);
+}
+
+static int
+sock_connect(ares_socket_t fd, const struct sockaddr *sa, ares_socklen_t len,
+             void *user)
+{
+    (void)user;
+    return connect(fd, sa, len);
+}
+
+static ares_ssize_t
+sock_recvfrom(ares_socket_t fd, void *buf, size_t len, int flags,
+              struct sockaddr *from, ares_socklen_t *from_len, void *user)
+{
+    (void)user;
+    return recvfrom(fd, buf, len, flags, from, from_len);
+}
+
+static ares_ssize_t
+sock_sendv(ares_socket_t fd, const struct iovec *iov, int n, void *user)
+{
+    (void)user;
+    return writev(fd, iov, n);
+}
+
+static const struct ares_socket_functions sock_funcs = {
+    .asocket = sock_open,
+    .aclose = sock_close,
+    .aconnect = sock_connect,
+    .arecvfrom = sock_recvfrom,
+    .asendv = sock_sendv,
+};
+
 /* Builds a new channel into *ch. */
 static ap_err
 chan_build(bool custom, const struct sockaddr_storage *ss, int timeout,
@@ -473,6 +537,7 @@ chan_build(bool custom, const struct sockaddr_storage *ss, int timeout,
                  ares_strerror(st));
         return st == ARES_ENOMEM ? AP_ENOMEM : AP_ENET;
     }
+    ares_set_socket_functions(*ch, &sock_funcs, NULL);
     if (custom) {
         /* Exactly this server, whatever resolv.conf says. */
         memset(&node, 0, sizeof(node));

@@ -23,6 +23,8 @@ struct store_claims {
     size_t n;
     size_t cap;
     int journal_fd;       /* -1 until the first note */
+    long long journal_len; /* bytes in the journal as this process wrote
+                              them; -1: not known (fstat) */
     char *journal_path;
 };
 

@@ -219,11 +219,14 @@ journal_open_locked(struct store_claims *c)
             log_err("store", "%s: %s: starts of jobs are not on record",
                     c->journal_path, strerror(errno));
         }
+        c->journal_len = -1; /* what was there: fstat at the next look */
     }
 }
 
 /* Appends "<mark> <id>\n" (S: a start, E: an end). Not synced: it is
- * there for the next start after the death of this process. */
+ * there for the next start after the death of this process. Counts the
+ * bytes in journal_len, so that journal_compact_locked needs no fstat per
+ * job (issue 18). */
 static void
 journal_note_locked(struct store_claims *c, char mark, const char *id)
 {
@@ -235,13 +238,19 @@ journal_note_locked(struct store_claims *c, char mark, const char *id)
         return;
     }
     n = snprintf(line, sizeof(line), "%c %s\n", mark, id);
-    if (n > 0 && (size_t)n < sizeof(line) &&
-        write(c->journal_fd, line, (size_t)n) != n) {
+    if (n <= 0 || (size_t)n >= sizeof(line)) {
+        return;
+    }
+    if (write(c->journal_fd, line, (size_t)n) != n) {
         log_err("store", "%s: %s", c->journal_path, strerror(errno));
+        c->journal_len = -1; /* a part may have been written */
+    } else if (c->journal_len >= 0) {
+        c->journal_len += n;
     }
 }
 
-/* Rewrites a journal grown past JOURNAL_MAX with the live claims only. */
+/* Rewrites a journal grown past JOURNAL_MAX with the live claims only.
+ * Its size is journal_len, or fstat's when that is not known. */
 static void
 journal_compact_locked(struct store_claims *c)
 {
@@ -249,8 +258,16 @@ journal_compact_locked(struct store_claims *c)
     char *tmp = NULL;
     int fd;
 
-    if (c->journal_fd == -1 || fstat(c->journal_fd, &sb) != 0 ||
-        sb.st_size < JOURNAL_MAX ||
+    if (c->journal_fd == -1) {
+        return;
+    }
+    if (c->journal_len < 0) {
+        if (fstat(c->journal_fd, &sb) != 0) {
+            return;
+        }
+        c->journal_len = (long long)sb.st_size;
+    }
+    if (c->journal_len < JOURNAL_MAX ||
         asprintf(&tmp, "%s.tmp", c->journal_path) < 0) {
         return;
     }
@@ -259,8 +276,10 @@ journal_compact_locked(struct store_claims *c)
               0600);
     if (fd != -1) {
         int old = c->journal_fd;
+        long long old_len = c->journal_len;
 
         c->journal_fd = fd;
+        c->journal_len = 0;
         for (size_t i = 0; i < c->n; i++) {
             journal_note_locked(c, 'S', c->ids[i]);
         }
@@ -269,6 +288,7 @@ journal_compact_locked(struct store_claims *c)
         } else {
             close(fd);
             c->journal_fd = old;
+            c->journal_len = old_len;
         }
     }
     free(tmp);
@@ -905,9 +925,13 @@ store_job_recover(struct store_txn *txn, long long now_ms, size_t *n)
     }
     /* The journal starts again. (A crash before this transaction commits
      * loses these counts; the next death of the process counts anew.) */
-    if (rc == AP_OK && c->journal_fd != -1 &&
-        ftruncate(c->journal_fd, 0) != 0) {
-        log_err("store", "%s: %s", c->journal_path, strerror(errno));
+    if (rc == AP_OK && c->journal_fd != -1) {
+        if (ftruncate(c->journal_fd, 0) != 0) {
+            log_err("store", "%s: %s", c->journal_path, strerror(errno));
+            c->journal_len = -1;
+        } else {
+            c->journal_len = 0;
+        }
     }
     pthread_mutex_unlock(&c->lock);
     id_list_fini(&l);

@@ -9,7 +9,11 @@
  *   cN.chain.test     CNAME c<N+1>.chain.test (an endless chain, as an
  *                     authoritative-only server answers it: one hop each);
  *                     any other name under chain.test: CNAME c1.chain.test
+ *   tc.test           over UDP: an empty answer with TC set (too big for
+ *                     UDP); over TCP: A 127.0.0.3 (AAAA: no records)
  *   anything else     NOERROR without records
+ * The same port takes TCP too (two-byte length, then the message; the
+ * connection served until the client closes it or 1 s of silence).
  * In black-hole mode it reads every query and never answers. Queries are
  * parsed with libc's ns_initparse; answers are the query's header and
  * question with one record appended (built with ns_put16/ns_put32 and
@@ -35,10 +39,12 @@
 
 struct dnsstub {
     int fd;
+    int tcp_fd;                /* listening, same port */
     unsigned port;
     bool blackhole;
     unsigned delay_ms;
     atomic_int queries;        /* received so far */
+    atomic_int tcp_queries;    /* of which over TCP */
     atomic_bool stop;
     pthread_t thread;
 };
@@ -57,7 +63,7 @@ dnsstub_sleep_ms(unsigned ms)
  * reply. */
 static inline size_t
 dnsstub_reply(const unsigned char *q, size_t qlen, unsigned char *r,
-              size_t rmax)
+              size_t rmax, bool tcp)
 {
     ns_msg m;
     ns_rr rr;
@@ -79,7 +85,18 @@ dnsstub_reply(const unsigned char *q, size_t qlen, unsigned char *r,
     if (strcasecmp(qname, "noaaaa.test") == 0 && ns_rr_type(rr) == ns_t_aaaa) {
         return 0;
     }
-    if (strcasecmp(qname, "noaaaa.test") == 0 && ns_rr_type(rr) == ns_t_a) {
+    if (strcasecmp(qname, "tc.test") == 0 && !tcp) {
+        memcpy(r, q, qlen);
+        r[2] = (unsigned char)(0x80 | 0x04 | 0x02 | (q[2] & 0x01)); /* TC */
+        r[3] = 0x80;
+        return qlen;
+    }
+    if (strcasecmp(qname, "tc.test") == 0 && ns_rr_type(rr) == ns_t_a) {
+        rtype = ns_t_a;
+        rdlen = 4;
+        inet_pton(AF_INET, "127.0.0.3", rdata);
+    } else if (strcasecmp(qname, "noaaaa.test") == 0 &&
+               ns_rr_type(rr) == ns_t_a) {
         rtype = ns_t_a;
         rdlen = 4;
         inet_pton(AF_INET, "127.0.0.2", rdata);
@@ -131,6 +148,57 @@ dnsstub_reply(const unsigned char *q, size_t qlen, unsigned char *r,
     return len;
 }
 
+/* Reads exactly len bytes from fd within 1 s; false at EOF or silence. */
+static inline bool
+dnsstub_read_all(int fd, unsigned char *p, size_t len)
+{
+    while (len > 0) {
+        struct pollfd pfd = { .fd = fd, .events = POLLIN, .revents = 0 };
+        ssize_t n;
+
+        if (poll(&pfd, 1, 1000) <= 0) {
+            return false;
+        }
+        n = read(fd, p, len);
+        if (n <= 0) {
+            return false;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/* Serves one TCP connection until the client closes it. */
+static inline void
+dnsstub_tcp(struct dnsstub *s, int c)
+{
+    unsigned char q[512];
+    unsigned char r[1026];
+    unsigned char hdr[2];
+
+    while (!atomic_load(&s->stop) && dnsstub_read_all(c, hdr, 2)) {
+        size_t qlen = ((size_t)hdr[0] << 8) | hdr[1];
+        size_t rlen;
+
+        if (qlen == 0 || qlen > sizeof(q) || !dnsstub_read_all(c, q, qlen)) {
+            break;
+        }
+        atomic_fetch_add(&s->queries, 1);
+        atomic_fetch_add(&s->tcp_queries, 1);
+        rlen = dnsstub_reply(q, qlen, r + 2, sizeof(r) - 2, true);
+        if (rlen == 0) {
+            continue;
+        }
+        r[0] = (unsigned char)(rlen >> 8);
+        r[1] = (unsigned char)(rlen & 0xff);
+        if (write(c, r, rlen + 2) != (ssize_t)(rlen + 2)) {
+            break;
+        }
+    }
+    close(c);
+}
+
 static inline void *
 dnsstub_main(void *arg)
 {
@@ -139,13 +207,26 @@ dnsstub_main(void *arg)
     unsigned char r[1024];
 
     while (!atomic_load(&s->stop)) {
-        struct pollfd pfd = { .fd = s->fd, .events = POLLIN, .revents = 0 };
+        struct pollfd pfd[2] = {
+            { .fd = s->fd, .events = POLLIN, .revents = 0 },
+            { .fd = s->tcp_fd, .events = POLLIN, .revents = 0 },
+        };
         struct sockaddr_storage from;
         socklen_t fromlen = sizeof(from);
         ssize_t n;
         size_t rlen;
 
-        if (poll(&pfd, 1, 50) <= 0) {
+        if (poll(pfd, 2, 50) <= 0) {
+            continue;
+        }
+        if ((pfd[1].revents & POLLIN) != 0) {
+            int c = accept4(s->tcp_fd, NULL, NULL, SOCK_CLOEXEC);
+
+            if (c >= 0) {
+                dnsstub_tcp(s, c);
+            }
+        }
+        if ((pfd[0].revents & POLLIN) == 0) {
             continue;
         }
         n = recvfrom(s->fd, q, sizeof(q), 0, (struct sockaddr *)&from,
@@ -158,7 +239,7 @@ dnsstub_main(void *arg)
             continue;
         }
         dnsstub_sleep_ms(s->delay_ms);
-        rlen = dnsstub_reply(q, (size_t)n, r, sizeof(r));
+        rlen = dnsstub_reply(q, (size_t)n, r, sizeof(r), false);
         if (rlen > 0) {
             (void)sendto(s->fd, r, rlen, 0, (struct sockaddr *)&from,
                          fromlen);
@@ -167,32 +248,63 @@ dnsstub_main(void *arg)
     return NULL;
 }
 
+/* Binds a UDP socket to a free port of 127.0.0.1 and a TCP listener to
+ * the same port (a few tries: that port's TCP side may be taken). */
+static inline int
+dnsstub_bind(struct dnsstub *s)
+{
+    for (int i = 0; i < 20; i++) {
+        struct sockaddr_in sa;
+        socklen_t salen = sizeof(sa);
+        int one = 1;
+
+        s->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        s->tcp_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s->fd < 0 || s->tcp_fd < 0) {
+            break;
+        }
+        (void)setsockopt(s->tcp_fd, SOL_SOCKET, SO_REUSEADDR, &one,
+                         sizeof(one));
+        memset(&sa, 0, sizeof(sa));
+        sa.sin_family = AF_INET;
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (bind(s->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+            getsockname(s->fd, (struct sockaddr *)&sa, &salen) == 0 &&
+            bind(s->tcp_fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+            listen(s->tcp_fd, 8) == 0) {
+            s->port = ntohs(sa.sin_port);
+            return 0;
+        }
+        close(s->fd);
+        close(s->tcp_fd);
+    }
+    if (s->fd >= 0) {
+        close(s->fd);
+    }
+    if (s->tcp_fd >= 0) {
+        close(s->tcp_fd);
+    }
+    return -1;
+}
+
 /* Starts a stub on 127.0.0.1 at a free port; 0 on success. */
 static inline int
 dnsstub_start(struct dnsstub *s, bool blackhole, unsigned delay_ms)
 {
-    struct sockaddr_in sa;
-    socklen_t salen = sizeof(sa);
-
     memset(s, 0, sizeof(*s));
     s->blackhole = blackhole;
     s->delay_ms = delay_ms;
     atomic_init(&s->queries, 0);
+    atomic_init(&s->tcp_queries, 0);
     atomic_init(&s->stop, false);
-    s->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (s->fd < 0) {
+    if (dnsstub_bind(s) != 0) {
         return -1;
     }
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(s->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        getsockname(s->fd, (struct sockaddr *)&sa, &salen) != 0 ||
-        pthread_create(&s->thread, NULL, dnsstub_main, s) != 0) {
+    if (pthread_create(&s->thread, NULL, dnsstub_main, s) != 0) {
         close(s->fd);
+        close(s->tcp_fd);
         return -1;
     }
-    s->port = ntohs(sa.sin_port);
     return 0;
 }
 
@@ -202,6 +314,7 @@ dnsstub_stop(struct dnsstub *s)
     atomic_store(&s->stop, true);
     pthread_join(s->thread, NULL);
     close(s->fd);
+    close(s->tcp_fd);
 }
 
 #endif /* AP_TEST_UNIT_DNSSTUB_H */

@@ -782,6 +782,28 @@ test_chan_per_thread(void **state)
     dnsstub_stop(&one);
 }
 
+/* An answer too big for UDP (TC set) is asked for again over TCP, on the
+ * socket c-ares gets from resolve.c's socket functions. */
+static void
+test_tcp_fallback(void **state)
+{
+    struct dnsstub one;
+    struct resolve_result *r = calloc(1, sizeof(*r));
+    char res[64];
+
+    (void)state;
+    assert_non_null(r);
+    assert_int_equal(dnsstub_start(&one, false, 0), 0);
+    snprintf(res, sizeof(res), "127.0.0.1:%u", one.port);
+    assert_int_equal(resolve_host(res, "tc.test", time_mono_ms() + 4000, r),
+                     AP_OK);
+    assert_int_equal(r->n, 1);
+    assert_string_equal(r->addrs[0], "127.0.0.3");
+    assert_true(atomic_load(&one.tcp_queries) >= 2); /* AAAA and A */
+    dnsstub_stop(&one);
+    free(r);
+}
+
 /* ---- runner -------------------------------------------------------- */
 
 
@@ -818,6 +840,8 @@ main(void)
     add_test(&l, "channel: used again after a cancelled query",
              test_chan_after_cancel, NULL);
     add_test(&l, "channel: one per thread", test_chan_per_thread, NULL);
+    add_test(&l, "lookup: a truncated answer is asked again over TCP",
+             test_tcp_fallback, NULL);
     failed = _cmocka_run_group_tests("resolve", l.tests, l.n, NULL, NULL);
     free(l.tests);
     return failed;

@@ -20,6 +20,7 @@
 #include "test/unit/tmpdir.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -944,6 +945,55 @@ test_jobs_recover(void **state)
     assert_int_equal(job_field(f, "i:a", "starts"), 1);
 }
 
+#ifndef STORE_TEST_PG
+/* The journal of starts and ends is rewritten with the live claims once
+ * it passes 1 MiB (its size counted as written, not asked with fstat per
+ * job): it stays bounded, and a claim held across the rewrite still comes
+ * back after the death of the process. */
+static void
+test_jobs_journal_compacts(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn;
+    char id[STORE_MAX_KEY + 1];
+    char busy[301];
+    char path[128];
+    struct stat sb;
+    size_t n = 0;
+    off_t peak = 0;
+
+    memset(busy, 'x', sizeof(busy) - 1);
+    busy[0] = 'i';
+    busy[1] = ':';
+    busy[sizeof(busy) - 1] = '\0';
+    job_put(f, "i:held", 100);
+    job_put(f, busy, 200);
+    job_claim(f, "i", 1000, id, sizeof(id), NULL);
+    assert_string_equal(id, "i:held");
+    snprintf(path, sizeof(path), "%s/job-starts", f->dir);
+    /* 2,000 starts and ends of 303 bytes each: 1.2 MB written. */
+    for (int i = 0; i < 2000; i++) {
+        job_claim(f, "i", 1000, id, sizeof(id), NULL);
+        assert_string_equal(id, busy);
+        store_job_unclaim(f->st, busy);
+        assert_int_equal(stat(path, &sb), 0);
+        if (sb.st_size > peak) {
+            peak = sb.st_size;
+        }
+    }
+    assert_true(peak >= 1024 * 1024 - 303);
+    assert_true(peak < 1024 * 1024 + 2 * 303);
+    assert_true(sb.st_size < 1024 * 1024 / 2); /* rewritten since */
+    store_reopen(f);
+    txn = begin(f, true);
+    assert_int_equal(store_job_recover(txn, 3000, &n), AP_OK);
+    assert_int_equal(store_commit(txn), AP_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(job_field(f, "i:held", "starts"), 1);
+    assert_int_equal(job_field(f, busy, "starts"), 0);
+}
+#endif
+
 /* Records written by an older version: "due" in seconds, no index. */
 static void
 test_jobs_reindex_old(void **state)
@@ -1137,6 +1187,10 @@ main(void)
              test_jobs_recover, NULL);
     add_test(&l, "jobs: old records get their due order",
              test_jobs_reindex_old, NULL);
+#ifndef STORE_TEST_PG
+    add_test(&l, "jobs: the journal is rewritten past 1 MiB",
+             test_jobs_journal_compacts, NULL);
+#endif
     add_test(&l, "jobs: bad ids", test_jobs_bad, NULL);
     ADD_ROWS(&l, order_put_rows, test_order_put);
 #ifndef STORE_TEST_PG
