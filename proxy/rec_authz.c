@@ -5,6 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/b64url.h"
+#include "common/crypto.h"
+#include "common/id.h"
+
 static const char *const status_names[] = { "pending", "valid", "invalid",
                                             "deactivated", "expired",
                                             "revoked" };
@@ -436,6 +440,333 @@ read_chall(struct rec_reader *r, const cJSON *v,
     c->status = (enum chall_status)status;
 }
 
+/* ---- version 3: the compact form ----------------------------------------
+ *
+ * {"v":3,"i":<dns name>|"ip":<address>,"w":true (wildcard),"a":<account>,
+ *  "o":<order>,"s":<status letter>,"e":<expires>,"t":<token seed>,
+ *  "c":<a letter per challenge URL index: its type, 'x' when dropped>,
+ *  "k":<a letter per index: its status; absent when all are pending>,
+ *  "d":<validated>,"ad":<address>,"vr":[<evidence, lean>],"er":<problem>,
+ *  "_":<spaces>}
+ * The evidence members (d, ad, vr, er) are those of the one decided
+ * challenge. An undecided record carries "_", spaces that reserve the room
+ * its decided form takes (AUTHZ_RESERVE), so the record never grows on its
+ * page (test/bench/README.md, "Record sizes"). A record this form cannot
+ * hold (another identifier type or challenge type, tokens not derived from
+ * a seed, evidence on more than one challenge or on an undecided one,
+ * members this version does not know) is written in version 2's form. */
+
+#define AUTHZ_VERSION_COMPACT 3
+/* The bytes an http-01 outcome adds to a pending record ("k", "d", "ad",
+ * "vr": 93 with address 127.0.0.1 and a 5-digit port, test/unit/
+ * test_rec_authz3.c): what "_" takes, its name and quotes included. */
+#define AUTHZ_RESERVE 93
+
+static const char status_letters[] = "pvider";    /* enum authz_status */
+static const char chall_letters[] = "prvi";       /* enum chall_status */
+_Static_assert(sizeof(status_letters) - 1 == AUTHZ__MAX, "status letters");
+_Static_assert(sizeof(chall_letters) - 1 == CHALL__MAX, "chall letters");
+
+static const struct {
+    char letter;
+    const char *type;
+} type_letters[] = { { 'h', "http-01" }, { 'd', "dns-01" },
+                     { 't', "tls-alpn-01" } };
+
+#define N_TYPE_LETTERS (sizeof(type_letters) / sizeof(type_letters[0]))
+
+static const char *const compact_known[] = { "v", "i", "ip", "w", "a", "o",
+                                             "s", "e", "t", "c", "k", "d",
+                                             "ad", "vr", "er", "_", NULL };
+
+ap_err
+rec_authz_token(const char *seed, const char *type, char *out, size_t outlen)
+{
+    static const char label[] = "acme-token";
+    unsigned char buf[sizeof(label) + 2 * (REC_MAX_ID + 1)];
+    unsigned char md[CRYPTO_SHA256_LEN];
+    size_t st = strlen(type);
+    size_t ss = strlen(seed);
+    size_t n = 0;
+    ap_err rc;
+
+    if (ss == 0 || ss > REC_MAX_ID || st > REC_MAX_ID) {
+        return AP_EINVAL;
+    }
+    memcpy(buf, label, sizeof(label));      /* with its NUL */
+    n = sizeof(label);
+    memcpy(buf + n, type, st + 1);
+    n += st + 1;
+    memcpy(buf + n, seed, ss);
+    n += ss;
+    crypto_sha256(buf, n, md);
+    rc = b64url_encode(md, sizeof(md), out, outlen);
+    explicit_bzero(buf, sizeof(buf));
+    explicit_bzero(md, sizeof(md));
+    return rc;
+}
+
+static char
+type_letter(const char *type)
+{
+    for (size_t i = 0; i < N_TYPE_LETTERS; i++) {
+        if (strcmp(type, type_letters[i].type) == 0) {
+            return type_letters[i].letter;
+        }
+    }
+    return '\0';
+}
+
+static const char *
+letter_type(char letter)
+{
+    for (size_t i = 0; i < N_TYPE_LETTERS; i++) {
+        if (letter == type_letters[i].letter) {
+            return type_letters[i].type;
+        }
+    }
+    return NULL;
+}
+
+static bool
+has_evidence(const struct challenge *c)
+{
+    return c->validated != 0 || c->address != NULL ||
+           c->validation_record != NULL || c->error != NULL;
+}
+
+/* Whether a fits the compact form; *ev: the index of the challenge whose
+ * evidence it holds (-1: none). */
+static bool
+compact_fits(const struct authz *a, long long *ev)
+{
+    bool dns = strcmp(a->ident.type, "dns") == 0;
+
+    *ev = -1;
+    if ((!dns && strcmp(a->ident.type, "ip") != 0) ||
+        a->ident.value == NULL || a->ident.extra != NULL ||
+        a->extra != NULL || (unsigned)a->status >= AUTHZ__MAX ||
+        (a->n_challs > 0 && a->seed[0] == '\0')) {
+        return false;
+    }
+    for (size_t i = 0; i < a->n_challs; i++) {
+        const struct challenge *c = &a->challs[i];
+        char token[TOKEN_LEN + 1];
+
+        if (!chall_kept(a, c)) {
+            continue;
+        }
+        if (type_letter(c->type) == '\0' || c->extra != NULL ||
+            (unsigned)c->status >= CHALL__MAX ||
+            rec_authz_token(a->seed, c->type, token, sizeof(token)) !=
+                AP_OK ||
+            strcmp(token, c->token) != 0) {
+            return false;
+        }
+        if (has_evidence(c)) {
+            if (*ev >= 0 || !chall_decided(c)) {
+                return false;
+            }
+            *ev = (long long)i;
+        }
+    }
+    return true;
+}
+
+/* a in the compact form (rec_authz_encode when compact_fits). */
+static ap_err
+encode_compact(const struct authz *a, long long ev, cJSON **out)
+{
+    struct rec_writer w = { AP_OK };
+    cJSON *obj = rec_write_object(&w);
+    char types[AUTHZ_MAX_CHALLENGES + 2];
+    char states[AUTHZ_MAX_CHALLENGES + 2];
+    char pad[AUTHZ_RESERVE + 1];
+    bool all_pending = true;
+    bool decided = a->status != AUTHZ_PENDING;
+    size_t n = a->n_challs;
+    char status[2] = { status_letters[a->status], '\0' };
+
+    for (size_t i = 0; i < n; i++) {
+        const struct challenge *c = &a->challs[i];
+        bool kept = chall_kept(a, c);
+
+        types[i] = kept ? type_letter(c->type) : 'x';
+        states[i] = kept ? chall_letters[c->status] : 'x';
+        all_pending = all_pending && states[i] == 'p';
+        decided = decided || (kept && chall_decided(c));
+    }
+    types[n] = states[n] = '\0';
+    rec_put_int(&w, obj, "v", AUTHZ_VERSION_COMPACT);
+    rec_put_str(&w, obj, strcmp(a->ident.type, "dns") == 0 ? "i" : "ip",
+                a->ident.value);
+    if (a->wildcard) {
+        rec_put_bool(&w, obj, "w", true);
+    }
+    rec_put_str(&w, obj, "a", a->account);
+    rec_put_str(&w, obj, "o", a->order);
+    rec_put_str(&w, obj, "s", status);
+    rec_put_int(&w, obj, "e", a->expires);
+    if (n > 0) {
+        rec_put_str(&w, obj, "t", a->seed);
+        rec_put_str(&w, obj, "c", types);
+    }
+    if (!all_pending) {
+        rec_put_str(&w, obj, "k", states);
+    }
+    if (ev >= 0) {
+        const struct challenge *c = &a->challs[ev];
+
+        if (c->validated != 0) {
+            rec_put_int(&w, obj, "d", c->validated);
+        }
+        rec_put_str(&w, obj, "ad", c->address);
+        if (c->validation_record != NULL) {
+            rec_put_item(&w, obj, "vr",
+                         lean_record(&w, c->validation_record, &a->ident,
+                                     c));
+        }
+        rec_put_problem(&w, obj, "er", c->error);
+    }
+    if (!decided) {
+        /* "k" (processing) takes its room out of the reserve */
+        size_t k = all_pending ? 0 : n + 7;
+        size_t len = AUTHZ_RESERVE > k + 6 ? AUTHZ_RESERVE - k - 6 : 0;
+
+        memset(pad, ' ', len);
+        pad[len] = '\0';
+        rec_put_str(&w, obj, "_", pad);
+    }
+    if (w.rc != AP_OK) {
+        cJSON_Delete(obj);
+        return w.rc;
+    }
+    *out = obj;
+    return AP_OK;
+}
+
+/* The challenges of compact record obj into out (its identifier read). */
+static void
+decode_compact_challs(struct rec_reader *r, const cJSON *obj,
+                      struct authz *out)
+{
+    const char *types = str_member(obj, "c");
+    const char *states = str_member(obj, "k");
+    struct challenge *ev = NULL;
+    size_t n;
+    long long validated = 0;
+
+    if (r->rc != AP_OK) {
+        return;
+    }
+    if (types == NULL) {
+        if (cJSON_HasObjectItem(obj, "c") || states != NULL ||
+            cJSON_HasObjectItem(obj, "k") || out->seed[0] != '\0') {
+            rec_read_fail(r, "\"c\" is not a string, or \"k\" or \"t\" "
+                             "without it");
+        }
+        n = 0;
+    } else {
+        n = strlen(types);
+    }
+    if (r->rc != AP_OK || n == 0) {
+        goto evidence;
+    }
+    if (n > AUTHZ_MAX_CHALLENGES + 1 || out->seed[0] == '\0' ||
+        (states == NULL && cJSON_HasObjectItem(obj, "k")) ||
+        (states != NULL && strlen(states) != n)) {
+        rec_read_fail(r, "\"c\", \"k\" or \"t\" do not fit together");
+        return;
+    }
+    out->challs = calloc(n, sizeof(*out->challs));
+    if (out->challs == NULL) {
+        r->rc = AP_ENOMEM;
+        (void)snprintf(r->why, sizeof(r->why), "out of memory");
+        return;
+    }
+    out->n_challs = n;
+    for (size_t i = 0; i < n && r->rc == AP_OK; i++) {
+        struct challenge *c = &out->challs[i];
+        const char *type = letter_type(types[i]);
+        char st = states != NULL ? states[i] : 'p';
+        const char *sl = st != '\0' ? strchr(chall_letters, st) : NULL;
+
+        if (types[i] == 'x' && (states == NULL || st == 'x')) {
+            drop_chall(c);
+            continue;
+        }
+        if (type == NULL || sl == NULL) {
+            rec_read_fail(r, "challenge %zu: type '%c' or status '%c' is "
+                             "not known", i, types[i], st);
+            return;
+        }
+        memcpy(c->type, type, strlen(type) + 1);
+        c->status = (enum chall_status)(sl - chall_letters);
+        if (rec_authz_token(out->seed, type, c->token, sizeof(c->token)) !=
+            AP_OK) {
+            rec_read_fail(r, "challenge %zu: no token", i);
+            return;
+        }
+        if (chall_decided(c)) {
+            if (ev != NULL) {
+                rec_read_fail(r, "more than one decided challenge");
+                return;
+            }
+            ev = c;
+        }
+    }
+evidence:
+    if (r->rc != AP_OK) {
+        return;
+    }
+    if (ev == NULL) {
+        if (cJSON_HasObjectItem(obj, "d") || cJSON_HasObjectItem(obj, "ad") ||
+            cJSON_HasObjectItem(obj, "vr") || cJSON_HasObjectItem(obj, "er")) {
+            rec_read_fail(r, "evidence without a decided challenge");
+        }
+        return;
+    }
+    rec_read_int(r, obj, "d", 0, REC_TIME_MAX, &validated, NULL);
+    ev->validated = validated;
+    rec_read_str(r, obj, "ad", REC_MAX_SHORT, &ev->address);
+    rec_read_tree(r, obj, "vr", cJSON_Array, &ev->validation_record);
+    full_record(r, &out->ident, ev);
+    rec_read_problem(r, obj, "er", &ev->error);
+}
+
+/* Decodes a version 3 record (rec_authz_decode). */
+static void
+decode_compact(struct rec_reader *r, const cJSON *obj, struct authz *out)
+{
+    const char *dns = str_member(obj, "i");
+    const char *ip = str_member(obj, "ip");
+    char status[2] = "";
+    const char *sl;
+
+    if ((dns == NULL) == (ip == NULL)) {
+        rec_read_fail(r, "not one of \"i\" and \"ip\"");
+        return;
+    }
+    memcpy(out->ident.type, dns != NULL ? "dns" : "ip",
+           dns != NULL ? sizeof("dns") : sizeof("ip"));
+    rec_read_str(r, obj, dns != NULL ? "i" : "ip", REC_MAX_SHORT,
+                 &out->ident.value);
+    rec_read_bool(r, obj, "w", &out->wildcard);
+    rec_read_buf(r, obj, "a", out->account, sizeof(out->account));
+    rec_read_buf(r, obj, "o", out->order, sizeof(out->order));
+    rec_read_buf(r, obj, "s", status, sizeof(status));
+    rec_read_int(r, obj, "e", 0, REC_TIME_MAX, &out->expires, NULL);
+    rec_read_buf(r, obj, "t", out->seed, sizeof(out->seed));
+    sl = status[0] != '\0' ? strchr(status_letters, status[0]) : NULL;
+    if (r->rc == AP_OK && sl == NULL) {
+        rec_read_fail(r, "status \"%s\" is not known", status);
+    }
+    out->status = sl != NULL ? (enum authz_status)(sl - status_letters)
+                             : AUTHZ_INVALID;
+    decode_compact_challs(r, obj, out);
+    rec_read_extra(r, obj, compact_known, &out->extra);
+}
+
 ap_err
 rec_authz_decode(const cJSON *obj, struct authz *out, char *why,
                  size_t whylen)
@@ -452,8 +783,12 @@ rec_authz_decode(const cJSON *obj, struct authz *out, char *why,
 
     memset(out, 0, sizeof(*out));
     rec_read_begin(&r, obj);
-    rec_read_int(&r, obj, "v", REC_VERSION, AUTHZ_VERSION_LEAN, &version,
+    rec_read_int(&r, obj, "v", REC_VERSION, AUTHZ_VERSION_COMPACT, &version,
                  NULL);
+    if (version == AUTHZ_VERSION_COMPACT) {
+        decode_compact(&r, obj, out);
+        goto kept;
+    }
     rec_read_buf(&r, obj, "id", out->id, sizeof(out->id));
     rec_read_buf(&r, obj, "account", out->account, sizeof(out->account));
     rec_read_buf(&r, obj, "order", out->order, sizeof(out->order));
@@ -489,6 +824,7 @@ rec_authz_decode(const cJSON *obj, struct authz *out, char *why,
     }
     rec_read_extra(&r, obj, known, &out->extra);
     out->status = (enum authz_status)status;
+kept:
     for (size_t i = 0; r.rc == AP_OK && i < out->n_challs; i++) {
         if (!chall_kept(out, &out->challs[i])) {
             drop_chall(&out->challs[i]); /* a version 1 record's */
@@ -535,11 +871,16 @@ ap_err
 rec_authz_encode(const struct authz *a, cJSON **out)
 {
     struct rec_writer w = { AP_OK };
-    cJSON *obj = rec_write_object(&w);
+    cJSON *obj;
     cJSON *arr;
     size_t next = 0;
+    long long ev;
 
     *out = NULL;
+    if (compact_fits(a, &ev)) {
+        return encode_compact(a, ev, out);
+    }
+    obj = rec_write_object(&w);
     rec_put_ident(&w, obj, "identifier", &a->ident);
     rec_put_int(&w, obj, "v", AUTHZ_VERSION_LEAN);
     rec_put_str(&w, obj, "account", a->account);

@@ -274,11 +274,10 @@ put_authz(struct store_txn *txn, const char *acct_id, const char *order_id,
     }
     if (rc == AP_OK) {
         /* proxy/authz.c: the account's newest authorization of the name,
-         * for reuse ("account/type/value") */
-        char key[STORE_MAX_KEY];
+         * for reuse (authz_index_key) */
+        char key[AUTHZ_INDEX_KEY_LEN + 1];
 
-        snprintf(key, sizeof(key), "%s/%s/%s", acct_id, ident->type,
-                 ident->value);
+        authz_index_key(acct_id, ident, key);
         rc = store_put(txn, STORE_ACCOUNT_AUTHZS, key, authz_id,
                        strlen(authz_id), false);
     }
