@@ -61,9 +61,10 @@ authz_new(const char *id, const char *account, const char *order,
     memcpy(out->ident.type, ident->type, sizeof(out->ident.type));
     rc = rec_set_str(&out->ident.value, value);
     if (rc == AP_OK) {
-        /* One stored random value; a token per challenge (RFC 8555
-         * §8.3-8.4 each carry one) derived from it (rec_authz_token). */
-        rc = id_token(out->seed, sizeof(out->seed));
+        /* One stored random value of 128 bits; a token per challenge
+         * (RFC 8555 §8.3-8.4 each carry one) derived from it
+         * (rec_authz_token). */
+        rc = id_random(out->seed, sizeof(out->seed));
     }
     for (size_t i = 0; rc == AP_OK && offer[i] != NULL; i++) {
         char token[TOKEN_LEN + 1];

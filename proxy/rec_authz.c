@@ -120,14 +120,37 @@ str_member(const cJSON *e, const char *name)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* The last member of object e (NULL: none). */
+static const cJSON *
+last_member(const cJSON *e)
+{
+    const cJSON *m = e->child;
+
+    while (m != NULL && m->next != NULL) {
+        m = m->next;
+    }
+    return m;
+}
+
+/* Whether e ends in "status": 200 (derived 's', compact records only). */
+static bool
+ends_in_200(const cJSON *e)
+{
+    const cJSON *m = last_member(e);
+
+    return m != NULL && strcmp(m->string, "status") == 0 &&
+           cJSON_IsNumber(m) && m->valuedouble == 200;
+}
+
 /* The entry e of challenge c of an authorization for ident as stored: a
- * new object (NULL: out of memory). */
+ * new object (NULL: out of memory). compact: a version 3 record's, which
+ * also leaves out a last "status": 200 ('s'). */
 static cJSON *
 lean_entry(const cJSON *e, const struct rec_ident *ident,
-           const struct challenge *c)
+           const struct challenge *c, bool compact)
 {
     char url[1024];
-    char derived[5];
+    char derived[6];
     size_t nd = 0;
     const char *host = str_member(e, "hostname");
     const char *have_url = str_member(e, "url");
@@ -164,6 +187,9 @@ lean_entry(const cJSON *e, const struct rec_ident *ident,
         strcmp(resolved->child->valuestring, c->address) == 0) {
         derived[nd++] = 'r';
     }
+    if (compact && ends_in_200(e)) {
+        derived[nd++] = 's';
+    }
     derived[nd] = '\0';
     out = cJSON_CreateObject();
     if (out == NULL) {
@@ -176,7 +202,8 @@ lean_entry(const cJSON *e, const struct rec_ident *ident,
             (strchr(derived, 'u') && strcmp(m->string, "url") == 0) ||
             (strchr(derived, 'a') && strcmp(m->string, "addressUsed") == 0) ||
             (strchr(derived, 'r') &&
-             strcmp(m->string, "addressesResolved") == 0)) {
+             strcmp(m->string, "addressesResolved") == 0) ||
+            (strchr(derived, 's') && m->next == NULL)) {
             continue;
         }
         copy = cJSON_Duplicate(m, 1);
@@ -197,7 +224,8 @@ lean_entry(const cJSON *e, const struct rec_ident *ident,
  * sets w's error). */
 static cJSON *
 lean_record(struct rec_writer *w, const cJSON *vr,
-            const struct rec_ident *ident, const struct challenge *c)
+            const struct rec_ident *ident, const struct challenge *c,
+            bool compact)
 {
     const cJSON *e;
     cJSON *arr;
@@ -211,7 +239,7 @@ lean_record(struct rec_writer *w, const cJSON *vr,
         return NULL;
     }
     cJSON_ArrayForEach(e, vr) {
-        cJSON *lean = lean_entry(e, ident, c);
+        cJSON *lean = lean_entry(e, ident, c, compact);
 
         if (lean == NULL || !cJSON_AddItemToArray(arr, lean)) {
             cJSON_Delete(lean);
@@ -236,10 +264,10 @@ move_member(cJSON *from, cJSON *to, const char *name)
 
 /* Puts the derived members of the stored entry *e back (replacing *e with
  * the whole entry). The challenge c's token and address and ident are
- * read. */
+ * read. compact: a version 3 record's ('s' too). */
 static void
 full_entry(struct rec_reader *r, cJSON **e, const struct rec_ident *ident,
-           const struct challenge *c)
+           const struct challenge *c, bool compact)
 {
     static const char *const order[] = { "url", "hostname", "port",
                                          "addressesResolved", "addressUsed",
@@ -249,17 +277,19 @@ full_entry(struct rec_reader *r, cJSON **e, const struct rec_ident *ident,
     char url[1024];
     cJSON *full;
     cJSON *m;
-    bool h, u, a, rs;
+    bool h, u, a, rs, st;
 
     if (!cJSON_IsObject(*e) || !cJSON_HasObjectItem(*e, DERIVED)) {
         return;
     }
-    if (derived == NULL || derived[strspn(derived, "huar")] != '\0' ||
-        strlen(derived) > 4) {
+    if (derived == NULL ||
+        derived[strspn(derived, compact ? "huars" : "huar")] != '\0' ||
+        strlen(derived) > 5) {
         rec_read_fail(r, "validationRecord: \"" DERIVED "\" is not of h, u, "
-                         "a, r");
+                         "a, r (s)");
         return;
     }
+    st = strchr(derived, 's') != NULL;
     h = strchr(derived, 'h') != NULL;
     u = strchr(derived, 'u') != NULL;
     a = strchr(derived, 'a') != NULL;
@@ -273,7 +303,8 @@ full_entry(struct rec_reader *r, cJSON **e, const struct rec_ident *ident,
         (a && (c->address == NULL ||
                cJSON_HasObjectItem(*e, "addressUsed"))) ||
         (rs && (c->address == NULL ||
-                cJSON_HasObjectItem(*e, "addressesResolved")))) {
+                cJSON_HasObjectItem(*e, "addressesResolved"))) ||
+        (st && cJSON_HasObjectItem(*e, "status"))) {
         rec_read_fail(r, "validationRecord: a derived member cannot be "
                          "made again");
         return;
@@ -311,6 +342,9 @@ full_entry(struct rec_reader *r, cJSON **e, const struct rec_ident *ident,
         cJSON_DetachItemViaPointer(*e, m);
         cJSON_AddItemToArray(full, m); /* an object's member keeps its name */
     }
+    if (st && cJSON_AddNumberToObject(full, "status", 200) == NULL) {
+        goto oom;
+    }
     *e = full;            /* the emptied entry goes when replaced */
     return;
 oom:
@@ -324,7 +358,7 @@ oom:
 /* Every entry of c's validationRecord, whole again. */
 static void
 full_record(struct rec_reader *r, const struct rec_ident *ident,
-            struct challenge *c)
+            struct challenge *c, bool compact)
 {
     cJSON *e;
 
@@ -335,7 +369,7 @@ full_record(struct rec_reader *r, const struct rec_ident *ident,
          e = e->next) {
         cJSON *whole = e;
 
-        full_entry(r, &whole, ident, c);
+        full_entry(r, &whole, ident, c, compact);
         if (whole != e) {
             /* replace in place: whole takes e's position */
             if (!cJSON_ReplaceItemViaPointer(c->validation_record, e,
@@ -434,7 +468,7 @@ read_chall(struct rec_reader *r, const cJSON *v,
     rec_read_str(r, v, "address", REC_MAX_SHORT, &c->address);
     rec_read_tree(r, v, "validationRecord", cJSON_Array,
                   &c->validation_record);
-    full_record(r, ident, c);
+    full_record(r, ident, c, false);
     rec_read_problem(r, v, "error", &c->error);
     rec_read_extra(r, v, chall_known, &c->extra);
     c->status = (enum chall_status)status;
@@ -458,9 +492,9 @@ read_chall(struct rec_reader *r, const cJSON *v,
 
 #define AUTHZ_VERSION_COMPACT 3
 /* The bytes an http-01 outcome adds to a pending record ("k", "d", "ad",
- * "vr": 93 with address 127.0.0.1 and a 5-digit port, test/unit/
+ * "vr": 81 with address 127.0.0.1 and a 5-digit port, test/unit/
  * test_rec_authz3.c): what "_" takes, its name and quotes included. */
-#define AUTHZ_RESERVE 93
+#define AUTHZ_RESERVE 81
 
 static const char status_letters[] = "pvider";    /* enum authz_status */
 static const char chall_letters[] = "prvi";       /* enum chall_status */
@@ -624,7 +658,7 @@ encode_compact(const struct authz *a, long long ev, cJSON **out)
         if (c->validation_record != NULL) {
             rec_put_item(&w, obj, "vr",
                          lean_record(&w, c->validation_record, &a->ident,
-                                     c));
+                                     c, true));
         }
         rec_put_problem(&w, obj, "er", c->error);
     }
@@ -730,7 +764,7 @@ evidence:
     ev->validated = validated;
     rec_read_str(r, obj, "ad", REC_MAX_SHORT, &ev->address);
     rec_read_tree(r, obj, "vr", cJSON_Array, &ev->validation_record);
-    full_record(r, &out->ident, ev);
+    full_record(r, &out->ident, ev, true);
     rec_read_problem(r, obj, "er", &ev->error);
 }
 
@@ -856,7 +890,8 @@ chall_object(struct rec_writer *w, const struct rec_ident *ident,
     rec_put_str(w, o, "address", c->address);
     if (c->validation_record != NULL) {
         rec_put_item(w, o, "validationRecord",
-                     lean_record(w, c->validation_record, ident, c));
+                     lean_record(w, c->validation_record, ident, c,
+                                 false));
     }
     rec_put_problem(w, o, "error", c->error);
     rec_put_extra(w, o, c->extra);

@@ -135,9 +135,10 @@ struct challenge *rec_authz_chall(const struct authz *a, size_t index);
 /* The token of the challenge of type in an authorization whose seed is
  * seed: the base64url of SHA-256("acme-token" NUL type NUL seed), 43
  * characters, into out (outlen > 43). Tokens of one authorization differ
- * by type, each with 256 bits from the seed (RFC 8555 §11.3: at least 128
- * bits of entropy), and none tells the seed or another token. AP_EINVAL
- * when out is too small or seed empty. */
+ * by type, each with the seed's entropy (authz_new: 128 random bits;
+ * RFC 8555 §11.3 asks at least 128), and none tells the seed or another
+ * token. AP_EINVAL when seed is empty or longer than REC_MAX_ID,
+ * AP_ETOOBIG (b64url) when out is too small. */
 AP_MUST_CHECK ap_err rec_authz_token(const char *seed, const char *type,
                                      char *out, size_t outlen);
 

@@ -25,6 +25,7 @@
 #include <cjson/cJSON.h>
 
 #include "common/crypto.h"
+#include "common/id.h"
 #include "proxy/authz.h"
 #include "proxy/rec_authz.h"
 #include "proxy/status.h"
@@ -175,7 +176,7 @@ test_life_valid(void **state)
     (void)state;
     new_authz(&a, "f0-0.r4cbfa604.bench.test");
     assert_int_equal(a.n_challs, 3);
-    assert_int_equal(strlen(a.seed), 43);
+    assert_int_equal(strlen(a.seed), ID_RANDOM_LEN);   /* 128 bits */
     pending = round_trip(&a, "pending");
     a.challs[0].status = CHALL_PROCESSING;
     processing = round_trip(&a, "processing");
@@ -408,6 +409,14 @@ static const struct bad_row bad_rows[] = {
       V3 "\"i\":\"a\",\"s\":\"p\"," T "\"c\":\"hhhhhhhhhhhhhhhhhh\"}" },
     { "er not a problem",
       V3 "\"i\":\"a\",\"s\":\"i\"," T "\"c\":\"h\",\"k\":\"i\",\"er\":3}" },
+    { "vr derived s with a status there",
+      V3 "\"i\":\"a\",\"s\":\"v\"," T "\"c\":\"h\",\"k\":\"v\","
+         "\"vr\":[{\"port\":80,\"status\":200,\"derived\":\"s\"}]}" },
+    { "version 2: derived s is version 3's only",
+      "{\"v\":2,\"identifier\":{\"type\":\"dns\",\"value\":\"a\"},"
+      "\"status\":\"valid\",\"challenges\":[{\"type\":\"http-01\","
+      "\"status\":\"valid\",\"token\":\"t\",\"validationRecord\":"
+      "[{\"port\":80,\"derived\":\"s\"}]}]}" },
     { "v 4", "{\"v\":4,\"i\":\"a\",\"s\":\"p\"}" },
 };
 
