@@ -580,6 +580,7 @@ compact_fits(const struct authz *a, long long *ev)
     if ((!dns && strcmp(a->ident.type, "ip") != 0) ||
         a->ident.value == NULL || a->ident.extra != NULL ||
         a->extra != NULL || (unsigned)a->status >= AUTHZ__MAX ||
+        a->n_challs > AUTHZ_MAX_CHALLENGES + 1 ||
         (a->n_challs > 0 && a->seed[0] == '\0')) {
         return false;
     }

@@ -10,6 +10,9 @@
  * 2. The tokens and the index key are pinned (a stored record or index
  *    entry must read the same after an upgrade).
  * 3. What the compact form cannot hold is written as version 2.
+ * 3a. The index: entries under the key of before are found and replaced,
+ *    a hashed key that names another account's authorization is not
+ *    reused, and authorization ids of one process increase.
  * 4. Version 3 records that are not well formed: AP_ESTORE.
  * Records of versions 1 and 2: test/unit/test_records.c. */
 #include <setjmp.h>
@@ -19,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -26,10 +30,12 @@
 
 #include "common/crypto.h"
 #include "common/id.h"
+#include "common/store.h"
 #include "proxy/authz.h"
 #include "proxy/rec_authz.h"
 #include "proxy/status.h"
 #include "test/unit/rows.h"
+#include "test/unit/tmpdir.h"
 
 #define SEED_A "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 #define NOW 1796449796LL
@@ -364,6 +370,102 @@ test_falls_back(void **state)
     rec_authz_fini(&a);
 }
 
+/* A valid authorization of account for name, stored under id. */
+static void
+put_valid(struct store_txn *txn, const char *id, const char *account,
+          const char *name, long long expires)
+{
+    struct rec_ident ident = { "dns", (char *)(uintptr_t)name, NULL };
+    struct authz a;
+
+    assert_int_equal(authz_new(id, account, "ord", &ident, expires, &a),
+                     AP_OK);
+    assert_int_equal(status_challenge_outcome(&a, 0, true, NULL,
+                                              expires - 86400),
+                     AP_OK);
+    assert_int_equal(rec_authz_put(txn, id, &a, true), AP_OK);
+    rec_authz_fini(&a);
+}
+
+/* The account_authzs index: entries under the key of before are found
+ * (and replaced), a hashed key naming another account's authorization is
+ * not reused, and the ids of one order increase. */
+static void
+test_index_in_store(void **state)
+{
+    char dir[] = "/tmp/test_rec_authz3.XXXXXX";
+    char errbuf[200];
+    char id[REC_MAX_ID + 1];
+    char id2[REC_MAX_ID + 1];
+    char key[AUTHZ_INDEX_KEY_LEN + 1];
+    struct rec_ident www = { "dns", "www.a.test", NULL };
+    struct store *st = NULL;
+    struct store_txn *txn = NULL;
+    char *val = NULL;
+    long long now = time(NULL);
+    bool reused = false;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(store_open(&(struct store_config){ .dir = dir,
+                                                        .map_size_mb = 8 },
+                                &st, errbuf, sizeof(errbuf)),
+                     AP_OK);
+    assert_int_equal(store_begin(st, true, &txn), AP_OK);
+    /* reusable, under the key of before */
+    put_valid(txn, "azold1", "acct1", "www.a.test", now + 30 * 86400);
+    assert_int_equal(store_put(txn, STORE_ACCOUNT_AUTHZS,
+                               "acct1/dns/www.a.test", "azold1", 6, false),
+                     AP_OK);
+    assert_int_equal(authz_for_order(txn, "acct1", "ord2", &www, now,
+                                     now + 7 * 86400, false, id, sizeof(id),
+                                     &reused),
+                     AP_OK);
+    assert_true(reused);
+    assert_string_equal(id, "azold1");
+    /* expired, under the key of before: a new one replaces the entry */
+    put_valid(txn, "azold3", "acct3", "www.a.test", now - 10);
+    assert_int_equal(store_put(txn, STORE_ACCOUNT_AUTHZS,
+                               "acct3/dns/www.a.test", "azold3", 6, false),
+                     AP_OK);
+    assert_int_equal(authz_for_order(txn, "acct3", "ord3", &www, now,
+                                     now + 7 * 86400, false, id, sizeof(id),
+                                     &reused),
+                     AP_OK);
+    assert_false(reused);
+    assert_string_not_equal(id, "azold3");
+    assert_int_equal(store_get(txn, STORE_ACCOUNT_AUTHZS,
+                               "acct3/dns/www.a.test", &val, NULL),
+                     AP_ENOTFOUND);
+    authz_index_key("acct3", &www, key);
+    assert_int_equal(store_get(txn, STORE_ACCOUNT_AUTHZS, key, &val, NULL),
+                     AP_OK);
+    assert_string_equal(val, id);
+    free(val);
+    val = NULL;
+    /* found again under the new key, and reused */
+    assert_int_equal(authz_for_order(txn, "acct3", "ord4", &www, now,
+                                     now + 7 * 86400, false, id2,
+                                     sizeof(id2), &reused),
+                     AP_OK);
+    assert_false(reused);               /* still pending: not reusable */
+    assert_true(strcmp(id, id2) < 0);   /* ids of this process increase */
+    /* a hashed key that names another account's authorization */
+    authz_index_key("acct2", &www, key);
+    assert_int_equal(store_put(txn, STORE_ACCOUNT_AUTHZS, key, "azold1", 6,
+                               false),
+                     AP_OK);
+    assert_int_equal(authz_for_order(txn, "acct2", "ord5", &www, now,
+                                     now + 7 * 86400, false, id, sizeof(id),
+                                     &reused),
+                     AP_OK);
+    assert_false(reused);
+    assert_string_not_equal(id, "azold1");
+    store_abort(txn);
+    store_close(st);
+    tmpdir_remove(dir);
+}
+
 struct bad_row {
     const char *name;
     const char *json;
@@ -456,6 +558,8 @@ main(void)
     add_test(&l, "index key: pinned, distinct", test_index_key, NULL);
     add_test(&l, "what does not fit goes as version 2", test_falls_back,
              NULL);
+    add_test(&l, "index: entries of before, another account's, id order",
+             test_index_in_store, NULL);
     for (size_t i = 0; i < sizeof(bad_rows) / sizeof(bad_rows[0]); i++) {
         add_test(&l, bad_rows[i].name, test_bad, &bad_rows[i]);
     }
