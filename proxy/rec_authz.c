@@ -478,8 +478,9 @@ read_chall(struct rec_reader *r, const cJSON *v,
  *
  * {"v":3,"i":<dns name>|"ip":<address>,"w":true (wildcard),"a":<account>,
  *  "o":<order>,"s":<status letter>,"e":<expires>,"t":<token seed>,
- *  "c":<a letter per challenge URL index: its type, 'x' when dropped>,
- *  "k":<a letter per index: its status; absent when all are pending>,
+ *  "c":<per challenge URL index, in order: its type's letter (h, d, t)
+ *       followed by its status's (r processing, v valid, i invalid; none:
+ *       pending), or x when it was dropped>,
  *  "d":<validated>,"ad":<address>,"vr":[<evidence, lean>],"er":<problem>,
  *  "_":<spaces>}
  * The evidence members (d, ad, vr, er) are those of the one decided
@@ -491,13 +492,14 @@ read_chall(struct rec_reader *r, const cJSON *v,
  * members this version does not know) is written in version 2's form. */
 
 #define AUTHZ_VERSION_COMPACT 3
-/* The bytes an http-01 outcome adds to a pending record ("k", "d", "ad",
- * "vr": 81 with address 127.0.0.1 and a 5-digit port, test/unit/
+/* The bytes an http-01 outcome adds to a pending record ("v" in "c", "d", "ad",
+ * "vr": 72 with address 127.0.0.1 and a 5-digit port, test/unit/
  * test_rec_authz3.c): what "_" takes, its name and quotes included. */
-#define AUTHZ_RESERVE 81
+#define AUTHZ_RESERVE 72
 
 static const char status_letters[] = "pvider";    /* enum authz_status */
-static const char chall_letters[] = "prvi";       /* enum chall_status */
+static const char chall_letters[] = "-rvi";       /* enum chall_status;
+                                                     pending has none */
 _Static_assert(sizeof(status_letters) - 1 == AUTHZ__MAX, "status letters");
 _Static_assert(sizeof(chall_letters) - 1 == CHALL__MAX, "chall letters");
 
@@ -510,7 +512,7 @@ static const struct {
 #define N_TYPE_LETTERS (sizeof(type_letters) / sizeof(type_letters[0]))
 
 static const char *const compact_known[] = { "v", "i", "ip", "w", "a", "o",
-                                             "s", "e", "t", "c", "k", "d",
+                                             "s", "e", "t", "c", "d",
                                              "ad", "vr", "er", "_", NULL };
 
 ap_err
@@ -614,24 +616,26 @@ encode_compact(const struct authz *a, long long ev, cJSON **out)
 {
     struct rec_writer w = { AP_OK };
     cJSON *obj = rec_write_object(&w);
-    char types[AUTHZ_MAX_CHALLENGES + 2];
-    char states[AUTHZ_MAX_CHALLENGES + 2];
+    char types[2 * (AUTHZ_MAX_CHALLENGES + 1) + 1];
     char pad[AUTHZ_RESERVE + 1];
-    bool all_pending = true;
     bool decided = a->status != AUTHZ_PENDING;
     size_t n = a->n_challs;
+    size_t k = 0;
+    size_t marks = 0;
     char status[2] = { status_letters[a->status], '\0' };
 
     for (size_t i = 0; i < n; i++) {
         const struct challenge *c = &a->challs[i];
         bool kept = chall_kept(a, c);
 
-        types[i] = kept ? type_letter(c->type) : 'x';
-        states[i] = kept ? chall_letters[c->status] : 'x';
-        all_pending = all_pending && states[i] == 'p';
+        types[k++] = kept ? type_letter(c->type) : 'x';
+        if (kept && c->status != CHALL_PENDING) {
+            types[k++] = chall_letters[c->status];
+            marks++;
+        }
         decided = decided || (kept && chall_decided(c));
     }
-    types[n] = states[n] = '\0';
+    types[k] = '\0';
     rec_put_int(&w, obj, "v", AUTHZ_VERSION_COMPACT);
     rec_put_str(&w, obj, strcmp(a->ident.type, "dns") == 0 ? "i" : "ip",
                 a->ident.value);
@@ -645,9 +649,6 @@ encode_compact(const struct authz *a, long long ev, cJSON **out)
     if (n > 0) {
         rec_put_str(&w, obj, "t", a->seed);
         rec_put_str(&w, obj, "c", types);
-    }
-    if (!all_pending) {
-        rec_put_str(&w, obj, "k", states);
     }
     if (ev >= 0) {
         const struct challenge *c = &a->challs[ev];
@@ -664,9 +665,10 @@ encode_compact(const struct authz *a, long long ev, cJSON **out)
         rec_put_problem(&w, obj, "er", c->error);
     }
     if (!decided) {
-        /* "k" (processing) takes its room out of the reserve */
-        size_t k = all_pending ? 0 : n + 7;
-        size_t len = AUTHZ_RESERVE > k + 6 ? AUTHZ_RESERVE - k - 6 : 0;
+        /* a status letter (processing) takes its room out of the
+         * reserve */
+        size_t len = AUTHZ_RESERVE > marks + 6 ? AUTHZ_RESERVE - marks - 6
+                                               : 0;
 
         memset(pad, ' ', len);
         pad[len] = '\0';
@@ -686,31 +688,24 @@ decode_compact_challs(struct rec_reader *r, const cJSON *obj,
                       struct authz *out)
 {
     const char *types = str_member(obj, "c");
-    const char *states = str_member(obj, "k");
     struct challenge *ev = NULL;
-    size_t n;
+    size_t n = 0;
     long long validated = 0;
 
     if (r->rc != AP_OK) {
         return;
     }
     if (types == NULL) {
-        if (cJSON_HasObjectItem(obj, "c") || states != NULL ||
-            cJSON_HasObjectItem(obj, "k") || out->seed[0] != '\0') {
-            rec_read_fail(r, "\"c\" is not a string, or \"k\" or \"t\" "
-                             "without it");
+        if (cJSON_HasObjectItem(obj, "c") || out->seed[0] != '\0') {
+            rec_read_fail(r, "\"c\" is not a string, or \"t\" without it");
         }
-        n = 0;
-    } else {
-        n = strlen(types);
-    }
-    if (r->rc != AP_OK || n == 0) {
         goto evidence;
     }
-    if (n > AUTHZ_MAX_CHALLENGES + 1 || out->seed[0] == '\0' ||
-        (states == NULL && cJSON_HasObjectItem(obj, "k")) ||
-        (states != NULL && strlen(states) != n)) {
-        rec_read_fail(r, "\"c\", \"k\" or \"t\" do not fit together");
+    for (const char *p = types; *p != '\0'; p++) {
+        n += strchr(chall_letters, *p) == NULL;     /* a challenge's first */
+    }
+    if (n == 0 || n > AUTHZ_MAX_CHALLENGES + 1 || out->seed[0] == '\0') {
+        rec_read_fail(r, "\"c\" and \"t\" do not fit together");
         return;
     }
     out->challs = calloc(n, sizeof(*out->challs));
@@ -722,21 +717,27 @@ decode_compact_challs(struct rec_reader *r, const cJSON *obj,
     out->n_challs = n;
     for (size_t i = 0; i < n && r->rc == AP_OK; i++) {
         struct challenge *c = &out->challs[i];
-        const char *type = letter_type(types[i]);
-        char st = states != NULL ? states[i] : 'p';
-        const char *sl = st != '\0' ? strchr(chall_letters, st) : NULL;
+        char letter = *types++;
+        const char *type = letter_type(letter);
+        const char *sl = *types != '\0' && *types != '-'
+                             ? strchr(chall_letters, *types)
+                             : NULL;
 
-        if (types[i] == 'x' && (states == NULL || st == 'x')) {
+        if (sl != NULL) {
+            types++;                /* its status */
+        }
+        if (letter == 'x' && sl == NULL) {
             drop_chall(c);
             continue;
         }
-        if (type == NULL || sl == NULL) {
-            rec_read_fail(r, "challenge %zu: type '%c' or status '%c' is "
-                             "not known", i, types[i], st);
+        if (type == NULL) {
+            rec_read_fail(r, "challenge %zu: '%c' is not a type's letter "
+                             "(or x without a status)", i, letter);
             return;
         }
         memcpy(c->type, type, strlen(type) + 1);
-        c->status = (enum chall_status)(sl - chall_letters);
+        c->status = sl != NULL ? (enum chall_status)(sl - chall_letters)
+                               : CHALL_PENDING;
         if (rec_authz_token(out->seed, type, c->token, sizeof(c->token)) !=
             AP_OK) {
             rec_read_fail(r, "challenge %zu: no token", i);
@@ -749,6 +750,10 @@ decode_compact_challs(struct rec_reader *r, const cJSON *obj,
             }
             ev = c;
         }
+    }
+    if (r->rc == AP_OK && *types != '\0') {
+        rec_read_fail(r, "\"c\": a status letter after a status letter");
+        return;
     }
 evidence:
     if (r->rc != AP_OK) {

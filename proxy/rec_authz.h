@@ -36,8 +36,8 @@
  * "i" (dns) or "ip", a letter for the status, one stored random value
  * ("t", the seed) instead of a token per challenge (each token is
  * rec_authz_token(seed, type): the client sees the tokens it saw before),
- * a letter per challenge URL index for its type ("c") and one for its
- * status ("k"), and the one decided challenge's evidence at the top. An
+ * per challenge URL index a letter for its type and one for its status
+ * ("c"), and the one decided challenge's evidence at the top. An
  * undecided record carries spaces ("_") that reserve the room its
  * decided form takes, so a record is written at its final size and never
  * grows on its page (a grown record splits a full page in half). Records
