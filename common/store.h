@@ -45,7 +45,8 @@ enum store_table {
     STORE_SERIALS,     /* serial hex -> cert id */
     STORE_JOBS,        /* job id -> job record */
     STORE_META,        /* schema version and other singletons */
-    STORE_ACCOUNT_AUTHZS, /* "<account id>/<type>/<value>" -> newest authz id */
+    STORE_ACCOUNT_AUTHZS, /* authz_index_key(account, identifier) (before:
+                             "<account id>/<type>/<value>") -> newest authz id */
     STORE_EAB,         /* EAB key id -> EAB key record (team, policy) */
     STORE_AUDIT,       /* "%020llu" seq -> audit line (the outbox) */
     STORE_JOBS_DUE,    /* "<queue>/<due ms, 15 digits>/<job id>" -> "" */

@@ -5,6 +5,7 @@
 #include "common/json.h"
 #include "common/store.h"
 #include "common/timeutil.h"
+#include "proxy/rec_authz.h"
 #include "proxy/status.h"
 
 /* ---------------------------------------------------------------- orders */
@@ -141,47 +142,53 @@ authz_views(struct store_txn *txn, const cJSON *order, long long now)
     }
     cJSON_ArrayForEach(aid, cJSON_GetObjectItemCaseSensitive(order,
                                                              "authzs")) {
-        cJSON *authz = NULL;
+        struct authz a;
         cJSON *v;
         cJSON *chs;
-        const cJSON *ch;
-        const cJSON *ident;
 
+        /* through the codec: the stored form is compact (rec_authz.h) */
         if (!cJSON_IsString(aid) ||
-            store_get_json(txn, STORE_AUTHZS, aid->valuestring, &authz) !=
-                AP_OK) {
+            rec_authz_get(txn, aid->valuestring, &a) != AP_OK) {
             continue;
         }
         v = cJSON_CreateObject();
         if (v == NULL || !cJSON_AddItemToArray(arr, v)) {
             cJSON_Delete(v);
-            cJSON_Delete(authz);
+            rec_authz_fini(&a);
             cJSON_Delete(arr);
             return NULL;
         }
-        ident = cJSON_GetObjectItemCaseSensitive(authz, "identifier");
         cJSON_AddStringToObject(v, "id", aid->valuestring);
-        cJSON_AddItemToObject(v, "identifier",
-                              cJSON_IsObject(ident)
-                                  ? cJSON_Duplicate(ident, 1)
-                                  : cJSON_CreateNull());
-        cJSON_AddStringToObject(v, "status", authz_status_now(authz, now));
-        admin_add_time(v, "expires", json_num(authz, "expires", 0));
-        chs = cJSON_AddArrayToObject(v, "challenges");
-        cJSON_ArrayForEach(ch, cJSON_GetObjectItemCaseSensitive(
-                                   authz, "challenges")) {
-            cJSON *c = cJSON_CreateObject();
+        if (a.ident.value != NULL) {
+            struct rec_writer w = { AP_OK };
 
+            rec_put_ident(&w, v, "identifier", &a.ident);
+        } else {
+            cJSON_AddNullToObject(v, "identifier");
+        }
+        cJSON_AddStringToObject(v, "status",
+                                authz_status_name(authz_status_at(&a, now)));
+        admin_add_time(v, "expires", a.expires);
+        chs = cJSON_AddArrayToObject(v, "challenges");
+        for (size_t i = 0; chs != NULL && i < a.n_challs; i++) {
+            const struct challenge *ch = rec_authz_chall(&a, i);
+            cJSON *c;
+
+            if (ch == NULL) {
+                continue;
+            }
+            c = cJSON_CreateObject();
             if (c == NULL || !cJSON_AddItemToArray(chs, c)) {
                 cJSON_Delete(c);
                 continue;
             }
-            cJSON_AddStringToObject(c, "type", json_str(ch, "type", ""));
-            cJSON_AddStringToObject(c, "status", json_str(ch, "status", ""));
-            admin_add_time(c, "validated", json_num(ch, "validated", 0));
-            admin_add_str_or_null(c, "address", json_str(ch, "address", NULL));
+            cJSON_AddStringToObject(c, "type", ch->type);
+            cJSON_AddStringToObject(c, "status",
+                                    chall_status_name(ch->status));
+            admin_add_time(c, "validated", ch->validated);
+            admin_add_str_or_null(c, "address", ch->address);
         }
-        cJSON_Delete(authz);
+        rec_authz_fini(&a);
     }
     return arr;
 }

@@ -1,10 +1,14 @@
 /* proxy/authz.c: authorizations and their challenges (authz.h). */
 #include "proxy/authz.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "common/b64url.h"
+#include "common/crypto.h"
 #include "common/id.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -56,11 +60,16 @@ authz_new(const char *id, const char *account, const char *order,
     out->expires = expires;
     memcpy(out->ident.type, ident->type, sizeof(out->ident.type));
     rc = rec_set_str(&out->ident.value, value);
+    if (rc == AP_OK) {
+        /* One stored random value of 128 bits; a token per challenge
+         * (RFC 8555 §8.3-8.4 each carry one) derived from it
+         * (rec_authz_token). */
+        rc = id_random(out->seed, sizeof(out->seed));
+    }
     for (size_t i = 0; rc == AP_OK && offer[i] != NULL; i++) {
         char token[TOKEN_LEN + 1];
 
-        /* A token per challenge (RFC 8555 §8.3-8.4 each carry one). */
-        rc = id_token(token, sizeof(token));
+        rc = rec_authz_token(out->seed, offer[i], token, sizeof(token));
         if (rc == AP_OK) {
             rc = rec_authz_add_challenge(out, offer[i], token);
         }
@@ -72,22 +81,95 @@ out:
     return rc;
 }
 
+/* The last millisecond an authorization id of this process tells. */
+static pthread_mutex_t id_lock = PTHREAD_MUTEX_INITIALIZER;
+static long long id_last_ms;
+
+/* The id of a new authorization (out[outlen > ID_LEN]): id_new's, but a
+ * millisecond after the previous one when the clock has not passed it
+ * (by less than a second: a clock set back further is followed). The
+ * authorizations of one order are made in one millisecond, and ids of
+ * one millisecond sort at random (common/id.h): half of the second ones
+ * would sort before the first, miss the append at the table's end
+ * (common/store.c) and split the last page in the middle, leaving it half
+ * empty for good. Made inside the write transaction, so in the order the
+ * records are put. */
+static ap_err
+new_authz_id(char *out, size_t outlen)
+{
+    struct timespec ts;
+    long long ms;
+
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+        ts.tv_sec = 0;
+        ts.tv_nsec = 0;
+    }
+    ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    pthread_mutex_lock(&id_lock);
+    if (ms <= id_last_ms && id_last_ms - ms < 1000) {
+        ms = id_last_ms + 1;
+    }
+    id_last_ms = ms;
+    pthread_mutex_unlock(&id_lock);
+    return id_new_at(ms, out, outlen);
+}
+
 /* The index key of an account's newest authorization for an order
- * identifier (a wildcard as "*.name"). */
+ * identifier (a wildcard as "*.name") as records before version 3 of the
+ * authorization wrote it: "<account>/<type>/<value>". */
 static void
-index_key(char *out, size_t len, const char *account,
-          const struct rec_ident *ident)
+legacy_index_key(char *out, size_t len, const char *account,
+                 const struct rec_ident *ident)
 {
     snprintf(out, len, "%s/%s/%s", account, ident->type,
              ident->value != NULL ? ident->value : "");
 }
 
+void
+authz_index_key(const char *account, const struct rec_ident *ident,
+                char out[AUTHZ_INDEX_KEY_LEN + 1])
+{
+    unsigned char md[CRYPTO_SHA256_LEN];
+    char b64[44];
+    char buf[STORE_MAX_KEY];
+    int n;
+
+    n = snprintf(buf, sizeof(buf), "%s%c%s%c%s", account, '\0',
+                 ident->type, '\0',
+                 ident->value != NULL ? ident->value : "");
+    crypto_sha256(buf, n > 0 && (size_t)n < sizeof(buf) ? (size_t)n
+                                                        : sizeof(buf) - 1,
+                  md);
+    if (b64url_encode(md, sizeof(md), b64, sizeof(b64)) != AP_OK) {
+        memset(b64, 'A', sizeof(b64));  /* cannot happen: b64 fits */
+    }
+    memcpy(out, b64, AUTHZ_INDEX_KEY_LEN);
+    out[AUTHZ_INDEX_KEY_LEN] = '\0';
+}
+
+/* Whether authorization a is the account's for the order identifier
+ * ident (a hashed index key names it; a collision names another). */
+static bool
+authz_is_for(const struct authz *a, const char *account,
+             const struct rec_ident *ident)
+{
+    const char *value = ident->value != NULL ? ident->value : "";
+    bool wild = strncmp(value, "*.", 2) == 0 &&
+                strcmp(ident->type, "dns") == 0;
+
+    return strcmp(a->account, account) == 0 &&
+           strcmp(a->ident.type, ident->type) == 0 &&
+           a->ident.value != NULL && a->wildcard == wild &&
+           strcmp(a->ident.value, wild ? value + 2 : value) == 0;
+}
+
 /* "reuse": the account's newest authorization for ident, when it may
- * serve the order; reused[0] is '\0' otherwise. */
+ * serve the order; reused[0] is '\0' otherwise. *legacy: the index entry
+ * is under its key of before version 3 (legacy_index_key) only. */
 static ap_err
 find_reusable(struct store_txn *txn, const char *account,
               const struct rec_ident *ident, long long now, char *reused,
-              size_t len)
+              size_t len, bool *legacy)
 {
     char key[STORE_MAX_KEY];
     char *authz_id = NULL;
@@ -95,16 +177,23 @@ find_reusable(struct store_txn *txn, const char *account,
     ap_err rc;
 
     reused[0] = '\0';
+    *legacy = false;
     memset(&a, 0, sizeof(a));
-    index_key(key, sizeof(key), account, ident);
+    authz_index_key(account, ident, key);
     rc = store_get(txn, STORE_ACCOUNT_AUTHZS, key, &authz_id, NULL);
+    if (rc == AP_ENOTFOUND) {
+        legacy_index_key(key, sizeof(key), account, ident);
+        rc = store_get(txn, STORE_ACCOUNT_AUTHZS, key, &authz_id, NULL);
+        *legacy = rc == AP_OK;
+    }
     if (rc == AP_ENOTFOUND) {
         return AP_OK;
     }
     if (rc == AP_OK) {
         rc = rec_authz_get(txn, authz_id, &a);
     }
-    if (rc == AP_OK && status_authz_reusable(&a, now)) {
+    if (rc == AP_OK && status_authz_reusable(&a, now) &&
+        authz_is_for(&a, account, ident)) {
         snprintf(reused, len, "%s", authz_id);
     }
     free(authz_id);
@@ -121,15 +210,16 @@ authz_for_order(struct store_txn *txn, const char *account,
     char key[STORE_MAX_KEY];
     char authz_id[ID_LEN + 1];
     struct authz a;
+    bool legacy = false;
     ap_err rc;
 
     *reused = false;
-    rc = find_reusable(txn, account, ident, now, id, idlen);
+    rc = find_reusable(txn, account, ident, now, id, idlen, &legacy);
     if (rc != AP_OK || id[0] != '\0') {
         *reused = rc == AP_OK;
         return rc;
     }
-    rc = id_new(authz_id, sizeof(authz_id));
+    rc = new_authz_id(authz_id, sizeof(authz_id));
     if (rc != AP_OK) {
         return rc;
     }
@@ -144,7 +234,13 @@ authz_for_order(struct store_txn *txn, const char *account,
     }
     rc = rec_authz_put(txn, authz_id, &a, true);
     rec_authz_fini(&a);
-    index_key(key, sizeof(key), account, ident);
+    if (rc == AP_OK && legacy) {
+        /* the new entry replaces the one under the key of before */
+        legacy_index_key(key, sizeof(key), account, ident);
+        rc = store_del(txn, STORE_ACCOUNT_AUTHZS, key);
+        rc = rc == AP_ENOTFOUND ? AP_OK : rc;
+    }
+    authz_index_key(account, ident, key);
     if (rc == AP_OK) {
         rc = store_put(txn, STORE_ACCOUNT_AUTHZS, key, authz_id,
                        strlen(authz_id), false);

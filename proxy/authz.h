@@ -39,6 +39,16 @@ AP_MUST_CHECK ap_err authz_new(const char *id, const char *account,
                                const char *order, const struct rec_ident *ident,
                                long long expires, struct authz *out);
 
+/* The key of table STORE_ACCOUNT_AUTHZS (account -> its newest
+ * authorization of an order identifier) for account and ident (a
+ * wildcard as "*.name"): the first AUTHZ_INDEX_KEY_LEN characters (96
+ * bits) of the base64url of SHA-256(account NUL type NUL value). A hash
+ * that names another identifier's authorization is not reused. Entries
+ * of before ("<account>/<type>/<value>") are still found. */
+#define AUTHZ_INDEX_KEY_LEN 16
+void authz_index_key(const char *account, const struct rec_ident *ident,
+                     char out[AUTHZ_INDEX_KEY_LEN + 1]);
+
 /* For newOrder, inside its write transaction txn: the authorization of
  * account for the order identifier ident. A valid one that stays valid a
  * day longer is reused (RFC 8555 §7.1.3: *reused true); otherwise a new

@@ -5,6 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/b64url.h"
+#include "common/crypto.h"
+#include "common/id.h"
+
 static const char *const status_names[] = { "pending", "valid", "invalid",
                                             "deactivated", "expired",
                                             "revoked" };
@@ -116,14 +120,37 @@ str_member(const cJSON *e, const char *name)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* The last member of object e (NULL: none). */
+static const cJSON *
+last_member(const cJSON *e)
+{
+    const cJSON *m = e->child;
+
+    while (m != NULL && m->next != NULL) {
+        m = m->next;
+    }
+    return m;
+}
+
+/* Whether e ends in "status": 200 (derived 's', compact records only). */
+static bool
+ends_in_200(const cJSON *e)
+{
+    const cJSON *m = last_member(e);
+
+    return m != NULL && strcmp(m->string, "status") == 0 &&
+           cJSON_IsNumber(m) && m->valuedouble == 200;
+}
+
 /* The entry e of challenge c of an authorization for ident as stored: a
- * new object (NULL: out of memory). */
+ * new object (NULL: out of memory). compact: a version 3 record's, which
+ * also leaves out a last "status": 200 ('s'). */
 static cJSON *
 lean_entry(const cJSON *e, const struct rec_ident *ident,
-           const struct challenge *c)
+           const struct challenge *c, bool compact)
 {
     char url[1024];
-    char derived[5];
+    char derived[6];
     size_t nd = 0;
     const char *host = str_member(e, "hostname");
     const char *have_url = str_member(e, "url");
@@ -160,6 +187,9 @@ lean_entry(const cJSON *e, const struct rec_ident *ident,
         strcmp(resolved->child->valuestring, c->address) == 0) {
         derived[nd++] = 'r';
     }
+    if (compact && ends_in_200(e)) {
+        derived[nd++] = 's';
+    }
     derived[nd] = '\0';
     out = cJSON_CreateObject();
     if (out == NULL) {
@@ -172,7 +202,8 @@ lean_entry(const cJSON *e, const struct rec_ident *ident,
             (strchr(derived, 'u') && strcmp(m->string, "url") == 0) ||
             (strchr(derived, 'a') && strcmp(m->string, "addressUsed") == 0) ||
             (strchr(derived, 'r') &&
-             strcmp(m->string, "addressesResolved") == 0)) {
+             strcmp(m->string, "addressesResolved") == 0) ||
+            (strchr(derived, 's') && m->next == NULL)) {
             continue;
         }
         copy = cJSON_Duplicate(m, 1);
@@ -193,7 +224,8 @@ lean_entry(const cJSON *e, const struct rec_ident *ident,
  * sets w's error). */
 static cJSON *
 lean_record(struct rec_writer *w, const cJSON *vr,
-            const struct rec_ident *ident, const struct challenge *c)
+            const struct rec_ident *ident, const struct challenge *c,
+            bool compact)
 {
     const cJSON *e;
     cJSON *arr;
@@ -207,7 +239,7 @@ lean_record(struct rec_writer *w, const cJSON *vr,
         return NULL;
     }
     cJSON_ArrayForEach(e, vr) {
-        cJSON *lean = lean_entry(e, ident, c);
+        cJSON *lean = lean_entry(e, ident, c, compact);
 
         if (lean == NULL || !cJSON_AddItemToArray(arr, lean)) {
             cJSON_Delete(lean);
@@ -232,10 +264,10 @@ move_member(cJSON *from, cJSON *to, const char *name)
 
 /* Puts the derived members of the stored entry *e back (replacing *e with
  * the whole entry). The challenge c's token and address and ident are
- * read. */
+ * read. compact: a version 3 record's ('s' too). */
 static void
 full_entry(struct rec_reader *r, cJSON **e, const struct rec_ident *ident,
-           const struct challenge *c)
+           const struct challenge *c, bool compact)
 {
     static const char *const order[] = { "url", "hostname", "port",
                                          "addressesResolved", "addressUsed",
@@ -245,17 +277,19 @@ full_entry(struct rec_reader *r, cJSON **e, const struct rec_ident *ident,
     char url[1024];
     cJSON *full;
     cJSON *m;
-    bool h, u, a, rs;
+    bool h, u, a, rs, st;
 
     if (!cJSON_IsObject(*e) || !cJSON_HasObjectItem(*e, DERIVED)) {
         return;
     }
-    if (derived == NULL || derived[strspn(derived, "huar")] != '\0' ||
-        strlen(derived) > 4) {
+    if (derived == NULL ||
+        derived[strspn(derived, compact ? "huars" : "huar")] != '\0' ||
+        strlen(derived) > 5) {
         rec_read_fail(r, "validationRecord: \"" DERIVED "\" is not of h, u, "
-                         "a, r");
+                         "a, r (s)");
         return;
     }
+    st = strchr(derived, 's') != NULL;
     h = strchr(derived, 'h') != NULL;
     u = strchr(derived, 'u') != NULL;
     a = strchr(derived, 'a') != NULL;
@@ -269,7 +303,8 @@ full_entry(struct rec_reader *r, cJSON **e, const struct rec_ident *ident,
         (a && (c->address == NULL ||
                cJSON_HasObjectItem(*e, "addressUsed"))) ||
         (rs && (c->address == NULL ||
-                cJSON_HasObjectItem(*e, "addressesResolved")))) {
+                cJSON_HasObjectItem(*e, "addressesResolved"))) ||
+        (st && cJSON_HasObjectItem(*e, "status"))) {
         rec_read_fail(r, "validationRecord: a derived member cannot be "
                          "made again");
         return;
@@ -307,6 +342,9 @@ full_entry(struct rec_reader *r, cJSON **e, const struct rec_ident *ident,
         cJSON_DetachItemViaPointer(*e, m);
         cJSON_AddItemToArray(full, m); /* an object's member keeps its name */
     }
+    if (st && cJSON_AddNumberToObject(full, "status", 200) == NULL) {
+        goto oom;
+    }
     *e = full;            /* the emptied entry goes when replaced */
     return;
 oom:
@@ -320,7 +358,7 @@ oom:
 /* Every entry of c's validationRecord, whole again. */
 static void
 full_record(struct rec_reader *r, const struct rec_ident *ident,
-            struct challenge *c)
+            struct challenge *c, bool compact)
 {
     cJSON *e;
 
@@ -331,7 +369,7 @@ full_record(struct rec_reader *r, const struct rec_ident *ident,
          e = e->next) {
         cJSON *whole = e;
 
-        full_entry(r, &whole, ident, c);
+        full_entry(r, &whole, ident, c, compact);
         if (whole != e) {
             /* replace in place: whole takes e's position */
             if (!cJSON_ReplaceItemViaPointer(c->validation_record, e,
@@ -430,10 +468,343 @@ read_chall(struct rec_reader *r, const cJSON *v,
     rec_read_str(r, v, "address", REC_MAX_SHORT, &c->address);
     rec_read_tree(r, v, "validationRecord", cJSON_Array,
                   &c->validation_record);
-    full_record(r, ident, c);
+    full_record(r, ident, c, false);
     rec_read_problem(r, v, "error", &c->error);
     rec_read_extra(r, v, chall_known, &c->extra);
     c->status = (enum chall_status)status;
+}
+
+/* ---- version 3: the compact form ----------------------------------------
+ *
+ * {"v":3,"i":<dns name>|"ip":<address>,"w":true (wildcard),"a":<account>,
+ *  "o":<order>,"s":<status letter>,"e":<expires>,"t":<token seed>,
+ *  "c":<per challenge URL index, in order: its type's letter (h, d, t)
+ *       followed by its status's (r processing, v valid, i invalid; none:
+ *       pending), or x when it was dropped>,
+ *  "d":<validated>,"ad":<address>,"vr":[<evidence, lean>],"er":<problem>,
+ *  "_":<spaces>}
+ * The evidence members (d, ad, vr, er) are those of the one decided
+ * challenge. An undecided record carries "_", spaces that reserve the room
+ * its decided form takes (AUTHZ_RESERVE), so the record never grows on its
+ * page (test/bench/README.md, "Record sizes"). A record this form cannot
+ * hold (another identifier type or challenge type, tokens not derived from
+ * a seed, evidence on more than one challenge or on an undecided one,
+ * members this version does not know) is written in version 2's form. */
+
+#define AUTHZ_VERSION_COMPACT 3
+/* The bytes an http-01 outcome adds to a pending record ("v" in "c", "d", "ad",
+ * "vr": 72 with address 127.0.0.1 and a 5-digit port, test/unit/
+ * test_rec_authz3.c): what "_" takes, its name and quotes included. */
+#define AUTHZ_RESERVE 72
+
+static const char status_letters[] = "pvider";    /* enum authz_status */
+static const char chall_letters[] = "-rvi";       /* enum chall_status;
+                                                     pending has none */
+_Static_assert(sizeof(status_letters) - 1 == AUTHZ__MAX, "status letters");
+_Static_assert(sizeof(chall_letters) - 1 == CHALL__MAX, "chall letters");
+
+static const struct {
+    char letter;
+    const char *type;
+} type_letters[] = { { 'h', "http-01" }, { 'd', "dns-01" },
+                     { 't', "tls-alpn-01" } };
+
+#define N_TYPE_LETTERS (sizeof(type_letters) / sizeof(type_letters[0]))
+
+static const char *const compact_known[] = { "v", "i", "ip", "w", "a", "o",
+                                             "s", "e", "t", "c", "d",
+                                             "ad", "vr", "er", "_", NULL };
+
+ap_err
+rec_authz_token(const char *seed, const char *type, char *out, size_t outlen)
+{
+    static const char label[] = "acme-token";
+    unsigned char buf[sizeof(label) + 2 * (REC_MAX_ID + 1)];
+    unsigned char md[CRYPTO_SHA256_LEN];
+    size_t st = strlen(type);
+    size_t ss = strlen(seed);
+    size_t n = 0;
+    ap_err rc;
+
+    if (ss == 0 || ss > REC_MAX_ID || st > REC_MAX_ID) {
+        return AP_EINVAL;
+    }
+    memcpy(buf, label, sizeof(label));      /* with its NUL */
+    n = sizeof(label);
+    memcpy(buf + n, type, st + 1);
+    n += st + 1;
+    memcpy(buf + n, seed, ss);
+    n += ss;
+    crypto_sha256(buf, n, md);
+    rc = b64url_encode(md, sizeof(md), out, outlen);
+    explicit_bzero(buf, sizeof(buf));
+    explicit_bzero(md, sizeof(md));
+    return rc;
+}
+
+static char
+type_letter(const char *type)
+{
+    for (size_t i = 0; i < N_TYPE_LETTERS; i++) {
+        if (strcmp(type, type_letters[i].type) == 0) {
+            return type_letters[i].letter;
+        }
+    }
+    return '\0';
+}
+
+static const char *
+letter_type(char letter)
+{
+    for (size_t i = 0; i < N_TYPE_LETTERS; i++) {
+        if (letter == type_letters[i].letter) {
+            return type_letters[i].type;
+        }
+    }
+    return NULL;
+}
+
+static bool
+has_evidence(const struct challenge *c)
+{
+    return c->validated != 0 || c->address != NULL ||
+           c->validation_record != NULL || c->error != NULL;
+}
+
+/* Whether a fits the compact form; *ev: the index of the challenge whose
+ * evidence it holds (-1: none). */
+static bool
+compact_fits(const struct authz *a, long long *ev)
+{
+    bool dns = strcmp(a->ident.type, "dns") == 0;
+
+    *ev = -1;
+    if ((!dns && strcmp(a->ident.type, "ip") != 0) ||
+        a->ident.value == NULL || a->ident.extra != NULL ||
+        a->extra != NULL || (unsigned)a->status >= AUTHZ__MAX ||
+        a->n_challs > AUTHZ_MAX_CHALLENGES + 1 ||
+        (a->n_challs > 0 && a->seed[0] == '\0')) {
+        return false;
+    }
+    for (size_t i = 0; i < a->n_challs; i++) {
+        const struct challenge *c = &a->challs[i];
+        char token[TOKEN_LEN + 1];
+
+        if (!chall_kept(a, c)) {
+            continue;
+        }
+        if (type_letter(c->type) == '\0' || c->extra != NULL ||
+            (unsigned)c->status >= CHALL__MAX ||
+            rec_authz_token(a->seed, c->type, token, sizeof(token)) !=
+                AP_OK ||
+            strcmp(token, c->token) != 0) {
+            return false;
+        }
+        if (has_evidence(c)) {
+            if (*ev >= 0 || !chall_decided(c)) {
+                return false;
+            }
+            *ev = (long long)i;
+        }
+    }
+    return true;
+}
+
+/* a in the compact form (rec_authz_encode when compact_fits). */
+static ap_err
+encode_compact(const struct authz *a, long long ev, cJSON **out)
+{
+    struct rec_writer w = { AP_OK };
+    cJSON *obj = rec_write_object(&w);
+    char types[2 * (AUTHZ_MAX_CHALLENGES + 1) + 1];
+    char pad[AUTHZ_RESERVE + 1];
+    bool decided = a->status != AUTHZ_PENDING;
+    size_t n = a->n_challs;
+    size_t k = 0;
+    size_t marks = 0;
+    char status[2] = { status_letters[a->status], '\0' };
+
+    for (size_t i = 0; i < n; i++) {
+        const struct challenge *c = &a->challs[i];
+        bool kept = chall_kept(a, c);
+
+        types[k++] = kept ? type_letter(c->type) : 'x';
+        if (kept && c->status != CHALL_PENDING) {
+            types[k++] = chall_letters[c->status];
+            marks++;
+        }
+        decided = decided || (kept && chall_decided(c));
+    }
+    types[k] = '\0';
+    rec_put_int(&w, obj, "v", AUTHZ_VERSION_COMPACT);
+    rec_put_str(&w, obj, strcmp(a->ident.type, "dns") == 0 ? "i" : "ip",
+                a->ident.value);
+    if (a->wildcard) {
+        rec_put_bool(&w, obj, "w", true);
+    }
+    rec_put_str(&w, obj, "a", a->account);
+    rec_put_str(&w, obj, "o", a->order);
+    rec_put_str(&w, obj, "s", status);
+    rec_put_int(&w, obj, "e", a->expires);
+    if (n > 0) {
+        rec_put_str(&w, obj, "t", a->seed);
+        rec_put_str(&w, obj, "c", types);
+    }
+    if (ev >= 0) {
+        const struct challenge *c = &a->challs[ev];
+
+        if (c->validated != 0) {
+            rec_put_int(&w, obj, "d", c->validated);
+        }
+        rec_put_str(&w, obj, "ad", c->address);
+        if (c->validation_record != NULL) {
+            rec_put_item(&w, obj, "vr",
+                         lean_record(&w, c->validation_record, &a->ident,
+                                     c, true));
+        }
+        rec_put_problem(&w, obj, "er", c->error);
+    }
+    if (!decided) {
+        /* a status letter (processing) takes its room out of the
+         * reserve */
+        size_t len = AUTHZ_RESERVE > marks + 6 ? AUTHZ_RESERVE - marks - 6
+                                               : 0;
+
+        memset(pad, ' ', len);
+        pad[len] = '\0';
+        rec_put_str(&w, obj, "_", pad);
+    }
+    if (w.rc != AP_OK) {
+        cJSON_Delete(obj);
+        return w.rc;
+    }
+    *out = obj;
+    return AP_OK;
+}
+
+/* The challenges of compact record obj into out (its identifier read). */
+static void
+decode_compact_challs(struct rec_reader *r, const cJSON *obj,
+                      struct authz *out)
+{
+    const char *types = str_member(obj, "c");
+    struct challenge *ev = NULL;
+    size_t n = 0;
+    long long validated = 0;
+
+    if (r->rc != AP_OK) {
+        return;
+    }
+    if (types == NULL) {
+        if (cJSON_HasObjectItem(obj, "c") || out->seed[0] != '\0') {
+            rec_read_fail(r, "\"c\" is not a string, or \"t\" without it");
+        }
+        goto evidence;
+    }
+    for (const char *p = types; *p != '\0'; p++) {
+        n += strchr(chall_letters, *p) == NULL;     /* a challenge's first */
+    }
+    if (n == 0 || n > AUTHZ_MAX_CHALLENGES + 1 || out->seed[0] == '\0') {
+        rec_read_fail(r, "\"c\" and \"t\" do not fit together");
+        return;
+    }
+    out->challs = calloc(n, sizeof(*out->challs));
+    if (out->challs == NULL) {
+        r->rc = AP_ENOMEM;
+        (void)snprintf(r->why, sizeof(r->why), "out of memory");
+        return;
+    }
+    out->n_challs = n;
+    for (size_t i = 0; i < n && r->rc == AP_OK; i++) {
+        struct challenge *c = &out->challs[i];
+        char letter = *types++;
+        const char *type = letter_type(letter);
+        const char *sl = *types != '\0' && *types != '-'
+                             ? strchr(chall_letters, *types)
+                             : NULL;
+
+        if (sl != NULL) {
+            types++;                /* its status */
+        }
+        if (letter == 'x' && sl == NULL) {
+            drop_chall(c);
+            continue;
+        }
+        if (type == NULL) {
+            rec_read_fail(r, "challenge %zu: '%c' is not a type's letter "
+                             "(or x without a status)", i, letter);
+            return;
+        }
+        memcpy(c->type, type, strlen(type) + 1);
+        c->status = sl != NULL ? (enum chall_status)(sl - chall_letters)
+                               : CHALL_PENDING;
+        if (rec_authz_token(out->seed, type, c->token, sizeof(c->token)) !=
+            AP_OK) {
+            rec_read_fail(r, "challenge %zu: no token", i);
+            return;
+        }
+        if (chall_decided(c)) {
+            if (ev != NULL) {
+                rec_read_fail(r, "more than one decided challenge");
+                return;
+            }
+            ev = c;
+        }
+    }
+    if (r->rc == AP_OK && *types != '\0') {
+        rec_read_fail(r, "\"c\": a status letter after a status letter");
+        return;
+    }
+evidence:
+    if (r->rc != AP_OK) {
+        return;
+    }
+    if (ev == NULL) {
+        if (cJSON_HasObjectItem(obj, "d") || cJSON_HasObjectItem(obj, "ad") ||
+            cJSON_HasObjectItem(obj, "vr") || cJSON_HasObjectItem(obj, "er")) {
+            rec_read_fail(r, "evidence without a decided challenge");
+        }
+        return;
+    }
+    rec_read_int(r, obj, "d", 0, REC_TIME_MAX, &validated, NULL);
+    ev->validated = validated;
+    rec_read_str(r, obj, "ad", REC_MAX_SHORT, &ev->address);
+    rec_read_tree(r, obj, "vr", cJSON_Array, &ev->validation_record);
+    full_record(r, &out->ident, ev, true);
+    rec_read_problem(r, obj, "er", &ev->error);
+}
+
+/* Decodes a version 3 record (rec_authz_decode). */
+static void
+decode_compact(struct rec_reader *r, const cJSON *obj, struct authz *out)
+{
+    const char *dns = str_member(obj, "i");
+    const char *ip = str_member(obj, "ip");
+    char status[2] = "";
+    const char *sl;
+
+    if ((dns == NULL) == (ip == NULL)) {
+        rec_read_fail(r, "not one of \"i\" and \"ip\"");
+        return;
+    }
+    memcpy(out->ident.type, dns != NULL ? "dns" : "ip",
+           dns != NULL ? sizeof("dns") : sizeof("ip"));
+    rec_read_str(r, obj, dns != NULL ? "i" : "ip", REC_MAX_SHORT,
+                 &out->ident.value);
+    rec_read_bool(r, obj, "w", &out->wildcard);
+    rec_read_buf(r, obj, "a", out->account, sizeof(out->account));
+    rec_read_buf(r, obj, "o", out->order, sizeof(out->order));
+    rec_read_buf(r, obj, "s", status, sizeof(status));
+    rec_read_int(r, obj, "e", 0, REC_TIME_MAX, &out->expires, NULL);
+    rec_read_buf(r, obj, "t", out->seed, sizeof(out->seed));
+    sl = status[0] != '\0' ? strchr(status_letters, status[0]) : NULL;
+    if (r->rc == AP_OK && sl == NULL) {
+        rec_read_fail(r, "status \"%s\" is not known", status);
+    }
+    out->status = sl != NULL ? (enum authz_status)(sl - status_letters)
+                             : AUTHZ_INVALID;
+    decode_compact_challs(r, obj, out);
+    rec_read_extra(r, obj, compact_known, &out->extra);
 }
 
 ap_err
@@ -452,8 +823,12 @@ rec_authz_decode(const cJSON *obj, struct authz *out, char *why,
 
     memset(out, 0, sizeof(*out));
     rec_read_begin(&r, obj);
-    rec_read_int(&r, obj, "v", REC_VERSION, AUTHZ_VERSION_LEAN, &version,
+    rec_read_int(&r, obj, "v", REC_VERSION, AUTHZ_VERSION_COMPACT, &version,
                  NULL);
+    if (version == AUTHZ_VERSION_COMPACT) {
+        decode_compact(&r, obj, out);
+        goto kept;
+    }
     rec_read_buf(&r, obj, "id", out->id, sizeof(out->id));
     rec_read_buf(&r, obj, "account", out->account, sizeof(out->account));
     rec_read_buf(&r, obj, "order", out->order, sizeof(out->order));
@@ -489,6 +864,7 @@ rec_authz_decode(const cJSON *obj, struct authz *out, char *why,
     }
     rec_read_extra(&r, obj, known, &out->extra);
     out->status = (enum authz_status)status;
+kept:
     for (size_t i = 0; r.rc == AP_OK && i < out->n_challs; i++) {
         if (!chall_kept(out, &out->challs[i])) {
             drop_chall(&out->challs[i]); /* a version 1 record's */
@@ -520,7 +896,8 @@ chall_object(struct rec_writer *w, const struct rec_ident *ident,
     rec_put_str(w, o, "address", c->address);
     if (c->validation_record != NULL) {
         rec_put_item(w, o, "validationRecord",
-                     lean_record(w, c->validation_record, ident, c));
+                     lean_record(w, c->validation_record, ident, c,
+                                 false));
     }
     rec_put_problem(w, o, "error", c->error);
     rec_put_extra(w, o, c->extra);
@@ -535,11 +912,16 @@ ap_err
 rec_authz_encode(const struct authz *a, cJSON **out)
 {
     struct rec_writer w = { AP_OK };
-    cJSON *obj = rec_write_object(&w);
+    cJSON *obj;
     cJSON *arr;
     size_t next = 0;
+    long long ev;
 
     *out = NULL;
+    if (compact_fits(a, &ev)) {
+        return encode_compact(a, ev, out);
+    }
+    obj = rec_write_object(&w);
     rec_put_ident(&w, obj, "identifier", &a->ident);
     rec_put_int(&w, obj, "v", AUTHZ_VERSION_LEAN);
     rec_put_str(&w, obj, "account", a->account);

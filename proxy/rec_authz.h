@@ -28,9 +28,21 @@
  * after the previous kept one carries it ("index"), so its URL stays what
  * the client was given. Records of version 1 (every challenge kept, "id"
  * stored) are read the same way: their undecided challenges of a decided
- * authorization are dropped when read. Version 2 (this one) leaves "id"
- * out (it is the key; rec_authz_get sets it). Thread-safe (no shared
- * state). */
+ * authorization are dropped when read. Version 2 leaves "id" out (it is
+ * the key; rec_authz_get sets it).
+ *
+ * Version 3 (written whenever it can hold the record, proxy/rec_authz.c
+ * spells it out) is the same record in short members: the identifier as
+ * "i" (dns) or "ip", a letter for the status, one stored random value
+ * ("t", the seed) instead of a token per challenge (each token is
+ * rec_authz_token(seed, type): the client sees the tokens it saw before),
+ * per challenge URL index a letter for its type and one for its status
+ * ("c"), and the one decided challenge's evidence at the top. An
+ * undecided record carries spaces ("_") that reserve the room its
+ * decided form takes, so a record is written at its final size and never
+ * grows on its page (a grown record splits a full page in half). Records
+ * of versions 1 and 2 read as before and are written as version 2 when
+ * their tokens do not come from a seed. Thread-safe (no shared state). */
 #ifndef AP_PROXY_REC_AUTHZ_H
 #define AP_PROXY_REC_AUTHZ_H
 
@@ -87,6 +99,10 @@ struct authz {
     bool wildcard;
     struct challenge *challs;
     size_t n_challs;
+    char seed[REC_MAX_ID + 1];    /* the random value the challenges'
+                                     tokens derive from (rec_authz_token);
+                                     "": each token is its own (records
+                                     of versions 1 and 2) */
     cJSON *extra;
 };
 
@@ -115,6 +131,16 @@ void rec_authz_drop_challenges(struct authz *a);
 /* The challenge at URL index index of a, or NULL when there is none (out
  * of range, or dropped). */
 struct challenge *rec_authz_chall(const struct authz *a, size_t index);
+
+/* The token of the challenge of type in an authorization whose seed is
+ * seed: the base64url of SHA-256("acme-token" NUL type NUL seed), 43
+ * characters, into out (outlen > 43). Tokens of one authorization differ
+ * by type, each with the seed's entropy (authz_new: 128 random bits;
+ * RFC 8555 §11.3 asks at least 128), and none tells the seed or another
+ * token. AP_EINVAL when seed is empty or longer than REC_MAX_ID,
+ * AP_ETOOBIG (b64url) when out is too small. */
+AP_MUST_CHECK ap_err rec_authz_token(const char *seed, const char *type,
+                                     char *out, size_t outlen);
 
 /* Appends a pending challenge of type with token. */
 AP_MUST_CHECK ap_err rec_authz_add_challenge(struct authz *a,

@@ -251,11 +251,17 @@ put_authz(struct store_txn *txn, const char *acct_id, const char *order_id,
           const struct rec_ident *ident, long long expires,
           long long validated, char *authz_id, size_t idlen)
 {
+    static long long last_ms;
+    long long ms = (validated - 2) * 1000;
     struct authz a;
     ap_err rc;
 
-    /* made with its order (ids are time-ordered: common/id.h) */
-    rc = id_new_at((validated - 2) * 1000, authz_id, idlen);
+    /* made with its order (ids are time-ordered: common/id.h), each a
+     * millisecond after the previous one as the proxy's are
+     * (proxy/authz.c new_authz_id), so they are appended in order */
+    ms = ms > last_ms ? ms : last_ms + 1;
+    last_ms = ms;
+    rc = id_new_at(ms, authz_id, idlen);
     if (rc == AP_OK) {
         rc = authz_new(authz_id, acct_id, order_id, ident, expires, &a);
     }
@@ -274,11 +280,10 @@ put_authz(struct store_txn *txn, const char *acct_id, const char *order_id,
     }
     if (rc == AP_OK) {
         /* proxy/authz.c: the account's newest authorization of the name,
-         * for reuse ("account/type/value") */
-        char key[STORE_MAX_KEY];
+         * for reuse (authz_index_key) */
+        char key[AUTHZ_INDEX_KEY_LEN + 1];
 
-        snprintf(key, sizeof(key), "%s/%s/%s", acct_id, ident->type,
-                 ident->value);
+        authz_index_key(acct_id, ident, key);
         rc = store_put(txn, STORE_ACCOUNT_AUTHZS, key, authz_id,
                        strlen(authz_id), false);
     }

@@ -362,7 +362,7 @@ static const struct rec_row rows[] = {
     { "authz: wildcard a string", K_AUTHZ,
       "{\"v\":1,\"id\":\"a\",\"status\":\"pending\",\"wildcard\":\"y\"}",
       AP_ESTORE },
-    { "authz: v3", K_AUTHZ, "{\"v\":3,\"status\":\"pending\"}", AP_ESTORE },
+    { "authz: v4", K_AUTHZ, "{\"v\":4,\"status\":\"pending\"}", AP_ESTORE },
     { "authz: v0", K_AUTHZ, "{\"v\":0,\"status\":\"pending\"}", AP_ESTORE },
     { "authz: a challenge null", K_AUTHZ,
       "{\"v\":2,\"status\":\"pending\",\"challenges\":[null]}", AP_ESTORE },
