@@ -70,6 +70,10 @@ struct order {
     char cert[REC_MAX_ID + 1];    /* "": none */
     struct rec_problem *error;    /* NULL: none */
     cJSON *extra;                 /* members this version does not know */
+    /* What rec_order_get saw (rec_order_put keeps the record at its size
+     * and the issuing record in step): */
+    size_t stored_len;            /* bytes of the stored record; 0: none */
+    bool issuing_stored;          /* an issuing record is stored */
 };
 
 /* "pending", "ready", "processing", "valid", "invalid". */
@@ -83,10 +87,35 @@ AP_MUST_CHECK ap_err rec_order_decode(const cJSON *obj, struct order *out,
 AP_MUST_CHECK ap_err rec_order_encode(const struct order *o, cJSON **out);
 void rec_order_fini(struct order *o);
 
-/* Reads order id in txn (AP_ENOTFOUND; AP_ESTORE logged). */
+/* Where the store keeps an order (the layout, not the codec's JSON):
+ *
+ * - A processing order's issuing state (csr, csrSpki and the pki*
+ *   members) is a record of its own, in STORE_META under
+ *   ORDER_ISSUING_PREFIX + the order id (a JSON object with those
+ *   members), written in the transaction that writes the processing
+ *   order and deleted in the one that writes it valid or invalid (the
+ *   CSR stays durable until the issuance that needs it is recorded). The
+ *   order record then changes only its status and its certificate
+ *   reference, so a record keeps its size: LMDB appends new (time-ordered)
+ *   orders to full pages, and a record that grew on one would split it in
+ *   two half-full pages. Orders of earlier versions keep these members
+ *   inline; they read the same, and move out when next written.
+ * - The order record is padded with trailing spaces (JSON whitespace:
+ *   every JSON reader skips it) to the size it will have: a new pending
+ *   or ready order reserves ORDER_RESERVE bytes (the "cert" member and
+ *   the longest status), and a rewrite of a record read by rec_order_get
+ *   pads to the size it was read with, so the record never shrinks to
+ *   leave a hole nor grows past what it reserved (an error member may). */
+#define ORDER_ISSUING_PREFIX "issuing/"
+
+/* Reads order id in txn (AP_ENOTFOUND; AP_ESTORE logged), with its
+ * issuing record when it is processing (an issuing record that does not
+ * decode is AP_ESTORE, logged). */
 AP_MUST_CHECK ap_err rec_order_get(struct store_txn *txn, const char *id,
                                    struct order *out);
-/* Writes o under key in txn (exclusive: AP_EEXIST when there). */
+/* Writes o under key in txn (exclusive: AP_EEXIST when there), and its
+ * issuing record: written when o is processing, deleted when it is not
+ * and o was read with one. */
 AP_MUST_CHECK ap_err rec_order_put(struct store_txn *txn, const char *key,
                                    const struct order *o, bool exclusive);
 
