@@ -547,6 +547,14 @@ order_store(struct app *app, const struct acme_req *req,
     if (rc != AP_OK) {
         return rc;
     }
+    /* The id is made again here, where writers are serial: ids made
+     * before (outside the transaction) reach the store out of their
+     * order, and a put that is not an append splits a full last page in
+     * two half-full ones (rec_order.h). */
+    rc = id_new(o->id, sizeof(o->id));
+    if (rc != AP_OK) {
+        goto out;
+    }
     rc = order_store_limits(txn, app, o->account, o->n_idents, resp);
     if (rc != AP_OK || resp->status != 0) {
         goto out;
@@ -682,7 +690,7 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
     }
     metrics_order(order_status_name(o.status));
     log_info("order", "created order=%s account=%s identifiers=%zu%s%s",
-             order_id, msg.account_id, o.n_idents,
+             o.id, msg.account_id, o.n_idents,
              profile ? " profile=" : "", profile ? profile->name : "");
     rc = respond_order(app, &o, 201, resp);
 out:
