@@ -18,6 +18,7 @@
 #include "common/store.h"
 #include "common/timeutil.h"
 #include "proxy/report.h"
+#include "proxy/rec_cert.h"
 
 #define ADMIN_KV_WIDTH 15      /* "key:" column of show output */
 
@@ -968,6 +969,7 @@ struct collect {
     cJSON *arr;
     ap_err rc;
     bool keys;          /* collect the keys' last path element, not values */
+    bool certs;         /* certificate records: through rec_cert_parse */
 };
 
 static bool
@@ -980,7 +982,8 @@ collect_one(void *arg, const char *key, const char *val, size_t len)
         const char *slash = strrchr(key, '/');
 
         item = cJSON_CreateString(slash != NULL ? slash + 1 : key);
-    } else if (json_parse(val, len, &item) != AP_OK) {
+    } else if (c->certs ? rec_cert_parse(key, val, len, &item) != AP_OK
+                        : json_parse(val, len, &item) != AP_OK) {
         return true;     /* a record we cannot read is skipped */
     }
     if (item == NULL || !cJSON_AddItemToArray(c->arr, item)) {
@@ -997,7 +1000,7 @@ ap_err
 admin_load_all(struct store_txn *txn, enum store_table t, const char *prefix,
                bool keys, cJSON **out)
 {
-    struct collect c = { NULL, AP_OK, keys };
+    struct collect c = { NULL, AP_OK, keys, t == STORE_CERTS };
     ap_err rc;
 
     c.arr = cJSON_CreateArray();

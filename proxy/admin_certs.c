@@ -332,13 +332,13 @@ cert_find(struct store *st, const char *key, cJSON **cert, cJSON **order)
     }
     rc = AP_ENOTFOUND;
     if (id_is_valid(key)) {
-        rc = store_get_json(txn, STORE_CERTS, key, cert);
+        rc = rec_cert_get_json(txn, key, cert);
     }
     if (rc == AP_ENOTFOUND &&
         admin_serial_normalize(key, serial, sizeof(serial)) == AP_OK) {
         rc = store_get(txn, STORE_SERIALS, serial, &id, NULL);
         if (rc == AP_OK) {
-            rc = store_get_json(txn, STORE_CERTS, id, cert);
+            rc = rec_cert_get_json(txn, id, cert);
         }
     }
     if (rc == AP_OK) {

@@ -9,6 +9,7 @@
 #include "common/json.h"
 #include "common/store.h"
 #include "proxy/audit.h"
+#include "proxy/rec_cert.h"
 
 /* ---------------------------------------------------------------- reconcile */
 
@@ -37,8 +38,8 @@ recon_one(void *arg, const char *key, const char *val, size_t len)
     }
     if (store_get_json(l->txn, STORE_ORDERS, key, &order) == AP_OK &&
         json_str(order, "cert", NULL) != NULL &&
-        store_get_json(l->txn, STORE_CERTS, json_str(order, "cert", ""),
-                       &cert) == AP_OK) {
+        rec_cert_get_json(l->txn, json_str(order, "cert", ""), &cert) ==
+            AP_OK) {
         kept = json_str(cert, "serial", NULL);
     }
     cJSON_AddStringToObject(rec, "orderStatus",
