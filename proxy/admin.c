@@ -19,6 +19,7 @@
 #include "common/timeutil.h"
 #include "proxy/report.h"
 #include "proxy/rec_cert.h"
+#include "proxy/rec_order.h"
 
 #define ADMIN_KV_WIDTH 15      /* "key:" column of show output */
 
@@ -970,6 +971,7 @@ struct collect {
     ap_err rc;
     bool keys;          /* collect the keys' last path element, not values */
     bool certs;         /* certificate records: through rec_cert_parse */
+    bool orders;        /* order records: "id" from the key when absent */
 };
 
 static bool
@@ -986,6 +988,13 @@ collect_one(void *arg, const char *key, const char *val, size_t len)
                         : json_parse(val, len, &item) != AP_OK) {
         return true;     /* a record we cannot read is skipped */
     }
+    if (c->orders && cJSON_IsObject(item) &&
+        !cJSON_HasObjectItem(item, "id") &&
+        cJSON_AddStringToObject(item, "id", key) == NULL) {
+        cJSON_Delete(item);
+        c->rc = AP_ENOMEM;
+        return false;
+    }
     if (item == NULL || !cJSON_AddItemToArray(c->arr, item)) {
         cJSON_Delete(item);
         c->rc = AP_ENOMEM;
@@ -1000,7 +1009,8 @@ ap_err
 admin_load_all(struct store_txn *txn, enum store_table t, const char *prefix,
                bool keys, cJSON **out)
 {
-    struct collect c = { NULL, AP_OK, keys, t == STORE_CERTS };
+    struct collect c = { NULL, AP_OK, keys, t == STORE_CERTS,
+                         t == STORE_ORDERS };
     ap_err rc;
 
     c.arr = cJSON_CreateArray();

@@ -16,6 +16,7 @@
 #include "proxy/eab.h"
 #include "proxy/rec_cert.h"
 #include "proxy/renewal.h"
+#include "proxy/rec_order.h"
 
 /* ---------------------------------------------------------------- certs */
 
@@ -176,7 +177,7 @@ admin_op_certs_list(struct app *app, const struct admin_filter *f,
         }
         r = &rows[n++];
         r->rec = c;
-        if (store_get_json(txn, STORE_ORDERS, json_str(c, "order", ""),
+        if (rec_order_get_json(txn, json_str(c, "order", ""),
                            &r->order) != AP_OK) {
             r->order = NULL;
         }
@@ -351,7 +352,7 @@ cert_find(struct store *st, const char *key, cJSON **cert, cJSON **order)
     }
     if (rc == AP_OK) {
         /* The order gives the names; a certificate shows without it. */
-        if (store_get_json(txn, STORE_ORDERS, json_str(*cert, "order", ""),
+        if (rec_order_get_json(txn, json_str(*cert, "order", ""),
                            order) != AP_OK) {
             *order = NULL;
         }

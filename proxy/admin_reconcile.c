@@ -10,6 +10,7 @@
 #include "common/store.h"
 #include "proxy/audit.h"
 #include "proxy/rec_cert.h"
+#include "proxy/rec_order.h"
 
 /* ---------------------------------------------------------------- reconcile */
 
@@ -36,7 +37,7 @@ recon_one(void *arg, const char *key, const char *val, size_t len)
     if (json_parse(val, len, &rec) != AP_OK) {
         return true;
     }
-    if (store_get_json(l->txn, STORE_ORDERS, key, &order) == AP_OK &&
+    if (rec_order_get_json(l->txn, key, &order) == AP_OK &&
         json_str(order, "cert", NULL) != NULL &&
         rec_cert_get_json(l->txn, json_str(order, "cert", ""), &cert) ==
             AP_OK) {

@@ -166,7 +166,10 @@ rec_order_encode(const struct order *o, cJSON **out)
 
     *out = NULL;
     rec_put_int(&w, obj, "v", REC_VERSION);
-    rec_put_str(&w, obj, "id", o->id);
+    /* rec_order_put leaves the id out: the key is the id */
+    if (o->id[0] != '\0') {
+        rec_put_str(&w, obj, "id", o->id);
+    }
     rec_put_str(&w, obj, "account", o->account);
     rec_put_str(&w, obj, "status", order_status_name(o->status));
     rec_put_int(&w, obj, "created", o->created);
@@ -391,6 +394,27 @@ rec_order_get(struct store_txn *txn, const char *id, struct order *out)
     return rc;
 }
 
+ap_err
+rec_order_get_json(struct store_txn *txn, const char *id, cJSON **out)
+{
+    ap_err rc = store_get_json(txn, STORE_ORDERS, id, out);
+
+    if (rc != AP_OK || cJSON_HasObjectItem(*out, "id")) {
+        return rc;
+    }
+    if (strlen(id) > REC_MAX_ID) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return rec_bad("orders", id, "a key longer than an id");
+    }
+    if (cJSON_AddStringToObject(*out, "id", id) == NULL) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return AP_ENOMEM;
+    }
+    return AP_OK;
+}
+
 /* The size o's record is written at, for its JSON of len bytes. */
 static size_t
 padded_len(const struct order *o, size_t len)
@@ -420,7 +444,8 @@ rec_order_put(struct store_txn *txn, const char *key, const struct order *o,
     size_t size;
     ap_err rc;
 
-    /* the issuing state goes to its own record */
+    /* the key is the id; the issuing state goes to its own record */
+    lean.id[0] = '\0';
     lean.csr = NULL;
     lean.csr_spki = NULL;
     lean.pki_started = 0;

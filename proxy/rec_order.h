@@ -113,6 +113,12 @@ void rec_order_fini(struct order *o);
  * decode is AP_ESTORE, logged). */
 AP_MUST_CHECK ap_err rec_order_get(struct store_txn *txn, const char *id,
                                    struct order *out);
+/* The stored JSON of order id as readers of the raw JSON (admin views)
+ * take it: with "id" (the key) when the record leaves it out, as
+ * rec_order_put writes it (AP_ENOTFOUND; AP_ESTORE logged). Without its
+ * issuing record. */
+AP_MUST_CHECK ap_err rec_order_get_json(struct store_txn *txn,
+                                        const char *id, cJSON **out);
 /* Writes o under key in txn (exclusive: AP_EEXIST when there), and its
  * issuing record: written when o is processing, deleted when it is not
  * and o was read with one. */

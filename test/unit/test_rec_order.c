@@ -10,7 +10,8 @@
  *    reads the same; written again its CSR moves out and the record
  *    shrinks to its size (no padding of the old CSR's length).
  * 3. The padding is JSON whitespace: store_get_json and json_parse (the
- *    admin readers) read the record.
+ *    admin readers) read the record; it leaves out its id (the key),
+ *    which rec_order_get_json gives back.
  * 4. An issuing record that does not decode (not JSON, a member of the
  *    wrong type, a member this version does not know): AP_ESTORE. */
 #include <setjmp.h>
@@ -281,6 +282,11 @@ test_padding_is_json(void **state)
                      AP_OK);
     assert_string_equal(json_str(obj, "account", ""),
                         "VP83k7BgbFU3DYE0nH0M5oTK");
+    /* the key is the id: not stored, given back to raw readers */
+    assert_false(cJSON_HasObjectItem(obj, "id"));
+    cJSON_Delete(obj);
+    assert_int_equal(rec_order_get_json(f->txn, OID, &obj), AP_OK);
+    assert_string_equal(json_str(obj, "id", ""), OID);
     cJSON_Delete(obj);
 }
 
