@@ -1,7 +1,9 @@
 /* proxy/rec_order.h: the order record (RFC 8555 §7.1.3), table
  * STORE_ORDERS, and its codec (proxy/rec.h says what a codec checks).
  *
- * Stored members: v, id, account, status, created, expires, notBefore and
+ * Members (of the JSON the codec reads and writes; rec_order_put leaves
+ * out id, the key, and keeps the issuing members in a record of their
+ * own, as described at rec_order_get below): v, id, account, status, created, expires, notBefore and
  * notAfter (seconds; 0, not stored: none asked), identifiers ([{type, value}], a
  * wildcard written "*.name"), authzs (the ids of its authorizations, in
  * the identifiers' order); with a profile: profile, template (the PKI's
@@ -18,8 +20,9 @@
  * certificate is recorded (proxy/issue_record.c: a valid order has
  * neither; valid orders of earlier versions still do); while the PKI has it (the
  * issuer's bookkeeping, proxy/issuer.c): pkiStarted, pkiInflight,
- * pkiNoted, pkiRef, pkiPendingSince; once valid: cert (the certificate
- * record id); once invalid: error (a problem document).
+ * pkiNoted, pkiRef, pkiPendingSince (kept only while the order is
+ * processing); once valid: cert (the certificate record id); once
+ * invalid: error (a problem document).
  * Thread-safe (no shared state). */
 #ifndef AP_PROXY_REC_ORDER_H
 #define AP_PROXY_REC_ORDER_H
