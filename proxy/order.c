@@ -531,6 +531,10 @@ audit_preauthorized(struct app *app, struct store_txn *txn,
                        req->request_id, f);
 }
 
+/* Ids made in the write transaction that stores them, in order: the
+ * records are appended (common/id.h). */
+static struct id_seq order_ids = ID_SEQ_INIT;
+
 /* Stores order o with its authorizations, its index entry and its audit
  * event, in one write transaction (after the limits counted in it). */
 static ap_err
@@ -551,7 +555,7 @@ order_store(struct app *app, const struct acme_req *req,
      * before (outside the transaction) reach the store out of their
      * order, and a put that is not an append splits a full last page in
      * two half-full ones (rec_order.h). */
-    rc = id_new(o->id, sizeof(o->id));
+    rc = id_new_seq(&order_ids, o->id, sizeof(o->id));
     if (rc != AP_OK) {
         goto out;
     }
