@@ -43,8 +43,10 @@ struct id_seq {
 #define ID_SEQ_TRIES 16
 /* id_new, drawn again (up to ID_SEQ_TRIES times) while it does not sort
  * after seq's last id; the last draw is kept when none does (no worse
- * than id_new). The random part stays uniform above the last one's: a
- * few bits less than 96 within one millisecond at most. Thread-safe. */
+ * than id_new). The random part is uniform above the last one's: an id
+ * after a last one whose random part is a fraction f of the way up has
+ * log2(1 / (1 - f)) bits fewer than 96 (and 16 draws seldom pass an f
+ * above 1 - 2^-6: a few bits, in a burst of one millisecond). Thread-safe. */
 AP_MUST_CHECK ap_err id_new_seq(struct id_seq *seq, char *out,
                                 size_t outlen);
 /* Writes a request's id into out (outlen > ID_RANDOM_LEN): 22 base64url
