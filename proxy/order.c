@@ -264,17 +264,13 @@ static ap_err
 count_account_work(struct store_txn *txn, const struct app *app,
                    const char *account, struct recent_count *c)
 {
-    char prefix[JWS_MAX_ID + 2];
-    char after[JWS_MAX_ID + 32];
-
     memset(c, 0, sizeof(*c));
     c->txn = txn;
     c->now = time_now();
-    snprintf(prefix, sizeof(prefix), "%s/", account);
-    snprintf(after, sizeof(after), "%s/%012lld", account,
-             c->now - (long long)app->cfg->acme.order_ttl_sec);
-    return store_scan(txn, STORE_ACCOUNT_ORDERS, prefix, after,
-                      count_recent, c);
+    return rec_order_index_scan(txn, account,
+                                c->now -
+                                    (long long)app->cfg->acme.order_ttl_sec,
+                                count_recent, c);
 }
 
 /* [ratelimit] checks of newOrder counted from the store, in its write
@@ -595,9 +591,10 @@ order_store(struct app *app, const struct acme_req *req,
     if (rc == AP_OK) {
         rc = audit_created(app, txn, req, o, apol);
     }
-    /* Index key sorts an account's orders by creation time. */
-    snprintf(key, sizeof(key), "%s/%012lld/%s", o->account, o->created,
-             o->id);
+    /* the index: the account's orders by creation time */
+    if (rc == AP_OK) {
+        rc = rec_order_index_key(o->account, o->id, key, sizeof(key));
+    }
     if (rc == AP_OK) {
         rc = store_put(txn, STORE_ACCOUNT_ORDERS, key, "", 0, true);
     }

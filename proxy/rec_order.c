@@ -415,6 +415,45 @@ rec_order_get_json(struct store_txn *txn, const char *id, cJSON **out)
     return AP_OK;
 }
 
+ap_err
+rec_order_index_key(const char *account, const char *id, char *out,
+                    size_t outlen)
+{
+    int n = snprintf(out, outlen, "%s/%s", account, id);
+
+    return n > 0 && (size_t)n < outlen && (size_t)n <= STORE_MAX_KEY
+               ? AP_OK
+               : AP_EINVAL;
+}
+
+ap_err
+rec_order_index_scan(struct store_txn *txn, const char *account,
+                     long long since, store_scan_fn fn, void *arg)
+{
+    char prefix[REC_MAX_ID + 3];
+    char after[REC_MAX_ID + 32];
+    char from[ID_LEN + 1];
+    ap_err rc;
+
+    if (strlen(account) > REC_MAX_ID || since < 0) {
+        return AP_EINVAL;
+    }
+    /* earlier versions' keys: created has 12 digits, so begins with 0 */
+    snprintf(prefix, sizeof(prefix), "%s/0", account);
+    snprintf(after, sizeof(after), "%s/%012lld", account, since);
+    rc = store_scan(txn, STORE_ACCOUNT_ORDERS, prefix, after, fn, arg);
+    if (rc == AP_OK) {
+        rc = id_new_at(since * 1000, from, sizeof(from));
+    }
+    if (rc != AP_OK) {
+        return rc;
+    }
+    from[ID_TIME_LEN] = '\0';
+    snprintf(prefix, sizeof(prefix), "%s/", account);
+    snprintf(after, sizeof(after), "%s/%s", account, from);
+    return store_scan(txn, STORE_ACCOUNT_ORDERS, prefix, after, fn, arg);
+}
+
 /* The size o's record is written at, for its JSON of len bytes. */
 static size_t
 padded_len(const struct order *o, size_t len)

@@ -128,6 +128,21 @@ AP_MUST_CHECK ap_err rec_order_get_json(struct store_txn *txn,
 AP_MUST_CHECK ap_err rec_order_put(struct store_txn *txn, const char *key,
                                    const struct order *o, bool exclusive);
 
+/* The STORE_ACCOUNT_ORDERS index (an account's orders by creation time):
+ * keys "<account>/<order id>" (the id sorts by time) with an empty value;
+ * those of earlier versions, "<account>/<created: 12 digits>/<order
+ * id>", sort before them (an id begins with 'V'..'z', common/id.c).
+ * Readers take the order id after the key's last '/'. */
+/* The index key of order id of account (AP_EINVAL: too long). */
+AP_MUST_CHECK ap_err rec_order_index_key(const char *account, const char *id,
+                                         char *out, size_t outlen);
+/* Calls fn with the index entries of account's orders created at or
+ * after since (seconds), oldest first: both key forms. */
+AP_MUST_CHECK ap_err rec_order_index_scan(struct store_txn *txn,
+                                          const char *account,
+                                          long long since, store_scan_fn fn,
+                                          void *arg);
+
 /* Appends an identifier (copied) / an authorization id. */
 AP_MUST_CHECK ap_err rec_order_add_ident(struct order *o,
                                          const struct rec_ident *id);

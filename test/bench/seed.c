@@ -359,7 +359,9 @@ put_order(struct store_txn *txn, const char *acct_id,
     if (rc == AP_OK) {
         rc = rec_order_put(txn, o.id, &o, true);
     }
-    snprintf(key, sizeof(key), "%s/%012lld/%s", acct_id, created, o.id);
+    if (rc == AP_OK) {
+        rc = rec_order_index_key(acct_id, o.id, key, sizeof(key));
+    }
     if (rc == AP_OK) {
         rc = store_put(txn, STORE_ACCOUNT_ORDERS, key, "", 0, true);
     }

@@ -13,7 +13,11 @@
  *    admin readers) read the record; it leaves out its id (the key),
  *    which rec_order_get_json gives back.
  * 4. An issuing record that does not decode (not JSON, a member of the
- *    wrong type, a member this version does not know): AP_ESTORE. */
+ *    wrong type, a member this version does not know): AP_ESTORE.
+ * 5. The account_orders index: new keys "<account>/<order id>"; a scan
+ *    from a time finds, oldest first, the entries of both key forms
+ *    (earlier versions' "<account>/<12-digit created>/<id>") made at or
+ *    after it, and no other account's. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,6 +30,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/crypto.h"
+#include "common/id.h"
 #include "common/json.h"
 #include "common/store.h"
 #include "proxy/rec_order.h"
@@ -314,6 +320,91 @@ test_bad_issuing(void **state)
     }
 }
 
+struct seen {
+    char keys[8][128];
+    int n;
+};
+
+static bool
+see(void *arg, const char *key, const char *val, size_t len)
+{
+    struct seen *s = arg;
+
+    (void)val;
+    (void)len;
+    assert_true(s->n < 8);
+    snprintf(s->keys[s->n++], sizeof(s->keys[0]), "%s", key);
+    return true;
+}
+
+/* 5 */
+static void
+test_index(void **state)
+{
+    struct fx *f = *state;
+    char key[STORE_MAX_KEY + 1];
+    char id_old[ID_LEN + 1];
+    char id_new[ID_LEN + 1];
+    char id_later[ID_LEN + 1];
+    char other[ID_LEN + 1];
+    struct seen s;
+    const char *acct = "VP83k7BgbFU3DYE0nH0M5oTK";
+    const char *const old_keys[] = {
+        "VP83k7BgbFU3DYE0nH0M5oTK/001799999999/oldA",   /* before */
+        "VP83k7BgbFU3DYE0nH0M5oTK/001800000000/oldB",   /* at since */
+        "VP83k7BgbFU3DYE0nH0M5oTK/001800000500/oldC",
+    };
+
+    assert_int_equal(id_new_at(1799999999000LL, id_old, sizeof(id_old)),
+                     AP_OK);
+    assert_int_equal(id_new_at(1800000000000LL, id_new, sizeof(id_new)),
+                     AP_OK);
+    assert_int_equal(id_new_at(1800000900000LL, id_later,
+                               sizeof(id_later)),
+                     AP_OK);
+    assert_int_equal(id_new_at(1800000000000LL, other, sizeof(other)),
+                     AP_OK);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(store_put(f->txn, STORE_ACCOUNT_ORDERS, old_keys[i],
+                                   "", 0, true),
+                         AP_OK);
+    }
+    assert_int_equal(rec_order_index_key(acct, id_old, key, sizeof(key)),
+                     AP_OK);
+    assert_int_equal(strlen(key), 24 + 1 + ID_LEN);
+    assert_int_equal(store_put(f->txn, STORE_ACCOUNT_ORDERS, key, "", 0,
+                               true),
+                     AP_OK);
+    assert_int_equal(rec_order_index_key(acct, id_later, key, sizeof(key)),
+                     AP_OK);
+    assert_int_equal(store_put(f->txn, STORE_ACCOUNT_ORDERS, key, "", 0,
+                               true),
+                     AP_OK);
+    assert_int_equal(rec_order_index_key(acct, id_new, key, sizeof(key)),
+                     AP_OK);
+    assert_int_equal(store_put(f->txn, STORE_ACCOUNT_ORDERS, key, "", 0,
+                               true),
+                     AP_OK);
+    assert_int_equal(rec_order_index_key("VP83k7BgbFU3DYE0nH0M5oTZ", other,
+                                         key, sizeof(key)),
+                     AP_OK);
+    assert_int_equal(store_put(f->txn, STORE_ACCOUNT_ORDERS, key, "", 0,
+                               true),
+                     AP_OK);
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(rec_order_index_scan(f->txn, acct, 1800000000, see, &s),
+                     AP_OK);
+    assert_int_equal(s.n, 4);
+    assert_string_equal(s.keys[0], old_keys[1]);
+    assert_string_equal(s.keys[1], old_keys[2]);
+    assert_string_equal(strrchr(s.keys[2], '/') + 1, id_new);
+    assert_string_equal(strrchr(s.keys[3], '/') + 1, id_later);
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(rec_order_index_scan(f->txn, acct, 0, see, &s), AP_OK);
+    assert_int_equal(s.n, 6);
+    assert_int_equal(rec_order_index_key(acct, id_new, key, 30), AP_EINVAL);
+}
+
 int
 main(void)
 {
@@ -327,7 +418,16 @@ main(void)
         cmocka_unit_test_setup_teardown(test_padding_is_json, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bad_issuing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index, setup, teardown),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed;
+
+    if (crypto_init() != AP_OK) {
+        fprintf(stderr, "test_rec_order: crypto_init failed\n");
+        return 1;
+    }
+    failed = cmocka_run_group_tests(tests, NULL, NULL);
+    crypto_fini();
+    return failed;
 }
