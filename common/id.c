@@ -70,6 +70,26 @@ id_new(char *out, size_t outlen)
 }
 
 ap_err
+id_new_seq(struct id_seq *seq, char *out, size_t outlen)
+{
+    ap_err rc = AP_OK;
+
+    pthread_mutex_lock(&seq->lock);
+    for (int i = 0; i < ID_SEQ_TRIES; i++) {
+        rc = id_new(out, outlen);
+        if (rc != AP_OK || strcmp(out, seq->last) > 0) {
+            break;
+        }
+    }
+    if (rc == AP_OK && strcmp(out, seq->last) > 0) {
+        memcpy(seq->last, out, ID_LEN);
+        seq->last[ID_LEN] = '\0';
+    }
+    pthread_mutex_unlock(&seq->lock);
+    return rc;
+}
+
+ap_err
 id_random(char *out, size_t outlen)
 {
     ap_err rc;

@@ -39,7 +39,8 @@ enum store_table {
     STORE_ACCOUNTS,    /* account id -> account record */
     STORE_ACCOUNT_KEYS, /* JWK thumbprint -> account id */
     STORE_ORDERS,      /* order id -> order record */
-    STORE_ACCOUNT_ORDERS, /* "<account id>/<created>/<order id>" -> "" */
+    STORE_ACCOUNT_ORDERS, /* "<account id>/<order id>" -> "" (earlier
+                             versions: "<account id>/<created>/<order id>") */
     STORE_AUTHZS,      /* authz id -> authz record (challenges inside) */
     STORE_CERTS,       /* cert id -> certificate record */
     STORE_SERIALS,     /* serial hex -> cert id */

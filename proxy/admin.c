@@ -18,6 +18,8 @@
 #include "common/store.h"
 #include "common/timeutil.h"
 #include "proxy/report.h"
+#include "proxy/rec_cert.h"
+#include "proxy/rec_order.h"
 
 #define ADMIN_KV_WIDTH 15      /* "key:" column of show output */
 
@@ -968,6 +970,8 @@ struct collect {
     cJSON *arr;
     ap_err rc;
     bool keys;          /* collect the keys' last path element, not values */
+    bool certs;         /* certificate records: through rec_cert_parse */
+    bool orders;        /* order records: "id" from the key when absent */
 };
 
 static bool
@@ -980,8 +984,16 @@ collect_one(void *arg, const char *key, const char *val, size_t len)
         const char *slash = strrchr(key, '/');
 
         item = cJSON_CreateString(slash != NULL ? slash + 1 : key);
-    } else if (json_parse(val, len, &item) != AP_OK) {
+    } else if (c->certs ? rec_cert_parse(key, val, len, &item) != AP_OK
+                        : json_parse(val, len, &item) != AP_OK) {
         return true;     /* a record we cannot read is skipped */
+    }
+    if (c->orders && cJSON_IsObject(item) &&
+        !cJSON_HasObjectItem(item, "id") &&
+        cJSON_AddStringToObject(item, "id", key) == NULL) {
+        cJSON_Delete(item);
+        c->rc = AP_ENOMEM;
+        return false;
     }
     if (item == NULL || !cJSON_AddItemToArray(c->arr, item)) {
         cJSON_Delete(item);
@@ -997,7 +1009,8 @@ ap_err
 admin_load_all(struct store_txn *txn, enum store_table t, const char *prefix,
                bool keys, cJSON **out)
 {
-    struct collect c = { NULL, AP_OK, keys };
+    struct collect c = { NULL, AP_OK, keys, t == STORE_CERTS,
+                         t == STORE_ORDERS };
     ap_err rc;
 
     c.arr = cJSON_CreateArray();

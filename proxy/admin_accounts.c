@@ -13,6 +13,7 @@
 #include "proxy/eab.h"
 #include "proxy/rec_account.h"
 #include "proxy/status.h"
+#include "proxy/rec_order.h"
 
 /* ---------------------------------------------------------------- accounts */
 
@@ -235,7 +236,7 @@ admin_cmd_accounts_show(struct app *app, const struct admin_cmd *cmd,
         if (rc != AP_OK) {
             break;
         }
-        if (store_get_json(txn, STORE_ORDERS, oid->valuestring, &order) ==
+        if (rec_order_get_json(txn, oid->valuestring, &order) ==
                 AP_OK &&
             json_str(order, "cert", NULL) != NULL) {
             cJSON_AddItemToArray(certs, cJSON_CreateString(

@@ -16,6 +16,7 @@
 #include "proxy/eab.h"
 #include "proxy/rec_cert.h"
 #include "proxy/renewal.h"
+#include "proxy/rec_order.h"
 
 /* ---------------------------------------------------------------- certs */
 
@@ -176,7 +177,7 @@ admin_op_certs_list(struct app *app, const struct admin_filter *f,
         }
         r = &rows[n++];
         r->rec = c;
-        if (store_get_json(txn, STORE_ORDERS, json_str(c, "order", ""),
+        if (rec_order_get_json(txn, json_str(c, "order", ""),
                            &r->order) != AP_OK) {
             r->order = NULL;
         }
@@ -332,13 +333,13 @@ cert_find(struct store *st, const char *key, cJSON **cert, cJSON **order)
     }
     rc = AP_ENOTFOUND;
     if (id_is_valid(key)) {
-        rc = store_get_json(txn, STORE_CERTS, key, cert);
+        rc = rec_cert_get_json(txn, key, cert);
     }
     if (rc == AP_ENOTFOUND &&
         admin_serial_normalize(key, serial, sizeof(serial)) == AP_OK) {
         rc = store_get(txn, STORE_SERIALS, serial, &id, NULL);
         if (rc == AP_OK) {
-            rc = store_get_json(txn, STORE_CERTS, id, cert);
+            rc = rec_cert_get_json(txn, id, cert);
         }
     }
     if (rc == AP_OK) {
@@ -351,7 +352,7 @@ cert_find(struct store *st, const char *key, cJSON **cert, cJSON **order)
     }
     if (rc == AP_OK) {
         /* The order gives the names; a certificate shows without it. */
-        if (store_get_json(txn, STORE_ORDERS, json_str(*cert, "order", ""),
+        if (rec_order_get_json(txn, json_str(*cert, "order", ""),
                            order) != AP_OK) {
             *order = NULL;
         }

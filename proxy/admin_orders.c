@@ -7,6 +7,7 @@
 #include "common/timeutil.h"
 #include "proxy/rec_authz.h"
 #include "proxy/status.h"
+#include "proxy/rec_order.h"
 
 /* ---------------------------------------------------------------- orders */
 
@@ -71,7 +72,7 @@ admin_cmd_orders_list(struct app *app, const struct admin_cmd *cmd, FILE *out,
             cJSON *order = NULL;
 
             if (rc == AP_OK &&
-                store_get_json(txn, STORE_ORDERS, o->valuestring, &order) ==
+                rec_order_get_json(txn, o->valuestring, &order) ==
                 AP_OK) {
                 cJSON_AddItemToArray(orders, order);
             }
@@ -210,7 +211,7 @@ admin_cmd_orders_show(struct app *app, const struct admin_cmd *cmd, FILE *out,
 
     rc = store_begin(app->st, false, &txn);
     if (rc == AP_OK) {
-        rc = store_get_json(txn, STORE_ORDERS, cmd->arg, &order);
+        rc = rec_order_get_json(txn, cmd->arg, &order);
     }
     if (rc == AP_OK) {
         authzs = authz_views(txn, order, now);

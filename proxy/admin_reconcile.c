@@ -9,6 +9,8 @@
 #include "common/json.h"
 #include "common/store.h"
 #include "proxy/audit.h"
+#include "proxy/rec_cert.h"
+#include "proxy/rec_order.h"
 
 /* ---------------------------------------------------------------- reconcile */
 
@@ -35,10 +37,10 @@ recon_one(void *arg, const char *key, const char *val, size_t len)
     if (json_parse(val, len, &rec) != AP_OK) {
         return true;
     }
-    if (store_get_json(l->txn, STORE_ORDERS, key, &order) == AP_OK &&
+    if (rec_order_get_json(l->txn, key, &order) == AP_OK &&
         json_str(order, "cert", NULL) != NULL &&
-        store_get_json(l->txn, STORE_CERTS, json_str(order, "cert", ""),
-                       &cert) == AP_OK) {
+        rec_cert_get_json(l->txn, json_str(order, "cert", ""), &cert) ==
+            AP_OK) {
         kept = json_str(cert, "serial", NULL);
     }
     cJSON_AddStringToObject(rec, "orderStatus",

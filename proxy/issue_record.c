@@ -157,6 +157,10 @@ full_chain(const struct adapter_result *res)
     return chain;
 }
 
+/* Ids made in the write transaction that stores them, in order: the
+ * records are appended (common/id.h). */
+static struct id_seq cert_ids = ID_SEQ_INIT;
+
 /* A certificate record (STORE_CERTS + STORE_SERIALS) in txn. */
 static ap_err
 put_cert(const struct app *app, struct store_txn *txn,
@@ -169,7 +173,7 @@ put_cert(const struct app *app, struct store_txn *txn,
 
     memset(&c, 0, sizeof(c));
     c.reason = -1;
-    rc = id_new(cert_id, idlen);
+    rc = id_new_seq(&cert_ids, cert_id, idlen);
     if (rc != AP_OK) {
         return rc;
     }

@@ -264,17 +264,13 @@ static ap_err
 count_account_work(struct store_txn *txn, const struct app *app,
                    const char *account, struct recent_count *c)
 {
-    char prefix[JWS_MAX_ID + 2];
-    char after[JWS_MAX_ID + 32];
-
     memset(c, 0, sizeof(*c));
     c->txn = txn;
     c->now = time_now();
-    snprintf(prefix, sizeof(prefix), "%s/", account);
-    snprintf(after, sizeof(after), "%s/%012lld", account,
-             c->now - (long long)app->cfg->acme.order_ttl_sec);
-    return store_scan(txn, STORE_ACCOUNT_ORDERS, prefix, after,
-                      count_recent, c);
+    return rec_order_index_scan(txn, account,
+                                c->now -
+                                    (long long)app->cfg->acme.order_ttl_sec,
+                                count_recent, c);
 }
 
 /* [ratelimit] checks of newOrder counted from the store, in its write
@@ -531,6 +527,10 @@ audit_preauthorized(struct app *app, struct store_txn *txn,
                        req->request_id, f);
 }
 
+/* Ids made in the write transaction that stores them, in order: the
+ * records are appended (common/id.h). */
+static struct id_seq order_ids = ID_SEQ_INIT;
+
 /* Stores order o with its authorizations, its index entry and its audit
  * event, in one write transaction (after the limits counted in it). */
 static ap_err
@@ -546,6 +546,14 @@ order_store(struct app *app, const struct acme_req *req,
     rc = store_begin(app->st, true, &txn);
     if (rc != AP_OK) {
         return rc;
+    }
+    /* The id is made again here, where writers are serial: ids made
+     * before (outside the transaction) reach the store out of their
+     * order, and a put that is not an append splits a full last page in
+     * two half-full ones (rec_order.h). */
+    rc = id_new_seq(&order_ids, o->id, sizeof(o->id));
+    if (rc != AP_OK) {
+        goto out;
     }
     rc = order_store_limits(txn, app, o->account, o->n_idents, resp);
     if (rc != AP_OK || resp->status != 0) {
@@ -583,9 +591,10 @@ order_store(struct app *app, const struct acme_req *req,
     if (rc == AP_OK) {
         rc = audit_created(app, txn, req, o, apol);
     }
-    /* Index key sorts an account's orders by creation time. */
-    snprintf(key, sizeof(key), "%s/%012lld/%s", o->account, o->created,
-             o->id);
+    /* the index: the account's orders by creation time */
+    if (rc == AP_OK) {
+        rc = rec_order_index_key(o->account, o->id, key, sizeof(key));
+    }
     if (rc == AP_OK) {
         rc = store_put(txn, STORE_ACCOUNT_ORDERS, key, "", 0, true);
     }
@@ -682,7 +691,7 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
     }
     metrics_order(order_status_name(o.status));
     log_info("order", "created order=%s account=%s identifiers=%zu%s%s",
-             order_id, msg.account_id, o.n_idents,
+             o.id, msg.account_id, o.n_idents,
              profile ? " profile=" : "", profile ? profile->name : "");
     rc = respond_order(app, &o, 201, resp);
 out:

@@ -19,6 +19,10 @@
  * SHA-256 (REC_CERT_CHAIN_HEX). */
 #define CERT_VERSION_CHAIN 2
 #define CERT_VERSION_SHORT 3
+/* The stored layout of a record whose leaf is DER (rec_cert.h): its JSON
+ * says "v" 4, so an earlier version refuses it rather than reading the
+ * JSON before the NUL as a certificate without its leaf. */
+#define CERT_VERSION_DER 4
 #define CHAIN_KEY_MAX (sizeof(REC_CERT_CHAIN_PREFIX) + REC_CERT_CHAIN_HEX)
 
 static const char *const status_names[] = { "valid", "revoked", "refused" };
@@ -428,7 +432,7 @@ rec_cert_get(struct store_txn *txn, const char *id, struct cert *out)
 
     memset(out, 0, sizeof(*out));
     out->reason = -1;
-    rc = store_get_json(txn, STORE_CERTS, id, &obj);
+    rc = rec_cert_get_json(txn, id, &obj);
     if (rc != AP_OK) {
         return rc;
     }
@@ -469,6 +473,52 @@ rec_cert_by_serial(struct store_txn *txn, const char *serial,
     return rc;
 }
 
+/* Writes obj (rec_cert_encode's, with a "leaf") in the DER layout: its
+ * JSON without "leaf" and "id" and with "v" 4, a NUL, the leaf's DER. */
+static ap_err
+put_der(struct store_txn *txn, const char *key, cJSON *obj, bool exclusive)
+{
+    const cJSON *leaf = cJSON_GetObjectItemCaseSensitive(obj, "leaf");
+    unsigned char *der = NULL;
+    size_t der_len = 0;
+    char *text = NULL;
+    char *val = NULL;
+    size_t tlen;
+    cJSON *v;
+    ap_err rc;
+
+    if (!cJSON_IsString(leaf) ||
+        b64url_decode_alloc(leaf->valuestring, strlen(leaf->valuestring),
+                            &der, &der_len) != AP_OK ||
+        der_len == 0) {
+        free(der);
+        return AP_EINTERNAL;
+    }
+    v = cJSON_CreateNumber(CERT_VERSION_DER);
+    if (v == NULL || !cJSON_ReplaceItemInObjectCaseSensitive(obj, "v", v)) {
+        cJSON_Delete(v);
+        free(der);
+        return AP_ENOMEM;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(obj, "leaf");
+    cJSON_DeleteItemFromObjectCaseSensitive(obj, "id");
+    text = cJSON_PrintUnformatted(obj);
+    tlen = text != NULL ? strlen(text) : 0;
+    val = text != NULL ? malloc(tlen + 1 + der_len) : NULL;
+    rc = val != NULL ? AP_OK : AP_ENOMEM;
+    if (rc == AP_OK) {
+        memcpy(val, text, tlen);
+        val[tlen] = '\0';
+        memcpy(val + tlen + 1, der, der_len);
+        rc = store_put(txn, STORE_CERTS, key, val, tlen + 1 + der_len,
+                       exclusive);
+    }
+    free(val);
+    free(text);
+    free(der);
+    return rc;
+}
+
 ap_err
 rec_cert_put(struct store_txn *txn, const char *key, const struct cert *c,
              bool exclusive)
@@ -494,10 +544,95 @@ rec_cert_put(struct store_txn *txn, const char *key, const struct cert *c,
     if (rc == AP_OK) {
         rc = rec_cert_encode(&s, &obj);
     }
-    if (rc == AP_OK) {
+    if (rc == AP_OK && cJSON_HasObjectItem(obj, "leaf")) {
+        rc = put_der(txn, key, obj, exclusive);
+    } else if (rc == AP_OK) {
         rc = store_put_json(txn, STORE_CERTS, key, obj, exclusive);
     }
     cJSON_Delete(obj);
     free(leaf);
+    return rc;
+}
+
+ap_err
+rec_cert_parse(const char *key, const char *val, size_t len, cJSON **out)
+{
+    const char *nul = memchr(val, '\0', len);
+    size_t jlen = nul != NULL ? (size_t)(nul - val) : len;
+    const cJSON *v;
+    const cJSON *chain;
+    cJSON *obj;
+    cJSON *item = NULL;
+    char *b64 = NULL;
+    const char *why = NULL;
+
+    *out = NULL;
+    obj = cJSON_ParseWithLength(val, jlen);
+    if (obj == NULL || !cJSON_IsObject(obj)) {
+        cJSON_Delete(obj);
+        return rec_bad("certs", key, "not a JSON object");
+    }
+    v = cJSON_GetObjectItemCaseSensitive(obj, "v");
+    if (nul == NULL) {
+        if (cJSON_IsNumber(v) && v->valuedouble == CERT_VERSION_DER) {
+            why = "version 4 without its leaf";
+        }
+    } else if (!cJSON_IsNumber(v) || v->valuedouble != CERT_VERSION_DER) {
+        why = "a leaf after the JSON of a record not of version 4";
+    } else if (cJSON_HasObjectItem(obj, "leaf") ||
+               cJSON_HasObjectItem(obj, "pem")) {
+        why = "version 4 with a leaf or pem member";
+    } else if (len - jlen - 1 == 0 || len - jlen - 1 > REC_MAX_BLOB) {
+        why = "version 4 with an empty or oversized leaf";
+    } else {
+        b64 = b64url_encode_alloc((const unsigned char *)nul + 1,
+                                  len - jlen - 1);
+        chain = cJSON_GetObjectItemCaseSensitive(obj, "chain");
+        /* the JSON form it stands for: "leaf", and "v" as rec_cert_encode
+         * says it (3 with a chain reference, 2 without) */
+        if (b64 == NULL || !cJSON_AddStringToObject(obj, "leaf", b64) ||
+            (item = cJSON_CreateNumber(cJSON_IsString(chain)
+                                           ? CERT_VERSION_SHORT
+                                           : CERT_VERSION_CHAIN)) == NULL ||
+            !cJSON_ReplaceItemInObjectCaseSensitive(obj, "v", item)) {
+            cJSON_Delete(item);
+            free(b64);
+            cJSON_Delete(obj);
+            return AP_ENOMEM;
+        }
+        free(b64);
+    }
+    if (why != NULL) {
+        cJSON_Delete(obj);
+        return rec_bad("certs", key, why);
+    }
+    /* a record of version 4 leaves its key out */
+    if (!cJSON_HasObjectItem(obj, "id")) {
+        if (strlen(key) > REC_MAX_ID) {
+            cJSON_Delete(obj);
+            return rec_bad("certs", key, "a key longer than an id");
+        }
+        if (!cJSON_AddStringToObject(obj, "id", key)) {
+            cJSON_Delete(obj);
+            return AP_ENOMEM;
+        }
+    }
+    *out = obj;
+    return AP_OK;
+}
+
+ap_err
+rec_cert_get_json(struct store_txn *txn, const char *key, cJSON **out)
+{
+    char *val = NULL;
+    size_t len = 0;
+    ap_err rc;
+
+    *out = NULL;
+    rc = store_get(txn, STORE_CERTS, key, &val, &len);
+    if (rc == AP_OK) {
+        rc = rec_cert_parse(key, val, len, out);
+    }
+    free(val);
     return rc;
 }

@@ -95,6 +95,22 @@ AP_MUST_CHECK ap_err rec_cert_by_serial(struct store_txn *txn,
 AP_MUST_CHECK ap_err rec_cert_put(struct store_txn *txn, const char *key,
                                   const struct cert *c, bool exclusive);
 
+/* The stored layout (what rec_cert_put writes, rec_cert_get reads):
+ * a record whose leaf the codec keeps as "leaf" is stored as its JSON
+ * without "leaf" and "id" (the key) and with "v" 4, then one NUL byte,
+ * then the leaf's DER (the values are bytes on both engines: 561 bytes of
+ * a typical leaf instead of 748 of base64url); any other record as its
+ * JSON (with its id). rec_cert_parse makes either the JSON a record of
+ * version 3 or earlier is (the "leaf" back, "v" 3, or 2 without a chain,
+ * and "id" from the key when absent): what every reader of the raw
+ * records (the codec, admin views, the report) takes. AP_ESTORE (logged,
+ * key names it) for a value that is neither; AP_ENOMEM. */
+AP_MUST_CHECK ap_err rec_cert_parse(const char *key, const char *val,
+                                    size_t len, cJSON **out);
+/* store_get of certificate key, through rec_cert_parse (AP_ENOTFOUND). */
+AP_MUST_CHECK ap_err rec_cert_get_json(struct store_txn *txn,
+                                       const char *key, cJSON **out);
+
 /* For readers of the raw JSON (admin views): a stored certificate object
  * with a "chain" or "leaf" member gets "pem" (leaf then chain) and "v" 1
  * instead, so it reads as a record of an earlier version; one without is

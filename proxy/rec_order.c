@@ -7,6 +7,8 @@
 
 #include "common/config.h"
 #include "common/csr.h"
+#include "common/id.h"
+#include "common/log.h"
 
 static const char *const status_names[] = { "pending", "ready",
                                             "processing", "valid",
@@ -164,7 +166,10 @@ rec_order_encode(const struct order *o, cJSON **out)
 
     *out = NULL;
     rec_put_int(&w, obj, "v", REC_VERSION);
-    rec_put_str(&w, obj, "id", o->id);
+    /* rec_order_put leaves the id out: the key is the id */
+    if (o->id[0] != '\0') {
+        rec_put_str(&w, obj, "id", o->id);
+    }
     rec_put_str(&w, obj, "account", o->account);
     rec_put_str(&w, obj, "status", order_status_name(o->status));
     rec_put_int(&w, obj, "created", o->created);
@@ -221,22 +226,167 @@ rec_order_encode(const struct order *o, cJSON **out)
     return AP_OK;
 }
 
+/* ---- the layout in the store (rec_order.h) ---------------------------- */
+
+/* What a pending or ready order reserves: ,"cert":"<id>" and the status
+ * growing to "processing". A rewrite pads to the size it read when that
+ * is at most this much more (an order of an earlier version that kept its
+ * CSR inline shrinks instead of keeping its size as spaces). */
+#define ORDER_CERT_MEMBER (sizeof(",\"cert\":\"\"") - 1 + ID_LEN)
+#define ORDER_RESERVE (ORDER_CERT_MEMBER + sizeof("processing") - 1)
+
+static const char *const issuing_known[] = {
+    "csr", "csrSpki", "pkiStarted", "pkiInflight", "pkiNoted", "pkiRef",
+    "pkiPendingSince", NULL
+};
+
+static ap_err
+issuing_key(const char *id, char *key, size_t keylen)
+{
+    int n = snprintf(key, keylen, "%s%s", ORDER_ISSUING_PREFIX, id);
+
+    return n > 0 && (size_t)n < keylen ? AP_OK : AP_EINVAL;
+}
+
+/* The issuing state of o as its own record. */
+static ap_err
+issuing_put(struct store_txn *txn, const char *id, const struct order *o)
+{
+    struct rec_writer w = { AP_OK };
+    char key[STORE_MAX_KEY + 1];
+    cJSON *obj;
+    ap_err rc;
+
+    rc = issuing_key(id, key, sizeof(key));
+    if (rc != AP_OK) {
+        return rc;
+    }
+    obj = rec_write_object(&w);
+    rec_put_str(&w, obj, "csr", o->csr);
+    rec_put_str(&w, obj, "csrSpki", o->csr_spki);
+    if (o->pki_started != 0) {
+        rec_put_int(&w, obj, "pkiStarted", o->pki_started);
+    }
+    if (o->pki_inflight != 0) {
+        rec_put_int(&w, obj, "pkiInflight", o->pki_inflight);
+    }
+    rec_put_str(&w, obj, "pkiNoted", o->pki_noted);
+    rec_put_str(&w, obj, "pkiRef", o->pki_ref);
+    if (o->pki_pending_since != 0) {
+        rec_put_int(&w, obj, "pkiPendingSince", o->pki_pending_since);
+    }
+    rc = w.rc;
+    if (rc == AP_OK) {
+        rc = store_put_json(txn, STORE_META, key, obj, false);
+    }
+    cJSON_Delete(obj);
+    return rc;
+}
+
+/* Replaces *field with the string member name of obj when present. */
+static void
+issuing_str(struct rec_reader *r, const cJSON *obj, const char *name,
+            size_t max, char **field)
+{
+    char *s = NULL;
+
+    rec_read_str(r, obj, name, max, &s);
+    if (s != NULL) {
+        free(*field);
+        *field = s;
+    }
+}
+
+static void
+issuing_int(struct rec_reader *r, const cJSON *obj, const char *name,
+            long long *field)
+{
+    long long v = 0;
+    bool present = false;
+
+    rec_read_int(r, obj, name, 0, REC_TIME_MAX, &v, &present);
+    if (present) {
+        *field = v;
+    }
+}
+
+/* Reads the issuing record of order id into out (none: out unchanged). */
+static ap_err
+issuing_get(struct store_txn *txn, const char *id, struct order *out)
+{
+    struct rec_reader r;
+    char key[STORE_MAX_KEY + 1];
+    cJSON *obj = NULL;
+    cJSON *extra = NULL;
+    ap_err rc;
+
+    rc = issuing_key(id, key, sizeof(key));
+    if (rc == AP_OK) {
+        rc = store_get_json(txn, STORE_META, key, &obj);
+    }
+    if (rc == AP_ENOTFOUND) {
+        return AP_OK;
+    }
+    if (rc != AP_OK) {
+        return rc;
+    }
+    rec_read_begin(&r, obj);
+    issuing_str(&r, obj, "csr", ORDER_MAX_CSR, &out->csr);
+    issuing_str(&r, obj, "csrSpki", ORDER_MAX_CSR, &out->csr_spki);
+    issuing_int(&r, obj, "pkiStarted", &out->pki_started);
+    issuing_int(&r, obj, "pkiInflight", &out->pki_inflight);
+    issuing_str(&r, obj, "pkiNoted", REC_MAX_TEXT, &out->pki_noted);
+    issuing_str(&r, obj, "pkiRef", REC_MAX_TEXT, &out->pki_ref);
+    issuing_int(&r, obj, "pkiPendingSince", &out->pki_pending_since);
+    /* a member of a later version is kept nowhere: refuse rather than
+     * drop it when this version writes the record back */
+    rec_read_extra(&r, obj, issuing_known, &extra);
+    if (r.rc == AP_OK && extra != NULL) {
+        rec_read_fail(&r, "the issuing record has members this version "
+                      "does not know");
+    }
+    cJSON_Delete(extra);
+    cJSON_Delete(obj);
+    if (r.rc == AP_ESTORE) {
+        return rec_bad("meta", key, r.why);
+    }
+    if (r.rc == AP_OK) {
+        out->issuing_stored = true;
+    }
+    return r.rc;
+}
+
 ap_err
 rec_order_get(struct store_txn *txn, const char *id, struct order *out)
 {
     cJSON *obj = NULL;
+    char *val = NULL;
+    size_t len = 0;
     char why[200];
     ap_err rc;
 
     memset(out, 0, sizeof(*out));
-    rc = store_get_json(txn, STORE_ORDERS, id, &obj);
+    rc = store_get(txn, STORE_ORDERS, id, &val, &len);
     if (rc != AP_OK) {
         return rc;
+    }
+    obj = cJSON_ParseWithLength(val, len);
+    free(val);
+    if (obj == NULL || !cJSON_IsObject(obj)) {
+        cJSON_Delete(obj);
+        return rec_bad("orders", id, "not a JSON object");
     }
     rc = rec_order_decode(obj, out, why, sizeof(why));
     cJSON_Delete(obj);
     if (rc == AP_ESTORE) {
         rc = rec_bad("orders", id, why);
+    }
+    if (rc == AP_OK && out->id[0] == '\0' && strlen(id) < sizeof(out->id)) {
+        memcpy(out->id, id, strlen(id) + 1);
+    }
+    out->stored_len = len;
+    if (rc == AP_OK && out->status == ORDER_PROCESSING) {
+        rc = issuing_get(txn, id, out);
     }
     if (rc != AP_OK) {
         rec_order_fini(out);
@@ -245,17 +395,135 @@ rec_order_get(struct store_txn *txn, const char *id, struct order *out)
 }
 
 ap_err
+rec_order_get_json(struct store_txn *txn, const char *id, cJSON **out)
+{
+    ap_err rc = store_get_json(txn, STORE_ORDERS, id, out);
+
+    if (rc != AP_OK || cJSON_HasObjectItem(*out, "id")) {
+        return rc;
+    }
+    if (strlen(id) > REC_MAX_ID) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return rec_bad("orders", id, "a key longer than an id");
+    }
+    if (cJSON_AddStringToObject(*out, "id", id) == NULL) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return AP_ENOMEM;
+    }
+    return AP_OK;
+}
+
+ap_err
+rec_order_index_key(const char *account, const char *id, char *out,
+                    size_t outlen)
+{
+    int n = snprintf(out, outlen, "%s/%s", account, id);
+
+    return n > 0 && (size_t)n < outlen && (size_t)n <= STORE_MAX_KEY
+               ? AP_OK
+               : AP_EINVAL;
+}
+
+ap_err
+rec_order_index_scan(struct store_txn *txn, const char *account,
+                     long long since, store_scan_fn fn, void *arg)
+{
+    char prefix[REC_MAX_ID + 3];
+    char after[REC_MAX_ID + 32];
+    char from[ID_LEN + 1];
+    ap_err rc;
+
+    if (strlen(account) > REC_MAX_ID || since < 0) {
+        return AP_EINVAL;
+    }
+    /* earlier versions' keys: created has 12 digits, so begins with 0 */
+    snprintf(prefix, sizeof(prefix), "%s/0", account);
+    snprintf(after, sizeof(after), "%s/%012lld", account, since);
+    rc = store_scan(txn, STORE_ACCOUNT_ORDERS, prefix, after, fn, arg);
+    if (rc == AP_OK) {
+        rc = id_new_at(since * 1000, from, sizeof(from));
+    }
+    if (rc != AP_OK) {
+        return rc;
+    }
+    from[ID_TIME_LEN] = '\0';
+    snprintf(prefix, sizeof(prefix), "%s/", account);
+    snprintf(after, sizeof(after), "%s/%s", account, from);
+    return store_scan(txn, STORE_ACCOUNT_ORDERS, prefix, after, fn, arg);
+}
+
+/* The size o's record is written at, for its JSON of len bytes. */
+static size_t
+padded_len(const struct order *o, size_t len)
+{
+    if (o->stored_len != 0) {
+        return o->stored_len >= len && o->stored_len - len <= ORDER_RESERVE
+                   ? o->stored_len
+                   : len;
+    }
+    if ((o->status == ORDER_PENDING || o->status == ORDER_READY) &&
+        o->cert[0] == '\0') {
+        return len + ORDER_CERT_MEMBER + strlen("processing") -
+               strlen(order_status_name(o->status));
+    }
+    return len;
+}
+
+ap_err
 rec_order_put(struct store_txn *txn, const char *key, const struct order *o,
               bool exclusive)
 {
+    struct order lean = *o;     /* shallow: borrows o's members */
     cJSON *obj = NULL;
+    char *text = NULL;
+    char *padded = NULL;
+    size_t len;
+    size_t size;
     ap_err rc;
 
-    rc = rec_order_encode(o, &obj);
-    if (rc == AP_OK) {
-        rc = store_put_json(txn, STORE_ORDERS, key, obj, exclusive);
+    /* the key is the id; the issuing state goes to its own record */
+    lean.id[0] = '\0';
+    lean.csr = NULL;
+    lean.csr_spki = NULL;
+    lean.pki_started = 0;
+    lean.pki_inflight = 0;
+    lean.pki_noted = NULL;
+    lean.pki_ref = NULL;
+    lean.pki_pending_since = 0;
+    rc = rec_order_encode(&lean, &obj);
+    if (rc != AP_OK) {
+        return rc;
     }
+    text = cJSON_PrintUnformatted(obj);
     cJSON_Delete(obj);
+    if (text == NULL) {
+        return AP_ENOMEM;
+    }
+    len = strlen(text);
+    size = padded_len(o, len);
+    padded = size > len ? realloc(text, size) : text;
+    if (padded == NULL) {
+        free(text);
+        return AP_ENOMEM;
+    }
+    memset(padded + len, ' ', size - len);
+    rc = store_put(txn, STORE_ORDERS, key, padded, size, exclusive);
+    free(padded);
+    if (rc == AP_OK && o->status == ORDER_PROCESSING) {
+        rc = issuing_put(txn, key, o);
+    } else if (rc == AP_OK && o->issuing_stored) {
+        char ikey[STORE_MAX_KEY + 1];
+
+        rc = issuing_key(key, ikey, sizeof(ikey));
+        if (rc == AP_OK) {
+            rc = store_del(txn, STORE_META, ikey);
+        }
+        if (rc == AP_ENOTFOUND) {
+            rc = AP_OK;
+        }
+    }
     return rc;
 }
 

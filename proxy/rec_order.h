@@ -1,7 +1,9 @@
 /* proxy/rec_order.h: the order record (RFC 8555 §7.1.3), table
  * STORE_ORDERS, and its codec (proxy/rec.h says what a codec checks).
  *
- * Stored members: v, id, account, status, created, expires, notBefore and
+ * Members (of the JSON the codec reads and writes; rec_order_put leaves
+ * out id, the key, and keeps the issuing members in a record of their
+ * own, as described at rec_order_get below): v, id, account, status, created, expires, notBefore and
  * notAfter (seconds; 0, not stored: none asked), identifiers ([{type, value}], a
  * wildcard written "*.name"), authzs (the ids of its authorizations, in
  * the identifiers' order); with a profile: profile, template (the PKI's
@@ -18,8 +20,9 @@
  * certificate is recorded (proxy/issue_record.c: a valid order has
  * neither; valid orders of earlier versions still do); while the PKI has it (the
  * issuer's bookkeeping, proxy/issuer.c): pkiStarted, pkiInflight,
- * pkiNoted, pkiRef, pkiPendingSince; once valid: cert (the certificate
- * record id); once invalid: error (a problem document).
+ * pkiNoted, pkiRef, pkiPendingSince (kept only while the order is
+ * processing); once valid: cert (the certificate record id); once
+ * invalid: error (a problem document).
  * Thread-safe (no shared state). */
 #ifndef AP_PROXY_REC_ORDER_H
 #define AP_PROXY_REC_ORDER_H
@@ -70,6 +73,10 @@ struct order {
     char cert[REC_MAX_ID + 1];    /* "": none */
     struct rec_problem *error;    /* NULL: none */
     cJSON *extra;                 /* members this version does not know */
+    /* What rec_order_get saw (rec_order_put keeps the record at its size
+     * and the issuing record in step): */
+    size_t stored_len;            /* bytes of the stored record; 0: none */
+    bool issuing_stored;          /* an issuing record is stored */
 };
 
 /* "pending", "ready", "processing", "valid", "invalid". */
@@ -83,12 +90,58 @@ AP_MUST_CHECK ap_err rec_order_decode(const cJSON *obj, struct order *out,
 AP_MUST_CHECK ap_err rec_order_encode(const struct order *o, cJSON **out);
 void rec_order_fini(struct order *o);
 
-/* Reads order id in txn (AP_ENOTFOUND; AP_ESTORE logged). */
+/* Where the store keeps an order (the layout, not the codec's JSON):
+ *
+ * - A processing order's issuing state (csr, csrSpki and the pki*
+ *   members) is a record of its own, in STORE_META under
+ *   ORDER_ISSUING_PREFIX + the order id (a JSON object with those
+ *   members), written in the transaction that writes the processing
+ *   order and deleted in the one that writes it valid or invalid (the
+ *   CSR stays durable until the issuance that needs it is recorded). The
+ *   order record then changes only its status and its certificate
+ *   reference, so a record keeps its size: LMDB appends new (time-ordered)
+ *   orders to full pages, and a record that grew on one would split it in
+ *   two half-full pages. Orders of earlier versions keep these members
+ *   inline; they read the same, and move out when next written.
+ * - The order record is padded with trailing spaces (JSON whitespace:
+ *   every JSON reader skips it) to the size it will have: a new pending
+ *   or ready order reserves ORDER_RESERVE bytes (the "cert" member and
+ *   the longest status), and a rewrite of a record read by rec_order_get
+ *   pads to the size it was read with, so the record never shrinks to
+ *   leave a hole nor grows past what it reserved (an error member may). */
+#define ORDER_ISSUING_PREFIX "issuing/"
+
+/* Reads order id in txn (AP_ENOTFOUND; AP_ESTORE logged), with its
+ * issuing record when it is processing (an issuing record that does not
+ * decode is AP_ESTORE, logged). */
 AP_MUST_CHECK ap_err rec_order_get(struct store_txn *txn, const char *id,
                                    struct order *out);
-/* Writes o under key in txn (exclusive: AP_EEXIST when there). */
+/* The stored JSON of order id as readers of the raw JSON (admin views)
+ * take it: with "id" (the key) when the record leaves it out, as
+ * rec_order_put writes it (AP_ENOTFOUND; AP_ESTORE logged). Without its
+ * issuing record. */
+AP_MUST_CHECK ap_err rec_order_get_json(struct store_txn *txn,
+                                        const char *id, cJSON **out);
+/* Writes o under key in txn (exclusive: AP_EEXIST when there), and its
+ * issuing record: written when o is processing, deleted when it is not
+ * and o was read with one. */
 AP_MUST_CHECK ap_err rec_order_put(struct store_txn *txn, const char *key,
                                    const struct order *o, bool exclusive);
+
+/* The STORE_ACCOUNT_ORDERS index (an account's orders by creation time):
+ * keys "<account>/<order id>" (the id sorts by time) with an empty value;
+ * those of earlier versions, "<account>/<created: 12 digits>/<order
+ * id>", sort before them (an id begins with 'V'..'z', common/id.c).
+ * Readers take the order id after the key's last '/'. */
+/* The index key of order id of account (AP_EINVAL: too long). */
+AP_MUST_CHECK ap_err rec_order_index_key(const char *account, const char *id,
+                                         char *out, size_t outlen);
+/* Calls fn with the index entries of account's orders created at or
+ * after since (seconds), oldest first: both key forms. */
+AP_MUST_CHECK ap_err rec_order_index_scan(struct store_txn *txn,
+                                          const char *account,
+                                          long long since, store_scan_fn fn,
+                                          void *arg);
 
 /* Appends an identifier (copied) / an authorization id. */
 AP_MUST_CHECK ap_err rec_order_add_ident(struct order *o,

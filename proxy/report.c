@@ -173,13 +173,13 @@ cert_window(const struct cert *c, long long now, long long *start,
 static bool
 decode_cert(const char *key, const char *val, size_t len, struct cert *c)
 {
-    cJSON *obj = cJSON_ParseWithLength(val, len);
+    cJSON *obj = NULL;
     char why[200];
     ap_err rc;
 
     memset(c, 0, sizeof(*c));
-    if (obj == NULL) {
-        (void)rec_bad("certs", key, "not JSON");
+    /* the stored layout, either form (rec_cert.h) */
+    if (rec_cert_parse(key, val, len, &obj) != AP_OK) {
         return false;
     }
     rc = rec_cert_decode(obj, c, why, sizeof(why));

@@ -356,14 +356,17 @@ put_order(struct store_txn *txn, const char *acct_id,
     if (rc == AP_OK && queued) {
         rc = rec_set_str(&o.csr_spki, pe->spki_b64);
     }
+    /* the issuer's notes (pkiStarted ...) go with the processing state
+     * (proxy/rec_order.h): a valid order has none */
     if (!queued) {
         snprintf(o.cert, sizeof(o.cert), "%s", cert_id);
-        o.pki_started = validated;
     }
     if (rc == AP_OK) {
         rc = rec_order_put(txn, o.id, &o, true);
     }
-    snprintf(key, sizeof(key), "%s/%012lld/%s", acct_id, created, o.id);
+    if (rc == AP_OK) {
+        rc = rec_order_index_key(acct_id, o.id, key, sizeof(key));
+    }
     if (rc == AP_OK) {
         rc = store_put(txn, STORE_ACCOUNT_ORDERS, key, "", 0, true);
     }

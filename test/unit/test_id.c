@@ -247,6 +247,49 @@ test_short(void **state)
     assert_int_equal(rc, AP_ETOOBIG);
 }
 
+/* id_new_seq: an id after the last one of its millisecond (the last with
+ * the lowest random part: the id sorts after it); after one of a later
+ * clock (none can sort after: the id is still made, and the sequence
+ * keeps its last); the first id of a new sequence. */
+static void
+test_seq(void **state)
+{
+    struct id_seq seq = ID_SEQ_INIT;
+    struct id_seq ahead = ID_SEQ_INIT;
+    char id[ID_LEN + 1];
+    char first[ID_LEN + 1];
+
+    (void)state;
+    assert_int_equal(id_new_seq(&seq, first, sizeof(first)), AP_OK);
+    assert_int_equal(strlen(first), ID_LEN);
+    assert_string_equal(seq.last, first);
+    /* first's millisecond with the lowest random part ('-' sorts below
+     * every base64url character): the next id sorts after it, and a
+     * random part of 16 times '-' is never drawn (2^-96) */
+    memcpy(seq.last, first, ID_TIME_LEN);
+    memset(seq.last + ID_TIME_LEN, '-', ID_LEN - ID_TIME_LEN);
+    seq.last[ID_LEN] = '\0';
+    assert_int_equal(id_new_seq(&seq, id, sizeof(id)), AP_OK);
+    assert_true(strncmp(id, first, ID_TIME_LEN) >= 0);
+    assert_string_equal(seq.last, id);
+    /* ids made one after the other never go back */
+    for (int i = 0; i < 100; i++) {
+        char before[ID_LEN + 1];
+
+        memcpy(before, seq.last, sizeof(before));
+        assert_int_equal(id_new_seq(&seq, id, sizeof(id)), AP_OK);
+        assert_true(strcmp(seq.last, before) >= 0);
+        assert_true(strcmp(id, before) > 0 ||
+                    strcmp(seq.last, before) == 0);
+    }
+    memset(ahead.last, 'z', ID_LEN);
+    ahead.last[ID_LEN] = '\0';
+    assert_int_equal(id_new_seq(&ahead, id, sizeof(id)), AP_OK);
+    assert_true(strcmp(id, ahead.last) < 0);
+    assert_int_equal(strspn(ahead.last, "z"), ID_LEN);
+    assert_int_equal(id_new_seq(&seq, id, 4), AP_ETOOBIG);
+}
+
 /* ---- runner -------------------------------------------------------- */
 
 int
@@ -270,6 +313,8 @@ main(void)
     add_test(&l, "id_random: 22 characters, no leading '-'",
              test_random_form, NULL);
     add_test(&l, "id_token: 43 characters", test_token_form, NULL);
+    add_test(&l, "id_new_seq: after the last id of its sequence", test_seq,
+             NULL);
 
     failed = _cmocka_run_group_tests("id", l.tests, l.n, NULL, NULL);
     free(l.tests);

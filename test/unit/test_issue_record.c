@@ -178,7 +178,7 @@ test_issued(void **state)
     assert_int_equal(rec_cert_get(txn, o.cert, &c), AP_OK);
     assert_string_equal(c.pem, full);
     assert_string_equal(c.serial, "0a01");
-    assert_int_equal(store_get_json(txn, STORE_CERTS, o.cert, &raw), AP_OK);
+    assert_int_equal(rec_cert_get_json(txn, o.cert, &raw), AP_OK);
     assert_int_equal(json_num(raw, "v", 0), 3);
     assert_false(cJSON_HasObjectItem(raw, "pem"));
     assert_true(cJSON_HasObjectItem(raw, "leaf"));

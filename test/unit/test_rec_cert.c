@@ -11,9 +11,13 @@
  * 3. A chain that is missing or does not match its hash: AP_ESTORE, on
  *    reading and on writing; never a leaf served without its chain.
  * 4. rec_cert_expand gives raw-JSON readers the previous shape.
- * 5. A real leaf in pem_encode's PEM is stored as the base64url of its DER
- *    ("leaf"), made PEM again byte for byte when read; one in another
- *    layout (CRLF, other line lengths) keeps its text in "pem". */
+ * 5. A real leaf in pem_encode's PEM is stored as its DER ("leaf" in the
+ *    JSON rec_cert_parse gives), made PEM again byte for byte when read;
+ *    one in another layout (CRLF, other line lengths) keeps its text in
+ *    "pem".
+ * 6. The DER layout byte for byte (JSON "v" 4 without id and leaf, a
+ *    NUL, the DER), kept when written again; values of neither layout
+ *    (garbage) are AP_ESTORE. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -154,7 +158,7 @@ raw(struct fixture *f, const char *id)
     cJSON *obj = NULL;
 
     assert_int_equal(store_begin(f->st, false, &txn), AP_OK);
-    assert_int_equal(store_get_json(txn, STORE_CERTS, id, &obj), AP_OK);
+    assert_int_equal(rec_cert_get_json(txn, id, &obj), AP_OK);
     store_abort(txn);
     return obj;
 }
@@ -526,6 +530,89 @@ test_real_leaf(void **state)
     free(der);
 }
 
+/* 6. The stored layout: a leaf in pem_encode's PEM is its DER after the
+ * JSON and a NUL ("v" 4, no "id", no "leaf"); rec_cert_parse gives the
+ * version 3 JSON back (with the id from the key); values that are
+ * neither layout are AP_ESTORE. */
+static void
+test_der_layout(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *txn = NULL;
+    size_t leaf_len = 0;
+    size_t chain_len = 0;
+    size_t der_len = 0;
+    unsigned char *leaf = load_vector("cert_ec.pem", &leaf_len);
+    unsigned char *chain = load_vector("chain.pem", &chain_len);
+    unsigned char *der = load_vector("cert_ec.der", &der_len);
+    char full[8192];
+    char *val = NULL;
+    size_t len = 0;
+    const char *nul;
+    cJSON *obj = NULL;
+    struct cert c;
+    static const char *const bad[] = {
+        "{\"v\":4,\"account\":\"a\"}",         /* v 4 without its DER */
+        "{\"v\":3,\"account\":\"a\"}\0\x30\x03", /* DER after v 3 */
+        "{\"v\":4,\"leaf\":\"MA\"}\0\x30\x03",  /* and a leaf member */
+        "{\"v\":4,\"account\":\"a\"}\0",        /* an empty DER */
+        "[4]\0\x30\x03",                             /* not an object */
+    };
+    static const size_t bad_len[] = { 21, 24, 22, 22, 6 };
+
+    assert_true(snprintf(full, sizeof(full), "%s%s", (char *)leaf,
+                         (char *)chain) < (int)sizeof(full));
+    make_cert(&c, "D1", full);
+    assert_int_equal(put(f, &c), AP_OK);
+    rec_cert_fini(&c);
+    assert_int_equal(store_begin(f->st, true, &txn), AP_OK);
+    assert_int_equal(store_get(txn, STORE_CERTS, "D1", &val, &len), AP_OK);
+    nul = memchr(val, '\0', len);
+    assert_non_null(nul);
+    assert_int_equal(len - (size_t)(nul - val) - 1, der_len);
+    assert_memory_equal(nul + 1, der, der_len);
+    obj = cJSON_ParseWithLength(val, (size_t)(nul - val));
+    assert_non_null(obj);
+    assert_int_equal(json_num(obj, "v", 0), 4);
+    assert_false(cJSON_HasObjectItem(obj, "id"));
+    assert_false(cJSON_HasObjectItem(obj, "leaf"));
+    assert_false(cJSON_HasObjectItem(obj, "pem"));
+    cJSON_Delete(obj);
+    assert_int_equal(rec_cert_parse("D1", val, len, &obj), AP_OK);
+    assert_int_equal(json_num(obj, "v", 0), 3);
+    assert_string_equal(json_str(obj, "id", ""), "D1");
+    assert_true(cJSON_HasObjectItem(obj, "leaf"));
+    cJSON_Delete(obj);
+    free(val);
+    assert_int_equal(rec_cert_get(txn, "D1", &c), AP_OK);
+    assert_string_equal(c.id, "D1");
+    assert_string_equal(c.pem, full);
+    assert_string_equal(c.serial, "0aD1");
+    /* written again (a revocation) it keeps the layout */
+    c.status = CERT_REVOKED;
+    c.reason = 1;
+    c.revoked_at = 1800000200;
+    assert_int_equal(rec_cert_put(txn, "D1", &c, false), AP_OK);
+    rec_cert_fini(&c);
+    assert_int_equal(rec_cert_get(txn, "D1", &c), AP_OK);
+    assert_int_equal(c.status, CERT_REVOKED);
+    assert_string_equal(c.pem, full);
+    rec_cert_fini(&c);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(rec_cert_parse("B", bad[i], bad_len[i], &obj),
+                         AP_ESTORE);
+        assert_null(obj);
+        assert_int_equal(store_put(txn, STORE_CERTS, "B", bad[i],
+                                   bad_len[i], false),
+                         AP_OK);
+        assert_int_equal(rec_cert_get(txn, "B", &c), AP_ESTORE);
+    }
+    store_abort(txn);
+    free(leaf);
+    free(chain);
+    free(der);
+}
+
 int
 main(void)
 {
@@ -536,6 +623,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_bad_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expand, setup, teardown),
         cmocka_unit_test_setup_teardown(test_real_leaf, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_der_layout, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("rec_cert", tests, NULL, NULL);
