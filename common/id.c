@@ -72,21 +72,21 @@ id_new(char *out, size_t outlen)
 ap_err
 id_new_seq(struct id_seq *seq, char *out, size_t outlen)
 {
-    ap_err rc = AP_OK;
+    struct timespec ts;
+    long long ms;
 
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+        ts.tv_sec = 0;
+        ts.tv_nsec = 0;
+    }
+    ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     pthread_mutex_lock(&seq->lock);
-    for (int i = 0; i < ID_SEQ_TRIES; i++) {
-        rc = id_new(out, outlen);
-        if (rc != AP_OK || strcmp(out, seq->last) > 0) {
-            break;
-        }
+    if (ms <= seq->last_ms && seq->last_ms - ms < ID_SEQ_AHEAD_MS) {
+        ms = seq->last_ms + 1;
     }
-    if (rc == AP_OK && strcmp(out, seq->last) > 0) {
-        memcpy(seq->last, out, ID_LEN);
-        seq->last[ID_LEN] = '\0';
-    }
+    seq->last_ms = ms;
     pthread_mutex_unlock(&seq->lock);
-    return rc;
+    return id_new_at(ms, out, outlen);
 }
 
 ap_err

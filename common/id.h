@@ -37,16 +37,18 @@ AP_MUST_CHECK ap_err id_new(char *out, size_t outlen);
  * last page in two half-full ones). */
 struct id_seq {
     pthread_mutex_t lock;
-    char last[ID_LEN + 1];      /* "": none yet */
+    long long last_ms;          /* the time part of the last id; 0: none */
 };
-#define ID_SEQ_INIT { PTHREAD_MUTEX_INITIALIZER, "" }
-#define ID_SEQ_TRIES 16
-/* id_new, drawn again (up to ID_SEQ_TRIES times) while it does not sort
- * after seq's last id; the last draw is kept when none does (no worse
- * than id_new). The random part is uniform above the last one's: an id
- * after a last one whose random part is a fraction f of the way up has
- * log2(1 / (1 - f)) bits fewer than 96 (and 16 draws seldom pass an f
- * above 1 - 2^-6: a few bits, in a burst of one millisecond). Thread-safe. */
+#define ID_SEQ_INIT { PTHREAD_MUTEX_INITIALIZER, 0 }
+/* How far ahead of the clock a sequence may run before it follows the
+ * clock again (a burst of more ids than milliseconds, or a clock set
+ * back by less than this). */
+#define ID_SEQ_AHEAD_MS 1000
+/* id_new at a millisecond after seq's last one: the clock's, or the last
+ * one's plus 1 while the clock has not passed it (by at most
+ * ID_SEQ_AHEAD_MS: a clock set back further is followed, and that id may
+ * sort low). The 96 random bits are whole; only the time part can run up
+ * to a second ahead in a burst. Thread-safe. */
 AP_MUST_CHECK ap_err id_new_seq(struct id_seq *seq, char *out,
                                 size_t outlen);
 /* Writes a request's id into out (outlen > ID_RANDOM_LEN): 22 base64url

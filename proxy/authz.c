@@ -81,38 +81,12 @@ out:
     return rc;
 }
 
-/* The last millisecond an authorization id of this process tells. */
-static pthread_mutex_t id_lock = PTHREAD_MUTEX_INITIALIZER;
-static long long id_last_ms;
-
-/* The id of a new authorization (out[outlen > ID_LEN]): id_new's, but a
- * millisecond after the previous one when the clock has not passed it
- * (by less than a second: a clock set back further is followed). The
+/* Authorization ids, made inside the write transaction so that they
+ * reach the table in the order they sort (common/id.h, id_new_seq): the
  * authorizations of one order are made in one millisecond, and ids of
- * one millisecond sort at random (common/id.h): half of the second ones
- * would sort before the first, miss the append at the table's end
- * (common/store.c) and split the last page in the middle, leaving it half
- * empty for good. Made inside the write transaction, so in the order the
- * records are put. */
-static ap_err
-new_authz_id(char *out, size_t outlen)
-{
-    struct timespec ts;
-    long long ms;
-
-    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
-        ts.tv_sec = 0;
-        ts.tv_nsec = 0;
-    }
-    ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    pthread_mutex_lock(&id_lock);
-    if (ms <= id_last_ms && id_last_ms - ms < 1000) {
-        ms = id_last_ms + 1;
-    }
-    id_last_ms = ms;
-    pthread_mutex_unlock(&id_lock);
-    return id_new_at(ms, out, outlen);
-}
+ * one millisecond would otherwise sort at random, miss the append at the
+ * table's end (common/store.c) and split its last page in the middle. */
+static struct id_seq authz_ids = ID_SEQ_INIT;
 
 /* The index key of an account's newest authorization for an order
  * identifier (a wildcard as "*.name") as records before version 3 of the
@@ -219,7 +193,7 @@ authz_for_order(struct store_txn *txn, const char *account,
         *reused = rc == AP_OK;
         return rc;
     }
-    rc = new_authz_id(authz_id, sizeof(authz_id));
+    rc = id_new_seq(&authz_ids, authz_id, sizeof(authz_id));
     if (rc != AP_OK) {
         return rc;
     }

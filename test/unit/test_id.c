@@ -247,46 +247,63 @@ test_short(void **state)
     assert_int_equal(rc, AP_ETOOBIG);
 }
 
-/* id_new_seq: an id after the last one of its millisecond (the last with
- * the lowest random part: the id sorts after it); after one of a later
- * clock (none can sort after: the id is still made, and the sequence
- * keeps its last); the first id of a new sequence. */
+static long long
+clock_ms(void)
+{
+    struct timespec ts;
+
+    assert_int_equal(clock_gettime(CLOCK_REALTIME, &ts), 0);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* id_new_seq: ids made one after the other sort in that order, each a
+ * millisecond after the last while the clock has not passed it; a
+ * sequence ahead of the clock by less than ID_SEQ_AHEAD_MS goes on from
+ * its last; one further ahead (a clock set back) follows the clock; the
+ * random part is drawn whole every time. */
 static void
 test_seq(void **state)
 {
     struct id_seq seq = ID_SEQ_INIT;
-    struct id_seq ahead = ID_SEQ_INIT;
     char id[ID_LEN + 1];
-    char first[ID_LEN + 1];
+    char before[ID_LEN + 1];
+    char at[ID_LEN + 1];
+    long long now;
 
     (void)state;
-    assert_int_equal(id_new_seq(&seq, first, sizeof(first)), AP_OK);
-    assert_int_equal(strlen(first), ID_LEN);
-    assert_string_equal(seq.last, first);
-    /* first's millisecond with the lowest random part ('-' sorts below
-     * every base64url character): the next id sorts after it, and a
-     * random part of 16 times '-' is never drawn (2^-96) */
-    memcpy(seq.last, first, ID_TIME_LEN);
-    memset(seq.last + ID_TIME_LEN, '-', ID_LEN - ID_TIME_LEN);
-    seq.last[ID_LEN] = '\0';
-    assert_int_equal(id_new_seq(&seq, id, sizeof(id)), AP_OK);
-    assert_true(strncmp(id, first, ID_TIME_LEN) >= 0);
-    assert_string_equal(seq.last, id);
-    /* ids made one after the other never go back */
-    for (int i = 0; i < 100; i++) {
-        char before[ID_LEN + 1];
+    assert_int_equal(id_new_seq(&seq, before, sizeof(before)), AP_OK);
+    assert_int_equal(strlen(before), ID_LEN);
+    now = seq.last_ms;
+    assert_true(now > 0);
+    for (int i = 0; i < 1000; i++) {
+        long long last = seq.last_ms;
 
-        memcpy(before, seq.last, sizeof(before));
         assert_int_equal(id_new_seq(&seq, id, sizeof(id)), AP_OK);
-        assert_true(strcmp(seq.last, before) >= 0);
-        assert_true(strcmp(id, before) > 0 ||
-                    strcmp(seq.last, before) == 0);
+        assert_true(strcmp(id, before) > 0);
+        assert_true(seq.last_ms > last);
+        memcpy(before, id, sizeof(before));
     }
-    memset(ahead.last, 'z', ID_LEN);
-    ahead.last[ID_LEN] = '\0';
-    assert_int_equal(id_new_seq(&ahead, id, sizeof(id)), AP_OK);
-    assert_true(strcmp(id, ahead.last) < 0);
-    assert_int_equal(strspn(ahead.last, "z"), ID_LEN);
+    /* 1000 ids in less than a second ran ahead of the clock, by 1 each */
+    assert_true(seq.last_ms >= now + 1000);
+    /* ahead of the clock by less than ID_SEQ_AHEAD_MS: on from the last */
+    now = clock_ms();
+    seq.last_ms = now + ID_SEQ_AHEAD_MS / 2;
+    assert_int_equal(id_new_seq(&seq, id, sizeof(id)), AP_OK);
+    assert_true(seq.last_ms == now + ID_SEQ_AHEAD_MS / 2 + 1);
+    assert_int_equal(id_new_at(seq.last_ms, at, sizeof(at)), AP_OK);
+    assert_memory_equal(id, at, ID_TIME_LEN);
+    /* further ahead (the clock was set back): the clock again */
+    seq.last_ms = now + 10 * ID_SEQ_AHEAD_MS;
+    assert_int_equal(id_new_seq(&seq, id, sizeof(id)), AP_OK);
+    assert_true(seq.last_ms >= now && seq.last_ms < now + ID_SEQ_AHEAD_MS / 2);
+    /* the random part: two ids of one millisecond differ there */
+    seq.last_ms = now + ID_SEQ_AHEAD_MS / 2;
+    assert_int_equal(id_new_seq(&seq, id, sizeof(id)), AP_OK);
+    seq.last_ms -= 1;
+    assert_int_equal(id_new_seq(&seq, at, sizeof(at)), AP_OK);
+    assert_memory_equal(id, at, ID_TIME_LEN);
+    assert_true(memcmp(id + ID_TIME_LEN, at + ID_TIME_LEN,
+                       ID_LEN - ID_TIME_LEN) != 0);
     assert_int_equal(id_new_seq(&seq, id, 4), AP_ETOOBIG);
 }
 
