@@ -24,6 +24,26 @@ static const char *const known[] = {
     NULL
 };
 
+/* The members of o's issuing state (the CSR and the issuer's notes): in
+ * the order record of before, and in its own record while processing. */
+static void
+put_issuing(struct rec_writer *w, cJSON *obj, const struct order *o)
+{
+    rec_put_str(w, obj, "csr", o->csr);
+    rec_put_str(w, obj, "csrSpki", o->csr_spki);
+    if (o->pki_started != 0) {
+        rec_put_int(w, obj, "pkiStarted", o->pki_started);
+    }
+    if (o->pki_inflight != 0) {
+        rec_put_int(w, obj, "pkiInflight", o->pki_inflight);
+    }
+    rec_put_str(w, obj, "pkiNoted", o->pki_noted);
+    rec_put_str(w, obj, "pkiRef", o->pki_ref);
+    if (o->pki_pending_since != 0) {
+        rec_put_int(w, obj, "pkiPendingSince", o->pki_pending_since);
+    }
+}
+
 /* base64url of a CSR of at most CRYPTO_CSR_MAX_DER bytes */
 #define ORDER_MAX_CSR (CRYPTO_CSR_MAX_DER * 4 / 3 + 4)
 #define ORDER_MAX_DAYS 100000
@@ -200,19 +220,7 @@ rec_order_encode(const struct order *o, cJSON **out)
     for (size_t i = 0; i < o->n_authzs; i++) {
         rec_push_str(&w, arr, o->authzs[i]);
     }
-    rec_put_str(&w, obj, "csr", o->csr);
-    rec_put_str(&w, obj, "csrSpki", o->csr_spki);
-    if (o->pki_started != 0) {
-        rec_put_int(&w, obj, "pkiStarted", o->pki_started);
-    }
-    if (o->pki_inflight != 0) {
-        rec_put_int(&w, obj, "pkiInflight", o->pki_inflight);
-    }
-    rec_put_str(&w, obj, "pkiNoted", o->pki_noted);
-    rec_put_str(&w, obj, "pkiRef", o->pki_ref);
-    if (o->pki_pending_since != 0) {
-        rec_put_int(&w, obj, "pkiPendingSince", o->pki_pending_since);
-    }
+    put_issuing(&w, obj, o);
     if (o->cert[0] != '\0') {
         rec_put_str(&w, obj, "cert", o->cert);
     }
@@ -262,19 +270,7 @@ issuing_put(struct store_txn *txn, const char *id, const struct order *o)
         return rc;
     }
     obj = rec_write_object(&w);
-    rec_put_str(&w, obj, "csr", o->csr);
-    rec_put_str(&w, obj, "csrSpki", o->csr_spki);
-    if (o->pki_started != 0) {
-        rec_put_int(&w, obj, "pkiStarted", o->pki_started);
-    }
-    if (o->pki_inflight != 0) {
-        rec_put_int(&w, obj, "pkiInflight", o->pki_inflight);
-    }
-    rec_put_str(&w, obj, "pkiNoted", o->pki_noted);
-    rec_put_str(&w, obj, "pkiRef", o->pki_ref);
-    if (o->pki_pending_since != 0) {
-        rec_put_int(&w, obj, "pkiPendingSince", o->pki_pending_since);
-    }
+    put_issuing(&w, obj, o);
     rc = w.rc;
     if (rc == AP_OK) {
         rc = store_put_json(txn, STORE_META, key, obj, false);

@@ -247,15 +247,6 @@ test_short(void **state)
     assert_int_equal(rc, AP_ETOOBIG);
 }
 
-static long long
-clock_ms(void)
-{
-    struct timespec ts;
-
-    assert_int_equal(clock_gettime(CLOCK_REALTIME, &ts), 0);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* id_new_seq: ids made one after the other sort in that order, each a
  * millisecond after the last while the clock has not passed it; a
  * sequence ahead of the clock by less than ID_SEQ_AHEAD_MS goes on from
@@ -286,7 +277,7 @@ test_seq(void **state)
     /* 1000 ids in less than a second ran ahead of the clock, by 1 each */
     assert_true(seq.last_ms >= now + 1000);
     /* ahead of the clock by less than ID_SEQ_AHEAD_MS: on from the last */
-    now = clock_ms();
+    now = wall_ms();
     seq.last_ms = now + ID_SEQ_AHEAD_MS / 2;
     assert_int_equal(id_new_seq(&seq, id, sizeof(id)), AP_OK);
     assert_true(seq.last_ms == now + ID_SEQ_AHEAD_MS / 2 + 1);
