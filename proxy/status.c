@@ -41,18 +41,6 @@ order_status_now(const cJSON *order, long long now)
     return s;
 }
 
-const char *
-authz_status_now(const cJSON *authz, long long now)
-{
-    const char *s = json_str(authz, "status", "invalid");
-
-    if ((strcmp(s, "pending") == 0 || strcmp(s, "valid") == 0) &&
-        json_num(authz, "expires", 0) <= now) {
-        return authz_status_name(AUTHZ_EXPIRED);
-    }
-    return s;
-}
-
 /* An authorization that fails its order. */
 static bool
 authz_failed(enum authz_status s)

@@ -45,10 +45,9 @@
 /* The effective status at now (expiry). */
 enum order_status order_status_at(const struct order *o, long long now);
 enum authz_status authz_status_at(const struct authz *a, long long now);
-/* The same for a raw record: its "status" (absent: "invalid") after the
- * expiry rule. */
+/* The same for a raw order record: its "status" (absent: "invalid")
+ * after the expiry rule. */
 const char *order_status_now(const cJSON *order, long long now);
-const char *authz_status_now(const cJSON *authz, long long now);
 
 /* "order": the status a pending order takes from the stored statuses of
  * its n authorizations (pending while some are pending). */
