@@ -22,6 +22,8 @@
 #define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
 
+#include "common/timeutil.h"
+
 /* ---- libcurl, bound once ---- */
 
 /* The soname of Debian's libcurl4 (OpenSSL flavour; the ABI the header
@@ -34,7 +36,10 @@
     X(curl_easy_getinfo) X(curl_easy_init) X(curl_easy_perform)            \
     X(curl_easy_reset) X(curl_easy_setopt) X(curl_easy_strerror) X(curl_free)                 \
     X(curl_slist_append) X(curl_slist_free_all) X(curl_url)                \
-    X(curl_url_cleanup) X(curl_url_get) X(curl_url_set)
+    X(curl_url_cleanup) X(curl_url_get) X(curl_url_set)                   \
+    X(curl_multi_init) X(curl_multi_cleanup) X(curl_multi_add_handle)      \
+    X(curl_multi_remove_handle) X(curl_multi_perform) X(curl_multi_wait)   \
+    X(curl_multi_info_read)
 
 /* Written once under cu_once, read-only after: every public function
  * that reaches a cu. pointer calls curl_bind first. */
@@ -120,16 +125,20 @@ httpc_global_fini(void)
 
 /* A fresh easy handle per GET cost a multi handle with its wake-up
  * socketpair (socketpair, four fcntl, two close) each time (issue 18), so
- * a thread keeps its handle for its next GET. Nothing of one GET reaches
- * the next: curl_easy_reset puts every option back; the connection is
- * never reused (CURLOPT_FRESH_CONNECT, CURLOPT_FORBID_REUSE: each
- * validation connects anew), nor a TLS session (CURLOPT_SSL_SESSIONID_CACHE
- * off) nor a resolved address: the previous GET's pinned address is
- * removed from the handle's DNS cache ("-host:port" in CURLOPT_RESOLVE)
- * and nothing else is cached (CURLOPT_DNS_CACHE_TIMEOUT 0). The handle is
- * freed when its thread ends (or httpc_thread_release). */
+ * a thread keeps its handles for its next GET: an easy handle that holds
+ * the options every GET sets alike (get_setup, once) and a multi handle
+ * that runs it (get_run). Nothing of one GET reaches the next: each GET
+ * sets every option that differs (URL, protocols, time limits, sink,
+ * pin, TCP_NODELAY); the connection is never reused
+ * (CURLOPT_FRESH_CONNECT, CURLOPT_FORBID_REUSE: each validation connects
+ * anew), nor a TLS session (CURLOPT_SSL_SESSIONID_CACHE off) nor a
+ * resolved address: the previous GET's pinned address is removed from
+ * the DNS cache ("-host:port" in CURLOPT_RESOLVE) and nothing else is
+ * cached (CURLOPT_DNS_CACHE_TIMEOUT 0). The handles are freed when their
+ * thread ends (or httpc_thread_release). */
 struct get_slot {
-    CURL *h;
+    CURL *h;            /* set up by get_setup */
+    CURLM *m;           /* runs h; NULL: curl_easy_perform */
     char last_pin[300]; /* "-host:port" of the previous GET's pin, or "" */
 };
 
@@ -139,13 +148,25 @@ static int get_key_status = -1; /* 0 once get_key exists */
 static atomic_ullong gets_reused;
 
 static void
+get_slot_drop(struct get_slot *slot)
+{
+    if (slot->h != NULL) {
+        cu.curl_easy_cleanup(slot->h);
+        slot->h = NULL;
+    }
+    if (slot->m != NULL) {
+        (void)cu.curl_multi_cleanup(slot->m);
+        slot->m = NULL;
+    }
+    slot->last_pin[0] = '\0';
+}
+
+static void
 get_slot_free(void *arg)
 {
     struct get_slot *slot = arg;
 
-    if (slot->h != NULL) {
-        cu.curl_easy_cleanup(slot->h);
-    }
+    get_slot_drop(slot);
     free(slot);
 }
 
@@ -229,11 +250,90 @@ on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
+/* The options every httpc_get sets alike, on a new easy handle. AP_OK or
+ * AP_EINTERNAL. */
+static ap_err
+get_setup(CURL *h)
+{
+    if (cu.curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+        cu.curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+        cu.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK ||
+        cu.curl_easy_setopt(h, CURLOPT_USERAGENT, "acmeproxy-validator") !=
+            CURLE_OK ||
+        /* Never through an http_proxy from the environment: the pinned,
+         * policy-checked address is the one to connect to ("*": no host
+         * goes through a proxy, and no_proxy is not read either). */
+        cu.curl_easy_setopt(h, CURLOPT_PROXY, "") != CURLE_OK ||
+        cu.curl_easy_setopt(h, CURLOPT_NOPROXY, "*") != CURLE_OK ||
+        /* A kept handle (get_slot): a new connection each time, closed
+         * after, and nothing cached from one GET for the next. */
+        cu.curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK ||
+        cu.curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L) != CURLE_OK ||
+        cu.curl_easy_setopt(h, CURLOPT_DNS_CACHE_TIMEOUT, 0L) != CURLE_OK ||
+        cu.curl_easy_setopt(h, CURLOPT_SSL_SESSIONID_CACHE, 0L) !=
+            CURLE_OK) {
+        return AP_EINTERNAL;
+    }
+    /* http-01 may redirect to https (RFC 8555 §8.3), where the validator
+     * does not check the certificate: the key authorization proves it. */
+    (void)cu.curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+    (void)cu.curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    return AP_OK;
+}
+
+/* Runs h's transfer on m (curl_easy_perform's loop without its
+ * zero-timeout poll before the first step, nor the wake-up socket in each
+ * poll), or with curl_easy_perform when m is NULL. h leaves m again.
+ * *started: the transfer began (CURLOPT_RESOLVE applied). libcurl ends a
+ * transfer at CURLOPT_TIMEOUT_MS; the loop also stops a second after
+ * timeout_ms whatever libcurl does. */
+static CURLcode
+get_run(CURLM *m, CURL *h, unsigned timeout_ms, bool *started)
+{
+    long long stop = time_mono_ms() + (long long)timeout_ms + 1000;
+    CURLcode cc = CURLE_OPERATION_TIMEDOUT;
+    CURLMsg *msg;
+    int running = 1;
+    int left = 0;
+
+    *started = false;
+    if (m == NULL) {
+        *started = true;
+        return cu.curl_easy_perform(h);
+    }
+    if (cu.curl_multi_add_handle(m, h) != CURLM_OK) {
+        return CURLE_FAILED_INIT;
+    }
+    *started = true;
+    while (running > 0) {
+        if (cu.curl_multi_perform(m, &running) != CURLM_OK) {
+            cc = CURLE_FAILED_INIT;
+            break;
+        }
+        if (running == 0 || time_mono_ms() >= stop) {
+            break;
+        }
+        /* libcurl's own timers (connect, total) shorten the wait */
+        if (cu.curl_multi_wait(m, NULL, 0, 1000, NULL) != CURLM_OK) {
+            cc = CURLE_FAILED_INIT;
+            break;
+        }
+    }
+    while ((msg = cu.curl_multi_info_read(m, &left)) != NULL) {
+        if (msg->msg == CURLMSG_DONE && msg->easy_handle == h) {
+            cc = msg->data.result;
+        }
+    }
+    (void)cu.curl_multi_remove_handle(m, h);
+    return cc;
+}
+
 ap_err
 httpc_get(const struct httpc_req *req, struct httpc_resp *resp)
 {
     struct get_slot *slot;
     CURL *h = NULL;
+    CURLM *m = NULL;
     CURLcode cc = CURLE_OK;
     struct curl_slist *pin = NULL;
     struct curl_slist *tmp;
@@ -241,6 +341,7 @@ httpc_get(const struct httpc_req *req, struct httpc_resp *resp)
     char pinline[600];
     char *loc = NULL;
     bool performed = false;
+    bool https = strstr(req->protocols, "https") != NULL;
     ap_err rc = AP_ENET;
 
     buf_init(&resp->body, req->max_body);
@@ -253,7 +354,7 @@ httpc_get(const struct httpc_req *req, struct httpc_resp *resp)
     slot = get_slot();
     if (slot != NULL && slot->h != NULL) {
         h = slot->h;
-        cu.curl_easy_reset(h);
+        m = slot->m;
         atomic_fetch_add(&gets_reused, 1);
     } else {
         h = cu.curl_easy_init();
@@ -262,12 +363,21 @@ httpc_get(const struct httpc_req *req, struct httpc_resp *resp)
                      "curl_easy_init failed");
             return AP_ENOMEM;
         }
+        if (get_setup(h) != AP_OK) {
+            cu.curl_easy_cleanup(h);
+            snprintf(resp->error, sizeof(resp->error),
+                     "libcurl setup failed");
+            return AP_EINTERNAL;
+        }
         if (slot != NULL) {
             slot->h = h;
+            /* without a multi handle: curl_easy_perform */
+            slot->m = cu.curl_multi_init();
+            m = slot->m;
         }
     }
     if (slot != NULL && slot->last_pin[0] != '\0') {
-        /* the previous GET's address out of the handle's DNS cache */
+        /* the previous GET's address out of the DNS cache */
         pin = cu.curl_slist_append(NULL, slot->last_pin);
         if (pin == NULL) {
             rc = AP_ENOMEM;
@@ -296,49 +406,34 @@ httpc_get(const struct httpc_req *req, struct httpc_resp *resp)
                              "-%s:%u", req->pin_host, req->pin_port);
 
             if (n < 0 || (size_t)n >= sizeof(slot->last_pin)) {
-                /* cannot be removed by name next time: no reuse */
+                /* cannot be removed by name next time: not kept (out) */
                 slot->last_pin[0] = '\0';
                 slot->h = NULL;
             }
         }
     }
+    /* Every option that differs between GETs, set each time (the handle
+     * keeps the previous GET's otherwise). */
     if (cu.curl_easy_setopt(h, CURLOPT_URL, req->url) != CURLE_OK ||
         cu.curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, req->protocols) !=
             CURLE_OK ||
-        cu.curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-        cu.curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
         cu.curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                          (long)req->timeout_ms) != CURLE_OK ||
         cu.curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms) !=
             CURLE_OK ||
-        cu.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK ||
         cu.curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink) != CURLE_OK ||
-        cu.curl_easy_setopt(h, CURLOPT_USERAGENT, "acmeproxy-validator") !=
+        /* A plain GET is one write: Nagle cannot hold it back, so no
+         * setsockopt for TCP_NODELAY; a TLS handshake writes more. */
+        cu.curl_easy_setopt(h, CURLOPT_TCP_NODELAY, https ? 1L : 0L) !=
             CURLE_OK ||
-        /* Never through an http_proxy from the environment: the pinned,
-         * policy-checked address is the one to connect to. */
-        cu.curl_easy_setopt(h, CURLOPT_PROXY, "") != CURLE_OK ||
-        /* A kept handle (get_slot): a new connection each time, closed
-         * after, and nothing cached from one GET for the next. */
-        cu.curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK ||
-        cu.curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L) != CURLE_OK ||
-        cu.curl_easy_setopt(h, CURLOPT_DNS_CACHE_TIMEOUT, 0L) != CURLE_OK ||
-        cu.curl_easy_setopt(h, CURLOPT_SSL_SESSIONID_CACHE, 0L) !=
-            CURLE_OK ||
-        (pin != NULL &&
-         cu.curl_easy_setopt(h, CURLOPT_RESOLVE, pin) != CURLE_OK)) {
+        cu.curl_easy_setopt(h, CURLOPT_RESOLVE, pin) != CURLE_OK) {
         snprintf(resp->error, sizeof(resp->error), "libcurl setup failed");
         rc = AP_EINTERNAL;
         goto out;
     }
-    /* http-01 may redirect to https (RFC 8555 §8.3), where the validator
-     * does not check the certificate: the key authorization proves it. */
-    (void)cu.curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-    (void)cu.curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-    cc = cu.curl_easy_perform(h);
-    /* perform applied CURLOPT_RESOLVE (the old pin is gone): the handle
-     * may serve the next GET */
-    performed = true;
+    cc = get_run(m, h, req->timeout_ms, &performed);
+    /* once started, the transfer applied CURLOPT_RESOLVE (the old pin is
+     * gone): the handle may serve the next GET */
     (void)cu.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
     if (cu.curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK &&
         loc != NULL) {
@@ -367,12 +462,15 @@ httpc_get(const struct httpc_req *req, struct httpc_resp *resp)
     }
     rc = AP_OK;
 out:
-    if (slot != NULL && slot->h == h && !performed) {
-        /* the old pin may still be cached: not kept */
-        slot->h = NULL;
-        slot->last_pin[0] = '\0';
-    }
-    if (h != NULL && (slot == NULL || slot->h != h)) {
+    /* The resolve list is freed below: the handle must not point at it. */
+    (void)cu.curl_easy_setopt(h, CURLOPT_RESOLVE, NULL);
+    (void)cu.curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+    if (slot != NULL && (slot->h != h || !performed)) {
+        /* not kept: an unremovable pin, or the old pin may still be
+         * cached */
+        slot->h = h;
+        get_slot_drop(slot);
+    } else if (slot == NULL) {
         cu.curl_easy_cleanup(h);
     }
     cu.curl_slist_free_all(pin);

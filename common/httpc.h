@@ -49,12 +49,13 @@ void httpc_resp_fini(struct httpc_resp *resp);
 /* Performs one GET on a new connection (never one left by an earlier
  * GET). AP_OK when a response arrived (any status); AP_ENET, AP_ETIMEOUT,
  * AP_ETOOBIG otherwise, with resp->error set. The calling thread keeps
- * its libcurl handle for its next GET (reset in between, with nothing
- * cached: no connection, TLS session nor address) until it ends or calls
- * httpc_thread_release. */
+ * its libcurl handles for its next GET (every option that differs between
+ * GETs set anew, nothing cached: no connection, TLS session nor address)
+ * until it ends or calls httpc_thread_release. Never through a proxy,
+ * whatever the environment names. */
 AP_MUST_CHECK ap_err httpc_get(const struct httpc_req *req,
                                struct httpc_resp *resp);
-/* Frees the calling thread's kept handle (if any). */
+/* Frees the calling thread's kept handles (if any). */
 void httpc_thread_release(void);
 /* For tests and metrics: GETs that ran on a kept handle so far. */
 unsigned long long httpc_get_handles_reused(void);

@@ -4,6 +4,9 @@
  * pinned for that GET (never to the previous GET's pin for the same
  * host:port), and a thread's later GETs run on its kept handle.
  *
+ * A GET's own limits (time, body size) hold on the kept handle and do not
+ * carry over to the next GET; no proxy named by the environment is used.
+ *
  * Two tiny HTTP servers on the same port, 127.0.0.1 ("A") and 127.0.0.2
  * ("B"), answer every request with their letter and keep the connection
  * open. */
@@ -26,6 +29,7 @@
 #include <unistd.h>
 
 #include "common/httpc.h"
+#include "common/timeutil.h"
 
 struct srv {
     int fd;
@@ -251,12 +255,87 @@ test_thread_own_handle(void **state)
     assert_int_equal(httpc_get_handles_reused() - r0, 1);
 }
 
+/* A server that never answers (a listening socket nobody accepts on):
+ * the GET ends at its own time limit, through the kept handle's loop,
+ * and the next GET on that handle has its own limit again. A body over
+ * max_body is AP_ETOOBIG, and the next GET's larger cap holds. */
+static void
+test_limits_per_get(void **state)
+{
+    struct httpc_req req;
+    struct httpc_resp resp;
+    unsigned silent_port = 0;
+    int silent = listen_on("127.0.0.1", 0, &silent_port);
+    char u[128];
+    long long t0;
+    long long took;
+    ap_err rc;
+
+    (void)state;
+    assert_true(silent >= 0);
+    assert_int_equal(get(NULL, "127.0.0.1"), 'A'); /* a kept handle */
+    snprintf(u, sizeof(u), "http://pin.test:%u/x", silent_port);
+    memset(&req, 0, sizeof(req));
+    req.url = u;
+    req.pin_host = "pin.test";
+    req.pin_port = silent_port;
+    req.pin_addr = "127.0.0.1";
+    req.timeout_ms = 300;
+    req.max_body = 16;
+    req.protocols = "http";
+    httpc_resp_init(&resp);
+    t0 = time_mono_ms();
+    rc = httpc_get(&req, &resp);
+    took = time_mono_ms() - t0;
+    httpc_resp_fini(&resp);
+    close(silent);
+    assert_int_equal(rc, AP_ETIMEOUT);
+    assert_true(took >= 250 && took < 1500);
+    /* the next GET: its own (longer) limit, its own pin */
+    assert_int_equal(get(NULL, "127.0.0.2"), 'B');
+
+    /* a one-byte body over a zero-byte cap ... */
+    snprintf(u, sizeof(u), "http://pin.test:%u/x", g_port);
+    req.url = u;
+    req.pin_port = g_port;
+    req.timeout_ms = 3000;
+    req.max_body = 0;
+    httpc_resp_init(&resp);
+    rc = httpc_get(&req, &resp);
+    httpc_resp_fini(&resp);
+    assert_int_equal(rc, AP_ETOOBIG);
+    /* ... and the next GET's cap of 16 takes it */
+    assert_int_equal(get(NULL, "127.0.0.1"), 'A');
+}
+
+/* http_proxy / all_proxy in the environment name a proxy that does not
+ * exist: every GET still goes straight to its pinned address. */
+static void
+test_no_proxy_from_env(void **state)
+{
+    int a0 = atomic_load(&g_a.accepts);
+
+    (void)state;
+    assert_int_equal(setenv("http_proxy", "http://127.0.0.3:9", 1), 0);
+    assert_int_equal(setenv("HTTPS_PROXY", "http://127.0.0.3:9", 1), 0);
+    assert_int_equal(setenv("all_proxy", "http://127.0.0.3:9", 1), 0);
+    assert_int_equal(get(NULL, "127.0.0.1"), 'A');
+    httpc_thread_release();
+    assert_int_equal(get(NULL, "127.0.0.1"), 'A'); /* a new handle too */
+    (void)unsetenv("http_proxy");
+    (void)unsetenv("HTTPS_PROXY");
+    (void)unsetenv("all_proxy");
+    assert_int_equal(atomic_load(&g_a.accepts) - a0, 2);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pins_and_fresh_connections),
         cmocka_unit_test(test_thread_own_handle),
+        cmocka_unit_test(test_limits_per_get),
+        cmocka_unit_test(test_no_proxy_from_env),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
