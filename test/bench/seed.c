@@ -258,7 +258,7 @@ put_authz(struct store_txn *txn, const char *acct_id, const char *order_id,
 
     /* made with its order (ids are time-ordered: common/id.h), each a
      * millisecond after the previous one as the proxy's are
-     * (proxy/authz.c new_authz_id), so they are appended in order */
+     * (common/id.h id_new_seq), so they are appended in order */
     ms = ms > last_ms ? ms : last_ms + 1;
     last_ms = ms;
     rc = id_new_at(ms, authz_id, idlen);
