@@ -647,14 +647,33 @@ store_get_json(struct store_txn *txn, enum store_table t, const char *key,
     cJSON *obj;
     ap_err rc;
 
-    rc = store_get(txn, t, key, &val, &len);
-    if (rc != AP_OK) {
-        return rc;
+    if (txn->st->pg == NULL) {
+        MDB_val k;
+        MDB_val v;
+
+        /* LMDB: parsed in place, in the map (valid until the txn ends;
+         * cJSON_ParseWithLength reads no further than its length), with
+         * no copy to make, wipe and free. */
+        rc = make_key(txn, t, key, &k);
+        if (rc == AP_OK) {
+            rc = txn_rc(txn, mdb_get(txn->mdb, DBI(txn, t), &k, &v), "get");
+        }
+        if (rc != AP_OK) {
+            return rc;
+        }
+        obj = v.mv_size > 0 ? cJSON_ParseWithLength(v.mv_data, v.mv_size)
+                            : NULL;
+    } else {
+        rc = store_get(txn, t, key, &val, &len);
+        if (rc != AP_OK) {
+            return rc;
+        }
+        obj = cJSON_ParseWithLength(val, len);
+        /* Records may carry secrets (EAB MAC keys): no copy is freed
+         * unwiped. */
+        explicit_bzero(val, len);
+        free(val);
     }
-    obj = cJSON_ParseWithLength(val, len);
-    /* Records may carry secrets (EAB MAC keys): no copy is freed unwiped. */
-    explicit_bzero(val, len);
-    free(val);
     if (obj == NULL || !cJSON_IsObject(obj)) {
         cJSON_Delete(obj);
         log_err("store", "record %s/%s is not a JSON object", table_name[t],

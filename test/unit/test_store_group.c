@@ -585,7 +585,7 @@ test_leader_then_members(void **state)
     struct writer w[3];
     struct store_stats before;
     struct store_stats after;
-    char key[3][8];
+    char key[3][16];
 
     store_stats(f->st, &before);
     store_batch_hold(f->st, true);
