@@ -20,9 +20,10 @@
  * so a failed batch (nothing of it written) fails all of them. Commit
  * subscribers are then called on each member's own thread, as before,
  * after durability. A member's store_abort drops only its child; a
- * leader's drops the batch (nothing but its writes is in it), and a member that aborts after others
- * committed into the batch (their data it may have read) waits for the
- * batch too, so nothing a writer read is handed on before it is durable.
+ * leader's drops the batch (nothing but its writes is in it), and a
+ * member that aborts after others committed into the batch (their data
+ * it may have read) waits for the batch too, so nothing a writer read is
+ * handed on before it is durable.
  */
 #include <limits.h>
 #include <linux/futex.h>
