@@ -11,7 +11,10 @@
  * are thread pools) and default durability: every LMDB commit syncs its data (fdatasync) and then writes
  * its meta page through the O_DSYNC descriptor before it returns, and
  * only then do read transactions see it. Write transactions go through
- * group commit (common/store_group.c).
+ * group commit (common/store_group.c). A read transaction that ended is
+ * reset and kept (struct store_lmdb.idle, up to STORE_IDLE_READERS) and
+ * the next read renews it: the same fresh snapshot as mdb_txn_begin, with
+ * no malloc (LMDB's txn, ours) and no lock of the reader table.
  */
 #include "common/store.h"
 
@@ -113,6 +116,7 @@ lmdb_open(struct store *st, const char *dir, size_t map_size_mb,
     pthread_mutex_init(&l->gc.lock, NULL);
     pthread_cond_init(&l->gc.work, NULL);
     pthread_cond_init(&l->gc.slot, NULL);
+    pthread_mutex_init(&l->idle_lock, NULL);
     mrc = mdb_env_create(&l->env);
     if (mrc != 0) {
         snprintf(errbuf, errlen, "mdb_env_create: %s", mdb_strerror(mrc));
@@ -229,6 +233,12 @@ store_close(struct store *st)
         store_pg_close(st);
     }
     if (st->lmdb != NULL) {
+        for (size_t i = 0; i < st->lmdb->n_idle; i++) {
+            mdb_txn_abort(st->lmdb->idle[i]->mdb);
+            free(st->lmdb->idle[i]);
+        }
+        st->lmdb->n_idle = 0;
+        pthread_mutex_destroy(&st->lmdb->idle_lock);
         if (st->lmdb->env != NULL) {
             mdb_env_close(st->lmdb->env);
         }
@@ -319,12 +329,64 @@ store_notify(struct store *st, unsigned tables, bool remote)
     pthread_rwlock_unlock(&st->subs_lock);
 }
 
+/* An idle read txn of st renewed (a snapshot of now), or NULL when none
+ * is idle or its renewal failed (it is dropped then). */
+static struct store_txn *
+idle_reader_take(struct store *st)
+{
+    struct store_lmdb *l = st->lmdb;
+    struct store_txn *t = NULL;
+
+    pthread_mutex_lock(&l->idle_lock);
+    if (l->n_idle > 0) {
+        t = l->idle[--l->n_idle];
+    }
+    pthread_mutex_unlock(&l->idle_lock);
+    if (t != NULL && mdb_txn_renew(t->mdb) != 0) {
+        mdb_txn_abort(t->mdb);
+        free(t);
+        t = NULL;
+    }
+    return t;
+}
+
+/* Ends the LMDB read txn t (no longer used by anyone) and frees it, or
+ * keeps it reset for idle_reader_take. One whose operation failed is not
+ * kept. */
+static void
+reader_end(struct store_txn *t)
+{
+    struct store_lmdb *l = t->st->lmdb;
+    bool kept = false;
+
+    if (!t->failed) {
+        mdb_txn_reset(t->mdb);
+        pthread_mutex_lock(&l->idle_lock);
+        if (l->n_idle < STORE_IDLE_READERS) {
+            l->idle[l->n_idle++] = t;
+            kept = true;
+        }
+        pthread_mutex_unlock(&l->idle_lock);
+    }
+    if (!kept) {
+        mdb_txn_abort(t->mdb);
+        free(t);
+    }
+}
+
 ap_err
 store_begin(struct store *st, bool write, struct store_txn **out)
 {
     struct store_txn *t;
     ap_err rc;
 
+    if (st->lmdb != NULL && !write) {
+        t = idle_reader_take(st);
+        if (t != NULL) {
+            *out = t;
+            return AP_OK;
+        }
+    }
     t = calloc(1, sizeof(*t));
     if (t == NULL) {
         return AP_ENOMEM;
@@ -365,7 +427,10 @@ store_commit(struct store_txn *txn)
     } else if (txn->write) {
         rc = store_group_commit(txn);
     } else {
-        rc = store_lmdb_rc(mdb_txn_commit(txn->mdb), "commit", st);
+        /* A read txn's commit only ends it (mdb_txn_commit of one is
+         * mdb_txn_abort and returns 0). */
+        reader_end(txn);
+        return AP_OK;
     }
     free(txn);
     if (rc == AP_OK && touched != 0) {
@@ -385,7 +450,8 @@ store_abort(struct store_txn *txn)
     } else if (txn->write) {
         store_group_abort(txn);
     } else {
-        mdb_txn_abort(txn->mdb);
+        reader_end(txn);
+        return;
     }
     free(txn);
 }
@@ -581,14 +647,33 @@ store_get_json(struct store_txn *txn, enum store_table t, const char *key,
     cJSON *obj;
     ap_err rc;
 
-    rc = store_get(txn, t, key, &val, &len);
-    if (rc != AP_OK) {
-        return rc;
+    if (txn->st->pg == NULL) {
+        MDB_val k;
+        MDB_val v;
+
+        /* LMDB: parsed in place, in the map (valid until the txn ends;
+         * cJSON_ParseWithLength reads no further than its length), with
+         * no copy to make, wipe and free. */
+        rc = make_key(txn, t, key, &k);
+        if (rc == AP_OK) {
+            rc = txn_rc(txn, mdb_get(txn->mdb, DBI(txn, t), &k, &v), "get");
+        }
+        if (rc != AP_OK) {
+            return rc;
+        }
+        obj = v.mv_size > 0 ? cJSON_ParseWithLength(v.mv_data, v.mv_size)
+                            : NULL;
+    } else {
+        rc = store_get(txn, t, key, &val, &len);
+        if (rc != AP_OK) {
+            return rc;
+        }
+        obj = cJSON_ParseWithLength(val, len);
+        /* Records may carry secrets (EAB MAC keys): no copy is freed
+         * unwiped. */
+        explicit_bzero(val, len);
+        free(val);
     }
-    obj = cJSON_ParseWithLength(val, len);
-    /* Records may carry secrets (EAB MAC keys): no copy is freed unwiped. */
-    explicit_bzero(val, len);
-    free(val);
     if (obj == NULL || !cJSON_IsObject(obj)) {
         cJSON_Delete(obj);
         log_err("store", "record %s/%s is not a JSON object", table_name[t],

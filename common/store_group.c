@@ -3,8 +3,10 @@
  *
  * Group commit (store_int.h): write transactions are nested child txns of
  * a batch, a top-level LMDB write txn. The thread whose write finds no
- * batch open leads one: it begins the batch, then its own child, and after
- * its child ended it commits the batch itself (LMDB's writer mutex is a
+ * batch open leads one: it begins the batch and writes in it directly (no
+ * child: nobody is in the batch before it, so its abort or failure drops
+ * the batch, which nobody joins after that), and after its write ended it
+ * commits the batch itself (LMDB's writer mutex is a
  * robust pthread mutex: the thread that locks it in mdb_txn_begin must
  * unlock it in mdb_txn_commit/abort; the leader does both). A child is
  * used by the thread that began it while it holds the child slot
@@ -17,10 +19,11 @@
  * and waits for the batch's commit; every member gets the batch's result,
  * so a failed batch (nothing of it written) fails all of them. Commit
  * subscribers are then called on each member's own thread, as before,
- * after durability. store_abort drops only its child; a leader still
- * commits the batch for the others, and a member that aborts after others
- * committed into the batch (their data it may have read) waits for the
- * batch too, so nothing a writer read is handed on before it is durable.
+ * after durability. A member's store_abort drops only its child; a
+ * leader's drops the batch (nothing but its writes is in it), and a
+ * member that aborts after others committed into the batch (their data
+ * it may have read) waits for the batch too, so nothing a writer read is
+ * handed on before it is durable.
  */
 #include <limits.h>
 #include <linux/futex.h>
@@ -114,7 +117,7 @@ wait_batch_unlock(struct group_commit *gc, struct batch_waiter *w)
     return w->mrc;
 }
 
-/* The leader, its own child ended: waits until no child is open and
+/* The leader, its own write ended: waits until no child is open and
  * nobody else waits to begin one (or the batch is full), then commits the
  * batch on this thread, the one that began it (an empty batch is aborted:
  * no I/O), and hands every member and waiter the result, which it
@@ -170,7 +173,7 @@ leader_close_locked(struct group_commit *gc)
 }
 
 /* Begins a write: a child txn of the open batch, or, when none is open,
- * a new batch led by this thread and its first child. */
+ * a new batch led by this thread, which writes in it directly. */
 ap_err
 store_group_begin(struct store *st, MDB_txn **out, bool *lead)
 {
@@ -222,6 +225,15 @@ store_group_begin(struct store *st, MDB_txn **out, bool *lead)
         gc->children++;
         parent = gc->batch;
         pthread_mutex_unlock(&gc->lock);
+        if (*lead) {
+            /* The leader writes in the batch itself: nobody is in it
+             * before it (it holds the slot), so its abort or failure
+             * drops the batch (broken: nobody joins it after), and
+             * LMDB's child (some MiB of dirty and free page lists,
+             * malloc'ed and freed) is saved for every batch. */
+            *out = parent;
+            return AP_OK;
+        }
         mrc = mdb_txn_begin(st->lmdb->env, parent, 0, out);
         if (mrc == 0) {
             /* The slot is this thread's (child_open): nothing more to
@@ -252,7 +264,11 @@ store_group_commit(struct store_txn *txn)
     struct batch_waiter w;
     int mrc;
 
-    if (txn->failed) {
+    if (txn->lead) {
+        /* It wrote in the batch itself (store_group_begin): a failed one
+         * drops the batch (broken below), which holds its writes only. */
+        mrc = txn->failed ? MDB_BAD_TXN : 0;
+    } else if (txn->failed) {
         /* Committing it would mark the batch unusable: drop it alone. */
         mdb_txn_abort(txn->mdb);
         mrc = MDB_BAD_TXN;
@@ -288,8 +304,15 @@ store_group_abort(struct store_txn *txn)
     struct group_commit *gc = &txn->st->lmdb->gc;
     struct batch_waiter w;
 
-    mdb_txn_abort(txn->mdb);
+    if (!txn->lead) {
+        mdb_txn_abort(txn->mdb);
+    }
     pthread_mutex_lock(&gc->lock);
+    if (txn->lead) {
+        /* Its writes are in the batch (store_group_begin): nobody may
+         * join it, and with no member the leader aborts it. */
+        gc->broken = true;
+    }
     child_end_locked(gc);
     if (txn->lead) {
         (void)leader_close_locked(gc);
@@ -319,6 +342,9 @@ store_stats(struct store *st, struct store_stats *out)
     out->children = gc->batch != NULL ? gc->children : 0;
     out->writing = gc->child_open;
     pthread_mutex_unlock(&gc->lock);
+    pthread_mutex_lock(&st->lmdb->idle_lock);
+    out->idle_readers = (unsigned)st->lmdb->n_idle;
+    pthread_mutex_unlock(&st->lmdb->idle_lock);
 }
 
 void

@@ -54,7 +54,8 @@ struct store {
 struct store_txn {
     struct store *st;
     struct MDB_txn *mdb;    /* LMDB: a read txn, or (write) a child txn of
-                               the open batch (store.c, group commit) */
+                               the open batch, or the batch itself for its
+                               leader (store.c, group commit) */
     struct store_pg_txn *pg;
     bool write;
     bool failed;        /* LMDB write: an operation failed in a way that
@@ -70,8 +71,9 @@ struct store_txn {
  * The write transactions that arrive together share one LMDB commit (one
  * data sync and one meta write). Each store_begin(st, true) is a nested
  * child txn of the open batch (the top-level LMDB write txn), one at a
- * time; a writer that finds no batch open leads a new one: it begins it
- * and, once its own child ended, commits it on its thread. store_commit
+ * time; a writer that finds no batch open leads a new one: it begins it,
+ * writes in it directly (no child; its abort drops the batch) and, once
+ * its write ended, commits it on its thread. store_commit
  * merges the child into the batch and returns once the batch is committed
  * (durable and visible to read txns), with the batch's result. The batch
  * closes when no child is open and either nobody waits to begin one, or
@@ -91,6 +93,8 @@ struct store_stats {
                                     (waiting for its commit) now */
     unsigned children;           /* write txns begun in the open batch */
     bool writing;                /* one of them is open now */
+    unsigned idle_readers;       /* read txns ended and kept for reuse
+                                    (store_lmdb.h) now */
 };
 
 /* A snapshot of st's counters; any thread. */

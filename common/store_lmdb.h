@@ -42,11 +42,20 @@ struct group_commit {
     struct store_stats stats;
 };
 
+/* Read transactions ended are kept for the next store_begin(read), reset
+ * (mdb_txn_reset: no snapshot held, the reader slot kept), up to this
+ * many: a read begins with mdb_txn_renew, no malloc and no reader-table
+ * lock. MDB_NOTLS (store.c) lets any thread renew any of them. */
+#define STORE_IDLE_READERS 32
+
 struct store_lmdb {
     MDB_env *env;
     MDB_dbi dbi[STORE__MAX];
     size_t map_size_mb;
     struct group_commit gc;
+    pthread_mutex_t idle_lock;  /* idle, n_idle */
+    struct store_txn *idle[STORE_IDLE_READERS]; /* reset read txns */
+    size_t n_idle;
 };
 
 /* AP_OK for 0, AP_ENOTFOUND, AP_EEXIST, else AP_ESTORE with the LMDB error
@@ -55,14 +64,15 @@ AP_MUST_CHECK ap_err store_lmdb_rc(int rc, const char *what,
                                    const struct store *st);
 
 /* Begins a write (common/store_group.c): a child txn of the open batch,
- * or, when none is open, a new batch led by this thread (*lead) and its
- * first child. */
+ * or, when none is open, a new batch led by this thread (*lead), which
+ * writes in the batch itself (*out is the batch, no child). */
 AP_MUST_CHECK ap_err store_group_begin(struct store *st, MDB_txn **out,
                                        bool *lead);
 /* Merges txn's child into its batch and returns once the batch is
  * committed, with the batch's result; a leader commits the batch. */
 AP_MUST_CHECK ap_err store_group_commit(struct store_txn *txn);
-/* Drops txn's child; a leader still commits the batch for the others. */
+/* Drops txn's child; a leader's abort drops the batch (its writes only:
+ * nobody joined it before, nobody joins it after). */
 void store_group_abort(struct store_txn *txn);
 
 #endif

@@ -21,6 +21,8 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -533,6 +535,290 @@ test_failing_batch(void **state)
     free(val);
 }
 
+
+/* ---- the leader writes in the batch itself --------------------------- */
+
+/* Its abort drops the batch (with nothing else in it): the writer that
+ * comes meanwhile may not join it, and leads the next. */
+static void
+test_leader_abort(void **state)
+{
+    struct fixture *f = *state;
+    struct writer a;
+    struct writer b;
+    struct store_stats before;
+    struct store_stats after;
+    struct store_stats s;
+
+    store_stats(f->st, &before);
+    store_batch_hold(f->st, true);
+    writer_start(&a, f->st, STORE_META, "a", "1", false, true);
+    assert_true(wait_batch(f->st, 0, 1));
+    writer_start(&b, f->st, STORE_META, "b", "2", false, false);
+    for (int i = 0; i < WAIT_MS; i++) {
+        store_stats(f->st, &s);
+        if (s.waiting == 1) {
+            break;
+        }
+        sleep_ms(1);
+    }
+    /* b may not join a's batch (checked after the threads ended, so a
+     * failure leaves none blocked on the hold) */
+    store_batch_hold(f->st, false);
+    writer_join(&a);
+    writer_join(&b);
+    assert_int_equal(s.waiting, 1);
+    assert_int_equal(a.put_rc, AP_OK);
+    assert_int_equal(b.commit_rc, AP_OK);
+    assert_false(readable(f->st, STORE_META, "a"));
+    assert_true(readable(f->st, STORE_META, "b"));
+    store_stats(f->st, &after);
+    assert_int_equal(after.commits - before.commits, 1);
+    assert_int_equal(after.batches - before.batches, 1);
+    assert_int_equal(after.failed, before.failed);
+}
+
+/* A leader's commit, then members after it in the same batch: all of
+ * them in, one LMDB commit. */
+static void
+test_leader_then_members(void **state)
+{
+    struct fixture *f = *state;
+    struct writer w[3];
+    struct store_stats before;
+    struct store_stats after;
+    char key[3][16];
+
+    store_stats(f->st, &before);
+    store_batch_hold(f->st, true);
+    for (int i = 0; i < 3; i++) {
+        snprintf(key[i], sizeof(key[i]), "m%d", i);
+        writer_start(&w[i], f->st, STORE_META, key[i], "v", false, false);
+        assert_true(wait_batch(f->st, (unsigned)i + 1, (unsigned)i + 1));
+    }
+    store_batch_hold(f->st, false);
+    for (int i = 0; i < 3; i++) {
+        writer_join(&w[i]);
+        assert_int_equal(w[i].commit_rc, AP_OK);
+        assert_true(readable(f->st, STORE_META, key[i]));
+    }
+    store_stats(f->st, &after);
+    assert_int_equal(after.commits - before.commits, 3);
+    assert_int_equal(after.batches - before.batches, 1);
+}
+
+/* ---- read transactions kept and renewed (store_lmdb.h) -------------- */
+
+static void
+put_now(struct store *st, const char *key, const char *val)
+{
+    struct store_txn *txn = NULL;
+
+    assert_int_equal(store_begin(st, true, &txn), AP_OK);
+    assert_int_equal(store_put(txn, STORE_META, key, val, strlen(val),
+                               false),
+                     AP_OK);
+    assert_int_equal(store_commit(txn), AP_OK);
+}
+
+static unsigned
+idle_readers(struct store *st)
+{
+    struct store_stats s;
+
+    store_stats(st, &s);
+    return s.idle_readers;
+}
+
+/* An ended read txn is kept (commit or abort alike), the next read takes
+ * it, and what it sees is a snapshot of when it began again: what was
+ * committed before, not what is committed while it is open. */
+static void
+test_reader_reuse_snapshot(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *r = NULL;
+    struct store_txn *r2 = NULL;
+    char *val = NULL;
+
+    assert_int_equal(idle_readers(f->st), 0);
+    assert_int_equal(store_begin(f->st, false, &r), AP_OK);
+    assert_int_equal(store_get(r, STORE_META, "k", &val, NULL),
+                     AP_ENOTFOUND);
+    assert_int_equal(store_commit(r), AP_OK);
+    assert_int_equal(idle_readers(f->st), 1);
+    put_now(f->st, "k", "1");
+    assert_int_equal(store_begin(f->st, false, &r), AP_OK);
+    assert_int_equal(idle_readers(f->st), 0);      /* the kept one */
+    assert_int_equal(store_get(r, STORE_META, "k", &val, NULL), AP_OK);
+    assert_string_equal(val, "1");
+    free(val);
+    val = NULL;
+    put_now(f->st, "k", "2");
+    put_now(f->st, "k2", "x");
+    /* r's snapshot holds; a new reader (none kept: a fresh one) sees. */
+    assert_int_equal(store_get(r, STORE_META, "k", &val, NULL), AP_OK);
+    assert_string_equal(val, "1");
+    free(val);
+    val = NULL;
+    assert_int_equal(store_get(r, STORE_META, "k2", &val, NULL),
+                     AP_ENOTFOUND);
+    assert_int_equal(store_begin(f->st, false, &r2), AP_OK);
+    assert_int_equal(store_get(r2, STORE_META, "k", &val, NULL), AP_OK);
+    assert_string_equal(val, "2");
+    free(val);
+    val = NULL;
+    store_abort(r2);
+    store_abort(r);
+    assert_int_equal(idle_readers(f->st), 2);
+    put_now(f->st, "k", "3");
+    /* Both kept ones renew to the newest snapshot. */
+    assert_int_equal(store_begin(f->st, false, &r), AP_OK);
+    assert_int_equal(store_begin(f->st, false, &r2), AP_OK);
+    assert_int_equal(idle_readers(f->st), 0);
+    assert_int_equal(store_get(r, STORE_META, "k", &val, NULL), AP_OK);
+    assert_string_equal(val, "3");
+    free(val);
+    val = NULL;
+    assert_int_equal(store_get(r2, STORE_META, "k", &val, NULL), AP_OK);
+    assert_string_equal(val, "3");
+    free(val);
+    assert_int_equal(store_commit(r2), AP_OK);
+    store_abort(r);
+}
+
+/* More readers open at once than are kept: the surplus is freed as they
+ * end (ASan's leak check), the kept ones stop at the cap, all read. */
+static void
+test_reader_cap(void **state)
+{
+    struct fixture *f = *state;
+    struct store_txn *r[80];
+
+    put_now(f->st, "c", "v");
+    for (size_t i = 0; i < 80; i++) {
+        char *val = NULL;
+
+        assert_int_equal(store_begin(f->st, false, &r[i]), AP_OK);
+        assert_int_equal(store_get(r[i], STORE_META, "c", &val, NULL),
+                         AP_OK);
+        free(val);
+    }
+    for (size_t i = 0; i < 80; i++) {
+        store_abort(r[i]);
+    }
+    assert_true(idle_readers(f->st) > 0);
+    assert_true(idle_readers(f->st) < 80);
+    for (size_t i = 0; i < 80; i++) {
+        assert_int_equal(store_begin(f->st, false, &r[i]), AP_OK);
+    }
+    assert_int_equal(idle_readers(f->st), 0);
+    for (size_t i = 0; i < 80; i++) {
+        char *val = NULL;
+
+        assert_int_equal(store_get(r[i], STORE_META, "c", &val, NULL),
+                         AP_OK);
+        free(val);
+        store_abort(r[i]);
+    }
+}
+
+/* Threads reading while a writer counts up: a value a thread read never
+ * goes back in a later txn, two reads in one txn agree, and a txn begun
+ * after the writer's commit returned sees at least that value. */
+#define N_READERS 4
+#define N_COUNTS 300
+
+struct counter_reader {
+    pthread_t thread;
+    struct store *st;
+    _Atomic long *committed;    /* the writer's last returned commit */
+    _Atomic bool *stop;
+    long reads;
+    long errors;
+};
+
+static long
+read_count(struct store_txn *txn)
+{
+    char *val = NULL;
+    long n = -1;
+
+    if (store_get(txn, STORE_META, "count", &val, NULL) == AP_OK) {
+        n = strtol(val, NULL, 10);
+    }
+    free(val);
+    return n;
+}
+
+static void *
+counter_reader_main(void *arg)
+{
+    struct counter_reader *c = arg;
+    long last = 0;
+
+    while (!atomic_load(c->stop)) {
+        struct store_txn *txn = NULL;
+        long floor = atomic_load(c->committed);
+        long a;
+        long b;
+
+        if (store_begin(c->st, false, &txn) != AP_OK) {
+            c->errors++;
+            continue;
+        }
+        a = read_count(txn);
+        sched_yield();
+        b = read_count(txn);
+        if ((c->reads & 1) != 0) {
+            store_abort(txn);
+        } else if (store_commit(txn) != AP_OK) {
+            c->errors++;
+        }
+        if (a != b || a < last || a < floor) {
+            c->errors++;
+        }
+        last = a;
+        c->reads++;
+    }
+    return NULL;
+}
+
+static void
+test_reader_threads(void **state)
+{
+    struct fixture *f = *state;
+    struct counter_reader c[N_READERS];
+    _Atomic long committed = 0;
+    _Atomic bool stop = false;
+
+    put_now(f->st, "count", "0");
+    for (int i = 0; i < N_READERS; i++) {
+        memset(&c[i], 0, sizeof(c[i]));
+        c[i].st = f->st;
+        c[i].committed = &committed;
+        c[i].stop = &stop;
+        assert_int_equal(pthread_create(&c[i].thread, NULL,
+                                        counter_reader_main, &c[i]),
+                         0);
+    }
+    for (long n = 1; n <= N_COUNTS; n++) {
+        char val[32];
+
+        snprintf(val, sizeof(val), "%ld", n);
+        put_now(f->st, "count", val);
+        atomic_store(&committed, n);
+    }
+    atomic_store(&stop, true);
+    for (int i = 0; i < N_READERS; i++) {
+        assert_int_equal(pthread_join(c[i].thread, NULL), 0);
+        assert_int_equal(c[i].errors, 0);
+        assert_true(c[i].reads > 0);
+    }
+    assert_true(idle_readers(f->st) >= 1);
+    assert_true(idle_readers(f->st) <= N_READERS);
+}
+
 int
 main(void)
 {
@@ -548,6 +834,15 @@ main(void)
              test_abort_member, NULL);
     add_test(&l, "exclusive puts racing in a batch: one wins",
              test_exclusive_race, NULL);
+    add_test(&l, "a leader's abort drops its batch", test_leader_abort,
+             NULL);
+    add_test(&l, "a leader, then members, in one batch",
+             test_leader_then_members, NULL);
+    add_test(&l, "a kept read txn renews to a new snapshot",
+             test_reader_reuse_snapshot, NULL);
+    add_test(&l, "read txns kept up to a cap", test_reader_cap, NULL);
+    add_test(&l, "readers on threads while a writer counts",
+             test_reader_threads, NULL);
     l.setup = setup_tiny;
     add_test(&l, "a failing batch fails every member", test_failing_batch,
              NULL);
