@@ -7,25 +7,27 @@
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+/* Each byte's 6-bit value plus one; 0: not in the alphabet. One look-up
+ * per character. */
+static const unsigned char b64_values[256] = {
+    ['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6,
+    ['G'] = 7, ['H'] = 8, ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12,
+    ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16, ['Q'] = 17, ['R'] = 18,
+    ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
+    ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30,
+    ['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36,
+    ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42,
+    ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
+    ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54,
+    ['2'] = 55, ['3'] = 56, ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60,
+    ['8'] = 61, ['9'] = 62, ['-'] = 63, ['_'] = 64,
+};
+
+/* The value of c, or -1. */
 static int
 b64_value(unsigned char c)
 {
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    if (c == '-') {
-        return 62;
-    }
-    if (c == '_') {
-        return 63;
-    }
-    return -1;
+    return (int)b64_values[c] - 1;
 }
 
 size_t
@@ -96,16 +98,39 @@ b64url_decode(const char *in, size_t inlen, unsigned char *out, size_t outlen,
         return AP_EPARSE;
     }
     need = inlen / 4 * 3 + (inlen % 4 ? inlen % 4 - 1 : 0);
-    for (i = 0; i < inlen; i++) {
-        if (b64_value((unsigned char)in[i]) < 0) {
-            return AP_EPARSE;
-        }
-    }
     if (need > outlen) {
+        /* A character outside the alphabet is the answer before size. */
+        for (i = 0; i < inlen; i++) {
+            if (b64_value((unsigned char)in[i]) < 0) {
+                return AP_EPARSE;
+            }
+        }
         return AP_ETOOBIG;
     }
-    for (i = 0; i < inlen; i++) {
-        acc = (acc << 6) | (uint32_t)b64_value((unsigned char)in[i]);
+    /* One pass: whole groups of four characters into three bytes. */
+    for (i = 0; i + 4 <= inlen; i += 4) {
+        int a = b64_value((unsigned char)in[i]);
+        int b = b64_value((unsigned char)in[i + 1]);
+        int c = b64_value((unsigned char)in[i + 2]);
+        int d = b64_value((unsigned char)in[i + 3]);
+        uint32_t v;
+
+        if ((a | b | c | d) < 0) {
+            return AP_EPARSE;
+        }
+        v = ((uint32_t)a << 18) | ((uint32_t)b << 12) | ((uint32_t)c << 6) |
+            (uint32_t)d;
+        out[o++] = (unsigned char)(v >> 16);
+        out[o++] = (unsigned char)(v >> 8);
+        out[o++] = (unsigned char)v;
+    }
+    for (; i < inlen; i++) {
+        int v = b64_value((unsigned char)in[i]);
+
+        if (v < 0) {
+            return AP_EPARSE;
+        }
+        acc = (acc << 6) | (uint32_t)v;
         bits += 6;
         if (bits >= 8) {
             bits -= 8;

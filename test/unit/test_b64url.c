@@ -117,6 +117,12 @@ static const struct bad_row bad_rows[] = {
     { "dot", RAW("Zm9v.") },
     { "non-ASCII byte", RAW("Zm\xc3\xa9") },
     { "high byte 0xff", RAW("Zm9\xff") },
+    /* In each place of a whole group of four, with groups after it. */
+    { "dot 1st of a group", RAW("Zm9v.mFyYmF6") },
+    { "dot 2nd of a group", RAW("Zm9vY.FyYmF6") },
+    { "dot 3rd of a group", RAW("Zm9vYm.yYmF6") },
+    { "dot 4th of a group", RAW("Zm9vYmF.YmF6") },
+    { "0x80 in the last whole group", RAW("Zm9vYmFyYmF\x80") },
 };
 
 static void
@@ -193,6 +199,23 @@ test_encoded_size(void **state)
     assert_int_equal(b64url_encoded_size(3), 5);
     assert_int_equal(b64url_encoded_size(32), 44);
     assert_int_equal(b64url_encoded_size(100), 135);
+}
+
+/* A character outside the alphabet is the answer before a buffer that is
+ * too small, wherever it is. */
+static void
+test_bad_before_small(void **state)
+{
+    unsigned char dec[2];
+    size_t used = 0;
+
+    (void)state;
+    assert_int_equal(b64url_decode("Zm9vYmF.", 8, dec, sizeof(dec), &used),
+                     AP_EPARSE);
+    assert_int_equal(b64url_decode(".m9vYmFy", 8, dec, sizeof(dec), &used),
+                     AP_EPARSE);
+    assert_int_equal(b64url_decode("Zm9vYmFy", 8, dec, sizeof(dec), &used),
+                     AP_ETOOBIG);
 }
 
 /* Decoding into a buffer that is too small writes nothing past it. */
@@ -294,6 +317,7 @@ main(void)
     ADD_ROWS(&l, bad_rows, test_bad);
     ADD_ROWS(&l, small_rows, test_small);
     add_test(&l, "encoded size", test_encoded_size, NULL);
+    add_test(&l, "bad character before size", test_bad_before_small, NULL);
     add_test(&l, "decode does not overrun", test_decode_no_overrun, NULL);
     add_test(&l, "round trips 0..100", test_round_trips, NULL);
     add_test(&l, "canonical last character", test_canonical_last_char, NULL);
