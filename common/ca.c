@@ -38,6 +38,7 @@
 #include "common/ca_keys.h"
 #include "common/fileio.h"
 #include "common/spki.h"
+#include "common/x509.h"
 
 #define CA_SKEW_SEC 60            /* not_before backdating, seconds */
 #define CA_ROOT_YEARS 20
@@ -644,6 +645,7 @@ ca_free(struct ca *ca)
         return;
     }
     ca_unload(ca);
+    x509_leaf_signed_drop();    /* leaves nobody checked */
     if (ca->defer != NULL) {
         pthread_mutex_destroy(&ca->defer->lock);
         free(ca->defer->dir);
@@ -739,6 +741,85 @@ spki_set(X509 *x, const SPKI_PARTS *spki)
     return AP_ENOMEM;
 }
 
+/* The subject's key as a key object that carries its own encoder: RSA
+ * from the RSAPublicKey in the BIT STRING, EC from the named curve and the
+ * point (OpenSSL's d2i_KeyParams and d2i_PublicKey, which decode through
+ * the key types' own ASN.1 methods; the OpenSSL 3.0 provider decoders
+ * would build a context of their own for every key). *out is NULL when
+ * the key does not decode so (spki_read has checked the parts already);
+ * the caller then copies the bytes as sent (spki_set). */
+static void
+spki_key(const SPKI_PARTS *spki, EVP_PKEY **out)
+{
+    const ASN1_OBJECT *aobj = NULL;
+    const void *pval = NULL;
+    const unsigned char *p = ASN1_STRING_get0_data(spki->key);
+    long len = ASN1_STRING_length(spki->key);
+    const unsigned char *end = p + len;
+    unsigned char *curve = NULL;
+    EVP_PKEY *key = NULL;
+    int ptype = V_ASN1_UNDEF;
+    int nid;
+
+    *out = NULL;
+    X509_ALGOR_get0(&aobj, &ptype, &pval, spki->alg);
+    nid = OBJ_obj2nid(aobj);
+    if (nid == NID_rsaEncryption) {
+        key = d2i_PublicKey(EVP_PKEY_RSA, NULL, &p, len);
+    } else if (nid == NID_X9_62_id_ecPublicKey && ptype == V_ASN1_OBJECT) {
+        int n = i2d_ASN1_OBJECT(pval, &curve);
+        const unsigned char *c = curve;
+
+        if (n > 0 &&
+            (key = d2i_KeyParams(EVP_PKEY_EC, NULL, &c, n)) != NULL &&
+            d2i_PublicKey(EVP_PKEY_EC, &key, &p, len) == NULL) {
+            EVP_PKEY_free(key);
+            key = NULL;
+        }
+    }
+    OPENSSL_free(curve);
+    if (key != NULL && p != end) {
+        EVP_PKEY_free(key);
+        key = NULL;
+    }
+    ERR_clear_error();
+    *out = key;
+}
+
+/* The subject's key into x: the key object when OpenSSL encodes it to
+ * exactly the bytes the request sent (then x carries it, and the
+ * issuance worker's checks read it from there, x509_leaf_signed_here),
+ * else those bytes as sent. *with_key: which. */
+static ap_err
+subject_key_set(X509 *x, const SPKI_PARTS *spki, bool *with_key)
+{
+    unsigned char *sent = NULL;
+    unsigned char *made = NULL;
+    EVP_PKEY *key = NULL;
+    int n_sent;
+    int n_made = -1;
+    ap_err rc = AP_ENOMEM;
+
+    *with_key = false;
+    n_sent = ASN1_item_i2d((const ASN1_VALUE *)spki, &sent,
+                           ASN1_ITEM_rptr(SPKI_PARTS));
+    spki_key(spki, &key);
+    if (n_sent > 0 && key != NULL && X509_set_pubkey(x, key) == 1) {
+        n_made = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &made);
+        *with_key = n_made == n_sent && memcmp(made, sent, n_sent) == 0;
+    }
+    if (*with_key) {
+        rc = AP_OK;
+    } else if (n_sent > 0) {
+        rc = spki_set(x, spki);
+    }
+    ERR_clear_error();
+    EVP_PKEY_free(key);
+    OPENSSL_free(sent);
+    OPENSSL_free(made);
+    return rc;
+}
+
 /* Checks spec, builds the leaf and signs it with the intermediate. */
 static ap_err
 leaf_issue(struct ca *ca, const struct leaf_spec *spec, char **out,
@@ -751,6 +832,7 @@ leaf_issue(struct ca *ca, const struct leaf_spec *spec, char **out,
     const char *cn;
     size_t cn_len;
     bool has_cn;
+    bool with_key = false;
 
     if ((spec->n_dns_names > 0 && spec->dns_names == NULL) ||
         (spec->n_ip_addrs > 0 && spec->ip_addrs == NULL)) {
@@ -822,8 +904,9 @@ leaf_issue(struct ca *ca, const struct leaf_spec *spec, char **out,
         X509_set_subject_name(x, subject) != 1 ||
         /* The intermediate's subject byte for byte (RFC 5280 §7.1). */
         X509_set_issuer_name(x, X509_get_subject_name(ca->inter)) != 1 ||
-        (spec->spki != NULL ? spki_set(x, spec->spki) != AP_OK
-                            : X509_set_pubkey(x, spec->key) != 1)) {
+        (spec->spki != NULL
+             ? subject_key_set(x, spec->spki, &with_key) != AP_OK
+             : X509_set_pubkey(x, spec->key) != 1)) {
         ca_errf(errbuf, errlen, "cannot build the certificate");
         goto out;
     }
@@ -856,6 +939,9 @@ leaf_issue(struct ca *ca, const struct leaf_spec *spec, char **out,
         goto out;
     }
     rc = ca_cert_sign(x, ca->int_key, out, errbuf, errlen);
+    if (rc == AP_OK && with_key) {
+        x509_leaf_signed_here(x);   /* the issuance worker checks it next */
+    }
 out:
     ERR_clear_error();
     X509_NAME_free(subject);

@@ -116,6 +116,14 @@ struct x509_leaf;
  * AP_EINVAL on NULL. *out set only on AP_OK. */
 AP_MUST_CHECK ap_err x509_leaf_parse(const char *pem,
                                      struct x509_leaf **out);
+/* For the embedded CA (common/ca.c): x, a leaf it has just signed (its
+ * key set as a key object), goes to the next x509_leaf_parse whose first
+ * certificate is exactly x's DER instead of being decoded again; up to 16
+ * are kept, the oldest dropped, and x stays the caller's too (a reference
+ * is taken). x509_leaf_signed_drop frees the ones not taken. */
+struct x509_st;
+void x509_leaf_signed_here(struct x509_st *x);
+void x509_leaf_signed_drop(void);
 void x509_leaf_free(struct x509_leaf *leaf); /* accepts NULL */
 /* Its serial (lower-case hex, as x509_cert's) and notAfter. */
 const char *x509_leaf_serial(const struct x509_leaf *leaf);

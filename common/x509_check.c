@@ -403,6 +403,97 @@ struct x509_leaf {
     long long not_after;
 };
 
+/* Leaves this process has just signed (the embedded CA), for the
+ * x509_leaf_parse of the same bytes that follows in the issuance worker:
+ * d2i_X509 builds the subject's key through OpenSSL 3.0's provider
+ * decoders, whose context it makes afresh for every certificate (about
+ * 90 us and 600 mallocs, a twentieth of a flow's CPU), while the signer
+ * holds the finished object, its key included. An entry is the object and
+ * a copy of its DER, found only by the same bytes compared in full and
+ * taken once; past SIGNED_KEEP the oldest is dropped (a ca_issue whose
+ * leaf nobody checks). The object is the one the DER was encoded from and
+ * signed, so every check reads what the bytes say. */
+#define SIGNED_KEEP 16
+
+struct signed_entry {
+    unsigned char *der;         /* NULL: free slot */
+    size_t len;
+    X509 *x;
+};
+
+static struct {
+    pthread_mutex_t lock;       /* of what follows */
+    unsigned next;
+    struct signed_entry e[SIGNED_KEEP];
+} signed_here = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void
+signed_entry_clear(struct signed_entry *e)
+{
+    X509_free(e->x);
+    OPENSSL_free(e->der);
+    memset(e, 0, sizeof(*e));
+}
+
+void
+x509_leaf_signed_here(struct x509_st *x)
+{
+    struct signed_entry add = {0};
+    struct signed_entry old;
+    int n;
+
+    if (x == NULL || X509_up_ref(x) != 1) {
+        return;
+    }
+    n = i2d_X509(x, &add.der);
+    if (n <= 0) {
+        ERR_clear_error();
+        X509_free(x);
+        return;
+    }
+    add.len = (size_t)n;
+    add.x = x;
+    pthread_mutex_lock(&signed_here.lock);
+    old = signed_here.e[signed_here.next];
+    signed_here.e[signed_here.next] = add;
+    signed_here.next = (signed_here.next + 1) % SIGNED_KEEP;
+    pthread_mutex_unlock(&signed_here.lock);
+    signed_entry_clear(&old);
+}
+
+void
+x509_leaf_signed_drop(void)
+{
+    pthread_mutex_lock(&signed_here.lock);
+    for (size_t i = 0; i < SIGNED_KEEP; i++) {
+        signed_entry_clear(&signed_here.e[i]);
+    }
+    signed_here.next = 0;
+    pthread_mutex_unlock(&signed_here.lock);
+}
+
+/* The object signed here whose DER is der, out of the list; NULL when
+ * there is none. */
+static X509 *
+signed_take(const unsigned char *der, size_t len)
+{
+    struct signed_entry hit = {0};
+
+    pthread_mutex_lock(&signed_here.lock);
+    for (size_t i = 0; i < SIGNED_KEEP; i++) {
+        struct signed_entry *e = &signed_here.e[i];
+
+        if (e->der != NULL && e->len == len && memcmp(e->der, der, len) == 0) {
+            hit = *e;
+            memset(e, 0, sizeof(*e));
+            break;
+        }
+    }
+    pthread_mutex_unlock(&signed_here.lock);
+    OPENSSL_free(hit.der);
+    return hit.x;
+}
+
 /* The parsed chains the PKI returned (issue 18: d2i of the same
  * intermediate for every certificate was 6 % of the proxy's CPU under
  * load): up to X509_CHAIN_CACHE chain texts, each keyed by the SHA-256 of
@@ -432,18 +523,23 @@ struct x509_anchors {
     struct chain_cache *cache;  /* the anchors are read-only, this not */
 };
 
-/* x509_each_cert callback: the first certificate, then the rest. */
+/* x509_each_cert callback (the walk checks the DER only): the first
+ * certificate, the signer's own object when this process has just signed
+ * these bytes, then the rest, decoded. */
 static ap_err
-leaf_take(void *arg, X509 *x, const unsigned char *der, size_t len,
+leaf_take(void *arg, X509 *unused, const unsigned char *der, size_t len,
           bool *stop)
 {
     struct x509_leaf *l = arg;
+    X509 *x = l->x == NULL ? signed_take(der, len) : NULL;
 
-    (void)der;
-    (void)len;
+    (void)unused;
     (void)stop;
-    if (X509_up_ref(x) != 1) {
-        return AP_ENOMEM;
+    if (x == NULL) {
+        x = x509_cert_from_der(der, len);
+    }
+    if (x == NULL) {
+        return AP_EPARSE;
     }
     if (l->x == NULL) {
         l->x = x;
@@ -472,7 +568,7 @@ x509_leaf_parse(const char *pem, struct x509_leaf **out)
         free(l);
         return AP_ENOMEM;
     }
-    l->rest_rc = x509_each_cert(pem, true, leaf_take, l, NULL);
+    l->rest_rc = x509_each_cert(pem, false, leaf_take, l, NULL);
     if (l->x == NULL) {
         rc = l->rest_rc == AP_OK ? AP_EPARSE : l->rest_rc;
         goto out;

@@ -43,6 +43,7 @@
 
 #include "adapters/adapter.h"
 #include "common/ca.h"
+#include "common/x509.h"
 #include "common/config.h"
 #include "common/randpool.h"
 
@@ -1650,6 +1651,92 @@ key_der(enum key_kind kind, size_t *len)
     return der;
 }
 
+/* What the issuance worker checks of a leaf of ours (proxy/issue_check.c):
+ * it parses, carries spki, names dns and nothing else, is a TLS server
+ * leaf and verifies to the root through the intermediate. */
+static void
+leaf_checks_pass(const struct ca *ca, const char *pem,
+                 const unsigned char *spki, size_t spki_len, const char *dns)
+{
+    const char *names[] = {dns};
+    struct x509_anchors *anchors = NULL;
+    struct x509_leaf *leaf = NULL;
+    char why[256] = "";
+    bool same = false;
+
+    assert_int_equal(x509_leaf_parse(pem, &leaf), AP_OK);
+    assert_int_equal(x509_leaf_key_is(leaf, spki, spki_len, &same), AP_OK);
+    assert_true(same);
+    assert_int_equal(x509_leaf_check_names(leaf, names, 1, NULL, 0, why,
+                                           sizeof(why)),
+                     AP_OK);
+    assert_int_equal(x509_anchors_load(ca_root_pem(ca), &anchors), AP_OK);
+    if (x509_leaf_verify(leaf, ca_intermediate_pem(ca), anchors, why,
+                         sizeof(why)) != AP_OK) {
+        print_error("leaf does not verify: %s\n", why);
+        fail();
+    }
+    x509_anchors_free(anchors);
+    x509_leaf_free(leaf);
+}
+
+/* A leaf signed here is handed to the issuance worker's parse only for
+ * its exact bytes: with one byte of its signature changed, the text is
+ * decoded as it is and does not verify (the CA's object, which would, is
+ * not used), and the unchanged text still passes. */
+static void
+test_issue_signed_here_exact(void **state)
+{
+    struct fix *f = *state;
+    static const char *const dns[] = {"exact.example.com"};
+    struct x509_anchors *anchors = NULL;
+    struct x509_leaf *leaf = NULL;
+    struct ca_issue_req req;
+    unsigned char *der;
+    char errbuf[256] = "";
+    char why[256] = "";
+    char *pem = NULL;
+    char *bad;
+    char *end;
+    size_t len = 0;
+    long long now = (long long)time(NULL);
+
+    der = key_der(KK_P384, &len);
+    memset(&req, 0, sizeof(req));
+    req.pubkey_der = der;
+    req.pubkey_der_len = len;
+    req.dns_names = dns;
+    req.n_dns_names = 1;
+    req.not_before = now;
+    req.not_after = now + DAY;
+    assert_int_equal(ca_issue(f->ca, &req, &pem, errbuf, sizeof(errbuf)),
+                     AP_OK);
+    /* A base64 character eight before the END line (past any '=' and
+     * the line break): a whole sextet of the signature's last bytes. */
+    bad = strdup(pem);
+    assert_non_null(bad);
+    end = strstr(bad, "\n-----END");
+    assert_non_null(end);
+    end -= 8;
+    if (*end == '\n') {
+        end--;
+    }
+    assert_true(*end != '=');
+    *end = *end == 'A' ? 'B' : 'A';
+    assert_int_equal(x509_anchors_load(ca_root_pem(f->ca), &anchors),
+                     AP_OK);
+    assert_int_equal(x509_leaf_parse(bad, &leaf), AP_OK);
+    assert_int_equal(x509_leaf_verify(leaf, ca_intermediate_pem(f->ca),
+                                      anchors, why, sizeof(why)),
+                     AP_ECRYPTO);
+    x509_leaf_free(leaf);
+    x509_anchors_free(anchors);
+    leaf_checks_pass(f->ca, pem, der, len, "exact.example.com");
+    free(bad);
+    free(pem);
+    OPENSSL_free(der);
+}
+
 static void
 test_issue_key(void **state)
 {
@@ -1685,6 +1772,10 @@ test_issue_key(void **state)
                                       ca_intermediate_pem(key_fix->ca),
                                       "key.example.com"),
                          0);
+        /* The issuance worker's checks pass on it, twice: the first
+         * parse may take the CA's own object, the second decodes. */
+        leaf_checks_pass(key_fix->ca, pem, der, len, "key.example.com");
+        leaf_checks_pass(key_fix->ca, pem, der, len, "key.example.com");
         mbedtls_x509_crt_free(&crt);
         free(pem);
     } else {
@@ -2186,6 +2277,7 @@ main(void)
     const struct CMUnitTest issue_tests[] = {
         cmocka_unit_test(test_issue_ec),
         cmocka_unit_test(test_issue_rsa),
+        cmocka_unit_test(test_issue_signed_here_exact),
         cmocka_unit_test(test_issue_ip_only_and_cn),
         cmocka_unit_test(test_issue_client_only),
         cmocka_unit_test(test_issue_long_name),
