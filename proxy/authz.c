@@ -228,20 +228,22 @@ authz_for_order(struct store_txn *txn, const char *account,
 /* ---- the client's view --------------------------------------------------- */
 
 static cJSON *
-challenge_render(const struct app *app, const char *authz_id, size_t index,
+challenge_render(const struct app *app, const struct authz *a, size_t index,
                  const struct challenge *c)
 {
     struct rec_writer w = { AP_OK };
     cJSON *out = rec_write_object(&w);
     char url[HTTP_MAX_URL];
     char ts[TIME_RFC3339_LEN];
+    char token[REC_MAX_ID + 1];
 
-    snprintf(url, sizeof(url), "%s%s%s/%zu", app->base, PATH_CHALL, authz_id,
+    snprintf(url, sizeof(url), "%s%s%s/%zu", app->base, PATH_CHALL, a->id,
              index);
     rec_put_str(&w, out, "type", c->type);
     rec_put_str(&w, out, "url", url);
     rec_put_str(&w, out, "status", chall_status_name(c->status));
-    rec_put_str(&w, out, "token", c->token);
+    rec_put_str(&w, out, "token",
+                rec_authz_chall_token(a, c, token, sizeof(token)));
     if (c->validated != 0) {
         time_rfc3339(c->validated, ts, sizeof(ts));
         rec_put_str(&w, out, "validated", ts);
@@ -274,7 +276,7 @@ authz_render(const struct app *app, const struct authz *a, long long now)
         /* A decided authorization shows its decided challenge only (RFC
          * 8555 §7.1.4); the others are dropped (rec_authz.h). */
         if (!a->challs[i].dropped) {
-            rec_push(&w, chs, challenge_render(app, a->id, i,
+            rec_push(&w, chs, challenge_render(app, a, i,
                                                &a->challs[i]));
         }
     }
@@ -433,7 +435,7 @@ respond_challenge(struct app *app, const struct authz *a, size_t index,
                   struct acme_resp *resp)
 {
     const struct challenge *c = &a->challs[index];
-    cJSON *view = challenge_render(app, a->id, index, c);
+    cJSON *view = challenge_render(app, a, index, c);
     char url[HTTP_MAX_URL];
     ap_err rc;
 

@@ -542,6 +542,37 @@ rec_authz_token(const char *seed, const char *type, char *out, size_t outlen)
     return rc;
 }
 
+const char *
+rec_authz_chall_token(const struct authz *a, const struct challenge *c,
+                      char *buf, size_t buflen)
+{
+    if (c->token[0] != '\0') {
+        return c->token;
+    }
+    if (a->seed[0] == '\0' ||
+        rec_authz_token(a->seed, c->type, buf, buflen) != AP_OK) {
+        return NULL;
+    }
+    return buf;
+}
+
+/* c with its token, for the writers that read it (the http-01 entries'
+ * url): c itself, or *tmp, a shallow copy with the token derived. NULL
+ * when it has none. */
+static const struct challenge *
+chall_with_token(const struct authz *a, const struct challenge *c,
+                 struct challenge *tmp)
+{
+    if (c->token[0] != '\0') {
+        return c;
+    }
+    *tmp = *c;
+    return rec_authz_chall_token(a, c, tmp->token, sizeof(tmp->token)) !=
+                   NULL
+               ? tmp
+               : NULL;
+}
+
 static char
 type_letter(const char *type)
 {
@@ -593,11 +624,13 @@ compact_fits(const struct authz *a, long long *ev)
         if (!chall_kept(a, c)) {
             continue;
         }
+        /* A token not derived yet is the seed's by definition. */
         if (type_letter(c->type) == '\0' || c->extra != NULL ||
             (unsigned)c->status >= CHALL__MAX ||
-            rec_authz_token(a->seed, c->type, token, sizeof(token)) !=
-                AP_OK ||
-            strcmp(token, c->token) != 0) {
+            (c->token[0] != '\0' &&
+             (rec_authz_token(a->seed, c->type, token, sizeof(token)) !=
+                  AP_OK ||
+              strcmp(token, c->token) != 0))) {
             return false;
         }
         if (has_evidence(c)) {
@@ -651,8 +684,14 @@ encode_compact(const struct authz *a, long long ev, cJSON **out)
         rec_put_str(&w, obj, "c", types);
     }
     if (ev >= 0) {
-        const struct challenge *c = &a->challs[ev];
+        struct challenge tmp;
+        const struct challenge *c = chall_with_token(a, &a->challs[ev],
+                                                     &tmp);
 
+        if (c == NULL) {
+            cJSON_Delete(obj);
+            return AP_EINVAL;
+        }
         if (c->validated != 0) {
             rec_put_int(&w, obj, "d", c->validated);
         }
@@ -738,11 +777,8 @@ decode_compact_challs(struct rec_reader *r, const cJSON *obj,
         memcpy(c->type, type, strlen(type) + 1);
         c->status = sl != NULL ? (enum chall_status)(sl - chall_letters)
                                : CHALL_PENDING;
-        if (rec_authz_token(out->seed, type, c->token, sizeof(c->token)) !=
-            AP_OK) {
-            rec_read_fail(r, "challenge %zu: no token", i);
-            return;
-        }
+        /* Its token is derived when asked for (rec_authz_chall_token):
+         * most readers want the statuses only. */
         if (chall_decided(c)) {
             if (ev != NULL) {
                 rec_read_fail(r, "more than one decided challenge");
@@ -764,6 +800,12 @@ evidence:
             cJSON_HasObjectItem(obj, "vr") || cJSON_HasObjectItem(obj, "er")) {
             rec_read_fail(r, "evidence without a decided challenge");
         }
+        return;
+    }
+    /* The evidence's http-01 url is made again from the token. */
+    if (rec_authz_token(out->seed, ev->type, ev->token, sizeof(ev->token)) !=
+        AP_OK) {
+        rec_read_fail(r, "the decided challenge has no token");
         return;
     }
     rec_read_int(r, obj, "d", 0, REC_TIME_MAX, &validated, NULL);
@@ -933,10 +975,18 @@ rec_authz_encode(const struct authz *a, cJSON **out)
     }
     arr = rec_put_array(&w, obj, "challenges");
     for (size_t i = 0; i < a->n_challs; i++) {
+        struct challenge tmp;
+        const struct challenge *c;
+
         if (!chall_kept(a, &a->challs[i])) {
             continue;
         }
-        rec_push(&w, arr, chall_object(&w, &a->ident, &a->challs[i],
+        c = chall_with_token(a, &a->challs[i], &tmp);
+        if (c == NULL) {
+            w.rc = AP_EINVAL;
+            break;
+        }
+        rec_push(&w, arr, chall_object(&w, &a->ident, c,
                                        i != next ? (long long)i : -1));
         next = i + 1;
     }

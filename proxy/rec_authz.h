@@ -78,7 +78,9 @@ enum chall_status {
 struct challenge {
     char type[REC_MAX_ID + 1];    /* "http-01", "dns-01", "tls-alpn-01" */
     enum chall_status status;     /* absent: invalid */
-    char token[REC_MAX_ID + 1];
+    char token[REC_MAX_ID + 1];   /* "": the authorization's seed's, not
+                                     derived yet (a version 3 record's;
+                                     rec_authz_chall_token) */
     long long validated;          /* 0: not yet */
     char *address;                /* NULL: none */
     cJSON *validation_record;     /* array; NULL: none */
@@ -141,6 +143,14 @@ struct challenge *rec_authz_chall(const struct authz *a, size_t index);
  * AP_ETOOBIG (b64url) when out is too small. */
 AP_MUST_CHECK ap_err rec_authz_token(const char *seed, const char *type,
                                      char *out, size_t outlen);
+
+/* The token of challenge c of a: c's own, or the one derived from a's
+ * seed (rec_authz_token) into buf (buflen > 43) when c has none yet, as
+ * a version 3 record leaves them until they are asked for. NULL when
+ * there is neither. */
+const char *rec_authz_chall_token(const struct authz *a,
+                                  const struct challenge *c, char *buf,
+                                  size_t buflen);
 
 /* Appends a pending challenge of type with token. */
 AP_MUST_CHECK ap_err rec_authz_add_challenge(struct authz *a,

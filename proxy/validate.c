@@ -125,6 +125,7 @@ load_challenge(struct app *app, struct chall_job *cj)
     struct authz a;
     struct account acct;
     const struct challenge *c;
+    const char *tok;
     ap_err rc;
 
     memset(&a, 0, sizeof(a));
@@ -150,7 +151,14 @@ load_challenge(struct app *app, struct chall_job *cj)
     snprintf(cj->name, sizeof(cj->name), "%s",
              a.ident.value != NULL ? a.ident.value : "");
     snprintf(cj->type, sizeof(cj->type), "%s", c->type);
-    snprintf(cj->token, sizeof(cj->token), "%s", c->token);
+    tok = rec_authz_chall_token(&a, c, cj->token, sizeof(cj->token));
+    if (tok == NULL) {
+        rc = AP_ESTORE;     /* a record with neither token nor seed */
+        goto out;
+    }
+    if (tok != cj->token) {
+        snprintf(cj->token, sizeof(cj->token), "%s", tok);
+    }
     /* RFC 8555 §8.1: keyAuthorization = token || '.' || thumbprint. */
     snprintf(cj->keyauth, sizeof(cj->keyauth), "%s.%s", cj->token,
              acct.thumbprint);
