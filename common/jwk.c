@@ -926,16 +926,40 @@ out:
 
 /* ---------------------------------------------------------- the cache */
 
-/* Longest JWK text the cache hashes: an 8192-bit modulus (1366
+/* Longest JWK text the cache keeps: an 8192-bit modulus (1366
  * characters) with the other members fits; a longer one is parsed every
  * time instead. */
 #define JWK_CACHE_MAX_TEXT 4096
 
+/* An entry is found by its JWK text, compared in full; the 64-bit FNV-1a
+ * of the text only passes over the others quickly (a SHA-256 of the text
+ * per request cost more than the rest of the look-up). */
 struct jwk_cache_entry {
-    unsigned char digest[CRYPTO_SHA256_LEN]; /* of the JWK text */
+    uint64_t hash;                           /* FNV-1a of text */
+    char *text;                              /* the JWK as printed */
+    size_t len;
     struct crypto_key *key;                  /* one reference; NULL: free */
     uint64_t used;                           /* the tick of the last hit */
 };
+
+static uint64_t
+text_hash(const char *text, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ (unsigned char)text[i]) * 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static bool
+entry_is(const struct jwk_cache_entry *e, uint64_t hash, const char *text,
+         size_t len)
+{
+    return e->key != NULL && e->hash == hash && e->len == len &&
+           memcmp(e->text, text, len) == 0;
+}
 
 struct jwk_cache {
     pthread_mutex_t lock;
@@ -973,21 +997,21 @@ jwk_cache_free(struct jwk_cache *c)
     }
     for (size_t i = 0; i < c->cap; i++) {
         crypto_key_free(c->slot[i].key);
+        free(c->slot[i].text);
     }
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
 
-/* The cached key for digest with a new reference, or NULL. */
+/* The cached key for text with a new reference, or NULL. */
 static struct crypto_key *
-cache_find(struct jwk_cache *c, const unsigned char *digest)
+cache_find(struct jwk_cache *c, uint64_t hash, const char *text, size_t len)
 {
     struct crypto_key *key = NULL;
 
     pthread_mutex_lock(&c->lock);
     for (size_t i = 0; i < c->cap; i++) {
-        if (c->slot[i].key != NULL &&
-            memcmp(c->slot[i].digest, digest, CRYPTO_SHA256_LEN) == 0) {
+        if (entry_is(&c->slot[i], hash, text, len)) {
             c->slot[i].used = ++c->tick;
             key = crypto_key_ref(c->slot[i].key);
             c->stats.hits++;
@@ -1001,21 +1025,28 @@ cache_find(struct jwk_cache *c, const unsigned char *digest)
     return key;
 }
 
-/* Stores a reference to key under digest, in a free slot or instead of
- * the least recently used one; a digest already there (another thread
- * parsed the same JWK) is left as it is. */
+/* Stores a reference to key under text, in a free slot or instead of the
+ * least recently used one; a text already there (another thread parsed
+ * the same JWK) is left as it is, and so is the cache when the copy of
+ * text cannot be made. */
 static void
-cache_put(struct jwk_cache *c, const unsigned char *digest,
+cache_put(struct jwk_cache *c, uint64_t hash, const char *text, size_t len,
           struct crypto_key *key)
 {
     struct crypto_key *old = NULL;
+    char *old_text = NULL;
+    char *copy = malloc(len + 1);
     size_t victim = 0;
 
+    if (copy == NULL) {
+        return;
+    }
+    memcpy(copy, text, len + 1);
     pthread_mutex_lock(&c->lock);
     for (size_t i = 0; i < c->cap; i++) {
-        if (c->slot[i].key != NULL &&
-            memcmp(c->slot[i].digest, digest, CRYPTO_SHA256_LEN) == 0) {
+        if (entry_is(&c->slot[i], hash, text, len)) {
             pthread_mutex_unlock(&c->lock);
+            free(copy);
             return;
         }
         if (c->slot[i].key == NULL) {
@@ -1027,23 +1058,28 @@ cache_put(struct jwk_cache *c, const unsigned char *digest,
         }
     }
     old = c->slot[victim].key;
+    old_text = c->slot[victim].text;
     if (old != NULL) {
         c->stats.evictions++;
     }
-    memcpy(c->slot[victim].digest, digest, CRYPTO_SHA256_LEN);
+    c->slot[victim].hash = hash;
+    c->slot[victim].text = copy;
+    c->slot[victim].len = len;
     c->slot[victim].key = crypto_key_ref(key);
     c->slot[victim].used = ++c->tick;
     pthread_mutex_unlock(&c->lock);
     crypto_key_free(old);
+    free(old_text);
 }
 
 ap_err
 jwk_cache_parse(struct jwk_cache *c, const cJSON *jwk,
                 struct crypto_key **out, char *errbuf, size_t errlen)
 {
-    unsigned char digest[CRYPTO_SHA256_LEN];
     char text[JWK_CACHE_MAX_TEXT];
     struct crypto_key *key = NULL;
+    uint64_t hash;
+    size_t len;
     /* cJSON_PrintPreallocated only reads the item but is declared without
      * const. */
     union {
@@ -1057,8 +1093,9 @@ jwk_cache_parse(struct jwk_cache *c, const cJSON *jwk,
         /* No cache, or a JWK too long to hash here: parse it. */
         return crypto_jwk_parse(jwk, out, errbuf, errlen);
     }
-    crypto_sha256(text, strlen(text), digest);
-    key = cache_find(c, digest);
+    len = strlen(text);
+    hash = text_hash(text, len);
+    key = cache_find(c, hash, text, len);
     if (key != NULL) {
         *out = key;
         return AP_OK;
@@ -1067,7 +1104,7 @@ jwk_cache_parse(struct jwk_cache *c, const cJSON *jwk,
     if (rc != AP_OK) {
         return rc;
     }
-    cache_put(c, digest, key);
+    cache_put(c, hash, text, len, key);
     *out = key;
     return AP_OK;
 }
