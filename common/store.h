@@ -254,10 +254,13 @@ AP_MUST_CHECK ap_err store_job_del(struct store_txn *txn, const char *id);
 /* Claims the first job of queue due at now_ms or earlier that is not
  * claimed, and notes its start (journal). On AP_OK id (idlen >=
  * STORE_MAX_KEY + 1) and *rec (the record, "starts" counting this start
- * too; caller deletes) are set. AP_ENOTFOUND when none is due; *next_ms
- * (may be NULL) then gets when the first unclaimed job is due, or 0 when
- * none waits (PostgreSQL: or, when sooner, the end of the first lease of
- * a claimed job of the queue, when it may be taken over). Thread-safe (no
+ * too; caller deletes) are set, and *next_ms (may be NULL) gets when the
+ * next unclaimed job of the queue is due, or 0 when none waits (so the
+ * caller wakes another worker only for a job there is; PostgreSQL does
+ * not look and answers now_ms). AP_ENOTFOUND when none is due; *next_ms
+ * then gets when the first unclaimed job is due, or 0 when none waits
+ * (PostgreSQL: or, when sooner, the end of the first lease of a claimed
+ * job of the queue, when it may be taken over). Thread-safe (no
  * transaction: the engine takes its own). */
 AP_MUST_CHECK ap_err store_job_claim(struct store *st, const char *queue,
                                      long long now_ms, char *id,

@@ -300,6 +300,7 @@ struct claim_scan {
     long long now_ms;
     char id[STORE_MAX_KEY + 1];
     long long next_ms;
+    long long after_ms;     /* found: when the next unclaimed one is due */
     bool found;
     bool bad;
 };
@@ -323,6 +324,13 @@ claim_scan_fn(void *arg, const char *key, const char *val, size_t len)
     if (claimed_locked(cs->c, id)) {
         pthread_mutex_unlock(&cs->c->lock);
         return true;        /* being run: the next one */
+    }
+    if (cs->found) {
+        /* One taken already: the next unclaimed one tells the caller
+         * whether another job waits. */
+        pthread_mutex_unlock(&cs->c->lock);
+        cs->after_ms = due > 0 ? due : 1;
+        return false;
     }
     if (due > cs->now_ms) {
         pthread_mutex_unlock(&cs->c->lock);
@@ -351,7 +359,7 @@ claim_scan_fn(void *arg, const char *key, const char *val, size_t len)
     pthread_mutex_unlock(&cs->c->lock);
     (void)snprintf(cs->id, sizeof(cs->id), "%s", id);
     cs->found = true;
-    return false;
+    return true;            /* one look further (after_ms) */
 }
 
 /* PostgreSQL: a look in a snapshot first (most wake-ups find nothing due,
@@ -418,6 +426,9 @@ pg_claim(struct store *st, const char *queue, long long now_ms, char *id,
     }
     (void)snprintf(id, idlen, "%s", jid);
     *rec = r;
+    if (next_ms != NULL) {
+        *next_ms = now_ms > 0 ? now_ms : 1; /* not looked: another may be */
+    }
     return AP_OK;
 }
 
@@ -510,6 +521,9 @@ store_job_claim(struct store *st, const char *queue, long long now_ms,
     if (rc == AP_OK) {
         (void)snprintf(id, idlen, "%s", cs.id);
         *rec = r;
+        if (next_ms != NULL) {
+            *next_ms = cs.after_ms;
+        }
     }
     return rc;
 }

@@ -602,10 +602,14 @@ worker_main(void *arg)
 
         memset(&j, 0, sizeof(j));
         rc = claim(p, &j, &rec, &next);
-        if (rc == AP_OK) {
-            /* More may be due: the next idle worker looks while this one
-             * runs its job. */
+        if (rc == AP_OK && next != 0) {
+            /* Another job waits (due now, or later: its wait is timed):
+             * the next idle worker looks while this one runs its job. A
+             * claim that leaves the queue empty wakes nobody, where every
+             * job cost a second worker a wake-up and an empty claim. */
             wake_one(jobs, p->kind);
+        }
+        if (rc == AP_OK) {
             (void)snprintf(current_job, sizeof(current_job), "%s", j.id);
             /* The job runs on the configuration of its start (reload). */
             struct app *view = app_acquire(jobs->app);

@@ -825,10 +825,22 @@ test_jobs_due_order(void **state)
                                      &next),
                      AP_ENOTFOUND);
     assert_int_equal(next, 200);
-    job_claim(f, "i", 1000, id, sizeof(id), NULL);
+    /* A claim also says when the next unclaimed job is due (PostgreSQL
+     * does not look: now), and 0 when it took the last one. */
+    assert_int_equal(store_job_claim(f->st, "i", 1000, id, sizeof(id), &rec,
+                                     &next),
+                     AP_OK);
     assert_string_equal(id, "i:b");
-    job_claim(f, "i", 1000, id, sizeof(id), NULL);
+    assert_int_equal(next, ENGINE_PG ? 1000 : 300);
+    cJSON_Delete(rec);
+    rec = NULL;
+    assert_int_equal(store_job_claim(f->st, "i", 1000, id, sizeof(id), &rec,
+                                     &next),
+                     AP_OK);
     assert_string_equal(id, "i:c");
+    assert_int_equal(next, ENGINE_PG ? 1000 : 0);
+    cJSON_Delete(rec);
+    rec = NULL;
     /* All claimed: none twice, and nothing waits (PostgreSQL: but a lease
      * ends, at 150 + 30 s at the soonest; later when the listener renewed
      * it, by the wall clock, meanwhile). */
