@@ -204,8 +204,8 @@ pem_of(const unsigned char *der, size_t len)
 
 /* (x509_int.h) */
 ap_err
-x509_each_cert(const char *text, bool decode, x509_cert_fn fn, void *arg,
-               size_t *count)
+x509_each_cert(const char *text, enum x509_walk walk, x509_cert_fn fn,
+               void *arg, size_t *count)
 {
     BIO *bio = NULL;
     size_t seen = 0;
@@ -249,7 +249,9 @@ x509_each_cert(const char *text, bool decode, x509_cert_fn fn, void *arg,
             rc = AP_EPARSE; /* encrypted or empty: not a certificate */
         } else if (++seen > X509_MAX_CERTS) {
             rc = AP_ETOOBIG;
-        } else if (!decode) {
+        } else if (walk == X509_WALK_RAW) {
+            rc = fn(arg, NULL, data, (size_t)len, &stop);
+        } else if (walk == X509_WALK_CHECK) {
             rc = x509_der_is_cert(data, (size_t)len)
                      ? fn(arg, NULL, data, (size_t)len, &stop)
                      : AP_EPARSE;
@@ -301,7 +303,7 @@ x509_first_cert(const char *pem, X509 **out)
     X509 *first = NULL;
     ap_err rc;
 
-    rc = x509_each_cert(pem, true, first_keep, &first, NULL);
+    rc = x509_each_cert(pem, X509_WALK_DECODE, first_keep, &first, NULL);
     if (rc == AP_OK && first == NULL) {
         rc = AP_EPARSE;
     }
@@ -379,7 +381,7 @@ x509_pem_normalize(const char *text, size_t skip, char **out, size_t *n)
     memset(&nz, 0, sizeof(nz));
     buf_init(&nz.b, X509_MAX_BUNDLE);
     nz.skip = skip;
-    rc = x509_each_cert(text, false, normalize_one, &nz, NULL);
+    rc = x509_each_cert(text, X509_WALK_CHECK, normalize_one, &nz, NULL);
     if (rc == AP_OK && nz.kept == 0) {
         rc = AP_EPARSE;
     }
@@ -818,7 +820,7 @@ x509_pem_cert_to_der(const char *pem, unsigned char **der, size_t *derlen)
     if (pem == NULL || der == NULL || derlen == NULL) {
         return AP_EINVAL;
     }
-    rc = x509_each_cert(pem, false, first_der_copy, &fd, NULL);
+    rc = x509_each_cert(pem, X509_WALK_CHECK, first_der_copy, &fd, NULL);
     if (rc == AP_OK && fd.der == NULL) {
         rc = AP_EPARSE;
     }

@@ -523,9 +523,10 @@ struct x509_anchors {
     struct chain_cache *cache;  /* the anchors are read-only, this not */
 };
 
-/* x509_each_cert callback (the walk checks the DER only): the first
- * certificate, the signer's own object when this process has just signed
- * these bytes, then the rest, decoded. */
+/* x509_each_cert callback (X509_WALK_RAW): the first certificate, the
+ * signer's own object when this process has just signed exactly these
+ * bytes, else decoded (d2i_X509 checks every byte); then the rest,
+ * decoded. */
 static ap_err
 leaf_take(void *arg, X509 *unused, const unsigned char *der, size_t len,
           bool *stop)
@@ -568,7 +569,7 @@ x509_leaf_parse(const char *pem, struct x509_leaf **out)
         free(l);
         return AP_ENOMEM;
     }
-    l->rest_rc = x509_each_cert(pem, false, leaf_take, l, NULL);
+    l->rest_rc = x509_each_cert(pem, X509_WALK_RAW, leaf_take, l, NULL);
     if (l->x == NULL) {
         rc = l->rest_rc == AP_OK ? AP_EPARSE : l->rest_rc;
         goto out;

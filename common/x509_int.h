@@ -31,14 +31,18 @@ bool x509_der_is_cert(const unsigned char *der, size_t len);
  * end the walk early. */
 typedef ap_err (*x509_cert_fn)(void *arg, X509 *x, const unsigned char *der,
                                size_t len, bool *stop);
+/* What x509_each_cert does with each block before fn sees it. */
+enum x509_walk {
+    X509_WALK_DECODE,   /* d2i_X509 (fn gets x) */
+    X509_WALK_CHECK,    /* x509_der_is_cert only (fn gets x NULL) */
+    X509_WALK_RAW,      /* nothing: fn decodes or checks it (x NULL) */
+};
 /* Walks the CERTIFICATE blocks of text with OpenSSL's PEM reader (blocks
  * of other labels and text between blocks skipped) and calls fn with
- * each: decoded by d2i_X509 when decode is true, else only checked with
- * x509_der_is_cert (fn gets x NULL). AP_EPARSE when a block is broken or
- * is not one certificate; AP_ETOOBIG past X509_MAX_BUNDLE bytes or
- * X509_MAX_CERTS certificates; *count (may be NULL) gets the number
- * seen. */
-AP_MUST_CHECK ap_err x509_each_cert(const char *text, bool decode,
+ * each, as walk says. AP_EPARSE when a block is broken or is not one
+ * certificate; AP_ETOOBIG past X509_MAX_BUNDLE bytes or X509_MAX_CERTS
+ * certificates; *count (may be NULL) gets the number seen. */
+AP_MUST_CHECK ap_err x509_each_cert(const char *text, enum x509_walk walk,
                                     x509_cert_fn fn, void *arg,
                                     size_t *count);
 /* The first certificate of pem, after checking that every CERTIFICATE
