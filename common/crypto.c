@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -182,6 +183,97 @@ crypto_hmac_sha256(const void *key, size_t keylen, const void *msg,
         mbedtls_md_hmac(md, key != NULL ? key : (const void *)"", keylen,
                         msg != NULL ? msg : (const void *)"", msglen,
                         out) != 0) {
+        return AP_ECRYPTO;
+    }
+    return AP_OK;
+}
+
+struct crypto_hmac_key {
+    mbedtls_sha256_context inner;   /* after (K ^ ipad) */
+    mbedtls_sha256_context outer;   /* after (K ^ opad) */
+};
+
+#define HMAC_BLOCK 64   /* SHA-256's block */
+
+ap_err
+crypto_hmac_key_new(const void *key, size_t keylen,
+                    struct crypto_hmac_key **out)
+{
+    unsigned char k[HMAC_BLOCK] = { 0 };
+    unsigned char pad[HMAC_BLOCK];
+    struct crypto_hmac_key *h;
+    int ret = 0;
+
+    *out = NULL;
+    if (key == NULL && keylen != 0) {
+        return AP_EINVAL;
+    }
+    h = calloc(1, sizeof(*h));
+    if (h == NULL) {
+        return AP_ENOMEM;
+    }
+    /* RFC 2104 §2: a key longer than a block is hashed first. */
+    if (keylen > HMAC_BLOCK) {
+        crypto_sha256(key, keylen, k);
+    } else if (keylen > 0) {
+        memcpy(k, key, keylen);
+    }
+    mbedtls_sha256_init(&h->inner);
+    mbedtls_sha256_init(&h->outer);
+    for (size_t i = 0; i < HMAC_BLOCK; i++) {
+        pad[i] = (unsigned char)(k[i] ^ 0x36);
+    }
+    ret |= mbedtls_sha256_starts_ret(&h->inner, 0);
+    ret |= mbedtls_sha256_update_ret(&h->inner, pad, HMAC_BLOCK);
+    for (size_t i = 0; i < HMAC_BLOCK; i++) {
+        pad[i] = (unsigned char)(k[i] ^ 0x5c);
+    }
+    ret |= mbedtls_sha256_starts_ret(&h->outer, 0);
+    ret |= mbedtls_sha256_update_ret(&h->outer, pad, HMAC_BLOCK);
+    crypto_zeroize(k, sizeof(k));
+    crypto_zeroize(pad, sizeof(pad));
+    if (ret != 0) {
+        crypto_hmac_key_free(h);
+        return AP_ECRYPTO;
+    }
+    *out = h;
+    return AP_OK;
+}
+
+void
+crypto_hmac_key_free(struct crypto_hmac_key *k)
+{
+    if (k == NULL) {
+        return;
+    }
+    mbedtls_sha256_free(&k->inner);     /* wipes */
+    mbedtls_sha256_free(&k->outer);
+    free(k);
+}
+
+ap_err
+crypto_hmac_sha256_with(const struct crypto_hmac_key *k, const void *msg,
+                        size_t msglen, unsigned char *out)
+{
+    unsigned char ih[CRYPTO_SHA256_LEN];
+    mbedtls_sha256_context c;
+    int ret = 0;
+
+    if (k == NULL || out == NULL || (msg == NULL && msglen != 0)) {
+        return AP_EINVAL;
+    }
+    mbedtls_sha256_init(&c);
+    mbedtls_sha256_clone(&c, &k->inner);
+    ret |= mbedtls_sha256_update_ret(&c, msg != NULL ? msg : (const void *)"",
+                                     msglen);
+    ret |= mbedtls_sha256_finish_ret(&c, ih);
+    mbedtls_sha256_clone(&c, &k->outer);
+    ret |= mbedtls_sha256_update_ret(&c, ih, sizeof(ih));
+    ret |= mbedtls_sha256_finish_ret(&c, out);
+    mbedtls_sha256_free(&c);
+    crypto_zeroize(ih, sizeof(ih));
+    if (ret != 0) {
+        memset(out, 0, CRYPTO_SHA256_LEN);
         return AP_ECRYPTO;
     }
     return AP_OK;

@@ -21,6 +21,7 @@
 
 struct nonce_ctx {
     unsigned char key[32];
+    struct crypto_hmac_key *mac;    /* key, ready for each nonce's MAC */
     unsigned char instance[4];
     unsigned ttl_sec;
     pthread_mutex_t lock;
@@ -69,7 +70,11 @@ nonce_ctx_new(unsigned ttl_sec, struct nonce_ctx **out)
     if (rc == AP_OK) {
         rc = crypto_random_os(nc->instance, sizeof(nc->instance));
     }
+    if (rc == AP_OK) {
+        rc = crypto_hmac_key_new(nc->key, sizeof(nc->key), &nc->mac);
+    }
     if (rc != AP_OK) {
+        crypto_zeroize(nc->key, sizeof(nc->key));
         free(nc->used);
         free(nc);
         return rc;
@@ -143,6 +148,11 @@ nonce_ctx_new_shared(unsigned ttl_sec, const char *key_file,
         return rc;
     }
     rc = read_key_file(key_file, nc->key, errbuf, errlen);
+    if (rc == AP_OK) {
+        crypto_hmac_key_free(nc->mac);
+        nc->mac = NULL;
+        rc = crypto_hmac_key_new(nc->key, sizeof(nc->key), &nc->mac);
+    }
     if (rc != AP_OK) {
         nonce_ctx_free(nc);
         return rc;
@@ -159,6 +169,7 @@ nonce_ctx_free(struct nonce_ctx *nc)
         return;
     }
     crypto_zeroize(nc->key, sizeof(nc->key));
+    crypto_hmac_key_free(nc->mac);
     pthread_cond_destroy(&nc->marked);
     pthread_mutex_destroy(&nc->lock);
     free(nc->used);
@@ -192,8 +203,7 @@ nonce_mac(const struct nonce_ctx *nc, const unsigned char *raw,
     unsigned char full[CRYPTO_SHA256_LEN];
     ap_err rc;
 
-    rc = crypto_hmac_sha256(nc->key, sizeof(nc->key), raw,
-                            NONCE_RAW - NONCE_MAC, full);
+    rc = crypto_hmac_sha256_with(nc->mac, raw, NONCE_RAW - NONCE_MAC, full);
     if (rc == AP_OK) {
         memcpy(mac, full, NONCE_MAC);
     }

@@ -29,6 +29,7 @@ struct ratelimit {
     /* Keys the slot hash, so nobody outside can compute which keys share
      * a probe run and grind keys that evict another client's counters. */
     unsigned char secret[CRYPTO_SHA256_LEN];
+    struct crypto_hmac_key *mac;   /* secret, ready for each key's hash */
     struct store *st;          /* shared: the counts live there */
     long long last_prune;      /* shared: time_now() of the last prune */
 };
@@ -47,7 +48,10 @@ ratelimit_new(struct ratelimit **out)
         return AP_ENOMEM;
     }
     /* Made at start: from the kernel (crypto.h crypto_random_os). */
-    if (crypto_random_os(rl->secret, sizeof(rl->secret)) != AP_OK) {
+    if (crypto_random_os(rl->secret, sizeof(rl->secret)) != AP_OK ||
+        crypto_hmac_key_new(rl->secret, sizeof(rl->secret), &rl->mac) !=
+            AP_OK) {
+        crypto_zeroize(rl->secret, sizeof(rl->secret));
         free(rl->slots);
         free(rl);
         return AP_ECRYPTO;
@@ -80,6 +84,7 @@ ratelimit_free(struct ratelimit *rl)
     }
     pthread_mutex_destroy(&rl->lock);
     crypto_zeroize(rl->secret, sizeof(rl->secret));
+    crypto_hmac_key_free(rl->mac);
     free(rl->slots);
     free(rl);
 }
@@ -93,8 +98,7 @@ find_slot(struct ratelimit *rl, const char *key, long long window)
     size_t start;
     struct slot *victim = NULL;
 
-    if (crypto_hmac_sha256(rl->secret, sizeof(rl->secret), key, strlen(key),
-                           h) != AP_OK) {
+    if (crypto_hmac_sha256_with(rl->mac, key, strlen(key), h) != AP_OK) {
         memset(h, 0, sizeof(h)); /* one fixed run: still bounded */
     }
     start = (((size_t)h[0] << 16) | ((size_t)h[1] << 8) | h[2]) %

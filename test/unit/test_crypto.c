@@ -119,6 +119,77 @@ test_hmac_alg(void **state)
     assert_string_equal(hex, row->hex);
 }
 
+/* A key made ready once MACs as crypto_hmac_sha256 does: RFC 4231 cases
+ * 1 (20-byte key), 2 ("Jefe") and 6 (131-byte key, hashed first), then
+ * keys of 0..140 bytes and messages of 0..200 against the one-shot. */
+static void
+test_hmac_key(void **state)
+{
+    static const struct {
+        size_t keylen;
+        unsigned char keybyte;
+        const char *key;
+        const char *msg;
+        const char *hex;
+    } rfc[] = {
+        { 20, 0x0b, NULL, "Hi There",
+          "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7" },
+        { 4, 0, "Jefe", "what do ya want for nothing?",
+          "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843" },
+        { 131, 0xaa, NULL,
+          "Test Using Larger Than Block-Size Key - Hash Key First",
+          "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54" },
+    };
+    unsigned char key[141];
+    unsigned char msg[201];
+    unsigned char a[CRYPTO_SHA256_LEN];
+    unsigned char b[CRYPTO_SHA256_LEN];
+    char hex[2 * CRYPTO_SHA256_LEN + 1];
+    struct crypto_hmac_key *k = NULL;
+
+    (void)state;
+    for (size_t r = 0; r < sizeof(rfc) / sizeof(rfc[0]); r++) {
+        if (rfc[r].key != NULL) {
+            memcpy(key, rfc[r].key, rfc[r].keylen);
+        } else {
+            memset(key, rfc[r].keybyte, rfc[r].keylen);
+        }
+        assert_int_equal(crypto_hmac_key_new(key, rfc[r].keylen, &k), AP_OK);
+        assert_int_equal(crypto_hmac_sha256_with(k, rfc[r].msg,
+                                                 strlen(rfc[r].msg), a),
+                         AP_OK);
+        for (size_t i = 0; i < sizeof(a); i++) {
+            snprintf(hex + 2 * i, 3, "%02x", a[i]);
+        }
+        assert_string_equal(hex, rfc[r].hex);
+        crypto_hmac_key_free(k);
+    }
+    for (size_t i = 0; i < sizeof(key); i++) {
+        key[i] = (unsigned char)(i * 7 + 1);
+    }
+    for (size_t i = 0; i < sizeof(msg); i++) {
+        msg[i] = (unsigned char)(i * 13 + 5);
+    }
+    for (size_t kl = 0; kl <= 140; kl += 7) {
+        assert_int_equal(crypto_hmac_key_new(kl > 0 ? key : NULL, kl, &k),
+                         AP_OK);
+        for (size_t ml = 0; ml <= 200; ml += 9) {
+            assert_int_equal(crypto_hmac_sha256(key, kl, msg, ml, a), AP_OK);
+            assert_int_equal(crypto_hmac_sha256_with(k, msg, ml, b), AP_OK);
+            assert_memory_equal(a, b, sizeof(a));
+        }
+        crypto_hmac_key_free(k);
+    }
+    assert_int_equal(crypto_hmac_key_new(NULL, 4, &k), AP_EINVAL);
+    assert_null(k);
+    assert_int_equal(crypto_hmac_key_new("k", 1, &k), AP_OK);
+    assert_int_equal(crypto_hmac_sha256_with(k, NULL, 1, a), AP_EINVAL);
+    assert_int_equal(crypto_hmac_sha256_with(k, "m", 1, NULL), AP_EINVAL);
+    assert_int_equal(crypto_hmac_sha256_with(NULL, "m", 1, a), AP_EINVAL);
+    crypto_hmac_key_free(k);
+    crypto_hmac_key_free(NULL);
+}
+
 static void
 test_ct_memcmp_zeroize(void **state)
 {
@@ -268,6 +339,7 @@ main(void)
     add_test(&l, "sha256", test_sha256, NULL);
     add_test(&l, "hmac-sha256", test_hmac, NULL);
     ADD_ROWS(&l, hmac_rows, test_hmac_alg);
+    add_test(&l, "hmac-sha256 with a key made ready", test_hmac_key, NULL);
     add_test(&l, "ct_memcmp and zeroize", test_ct_memcmp_zeroize, NULL);
     add_test(&l, "random", test_random, NULL);
     add_test(&l, "random before init", test_random_uninitialised, NULL);
