@@ -1651,6 +1651,21 @@ key_der(enum key_kind kind, size_t *len)
     return der;
 }
 
+/* A request for key der (len bytes) and the one name dns[0], valid from
+ * now for a day. */
+static void
+one_name_req(struct ca_issue_req *req, const unsigned char *der, size_t len,
+             const char *const *dns, long long now)
+{
+    memset(req, 0, sizeof(*req));
+    req->pubkey_der = der;
+    req->pubkey_der_len = len;
+    req->dns_names = dns;
+    req->n_dns_names = 1;
+    req->not_before = now;
+    req->not_after = now + DAY;
+}
+
 /* What the issuance worker checks of a leaf of ours (proxy/issue_check.c):
  * it parses, carries spki, names dns and nothing else, is a TLS server
  * leaf and verifies to the root through the intermediate. */
@@ -1702,13 +1717,7 @@ test_issue_signed_here_exact(void **state)
     long long now = (long long)time(NULL);
 
     der = key_der(KK_P384, &len);
-    memset(&req, 0, sizeof(req));
-    req.pubkey_der = der;
-    req.pubkey_der_len = len;
-    req.dns_names = dns;
-    req.n_dns_names = 1;
-    req.not_before = now;
-    req.not_after = now + DAY;
+    one_name_req(&req, der, len, dns, now);
     assert_int_equal(ca_issue(f->ca, &req, &pem, errbuf, sizeof(errbuf)),
                      AP_OK);
     /* A base64 character eight before the END line (past any '=' and
@@ -1752,13 +1761,7 @@ test_issue_key(void **state)
 
     assert_non_null(key_fix);
     der = key_der(row->kind, &len);
-    memset(&req, 0, sizeof(req));
-    req.pubkey_der = der;
-    req.pubkey_der_len = len;
-    req.dns_names = dns;
-    req.n_dns_names = 1;
-    req.not_before = now;
-    req.not_after = now + DAY;
+    one_name_req(&req, der, len, dns, now);
     assert_int_equal(ca_issue(key_fix->ca, &req, &pem, errbuf,
                               sizeof(errbuf)),
                      row->want);
