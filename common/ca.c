@@ -789,31 +789,38 @@ spki_key(const SPKI_PARTS *spki, EVP_PKEY **out)
 /* The subject's key into x: the key object when OpenSSL encodes it to
  * exactly the bytes the request sent (then x carries it, and the
  * issuance worker's checks read it from there, x509_leaf_signed_here),
- * else those bytes as sent. *with_key: which. */
+ * else those bytes as sent. The comparison is made on a key of its own,
+ * so x gets one of the two and nothing of the other. *with_key: which. */
 static ap_err
 subject_key_set(X509 *x, const SPKI_PARTS *spki, bool *with_key)
 {
     unsigned char *sent = NULL;
     unsigned char *made = NULL;
+    X509_PUBKEY *pk = NULL;
     EVP_PKEY *key = NULL;
     int n_sent;
     int n_made = -1;
-    ap_err rc = AP_ENOMEM;
+    ap_err rc;
 
     *with_key = false;
     n_sent = ASN1_item_i2d((const ASN1_VALUE *)spki, &sent,
                            ASN1_ITEM_rptr(SPKI_PARTS));
+    if (n_sent <= 0) {
+        ERR_clear_error();
+        return AP_ENOMEM;
+    }
     spki_key(spki, &key);
-    if (n_sent > 0 && key != NULL && X509_set_pubkey(x, key) == 1) {
-        n_made = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &made);
+    if (key != NULL && X509_PUBKEY_set(&pk, key) == 1) {
+        n_made = i2d_X509_PUBKEY(pk, &made);
         *with_key = n_made == n_sent && memcmp(made, sent, n_sent) == 0;
     }
     if (*with_key) {
-        rc = AP_OK;
-    } else if (n_sent > 0) {
+        rc = X509_set_pubkey(x, key) == 1 ? AP_OK : AP_ENOMEM;
+    } else {
         rc = spki_set(x, spki);
     }
     ERR_clear_error();
+    X509_PUBKEY_free(pk);
     EVP_PKEY_free(key);
     OPENSSL_free(sent);
     OPENSSL_free(made);
