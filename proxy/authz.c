@@ -236,14 +236,18 @@ challenge_render(const struct app *app, const struct authz *a, size_t index,
     char url[HTTP_MAX_URL];
     char ts[TIME_RFC3339_LEN];
     char token[REC_MAX_ID + 1];
+    const char *tok;
 
     snprintf(url, sizeof(url), "%s%s%s/%zu", app->base, PATH_CHALL, a->id,
              index);
     rec_put_str(&w, out, "type", c->type);
     rec_put_str(&w, out, "url", url);
     rec_put_str(&w, out, "status", chall_status_name(c->status));
-    rec_put_str(&w, out, "token",
-                rec_authz_chall_token(a, c, token, sizeof(token)));
+    tok = rec_authz_chall_token(a, c, token, sizeof(token));
+    if (tok == NULL) {
+        w.rc = AP_ESTORE;       /* a record with neither token nor seed */
+    }
+    rec_put_str(&w, out, "token", tok);
     if (c->validated != 0) {
         time_rfc3339(c->validated, ts, sizeof(ts));
         rec_put_str(&w, out, "validated", ts);
