@@ -302,7 +302,6 @@ struct claim_scan {
     long long next_ms;
     long long after_ms;     /* found: when the next unclaimed one is due */
     bool found;
-    bool bad;
 };
 
 static bool
@@ -316,8 +315,7 @@ claim_scan_fn(void *arg, const char *key, const char *val, size_t len)
     (void)val;
     (void)len;
     if (end == NULL || *end != '/' || end[1] == '\0') {
-        cs->bad = true;
-        return true;
+        return true;        /* not a due entry of ours: passed over */
     }
     id = end + 1;
     pthread_mutex_lock(&cs->c->lock);
