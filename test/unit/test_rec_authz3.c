@@ -448,6 +448,33 @@ put_valid(struct store_txn *txn, const char *id, const char *account,
     rec_authz_fini(&a);
 }
 
+/* A valid authorization id of account for www.a.test, expiring at
+ * expires, indexed under the account_authzs key of before the hash. */
+static void
+put_valid_old_key(struct store_txn *txn, const char *id, const char *account,
+                  long long expires)
+{
+    char key[REC_MAX_ID + 32];
+
+    put_valid(txn, id, account, "www.a.test", expires);
+    (void)snprintf(key, sizeof(key), "%s/dns/www.a.test", account);
+    assert_int_equal(store_put(txn, STORE_ACCOUNT_AUTHZS, key, id,
+                               strlen(id), false),
+                     AP_OK);
+}
+
+/* authz_for_order of account and order for ident, for 7 days, into id. */
+static void
+for_order(struct store_txn *txn, const char *account, const char *order,
+          const struct rec_ident *ident, long long now,
+          char id[REC_MAX_ID + 1], bool *reused)
+{
+    assert_int_equal(authz_for_order(txn, account, order, ident, now,
+                                     now + 7 * 86400, false, id,
+                                     REC_MAX_ID + 1, reused),
+                     AP_OK);
+}
+
 /* The account_authzs index: entries under the key of before are found
  * (and replaced), a hashed key naming another account's authorization is
  * not reused, and the ids of one order increase. */
@@ -474,25 +501,13 @@ test_index_in_store(void **state)
                      AP_OK);
     assert_int_equal(store_begin(st, true, &txn), AP_OK);
     /* reusable, under the key of before */
-    put_valid(txn, "azold1", "acct1", "www.a.test", now + 30 * 86400);
-    assert_int_equal(store_put(txn, STORE_ACCOUNT_AUTHZS,
-                               "acct1/dns/www.a.test", "azold1", 6, false),
-                     AP_OK);
-    assert_int_equal(authz_for_order(txn, "acct1", "ord2", &www, now,
-                                     now + 7 * 86400, false, id, sizeof(id),
-                                     &reused),
-                     AP_OK);
+    put_valid_old_key(txn, "azold1", "acct1", now + 30 * 86400);
+    for_order(txn, "acct1", "ord2", &www, now, id, &reused);
     assert_true(reused);
     assert_string_equal(id, "azold1");
     /* expired, under the key of before: a new one replaces the entry */
-    put_valid(txn, "azold3", "acct3", "www.a.test", now - 10);
-    assert_int_equal(store_put(txn, STORE_ACCOUNT_AUTHZS,
-                               "acct3/dns/www.a.test", "azold3", 6, false),
-                     AP_OK);
-    assert_int_equal(authz_for_order(txn, "acct3", "ord3", &www, now,
-                                     now + 7 * 86400, false, id, sizeof(id),
-                                     &reused),
-                     AP_OK);
+    put_valid_old_key(txn, "azold3", "acct3", now - 10);
+    for_order(txn, "acct3", "ord3", &www, now, id, &reused);
     assert_false(reused);
     assert_string_not_equal(id, "azold3");
     assert_int_equal(store_get(txn, STORE_ACCOUNT_AUTHZS,
@@ -505,10 +520,7 @@ test_index_in_store(void **state)
     free(val);
     val = NULL;
     /* found again under the new key, and reused */
-    assert_int_equal(authz_for_order(txn, "acct3", "ord4", &www, now,
-                                     now + 7 * 86400, false, id2,
-                                     sizeof(id2), &reused),
-                     AP_OK);
+    for_order(txn, "acct3", "ord4", &www, now, id2, &reused);
     assert_false(reused);               /* still pending: not reusable */
     assert_true(strcmp(id, id2) < 0);   /* ids of this process increase */
     /* a hashed key that names another account's authorization */
@@ -516,10 +528,7 @@ test_index_in_store(void **state)
     assert_int_equal(store_put(txn, STORE_ACCOUNT_AUTHZS, key, "azold1", 6,
                                false),
                      AP_OK);
-    assert_int_equal(authz_for_order(txn, "acct2", "ord5", &www, now,
-                                     now + 7 * 86400, false, id, sizeof(id),
-                                     &reused),
-                     AP_OK);
+    for_order(txn, "acct2", "ord5", &www, now, id, &reused);
     assert_false(reused);
     assert_string_not_equal(id, "azold1");
     store_abort(txn);
