@@ -209,6 +209,25 @@ json_parse(const char *text, size_t len, cJSON **out)
     return AP_OK;
 }
 
+const cJSON *
+json_member(const cJSON *obj, const char *key)
+{
+    const cJSON *m;
+
+    if (obj == NULL || key == NULL) {
+        return NULL;
+    }
+    /* cJSON_GetObjectItemCaseSensitive's walk (the first member of that
+     * name; a member without a name ends it), with the first bytes
+     * compared before strcmp: record members mostly differ there. */
+    for (m = obj->child; m != NULL && m->string != NULL; m = m->next) {
+        if (m->string[0] == key[0] && strcmp(m->string, key) == 0) {
+            return m;
+        }
+    }
+    return NULL;
+}
+
 static const cJSON *
 member(const cJSON *obj, const char *key)
 {
@@ -217,7 +236,7 @@ member(const cJSON *obj, const char *key)
     if (!cJSON_IsObject(obj)) {
         return NULL;
     }
-    m = cJSON_GetObjectItemCaseSensitive(obj, key);
+    m = json_member(obj, key);
     if (m == NULL || cJSON_IsNull(m)) {
         return NULL;
     }
@@ -405,6 +424,116 @@ json_set_num(cJSON *obj, const char *key, long long val)
     return json_set_item(obj, key, cJSON_CreateNumber((double)val));
 }
 
+/* ---- printing ---------------------------------------------------------- */
+
+/* cJSON 1.7.15 prints every number with "%1.15g" and reads it back with
+ * sscanf to see whether 17 digits are needed: ~3,700 instructions per
+ * number, 60 numbers a flow (issue 18). json_print and json_print_into
+ * hand cJSON the integers as text instead: for the time of the print,
+ * each number item that holds an integer of at most 15 digits becomes a
+ * raw item whose text is that integer, which cJSON copies as it is, and
+ * is a number again afterwards. The text is what "%1.15g" gives for such
+ * a value (no exponent below 10^15, no fraction), so the output does not
+ * change; everything else (fractions, -0, larger values, past
+ * INT_SWAP_MAX numbers or below PRINT_SWAP_DEPTH) is left to cJSON. The
+ * tree is const to the caller but written while it prints: it must not be
+ * read by another thread meanwhile (the trees printed here are a
+ * request's or a record's own). */
+#define INT_SWAP_MAX 128
+#define PRINT_SWAP_DEPTH 64
+#define INT_TEXT_LEN 20     /* "-" and 15 digits, NUL */
+
+struct int_swaps {
+    size_t n;
+    cJSON *item[INT_SWAP_MAX];
+    char text[INT_SWAP_MAX][INT_TEXT_LEN];
+};
+
+/* The decimal text of d into out when d is an integer of at most 15
+ * digits other than -0; false otherwise. */
+static bool
+integer_text(double d, char out[INT_TEXT_LEN])
+{
+    char digits[INT_TEXT_LEN];
+    unsigned long long mag;
+    size_t n = 0;
+    size_t o = 0;
+
+    if (!(d > -1e15 && d < 1e15) || d != floor(d) ||
+        (d == 0 && signbit(d))) {
+        return false;
+    }
+    mag = (unsigned long long)(d < 0 ? -d : d);
+    do {
+        digits[n++] = (char)('0' + mag % 10);
+        mag /= 10;
+    } while (mag != 0);
+    if (d < 0) {
+        out[o++] = '-';
+    }
+    while (n > 0) {
+        out[o++] = digits[--n];
+    }
+    out[o] = '\0';
+    return true;
+}
+
+static void
+ints_as_raw(cJSON *v, int depth, struct int_swaps *s)
+{
+    for (; v != NULL; v = v->next) {
+        if ((v->type & 0xFF) == cJSON_Number) {
+            if (s->n < INT_SWAP_MAX && v->valuestring == NULL &&
+                integer_text(v->valuedouble, s->text[s->n])) {
+                v->valuestring = s->text[s->n];
+                v->type = (v->type & ~0xFF) | cJSON_Raw;
+                s->item[s->n++] = v;
+            }
+        } else if (v->child != NULL && depth < PRINT_SWAP_DEPTH) {
+            ints_as_raw(v->child, depth + 1, s);
+        }
+        if (depth == 0) {
+            break; /* the root's siblings are not ours */
+        }
+    }
+}
+
+static void
+ints_restore(struct int_swaps *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        s->item[i]->type = (s->item[i]->type & ~0xFF) | cJSON_Number;
+        s->item[i]->valuestring = NULL;
+    }
+    s->n = 0;
+}
+
+char *
+json_print(const cJSON *v)
+{
+    struct int_swaps s;
+    char *text;
+
+    s.n = 0;
+    ints_as_raw((cJSON *)(uintptr_t)v, 0, &s);
+    text = cJSON_PrintUnformatted(v);
+    ints_restore(&s);
+    return text;
+}
+
+bool
+json_print_into(const cJSON *v, char *buf, int len)
+{
+    struct int_swaps s;
+    cJSON_bool ok;
+
+    s.n = 0;
+    ints_as_raw((cJSON *)(uintptr_t)v, 0, &s);
+    ok = cJSON_PrintPreallocated((cJSON *)(uintptr_t)v, buf, len, false);
+    ints_restore(&s);
+    return ok != 0;
+}
+
 /* Overwrites the strings and member names of v and below. */
 static void
 wipe_tree(cJSON *v, int depth)
@@ -447,8 +576,7 @@ json_print_wiped(const cJSON *v, size_t cap, char **out)
         }
         /* Preallocated: cJSON writes into text and fails instead of
          * growing, so no partial copy is ever freed unwiped. */
-        if (cJSON_PrintPreallocated((cJSON *)(uintptr_t)v, text, (int)size,
-                                    0)) {
+        if (json_print_into(v, text, (int)size)) {
             *out = text;
             return AP_OK;
         }

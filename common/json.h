@@ -78,6 +78,17 @@ AP_MUST_CHECK ap_err json_set_str(cJSON *obj, const char *key,
                                   const char *val);
 AP_MUST_CHECK ap_err json_set_num(cJSON *obj, const char *key, long long val);
 
+/* Member key of obj as cJSON_GetObjectItemCaseSensitive finds it (the
+ * first of that name), or NULL; JSON null is returned as it is. */
+const cJSON *json_member(const cJSON *obj, const char *key);
+
+/* cJSON_PrintUnformatted (free with cJSON_free) and cJSON_PrintPreallocated
+ * (unformatted; false when buf is too small), the same text, faster for
+ * integers: see json.c. v is written while it prints (and restored): no
+ * other thread may read it meanwhile. */
+char *json_print(const cJSON *v);
+bool json_print_into(const cJSON *v, char *buf, int len);
+
 /* For trees that hold a secret (a login answer with its token, a request
  * body with a password): json_delete_wiped overwrites every string and
  * member name of v before cJSON_Delete (accepts NULL); json_print_wiped

@@ -29,6 +29,7 @@
 
 #include <lmdb.h>
 
+#include "common/json.h"
 #include "common/log.h"
 #include "common/store_int.h"
 #include "common/store_lmdb.h"
@@ -698,8 +699,7 @@ print_record(const cJSON *obj, char **out, size_t *outlen)
         if (text == NULL) {
             return AP_ENOMEM;
         }
-        if (cJSON_PrintPreallocated((cJSON *)(uintptr_t)obj, text, (int)size,
-                                    false)) {
+        if (json_print_into(obj, text, (int)size)) {
             *out = text;
             *outlen = strlen(text);
             return AP_OK;

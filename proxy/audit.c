@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "common/store.h"
 #include "common/timeutil.h"
@@ -114,7 +115,7 @@ audit_event(struct audit *a, struct store_txn *txn, const char *event,
             c = next;
         }
     }
-    text = cJSON_PrintUnformatted(line);
+    text = json_print(line);
     if (text == NULL) {
         goto out;
     }

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/json.h"
+
 #define HTTP_MAX_RESPONSE (1024 * 1024)
 
 void
@@ -23,7 +25,7 @@ acme_resp_fini(struct acme_resp *resp)
 ap_err
 acme_resp_json(struct acme_resp *resp, int status, const cJSON *obj)
 {
-    char *text = cJSON_PrintUnformatted(obj);
+    char *text = json_print(obj);
     ap_err rc;
 
     if (text == NULL) {

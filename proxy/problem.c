@@ -149,7 +149,7 @@ render(struct acme_resp *resp, enum problem_type t, cJSON *extra,
     }
     cJSON_Delete(extra);
     if (obj != NULL) {
-        text = cJSON_PrintUnformatted(obj);
+        text = json_print(obj);
     }
     cJSON_Delete(obj);
     buf_reset(&resp->body);

@@ -45,7 +45,7 @@ member(const struct rec_reader *r, const cJSON *obj, const char *name)
     if (r->rc != AP_OK || obj == NULL) {
         return NULL;
     }
-    v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    v = json_member(obj, name);
     return cJSON_IsNull(v) ? NULL : v;
 }
 
@@ -222,24 +222,42 @@ rec_read_array(struct rec_reader *r, const cJSON *obj, const char *name,
     *n = (size_t)size;
 }
 
+/* Whether name is one of known[0..n-1]. The search begins at *at, where
+ * the last name was found, and goes round: a record's members come in the
+ * order of its known list, so each is mostly found at once. */
+static bool
+name_known(const char *name, const char *const *known, size_t n, size_t *at)
+{
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (*at + k) % n;
+
+        if (known[i][0] == name[0] && strcmp(known[i], name) == 0) {
+            *at = i + 1;
+            return true;
+        }
+    }
+    return false;
+}
+
 void
 rec_read_extra(struct rec_reader *r, const cJSON *obj,
                const char *const *known, cJSON **extra)
 {
     const cJSON *m;
+    size_t n_known = 0;
+    size_t at = 0;
 
     *extra = NULL;
     if (r->rc != AP_OK) {
         return;
     }
+    while (known[n_known] != NULL) {
+        n_known++;
+    }
     cJSON_ArrayForEach(m, obj) {
-        bool is_known = false;
         cJSON *copy;
 
-        for (size_t i = 0; known[i] != NULL && !is_known; i++) {
-            is_known = m->string != NULL && strcmp(m->string, known[i]) == 0;
-        }
-        if (is_known || m->string == NULL) {
+        if (m->string == NULL || name_known(m->string, known, n_known, &at)) {
             continue;
         }
         if (*extra == NULL) {

@@ -8,6 +8,7 @@
 #include "common/b64url.h"
 #include "common/crypto.h"
 #include "common/id.h"
+#include "common/json.h"
 
 static const char *const status_names[] = { "pending", "valid", "invalid",
                                             "deactivated", "expired",
@@ -115,7 +116,7 @@ http01_url(const char *hostname, const cJSON *port, const char *token,
 static const char *
 str_member(const cJSON *e, const char *name)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, name);
+    const cJSON *v = json_member(e, name);
 
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
@@ -155,7 +156,7 @@ lean_entry(const cJSON *e, const struct rec_ident *ident,
     const char *host = str_member(e, "hostname");
     const char *have_url = str_member(e, "url");
     const char *used = str_member(e, "addressUsed");
-    const cJSON *resolved = cJSON_GetObjectItemCaseSensitive(
+    const cJSON *resolved = json_member(
         e, "addressesResolved");
     const char *want_url;
     cJSON *out;
@@ -169,7 +170,7 @@ lean_entry(const cJSON *e, const struct rec_ident *ident,
         derived[nd++] = 'h';
     }
     want_url = host != NULL ? http01_url(host,
-                                         cJSON_GetObjectItemCaseSensitive(
+                                         json_member(
                                              e, "port"),
                                          c->token, url, sizeof(url))
                             : NULL;
@@ -298,7 +299,7 @@ full_entry(struct rec_reader *r, cJSON **e, const struct rec_ident *ident,
     if ((h && (ident->value == NULL ||
                cJSON_HasObjectItem(*e, "hostname"))) ||
         (u && (host == NULL || cJSON_HasObjectItem(*e, "url") ||
-               http01_url(host, cJSON_GetObjectItemCaseSensitive(*e, "port"),
+               http01_url(host, json_member(*e, "port"),
                           c->token, url, sizeof(url)) == NULL)) ||
         (a && (c->address == NULL ||
                cJSON_HasObjectItem(*e, "addressUsed"))) ||
@@ -877,7 +878,7 @@ rec_authz_decode(const cJSON *obj, struct authz *out, char *why,
     rec_read_enum(&r, obj, "status", status_names, AUTHZ__MAX, AUTHZ_INVALID,
                   &status);
     rec_read_int(&r, obj, "expires", 0, REC_TIME_MAX, &out->expires, NULL);
-    ident = r.rc == AP_OK ? cJSON_GetObjectItemCaseSensitive(obj,
+    ident = r.rc == AP_OK ? json_member(obj,
                                                              "identifier")
                           : NULL;
     if (ident != NULL && !cJSON_IsNull(ident)) {

@@ -8,6 +8,7 @@
 #include "common/b64url.h"
 #include "common/config.h"
 #include "common/crypto.h"
+#include "common/json.h"
 #include "common/pem.h"
 #include "common/x509.h"
 
@@ -502,7 +503,7 @@ put_der(struct store_txn *txn, const char *key, cJSON *obj, bool exclusive)
     }
     cJSON_DeleteItemFromObjectCaseSensitive(obj, "leaf");
     cJSON_DeleteItemFromObjectCaseSensitive(obj, "id");
-    text = cJSON_PrintUnformatted(obj);
+    text = json_print(obj);
     tlen = text != NULL ? strlen(text) : 0;
     val = text != NULL ? malloc(tlen + 1 + der_len) : NULL;
     rc = val != NULL ? AP_OK : AP_ENOMEM;

@@ -8,6 +8,7 @@
 #include "common/config.h"
 #include "common/csr.h"
 #include "common/id.h"
+#include "common/json.h"
 #include "common/log.h"
 
 static const char *const status_names[] = { "pending", "ready",
@@ -492,7 +493,7 @@ rec_order_put(struct store_txn *txn, const char *key, const struct order *o,
     if (rc != AP_OK) {
         return rc;
     }
-    text = cJSON_PrintUnformatted(obj);
+    text = json_print(obj);
     cJSON_Delete(obj);
     if (text == NULL) {
         return AP_ENOMEM;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json.h"
 #include "common/log.h"
 #include "common/netpolicy.h"
 #include "common/timeutil.h"
@@ -492,7 +493,7 @@ validate_run(struct app *app, const struct job *job)
         return jobs_backoff_ms(job);
     }
     if (vo.evidence != NULL) {
-        ev = cJSON_PrintUnformatted(vo.evidence);
+        ev = json_print(vo.evidence);
     }
     if (ev != NULL) {
         snprintf(evidence, sizeof(evidence), "%s", ev);

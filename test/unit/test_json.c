@@ -14,6 +14,7 @@
 #include "test/unit/rows.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -551,6 +552,189 @@ test_record_helpers(void **state)
     cJSON_Delete(doc);
 }
 
+/* ---- printing: json_print, json_print_into --------------------------- */
+
+/* A number printed by json_print as cJSON prints it. The value sits in a
+ * member, an array and a nested object of one tree, with a string and a
+ * raw item beside it; the text must equal cJSON_PrintUnformatted's, and
+ * the tree must be as it was afterwards (a number again, no text). */
+struct print_row {
+    const char *name;
+    double value;
+};
+
+static const struct print_row print_rows[] = {
+    { "print: 0", 0.0 },
+    { "print: -0", -0.0 },
+    { "print: 1", 1.0 },
+    { "print: -1", -1.0 },
+    { "print: INT_MAX", 2147483647.0 },
+    { "print: INT_MAX + 1", 2147483648.0 },
+    { "print: below INT_MIN", -2147483649.0 },
+    { "print: ms timestamp", 1733395200123.0 },
+    { "print: 15 digits", 999999999999999.0 },
+    { "print: -15 digits", -999999999999999.0 },
+    { "print: 1e15 (cJSON's exponent)", 1e15 },
+    { "print: -1e15", -1e15 },
+    { "print: 2^53 - 1", 9007199254740991.0 },
+    { "print: 1e300", 1e300 },
+    { "print: a half", 1.5 },
+    { "print: -0.25", -0.25 },
+    { "print: 0.1", 0.1 },
+    { "print: fraction of a large one", 123456789012.5 },
+    { "print: just below 1", 0.9999999999999999 },
+    { "print: infinity", HUGE_VAL },
+    { "print: NaN", NAN },
+};
+
+static cJSON *
+print_tree(double v)
+{
+    cJSON *t = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(t, "a");
+    cJSON *o = cJSON_AddObjectToObject(t, "o");
+
+    assert_non_null(arr);
+    assert_non_null(o);
+    assert_non_null(cJSON_AddNumberToObject(t, "n", v));
+    assert_true(cJSON_AddItemToArray(arr, cJSON_CreateNumber(v)));
+    assert_true(cJSON_AddItemToArray(arr, cJSON_CreateNumber(7)));
+    assert_non_null(cJSON_AddNumberToObject(o, "x", v));
+    assert_non_null(cJSON_AddStringToObject(o, "s", "12"));
+    assert_non_null(cJSON_AddRawToObject(o, "r", "[1,2]"));
+    return t;
+}
+
+/* Every number of t is a number with no text and the value v or 7. */
+static void
+assert_numbers_intact(const cJSON *t, double v)
+{
+    const cJSON *items[] = {
+        cJSON_GetObjectItemCaseSensitive(t, "n"),
+        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(t, "a"), 0),
+        cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(t, "o"), "x"),
+    };
+    const cJSON *seven =
+        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(t, "a"), 1);
+    const cJSON *raw = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(t, "o"), "r");
+
+    for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
+        assert_true(cJSON_IsNumber(items[i]));
+        assert_null(items[i]->valuestring);
+        if (isnan(v)) {
+            assert_true(isnan(items[i]->valuedouble));
+        } else {
+            assert_memory_equal(&items[i]->valuedouble, &v, sizeof(v));
+        }
+    }
+    assert_true(cJSON_IsNumber(seven));
+    assert_null(seven->valuestring);
+    assert_true(cJSON_IsRaw(raw));
+    assert_string_equal(raw->valuestring, "[1,2]");
+}
+
+static void
+test_print_row(void **state)
+{
+    const struct print_row *row = *state;
+    cJSON *t = print_tree(row->value);
+    char *want = cJSON_PrintUnformatted(t);
+    char *got;
+    char buf[512];
+
+    assert_non_null(want);
+    got = json_print(t);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    assert_numbers_intact(t, row->value);
+    assert_true(json_print_into(t, buf, (int)sizeof(buf)));
+    assert_string_equal(buf, want);
+    assert_numbers_intact(t, row->value);
+    /* Too small a buffer fails as cJSON's does, the tree restored. */
+    assert_false(json_print_into(t, buf, (int)strlen(want)));
+    assert_numbers_intact(t, row->value);
+    cJSON_free(got);
+    cJSON_free(want);
+    cJSON_Delete(t);
+}
+
+/* More numbers than one print takes over (INT_SWAP_MAX, 128): the rest are
+ * cJSON's, the text the same; deep trees likewise. */
+static void
+test_print_many(void **state)
+{
+    cJSON *arr = cJSON_CreateArray();
+    cJSON *deep = cJSON_CreateArray();
+    cJSON *inner = deep;
+    char *want;
+    char *got;
+
+    (void)state;
+    for (int i = 0; i < 300; i++) {
+        assert_true(cJSON_AddItemToArray(
+            arr, cJSON_CreateNumber(1733395200000.0 + i * 7)));
+    }
+    want = cJSON_PrintUnformatted(arr);
+    got = json_print(arr);
+    assert_string_equal(got, want);
+    for (int i = 0; i < 300; i++) {
+        const cJSON *it = cJSON_GetArrayItem(arr, i);
+
+        assert_true(cJSON_IsNumber(it));
+        assert_null(it->valuestring);
+    }
+    cJSON_free(got);
+    cJSON_free(want);
+    /* 70 arrays deep, a number at each level. */
+    for (int i = 0; i < 70; i++) {
+        cJSON *next = cJSON_CreateArray();
+
+        assert_true(cJSON_AddItemToArray(inner, cJSON_CreateNumber(-i)));
+        assert_true(cJSON_AddItemToArray(inner, next));
+        inner = next;
+    }
+    want = cJSON_PrintUnformatted(deep);
+    got = json_print(deep);
+    assert_string_equal(got, want);
+    cJSON_free(got);
+    cJSON_free(want);
+    cJSON_Delete(arr);
+    cJSON_Delete(deep);
+}
+
+/* json_member finds what cJSON_GetObjectItemCaseSensitive finds: the first
+ * of two members of one name, names that share a first byte, "". */
+static void
+test_member(void **state)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_CreateArray();
+    const char *names[] = { "ab", "a", "abc", "", "b", "zz", "A" };
+
+    (void)state;
+    assert_non_null(cJSON_AddNumberToObject(o, "ab", 1));
+    assert_non_null(cJSON_AddNumberToObject(o, "a", 2));
+    assert_non_null(cJSON_AddNumberToObject(o, "abc", 3));
+    assert_non_null(cJSON_AddNumberToObject(o, "", 4));
+    assert_non_null(cJSON_AddNumberToObject(o, "a", 5));
+    assert_non_null(cJSON_AddNullToObject(o, "b"));
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        assert_ptr_equal(json_member(o, names[i]),
+                         cJSON_GetObjectItemCaseSensitive(o, names[i]));
+    }
+    assert_int_equal(json_member(o, "a")->valuedouble, 2);
+    assert_true(cJSON_IsNull(json_member(o, "b")));
+    assert_null(json_member(o, "zz"));
+    assert_null(json_member(NULL, "a"));
+    assert_null(json_member(o, NULL));
+    assert_true(cJSON_AddItemToArray(arr, cJSON_CreateNumber(1)));
+    assert_null(json_member(arr, "a"));
+    cJSON_Delete(o);
+    cJSON_Delete(arr);
+}
+
 /* ---- runner -------------------------------------------------------- */
 
 
@@ -576,6 +760,9 @@ main(void)
     ADD_ROWS(&l, int_good, test_int);
     ADD_ROWS(&l, int_bad, test_int);
     add_test(&l, "wiped print and delete", test_wiped_helpers, NULL);
+    ADD_ROWS(&l, print_rows, test_print_row);
+    add_test(&l, "print: many numbers, deep trees", test_print_many, NULL);
+    add_test(&l, "member: as cJSON finds it", test_member, NULL);
 
     failed = _cmocka_run_group_tests("json", l.tests, l.n, NULL, NULL);
     free(l.tests);
