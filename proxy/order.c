@@ -181,6 +181,7 @@ account_policy(struct app *app, const struct jws_msg *msg, struct policy *out,
     char why[200];
     ap_err rc;
 
+    policy_clear(out, app->policy);
     rc = rec_account_decode(msg->account, &acct, why, sizeof(why));
     if (rc == AP_ESTORE) {
         rc = rec_bad("accounts", msg->account_id, why);
@@ -198,8 +199,7 @@ account_policy(struct app *app, const struct jws_msg *msg, struct policy *out,
         const struct config_team *t = config_team_find(app->cfg, acct.team);
 
         if (t == NULL) {
-            memset(out, 0, sizeof(*out));
-            out->global = app->policy;
+            policy_clear(out, app->policy);
             problem_set(resp, PROB_UNAUTHORIZED,
                         "this account's team %s is not configured any more: "
                         "ask your PKI team", acct.team);
@@ -636,7 +636,7 @@ order_new(struct app *app, const struct acme_req *req, const char *id,
         problem_set(resp, PROB_MALFORMED, "newOrder needs a payload");
         goto out;
     }
-    apol = calloc(1, sizeof(*apol));
+    apol = malloc(sizeof(*apol));
     if (apol == NULL) {
         rc = AP_ENOMEM;
         goto out;
@@ -861,7 +861,7 @@ check_csr(struct app *app, const struct jws_msg *msg, const struct order *o,
     ap_err rc;
 
     *csr = NULL;
-    apol = calloc(1, sizeof(*apol));
+    apol = malloc(sizeof(*apol));
     if (apol == NULL) {
         return AP_ENOMEM;
     }

@@ -1,6 +1,7 @@
 /* proxy/policy.c: global and team policy checks. */
 #include "proxy/policy.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,14 +107,31 @@ copy_strings(const cJSON *list, char (*dst)[POLICY_MAX_NAME], size_t max,
     }
 }
 
+/* Names (64 rows of 256 bytes, in team and in preauth) are read only
+ * below their counts, so clearing leaves the rows: 32 KiB not written twice
+ * a request (issue 18). */
+_Static_assert(offsetof(struct policy_rules, names) == 0,
+               "names is the first member of policy_rules");
+
+void
+policy_clear(struct policy *p, const struct policy_rules *global)
+{
+    memset((char *)&p->team + sizeof(p->team.names), 0,
+           sizeof(p->team) - sizeof(p->team.names));
+    p->global = global;
+    p->has_team = false;
+    memset(p->team_label, 0, sizeof(p->team_label));
+    memset(p->eab_kid, 0, sizeof(p->eab_kid));
+    p->n_preauth = 0;
+}
+
 void
 policy_for_account(const struct policy_rules *global, const cJSON *eab_rec,
                    struct policy *out, struct acme_resp *resp)
 {
     const cJSON *it;
 
-    memset(out, 0, sizeof(*out));
-    out->global = global;
+    policy_clear(out, global);
     if (eab_rec == NULL) {
         return;
     }

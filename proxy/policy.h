@@ -60,6 +60,10 @@ AP_MUST_CHECK ap_err policy_global_init(const struct config *cfg,
                                         struct policy_rules *out,
                                         char *errbuf, size_t errlen);
 
+/* Resets p to the global rules alone (team none, no names, no label). The
+ * rows of its name arrays past their counts are left as they were. */
+void policy_clear(struct policy *p, const struct policy_rules *global);
+
 /* The policy of an account record (borrowed) whose "eab" member, if any,
  * names an EAB key in eab_rec (borrowed; NULL when the account has none).
  * A revoked key leaves a problem (unauthorized) in resp. */

@@ -548,11 +548,63 @@ test_preauthorized(void **state)
     cJSON_Delete(rec);
 }
 
+/* policy_clear on memory that held anything: every count, flag and label
+ * reset (the name rows past the counts are not cleared, and nothing reads
+ * them); a policy reused without a team narrows nothing. */
+static void
+test_clear(void **state)
+{
+    struct policy *p = malloc(sizeof(*p));
+    struct acme_resp resp;
+    cJSON *rec = team(".a.test", "10.0.0.0/8", "short", 30, false);
+    cJSON *ids = idents("dns:outside.test ip:192.0.2.1");
+
+    (void)state;
+    assert_non_null(p);
+    make_config("", "", true, 0);
+    assert_int_equal(policy_global_init(&cfg, &global, NULL, 0), AP_OK);
+    memset(p, 0xA5, sizeof(*p));
+    policy_clear(p, &global);
+    assert_ptr_equal(p->global, &global);
+    assert_false(p->has_team);
+    assert_int_equal(p->team.n_names, 0);
+    assert_int_equal(p->team.n_ips, 0);
+    assert_int_equal(p->team.n_profiles, 0);
+    assert_string_equal(p->team.default_profile, "");
+    assert_false(p->team.wildcards);
+    assert_int_equal(p->team.max_identifiers, 0);
+    assert_int_equal(p->team.min_rsa_bits, 0);
+    for (size_t i = 0; i < sizeof(p->team.curves); i++) {
+        assert_false(p->team.curves[i]);
+    }
+    assert_int_equal(p->team.max_validity_days, 0);
+    assert_string_equal(p->team_label, "");
+    assert_string_equal(p->eab_kid, "");
+    assert_int_equal(p->n_preauth, 0);
+
+    acme_resp_init(&resp);
+    policy_for_account(&global, rec, p, &resp);
+    assert_true(p->has_team);
+    assert_false(policy_check_identifiers(p, ids, &resp));
+    acme_resp_fini(&resp);
+    acme_resp_init(&resp);
+    policy_for_account(&global, NULL, p, &resp);
+    assert_false(p->has_team);
+    assert_int_equal(p->team.n_names, 0);
+    assert_true(policy_check_identifiers(p, ids, &resp));
+    assert_int_equal(policy_max_days(p, 90), 90);
+    acme_resp_fini(&resp);
+    cJSON_Delete(ids);
+    cJSON_Delete(rec);
+    free(p);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_preauthorized),
+        cmocka_unit_test(test_clear),
         cmocka_unit_test(test_identifiers),
         cmocka_unit_test(test_wildcards_and_count),
         cmocka_unit_test(test_revoked_team),
