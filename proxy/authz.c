@@ -357,7 +357,7 @@ deactivate(struct app *app, const char *id, struct acme_resp *resp,
     a->status = AUTHZ_DEACTIVATED;
     rc = rec_authz_put(txn, id, a, false);
     if (rc == AP_OK) {
-        rc = order_update_from_authz(txn, a->order);
+        rc = order_update_from_authz(txn, a->order, a);
     }
     if (rc == AP_OK) {
         rc = store_commit(txn);
@@ -456,28 +456,45 @@ respond_challenge(struct app *app, const struct authz *a, size_t index,
     return rc;
 }
 
-/* Starts validation of a pending challenge: processing, and its job, in
- * one transaction. Nothing to start is no error: the answer is then the
- * challenge as it is. */
+/* Starts validation of challenge index of authorization authz_id, which
+ * account_id must own: processing, and its job, in one write transaction,
+ * which also reads the record (one read where a read to check the owner
+ * came first). *a gets the record as read, as written when *started. A
+ * problem (no such authorization or challenge, another account's) is left
+ * in resp. Nothing to start is no error: the answer is then the challenge
+ * as it is. */
 static ap_err
-start_validation(struct app *app, const char *authz_id, size_t index)
+start_validation(struct app *app, const char *authz_id, size_t index,
+                 const char *account_id, struct authz *a, bool *started,
+                 struct acme_resp *resp)
 {
     struct store_txn *txn = NULL;
-    struct authz a;
     char target[JOB_MAX_ID];
     char job_id[JOB_MAX_ID];
     ap_err rc;
 
-    memset(&a, 0, sizeof(a));
+    memset(a, 0, sizeof(*a));
+    *started = false;
+    if (!resource_id_ok(authz_id, resp)) {
+        return AP_OK;
+    }
     rc = store_begin(app->st, true, &txn);
     if (rc == AP_OK) {
-        rc = rec_authz_get(txn, authz_id, &a);
+        rc = rec_authz_get(txn, authz_id, a);
     }
-    if (rc != AP_OK || !status_challenge_can_start(&a, index, time_now())) {
+    rc = resource_owned(rc, a->account, account_id, resp);
+    if (rc != AP_OK || resp->status != 0) {
         goto out;
     }
-    a.challs[index].status = CHALL_PROCESSING;
-    rc = rec_authz_put(txn, authz_id, &a, false);
+    if (rec_authz_chall(a, index) == NULL) {
+        problem_set(resp, PROB_NOT_FOUND, "no such challenge");
+        goto out;
+    }
+    if (!status_challenge_can_start(a, index, time_now())) {
+        goto out;
+    }
+    a->challs[index].status = CHALL_PROCESSING;
+    rc = rec_authz_put(txn, authz_id, a, false);
     snprintf(target, sizeof(target), "%s/%zu", authz_id, index);
     if (rc == AP_OK) {
         rc = jobs_put(txn, JOB_VALIDATE, target, 0, 0, job_id,
@@ -488,29 +505,32 @@ start_validation(struct app *app, const char *authz_id, size_t index)
         txn = NULL;
     }
     if (rc == AP_OK) {
+        *started = true;
         jobs_kick(app->jobs, job_id, 0);
     }
 out:
     store_abort(txn);
-    rec_authz_fini(&a);
     return rc;
 }
 
-/* Waits (bounded by wait_ms) while challenge index is processing; *a is
- * the last record read. */
+/* Waits (bounded by wait_ms) while challenge index is processing. *a is
+ * the record as last read, current when the watch w began before it was
+ * read (an outcome after that read wakes w); it is read again after each
+ * wake-up. */
 static ap_err
-wait_outcome(struct app *app, const char *authz_id, size_t index,
-             struct authz *a)
+wait_outcome(struct app *app, struct jobs_watch *w, const char *authz_id,
+             size_t index, struct authz *a)
 {
     long long deadline = time_mono_ms() + app->cfg->acme.wait_ms;
-    struct jobs_watch watch;
-    ap_err rc;
+    ap_err rc = AP_OK;
 
-    jobs_watch_begin(app->jobs, &watch, authz_id);
-    for (;;) {
+    while (index < a->n_challs &&
+           a->challs[index].status == CHALL_PROCESSING &&
+           time_mono_ms() < deadline) {
         struct store_txn *txn = NULL;
         struct authz fresh;
 
+        jobs_watch_wait(app->jobs, w, deadline);
         memset(&fresh, 0, sizeof(fresh));
         rc = store_begin(app->st, false, &txn);
         if (rc == AP_OK) {
@@ -518,16 +538,32 @@ wait_outcome(struct app *app, const char *authz_id, size_t index,
         }
         store_abort(txn);
         if (rc != AP_OK) {
+            rec_authz_fini(&fresh);
             break;
         }
         rec_authz_fini(a);
         *a = fresh;
-        if (index >= a->n_challs ||
-            a->challs[index].status != CHALL_PROCESSING ||
-            time_mono_ms() >= deadline) {
-            break;
-        }
-        jobs_watch_wait(app->jobs, &watch, deadline);
+    }
+    return rc;
+}
+
+/* The POST that asks for validation (any JSON object, normally {}): the
+ * watch begins before the write that starts it, so that an outcome coming
+ * at any time after is seen. */
+static ap_err
+validate_and_wait(struct app *app, const char *authz_id, size_t index,
+                  const char *account_id, struct authz *a,
+                  struct acme_resp *resp)
+{
+    struct jobs_watch watch;
+    bool started = false;
+    ap_err rc;
+
+    jobs_watch_begin(app->jobs, &watch, authz_id);
+    rc = start_validation(app, authz_id, index, account_id, a, &started,
+                          resp);
+    if (rc == AP_OK && resp->status == 0) {
+        rc = wait_outcome(app, &watch, authz_id, index, a);
     }
     jobs_watch_end(app->jobs, &watch);
     return rc;
@@ -552,22 +588,21 @@ challenge_post(struct app *app, const struct acme_req *req, const char *id,
     if (rc != AP_OK || resp->status != 0) {
         return rc;
     }
-    rc = load_owned(app, authz_id, msg.account_id, resp, &a);
-    if (rc != AP_OK || resp->status != 0) {
-        goto out;
-    }
-    if (rec_authz_chall(&a, index) == NULL) {
-        problem_set(resp, PROB_NOT_FOUND, "no such challenge");
-        goto out;
-    }
     /* Any JSON object (normally {}) asks for validation; POST-as-GET only
      * reads. */
-    if (!msg.post_as_get) {
-        rc = start_validation(app, authz_id, index);
-        if (rc == AP_OK) {
-            rc = wait_outcome(app, authz_id, index, &a);
+    if (msg.post_as_get) {
+        rc = load_owned(app, authz_id, msg.account_id, resp, &a);
+        if (rc != AP_OK || resp->status != 0) {
+            goto out;
         }
-        if (rc != AP_OK) {
+        if (rec_authz_chall(&a, index) == NULL) {
+            problem_set(resp, PROB_NOT_FOUND, "no such challenge");
+            goto out;
+        }
+    } else {
+        rc = validate_and_wait(app, authz_id, index, msg.account_id, &a,
+                               resp);
+        if (rc != AP_OK || resp->status != 0) {
             goto out;
         }
         if (rec_authz_chall(&a, index) == NULL) {

@@ -64,7 +64,8 @@ status_order_from_authzs(const enum authz_status *st, size_t n)
 }
 
 ap_err
-order_update_from_authz(struct store_txn *txn, const char *order_id)
+order_update_from_authz(struct store_txn *txn, const char *order_id,
+                        const struct authz *known)
 {
     struct order o;
     struct rec_problem *err = NULL;
@@ -85,20 +86,29 @@ order_update_from_authz(struct store_txn *txn, const char *order_id)
         goto out;
     }
     for (size_t i = 0; i < o.n_authzs; i++) {
-        struct authz a;
+        struct authz read;
+        const struct authz *a = &read;
+        bool is_known = known != NULL && known->id[0] != '\0' &&
+                        strcmp(known->id, o.authzs[i]) == 0;
 
-        rc = rec_authz_get(txn, o.authzs[i], &a);
-        if (rc != AP_OK) {
-            goto out;
+        memset(&read, 0, sizeof(read));
+        if (is_known) {
+            a = known;      /* as written in txn: not read again */
+        } else {
+            rc = rec_authz_get(txn, o.authzs[i], &read);
+            if (rc != AP_OK) {
+                rec_authz_fini(&read);
+                goto out;
+            }
         }
-        st[i] = a.status;
+        st[i] = a->status;
         /* The order's error names the failed challenge's problem. */
-        for (size_t k = 0; authz_failed(a.status) && err == NULL &&
-                           rc == AP_OK && k < a.n_challs;
+        for (size_t k = 0; authz_failed(a->status) && err == NULL &&
+                           rc == AP_OK && k < a->n_challs;
              k++) {
-            rc = rec_problem_copy(a.challs[k].error, &err);
+            rc = rec_problem_copy(a->challs[k].error, &err);
         }
-        rec_authz_fini(&a);
+        rec_authz_fini(&read);
         if (rc != AP_OK) {
             goto out;
         }

@@ -54,10 +54,13 @@ const char *order_status_now(const cJSON *order, long long now);
 enum order_status status_order_from_authzs(const enum authz_status *st,
                                            size_t n);
 /* Applies "order" to order_id inside txn: reads its authorizations and
- * writes the order when its status changes. AP_ENOTFOUND when the order
- * or one of its authorizations is missing. */
+ * writes the order when its status changes. known (or NULL) is one of
+ * them as the caller has just written it in txn, taken instead of read
+ * again. AP_ENOTFOUND when the order or one of its authorizations is
+ * missing. */
 AP_MUST_CHECK ap_err order_update_from_authz(struct store_txn *txn,
-                                             const char *order_id);
+                                             const char *order_id,
+                                             const struct authz *known);
 
 /* "challenge": whether challenge index of a may start validating now. */
 bool status_challenge_can_start(const struct authz *a, size_t index,

@@ -258,7 +258,7 @@ record_outcome(struct app *app, const char *job_id,
         rc = rec_authz_put(txn, cj->authz_id, &a, false);
     }
     if (rc == AP_OK) {
-        rc = order_update_from_authz(txn, a.order);
+        rc = order_update_from_authz(txn, a.order, &a);
     }
     if (rc == AP_OK) {
         rc = jobs_del(txn, job_id);

@@ -179,20 +179,36 @@ put_order(struct store *st, const char *order_status,
     assert_int_equal(store_commit(txn), AP_OK);
 }
 
+/* order_update_from_authz on order "o"; with_known, authorization a0 read
+ * first and handed in as the caller's own (the same result is wanted). */
 static cJSON *
-update_and_get(struct store *st, ap_err want_rc)
+update_and_get_known(struct store *st, ap_err want_rc, bool with_known)
 {
     struct store_txn *txn = NULL;
     cJSON *order = NULL;
+    struct authz known;
 
+    memset(&known, 0, sizeof(known));
     assert_int_equal(store_begin(st, true, &txn), AP_OK);
-    assert_int_equal(order_update_from_authz(txn, "o"), want_rc);
+    if (with_known) {
+        assert_int_equal(rec_authz_get(txn, "a0", &known), AP_OK);
+    }
+    assert_int_equal(order_update_from_authz(txn, "o",
+                                             with_known ? &known : NULL),
+                     want_rc);
+    rec_authz_fini(&known);
     if (want_rc == AP_OK) {
         assert_int_equal(store_get_json(txn, STORE_ORDERS, "o", &order),
                          AP_OK);
     }
     assert_int_equal(store_commit(txn), AP_OK);
     return order;
+}
+
+static cJSON *
+update_and_get(struct store *st, ap_err want_rc)
+{
+    return update_and_get_known(st, want_rc, false);
 }
 
 struct update_row {
@@ -231,18 +247,53 @@ test_order_update_from_authz(void **state)
         cJSON *order;
         const cJSON *err;
 
-        put_order(fx->st, r->order_status, r->authz, r->n);
-        order = update_and_get(fx->st, AP_OK);
-        assert_string_equal(json_str(order, "status", ""), r->want);
-        err = cJSON_GetObjectItemCaseSensitive(order, "error");
-        if (r->want_error == NULL) {
-            assert_null(err);
-        } else {
-            assert_non_null(err);
-            assert_string_equal(json_str(err, "type", ""), r->want_error);
+        /* Read from the store, then with a0 as the caller's own. */
+        for (int known = 0; known < 2; known++) {
+            put_order(fx->st, r->order_status, r->authz, r->n);
+            order = update_and_get_known(fx->st, AP_OK, known == 1);
+            assert_string_equal(json_str(order, "status", ""), r->want);
+            err = cJSON_GetObjectItemCaseSensitive(order, "error");
+            if (r->want_error == NULL) {
+                assert_null(err);
+            } else {
+                assert_non_null(err);
+                assert_string_equal(json_str(err, "type", ""),
+                                    r->want_error);
+            }
+            cJSON_Delete(order);
         }
-        cJSON_Delete(order);
     }
+}
+
+/* The caller's record of an authorization is the one taken, not the
+ * stored one: a0 stored pending, handed in valid, makes the order ready;
+ * a record of another id is not taken for a0. */
+static void
+test_order_update_known(void **state)
+{
+    struct fixture *fx = *state;
+    const char *authz[] = { "pending" };
+    struct store_txn *txn = NULL;
+    struct authz known;
+    cJSON *order = NULL;
+
+    put_order(fx->st, "pending", authz, 1);
+    memset(&known, 0, sizeof(known));
+    assert_int_equal(store_begin(fx->st, true, &txn), AP_OK);
+    assert_int_equal(rec_authz_get(txn, "a0", &known), AP_OK);
+    known.status = AUTHZ_VALID;
+    snprintf(known.id, sizeof(known.id), "a9");
+    assert_int_equal(order_update_from_authz(txn, "o", &known), AP_OK);
+    assert_int_equal(store_get_json(txn, STORE_ORDERS, "o", &order), AP_OK);
+    assert_string_equal(json_str(order, "status", ""), "pending");
+    cJSON_Delete(order);
+    snprintf(known.id, sizeof(known.id), "a0");
+    assert_int_equal(order_update_from_authz(txn, "o", &known), AP_OK);
+    assert_int_equal(store_get_json(txn, STORE_ORDERS, "o", &order), AP_OK);
+    assert_string_equal(json_str(order, "status", ""), "ready");
+    cJSON_Delete(order);
+    assert_int_equal(store_commit(txn), AP_OK);
+    rec_authz_fini(&known);
 }
 
 static void
@@ -271,6 +322,8 @@ main(void)
     };
     const struct CMUnitTest stored[] = {
         cmocka_unit_test_setup_teardown(test_order_update_from_authz, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_order_update_known, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_order_update_missing, setup,
                                         teardown),
