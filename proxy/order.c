@@ -725,28 +725,23 @@ load_owned(struct app *app, const char *id, const char *account_id,
     return resource_owned(rc, o->account, account_id, resp);
 }
 
-/* Waits (bounded by wait_ms) until the order leaves processing. */
+/* Waits (bounded by wait_ms) until the order leaves processing. *o is as
+ * the write that finalized it left it; the watch w began before that
+ * write, so an issuance that ended at any time after wakes it. The order
+ * is read again after each wake-up. */
 static ap_err
-wait_order(struct app *app, struct order *o)
+wait_order(struct app *app, struct jobs_watch *w, struct order *o)
 {
     long long deadline = time_mono_ms() + app->cfg->acme.wait_ms;
     char order_id[REC_MAX_ID + 1];
-    struct jobs_watch watch;
     ap_err rc = AP_OK;
 
     memcpy(order_id, o->id, sizeof(order_id));
-    /* The watch begins after o was read: an issuance that ended between
-     * that read and here is seen by the first read below. */
-    jobs_watch_begin(app->jobs, &watch, order_id);
-    for (bool first = true;
-         o->status == ORDER_PROCESSING && time_mono_ms() < deadline;
-         first = false) {
+    while (o->status == ORDER_PROCESSING && time_mono_ms() < deadline) {
         struct store_txn *txn = NULL;
         struct order fresh;
 
-        if (!first) {
-            jobs_watch_wait(app->jobs, &watch, deadline);
-        }
+        jobs_watch_wait(app->jobs, w, deadline);
         rc = store_begin(app->st, false, &txn);
         if (rc != AP_OK) {
             break;
@@ -759,7 +754,6 @@ wait_order(struct app *app, struct order *o)
         rec_order_fini(o);
         *o = fresh;
     }
-    jobs_watch_end(app->jobs, &watch);
     return rc;
 }
 
@@ -998,6 +992,8 @@ finalize(struct app *app, const struct acme_req *req,
     struct crypto_csr *csr = NULL;
     const char *csr_b64 = NULL;
     char job_id[JOB_MAX_ID];
+    struct jobs_watch watch;
+    bool watching = false;
     ap_err rc = AP_OK;
 
     if (msg->post_as_get) {
@@ -1018,6 +1014,8 @@ finalize(struct app *app, const struct acme_req *req,
     if (rc != AP_OK || resp->status != 0) {
         goto out;
     }
+    jobs_watch_begin(app->jobs, &watch, o->id);
+    watching = true;
     rc = finalize_store(app, req, msg, csr_b64, csr, o, job_id,
                         sizeof(job_id), resp);
     if (rc != AP_OK || resp->status != 0) {
@@ -1027,11 +1025,14 @@ finalize(struct app *app, const struct acme_req *req,
     log_info("order", "finalize order=%s account=%s names=%zu", o->id,
              msg->account_id, csr->n_dns_names);
     jobs_kick(app->jobs, job_id, 0);
-    rc = wait_order(app, o);
+    rc = wait_order(app, &watch, o);
     if (rc == AP_OK) {
         rc = respond_order(app, o, 200, resp);
     }
 out:
+    if (watching) {
+        jobs_watch_end(app->jobs, &watch);
+    }
     crypto_csr_free(csr);
     return rc;
 }
