@@ -180,6 +180,24 @@ AP_MUST_CHECK ap_err store_backup(struct store *st, const char *path,
 AP_MUST_CHECK ap_err store_usage(struct store *st, size_t *map_bytes,
                                  size_t *used_bytes);
 
+/* Counters of the LMDB engine's write path (all 0 with PostgreSQL). */
+struct store_stats {
+    unsigned long long commits;  /* write txns committed (durable) */
+    unsigned long long batches;  /* LMDB commits that carried them */
+    unsigned long long failed;   /* batches whose LMDB commit failed (every
+                                    member failed) */
+    unsigned waiting;            /* threads waiting to begin a write now */
+    unsigned members;            /* write txns committed into the open batch
+                                    (waiting for its commit) now */
+    unsigned children;           /* write txns begun in the open batch */
+    bool writing;                /* one of them is open now */
+    unsigned idle_readers;       /* read txns ended and kept for reuse
+                                    (store_lmdb.h) now */
+};
+
+/* A snapshot of st's counters (the metrics, the tests); any thread. */
+void store_stats(struct store *st, struct store_stats *out);
+
 /* Number of records in t (for the admin view and the benchmark). */
 AP_MUST_CHECK ap_err store_count(struct store_txn *txn, enum store_table t,
                                  size_t *out);

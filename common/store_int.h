@@ -82,23 +82,6 @@ struct store_txn {
 #define STORE_BATCH_MAX_TXNS 64
 #define STORE_BATCH_MAX_BYTES (4u << 20)
 
-/* Counters of the LMDB engine's write path (all 0 with PostgreSQL). */
-struct store_stats {
-    unsigned long long commits;  /* write txns committed (durable) */
-    unsigned long long batches;  /* LMDB commits that carried them */
-    unsigned long long failed;   /* batches whose LMDB commit failed (every
-                                    member failed) */
-    unsigned waiting;            /* threads waiting to begin a write now */
-    unsigned members;            /* write txns committed into the open batch
-                                    (waiting for its commit) now */
-    unsigned children;           /* write txns begun in the open batch */
-    bool writing;                /* one of them is open now */
-    unsigned idle_readers;       /* read txns ended and kept for reuse
-                                    (store_lmdb.h) now */
-};
-
-/* A snapshot of st's counters; any thread. */
-void store_stats(struct store *st, struct store_stats *out);
 /* For the tests: while hold is true no batch closes (its leader and
  * members wait); false lets it close again. */
 void store_batch_hold(struct store *st, bool hold);

@@ -408,6 +408,7 @@ gather_gauges(struct adminsrv *a, struct metrics_gauges *g)
     struct snapshot *s = snapshot_get(a->root);
     struct gate_stats gs;
     struct store_txn *txn = NULL;
+    struct store_stats ss;
     long long now = jobs_now_ms();
     size_t map = 0;
     size_t used = 0;
@@ -443,6 +444,10 @@ gather_gauges(struct adminsrv *a, struct metrics_gauges *g)
         g->store_map_bytes = map;
         g->store_used_bytes = used;
     }
+    store_stats(a->root->st, &ss);
+    g->store_commits = ss.commits;
+    g->store_batches = ss.batches;
+    g->store_batches_failed = ss.failed;
     if (store_begin(a->root->st, false, &txn) == AP_OK) {
         for (int t = 0; t < 6; t++) {
             size_t n = 0;

@@ -748,6 +748,19 @@ render_gauges(struct out *o, const struct metrics_gauges *g)
         emit(o, "acmeproxy_store_records{table=\"%s\"} %llu\n", tables[t],
              (unsigned long long)g->store_records[t]);
     }
+    head(o, "acmeproxy_store_commits_total", "counter",
+         "Write transactions committed durably (LMDB; 0 with PostgreSQL).");
+    emit(o, "acmeproxy_store_commits_total %llu\n",
+         (unsigned long long)g->store_commits);
+    head(o, "acmeproxy_store_commit_batches_total", "counter",
+         "LMDB commits, one fdatasync each, that carried them (group "
+         "commit: commits / batches write transactions a sync).");
+    emit(o, "acmeproxy_store_commit_batches_total %llu\n",
+         (unsigned long long)g->store_batches);
+    head(o, "acmeproxy_store_commit_batches_failed_total", "counter",
+         "LMDB commits that failed; every write transaction in one failed.");
+    emit(o, "acmeproxy_store_commit_batches_failed_total %llu\n",
+         (unsigned long long)g->store_batches_failed);
 }
 
 ap_err

@@ -124,6 +124,13 @@ struct metrics_gauges {
     uint64_t store_used_bytes;       /* pages in use */
     uint64_t store_records[6];       /* accounts, orders, authzs, certs,
                                         jobs, audit outbox */
+    uint64_t store_commits;          /* write transactions committed
+                                        (LMDB's group commit; 0 with
+                                        PostgreSQL) */
+    uint64_t store_batches;          /* LMDB commits that carried them,
+                                        one fdatasync each */
+    uint64_t store_batches_failed;   /* of those, failed (every write
+                                        transaction in it failed) */
     /* configuration */
     double config_loaded_time;       /* Unix time of the serving config */
     unsigned long long config_generation;

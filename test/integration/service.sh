@@ -359,7 +359,9 @@ test_metrics_issuance() {
         'acmeproxy_http_requests_total{route="new-order",status="201"}' \
         'acmeproxy_http_request_duration_seconds_count{route="new-order"}' \
         'acmeproxy_http_requests_total{route="new-account",status="201"}' \
-        'acmeproxy_connections_accepted_total'; do
+        'acmeproxy_connections_accepted_total' \
+        'acmeproxy_store_commits_total' \
+        'acmeproxy_store_commit_batches_total'; do
         b=$(metric "$before" "$s")
         a=$(metric "$after" "$s")
         awk -v a="$a" -v b="$b" 'BEGIN { exit !(a > b) }' || bad+=("$s $b->$a")

@@ -44,6 +44,9 @@ render(void)
     g.store_map_bytes = 1000;
     g.store_used_bytes = 250;
     g.jobs_queued[1] = 7;
+    g.store_commits = 600;
+    g.store_batches = 100;
+    g.store_batches_failed = 2;
     buf_init(&b, 4u << 20);
     assert_int_equal(metrics_render(&g, &b), AP_OK);
     return buf_take(&b);
@@ -198,6 +201,11 @@ test_render_format(void **state)
                              "{route=\"directory\"}"));
     assert_true(series(text, "acmeproxy_store_map_used_ratio") == 0.25);
     assert_true(series(text, "acmeproxy_jobs_queued{kind=\"issuance\"}") == 7);
+    /* The group commit's counters, as the store gave them. */
+    assert_true(series(text, "acmeproxy_store_commits_total") == 600);
+    assert_true(series(text, "acmeproxy_store_commit_batches_total") == 100);
+    assert_true(series(text, "acmeproxy_store_commit_batches_failed_total") ==
+                2);
     assert_non_null(strstr(text, "acmeproxy_build_info{version=\""));
     assert_non_null(strstr(text, "# TYPE acmeproxy_jobs_oldest_age_seconds gauge"));
     free(text);
