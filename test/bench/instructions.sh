@@ -30,15 +30,9 @@ chmod +x "$TMP/under-callgrind"
 PROXY_BIN=$TMP/under-callgrind
 start_knot || { echo "instructions: knotd did not start"; exit 2; }
 bench_proxy_start "$TMP/instructions" || { echo "instructions: proxy did not start"; exit 2; }
-i_load() {   # i_load FLOWS LABEL
-    "$ACMEBENCH" --directory "$DIR_URL" --ca "$CA_FILE" \
-        --http-port "$HTTP_PORT" --concurrency 12 --keys es256,rs256 \
-        --names 1-3 --flows "$1" --duration 600 --pid "$SERVER_PID" \
-        --label "$2" | grep -E '^ *flows'
-}
-i_load 24 warm-up
+mixed_load 24 warm-up
 callgrind_control -z "$SERVER_PID" >/dev/null
-i_load "$I_FLOWS" measured
+mixed_load "$I_FLOWS" measured
 # The dump of the measured flows is the file with the suffix .1.
 callgrind_control -d "$SERVER_PID" >/dev/null
 bench_stop

@@ -228,6 +228,16 @@ run_load() {
     grep '^RESULT' "$out" | tail -n 1 >> "$RESULTS"
 }
 
+# mixed_load FLOWS LABEL: the mixed load of the rounds (12 in flight, ES256
+# and RS256 accounts, 1-3 names) against the running proxy, its "flows:"
+# line only; for the by-hand tools (instructions.sh, stacks.sh).
+mixed_load() {
+    "$ACMEBENCH" --directory "$DIR_URL" --ca "$CA_FILE" \
+        --http-port "$HTTP_PORT" --concurrency 12 --keys es256,rs256 \
+        --names 1-3 --flows "$1" --duration 600 --pid "$SERVER_PID" \
+        --label "$2" | grep -E '^ *flows'
+}
+
 # lego_run LABEL: LEGO_N sequential issuances (one account, new name each).
 lego_run() {
     local label=$1 dir=$TMP/lego-$1 i fails=0 t0 t1

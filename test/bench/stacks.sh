@@ -47,13 +47,7 @@ trap 'stacks_cleanup; bench_cleanup' EXIT
 
 start_knot || { echo "stacks: knotd did not start"; exit 2; }
 bench_proxy_start "$TMP/stacks" || { echo "stacks: proxy did not start"; exit 2; }
-s_load() {   # s_load FLOWS LABEL
-    "$ACMEBENCH" --directory "$DIR_URL" --ca "$CA_FILE" \
-        --http-port "$HTTP_PORT" --concurrency 12 --keys es256,rs256 \
-        --names 1-3 --flows "$1" --duration 600 --pid "$SERVER_PID" \
-        --label "$2" | grep -E '^ *flows'
-}
-s_load 24 warm-up >/dev/null
+mixed_load 24 warm-up >/dev/null
 # The recording may lose events when they come fast (a stack each): an
 # exact count beside it scales the rows.
 perf record -q -e "$S_EVENT" --call-graph dwarf,16384 -p "$SERVER_PID" \
@@ -62,7 +56,7 @@ S_PERF=$!
 perf stat -x, -e "$S_EVENT" -p "$SERVER_PID" -o "$TMP/stacks-stat.txt" &
 S_STAT=$!
 sleep 1
-s_load "$S_FLOWS" measured
+mixed_load "$S_FLOWS" measured
 kill -INT "$S_PERF" "$S_STAT"
 wait "$S_PERF" "$S_STAT" 2>/dev/null
 bench_stop
