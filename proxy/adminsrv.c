@@ -425,7 +425,9 @@ gather_gauges(struct adminsrv *a, struct metrics_gauges *g)
     g->conn_timeout[3] = gs.timeout_idle;
     g->conn_tls_failed = gs.tls_failed;
     g->conn_bad_request = gs.bad_request;
-    for (int k = 0; k < 2; k++) {
+    _Static_assert(METRICS_JOB_KINDS == JOB__MAX,
+                   "a metrics row for every job kind");
+    for (int k = 0; k < METRICS_JOB_KINDS; k++) {
         size_t n = 0;
         long long wait = 0;
 
@@ -440,6 +442,7 @@ gather_gauges(struct adminsrv *a, struct metrics_gauges *g)
     g->job_workers[1] = jobs_threads(a->root->jobs, JOB_ISSUE) > 0
                             ? jobs_threads(a->root->jobs, JOB_ISSUE)
                             : a->issue_threads;
+    g->job_workers[JOB_WEBHOOK] = jobs_threads(a->root->jobs, JOB_WEBHOOK);
     if (store_usage(a->root->st, &map, &used) == AP_OK) {
         g->store_map_bytes = map;
         g->store_used_bytes = used;

@@ -61,7 +61,9 @@ static const char *const pki_outcomes[] = {
     "error",
 };
 
-static const char *const job_kinds[] = { "validation", "issuance" };
+static const char *const job_kinds[METRICS_JOB_KINDS] = { "validation",
+                                                          "issuance",
+                                                          "webhook" };
 
 /* The adapters' series: one slot per (configured name, type) pair seen,
  * in the order first seen; the last slot is "other" (more pairs than that
@@ -104,7 +106,7 @@ static struct {
     counter certs_issued;
     counter certs_revoked;
     counter reloads[2]; /* [applied] */
-    _Atomic int jobs_running[2];
+    _Atomic int jobs_running[METRICS_JOB_KINDS];
 } M;
 
 static size_t
@@ -304,7 +306,7 @@ metrics_reload(bool applied)
 void
 metrics_job_running(int kind, int delta)
 {
-    if (kind >= 0 && kind < 2) {
+    if (kind >= 0 && kind < METRICS_JOB_KINDS) {
         atomic_fetch_add(&M.jobs_running[kind], delta);
     }
 }
@@ -312,7 +314,9 @@ metrics_job_running(int kind, int delta)
 unsigned
 metrics_jobs_running(int kind)
 {
-    int n = kind >= 0 && kind < 2 ? atomic_load(&M.jobs_running[kind]) : 0;
+    int n = kind >= 0 && kind < METRICS_JOB_KINDS
+                ? atomic_load(&M.jobs_running[kind])
+                : 0;
 
     return n > 0 ? (unsigned)n : 0;
 }
@@ -678,24 +682,24 @@ render_gauges(struct out *o, const struct metrics_gauges *g)
 
     head(o, "acmeproxy_jobs_queued", "gauge",
          "Jobs in the store (due or waiting), by kind.");
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < METRICS_JOB_KINDS; k++) {
         emit(o, "acmeproxy_jobs_queued{kind=\"%s\"} %llu\n", job_kinds[k],
              (unsigned long long)g->jobs_queued[k]);
     }
     head(o, "acmeproxy_jobs_oldest_age_seconds", "gauge",
          "How long the oldest due job has waited for a worker, by kind.");
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < METRICS_JOB_KINDS; k++) {
         emit(o, "acmeproxy_jobs_oldest_age_seconds{kind=\"%s\"} %.3f\n",
              job_kinds[k], g->jobs_oldest_age_sec[k]);
     }
     head(o, "acmeproxy_jobs_running", "gauge",
          "Workers running a job now, by kind.");
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < METRICS_JOB_KINDS; k++) {
         emit(o, "acmeproxy_jobs_running{kind=\"%s\"} %u\n", job_kinds[k],
              metrics_jobs_running(k));
     }
     head(o, "acmeproxy_job_workers", "gauge", "Worker threads, by kind.");
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < METRICS_JOB_KINDS; k++) {
         emit(o, "acmeproxy_job_workers{kind=\"%s\"} %u\n", job_kinds[k],
              g->job_workers[k]);
     }

@@ -87,8 +87,9 @@ void metrics_issue_outcome(bool committed, bool issued, bool failed);
 /* A reload of the configuration (SIGHUP) was applied or refused. */
 void metrics_reload(bool applied);
 
-/* Job workers: a worker of kind (0: validation, 1: issuance) starts or
- * ends running a job. */
+/* Job workers: a worker of kind (0: validation, 1: issuance, 2: webhook
+ * delivery, as enum job_kind) starts or ends running a job. */
+#define METRICS_JOB_KINDS 3
 void metrics_job_running(int kind, int delta);
 /* Workers of kind now running a job. */
 unsigned metrics_jobs_running(int kind);
@@ -115,10 +116,11 @@ struct metrics_gauges {
     uint64_t conn_timeout[4];        /* handshake, head, body, idle */
     uint64_t conn_tls_failed;
     uint64_t conn_bad_request;
-    /* jobs, by kind (validation, issuance) */
-    uint64_t jobs_queued[2];
-    double jobs_oldest_age_sec[2];   /* oldest due job's wait; 0: none */
-    unsigned job_workers[2];
+    /* jobs, by kind (validation, issuance, webhook) */
+    uint64_t jobs_queued[METRICS_JOB_KINDS];
+    double jobs_oldest_age_sec[METRICS_JOB_KINDS]; /* oldest due job's
+                                                      wait; 0: none */
+    unsigned job_workers[METRICS_JOB_KINDS];
     /* the store */
     uint64_t store_map_bytes;        /* configured map size */
     uint64_t store_used_bytes;       /* pages in use */

@@ -47,6 +47,8 @@ render(void)
     g.store_commits = 600;
     g.store_batches = 100;
     g.store_batches_failed = 2;
+    g.jobs_queued[2] = 3;
+    g.job_workers[2] = 2;
     buf_init(&b, 4u << 20);
     assert_int_equal(metrics_render(&g, &b), AP_OK);
     return buf_take(&b);
@@ -177,7 +179,10 @@ test_render_format(void **state)
 
     (void)state;
     metrics_http(MR_DIRECTORY, 200, -1, 3000000); /* 3 s: the 5 s bucket */
+    metrics_job_running(2, 1); /* a webhook delivery running */
+    metrics_job_running(3, 1); /* no such kind: ignored */
     text = render();
+    metrics_job_running(2, -1);
     /* Every family has HELP and TYPE; counters end in _total. */
     for (p = text; (p = strstr(p, "# TYPE ")) != NULL; p++) {
         const char *name = p + 7;
@@ -201,6 +206,10 @@ test_render_format(void **state)
                              "{route=\"directory\"}"));
     assert_true(series(text, "acmeproxy_store_map_used_ratio") == 0.25);
     assert_true(series(text, "acmeproxy_jobs_queued{kind=\"issuance\"}") == 7);
+    /* Webhook deliveries are a job kind of their own. */
+    assert_true(series(text, "acmeproxy_jobs_queued{kind=\"webhook\"}") == 3);
+    assert_true(series(text, "acmeproxy_job_workers{kind=\"webhook\"}") == 2);
+    assert_true(series(text, "acmeproxy_jobs_running{kind=\"webhook\"}") == 1);
     /* The group commit's counters, as the store gave them. */
     assert_true(series(text, "acmeproxy_store_commits_total") == 600);
     assert_true(series(text, "acmeproxy_store_commit_batches_total") == 100);
