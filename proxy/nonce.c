@@ -20,8 +20,8 @@
 #define NONCE_MAC 16
 
 struct nonce_ctx {
-    unsigned char key[32];
-    struct crypto_hmac_key *mac;    /* key, ready for each nonce's MAC */
+    struct crypto_hmac_key *mac;    /* the MAC key, made ready once (the
+                                       raw key is not kept beside it) */
     unsigned char instance[4];
     unsigned ttl_sec;
     pthread_mutex_t lock;
@@ -52,6 +52,7 @@ struct mark_req {
 ap_err
 nonce_ctx_new(unsigned ttl_sec, struct nonce_ctx **out)
 {
+    unsigned char key[32];
     struct nonce_ctx *nc;
     ap_err rc;
 
@@ -66,15 +67,15 @@ nonce_ctx_new(unsigned ttl_sec, struct nonce_ctx **out)
     }
     /* From the kernel: made at start, where OpenSSL is not set up yet
      * (crypto.h crypto_random_os). */
-    rc = crypto_random_os(nc->key, sizeof(nc->key));
+    rc = crypto_random_os(key, sizeof(key));
     if (rc == AP_OK) {
         rc = crypto_random_os(nc->instance, sizeof(nc->instance));
     }
     if (rc == AP_OK) {
-        rc = crypto_hmac_key_new(nc->key, sizeof(nc->key), &nc->mac);
+        rc = crypto_hmac_key_new(key, sizeof(key), &nc->mac);
     }
+    crypto_zeroize(key, sizeof(key));
     if (rc != AP_OK) {
-        crypto_zeroize(nc->key, sizeof(nc->key));
         free(nc->used);
         free(nc);
         return rc;
@@ -138,6 +139,7 @@ nonce_ctx_new_shared(unsigned ttl_sec, const char *key_file,
                      size_t errlen)
 {
     struct nonce_ctx *nc = NULL;
+    unsigned char key[32];
     ap_err rc;
 
     if (st == NULL) {
@@ -147,12 +149,13 @@ nonce_ctx_new_shared(unsigned ttl_sec, const char *key_file,
     if (rc != AP_OK) {
         return rc;
     }
-    rc = read_key_file(key_file, nc->key, errbuf, errlen);
+    rc = read_key_file(key_file, key, errbuf, errlen);
     if (rc == AP_OK) {
         crypto_hmac_key_free(nc->mac);
         nc->mac = NULL;
-        rc = crypto_hmac_key_new(nc->key, sizeof(nc->key), &nc->mac);
+        rc = crypto_hmac_key_new(key, sizeof(key), &nc->mac);
     }
+    crypto_zeroize(key, sizeof(key));
     if (rc != AP_OK) {
         nonce_ctx_free(nc);
         return rc;
@@ -168,7 +171,6 @@ nonce_ctx_free(struct nonce_ctx *nc)
     if (nc == NULL) {
         return;
     }
-    crypto_zeroize(nc->key, sizeof(nc->key));
     crypto_hmac_key_free(nc->mac);
     pthread_cond_destroy(&nc->marked);
     pthread_mutex_destroy(&nc->lock);

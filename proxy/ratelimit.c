@@ -27,9 +27,9 @@ struct ratelimit {
     pthread_mutex_t lock;
     struct slot *slots;
     /* Keys the slot hash, so nobody outside can compute which keys share
-     * a probe run and grind keys that evict another client's counters. */
-    unsigned char secret[CRYPTO_SHA256_LEN];
-    struct crypto_hmac_key *mac;   /* secret, ready for each key's hash */
+     * a probe run and grind keys that evict another client's counters: a
+     * random secret, made ready once (the secret is not kept beside it). */
+    struct crypto_hmac_key *mac;
     struct store *st;          /* shared: the counts live there */
     long long last_prune;      /* shared: time_now() of the last prune */
 };
@@ -38,6 +38,8 @@ ap_err
 ratelimit_new(struct ratelimit **out)
 {
     struct ratelimit *rl = calloc(1, sizeof(*rl));
+    unsigned char secret[CRYPTO_SHA256_LEN];
+    bool ok;
 
     if (rl == NULL) {
         return AP_ENOMEM;
@@ -48,10 +50,10 @@ ratelimit_new(struct ratelimit **out)
         return AP_ENOMEM;
     }
     /* Made at start: from the kernel (crypto.h crypto_random_os). */
-    if (crypto_random_os(rl->secret, sizeof(rl->secret)) != AP_OK ||
-        crypto_hmac_key_new(rl->secret, sizeof(rl->secret), &rl->mac) !=
-            AP_OK) {
-        crypto_zeroize(rl->secret, sizeof(rl->secret));
+    ok = crypto_random_os(secret, sizeof(secret)) == AP_OK &&
+         crypto_hmac_key_new(secret, sizeof(secret), &rl->mac) == AP_OK;
+    crypto_zeroize(secret, sizeof(secret));
+    if (!ok) {
         free(rl->slots);
         free(rl);
         return AP_ECRYPTO;
@@ -83,7 +85,6 @@ ratelimit_free(struct ratelimit *rl)
         return;
     }
     pthread_mutex_destroy(&rl->lock);
-    crypto_zeroize(rl->secret, sizeof(rl->secret));
     crypto_hmac_key_free(rl->mac);
     free(rl->slots);
     free(rl);
