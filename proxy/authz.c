@@ -459,13 +459,13 @@ respond_challenge(struct app *app, const struct authz *a, size_t index,
 /* Starts validation of challenge index of authorization authz_id, which
  * account_id must own: processing, and its job, in one write transaction,
  * which also reads the record (one read where a read to check the owner
- * came first). *a gets the record as read, as written when *started. A
+ * came first). *a gets the record as read, as written when it started. A
  * problem (no such authorization or challenge, another account's) is left
  * in resp. Nothing to start is no error: the answer is then the challenge
  * as it is. */
 static ap_err
 start_validation(struct app *app, const char *authz_id, size_t index,
-                 const char *account_id, struct authz *a, bool *started,
+                 const char *account_id, struct authz *a,
                  struct acme_resp *resp)
 {
     struct store_txn *txn = NULL;
@@ -474,7 +474,6 @@ start_validation(struct app *app, const char *authz_id, size_t index,
     ap_err rc;
 
     memset(a, 0, sizeof(*a));
-    *started = false;
     if (!resource_id_ok(authz_id, resp)) {
         return AP_OK;
     }
@@ -505,7 +504,6 @@ start_validation(struct app *app, const char *authz_id, size_t index,
         txn = NULL;
     }
     if (rc == AP_OK) {
-        *started = true;
         jobs_kick(app->jobs, job_id, 0);
     }
 out:
@@ -556,12 +554,10 @@ validate_and_wait(struct app *app, const char *authz_id, size_t index,
                   struct acme_resp *resp)
 {
     struct jobs_watch watch;
-    bool started = false;
     ap_err rc;
 
     jobs_watch_begin(app->jobs, &watch, authz_id);
-    rc = start_validation(app, authz_id, index, account_id, a, &started,
-                          resp);
+    rc = start_validation(app, authz_id, index, account_id, a, resp);
     if (rc == AP_OK && resp->status == 0) {
         rc = wait_outcome(app, &watch, authz_id, index, a);
     }
