@@ -156,8 +156,7 @@ lean_entry(const cJSON *e, const struct rec_ident *ident,
     const char *host = str_member(e, "hostname");
     const char *have_url = str_member(e, "url");
     const char *used = str_member(e, "addressUsed");
-    const cJSON *resolved = json_member(
-        e, "addressesResolved");
+    const cJSON *resolved = json_member(e, "addressesResolved");
     const char *want_url;
     cJSON *out;
     cJSON *m;
@@ -169,9 +168,7 @@ lean_entry(const cJSON *e, const struct rec_ident *ident,
         strcmp(host, ident->value) == 0) {
         derived[nd++] = 'h';
     }
-    want_url = host != NULL ? http01_url(host,
-                                         json_member(
-                                             e, "port"),
+    want_url = host != NULL ? http01_url(host, json_member(e, "port"),
                                          c->token, url, sizeof(url))
                             : NULL;
     if (have_url != NULL && want_url != NULL &&
@@ -878,9 +875,7 @@ rec_authz_decode(const cJSON *obj, struct authz *out, char *why,
     rec_read_enum(&r, obj, "status", status_names, AUTHZ__MAX, AUTHZ_INVALID,
                   &status);
     rec_read_int(&r, obj, "expires", 0, REC_TIME_MAX, &out->expires, NULL);
-    ident = r.rc == AP_OK ? json_member(obj,
-                                                             "identifier")
-                          : NULL;
+    ident = r.rc == AP_OK ? json_member(obj, "identifier") : NULL;
     if (ident != NULL && !cJSON_IsNull(ident)) {
         rec_read_ident(&r, ident, &out->ident);
     }
