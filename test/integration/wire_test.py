@@ -650,6 +650,36 @@ def check_other_accounts_order():
     expect_problem(resp, 403, "unauthorized")
 
 
+def check_challenge_post_refused():
+    """POST {} to a challenge that is another account's, that does not
+    exist, or whose authorization does not exist: 403 / 404, and the
+    owner's challenge is still pending (the refusals start nothing)."""
+    owner = STATE.get("acct")
+    order_url = STATE.get("pending_order")
+    expect(owner and order_url, "no pending order from the finalize check")
+    resp = post_as_get(owner, order_url)
+    expect_status(resp, 200, "POST-as-GET of the pending order")
+    authz_url = resp.json()["authorizations"][0]
+    resp = post_as_get(owner, authz_url)
+    expect_status(resp, 200, "POST-as-GET of its authorization")
+    chall = [c for c in resp.json()["challenges"] if c.get("type") == "http-01"]
+    expect(chall, "no http-01 challenge")
+    url = chall[0]["url"]
+    stranger = registered("ES256")
+    resp = signed_post(stranger, url, {})
+    expect_problem(resp, 403, "unauthorized")
+    base, authz_id, _index = url.rsplit("/", 2)
+    resp = signed_post(owner, f"{base}/{authz_id}/9", {})
+    expect_problem(resp, 404, "malformed")
+    other_id = authz_id[:-1] + ("A" if authz_id[-1] != "A" else "B")
+    resp = signed_post(owner, f"{base}/{other_id}/0", {})
+    expect_problem(resp, 404, "malformed")
+    resp = post_as_get(owner, authz_url)
+    expect_status(resp, 200, "POST-as-GET of the authorization again")
+    status = [c.get("status") for c in resp.json()["challenges"] if c.get("url") == url]
+    expect(status == ["pending"], f"challenge after the refusals: {status!r}")
+
+
 # ------------------------------------------------------------------ checks: full issuance flow
 
 FLOW_NAME = "wire.a.test"
@@ -852,6 +882,7 @@ CHECKS = [
     ("url_over_512_bytes_414", check_url_too_long),
     ("finalize_pending_order_not_ready", check_finalize_pending),
     ("order_of_other_account_unauthorized", check_other_accounts_order),
+    ("challenge_post_other_account_or_missing_refused", check_challenge_post_refused),
     ("flow_new_order", flow_new_order),
     ("flow_authz_post_as_get", flow_authz),
     ("flow_http01_challenge_valid", flow_challenge),
