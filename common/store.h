@@ -284,6 +284,13 @@ AP_MUST_CHECK ap_err store_job_claim(struct store *st, const char *queue,
                                      long long now_ms, char *id,
                                      size_t idlen, cJSON **rec,
                                      long long *next_ms);
+/* Claims job id when it is due at now_ms and nobody holds it, as
+ * store_job_claim does (*rec: the record, this start counted; caller
+ * deletes). AP_ENOTFOUND when it is gone, not due or held, and always on
+ * PostgreSQL (its claims are taken in the due order only): a worker runs
+ * it then. Thread-safe. */
+AP_MUST_CHECK ap_err store_job_claim_id(struct store *st, const char *id,
+                                        long long now_ms, cJSON **rec);
 /* Ends the claim of id (notes its end). Accepts ids not claimed. */
 void store_job_unclaim(struct store *st, const char *id);
 /* Gives a job back without an outcome, due at due_ms; with ran, counts one

@@ -294,6 +294,30 @@ journal_compact_locked(struct store_claims *c)
     free(tmp);
 }
 
+/* Notes the claim of id, not claimed (under c->lock): false when out of
+ * memory. */
+static bool
+take_locked(struct store_claims *c, const char *id)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap == 0 ? 32 : c->cap * 2;
+        char **ids = realloc(c->ids, cap * sizeof(*ids));
+
+        if (ids == NULL) {
+            return false;
+        }
+        c->ids = ids;
+        c->cap = cap;
+    }
+    c->ids[c->n] = strdup(id);
+    if (c->ids[c->n] == NULL) {
+        return false;
+    }
+    c->n++;
+    journal_note_locked(c, 'S', id);
+    return true;
+}
+
 struct claim_scan {
     struct store_claims *c;
     size_t prefix_len;
@@ -336,24 +360,10 @@ claim_scan_fn(void *arg, const char *key, const char *val, size_t len)
         return false;
     }
     /* Taken now, under the lock: no other worker takes it. */
-    if (cs->c->n == cs->c->cap) {
-        size_t cap = cs->c->cap == 0 ? 32 : cs->c->cap * 2;
-        char **c = realloc(cs->c->ids, cap * sizeof(*c));
-
-        if (c == NULL) {
-            pthread_mutex_unlock(&cs->c->lock);
-            return false;
-        }
-        cs->c->ids = c;
-        cs->c->cap = cap;
-    }
-    cs->c->ids[cs->c->n] = strdup(id);
-    if (cs->c->ids[cs->c->n] == NULL) {
+    if (!take_locked(cs->c, id)) {
         pthread_mutex_unlock(&cs->c->lock);
         return false;
     }
-    cs->c->n++;
-    journal_note_locked(cs->c, 'S', id);
     pthread_mutex_unlock(&cs->c->lock);
     (void)snprintf(cs->id, sizeof(cs->id), "%s", id);
     cs->found = true;
@@ -524,6 +534,47 @@ store_job_claim(struct store *st, const char *queue, long long now_ms,
         }
     }
     return rc;
+}
+
+ap_err
+store_job_claim_id(struct store *st, const char *id, long long now_ms,
+                   cJSON **rec)
+{
+    struct store_claims *c = store_claims_of(st);
+    struct store_txn *txn = NULL;
+    cJSON *r = NULL;
+    bool taken;
+    ap_err rc;
+
+    if (store_engine_of(st) == STORE_ENGINE_POSTGRESQL) {
+        return AP_ENOTFOUND;    /* its claims go in the due order only */
+    }
+    pthread_mutex_lock(&c->lock);
+    taken = !claimed_locked(c, id) && take_locked(c, id);
+    pthread_mutex_unlock(&c->lock);
+    if (!taken) {
+        return AP_ENOTFOUND;
+    }
+    /* A snapshot that begins after the claim: a runner that ended its
+     * claim before had its outcome committed. */
+    rc = store_begin(st, false, &txn);
+    if (rc == AP_OK) {
+        rc = store_get_json(txn, STORE_JOBS, id, &r);
+    }
+    store_abort(txn);
+    if (rc == AP_OK && job_num(r, "dueMs") > now_ms) {
+        rc = AP_ENOTFOUND;
+    }
+    if (rc == AP_OK) {
+        rc = job_set_num(r, "starts", (double)(job_num(r, "starts") + 1));
+    }
+    if (rc != AP_OK) {
+        cJSON_Delete(r);
+        store_job_unclaim(st, id);
+        return rc;
+    }
+    *rec = r;
+    return AP_OK;
 }
 
 void

@@ -503,7 +503,7 @@ start_validation(struct app *app, const char *authz_id, size_t index,
         rc = store_commit(txn);
         txn = NULL;
     }
-    if (rc == AP_OK) {
+    if (rc == AP_OK && !jobs_run_here(app->jobs, job_id)) {
         jobs_kick(app->jobs, job_id, 0);
     }
 out:

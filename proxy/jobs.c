@@ -41,6 +41,11 @@ struct job_pool {
     pthread_t threads[JOBS_MAX_THREADS];
     unsigned n_threads;
     unsigned want_threads;
+    /* Runs of this kind under way or being claimed, on its workers or on
+     * request threads (jobs_run_here): at most n_threads, so that a
+     * pool's size bounds its kind's work whichever thread does it. */
+    unsigned busy;
+    unsigned held;              /* workers waiting for a busy slot */
 };
 
 struct jobs {
@@ -517,6 +522,19 @@ jobs_advance_retries(struct jobs *jobs, enum job_kind kind, size_t *n)
 
 /* ---- workers ----------------------------------------------------------- */
 
+/* Fills j (its id set) from rec, the record as claimed. */
+static void
+job_from_record(struct job *j, enum job_kind kind, const cJSON *rec)
+{
+    j->kind = kind;
+    j->target = j->id + 2;
+    j->rec = rec;
+    j->attempts = (unsigned)json_num(rec, "attempts", 0);
+    j->starts = (unsigned)json_num(rec, "starts", 0);
+    j->faults = (unsigned)json_num(rec, "faults", 0);
+    j->releases = (unsigned)json_num(rec, "releases", 0);
+}
+
 /* Claims the first due job of p's queue that nobody runs. AP_ENOTFOUND
  * with *next_ms (when the first waiting job is due, or 0) when none is. */
 static ap_err
@@ -527,13 +545,7 @@ claim(struct job_pool *p, struct job *j, cJSON **rec, long long *next_ms)
     rc = store_job_claim(p->jobs->app->st, kind_queue[p->kind], jobs_now_ms(),
                          j->id, sizeof(j->id), rec, next_ms);
     if (rc == AP_OK) {
-        j->kind = p->kind;
-        j->target = j->id + 2;
-        j->rec = *rec;
-        j->attempts = (unsigned)json_num(*rec, "attempts", 0);
-        j->starts = (unsigned)json_num(*rec, "starts", 0);
-        j->faults = (unsigned)json_num(*rec, "faults", 0);
-        j->releases = (unsigned)json_num(*rec, "releases", 0);
+        job_from_record(j, p->kind, *rec);
     }
     return rc;
 }
@@ -576,6 +588,87 @@ jobs_defer(struct jobs *jobs, const struct job *job, long long delay_ms)
     wake_pool(jobs, job->kind);
 }
 
+/* Takes one of p's run slots (job_pool.busy), under jobs->lock. */
+static bool
+slot_take_locked(struct job_pool *p)
+{
+    if (p->busy >= p->n_threads) {
+        return false;
+    }
+    p->busy++;
+    return true;
+}
+
+/* Gives a run slot back; a worker that waits for one looks again. */
+static void
+slot_give(struct job_pool *p)
+{
+    pthread_mutex_lock(&p->jobs->lock);
+    p->busy--;
+    if (p->held > 0) {
+        pthread_cond_signal(&p->cond);
+    }
+    pthread_mutex_unlock(&p->jobs->lock);
+}
+
+/* Runs j, claimed (rec: its record, deleted here), on this thread, and
+ * ends its claim. */
+static void
+run_claimed(struct job_pool *p, struct job *j, cJSON *rec)
+{
+    struct jobs *jobs = p->jobs;
+    struct app *view;
+    long long delay;
+
+    (void)snprintf(current_job, sizeof(current_job), "%s", j->id);
+    /* The job runs on the configuration of its start (reload). */
+    view = app_acquire(jobs->app);
+    metrics_job_running((int)p->kind, 1);
+    delay = p->fn(view, j);
+    metrics_job_running((int)p->kind, -1);
+    app_release(view);
+    current_job[0] = '\0';
+    if (delay != JOB_DONE) {
+        release(jobs, j, delay, true);
+    }
+    store_job_unclaim(jobs->app->st, j->id);
+    notify_target(jobs, j->target);
+    cJSON_Delete(rec);
+}
+
+bool
+jobs_run_here(struct jobs *jobs, const char *id)
+{
+    struct job_pool *p;
+    struct job j;
+    cJSON *rec = NULL;
+    enum job_kind kind;
+    const char *target;
+    bool room;
+
+    if (jobs == NULL || jobs_parse_id(id, &kind, &target) != AP_OK ||
+        strlen(id) >= sizeof(j.id)) {
+        return false;
+    }
+    p = &jobs->pool[kind];
+    pthread_mutex_lock(&jobs->lock);
+    room = !jobs->stopping && slot_take_locked(p);
+    pthread_mutex_unlock(&jobs->lock);
+    if (!room) {
+        return false;
+    }
+    memset(&j, 0, sizeof(j));
+    (void)snprintf(j.id, sizeof(j.id), "%s", id);
+    if (store_job_claim_id(jobs->app->st, id, jobs_now_ms(), &rec) == AP_OK) {
+        job_from_record(&j, kind, rec);
+        run_claimed(p, &j, rec);
+    } else {
+        room = false;
+    }
+    slot_give(p);
+    return room;
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -589,13 +682,22 @@ worker_main(void *arg)
         unsigned long long kicks;
         long long next = 0;
         long long wait_ms = JOBS_IDLE_MS;
-        long long delay;
         ap_err rc;
 
         pthread_mutex_lock(&jobs->lock);
         if (jobs->stopping) {
             pthread_mutex_unlock(&jobs->lock);
             break;
+        }
+        if (!slot_take_locked(p)) {
+            /* Every slot is a run on a request thread: the end of one
+             * wakes this (slot_give). */
+            ms_to_timespec(JOBS_IDLE_MS, &ts);
+            p->held++;
+            (void)pthread_cond_timedwait(&p->cond, &jobs->lock, &ts);
+            p->held--;
+            pthread_mutex_unlock(&jobs->lock);
+            continue;
         }
         kicks = p->kicks;
         pthread_mutex_unlock(&jobs->lock);
@@ -610,21 +712,10 @@ worker_main(void *arg)
             wake_one(jobs, p->kind);
         }
         if (rc == AP_OK) {
-            (void)snprintf(current_job, sizeof(current_job), "%s", j.id);
-            /* The job runs on the configuration of its start (reload). */
-            struct app *view = app_acquire(jobs->app);
-
-            metrics_job_running((int)p->kind, 1);
-            delay = p->fn(view, &j);
-            metrics_job_running((int)p->kind, -1);
-            app_release(view);
-            current_job[0] = '\0';
-            if (delay != JOB_DONE) {
-                release(jobs, &j, delay, true);
-            }
-            store_job_unclaim(jobs->app->st, j.id);
-            notify_target(jobs, j.target);
-            cJSON_Delete(rec);
+            run_claimed(p, &j, rec);
+        }
+        slot_give(p);
+        if (rc == AP_OK) {
             continue;
         }
         if (rc != AP_ENOTFOUND) {

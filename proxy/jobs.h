@@ -9,7 +9,10 @@
  * nothing is loaded at start), which puts the start on record before the
  * job runs, and hands it to the kind's runner. The runner records the
  * outcome in the transaction of its state change (jobs_put to reschedule,
- * jobs_del to end) or gives the job back to run later. After a crash the
+ * jobs_del to end) or gives the job back to run later. The request that
+ * wrote a job may run it on its own thread instead (jobs_run_here); a
+ * pool's size bounds the runs of its kind on workers and requests
+ * together. After a crash the
  * jobs that were running are due at once (the log says "resuming N stored
  * jobs").
  *
@@ -108,6 +111,12 @@ AP_MUST_CHECK ap_err jobs_del(struct store_txn *txn, const char *id);
 /* Wakes the workers of id's kind (after the transaction that wrote it
  * committed); delay_sec is when it is due (unused: the store knows). */
 void jobs_kick(struct jobs *jobs, const char *id, unsigned delay_sec);
+/* Runs job id (committed, due now) on the calling thread when nobody
+ * holds it and fewer of its kind run this way than its pool has threads:
+ * the request that wrote it waits for its outcome anyway, and a worker's
+ * wake-up and the waiter's are saved. false: not run (PostgreSQL, held,
+ * no room, gone); jobs_kick it then. */
+bool jobs_run_here(struct jobs *jobs, const char *id);
 /* Makes every queued job of kind that waits because its back end failed
  * (jobs_put_ms retry) due now, and wakes the workers. *n (may be NULL)
  * gets how many. Jobs being run are left to their runners. */

@@ -985,6 +985,19 @@ out:
     return rc;
 }
 
+/* The order's adapter issues in this process (the embedded CA): its
+ * issuance takes as long as a signature, so the finalize that starts it
+ * may run it (jobs_run_here). A PKI's call is left to the issuance
+ * workers: it may take the adapter's whole deadline. */
+static bool
+issued_in_process(const struct app *app, const struct order *o)
+{
+    const struct app_pki *pki = app_pki_find(app, o->adapter);
+
+    return pki != NULL && pki->ops != NULL &&
+           (pki->ops->caps & ADAPTER_CAP_IN_PROCESS) != 0;
+}
+
 static ap_err
 finalize(struct app *app, const struct acme_req *req,
          const struct jws_msg *msg, struct order *o, struct acme_resp *resp)
@@ -1024,7 +1037,9 @@ finalize(struct app *app, const struct acme_req *req,
     metrics_order("processing");
     log_info("order", "finalize order=%s account=%s names=%zu", o->id,
              msg->account_id, csr->n_dns_names);
-    jobs_kick(app->jobs, job_id, 0);
+    if (!issued_in_process(app, o) || !jobs_run_here(app->jobs, job_id)) {
+        jobs_kick(app->jobs, job_id, 0);
+    }
     rc = wait_order(app, &watch, o);
     if (rc == AP_OK) {
         rc = respond_order(app, o, 200, resp);

@@ -11,7 +11,9 @@
  * after JOB_MAX_FAULTS faults the runner is told to give the job up;
  * queued jobs that are not due do not run at start; a job that ends wakes
  * the requests watching its key (the target before its first '/') and no
- * other, and jobs_notify wakes every watch. */
+ * other, and jobs_notify wakes every watch; a request that runs the job
+ * it wrote (jobs_run_here) runs it on its own thread, never a job a worker
+ * holds, and within the pool's size shared with the workers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -53,10 +55,13 @@ static struct {
     unsigned faults[8];
     unsigned releases[8];
     bool given_up[8];
+    pthread_t thread[8];
     int mode;            /* what the runner does, per test */
+    bool hold;           /* MODE_HOLD: runs wait while it is set */
 } seen;
+static pthread_cond_t seen_cond = PTHREAD_COND_INITIALIZER;
 
-enum { MODE_FAIL_ONCE, MODE_DEFER_ONCE, MODE_DONE, MODE_PARK };
+enum { MODE_FAIL_ONCE, MODE_DEFER_ONCE, MODE_DONE, MODE_PARK, MODE_HOLD };
 
 
 /* Ends the job in a transaction of its own: the "outcome". */
@@ -85,6 +90,10 @@ runner(struct app *app, const struct job *job)
         seen.faults[n] = job->faults;
         seen.releases[n] = job->releases;
         seen.given_up[n] = jobs_given_up(job);
+        seen.thread[n] = pthread_self();
+    }
+    while (mode == MODE_HOLD && seen.hold) {
+        pthread_cond_wait(&seen_cond, &seen_lock);
     }
     pthread_mutex_unlock(&seen_lock);
     if (mode == MODE_PARK) {
@@ -127,11 +136,14 @@ setup(void **state)
     return 0;
 }
 
+static void set_hold(bool hold);
+
 static int
 teardown(void **state)
 {
     struct fixture *f = *state;
 
+    set_hold(false);    /* a failed check left runs waiting */
     jobs_stop(f->jobs);
     store_close(f->app.st);
     tmpdir_remove(f->dir);
@@ -158,8 +170,9 @@ stop(struct fixture *f)
     f->app.jobs = NULL;
 }
 
+/* Writes a due issuance job for target, its id in id; no worker is told. */
 static void
-put_job(struct fixture *f, const char *target, char *id, size_t idlen)
+write_job(struct fixture *f, const char *target, char *id, size_t idlen)
 {
     struct store_txn *txn = NULL;
 
@@ -167,9 +180,35 @@ put_job(struct fixture *f, const char *target, char *id, size_t idlen)
     assert_int_equal(jobs_put(txn, JOB_ISSUE, target, 0, 0, id, idlen),
                      AP_OK);
     assert_int_equal(store_commit(txn), AP_OK);
+}
+
+static void
+put_job(struct fixture *f, const char *target, char *id, size_t idlen)
+{
+    write_job(f, target, id, idlen);
     if (f->jobs != NULL) {
         jobs_kick(f->jobs, id, 0);
     }
+}
+
+static void
+set_hold(bool hold)
+{
+    pthread_mutex_lock(&seen_lock);
+    seen.hold = hold;
+    pthread_cond_broadcast(&seen_cond);
+    pthread_mutex_unlock(&seen_lock);
+}
+
+static int
+calls(void)
+{
+    int c;
+
+    pthread_mutex_lock(&seen_lock);
+    c = seen.calls;
+    pthread_mutex_unlock(&seen_lock);
+    return c;
 }
 
 /* Waits (at most 10 s) until the runner ran n times. */
@@ -413,6 +452,119 @@ test_notify_wakes_every_watch(void **state)
     stop(f);
 }
 
+/* The request that wrote a job runs it itself: on its own thread, its
+ * start counted as a worker's would be, and it ends there (the outcome is
+ * written, the watch of its key woken). A job that is gone is not run. */
+static void
+test_run_here_on_the_caller(void **state)
+{
+    struct fixture *f = *state;
+    struct jobs_watch w;
+    char id[JOB_MAX_ID];
+    long long t0;
+
+    seen.mode = MODE_DONE;
+    start(f);
+    jobs_watch_begin(f->jobs, &w, "o1");
+    write_job(f, "o1", id, sizeof(id));
+    assert_true(jobs_run_here(f->jobs, id));
+    assert_int_equal(calls(), 1);
+    assert_true(pthread_equal(seen.thread[0], pthread_self()));
+    assert_int_equal(seen.starts[0], 1);
+    assert_int_equal(stored_jobs(f), 0);
+    t0 = time_mono_ms();
+    jobs_watch_wait(f->jobs, &w, t0 + 10000);
+    assert_true(time_mono_ms() - t0 < 10000);
+    jobs_watch_end(f->jobs, &w);
+    assert_false(jobs_run_here(f->jobs, id));
+    assert_false(jobs_run_here(f->jobs, "x:nonsense"));
+    assert_false(jobs_run_here(NULL, id));
+    assert_int_equal(calls(), 1);
+    stop(f);
+}
+
+/* A job held by a worker is not run a second time by the request. */
+static void
+test_run_here_not_a_held_job(void **state)
+{
+    struct fixture *f = *state;
+    char id[JOB_MAX_ID];
+
+    seen.mode = MODE_HOLD;
+    set_hold(true);
+    start(f);
+    put_job(f, "o1", id, sizeof(id));
+    wait_calls(1);
+    assert_false(jobs_run_here(f->jobs, id));
+    set_hold(false);
+    for (int i = 0; i < 1000 && stored_jobs(f) > 0; i++) {
+        usleep(10000);
+    }
+    stop(f);
+    assert_int_equal(seen.calls, 1);
+    assert_int_equal(stored_jobs(f), 0);
+}
+
+struct here_arg {
+    struct fixture *f;
+    char id[JOB_MAX_ID];
+    bool ran;
+};
+
+static void *
+run_here_thread(void *arg)
+{
+    struct here_arg *a = arg;
+
+    a->ran = jobs_run_here(a->f->jobs, a->id);
+    return NULL;
+}
+
+/* A pool's size bounds its runs on workers and requests together: with
+ * both slots taken by requests (the pool has 2), a third request does not
+ * run its job, nor does a worker run a kicked one until a slot is free. */
+static void
+test_run_here_shares_the_pool_size(void **state)
+{
+    struct fixture *f = *state;
+    struct here_arg a[2];
+    pthread_t t[2];
+    char id[JOB_MAX_ID];
+
+    seen.mode = MODE_HOLD;
+    set_hold(true);
+    start(f);
+    for (int i = 0; i < 2; i++) {
+        char target[16];
+
+        snprintf(target, sizeof(target), "o%d", i);
+        a[i].f = f;
+        write_job(f, target, a[i].id, sizeof(a[i].id));
+        assert_int_equal(pthread_create(&t[i], NULL, run_here_thread, &a[i]),
+                         0);
+    }
+    wait_calls(2);
+    write_job(f, "o2", id, sizeof(id));
+    assert_false(jobs_run_here(f->jobs, id));
+    jobs_kick(f->jobs, id, 0);
+    usleep(300000);
+    assert_int_equal(calls(), 2);       /* no worker took a third slot */
+    set_hold(false);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_true(a[i].ran);
+    }
+    wait_calls(3);                      /* the kicked one, by a worker */
+    for (int i = 0; i < 1000 && stored_jobs(f) > 0; i++) {
+        usleep(10000);
+    }
+    stop(f);
+    assert_int_equal(seen.calls, 3);
+    assert_false(pthread_equal(seen.thread[2], seen.thread[0]));
+    assert_false(pthread_equal(seen.thread[2], seen.thread[1]));
+    assert_int_equal(stored_jobs(f), 0);
+}
+
 int
 main(void)
 {
@@ -431,6 +583,12 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_notify_wakes_every_watch, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_run_here_on_the_caller, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_run_here_not_a_held_job, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_run_here_shares_the_pool_size,
+                                        setup, teardown),
     };
 
     return cmocka_run_group_tests_name("jobs", tests, NULL, NULL);

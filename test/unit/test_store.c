@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/json.h"
 #include "common/store.h"
 
 #define MAP_MB 16
@@ -860,6 +861,49 @@ test_jobs_due_order(void **state)
     assert_string_equal(id, "i:b");
 }
 
+/* A request claims the job it wrote by its id (store_job_claim_id): only
+ * when it is due and nobody holds it, and then no worker takes it. The
+ * PostgreSQL engine claims in the due order only and always says no. */
+static void
+test_jobs_claim_id(void **state)
+{
+    struct fixture *f = *state;
+    char id[STORE_MAX_KEY + 1];
+    cJSON *rec = NULL;
+
+    job_put(f, "i:a", 100);
+    job_put(f, "i:b", 500);
+    assert_int_equal(store_job_claim_id(f->st, "i:a", 50, &rec),
+                     AP_ENOTFOUND);
+    assert_int_equal(store_job_claim_id(f->st, "i:none", 150, &rec),
+                     AP_ENOTFOUND);
+    if (ENGINE_PG) {
+        assert_int_equal(store_job_claim_id(f->st, "i:a", 150, &rec),
+                         AP_ENOTFOUND);
+        assert_null(rec);
+        return;
+    }
+    assert_int_equal(store_job_claim_id(f->st, "i:a", 150, &rec), AP_OK);
+    assert_string_equal(json_str(rec, "mine", ""), "i:a");
+    assert_int_equal(json_num(rec, "starts", 0), 1);
+    cJSON_Delete(rec);
+    rec = NULL;
+    /* Held: neither the request again nor a worker takes it. */
+    assert_int_equal(store_job_claim_id(f->st, "i:a", 150, &rec),
+                     AP_ENOTFOUND);
+    job_claim(f, "i", 150, id, sizeof(id), NULL);
+    assert_string_equal(id, "");
+    /* Held by a worker: not by the request. */
+    job_claim(f, "i", 600, id, sizeof(id), NULL);
+    assert_string_equal(id, "i:b");
+    assert_int_equal(store_job_claim_id(f->st, "i:b", 600, &rec),
+                     AP_ENOTFOUND);
+    /* Ended without an outcome: claimed again, by its id. */
+    store_job_unclaim(f->st, "i:a");
+    assert_int_equal(store_job_claim_id(f->st, "i:a", 150, &rec), AP_OK);
+    cJSON_Delete(rec);
+}
+
 static void
 test_jobs_outcome_release_advance(void **state)
 {
@@ -1191,6 +1235,8 @@ main(void)
     add_test(&l, "scan an empty table", test_scan_empty, NULL);
     add_test(&l, "prune keys before a cutoff", test_prune_before, NULL);
     ADD_ROWS(&l, scan_null_rows, test_scan);
+    add_test(&l, "jobs: claimed by id when due and not held",
+             test_jobs_claim_id, NULL);
     add_test(&l, "jobs: claimed in due order, each once", test_jobs_due_order,
              NULL);
     add_test(&l, "jobs: outcome, release, advance, fault",
