@@ -42,9 +42,10 @@ struct job_pool {
     unsigned n_threads;
     unsigned want_threads;
     /* Runs of this kind under way or being claimed, on its workers or on
-     * request threads (jobs_run_here): at most n_threads, so that a
-     * pool's size bounds its kind's work whichever thread does it. */
+     * request threads (jobs_run_here): at most the larger of n_threads
+     * and max_runs (jobs_set_runs), whichever thread does them. */
     unsigned busy;
+    unsigned max_runs;
     unsigned held;              /* workers waiting for a busy slot */
 };
 
@@ -592,7 +593,7 @@ jobs_defer(struct jobs *jobs, const struct job *job, long long delay_ms)
 static bool
 slot_take_locked(struct job_pool *p)
 {
-    if (p->busy >= p->n_threads) {
+    if (p->busy >= p->n_threads && p->busy >= p->max_runs) {
         return false;
     }
     p->busy++;
@@ -850,6 +851,20 @@ jobs_grow(struct jobs *jobs, enum job_kind kind, unsigned n, unsigned *now)
     }
     pthread_mutex_unlock(&jobs->lock);
     return rc;
+}
+
+void
+jobs_set_runs(struct jobs *jobs, enum job_kind kind, unsigned max)
+{
+    if (jobs == NULL || (unsigned)kind >= JOB__MAX) {
+        return;
+    }
+    pthread_mutex_lock(&jobs->lock);
+    jobs->pool[kind].max_runs = max;
+    if (jobs->pool[kind].held > 0) {
+        pthread_cond_broadcast(&jobs->pool[kind].cond);
+    }
+    pthread_mutex_unlock(&jobs->lock);
 }
 
 unsigned

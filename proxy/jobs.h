@@ -88,6 +88,10 @@ AP_MUST_CHECK ap_err jobs_run(struct jobs *jobs);
  * number running after the call. Any thread. */
 AP_MUST_CHECK ap_err jobs_grow(struct jobs *jobs, enum job_kind kind,
                                unsigned n, unsigned *now);
+/* At most max jobs of kind run at once, on its workers and on requests
+ * (jobs_run_here) together; never fewer than its threads (the default).
+ * Any thread (a reload). Accepts NULL. */
+void jobs_set_runs(struct jobs *jobs, enum job_kind kind, unsigned max);
 /* The threads of kind running (0 for NULL jobs). Any thread. */
 unsigned jobs_threads(struct jobs *jobs, enum job_kind kind);
 /* Stops the threads (running jobs finish first). Accepts NULL. */
@@ -112,7 +116,8 @@ AP_MUST_CHECK ap_err jobs_del(struct store_txn *txn, const char *id);
  * committed); delay_sec is when it is due (unused: the store knows). */
 void jobs_kick(struct jobs *jobs, const char *id, unsigned delay_sec);
 /* Runs job id (committed, due now) on the calling thread when nobody
- * holds it and fewer of its kind run this way than its pool has threads:
+ * holds it and a run of its kind may start (fewer run, on workers and
+ * requests together, than its threads or jobs_set_runs allows):
  * the request that wrote it waits for its outcome anyway, and a worker's
  * wake-up and the waiter's are saved. false: not run (PostgreSQL, held,
  * no room, gone); jobs_kick it then. */

@@ -885,6 +885,10 @@ reload(struct app *app, struct server *srv, bool https,
             (void)snprintf(errbuf, sizeof(errbuf), "%s", ap_strerror(rc));
         }
     }
+    if (rc == AP_OK) {
+        jobs_set_runs(app->jobs, JOB_VALIDATE,
+                      s->cfg.validation.max_concurrent);
+    }
     if (rc != AP_OK) {
         snapshot_put(s);
         metrics_reload(false);
@@ -975,6 +979,9 @@ serve(const struct config *cfg)
         fprintf(stderr, "acmeproxy: cannot start the job workers\n");
         goto out;
     }
+    /* Validations also run on the requests that start them (jobs.h):
+     * max_concurrent bounds them all. */
+    jobs_set_runs(app.jobs, JOB_VALIDATE, cfg->validation.max_concurrent);
     /* The oversight check runs at every start (proxy/webhook.h). */
     if (webhook_schedule_check(app.st) != AP_OK) {
         fprintf(stderr, "acmeproxy: cannot queue the webhook check\n");

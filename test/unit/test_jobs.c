@@ -565,6 +565,44 @@ test_run_here_shares_the_pool_size(void **state)
     assert_int_equal(stored_jobs(f), 0);
 }
 
+/* jobs_set_runs raises the bound above the pool's size (validations:
+ * [validation] max_concurrent): three requests run at once with a pool
+ * of 2, a fourth does not. */
+static void
+test_set_runs_raises_the_bound(void **state)
+{
+    struct fixture *f = *state;
+    struct here_arg a[3];
+    pthread_t t[3];
+    char id[JOB_MAX_ID];
+
+    seen.mode = MODE_HOLD;
+    set_hold(true);
+    start(f);
+    jobs_set_runs(f->jobs, JOB_ISSUE, 3);
+    for (int i = 0; i < 3; i++) {
+        char target[16];
+
+        snprintf(target, sizeof(target), "o%d", i);
+        a[i].f = f;
+        write_job(f, target, a[i].id, sizeof(a[i].id));
+        assert_int_equal(pthread_create(&t[i], NULL, run_here_thread, &a[i]),
+                         0);
+    }
+    wait_calls(3);
+    write_job(f, "o3", id, sizeof(id));
+    assert_false(jobs_run_here(f->jobs, id));
+    set_hold(false);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_true(a[i].ran);
+    }
+    assert_true(jobs_run_here(f->jobs, id));
+    stop(f);
+    assert_int_equal(seen.calls, 4);
+    assert_int_equal(stored_jobs(f), 0);
+}
+
 int
 main(void)
 {
@@ -588,6 +626,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_run_here_not_a_held_job, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_run_here_shares_the_pool_size,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_runs_raises_the_bound,
                                         setup, teardown),
     };
 
