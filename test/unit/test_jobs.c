@@ -520,6 +520,35 @@ run_here_thread(void *arg)
     return NULL;
 }
 
+/* n requests (threads t) each write a job ("o0", "o1" ...) and run it
+ * themselves; returns once every run has started (MODE_HOLD keeps them
+ * running). */
+static void
+start_runs(struct fixture *f, struct here_arg *a, pthread_t *t, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char target[16];
+
+        snprintf(target, sizeof(target), "o%d", i);
+        a[i].f = f;
+        write_job(f, target, a[i].id, sizeof(a[i].id));
+        assert_int_equal(pthread_create(&t[i], NULL, run_here_thread, &a[i]),
+                         0);
+    }
+    wait_calls(n);
+}
+
+/* Lets the runs of start_runs end; each ran on its request. */
+static void
+end_runs(struct here_arg *a, pthread_t *t, int n)
+{
+    set_hold(false);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_true(a[i].ran);
+    }
+}
+
 /* A pool's size bounds its runs on workers and requests together: with
  * both slots taken by requests (the pool has 2), a third request does not
  * run its job, nor does a worker run a kicked one until a slot is free. */
@@ -534,26 +563,13 @@ test_run_here_shares_the_pool_size(void **state)
     seen.mode = MODE_HOLD;
     set_hold(true);
     start(f);
-    for (int i = 0; i < 2; i++) {
-        char target[16];
-
-        snprintf(target, sizeof(target), "o%d", i);
-        a[i].f = f;
-        write_job(f, target, a[i].id, sizeof(a[i].id));
-        assert_int_equal(pthread_create(&t[i], NULL, run_here_thread, &a[i]),
-                         0);
-    }
-    wait_calls(2);
+    start_runs(f, a, t, 2);
     write_job(f, "o2", id, sizeof(id));
     assert_false(jobs_run_here(f->jobs, id));
     jobs_kick(f->jobs, id, 0);
     usleep(300000);
     assert_int_equal(calls(), 2);       /* no worker took a third slot */
-    set_hold(false);
-    for (int i = 0; i < 2; i++) {
-        assert_int_equal(pthread_join(t[i], NULL), 0);
-        assert_true(a[i].ran);
-    }
+    end_runs(a, t, 2);
     wait_calls(3);                      /* the kicked one, by a worker */
     for (int i = 0; i < 1000 && stored_jobs(f) > 0; i++) {
         usleep(10000);
@@ -580,23 +596,10 @@ test_set_runs_raises_the_bound(void **state)
     set_hold(true);
     start(f);
     jobs_set_runs(f->jobs, JOB_ISSUE, 3);
-    for (int i = 0; i < 3; i++) {
-        char target[16];
-
-        snprintf(target, sizeof(target), "o%d", i);
-        a[i].f = f;
-        write_job(f, target, a[i].id, sizeof(a[i].id));
-        assert_int_equal(pthread_create(&t[i], NULL, run_here_thread, &a[i]),
-                         0);
-    }
-    wait_calls(3);
+    start_runs(f, a, t, 3);
     write_job(f, "o3", id, sizeof(id));
     assert_false(jobs_run_here(f->jobs, id));
-    set_hold(false);
-    for (int i = 0; i < 3; i++) {
-        assert_int_equal(pthread_join(t[i], NULL), 0);
-        assert_true(a[i].ran);
-    }
+    end_runs(a, t, 3);
     assert_true(jobs_run_here(f->jobs, id));
     stop(f);
     assert_int_equal(seen.calls, 4);
