@@ -227,8 +227,9 @@ adminsrv_ready(const struct ready_facts *f, cJSON **body)
 
     ok = !(f->validators_busy >= f->validators &&
            f->job_wait_ms[0] >= (long long)f->max_validation_wait * 1000);
-    (void)snprintf(d, sizeof(d), "%u of %u validators busy, oldest due "
-                   "validation waited %lld s (bound %u s)", f->validators_busy,
+    (void)snprintf(d, sizeof(d), "%u of %u validation slots busy, oldest "
+                   "due validation waited %lld s (bound %u s)",
+                   f->validators_busy,
                    f->validators, f->job_wait_ms[0] / 1000,
                    f->max_validation_wait);
     ready &= check(checks, "validators", ok, d);
@@ -384,7 +385,13 @@ gather_ready(struct adminsrv *a, struct ready_facts *f)
     f->probe_timeout_ms = view->cfg->admin.probe_timeout_ms;
     f->max_job_age = view->cfg->admin.max_job_age;
     f->max_validation_wait = view->cfg->admin.max_validation_wait;
-    f->validators = view->cfg->validation.workers;
+    /* The validations that may run at once, on validator threads and on
+     * the requests that start them (jobs_set_runs), against those that
+     * run. */
+    f->validators = view->cfg->validation.workers >
+                            view->cfg->validation.max_concurrent
+                        ? view->cfg->validation.workers
+                        : view->cfg->validation.max_concurrent;
     f->validators_busy = metrics_jobs_running(JOB_VALIDATE);
     f->jobs_known = true;
     for (int k = 0; k < 2; k++) {

@@ -72,8 +72,8 @@ struct ready_facts {
     long long job_wait_ms[2];       /* oldest due job: validation, issuance */
     bool jobs_known;                /* the queues could be read */
     unsigned max_job_age;           /* s */
-    unsigned validators_busy;
-    unsigned validators;
+    unsigned validators_busy;       /* validations running */
+    unsigned validators;            /* may run at once (jobs_set_runs) */
     unsigned max_validation_wait;   /* s */
 };
 
