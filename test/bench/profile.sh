@@ -37,7 +37,8 @@ TLS handshakes|mbedtls_ssl_handshake
 signing the leaf (embedded CA)|ca_issue
 issuance checks of the leaf|issue_cert_checks
 JSON parsing (cJSON)|cJSON_ParseWithLengthOpts
-JSON printing (cJSON)|cJSON_PrintUnformatted
+JSON printing (json_print: records, audit lines)|json_print
+JSON printing into a buffer (json_print_into)|json_print_into
 store reads of JSON records|store_get_json
 the connection gate thread (reads, handshakes, hand-off)|gate_main'
 
