@@ -151,14 +151,23 @@ teardown(void **state)
     return 0;
 }
 
+/* The jobs module without its worker threads (as before jobs_run in
+ * main.c, when requests are served already): no worker can take a job a
+ * request is about to run. */
 static void
-start(struct fixture *f)
+start_idle(struct fixture *f)
 {
     static const job_fn fns[JOB__MAX] = { runner, runner };
     static const unsigned n[JOB__MAX] = { 2, 2 };
 
     assert_int_equal(jobs_start(&f->app, n, fns, &f->jobs), AP_OK);
     f->app.jobs = f->jobs;
+}
+
+static void
+start(struct fixture *f)
+{
+    start_idle(f);
     assert_int_equal(jobs_run(f->jobs), AP_OK);
 }
 
@@ -464,7 +473,8 @@ test_run_here_on_the_caller(void **state)
     long long t0;
 
     seen.mode = MODE_DONE;
-    start(f);
+    start_idle(f);      /* no worker may take it first */
+    jobs_set_runs(f->jobs, JOB_ISSUE, 2);   /* before the workers: 0 */
     jobs_watch_begin(f->jobs, &w, "o1");
     write_job(f, "o1", id, sizeof(id));
     assert_true(jobs_run_here(f->jobs, id));
@@ -562,8 +572,14 @@ test_run_here_shares_the_pool_size(void **state)
 
     seen.mode = MODE_HOLD;
     set_hold(true);
-    start(f);
+    /* The requests take both slots before the workers start (which would
+     * otherwise take the jobs at their first look); then the bound is
+     * the pool's size alone. */
+    start_idle(f);
+    jobs_set_runs(f->jobs, JOB_ISSUE, 2);
     start_runs(f, a, t, 2);
+    assert_int_equal(jobs_run(f->jobs), AP_OK);
+    jobs_set_runs(f->jobs, JOB_ISSUE, 0);
     write_job(f, "o2", id, sizeof(id));
     assert_false(jobs_run_here(f->jobs, id));
     jobs_kick(f->jobs, id, 0);
@@ -594,13 +610,18 @@ test_set_runs_raises_the_bound(void **state)
 
     seen.mode = MODE_HOLD;
     set_hold(true);
-    start(f);
+    start_idle(f);      /* as above: the workers start once all run */
     jobs_set_runs(f->jobs, JOB_ISSUE, 3);
     start_runs(f, a, t, 3);
+    assert_int_equal(jobs_run(f->jobs), AP_OK);
     write_job(f, "o3", id, sizeof(id));
     assert_false(jobs_run_here(f->jobs, id));
     end_runs(a, t, 3);
-    assert_true(jobs_run_here(f->jobs, id));
+    jobs_kick(f->jobs, id, 0);
+    wait_calls(4);      /* by a worker, once a slot was free */
+    for (int i = 0; i < 1000 && stored_jobs(f) > 0; i++) {
+        usleep(10000);
+    }
     stop(f);
     assert_int_equal(seen.calls, 4);
     assert_int_equal(stored_jobs(f), 0);
